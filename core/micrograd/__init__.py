@@ -1,0 +1,102 @@
+"""micrograd: a PyTorch-shaped deep-learning library whose core runs on any hardware through
+backend plugins.
+
+>>> import micrograd as mg
+>>> x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+tensor([2., 4., 6.])
+
+Importing micrograd loads no plugin; backends are discovered on first device use.
+"""
+
+from ._version import __version__
+from . import dtypes
+from .dtypes import (
+    DType, bfloat16, bool, double, float, float16, float32, float64, get_default_dtype, half,
+    int, int8, int16, int32, int64, long, promote_types, result_type, set_default_dtype, short,
+    uint8, uint16, uint32, uint64,
+)
+from .device import device
+from .hookspecs import hookimpl
+from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, Capabilities
+from .registry import BackendError
+from .tensor import Size, Tensor, is_tensor
+from . import _methods  # noqa: F401  (binds ops onto Tensor)
+from . import autograd
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .ops.creation import (
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
+    get_default_device, linspace, logspace, ones, ones_like, set_default_device, tensor, zeros,
+    zeros_like,
+)
+from .ops.elementwise import (
+    abs, add, atan2, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil, clamp, clip, cos,
+    div, eq, erf, exp, expm1, floor, floor_divide, fmod, ge, gelu, gt, isfinite, isinf, isnan,
+    le, lerp, log, log1p, logical_and, logical_not, logical_or, logical_xor, lt, maximum,
+    minimum, mul, ne, neg, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, silu,
+    sin, softplus, sqrt, square, sub, tanh, trunc, where,
+)
+from .ops.elementwise import div as divide, mul as multiply, sub as subtract, neg as negative
+from .ops.reduction import (
+    all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, log_softmax, logsumexp, max,
+    mean, min, norm, prod, softmax, std, std_mean, sum, var, var_mean,
+)
+from .ops.movement import (
+    broadcast_tensors, broadcast_to, cat, chunk, concat, concatenate, flatten, flip, hstack,
+    movedim, narrow, permute, repeat_interleave, reshape, select, split, squeeze, stack, t,
+    tile, transpose, unbind, unflatten, unsqueeze, vstack,
+)
+from .ops.movement import clone, swapaxes, swapdims
+from .ops.indexing import (
+    argwhere, gather, index_select, masked_fill, masked_select, nonzero, scatter, scatter_add,
+    take_along_dim,
+)
+from .ops.linalg import addmm, bmm, dot, matmul, mm, outer
+from .random import (
+    Generator, bernoulli, default_generator, initial_seed, manual_seed, normal, rand, rand_like,
+    randint, randint_like, randn, randn_like, randperm, seed,
+)
+from .ops.inplace import can_cast
+
+
+def from_dlpack(ext, *, device=None) -> Tensor:
+    """A tensor from any object exporting ``__dlpack__`` (numpy, torch, cupy, mlx...)."""
+    import numpy as np
+    if isinstance(ext, Tensor):
+        return ext
+    host = np.from_dlpack(ext) if hasattr(ext, "__dlpack__") else np.asarray(ext)
+    return tensor(host, device=device)
+
+
+def info() -> str:
+    """What ``micrograd info`` prints: versions, plugins, backends, devices and problems."""
+    from .cli import render_info
+    return render_info()
+
+
+def set_backend(device_type: str, backend_name: str) -> None:
+    """Serve ``device_type`` (``"cpu"``) with the backend called ``backend_name``."""
+    from .registry import registry
+    registry.set_preferred(device_type, backend_name)
+    set_default_device(None)
+
+
+def backends() -> dict:
+    """Installed backends by name, with their device type and availability."""
+    from .registry import registry
+    registry.load()
+    return {name: spec.device_type for name, spec in registry.specs.items()}
+
+
+def save(obj, path) -> None:
+    from .serialization import save as _save
+    _save(obj, path)
+
+
+def load(path, *, device=None):
+    from .serialization import load as _load
+    return _load(path, device=device)
+
+
+__all__ = [name for name in dir() if not name.startswith("_")]

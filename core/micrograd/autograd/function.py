@@ -1,0 +1,84 @@
+"""Custom differentiable functions, like ``torch.autograd.Function``.
+
+>>> class Square(micrograd.autograd.Function):
+...     @staticmethod
+...     def forward(ctx, x):
+...         ctx.save_for_backward(x)
+...         return x * x
+...     @staticmethod
+...     def backward(ctx, grad):
+...         (x,) = ctx.saved_tensors
+...         return 2 * x * grad
+>>> y = Square.apply(x)
+"""
+
+from __future__ import annotations
+
+from . import grad_mode
+from .graph import Node, record
+
+
+class FunctionCtx(Node):
+    """The ``ctx`` of a custom Function: saves tensors and is the output's ``grad_fn``."""
+
+    def __init__(self, fn_cls, n_inputs: int):
+        self._fn = fn_cls
+        self._tensor_positions: list[int] = []
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self.materialize_grads = True
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self._non_differentiable = tensors
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = value
+
+    def name(self) -> str:
+        return self._fn.__name__ + "Backward"
+
+    def backward(self, grad):
+        grads = self._fn.backward(self, grad)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        # backward returns one gradient per forward argument; keep those of tensor arguments.
+        if len(grads) < max(self._tensor_positions, default=-1) + 1:
+            raise RuntimeError(f"function {self.name()} returned {len(grads)} gradients, but "
+                               f"forward took {max(self._tensor_positions) + 1} inputs")
+        return tuple(grads[i] for i in self._tensor_positions)
+
+
+class Function:
+    """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, grad)``; call ``apply``."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("custom Functions must implement forward")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("custom Functions must implement backward")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from ..tensor import Tensor
+        ctx = FunctionCtx(cls, len(args))
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        ctx._tensor_positions = positions
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with grad_mode.no_grad():
+            out = cls.forward(ctx, *args, **kwargs)
+        if isinstance(out, tuple):
+            raise NotImplementedError(f"{cls.__name__}.forward returned {len(out)} outputs; "
+                                      f"custom Functions support a single output tensor")
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{cls.__name__}.forward must return a Tensor, got "
+                            f"{type(out).__name__}")
+        if grad_mode.state.enabled and any(ctx.needs_input_grad):
+            if any(out is a for a in args):
+                out = out.detach()      # an input returned as is must not lose its own graph
+            else:
+                out = Tensor._make(out._data, out._dtype, out._backend)
+            record(ctx, tuple(args[i] for i in positions), out)
+        return out
+
+

@@ -1,0 +1,281 @@
+"""The autograd graph and its engine.
+
+Every differentiable op is a :class:`Node` subclass with ``forward`` and ``backward`` side by
+side. ``forward`` computes on backend arrays; ``backward`` is written with differentiable Tensor
+ops, so running it with ``create_graph=True`` records a graph of its own and higher-order
+gradients come for free. The engine walks the graph iteratively (Kahn's algorithm), so depth is
+bounded by memory, not by Python's recursion limit.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable
+
+from . import grad_mode
+
+
+class Node:
+    """A recorded operation: the backward half of an op, its saved state, and its edges.
+
+    ``next_functions[i]`` is the node that receives the gradient of input ``i`` (its
+    ``grad_fn``, or the :class:`AccumulateGrad` of a leaf), or ``None`` when that input does
+    not require grad.
+    """
+
+    next_functions: tuple["Node | None", ...] = ()
+    saves_output = False      # ops that need their own output in backward set this
+    out_dtype = None          # output dtype when it is not the first input's
+    _saved: tuple = ()
+    _output: tuple | None = None
+    _pre_hooks: list | None = None
+    _released = False
+
+    # -- what ops implement ------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    # -- saved state -------------------------------------------------------------
+    def save_for_backward(self, *tensors) -> None:
+        self._saved = tuple(None if t is None else (t, t._version[0]) for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._released:
+            raise RuntimeError(_RELEASED_MESSAGE.format(name=type(self).__name__))
+        out = []
+        for item in self._saved:
+            if item is None:
+                out.append(None)
+                continue
+            tensor, version = item
+            if tensor._version[0] != version:
+                raise RuntimeError(_modified_message(tensor, version, self))
+            out.append(tensor)
+        return tuple(out)
+
+    @property
+    def output(self):
+        """This op's output as a Tensor whose ``grad_fn`` is this node (saved without a cycle)."""
+        if self._released:
+            raise RuntimeError(_RELEASED_MESSAGE.format(name=type(self).__name__))
+        data, dtype, backend, version_counter, version = self._output
+        if version_counter[0] != version:
+            raise RuntimeError(_modified_message(None, version, self, version_counter[0]))
+        from ..tensor import Tensor
+        out = Tensor._make(data, dtype, backend)
+        out.requires_grad = True
+        out.grad_fn = self
+        out._version = version_counter
+        return out
+
+    def release(self) -> None:
+        self._saved = ()
+        self._output = None
+        self._released = True
+
+    def name(self) -> str:
+        return type(self).__name__ + "Backward0"
+
+    def register_prehook(self, fn: Callable) -> "RemovableHandle":
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        return RemovableHandle(self._pre_hooks, fn)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object>"
+
+
+class AccumulateGrad(Node):
+    """The sink of a leaf tensor: adds incoming gradients into ``leaf.grad``."""
+
+    def __init__(self, leaf):
+        self.variable_ref = weakref.ref(leaf)
+
+    @property
+    def variable(self):
+        return self.variable_ref()
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def accumulate(self, grad, create_graph: bool, fresh_storages: set) -> None:
+        leaf = self.variable_ref()
+        if leaf is None or grad is None:
+            return
+        if grad._data.shape != leaf._data.shape:
+            raise RuntimeError(f"gradient of shape {tuple(grad.shape)} does not match the leaf's "
+                               f"shape {tuple(leaf.shape)}")
+        if leaf.grad is None:
+            if not create_graph:
+                # Store a detached tensor, copying only when this storage was already handed to
+                # another leaf in this pass (so an in-place update of one grad cannot leak).
+                grad = grad.detach() if id(grad._data) not in fresh_storages else grad.clone().detach()
+                fresh_storages.add(id(grad._data))
+            leaf.grad = grad
+        elif create_graph:
+            leaf.grad = leaf.grad + grad
+        else:
+            with grad_mode.no_grad():
+                leaf.grad = leaf.grad + grad
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``: ``handle.remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: list, fn: Callable):
+        self.hooks = hooks
+        self.fn = fn
+        hooks.append(fn)
+
+    def remove(self) -> None:
+        if self.fn in self.hooks:
+            self.hooks.remove(self.fn)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+_RELEASED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed) in {name}. Specify retain_graph=True if you need to "
+    "backward through the graph a second time.")
+
+
+def _modified_message(tensor, expected, node, actual=None) -> str:
+    what = "a saved output"
+    if tensor is not None:
+        actual = tensor._version[0]
+        what = f"[{tensor.dtype.name} {list(tensor.shape)}]"
+    return (f"one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: {what}, which is output 0 of {node.name()}, is at version "
+            f"{actual}; expected version {expected} instead. Use out-of-place ops (or .clone()) "
+            f"on tensors that an earlier op saved for backward.")
+
+
+def _edge(tensor) -> Node | None:
+    if not tensor.requires_grad:
+        return None
+    if tensor.grad_fn is not None:
+        return tensor.grad_fn
+    acc = tensor._accumulator
+    if acc is None:
+        acc = tensor._accumulator = AccumulateGrad(tensor)
+    return acc
+
+
+def record(node: Node, inputs: tuple, out) -> None:
+    """Attach ``node`` as ``out``'s ``grad_fn`` with edges to ``inputs``."""
+    node.next_functions = tuple(_edge(t) if t is not None else None for t in inputs)
+    out.requires_grad = True
+    out.grad_fn = node
+    if node.saves_output:
+        node._output = (out._data, out._dtype, out._backend, out._version, out._version[0])
+
+
+def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: bool,
+                 inputs=None, allow_unused: bool = False, accumulate: bool = True):
+    """Propagate ``grad_outputs`` from ``outputs`` through the graph.
+
+    With ``accumulate`` the gradients land in leaves' ``.grad`` (``Tensor.backward``); otherwise
+    the gradients reaching ``inputs`` are returned (``micrograd.autograd.grad``).
+    """
+    from ..ops.creation import ones_like
+
+    roots: list[tuple[Node, Any]] = []
+    for i, (out, grad) in enumerate(zip(outputs, grad_outputs)):
+        if not out.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have "
+                               f"a grad_fn")
+        if grad is None:
+            if out.numel() != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
+                                   f"output {i} has shape {tuple(out.shape)}, pass a gradient "
+                                   f"of that shape")
+            grad = ones_like(out)
+        elif tuple(grad.shape) != tuple(out.shape):
+            raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                               f"{tuple(grad.shape)} and output[{i}] has a shape of "
+                               f"{tuple(out.shape)}.")
+        roots.append((_edge(out), grad))
+
+    # Count, for every reachable node, how many edges lead into it.
+    dependencies: dict[Node, int] = {}
+    stack = [node for node, _ in roots]
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        for child in node.next_functions:
+            if child is None:
+                continue
+            dependencies[child] = dependencies.get(child, 0) + 1
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+
+    captures: dict[Node, int] = {}
+    if inputs is not None:
+        for i, t in enumerate(inputs):
+            if not t.requires_grad:
+                raise RuntimeError(f"input {i} of autograd.grad does not require grad")
+            captures[_edge(t)] = i
+    captured: list = [None] * (len(inputs) if inputs is not None else 0)
+
+    buffers: dict[Node, Any] = {}
+    for node, grad in roots:
+        buffers[node] = buffers[node] + grad if node in buffers else grad
+    ready = [node for node in dict.fromkeys(n for n, _ in roots) if dependencies.get(node, 0) == 0]
+    fresh_storages: set[int] = set()
+
+    with grad_mode.set_grad_enabled(create_graph):
+        while ready:
+            node = ready.pop()
+            grad = buffers.pop(node, None)
+            if grad is not None and node._pre_hooks:
+                for hook in tuple(node._pre_hooks):
+                    result = hook(grad)
+                    if result is not None:
+                        grad = result
+            if node in captures:
+                captured[captures[node]] = grad
+            if isinstance(node, AccumulateGrad):
+                if accumulate:
+                    node.accumulate(grad, create_graph, fresh_storages)
+                continue
+            if grad is None:
+                input_grads = (None,) * len(node.next_functions)
+            else:
+                input_grads = node.backward(grad)
+                if not isinstance(input_grads, tuple):
+                    input_grads = (input_grads,)
+                if not retain_graph:
+                    node.release()
+            for child, child_grad in zip(node.next_functions, input_grads):
+                if child is None:
+                    continue
+                if child_grad is not None:
+                    if child in buffers:
+                        buffers[child] = buffers[child] + child_grad
+                    else:
+                        buffers[child] = child_grad
+                remaining = dependencies[child] - 1
+                dependencies[child] = remaining
+                if remaining == 0:
+                    ready.append(child)
+
+    if inputs is None:
+        return None
+    for i, grad in enumerate(captured):
+        if grad is None and not allow_unused:
+            raise RuntimeError(f"One of the differentiated Tensors (input {i}) appears to not "
+                               f"have been used in the graph. Set allow_unused=True if this is "
+                               f"the desired behavior.")
+    if not create_graph:
+        captured = [None if g is None else g.detach() for g in captured]
+    return tuple(captured)

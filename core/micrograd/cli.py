@@ -1,0 +1,92 @@
+"""The ``micrograd`` command: ``info``, ``demo``, ``conformance``, ``bench``, ``new-backend``.
+
+Each subcommand lives in its own module and is imported only when run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+# name -> (module, function, one-line help); the function takes the remaining argv.
+SUBCOMMANDS = {
+    "info": ("micrograd.cli", "info_main", "show versions, plugins, backends and load problems"),
+    "demo": ("micrograd.demo", "main", "train a small CNN on the bundled digits data set"),
+    "conformance": ("micrograd_conformance.cli", "main",
+                    "run the conformance suite against a backend"),
+    "bench": ("micrograd.bench", "main", "run the benchmark harness"),
+    "new-backend": ("micrograd.scaffold", "main", "scaffold a new backend plugin package"),
+}
+
+
+def render_info() -> str:
+    from . import __version__
+    from .backend import CONTRACT_VERSION
+    from .registry import registry
+
+    registry.load()
+    lines = [f"micrograd {__version__}",
+             f"backend contract {CONTRACT_VERSION[0]}.{CONTRACT_VERSION[1]}", "", "plugins:"]
+    for plugin, dist in registry.plugins:
+        lines.append(f"  {plugin:<12} {dist or '(no distribution metadata)'}")
+    lines += ["", "backends:"]
+    for name, spec in sorted(registry.specs.items(), key=lambda kv: (kv[1].device_type, -kv[1].priority)):
+        try:
+            backend = registry.backend(name)
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            lines.append(f"  {name:<8} device {spec.device_type:<6} priority {spec.priority:<4} "
+                         f"UNAVAILABLE")
+            lines.append(f"           reason: {exc}")
+            continue
+        caps = backend.capabilities
+        lines.append(f"  {name:<8} device {spec.device_type:<6} priority {spec.priority:<4} "
+                     f"available ({spec.distribution or spec.plugin})")
+        lines.append(f"           runs on: {backend.describe()}")
+        lines.append(f"           dtypes: {', '.join(d.name for d in caps.dtypes)}")
+        if caps.matmul_dtypes is not None:
+            lines.append(f"           matmul dtypes: {', '.join(d.name for d in caps.matmul_dtypes)}")
+        lines.append(f"           optional ops: {', '.join(backend.optional_ops()) or 'none'}")
+        for key, note in caps.notes.items():
+            lines.append(f"           note ({key}): {note}")
+    lines += ["", "devices:"]
+    for device_type in sorted({s.device_type for s in registry.specs.values()}):
+        try:
+            chosen = registry.backend_for(device_type)
+            lines.append(f"  {device_type:<8} served by {chosen.name}")
+        except Exception as exc:  # noqa: BLE001
+            lines.append(f"  {device_type:<8} unavailable: {exc}")
+    lines += ["", "load problems:"]
+    if not registry.problems:
+        lines.append("  none")
+    for p in registry.problems:
+        lines.append(f"  {p.plugin} ({p.distribution or 'unknown distribution'}) [{p.stage}]: "
+                     f"{p.message}")
+    return "\n".join(lines)
+
+
+def info_main(argv: list[str]) -> int:
+    argparse.ArgumentParser(prog="micrograd info", description=SUBCOMMANDS["info"][2]).parse_args(argv)
+    print(render_info())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
+        width = max(map(len, SUBCOMMANDS))
+        print("usage: micrograd COMMAND [ARGS]\n\ncommands:")
+        for name, (_, _, text) in SUBCOMMANDS.items():
+            print(f"  {name:<{width}}  {text}")
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"\nmicrograd: unknown command {argv[0]!r}", file=sys.stderr)
+            return 2
+        return 0
+    module_name, function, _ = SUBCOMMANDS[argv[0]]
+    import importlib
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        print(f"micrograd {argv[0]}: needs {exc.name!r}, which is not installed ({exc})",
+              file=sys.stderr)
+        return 2
+    return int(getattr(module, function)(argv[1:]) or 0)

@@ -1,0 +1,152 @@
+"""What every op module shares: the ``Op`` base class, operand coercion and broadcasting."""
+
+from __future__ import annotations
+
+from .. import dtypes
+from ..autograd import grad_mode
+from ..autograd.graph import Node, record
+from ..tensor import Tensor
+
+
+class Op(Node):
+    """A differentiable primitive. ``forward`` takes Tensors and returns a backend array;
+    ``backward`` takes the output's gradient (a Tensor) and returns one gradient per input."""
+
+    @classmethod
+    def apply(cls, *inputs, **attrs) -> Tensor:
+        node = cls()
+        data = node.forward(*inputs, **attrs)
+        first = inputs[0]
+        out = Tensor._make(data, node.out_dtype or first._dtype, first._backend)
+        if grad_mode.state.enabled and out._dtype.kind == "f":
+            for t in inputs:
+                if t is not None and t.requires_grad:
+                    record(node, inputs, out)
+                    break
+        return out
+
+
+_BROADCAST_CACHE: dict[tuple, tuple] = {}
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape ``shapes`` broadcast to (numpy/PyTorch rules); raises naming the shapes."""
+    cached = _BROADCAST_CACHE.get(shapes)
+    if cached is not None:
+        return cached
+    ndim = max(len(s) for s in shapes)
+    result = []
+    for i in range(-ndim, 0):
+        size = 1
+        for s in shapes:
+            if -i <= len(s):
+                d = s[i]
+                if d != 1:
+                    if size != 1 and d != size:
+                        raise RuntimeError(
+                            f"shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be "
+                            f"broadcast together: size {size} vs {d} at dimension {i}")
+                    size = d
+        result.append(size)
+    out = tuple(result)
+    if len(_BROADCAST_CACHE) < 4096:
+        _BROADCAST_CACHE[shapes] = out
+    return out
+
+
+def expand_data(backend, data, shape: tuple[int, ...]):
+    """Broadcast a backend array to ``shape`` (the contract's ``expand`` needs equal ndim)."""
+    have = data.shape
+    if have == shape:
+        return data
+    if len(have) < len(shape):
+        data = backend.reshape(data, (1,) * (len(shape) - len(have)) + tuple(have))
+    return backend.expand(data, shape)
+
+
+_SCALAR_CACHE: dict[tuple, object] = {}
+
+
+def scalar_data(backend, value, dtype):
+    """A 0-d backend array holding ``value`` as ``dtype``; small, so cached per backend."""
+    key = (id(backend), dtype, type(value), value)
+    data = _SCALAR_CACHE.get(key)
+    if data is None:
+        data = backend.full((), _representable(value, dtype), dtype)
+        if len(_SCALAR_CACHE) > 2048:
+            _SCALAR_CACHE.clear()
+        _SCALAR_CACHE[key] = data
+    return data
+
+
+def _representable(value, dtype):
+    if dtype.kind == "b":
+        return bool(value)
+    if dtype.kind in "iu":
+        if isinstance(value, float):
+            return int(value)      # truncation, like a cast
+        info_bits = dtype.itemsize * 8
+        lo, hi = ((-(1 << (info_bits - 1)), (1 << (info_bits - 1)) - 1) if dtype.kind == "i"
+                  else (0, (1 << info_bits) - 1))
+        value = int(value)
+        if not lo <= value <= hi:   # wrap around like an integer tensor would
+            value = (value - lo) % (1 << info_bits) + lo
+        return value
+    return float(value)
+
+
+def scalar_operand(backend, value, dtype, shape):
+    """A scalar as the second operand of ``backend.binary`` against an array of ``shape``."""
+    data = scalar_data(backend, value, dtype)
+    return data if backend.native_broadcasting else expand_data(backend, data, shape)
+
+
+def scalar_tensor(value, like: Tensor, dtype=None) -> Tensor:
+    dtype = dtype or like._dtype
+    return Tensor._make(scalar_data(like._backend, value, dtype), dtype, like._backend)
+
+
+def check_same_backend(a: Tensor, b: Tensor, op: str) -> None:
+    if a._backend is not b._backend:
+        raise RuntimeError(
+            f"Expected all tensors to be on the same device, but found at least two devices, "
+            f"{_where(a)} and {_where(b)} (in {op}). Move one with .to(other.device).")
+
+
+def _where(t: Tensor) -> str:
+    return f"{t._backend.device} (backend {t._backend.name})"
+
+
+def to_dtype(t: Tensor, dtype) -> Tensor:
+    """``t`` converted to ``dtype`` (differentiable); ``t`` itself if it already is."""
+    if t._dtype is dtype:
+        return t
+    from .elementwise import Cast
+    return Cast.apply(t, dtype=dtype)
+
+
+def normalize_dim(dim: int, ndim: int, what: str = "dim") -> int:
+    size = max(ndim, 1)
+    if not -size <= dim < size:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-size}, "
+                         f"{size - 1}], but got {dim})")
+    return dim % size
+
+
+def normalize_dims(dims, ndim: int) -> tuple[int, ...]:
+    if dims is None:
+        return tuple(range(ndim))
+    if isinstance(dims, int):
+        dims = (dims,)
+    out = tuple(sorted({normalize_dim(d, ndim) for d in dims}))
+    if len(out) != len(tuple(dims)):
+        raise RuntimeError(f"dim {tuple(dims)} appears multiple times in the list of dims")
+    return out
+
+
+def numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+

@@ -1,0 +1,452 @@
+"""Indexing: ``x[key]``, ``x[key] = v``, gather/scatter, index_select, masked_fill, nonzero.
+
+Every key is reduced to two contract primitives: a basic ``slice`` (a view) and, for integer and
+boolean tensor indices, ``take`` along one flattened axis. numpy's rules for where advanced
+index dimensions land in the result are followed (PyTorch follows them too).
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd import grad_mode
+from ..autograd.graph import record
+from ..tensor import Tensor
+from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype
+from .movement import Slice, SliceScatter, reshape
+
+
+# ------------------------------------------------------------------ gather / scatter / take
+
+
+class Take(Op):
+    """index_select: ``indices`` is 1-D int64, in range."""
+
+    def forward(self, x, indices, axis):
+        self.axis, self.in_shape = axis, x._data.shape
+        self.save_for_backward(indices)
+        return x._backend.take(x._data, indices._data, axis)
+
+    def backward(self, grad):
+        (indices,) = self.saved_tensors
+        shape = [1] * grad.ndim
+        shape[self.axis] = indices.numel()
+        index = indices.reshape(shape).expand(tuple(grad.shape))
+        zeros = grad.new_zeros(self.in_shape)
+        return ScatterAdd.apply(zeros, index, grad, axis=self.axis), None
+
+
+class Gather(Op):
+    def forward(self, x, index, axis):
+        self.axis, self.in_shape = axis, x._data.shape
+        self.save_for_backward(index)
+        return x._backend.gather(x._data, axis, index._data)
+
+    def backward(self, grad):
+        (index,) = self.saved_tensors
+        return ScatterAdd.apply(grad.new_zeros(self.in_shape), index, grad, axis=self.axis), None
+
+
+class ScatterAdd(Op):
+    def forward(self, x, index, src, axis):
+        self.axis = axis
+        self.save_for_backward(index)
+        return x._backend.scatter(x._data, axis, index._data, src._data, True)
+
+    def backward(self, grad):
+        (index,) = self.saved_tensors
+        return grad, None, Gather.apply(grad, index, axis=self.axis)
+
+
+class Scatter(Op):
+    def forward(self, x, index, src, axis):
+        self.axis = axis
+        self.save_for_backward(index)
+        return x._backend.scatter(x._data, axis, index._data, src._data, False)
+
+    def backward(self, grad):
+        (index,) = self.saved_tensors
+        cleared = Scatter.apply(grad, index, grad.new_zeros(tuple(index.shape)), axis=self.axis)
+        return cleared, None, Gather.apply(grad, index, axis=self.axis)
+
+
+def _check_index(index: Tensor, name: str) -> None:
+    if not isinstance(index, Tensor) or index._dtype.kind not in "iu":
+        raise TypeError(f"{name}(): Expected dtype int64 for index, got "
+                        f"{getattr(index, 'dtype', type(index).__name__)}")
+
+
+def _bounds(index: Tensor, size: int, axis: int, name: str) -> Tensor:
+    """Wrap negative indices and refuse out-of-range ones, naming the first offender."""
+    index = to_dtype(index, dtypes.int64)
+    if index.numel() == 0:
+        return index
+    host = index._host()
+    low, high = host.min(), host.max()
+    if low < -size or high >= size:
+        bad = int(high if high >= size else low)
+        raise IndexError(f"{name}: index {bad} is out of bounds for dimension {axis} with "
+                         f"size {size}")
+    if low < 0:
+        index = index + (index < 0) * size
+    return index
+
+
+def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    _check_index(index, "gather")
+    check_same_backend(x, index, "gather")
+    axis = normalize_dim(dim, x.ndim)
+    if index.ndim != x.ndim:
+        raise RuntimeError(f"Index tensor must have the same number of dimensions as input "
+                           f"tensor: index {tuple(index.shape)}, input {tuple(x.shape)}")
+    for d, (i, s) in enumerate(zip(index.shape, x.shape)):
+        if d != axis and i > s:
+            raise RuntimeError(f"Size does not match at dimension {d} expected index "
+                               f"{tuple(index.shape)} to be smaller than self {tuple(x.shape)} "
+                               f"apart from dimension {axis}")
+    index = _bounds(index, x._data.shape[axis], axis, "gather")
+    key = tuple(slice(0, s, 1) if d != axis else slice(0, x._data.shape[d], 1)
+                for d, s in enumerate(index.shape))
+    if builtins.any(k.stop != s for k, s in zip(key, x._data.shape)):
+        x = Slice.apply(x, key=key)
+    return Gather.apply(x, index, axis=axis)
+
+
+def _scatter_args(x, dim, index, src, name):
+    _check_index(index, name)
+    axis = normalize_dim(dim, x.ndim)
+    if not isinstance(src, Tensor):
+        src = Tensor._make(x._backend.full(tuple(index.shape), src, x._dtype), x._dtype,
+                           x._backend)
+    src = to_dtype(src, x._dtype)
+    if tuple(src.shape) != tuple(index.shape):
+        key = tuple(slice(0, s, 1) for s in index.shape)
+        src = Slice.apply(src, key=key)
+    index = _bounds(index, x._data.shape[axis], axis, name)
+    return axis, index, src
+
+
+def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    axis, index, src = _scatter_args(x, dim, index, src, "scatter_add")
+    return ScatterAdd.apply(x, index, src, axis=axis)
+
+
+def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
+    if reduce is not None:
+        if reduce != "add":
+            raise NotImplementedError(f"scatter reduce={reduce!r}; only 'add' is supported")
+        return scatter_add(x, dim, index, src if src is not None else value)
+    axis, index, src = _scatter_args(x, dim, index, src if src is not None else value, "scatter")
+    return Scatter.apply(x, index, src, axis=axis)
+
+
+def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    _check_index(index, "index_select")
+    if index.ndim > 1:
+        raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
+                         f"{tuple(index.shape)}")
+    axis = normalize_dim(dim, x.ndim)
+    index = _bounds(index.reshape(-1), x._data.shape[axis] if x.ndim else 1, axis, "index_select")
+    if x.ndim == 0:
+        return reshape(Take.apply(reshape(x, (1,)), index, axis=0), tuple(index.shape[:0]))
+    return Take.apply(x, index, axis=axis)
+
+
+def take_along_dim(x: Tensor, indices: Tensor, dim: int) -> Tensor:
+    return gather(x, dim, indices)
+
+
+def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    from .elementwise import where
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got "
+                               f"tensor with {value.ndim} dimension(s).")
+        value = to_dtype(value, x._dtype)
+    else:
+        from .base import scalar_tensor
+        value = scalar_tensor(value, x)
+    if mask._dtype is not dtypes.bool:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{mask._dtype.name}")
+    return where(mask, value, x)
+
+
+def nonzero(x: Tensor, *, as_tuple: bool = False):
+    data = x._backend.nonzero(x._data)
+    coords = Tensor._make(data, dtypes.int64, x._backend)
+    if as_tuple:
+        return tuple(coords[:, i] for i in range(x.ndim)) if x.ndim else (coords.reshape(-1),)
+    return coords
+
+
+def argwhere(x: Tensor) -> Tensor:
+    return nonzero(x)
+
+
+def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    shape = broadcast_shapes(tuple(x.shape), tuple(mask.shape))
+    return x.expand(shape)[mask.expand(shape)]
+
+
+# ------------------------------------------------------------------ key normalisation
+
+
+class _Parsed:
+    """A key split into basic slices over the (unsqueezed) input and advanced index tensors."""
+
+    __slots__ = ("x", "slices", "drop", "advanced")
+
+
+def _parse(x: Tensor, key) -> _Parsed:
+    if not isinstance(key, tuple):
+        key = (key,)
+    key = [_as_index(k, x) for k in key]
+    consumed = builtins.sum(k.ndim if isinstance(k, Tensor) and k._dtype is dtypes.bool
+                            else 0 if k is None or k is Ellipsis else 1 for k in key)
+    if consumed > x.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {x.ndim} (got {consumed})")
+    if builtins.sum(k is Ellipsis for k in key) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if Ellipsis in [k for k in key if not isinstance(k, Tensor)]:
+        at = next(i for i, k in enumerate(key) if k is Ellipsis)
+        key = key[:at] + [slice(None)] * (x.ndim - consumed) + key[at + 1:]
+    else:
+        key = key + [slice(None)] * (x.ndim - consumed)
+
+    # None inserts a size-1 dim at its place: unsqueeze the input there and slice it fully.
+    if builtins.any(k is None for k in key):
+        shape, dim = list(x._data.shape), 0
+        for k in key:
+            if k is None:
+                shape.insert(dim, 1)
+                dim += 1
+            else:
+                dim += k.ndim if isinstance(k, Tensor) and k._dtype is dtypes.bool else 1
+        x = reshape(x, tuple(shape))
+        key = [slice(None) if k is None else k for k in key]
+
+    # Boolean masks become one integer index per dimension they cover.
+    expanded = []
+    for k in key:
+        if isinstance(k, Tensor) and k._dtype is dtypes.bool:
+            if k.ndim == 0:
+                raise IndexError("indexing with a 0-d bool tensor is not supported")
+            expanded.extend(nonzero(k, as_tuple=True))
+        else:
+            expanded.append(k)
+    key = expanded
+    advanced_any = builtins.any(isinstance(k, Tensor) for k in key)
+
+    parsed = _Parsed()
+    parsed.slices, parsed.drop, parsed.advanced = [], [], []
+    for dim, (k, size) in enumerate(zip(key, x._data.shape)):
+        if isinstance(k, Tensor):
+            check_same_backend(x, k, "indexing")
+            parsed.advanced.append((dim, _bounds(k, size, dim, "index")))
+            parsed.slices.append(slice(0, size, 1))
+        elif isinstance(k, slice):
+            parsed.slices.append(_normalize_slice(k, size))
+        else:                               # a Python int
+            i = _check_int(k, size, dim)
+            if advanced_any:               # numpy treats ints as advanced next to arrays
+                from .creation import tensor as make_tensor
+                parsed.advanced.append((dim, make_tensor(i, dtype=dtypes.int64,
+                                                         device=x._backend)))
+                parsed.slices.append(slice(0, size, 1))
+            else:
+                parsed.slices.append(slice(i, i + 1, 1))
+                parsed.drop.append(dim)
+    parsed.x = x
+    return parsed
+
+
+def _as_index(k, x):
+    if isinstance(k, Tensor) or k is None or k is Ellipsis or isinstance(k, slice):
+        return k
+    if isinstance(k, (bool, np.bool_)):
+        raise IndexError("indexing with a Python bool is not supported; use a bool tensor")
+    if isinstance(k, (int, np.integer)):
+        return int(k)
+    if isinstance(k, (list, tuple, np.ndarray)):
+        from .creation import tensor as make_tensor
+        arr = np.asarray(k)
+        if arr.dtype == object or arr.dtype.kind not in "biu":
+            raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors; "
+                             f"got {arr.dtype}")
+        return make_tensor(arr, device=x._backend)
+    raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte "
+                     f"Variables are valid indices (got {type(k).__name__})")
+
+
+def _check_int(i: int, size: int, dim: int) -> int:
+    if not -size <= i < size:
+        raise IndexError(f"index {i} is out of bounds for dimension {dim} with size {size}")
+    return i % size
+
+
+def _normalize_slice(s: slice, size: int) -> slice:
+    if s.step is not None and int(s.step) <= 0:
+        raise ValueError(f"step must be greater than zero, got {s.step}")
+    start, stop, step = s.indices(size)
+    stop = builtins.max(stop, start)
+    return slice(start, stop, step)
+
+
+def _slice_shape(slices) -> tuple:
+    return tuple(len(range(s.start, s.stop, s.step)) for s in slices)
+
+
+# ------------------------------------------------------------------ getitem
+
+
+def getitem(x: Tensor, key) -> Tensor:
+    p = _parse(x, key)
+    y = p.x
+    full = builtins.all(s.start == 0 and s.step == 1 and s.stop == n
+                        for s, n in zip(p.slices, y._data.shape))
+    if not full:
+        y = Slice.apply(y, key=tuple(p.slices))
+    if not p.advanced:
+        if p.drop:
+            y = reshape(y, tuple(n for d, n in enumerate(y._data.shape) if d not in p.drop))
+        elif y is x:
+            y = Slice.apply(y, key=tuple(p.slices))    # x[...] and x[:] are views, not x
+        return y
+    return _advanced(y, p.advanced)
+
+
+def _linear_index(advanced, sizes) -> tuple[Tensor, tuple]:
+    """Broadcast the index tensors together and fold them into one row-major index."""
+    shape = broadcast_shapes(*(tuple(t.shape) for _, t in advanced))
+    linear = None
+    for (_, t), size in zip(advanced, sizes):
+        t = t.expand(shape) if tuple(t.shape) != shape else t
+        linear = t if linear is None else linear * size + t
+    return linear, shape
+
+
+def _advanced(y: Tensor, advanced) -> Tensor:
+    dims = [d for d, _ in advanced]
+    rest = [d for d in range(y.ndim) if d not in dims]
+    sizes = [y._data.shape[d] for d in dims]
+    linear, index_shape = _linear_index(advanced, sizes)
+    moved = y.permute(tuple(dims + rest)) if dims + rest != list(range(y.ndim)) else y
+    rest_shape = tuple(y._data.shape[d] for d in rest)
+    flat = reshape(moved, (numel(sizes),) + rest_shape)
+    picked = Take.apply(flat, linear.reshape(-1), axis=0)
+    out = reshape(picked, index_shape + rest_shape)
+    consecutive = dims == list(range(dims[0], dims[0] + len(dims)))
+    if consecutive and dims[0] > 0:
+        # numpy keeps adjacent advanced dims in place: move the index dims after the leading
+        # sliced dims.
+        k, lead = len(index_shape), dims[0]
+        order = list(range(k, k + lead)) + list(range(k)) + list(range(k + lead, out.ndim))
+        out = out.permute(tuple(order))
+    return out
+
+
+# ------------------------------------------------------------------ setitem
+
+
+def setitem(x: Tensor, key, value) -> None:
+    if not isinstance(value, Tensor):
+        from .base import scalar_tensor
+        value = scalar_tensor(value, x)
+    check_same_backend(x, value, "index assignment")
+    value = to_dtype(value, x._dtype)
+    recording = grad_mode.state.enabled and (x.requires_grad or value.requires_grad)
+    if recording:
+        _check_inplace_allowed(x)
+    # None only adds size-1 dims to the selection; the value broadcasts past them.
+    key = tuple(k for k in (key if isinstance(key, tuple) else (key,)) if k is not None)
+    p = _parse(x, key)
+    be = x._backend
+    old = _snapshot(x) if recording else None
+    if not p.advanced:
+        shape = _slice_shape(p.slices)
+        be.setitem_(x._data, tuple(p.slices), _broadcast_value(value, shape, p.drop)._data)
+        _bump(x)
+        if recording:
+            record(_SetItemNode(tuple(p.slices), tuple(x.shape), tuple(value.shape)),
+                   (old, value), x)
+        return
+    # Advanced keys: find the flat positions the key selects, then scatter into a flat copy.
+    from .creation import arange
+    grid = getitem(arange(x.numel(), device=be).reshape(tuple(x.shape)), key)
+    shape, positions = tuple(grid.shape), grid.reshape(-1)
+    values = _broadcast_value(value, shape, []).reshape(-1)
+    flat = be.reshape(be.contiguous(x._data), (x.numel(),))
+    written = be.scatter(flat, 0, positions._data, be.contiguous(values._data), False)
+    be.copy_(x._data, be.reshape(written, tuple(x._data.shape)))
+    _bump(x)
+    if recording:
+        record(_ScatterNode(positions, tuple(x.shape), tuple(value.shape), shape), (old, value), x)
+
+
+def _broadcast_value(value: Tensor, shape, dropped) -> Tensor:
+    target = tuple(n for d, n in enumerate(shape) if d not in dropped)
+    while value.ndim > len(target) and value._data.shape[0] == 1:
+        value = reshape(value, tuple(value._data.shape[1:]))
+    try:
+        v = value.expand(target) if tuple(value.shape) != target else value
+    except RuntimeError:
+        raise RuntimeError(f"shape mismatch: value tensor of shape {tuple(value.shape)} cannot "
+                           f"be broadcast to indexing result of shape {target}") from None
+    return reshape(v, shape) if dropped else v
+
+
+def _check_inplace_allowed(x: Tensor) -> None:
+    if x.is_leaf and x.requires_grad:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                           "operation.")
+    base = x._base
+    if base is not None and base.requires_grad:
+        raise RuntimeError("in-place modification of a view of a tensor that requires grad is "
+                           "not supported; modify the base tensor, or clone() the view first")
+
+
+def _snapshot(x: Tensor) -> Tensor:
+    """The pre-assignment node of ``x`` as a tensor (its edge), for recording."""
+    old = Tensor._make(x._data, x._dtype, x._backend)
+    old.requires_grad, old.grad_fn, old._accumulator = x.requires_grad, x.grad_fn, x._accumulator
+    return old
+
+
+def _bump(x: Tensor) -> None:
+    x._version[0] += 1
+
+
+class _SetItemNode(Op):
+    def __init__(self, key=None, x_shape=None, value_shape=None):
+        self.key, self.x_shape, self.value_shape = key, x_shape, value_shape
+
+    def backward(self, grad):
+        from .elementwise import sum_to
+        picked = Slice.apply(grad, key=self.key)
+        cleared = grad - SliceScatter.apply(picked, shape=self.x_shape, key=self.key)
+        return cleared, sum_to(_squeeze_to(picked, self.value_shape), self.value_shape)
+
+
+class _ScatterNode(Op):
+    def __init__(self, positions=None, x_shape=None, value_shape=None, index_shape=None):
+        self.positions, self.x_shape = positions, x_shape
+        self.value_shape, self.index_shape = value_shape, index_shape
+
+    def backward(self, grad):
+        from .elementwise import sum_to
+        flat = grad.reshape(-1)
+        zeros = flat.new_zeros(tuple(self.positions.shape))
+        cleared = Scatter.apply(flat, self.positions, zeros, axis=0).reshape(self.x_shape)
+        picked = Take.apply(flat, self.positions, axis=0).reshape(self.index_shape)
+        return cleared, sum_to(picked, self.value_shape)
+
+
+def _squeeze_to(t: Tensor, shape) -> Tensor:
+    """Drop the size-1 dims that integer indices left, so ``sum_to`` can match ``shape``."""
+    if t.numel() == numel(shape) and len(shape) < t.ndim:
+        return t.reshape(shape)
+    return t

@@ -1,0 +1,455 @@
+"""Shape and movement ops: views (reshape, permute, expand, slice...), flip, cat, pad, repeat."""
+
+from __future__ import annotations
+
+import builtins
+
+from ..tensor import Tensor
+from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype
+
+
+class ViewOp(Op):
+    """An op whose output shares storage and version counter with its input where it can."""
+
+    @classmethod
+    def apply(cls, x, **attrs):
+        out = super().apply(x, **attrs)
+        out._version = x._version
+        out._base = x._base if x._base is not None else x
+        return out
+
+
+class Reshape(ViewOp):
+    def forward(self, x, shape):
+        self.in_shape = x._data.shape
+        return x._backend.reshape(x._data, shape)
+
+    def backward(self, grad):
+        return grad.reshape(self.in_shape)
+
+
+class Permute(ViewOp):
+    def forward(self, x, axes):
+        self.axes = axes
+        return x._backend.permute(x._data, axes)
+
+    def backward(self, grad):
+        inverse = [0] * len(self.axes)
+        for i, a in enumerate(self.axes):
+            inverse[a] = i
+        return grad.permute(tuple(inverse))
+
+
+class Expand(ViewOp):
+    def forward(self, x, shape):
+        from .base import expand_data
+        self.in_shape = x._data.shape
+        return expand_data(x._backend, x._data, shape)
+
+    def backward(self, grad):
+        from .elementwise import sum_to
+        return sum_to(grad, self.in_shape)
+
+
+class Slice(ViewOp):
+    def forward(self, x, key):
+        self.in_shape, self.key = x._data.shape, key
+        return x._backend.slice(x._data, key)
+
+    def backward(self, grad):
+        return SliceScatter.apply(grad, shape=self.in_shape, key=self.key)
+
+
+class SliceScatter(Op):
+    """Zeros of ``shape`` with ``x`` written at ``key``: the adjoint of ``Slice``."""
+
+    def forward(self, x, shape, key):
+        self.key = key
+        be = x._backend
+        out = be.full(shape, 0, x._dtype)
+        be.setitem_(out, key, x._data)
+        return out
+
+    def backward(self, grad):
+        return Slice.apply(grad, key=self.key)
+
+
+class Flip(Op):
+    def forward(self, x, axes):
+        self.axes = axes
+        return x._backend.flip(x._data, axes)
+
+    def backward(self, grad):
+        return Flip.apply(grad, axes=self.axes)
+
+
+class Cat(Op):
+    def forward(self, *xs, axis):
+        self.axis = axis
+        self.sizes = [x._data.shape[axis] for x in xs]
+        return xs[0]._backend.cat([x._data for x in xs], axis)
+
+    def backward(self, grad):
+        out, start = [], 0
+        for size in self.sizes:
+            out.append(grad.narrow(self.axis, start, size))
+            start += size
+        return tuple(out)
+
+
+class Contiguous(Op):
+    def forward(self, x):
+        return x._backend.contiguous(x._data)
+
+    def backward(self, grad):
+        return grad
+
+
+# ------------------------------------------------------------------ shape arithmetic
+
+def _shape_arg(shape) -> tuple:
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def infer_shape(shape: tuple, total: int, have: tuple) -> tuple:
+    """Resolve one ``-1`` in ``shape`` and check the element count; errors name both shapes."""
+    unknown = [i for i, s in enumerate(shape) if s == -1]
+    if len(unknown) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    if builtins.any(s < -1 for s in shape):
+        raise RuntimeError(f"invalid shape dimension in {list(shape)}")
+    known = numel(s for s in shape if s != -1)
+    if unknown:
+        if known == 0 or total % known:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {total} "
+                               f"(input shape {tuple(have)})")
+        shape = shape[:unknown[0]] + (total // known,) + shape[unknown[0] + 1:]
+    elif known != total:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {total} "
+                           f"(input shape {tuple(have)})")
+    return shape
+
+
+# ------------------------------------------------------------------ public functions
+
+def reshape(x: Tensor, *shape) -> Tensor:
+    shape = infer_shape(_shape_arg(shape), x.numel(), x._data.shape)
+    if shape == x._data.shape:
+        return x if not x.requires_grad else Reshape.apply(x, shape=shape)
+    return Reshape.apply(x, shape=shape)
+
+
+def view(x: Tensor, *shape) -> Tensor:
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
+        return x.to(shape[0])          # view(dtype) of same itemsize is not supported; cast
+    return reshape(x, *shape)
+
+
+def view_as(x: Tensor, other: Tensor) -> Tensor:
+    return reshape(x, tuple(other.shape))
+
+
+def reshape_as(x: Tensor, other: Tensor) -> Tensor:
+    return reshape(x, tuple(other.shape))
+
+
+def permute(x: Tensor, *dims) -> Tensor:
+    dims = _shape_arg(dims)
+    if len(dims) != x.ndim:
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
+                           f"not match the length of the desired ordering of dimensions i.e. "
+                           f"input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}")
+    axes = tuple(normalize_dim(d, x.ndim) for d in dims)
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"permute(): duplicate dims are not allowed in {list(dims)}")
+    if axes == tuple(range(x.ndim)):
+        return x if not x.requires_grad else Permute.apply(x, axes=axes)
+    return Permute.apply(x, axes=axes)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    if x.ndim == 0:
+        return x
+    axes = list(range(x.ndim))
+    a, b = normalize_dim(dim0, x.ndim), normalize_dim(dim1, x.ndim)
+    axes[a], axes[b] = axes[b], axes[a]
+    return permute(x, tuple(axes))
+
+
+swapaxes = swapdims = transpose
+
+
+def t(x: Tensor) -> Tensor:
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def movedim(x: Tensor, source, destination) -> Tensor:
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    src = [normalize_dim(s, x.ndim) for s in src]
+    dst = [normalize_dim(d, x.ndim) for d in dst]
+    order = [i for i in range(x.ndim) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(x, tuple(order))
+
+
+def expand(x: Tensor, *sizes) -> Tensor:
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater "
+                           f"or equal to the number of dimensions in the tensor ({x.ndim})")
+    have = (1,) * (len(sizes) - x.ndim) + tuple(x._data.shape)
+    shape = tuple(h if s == -1 else s for s, h in zip(sizes, have))
+    for s, h in zip(shape, have):
+        if h != 1 and s != h:
+            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing "
+                               f"size ({h}) at non-singleton dimension; target sizes "
+                               f"{list(sizes)}, tensor shape {tuple(x.shape)}")
+    if shape == x._data.shape:
+        return x
+    return Expand.apply(x, shape=shape)
+
+
+def expand_as(x: Tensor, other: Tensor) -> Tensor:
+    return expand(x, tuple(other.shape))
+
+
+def broadcast_to(x: Tensor, shape) -> Tensor:
+    return expand(x, tuple(shape))
+
+
+def broadcast_tensors(*tensors: Tensor) -> tuple:
+    shape = broadcast_shapes(*(tuple(t.shape) for t in tensors))
+    return tuple(expand(t, shape) for t in tensors)
+
+
+def squeeze(x: Tensor, dim=None) -> Tensor:
+    shape = x._data.shape
+    if dim is None:
+        dims = {i for i, s in enumerate(shape) if s == 1}
+    else:
+        dims = {normalize_dim(d, x.ndim) for d in ((dim,) if isinstance(dim, int) else dim)}
+        dims = {d for d in dims if x.ndim and shape[d] == 1}
+    if not dims:
+        return x
+    return Reshape.apply(x, shape=tuple(s for i, s in enumerate(shape) if i not in dims))
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    d = normalize_dim(dim, x.ndim + 1)
+    shape = tuple(x._data.shape)
+    return Reshape.apply(x, shape=shape[:d] + (1,) + shape[d:])
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = normalize_dim(start_dim, x.ndim), normalize_dim(end_dim, x.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    shape = tuple(x._data.shape)
+    return reshape(x, shape[:s] + (numel(shape[s:e + 1]),) + shape[e + 1:])
+
+
+def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    d = normalize_dim(dim, x.ndim)
+    shape = tuple(x._data.shape)
+    sizes = infer_shape(tuple(sizes), shape[d], (shape[d],))
+    return reshape(x, shape[:d] + sizes + shape[d + 1:])
+
+
+def contiguous(x: Tensor) -> Tensor:
+    return Contiguous.apply(x)
+
+
+def clone(x: Tensor) -> Tensor:
+    return Contiguous.apply(x) if x.requires_grad else _copy(x)
+
+
+def _copy(x: Tensor) -> Tensor:
+    be = x._backend
+    data = be.full(x._data.shape, 0, x._dtype)
+    be.copy_(data, x._data)
+    return Tensor._make(data, x._dtype, be)
+
+
+def flip(x: Tensor, dims) -> Tensor:
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    axes = tuple(sorted({normalize_dim(d, x.ndim) for d in dims}))
+    if not axes or x.ndim == 0:
+        return x.clone()
+    return Flip.apply(x, axes=axes)
+
+
+def slice_dim(x: Tensor, dim: int, start: int, stop: int, step: int = 1) -> Tensor:
+    key = tuple(slice(start, stop, step) if i == dim else slice(0, s, 1)
+                for i, s in enumerate(x._data.shape))
+    return Slice.apply(x, key=key)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    d = normalize_dim(dim, x.ndim)
+    size = x._data.shape[d]
+    if start < 0:
+        start += size
+    if not 0 <= start <= size or length < 0 or start + length > size:
+        raise IndexError(f"narrow(): start ({start}) + length ({length}) exceeds dimension size "
+                         f"({size}) of dim {dim} in a tensor of shape {tuple(x.shape)}")
+    return slice_dim(x, d, start, start + length)
+
+
+def select(x: Tensor, dim: int, index: int) -> Tensor:
+    d = normalize_dim(dim, x.ndim)
+    size = x._data.shape[d]
+    if not -size <= index < size:
+        raise IndexError(f"index {index} is out of bounds for dimension {d} with size {size}")
+    return squeeze(narrow(x, d, index % size, 1), d)
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    tensors = [t for t in tensors]
+    if not tensors:
+        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    from ..dtypes import result_type
+    dtype = result_type(*tensors)
+    # PyTorch skips 1-D empty tensors in cat (legacy behaviour).
+    keep = [t for t in tensors if not (t.ndim == 1 and t.numel() == 0)] or tensors[:1]
+    first = keep[0]
+    d = normalize_dim(dim, first.ndim)
+    for i, t in enumerate(keep):
+        check_same_backend(first, t, "cat")
+        if t.ndim != first.ndim or builtins.any(
+                a != b for j, (a, b) in enumerate(zip(t.shape, first.shape)) if j != d):
+            raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected "
+                               f"shape {tuple(first.shape)} (except dim {d}) but got "
+                               f"{tuple(t.shape)} for tensor number {i} in the list.")
+    keep = [to_dtype(t, dtype) for t in keep]
+    if len(keep) == 1:
+        return keep[0].clone() if not keep[0].requires_grad else keep[0] * 1
+    return Cat.apply(*keep, axis=d)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shape = tuple(tensors[0].shape)
+    for i, t in enumerate(tensors):
+        if tuple(t.shape) != shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {shape} at "
+                               f"entry 0 and {tuple(t.shape)} at entry {i}")
+    d = normalize_dim(dim, len(shape) + 1)
+    return cat([unsqueeze(t, d) for t in tensors], d)
+
+
+def hstack(tensors) -> Tensor:
+    tensors = list(tensors)
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors) -> Tensor:
+    return cat([t.reshape(1, -1) if t.ndim == 1 else t for t in tensors], 0)
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    d = normalize_dim(dim, x.ndim)
+    size = x._data.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise RuntimeError(f"split_size must be positive, got {step}")
+        sizes = [builtins.min(step, size - i) for i in range(0, size, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != size:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} "
+                               f"(input tensor's size at dimension {d}), but got split_sizes="
+                               f"{sizes}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(narrow(x, d, start, s))
+        start += s
+    return tuple(out)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    size = x._data.shape[normalize_dim(dim, x.ndim)]
+    step = -(-size // chunks) if size else 1
+    return split(x, step, dim)
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple:
+    d = normalize_dim(dim, x.ndim)
+    return tuple(select(x, d, i) for i in range(x._data.shape[d]))
+
+
+def repeat(x: Tensor, *sizes) -> Tensor:
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"Number of dimensions of repeat dims ({len(sizes)}) can not be "
+                           f"smaller than number of dimensions of tensor ({x.ndim})")
+    shape = (1,) * (len(sizes) - x.ndim) + tuple(x._data.shape)
+    interleaved = tuple(v for s in shape for v in (1, s))
+    expanded = tuple(v for r, s in zip(sizes, shape) for v in (r, s))
+    out = reshape(x, interleaved).expand(expanded)
+    return reshape(out, tuple(r * s for r, s in zip(sizes, shape)))
+
+
+def tile(x: Tensor, dims) -> Tensor:
+    dims = tuple(dims)
+    return repeat(x, (1,) * (x.ndim - len(dims)) + dims)
+
+
+def repeat_interleave(x: Tensor, repeats: int, dim: int | None = None) -> Tensor:
+    if dim is None:
+        x, dim = x.reshape(-1), 0
+    d = normalize_dim(dim, x.ndim)
+    shape = tuple(x._data.shape)
+    out = unsqueeze(x, d + 1).expand(shape[:d + 1] + (repeats,) + shape[d + 1:])
+    return reshape(out, shape[:d] + (shape[d] * repeats,) + shape[d + 1:])
+
+
+def pad(x: Tensor, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
+    """``F.pad``: ``pad`` lists (left, right) pairs from the last dimension backwards;
+    negative amounts crop."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad mode {mode!r} is not supported; only 'constant'")
+    pad = list(pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise RuntimeError(f"Padding length must be divisible by 2 and at most twice the "
+                           f"number of dimensions ({x.ndim}), got {len(pad)}")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    # Crop first (negative pads), then pad (non-negative).
+    crop = tuple(slice(builtins.max(-lo, 0), s - builtins.max(-hi, 0), 1)
+                 for (lo, hi), s in zip(widths, x._data.shape))
+    if builtins.any(lo < 0 or hi < 0 for lo, hi in widths):
+        x = Slice.apply(x, key=crop)
+    widths = [(builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths]
+    if not builtins.any(lo or hi for lo, hi in widths):
+        return x
+    return Pad.apply(x, widths=tuple(widths), value=value)
+
+
+class Pad(Op):
+    def forward(self, x, widths, value):
+        be = x._backend
+        shape = tuple(s + lo + hi for s, (lo, hi) in zip(x._data.shape, widths))
+        self.key = tuple(slice(lo, lo + s, 1) for s, (lo, _) in zip(x._data.shape, widths))
+        out = be.full(shape, value, x._dtype)
+        be.setitem_(out, self.key, x._data)
+        return out
+
+    def backward(self, grad):
+        return Slice.apply(grad, key=self.key)

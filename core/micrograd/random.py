@@ -1,0 +1,167 @@
+"""Random numbers: ``Generator``, ``manual_seed``, ``rand``, ``randn``, ``randint``, ``randperm``.
+
+Numbers are drawn on the host from numpy's PCG64 and copied to the device, so one seed gives the
+same values on every backend (the conformance suite relies on this). The streams differ from
+PyTorch's; seeds are not interchangeable with ``torch.manual_seed``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes
+from .tensor import Tensor
+
+
+class Generator:
+    """A seeded source of random numbers, like ``torch.Generator``.
+
+    >>> g = micrograd.Generator().manual_seed(0)
+    >>> micrograd.rand(3, generator=g)
+    """
+
+    def __init__(self, device=None):
+        self.device = device
+        self._seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        self._rng = np.random.Generator(np.random.PCG64(self._seed))
+
+    def manual_seed(self, seed: int) -> "Generator":
+        self._seed = int(seed)
+        self._rng = np.random.Generator(np.random.PCG64(self._seed))
+        return self
+
+    def seed(self) -> int:
+        self.manual_seed(int(np.random.SeedSequence().entropy % (2 ** 63)))
+        return self._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> dict:
+        return self._rng.bit_generator.state
+
+    def set_state(self, state: dict) -> "Generator":
+        self._rng.bit_generator.state = state
+        return self
+
+
+default_generator = Generator().manual_seed(0x5EED)
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the default generator (and return it), like ``torch.manual_seed``."""
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def _rng(generator: Generator | None) -> np.random.Generator:
+    return (generator or default_generator)._rng
+
+
+def _float_dtype(dtype) -> dtypes.DType:
+    target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    if not target.is_floating_point:
+        raise TypeError(f"expected a floating dtype for random floats, got {target}")
+    return target
+
+
+def _shape(size) -> tuple:
+    from .ops.creation import _size
+    return _size(size)
+
+
+def _make(host: np.ndarray, dtype, device, requires_grad=False) -> Tensor:
+    from .ops.creation import tensor
+    return tensor(host, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _draw_floats(rng, kind: str, shape, dtype):
+    host_dtype = np.float64 if dtype is dtypes.float64 else np.float32
+    if kind == "uniform":
+        return rng.random(shape, dtype=host_dtype)
+    return rng.standard_normal(shape, dtype=host_dtype)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples from [0, 1)."""
+    target = _float_dtype(dtype)
+    return _make(_draw_floats(_rng(generator), "uniform", _shape(size), target), target, device,
+                 requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples."""
+    target = _float_dtype(dtype)
+    return _make(_draw_floats(_rng(generator), "normal", _shape(size), target), target, device,
+                 requires_grad)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
+    """Integers uniform in [low, high)."""
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    if high <= low:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
+                           f">= to={high}")
+    target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64
+    host = _rng(generator).integers(low, high, size=tuple(size), dtype=np.int64)
+    return _make(host, target, device)
+
+
+def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
+    target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64
+    return _make(_rng(generator).permutation(n).astype(np.int64), target, device)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        like = mean if isinstance(mean, Tensor) else std
+        return randn_like(like, generator=generator) * std + mean
+    return randn(*(size or ()), generator=generator, dtype=dtype, device=device) * std + mean
+
+
+def rand_like(x: Tensor, *, generator=None, dtype=None) -> Tensor:
+    return rand(tuple(x.shape), generator=generator, dtype=dtype or x._dtype, device=x._backend)
+
+
+def randn_like(x: Tensor, *, generator=None, dtype=None) -> Tensor:
+    return randn(tuple(x.shape), generator=generator, dtype=dtype or x._dtype, device=x._backend)
+
+
+def randint_like(x: Tensor, low, high=None, *, dtype=None) -> Tensor:
+    return randint(low, high, tuple(x.shape), dtype=dtype or x._dtype, device=x._backend)
+
+
+def bernoulli(p: Tensor, *, generator=None) -> Tensor:
+    """1 with probability ``p`` (elementwise), else 0; same dtype as ``p``."""
+    draws = _rng(generator).random(tuple(p.shape))
+    host = (draws < p.detach()._host().astype(np.float64)).astype(np.float64)
+    return _make(host, p._dtype, p._backend)
+
+
+# ----------------------------------------------------------------- in-place fills (nn.init)
+
+def fill_uniform_(x: Tensor, low: float, high: float, generator=None) -> Tensor:
+    draws = _rng(generator).uniform(low, high, tuple(x.shape))
+    return _fill(x, draws)
+
+
+def fill_normal_(x: Tensor, mean: float, std: float, generator=None) -> Tensor:
+    draws = _rng(generator).normal(mean, std, tuple(x.shape))
+    return _fill(x, draws)
+
+
+def _fill(x: Tensor, host: np.ndarray) -> Tensor:
+    from .ops.inplace import copy_
+    from .autograd.grad_mode import no_grad
+    with no_grad():
+        return copy_(x, _make(host, x._dtype, x._backend))
