@@ -47,20 +47,46 @@ REDUCE_OPS = ("sum", "prod", "max", "min")
 """Ops of :meth:`Backend.reduce`. ``max``/``min`` propagate nan and never see an empty axis;
 ``sum``/``prod`` of an empty axis give 0 and 1. float16 and bfloat16 accumulate in float32."""
 
-OPTIONAL_OPS = (
-    # activations and fused elementwise chains: f(x) -> y, same dtype
-    "relu", "sigmoid", "gelu", "gelu_tanh", "silu", "softplus",
-    # normalised exponentials over one axis
-    "softmax", "log_softmax",
-    # convolution and pooling, NCHW
-    "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
-    "avg_pool2d_backward",
-    # fused optimizer steps, in place
-    "sgd_step_", "adam_step_",
+OPTIONAL_OPS: dict[str, str] = {
+    # activations and fused elementwise chains: same shape and dtype as x (floating)
+    "relu": "relu(x) -> y",
+    "sigmoid": "sigmoid(x) -> y",
+    "gelu": "gelu(x) -> y  (erf form)",
+    "gelu_tanh": "gelu_tanh(x) -> y  (tanh approximation)",
+    "silu": "silu(x) -> y",
+    "softplus": "softplus(x, beta, threshold) -> y  (linear where beta*x > threshold)",
+    # normalised exponentials along one axis (stable: shifted by the max)
+    "softmax": "softmax(x, axis) -> y",
+    "log_softmax": "log_softmax(x, axis) -> y",
+    "cross_entropy": ("cross_entropy(logits (N, C), target int64 (N,), ignore_index) -> losses "
+                      "(N,): -log_softmax(logits)[i, target[i]], 0 where target == ignore_index"),
+    # convolution and pooling on NCHW arrays; stride/padding/dilation/kernel are (h, w) pairs
+    "conv2d": ("conv2d(x (N, C, H, W), w (O, C/groups, KH, KW), stride, padding, dilation, "
+               "groups) -> y (N, O, OH, OW); no bias (the core adds it)"),
+    "conv2d_backward": ("conv2d_backward(grad_y, x, w, stride, padding, dilation, groups) -> "
+                        "(grad_x, grad_w)"),
+    "max_pool2d": ("max_pool2d(x, kernel, stride, padding, dilation) -> (y, indices): indices "
+                   "int64, the flat position (h * W + w) of each max in its input plane; "
+                   "padding counts as -inf"),
+    "max_pool2d_backward": ("max_pool2d_backward(grad_y, indices, input_shape) -> grad_x "
+                            "(grad_y added at indices)"),
+    "avg_pool2d": ("avg_pool2d(x, kernel, stride, padding, count_include_pad) -> y"),
+    "avg_pool2d_backward": ("avg_pool2d_backward(grad_y, input_shape, kernel, stride, padding, "
+                            "count_include_pad) -> grad_x"),
+    # fused optimizer steps, in place on the param and state arrays (all one floating dtype)
+    "sgd_step_": ("sgd_step_(param, grad, momentum_buffer or None, *, lr, momentum, dampening, "
+                  "nesterov, weight_decay, maximize, first_step) -> None; PyTorch's SGD "
+                  "update; on first_step the buffer is set to the (decayed) gradient"),
+    "adam_step_": ("adam_step_(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None, *, "
+                   "step, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, "
+                   "maximize) -> None; PyTorch's Adam (AdamW when decoupled_weight_decay); "
+                   "step counts from 1"),
     # creation
-    "arange",
-)
-"""Methods a backend may offer; see ``docs/writing-a-backend.md`` for their signatures."""
+    "arange": "arange(start, stop, step, dtype) -> 1-D array",
+}
+"""Methods a backend may offer, with their signatures. The core uses a backend's method when it
+has one and otherwise decomposes the op into required primitives (``micrograd.ops.fallbacks``).
+Arguments are validated by the core; pairs like ``stride`` are tuples of two ints."""
 
 
 @dataclass(frozen=True)
