@@ -172,7 +172,15 @@ def _edge(tensor) -> Node | None:
 
 def record(node: Node, inputs: tuple, out) -> None:
     """Attach ``node`` as ``out``'s ``grad_fn`` with edges to ``inputs``."""
-    node.next_functions = tuple(_edge(t) if t is not None else None for t in inputs)
+    edges = []
+    for t in inputs:       # _edge inlined: this runs once per recorded op
+        if t is None or not t.requires_grad:
+            edges.append(None)
+        elif t.grad_fn is not None:
+            edges.append(t.grad_fn)
+        else:
+            edges.append(t._accumulator or _edge(t))
+    node.next_functions = tuple(edges)
     out.requires_grad = True
     out.grad_fn = node
     if node.saves_output:

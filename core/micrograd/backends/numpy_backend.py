@@ -123,13 +123,13 @@ class NumpyBackend(Backend):
 
     # ----------------------------------------------------------- elementwise
     def unary(self, op, x):
-        if x.dtype == BF16:
+        if x.dtype.kind == "V":
             out = self.unary(op, bf16_to_f32(x))
             return out if out.dtype == np.bool_ else f32_to_bf16(out)
         return _UNARY[op](x)
 
     def binary(self, op, a, b):
-        if a.dtype == BF16:
+        if a.dtype.kind == "V":    # bfloat16 words
             out = self.binary(op, bf16_to_f32(a), bf16_to_f32(b))
             return out if out.dtype == np.bool_ else f32_to_bf16(out)
         out = _BINARY[op](a, b)

@@ -11,6 +11,8 @@ import math
 
 from .. import dtypes
 from ..dtypes import DIM, SCALAR, ZERO_DIM, result_type_of, scalar_dtype
+from ..autograd import grad_mode
+from ..autograd.graph import record
 from ..tensor import Tensor
 from . import fallbacks
 from .base import Op, broadcast_shapes, check_same_backend, expand_data, scalar_operand, \
@@ -413,12 +415,28 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 
 
 class Binary(Op):
+    """``backend.binary(op_name, a, b)``. The hottest path in the library, so ``apply`` is
+    specialised: no node is built unless the graph is being recorded."""
+
     op_name = ""
 
-    def forward(self, a, b):
+    @classmethod
+    def apply(cls, a, b):
+        da, db = a._data, b._data
+        if da.shape != db.shape:
+            da, db = _broadcast_pair(a, b)
+        be = a._backend
+        out = Tensor._make(be.binary(cls.op_name, da, db), cls.out_dtype or a._dtype, be)
+        if (a.requires_grad or b.requires_grad) and grad_mode.state.enabled \
+                and out._dtype.kind == "f":
+            node = cls()
+            node.remember(a, b)
+            record(node, (a, b), out)
+        return out
+
+    def remember(self, a, b):
+        """Keep what ``backward`` needs; called only when the graph is recorded."""
         self.shapes = (a._data.shape, b._data.shape)
-        da, db = _broadcast_pair(a, b)
-        return a._backend.binary(self.op_name, da, db)
 
 
 class Add(Binary):
@@ -442,10 +460,10 @@ class Sub(Binary):
 class Mul(Binary):
     op_name = "mul"
 
-    def forward(self, a, b):
+    def remember(self, a, b):
+        Binary.remember(self, a, b)
         # Save only what the other side's gradient needs, so `y.mul_(2)` stays legal.
         self.save_for_backward(b if a.requires_grad else None, a if b.requires_grad else None)
-        return Binary.forward(self, a, b)
 
     def backward(self, grad):
         b, a = self.saved_tensors
@@ -457,9 +475,9 @@ class Mul(Binary):
 class Div(Binary):
     op_name = "div"
 
-    def forward(self, a, b):
+    def remember(self, a, b):
+        Binary.remember(self, a, b)
         self.save_for_backward(a if b.requires_grad else None, b)
-        return Binary.forward(self, a, b)
 
     def backward(self, grad):
         a, b = self.saved_tensors
@@ -472,9 +490,9 @@ class Div(Binary):
 class Pow(Binary):
     op_name = "pow"
 
-    def forward(self, a, b):
+    def remember(self, a, b):
+        Binary.remember(self, a, b)
         self.save_for_backward(a, b)
-        return Binary.forward(self, a, b)
 
     def backward(self, grad):
         a, b = self.saved_tensors
@@ -491,9 +509,9 @@ class Pow(Binary):
 class Maximum(Binary):
     op_name = "maximum"
 
-    def forward(self, a, b):
+    def remember(self, a, b):
+        Binary.remember(self, a, b)
         self.save_for_backward(a, b)
-        return Binary.forward(self, a, b)
 
     def backward(self, grad):
         a, b = self.saved_tensors
@@ -510,9 +528,9 @@ class Minimum(Maximum):
 class Atan2(Binary):
     op_name = "atan2"
 
-    def forward(self, a, b):
+    def remember(self, a, b):
+        Binary.remember(self, a, b)
         self.save_for_backward(a, b)
-        return Binary.forward(self, a, b)
 
     def backward(self, grad):
         a, b = self.saved_tensors
@@ -524,9 +542,9 @@ class Atan2(Binary):
 class Remainder(Binary):
     op_name = "mod"
 
-    def forward(self, a, b):
+    def remember(self, a, b):
+        Binary.remember(self, a, b)
         self.save_for_backward(a, b)
-        return Binary.forward(self, a, b)
 
     def backward(self, grad):
         a, b = self.saved_tensors
@@ -562,7 +580,15 @@ def _check_nonzero_divisor(b: Tensor, op: str) -> None:
         raise ZeroDivisionError(f"integer {op} by zero ({b._dtype} divisor contains 0)")
 
 
+def _same_kind(a, b) -> bool:
+    """Two plain tensors of one dtype on one backend: the common case, with no promotion."""
+    return (a.__class__ is b.__class__ is Tensor and a._dtype is b._dtype
+            and a._backend is b._backend)
+
+
 def add(a, b, *, alpha=1) -> Tensor:
+    if alpha == 1 and _same_kind(a, b) and a._dtype is not dtypes.bool:
+        return Add.apply(a, b)
     a, b, dtype = operands(a, b, "add")
     if alpha != 1:
         b = b * alpha
@@ -572,6 +598,8 @@ def add(a, b, *, alpha=1) -> Tensor:
 
 
 def sub(a, b, *, alpha=1) -> Tensor:
+    if alpha == 1 and _same_kind(a, b) and a._dtype is not dtypes.bool:
+        return Sub.apply(a, b)
     a, b, dtype = operands(a, b, "sub")
     if dtype is dtypes.bool:
         raise TypeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
@@ -582,6 +610,8 @@ def sub(a, b, *, alpha=1) -> Tensor:
 
 
 def mul(a, b) -> Tensor:
+    if _same_kind(a, b) and a._dtype is not dtypes.bool:
+        return Mul.apply(a, b)
     a, b, dtype = operands(a, b, "mul")
     if dtype is dtypes.bool:
         return LogicalAnd.apply(a, b)
