@@ -90,6 +90,9 @@ class NumpyBackend(Backend):
     capabilities = Capabilities(dtypes=dtypes.ALL_DTYPES, device_type="cpu",
                                 notes={"bfloat16": "stored as 16 bits, computed in float32"})
 
+    def describe(self):
+        return f"host CPU through numpy {np.__version__} (the reference backend)"
+
     # ---------------------------------------------------------------- memory
     def from_host(self, array, dtype):
         if dtype is dtypes.bfloat16:
