@@ -102,3 +102,270 @@ def arange(be, dt, start, stop, step, dtype):
 
 _DECOMPOSITIONS = {name: fn for name, fn in list(globals().items())
                    if callable(fn) and not name.startswith("_") and name != "run"}
+
+
+# ------------------------------------------------------------------ convolution and pooling
+# NCHW arrays; kernel/stride/padding/dilation are (h, w) pairs already validated by the core.
+# im2col reads the input through KH*KW strided slices (one per kernel tap), so the Python loop
+# runs over taps, never over pixels, and every backend computes the heavy part in one matmul.
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _padded(be, dt, x, padding, value):
+    """``x`` with ``padding`` rows/columns of ``value`` around each plane."""
+    ph, pw = padding
+    if not ph and not pw:
+        return x
+    n, c, h, w = x.shape
+    out = be.full((n, c, h + 2 * ph, w + 2 * pw), value, dt)
+    be.setitem_(out, (slice(0, n, 1), slice(0, c, 1), slice(ph, ph + h, 1),
+                      slice(pw, pw + w, 1)), x)
+    return out
+
+
+def _interior(be, xp, shape, padding):
+    """Undo :func:`_padded`: the unpadded planes of ``xp``, densely laid out."""
+    n, c, h, w = shape
+    ph, pw = padding
+    if not ph and not pw:
+        return xp
+    return be.contiguous(be.slice(xp, (slice(0, n, 1), slice(0, c, 1), slice(ph, ph + h, 1),
+                                       slice(pw, pw + w, 1))))
+
+
+def _tap_keys(xp_shape, kernel, stride, dilation, out_hw):
+    """For each kernel tap (row-major over KH, KW): the strided slice of the padded input
+    that the tap reads for every output position, shape (N, C, OH, OW)."""
+    n, c = xp_shape[:2]
+    (oh, ow), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    keys = []
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            h0, w0 = i * dh, j * dw
+            keys.append((slice(0, n, 1), slice(0, c, 1),
+                         slice(h0, h0 + (oh - 1) * sh + 1, sh),
+                         slice(w0, w0 + (ow - 1) * sw + 1, sw)))
+    return keys
+
+
+def _im2col(be, dt, x, kernel, stride, padding, dilation, out_hw):
+    """(N*OH*OW, C*KH*KW): one row per output position, columns ordered (c, kh, kw) like a
+    flattened weight, so convolution is a single matmul."""
+    n, c = x.shape[:2]
+    oh, ow = out_hw
+    xp = _padded(be, dt, x, padding, 0)
+    taps = [be.reshape(be.permute(be.slice(xp, key), (0, 2, 3, 1)), (n, oh, ow, c, 1))
+            for key in _tap_keys(xp.shape, kernel, stride, dilation, out_hw)]
+    cols = taps[0] if len(taps) == 1 else be.cat(taps, 4)
+    return be.reshape(be.contiguous(cols), (n * oh * ow, c * kernel[0] * kernel[1]))
+
+
+def _col2im(be, dt, dcols, shape, kernel, stride, padding, dilation, out_hw):
+    """Adjoint of :func:`_im2col`: add each tap's column back into the input positions it read."""
+    n, c, h, w = shape
+    oh, ow = out_hw
+    taps = kernel[0] * kernel[1]
+    dcols = be.reshape(dcols, (n, oh, ow, c, taps))
+    gxp = be.full((n, c, h + 2 * padding[0], w + 2 * padding[1]), 0, dt)
+    keys = _tap_keys(gxp.shape, kernel, stride, dilation, out_hw)
+    whole = (slice(0, n, 1), slice(0, oh, 1), slice(0, ow, 1), slice(0, c, 1))
+    for t, key in enumerate(keys):
+        piece = be.reshape(be.slice(dcols, whole + (slice(t, t + 1, 1),)), (n, oh, ow, c))
+        piece = be.permute(piece, (0, 3, 1, 2))
+        be.setitem_(gxp, key, be.binary("add", be.slice(gxp, key), piece))
+    return _interior(be, gxp, shape, padding)
+
+
+def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
+    out_hw = tuple(_conv_out(x_shape[2 + i], w_shape[2 + i], stride[i], padding[i], dilation[i])
+                   for i in range(2))
+    return out_hw, x_shape[0] * out_hw[0] * out_hw[1]
+
+
+def conv2d(be, dt, x, w, stride, padding, dilation, groups):
+    n = x.shape[0]
+    o, cg, kh, kw = w.shape
+    out_hw, rows = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
+    cols = _im2col(be, dt, x, (kh, kw), stride, padding, dilation, out_hw)
+    if groups == 1:
+        y = be.matmul(cols, be.permute(be.reshape(w, (o, cg * kh * kw)), (1, 0)))
+    else:   # one batched matmul over groups: (G, rows, Cg*K) @ (G, Cg*K, O/G)
+        k = cg * kh * kw
+        cols = be.permute(be.reshape(cols, (rows, groups, k)), (1, 0, 2))
+        wm = be.permute(be.reshape(w, (groups, o // groups, k)), (0, 2, 1))
+        y = be.reshape(be.permute(be.matmul(cols, wm), (1, 0, 2)), (rows, o))
+    y = be.reshape(y, (n, out_hw[0], out_hw[1], o))
+    return be.contiguous(be.permute(y, (0, 3, 1, 2)))
+
+
+def conv2d_backward(be, dt, grad_y, x, w, stride, padding, dilation, groups):
+    o, cg, kh, kw = w.shape
+    c = x.shape[1]
+    out_hw, rows = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
+    gy = be.reshape(be.contiguous(be.permute(grad_y, (0, 2, 3, 1))), (rows, o))
+    cols = _im2col(be, dt, x, (kh, kw), stride, padding, dilation, out_hw)
+    k = cg * kh * kw
+    if groups == 1:
+        grad_w = be.matmul(be.permute(gy, (1, 0)), cols)
+        dcols = be.matmul(gy, be.reshape(w, (o, k)))
+    else:
+        og = o // groups
+        gyg = be.permute(be.reshape(gy, (rows, groups, og)), (1, 0, 2))       # (G, rows, O/G)
+        colsg = be.permute(be.reshape(cols, (rows, groups, k)), (1, 0, 2))    # (G, rows, K)
+        grad_w = be.matmul(be.permute(gyg, (0, 2, 1)), colsg)                 # (G, O/G, K)
+        dcols = be.matmul(gyg, be.reshape(w, (groups, og, k)))                # (G, rows, K)
+        dcols = be.reshape(be.contiguous(be.permute(dcols, (1, 0, 2))), (rows, c * kh * kw))
+    grad_x = _col2im(be, dt, dcols, x.shape, (kh, kw), stride, padding, dilation, out_hw)
+    return grad_x, be.reshape(be.contiguous(grad_w), w.shape)
+
+
+def _pool_out_hw(shape, kernel, stride, padding, dilation=(1, 1)):
+    return tuple(_conv_out(shape[2 + i], kernel[i], stride[i], padding[i], dilation[i])
+                 for i in range(2))
+
+
+def max_pool2d(be, dt, x, kernel, stride, padding, dilation):
+    import numpy as np
+    n, c, h, w = x.shape
+    oh, ow = out_hw = _pool_out_hw(x.shape, kernel, stride, padding, dilation)
+    xp = _padded(be, dt, x, padding, float("-inf"))
+    taps = [be.reshape(be.slice(xp, key), (n, c, oh, ow, 1))
+            for key in _tap_keys(xp.shape, kernel, stride, dilation, out_hw)]
+    stacked = taps[0] if len(taps) == 1 else be.cat(taps, 4)
+    y = be.reduce("max", stacked, (4,), False)
+    tap = be.argreduce("argmax", stacked, 4, False)     # first maximum, nan counts as max
+    # The tap's flat position in the unpadded input plane: row * W + column.
+    i64 = dtypes.int64
+    tap_row = be.binary("floordiv", tap, _scalar(be, i64, kernel[1], tap))
+    tap_col = be.binary("mod", tap, _scalar(be, i64, kernel[1], tap))
+    row0 = np.arange(oh, dtype=np.int64).reshape(1, 1, oh, 1) * stride[0] - padding[0]
+    col0 = np.arange(ow, dtype=np.int64).reshape(1, 1, 1, ow) * stride[1] - padding[1]
+    row = be.binary("add", be.expand(be.from_host(row0, i64), tap.shape),
+                    be.binary("mul", tap_row, _scalar(be, i64, dilation[0], tap)))
+    col = be.binary("add", be.expand(be.from_host(col0, i64), tap.shape),
+                    be.binary("mul", tap_col, _scalar(be, i64, dilation[1], tap)))
+    index = be.binary("add", be.binary("mul", row, _scalar(be, i64, w, row)), col)
+    return y, index
+
+
+def max_pool2d_backward(be, dt, grad_y, indices, input_shape):
+    n, c, h, w = input_shape
+    per_plane = grad_y.shape[2] * grad_y.shape[3]
+    zeros = be.full((n, c, h * w), 0, dt)
+    out = be.scatter(zeros, 2, be.reshape(indices, (n, c, per_plane)),
+                     be.reshape(be.contiguous(grad_y), (n, c, per_plane)), True)
+    return be.reshape(out, tuple(input_shape))
+
+
+def _avg_divisor(be, dt, shape, kernel, stride, padding, count_include_pad, out_hw):
+    """What each window's sum is divided by: the window size, or (without padding counted)
+    the number of real input positions it covers, computed on the host from the geometry."""
+    import numpy as np
+    if count_include_pad:
+        return kernel[0] * kernel[1]
+    counts = []
+    for i in range(2):
+        starts = np.arange(out_hw[i]) * stride[i] - padding[i]
+        lo, hi = np.maximum(starts, 0), np.minimum(starts + kernel[i], shape[2 + i])
+        counts.append(hi - lo)
+    plane = (counts[0][:, None] * counts[1][None, :]).reshape(1, 1, *out_hw)
+    host = plane.astype(np.float64 if dt is dtypes.float64 else np.float32)
+    return be.expand(be.from_host(host if dt is dtypes.bfloat16 else host.astype(dt.numpy), dt),
+                     (shape[0], shape[1]) + tuple(out_hw))
+
+
+def avg_pool2d(be, dt, x, kernel, stride, padding, count_include_pad):
+    out_hw = _pool_out_hw(x.shape, kernel, stride, padding)
+    xp = _padded(be, dt, x, padding, 0)
+    total = None
+    for key in _tap_keys(xp.shape, kernel, stride, (1, 1), out_hw):
+        tap = be.slice(xp, key)
+        total = be.contiguous(tap) if total is None else be.binary("add", total, tap)
+    divisor = _avg_divisor(be, dt, x.shape, kernel, stride, padding, count_include_pad, out_hw)
+    if isinstance(divisor, int):
+        divisor = _scalar(be, dt, float(divisor), total)
+    return be.binary("div", total, divisor)
+
+
+def avg_pool2d_backward(be, dt, grad_y, input_shape, kernel, stride, padding, count_include_pad):
+    n, c, h, w = input_shape
+    out_hw = tuple(grad_y.shape[2:])
+    divisor = _avg_divisor(be, dt, input_shape, kernel, stride, padding, count_include_pad,
+                           out_hw)
+    if isinstance(divisor, int):
+        divisor = _scalar(be, dt, float(divisor), grad_y)
+    share = be.binary("div", grad_y, divisor)
+    gxp = be.full((n, c, h + 2 * padding[0], w + 2 * padding[1]), 0, dt)
+    for key in _tap_keys(gxp.shape, kernel, stride, (1, 1), out_hw):
+        be.setitem_(gxp, key, be.binary("add", be.slice(gxp, key), share))
+    return _interior(be, gxp, tuple(input_shape), padding)
+
+
+# ------------------------------------------------------------------ fused loss
+
+def cross_entropy(be, dt, logits, target, ignore_index):
+    n = logits.shape[0]
+    i64 = dtypes.int64
+    lsm = log_softmax(be, dt, logits, 1)
+    ignored = be.binary("eq", target, _scalar(be, i64, ignore_index, target))
+    safe = be.where(ignored, _scalar(be, i64, 0, target), target)
+    picked = be.reshape(be.gather(lsm, 1, be.reshape(safe, (n, 1))), (n,))
+    losses = be.unary("neg", picked)
+    return be.where(ignored, _scalar(be, dt, 0.0, losses), losses)
+
+
+# ------------------------------------------------------------------ fused optimizer steps
+# PyTorch's single-tensor update formulas, in the same order of operations, on arrays; results
+# are written back with ``copy_`` so the caller's parameter and state arrays change in place.
+
+def _axpy(be, dt, a, x, y):
+    """``y + a * x`` for a Python number ``a``."""
+    return be.binary("add", y, be.binary("mul", x, _scalar(be, dt, a, x)))
+
+
+def sgd_step_(be, dt, param, grad, momentum_buffer, *, lr, momentum, dampening, nesterov,
+              weight_decay, maximize, first_step):
+    d_p = be.unary("neg", grad) if maximize else grad
+    if weight_decay:
+        d_p = _axpy(be, dt, weight_decay, param, d_p)
+    if momentum:
+        if first_step:
+            buf = d_p
+        else:
+            buf = be.binary("mul", momentum_buffer, _scalar(be, dt, momentum, momentum_buffer))
+            buf = _axpy(be, dt, 1 - dampening, d_p, buf)
+        be.copy_(momentum_buffer, buf)
+        d_p = _axpy(be, dt, momentum, buf, d_p) if nesterov else buf
+    be.copy_(param, _axpy(be, dt, -lr, d_p, param))
+
+
+def adam_step_(be, dt, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr, beta1,
+               beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize):
+    if maximize:
+        grad = be.unary("neg", grad)
+    p = param
+    if weight_decay:
+        if decoupled_weight_decay:
+            p = be.binary("mul", p, _scalar(be, dt, 1 - lr * weight_decay, p))
+        else:
+            grad = _axpy(be, dt, weight_decay, p, grad)
+    m = _axpy(be, dt, 1 - beta1, be.binary("sub", grad, exp_avg), exp_avg)     # lerp
+    v = be.binary("mul", exp_avg_sq, _scalar(be, dt, beta2, exp_avg_sq))
+    v = _axpy(be, dt, 1 - beta2, be.binary("mul", grad, grad), v)
+    be.copy_(exp_avg, m)
+    be.copy_(exp_avg_sq, v)
+    if amsgrad:
+        v = be.binary("maximum", max_exp_avg_sq, v)
+        be.copy_(max_exp_avg_sq, v)
+    step_size = lr / (1 - beta1 ** step)
+    bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+    denom = be.binary("div", be.unary("sqrt", v), _scalar(be, dt, bias_correction2_sqrt, v))
+    denom = be.binary("add", denom, _scalar(be, dt, eps, denom))
+    be.copy_(param, _axpy(be, dt, -step_size, be.binary("div", m, denom), p))
+
+
+_DECOMPOSITIONS.update({fn.__name__: fn for fn in (
+    conv2d, conv2d_backward, max_pool2d, max_pool2d_backward, avg_pool2d, avg_pool2d_backward,
+    cross_entropy, sgd_step_, adam_step_)})
