@@ -41,7 +41,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
     Maclaurin series near 0 and Numerical Recipes' erfc (fractional error < 1.2e-7) elsewhere."""
     if x.dtype == np.float64:
         from math import erf
-        return np.frompyfunc(erf, 1, 1)(x).astype(np.float64)
+        # asarray: frompyfunc gives a bare Python float for a 0-d input
+        return np.asarray(np.frompyfunc(erf, 1, 1)(x), dtype=np.float64)
     z = np.abs(x.astype(np.float64))
     t = 1.0 / (1.0 + 0.5 * z)
     poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
@@ -129,7 +130,8 @@ class NumpyBackend(Backend):
         if x.dtype.kind == "V":
             out = self.unary(op, bf16_to_f32(x))
             return out if out.dtype == np.bool_ else f32_to_bf16(out)
-        return _UNARY[op](x)
+        out = _UNARY[op](x)
+        return out if type(out) is np.ndarray else np.asarray(out)   # 0-d inputs give scalars
 
     def binary(self, op, a, b):
         if a.dtype.kind == "V":    # bfloat16 words

@@ -144,10 +144,8 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     x = _accumulating_dtype(x, dtype)
-    if dim is None:
-        axes = tuple(range(x.ndim))
-    else:
-        axes = (normalize_dim(dim, x.ndim),)
+    # Several dims are accepted too (torch takes one): Prod's own backward reduces over its axes.
+    axes = normalize_dims(dim, x.ndim)
     if not axes:
         return x.clone() if not x.requires_grad else x * 1
     return Prod.apply(x, axes=axes, keepdim=keepdim)
