@@ -1,0 +1,208 @@
+"""The contract's required primitives on MLX arrays.
+
+MLX is lazy: every primitive here only adds a node to MLX's graph, and work happens when a value
+is needed — at a host transfer (``to_host``, hence ``item()`` and printing), at ``nonzero``
+(whose output shape depends on the data) and in the fused optimizer steps, which evaluate the
+updated parameters so that a training loop never accumulates an ever longer graph.
+
+MLX arrays do not share memory between a view and its base: ``a[...] = b`` replaces what the
+Python object ``a`` refers to. So ``copy_`` and ``setitem_`` update the array object in place and
+the backend declares ``views_share_memory=False``.
+
+Where an MLX kernel is less exact than its dtype promises, the backend computes on the host
+instead of returning quietly inexact numbers: on MLX 0.32 float64 ``exp``, ``sin``, ``cos`` and
+``erf`` run at float32 accuracy (relative errors up to 6e-5 for ``cos``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+import numpy as np
+
+from micrograd.backend import Backend, Capabilities
+from micrograd.device import device as Device
+
+from . import mlx_device
+from .fast_ops import FastOps
+from .mlx_dtypes import HALF, TO_MLX, array
+from .optim_steps import OptimizerSteps
+
+
+def _truthy(x):
+    # x != 0, not astype(bool): MLX converts nan to False, but nan is nonzero.
+    return x if x.dtype == mx.bool_ else mx.not_equal(x, mx.zeros((), x.dtype))
+
+
+def _logical(fn):
+    return lambda a, b: fn(_truthy(a), _truthy(b))
+
+
+_UNARY = {
+    "neg": mx.negative, "abs": mx.abs, "sign": mx.sign, "exp": mx.exp, "log": mx.log,
+    "log1p": mx.log1p, "expm1": mx.expm1, "sqrt": mx.sqrt, "sin": mx.sin, "cos": mx.cos,
+    "tanh": mx.tanh, "erf": mx.erf, "floor": mx.floor, "ceil": mx.ceil, "round": mx.round,
+    "trunc": mx.trunc, "logical_not": lambda x: mx.logical_not(_truthy(x)),
+    "bitwise_not": mx.bitwise_invert, "isnan": mx.isnan,
+}
+_BINARY = {
+    "add": mx.add, "sub": mx.subtract, "mul": mx.multiply, "div": mx.divide,
+    "floordiv": mx.floor_divide, "mod": mx.remainder, "pow": mx.power,
+    "maximum": mx.maximum, "minimum": mx.minimum, "atan2": mx.arctan2,
+    "eq": mx.equal, "ne": mx.not_equal, "lt": mx.less, "le": mx.less_equal,
+    "gt": mx.greater, "ge": mx.greater_equal, "logical_and": _logical(mx.logical_and),
+    "logical_or": _logical(mx.logical_or), "logical_xor": _logical(mx.not_equal),
+    "bitwise_and": mx.bitwise_and, "bitwise_or": mx.bitwise_or, "bitwise_xor": mx.bitwise_xor,
+}
+_REDUCE = {"sum": mx.sum, "prod": mx.prod, "max": mx.max, "min": mx.min}
+_INTEGER_ROUNDING = ("floor", "ceil", "round", "trunc")
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+_EXACT_ON_HOST = {
+    # float64 ops whose MLX kernels have float32 accuracy: numpy (or math.erf) instead.
+    "exp": np.exp, "sin": np.sin, "cos": np.cos,
+    "erf": lambda x: _ERF(x).astype(np.float64),
+}
+
+
+class MLXBackend(OptimizerSteps, FastOps, Backend):
+    """micrograd's backend on MLX: the Metal GPU on Apple silicon, MLX's CPU device elsewhere."""
+
+    name = "metal"
+    native_broadcasting = True
+
+    def __init__(self):
+        super().__init__(Device("metal"))
+        self.mlx_device = mlx_device.pick()
+        notes = {
+            "device": self.mlx_device.reason,
+            "views": "views do not share memory with their base (MLX has no aliasing views)",
+            "laziness": "evaluated at host transfers, nonzero and fused optimizer steps",
+        }
+        if not self.mlx_device.is_gpu:
+            notes["float64"] = ("MLX's CPU device only; exp/sin/cos/erf computed on the host "
+                                "because MLX's float64 kernels have float32 accuracy")
+        self.capabilities = Capabilities(
+            dtypes=self.mlx_device.dtypes, device_type="metal",
+            matmul_dtypes=self.mlx_device.matmul_dtypes, views_share_memory=False, notes=notes)
+
+    def describe(self) -> str:
+        return f"MLX {mx.__version__} on {self.mlx_device.reason}"
+
+    def synchronize(self) -> None:
+        mx.synchronize()
+
+    # ---------------------------------------------------------------- memory
+    def from_host(self, arr, dtype):
+        return array(arr, dtype)
+
+    def to_host(self, x):
+        if x.dtype == mx.bfloat16:
+            x = x.astype(mx.float32)
+        return np.array(x, copy=True)
+
+    def full(self, shape, value, dtype):
+        # Through a typed 0-d array: mx.full's Python-int path cannot hold uint64's top half.
+        return mx.full(shape, array(value, dtype))
+
+    def astype(self, x, dtype):
+        target = TO_MLX[dtype]
+        if target == mx.bool_:
+            return mx.array(_truthy(x))
+        if x.dtype == target:
+            return mx.array(x)        # a distinct array: setitem_ on it must not reach x
+        return x.astype(target)
+
+    def copy_(self, dst, src):
+        dst[...] = src
+
+    def contiguous(self, x):
+        return x                      # MLX lays out its arrays itself
+
+    # ----------------------------------------------------------- elementwise
+    def unary(self, op, x):
+        if x.dtype == mx.float64 and op in _EXACT_ON_HOST:
+            return mx.array(_EXACT_ON_HOST[op](np.array(x)), dtype=mx.float64)
+        if op in _INTEGER_ROUNDING and not mx.issubdtype(x.dtype, mx.floating):
+            return mx.array(x)
+        return _UNARY[op](x)
+
+    def binary(self, op, a, b):
+        return _BINARY[op](a, b)
+
+    def where(self, cond, a, b):
+        return mx.where(cond, a, b)
+
+    # ------------------------------------------------------------ reductions
+    def reduce(self, op, x, axes, keepdim):
+        axes = list(axes)
+        if x.dtype in HALF and op in ("sum", "prod"):
+            return _REDUCE[op](x.astype(mx.float32), axes, keepdim).astype(x.dtype)
+        # MLX widens small integer sums and products (int8 -> int32); the contract keeps dtype.
+        return _REDUCE[op](x, axes, keepdim).astype(x.dtype)
+
+    def argreduce(self, op, x, axis, keepdim):
+        fn = mx.argmax if op == "argmax" else mx.argmin
+        return fn(x, axis, keepdim).astype(mx.int64)
+
+    def cumsum(self, x, axis):
+        if x.dtype in HALF:
+            return mx.cumsum(x.astype(mx.float32), axis).astype(x.dtype)
+        return mx.cumsum(x, axis).astype(x.dtype)
+
+    # --------------------------------------------------------- linear algebra
+    def matmul(self, a, b):
+        return mx.matmul(a, b)
+
+    # --------------------------------------------------------------- movement
+    def reshape(self, x, shape):
+        return mx.reshape(x, shape)
+
+    def permute(self, x, axes):
+        return mx.transpose(x, axes)
+
+    def expand(self, x, shape):
+        return mx.broadcast_to(x, shape)
+
+    def slice(self, x, key):
+        return x[key]
+
+    def flip(self, x, axes):
+        reverse = slice(None, None, -1)
+        return x[tuple(reverse if d in axes else slice(None) for d in range(x.ndim))]
+
+    def cat(self, xs, axis):
+        return mx.concatenate(list(xs), axis)
+
+    # --------------------------------------------------------------- indexing
+    def take(self, x, indices, axis):
+        return mx.take(x, indices, axis)
+
+    def gather(self, x, axis, index):
+        return mx.take_along_axis(x, index, axis)
+
+    def scatter(self, x, axis, index, src, accumulate):
+        if not accumulate:
+            return mx.put_along_axis(x, index, src, axis)
+        # Full coordinates of every src element: index replaces the coordinate along `axis`;
+        # .at[].add sums duplicates, which put_along_axis would not.
+        coords = []
+        for d, size in enumerate(index.shape):
+            if d == axis:
+                coords.append(index)
+            else:
+                shape = [1] * index.ndim
+                shape[d] = size
+                coords.append(mx.arange(size, dtype=mx.int64).reshape(shape))
+        return x.at[tuple(coords)].add(src)
+
+    def setitem_(self, x, key, value):
+        x[key] = value
+
+    def nonzero(self, x):
+        # The output's shape depends on the values, which MLX's static graphs cannot express.
+        found = np.argwhere(self.to_host(x)).astype(np.int64)
+        return mx.array(found, dtype=mx.int64)
+
+
