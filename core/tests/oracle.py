@@ -98,9 +98,9 @@ def gradcheck(fn, shapes, *, seed=0, low=-2.0, high=2.0, eps=1e-6, rtol=1e-5, at
     grads = mg.autograd.grad((out * mg.tensor(v)).sum(), xs, allow_unused=True)
 
     def objective(arrays):
-        with mg.no_grad():
-            y = fn(*[mg.tensor(a, dtype=mg.float64) for a in arrays])
-        return float(np.sum(y.numpy() * v))
+        # inputs require grad so that fn may itself differentiate (second-order checks)
+        y = fn(*[mg.tensor(a, dtype=mg.float64, requires_grad=True) for a in arrays])
+        return float(np.sum(y.detach().numpy() * v))
 
     for i, host in enumerate(hosts):
         numeric = np.zeros_like(host)

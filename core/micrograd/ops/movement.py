@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 
-from ..tensor import Tensor
+from ..tensor import Size, Tensor
 from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype
 
 
@@ -142,8 +142,16 @@ def reshape(x: Tensor, *shape) -> Tensor:
 
 
 def view(x: Tensor, *shape) -> Tensor:
-    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
-        return x.to(shape[0])          # view(dtype) of same itemsize is not supported; cast
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, Size)):
+        # torch's view(dtype) reinterprets the bits; a backend array cannot promise that, and a
+        # silent value cast would be wrong, so only the identity is allowed.
+        from ..dtypes import to_dtype as as_dtype
+        target = as_dtype(shape[0])
+        if target is not x._dtype:
+            raise NotImplementedError(
+                f"view({target}) would reinterpret the bits of a {x._dtype} tensor, which "
+                f"micrograd does not support; use .to({target}) to convert the values")
+        return x
     return reshape(x, *shape)
 
 
