@@ -45,6 +45,15 @@ def assign(x: Tensor, result: Tensor, op: str, *, cast: bool = False) -> Tensor:
     return x
 
 
+def _original(x: Tensor) -> Tensor:
+    """What an in-place op computes from. When recording, a copy: the out-of-place op may save
+    its input for backward, and the write into ``x`` would otherwise destroy that saved value
+    (PyTorch saves the original ``self`` of ``mul_``, ``sin_``... in the same way)."""
+    if grad_mode.state.enabled and x.requires_grad:
+        return x.clone()
+    return x
+
+
 def add_(x, other, *, alpha=1):
     return assign(x, ew.add(x, other, alpha=alpha), "add_")
 
@@ -54,19 +63,19 @@ def sub_(x, other, *, alpha=1):
 
 
 def mul_(x, other):
-    return assign(x, ew.mul(x, other), "mul_")
+    return assign(x, ew.mul(_original(x), other), "mul_")
 
 
 def div_(x, other, *, rounding_mode=None):
-    return assign(x, ew.div(x, other, rounding_mode=rounding_mode), "div_")
+    return assign(x, ew.div(_original(x), other, rounding_mode=rounding_mode), "div_")
 
 
 def pow_(x, exponent):
-    return assign(x, ew.pow(x, exponent), "pow_")
+    return assign(x, ew.pow(_original(x), exponent), "pow_")
 
 
 def clamp_(x, min=None, max=None):
-    return assign(x, ew.clamp(x, min, max), "clamp_")
+    return assign(x, ew.clamp(_original(x), min, max), "clamp_")
 
 
 def masked_fill_(x, mask, value):
@@ -83,7 +92,7 @@ def addcdiv_(x, t1, t2, *, value=1):
 
 
 def lerp_(x, end, weight):
-    return assign(x, ew.lerp(x, end, weight), "lerp_")
+    return assign(x, ew.lerp(_original(x), end, weight), "lerp_")
 
 
 def copy_(x: Tensor, src, non_blocking: bool = False) -> Tensor:
@@ -112,7 +121,7 @@ def zero_(x: Tensor) -> Tensor:
 
 def _unary_inplace(fn, name):
     def method(x: Tensor, *args, **kwargs) -> Tensor:
-        return assign(x, fn(x, *args, **kwargs), name)
+        return assign(x, fn(_original(x), *args, **kwargs), name)
     method.__name__ = name
     return method
 

@@ -97,9 +97,20 @@ class Cat(Op):
         return tuple(out)
 
 
-class Contiguous(Op):
+class Contiguous(ViewOp):
+    # A view when the data already is contiguous, so it shares the version counter.
     def forward(self, x):
         return x._backend.contiguous(x._data)
+
+    def backward(self, grad):
+        return grad
+
+
+class Clone(Op):
+    """A copy in fresh storage, always (``contiguous`` may hand back the same array)."""
+
+    def forward(self, x):
+        return _copy_data(x)
 
     def backward(self, grad):
         return grad
@@ -276,14 +287,18 @@ def contiguous(x: Tensor) -> Tensor:
 
 
 def clone(x: Tensor) -> Tensor:
-    return Contiguous.apply(x) if x.requires_grad else _copy(x)
+    return Clone.apply(x) if x.requires_grad else _copy(x)
 
 
-def _copy(x: Tensor) -> Tensor:
+def _copy_data(x: Tensor):
     be = x._backend
     data = be.full(x._data.shape, 0, x._dtype)
     be.copy_(data, x._data)
-    return Tensor._make(data, x._dtype, be)
+    return data
+
+
+def _copy(x: Tensor) -> Tensor:
+    return Tensor._make(_copy_data(x), x._dtype, x._backend)
 
 
 def flip(x: Tensor, dims) -> Tensor:
