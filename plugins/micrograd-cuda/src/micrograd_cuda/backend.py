@@ -1,0 +1,229 @@
+"""The cuda backend: every required primitive of the contract on CuPy arrays.
+
+CuPy mirrors numpy's API, so most primitives read like the numpy reference backend's; the
+differences are where CuPy's semantics or dtype support differ from the contract's (half
+precision accumulation, nan in argmax, atomics for scatter-add). Storage comes from CuPy's
+memory pool; matmul of floating dtypes goes to cuBLAS. The optional fast ops live in
+:mod:`.fused_ops` and :mod:`.spatial_ops`.
+
+bfloat16 is not declared: CuPy has no bfloat16 dtype, and a uint16 array standing in for one
+could not be told apart from a real uint16 tensor inside a primitive.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cupy
+import cupyx.scipy.special
+import numpy as np
+
+from micrograd import dtypes
+from micrograd.backend import OPTIONAL_OPS, REQUIRED_PRIMITIVES, Backend, Capabilities
+from micrograd.device import device as Device
+
+from .fused_ops import FusedOps
+from .launch import SCATTER_ACCUMULATOR, elementwise_launch, flat_scatter_strides
+from .loader import KernelLoader
+from .spatial_ops import SpatialOps
+
+DECLARED_DTYPES = tuple(d for d in dtypes.ALL_DTYPES if d is not dtypes.bfloat16)
+MATMUL_DTYPES = tuple(d for d in DECLARED_DTYPES if d is not dtypes.bool)
+
+_UNARY = {
+    "neg": cupy.negative, "abs": cupy.abs, "sign": cupy.sign, "exp": cupy.exp, "log": cupy.log,
+    "log1p": cupy.log1p, "expm1": cupy.expm1, "sqrt": cupy.sqrt, "sin": cupy.sin,
+    "cos": cupy.cos, "tanh": cupy.tanh, "erf": cupyx.scipy.special.erf, "floor": cupy.floor,
+    "ceil": cupy.ceil, "round": cupy.rint, "trunc": cupy.trunc,
+    "logical_not": cupy.logical_not, "bitwise_not": cupy.invert, "isnan": cupy.isnan,
+}
+_BINARY = {
+    "add": cupy.add, "sub": cupy.subtract, "mul": cupy.multiply, "div": cupy.true_divide,
+    "floordiv": cupy.floor_divide, "mod": cupy.remainder, "pow": cupy.power,
+    "maximum": cupy.maximum, "minimum": cupy.minimum, "atan2": cupy.arctan2,
+    "eq": cupy.equal, "ne": cupy.not_equal, "lt": cupy.less, "le": cupy.less_equal,
+    "gt": cupy.greater, "ge": cupy.greater_equal, "logical_and": cupy.logical_and,
+    "logical_or": cupy.logical_or, "logical_xor": cupy.logical_xor,
+    "bitwise_and": cupy.bitwise_and, "bitwise_or": cupy.bitwise_or,
+    "bitwise_xor": cupy.bitwise_xor,
+}
+_REDUCE = {"sum": cupy.sum, "prod": cupy.prod, "max": cupy.amax, "min": cupy.amin}
+_HALF = np.dtype(np.float16)
+# erf of float16 is computed in float32: special functions are not instantiated for half.
+_VIA_FLOAT32 = frozenset({"erf"})
+
+
+def _on_own_device(method):
+    """Run ``method`` with this backend's GPU current. CuPy allocates and launches on the
+    *current* device, so the backend of cuda:1 must make device 1 current on every call,
+    whatever device the caller has current."""
+    @functools.wraps(method)
+    def bound(self, *args, **kwargs):
+        with self._cuda_device:
+            return method(self, *args, **kwargs)
+    return bound
+
+
+def _bind_to_device(cls):
+    for name in (*REQUIRED_PRIMITIVES, *OPTIONAL_OPS, "synchronize", "from_dlpack"):
+        method = getattr(cls, name, None)
+        if callable(method):
+            setattr(cls, name, _on_own_device(method))
+    return cls
+
+
+@_bind_to_device
+class CudaBackend(FusedOps, SpatialOps, Backend):
+    """The contract on one NVIDIA GPU (``cuda:N``) through CuPy."""
+
+    name = "cuda"
+    native_broadcasting = True
+
+    def __init__(self, index: int = 0):
+        super().__init__(Device(f"cuda:{index}"))
+        self.index = index
+        self._cuda_device = cupy.cuda.Device(index)
+        self._kernels = KernelLoader()
+        self.capabilities = Capabilities(
+            dtypes=DECLARED_DTYPES, device_type="cuda",
+            device_count=cupy.cuda.runtime.getDeviceCount(), matmul_dtypes=MATMUL_DTYPES,
+            notes={"bfloat16": "not supported: CuPy has no bfloat16 dtype",
+                   "float16": "fused kernels compute in float32 and round once"})
+
+    # ---------------------------------------------------------------- memory
+    def from_host(self, array, dtype):
+        return cupy.array(array, dtype=dtype.numpy, copy=True, order="C")
+
+    def to_host(self, x):
+        return cupy.asnumpy(x)
+
+    def from_dlpack(self, obj):
+        """A CuPy array viewing (not copying) any DLPack producer on this GPU, e.g. a PyTorch
+        CUDA tensor; producers on another device or the host are copied here."""
+        return cupy.from_dlpack(obj)
+
+    def full(self, shape, value, dtype):
+        return cupy.full(shape, value, dtype.numpy)
+
+    def astype(self, x, dtype):
+        return x.astype(dtype.numpy, copy=True)
+
+    def copy_(self, dst, src):
+        cupy.copyto(dst, src)
+
+    def contiguous(self, x):
+        return x if x.flags.c_contiguous else cupy.ascontiguousarray(x)
+
+    # ----------------------------------------------------------- elementwise
+    def unary(self, op, x):
+        if x.dtype == _HALF and op in _VIA_FLOAT32:
+            return _UNARY[op](x.astype(np.float32)).astype(_HALF)
+        return _UNARY[op](x)
+
+    def binary(self, op, a, b):
+        return _BINARY[op](a, b)
+
+    def where(self, cond, a, b):
+        return cupy.where(cond, a, b)
+
+    # ------------------------------------------------------------ reductions
+    def reduce(self, op, x, axes, keepdim):
+        if x.dtype == _HALF and op in ("sum", "prod"):
+            return _REDUCE[op](x, axis=axes, keepdims=keepdim, dtype=np.float32).astype(_HALF)
+        return _REDUCE[op](x, axis=axes, keepdims=keepdim)
+
+    def argreduce(self, op, x, axis, keepdim):
+        fn = cupy.argmax if op == "argmax" else cupy.argmin
+        found = fn(x, axis=axis, keepdims=keepdim)
+        if x.dtype.kind == "f":
+            # The contract counts nan as the extreme (numpy's rule): the first nan wins.
+            nan = cupy.isnan(x)
+            found = cupy.where(nan.any(axis=axis, keepdims=keepdim),
+                               cupy.argmax(nan, axis=axis, keepdims=keepdim), found)
+        return found.astype(np.int64, copy=False)
+
+    def cumsum(self, x, axis):
+        if x.dtype == _HALF:
+            return cupy.cumsum(x, axis=axis, dtype=np.float32).astype(_HALF)
+        return cupy.cumsum(x, axis=axis, dtype=x.dtype)
+
+    # --------------------------------------------------------- linear algebra
+    def matmul(self, a, b):
+        # float16 goes through cuBLAS with float32 accumulation (CuPy's default compute type).
+        return cupy.matmul(a, b)
+
+    # --------------------------------------------------------------- movement
+    def reshape(self, x, shape):
+        return x.reshape(shape)
+
+    def permute(self, x, axes):
+        return x.transpose(axes)
+
+    def expand(self, x, shape):
+        return cupy.broadcast_to(x, shape)
+
+    def slice(self, x, key):
+        return x[key]
+
+    def flip(self, x, axes):
+        return cupy.flip(x, axes)
+
+    def cat(self, xs, axis):
+        return cupy.concatenate(xs, axis=axis)
+
+    # --------------------------------------------------------------- indexing
+    def take(self, x, indices, axis):
+        return cupy.take(x, indices, axis=axis)
+
+    def gather(self, x, axis, index):
+        return cupy.take_along_axis(x, index, axis=axis)
+
+    def scatter(self, x, axis, index, src, accumulate):
+        out = cupy.array(x, order="C", copy=True)
+        if index.size == 0:
+            return out
+        flat = self._flat_destinations(out.shape, axis, index)
+        if not accumulate:
+            out.reshape(-1)[flat.reshape(-1)] = src.reshape(-1)
+            return out
+        acc_dtype = np.dtype(SCATTER_ACCUMULATOR[out.dtype.name])
+        acc = out if acc_dtype == out.dtype else out.astype(acc_dtype)
+        values = cupy.ascontiguousarray(src, dtype=acc_dtype).reshape(-1)
+        n = values.size
+        blocks, threads = elementwise_launch(n)
+        self._kernels.launch("scatter", "scatter_add_flat", acc_dtype, blocks, threads,
+                             (acc, cupy.ascontiguousarray(flat.reshape(-1)), values, n))
+        if acc is out:
+            return out
+        return acc != 0 if out.dtype == np.bool_ else acc.astype(out.dtype)
+
+    @staticmethod
+    def _flat_destinations(shape, axis, index):
+        """Flat row-major positions in an array of ``shape`` that each ``index`` element
+        addresses: its own coordinates, with ``index`` replacing the one along ``axis``."""
+        strides = flat_scatter_strides(shape)
+        flat = index.astype(np.int64) * strides[axis]
+        for dim, size in enumerate(index.shape):
+            if dim == axis:
+                continue
+            along = [1] * index.ndim
+            along[dim] = size
+            flat = flat + cupy.arange(size, dtype=np.int64).reshape(along) * strides[dim]
+        return flat
+
+    def setitem_(self, x, key, value):
+        x[key] = value
+
+    def nonzero(self, x):
+        return cupy.argwhere(x).astype(np.int64, copy=False)
+
+    # ------------------------------------------------------------ niceties
+    def synchronize(self):
+        self._cuda_device.synchronize()
+
+    def describe(self):
+        props = cupy.cuda.runtime.getDeviceProperties(self.index)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        memory = props["totalGlobalMem"] / 2**30
+        return (f"{name} (cuda:{self.index}, compute capability {props['major']}."
+                f"{props['minor']}, {memory:.0f} GiB) via CuPy {cupy.__version__}")
