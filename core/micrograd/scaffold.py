@@ -194,7 +194,8 @@ pytest -p micrograd_conformance --pyargs micrograd_conformance --backend {name}
 tox                                   # the same, in a clean environment
 ```
 
-Known failures go in `src/{module}/conformance_xfail.txt`, one test id per line with the reason.
+Known failures go in `src/{module}/conformance_xfail.txt`: one test-id glob per line, then the
+reason. The list is strict: a listed test that passes fails the run.
 """
 
 _TOX = """\
@@ -256,7 +257,9 @@ def micrograd_register_backends(register):
 '''
 
 _XFAIL = """\
-# Conformance tests expected to fail on {name}: one test id per line, then " # " and why.
+# Conformance tests expected to fail on {name}, one per line: a test-id glob, then the reason
+# (required), e.g.
+#   test_elementwise.py::test_unary[erf-float32]     erf is a polynomial approximation here
 # The list is strict: a listed test that passes fails the run, so keep it current.
 """
 

@@ -55,7 +55,7 @@ class PyArrayBackend(Backend):
 
     # ---------------------------------------------------------------- memory
     def from_host(self, array_, dtype):
-        host = np.ascontiguousarray(array_, dtype=dtype.numpy)
+        host = np.asarray(array_, dtype=dtype.numpy, order="C")   # 0-d stays 0-d
         buf = array(TYPECODES[dtype])
         buf.frombytes(host.tobytes())
         return Strided(buf, host.shape, dtype)
