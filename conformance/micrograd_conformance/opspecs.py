@@ -1,0 +1,285 @@
+"""The ops the suite checks: how to run each on a tensor, and the oracle for it in numpy.
+
+``run`` is written with PyTorch-style tensor methods, so the very same function runs on
+micrograd tensors (the backend under test) and on torch tensors (the extra oracle). ``oracle``
+is numpy on float64 values (or, for integers, on the integer type itself, whose wraparound is
+the expected behaviour).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import micrograd as mg
+
+FLOAT = (mg.float16, mg.bfloat16, mg.float32, mg.float64)
+SIGNED = (mg.int8, mg.int16, mg.int32, mg.int64)
+UNSIGNED = (mg.uint8, mg.uint16, mg.uint32, mg.uint64)
+INT = SIGNED + UNSIGNED
+NUMERIC = INT + FLOAT
+BOOL_INT = (mg.bool,) + INT
+ALL = (mg.bool,) + NUMERIC
+
+
+def same(dtype):
+    return dtype
+
+
+def boolean(dtype):
+    return mg.bool
+
+
+def int64_for_integers(dtype):
+    # torch.sum/prod/cumsum of integers and bools accumulate (and return) int64
+    return dtype if dtype.is_floating_point else mg.int64
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One op as the suite checks it."""
+    op: str                                   # name in the report (the public op)
+    run: Callable                             # tensors -> tensor (micrograd or torch)
+    oracle: Callable                          # numpy arrays -> numpy array
+    dtypes: tuple                             # input dtypes the op is defined for
+    domains: tuple[str, ...] = ("real",)      # one per input; see oracle.random_values
+    out: Callable = same                      # input dtype -> result dtype
+    grad: bool = False                        # differentiable: checked by test_autograd
+    scale: Callable | None = None             # magnitude of accumulated terms (tolerances)
+    terms: Callable | None = None             # input shape -> number of terms accumulated
+    variant: str = ""                         # tells apart specs of one op (parameter ids)
+    large: bool = False                       # also run on a >= 1M element input
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.op}-{self.variant}" if self.variant else self.op
+
+    @property
+    def arity(self) -> int:
+        return len(self.domains)
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf64(x):
+    return np.asarray(_erf(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+
+
+def sigmoid64(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _cast_like(fn):
+    # Keep integer oracles in the input's own integer type (numpy would promote Python ints).
+    def run(x, *rest):
+        out = fn(x, *rest)
+        return out.astype(x.dtype) if np.asarray(out).dtype != np.bool_ and x.dtype.kind in "iu" \
+            else out
+    return run
+
+
+def _unary(op, run, oracle, dtypes, domain="real", **kw):
+    return OpSpec(op, run, oracle, dtypes, (domain,), **kw)
+
+
+def _binary(op, run, oracle, dtypes, domains=("real", "real"), **kw):
+    return OpSpec(op, run, oracle, dtypes, domains, **kw)
+
+
+UNARY = [
+    _unary("neg", lambda x: -x, _cast_like(np.negative), NUMERIC, grad=True, large=True),
+    _unary("abs", lambda x: x.abs(), _cast_like(np.abs), NUMERIC, grad=True),
+    _unary("sign", lambda x: x.sign(), _cast_like(np.sign), NUMERIC),
+    _unary("exp", lambda x: x.exp(), np.exp, FLOAT, "small", grad=True, large=True),
+    _unary("log", lambda x: x.log(), np.log, FLOAT, "positive", grad=True),
+    _unary("log1p", lambda x: x.log1p(), np.log1p, FLOAT, "positive", grad=True),
+    _unary("expm1", lambda x: x.expm1(), np.expm1, FLOAT, "small", grad=True),
+    _unary("sqrt", lambda x: x.sqrt(), np.sqrt, FLOAT, "positive", grad=True),
+    _unary("rsqrt", lambda x: x.rsqrt(), lambda x: 1 / np.sqrt(x), FLOAT, "positive", grad=True),
+    _unary("sin", lambda x: x.sin(), np.sin, FLOAT, grad=True),
+    _unary("cos", lambda x: x.cos(), np.cos, FLOAT, grad=True),
+    _unary("tanh", lambda x: x.tanh(), np.tanh, FLOAT, grad=True, large=True),
+    _unary("sigmoid", lambda x: x.sigmoid(), sigmoid64, FLOAT, grad=True),
+    _unary("erf", lambda x: x.erf(), erf64, FLOAT, grad=True),
+    _unary("relu", lambda x: x.relu(), lambda x: np.maximum(x, 0), FLOAT, "nonzero", grad=True),
+    # gelu may be decomposed into several rounded ops: errors scale with |x|, not gelu(x).
+    _unary("gelu", lambda x: mg.gelu(x) if isinstance(x, mg.Tensor) else _torch_gelu(x),
+           lambda x: 0.5 * x * (1 + erf64(x / math.sqrt(2))), FLOAT, grad=True,
+           scale=np.abs),
+    _unary("silu", lambda x: mg.silu(x) if isinstance(x, mg.Tensor) else _torch_silu(x),
+           lambda x: x * sigmoid64(x), FLOAT, grad=True),
+    _unary("softplus", lambda x: mg.softplus(x) if isinstance(x, mg.Tensor)
+           else _torch_softplus(x), lambda x: np.log1p(np.exp(x)), FLOAT, grad=True),
+    _unary("reciprocal", lambda x: x.reciprocal(), lambda x: 1 / x, FLOAT, "nonzero", grad=True),
+    _unary("square", lambda x: x.square(), _cast_like(np.square), NUMERIC, "small", grad=True),
+    _unary("floor", lambda x: x.floor(), np.floor, FLOAT),
+    _unary("ceil", lambda x: x.ceil(), np.ceil, FLOAT),
+    _unary("round", lambda x: (x * 2).round(), lambda x: np.rint(x * 2), FLOAT),
+    _unary("trunc", lambda x: x.trunc(), np.trunc, FLOAT),
+    _unary("logical_not", lambda x: x.logical_not(), np.logical_not, ALL, out=boolean),
+    _unary("bitwise_not", lambda x: ~x, np.invert, BOOL_INT),
+    _unary("isnan", lambda x: x.isnan(), np.isnan, FLOAT, out=boolean),
+    _unary("isinf", lambda x: x.isinf(), np.isinf, FLOAT, out=boolean),
+    _unary("isfinite", lambda x: x.isfinite(), np.isfinite, FLOAT, out=boolean),
+]
+
+BINARY = [
+    _binary("add", lambda a, b: a + b, np.add, NUMERIC, grad=True, large=True),
+    _binary("sub", lambda a, b: a - b, np.subtract, NUMERIC, grad=True),
+    _binary("mul", lambda a, b: a * b, np.multiply, NUMERIC, grad=True, large=True),
+    _binary("div", lambda a, b: a / b, np.true_divide, FLOAT, ("real", "nonzero"), grad=True),
+    _binary("floor_divide", lambda a, b: a // b, np.floor_divide, NUMERIC, ("real", "nonzero")),
+    _binary("remainder", lambda a, b: a % b, np.remainder, NUMERIC, ("real", "nonzero")),
+    # fmod and lerp may be decomposed (a - trunc(a / b) * b; a + w * (b - a)): errors scale with
+    # the operands, not with the (possibly cancelled) result.
+    _binary("fmod", lambda a, b: a.fmod(b), np.fmod, NUMERIC, ("real", "nonzero"),
+            scale=lambda a, b: np.abs(a)),
+    _binary("pow", lambda a, b: a ** b, np.power, FLOAT, ("positive", "small"), grad=True),
+    _binary("pow", lambda a, b: a ** b, np.power, INT, ("small", "positive"), variant="int"),
+    _binary("maximum", lambda a, b: a.maximum(b), np.maximum, NUMERIC, grad=True),
+    _binary("minimum", lambda a, b: a.minimum(b), np.minimum, NUMERIC, grad=True),
+    _binary("atan2", lambda a, b: a.atan2(b), np.arctan2, FLOAT, grad=True),
+    _binary("eq", lambda a, b: a == b, np.equal, ALL, ("small", "small"), out=boolean),
+    _binary("ne", lambda a, b: a != b, np.not_equal, ALL, ("small", "small"), out=boolean),
+    _binary("lt", lambda a, b: a < b, np.less, NUMERIC, out=boolean),
+    _binary("le", lambda a, b: a <= b, np.less_equal, NUMERIC, ("small", "small"), out=boolean),
+    _binary("gt", lambda a, b: a > b, np.greater, NUMERIC, out=boolean),
+    _binary("ge", lambda a, b: a >= b, np.greater_equal, NUMERIC, ("small", "small"),
+            out=boolean),
+    _binary("logical_and", lambda a, b: a.logical_and(b), np.logical_and, ALL, out=boolean),
+    _binary("logical_or", lambda a, b: a.logical_or(b), np.logical_or, ALL, out=boolean),
+    _binary("logical_xor", lambda a, b: a.logical_xor(b), np.logical_xor, ALL, out=boolean),
+    _binary("bitwise_and", lambda a, b: a & b, np.bitwise_and, BOOL_INT),
+    _binary("bitwise_or", lambda a, b: a | b, np.bitwise_or, BOOL_INT),
+    _binary("bitwise_xor", lambda a, b: a ^ b, np.bitwise_xor, BOOL_INT),
+]
+
+TERNARY = [
+    OpSpec("where", lambda c, a, b: _where(c > 0, a, b), lambda c, a, b: np.where(c > 0, a, b),
+           NUMERIC, ("real", "real", "real"), grad=True, large=True),
+    OpSpec("clamp", lambda x: x.clamp(-1, 1), lambda x: np.clip(x, -1, 1), SIGNED + FLOAT,
+           ("real",), grad=True),
+    OpSpec("lerp", lambda a, b, w: a.lerp(b, w), lambda a, b, w: a + w * (b - a), FLOAT,
+           ("real", "real", "unit"), grad=True,
+           scale=lambda a, b, w: np.abs(a) + np.abs(w * (b - a))),
+]
+
+ELEMENTWISE = UNARY + BINARY + TERNARY
+
+
+def _where(cond, a, b):
+    return a.where(cond, b)
+
+
+# ------------------------------------------------------------------ reductions
+def _n(axes):
+    def terms(shape):
+        if not shape:
+            return 1
+        dims = range(len(shape)) if axes is None else axes
+        return int(np.prod([shape[d] for d in dims]))
+    return terms
+
+
+def _abs_sum(axes, keepdims=False):
+    return lambda x: np.sum(np.abs(x), axis=axes, keepdims=keepdims)
+
+
+def _sum_oracle(axes, keepdims=False):
+    def oracle(x):
+        if x.dtype.kind in "biu":
+            return np.sum(x.astype(np.int64), axis=axes, keepdims=keepdims)
+        return np.sum(x, axis=axes, keepdims=keepdims)
+    return oracle
+
+
+def _prod_oracle(axis):
+    def oracle(x):
+        if x.dtype.kind in "biu":
+            return np.prod(x.astype(np.int64), axis=axis)
+        return np.prod(x, axis=axis)
+    return oracle
+
+
+def _softmax64(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _logsumexp64(x, axis):
+    m = x.max(axis=axis, keepdims=True)
+    return np.squeeze(m, axis) + np.log(np.exp(x - m).sum(axis=axis))
+
+
+REDUCTIONS = [
+    OpSpec("sum", lambda x: x.sum(), _sum_oracle(None), ALL, out=int64_for_integers, grad=True,
+           scale=_abs_sum(None), terms=_n(None), variant="all", large=True),
+    OpSpec("sum", lambda x: x.sum(1), _sum_oracle(1), ALL, out=int64_for_integers, grad=True,
+           scale=_abs_sum(1), terms=_n((1,)), variant="dim1"),
+    OpSpec("sum", lambda x: x.sum((0, 2), keepdim=True), _sum_oracle((0, 2), True), NUMERIC,
+           out=int64_for_integers, grad=True, scale=_abs_sum((0, 2), True), terms=_n((0, 2)),
+           variant="dims02-keepdim"),
+    OpSpec("mean", lambda x: x.mean(-1), lambda x: np.mean(x, axis=-1), FLOAT, grad=True,
+           scale=lambda x: np.mean(np.abs(x), axis=-1), terms=_n((-1,))),
+    OpSpec("prod", lambda x: x.prod(0), _prod_oracle(0), NUMERIC, ("unit",),
+           out=int64_for_integers, grad=True),
+    OpSpec("amax", lambda x: x.amax(1), lambda x: np.max(x, axis=1), NUMERIC, grad=True),
+    OpSpec("amin", lambda x: x.amin(-1), lambda x: np.min(x, axis=-1), NUMERIC, grad=True),
+    OpSpec("max", lambda x: x.max(), lambda x: np.max(x), NUMERIC, variant="all", large=True),
+    OpSpec("max", lambda x: x.max(1)[0], lambda x: np.max(x, axis=1), NUMERIC, grad=True,
+           variant="dim1-values"),
+    OpSpec("min", lambda x: x.min(0)[1], lambda x: np.argmin(x, axis=0), NUMERIC,
+           out=lambda d: mg.int64, variant="dim0-indices"),
+    OpSpec("argmax", lambda x: x.argmax(1), lambda x: np.argmax(x, axis=1), NUMERIC,
+           out=lambda d: mg.int64, large=True),
+    OpSpec("argmin", lambda x: x.argmin(), lambda x: np.argmin(x), NUMERIC,
+           out=lambda d: mg.int64, variant="all"),
+    OpSpec("var", lambda x: x.var(1), lambda x: np.var(x, axis=1, ddof=1), FLOAT, grad=True,
+           scale=lambda x: np.mean(x * x, axis=1) * 4, terms=_n((1,))),
+    OpSpec("std", lambda x: x.std(), lambda x: np.std(x, ddof=1), FLOAT, grad=True,
+           scale=lambda x: np.sqrt(np.mean(x * x)) * 4, terms=_n(None), variant="all"),
+    OpSpec("logsumexp", lambda x: x.logsumexp(1), lambda x: _logsumexp64(x, 1), FLOAT,
+           grad=True, terms=_n((1,))),
+    OpSpec("softmax", lambda x: x.softmax(-1), lambda x: _softmax64(x, -1), FLOAT, grad=True,
+           scale=lambda x: np.ones_like(x) * 0.01, terms=_n((-1,))),
+    OpSpec("log_softmax", lambda x: x.log_softmax(1), lambda x: np.log(_softmax64(x, 1)), FLOAT,
+           grad=True, scale=lambda x: np.abs(x) + 1, terms=_n((1,))),
+    OpSpec("cumsum", lambda x: x.cumsum(1), lambda x: np.cumsum(
+        x.astype(np.int64) if x.dtype.kind in "biu" else x, axis=1), NUMERIC,
+        out=int64_for_integers, grad=True, scale=lambda x: np.cumsum(np.abs(x), axis=1),
+        terms=_n((1,))),
+    OpSpec("all", lambda x: x.all(1), lambda x: np.all(x, axis=1), ALL, ("small",),
+           out=boolean),
+    OpSpec("any", lambda x: x.any(), lambda x: np.any(x), ALL, ("small",), out=boolean,
+           variant="all"),
+    OpSpec("norm", lambda x: x.norm(), lambda x: np.sqrt(np.sum(x * x)), FLOAT, grad=True,
+           terms=_n(None)),
+    OpSpec("count_nonzero", lambda x: x.count_nonzero(1), lambda x: np.count_nonzero(x, axis=1),
+           ALL, ("small",), out=lambda d: mg.int64),
+]
+
+
+# ------------------------------------------------------------ torch stand-ins
+# A few activations are functions, not methods, in torch.
+def _torch_gelu(x):
+    import torch
+    return torch.nn.functional.gelu(x)
+
+
+def _torch_silu(x):
+    import torch
+    return torch.nn.functional.silu(x)
+
+
+def _torch_softplus(x):
+    import torch
+    return torch.nn.functional.softplus(x)
+
+
+def by_id(specs) -> dict[str, OpSpec]:
+    return {s.id: s for s in specs}

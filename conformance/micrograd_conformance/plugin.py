@@ -1,0 +1,246 @@
+"""The pytest plugin: ``--backend``, xfail files, the report, and the suite's fixtures.
+
+Registered through the ``pytest11`` entry point, so it is active in every pytest run once
+installed; it only ever touches tests of ``micrograd_conformance.tests``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+from . import compare, xfail
+from .report import Matrix
+from .target import Target, resolve
+
+SUITE_PACKAGE = "micrograd_conformance.tests"
+DEFAULT_BACKEND = "numpy"
+
+# The CI profile is derandomized (the same examples every run, so a failure reproduces);
+# "thorough" explores far more. Choose with --hypothesis-profile thorough.
+settings.register_profile("ci", max_examples=30, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("thorough", max_examples=600, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+
+_TARGET = pytest.StashKey[Target]()
+_MATRIX = pytest.StashKey[Matrix]()
+_XFAILS = pytest.StashKey[xfail.XfailList]()
+_OBSERVED = pytest.StashKey[dict]()
+_ITEMS = pytest.StashKey[dict]()
+_CONFIG: list = []          # the running session's config, for pytest_runtest_logreport
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("micrograd-conformance", "micrograd backend conformance suite")
+    group.addoption("--backend", default=None, metavar="NAME",
+                    help="backend (or device) to check: numpy, cpu, metal, cuda, cuda:1, or a "
+                         "third-party backend's name (default: $MICROGRAD_CONFORMANCE_BACKEND "
+                         f"or {DEFAULT_BACKEND})")
+    group.addoption("--xfail-file", action="append", default=[], metavar="PATH",
+                    help="extra expected-failure file (added to the one the plugin registered)")
+    group.addoption("--conformance-report", default=None, metavar="PATH",
+                    help="write the op x dtype matrix to PATH.json and PATH.md")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "conformance_specs(specs): ops a test is parametrized "
+                                       "over (with the dtypes each supports)")
+    config.addinivalue_line("markers", "conformance_dtypes(dtypes): restrict a test's dtype "
+                                       "parameter to these (and the backend's declared ones)")
+    config.addinivalue_line("markers", "conformance_op(name): the op a test reports under")
+    _CONFIG[:] = [config]
+    if config.getoption("hypothesis_profile", None) is None:
+        settings.load_profile("ci")
+
+
+def target(config) -> Target:
+    """The backend under test (resolved on first use, once per session)."""
+    found = config.stash.get(_TARGET, None)
+    if found is None:
+        name = config.getoption("backend") or os.environ.get(
+            "MICROGRAD_CONFORMANCE_BACKEND", DEFAULT_BACKEND)
+        found = config.stash[_TARGET] = resolve(name)
+    return found
+
+
+def _in_suite(item) -> bool:
+    module = getattr(item, "module", None)
+    return module is not None and module.__name__.startswith(SUITE_PACKAGE)
+
+
+# ------------------------------------------------------------ parametrization
+def pytest_generate_tests(metafunc):
+    if not metafunc.module.__name__.startswith(SUITE_PACKAGE):
+        return
+    declared = target(metafunc.config).dtypes
+    marker = metafunc.definition.get_closest_marker("conformance_dtypes")
+    allowed = marker.args[0] if marker else declared
+    if "spec" in metafunc.fixturenames:
+        specs = metafunc.definition.get_closest_marker("conformance_specs").args[0]
+        pairs = [(s, d) for s in specs for d in s.dtypes if d in declared and d in allowed]
+        metafunc.parametrize(("spec", "dtype"), pairs,
+                             ids=[f"{s.id}-{d.name}" for s, d in pairs])
+    elif "dtype" in metafunc.fixturenames:
+        chosen = [d for d in declared if d in allowed]
+        metafunc.parametrize("dtype", chosen, ids=[d.name for d in chosen])
+
+
+# ------------------------------------------------------------ collection
+def pytest_collection_modifyitems(session, config, items):
+    suite = [item for item in items if _in_suite(item)]
+    if not suite:
+        return
+    found = target(config)
+    if found.error:
+        raise pytest.UsageError(f"micrograd-conformance: --backend {found.name}: {found.error}")
+    if found.skip_reason:
+        marker = pytest.mark.skip(reason=found.skip_reason)
+        for item in suite:
+            item.add_marker(marker)
+        return
+    files = ([found.xfail_file] if found.xfail_file else []) + \
+        [Path(p) for p in config.getoption("xfail_file")]
+    try:
+        xfails = xfail.load(files)
+    except xfail.XfailFileError as exc:
+        raise pytest.UsageError(f"micrograd-conformance: {exc}") from None
+    config.stash[_XFAILS] = xfails
+    for item in suite:
+        entry = xfails.match(xfail.test_id(item.nodeid))
+        if entry is not None:
+            item.add_marker(pytest.mark.xfail(reason=f"{entry.reason} ({entry.source})",
+                                              strict=True, run=True))
+    config.stash[_MATRIX] = Matrix(found.name, found.describe())
+    config.stash[_ITEMS] = {item.nodeid: _op_and_dtype(item) for item in suite}
+    config.stash[_OBSERVED] = {}
+
+
+def pytest_report_header(config):
+    found = config.stash.get(_TARGET, None)
+    if found is not None:
+        return [f"micrograd-conformance: backend {found.describe()}"]
+    return None
+
+
+# ------------------------------------------------------------ running
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    if not _in_suite(item):
+        return (yield)
+    compare.current = compare.Recorder()
+    try:
+        return (yield)
+    finally:
+        observed = item.config.stash.get(_OBSERVED, None)
+        if observed is not None:
+            observed[item.nodeid] = compare.current.observations
+        compare.current = compare.Recorder()
+
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report):
+    # The final report (after xfail handling); the item's op and dtype were noted at collection.
+    config = _CONFIG[0] if _CONFIG else None
+    matrix = config.stash.get(_MATRIX, None) if config else None
+    key = config.stash[_ITEMS].get(report.nodeid) if matrix is not None else None
+    if key is None:
+        return
+    if not (report.when == "call" or (report.when == "setup" and not report.passed)):
+        return
+    if hasattr(report, "wasxfail"):
+        outcome = "xfail" if report.skipped else "fail"
+    elif report.failed:
+        outcome = "fail"
+    elif report.skipped:
+        outcome = "skip"
+    else:
+        outcome = "pass"
+    message = f"{xfail.test_id(report.nodeid)}: {_short(report)}" if outcome == "fail" else None
+    matrix.add(*key, outcome, message)
+    for obs in config.stash[_OBSERVED].pop(report.nodeid, []):
+        matrix.observe(obs.op, obs.dtype, obs.max_abs, obs.max_rel)
+
+
+def _op_and_dtype(item) -> tuple[str, str]:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    marker = item.get_closest_marker("conformance_op")
+    if "spec" in params:
+        op = params["spec"].op
+    elif "op" in params:
+        op = str(params["op"])
+    elif marker:
+        op = marker.args[0]
+    else:
+        op = item.originalname.removeprefix("test_") if hasattr(item, "originalname") \
+            else item.name
+    dtype = params.get("dtype")
+    return op, getattr(dtype, "name", "-" if dtype is None else str(dtype))
+
+
+def _short(report) -> str:
+    if hasattr(report, "wasxfail") and report.passed:
+        return f"passed but is listed as an expected failure ({report.wasxfail})"
+    text = getattr(report.longrepr, "reprcrash", None)
+    message = text.message if text is not None else str(report.longrepr)
+    return message.splitlines()[0][:400] if message else "failed"
+
+
+# ------------------------------------------------------------ fixtures
+@pytest.fixture(scope="session")
+def conformance_target(request) -> Target:
+    return target(request.config)
+
+
+@pytest.fixture(scope="session")
+def backend(conformance_target):
+    """The backend instance under test; pass it as ``device=`` to create tensors on it."""
+    return conformance_target.backend
+
+
+@pytest.fixture(scope="session")
+def backend_name(conformance_target) -> str:
+    return conformance_target.backend.name
+
+
+@pytest.fixture
+def rng(request) -> np.random.Generator:
+    """A generator seeded from the test id: every run draws the same inputs."""
+    import zlib
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture(scope="session")
+def torch_oracle():
+    """PyTorch, the extra oracle, or a skip where it is not installed."""
+    return pytest.importorskip("torch", reason="PyTorch (the extra oracle) is not installed")
+
+
+# ------------------------------------------------------------ end of session
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    matrix = config.stash.get(_MATRIX, None)
+    path = config.getoption("conformance_report")
+    if matrix is not None and path:
+        json_path, md_path = matrix.write(Path(path))
+        config.stash[_REPORTED] = f"conformance report: {json_path} and {md_path}"
+
+
+_REPORTED = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    xfails = config.stash.get(_XFAILS, None)
+    if xfails is not None:
+        for entry in xfails.unmatched():
+            terminalreporter.write_line(
+                f"micrograd-conformance: xfail entry {entry.pattern!r} ({entry.source}) "
+                f"matched no test collected in this run")
+    line = config.stash.get(_REPORTED, None)
+    if line:
+        terminalreporter.write_line(line)

@@ -1,0 +1,1 @@
+"""The conformance tests proper; run them with ``pytest --pyargs micrograd_conformance``."""

@@ -1,0 +1,73 @@
+"""Elementwise ops x declared dtypes x shape classes, contiguous and as views, and broadcasting."""
+
+import numpy as np
+import pytest
+
+from micrograd_conformance.checks import check, inputs_for
+from micrograd_conformance.operands import LAYOUTS, broadcastable
+from micrograd_conformance.opspecs import ELEMENTWISE
+from micrograd_conformance.oracle import LARGE_SHAPE, SHAPES
+
+# Pairs that broadcast against each other (numpy rules), including 0-d against n-d.
+BROADCAST_PAIRS = [((3, 1), (1, 4)), ((5,), (2, 5)), ((), (3,)), ((2, 1, 3), (4, 1)),
+                   ((4, 1, 17), (1, 33, 1)), ((0, 1), (1, 3))]
+VIEW_SHAPE = (5, 33)
+
+
+@pytest.mark.conformance_specs(ELEMENTWISE)
+def test_shape_classes(spec, dtype, backend, rng):
+    for shape in SHAPES:
+        check(spec, dtype, inputs_for(spec, dtype, [shape] * spec.arity, rng), backend)
+
+
+@pytest.mark.conformance_specs(ELEMENTWISE)
+def test_views(spec, dtype, backend, rng):
+    for layout in LAYOUTS[1:]:
+        values = inputs_for(spec, dtype, [VIEW_SHAPE] * spec.arity, rng)
+        if layout == "broadcast":
+            values = [broadcastable(v) for v in values]
+        # First operand as the view, the others contiguous, then all as views.
+        check(spec, dtype, values, backend,
+              layouts=[layout] + ["contiguous"] * (spec.arity - 1))
+        check(spec, dtype, values, backend, layouts=[layout] * spec.arity)
+
+
+@pytest.mark.conformance_specs([s for s in ELEMENTWISE if s.arity >= 2])
+def test_broadcasting(spec, dtype, backend, rng):
+    for shapes in BROADCAST_PAIRS:
+        shapes = list(shapes) + [shapes[-1]] * (spec.arity - 2)
+        check(spec, dtype, inputs_for(spec, dtype, shapes, rng), backend)
+        check(spec, dtype, inputs_for(spec, dtype, shapes[::-1], rng), backend)
+
+
+@pytest.mark.conformance_specs([s for s in ELEMENTWISE if s.large])
+def test_large(spec, dtype, backend, rng):
+    if dtype.name not in ("float32", "int32", "float16") and dtype.name != backend_default(backend):
+        pytest.skip("the million-element input runs for float32, float16 and int32 only")
+    check(spec, dtype, inputs_for(spec, dtype, [LARGE_SHAPE] * spec.arity, rng), backend)
+
+
+def backend_default(backend):
+    return backend.capabilities.dtypes[-1].name
+
+
+@pytest.mark.conformance_specs([s for s in ELEMENTWISE if s.arity == 2])
+def test_scalar_operand(spec, dtype, backend, rng):
+    # A Python scalar on the right: the core turns it into a 0-d operand of the tensor's dtype.
+    import micrograd as mg
+    from micrograd_conformance.compare import assert_close
+    from micrograd_conformance.oracle import exact_values
+    a, b = inputs_for(spec, dtype, [(17,), ()], rng)
+    scalar = b.item()
+    if dtype.is_floating_point and dtype.name in ("float16", "bfloat16"):
+        scalar = float(exact_values(b, dtype))
+    x = mg.tensor(a, dtype=dtype, device=backend)
+    with mg.no_grad():
+        actual = spec.run(x, scalar)
+    with np.errstate(all="ignore"):
+        args = [exact_values(a, dtype), exact_values(b, dtype)]
+        if dtype.is_floating_point:
+            args = [np.asarray(v, np.float64) for v in args]
+        expected = spec.oracle(*args)
+    assert_close(actual, expected, backend=backend.name, op=spec.id, dtype=spec.out(dtype),
+                 context=f"tensor (17,) with Python scalar {scalar!r}")
