@@ -62,8 +62,29 @@ _ERF = np.frompyfunc(math.erf, 1, 1)
 _EXACT_ON_HOST = {
     # float64 ops whose MLX kernels have float32 accuracy: numpy (or math.erf) instead.
     "exp": np.exp, "sin": np.sin, "cos": np.cos,
-    "erf": lambda x: _ERF(x).astype(np.float64),
+    "erf": lambda x: np.asarray(_ERF(x), dtype=np.float64),
 }
+
+
+_INTEGER_MATMUL_CHUNK = 1 << 22
+"""Elements of one broadcast product block in integer matmul (32 MiB of int64)."""
+
+
+def _exact_integer_matmul(a, b):
+    # MLX's matmul is for inexact dtypes only; floats would round int64 products past 2**53.
+    # Broadcast-multiply-sum is exact and wraps like integer arithmetic, in blocks along k so
+    # the (m, k, n) product never exceeds _INTEGER_MATMUL_CHUNK elements per batch entry.
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    step = max(1, _INTEGER_MATMUL_CHUNK // max(1, m * n))
+    out = mx.zeros(a.shape[:-1] + (n,), a.dtype)
+    for start in range(0, k, step):
+        lhs = a[..., :, start:start + step, None]
+        rhs = b[..., None, start:start + step, :]
+        if a.dtype == mx.bool_:
+            out = out | mx.any(lhs & rhs, axis=-2)
+        else:
+            out = out + mx.sum(lhs * rhs, axis=-2).astype(a.dtype)
+    return out
 
 
 class MLXBackend(OptimizerSteps, FastOps, Backend):
@@ -79,13 +100,15 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
             "device": self.mlx_device.reason,
             "views": "views do not share memory with their base (MLX has no aliasing views)",
             "laziness": "evaluated at host transfers, nonzero and fused optimizer steps",
+            "matmul": "MLX matmul for floating dtypes; integer and bool matmul exact, by "
+                      "broadcast-multiply-sum (slower)",
         }
         if not self.mlx_device.is_gpu:
             notes["float64"] = ("MLX's CPU device only; exp/sin/cos/erf computed on the host "
                                 "because MLX's float64 kernels have float32 accuracy")
         self.capabilities = Capabilities(
-            dtypes=self.mlx_device.dtypes, device_type="metal",
-            matmul_dtypes=self.mlx_device.matmul_dtypes, views_share_memory=False, notes=notes)
+            dtypes=self.mlx_device.dtypes, device_type="metal", views_share_memory=False,
+            notes=notes)
 
     def describe(self) -> str:
         return f"MLX {mx.__version__} on {self.mlx_device.reason}"
@@ -153,7 +176,9 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
 
     # --------------------------------------------------------- linear algebra
     def matmul(self, a, b):
-        return mx.matmul(a, b)
+        if mx.issubdtype(a.dtype, mx.inexact):
+            return mx.matmul(a, b)
+        return _exact_integer_matmul(a, b)
 
     # --------------------------------------------------------------- movement
     def reshape(self, x, shape):

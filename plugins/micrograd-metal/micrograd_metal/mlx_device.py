@@ -32,10 +32,6 @@ class MLXDevice:
     def dtypes(self) -> tuple[dtypes.DType, ...]:
         return _ALWAYS if self.is_gpu else _ALWAYS + (dtypes.float64,)
 
-    @property
-    def matmul_dtypes(self) -> tuple[dtypes.DType, ...]:
-        # MLX's matmul is defined for inexact dtypes only.
-        return tuple(d for d in self.dtypes if d.is_floating_point)
 
 
 def pick() -> MLXDevice:
