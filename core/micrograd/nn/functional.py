@@ -1,0 +1,315 @@
+"""``micrograd.nn.functional``: stateless layers, activations and losses (PyTorch's names).
+
+Convolution, pooling and class-index cross-entropy run through the contract's optional fast ops
+(``micrograd.ops.conv``, ``micrograd.ops.loss``); the rest is composed from differentiable ops.
+"""
+
+from __future__ import annotations
+
+from .. import dtypes
+from ..autograd import grad_mode
+from ..ops import elementwise as ew
+from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, max_pool2d
+from ..ops.loss import cross_entropy_losses
+from ..ops.movement import pad
+from ..ops.reduction import log_softmax, softmax
+from ..tensor import Tensor
+
+__all__ = [
+    "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout",
+    "embedding", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
+    "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu",
+    "softmax", "softplus", "tanh",
+]
+
+relu = ew.relu
+gelu = ew.gelu
+silu = ew.silu
+sigmoid = ew.sigmoid
+tanh = ew.tanh
+softplus = ew.softplus
+
+
+# ------------------------------------------------------------------ layers
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
+    if x.shape[-1:] != weight.shape[-1:]:
+        raise RuntimeError(f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} "
+                           f"features but weight of shape {tuple(weight.shape)} expects "
+                           f"{weight.shape[-1]}")
+    y = x.matmul(weight.t())
+    return y if bias is None else y + bias
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return ew.where(x > 0, x, x * negative_slope)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (training only)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    from ..random import rand
+    keep = rand(tuple(x.shape), generator=generator, dtype=x._dtype, device=x._backend) >= p
+    return x * (keep.to(x._dtype) * (1.0 / (1.0 - p)))
+
+
+def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` picked by the integer tensor ``x``; no gradient reaches
+    ``padding_idx``'s row."""
+    if x._dtype.kind not in "iu":
+        raise RuntimeError(f"embedding: expected an integer index tensor, got {x._dtype}")
+    flat = x.reshape(-1)
+    n = weight.shape[0]
+    if flat.numel():
+        lo, hi = int(flat.min().item()), int(flat.max().item())
+        if lo < 0 or hi >= n:
+            raise IndexError(f"embedding: index {hi if hi >= n else lo} is out of range for a "
+                             f"table of {n} rows")
+    out = weight.index_select(0, flat.to(dtypes.int64))
+    if padding_idx is not None:
+        keep = (flat != padding_idx).unsqueeze(1)
+        out = ew.where(keep, out, out.detach())
+    return out.reshape(tuple(x.shape) + (weight.shape[1],))
+
+
+def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding along a new last dimension."""
+    from ..ops.creation import arange
+    if num_classes < 0:
+        num_classes = int(x.max().item()) + 1
+    classes = arange(num_classes, device=x._backend)
+    return (x.unsqueeze(-1) == classes).to(dtypes.int64)
+
+
+# ------------------------------------------------------------------ normalisation
+
+
+def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel (dim 1) by batch statistics when ``training`` (updating the
+    running statistics in place, variance unbiased) or by the running statistics otherwise."""
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected at least 2-D input (N, C, ...), got shape "
+                         f"{tuple(x.shape)}")
+    c = x.shape[1]
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    if training:
+        count = x.numel() // c
+        if count <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got "
+                             f"input size {tuple(x.shape)}")
+        mean = x.mean(axes)
+        var = x.var(axes, unbiased=False)
+        if running_mean is not None:
+            with grad_mode.no_grad():
+                running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
+                unbiased = var.detach() * (count / (count - 1))
+                running_var.mul_(1 - momentum).add_(unbiased * momentum)
+    else:
+        if running_mean is None:
+            raise ValueError("batch_norm in eval mode needs running_mean and running_var")
+        mean, var = running_mean, running_var
+    y = (x - mean.reshape(shape)) * (var.reshape(shape) + eps).rsqrt()
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` dimensions (biased variance)."""
+    normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, int)
+                        else tuple(normalized_shape))
+    k = len(normalized_shape)
+    if tuple(x.shape[x.ndim - k:]) != normalized_shape:
+        raise RuntimeError(f"layer_norm: expected input with trailing shape "
+                           f"{normalized_shape}, got {tuple(x.shape)}")
+    axes = tuple(range(x.ndim - k, x.ndim))
+    mean = x.mean(axes, keepdim=True)
+    var = x.var(axes, unbiased=False, keepdim=True)
+    y = (x - mean) * (var + eps).rsqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+# ------------------------------------------------------------------ losses
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{reduction} is not a valid value for reduction; use 'mean', 'sum' or "
+                     f"'none'")
+
+
+def _same_shape(x: Tensor, target: Tensor, name: str) -> None:
+    if tuple(x.shape) != tuple(target.shape):
+        raise ValueError(f"{name}: target shape {tuple(target.shape)} differs from input shape "
+                         f"{tuple(x.shape)} (broadcasting them is almost always a bug); "
+                         f"reshape the target, e.g. target.view_as(input)")
+
+
+def mse_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    _same_shape(x, target, "mse_loss")
+    diff = x - target
+    return _reduce(diff * diff, reduction)
+
+
+def l1_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    _same_shape(x, target, "l1_loss")
+    return _reduce((x - target).abs(), reduction)
+
+
+def _class_last(x: Tensor) -> Tensor:
+    """(N, C, d1, ...) -> (N*d1*..., C); (C,) -> (1, C)."""
+    if x.ndim == 1:
+        return x.unsqueeze(0)
+    if x.ndim == 2:
+        return x
+    return x.movedim(1, -1).reshape(-1, x.shape[1])
+
+
+def _check_targets(x: Tensor, target: Tensor, name: str) -> None:
+    expected = (tuple(x.shape[:1]) + tuple(x.shape[2:])) if x.ndim > 1 else ()
+    if tuple(target.shape) != expected:
+        raise ValueError(f"{name}: input of shape {tuple(x.shape)} expects class-index targets "
+                         f"of shape {expected}, got {tuple(target.shape)}")
+    if target._dtype.kind not in "iu":
+        raise RuntimeError(f"{name}: expected integer class indices (int64), got "
+                           f"{target._dtype}; for class probabilities pass a floating target "
+                           f"with the input's shape")
+
+
+def _check_class_range(target: Tensor, classes: int, ignore_index: int, name: str) -> None:
+    valid = target[target != ignore_index] if target.numel() else target
+    if valid.numel():
+        lo, hi = int(valid.min().item()), int(valid.max().item())
+        if lo < 0 or hi >= classes:
+            raise IndexError(f"{name}: Target {hi if hi >= classes else lo} is out of bounds "
+                             f"for {classes} classes")
+
+
+def nll_loss(x: Tensor, target: Tensor, weight: Tensor | None = None,
+             ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``x`` (N, C, ...) at class indices."""
+    _check_targets(x, target, "nll_loss")
+    classes = x.shape[1] if x.ndim > 1 else x.shape[0]
+    _check_class_range(target, classes, ignore_index, "nll_loss")
+    logp = _class_last(x)
+    t = target.reshape(-1).to(dtypes.int64)
+    kept = t != ignore_index
+    safe = ew.where(kept, t, 0)
+    picked = -logp.gather(1, safe.unsqueeze(1)).squeeze(1)
+    w = kept.to(x._dtype) if weight is None else weight.index_select(0, safe) * kept
+    loss = picked * w
+    if reduction == "none":
+        return loss.reshape(tuple(target.shape))
+    if reduction == "mean":   # a weighted mean: divided by the total weight of kept targets
+        return loss.sum() / w.sum()
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None,
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits ``x`` (N, C, ...) against class indices or class
+    probabilities (a floating ``target`` of ``x``'s shape), like PyTorch's."""
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    classes = x.shape[1] if x.ndim > 1 else x.shape[0]
+    if target._dtype.is_floating_point:
+        return _cross_entropy_probs(x, target, weight, reduction, label_smoothing, classes)
+    _check_targets(x, target, "cross_entropy")
+    if x.ndim == 2 and weight is None and label_smoothing == 0.0:
+        _check_class_range(target, classes, ignore_index, "cross_entropy")
+        losses = cross_entropy_losses(x, target, ignore_index)   # the fused fast path
+        if reduction == "mean":
+            return losses.sum() / (target != ignore_index).sum().to(x._dtype)
+        return _reduce(losses, reduction)
+    logp = log_softmax(x, 1 if x.ndim > 1 else 0)
+    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    if label_smoothing == 0.0:
+        return nll
+    # PyTorch's smoothing term: -sum_c w_c log p_c per sample, normalised like nll_loss.
+    lp = _class_last(logp)
+    t = target.reshape(-1).to(dtypes.int64)
+    kept = t != ignore_index
+    smooth = -(lp * weight if weight is not None else lp).sum(1) * kept
+    if reduction == "none":
+        smooth = smooth.reshape(tuple(target.shape))
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    else:   # "mean" (nll_loss has rejected anything else)
+        denom = (weight.index_select(0, ew.where(kept, t, 0)) * kept).sum() \
+            if weight is not None else kept.sum().to(x._dtype)
+        smooth = smooth.sum() / denom
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / classes)
+
+
+def _cross_entropy_probs(x, target, weight, reduction, label_smoothing, classes):
+    if tuple(target.shape) != tuple(x.shape):
+        raise ValueError(f"cross_entropy: probability targets must have the input's shape "
+                         f"{tuple(x.shape)}, got {tuple(target.shape)}")
+    dim = 1 if x.ndim > 1 else 0
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / classes
+    terms = log_softmax(x, dim) * target
+    if weight is not None:
+        shape = [1] * x.ndim
+        shape[dim] = classes
+        terms = terms * weight.reshape(shape)
+    loss = -terms.sum(dim)
+    if reduction == "mean":
+        return loss.sum() / max(x.numel() // classes, 1) if x.numel() else loss.sum()
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """BCE of probabilities ``x``; logs are clamped at -100 as in PyTorch."""
+    _same_shape(x, target, "binary_cross_entropy")
+    with grad_mode.no_grad():
+        lo, hi = (x.min().item(), x.max().item()) if x.numel() else (0.0, 1.0)
+    if lo < 0 or hi > 1:
+        raise RuntimeError(f"binary_cross_entropy: all elements of input should be between 0 "
+                           f"and 1, got values in [{lo}, {hi}]; for logits use "
+                           f"binary_cross_entropy_with_logits")
+    loss = -(target * x.log().clamp(min=-100) + (1 - target) * (1 - x).log().clamp(min=-100))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(x: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Sigmoid + BCE in one numerically stable formula (PyTorch's)."""
+    _same_shape(x, target, "binary_cross_entropy_with_logits")
+    # log(1 + exp(-|x|)) + max(-x, 0) is log(1 + exp(-x)) without overflow.
+    log_sig_neg = (-x.abs()).exp().log1p() + (-x).clamp(min=0)
+    if pos_weight is not None:
+        loss = (1 - target) * x + (1 + (pos_weight - 1) * target) * log_sig_neg
+    else:
+        loss = (1 - target) * x + log_sig_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)

@@ -1,0 +1,392 @@
+"""``Module``: the base class of every layer and model, with PyTorch's registration rules.
+
+Assigning a :class:`Parameter`, a ``Module`` or (through :meth:`Module.register_buffer`) a
+buffer to an attribute registers it, so ``parameters()``, ``state_dict()``, ``to()`` and
+``train()``/``eval()`` reach every part of a model without the model listing them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from typing import Any, Callable, Iterator
+
+from ..autograd import grad_mode
+from ..autograd.graph import RemovableHandle
+from ..tensor import Tensor
+from .parameter import Parameter
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class of layers and models: subclass it, create sub-modules and parameters in
+    ``__init__`` and compute in ``forward``.
+
+    >>> class Net(micrograd.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc = micrograd.nn.Linear(4, 2)
+    ...     def forward(self, x):
+    ...         return self.fc(x).relu()
+    """
+
+    training: bool
+
+    def __init__(self, *args, **kwargs) -> None:
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments; "
+                            f"Module.__init__ takes none")
+        d = self.__dict__
+        d["training"] = True
+        d["_parameters"] = OrderedDict()
+        d["_buffers"] = OrderedDict()
+        d["_non_persistent"] = set()
+        d["_modules"] = OrderedDict()
+        d["_forward_hooks"] = []
+        d["_forward_pre_hooks"] = []
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required "
+                                  f"\"forward\" function")
+
+    def __call__(self, *args, **kwargs):
+        for hook in tuple(self._forward_pre_hooks):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        out = self.forward(*args, **kwargs)
+        for hook in tuple(self._forward_hooks):
+            result = hook(self, args, out)
+            if result is not None:
+                out = result
+        return out
+
+    # ------------------------------------------------------------------ registration
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(f"cannot assign {name!r} before Module.__init__() call; call "
+                                 f"super().__init__() first in {type(self).__name__}.__init__")
+        for table in (d["_parameters"], d["_buffers"], d["_modules"]):
+            if name in table and not self._fits(table, value, name):
+                del table[name]
+        if isinstance(value, Parameter):
+            d.pop(name, None)
+            d["_parameters"][name] = value
+        elif isinstance(value, Module):
+            d.pop(name, None)
+            d["_modules"][name] = value
+        elif name in d["_parameters"]:
+            d["_parameters"][name] = value          # None clears a parameter slot
+        elif name in d["_buffers"]:
+            d["_buffers"][name] = value
+        elif name in d["_modules"]:
+            d["_modules"][name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _fits(self, table, value, name) -> bool:
+        if table is self._parameters:
+            if value is not None and not isinstance(value, Parameter):
+                if isinstance(value, Tensor):
+                    raise TypeError(f"cannot assign a plain Tensor to parameter {name!r}; wrap "
+                                    f"it in nn.Parameter(...) or assign to .data")
+                return False
+        if table is self._buffers:
+            return value is None or isinstance(value, Tensor)
+        if table is self._modules:
+            return value is None or isinstance(value, Module)
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in d and name in d[table]:
+                return d[table][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                self._non_persistent.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
+                            f"'{name}' (nn.Parameter or None required)")
+        _check_name(self, name, "parameter")
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """A tensor that is state but not a parameter (BatchNorm's running mean): moved by
+        ``to()`` and saved in ``state_dict`` unless ``persistent=False``."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                            f"(Tensor or None required)")
+        _check_name(self, name, "buffer")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        _check_name(self, name, "module")
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # ------------------------------------------------------------------ traversal
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        memo = set() if memo is None else memo
+        if remove_duplicate:
+            if self in memo:
+                return
+            memo.add(self)
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                                remove_duplicate)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and module not in seen:
+                seen.add(module)
+                yield name, module
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, table: str, prefix: str, recurse: bool, remove_duplicate=True):
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, value in getattr(module, table).items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True):
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True):
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def get_submodule(self, target: str) -> "Module":
+        module = self
+        for part in target.split(".") if target else []:
+            if part not in module._modules:
+                raise AttributeError(f"{type(module).__name__} has no submodule {part!r} "
+                                     f"(looking up {target!r})")
+            module = module._modules[part]
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        owner, _, name = target.rpartition(".")
+        module = self.get_submodule(owner)
+        if name not in module._parameters:
+            raise AttributeError(f"{type(module).__name__} has no parameter {name!r}")
+        return module._parameters[name]
+
+    # ------------------------------------------------------------------ modes and hooks
+    def train(self, mode: bool = True) -> "Module":
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        for m in self.modules():
+            m.__dict__["training"] = mode
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad = p.grad.detach()
+                p.grad.zero_()
+
+    def apply(self, fn: Callable[["Module"], None]) -> "Module":
+        """Call ``fn`` on every sub-module (children first) and then on this module."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, args)`` runs before ``forward``; a returned value replaces args."""
+        return RemovableHandle(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after ``forward``; a returned value replaces
+        the output."""
+        return RemovableHandle(self._forward_hooks, hook)
+
+    # ------------------------------------------------------------------ device and dtype
+    def _apply(self, fn: Callable[[Tensor], Tensor]) -> "Module":
+        """Replace every parameter's and buffer's storage with ``fn(tensor)``, keeping the
+        Parameter objects (so optimizers built before ``to()`` still hold them)."""
+        for module in self.modules():
+            for p in module._parameters.values():
+                if p is None:
+                    continue
+                with grad_mode.no_grad():
+                    new = fn(p)
+                    p.data = new
+                    if p.grad is not None:
+                        p.grad = fn(p.grad)
+            for name, b in module._buffers.items():
+                if b is not None:
+                    module._buffers[name] = fn(b)
+        return self
+
+    def to(self, *args, **kwargs) -> "Module":
+        """Move and/or cast parameters and buffers: ``to(device)``, ``to(dtype)``,
+        ``to(device, dtype)``. Only floating tensors change dtype, as in PyTorch."""
+        from ..ops.creation import parse_to_args
+        from ..ops.creation import empty
+        probe = empty(0)
+        backend, dtype, _ = parse_to_args(probe, args, kwargs)
+        if dtype is not None and not dtype.is_floating_point:
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got "
+                            f"desired dtype={dtype}")
+
+        def convert(t: Tensor) -> Tensor:
+            out = t if backend is None else t.to(backend)
+            if dtype is not None and t._dtype.is_floating_point:
+                out = out.to(dtype)
+            return out.detach()
+        return self._apply(convert)
+
+    def cpu(self) -> "Module":
+        return self.to("cpu")
+
+    def cuda(self, index: int | None = None) -> "Module":
+        return self.to("cuda" if index is None else f"cuda:{index}")
+
+    def float(self) -> "Module":
+        from .. import dtypes
+        return self.to(dtypes.float32)
+
+    def double(self) -> "Module":
+        from .. import dtypes
+        return self.to(dtypes.float64)
+
+    def half(self) -> "Module":
+        from .. import dtypes
+        return self.to(dtypes.float16)
+
+    def bfloat16(self) -> "Module":
+        from .. import dtypes
+        return self.to(dtypes.bfloat16)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> dict:
+        """Every parameter and persistent buffer by dotted name, detached (sharing storage)."""
+        out = OrderedDict() if destination is None else destination
+        for module_prefix, module in self.named_modules(prefix=prefix.rstrip(".")):
+            dot = f"{module_prefix}." if module_prefix else ""
+            for name, p in module._parameters.items():
+                if p is not None:
+                    out[dot + name] = p if keep_vars else p.detach()
+            for name, b in module._buffers.items():
+                if b is not None and name not in module._non_persistent:
+                    out[dot + name] = b if keep_vars else b.detach()
+        return out
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True,
+                        assign: bool = False) -> IncompatibleKeys:
+        """Copy ``state_dict``'s tensors into this module's parameters and buffers.
+
+        A key whose shape or dtype differs raises, naming the key; with ``strict`` missing and
+        unexpected keys raise too (otherwise they are returned)."""
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        errors = []
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            if not isinstance(value, Tensor):
+                errors.append(f"for {key!r}: expected a Tensor, got {type(value).__name__}")
+            elif tuple(value.shape) != tuple(target.shape):
+                errors.append(f"size mismatch for {key}: copying a param with shape "
+                              f"{tuple(value.shape)} from checkpoint, the shape in current "
+                              f"model is {tuple(target.shape)}")
+            elif value._dtype is not target._dtype:
+                errors.append(f"dtype mismatch for {key}: the checkpoint has {value._dtype}, "
+                              f"the model has {target._dtype}; convert one with .to(dtype)")
+        if strict:
+            if missing:
+                errors.append(f"Missing key(s) in state_dict: {', '.join(map(repr, missing))}")
+            if unexpected:
+                errors.append(f"Unexpected key(s) in state_dict: "
+                              f"{', '.join(map(repr, unexpected))}")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(errors))
+        with grad_mode.no_grad():
+            for key, target in own.items():
+                if key in state_dict:
+                    target.copy_(state_dict[key])
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ repr
+    def extra_repr(self) -> str:
+        """One line of this module's own settings, shown by ``repr`` (override it)."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines = extra.split("\n")
+        for name, module in self._modules.items():
+            body = repr(module).replace("\n", "\n  ")
+            lines.append(f"({name}): {body}")
+        if not self._modules:
+            return f"{type(self).__name__}({extra})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
+                      | set(self._modules))
+
+
+def _check_name(module: Module, name: str, what: str) -> None:
+    if not isinstance(name, str) or not name or "." in name:
+        raise KeyError(f"{what} name must be a non-empty string without '.', got {name!r}")
+    if name in module.__dict__:
+        raise KeyError(f"attribute '{name}' already exists")

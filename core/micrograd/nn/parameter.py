@@ -1,0 +1,45 @@
+"""``Parameter``: a tensor that a :class:`~micrograd.nn.Module` registers as learnable."""
+
+from __future__ import annotations
+
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A leaf tensor that requires grad by default and that modules collect automatically.
+
+    It shares storage with the tensor it wraps, like ``torch.nn.Parameter``.
+
+    >>> w = micrograd.nn.Parameter(micrograd.zeros(3))
+    >>> w.requires_grad
+    True
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
+        if data is None:
+            from ..ops.creation import empty
+            data = empty(0)
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Parameter expects a Tensor, got {type(data).__name__}; wrap it "
+                            f"with micrograd.tensor(...) first")
+        p = object.__new__(cls)
+        p._data, p._dtype, p._backend = data._data, data._dtype, data._backend
+        p.grad = p.grad_fn = p._accumulator = p._base = None
+        p._version = [0]
+        p.requires_grad = False
+        if requires_grad:
+            p.requires_grad_(True)
+        return p
+
+    def __init__(self, data: Tensor | None = None, requires_grad: bool = True):
+        pass   # all set in __new__; Tensor.__init__ would refuse
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    __str__ = __repr__
+
+    def __reduce_ex__(self, protocol):
+        return (Parameter, (self.detach().clone(), self.requires_grad))

@@ -1,0 +1,305 @@
+"""Convolution and pooling as differentiable ops over the contract's optional fast ops.
+
+Each forward calls ``fallbacks.run``: a backend's own ``conv2d``/``max_pool2d``/... when it has
+one, the im2col decomposition otherwise. Backward passes are ops too (calling
+``conv2d_backward`` and friends), and their own backward passes are written with these ops, so
+gradients of gradients work on every backend.
+"""
+
+from __future__ import annotations
+
+from ..autograd import grad_mode
+from ..tensor import Tensor
+from . import fallbacks
+from .base import Op, check_same_backend
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) == 1:
+        return (value[0], value[0])
+    if len(value) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value}")
+    return value
+
+
+def _check_float_4d(x: Tensor, what: str, op: str) -> None:
+    if x.ndim != 4:
+        raise RuntimeError(f"{op}: expected a 4-D {what} (N, C, H, W), got shape {tuple(x.shape)}")
+    if x._dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating {what}, got {x._dtype}; convert it with "
+                           f".float()")
+
+
+def _wrap(data, like: Tensor) -> Tensor:
+    return Tensor._make(data, like._dtype, like._backend)
+
+
+# ------------------------------------------------------------------ convolution
+
+
+class Conv2d(Op):
+    """``y = conv2d(x, w)`` (no bias: the caller adds it as a broadcast add)."""
+
+    def forward(self, x, w, geometry):
+        self.save_for_backward(x, w)
+        self.geometry = geometry   # (stride, padding, dilation, groups)
+        return fallbacks.run(x._backend, "conv2d", x._dtype, x._data, w._data, *self.geometry)
+
+    def backward(self, grad):
+        x, w = self.saved_tensors
+        if not grad_mode.state.enabled:
+            # A plain backward: both gradients from one fused call, no graph needed.
+            be = x._backend
+            gx, gw = fallbacks.run(be, "conv2d_backward", x._dtype, be.contiguous(grad._data),
+                                   x._data, w._data, *self.geometry)
+            return _wrap(gx, x), _wrap(gw, w)
+        return split_conv_grads(Conv2dGrads.apply(grad, x, w, geometry=self.geometry), x, w)
+
+
+def split_conv_grads(flat: Tensor, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+    nx = x.numel()
+    return flat[:nx].reshape(tuple(x.shape)), flat[nx:].reshape(tuple(w.shape))
+
+
+class Conv2dGrads(Op):
+    """Both gradients of a convolution, flattened and concatenated into one tensor (an op has
+    one output). Used when the backward pass itself is recorded (``create_graph=True``)."""
+
+    def forward(self, grad_y, x, w, geometry):
+        self.save_for_backward(grad_y, x, w)
+        self.geometry = geometry
+        be = x._backend
+        gx, gw = fallbacks.run(be, "conv2d_backward", x._dtype, be.contiguous(grad_y._data),
+                               x._data, w._data, *geometry)
+        flat = (be.reshape(be.contiguous(gx), (x.numel(),)),
+                be.reshape(be.contiguous(gw), (w.numel(),)))
+        return be.cat(flat, 0)
+
+    def backward(self, grad):
+        # grad_x is linear in (grad_y, w) and grad_w in (grad_y, x): the adjoints are a forward
+        # convolution for grad_y and the same backward pass with the roles swapped for x and w.
+        grad_y, x, w = self.saved_tensors
+        ggx, ggw = split_conv_grads(grad, x, w)
+        g = self.geometry
+        d_grad_y = Conv2d.apply(ggx, w, geometry=g) + Conv2d.apply(x, ggw, geometry=g)
+        d_x = split_conv_grads(Conv2dGrads.apply(grad_y, x, ggw, geometry=g), x, w)[0]
+        d_w = split_conv_grads(Conv2dGrads.apply(grad_y, ggx, w, geometry=g), x, w)[1]
+        return d_grad_y, d_x, d_w
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation) of ``x`` (N, C, H, W) or (C, H, W) with ``weight``
+    (O, C/groups, KH, KW), like ``torch.nn.functional.conv2d``. ``padding`` may be an int, a
+    pair, ``"valid"`` or ``"same"``."""
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.unsqueeze(0)
+    _check_float_4d(x, "input", "conv2d")
+    _check_float_4d(weight, "weight", "conv2d")
+    check_same_backend(x, weight, "conv2d")
+    if x._dtype is not weight._dtype:
+        raise RuntimeError(f"conv2d: input ({x._dtype}) and weight ({weight._dtype}) must have "
+                           f"the same dtype; convert one with .to(other.dtype)")
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    o, cg, kh, kw = weight.shape
+    if groups < 1 or o % groups or x.shape[1] != cg * groups:
+        raise RuntimeError(
+            f"conv2d: input of shape {tuple(x.shape)} has {x.shape[1]} channels but weight of "
+            f"shape {tuple(weight.shape)} with groups={groups} expects {cg * groups} "
+            f"(and out channels {o} divisible by groups)")
+    if isinstance(padding, str):
+        x, padding = _string_padding(x, padding, (kh, kw), stride, dilation)
+    padding = _pair(padding, "padding")
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise RuntimeError(f"conv2d: stride {stride} and dilation {dilation} must be positive "
+                           f"and padding {padding} non-negative")
+    out_hw = [fallbacks._conv_out(x.shape[2 + i], (kh, kw)[i], stride[i], padding[i],
+                                  dilation[i]) for i in range(2)]
+    if min(out_hw) < 1:
+        raise RuntimeError(
+            f"conv2d: input of spatial size {tuple(x.shape[2:])} (padded by {padding}) is "
+            f"smaller than the dilated kernel {(kh, kw)} (dilation {dilation}); output would be "
+            f"{tuple(out_hw)}")
+    y = Conv2d.apply(x, weight, geometry=(stride, padding, dilation, groups))
+    if bias is not None:
+        if tuple(bias.shape) != (o,):
+            raise RuntimeError(f"conv2d: bias must have shape ({o},), got {tuple(bias.shape)}")
+        y = y + bias.reshape(1, o, 1, 1)
+    return y.squeeze(0) if unbatched else y
+
+
+def _string_padding(x, mode, kernel, stride, dilation):
+    if mode == "valid":
+        return x, (0, 0)
+    if mode != "same":
+        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {mode!r}")
+    if stride != (1, 1):
+        raise ValueError("padding='same' is not supported for strided convolutions")
+    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    # An odd total puts the extra row/column on the right, as PyTorch does.
+    extra = [t % 2 for t in totals]
+    if any(extra):
+        from .movement import pad
+        x = pad(x, (0, extra[1], 0, extra[0]))
+    return x, (totals[0] // 2, totals[1] // 2)
+
+
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """1-D convolution of ``x`` (N, C, L) or (C, L) with ``weight`` (O, C/groups, K): a 2-D
+    convolution over a height of one."""
+    if weight.ndim != 3:
+        raise RuntimeError(f"conv1d: expected a 3-D weight (O, C/groups, K), got shape "
+                           f"{tuple(weight.shape)}")
+    if x.ndim not in (2, 3):
+        raise RuntimeError(f"conv1d: expected a 2-D or 3-D input, got shape {tuple(x.shape)}")
+    one = lambda v: (1, v if isinstance(v, int) else int(v[0]))  # noqa: E731
+    pad = padding if isinstance(padding, str) else (0, one(padding)[1])
+    y = conv2d(x.unsqueeze(-2), weight.unsqueeze(2), bias, one(stride), pad, one(dilation),
+               groups)
+    return y.squeeze(-2)
+
+
+# ------------------------------------------------------------------ pooling
+
+
+class MaxPool2d(Op):
+    def forward(self, x, args):
+        self.in_shape = x._data.shape   # args: (kernel, stride, padding, dilation)
+        y, self.indices = fallbacks.run(x._backend, "max_pool2d", x._dtype, x._data, *args)
+        return y
+
+    def backward(self, grad):
+        return MaxPool2dBackward.apply(grad, indices=self.indices, in_shape=self.in_shape)
+
+
+class MaxPool2dBackward(Op):
+    def forward(self, grad_y, indices, in_shape):
+        self.indices, self.out_shape = indices, grad_y._data.shape
+        be = grad_y._backend
+        return fallbacks.run(be, "max_pool2d_backward", grad_y._dtype,
+                             be.contiguous(grad_y._data), indices, in_shape)
+
+    def backward(self, grad):
+        n, c, h, w = grad.shape
+        index = Tensor._make(self.indices, _int64(), grad._backend)
+        picked = grad.reshape(n, c, h * w).gather(2, index.reshape(n, c, -1))
+        return picked.reshape(self.out_shape)
+
+
+def _int64():
+    from .. import dtypes
+    return dtypes.int64
+
+
+class AvgPool2d(Op):
+    def forward(self, x, args):
+        self.in_shape = x._data.shape
+        self.args = args   # (kernel, stride, padding, count_include_pad)
+        return fallbacks.run(x._backend, "avg_pool2d", x._dtype, x._data, *self.args)
+
+    def backward(self, grad):
+        return AvgPool2dBackward.apply(grad, in_shape=self.in_shape, args=self.args)
+
+
+class AvgPool2dBackward(Op):
+    def forward(self, grad_y, in_shape, args):
+        self.args = args
+        be = grad_y._backend
+        return fallbacks.run(be, "avg_pool2d_backward", grad_y._dtype,
+                             be.contiguous(grad_y._data), in_shape, *args)
+
+    def backward(self, grad):
+        return AvgPool2d.apply(grad, args=self.args)   # averaging is its own adjoint's adjoint
+
+
+def _pool_args(x, kernel_size, stride, padding, op):
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.unsqueeze(0)
+    _check_float_4d(x, "input", op)
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None or stride == [] or stride == () else _pair(stride, "stride")
+    padding = _pair(padding, "padding")
+    if min(kernel) < 1 or min(stride) < 1:
+        raise RuntimeError(f"{op}: kernel_size {kernel} and stride {stride} must be positive")
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got "
+                           f"pad={padding} and kernel_size={kernel}")
+    return x, kernel, stride, padding, unbatched
+
+
+def _check_out(x, kernel, stride, padding, dilation, op):
+    out = [fallbacks._conv_out(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i])
+           for i in range(2)]
+    if min(out) < 1:
+        raise RuntimeError(f"{op}: input of spatial size {tuple(x.shape[2:])} is too small for "
+                           f"kernel {kernel} with padding {padding} and dilation {dilation} "
+                           f"(output size would be {tuple(out)})")
+
+
+def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """Max over (KH, KW) windows; padding counts as -inf. ``return_indices`` also gives the
+    flat position (h * W + w) of each maximum in its input plane."""
+    if ceil_mode:
+        raise NotImplementedError("max_pool2d: ceil_mode=True is not supported")
+    x, kernel, stride, padding, unbatched = _pool_args(x, kernel_size, stride, padding,
+                                                       "max_pool2d")
+    dilation = _pair(dilation, "dilation")
+    _check_out(x, kernel, stride, padding, dilation, "max_pool2d")
+    node_out = MaxPool2d.apply(x, args=(kernel, stride, padding, dilation))
+    y = node_out.squeeze(0) if unbatched else node_out
+    if not return_indices:
+        return y
+    indices = _last_indices(x, kernel, stride, padding, dilation)
+    return y, (indices.squeeze(0) if unbatched else indices)
+
+
+def _last_indices(x, kernel, stride, padding, dilation):
+    # The op keeps its indices for backward; recompute them here (no graph) when asked for.
+    be = x._backend
+    _, idx = fallbacks.run(be, "max_pool2d", x._dtype, x._data, kernel, stride, padding,
+                           dilation)
+    return Tensor._make(idx, _int64(), be)
+
+
+def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override=None) -> Tensor:
+    """Mean over (KH, KW) windows, like ``torch.nn.functional.avg_pool2d``."""
+    if ceil_mode or divisor_override is not None:
+        raise NotImplementedError("avg_pool2d: ceil_mode and divisor_override are not supported")
+    x, kernel, stride, padding, unbatched = _pool_args(x, kernel_size, stride, padding,
+                                                       "avg_pool2d")
+    _check_out(x, kernel, stride, padding, (1, 1), "avg_pool2d")
+    y = AvgPool2d.apply(x, args=(kernel, stride, padding, bool(count_include_pad)))
+    return y.squeeze(0) if unbatched else y
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
+    """Average into an ``output_size`` grid. Sizes that divide the input are one avg_pool2d;
+    others average PyTorch's overlapping bins (start floor(i*H/OH), end ceil((i+1)*H/OH))."""
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.unsqueeze(0)
+    _check_float_4d(x, "input", "adaptive_avg_pool2d")
+    h, w = x.shape[2:]
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
+    oh, ow = oh or h, ow or w
+    if h % oh == 0 and w % ow == 0:
+        y = AvgPool2d.apply(x, args=((h // oh, w // ow), (h // oh, w // ow), (0, 0), True))
+    else:
+        from .movement import cat
+        rows = []
+        for i in range(oh):
+            r0, r1 = (i * h) // oh, -((-(i + 1) * h) // oh)
+            cols = [x[:, :, r0:r1, (j * w) // ow: -((-(j + 1) * w) // ow)].mean((2, 3),
+                                                                                keepdim=True)
+                    for j in range(ow)]
+            rows.append(cat(cols, 3))
+        y = cat(rows, 2)
+    return y.squeeze(0) if unbatched else y
