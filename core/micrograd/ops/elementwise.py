@@ -650,7 +650,11 @@ def remainder(a, b) -> Tensor:
 
 
 def fmod(a, b) -> Tensor:
-    return a - div(a, b, rounding_mode="trunc") * b
+    # From the exact floor remainder, not a - trunc(a / b) * b: in low precision the rounded
+    # quotient can land on the wrong integer and the result is off by a whole b.
+    r = remainder(a, b)
+    a_negative = a < 0
+    return where((r != 0) & ((r < 0) != a_negative), r - b, r)
 
 
 def pow(a, b) -> Tensor:
