@@ -138,7 +138,7 @@ BINARY = [
     # fmod and lerp may be decomposed (a - trunc(a / b) * b; a + w * (b - a)): errors scale with
     # the operands, not with the (possibly cancelled) result.
     _binary("fmod", lambda a, b: a.fmod(b), np.fmod, NUMERIC, ("real", "nonzero"),
-            scale=lambda a, b: np.abs(a)),
+            scale=lambda a, b: np.abs(a) + np.abs(b)),
     _binary("pow", lambda a, b: a ** b, np.power, FLOAT, ("positive", "small"), grad=True),
     _binary("pow", lambda a, b: a ** b, np.power, INT, ("small", "positive"), variant="int"),
     _binary("maximum", lambda a, b: a.maximum(b), np.maximum, NUMERIC, grad=True),

@@ -69,5 +69,7 @@ def test_scalar_operand(spec, dtype, backend, rng):
         if dtype.is_floating_point:
             args = [np.asarray(v, np.float64) for v in args]
         expected = spec.oracle(*args)
+        scale = spec.scale(*map(np.float64, args)) if spec.scale and dtype.is_floating_point \
+            else None
     assert_close(actual, expected, backend=backend.name, op=spec.id, dtype=spec.out(dtype),
-                 context=f"tensor (17,) with Python scalar {scalar!r}")
+                 scale=scale, context=f"tensor (17,) with Python scalar {scalar!r}")
