@@ -23,7 +23,7 @@ from micrograd.backend import OPTIONAL_OPS, REQUIRED_PRIMITIVES, Backend, Capabi
 from micrograd.device import device as Device
 
 from .fused_ops import FusedOps
-from .launch import SCATTER_ACCUMULATOR, elementwise_launch, flat_scatter_strides
+from .launch import SCATTER_ACCUMULATOR, elementwise_launch, flat_destinations
 from .loader import KernelLoader
 from .spatial_ops import SpatialOps
 
@@ -182,7 +182,7 @@ class CudaBackend(FusedOps, SpatialOps, Backend):
         out = cupy.array(x, order="C", copy=True)
         if index.size == 0:
             return out
-        flat = self._flat_destinations(out.shape, axis, index)
+        flat = flat_destinations(out.shape, axis, index, cupy)
         if not accumulate:
             out.reshape(-1)[flat.reshape(-1)] = src.reshape(-1)
             return out
@@ -196,20 +196,6 @@ class CudaBackend(FusedOps, SpatialOps, Backend):
         if acc is out:
             return out
         return acc != 0 if out.dtype == np.bool_ else acc.astype(out.dtype)
-
-    @staticmethod
-    def _flat_destinations(shape, axis, index):
-        """Flat row-major positions in an array of ``shape`` that each ``index`` element
-        addresses: its own coordinates, with ``index`` replacing the one along ``axis``."""
-        strides = flat_scatter_strides(shape)
-        flat = index.astype(np.int64) * strides[axis]
-        for dim, size in enumerate(index.shape):
-            if dim == axis:
-                continue
-            along = [1] * index.ndim
-            along[dim] = size
-            flat = flat + cupy.arange(size, dtype=np.int64).reshape(along) * strides[dim]
-        return flat
 
     def setitem_(self, x, key, value):
         x[key] = value

@@ -156,10 +156,15 @@ def geometry_args(kernel, stride, padding, dilation=(1, 1)) -> tuple[int, ...]:
     return (*kernel, *stride, *padding, *dilation)
 
 
-def flat_scatter_strides(shape) -> tuple[int, ...]:
-    """Row-major element strides of a contiguous array of ``shape``."""
-    strides, step = [], 1
-    for size in reversed(shape):
-        strides.append(step)
-        step *= size
-    return tuple(reversed(strides))
+def flat_destinations(shape, axis: int, index, xp=np):
+    """Flat row-major positions in a contiguous array of ``shape`` that each element of
+    ``index`` addresses in a scatter along ``axis``: the element's own coordinates, with its
+    ``index`` value replacing the one along ``axis``. ``xp`` is numpy or cupy."""
+    strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
+    flat = index.astype(np.int64) * strides[axis]
+    for dim, size in enumerate(index.shape):
+        if dim != axis:
+            along = [1] * index.ndim
+            along[dim] = size
+            flat = flat + xp.arange(size, dtype=np.int64).reshape(along) * strides[dim]
+    return flat
