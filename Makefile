@@ -25,5 +25,7 @@ test-plugins:
 test-packaging:
 	@echo "(packaging tests: see issue 8)"
 
+# Unit tests of the harness, then the whole smoke profile (every workload, contender and report).
 test-bench:
-	@echo "(benchmark smoke: see issue 9)"
+	$(BIN)/python -m pytest -q benchmarks/tests
+	$(BIN)/python -m benchmarks --profile smoke --out $${TMPDIR:-/tmp}/micrograd-bench-smoke

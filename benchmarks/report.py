@@ -1,0 +1,109 @@
+"""Writing a run down: JSON (everything), a Markdown table (for people), PNG plots (log-log).
+
+The Markdown has one table per workload: a row per size, a column per framework, each cell the
+median time per call, its spread (half the interquartile range, as ±% of the median) and the
+ratio to PyTorch's median at the same size (below 1.00x is faster than PyTorch).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .runner import Result, format_seconds
+from .workloads import Workload
+
+
+def write_json(path: Path, machine: dict, frameworks: list, absent: list, results: list[Result],
+               memory: list[dict], memory_method: str) -> None:
+    data = {
+        "machine": machine,
+        "frameworks": [{"name": f.name, "version": f.version, "detail": f.detail}
+                       for f in frameworks],
+        "absent": [{"name": a.name, "reason": a.reason} for a in absent],
+        "results": [r.as_dict() for r in results],
+        "memory": {"method": memory_method, "results": memory},
+    }
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def cell(result: Result) -> str:
+    if result.status != "ok":
+        return {"n/a": "n/a", "skipped": "skipped", "mismatch": "**MISMATCH**",
+                "error": "**error**"}[result.status]
+    text = f"{format_seconds(result.stats.median)} ±{result.stats.iqr_fraction:.0%}"
+    if result.ratio_vs_torch is not None and result.framework != "torch":
+        text += f" ({result.ratio_vs_torch:.2f}x)"
+    return text
+
+
+def markdown(machine: dict, frameworks: list, absent: list, workloads: list[Workload],
+             results: list[Result], memory: list[dict], memory_method: str) -> str:
+    names = [f.name for f in frameworks]
+    lines = ["## Machine", ""]
+    lines += [f"- {key}: {value}" for key, value in machine.items()]
+    lines += ["", "## Contenders", ""]
+    lines += [f"- **{f.name}** {f.version}: {f.detail}" for f in frameworks]
+    lines += [f"- **{a.name}**: absent — {a.reason}" for a in absent]
+    lines += ["", "## Results", "",
+              "Median time per call ±half the interquartile range; in brackets the ratio to "
+              "PyTorch's median (below 1.00x is faster than PyTorch). Every timed result was "
+              "first checked equal (allclose) to PyTorch's.", ""]
+    notes: list[str] = []
+    for workload in workloads:
+        rows = [r for r in results if r.workload == workload.name]
+        if not rows:
+            continue
+        lines += [f"### {workload.name}: {workload.title}", "",
+                  f"| {workload.size_label} | " + " | ".join(names) + " |",
+                  "|---:|" + "---:|" * len(names)]
+        for size in sorted({r.size for r in rows}):
+            by_name = {r.framework: r for r in rows if r.size == size}
+            lines.append(f"| {size:,} | " + " | ".join(
+                cell(by_name[n]) if n in by_name else "" for n in names) + " |")
+            for r in by_name.values():
+                if r.status in ("skipped", "mismatch", "error"):
+                    notes.append(f"- {workload.name} [{size:,}] {r.framework}: {r.status}: "
+                                 f"{r.message}")
+        lines.append("")
+    if memory:
+        lines += ["## Peak memory of a training step", "", f"Method: {memory_method}.", "",
+                  "| workload | framework | first step | steady step |", "|---|---|---:|---:|"]
+        for m in memory:
+            if "error" in m:
+                lines.append(f"| {m['workload']} | {m['framework']} | {m['error']} | |")
+            else:
+                lines.append(f"| {m['workload']} | {m['framework']} | "
+                             f"{m['first_step_bytes'] / 2**20:.2f} MiB | "
+                             f"{m['steady_step_bytes'] / 2**20:.2f} MiB |")
+        lines.append("")
+    if notes:
+        lines += ["## Not timed, and why", "", *notes, ""]
+    return "\n".join(lines)
+
+
+def plot(path: Path, workload: Workload, results: list[Result]) -> bool:
+    """Time against size, one line per framework, log-log; False when there is nothing to plot."""
+    ok = [r for r in results if r.workload == workload.name and r.status == "ok"]
+    if len({r.size for r in ok}) < 2:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in dict.fromkeys(r.framework for r in ok):
+        mine = sorted((r for r in ok if r.framework == name), key=lambda r: r.size)
+        sizes = [r.size for r in mine]
+        ax.plot(sizes, [r.stats.median for r in mine], marker="o", label=name)
+        ax.fill_between(sizes, [r.stats.q1 for r in mine], [r.stats.q3 for r in mine], alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(workload.size_label)
+    ax.set_ylabel("seconds per call (median, IQR shaded)")
+    ax.set_title(workload.title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True

@@ -1,0 +1,35 @@
+"""The timer: statistics are per call, calibrated, and the quartiles are the usual ones."""
+
+import time
+
+import pytest
+
+from benchmarks.timing import measure, quartiles
+
+
+def test_quartiles_of_known_samples():
+    assert quartiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 3.0, 4.0)
+    assert quartiles([7.0]) == (7.0, 7.0, 7.0)
+
+
+def test_measure_reports_seconds_per_call_not_per_sample():
+    stats = measure(lambda: time.sleep(0.002), lambda _: None, warmup=1, repeats=3,
+                    min_sample_s=0.01)
+    assert stats.number >= 4                      # ~5 calls of 2 ms make a 10 ms sample
+    assert 0.002 <= stats.median < 0.02
+    assert stats.min <= stats.q1 <= stats.median <= stats.q3 <= stats.max
+
+
+def test_measure_syncs_every_call_of_a_lazy_framework():
+    forced = []
+    measure(lambda: 1, forced.append, warmup=0, repeats=2, min_sample_s=0.0)
+    per_sample = len(forced)
+    forced.clear()
+    stats = measure(lambda: 1, forced.append, warmup=0, repeats=2, min_sample_s=1e-4,
+                    sync_each_call=True)
+    assert len(forced) == 1 + 2 * stats.number and stats.number > per_sample
+
+
+def test_measure_rejects_zero_repeats():
+    with pytest.raises(ValueError, match="repeats must be at least 1, got 0"):
+        measure(lambda: None, lambda _: None, warmup=0, repeats=0, min_sample_s=0.0)
