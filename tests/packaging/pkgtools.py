@@ -1,0 +1,53 @@
+"""Helpers of the packaging tests: a command runner that reports output on failure, and
+virtual environments driven by the system's pip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "micrograd-pyarray"
+
+
+def run(*cmd, timeout: float = 600, check: bool = True, env: dict | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``cmd``; on failure, fail the test with the command and its whole output."""
+    full_env = dict(os.environ)
+    # The caller's MICROGRAD_* settings must not leak into the environment under test.
+    for key in ("MICROGRAD_PLUGINS", "MICROGRAD_DEVICE", "PYTHONPATH"):
+        full_env.pop(key, None)
+    full_env.update(env or {})
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=cwd or REPO)
+    if check and proc.returncode != 0:
+        pytest.fail(f"command failed with exit code {proc.returncode}: {' '.join(map(str, cmd))}\n"
+                    f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}",
+                    pytrace=False)
+    return proc
+
+
+class Venv:
+    """A virtual environment: its python, and pip run with the system's pip."""
+
+    def __init__(self, root: Path, system_site_packages: bool):
+        self.root = root
+        # --without-pip: creating pip in every venv costs seconds; the system pip installs into
+        # any environment through --python.
+        venv.EnvBuilder(system_site_packages=system_site_packages, with_pip=False).create(root)
+        bindir = "Scripts" if sys.platform == "win32" else "bin"
+        self.python = root / bindir / ("python.exe" if sys.platform == "win32" else "python")
+        self.bin = root / bindir
+
+    def pip(self, *args, timeout: float = 600, check: bool = True):
+        return run(sys.executable, "-m", "pip", "--python", self.python, *args,
+                   timeout=timeout, check=check)
+
+    def micrograd(self, *args, check: bool = True, env: dict | None = None, timeout: float = 300):
+        return run(self.python, "-m", "micrograd", *args, check=check, env=env, timeout=timeout)
