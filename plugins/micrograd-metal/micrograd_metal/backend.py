@@ -57,6 +57,7 @@ _BINARY = {
 }
 _REDUCE = {"sum": mx.sum, "prod": mx.prod, "max": mx.max, "min": mx.min}
 _INTEGER_ROUNDING = ("floor", "ceil", "round", "trunc")
+_WIDENED_FOR_HALF = ("floordiv", "mod")
 
 _ERF = np.frompyfunc(math.erf, 1, 1)
 _EXACT_ON_HOST = {
@@ -152,6 +153,10 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
         return _UNARY[op](x)
 
     def binary(self, op, a, b):
+        if op in _WIDENED_FOR_HALF and a.dtype in HALF:
+            # MLX divides in 16 bits, so a quotient's rounding error reaches the floor and the
+            # remainder; in float32 both come out correctly rounded, as in PyTorch.
+            return _BINARY[op](a.astype(mx.float32), b.astype(mx.float32)).astype(a.dtype)
         return _BINARY[op](a, b)
 
     def where(self, cond, a, b):
