@@ -2,7 +2,8 @@
 
 Every key is reduced to two contract primitives: a basic ``slice`` (a view) and, for integer and
 boolean tensor indices, ``take`` along one flattened axis. numpy's rules for where advanced
-index dimensions land in the result are followed (PyTorch follows them too).
+index dimensions land in the result are followed (PyTorch follows them too), except that a
+Python int always selects first, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class ScatterAdd(Op):
 
     def backward(self, grad):
         (index,) = self.saved_tensors
-        return grad, None, Gather.apply(grad, index, axis=self.axis)
+        # gather(), not Gather: index may be smaller than grad in the other dims
+        return grad, None, gather(grad, self.axis, index)
 
 
 class Scatter(Op):
@@ -70,7 +72,7 @@ class Scatter(Op):
     def backward(self, grad):
         (index,) = self.saved_tensors
         cleared = Scatter.apply(grad, index, grad.new_zeros(tuple(index.shape)), axis=self.axis)
-        return cleared, None, Gather.apply(grad, index, axis=self.axis)
+        return cleared, None, gather(grad, self.axis, index)
 
 
 def _check_index(index: Tensor, name: str) -> None:
@@ -235,11 +237,16 @@ def _parse(x: Tensor, key) -> _Parsed:
         if isinstance(k, Tensor) and k._dtype is dtypes.bool:
             if k.ndim == 0:
                 raise IndexError("indexing with a 0-d bool tensor is not supported")
+            at = len(expanded)
+            covered = tuple(x._data.shape[at:at + k.ndim])
+            if tuple(k.shape) != covered:
+                raise IndexError(f"The shape of the mask {list(k.shape)} at index {at} does not "
+                                 f"match the shape of the indexed tensor {list(x.shape)} at "
+                                 f"index {at}")
             expanded.extend(nonzero(k, as_tuple=True))
         else:
             expanded.append(k)
     key = expanded
-    advanced_any = builtins.any(isinstance(k, Tensor) for k in key)
 
     parsed = _Parsed()
     parsed.slices, parsed.drop, parsed.advanced = [], [], []
@@ -250,22 +257,23 @@ def _parse(x: Tensor, key) -> _Parsed:
             parsed.slices.append(slice(0, size, 1))
         elif isinstance(k, slice):
             parsed.slices.append(_normalize_slice(k, size))
-        else:                               # a Python int
+        else:
+            # A Python int selects first, as in PyTorch (numpy would treat it as an advanced
+            # index: x[1, :, idx] has shape (4, 3) in torch, (3, 4) in numpy for x (3, 4, 5)).
             i = _check_int(k, size, dim)
-            if advanced_any:               # numpy treats ints as advanced next to arrays
-                from .creation import tensor as make_tensor
-                parsed.advanced.append((dim, make_tensor(i, dtype=dtypes.int64,
-                                                         device=x._backend)))
-                parsed.slices.append(slice(0, size, 1))
-            else:
-                parsed.slices.append(slice(i, i + 1, 1))
-                parsed.drop.append(dim)
+            parsed.slices.append(slice(i, i + 1, 1))
+            parsed.drop.append(dim)
     parsed.x = x
     return parsed
 
 
 def _as_index(k, x):
-    if isinstance(k, Tensor) or k is None or k is Ellipsis or isinstance(k, slice):
+    if isinstance(k, Tensor):
+        if k._dtype.kind not in "biu":
+            raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors; "
+                             f"got {k._dtype}")
+        return k
+    if k is None or k is Ellipsis or isinstance(k, slice):
         return k
     if isinstance(k, (bool, np.bool_)):
         raise IndexError("indexing with a Python bool is not supported; use a bool tensor")
@@ -310,13 +318,15 @@ def getitem(x: Tensor, key) -> Tensor:
                         for s, n in zip(p.slices, y._data.shape))
     if not full:
         y = Slice.apply(y, key=tuple(p.slices))
+    if p.drop:
+        y = reshape(y, tuple(n for d, n in enumerate(y._data.shape) if d not in p.drop))
+    elif y is x and not p.advanced:
+        y = Slice.apply(y, key=tuple(p.slices))    # x[...] and x[:] are views, not x
     if not p.advanced:
-        if p.drop:
-            y = reshape(y, tuple(n for d, n in enumerate(y._data.shape) if d not in p.drop))
-        elif y is x:
-            y = Slice.apply(y, key=tuple(p.slices))    # x[...] and x[:] are views, not x
         return y
-    return _advanced(y, p.advanced)
+    # renumber the advanced dims past the int-selected dims that were just dropped
+    advanced = [(d - builtins.sum(1 for g in p.drop if g < d), t) for d, t in p.advanced]
+    return _advanced(y, advanced)
 
 
 def _linear_index(advanced, sizes) -> tuple[Tensor, tuple]:
@@ -361,8 +371,15 @@ def setitem(x: Tensor, key, value) -> None:
     recording = grad_mode.state.enabled and (x.requires_grad or value.requires_grad)
     if recording:
         _check_inplace_allowed(x)
-    # None only adds size-1 dims to the selection; the value broadcasts past them.
-    key = tuple(k for k in (key if isinstance(key, tuple) else (key,)) if k is not None)
+    key = key if isinstance(key, tuple) else (key,)
+    if builtins.any(k is None for k in key):
+        # None only adds size-1 dims to the selection: broadcast the value against the
+        # selection with them (x[:, None, 2] = v of shape (3, 1, 5)), then drop them.
+        stripped = tuple(k for k in key if k is not None)
+        with grad_mode.no_grad():
+            with_none, without = tuple(getitem(x, key).shape), tuple(getitem(x, stripped).shape)
+        value = reshape(_broadcast_value(value, with_none, []), without)
+        key = stripped
     p = _parse(x, key)
     be = x._backend
     old = _snapshot(x) if recording else None
