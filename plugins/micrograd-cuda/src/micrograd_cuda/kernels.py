@@ -332,8 +332,13 @@ extern "C" __global__ void max_pool2d_forward(const T* x, T* y, long long* indic
                 index_t w = ow * sw - pw + (index_t)kw * dw;
                 if (w < 0 || w >= W) continue;
                 T v = xp[h * W + w];
-                // PyTorch's rule: a later nan wins; the first in-bounds tap is the default.
-                if (best_at < 0 || v > best || v != v) { best = v; best_at = h * W + w; }
+                // The first maximum wins and nan counts as the maximum (the first nan, as
+                // the core's decomposition picks it); the first in-bounds tap is the default.
+                bool settled = best != best;
+                if (best_at < 0 || (!settled && (v > best || v != v))) {
+                    best = v;
+                    best_at = h * W + w;
+                }
             }
         }
         y[i] = best;
