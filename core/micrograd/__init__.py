@@ -99,4 +99,7 @@ def load(path, *, device=None):
     return _load(path, device=device)
 
 
+
+from . import nn, optim, utils  # noqa: E402  (they build on everything above)
+
 __all__ = [name for name in dir() if not name.startswith("_")]
