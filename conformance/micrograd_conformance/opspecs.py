@@ -34,8 +34,13 @@ def boolean(dtype):
 
 
 def int64_for_integers(dtype):
-    # torch.sum/prod/cumsum of integers and bools accumulate (and return) int64
-    return dtype if dtype.is_floating_point else mg.int64
+    # sum/prod/cumsum of integers and bools accumulate (and return) int64, as in PyTorch;
+    # micrograd keeps uint64 (int64 would not hold its values).
+    return dtype if dtype.is_floating_point or dtype is mg.uint64 else mg.int64
+
+
+def _widened(x):
+    return x.astype(np.int64) if x.dtype.kind in "biu" and x.dtype != np.uint64 else x
 
 
 @dataclass(frozen=True)
@@ -192,17 +197,13 @@ def _abs_sum(axes, keepdims=False):
 
 def _sum_oracle(axes, keepdims=False):
     def oracle(x):
-        if x.dtype.kind in "biu":
-            return np.sum(x.astype(np.int64), axis=axes, keepdims=keepdims)
-        return np.sum(x, axis=axes, keepdims=keepdims)
+        return np.sum(_widened(x), axis=axes, keepdims=keepdims)
     return oracle
 
 
 def _prod_oracle(axis):
     def oracle(x):
-        if x.dtype.kind in "biu":
-            return np.prod(x.astype(np.int64), axis=axis)
-        return np.prod(x, axis=axis)
+        return np.prod(_widened(x), axis=axis)
     return oracle
 
 
@@ -249,8 +250,7 @@ REDUCTIONS = [
            scale=lambda x: np.ones_like(x) * 0.01, terms=_n((-1,))),
     OpSpec("log_softmax", lambda x: x.log_softmax(1), lambda x: np.log(_softmax64(x, 1)), FLOAT,
            grad=True, scale=lambda x: np.abs(x) + 1, terms=_n((1,))),
-    OpSpec("cumsum", lambda x: x.cumsum(1), lambda x: np.cumsum(
-        x.astype(np.int64) if x.dtype.kind in "biu" else x, axis=1), NUMERIC,
+    OpSpec("cumsum", lambda x: x.cumsum(1), lambda x: np.cumsum(_widened(x), axis=1), NUMERIC,
         out=int64_for_integers, grad=True, scale=lambda x: np.cumsum(np.abs(x), axis=1),
         terms=_n((1,))),
     OpSpec("all", lambda x: x.all(1), lambda x: np.all(x, axis=1), ALL, ("small",),
@@ -283,3 +283,119 @@ def _torch_softplus(x):
 
 def by_id(specs) -> dict[str, OpSpec]:
     return {s.id: s for s in specs}
+
+
+# ------------------------------------------------------------------ movement
+# All run on one (4, 6, 5) input; tuple-returning ops are checked piece by piece.
+def _movement(op, run, oracle, variant="", grad=True, domain="real"):
+    return OpSpec(op, run, oracle, ALL, (domain,), grad=grad, variant=variant)
+
+
+def _setitem(x):
+    y = x.clone()
+    y[1:3, ::2] = 1
+    y[..., 0] = y[..., 4]
+    y[3] = y[0].flip(0)
+    return y
+
+
+def _setitem64(x):
+    y = np.array(x, copy=True)
+    y[1:3, ::2] = 1
+    y[..., 0] = y[..., 4]
+    y[3] = np.flip(y[0], 0)
+    return y
+
+
+def _cat(x):
+    return type_of(x).cat([x[:, :2], x[:, 3:]], 1)
+
+
+def _stack(x):
+    return type_of(x).stack([x[0], x[2], x[1]], 1)
+
+
+def type_of(x):
+    """The library a tensor belongs to (micrograd or torch): for functions, not methods."""
+    if isinstance(x, mg.Tensor):
+        return mg
+    import torch
+    return torch
+
+
+MOVEMENT = [
+    _movement("reshape", lambda x: x.reshape(6, 20), lambda x: x.reshape(6, 20)),
+    _movement("reshape", lambda x: x.permute(2, 0, 1).reshape(-1, 4),
+              lambda x: x.transpose(2, 0, 1).reshape(-1, 4), "of-permuted"),
+    _movement("permute", lambda x: x.permute(2, 0, 1), lambda x: x.transpose(2, 0, 1)),
+    _movement("transpose", lambda x: x.transpose(0, 2), lambda x: x.swapaxes(0, 2)),
+    _movement("expand", lambda x: x[:, :1].expand(4, 3, 5),
+              lambda x: np.broadcast_to(x[:, :1], (4, 3, 5))),
+    _movement("unsqueeze", lambda x: x.unsqueeze(1).squeeze(), lambda x: x),
+    _movement("flatten", lambda x: x.flatten(1), lambda x: x.reshape(4, 30)),
+    _movement("contiguous", lambda x: x.transpose(0, 1).contiguous(),
+              lambda x: np.ascontiguousarray(x.swapaxes(0, 1))),
+    _movement("flip", lambda x: x.flip((0, 2)), lambda x: np.flip(x, (0, 2))),
+    _movement("narrow", lambda x: x.narrow(1, 2, 3), lambda x: x[:, 2:5]),
+    _movement("slice", lambda x: x[1:, ::2, 1::3], lambda x: x[1:, ::2, 1::3]),
+    _movement("slice", lambda x: x[::3, 1:5].flip(1), lambda x: x[::3, 4:0:-1], "flipped"),
+    _movement("select", lambda x: x[2, :, -1], lambda x: x[2, :, -1]),
+    _movement("cat", _cat, lambda x: np.concatenate([x[:, :2], x[:, 3:]], 1)),
+    _movement("stack", lambda x: _stack(x), lambda x: np.stack([x[0], x[2], x[1]], 1)),
+    _movement("split", lambda x: x.split(4, 1)[1], lambda x: x[:, 4:]),
+    _movement("chunk", lambda x: x.chunk(3, 2)[2], lambda x: x[:, :, 4:]),
+    _movement("repeat", lambda x: x[:2].repeat(2, 1, 3), lambda x: np.tile(x[:2], (2, 1, 3))),
+    _movement("repeat_interleave", lambda x: x.repeat_interleave(2, 0),
+              lambda x: np.repeat(x, 2, 0)),
+    _movement("movedim", lambda x: x.movedim(0, -1), lambda x: np.moveaxis(x, 0, -1)),
+    _movement("setitem", _setitem, _setitem64, grad=False),
+]
+
+
+# ------------------------------------------------------------------ indexing
+_GATHER = np.array([[0, 5, 2], [1, 1, 4], [3, 0, 0], [5, 2, 1]])[:, :, None] \
+    .repeat(5, 2)                                         # (4, 3, 5), values < 6
+_SCATTER = np.argsort(np.arange(4 * 6 * 5).reshape(4, 6, 5) % 7, axis=1, kind="stable")[:, :4]
+_SELECT = np.array([4, 0, 0, 3])
+
+
+def _index(x, values):
+    if isinstance(x, mg.Tensor):
+        return x.new_tensor(values, dtype=mg.int64)
+    import torch
+    return torch.tensor(values, dtype=torch.int64)
+
+
+def _scatter64(x, src, accumulate):
+    out = np.array(x, copy=True)
+    coords = list(np.indices(_SCATTER.shape, sparse=True))
+    coords[1] = _SCATTER if not accumulate else _GATHER
+    if accumulate:
+        np.add.at(out, tuple(coords), src[:, :3])
+    else:
+        out[tuple(coords)] = src[:, :4]
+    return out
+
+
+INDEXING = [
+    OpSpec("gather", lambda x: x.gather(1, _index(x, _GATHER)),
+           lambda x: np.take_along_axis(x, _GATHER, 1), ALL, grad=True),
+    OpSpec("scatter", lambda x: x.scatter(1, _index(x, _SCATTER), x.flip(0)[:, :4]),
+           lambda x: _scatter64(x, np.flip(x, 0), False), ALL, grad=True),
+    OpSpec("scatter_add", lambda x: x.scatter_add(1, _index(x, _GATHER), x.flip(0)[:, :3]),
+           lambda x: _scatter64(x, np.flip(x, 0), True), NUMERIC, grad=True),
+    OpSpec("index_select", lambda x: x.index_select(2, _index(x, _SELECT)),
+           lambda x: x[:, :, _SELECT], ALL, grad=True),
+    OpSpec("getitem", lambda x: x[_index(x, [3, 0, 3]), :, _index(x, [1, 4, 1])],
+           lambda x: x[[3, 0, 3], :, [1, 4, 1]], ALL, grad=True, variant="advanced"),
+    OpSpec("getitem", lambda x: x[x > 0], lambda x: x[x > 0], NUMERIC, grad=True,
+           variant="mask"),
+    OpSpec("masked_fill", lambda x: x.masked_fill(x > 1, 1), lambda x: np.where(x > 1, 1, x),
+           NUMERIC, grad=True),
+    OpSpec("masked_select", lambda x: x.masked_select(x < 0), lambda x: x[x < 0], NUMERIC,
+           grad=True),
+    OpSpec("nonzero", lambda x: x.nonzero(), lambda x: np.argwhere(x), ALL, ("small",),
+           out=lambda d: mg.int64),
+    OpSpec("where", lambda x: x.where(x > 0, x.flip(1)), lambda x: np.where(x > 0, x,
+           np.flip(x, 1)), ALL, variant="self", grad=True),
+]
