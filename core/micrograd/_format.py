@@ -27,12 +27,20 @@ def format_tensor(t) -> str:
     if t._dtype.is_floating_point:
         values = values.astype(np.float64)
         fmt = _float_formatter(values)
+        # PyTorch right-aligns every element to the widest one, as numpy does for its own
+        # formatters (but not for a custom one).
+        finite = values[np.isfinite(values)].reshape(-1)
+        width = max((len(fmt(v)) for v in (finite if finite.size else values.reshape(-1))),
+                    default=0)
         body = np.array2string(values, separator=", ", prefix="tensor(", threshold=1000,
                                edgeitems=3, max_line_width=80,
-                               formatter={"float_kind": fmt})
+                               formatter={"float_kind": lambda v: fmt(v).rjust(width)})
     else:
+        width = max((len(str(v)) for v in values.reshape(-1).tolist()), default=0)
         body = np.array2string(values, separator=", ", prefix="tensor(", threshold=1000,
                                edgeitems=3, max_line_width=80)
+    # PyTorch pads the ellipsis of a summarised row like an element.
+    body = body.replace(", ...,", ", " + "...".rjust(width) + ",")
     extras = []
     if t.device.type != "cpu" or t._backend.name not in ("numpy", "cpu"):
         extras.append(f"device='{t.device}'")
