@@ -54,7 +54,8 @@ class Framework:
         if self.kind == "mlx":
             return self.lib.array(array)
         if self.kind == "tinygrad":
-            return self.lib.Tensor(array, requires_grad=requires_grad).realize()
+            # tinygrad differentiates any tensor on request: there is no requires_grad flag.
+            return self.lib.Tensor(array).realize()
         raise AssertionError(self.kind)
 
     def to_numpy(self, value) -> Any:

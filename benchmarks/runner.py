@@ -27,11 +27,12 @@ class Profile:
     warmup: int
     repeats: int
     min_sample_s: float
+    budget_s: float           # most seconds spent sampling one (workload, size, framework)
 
 
 PROFILES = {
-    "smoke": Profile("smoke", warmup=1, repeats=3, min_sample_s=0.002),
-    "full": Profile("full", warmup=3, repeats=15, min_sample_s=0.05),
+    "smoke": Profile("smoke", warmup=1, repeats=3, min_sample_s=0.002, budget_s=1.0),
+    "full": Profile("full", warmup=3, repeats=15, min_sample_s=0.05, budget_s=10.0),
 }
 
 
@@ -115,7 +116,8 @@ def run_one(workload: Workload, size: int, frameworks: list[Framework], profile:
                 continue
         try:
             result.stats = measure(fn, fw.sync, warmup=profile.warmup, repeats=profile.repeats,
-                                   min_sample_s=profile.min_sample_s, sync_each_call=fw.lazy)
+                                   min_sample_s=profile.min_sample_s, sync_each_call=fw.lazy,
+                                   budget_s=profile.budget_s)
         except Exception as exc:  # noqa: BLE001
             result.status, result.message = "error", f"while timing: {type(exc).__name__}: {exc}"
             log(f"  {fw.name:<18} ERROR {result.message}")

@@ -47,18 +47,27 @@ def quartiles(samples: list[float]) -> tuple[float, float, float]:
 
 
 def measure(fn: Callable[[], Any], sync: Callable[[Any], None], *, warmup: int, repeats: int,
-            min_sample_s: float, sync_each_call: bool = False) -> Stats:
-    """Time ``fn`` (whose result ``sync`` waits for) and return per-call statistics."""
+            min_sample_s: float, sync_each_call: bool = False,
+            budget_s: float = math.inf) -> Stats:
+    """Time ``fn`` (whose result ``sync`` waits for) and return per-call statistics.
+
+    ``budget_s`` bounds the time spent on one slow callable: past it, fewer samples are taken
+    (never fewer than three), so a 5-second matmul does not cost minutes."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     clock = time.perf_counter
+    warm_start = clock()
     for _ in range(warmup):
         sync(fn())
+        if clock() - warm_start > budget_s / 4:     # slow enough that one warm-up will do
+            break
     # Calibrate: one call's duration decides how many calls make a sample of min_sample_s.
     start = clock()
     sync(fn())
     once = clock() - start
     number = max(1, math.ceil(min_sample_s / once)) if once > 0 else 1000
+    if once * number * repeats > budget_s:
+        repeats = max(min(repeats, 3), int(budget_s / (once * number)))
     samples = []
     for _ in range(repeats):
         start = clock()

@@ -33,3 +33,14 @@ def test_measure_syncs_every_call_of_a_lazy_framework():
 def test_measure_rejects_zero_repeats():
     with pytest.raises(ValueError, match="repeats must be at least 1, got 0"):
         measure(lambda: None, lambda _: None, warmup=0, repeats=0, min_sample_s=0.0)
+
+
+def test_a_slow_callable_gets_fewer_samples_within_the_budget_but_at_least_three():
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.02)
+    stats = measure(slow, lambda _: None, warmup=5, repeats=50, min_sample_s=0.0, budget_s=0.05)
+    assert stats.repeats == 3 and stats.number == 1
+    assert len(calls) == 1 + 1 + 3          # one warm-up call already took > budget / 4
