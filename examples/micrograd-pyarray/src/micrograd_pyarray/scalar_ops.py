@@ -150,7 +150,9 @@ def _fmaximum(a, b):
         return a
     if b != b:
         return b
-    return a if a >= b else b
+    if a == b:      # IEEE 754-2019 maximum: +0.0 is the larger zero, so relu(-0.0) is +0.0
+        return a if math.copysign(1.0, a) > 0 else b
+    return a if a > b else b
 
 
 def _fminimum(a, b):
@@ -158,7 +160,9 @@ def _fminimum(a, b):
         return a
     if b != b:
         return b
-    return a if a <= b else b
+    if a == b:
+        return a if math.copysign(1.0, a) < 0 else b
+    return a if a < b else b
 
 
 _COMPARE_AND_LOGIC = {
