@@ -51,6 +51,7 @@ class LoadProblem:
     distribution: str | None
     stage: str                       # "import", "hook", "contract", "duplicate", "factory"
     message: str
+    backend: str | None = None       # the backend it concerns, when the hook got that far
 
 
 class Registry:
@@ -113,7 +114,7 @@ class Registry:
                 self.problems.append(LoadProblem(plugin_name, dist, "contract", (
                     f"backend {name!r} from {dist or plugin_name} implements backend contract "
                     f"{_v(contract)}, but micrograd {__version__} speaks contract "
-                    f"{_v(CONTRACT_VERSION)}; install a matching pair: {fix}")))
+                    f"{_v(CONTRACT_VERSION)}; install a matching pair: {fix}"), name))
                 return
             if name in self.specs:
                 other = self.specs[name]
@@ -194,7 +195,7 @@ class Registry:
 
     def _unknown_message(self, name: str) -> str:
         for p in self.problems:
-            if p.plugin == name:
+            if p.plugin == name or (p.backend == name and p.stage == "contract"):
                 return f"backend {name!r} failed to load ({p.stage}): {p.message}"
         known = ", ".join(sorted(self.specs)) or "none"
         return f"no backend named {name!r} is installed (installed: {known}). " + \
