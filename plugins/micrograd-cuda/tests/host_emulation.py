@@ -1,0 +1,125 @@
+"""Runs the backend's CUDA kernel sources on the CPU, to check what they compute without a GPU.
+
+Each kernel family is compiled by the host C++ compiler against a small shim that defines the
+CUDA built-ins (``threadIdx``, ``__syncthreads``, ``atomicAdd``, ...). Kernels without shared
+memory are then run for every (block, thread) of the real launch configuration one after the
+other, which is exact for grid-stride kernels: their threads never wait on one another. Block
+reductions (the ``rowwise`` family) need concurrent threads, so they run as one block of one
+thread: that checks their arithmetic, not their barriers; the GPU tests check the rest.
+
+:class:`EmulatedLoader` has the interface of :class:`micrograd_cuda.loader.KernelLoader`, and
+numpy stands in for CuPy (whose API it shares), so the backend's own host code runs unchanged.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
+from micrograd_cuda.kernels import FAMILIES
+from micrograd_cuda.launch import ctype_for, pack_args
+
+SHIM = r"""
+#include <cmath>
+#include <cstring>
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__
+struct emulated_dim3 { unsigned x, y, z; };
+static emulated_dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
+static emulated_dim3 blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
+unsigned char shared_bytes[1 << 16];
+static inline void __syncthreads() {}
+static inline float __int_as_float(unsigned i) { float f; std::memcpy(&f, &i, 4); return f; }
+static inline double __longlong_as_double(unsigned long long i) {
+    double d; std::memcpy(&d, &i, 8); return d;
+}
+template <typename U> static inline U atomicAdd(U* p, U v) { U old = *p; *p = old + v; return old; }
+using std::exp; using std::log; using std::log1p; using std::erf; using std::tanh;
+using std::sqrt;
+extern "C" void emulate_thread(unsigned block, unsigned thread, unsigned grid, unsigned threads) {
+    blockIdx.x = block; threadIdx.x = thread; gridDim.x = grid; blockDim.x = threads;
+}
+"""
+
+_CTYPES_OF_PARAM = {"index_t": ctypes.c_longlong, "long long": ctypes.c_longlong,
+                    "int": ctypes.c_int, "double": ctypes.c_double}
+
+
+def host_compiler() -> str | None:
+    return shutil.which("g++") or shutil.which("c++")
+
+
+class EmulatedLoader:
+    """Compiles each family once into ``build_dir`` and runs launches on the CPU."""
+
+    def __init__(self, build_dir: Path):
+        self.build_dir = Path(build_dir)
+        self._libraries: dict[tuple[str, str], ctypes.CDLL] = {}
+        self.launches: list[tuple[str, int, int]] = []      # (entry, grid, block) for tests
+
+    def _library(self, family_name: str, ctype: str) -> ctypes.CDLL:
+        key = (family_name, ctype)
+        if key not in self._libraries:
+            stem = f"{family_name}_{ctype.replace(' ', '_')}"
+            source = self.build_dir / f"{stem}.cpp"
+            source.write_text(SHIM + FAMILIES[family_name].source(ctype))
+            library = self.build_dir / f"lib{stem}.so"
+            subprocess.run([host_compiler(), "-std=c++14", "-O1", "-shared", "-fPIC",
+                            "-w", str(source), "-o", str(library)], check=True,
+                           capture_output=True, text=True)
+            self._libraries[key] = ctypes.CDLL(str(library))
+        return self._libraries[key]
+
+    def launch(self, family_name, entry_name, dtype, grid, block, args, shared_bytes=0):
+        ctype = ctype_for(dtype.name)
+        entry = FAMILIES[family_name].entry(entry_name)
+        packed = pack_args(entry, ctype, args)        # the same checks as on the GPU
+        library = self._library(family_name, ctype)
+        kernel = getattr(library, entry_name)
+        kernel.restype = None
+        call_args = []
+        for param, value in zip(entry.params, packed):
+            if param.endswith("*"):
+                call_args.append(ctypes.c_void_p(value.ctypes.data))
+            else:
+                call_args.append(_CTYPES_OF_PARAM[ctype if param == "T" else param](value))
+        self.launches.append((entry_name, grid, block))
+        if shared_bytes:
+            # a block reduction: one block of one thread (see the module docstring)
+            library.emulate_thread(0, 0, 1, 1)
+            kernel(*call_args)
+            return
+        for b in range(grid):
+            for t in range(block):
+                library.emulate_thread(b, t, grid, block)
+                kernel(*call_args)
+
+
+class NumpyAsCupy:
+    """numpy under CuPy's name, with the one CuPy-only function the backend's host code uses."""
+
+    asnumpy = staticmethod(lambda x: x)
+
+    def __getattr__(self, name):
+        import numpy
+        return getattr(numpy, name)
+
+
+def emulated_backend(monkeypatch, build_dir: Path):
+    """The cuda backend's own Python code on the CPU: numpy in place of CuPy in its modules and
+    the kernels run by :class:`EmulatedLoader`. Only the methods that do not go through CuPy's
+    ufunc tables (bound at import) are meaningful: memory, movement, scatter and the fused ops."""
+    import contextlib
+
+    from micrograd_cuda import backend, fused_ops, spatial_ops
+    for module in (backend, fused_ops, spatial_ops):
+        monkeypatch.setattr(module, "cupy", NumpyAsCupy())
+    be = object.__new__(backend.CudaBackend)     # __init__ would ask the driver for a device
+    be.index = 0
+    be._cuda_device = contextlib.nullcontext()
+    be._kernels = EmulatedLoader(build_dir)
+    return be
