@@ -64,7 +64,7 @@ def save_plot(history: dict, path: str) -> None:
     left.set(title="training loss", xlabel="epoch", ylabel="cross-entropy")
     right.plot(epochs, history["train_acc"], marker="o", label="train")
     right.plot(epochs, history["test_acc"], marker="o", label="held-out")
-    right.set(title="accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0.8, 1.0))
+    right.set(title="accuracy", xlabel="epoch", ylabel="accuracy", ylim=(min(history["train_acc"] + history["test_acc"]) - 0.02, 1.005))
     right.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
