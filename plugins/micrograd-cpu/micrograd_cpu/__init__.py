@@ -1,0 +1,13 @@
+"""micrograd-cpu: micrograd's C++ backend for the host CPU.
+
+Installing the package is all it takes: its ``cpu`` backend registers through the
+``micrograd.backends`` entry point with priority 100, so it serves ``device="cpu"`` ahead of the
+numpy reference backend::
+
+    >>> import micrograd as mg
+    >>> mg.ones(3, device="cpu") + 1        # runs on micrograd_cpu's kernels
+
+The extension is imported lazily (by the backend factory), so importing this package is cheap.
+"""
+
+__version__ = "0.1.0"

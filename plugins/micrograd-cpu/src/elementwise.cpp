@@ -1,0 +1,507 @@
+// Elementwise primitives: unary, binary, where, astype, copy, fill.
+//
+// Each op is a scalar function; one 1-D loop per (op, dtype) is instantiated into a table, and
+// the strided Walk feeds it runs of elements. A run whose operands are all dense is a plain
+// pointer loop the compiler vectorises; float32/float64 arithmetic goes to the SIMD kernels.
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include "dtype_dispatch.hpp"
+#include "kernels.hpp"
+#include "simd/simd.hpp"
+#include "strided.hpp"
+
+namespace mgcpu {
+
+namespace {
+
+using Ptrs3 = std::array<char*, 3>;
+using Steps3 = std::array<int64_t, 3>;
+using Ptrs2 = std::array<char*, 2>;
+using Steps2 = std::array<int64_t, 2>;
+using BinaryLoop = void (*)(const Ptrs3&, const Steps3&, int64_t);
+using UnaryLoop = void (*)(const Ptrs2&, const Steps2&, int64_t);
+
+// Integer arithmetic wraps: done in 64-bit unsigned arithmetic, which has no undefined overflow.
+template <class C> C wrap_add(C a, C b) { return C(uint64_t(a) + uint64_t(b)); }
+template <class C> C wrap_sub(C a, C b) { return C(uint64_t(a) - uint64_t(b)); }
+template <class C> C wrap_mul(C a, C b) { return C(uint64_t(a) * uint64_t(b)); }
+
+template <class C> C int_floordiv(C a, C b) {
+    if constexpr (std::is_signed_v<C>) {
+        if (b == C(-1)) return wrap_sub(C(0), a);   // INT_MIN / -1 wraps instead of trapping
+        C q = a / b;
+        if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+        return q;
+    } else {
+        return a / b;
+    }
+}
+
+template <class C> C int_mod(C a, C b) {
+    if constexpr (std::is_signed_v<C>) {
+        if (b == C(-1)) return 0;
+        C r = a % b;
+        if (r != 0 && ((r < 0) != (b < 0))) r += b;
+        return r;
+    } else {
+        return a % b;
+    }
+}
+
+// numpy's npy_divmod: floor division and remainder that agree with each other.
+template <class C> C float_floordiv(C a, C b) {
+    C mod = std::fmod(a, b);
+    if (b == 0) return a / b;
+    C div = (a - mod) / b;
+    if (mod != 0) {
+        if ((b < 0) != (mod < 0)) div -= 1;
+    }
+    if (div != 0) {
+        C fl = std::floor(div);
+        if (div - fl > C(0.5)) fl += 1;
+        return fl;
+    }
+    return std::copysign(C(0), a / b);
+}
+
+template <class C> C float_mod(C a, C b) {
+    if (b == 0) return std::fmod(a, b);
+    C mod = std::fmod(a, b);
+    if (mod != 0) {
+        if ((b < 0) != (mod < 0)) mod += b;
+    } else {
+        mod = std::copysign(C(0), b);
+    }
+    return mod;
+}
+
+template <class C> C int_pow(C base, C exp) {
+    if constexpr (std::is_signed_v<C>) {
+        if (exp < 0) {
+            if (base == 1) return 1;
+            if (base == -1) return (exp % 2) ? C(-1) : C(1);
+            return 0;
+        }
+    }
+    C result = 1;
+    uint64_t e = uint64_t(exp);
+    while (e) {
+        if (e & 1) result = wrap_mul(result, base);
+        base = wrap_mul(base, base);
+        e >>= 1;
+    }
+    return result;
+}
+
+enum BinaryOp {
+    ADD, SUB, MUL, DIV, FLOORDIV, MOD, POW, MAXIMUM, MINIMUM, ATAN2, EQ, NE, LT, LE, GT, GE,
+    LOGICAL_AND, LOGICAL_OR, LOGICAL_XOR, BITWISE_AND, BITWISE_OR, BITWISE_XOR, NBINARY
+};
+const char* const BINARY_NAMES[NBINARY] = {
+    "add", "sub", "mul", "div", "floordiv", "mod", "pow", "maximum", "minimum", "atan2", "eq",
+    "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "bitwise_and",
+    "bitwise_or", "bitwise_xor"};
+
+constexpr bool returns_bool(int op) { return op >= EQ && op <= LOGICAL_XOR; }
+
+// Whether `op` is defined on storage type T (the core never sends the others).
+template <class T>
+constexpr bool binary_defined(int op) {
+    constexpr bool fl = is_float_v<T>, bl = std::is_same_v<T, bool>;
+    switch (op) {
+        case DIV: case ATAN2: return fl;
+        case FLOORDIV: case MOD: return !bl;
+        case BITWISE_AND: case BITWISE_OR: case BITWISE_XOR: return !fl;
+        default: return true;
+    }
+}
+
+template <int OP, class C>
+inline auto binary_scalar(C a, C b) {
+    constexpr bool fl = std::is_floating_point_v<C>;
+    constexpr bool bl = std::is_same_v<C, bool>;
+    if constexpr (OP == ADD) { if constexpr (fl) return C(a + b); else if constexpr (bl) return C(a || b); else return wrap_add(a, b); }
+    else if constexpr (OP == SUB) { if constexpr (fl) return C(a - b); else if constexpr (bl) return C(a != b); else return wrap_sub(a, b); }
+    else if constexpr (OP == MUL) { if constexpr (fl) return C(a * b); else if constexpr (bl) return C(a && b); else return wrap_mul(a, b); }
+    else if constexpr (OP == DIV) return C(a / b);
+    else if constexpr (OP == FLOORDIV) { if constexpr (fl) return float_floordiv(a, b); else return int_floordiv(a, b); }
+    else if constexpr (OP == MOD) { if constexpr (fl) return float_mod(a, b); else return int_mod(a, b); }
+    else if constexpr (OP == POW) { if constexpr (fl) return C(std::pow(a, b)); else if constexpr (bl) return C(a || !b); else return int_pow(a, b); }
+    else if constexpr (OP == MAXIMUM) { if constexpr (fl) return (a >= b || a != a) ? a : b; else return a > b ? a : b; }
+    else if constexpr (OP == MINIMUM) { if constexpr (fl) return (a <= b || a != a) ? a : b; else return a < b ? a : b; }
+    else if constexpr (OP == ATAN2) return C(std::atan2(a, b));
+    else if constexpr (OP == EQ) return a == b;
+    else if constexpr (OP == NE) return a != b;
+    else if constexpr (OP == LT) return a < b;
+    else if constexpr (OP == LE) return a <= b;
+    else if constexpr (OP == GT) return a > b;
+    else if constexpr (OP == GE) return a >= b;
+    else if constexpr (OP == LOGICAL_AND) return (a != C(0)) && (b != C(0));
+    else if constexpr (OP == LOGICAL_OR) return (a != C(0)) || (b != C(0));
+    else if constexpr (OP == LOGICAL_XOR) return (a != C(0)) != (b != C(0));
+    else if constexpr (OP == BITWISE_AND) { if constexpr (bl) return C(a && b); else return C(a & b); }
+    else if constexpr (OP == BITWISE_OR) { if constexpr (bl) return C(a || b); else return C(a | b); }
+    else { if constexpr (bl) return C(a != b); else return C(a ^ b); }
+}
+
+template <int OP, class T>
+void binary_loop(const Ptrs3& p, const Steps3& s, int64_t n) {
+    using C = compute_t<T>;
+    using R = std::conditional_t<returns_bool(OP), bool, T>;
+    char* o = p[0];
+    const char *a = p[1], *b = p[2];
+    if constexpr (!std::is_same_v<T, half_t> && !std::is_same_v<T, bf16_t>) {
+        if (s[0] == sizeof(R) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
+            R* out = reinterpret_cast<R*>(o);
+            const T *x = reinterpret_cast<const T*>(a), *y = reinterpret_cast<const T*>(b);
+            for (int64_t i = 0; i < n; ++i) out[i] = binary_scalar<OP, C>(x[i], y[i]);
+            return;
+        }
+        if (s[0] == sizeof(R) && s[1] == sizeof(T) && s[2] == 0) {
+            R* out = reinterpret_cast<R*>(o);
+            const T* x = reinterpret_cast<const T*>(a);
+            const T y = *reinterpret_cast<const T*>(b);
+            for (int64_t i = 0; i < n; ++i) out[i] = binary_scalar<OP, C>(x[i], y);
+            return;
+        }
+    }
+    for (int64_t i = 0; i < n; ++i, o += s[0], a += s[1], b += s[2]) {
+        auto r = binary_scalar<OP, C>(load<T>(a), load<T>(b));
+        if constexpr (returns_bool(OP)) *reinterpret_cast<bool*>(o) = r;
+        else store<T>(o, r);
+    }
+}
+
+struct BinaryTable {
+    BinaryLoop loops[NBINARY][NDTYPES] = {};
+    template <int OP, class T> void add_one() {
+        if constexpr (binary_defined<T>(OP)) loops[OP][dtype_of<T>()] = &binary_loop<OP, T>;
+    }
+    template <int OP> void add_op() {
+        add_one<OP, bool>(); add_one<OP, uint8_t>(); add_one<OP, int8_t>();
+        add_one<OP, int16_t>(); add_one<OP, uint16_t>(); add_one<OP, int32_t>();
+        add_one<OP, uint32_t>(); add_one<OP, int64_t>(); add_one<OP, uint64_t>();
+        add_one<OP, half_t>(); add_one<OP, bf16_t>(); add_one<OP, float>(); add_one<OP, double>();
+    }
+    template <int... OPS> void add_all(std::integer_sequence<int, OPS...>) { (add_op<OPS>(), ...); }
+    BinaryTable() { add_all(std::make_integer_sequence<int, NBINARY>{}); }
+};
+
+const BinaryTable& binary_table() {
+    static const BinaryTable table;
+    return table;
+}
+
+// ----------------------------------------------------------------------------------- unary
+
+enum UnaryOp {
+    NEG, ABS, SIGN, EXP, LOG, LOG1P, EXPM1, SQRT, SIN, COS, TANH, ERF, FLOOR, CEIL, ROUND, TRUNC,
+    LOGICAL_NOT, BITWISE_NOT, ISNAN, NUNARY
+};
+const char* const UNARY_NAMES[NUNARY] = {
+    "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "erf",
+    "floor", "ceil", "round", "trunc", "logical_not", "bitwise_not", "isnan"};
+
+constexpr bool unary_returns_bool(int op) { return op == LOGICAL_NOT || op == ISNAN; }
+
+template <class T>
+constexpr bool unary_defined(int op) {
+    constexpr bool fl = is_float_v<T>, bl = std::is_same_v<T, bool>;
+    if (op >= EXP && op <= ERF) return fl;
+    if (op == BITWISE_NOT) return !fl;
+    if (op == NEG) return !bl;
+    return true;
+}
+
+template <int OP, class C>
+inline auto unary_scalar(C a) {
+    constexpr bool fl = std::is_floating_point_v<C>;
+    constexpr bool bl = std::is_same_v<C, bool>;
+    if constexpr (OP == NEG) { if constexpr (fl) return C(-a); else return wrap_sub(C(0), a); }
+    else if constexpr (OP == ABS) {
+        if constexpr (fl) return C(std::fabs(a));
+        else if constexpr (std::is_signed_v<C>) return a < 0 ? wrap_sub(C(0), a) : a;
+        else return a;
+    }
+    else if constexpr (OP == SIGN) {
+        if constexpr (fl) return a > 0 ? C(1) : a < 0 ? C(-1) : a == 0 ? C(0) : a;
+        else if constexpr (bl) return a;
+        else return C((C(0) < a) - (a < C(0)));
+    }
+    else if constexpr (OP == EXP) return C(std::exp(a));
+    else if constexpr (OP == LOG) return C(std::log(a));
+    else if constexpr (OP == LOG1P) return C(std::log1p(a));
+    else if constexpr (OP == EXPM1) return C(std::expm1(a));
+    else if constexpr (OP == SQRT) return C(std::sqrt(a));
+    else if constexpr (OP == SIN) return C(std::sin(a));
+    else if constexpr (OP == COS) return C(std::cos(a));
+    else if constexpr (OP == TANH) return C(std::tanh(a));
+    else if constexpr (OP == ERF) return C(std::erf(a));
+    else if constexpr (OP == FLOOR) { if constexpr (fl) return C(std::floor(a)); else return a; }
+    else if constexpr (OP == CEIL) { if constexpr (fl) return C(std::ceil(a)); else return a; }
+    else if constexpr (OP == ROUND) { if constexpr (fl) return C(std::nearbyint(a)); else return a; }
+    else if constexpr (OP == TRUNC) { if constexpr (fl) return C(std::trunc(a)); else return a; }
+    else if constexpr (OP == LOGICAL_NOT) return a == C(0);
+    else if constexpr (OP == BITWISE_NOT) { if constexpr (bl) return !a; else return C(~a); }
+    else { if constexpr (fl) return a != a; else return false; }
+}
+
+template <int OP, class T>
+void unary_loop(const Ptrs2& p, const Steps2& s, int64_t n) {
+    using C = compute_t<T>;
+    using R = std::conditional_t<unary_returns_bool(OP), bool, T>;
+    char* o = p[0];
+    const char* a = p[1];
+    if constexpr (!std::is_same_v<T, half_t> && !std::is_same_v<T, bf16_t>) {
+        if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
+            R* out = reinterpret_cast<R*>(o);
+            const T* x = reinterpret_cast<const T*>(a);
+            for (int64_t i = 0; i < n; ++i) out[i] = unary_scalar<OP, C>(x[i]);
+            return;
+        }
+    }
+    for (int64_t i = 0; i < n; ++i, o += s[0], a += s[1]) {
+        auto r = unary_scalar<OP, C>(load<T>(a));
+        if constexpr (unary_returns_bool(OP)) *reinterpret_cast<bool*>(o) = r;
+        else store<T>(o, r);
+    }
+}
+
+struct UnaryTable {
+    UnaryLoop loops[NUNARY][NDTYPES] = {};
+    template <int OP, class T> void add_one() {
+        if constexpr (unary_defined<T>(OP)) loops[OP][dtype_of<T>()] = &unary_loop<OP, T>;
+    }
+    template <int OP> void add_op() {
+        add_one<OP, bool>(); add_one<OP, uint8_t>(); add_one<OP, int8_t>();
+        add_one<OP, int16_t>(); add_one<OP, uint16_t>(); add_one<OP, int32_t>();
+        add_one<OP, uint32_t>(); add_one<OP, int64_t>(); add_one<OP, uint64_t>();
+        add_one<OP, half_t>(); add_one<OP, bf16_t>(); add_one<OP, float>(); add_one<OP, double>();
+    }
+    template <int... OPS> void add_all(std::integer_sequence<int, OPS...>) { (add_op<OPS>(), ...); }
+    UnaryTable() { add_all(std::make_integer_sequence<int, NUNARY>{}); }
+};
+
+const UnaryTable& unary_table() {
+    static const UnaryTable table;
+    return table;
+}
+
+int lookup(const std::string& name, const char* const* names, int count, const char* what) {
+    for (int i = 0; i < count; ++i)
+        if (name == names[i]) return i;
+    std::string known;
+    for (int i = 0; i < count; ++i) known += std::string(i ? ", " : "") + names[i];
+    throw value_error("unknown " + std::string(what) + " op '" + name + "'; known: " + known);
+}
+
+// ---------------------------------------------------------------------------------- casts
+
+template <class S, class D>
+void cast_loop(const Ptrs2& p, const Steps2& s, int64_t n) {
+    char* o = p[0];
+    const char* a = p[1];
+    for (int64_t i = 0; i < n; ++i, o += s[0], a += s[1])
+        store<D>(o, convert<compute_t<D>>(load<S>(a)));
+}
+
+template <int SIZE>
+void copy_loop(const Ptrs2& p, const Steps2& s, int64_t n) {
+    char* o = p[0];
+    const char* a = p[1];
+    if (s[0] == SIZE && s[1] == SIZE) {
+        std::memcpy(o, a, size_t(n) * SIZE);
+        return;
+    }
+    for (int64_t i = 0; i < n; ++i, o += s[0], a += s[1]) std::memcpy(o, a, SIZE);
+}
+
+UnaryLoop copy_loop_for(int itemsize) {
+    switch (itemsize) {
+        case 1: return &copy_loop<1>;
+        case 2: return &copy_loop<2>;
+        case 4: return &copy_loop<4>;
+        default: return &copy_loop<8>;
+    }
+}
+
+template <int SIZE>
+void where_loop(const std::array<char*, 4>& p, const std::array<int64_t, 4>& s, int64_t n) {
+    char* o = p[0];
+    const char *c = p[1], *a = p[2], *b = p[3];
+    for (int64_t i = 0; i < n; ++i, o += s[0], c += s[1], a += s[2], b += s[3])
+        std::memcpy(o, *reinterpret_cast<const bool*>(c) ? a : b, SIZE);
+}
+
+// Operand strides (bytes) of x seen as the broadcast shape `shape` (right-aligned).
+Shape broadcast_byte_strides(const Array& x, const Shape& shape) {
+    Shape out(shape.size(), 0);
+    size_t lead = shape.size() - x.shape.size();
+    for (size_t d = 0; d < x.shape.size(); ++d)
+        out[lead + d] = x.shape[d] == 1 ? 0 : x.strides[d] * x.itemsize();
+    return out;
+}
+
+// Large work runs on the thread pool; cheap ops (a few ns per element) need a bigger grain.
+constexpr int64_t GRAIN = 1 << 15;
+
+}  // namespace
+
+int binary_op_code(const std::string& name) { return lookup(name, BINARY_NAMES, NBINARY, "binary"); }
+int unary_op_code(const std::string& name) { return lookup(name, UNARY_NAMES, NUNARY, "unary"); }
+
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+    size_t nd = std::max(a.size(), b.size());
+    Shape out(nd);
+    for (size_t i = 0; i < nd; ++i) {
+        int64_t x = i < nd - a.size() ? 1 : a[i - (nd - a.size())];
+        int64_t y = i < nd - b.size() ? 1 : b[i - (nd - b.size())];
+        if (x != y && x != 1 && y != 1)
+            throw value_error("shapes " + shape_str(a) + " and " + shape_str(b) +
+                              " do not broadcast: dimension " + std::to_string(i) + " is " +
+                              std::to_string(x) + " vs " + std::to_string(y));
+        out[i] = x == 1 ? y : x;
+    }
+    return out;
+}
+
+Array broadcast_to(const Array& x, const Shape& shape) {
+    if (shape.size() < x.shape.size())
+        throw value_error("cannot expand shape " + shape_str(x.shape) + " to fewer dimensions " +
+                          shape_str(shape));
+    Shape strides(shape.size(), 0);
+    size_t lead = shape.size() - x.shape.size();
+    for (size_t d = 0; d < x.shape.size(); ++d) {
+        if (x.shape[d] == shape[lead + d]) strides[lead + d] = x.strides[d];
+        else if (x.shape[d] != 1)
+            throw value_error("cannot expand shape " + shape_str(x.shape) + " to " +
+                              shape_str(shape) + ": dimension " + std::to_string(d) + " is " +
+                              std::to_string(x.shape[d]) + ", not 1 or " +
+                              std::to_string(shape[lead + d]));
+    }
+    return make_view(x, shape, strides, x.offset);
+}
+
+Array binary(int op, const Array& a, const Array& b) {
+    if (a.dtype != b.dtype)
+        throw type_error(std::string("binary ") + BINARY_NAMES[op] + " needs one dtype, got " +
+                         DTYPE_NAMES[a.dtype] + " and " + DTYPE_NAMES[b.dtype] +
+                         "; cast first");
+    BinaryLoop loop = binary_table().loops[op][a.dtype];
+    if (!loop)
+        throw type_error(std::string(BINARY_NAMES[op]) + " is not defined for " +
+                         DTYPE_NAMES[a.dtype]);
+    Shape shape = a.shape == b.shape ? a.shape : broadcast_shapes(a.shape, b.shape);
+    Array out = empty(shape, returns_bool(op) ? Bool : a.dtype);
+    if (simd::try_binary(op, out, a, b)) return out;
+    Walk<3> walk(shape, {out.byte_strides(), broadcast_byte_strides(a, shape),
+                         broadcast_byte_strides(b, shape)},
+                 {out.ptr(), a.ptr(), b.ptr()});
+    walk.run(loop, GRAIN);
+    return out;
+}
+
+Array unary(int op, const Array& x) {
+    UnaryLoop loop = unary_table().loops[op][x.dtype];
+    if (!loop)
+        throw type_error(std::string(UNARY_NAMES[op]) + " is not defined for " +
+                         DTYPE_NAMES[x.dtype]);
+    Array out = empty(x.shape, unary_returns_bool(op) ? Bool : x.dtype);
+    Walk<2> walk(x.shape, {out.byte_strides(), x.byte_strides()}, {out.ptr(), x.ptr()});
+    walk.run(loop, GRAIN / 4);
+    return out;
+}
+
+Array where(const Array& cond, const Array& a, const Array& b) {
+    if (cond.dtype != Bool) throw type_error(std::string("where: condition must be bool, got ") +
+                                             DTYPE_NAMES[cond.dtype]);
+    if (a.dtype != b.dtype)
+        throw type_error(std::string("where: branches need one dtype, got ") +
+                         DTYPE_NAMES[a.dtype] + " and " + DTYPE_NAMES[b.dtype]);
+    Shape shape = broadcast_shapes(broadcast_shapes(cond.shape, a.shape), b.shape);
+    Array out = empty(shape, a.dtype);
+    Walk<4> walk(shape, {out.byte_strides(), broadcast_byte_strides(cond, shape),
+                         broadcast_byte_strides(a, shape), broadcast_byte_strides(b, shape)},
+                 {out.ptr(), cond.ptr(), a.ptr(), b.ptr()});
+    switch (a.itemsize()) {
+        case 1: walk.run(&where_loop<1>, GRAIN); break;
+        case 2: walk.run(&where_loop<2>, GRAIN); break;
+        case 4: walk.run(&where_loop<4>, GRAIN); break;
+        default: walk.run(&where_loop<8>, GRAIN); break;
+    }
+    return out;
+}
+
+Array astype(const Array& x, DType dtype) {
+    Array out = empty(x.shape, dtype);
+    if (x.dtype == dtype) {
+        copy_into(out, x);
+        return out;
+    }
+    UnaryLoop loop = visit_dtype(x.dtype, [&](auto s) {
+        return visit_dtype(dtype, [&](auto d) -> UnaryLoop {
+            return &cast_loop<decltype(s), decltype(d)>;
+        });
+    });
+    Walk<2> walk(x.shape, {out.byte_strides(), x.byte_strides()}, {out.ptr(), x.ptr()});
+    walk.run(loop, GRAIN);
+    return out;
+}
+
+void copy_into(const Array& dst, const Array& src) {
+    if (dst.dtype != src.dtype)
+        throw type_error(std::string("copy_: dtypes differ: ") + DTYPE_NAMES[dst.dtype] +
+                         " destination, " + DTYPE_NAMES[src.dtype] + " source");
+    Array s = src.shape == dst.shape ? src : broadcast_to(src, dst.shape);
+    // An overlapping source (x[1:] = x[:-1]) must be read before it is overwritten.
+    if (s.storage == dst.storage && !(s.offset == dst.offset && s.strides == dst.strides))
+        s = contiguous(astype(s, s.dtype));
+    Walk<2> walk(dst.shape, {dst.byte_strides(), s.byte_strides()}, {dst.ptr(), s.ptr()});
+    walk.run(copy_loop_for(dst.itemsize()), GRAIN * 4);
+}
+
+Array contiguous(const Array& x) {
+    if (x.is_contiguous()) return x;
+    Array out = empty(x.shape, x.dtype);
+    copy_into(out, x);
+    return out;
+}
+
+namespace {
+template <class T>
+Array fill(const Shape& shape, compute_t<T> value, DType dtype) {
+    Array out = empty(shape, dtype);
+    char* p = out.ptr();
+    int64_t n = out.numel();
+    if constexpr (std::is_same_v<T, half_t> || std::is_same_v<T, bf16_t>) {
+        char word[2];
+        store<T>(word, value);
+        uint16_t bits;
+        std::memcpy(&bits, word, 2);
+        std::fill_n(reinterpret_cast<uint16_t*>(p), n, bits);
+    } else {
+        std::fill_n(reinterpret_cast<T*>(p), n, T(value));
+    }
+    return out;
+}
+}  // namespace
+
+Array full_int(const Shape& shape, int64_t value, bool is_unsigned, DType dtype) {
+    return visit_dtype(dtype, [&](auto t) {
+        using T = decltype(t);
+        using C = compute_t<T>;
+        C v = is_unsigned ? convert<C>(uint64_t(value)) : convert<C>(value);
+        return fill<T>(shape, v, dtype);
+    });
+}
+
+Array full_float(const Shape& shape, double value, DType dtype) {
+    return visit_dtype(dtype, [&](auto t) {
+        using T = decltype(t);
+        return fill<T>(shape, convert<compute_t<T>>(value), dtype);
+    });
+}
+
+}  // namespace mgcpu

@@ -1,0 +1,80 @@
+// Every operation the binding module exposes, as free functions on Arrays. Operands arrive
+// validated by micrograd's core; these functions still check what would otherwise crash.
+#pragma once
+
+#include <array>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "array.hpp"
+
+namespace mgcpu {
+
+// elementwise.cpp
+int unary_op_code(const std::string& name);
+int binary_op_code(const std::string& name);
+Array unary(int op, const Array& x);
+Array binary(int op, const Array& a, const Array& b);   // numpy broadcasting
+Array where(const Array& cond, const Array& a, const Array& b);
+Array astype(const Array& x, DType dtype);
+void copy_into(const Array& dst, const Array& src);     // same dtype, src broadcast to dst
+Array contiguous(const Array& x);
+// x itself when it already has `dtype`, else a converted copy.
+inline Array astype_if(const Array& x, DType dtype) { return x.dtype == dtype ? x : astype(x, dtype); }
+Array full_int(const Shape& shape, int64_t value, bool is_unsigned, DType dtype);
+Array full_float(const Shape& shape, double value, DType dtype);
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+Array broadcast_to(const Array& x, const Shape& shape);
+
+// reduce.cpp
+int reduce_op_code(const std::string& name);
+Array reduce(int op, const Array& x, const std::vector<int>& axes, bool keepdim);
+Array argreduce(bool is_max, const Array& x, int axis, bool keepdim);
+Array cumsum(const Array& x, int axis);
+
+// movement.cpp
+Array reshape(const Array& x, const Shape& shape);
+Array permute(const Array& x, const std::vector<int>& axes);
+Array slice(const Array& x, const std::vector<std::array<int64_t, 3>>& key);
+Array flip(const Array& x, const std::vector<int>& axes);
+Array cat(const std::vector<Array>& xs, int axis);
+Array take(const Array& x, const Array& indices, int axis);
+Array gather(const Array& x, int axis, const Array& index);
+Array scatter(const Array& x, int axis, const Array& index, const Array& src, bool accumulate);
+Array nonzero(const Array& x);
+
+// linalg.cpp
+Array matmul(const Array& a, const Array& b);
+Array conv2d(const Array& x, const Array& w, std::array<int64_t, 2> stride,
+             std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation, int64_t groups);
+std::pair<Array, Array> conv2d_backward(const Array& gy, const Array& x, const Array& w,
+                                        std::array<int64_t, 2> stride,
+                                        std::array<int64_t, 2> padding,
+                                        std::array<int64_t, 2> dilation, int64_t groups);
+
+// nn.cpp
+int activation_code(const std::string& name);
+Array activation(int op, const Array& x, double beta, double threshold);
+Array softmax(const Array& x, int axis, bool log);
+Array cross_entropy(const Array& logits, const Array& target, int64_t ignore_index);
+std::pair<Array, Array> max_pool2d(const Array& x, std::array<int64_t, 2> kernel,
+                                   std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
+                                   std::array<int64_t, 2> dilation);
+Array max_pool2d_backward(const Array& gy, const Array& indices, const Shape& input_shape);
+Array avg_pool2d(const Array& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                 std::array<int64_t, 2> padding, bool count_include_pad);
+Array avg_pool2d_backward(const Array& gy, const Shape& input_shape,
+                          std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
+                          std::array<int64_t, 2> padding, bool count_include_pad);
+struct SgdArgs { double lr, momentum, dampening, weight_decay; bool nesterov, maximize, first_step; };
+void sgd_step(const Array& param, const Array& grad, const Array* buf, const SgdArgs& a);
+struct AdamArgs {
+    int64_t step; double lr, beta1, beta2, eps, weight_decay;
+    bool decoupled_weight_decay, amsgrad, maximize;
+};
+void adam_step(const Array& param, const Array& grad, const Array& m, const Array& v,
+               const Array* vmax, const AdamArgs& a);
+Array arange(double start, double stop, double step, DType dtype);
+
+}  // namespace mgcpu

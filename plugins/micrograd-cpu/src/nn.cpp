@@ -1,0 +1,507 @@
+// The optional fast ops: activations, softmax family, cross-entropy, pooling, fused optimizer
+// steps and arange. Floating dtypes only; 16-bit floats compute in float32.
+#include <algorithm>
+#include <cmath>
+
+#include "dtype_dispatch.hpp"
+#include "kernels.hpp"
+#include "simd/simd.hpp"
+#include "strided.hpp"
+
+namespace mgcpu {
+
+namespace {
+
+enum Activation { RELU, SIGMOID, GELU, GELU_TANH, SILU, SOFTPLUS, NACTIVATION };
+const char* const ACTIVATION_NAMES[NACTIVATION] = {"relu", "sigmoid", "gelu", "gelu_tanh", "silu",
+                                                   "softplus"};
+
+template <class C>
+C activate(int op, C x, C beta, C threshold) {
+    switch (op) {
+        case RELU: return (x > 0 || x != x) ? x : C(0);
+        case SIGMOID: return C(1) / (C(1) + std::exp(-x));
+        case GELU: return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
+        case GELU_TANH: {
+            const C inner = C(0.79788456080286535588) * (x + C(0.044715) * x * x * x);
+            return C(0.5) * x * (C(1) + std::tanh(inner));
+        }
+        case SILU: return x / (C(1) + std::exp(-x));
+        default: {
+            const C z = x * beta;
+            return z > threshold ? x : C(std::log1p(std::exp(z)) / beta);
+        }
+    }
+}
+
+void require_float(DType d, const char* what) {
+    if (!is_float(d))
+        throw type_error(std::string(what) + " needs a floating dtype, got " + DTYPE_NAMES[d] +
+                         "; cast with .float() first");
+}
+
+// Same floating dtype and shape, or a TypeError/ValueError naming both.
+void require_like(const Array& a, const Array& b, const char* what, const char* name) {
+    if (a.dtype != b.dtype || a.shape != b.shape)
+        throw value_error(std::string(what) + ": " + name + " is " + DTYPE_NAMES[b.dtype] + " " +
+                          shape_str(b.shape) + " but param is " + DTYPE_NAMES[a.dtype] + " " +
+                          shape_str(a.shape));
+}
+
+DType float_compute(DType d) { return (d == F16 || d == BF16) ? F32 : d; }
+
+}  // namespace
+
+int activation_code(const std::string& name) {
+    for (int i = 0; i < NACTIVATION; ++i)
+        if (name == ACTIVATION_NAMES[i]) return i;
+    throw value_error("unknown activation '" + name + "'");
+}
+
+Array activation(int op, const Array& x, double beta, double threshold) {
+    require_float(x.dtype, ACTIVATION_NAMES[op]);
+    Array out = empty(x.shape, x.dtype);
+    if (op == RELU && x.dtype == F32 && x.is_contiguous()) {
+        const float* px = reinterpret_cast<const float*>(x.ptr());
+        float* po = reinterpret_cast<float*>(out.ptr());
+        parallel_for(x.numel(), 1 << 16, [&](int64_t b, int64_t e) {
+            simd::kernels().relu_f32(px + b, po + b, e - b);
+        });
+        return out;
+    }
+    Walk<2> walk(x.shape, {out.byte_strides(), x.byte_strides()}, {out.ptr(), x.ptr()});
+    visit_dtype(x.dtype, [&](auto t) {
+        using T = decltype(t);
+        if constexpr (is_float_v<T>) {
+            using C = compute_t<T>;
+            walk.run([&](const std::array<char*, 2>& p, const std::array<int64_t, 2>& s, int64_t n) {
+                char* o = p[0];
+                const char* a = p[1];
+                for (int64_t i = 0; i < n; ++i, o += s[0], a += s[1])
+                    store<T>(o, activate<C>(op, load<T>(a), C(beta), C(threshold)));
+            }, 1 << 13);
+        }
+    });
+    return out;
+}
+
+// ----------------------------------------------------------------------- softmax family
+
+namespace {
+
+// Views x as (outer, len, inner) contiguous lanes and calls f(lane_ptr, stride) per lane.
+template <class T, class F>
+void for_each_softmax_lane(const Array& x, int axis, Array& out, F f) {
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; ++d) outer *= x.shape[d];
+    for (int d = axis + 1; d < x.ndim(); ++d) inner *= x.shape[d];
+    const int64_t len = x.shape[axis];
+    const T* px = reinterpret_cast<const T*>(x.ptr());
+    T* po = reinterpret_cast<T*>(out.ptr());
+    parallel_for(outer * inner, std::max<int64_t>(1, 4096 / std::max<int64_t>(len, 1)),
+                 [&](int64_t b, int64_t e) {
+        for (int64_t lane = b; lane < e; ++lane) {
+            const int64_t base = (lane / inner) * len * inner + lane % inner;
+            f(px + base, po + base, len, inner);
+        }
+    });
+}
+
+template <class T>
+void softmax_lane(const T* x, T* y, int64_t len, int64_t stride, bool log) {
+    T peak = -INFINITY;
+    for (int64_t j = 0; j < len; ++j) {
+        T v = x[j * stride];
+        if (v > peak || v != v) peak = v;
+        if (v != v) break;
+    }
+    if (std::isinf(peak)) peak = 0;   // all -inf or a +inf: shift by 0 (no inf - inf)
+    double total = 0;
+    for (int64_t j = 0; j < len; ++j) total += std::exp(double(x[j * stride] - peak));
+    if (log) {
+        const T shift = T(peak + std::log(total));
+        for (int64_t j = 0; j < len; ++j) y[j * stride] = x[j * stride] - shift;
+    } else {
+        const T scale = T(1.0 / total);
+        for (int64_t j = 0; j < len; ++j) y[j * stride] = T(std::exp(x[j * stride] - peak)) * scale;
+    }
+}
+
+}  // namespace
+
+Array softmax(const Array& x_in, int axis, bool log) {
+    require_float(x_in.dtype, log ? "log_softmax" : "softmax");
+    if (axis < 0 || axis >= x_in.ndim())
+        throw value_error("softmax: axis " + std::to_string(axis) + " out of range for shape " +
+                          shape_str(x_in.shape));
+    DType cd = float_compute(x_in.dtype);
+    Array x = contiguous(astype_if(x_in, cd));
+    Array out = empty(x.shape, cd);
+    if (cd == F32)
+        for_each_softmax_lane<float>(x, axis, out, [&](const float* a, float* o, int64_t n, int64_t s) {
+            softmax_lane(a, o, n, s, log);
+        });
+    else
+        for_each_softmax_lane<double>(x, axis, out, [&](const double* a, double* o, int64_t n, int64_t s) {
+            softmax_lane(a, o, n, s, log);
+        });
+    return astype_if(out, x_in.dtype);
+}
+
+Array cross_entropy(const Array& logits_in, const Array& target_in, int64_t ignore_index) {
+    require_float(logits_in.dtype, "cross_entropy");
+    if (logits_in.ndim() != 2 || target_in.ndim() != 1 || target_in.shape[0] != logits_in.shape[0] ||
+        target_in.dtype != I64)
+        throw value_error("cross_entropy: need logits (N, C) and int64 target (N,), got logits " +
+                          shape_str(logits_in.shape) + " and " + DTYPE_NAMES[target_in.dtype] +
+                          " target " + shape_str(target_in.shape));
+    const int64_t N = logits_in.shape[0], C = logits_in.shape[1];
+    Array target = contiguous(target_in);
+    const int64_t* t = reinterpret_cast<const int64_t*>(target.ptr());
+    for (int64_t i = 0; i < N; ++i)
+        if (t[i] != ignore_index && (t[i] < 0 || t[i] >= C))
+            throw index_error("cross_entropy: target " + std::to_string(t[i]) + " at row " +
+                              std::to_string(i) + " is out of range for " + std::to_string(C) +
+                              " classes");
+    Array logp = softmax(logits_in, 1, true);
+    DType cd = float_compute(logp.dtype);
+    Array lp = astype_if(logp, cd);
+    Array out = empty({N}, cd);
+    visit_dtype(cd, [&](auto v) {
+        using T = decltype(v);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            const T* p = reinterpret_cast<const T*>(lp.ptr());
+            T* o = reinterpret_cast<T*>(out.ptr());
+            for (int64_t i = 0; i < N; ++i) o[i] = t[i] == ignore_index ? T(0) : -p[i * C + t[i]];
+        }
+    });
+    return astype_if(out, logits_in.dtype);
+}
+
+// ------------------------------------------------------------------------------ pooling
+
+namespace {
+
+int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, const char* what) {
+    int64_t out = (in + 2 * p - d * (k - 1) - 1) / s + 1;
+    if (k < 1 || s < 1 || p < 0 || d < 1 || 2 * p > k * d || out < 1)
+        throw value_error(std::string(what) + ": kernel " + std::to_string(k) + ", stride " +
+                          std::to_string(s) + ", padding " + std::to_string(p) + ", dilation " +
+                          std::to_string(d) + " do not fit an input of size " + std::to_string(in) +
+                          " (padding may be at most half the kernel)");
+    return out;
+}
+
+void require_nchw(const Array& x, const char* what) {
+    if (x.ndim() != 4) throw value_error(std::string(what) + ": need an NCHW input, got shape " +
+                                         shape_str(x.shape));
+}
+
+}  // namespace
+
+std::pair<Array, Array> max_pool2d(const Array& x_in, std::array<int64_t, 2> k,
+                                   std::array<int64_t, 2> s, std::array<int64_t, 2> p,
+                                   std::array<int64_t, 2> d) {
+    require_float(x_in.dtype, "max_pool2d");
+    require_nchw(x_in, "max_pool2d");
+    DType cd = float_compute(x_in.dtype);
+    Array x = contiguous(astype_if(x_in, cd));
+    const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+    const int64_t OH = pooled_size(H, k[0], s[0], p[0], d[0], "max_pool2d");
+    const int64_t OW = pooled_size(W, k[1], s[1], p[1], d[1], "max_pool2d");
+    Array y = empty({N, C, OH, OW}, cd), idx = empty({N, C, OH, OW}, I64);
+    int64_t* pi = reinterpret_cast<int64_t*>(idx.ptr());
+    visit_dtype(cd, [&](auto v) {
+        using T = decltype(v);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            const T* px = reinterpret_cast<const T*>(x.ptr());
+            T* py = reinterpret_cast<T*>(y.ptr());
+            parallel_for(N * C, 4, [&](int64_t b, int64_t e) {
+                for (int64_t plane = b; plane < e; ++plane) {
+                    const T* in = px + plane * H * W;
+                    for (int64_t oh = 0; oh < OH; ++oh)
+                        for (int64_t ow = 0; ow < OW; ++ow) {
+                            T best = -INFINITY;
+                            int64_t at = -1;
+                            for (int64_t i = 0; i < k[0]; ++i) {
+                                const int64_t h = oh * s[0] - p[0] + i * d[0];
+                                if (h < 0 || h >= H) continue;
+                                for (int64_t j = 0; j < k[1]; ++j) {
+                                    const int64_t w = ow * s[1] - p[1] + j * d[1];
+                                    if (w < 0 || w >= W) continue;
+                                    const T val = in[h * W + w];
+                                    if (at < 0 || val > best || (val != val && best == best)) {
+                                        best = val;
+                                        at = h * W + w;
+                                    }
+                                }
+                            }
+                            const int64_t o = (plane * OH + oh) * OW + ow;
+                            py[o] = best;
+                            pi[o] = at;
+                        }
+                }
+            });
+        }
+    });
+    return {astype_if(y, x_in.dtype), idx};
+}
+
+Array max_pool2d_backward(const Array& gy_in, const Array& indices_in, const Shape& input_shape) {
+    require_float(gy_in.dtype, "max_pool2d_backward");
+    if (input_shape.size() != 4 || gy_in.ndim() != 4 || indices_in.shape != gy_in.shape ||
+        indices_in.dtype != I64 || gy_in.shape[0] != input_shape[0] || gy_in.shape[1] != input_shape[1])
+        throw value_error("max_pool2d_backward: grad " + shape_str(gy_in.shape) + " and indices " +
+                          shape_str(indices_in.shape) + " do not match input " +
+                          shape_str(input_shape));
+    DType cd = float_compute(gy_in.dtype);
+    Array gy = contiguous(astype_if(gy_in, cd)), indices = contiguous(indices_in);
+    Array gx = full_float(input_shape, 0.0, cd);
+    const int64_t planes = input_shape[0] * input_shape[1], HW = input_shape[2] * input_shape[3];
+    const int64_t P = gy.shape[2] * gy.shape[3];
+    const int64_t* pi = reinterpret_cast<const int64_t*>(indices.ptr());
+    for (int64_t i = 0; i < planes * P; ++i)
+        if (pi[i] < 0 || pi[i] >= HW)
+            throw index_error("max_pool2d_backward: index " + std::to_string(pi[i]) +
+                              " is outside an input plane of " + std::to_string(HW) + " elements");
+    visit_dtype(cd, [&](auto v) {
+        using T = decltype(v);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            const T* pg = reinterpret_cast<const T*>(gy.ptr());
+            T* px = reinterpret_cast<T*>(gx.ptr());
+            parallel_for(planes, 4, [&](int64_t b, int64_t e) {
+                for (int64_t plane = b; plane < e; ++plane)
+                    for (int64_t o = 0; o < P; ++o)
+                        px[plane * HW + pi[plane * P + o]] += pg[plane * P + o];
+            });
+        }
+    });
+    return astype_if(gx, gy_in.dtype);
+}
+
+namespace {
+
+// Visits every pooling window: f(plane, oh, ow, h0, h1, w0, w1, divisor) with the window
+// clipped to the input.
+template <class F>
+void avg_windows(const Shape& in, int64_t OH, int64_t OW, std::array<int64_t, 2> k,
+                 std::array<int64_t, 2> s, std::array<int64_t, 2> p, bool include_pad, F f) {
+    const int64_t H = in[2], W = in[3];
+    parallel_for(in[0] * in[1], 4, [&](int64_t b, int64_t e) {
+        for (int64_t plane = b; plane < e; ++plane)
+            for (int64_t oh = 0; oh < OH; ++oh)
+                for (int64_t ow = 0; ow < OW; ++ow) {
+                    int64_t h0 = oh * s[0] - p[0], w0 = ow * s[1] - p[1];
+                    int64_t h1 = std::min(h0 + k[0], H + p[0]), w1 = std::min(w0 + k[1], W + p[1]);
+                    const int64_t padded = (h1 - h0) * (w1 - w0);
+                    h0 = std::max<int64_t>(h0, 0); w0 = std::max<int64_t>(w0, 0);
+                    h1 = std::min(h1, H); w1 = std::min(w1, W);
+                    const int64_t divisor = include_pad ? padded : (h1 - h0) * (w1 - w0);
+                    f(plane, oh, ow, h0, h1, w0, w1, std::max<int64_t>(divisor, 1));
+                }
+    });
+}
+
+}  // namespace
+
+Array avg_pool2d(const Array& x_in, std::array<int64_t, 2> k, std::array<int64_t, 2> s,
+                 std::array<int64_t, 2> p, bool count_include_pad) {
+    require_float(x_in.dtype, "avg_pool2d");
+    require_nchw(x_in, "avg_pool2d");
+    DType cd = float_compute(x_in.dtype);
+    Array x = contiguous(astype_if(x_in, cd));
+    const int64_t H = x.shape[2], W = x.shape[3];
+    const int64_t OH = pooled_size(H, k[0], s[0], p[0], 1, "avg_pool2d");
+    const int64_t OW = pooled_size(W, k[1], s[1], p[1], 1, "avg_pool2d");
+    Array y = empty({x.shape[0], x.shape[1], OH, OW}, cd);
+    visit_dtype(cd, [&](auto v) {
+        using T = decltype(v);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            const T* px = reinterpret_cast<const T*>(x.ptr());
+            T* py = reinterpret_cast<T*>(y.ptr());
+            avg_windows(x.shape, OH, OW, k, s, p, count_include_pad,
+                        [&](int64_t plane, int64_t oh, int64_t ow, int64_t h0, int64_t h1,
+                            int64_t w0, int64_t w1, int64_t divisor) {
+                double total = 0;
+                for (int64_t h = h0; h < h1; ++h)
+                    for (int64_t w = w0; w < w1; ++w) total += px[(plane * H + h) * W + w];
+                py[(plane * OH + oh) * OW + ow] = T(total / double(divisor));
+            });
+        }
+    });
+    return astype_if(y, x_in.dtype);
+}
+
+Array avg_pool2d_backward(const Array& gy_in, const Shape& input_shape, std::array<int64_t, 2> k,
+                          std::array<int64_t, 2> s, std::array<int64_t, 2> p,
+                          bool count_include_pad) {
+    require_float(gy_in.dtype, "avg_pool2d_backward");
+    if (input_shape.size() != 4 || gy_in.ndim() != 4)
+        throw value_error("avg_pool2d_backward: need NCHW shapes, got grad " +
+                          shape_str(gy_in.shape) + " and input " + shape_str(input_shape));
+    const int64_t H = input_shape[2], W = input_shape[3];
+    const int64_t OH = pooled_size(H, k[0], s[0], p[0], 1, "avg_pool2d_backward");
+    const int64_t OW = pooled_size(W, k[1], s[1], p[1], 1, "avg_pool2d_backward");
+    if (gy_in.shape != Shape{input_shape[0], input_shape[1], OH, OW})
+        throw value_error("avg_pool2d_backward: grad has shape " + shape_str(gy_in.shape) +
+                          ", expected " + shape_str({input_shape[0], input_shape[1], OH, OW}));
+    DType cd = float_compute(gy_in.dtype);
+    Array gy = contiguous(astype_if(gy_in, cd));
+    Array gx = full_float(input_shape, 0.0, cd);
+    visit_dtype(cd, [&](auto v) {
+        using T = decltype(v);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            const T* pg = reinterpret_cast<const T*>(gy.ptr());
+            T* px = reinterpret_cast<T*>(gx.ptr());
+            // threads own whole planes, so the overlapping windows of one plane never race
+            avg_windows(input_shape, OH, OW, k, s, p, count_include_pad,
+                        [&](int64_t plane, int64_t oh, int64_t ow, int64_t h0, int64_t h1,
+                            int64_t w0, int64_t w1, int64_t divisor) {
+                const T g = pg[(plane * OH + oh) * OW + ow] / T(divisor);
+                for (int64_t h = h0; h < h1; ++h)
+                    for (int64_t w = w0; w < w1; ++w) px[(plane * H + h) * W + w] += g;
+            });
+        }
+    });
+    return astype_if(gx, gy_in.dtype);
+}
+
+// ------------------------------------------------------------------- optimizer steps
+
+namespace {
+
+// Runs f on dense copies of `arrays` and writes back the ones that were not dense already.
+template <class F>
+void with_dense(std::vector<const Array*> arrays, F f) {
+    std::vector<Array> dense;
+    for (const Array* a : arrays) dense.push_back(a ? contiguous(*a) : Array{});
+    f(dense);
+    for (size_t i = 0; i < arrays.size(); ++i)
+        if (arrays[i] && dense[i].storage != arrays[i]->storage) copy_into(*arrays[i], dense[i]);
+}
+
+}  // namespace
+
+void sgd_step(const Array& param, const Array& grad, const Array* buf, const SgdArgs& a) {
+    require_float(param.dtype, "sgd_step_");
+    require_like(param, grad, "sgd_step_", "grad");
+    if (buf) require_like(param, *buf, "sgd_step_", "momentum_buffer");
+    if (a.momentum != 0 && !buf)
+        throw value_error("sgd_step_: momentum " + std::to_string(a.momentum) +
+                          " needs a momentum_buffer");
+    with_dense({&param, &grad, buf}, [&](std::vector<Array>& d) {
+        const int64_t n = param.numel();
+        if (param.dtype == F32 && a.momentum == 0 && !a.maximize) {
+            float* p = reinterpret_cast<float*>(d[0].ptr());
+            const float* g = reinterpret_cast<const float*>(d[1].ptr());
+            parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
+                simd::kernels().sgd_f32(p + b, g + b, float(a.lr), float(a.weight_decay), e - b);
+            });
+            return;
+        }
+        visit_dtype(param.dtype, [&](auto t) {
+            using T = decltype(t);
+            if constexpr (is_float_v<T>) {
+                using C = compute_t<T>;
+                char* p = d[0].ptr();
+                const char* g = d[1].ptr();
+                char* m = buf ? d[2].ptr() : nullptr;
+                for (int64_t i = 0; i < n; ++i) {
+                    const int64_t at = i * int64_t(sizeof(T));
+                    C pv = load<T>(p + at), gv = load<T>(g + at);
+                    if (a.maximize) gv = -gv;
+                    if (a.weight_decay != 0) gv += C(a.weight_decay) * pv;
+                    if (a.momentum != 0) {
+                        C mv = a.first_step ? gv
+                                            : C(a.momentum) * load<T>(m + at) + C(1 - a.dampening) * gv;
+                        store<T>(m + at, mv);
+                        mv = load<T>(m + at);   // the stored (rounded) buffer drives the step
+                        gv = a.nesterov ? gv + C(a.momentum) * mv : mv;
+                    }
+                    store<T>(p + at, pv - C(a.lr) * gv);
+                }
+            }
+        });
+    });
+}
+
+void adam_step(const Array& param, const Array& grad, const Array& m_in, const Array& v_in,
+               const Array* vmax_in, const AdamArgs& a) {
+    require_float(param.dtype, "adam_step_");
+    require_like(param, grad, "adam_step_", "grad");
+    require_like(param, m_in, "adam_step_", "exp_avg");
+    require_like(param, v_in, "adam_step_", "exp_avg_sq");
+    if (a.amsgrad && !vmax_in) throw value_error("adam_step_: amsgrad needs max_exp_avg_sq");
+    if (vmax_in) require_like(param, *vmax_in, "adam_step_", "max_exp_avg_sq");
+    if (a.step < 1) throw value_error("adam_step_: step counts from 1, got " + std::to_string(a.step));
+    const double bc1 = 1 - std::pow(a.beta1, double(a.step));
+    const double bc2_sqrt = std::sqrt(1 - std::pow(a.beta2, double(a.step)));
+    const double step_size = a.lr / bc1;
+    with_dense({&param, &grad, &m_in, &v_in, vmax_in}, [&](std::vector<Array>& d) {
+        const int64_t n = param.numel();
+        const bool decay_in_grad = a.weight_decay != 0 && !a.decoupled_weight_decay;
+        if (param.dtype == F32 && !a.amsgrad && !a.maximize && !decay_in_grad) {
+            float* p = reinterpret_cast<float*>(d[0].ptr());
+            const float* g = reinterpret_cast<const float*>(d[1].ptr());
+            float* m = reinterpret_cast<float*>(d[2].ptr());
+            float* v = reinterpret_cast<float*>(d[3].ptr());
+            const float shrink = float(1 - a.lr * a.weight_decay);
+            parallel_for(n, 1 << 15, [&](int64_t b, int64_t e) {
+                if (a.weight_decay != 0)
+                    for (int64_t i = b; i < e; ++i) p[i] *= shrink;
+                simd::kernels().adam_f32(p + b, g + b, m + b, v + b, float(a.beta1), float(a.beta2),
+                                         float(step_size), float(bc2_sqrt), float(a.eps), e - b);
+            });
+            return;
+        }
+        visit_dtype(param.dtype, [&](auto t) {
+            using T = decltype(t);
+            if constexpr (is_float_v<T>) {
+                using C = compute_t<T>;
+                char *p = d[0].ptr(), *m = d[2].ptr(), *v = d[3].ptr();
+                char* vmax = vmax_in ? d[4].ptr() : nullptr;
+                const char* g = d[1].ptr();
+                for (int64_t i = 0; i < n; ++i) {
+                    const int64_t at = i * int64_t(sizeof(T));
+                    C pv = load<T>(p + at), gv = load<T>(g + at);
+                    if (a.maximize) gv = -gv;
+                    if (a.weight_decay != 0) {
+                        if (a.decoupled_weight_decay) pv *= C(1 - a.lr * a.weight_decay);
+                        else gv += C(a.weight_decay) * pv;
+                    }
+                    C mv = C(a.beta1) * load<T>(m + at) + C(1 - a.beta1) * gv;
+                    C vv = C(a.beta2) * load<T>(v + at) + C(1 - a.beta2) * gv * gv;
+                    store<T>(m + at, mv);
+                    store<T>(v + at, vv);
+                    C second = vv;
+                    if (a.amsgrad) {
+                        second = std::max<C>(load<T>(vmax + at), vv);
+                        store<T>(vmax + at, second);
+                    }
+                    const C denom = C(std::sqrt(second) / C(bc2_sqrt) + C(a.eps));
+                    store<T>(p + at, pv - C(step_size) * mv / denom);
+                }
+            }
+        });
+    });
+}
+
+Array arange(double start, double stop, double step, DType dtype) {
+    if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
+        throw value_error("arange: start=" + std::to_string(start) + " stop=" +
+                          std::to_string(stop) + " step=" + std::to_string(step) +
+                          " must be finite with a nonzero step");
+    const int64_t n = std::max<int64_t>(0, int64_t(std::ceil((stop - start) / step)));
+    Array out = empty({n}, dtype);
+    visit_dtype(dtype, [&](auto t) {
+        using T = decltype(t);
+        char* o = out.ptr();
+        for (int64_t i = 0; i < n; ++i, o += sizeof(T)) {
+            if constexpr (is_float_v<T>) store<T>(o, compute_t<T>(start + double(i) * step));
+            else store<T>(o, convert<T>(int64_t(start) + i * int64_t(step)));
+        }
+    });
+    return out;
+}
+
+}  // namespace mgcpu

@@ -1,0 +1,150 @@
+#include "parallel.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mgcpu {
+
+namespace {
+
+thread_local bool in_worker = false;
+
+int default_threads() {
+    if (const char* env = std::getenv("MICROGRAD_CPU_THREADS")) {
+        int n = std::atoi(env);
+        if (n > 0) return n;
+    }
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+class Pool {
+public:
+    explicit Pool(int threads) { resize(threads); }
+
+    int size() const { return int(workers_.size()) + 1; }
+
+    void resize(int threads) {
+        stop();
+        stopping_ = false;
+        for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
+    }
+
+    // Runs fn(chunk) for chunk in [0, chunks), the caller taking part.
+    void run(int64_t chunks, const std::function<void(int64_t)>& fn) {
+        std::unique_lock<std::mutex> call_lock(call_mutex_);   // one parallel region at a time
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            task_ = &fn;
+            chunks_ = chunks;
+            next_.store(0);
+            pending_ = chunks;
+            ++generation_;
+        }
+        wake_.notify_all();
+        bool was_worker = in_worker;
+        in_worker = true;   // a parallel_for inside fn runs inline instead of deadlocking
+        drain(fn);
+        in_worker = was_worker;
+        std::unique_lock<std::mutex> lock(mutex_);
+        // Also wait for workers still holding this task, so none runs it after fn is gone.
+        done_.wait(lock, [this] { return pending_ == 0 && active_ == 0; });
+        task_ = nullptr;
+    }
+
+    ~Pool() { stop(); }
+
+private:
+    void drain(const std::function<void(int64_t)>& fn) {
+        int64_t finished = 0;
+        for (int64_t c; (c = next_.fetch_add(1)) < chunks_;) {
+            fn(c);
+            ++finished;
+        }
+        if (finished) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            pending_ -= finished;
+            if (pending_ == 0) done_.notify_all();
+        }
+    }
+
+    void work() {
+        in_worker = true;
+        uint64_t seen = 0;
+        for (;;) {
+            const std::function<void(int64_t)>* task;
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && task_); });
+                if (stopping_) return;
+                seen = generation_;
+                task = task_;
+                ++active_;
+            }
+            drain(*task);
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (--active_ == 0) done_.notify_all();
+        }
+    }
+
+    void stop() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        for (auto& t : workers_) t.join();
+        workers_.clear();
+    }
+
+    std::vector<std::thread> workers_;
+    std::mutex call_mutex_, mutex_;
+    std::condition_variable wake_, done_;
+    const std::function<void(int64_t)>* task_ = nullptr;
+    std::atomic<int64_t> next_{0};
+    int64_t chunks_ = 0, pending_ = 0;
+    int active_ = 0;
+    uint64_t generation_ = 0;
+    bool stopping_ = false;
+};
+
+Pool* pool_instance = nullptr;
+int wanted_threads = 0;
+
+Pool& pool() {
+    if (!wanted_threads) wanted_threads = default_threads();
+    // Leaked on purpose: joining threads during interpreter shutdown can deadlock.
+    if (!pool_instance) pool_instance = new Pool(wanted_threads);
+    if (pool_instance->size() != wanted_threads) pool_instance->resize(wanted_threads);
+    return *pool_instance;
+}
+
+}  // namespace
+
+int num_threads() {
+    if (!wanted_threads) wanted_threads = default_threads();
+    return wanted_threads;
+}
+
+void set_num_threads(int n) { wanted_threads = std::max(1, n); }
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return;
+    int threads = num_threads();
+    if (in_worker || threads == 1 || n < 2 * grain) {
+        fn(0, n);
+        return;
+    }
+    int64_t chunks = std::min<int64_t>(threads, n / grain);
+    int64_t per = (n + chunks - 1) / chunks;
+    pool().run(chunks, [&](int64_t c) {
+        int64_t b = c * per, e = std::min(n, b + per);
+        if (b < e) fn(b, e);
+    });
+}
+
+}  // namespace mgcpu

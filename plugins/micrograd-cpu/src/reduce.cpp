@@ -1,0 +1,218 @@
+// Reductions (sum, prod, max, min), argmax/argmin and cumsum.
+//
+// A reduction walks the input in its own memory order with an accumulator array whose strides
+// are 0 along the reduced axes, so row and column reductions are the same loop. Floating sums
+// and products accumulate in float64 (float16/bfloat16 in particular never accumulate in 16 bits).
+#include <algorithm>
+#include <cmath>
+
+#include "dtype_dispatch.hpp"
+#include "kernels.hpp"
+#include "strided.hpp"
+
+namespace mgcpu {
+
+namespace {
+
+enum ReduceOp { SUM, PROD, MAX, MIN, NREDUCE };
+const char* const REDUCE_NAMES[NREDUCE] = {"sum", "prod", "max", "min"};
+
+template <class T, int OP>
+struct Reducer {
+    using C = compute_t<T>;
+    using Acc = std::conditional_t<(OP == SUM || OP == PROD) && std::is_floating_point_v<C>,
+                                   double, C>;
+
+    static Acc identity() {
+        if constexpr (OP == SUM) return Acc(0);
+        else if constexpr (OP == PROD) return Acc(1);
+        else if constexpr (std::is_floating_point_v<Acc>)
+            return OP == MAX ? -INFINITY : INFINITY;
+        else return OP == MAX ? std::numeric_limits<Acc>::lowest() : std::numeric_limits<Acc>::max();
+    }
+
+    static Acc combine(Acc a, Acc b) {
+        if constexpr (OP == SUM) {
+            if constexpr (std::is_same_v<Acc, bool>) return a || b;
+            else if constexpr (std::is_floating_point_v<Acc>) return a + b;
+            else return Acc(uint64_t(a) + uint64_t(b));
+        } else if constexpr (OP == PROD) {
+            if constexpr (std::is_same_v<Acc, bool>) return a && b;
+            else if constexpr (std::is_floating_point_v<Acc>) return a * b;
+            else return Acc(uint64_t(a) * uint64_t(b));
+        } else if constexpr (OP == MAX) {
+            if constexpr (std::is_floating_point_v<Acc>) return (a >= b || a != a) ? a : b;
+            else return a > b ? a : b;
+        } else {
+            if constexpr (std::is_floating_point_v<Acc>) return (a <= b || a != a) ? a : b;
+            else return a < b ? a : b;
+        }
+    }
+
+    // inner run: x advances by sx bytes, the accumulator by sa bytes (0: all into one slot)
+    static void run(const std::array<char*, 2>& p, const std::array<int64_t, 2>& s, int64_t n) {
+        const char* x = p[0];
+        if (s[1] == 0) {
+            Acc acc = *reinterpret_cast<Acc*>(p[1]);
+            for (int64_t i = 0; i < n; ++i, x += s[0]) acc = combine(acc, Acc(load<T>(x)));
+            *reinterpret_cast<Acc*>(p[1]) = acc;
+            return;
+        }
+        char* a = p[1];
+        for (int64_t i = 0; i < n; ++i, x += s[0], a += s[1]) {
+            Acc& slot = *reinterpret_cast<Acc*>(a);
+            slot = combine(slot, Acc(load<T>(x)));
+        }
+    }
+
+    static Array reduce(const Array& x, const std::vector<bool>& reduced, const Shape& out_shape) {
+        Array out = empty(out_shape, x.dtype);
+        const int64_t out_n = out.numel();
+        // not std::vector: vector<bool> has no data()
+        std::unique_ptr<Acc[]> acc(new Acc[size_t(std::max<int64_t>(out_n, 1))]);
+        std::fill_n(acc.get(), std::max<int64_t>(out_n, 1), identity());
+        // accumulator strides over the input's dims: 0 on reduced axes
+        Shape acc_strides(x.ndim(), 0);
+        int64_t stride = sizeof(Acc);
+        for (int d = x.ndim() - 1; d >= 0; --d) {
+            if (reduced[d]) continue;
+            acc_strides[d] = stride;
+            stride *= x.shape[d];
+        }
+        char* acc_ptr = reinterpret_cast<char*>(acc.get());
+        const int64_t total = x.numel();
+        if (total >= (1 << 17) && out_n >= 2 * num_threads()) {
+            // Kept axes first: each output element's inputs form one contiguous flat range of
+            // the walk, so threads own disjoint accumulators.
+            Shape shape, xs, as;
+            for (int pass = 0; pass < 2; ++pass)
+                for (int d = 0; d < x.ndim(); ++d)
+                    if (reduced[d] == bool(pass)) {
+                        shape.push_back(x.shape[d]);
+                        xs.push_back(x.strides[d] * x.itemsize());
+                        as.push_back(acc_strides[d]);
+                    }
+            const int64_t per = total / out_n;
+            // Keep the coalescing from merging across the kept/reduced boundary in a harmful
+            // way: Walk only merges dims whose strides allow it for both operands.
+            Walk<2> walk(shape, {xs, as}, {x.ptr(), acc_ptr});
+            parallel_for(out_n, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(per, 1)),
+                         [&](int64_t b, int64_t e) { walk.range(b * per, e * per, &run); });
+        } else if (total > 0) {
+            Walk<2> walk(x.shape, {x.byte_strides(), acc_strides}, {x.ptr(), acc_ptr});
+            walk.range(0, walk.numel(), &run);
+        }
+        char* o = out.ptr();
+        for (int64_t i = 0; i < out_n; ++i, o += x.itemsize())
+            store<T>(o, compute_t<T>(acc[size_t(i)]));
+        return out;
+    }
+};
+
+// Calls f(x_lane, out_lane) for every 1-D lane of x along `axis`.
+template <class F>
+void for_each_lane(const Array& x, int axis, const Shape& out_byte_strides, char* out_ptr, F f) {
+    Shape shape = x.shape;
+    shape[axis] = 1;
+    Walk<2> walk(shape, {x.byte_strides(), out_byte_strides}, {x.ptr(), out_ptr});
+    int64_t len = std::max<int64_t>(1, x.shape[axis]);
+    walk.run([&](const std::array<char*, 2>& p, const std::array<int64_t, 2>& s, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) f(p[0] + i * s[0], p[1] + i * s[1]);
+    }, std::max<int64_t>(1, (1 << 15) / len));
+}
+
+void check_axis(int axis, int ndim, const char* what) {
+    if (axis < 0 || axis >= ndim)
+        throw value_error(std::string(what) + ": axis " + std::to_string(axis) +
+                          " is out of range for " + std::to_string(ndim) + " dimensions");
+}
+
+}  // namespace
+
+int reduce_op_code(const std::string& name) {
+    for (int i = 0; i < NREDUCE; ++i)
+        if (name == REDUCE_NAMES[i]) return i;
+    throw value_error("unknown reduce op '" + name + "'; known: sum, prod, max, min");
+}
+
+Array reduce(int op, const Array& x, const std::vector<int>& axes, bool keepdim) {
+    std::vector<bool> reduced(x.ndim(), false);
+    for (int a : axes) {
+        check_axis(a, x.ndim(), "reduce");
+        reduced[a] = true;
+    }
+    Shape out_shape;
+    for (int d = 0; d < x.ndim(); ++d) {
+        if (!reduced[d]) out_shape.push_back(x.shape[d]);
+        else if (keepdim) out_shape.push_back(1);
+        else if ((op == MAX || op == MIN) && x.shape[d] == 0)
+            throw value_error("max/min of an empty axis " + std::to_string(d) + " of shape " +
+                              shape_str(x.shape) + " has no identity");
+    }
+    return visit_dtype(x.dtype, [&](auto t) {
+        using T = decltype(t);
+        switch (op) {
+            case SUM: return Reducer<T, SUM>::reduce(x, reduced, out_shape);
+            case PROD: return Reducer<T, PROD>::reduce(x, reduced, out_shape);
+            case MAX: return Reducer<T, MAX>::reduce(x, reduced, out_shape);
+            default: return Reducer<T, MIN>::reduce(x, reduced, out_shape);
+        }
+    });
+}
+
+Array argreduce(bool is_max, const Array& x, int axis, bool keepdim) {
+    check_axis(axis, x.ndim(), "argmax/argmin");
+    const int64_t len = x.shape[axis];
+    if (len == 0)
+        throw value_error("argmax/argmin of an empty axis " + std::to_string(axis) + " of shape " +
+                          shape_str(x.shape));
+    Shape lane_shape = x.shape;
+    lane_shape[axis] = 1;
+    Array out = empty(lane_shape, I64);
+    const int64_t step = x.strides[axis] * x.itemsize();
+    visit_dtype(x.dtype, [&](auto t) {
+        using T = decltype(t);
+        using C = compute_t<T>;
+        for_each_lane(x, axis, out.byte_strides(), out.ptr(), [&](const char* lane, char* o) {
+            C best = load<T>(lane);
+            int64_t best_i = 0;
+            if (!(best != best)) {
+                for (int64_t j = 1; j < len; ++j) {
+                    C v = load<T>(lane + j * step);
+                    if (v != v) { best_i = j; break; }   // nan is the extreme
+                    if (is_max ? v > best : v < best) { best = v; best_i = j; }
+                }
+            }
+            *reinterpret_cast<int64_t*>(o) = best_i;
+        });
+    });
+    if (!keepdim) {
+        Shape s;
+        for (int d = 0; d < x.ndim(); ++d)
+            if (d != axis) s.push_back(x.shape[d]);
+        out.shape = s;
+        out.strides = contiguous_strides(s);
+    }
+    return out;
+}
+
+Array cumsum(const Array& x, int axis) {
+    check_axis(axis, x.ndim(), "cumsum");
+    Array out = empty(x.shape, x.dtype);
+    const int64_t len = x.shape[axis];
+    const int64_t xs = x.strides[axis] * x.itemsize(), os = out.strides[axis] * out.itemsize();
+    visit_dtype(x.dtype, [&](auto t) {
+        using T = decltype(t);
+        using R = Reducer<T, SUM>;
+        for_each_lane(x, axis, out.byte_strides(), out.ptr(), [&](const char* lane, char* o) {
+            typename R::Acc acc = R::identity();
+            for (int64_t j = 0; j < len; ++j) {
+                acc = R::combine(acc, typename R::Acc(load<T>(lane + j * xs)));
+                store<T>(o + j * os, compute_t<T>(acc));
+            }
+        });
+    });
+    return out;
+}
+
+}  // namespace mgcpu
