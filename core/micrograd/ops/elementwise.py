@@ -252,6 +252,8 @@ def abs(x: Tensor) -> Tensor:
 
 
 def sign(x: Tensor) -> Tensor:
+    if x._dtype is dtypes.bool:
+        return x.clone()          # sign(True) is True; numpy has no bool sign loop
     return Sign.apply(x)
 
 
@@ -658,7 +660,10 @@ def fmod(a, b) -> Tensor:
 
 
 def pow(a, b) -> Tensor:
-    if isinstance(a, Tensor) and not isinstance(b, Tensor):
+    # x ** 2 and x ** 1 skip pow, but only when the scalar does not change the dtype
+    # (int ** 2.0 is float, bool ** 2 is int64).
+    if isinstance(a, Tensor) and not isinstance(b, Tensor) and \
+            dtypes.result_type(a, b) is a._dtype:
         if b == 2:
             return a * a
         if b == 1:
