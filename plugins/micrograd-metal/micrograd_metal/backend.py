@@ -35,12 +35,19 @@ def _truthy(x):
     return x if x.dtype == mx.bool_ else mx.not_equal(x, mx.zeros((), x.dtype))
 
 
+def _sign(x):
+    # MLX's sign gives 0 for nan; the contract (and PyTorch) keep nan.
+    if not mx.issubdtype(x.dtype, mx.floating):
+        return mx.sign(x)
+    return mx.where(mx.isnan(x), x, mx.sign(x))
+
+
 def _logical(fn):
     return lambda a, b: fn(_truthy(a), _truthy(b))
 
 
 _UNARY = {
-    "neg": mx.negative, "abs": mx.abs, "sign": mx.sign, "exp": mx.exp, "log": mx.log,
+    "neg": mx.negative, "abs": mx.abs, "sign": _sign, "exp": mx.exp, "log": mx.log,
     "log1p": mx.log1p, "expm1": mx.expm1, "sqrt": mx.sqrt, "sin": mx.sin, "cos": mx.cos,
     "tanh": mx.tanh, "erf": mx.erf, "floor": mx.floor, "ceil": mx.ceil, "round": mx.round,
     "trunc": mx.trunc, "logical_not": lambda x: mx.logical_not(_truthy(x)),
@@ -147,7 +154,8 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
     # ----------------------------------------------------------- elementwise
     def unary(self, op, x):
         if x.dtype == mx.float64 and op in _EXACT_ON_HOST:
-            return mx.array(_EXACT_ON_HOST[op](np.array(x)), dtype=mx.float64)
+            with np.errstate(all="ignore"):    # inf and nan are the IEEE answers, as on MLX
+                return mx.array(_EXACT_ON_HOST[op](np.array(x)), dtype=mx.float64)
         if op in _INTEGER_ROUNDING and not mx.issubdtype(x.dtype, mx.floating):
             return mx.array(x)
         return _UNARY[op](x)
@@ -225,6 +233,9 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
                 shape = [1] * index.ndim
                 shape[d] = size
                 coords.append(mx.arange(size, dtype=mx.int64).reshape(shape))
+        if x.dtype in HALF:     # sum duplicates in float32, rounding once, as PyTorch does
+            wide = x.astype(mx.float32).at[tuple(coords)].add(src.astype(mx.float32))
+            return wide.astype(x.dtype)
         return x.at[tuple(coords)].add(src)
 
     def setitem_(self, x, key, value):

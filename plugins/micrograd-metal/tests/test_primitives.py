@@ -196,3 +196,22 @@ def test_astype_copies_so_in_place_writes_stay_local(metal):
     y = metal.astype(x, dtypes.float32)
     metal.copy_(y, metal.full((2,), 9.0, dtypes.float32))
     assert metal.to_host(x).tolist() == [1.0, 1.0]
+
+
+def test_sign_keeps_nan(metal):
+    x = metal.from_host(np.array([np.nan, -2.0, 0.0, 3.0], np.float32), dtypes.float32)
+    got = metal.to_host(metal.unary("sign", x))
+    assert np.isnan(got[0]) and got[1:].tolist() == [-1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("dtype", (dtypes.float16, dtypes.bfloat16), ids=lambda d: d.name)
+def test_half_scatter_add_sums_duplicates_in_float32(metal, ref, dtype):
+    # 64 additions of 0.1 into one float16 slot drift if each partial sum is rounded to 16 bits
+    base = np.zeros((1, 3), np.float32)
+    src = np.full((64, 3), 0.1, np.float32)
+    index = np.zeros((64, 3), np.int64)
+    got = metal.scatter(metal.from_host(base, dtype), 0, metal.from_host(index, dtypes.int64),
+                        metal.from_host(src, dtype), True)
+    rounded_src = ref.to_host(ref.from_host(src, dtype)).astype(np.float64)
+    want = ref.to_host(ref.from_host(rounded_src.sum(0, keepdims=True).astype(np.float32), dtype))
+    np.testing.assert_array_equal(metal.to_host(got), want)
