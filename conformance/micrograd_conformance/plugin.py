@@ -164,7 +164,9 @@ def pytest_runtest_logreport(report):
     message = f"{xfail.test_id(report.nodeid)}: {_short(report)}" if outcome == "fail" else None
     matrix.add(*key, outcome, message)
     for obs in config.stash[_OBSERVED].pop(report.nodeid, []):
-        matrix.observe(obs.op, obs.dtype, obs.max_abs, obs.max_rel)
+        # A failed comparison inside an expected failure is expected too.
+        checked = "pass" if obs.ok else ("xfail" if outcome == "xfail" else "fail")
+        matrix.observe(obs.op, obs.dtype, obs.max_abs, obs.max_rel, checked)
 
 
 def _op_and_dtype(item) -> tuple[str, str]:
@@ -180,7 +182,7 @@ def _op_and_dtype(item) -> tuple[str, str]:
         op = item.originalname.removeprefix("test_") if hasattr(item, "originalname") \
             else item.name
     dtype = params.get("dtype")
-    return op, getattr(dtype, "name", "-" if dtype is None else str(dtype))
+    return op, getattr(dtype, "name", "any" if dtype is None else str(dtype))
 
 
 def _short(report) -> str:

@@ -13,7 +13,8 @@ SYMBOL = {"fail": "FAIL", "xfail": "xfail", "pass": "pass", "skip": "skip"}
 
 @dataclass
 class Cell:
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)     # tests, by outcome
+    checks: dict[str, int] = field(default_factory=dict)     # comparisons, by outcome
     max_abs: float = 0.0
     max_rel: float = 0.0
     failures: list[str] = field(default_factory=list)
@@ -21,7 +22,7 @@ class Cell:
     @property
     def status(self) -> str:
         for outcome in SEVERITY:
-            if self.counts.get(outcome):
+            if self.counts.get(outcome) or self.checks.get(outcome):
                 return outcome
         return "skip"
 
@@ -33,13 +34,16 @@ class Matrix:
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
 
     def add(self, op: str, dtype: str, outcome: str, message: str | None = None) -> None:
+        """The outcome of one test, filed under the op and dtype it is parametrized by."""
         cell = self.cells.setdefault((op, dtype), Cell())
         cell.counts[outcome] = cell.counts.get(outcome, 0) + 1
         if message and len(cell.failures) < 5:
             cell.failures.append(message)
 
-    def observe(self, op: str, dtype: str, max_abs: float, max_rel: float) -> None:
+    def observe(self, op: str, dtype: str, max_abs: float, max_rel: float, outcome: str) -> None:
+        """One comparison inside a test (a test may compare several ops)."""
         cell = self.cells.setdefault((op, dtype), Cell())
+        cell.checks[outcome] = cell.checks.get(outcome, 0) + 1
         cell.max_abs = max(cell.max_abs, max_abs)
         cell.max_rel = max(cell.max_rel, max_rel)
 
@@ -56,7 +60,8 @@ class Matrix:
             "description": self.description,
             "totals": self.totals(),
             "cells": [
-                {"op": op, "dtype": dtype, "status": cell.status, "counts": cell.counts,
+                {"op": op, "dtype": dtype, "status": cell.status, "tests": cell.counts,
+                 "comparisons": cell.checks,
                  "max_abs_error": cell.max_abs, "max_rel_error": cell.max_rel,
                  "failures": cell.failures}
                 for (op, dtype), cell in sorted(self.cells.items())
