@@ -32,6 +32,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="comma-separated workload names (default: all; see --list)")
     parser.add_argument("--frameworks", default=None,
                         help="comma-separated contender names, e.g. torch,micrograd:numpy")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="threads for PyTorch and every BLAS/OpenMP pool (default: all "
+                             "cores); on a machine shared with other work, fewer threads avoid "
+                             "OpenMP's oversubscription slowdowns")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe")
     parser.add_argument("--list", action="store_true", help="list workloads and contenders")
     return parser.parse_args(argv)
@@ -50,7 +54,9 @@ def _select(items, wanted: str | None, what: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    threads = os.cpu_count() or 1
+    threads = args.threads
+    if threads < 1:
+        raise SystemExit(f"--threads must be at least 1, got {threads}")
     frameworks, absent = discover(threads)
     workloads = all_workloads()
     if args.list:
@@ -75,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     memory_results = [] if args.no_memory else _memory(frameworks, args.profile)
     info["duration"] = f"{time.perf_counter() - started:.0f} s"
     info["load average at end"] = machine.load_average()
+    warning = machine.busy_warning(os.cpu_count() or 1)
+    if warning:
+        info["WARNING"] = warning
+        print(f"WARNING: {warning}", file=sys.stderr)
 
     report.write_json(out / "results.json", info, frameworks, absent, results, memory_results,
                       memory.METHOD)

@@ -120,6 +120,12 @@ def discover(threads: int | None = None) -> tuple[list[Framework], list[Absent]]
         ok, missing = finder(threads)
         found += ok
         absent += missing
+    # After every import, so each native pool loaded by now (numpy's BLAS, OpenMP of torch or
+    # of a C++ backend) gets the same thread count.
+    pools = _limit_native_pools(threads)
+    for fw in found:
+        if fw.kind == "numpy":
+            fw.detail = f"BLAS: {pools}"
     return found, absent
 
 
@@ -135,7 +141,7 @@ def _torch(threads):
 
 
 def _numpy(threads):
-    return [Framework("numpy", "numpy", np.__version__, f"BLAS: {_blas_threads()}", np)], []
+    return [Framework("numpy", "numpy", np.__version__, "BLAS: see below", np)], []
 
 
 def _micrograd_backends(threads):
@@ -193,11 +199,13 @@ def _tinygrad(threads):
     return [Framework("tinygrad", "tinygrad", tg_version, f"device {device}", tinygrad)], []
 
 
-def _blas_threads() -> str:
+def _limit_native_pools(threads: int) -> str:
+    """Limit every BLAS and OpenMP pool in the process to ``threads``; describe the BLAS ones."""
     try:
-        from threadpoolctl import threadpool_info
+        from threadpoolctl import threadpool_info, threadpool_limits
     except ImportError:
-        return "thread count unknown (threadpoolctl not installed)"
+        return "thread count unknown and not limited (threadpoolctl is not installed)"
+    threadpool_limits(limits=threads)
     pools = [f"{p.get('internal_api')} {p.get('num_threads')} threads"
              for p in threadpool_info() if p.get("user_api") == "blas"]
     return ", ".join(pools) or "no BLAS pool found"

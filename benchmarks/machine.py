@@ -26,12 +26,25 @@ def describe(command: str, threads: int, profile: str) -> dict:
         "profile": profile,
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
-        "threads": f"{threads} (torch.set_num_threads({threads}); numpy's BLAS and MLX use their "
-                   f"own defaults, listed per contender)",
+        "threads": f"{threads} (torch.set_num_threads({threads}); BLAS and OpenMP pools limited "
+                   f"to {threads} with threadpoolctl; MLX chooses its own)",
         "os": platform.platform(),
         "python": sys.version.split()[0],
         "load average at start": load_average(),
     }
+
+
+def busy_warning(cores: int) -> str | None:
+    """A warning when other work keeps more than half the cores busy (1-minute load average)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    if load <= cores / 2:
+        return None
+    return (f"the machine was busy with other work (1-minute load average {load:.1f} on {cores} "
+            f"cores): timings are slower and noisier than on an idle machine, and multi-threaded "
+            f"contenders (PyTorch's OpenMP above all) suffer most")
 
 
 def load_average() -> str:

@@ -69,15 +69,28 @@ def _digits_batch(batch):
     return images, digits.target[:batch].astype(np.int64)
 
 
+def _batchnorm_state(prefix, channels):
+    return {f"{prefix}.weight": np.ones(channels, np.float32),
+            f"{prefix}.bias": np.zeros(channels, np.float32),
+            f"{prefix}.running_mean": np.zeros(channels, np.float32),
+            f"{prefix}.running_var": np.ones(channels, np.float32),
+            f"{prefix}.num_batches_tracked": np.array(0, np.int64)}
+
+
 def build_digits_cnn(fw, batch):
-    nn = submodule(fw, "nn", "Sequential", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear")
+    """The model of ``micrograd demo`` (conv-BN-ReLU twice, max-pool, MLP head) without its
+    Dropout: random masks cannot match between frameworks, and results must match to be timed."""
+    nn = submodule(fw, "nn", "Sequential", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d",
+                   "Flatten", "Linear")
     optim = submodule(fw, "optim", "Adam")
     model = placed(fw, nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 2 * 2, 10)))
-    load_weights(fw, model, {**_conv_weights("0", 1, 16, 30), **_conv_weights("3", 16, 32, 32),
-                             **_linear_weights("7", 128, 10, 34)})
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)))
+    load_weights(fw, model, {
+        **_conv_weights("0", 1, 16, 30), **_batchnorm_state("1", 16),
+        **_conv_weights("3", 16, 32, 32), **_batchnorm_state("4", 32),
+        **_linear_weights("8", 512, 64, 34), **_linear_weights("10", 64, 10, 36)})
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
     images, labels = _digits_batch(batch)
     return _training_step(fw, model, optimizer, fw.tensor(images), fw.tensor(labels))
@@ -138,7 +151,7 @@ WORKLOADS = [
     Workload("mlp_train_step", "MLP 784-256-10 training step (SGD momentum, cross entropy)",
              "batch", MLP_BATCH, {"torchlike": build_mlp}, rtol=1e-4, atol=1e-5),
     Workload("digits_cnn_train_step",
-             "digits CNN training step (2x conv3x3+ReLU+maxpool, linear; Adam)", "batch",
+             "digits CNN training step (the demo's model without dropout; Adam)", "batch",
              CNN_BATCH, {"torchlike": build_digits_cnn}, rtol=1e-4, atol=1e-5),
     Workload("adam_step", "Adam step over many parameters (10 equal tensors)", "parameters",
              ADAM_PARAMS, {"torchlike": _adam_torchlike, "numpy": _adam_numpy},
