@@ -18,9 +18,9 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def plugin_venv(tmp_path_factory) -> Venv:
-    """A venv that sees the system's micrograd core and its dependencies
-    (``--system-site-packages``), for installing plugins without touching the system."""
-    return Venv(tmp_path_factory.mktemp("plugin-venv"), system_site_packages=True)
+    """A venv layered over this one (it sees the micrograd under test and its dependencies),
+    for installing plugins without touching the environment running the tests."""
+    return Venv(tmp_path_factory.mktemp("plugin-venv"), inherit=True)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ virtual environments driven by the system's pip.
 from __future__ import annotations
 
 import os
+import site
 import subprocess
 import sys
 import venv
@@ -34,16 +35,30 @@ def run(*cmd, timeout: float = 600, check: bool = True, env: dict | None = None,
 
 
 class Venv:
-    """A virtual environment: its python, and pip run with the system's pip."""
+    """A virtual environment: its python, and pip run with this interpreter's pip.
 
-    def __init__(self, root: Path, system_site_packages: bool):
+    ``inherit=True`` layers it over the *running* environment, the way ``--system-site-packages``
+    layers a venv over the system: everything importable here (the micrograd under test, numpy,
+    torch) is importable there, and what is installed there stays there. ``--system-site-packages``
+    itself would not do when this runs inside a venv (``make test``, tox): it exposes the base
+    interpreter's packages, not the venv's.
+    """
+
+    def __init__(self, root: Path, inherit: bool):
         self.root = root
-        # --without-pip: creating pip in every venv costs seconds; the system pip installs into
-        # any environment through --python.
-        venv.EnvBuilder(system_site_packages=system_site_packages, with_pip=False).create(root)
+        # without pip: creating pip in every venv costs seconds; pip --python installs into it.
+        venv.EnvBuilder(with_pip=False).create(root)
         bindir = "Scripts" if sys.platform == "win32" else "bin"
-        self.python = root / bindir / ("python.exe" if sys.platform == "win32" else "python")
         self.bin = root / bindir
+        self.python = self.bin / ("python.exe" if sys.platform == "win32" else "python")
+        if inherit:
+            purelib = run(self.python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"
+                          ).stdout.strip()
+            # addsitedir, unlike a bare path line, also runs the parent's .pth files (editable
+            # installs hook in through them).
+            parents = [p for p in site.getsitepackages() if Path(p).is_dir()]
+            lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in parents)
+            (Path(purelib) / "_micrograd_tests_inherit.pth").write_text(lines)
 
     def pip(self, *args, timeout: float = 600, check: bool = True):
         return run(sys.executable, "-m", "pip", "--python", self.python, *args,

@@ -93,7 +93,7 @@ def test_refuses_a_non_empty_directory_and_cli_says_why(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_installed_scaffold_is_listed_unavailable_with_its_missing_primitives(package, tmp_path):
-    env = Venv(tmp_path / "venv", system_site_packages=True)
+    env = Venv(tmp_path / "venv", inherit=True)
     env.pip("install", "--no-build-isolation", "--no-deps", "--no-index", package)
     info = env.micrograd("info").stdout
     line = next(l for l in info.splitlines() if l.split()[:2] == ["mydev", "device"])
