@@ -30,7 +30,8 @@ def _declared_types(params_text: str) -> tuple[str, ...]:
 @pytest.mark.parametrize("family,ctype,source", SOURCES,
                          ids=[f"{f}-{c.replace(' ', '_')}" for f, c, _ in SOURCES])
 def test_kernel_family_compiles(family, ctype, source):
-    ptx = compile_to_ptx(source, family, kernels.COMPILE_OPTIONS)
+    ptx = compile_to_ptx(source, family,
+                         kernels.COMPILE_OPTIONS + kernels.CUPY_ADDED_OPTIONS)
     for entry in kernels.FAMILIES[family].entries:
         assert f".entry {entry.name}(" in ptx, f"{entry.name} missing from the PTX of {family}"
 
