@@ -424,3 +424,22 @@ def test_requires_grad_on_non_leaf_rules():
     with pytest.raises(RuntimeError, match="leaf variables"):
         y.requires_grad_(False)
     assert y.grad is None
+
+
+def test_zero_norm_and_constant_std_have_zero_gradient_like_torch():
+    for fn in (lambda t: t.norm(), lambda t: t.std(), lambda t: t.std(0, correction=0),
+               lambda t: t.norm(dim=0)):
+        x = leaf([2.0, 2.0, 2.0])
+        fn(x - 2.0).sum().backward()          # a zero vector, and a constant one for std
+        assert x.grad.tolist() == [0.0, 0.0, 0.0]
+    x = leaf([3.0, 4.0])
+    x.norm().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.6, 0.8])
+
+
+def test_floor_divide_is_not_differentiable_like_torch():
+    x = leaf([5.5, -3.5])
+    with pytest.raises(RuntimeError, match="floor_divide"):
+        (x // 2).sum().backward()
+    x.floor().sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]

@@ -140,3 +140,8 @@ def test_integer_matmul():
     a = np.arange(6).reshape(2, 3)
     got = mg.tensor(a) @ mg.tensor(a.T)
     assert got.dtype is mg.int64 and got.tolist() == (a @ a.T).tolist()
+
+
+def test_expand_minus_one_in_a_new_leading_dim_raises():
+    with pytest.raises(RuntimeError, match="leading, non-existing dimension 0"):
+        mg.ones(3, 4).expand(-1, 3, 4)

@@ -169,3 +169,9 @@ def test_bad_dim_raises_index_error_with_range():
         mg.ones(2, 3).sum(5)
     with pytest.raises(RuntimeError, match="multiple times"):
         mg.ones(2, 3).sum((0, 0))
+
+
+def test_empty_dim_list_reduces_everything_like_torch():
+    x = mg.arange(12.0).reshape(3, 4)
+    assert x.sum([]).item() == 66.0 and x.sum(()).item() == 66.0
+    assert x.mean([]).item() == 5.5 and x.amax([]).item() == 11.0

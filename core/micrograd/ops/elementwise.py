@@ -163,6 +163,19 @@ class Sqrt(Unary):
         return grad / (self.output * 2)
 
 
+class NormSqrt(Sqrt):
+    """The square root that finishes ``std`` and ``norm``: its gradient is 0, not nan, where
+    the value is 0 (PyTorch's subgradient for a constant input or a zero vector)."""
+
+    def backward(self, grad):
+        out = self.output
+        zero = out == 0
+        return (grad / (out.masked_fill(zero, 1.0) * 2)).masked_fill(zero, 0.0)
+
+    def name(self) -> str:
+        return "SqrtBackward0"
+
+
 class Sin(Unary):
     op_name, saves_input = "sin", True
 
@@ -567,7 +580,13 @@ def _binary_cls(name, base):
     return type(name.capitalize(), (base,), {"op_name": name})
 
 
-FloorDiv = _binary_cls("floordiv", NonDifferentiableBinary)
+class FloorDiv(NonDifferentiableBinary):
+    op_name = "floordiv"
+
+    def backward(self, grad):
+        # As in PyTorch: a silent None would leave the inputs' .grad unset without a word.
+        raise RuntimeError("the derivative of floor_divide (//) is not implemented; use "
+                           "(a / b).floor() for a zero gradient, or detach the operands")
 BitwiseAnd, BitwiseOr, BitwiseXor = (_binary_cls(n, NonDifferentiableBinary)
                                      for n in ("bitwise_and", "bitwise_or", "bitwise_xor"))
 Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr, LogicalXor = (

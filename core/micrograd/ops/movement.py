@@ -222,7 +222,12 @@ def expand(x: Tensor, *sizes) -> Tensor:
     if len(sizes) < x.ndim:
         raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater "
                            f"or equal to the number of dimensions in the tensor ({x.ndim})")
-    have = (1,) * (len(sizes) - x.ndim) + tuple(x._data.shape)
+    new_dims = len(sizes) - x.ndim
+    if -1 in sizes[:new_dims]:
+        raise RuntimeError(f"The expanded size of the tensor (-1) isn't allowed in a leading, "
+                           f"non-existing dimension {sizes.index(-1)}; target sizes "
+                           f"{list(sizes)}, tensor shape {tuple(x.shape)}")
+    have = (1,) * new_dims + tuple(x._data.shape)
     shape = tuple(h if s == -1 else s for s, h in zip(sizes, have))
     for s, h in zip(shape, have):
         if h != 1 and s != h:

@@ -115,6 +115,11 @@ class LogSoftmax(Softmax):
 
 # ------------------------------------------------------------------ public functions
 
+def _all_dims(dim) -> bool:
+    """None, and (as in PyTorch) an empty tuple or list of dims, reduce over every dim."""
+    return dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0)
+
+
 def _accumulating_dtype(x: Tensor, dtype) -> Tensor:
     if dtype is not None:
         return to_dtype(x, dtypes.to_dtype(dtype))
@@ -125,7 +130,7 @@ def _accumulating_dtype(x: Tensor, dtype) -> Tensor:
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     x = _accumulating_dtype(x, dtype)
-    axes = normalize_dims(dim, x.ndim) if dim != () else tuple(range(x.ndim))
+    axes = normalize_dims(dim, x.ndim) if not _all_dims(dim) else tuple(range(x.ndim))
     if not axes:
         return x.clone() if not x.requires_grad else x * 1
     return Sum.apply(x, axes=axes, keepdim=keepdim)
@@ -137,7 +142,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if x._dtype.kind != "f":
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {x._dtype.name}")
-    axes = normalize_dims(dim, x.ndim) if dim != () else tuple(range(x.ndim))
+    axes = normalize_dims(dim, x.ndim) if not _all_dims(dim) else tuple(range(x.ndim))
     count = numel(x._data.shape[a] for a in axes)
     return sum(x, axes, keepdim) / count if count else sum(x, axes, keepdim) * float("nan")
 
@@ -162,7 +167,7 @@ def _check_nonempty(x: Tensor, axes, name):
 
 
 def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    axes = normalize_dims(dim if dim != () else None, x.ndim)
+    axes = normalize_dims(None if _all_dims(dim) else dim, x.ndim)
     _check_nonempty(x, axes, "amax")
     if not axes:
         return x.clone() if not x.requires_grad else x * 1
@@ -170,7 +175,7 @@ def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 
 def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    axes = normalize_dims(dim if dim != () else None, x.ndim)
+    axes = normalize_dims(None if _all_dims(dim) else dim, x.ndim)
     _check_nonempty(x, axes, "amin")
     if not axes:
         return x.clone() if not x.requires_grad else x * 1
@@ -237,7 +242,14 @@ def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False
 
 def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction=None) -> Tensor:
-    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+    return _norm_sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+
+
+def _norm_sqrt(x: Tensor) -> Tensor:
+    from .elementwise import NormSqrt
+    if not x._dtype.is_floating_point:
+        x = to_dtype(x, dtypes.get_default_dtype())
+    return NormSqrt.apply(x)
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -311,7 +323,7 @@ def count_nonzero(x: Tensor, dim=None) -> Tensor:
 
 def norm(x: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:
     if p == 2 or p == "fro":
-        return (x * x).sum(dim, keepdim=keepdim).sqrt()
+        return _norm_sqrt((x * x).sum(dim, keepdim=keepdim))
     if p == 1:
         return x.abs().sum(dim, keepdim=keepdim)
     if p == float("inf"):
