@@ -61,15 +61,8 @@ def measure(fn: Callable[[], Any], sync: Callable[[Any], None], *, warmup: int, 
         sync(fn())
         if clock() - warm_start > budget_s / 4:     # slow enough that one warm-up will do
             break
-    # Calibrate: one call's duration decides how many calls make a sample of min_sample_s.
-    start = clock()
-    sync(fn())
-    once = clock() - start
-    number = max(1, math.ceil(min_sample_s / once)) if once > 0 else 1000
-    if once * number * repeats > budget_s:
-        repeats = max(min(repeats, 3), int(budget_s / (once * number)))
-    samples = []
-    for _ in range(repeats):
+
+    def sample(number: int) -> float:
         start = clock()
         for _ in range(number - 1):
             if sync_each_call:
@@ -77,6 +70,18 @@ def measure(fn: Callable[[], Any], sync: Callable[[Any], None], *, warmup: int, 
             else:
                 fn()
         sync(fn())
-        samples.append((clock() - start) / number)
+        return (clock() - start) / number
+
+    # Calibrate like timeit.autorange: ten times more calls until a sample is long enough to
+    # time reliably, then scale to min_sample_s (one call alone is too noisy to go by).
+    number = 1
+    per_call = sample(number)
+    while per_call * number < min_sample_s / 5 and number < 10**7:
+        number *= 10
+        per_call = sample(number)
+    number = max(1, math.ceil(min_sample_s / per_call)) if per_call > 0 else number
+    if per_call * number * repeats > budget_s:
+        repeats = max(min(repeats, 3), int(budget_s / (per_call * number)))
+    samples = [sample(number) for _ in range(repeats)]
     q1, median, q3 = quartiles(samples)
     return Stats(median, q1, q3, min(samples), max(samples), repeats, number)

@@ -20,14 +20,13 @@ def test_measure_reports_seconds_per_call_not_per_sample():
     assert stats.min <= stats.q1 <= stats.median <= stats.q3 <= stats.max
 
 
-def test_measure_syncs_every_call_of_a_lazy_framework():
-    forced = []
-    measure(lambda: 1, forced.append, warmup=0, repeats=2, min_sample_s=0.0)
-    per_sample = len(forced)
-    forced.clear()
-    stats = measure(lambda: 1, forced.append, warmup=0, repeats=2, min_sample_s=1e-4,
-                    sync_each_call=True)
-    assert len(forced) == 1 + 2 * stats.number and stats.number > per_sample
+def test_measure_syncs_every_call_of_a_lazy_framework_and_once_per_sample_otherwise():
+    for each_call in (False, True):
+        calls, syncs = [], []
+        measure(lambda: calls.append(1), syncs.append, warmup=1, repeats=3, min_sample_s=1e-3,
+                sync_each_call=each_call)
+        assert len(calls) > 100
+        assert (len(syncs) == len(calls)) is each_call
 
 
 def test_measure_rejects_zero_repeats():
