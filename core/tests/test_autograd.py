@@ -443,3 +443,29 @@ def test_floor_divide_is_not_differentiable_like_torch():
         (x // 2).sum().backward()
     x.floor().sum().backward()
     assert x.grad.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("overwrite", [lambda t: t.zero_(), lambda t: t.fill_(3.0),
+                                       lambda t: t.copy_(mg.ones(2, dtype=mg.float64))])
+def test_overwriting_a_graph_tensor_cuts_its_history(overwrite):
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    overwrite(y)
+    assert y.requires_grad and y.grad_fn is not None
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]       # torch: zeros, not the old 2.0
+
+
+def test_copy_into_constant_tensor_takes_the_sources_graph():
+    x = leaf([1.0, 2.0])
+    y = mg.zeros(3, dtype=mg.float64)
+    y[1:] = x * 5
+    y.copy_(y * 2)
+    y.sum().backward()
+    assert x.grad.tolist() == [10.0, 10.0]
+
+
+def test_fill_with_non_scalar_tensor_raises():
+    with pytest.raises(RuntimeError, match="0-dimension"):
+        mg.zeros(3).fill_(mg.tensor([2.5]))
+    assert mg.zeros(2).fill_(mg.tensor(2.5)).tolist() == [2.5, 2.5]

@@ -13,7 +13,9 @@ from ..autograd import grad_mode
 from ..tensor import Tensor
 from . import elementwise as ew
 from .base import to_dtype
-from .indexing import _check_inplace_allowed
+from ..autograd.graph import Node, record
+from .creation import zeros_like
+from .indexing import _check_inplace_allowed, _snapshot
 
 
 def can_cast(source: dtypes.DType, target: dtypes.DType) -> bool:
@@ -37,12 +39,28 @@ def assign(x: Tensor, result: Tensor, op: str, *, cast: bool = False) -> Tensor:
         else:
             raise RuntimeError(f"output with shape {list(x.shape)} doesn't match the broadcast "
                                f"shape {list(result.shape)} (in {op})")
+    overwritten = None
+    if grad_mode.state.enabled and x.requires_grad and not result.requires_grad:
+        overwritten = _snapshot(x)        # x's history, which now gets a zero gradient
     x._backend.copy_(x._data, result._data)
     x._version[0] += 1
     if grad_mode.state.enabled and result.requires_grad:
         x.grad_fn = result.grad_fn
         x.requires_grad = True
+    elif overwritten is not None:
+        record(Overwritten(), (overwritten,), x)
     return x
+
+
+class Overwritten(Node):
+    """``y.zero_()``, ``y.fill_(3)``, ``y.copy_(constant)`` on a graph tensor: the old value no
+    longer influences ``y``, so its history receives zeros (PyTorch's FillBackward)."""
+
+    def backward(self, grad):
+        return (zeros_like(grad),)
+
+    def name(self) -> str:
+        return "FillBackward0"
 
 
 def _original(x: Tensor) -> Tensor:
@@ -110,7 +128,10 @@ def copy_(x: Tensor, src, non_blocking: bool = False) -> Tensor:
 
 def fill_(x: Tensor, value) -> Tensor:
     if isinstance(value, Tensor):
-        return copy_(x, value.reshape(()) if value.ndim else value)
+        if value.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
+                               f"with {value.ndim} dimensions; use copy_ or value.item()")
+        return copy_(x, value)
     from .base import scalar_tensor
     return assign(x, scalar_tensor(value, x).expand(tuple(x.shape)), "fill_", cast=True)
 
