@@ -37,11 +37,16 @@ def _host_bytes(t: Tensor) -> tuple[str, np.ndarray]:
         # numpy has no bfloat16: write the 16-bit words themselves (the values are already
         # bfloat16-exact, so rounding them again changes nothing).
         from .backends.numpy_backend import f32_to_bf16
-        return "bfloat16", np.ascontiguousarray(f32_to_bf16(host).view(np.uint16))
-    host = np.ascontiguousarray(host)
+        return "bfloat16", _dense(f32_to_bf16(host).view(np.uint16))
+    host = _dense(host)
     if host.dtype.byteorder == ">":
         host = host.byteswap().view(host.dtype.newbyteorder("<"))
     return host.dtype.name, host
+
+
+def _dense(array: np.ndarray) -> np.ndarray:
+    # Not np.ascontiguousarray: it turns 0-d arrays into 1-d ones.
+    return np.array(array, order="C", copy=not array.flags.c_contiguous)
 
 
 def save(state_dict: dict, path, metadata: dict[str, str] | None = None) -> None:
