@@ -37,6 +37,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "cores); on a machine shared with other work, fewer threads avoid "
                              "OpenMP's oversubscription slowdowns")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe")
+    parser.add_argument("--publish", action="store_true",
+                        help="also rewrite BENCHMARKS.md at the repository root with this run")
     parser.add_argument("--list", action="store_true", help="list workloads and contenders")
     return parser.parse_args(argv)
 
@@ -94,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
              if report.plot(out / f"{w.name}.png", w, results)]
     print(f"\nwrote {out}/results.json, results.md and {len(plots)} plots "
           f"({', '.join(plots) or 'none'}) in {info['duration']}")
+    if args.publish:
+        path = publish(out, plots)
+        print(f"rewrote {path}")
     failed = [r for r in results if r.status in ("mismatch", "error")]
     for r in failed:
         print(f"FAILED {r.workload} [{r.size}] {r.framework}: {r.status}: {r.message}",
@@ -115,3 +120,22 @@ def _memory(frameworks, profile: str) -> list[dict]:
                                          f"steady {row['steady_step_bytes'] / 2**20:.2f} MiB")
             print(f"  {fw.name:<18} {shown}")
     return rows
+
+
+def publish(out: Path, plots: list[str]) -> Path:
+    """BENCHMARKS.md = the method (benchmarks/HEADER.md) + this run's tables and plots."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        where = out.resolve().relative_to(root)
+    except ValueError:
+        where = out.resolve()
+    figures = [f"![{name}]({where}/{name}.png)" for name in plots]
+    text = "\n".join([
+        (Path(__file__).parent / "HEADER.md").read_text().rstrip(), "",
+        "# Latest results", "",
+        f"Raw data: `{where}/results.json`.", "",
+        (out / "results.md").read_text().rstrip(), "",
+        "## Plots", "", *figures, ""])
+    path = root / "BENCHMARKS.md"
+    path.write_text(text)
+    return path
