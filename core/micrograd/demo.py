@@ -154,8 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import micrograd as mg
-    with _single_threaded_blas():
-        history = train(args)
+    try:
+        with _single_threaded_blas():
+            history = train(args)
+    finally:
+        if args.device:
+            mg.set_default_device(None)   # back to MICROGRAD_DEVICE / cpu
     model = history.pop("model")
     os.makedirs(args.out, exist_ok=True)
     checkpoint = os.path.join(args.out, "digits_cnn.safetensors")
