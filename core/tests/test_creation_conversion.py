@@ -249,6 +249,15 @@ REPR_CASES = [
     lambda m: m.arange(12, dtype=m.float32).reshape(3, 4) / 7,
     lambda m: m.arange(2000).reshape(2, 1000),
     lambda m: m.arange(24).reshape(2, 3, 4),
+    lambda m: m.tensor([-0.0, 0.0]),
+    lambda m: m.tensor([0.1, 0.25, 1000.5]),
+    lambda m: m.arange(30.0).reshape(3, 10) * 1.5,
+    lambda m: m.tensor([123.456, -0.001]),
+    lambda m: m.arange(1001.0),
+    lambda m: m.tensor([1.5, 2.0], dtype=m.bfloat16),
+    lambda m: m.arange(3000.0).reshape(10, 10, 30) / 7,
+    lambda m: m.tensor([[True, False], [False, True]]),
+    lambda m: m.tensor(float("nan")),
 ]
 
 
