@@ -10,6 +10,7 @@
 #include "simd/simd.hpp"
 
 namespace py = pybind11;
+using namespace pybind11::literals;
 using namespace mgcpu;
 
 namespace {
@@ -215,11 +216,12 @@ PYBIND11_MODULE(_core, m) {
     static OpTable& reduce_ops = *new OpTable(make_table("reduce", {"sum", "prod", "max", "min"}, &reduce_op_code));
 
     // ------------------------------------------------------------------ memory
-    static py::object& ascontiguousarray = *new py::object(py::module_::import("numpy").attr("ascontiguousarray"));
+    // asarray (not ascontiguousarray, which turns 0-d into 1-d)
+    static py::object& asarray = *new py::object(py::module_::import("numpy").attr("asarray"));
     m.def("from_host", [](py::object obj, int code) {
         DType d = dtype_code(code);
         const char* host = d == BF16 ? "f4" : NUMPY_CODES[d];
-        py::array a = ascontiguousarray(obj, py::dtype(host));
+        py::array a = asarray(obj, py::dtype(host), "order"_a = "C");
         Shape shape(a.shape(), a.shape() + a.ndim());
         Array out = empty(shape, d);
         if (d == BF16) {

@@ -49,6 +49,7 @@ struct Walk {
     // Runs inner(ptrs, inner_strides, n) over the flat element range [begin, end).
     template <class Inner>
     void range(int64_t begin, int64_t end, Inner&& inner) const {
+        if (begin >= end) return;   // also keeps a 0-sized dim out of the index arithmetic
         const int nd = int(shape.size());
         const int64_t last = shape[nd - 1];
         std::vector<int64_t> idx(nd, 0);
