@@ -50,7 +50,8 @@ def resolve(name: str) -> Target:
             return Target(name, error=str(exc))
         return Target(name, skip_reason=f"backend {name!r} is not installed ({exc})")
     except (TypeError, ValueError) as exc:      # not even a valid device string
-        return Target(name, skip_reason=f"{name!r} names no backend or device: {exc}")
+        return Target(name, skip_reason=f"backend {name!r} is not installed (and is no "
+                                        f"device string either: {exc})")
     spec = registry.specs.get(backend.name)
     return Target(name, backend, xfail_file=spec.xfail_file if spec else None,
                   distribution=spec.distribution if spec else None)

@@ -6,14 +6,15 @@ Format (plain text, one entry per line)::
     test_elementwise.py::test_unary[erf-bfloat16]     erf is computed in bfloat16 directly
     test_special_values.py::test_subnormals*          the GPU flushes subnormals to zero
 
-The first field is a glob (``fnmatch``) over test ids of the form ``FILE::NAME[PARAMS]``; the
-rest of the line is the reason, which is required. Entries are strict: a test that matches and
+The first field matches test ids of the form ``FILE::NAME[PARAMS]``, where ``*`` stands for any
+run of characters and ``?`` for one (brackets are literal, as in the ids); the rest of the line
+is the reason, which is required. Entries are strict: a test that matches and
 passes fails the run, so the file never outlives the bug.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,13 @@ class XfailEntry:
     source: str                 # "path:line" for messages
     matched: int = 0
 
+    def __post_init__(self):
+        parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in self.pattern)
+        self._regex = re.compile("".join(parts))
+
+    def matches(self, test_id: str) -> bool:
+        return self._regex.fullmatch(test_id) is not None
+
 
 @dataclass
 class XfailList:
@@ -36,7 +44,7 @@ class XfailList:
 
     def match(self, test_id: str) -> XfailEntry | None:
         for entry in self.entries:
-            if fnmatch.fnmatchcase(test_id, entry.pattern):
+            if entry.matches(test_id):
                 entry.matched += 1
                 return entry
         return None

@@ -1,0 +1,85 @@
+"""Source of a real backend plugin with deliberate defects, installed by the tests into a temp
+directory (module + ``.dist-info`` with an entry point) so the suite finds it like any other.
+
+Each defect is the kind of bug a fast kernel really has; the suite must name every one.
+"""
+
+MODULE = '''
+"""Backends with deliberate defects, for micrograd-conformance's own tests."""
+import numpy as np
+
+import micrograd
+from micrograd.backend import BackendUnavailable
+from micrograd.backends.numpy_backend import NumpyBackend
+from micrograd.device import device
+
+
+class DefectiveBackend(NumpyBackend):
+    name = "defective"
+
+    def reduce(self, op, x, axes, keepdim):
+        # Off by one: sum stops one element short along the first reduced axis.
+        if op == "sum" and x.shape[axes[0]] > 1:
+            x = x[(slice(None),) * axes[0] + (slice(0, x.shape[axes[0]] - 1),)]
+        return super().reduce(op, x, axes, keepdim)
+
+    def scatter(self, x, axis, index, src, accumulate):
+        # Accumulation that overwrites duplicates instead of adding them (a racy kernel); the
+        # gradients of gather and advanced indexing go through here.
+        return super().scatter(x, axis, index, src, False)
+
+    def slice(self, x, key):
+        # A dropped stride: the right number of elements, but consecutive ones.
+        dense = tuple(slice(s.start, s.start + len(range(s.start, s.stop, s.step)))
+                      for s in key)
+        return x[dense]
+
+    def astype(self, x, dtype):
+        # Float to integer conversion that rounds instead of truncating toward zero.
+        if x.dtype.kind == "f" and dtype.kind in "iu":
+            x = np.rint(x)
+        return super().astype(x, dtype)
+
+    def argreduce(self, op, x, axis, keepdim):
+        # Ties resolved to the last index instead of the first.
+        flipped = np.flip(x, axis)
+        idx = super().argreduce(op, flipped, axis, keepdim)
+        return (x.shape[axis] - 1 - idx).astype(np.int64)
+
+
+def _defective(index):
+    return DefectiveBackend(device("cpu"))
+
+
+def _broken(index):
+    raise BackendUnavailable("the frobnicator driver is not loaded (install frobnicator>=2)")
+
+
+@micrograd.hookimpl
+def micrograd_register_backends(register):
+    register("defective", _defective, device_type="cpu", contract=(1, 0), priority=-10)
+    register("broken", _broken, device_type="cpu", contract=(1, 0), priority=-20)
+'''
+
+DEFECTS = {
+    # op reported failing -> the defect that must make it fail
+    "sum": "off-by-one reduction",
+    "scatter_add": "scatter accumulation overwrites duplicates",
+    "gather": "gradient of gather (scatter-add of duplicates)",
+    "slice": "dropped stride in slice",
+    "astype": "float -> int rounds instead of truncating",
+    "argmax": "ties give the last index",
+}
+
+
+def install(directory) -> None:
+    """Write the plugin into ``directory`` (put it on PYTHONPATH to install it)."""
+    from pathlib import Path
+    directory = Path(directory)
+    (directory / "micrograd_defective.py").write_text(MODULE, encoding="utf-8")
+    info = directory / "micrograd_defective-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: micrograd-defective\n"
+                                   "Version: 0.1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[micrograd.backends]\n"
+                                           "defective = micrograd_defective\n", encoding="utf-8")

@@ -1,0 +1,105 @@
+"""The conformance suite judged on known backends: the numpy reference passes cleanly, a
+backend with deliberate defects is caught defect by defect, an unavailable backend is an error
+with its own reason, an uninstalled one is skipped, and xfail files are strict."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from defective_plugin import DEFECTS, install
+
+
+def run_suite(tmp_path, backend, *args, plugin_dir=None):
+    env = dict(os.environ)
+    if plugin_dir is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin_dir),
+                                                          env.get("PYTHONPATH")]))
+    report = tmp_path / f"report-{backend}"
+    command = [sys.executable, "-m", "pytest", "--pyargs", "micrograd_conformance",
+               "--backend", backend, "-q", "--tb=line", "-p", "no:cacheprovider",
+               "--conformance-report", str(report), *args]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=600)
+    data = json.loads((report.with_name(report.name + ".json")).read_text()) \
+        if report.with_name(report.name + ".json").exists() else None
+    return done, data
+
+
+@pytest.fixture(scope="module")
+def plugin_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("plugin")
+    install(directory)
+    return directory
+
+
+def failing_ops(data):
+    return {cell["op"] for cell in data["cells"] if cell["status"] == "fail"}
+
+
+def test_numpy_reference_passes_cleanly(tmp_path):
+    done, data = run_suite(tmp_path, "numpy")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert data["totals"].get("fail", 0) == 0
+    assert data["totals"]["pass"] > 2000        # the suite really ran
+    markdown = (tmp_path / "report-numpy.md").read_text()
+    assert "| op |" in markdown and "float16" in markdown
+
+
+def test_defective_backend_is_caught_defect_by_defect(tmp_path, plugin_dir):
+    done, data = run_suite(tmp_path, "defective", plugin_dir=plugin_dir)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    caught = failing_ops(data)
+    missed = {op: why for op, why in DEFECTS.items() if op not in caught}
+    assert not missed, f"the suite missed defects: {missed}; failing ops: {sorted(caught)}"
+    # Failures are specific, not wholesale: contiguous inputs of untouched ops still pass,
+    # while the same ops on strided views fail through the broken slice.
+    for clean in ["test_shape_classes[exp-float32]", "test_shape_classes[mul-int32]",
+                  "test_matmul[float64]", "test_broadcasting[bitwise_xor-uint8]"]:
+        assert f"::{clean}" not in done.stdout, clean
+    assert "::test_views[exp-float32]" in done.stdout
+    # Messages name backend, op, dtype and shape, and the errors seen.
+    text = "\n".join(m for c in data["cells"] for m in c["failures"])
+    assert "backend 'defective': sum" in text
+    assert "elements differ from the oracle" in text
+
+
+def test_unavailable_backend_is_an_error_with_its_reason(tmp_path, plugin_dir):
+    install_broken = plugin_dir     # the same plugin registers "broken"
+    done, _ = run_suite(tmp_path, "broken", "-k", "test_full", plugin_dir=install_broken)
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "frobnicator driver is not loaded" in done.stdout + done.stderr
+
+
+def test_uninstalled_backend_is_skipped_with_the_reason(tmp_path):
+    done, data = run_suite(tmp_path, "no-such-backend", "-k", "test_full", "-rs")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "not installed" in done.stdout and "passed" not in done.stdout.splitlines()[-1]
+
+
+def test_xfail_entries_are_strict_and_need_reasons(tmp_path, plugin_dir):
+    entries = tmp_path / "xfail.txt"
+    entries.write_text(
+        "# the defective backend's known bugs\n"
+        "test_reduction.py::test_shapes[sum-all-float32]   off-by-one reduction\n"
+        "test_reduction.py::test_shapes[amax-float32]      listed but actually passes\n")
+    done, data = run_suite(tmp_path, "defective", "-k", "test_shapes and float32",
+                           "--xfail-file", str(entries), plugin_dir=plugin_dir)
+    cells = {(c["op"], c["dtype"]): c for c in data["cells"]}
+    assert cells[("amax", "float32")]["status"] == "fail"        # unexpected pass fails
+    assert "XPASS(strict)" in done.stdout
+    assert cells[("sum", "float32")]["tests"].get("xfail") == 1
+    entries.write_text("test_reduction.py::test_shapes[sum-all-float32]\n")
+    done, _ = run_suite(tmp_path, "defective", "-k", "test_shapes and float32",
+                        "--xfail-file", str(entries), plugin_dir=plugin_dir)
+    assert done.returncode == 4 and "has no reason" in done.stdout + done.stderr
+
+
+def test_cli_runs_the_suite(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "micrograd", "conformance", "numpy", "-q",
+                           "-p", "no:cacheprovider", "-k", "test_full_and_creation"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "13 passed" in done.stdout
