@@ -272,3 +272,30 @@ def test_repr_matches_torch(case):
 def test_repr_of_graph_tensor_names_grad_fn():
     y = mg.tensor([1.0, 2.0], requires_grad=True) * 2
     assert repr(y) == "tensor([2., 4.], grad_fn=<MulBackward0>)"
+
+
+def test_python_integers_that_do_not_fit_raise_instead_of_wrapping():
+    with pytest.raises(OverflowError, match="9223372036854775808.*int64"):
+        mg.tensor(2 ** 63)
+    with pytest.raises(OverflowError, match="300.*uint8.*0 to 255"):
+        mg.tensor([1, 300], dtype=mg.uint8)
+    with pytest.raises(OverflowError, match="-1.*uint8"):
+        mg.full((2,), -1, dtype=mg.uint8)
+    assert mg.tensor(2 ** 63, dtype=mg.uint64).item() == 2 ** 63
+    # arrays cast like numpy/torch casts: wrapping is the documented behaviour there
+    assert mg.tensor(np.array([300]), dtype=mg.uint8).tolist() == [44]
+
+
+def test_sizes_must_be_integers():
+    with pytest.raises(TypeError, match="tuple of ints.*2.5"):
+        mg.zeros(2.5)
+    with pytest.raises(TypeError, match="tuple of ints"):
+        mg.ones("a")
+    assert mg.zeros(np.int64(2), mg.tensor(3)).shape == (2, 3)
+
+
+def test_arange_refuses_infinite_ranges():
+    with pytest.raises(RuntimeError, match="finite"):
+        mg.arange(float("inf"))
+    with pytest.raises(RuntimeError, match="finite"):
+        mg.arange(0, 10, float("nan"))

@@ -6,6 +6,7 @@ Also where a ``device=`` argument becomes a backend: the default device comes fr
 
 from __future__ import annotations
 
+import operator
 import os
 
 import numpy as np
@@ -57,7 +58,10 @@ def _size(size) -> tuple:
     if len(size) == 1 and isinstance(size[0], (tuple, list)) or \
             len(size) == 1 and type(size[0]).__name__ == "Size":
         size = tuple(size[0])
-    shape = tuple(int(s) for s in size)
+    try:
+        shape = tuple(operator.index(s) for s in size)   # ints only: 2.5 is not a size
+    except TypeError:
+        raise TypeError(f"size must be a tuple of ints, got {tuple(size)!r}") from None
     if any(s < 0 for s in shape):
         raise RuntimeError(f"Trying to create tensor with negative dimension: {list(shape)}")
     return shape
@@ -114,8 +118,19 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Ten
         raise TypeError(f"could not infer a dtype for {type(data).__name__} data; nested "
                         f"sequences must be rectangular and hold numbers")
     target = dtypes.to_dtype(dtype) if dtype is not None else _host_dtype(array, from_python)
+    if from_python and array.dtype.kind in "iu" and target.kind in "iu" and array.size:
+        _check_fits(int(array.min()), int(array.max()), target)
     backend = resolve(device)
     return _finish(from_host(array, target, backend), target, backend, requires_grad)
+
+
+def _check_fits(low: int, high: int, dtype: dtypes.DType) -> None:
+    """Python integers must fit the target integer dtype (a cast of an array wraps instead)."""
+    info = np.iinfo(dtype.numpy)
+    if low < info.min or high > info.max:
+        bad = high if high > info.max else low
+        raise OverflowError(f"value {bad} cannot be converted to {dtype.name} without overflow "
+                            f"(its range is {info.min} to {info.max})")
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -140,6 +155,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(fill_value)
+    if target.kind in "iu" and isinstance(fill_value, int):
+        _check_fits(int(fill_value), int(fill_value), target)
     backend = resolve(device)
     _check_dtype(backend, target)
     from .base import _representable
@@ -189,6 +206,9 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
         start, end = 0, start
     values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     start, end, step = values
+    if not all(np.isfinite(v) for v in values):
+        raise RuntimeError(f"unsupported range: {start} -> {end} with step {step}; start, end "
+                           f"and step must be finite")
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0:
