@@ -100,7 +100,7 @@ class EmulatedLoader:
 
 
 class NumpyAsCupy:
-    """numpy under CuPy's name, with the one CuPy-only function the backend's host code uses."""
+    """numpy under CuPy's name, plus the one CuPy-only function the backend's host code uses."""
 
     asnumpy = staticmethod(lambda x: x)
 
@@ -109,17 +109,44 @@ class NumpyAsCupy:
         return getattr(numpy, name)
 
 
-def emulated_backend(monkeypatch, build_dir: Path):
-    """The cuda backend's own Python code on the CPU: numpy in place of CuPy in its modules and
-    the kernels run by :class:`EmulatedLoader`. Only the methods that do not go through CuPy's
-    ufunc tables (bound at import) are meaningful: memory, movement, scatter and the fused ops."""
-    import contextlib
+def emulate_on_cpu(monkeypatch) -> None:
+    """Point the backend's modules at numpy instead of CuPy (undone with ``monkeypatch``)."""
+    import numpy
+    from scipy import special
 
     from micrograd_cuda import backend, fused_ops, spatial_ops
     for module in (backend, fused_ops, spatial_ops):
         monkeypatch.setattr(module, "cupy", NumpyAsCupy())
-    be = object.__new__(backend.CudaBackend)     # __init__ would ask the driver for a device
-    be.index = 0
-    be._cuda_device = contextlib.nullcontext()
-    be._kernels = EmulatedLoader(build_dir)
-    return be
+    for name, table in zip(("_UNARY", "_BINARY", "_REDUCE"),
+                           backend.op_tables(numpy, special.erf)):
+        monkeypatch.setattr(backend, name, table)
+
+
+def emulated_backend_class():
+    """The cuda backend's own class, minus what needs a driver: no device to make current, no
+    device properties, kernels run by :class:`EmulatedLoader`. Use after :func:`emulate_on_cpu`;
+    numpy then runs every primitive, so this checks the backend's code, not CuPy's."""
+    import contextlib
+
+    from micrograd.backend import Backend
+    from micrograd.device import device
+    from micrograd_cuda.backend import CudaBackend, capabilities
+
+    class EmulatedCudaBackend(CudaBackend):
+        name = "cuda_emulated"
+
+        def __init__(self, build_dir: Path):
+            Backend.__init__(self, device("cuda_emulated"))
+            self.index = 0
+            self._cuda_device = contextlib.nullcontext()
+            self._kernels = EmulatedLoader(build_dir)
+            self.capabilities = capabilities("cuda_emulated", 1)
+
+        def synchronize(self):
+            pass
+
+        def describe(self):
+            return ("the cuda backend's code on the CPU: numpy in place of CuPy, CUDA kernels "
+                    "compiled by the host compiler and run thread by thread")
+
+    return EmulatedCudaBackend

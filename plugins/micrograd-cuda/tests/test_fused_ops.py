@@ -14,7 +14,7 @@ from micrograd.registry import registry
 from micrograd_cuda.availability import unavailable_reason
 from micrograd_cuda.launch import flat_destinations
 
-from host_emulation import emulated_backend, host_compiler
+from host_emulation import emulate_on_cpu, emulated_backend_class, host_compiler
 
 REASON = unavailable_reason()
 FLOATS = (dtypes.float16, dtypes.float32, dtypes.float64)
@@ -31,7 +31,8 @@ def be(request, tmp_path_factory):
     if host_compiler() is None:
         pytest.skip("no host C++ compiler (g++) to emulate the kernels with")
     with pytest.MonkeyPatch.context() as patch:
-        yield emulated_backend(patch, tmp_path_factory.mktemp("kernels"))
+        emulate_on_cpu(patch)
+        yield emulated_backend_class()(tmp_path_factory.mktemp("kernels"))
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def ref():
 
 
 def put(backend, array, dtype):
-    return backend.from_host(np.ascontiguousarray(array, dtype=dtype.numpy), dtype)
+    return backend.from_host(np.array(array, dtype=dtype.numpy, order="C"), dtype)
 
 
 def get(backend, x):
@@ -88,6 +89,11 @@ def test_activations_match_torch(be, op, torch_fn, dtype):
     x = np.concatenate([randn(100) * 5, [0.0, np.nan, 40.0, -40.0]])
     got = get(be, getattr(be, op)(put(be, x, dtype)))
     close(got, torch_fn(torch.from_numpy(x.astype(dtype.numpy)).double()).numpy(), dtype, 4)
+
+
+@pytest.mark.parametrize("op", ["relu", "sigmoid", "silu", "gelu", "gelu_tanh", "softplus"])
+def test_activations_keep_a_0d_shape(be, op):
+    assert getattr(be, op)(put(be, np.array(0.5), dtypes.float32)).shape == ()
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

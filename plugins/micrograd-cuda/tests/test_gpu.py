@@ -34,7 +34,7 @@ def ref():
 
 
 def put(backend, array, dtype):
-    return backend.from_host(np.ascontiguousarray(array, dtype=dtype.numpy), dtype)
+    return backend.from_host(np.array(array, dtype=dtype.numpy, order="C"), dtype)
 
 
 def get(backend, x):

@@ -30,27 +30,44 @@ from .spatial_ops import SpatialOps
 DECLARED_DTYPES = tuple(d for d in dtypes.ALL_DTYPES if d is not dtypes.bfloat16)
 MATMUL_DTYPES = tuple(d for d in DECLARED_DTYPES if d is not dtypes.bool)
 
-_UNARY = {
-    "neg": cupy.negative, "abs": cupy.abs, "sign": cupy.sign, "exp": cupy.exp, "log": cupy.log,
-    "log1p": cupy.log1p, "expm1": cupy.expm1, "sqrt": cupy.sqrt, "sin": cupy.sin,
-    "cos": cupy.cos, "tanh": cupy.tanh, "erf": cupyx.scipy.special.erf, "floor": cupy.floor,
-    "ceil": cupy.ceil, "round": cupy.rint, "trunc": cupy.trunc,
-    "logical_not": cupy.logical_not, "bitwise_not": cupy.invert, "isnan": cupy.isnan,
-}
-_BINARY = {
-    "add": cupy.add, "sub": cupy.subtract, "mul": cupy.multiply, "div": cupy.true_divide,
-    "floordiv": cupy.floor_divide, "mod": cupy.remainder, "pow": cupy.power,
-    "maximum": cupy.maximum, "minimum": cupy.minimum, "atan2": cupy.arctan2,
-    "eq": cupy.equal, "ne": cupy.not_equal, "lt": cupy.less, "le": cupy.less_equal,
-    "gt": cupy.greater, "ge": cupy.greater_equal, "logical_and": cupy.logical_and,
-    "logical_or": cupy.logical_or, "logical_xor": cupy.logical_xor,
-    "bitwise_and": cupy.bitwise_and, "bitwise_or": cupy.bitwise_or,
-    "bitwise_xor": cupy.bitwise_xor,
-}
-_REDUCE = {"sum": cupy.sum, "prod": cupy.prod, "max": cupy.amax, "min": cupy.amin}
+
+def op_tables(xp, erf):
+    """The contract's unary, binary and reduce op names mapped to functions of the array library
+    ``xp`` (CuPy here; the tests' host emulation builds them from numpy)."""
+    unary = {
+        "neg": xp.negative, "abs": xp.abs, "sign": xp.sign, "exp": xp.exp, "log": xp.log,
+        "log1p": xp.log1p, "expm1": xp.expm1, "sqrt": xp.sqrt, "sin": xp.sin, "cos": xp.cos,
+        "tanh": xp.tanh, "erf": erf, "floor": xp.floor, "ceil": xp.ceil, "round": xp.rint,
+        "trunc": xp.trunc, "logical_not": xp.logical_not, "bitwise_not": xp.invert,
+        "isnan": xp.isnan,
+    }
+    binary = {
+        "add": xp.add, "sub": xp.subtract, "mul": xp.multiply, "div": xp.true_divide,
+        "floordiv": xp.floor_divide, "mod": xp.remainder, "pow": xp.power,
+        "maximum": xp.maximum, "minimum": xp.minimum, "atan2": xp.arctan2,
+        "eq": xp.equal, "ne": xp.not_equal, "lt": xp.less, "le": xp.less_equal,
+        "gt": xp.greater, "ge": xp.greater_equal, "logical_and": xp.logical_and,
+        "logical_or": xp.logical_or, "logical_xor": xp.logical_xor,
+        "bitwise_and": xp.bitwise_and, "bitwise_or": xp.bitwise_or,
+        "bitwise_xor": xp.bitwise_xor,
+    }
+    reduce = {"sum": xp.sum, "prod": xp.prod, "max": xp.amax, "min": xp.amin}
+    return unary, binary, reduce
+
+
+_UNARY, _BINARY, _REDUCE = op_tables(cupy, cupyx.scipy.special.erf)
 _HALF = np.dtype(np.float16)
 # erf of float16 is computed in float32: special functions are not instantiated for half.
 _VIA_FLOAT32 = frozenset({"erf"})
+
+
+def capabilities(device_type: str, device_count: int) -> Capabilities:
+    """What the backend declares (see the module docstring for bfloat16)."""
+    return Capabilities(
+        dtypes=DECLARED_DTYPES, device_type=device_type, device_count=device_count,
+        matmul_dtypes=MATMUL_DTYPES,
+        notes={"bfloat16": "not supported: CuPy has no bfloat16 dtype",
+               "float16": "fused kernels compute in float32 and round once"})
 
 
 def _on_own_device(method):
@@ -84,11 +101,7 @@ class CudaBackend(FusedOps, SpatialOps, Backend):
         self.index = index
         self._cuda_device = cupy.cuda.Device(index)
         self._kernels = KernelLoader()
-        self.capabilities = Capabilities(
-            dtypes=DECLARED_DTYPES, device_type="cuda",
-            device_count=cupy.cuda.runtime.getDeviceCount(), matmul_dtypes=MATMUL_DTYPES,
-            notes={"bfloat16": "not supported: CuPy has no bfloat16 dtype",
-                   "float16": "fused kernels compute in float32 and round once"})
+        self.capabilities = capabilities("cuda", cupy.cuda.runtime.getDeviceCount())
 
     # ---------------------------------------------------------------- memory
     def from_host(self, array, dtype):

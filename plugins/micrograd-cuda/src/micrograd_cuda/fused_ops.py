@@ -19,7 +19,8 @@ from .launch import elementwise_launch, float_compute_dtype, row_launch
 def _compute_copy(x, op: str):
     """``x`` contiguous in the dtype ``op``'s kernel computes in (``x`` itself if it is)."""
     compute = np.dtype(float_compute_dtype(x.dtype.name, op))
-    return cupy.ascontiguousarray(x, dtype=compute)
+    # ascontiguousarray turns a 0-d array into 1-d (numpy documents ndim >= 1); keep the shape
+    return cupy.ascontiguousarray(x, dtype=compute).reshape(x.shape)
 
 
 def _same_operands(op: str, arrays: dict) -> None:

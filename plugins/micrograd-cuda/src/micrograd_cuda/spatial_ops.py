@@ -17,7 +17,8 @@ from .launch import (conv2d_output_shape, elementwise_launch, float_compute_dtyp
 
 
 def _compute(x, op: str):
-    return cupy.ascontiguousarray(x, dtype=np.dtype(float_compute_dtype(x.dtype.name, op)))
+    compute = np.dtype(float_compute_dtype(x.dtype.name, op))
+    return cupy.ascontiguousarray(x, dtype=compute).reshape(x.shape)
 
 
 def _planes(shape) -> int:

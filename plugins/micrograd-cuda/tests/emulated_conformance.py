@@ -1,0 +1,36 @@
+"""A pytest plugin that registers the host-emulated cuda backend as ``cuda_emulated``, so the
+conformance suite can check the backend's own code (with numpy for CuPy and the kernels run on
+the CPU, see host_emulation.py) where there is no GPU::
+
+    PYTHONPATH=plugins/micrograd-cuda/tests python -m pytest -p emulated_conformance \\
+        -p micrograd_conformance --pyargs micrograd_conformance --backend cuda_emulated
+
+It does not stand in for the run on a GPU: CuPy's semantics and the hardware are not involved.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from host_emulation import emulate_on_cpu, emulated_backend_class, host_compiler
+
+XFAIL_FILE = Path(__file__).with_name("emulated_conformance_xfail.txt")
+
+
+def pytest_configure(config):
+    from micrograd.registry import BackendSpec, registry
+
+    if host_compiler() is None:
+        raise pytest.UsageError("emulating the cuda kernels needs a host C++ compiler (g++)")
+    patch = pytest.MonkeyPatch()
+    emulate_on_cpu(patch)
+    config.add_cleanup(patch.undo)
+    build_dir = Path(tempfile.mkdtemp(prefix="micrograd-cuda-emulated-"))
+    backend_class = emulated_backend_class()
+    registry.load()
+    registry.specs["cuda_emulated"] = BackendSpec(
+        "cuda_emulated", lambda index: backend_class(build_dir), "cuda_emulated", (1, 0), 0,
+        "emulated_conformance", "micrograd-cuda tests (host emulation)", XFAIL_FILE)
