@@ -220,6 +220,20 @@ try:
     mg.zeros(1, device="warp")
 except mg.BackendError as exc:
     print("UNKNOWN:", exc)
+for name, fn in [("cat", lambda: mg.cat([a, b])), ("matmul", lambda: a @ b),
+                 ("where", lambda: mg.where(a > 0, a, b)), ("index", lambda: a[mg.tensor([0], device="fake")]),
+                 ("setitem", lambda: a.__setitem__(0, b[0])), ("gather", lambda: a.gather(0, mg.tensor([0], device="fake"))),
+                 ("inplace", lambda: a.add_(b))]:
+    try:
+        fn()
+        print("NO ERROR", name)
+    except RuntimeError as exc:
+        print("DEVICES", name, "cpu" in str(exc) and "fake" in str(exc), exc)
+c = mg.zeros(2)
+c.copy_(b)          # copy_ moves across devices, as in torch
+print("copy_", c.tolist(), c.backend)
+h = mg.tensor([1.5, 2.5], dtype=mg.bfloat16).to("fake").to("numpy")
+print("bf16 round trip", h.dtype, h.tolist())
 """
 
 
@@ -235,6 +249,11 @@ def test_mixed_backend_ops_raise_naming_both_devices(site):
     assert "fake:1 fake:1" in out
     assert "2 devices, not 6" in out
     assert "UNKNOWN:" in out and "'warp'" in out
+    devices = [line for line in out.splitlines() if line.startswith(("DEVICES", "NO ERROR"))]
+    assert len(devices) == 7 and all(line.startswith("DEVICES") and " True " in line
+                                     for line in devices), "\n".join(devices)
+    assert "copy_ [1.0, 1.0] numpy" in out
+    assert "bf16 round trip micrograd.bfloat16 [1.5, 2.5]" in out
 
 
 def test_micrograd_device_env_picks_the_default(site):
