@@ -194,8 +194,11 @@ def _tinygrad(threads):
         probe.numpy()
         device = tinygrad.Device.DEFAULT
     except Exception as exc:  # noqa: BLE001 - e.g. its CPU device needs clang
+        import shutil
+        hint = ("" if shutil.which("clang") else
+                "; there is no `clang` on PATH, which tinygrad's CPU device compiles kernels with")
         return [], [Absent("tinygrad", f"tinygrad {tg_version} installed but cannot run a "
-                                       f"kernel here: {type(exc).__name__}: {exc}")]
+                                       f"kernel here: {type(exc).__name__}: {exc}{hint}")]
     return [Framework("tinygrad", "tinygrad", tg_version, f"device {device}", tinygrad)], []
 
 
