@@ -16,8 +16,11 @@ test: setup
 test-core:
 	$(BIN)/python -m pytest -q core/tests
 
+# The suite against the reference backend (with its report), then the suite's own tests.
 test-conformance:
-	$(BIN)/python -m pytest -q -p micrograd_conformance --pyargs micrograd_conformance --backend numpy
+	$(BIN)/python -m pytest -q -p micrograd_conformance --pyargs micrograd_conformance --backend numpy \
+		--conformance-report build/conformance/numpy
+	$(BIN)/python -m pytest -q conformance/tests
 
 test-plugins:
 	@for p in plugins/*/tests; do echo "== $$p"; $(BIN)/python -m pytest -q $$p || exit 1; done

@@ -30,8 +30,7 @@ settings.register_profile("thorough", max_examples=600, deadline=None,
 _TARGET = pytest.StashKey[Target]()
 _MATRIX = pytest.StashKey[Matrix]()
 _XFAILS = pytest.StashKey[xfail.XfailList]()
-_OBSERVED = pytest.StashKey[dict]()
-_ITEMS = pytest.StashKey[dict]()
+_OBSERVED = pytest.StashKey[list]()
 _CONFIG: list = []          # the running session's config, for pytest_runtest_logreport
 
 
@@ -119,18 +118,14 @@ def pytest_collection_modifyitems(session, config, items):
             item.add_marker(pytest.mark.xfail(reason=f"{entry.reason} ({entry.source})",
                                               strict=True, run=True))
     config.stash[_MATRIX] = Matrix(found.name, found.describe())
-    config.stash[_ITEMS] = {item.nodeid: _op_and_dtype(item) for item in suite}
-    config.stash[_OBSERVED] = {}
-
-
-def pytest_report_header(config):
-    found = config.stash.get(_TARGET, None)
-    if found is not None:
-        return [f"micrograd-conformance: backend {found.describe()}"]
-    return None
 
 
 # ------------------------------------------------------------ running
+# What a test checked travels on its report (``user_properties``), so the matrix can be built
+# wherever reports arrive: in this process, or in the controller of a pytest-xdist run.
+_PROPERTY = "micrograd_conformance"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     if not _in_suite(item):
@@ -139,37 +134,50 @@ def pytest_runtest_call(item):
     try:
         return (yield)
     finally:
-        observed = item.config.stash.get(_OBSERVED, None)
-        if observed is not None:
-            observed[item.nodeid] = compare.current.observations
+        item.stash[_OBSERVED] = compare.current.observations
         compare.current = compare.Recorder()
 
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if _in_suite(item) and call.when in ("setup", "call"):
+        op, dtype = _op_and_dtype(item)
+        observed = [(o.op, o.dtype, o.max_abs, o.max_rel, o.ok)
+                    for o in item.stash.get(_OBSERVED, [])] if call.when == "call" else []
+        report.user_properties.append((_PROPERTY, {"op": op, "dtype": dtype,
+                                                   "observed": observed}))
+    return report
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_logreport(report):
-    # The final report (after xfail handling); the item's op and dtype were noted at collection.
     config = _CONFIG[0] if _CONFIG else None
-    matrix = config.stash.get(_MATRIX, None) if config else None
-    key = config.stash[_ITEMS].get(report.nodeid) if matrix is not None else None
-    if key is None:
+    if config is None or hasattr(config, "workerinput"):    # an xdist worker: the controller
+        return                                               # builds the matrix
+    noted = next((v for k, v in report.user_properties if k == _PROPERTY), None)
+    if noted is None:
         return
     if not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return
     if hasattr(report, "wasxfail"):
         outcome = "xfail" if report.skipped else "fail"
     elif report.failed:
-        outcome = "fail"
+        outcome = "fail"        # an unexpected pass of a strict xfail lands here too
     elif report.skipped:
         outcome = "skip"
     else:
         outcome = "pass"
+    matrix = config.stash.get(_MATRIX, None)
+    if matrix is None:
+        found = target(config)
+        matrix = config.stash[_MATRIX] = Matrix(found.name, found.describe())
     message = f"{xfail.test_id(report.nodeid)}: {_short(report)}" if outcome == "fail" else None
-    matrix.add(*key, outcome, message)
-    for obs in config.stash[_OBSERVED].pop(report.nodeid, []):
+    matrix.add(noted["op"], noted["dtype"], outcome, message)
+    for op, dtype, max_abs, max_rel, ok in noted["observed"]:
         # A failed comparison inside an expected failure is expected too.
-        checked = "pass" if obs.ok else ("xfail" if outcome == "xfail" else "fail")
-        matrix.observe(obs.op, obs.dtype, obs.max_abs, obs.max_rel, checked)
+        checked = "pass" if ok else ("xfail" if outcome == "xfail" else "fail")
+        matrix.observe(op, dtype, max_abs, max_rel, checked)
 
 
 def _op_and_dtype(item) -> tuple[str, str]:
@@ -232,7 +240,7 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     matrix = config.stash.get(_MATRIX, None)
     path = config.getoption("conformance_report")
-    if matrix is not None and path:
+    if matrix is not None and path and not hasattr(config, "workerinput"):
         json_path, md_path = matrix.write(Path(path))
         config.stash[_REPORTED] = f"conformance report: {json_path} and {md_path}"
 
@@ -241,6 +249,9 @@ _REPORTED = pytest.StashKey[str]()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    found = config.stash.get(_TARGET, None)
+    if found is not None:
+        terminalreporter.write_line(f"micrograd-conformance: backend {found.describe()}")
     xfails = config.stash.get(_XFAILS, None)
     if xfails is not None:
         for entry in xfails.unmatched():

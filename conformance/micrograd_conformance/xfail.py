@@ -64,7 +64,10 @@ def parse(text: str, origin: str) -> XfailList:
             raise XfailFileError(
                 f"{origin}:{number}: entry {parts[0]!r} has no reason; write "
                 f"'PATTERN  why it fails' (every expected failure must say why)")
-        entries.append(XfailEntry(parts[0], parts[1].strip(), f"{origin}:{number}"))
+        reason = parts[1].strip().lstrip("#").strip()    # "PATTERN  # reason" reads well too
+        if not reason:
+            raise XfailFileError(f"{origin}:{number}: entry {parts[0]!r} has no reason")
+        entries.append(XfailEntry(parts[0], reason, f"{origin}:{number}"))
     return XfailList(entries)
 
 
