@@ -151,29 +151,30 @@ def _tap_keys(xp_shape, kernel, stride, dilation, out_hw):
 
 
 def _im2col(be, dt, x, kernel, stride, padding, dilation, out_hw):
-    """(N*OH*OW, C*KH*KW): one row per output position, columns ordered (c, kh, kw) like a
-    flattened weight, so convolution is a single matmul."""
+    """(C*KH*KW, N*OH*OW): one column per output position, rows ordered (c, kh, kw) like a
+    flattened weight, so convolution is a single ``weight @ cols`` matmul. Rows keep each
+    output plane's (OH, OW) positions adjacent, so the gathers copy contiguous runs."""
     n, c = x.shape[:2]
     oh, ow = out_hw
     xp = _padded(be, dt, x, padding, 0)
-    taps = [be.reshape(be.permute(be.slice(xp, key), (0, 2, 3, 1)), (n, oh, ow, c, 1))
+    taps = [be.reshape(be.permute(be.slice(xp, key), (1, 0, 2, 3)), (c, 1, n, oh, ow))
             for key in _tap_keys(xp.shape, kernel, stride, dilation, out_hw)]
-    cols = taps[0] if len(taps) == 1 else be.cat(taps, 4)
-    return be.reshape(be.contiguous(cols), (n * oh * ow, c * kernel[0] * kernel[1]))
+    cols = taps[0] if len(taps) == 1 else be.cat(taps, 1)
+    return be.reshape(be.contiguous(cols), (c * kernel[0] * kernel[1], n * oh * ow))
 
 
 def _col2im(be, dt, dcols, shape, kernel, stride, padding, dilation, out_hw):
-    """Adjoint of :func:`_im2col`: add each tap's column back into the input positions it read."""
+    """Adjoint of :func:`_im2col`: add each tap's rows back into the input positions it read."""
     n, c, h, w = shape
     oh, ow = out_hw
     taps = kernel[0] * kernel[1]
-    dcols = be.reshape(dcols, (n, oh, ow, c, taps))
+    dcols = be.reshape(dcols, (c, taps, n, oh, ow))
     gxp = be.full((n, c, h + 2 * padding[0], w + 2 * padding[1]), 0, dt)
     keys = _tap_keys(gxp.shape, kernel, stride, dilation, out_hw)
-    whole = (slice(0, n, 1), slice(0, oh, 1), slice(0, ow, 1), slice(0, c, 1))
     for t, key in enumerate(keys):
-        piece = be.reshape(be.slice(dcols, whole + (slice(t, t + 1, 1),)), (n, oh, ow, c))
-        piece = be.permute(piece, (0, 3, 1, 2))
+        piece = be.slice(dcols, (slice(0, c, 1), slice(t, t + 1, 1), slice(0, n, 1),
+                                 slice(0, oh, 1), slice(0, ow, 1)))
+        piece = be.permute(be.reshape(piece, (c, n, oh, ow)), (1, 0, 2, 3))
         be.setitem_(gxp, key, be.binary("add", be.slice(gxp, key), piece))
     return _interior(be, gxp, shape, padding)
 
@@ -187,36 +188,33 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
 def conv2d(be, dt, x, w, stride, padding, dilation, groups):
     n = x.shape[0]
     o, cg, kh, kw = w.shape
-    out_hw, rows = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
+    out_hw, positions = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
     cols = _im2col(be, dt, x, (kh, kw), stride, padding, dilation, out_hw)
+    k = cg * kh * kw
     if groups == 1:
-        y = be.matmul(cols, be.permute(be.reshape(w, (o, cg * kh * kw)), (1, 0)))
-    else:   # one batched matmul over groups: (G, rows, Cg*K) @ (G, Cg*K, O/G)
-        k = cg * kh * kw
-        cols = be.permute(be.reshape(cols, (rows, groups, k)), (1, 0, 2))
-        wm = be.permute(be.reshape(w, (groups, o // groups, k)), (0, 2, 1))
-        y = be.reshape(be.permute(be.matmul(cols, wm), (1, 0, 2)), (rows, o))
-    y = be.reshape(y, (n, out_hw[0], out_hw[1], o))
-    return be.contiguous(be.permute(y, (0, 3, 1, 2)))
+        y = be.matmul(be.reshape(w, (o, k)), cols)                              # (O, N*OH*OW)
+    else:   # one batched matmul over groups: (G, O/G, Cg*K) @ (G, Cg*K, N*OH*OW)
+        y = be.matmul(be.reshape(w, (groups, o // groups, k)),
+                      be.reshape(cols, (groups, k, positions)))
+    y = be.reshape(y, (o, n, out_hw[0], out_hw[1]))
+    return be.contiguous(be.permute(y, (1, 0, 2, 3)))
 
 
 def conv2d_backward(be, dt, grad_y, x, w, stride, padding, dilation, groups):
     o, cg, kh, kw = w.shape
-    c = x.shape[1]
-    out_hw, rows = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
-    gy = be.reshape(be.contiguous(be.permute(grad_y, (0, 2, 3, 1))), (rows, o))
+    out_hw, positions = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
+    gy = be.reshape(be.contiguous(be.permute(grad_y, (1, 0, 2, 3))), (o, positions))
     cols = _im2col(be, dt, x, (kh, kw), stride, padding, dilation, out_hw)
     k = cg * kh * kw
     if groups == 1:
-        grad_w = be.matmul(be.permute(gy, (1, 0)), cols)
-        dcols = be.matmul(gy, be.reshape(w, (o, k)))
+        grad_w = be.matmul(gy, be.permute(cols, (1, 0)))                        # (O, C*K)
+        dcols = be.matmul(be.permute(be.reshape(w, (o, k)), (1, 0)), gy)       # (C*K, N*OH*OW)
     else:
         og = o // groups
-        gyg = be.permute(be.reshape(gy, (rows, groups, og)), (1, 0, 2))       # (G, rows, O/G)
-        colsg = be.permute(be.reshape(cols, (rows, groups, k)), (1, 0, 2))    # (G, rows, K)
-        grad_w = be.matmul(be.permute(gyg, (0, 2, 1)), colsg)                 # (G, O/G, K)
-        dcols = be.matmul(gyg, be.reshape(w, (groups, og, k)))                # (G, rows, K)
-        dcols = be.reshape(be.contiguous(be.permute(dcols, (1, 0, 2))), (rows, c * kh * kw))
+        gyg = be.reshape(gy, (groups, og, positions))
+        colsg = be.reshape(cols, (groups, k, positions))
+        grad_w = be.matmul(gyg, be.permute(colsg, (0, 2, 1)))                   # (G, O/G, Cg*K)
+        dcols = be.matmul(be.permute(be.reshape(w, (groups, og, k)), (0, 2, 1)), gyg)
     grad_x = _col2im(be, dt, dcols, x.shape, (kh, kw), stride, padding, dilation, out_hw)
     return grad_x, be.reshape(be.contiguous(grad_w), w.shape)
 
