@@ -19,7 +19,9 @@ from .launch import elementwise_launch, float_compute_dtype, row_launch
 def _compute_copy(x, op: str):
     """``x`` contiguous in the dtype ``op``'s kernel computes in (``x`` itself if it is)."""
     compute = np.dtype(float_compute_dtype(x.dtype.name, op))
-    # ascontiguousarray turns a 0-d array into 1-d (numpy documents ndim >= 1); keep the shape
+    if x.dtype == compute and x.flags.c_contiguous:
+        return x        # the optimizer steps write back whatever is not ``x``: no copy here
+    # ascontiguousarray turns a 0-d array into 1-d (numpy documents ndim >= 1): keep the shape
     return cupy.ascontiguousarray(x, dtype=compute).reshape(x.shape)
 
 

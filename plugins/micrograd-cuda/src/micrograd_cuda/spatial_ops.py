@@ -18,7 +18,9 @@ from .launch import (conv2d_output_shape, elementwise_launch, float_compute_dtyp
 
 def _compute(x, op: str):
     compute = np.dtype(float_compute_dtype(x.dtype.name, op))
-    return cupy.ascontiguousarray(x, dtype=compute).reshape(x.shape)
+    if x.dtype == compute and x.flags.c_contiguous:
+        return x
+    return cupy.ascontiguousarray(x, dtype=compute).reshape(x.shape)     # 0-d stays 0-d
 
 
 def _planes(shape) -> int:
