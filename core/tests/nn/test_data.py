@@ -81,4 +81,4 @@ def test_custom_collate_and_subsets():
 def test_loader_batches_stay_on_the_dataset_device():
     ds = TensorDataset(mg.ones(6, 2, device="numpy"), mg.arange(6, device="numpy"))
     x, y = next(iter(DataLoader(ds, batch_size=4, shuffle=True)))
-    assert x.backend == "numpy" and np.asarray(x.numpy()).shape == (4, 2)
+    assert x.backend == "numpy" and np.asarray(x.cpu().numpy()).shape == (4, 2)

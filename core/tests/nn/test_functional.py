@@ -25,13 +25,13 @@ def check(ours_fn, torch_fn, *arrays, rtol=1e-9, atol=1e-10):
     ours, theirs = _pair(*arrays)
     out, expected = ours_fn(*ours), torch_fn(*theirs)
     assert tuple(out.shape) == tuple(expected.shape), (tuple(out.shape), tuple(expected.shape))
-    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=rtol,
+    np.testing.assert_allclose(out.detach().cpu().numpy(), expected.detach().cpu().numpy(), rtol=rtol,
                                atol=atol)
     cot = np.random.default_rng(7).standard_normal(tuple(expected.shape))
     out.backward(mg.tensor(cot))
     expected.backward(torch.tensor(cot))
     for i, (a, b) in enumerate(zip(ours, theirs)):
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=rtol, atol=atol,
+        np.testing.assert_allclose(a.grad.cpu().numpy(), b.grad.cpu().numpy(), rtol=rtol, atol=atol,
                                    err_msg=f"gradient of input {i}")
 
 
@@ -82,8 +82,8 @@ def test_conv2d_double_backward_matches_torch():
     (a, b), (ta, tb) = _pair(x, w)
     penalty(mg, F.conv2d, a, b).backward()
     penalty(torch, TF.conv2d, ta, tb).backward()
-    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(a.grad.cpu().numpy(), ta.grad.cpu().numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(b.grad.cpu().numpy(), tb.grad.cpu().numpy(), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("kernel,stride,padding,dilation",
@@ -96,7 +96,7 @@ def test_max_pool2d_matches_torch(kernel, stride, padding, dilation):
     _, ours = F.max_pool2d(mg.tensor(x), kernel, stride, padding, dilation, return_indices=True)
     _, theirs = TF.max_pool2d(torch.tensor(x), kernel, stride, padding, dilation,
                               return_indices=True)
-    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(ours.cpu().numpy(), theirs.cpu().numpy())
 
 
 def test_max_pool2d_ties_send_the_gradient_to_the_first_maximum():
@@ -128,7 +128,7 @@ def test_pool_double_backward_matches_torch():
         tg, = torch.autograd.grad((torch_fn(ta, 2) ** 3).sum(), (ta,), create_graph=True)
         (g * g).sum().backward()
         (tg * tg).sum().backward()
-        np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-9)
+        np.testing.assert_allclose(a.grad.cpu().numpy(), ta.grad.cpu().numpy(), rtol=1e-9)
 
 
 # ------------------------------------------------------------------ losses
@@ -217,8 +217,8 @@ def test_embedding_with_padding_idx_matches_torch():
 def test_dropout_scales_kept_elements_and_is_identity_in_eval():
     x = mg.ones(1000, 100)
     y = F.dropout(x, 0.3, training=True, generator=mg.Generator().manual_seed(3))
-    np.testing.assert_allclose(np.unique(y.numpy()), [0.0, 1 / 0.7], rtol=1e-6)
-    assert abs((y.numpy() == 0).mean() - 0.3) < 0.01
+    np.testing.assert_allclose(np.unique(y.cpu().numpy()), [0.0, 1 / 0.7], rtol=1e-6)
+    assert abs((y.cpu().numpy() == 0).mean() - 0.3) < 0.01
     assert F.dropout(x, 0.3, training=False) is x
 
 

@@ -84,7 +84,7 @@ def test_forward_hooks_can_replace_input_and_output():
     handle = lin.register_forward_pre_hook(lambda m, args: (args[0] * 0,))
     out_handle = lin.register_forward_hook(lambda m, args, out: out + 1)
     y = lin(mg.ones(1, 3))
-    np.testing.assert_allclose(y.detach().numpy(), (lin.bias.detach() + 1).numpy()[None])
+    np.testing.assert_allclose(y.detach().cpu().numpy(), (lin.bias.detach() + 1).cpu().numpy()[None])
     handle.remove()
     out_handle.remove()
     assert not lin._forward_hooks and not lin._forward_pre_hooks
@@ -94,7 +94,7 @@ def test_state_dict_round_trip_and_strictness():
     a, b = Net(), Net()
     b.load_state_dict(a.state_dict())
     for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items()):
-        np.testing.assert_array_equal(v.numpy(), w.numpy(), err_msg=k)
+        np.testing.assert_array_equal(v.cpu().numpy(), w.cpu().numpy(), err_msg=k)
     sd = a.state_dict()
     sd.pop("head.bias")
     sd["extra"] = mg.ones(1)
@@ -131,18 +131,18 @@ def test_default_initialisation_follows_pytorch_bounds():
     mg.manual_seed(0)
     lin = nn.Linear(400, 300)
     bound = 1 / math.sqrt(400)   # kaiming_uniform_(a=sqrt(5)) on fan_in 400
-    w, b = lin.weight.detach().numpy(), lin.bias.detach().numpy()
+    w, b = lin.weight.detach().cpu().numpy(), lin.bias.detach().cpu().numpy()
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.98 * bound
     assert np.abs(b).max() <= bound and np.abs(b).max() > 0.9 * bound
     assert abs(w.std() - bound / math.sqrt(3)) < 0.01 * bound
     conv = nn.Conv2d(8, 16, 3)
     conv_bound = 1 / math.sqrt(8 * 9)
-    assert np.abs(conv.weight.detach().numpy()).max() <= conv_bound
+    assert np.abs(conv.weight.detach().cpu().numpy()).max() <= conv_bound
     t = mg.empty(200, 100)
     nn.init.xavier_normal_(t)
-    assert abs(t.numpy().std() - math.sqrt(2 / 300)) < 0.005
+    assert abs(t.cpu().numpy().std() - math.sqrt(2 / 300)) < 0.005
     nn.init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu")
-    assert abs(t.numpy().std() - math.sqrt(2 / 200)) < 0.005
+    assert abs(t.cpu().numpy().std() - math.sqrt(2 / 200)) < 0.005
     with pytest.raises(ValueError, match="fewer than 2 dimensions"):
         nn.init.xavier_uniform_(mg.empty(3))
 
@@ -152,9 +152,9 @@ def test_batchnorm_running_stats_momentum_and_cumulative_average():
     xs = [mg.randn(8, 3) for _ in range(3)]
     for x in xs:
         bn(x)
-    stacked = np.stack([x.numpy() for x in xs])
-    np.testing.assert_allclose(bn.running_mean.numpy(), stacked.mean(1).mean(0), rtol=1e-5)
-    np.testing.assert_allclose(bn.running_var.numpy(), stacked.var(1, ddof=1).mean(0),
+    stacked = np.stack([x.cpu().numpy() for x in xs])
+    np.testing.assert_allclose(bn.running_mean.cpu().numpy(), stacked.mean(1).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.cpu().numpy(), stacked.var(1, ddof=1).mean(0),
                                rtol=1e-5)
     assert bn.num_batches_tracked.item() == 3
     with pytest.raises(ValueError, match="more than 1 value per channel"):
@@ -180,15 +180,15 @@ def test_containers_and_repr():
 
 def test_embedding_layer_and_clip_grad():
     emb = nn.Embedding(10, 4, padding_idx=0)
-    assert (emb.weight.detach().numpy()[0] == 0).all()
+    assert (emb.weight.detach().cpu().numpy()[0] == 0).all()
     emb(mg.tensor([[0, 3], [3, 9]])).sum().backward()
-    assert (emb.weight.grad.numpy()[0] == 0).all() and (emb.weight.grad.numpy()[3] == 2).all()
+    assert (emb.weight.grad.cpu().numpy()[0] == 0).all() and (emb.weight.grad.cpu().numpy()[3] == 2).all()
     with pytest.raises(IndexError, match="index 10 is out of range"):
         emb(mg.tensor([10]))
     p = nn.Parameter(mg.zeros(4))
     p.grad = mg.tensor([3.0, 4.0, 0.0, 0.0])
     total = nn.utils.clip_grad_norm_([p], 1.0)
     assert total.item() == pytest.approx(5.0)
-    np.testing.assert_allclose(p.grad.numpy(), [0.6, 0.8, 0, 0], rtol=1e-5)
+    np.testing.assert_allclose(p.grad.cpu().numpy(), [0.6, 0.8, 0, 0], rtol=1e-5)
     nn.utils.clip_grad_value_([p], 0.7)
-    np.testing.assert_allclose(p.grad.numpy(), [0.6, 0.7, 0, 0], rtol=1e-5)
+    np.testing.assert_allclose(p.grad.cpu().numpy(), [0.6, 0.7, 0, 0], rtol=1e-5)

@@ -47,7 +47,7 @@ def test_optimizer_matches_pytorch(name, kwargs, dtype):
         opt.step()
         t_opt.step()
         for i, (p, q) in enumerate(zip(ours, theirs)):
-            np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=rtol,
+            np.testing.assert_allclose(p.detach().cpu().numpy(), q.detach().cpu().numpy(), rtol=rtol,
                                        atol=rtol, err_msg=f"param {i} after step {step + 1}")
 
 
@@ -86,7 +86,7 @@ def test_param_groups_and_state_dict_round_trip():
         opt.zero_grad()
         model(x).sum().backward()
         opt.step()
-    np.testing.assert_allclose(a.weight.detach().numpy(), b.weight.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(a.weight.detach().cpu().numpy(), b.weight.detach().cpu().numpy(), rtol=1e-6)
 
 
 def test_invalid_arguments_raise():
@@ -123,4 +123,4 @@ def test_fused_backend_step_is_used_when_offered(monkeypatch):
     opt.step()
     opt.step()
     assert calls == [1, 2]
-    assert p.detach().numpy()[0] < 1.0
+    assert p.detach().cpu().numpy()[0] < 1.0

@@ -34,7 +34,7 @@ def _assert_close_losses(ours, theirs):
 def _assert_same_weights(model, torch_model, rtol=1e-3, atol=1e-5):
     theirs = torch_model.state_dict()
     for key, value in model.state_dict().items():
-        np.testing.assert_allclose(value.numpy(), theirs[key].numpy(), rtol=rtol, atol=atol,
+        np.testing.assert_allclose(value.cpu().numpy(), theirs[key].cpu().numpy(), rtol=rtol, atol=atol,
                                    err_msg=key)
 
 
@@ -104,9 +104,9 @@ def test_cnn_with_batchnorm_and_sgd_momentum_matches_pytorch(tmp_path):
     ours.eval()
     x = rng.random((8, 1, 8, 8), dtype=np.float32)
     with torch.no_grad():
-        expected = theirs(torch.from_numpy(x)).numpy()
+        expected = theirs(torch.from_numpy(x)).cpu().numpy()
     with mg.no_grad():
-        got = ours(mg.tensor(x)).numpy()
+        got = ours(mg.tensor(x)).cpu().numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
 
 

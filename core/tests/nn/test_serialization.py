@@ -42,7 +42,7 @@ def test_round_trip_every_dtype(tmp_path):
     for key, value in state.items():
         assert loaded[key].dtype is value.dtype, key
         assert tuple(loaded[key].shape) == tuple(value.shape), key
-        np.testing.assert_array_equal(loaded[key].float().numpy(), value.float().numpy(),
+        np.testing.assert_array_equal(loaded[key].float().cpu().numpy(), value.float().cpu().numpy(),
                                       err_msg=key)
 
 
@@ -54,14 +54,14 @@ def test_files_move_between_micrograd_and_pytorch(tmp_path):
     theirs = st.load_file(str(tmp_path / "ours.safetensors"))
     for key, value in ours.items():
         assert str(theirs[key].dtype) == f"torch.{key}"
-        np.testing.assert_array_equal(theirs[key].float().numpy(), value.float().numpy())
+        np.testing.assert_array_equal(theirs[key].float().cpu().numpy(), value.float().cpu().numpy())
     torch_state = {"w": torch.randn(4, 3, dtype=torch.bfloat16), "b": torch.arange(5),
                    "h": torch.randn(2, dtype=torch.float16)}
     st.save_file(torch_state, str(tmp_path / "theirs.safetensors"))
     loaded = mg.load(tmp_path / "theirs.safetensors")
     assert loaded["w"].dtype is mg.bfloat16 and loaded["b"].dtype is mg.int64
     for key, value in torch_state.items():
-        np.testing.assert_array_equal(loaded[key].float().numpy(), value.float().numpy())
+        np.testing.assert_array_equal(loaded[key].float().cpu().numpy(), value.float().cpu().numpy())
 
 
 def test_model_checkpoint_round_trip(tmp_path):
@@ -71,7 +71,7 @@ def test_model_checkpoint_round_trip(tmp_path):
     other = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     other.load_state_dict(mg.load(tmp_path / "m.safetensors"))
     for (k, v), (_, w) in zip(model.state_dict().items(), other.state_dict().items()):
-        np.testing.assert_array_equal(v.numpy(), w.numpy(), err_msg=k)
+        np.testing.assert_array_equal(v.cpu().numpy(), w.cpu().numpy(), err_msg=k)
 
 
 def _interrupted_save(tmp_path, ignore_signal: bool):
@@ -97,7 +97,7 @@ def test_a_save_killed_mid_write_leaves_the_old_file_intact(tmp_path):
     target, before, child = _interrupted_save(tmp_path, ignore_signal=False)
     assert child.returncode == -signal.SIGXFSZ, child.stderr
     assert target.read_bytes() == before
-    np.testing.assert_array_equal(mg.load(target)["w"].numpy(), np.ones(10))
+    np.testing.assert_array_equal(mg.load(target)["w"].cpu().numpy(), np.ones(10))
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file-size limits")
