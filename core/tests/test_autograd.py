@@ -469,3 +469,55 @@ def test_fill_with_non_scalar_tensor_raises():
     with pytest.raises(RuntimeError, match="0-dimension"):
         mg.zeros(3).fill_(mg.tensor([2.5]))
     assert mg.zeros(2).fill_(mg.tensor(2.5)).tolist() == [2.5, 2.5]
+
+
+class WrongShape(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, grad):
+        return mg.ones(3, dtype=mg.float64)
+
+
+class BroadcastGrad(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.expand(4, 2)       # broadcasts to x's (2,): summed down, as in torch
+
+
+def test_custom_function_gradient_shape_is_validated():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"WrongShapeBackward.*index 0.*\[3\].*\[2\]"):
+        (WrongShape.apply(x * 1) * 3).sum().backward()
+    BroadcastGrad.apply(x * 1).backward()
+    assert x.grad.tolist() == [4.0, 4.0]
+
+
+def test_custom_function_needs_input_grad_and_no_grad():
+    seen = []
+
+    class Scale(Function):
+        @staticmethod
+        def forward(ctx, x, y, k):
+            ctx.save_for_backward(x, y)
+            ctx.k = k
+            return x * y * k
+
+        @staticmethod
+        def backward(ctx, grad):
+            x, y = ctx.saved_tensors
+            seen.append(ctx.needs_input_grad)
+            return grad * y * ctx.k, grad * x * ctx.k, None
+
+    x, y = leaf([1.0, 2.0]), mg.tensor([3.0, 4.0], dtype=mg.float64)
+    Scale.apply(x, y, 2.0).sum().backward()
+    assert seen == [(True, False, False)] and x.grad.tolist() == [6.0, 8.0]
+    with mg.no_grad():
+        out = Scale.apply(x, y, 2.0)
+    assert not out.requires_grad and out.grad_fn is None

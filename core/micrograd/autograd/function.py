@@ -44,7 +44,25 @@ class FunctionCtx(Node):
         if len(grads) < max(self._tensor_positions, default=-1) + 1:
             raise RuntimeError(f"function {self.name()} returned {len(grads)} gradients, but "
                                f"forward took {max(self._tensor_positions) + 1} inputs")
-        return tuple(grads[i] for i in self._tensor_positions)
+        return tuple(self._checked(grads[i], k) for k, i in enumerate(self._tensor_positions))
+
+    def _checked(self, grad, k: int):
+        """A returned gradient must have its input's shape, or broadcast to it (then it is
+        summed down, as PyTorch does); anything else would corrupt the gradients upstream."""
+        shape = self._input_shapes[k]
+        if grad is None or tuple(grad.shape) == shape:
+            return grad
+        from ..ops.base import broadcast_shapes
+        from ..ops.elementwise import sum_to
+        try:
+            fits = broadcast_shapes(shape, tuple(grad.shape)) == tuple(grad.shape)
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise RuntimeError(f"Function {self.name()} returned an invalid gradient at index "
+                               f"{self._tensor_positions[k]} - got {list(grad.shape)} but expected "
+                               f"shape compatible with {list(shape)}")
+        return sum_to(grad, shape)
 
 
 class Function:
@@ -64,6 +82,7 @@ class Function:
         ctx = FunctionCtx(cls, len(args))
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         ctx._tensor_positions = positions
+        ctx._input_shapes = tuple(tuple(args[i].shape) for i in positions)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with grad_mode.no_grad():
             out = cls.forward(ctx, *args, **kwargs)
