@@ -400,3 +400,83 @@ INDEXING = [
     OpSpec("where", lambda x: x.where(x > 0, x.flip(1)), lambda x: np.where(x > 0, x,
            np.flip(x, 1)), ALL, variant="self", grad=True),
 ]
+
+
+# ------------------------------------------------------------------ neural-network ops
+# Convolution, pooling and the fused loss: optional fast ops a backend may offer (or the core
+# decomposes). Fixed small NCHW shapes; ``extra["shapes"]`` gives each input's shape.
+def _functional(x):
+    return type_of(x).nn.functional
+
+
+def _windows64(x, kernel, stride, padding, dilation, fill):
+    """(N, C, H, W) -> (N, C, OH, OW, KH, KW) windows of a padded input."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    oh = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    out = np.empty(x.shape[:2] + (oh, ow, kh, kw))
+    for i in range(kh):
+        for j in range(kw):
+            out[..., i, j] = xp[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh,
+                                j * dw: j * dw + sw * (ow - 1) + 1: sw]
+    return out
+
+
+def conv2d64(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    o, per_group = w.shape[0], w.shape[1]
+    windows = _windows64(x, w.shape[2:], stride, padding, dilation, 0.0)
+    outs = []
+    for g in range(groups):
+        xs = windows[:, g * per_group:(g + 1) * per_group]
+        ws = w[g * (o // groups):(g + 1) * (o // groups)]
+        outs.append(np.einsum("nchwij,ocij->nohw", xs, ws))
+    return np.concatenate(outs, axis=1)
+
+
+def max_pool2d64(x, kernel, stride, padding):
+    return _windows64(x, kernel, stride, padding, (1, 1), -np.inf).max(axis=(-2, -1))
+
+
+def avg_pool2d64(x, kernel, stride, padding):
+    # count_include_pad=True (PyTorch's default): padding zeros count in the mean
+    return _windows64(x, kernel, stride, padding, (1, 1), 0.0).mean(axis=(-2, -1))
+
+
+_CE_TARGET = np.array([0, 4, -100, 2, 2, 1])
+
+
+def cross_entropy64(logits):
+    keep = _CE_TARGET != -100
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    picked = log_probs[np.arange(len(_CE_TARGET))[keep], _CE_TARGET[keep]]
+    return -picked.mean()
+
+
+def _nn(op, run, oracle, shapes, variant="", domains=None):
+    return OpSpec(op, run, oracle, FLOAT, domains or ("real",) * len(shapes), grad=True,
+                  variant=variant, extra={"shapes": shapes, "needs_matmul": op == "conv2d"},
+                  terms=lambda shape: 27)
+
+
+NN = [
+    _nn("conv2d", lambda x, w: _functional(x).conv2d(x, w, padding=1),
+        lambda x, w: conv2d64(x, w, padding=(1, 1)), [(2, 3, 7, 9), (4, 3, 3, 3)]),
+    _nn("conv2d", lambda x, w: _functional(x).conv2d(x, w, stride=2, padding=(1, 2),
+                                                     dilation=2),
+        lambda x, w: conv2d64(x, w, (2, 2), (1, 2), (2, 2)), [(2, 3, 9, 8), (4, 3, 3, 3)],
+        "strided-dilated"),
+    _nn("conv2d", lambda x, w: _functional(x).conv2d(x, w, groups=2),
+        lambda x, w: conv2d64(x, w, groups=2), [(2, 4, 6, 5), (6, 2, 3, 3)], "groups"),
+    _nn("max_pool2d", lambda x: _functional(x).max_pool2d(x, 2),
+        lambda x: max_pool2d64(x, (2, 2), (2, 2), (0, 0)), [(2, 3, 8, 9)]),
+    _nn("max_pool2d", lambda x: _functional(x).max_pool2d(x, 3, stride=2, padding=1),
+        lambda x: max_pool2d64(x, (3, 3), (2, 2), (1, 1)), [(2, 3, 7, 8)], "padded"),
+    _nn("avg_pool2d", lambda x: _functional(x).avg_pool2d(x, 2),
+        lambda x: avg_pool2d64(x, (2, 2), (2, 2), (0, 0)), [(2, 3, 8, 9)]),
+    _nn("avg_pool2d", lambda x: _functional(x).avg_pool2d(x, 3, stride=2, padding=1),
+        lambda x: avg_pool2d64(x, (3, 3), (2, 2), (1, 1)), [(2, 3, 7, 8)], "padded"),
+    _nn("cross_entropy", lambda x: _functional(x).cross_entropy(x, _index(x, _CE_TARGET)),
+        cross_entropy64, [(6, 5)]),
+]

@@ -8,15 +8,21 @@ import pytest
 import micrograd as mg
 from micrograd_conformance.compare import assert_close
 from micrograd_conformance.operands import on_backend
-from micrograd_conformance.opspecs import ELEMENTWISE, FLOAT, INDEXING, MOVEMENT, REDUCTIONS
+from micrograd_conformance.opspecs import ELEMENTWISE, FLOAT, INDEXING, MOVEMENT, NN, REDUCTIONS
 from micrograd_conformance.oracle import finite_difference_gradient, random_values
 from micrograd_conformance.tolerances import GRADIENT_SLACK, GRADIENT_VS_FINITE_DIFFERENCES, \
     Tolerance, tolerance
 
 GRAD_DTYPES = (mg.float32, mg.float64)
-DIFFERENTIABLE = [s for s in ELEMENTWISE + REDUCTIONS + MOVEMENT + INDEXING if s.grad]
+DIFFERENTIABLE = [s for s in ELEMENTWISE + REDUCTIONS + MOVEMENT + INDEXING + NN if s.grad]
 _BLOCK_OPS = {id(s) for s in MOVEMENT + INDEXING}
 _REDUCTION_OPS = {id(s) for s in REDUCTIONS}
+
+
+def _shapes(spec):
+    if "shapes" in spec.extra:
+        return spec.extra["shapes"]
+    return [_shape(spec)] * spec.arity
 
 
 def _shape(spec):
@@ -55,8 +61,8 @@ def _torch_gradients(spec, values, weight):
 def test_gradient(spec, dtype, backend, rng):
     if dtype not in GRAD_DTYPES:
         pytest.skip("gradients are checked in float32 and float64")
-    shape = _shape(spec)
-    values = [np.asarray(random_values(rng, dtype, shape, d), np.float64) for d in spec.domains]
+    values = [np.asarray(random_values(rng, dtype, shape, d), np.float64)
+              for d, shape in zip(spec.domains, _shapes(spec))]
     with np.errstate(all="ignore"):
         reference_out = np.asarray(spec.oracle(*values))
     weight = rng.uniform(-1.0, 1.0, reference_out.shape)
