@@ -521,3 +521,22 @@ def test_custom_function_needs_input_grad_and_no_grad():
     with mg.no_grad():
         out = Scale.apply(x, y, 2.0)
     assert not out.requires_grad and out.grad_fn is None
+
+
+def test_gradients_take_their_tensors_dtype():
+    x = leaf([1.0, 2.0], dtype=mg.float32)
+    (x * 2).backward(mg.ones(2, dtype=mg.float64))
+    assert x.grad.dtype is mg.float32
+    (g,) = mg.autograd.grad(x * 2, x, mg.ones(2, dtype=mg.float16))
+    assert g.dtype is mg.float32
+
+
+def test_hook_may_not_change_shape_or_dtype():
+    x = leaf([1.0, 2.0], dtype=mg.float32)
+    x.register_hook(lambda g: g.double())
+    with pytest.raises(RuntimeError, match="float32 \\[2\\] to float64 \\[2\\]"):
+        (x * 2).sum().backward()
+    y = leaf([1.0, 2.0]) * 1
+    y.register_hook(lambda g: g.sum())
+    with pytest.raises(RuntimeError, match="same shape and dtype"):
+        y.sum().backward()

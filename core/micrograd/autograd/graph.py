@@ -159,6 +159,16 @@ def _modified_message(tensor, expected, node, actual=None) -> str:
             f"on tensors that an earlier op saved for backward.")
 
 
+def _check_hook_result(hook, grad, result) -> None:
+    if not hasattr(result, "_dtype") or result._dtype is not grad._dtype \
+            or tuple(result.shape) != tuple(grad.shape):
+        what = (f"{result._dtype.name} {list(result.shape)}" if hasattr(result, "_dtype")
+                else type(result).__name__)
+        raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} changed the gradient from "
+                           f"{grad._dtype.name} {list(grad.shape)} to {what}; a hook must return "
+                           f"None or a tensor of the same shape and dtype")
+
+
 def _edge(tensor) -> Node | None:
     if not tensor.requires_grad:
         return None
@@ -211,6 +221,8 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
             raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
                                f"{tuple(grad.shape)} and output[{i}] has a shape of "
                                f"{tuple(out.shape)}.")
+        elif grad._dtype is not out._dtype:
+            grad = grad.to(out._dtype)      # as PyTorch: gradients take their tensor's dtype
         roots.append((_edge(out), grad))
 
     # Count, for every reachable node, how many edges lead into it.
@@ -249,6 +261,7 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
                 for hook in tuple(node._pre_hooks):
                     result = hook(grad)
                     if result is not None:
+                        _check_hook_result(hook, grad, result)
                         grad = result
             if node in captures:
                 captured[captures[node]] = grad
