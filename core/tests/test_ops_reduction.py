@@ -175,3 +175,10 @@ def test_empty_dim_list_reduces_everything_like_torch():
     x = mg.arange(12.0).reshape(3, 4)
     assert x.sum([]).item() == 66.0 and x.sum(()).item() == 66.0
     assert x.mean([]).item() == 5.5 and x.amax([]).item() == 11.0
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "prod", "amax", "amin", "logsumexp", "softmax",
+                                  "cumsum"])
+@pytest.mark.parametrize("dim", [0, -1])
+def test_reducing_dim_0_of_a_0d_tensor(name, dim):
+    check(lambda x: getattr(x, name)(dim), lambda x: getattr(x, name)(dim), [()])

@@ -141,7 +141,7 @@ def normalize_dims(dims, ndim: int) -> tuple[int, ...]:
     out = tuple(sorted({normalize_dim(d, ndim) for d in dims}))
     if len(out) != len(tuple(dims)):
         raise RuntimeError(f"dim {tuple(dims)} appears multiple times in the list of dims")
-    return out
+    return out if ndim else ()      # dim 0 (or -1) of a 0-d tensor names no real axis
 
 
 def numel(shape) -> int:
