@@ -53,8 +53,6 @@ def pytest_configure(config):
                                        "parameter to these (and the backend's declared ones)")
     config.addinivalue_line("markers", "conformance_op(name): the op a test reports under")
     _CONFIG[:] = [config]
-    if config.getoption("hypothesis_profile", None) is None:
-        settings.load_profile("ci")
 
 
 def target(config) -> Target:
@@ -94,6 +92,10 @@ def pytest_collection_modifyitems(session, config, items):
     suite = [item for item in items if _in_suite(item)]
     if not suite:
         return
+    # Only a run that includes the suite gets its hypothesis profile; other projects' test
+    # sessions (where this plugin is merely installed) keep theirs.
+    if config.getoption("hypothesis_profile", None) is None:
+        settings.load_profile("ci")
     found = target(config)
     if found.error:
         raise pytest.UsageError(f"micrograd-conformance: --backend {found.name}: {found.error}")

@@ -9,7 +9,7 @@ MODULE = '''
 import numpy as np
 
 import micrograd
-from micrograd.backend import BackendUnavailable
+from micrograd.backend import BackendUnavailable, Capabilities
 from micrograd.backends.numpy_backend import NumpyBackend
 from micrograd.device import device
 
@@ -47,6 +47,19 @@ class DefectiveBackend(NumpyBackend):
         return (x.shape[axis] - 1 - idx).astype(np.int64)
 
 
+class NarrowBackend(NumpyBackend):
+    """Correct, but declares few dtypes: the suite must test only those, and check that the
+    others are refused."""
+    name = "narrow"
+    capabilities = Capabilities(dtypes=(micrograd.bool, micrograd.int32, micrograd.int64,
+                                        micrograd.float32), device_type="cpu",
+                                matmul_dtypes=(micrograd.float32,))
+
+
+def _narrow(index):
+    return NarrowBackend(device("cpu"))
+
+
 def _defective(index):
     return DefectiveBackend(device("cpu"))
 
@@ -59,6 +72,7 @@ def _broken(index):
 def micrograd_register_backends(register):
     register("defective", _defective, device_type="cpu", contract=(1, 0), priority=-10)
     register("broken", _broken, device_type="cpu", contract=(1, 0), priority=-20)
+    register("narrow", _narrow, device_type="cpu", contract=(1, 0), priority=-30)
 '''
 
 DEFECTS = {

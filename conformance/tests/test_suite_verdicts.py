@@ -66,6 +66,18 @@ def test_defective_backend_is_caught_defect_by_defect(tmp_path, plugin_dir):
     assert "elements differ from the oracle" in text
 
 
+def test_only_declared_dtypes_are_tested_and_the_rest_refused(tmp_path, plugin_dir):
+    done, data = run_suite(tmp_path, "narrow", "-k", "memory_device or linalg or shape_classes",
+                           plugin_dir=plugin_dir)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    tested = {c["dtype"] for c in data["cells"] if c["status"] == "pass"}
+    assert tested == {"bool", "int32", "int64", "float32", "any"}, tested
+    cells = {(c["op"], c["dtype"]): c["status"] for c in data["cells"]}
+    assert cells[("undeclared_dtypes_raise_type_error", "any")] == "pass"
+    assert cells[("undeclared_matmul_dtype_raises", "any")] == "pass"
+    assert cells[("mixed_backend_ops_raise", "any")] == "pass"     # numpy is a second backend
+
+
 def test_unavailable_backend_is_an_error_with_its_reason(tmp_path, plugin_dir):
     install_broken = plugin_dir     # the same plugin registers "broken"
     done, _ = run_suite(tmp_path, "broken", "-k", "test_full", plugin_dir=install_broken)

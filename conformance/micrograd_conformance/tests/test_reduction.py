@@ -2,6 +2,8 @@
 
 import pytest
 
+import micrograd as mg
+
 from micrograd_conformance.checks import check, inputs_for
 from micrograd_conformance.operands import LAYOUTS, broadcastable
 from micrograd_conformance.opspecs import REDUCTIONS
@@ -26,8 +28,7 @@ def test_views(spec, dtype, backend, rng):
         check(spec, dtype, [values], backend, layouts=[layout])
 
 
+@pytest.mark.conformance_dtypes((mg.float16, mg.float32, mg.int32))
 @pytest.mark.conformance_specs([s for s in REDUCTIONS if s.large])
 def test_large(spec, dtype, backend, rng):
-    if dtype.name not in ("float32", "float16", "int32"):
-        pytest.skip("the million-element input runs for float32, float16 and int32 only")
     check(spec, dtype, inputs_for(spec, dtype, [LARGE_SHAPE], rng), backend)
