@@ -175,6 +175,9 @@ class Registry:
             except BackendError as exc:
                 reasons.append(str(exc))
         if not candidates:
+            if any(dev.type in (p.plugin, p.backend) for p in self.problems):
+                # A plugin that failed to load claimed this name: its reason is the answer.
+                raise BackendError(self._unknown_message(dev.type))
             known = ", ".join(sorted(self._device_types() | set(self.specs)))
             raise BackendError(f"no backend serves device {str(dev)!r}; known devices and "
                                f"backends: {known}. " + self._problem_hint())
