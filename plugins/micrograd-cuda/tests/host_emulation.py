@@ -1,14 +1,18 @@
 """Runs the backend's CUDA kernel sources on the CPU, to check what they compute without a GPU.
 
 Each kernel family is compiled by the host C++ compiler against a small shim that defines the
-CUDA built-ins (``threadIdx``, ``__syncthreads``, ``atomicAdd``, ...). Kernels without shared
-memory are then run for every (block, thread) of the real launch configuration one after the
-other, which is exact for grid-stride kernels: their threads never wait on one another. Block
-reductions (the ``rowwise`` family) need concurrent threads, so they run as one block of one
-thread: that checks their arithmetic, not their barriers; the GPU tests check the rest.
+CUDA built-ins (``threadIdx``, ``__syncthreads``, ``atomicAdd``, ...), and every launch uses the
+real launch configuration the backend computed:
+
+- kernels without shared memory (grid-stride loops; their threads never wait on one another) run
+  every (block, thread) one after the other, which is exact;
+- block reductions (the ``rowwise`` family) run each block as ``blockDim`` concurrent OS threads
+  (ctypes releases the GIL), ``__syncthreads`` being a real barrier across them and shared memory
+  one buffer per block, so the tree reductions and their barriers are exercised as on a GPU.
 
 :class:`EmulatedLoader` has the interface of :class:`micrograd_cuda.loader.KernelLoader`, and
 numpy stands in for CuPy (whose API it shares), so the backend's own host code runs unchanged.
+What this cannot check: CuPy's own semantics, warp-level timing, and real hardware.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from micrograd_cuda.kernels import FAMILIES
@@ -24,15 +29,18 @@ from micrograd_cuda.launch import ctype_for, pack_args
 SHIM = r"""
 #include <cmath>
 #include <cstring>
+#include <pthread.h>
 #define __global__
 #define __device__
 #define __forceinline__ inline
 #define __shared__
 struct emulated_dim3 { unsigned x, y, z; };
-static emulated_dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
+static thread_local emulated_dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
 static emulated_dim3 blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
-unsigned char shared_bytes[1 << 16];
-static inline void __syncthreads() {}
+static pthread_barrier_t block_barrier;
+static bool block_barrier_ready = false;
+unsigned char shared_bytes[1 << 16];     // one block runs at a time, so one buffer suffices
+static inline void __syncthreads() { pthread_barrier_wait(&block_barrier); }
 static inline float __int_as_float(unsigned i) { float f; std::memcpy(&f, &i, 4); return f; }
 static inline double __longlong_as_double(unsigned long long i) {
     double d; std::memcpy(&d, &i, 8); return d;
@@ -40,8 +48,14 @@ static inline double __longlong_as_double(unsigned long long i) {
 template <typename U> static inline U atomicAdd(U* p, U v) { U old = *p; *p = old + v; return old; }
 using std::exp; using std::log; using std::log1p; using std::erf; using std::tanh;
 using std::sqrt;
-extern "C" void emulate_thread(unsigned block, unsigned thread, unsigned grid, unsigned threads) {
-    blockIdx.x = block; threadIdx.x = thread; gridDim.x = grid; blockDim.x = threads;
+extern "C" void emulate_launch(unsigned grid, unsigned threads) {
+    gridDim.x = grid; blockDim.x = threads;
+    if (block_barrier_ready) pthread_barrier_destroy(&block_barrier);
+    pthread_barrier_init(&block_barrier, nullptr, threads);
+    block_barrier_ready = true;
+}
+extern "C" void emulate_thread(unsigned block, unsigned thread) {
+    blockIdx.x = block; threadIdx.x = thread;
 }
 """
 
@@ -66,11 +80,13 @@ class EmulatedLoader:
         if key not in self._libraries:
             stem = f"{family_name}_{ctype.replace(' ', '_')}"
             source = self.build_dir / f"{stem}.cpp"
-            source.write_text(SHIM + FAMILIES[family_name].source(ctype))
             library = self.build_dir / f"lib{stem}.so"
-            subprocess.run([host_compiler(), "-std=c++14", "-O1", "-shared", "-fPIC",
-                            "-w", str(source), "-o", str(library)], check=True,
-                           capture_output=True, text=True)
+            text = SHIM + FAMILIES[family_name].source(ctype)
+            if not (library.exists() and source.read_text() == text):   # built by another test
+                source.write_text(text)
+                subprocess.run([host_compiler(), "-std=c++14", "-O1", "-shared", "-fPIC",
+                                "-pthread", "-w", str(source), "-o", str(library)],
+                               check=True, capture_output=True, text=True)
             self._libraries[key] = ctypes.CDLL(str(library))
         return self._libraries[key]
 
@@ -88,15 +104,32 @@ class EmulatedLoader:
             else:
                 call_args.append(_CTYPES_OF_PARAM[ctype if param == "T" else param](value))
         self.launches.append((entry_name, grid, block))
-        if shared_bytes:
-            # a block reduction: one block of one thread (see the module docstring)
-            library.emulate_thread(0, 0, 1, 1)
-            kernel(*call_args)
+        library.emulate_launch(grid, block)
+        if not shared_bytes:
+            for b in range(grid):
+                for t in range(block):
+                    library.emulate_thread(b, t)
+                    kernel(*call_args)
             return
         for b in range(grid):
-            for t in range(block):
-                library.emulate_thread(b, t, grid, block)
-                kernel(*call_args)
+            _run_block(library, kernel, call_args, b, block)
+
+
+def _run_block(library, kernel, call_args, block_index: int, threads: int) -> None:
+    """One block as ``threads`` concurrent OS threads meeting at ``__syncthreads``."""
+    def simulated_thread(t):
+        library.emulate_thread(block_index, t)
+        kernel(*call_args)
+
+    workers = [threading.Thread(target=simulated_thread, args=(t,), daemon=True)
+               for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+        if w.is_alive():
+            raise RuntimeError(f"block {block_index} of {threads} threads did not finish: a "
+                               f"__syncthreads that not every thread reaches deadlocks")
 
 
 class NumpyAsCupy:

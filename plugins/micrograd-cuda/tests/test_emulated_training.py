@@ -19,13 +19,13 @@ pytestmark = pytest.mark.skipif(host_compiler() is None,
 
 
 @pytest.fixture(scope="module")
-def emulated_device(tmp_path_factory):
+def emulated_device(kernel_build_dir):
     from micrograd.registry import BackendSpec, registry
 
     registry.load()
     with pytest.MonkeyPatch.context() as patch:
         emulate_on_cpu(patch)
-        backend = emulated_backend_class()(tmp_path_factory.mktemp("kernels"))
+        backend = emulated_backend_class()(kernel_build_dir)
         patch.setitem(registry.specs, "cuda_emulated", BackendSpec(
             "cuda_emulated", lambda index: backend, "cuda_emulated", (1, 0), 0, "tests", None))
         yield "cuda_emulated"

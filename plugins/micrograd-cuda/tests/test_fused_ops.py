@@ -22,7 +22,7 @@ TOL = {dtypes.float16: 2e-3, dtypes.float32: 1e-5, dtypes.float64: 1e-12}
 
 
 @pytest.fixture(scope="module", params=["cuda", "emulated"])
-def be(request, tmp_path_factory):
+def be(request, kernel_build_dir):
     if request.param == "cuda":
         if REASON is not None:
             pytest.skip(f"needs a CUDA GPU: {REASON}")
@@ -32,7 +32,7 @@ def be(request, tmp_path_factory):
         pytest.skip("no host C++ compiler (g++) to emulate the kernels with")
     with pytest.MonkeyPatch.context() as patch:
         emulate_on_cpu(patch)
-        yield emulated_backend_class()(tmp_path_factory.mktemp("kernels"))
+        yield emulated_backend_class()(kernel_build_dir)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,8 @@ def test_activations_keep_a_0d_shape(be, op):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("shape,axis", [((7, 33), 1), ((5, 2000), 1), ((4, 3, 6), 0), ((), 0)])
+@pytest.mark.parametrize("shape,axis", [((7, 33), 1), ((2, 1500), 1), ((4, 3, 6), 0),
+                                        ((), 0)])
 def test_softmax_and_log_softmax_match_torch(be, shape, axis, dtype):
     x = np.asarray(randn(*shape) * 4)
     t = torch.from_numpy(x.astype(dtype.numpy)).double()
