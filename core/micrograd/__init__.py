@@ -65,7 +65,13 @@ def from_dlpack(ext, *, device=None) -> Tensor:
     import numpy as np
     if isinstance(ext, Tensor):
         return ext
-    host = np.from_dlpack(ext) if hasattr(ext, "__dlpack__") else np.asarray(ext)
+    try:
+        host = np.from_dlpack(ext) if hasattr(ext, "__dlpack__") else np.asarray(ext)
+    except (BufferError, RuntimeError, TypeError) as exc:
+        dtype = getattr(ext, "dtype", "?")
+        raise TypeError(f"cannot import a {type(ext).__name__} of dtype {dtype} through DLPack "
+                        f"({exc}); the exchange goes through numpy, which has no bfloat16: "
+                        f"convert it to float32 first, then .to(micrograd.bfloat16)") from exc
     return tensor(host, device=device)
 
 

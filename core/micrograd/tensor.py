@@ -203,6 +203,9 @@ class Tensor:
         if self.requires_grad:
             raise RuntimeError("Can't export a tensor that requires grad through DLPack; "
                                "call .detach() first")
+        if self._dtype is dtypes.bfloat16 and self._backend.device.type == "cpu":
+            raise BufferError("DLPack export of bfloat16 is not supported here (numpy, the host "
+                              "bridge, has no bfloat16); export tensor.float() instead")
         exporter = getattr(self._data, "__dlpack__", None)
         if exporter is None:
             return self.numpy().__dlpack__(**kwargs)

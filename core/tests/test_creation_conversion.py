@@ -299,3 +299,17 @@ def test_arange_refuses_infinite_ranges():
         mg.arange(float("inf"))
     with pytest.raises(RuntimeError, match="finite"):
         mg.arange(0, 10, float("nan"))
+
+
+def test_dlpack_bfloat16_is_refused_with_a_hint():
+    with pytest.raises(BufferError, match=r"float\(\)"):
+        np.from_dlpack(mg.tensor([1.5], dtype=mg.bfloat16))
+    with pytest.raises(TypeError, match="bfloat16.*float32"):
+        mg.from_dlpack(torch.tensor([1.5], dtype=torch.bfloat16))
+
+
+def test_dlpack_of_noncontiguous_views():
+    x = mg.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(np.from_dlpack(x.T), np.arange(6.0).reshape(2, 3).T)
+    t = torch.arange(6.0).reshape(2, 3).T
+    assert mg.from_dlpack(t).tolist() == t.tolist()
