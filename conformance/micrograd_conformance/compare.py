@@ -110,13 +110,13 @@ def _record(op, dtype, max_abs, max_rel, ok):
 
 
 def _fail(where, got, want, bad, how, max_abs=None, max_rel=None):
-    count = int(bad.sum())
-    first = np.unravel_index(int(np.argmax(bad.reshape(-1))), bad.shape) if bad.ndim else ()
     errors = "" if max_abs is None else \
         f"; max abs error {max_abs:.3g}, max rel error {max_rel:.3g}"
-    sample = ", ".join(f"{tuple(int(i) for i in idx)}: got {got[idx]!r} expected {want[idx]!r}"
-                       for idx in list(zip(*np.nonzero(bad)))[:3]) if bad.ndim else \
-        f"got {got!r} expected {want!r}"
+    if bad.ndim:
+        sample = ", ".join(f"{tuple(int(i) for i in idx)}: got {got[idx].item()!r} expected "
+                           f"{want[idx].item()!r}" for idx in list(zip(*np.nonzero(bad)))[:3])
+    else:
+        sample = f"got {got.item()!r} expected {want.item()!r}"
     raise ConformanceError(
-        f"{where}: {count} of {bad.size} elements differ from the oracle ({how}){errors}; "
-        f"first mismatches: {sample or first}")
+        f"{where}: {int(bad.sum())} of {bad.size} elements differ from the oracle ({how})"
+        f"{errors}; first mismatches: {sample}")
