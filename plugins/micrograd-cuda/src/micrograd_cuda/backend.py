@@ -6,8 +6,9 @@ precision accumulation, nan in argmax, atomics for scatter-add). Storage comes f
 memory pool; matmul of floating dtypes goes to cuBLAS. The optional fast ops live in
 :mod:`.fused_ops` and :mod:`.spatial_ops`.
 
-bfloat16 is not declared: CuPy has no bfloat16 dtype, and a uint16 array standing in for one
-could not be told apart from a real uint16 tensor inside a primitive.
+bfloat16 is not declared: CuPy 13 has no bfloat16 dtype (CuPy 14's is new and could not be
+checked here), and a uint16 array standing in for one could not be told apart from a real uint16
+tensor inside a primitive.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def capabilities(device_type: str, device_count: int) -> Capabilities:
     return Capabilities(
         dtypes=DECLARED_DTYPES, device_type=device_type, device_count=device_count,
         matmul_dtypes=MATMUL_DTYPES,
-        notes={"bfloat16": "not supported: CuPy has no bfloat16 dtype",
+        notes={"bfloat16": "not supported: CuPy 13 has no bfloat16 dtype",
                "float16": "fused kernels compute in float32 and round once"})
 
 
@@ -114,8 +115,8 @@ class CudaBackend(FusedOps, SpatialOps, Backend):
         return cupy.asnumpy(x)
 
     def from_dlpack(self, obj):
-        """A CuPy array viewing (not copying) any DLPack producer on this GPU, e.g. a PyTorch
-        CUDA tensor; producers on another device or the host are copied here."""
+        """A CuPy array viewing a DLPack producer's GPU memory without a copy, e.g. a PyTorch
+        CUDA tensor's."""
         return cupy.from_dlpack(obj)
 
     def full(self, shape, value, dtype):
