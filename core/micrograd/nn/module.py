@@ -46,6 +46,7 @@ class Module:
         d["_forward_pre_hooks"] = []
 
     def forward(self, *args, **kwargs):
+        """The computation; subclasses override it and callers use ``module(x)``."""
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required "
                                   f"\"forward\" function")
 
@@ -114,6 +115,7 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (or an empty ``None`` slot) under ``name``."""
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
                             f"'{name}' (nn.Parameter or None required)")
@@ -134,6 +136,7 @@ class Module:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: "Module | None") -> None:
+        """Register ``module`` as a child called ``name``."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         _check_name(self, name, "module")
@@ -143,6 +146,7 @@ class Module:
 
     # ------------------------------------------------------------------ traversal
     def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        """``(dotted name, module)`` for this module and every descendant, depth first."""
         memo = set() if memo is None else memo
         if remove_duplicate:
             if self in memo:
@@ -181,14 +185,21 @@ class Module:
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
                          remove_duplicate: bool = True):
+        """``(dotted name, parameter)`` pairs; a shared parameter appears once.
+
+        >>> [name for name, _ in micrograd.nn.Linear(2, 3).named_parameters()]
+        ['weight', 'bias']
+        """
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter (what an optimizer takes)."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True):
+        """``(dotted name, buffer)`` pairs, persistent or not."""
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
@@ -213,6 +224,7 @@ class Module:
 
     # ------------------------------------------------------------------ modes and hooks
     def train(self, mode: bool = True) -> "Module":
+        """Set training mode (Dropout drops, BatchNorm uses batch statistics) here and below."""
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         for m in self.modules():
@@ -220,6 +232,7 @@ class Module:
         return self
 
     def eval(self) -> "Module":
+        """``train(False)``: Dropout is the identity, BatchNorm uses running statistics."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
@@ -228,6 +241,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's ``.grad`` (to ``None``, or to zeros)."""
         for p in self.parameters():
             if p.grad is None:
                 continue
@@ -325,8 +339,7 @@ class Module:
                     out[dot + name] = b if keep_vars else b.detach()
         return out
 
-    def load_state_dict(self, state_dict: dict, strict: bool = True,
-                        assign: bool = False) -> IncompatibleKeys:
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> IncompatibleKeys:
         """Copy ``state_dict``'s tensors into this module's parameters and buffers.
 
         A key whose shape or dtype differs raises, naming the key; with ``strict`` missing and

@@ -8,6 +8,7 @@ gradients of gradients work on every backend.
 
 from __future__ import annotations
 
+from .. import dtypes
 from ..autograd import grad_mode
 from ..tensor import Tensor
 from . import fallbacks
@@ -148,6 +149,10 @@ def _string_padding(x, mode, kernel, stride, dilation):
     return x, (totals[0] // 2, totals[1] // 2)
 
 
+def _single(value) -> int:
+    return value if isinstance(value, int) else int(value[0])
+
+
 def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     """1-D convolution of ``x`` (N, C, L) or (C, L) with ``weight`` (O, C/groups, K): a 2-D
@@ -157,10 +162,9 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
                            f"{tuple(weight.shape)}")
     if x.ndim not in (2, 3):
         raise RuntimeError(f"conv1d: expected a 2-D or 3-D input, got shape {tuple(x.shape)}")
-    one = lambda v: (1, v if isinstance(v, int) else int(v[0]))  # noqa: E731
-    pad = padding if isinstance(padding, str) else (0, one(padding)[1])
-    y = conv2d(x.unsqueeze(-2), weight.unsqueeze(2), bias, one(stride), pad, one(dilation),
-               groups)
+    pad = padding if isinstance(padding, str) else (0, _single(padding))
+    y = conv2d(x.unsqueeze(-2), weight.unsqueeze(2), bias, (1, _single(stride)), pad,
+               (1, _single(dilation)), groups)
     return y.squeeze(-2)
 
 
@@ -186,14 +190,9 @@ class MaxPool2dBackward(Op):
 
     def backward(self, grad):
         n, c, h, w = grad.shape
-        index = Tensor._make(self.indices, _int64(), grad._backend)
+        index = Tensor._make(self.indices, dtypes.int64, grad._backend)
         picked = grad.reshape(n, c, h * w).gather(2, index.reshape(n, c, -1))
         return picked.reshape(self.out_shape)
-
-
-def _int64():
-    from .. import dtypes
-    return dtypes.int64
 
 
 class AvgPool2d(Op):
@@ -265,7 +264,7 @@ def _last_indices(x, kernel, stride, padding, dilation):
     be = x._backend
     _, idx = fallbacks.run(be, "max_pool2d", x._dtype, x._data, kernel, stride, padding,
                            dilation)
-    return Tensor._make(idx, _int64(), be)
+    return Tensor._make(idx, dtypes.int64, be)
 
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,

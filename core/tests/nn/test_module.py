@@ -192,3 +192,23 @@ def test_embedding_layer_and_clip_grad():
     np.testing.assert_allclose(p.grad.cpu().numpy(), [0.6, 0.8, 0, 0], rtol=1e-5)
     nn.utils.clip_grad_value_([p], 0.7)
     np.testing.assert_allclose(p.grad.cpu().numpy(), [0.6, 0.7, 0, 0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_a_cnn_trains_in_other_floating_dtypes(dtype):
+    dtype = getattr(mg, dtype)
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.AvgPool2d(2), nn.Flatten(),
+                          nn.Linear(16, 3)).to(dtype)
+    opt = mg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = mg.randn(8, 1, 8, 8).to(dtype), mg.randint(0, 3, (8,))
+    losses = []
+    for _ in range(15):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert loss.dtype is dtype and all(p.dtype is dtype for p in model.parameters())
+    assert np.isfinite(losses).all() and losses[-1] < 0.5 * losses[0], losses
