@@ -129,8 +129,8 @@ inline auto binary_scalar(C a, C b) {
     else if constexpr (OP == FLOORDIV) { if constexpr (fl) return float_floordiv(a, b); else return int_floordiv(a, b); }
     else if constexpr (OP == MOD) { if constexpr (fl) return float_mod(a, b); else return int_mod(a, b); }
     else if constexpr (OP == POW) { if constexpr (fl) return C(std::pow(a, b)); else if constexpr (bl) return C(a || !b); else return int_pow(a, b); }
-    else if constexpr (OP == MAXIMUM) { if constexpr (fl) return (a >= b || a != a) ? a : b; else return a > b ? a : b; }
-    else if constexpr (OP == MINIMUM) { if constexpr (fl) return (a <= b || a != a) ? a : b; else return a < b ? a : b; }
+    else if constexpr (OP == MAXIMUM) { if constexpr (fl) return (a > b || a != a) ? a : b; else return a > b ? a : b; }  // ties give b, as numpy
+    else if constexpr (OP == MINIMUM) { if constexpr (fl) return (a < b || a != a) ? a : b; else return a < b ? a : b; }
     else if constexpr (OP == ATAN2) return C(std::atan2(a, b));
     else if constexpr (OP == EQ) return a == b;
     else if constexpr (OP == NE) return a != b;

@@ -35,8 +35,9 @@ public:
     }
 
     // Runs fn(chunk) for chunk in [0, chunks), the caller taking part.
-    void run(int64_t chunks, const std::function<void(int64_t)>& fn) {
+    void run(int threads, int64_t chunks, const std::function<void(int64_t)>& fn) {
         std::unique_lock<std::mutex> call_lock(call_mutex_);   // one parallel region at a time
+        if (size() != threads) resize(threads);   // only here, where no region is running
         {
             std::lock_guard<std::mutex> lock(mutex_);
             task_ = &fn;
@@ -112,22 +113,23 @@ private:
     bool stopping_ = false;
 };
 
-Pool* pool_instance = nullptr;
-int wanted_threads = 0;
+std::atomic<int> wanted_threads{0};
 
 Pool& pool() {
-    if (!wanted_threads) wanted_threads = default_threads();
     // Leaked on purpose: joining threads during interpreter shutdown can deadlock.
-    if (!pool_instance) pool_instance = new Pool(wanted_threads);
-    if (pool_instance->size() != wanted_threads) pool_instance->resize(wanted_threads);
-    return *pool_instance;
+    static Pool* instance = new Pool(num_threads());
+    return *instance;
 }
 
 }  // namespace
 
 int num_threads() {
-    if (!wanted_threads) wanted_threads = default_threads();
-    return wanted_threads;
+    int n = wanted_threads.load();
+    if (!n) {
+        n = default_threads();
+        wanted_threads.store(n);
+    }
+    return n;
 }
 
 void set_num_threads(int n) { wanted_threads = std::max(1, n); }
@@ -141,7 +143,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     }
     int64_t chunks = std::min<int64_t>(threads, n / grain);
     int64_t per = (n + chunks - 1) / chunks;
-    pool().run(chunks, [&](int64_t c) {
+    pool().run(threads, chunks, [&](int64_t c) {
         int64_t b = c * per, e = std::min(n, b + per);
         if (b < e) fn(b, e);
     });

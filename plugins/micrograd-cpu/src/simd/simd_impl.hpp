@@ -19,8 +19,8 @@ struct Impl {
         else if constexpr (OP == SUB) return a - b;
         else if constexpr (OP == MUL) return a * b;
         else if constexpr (OP == DIV) return a / b;
-        else if constexpr (OP == MAXIMUM) return xsimd::select((a >= b) | xsimd::isnan(a), a, b);
-        else return xsimd::select((a <= b) | xsimd::isnan(a), a, b);
+        else if constexpr (OP == MAXIMUM) return xsimd::select((a > b) | xsimd::isnan(a), a, b);  // ties give b, as numpy
+        else return xsimd::select((a < b) | xsimd::isnan(a), a, b);
     }
 
     template <int OP>
@@ -29,8 +29,8 @@ struct Impl {
         else if constexpr (OP == SUB) return a - b;
         else if constexpr (OP == MUL) return a * b;
         else if constexpr (OP == DIV) return a / b;
-        else if constexpr (OP == MAXIMUM) return (a >= b || a != a) ? a : b;
-        else return (a <= b || a != a) ? a : b;
+        else if constexpr (OP == MAXIMUM) return (a > b || a != a) ? a : b;
+        else return (a < b || a != a) ? a : b;
     }
 
     template <int OP>
