@@ -9,7 +9,7 @@ from __future__ import annotations
 from .. import dtypes
 from ..tensor import Tensor
 from . import fallbacks
-from .base import Op
+from .base import Op, check_same_backend
 
 
 class CrossEntropy(Op):
@@ -35,6 +35,7 @@ class CrossEntropy(Op):
 
 def cross_entropy_losses(logits: Tensor, target: Tensor, ignore_index: int) -> Tensor:
     """(N,) losses of (N, C) ``logits`` against int64 class indices ``target`` (N,)."""
+    check_same_backend(logits, target, "cross_entropy")
     if target._dtype is not dtypes.int64:
         target = target.to(dtypes.int64)
     return CrossEntropy.apply(logits, target, ignore_index=int(ignore_index))
