@@ -14,7 +14,11 @@ def test_compare_accepts_close_and_names_every_kind_of_difference():
     assert "dtype float64, expected float32" in compare(a, a.astype(np.float64), 1e-5, 1e-6)
     wrong = a.copy()
     wrong[1, 2] += 1
-    assert "max abs error 1 at flat index 5" in compare(a, wrong, 1e-5, 1e-6)
+    assert "atol=1e-06 x 5: max abs error 1 at flat index 5" in compare(a, wrong, 1e-5, 1e-6)
+    # atol scales with the largest magnitude: an error of 5e-4 in a sum of size 1000 is rounding
+    big = np.array([1000.0, 0.0], np.float32)
+    assert compare(big, big + np.float32(5e-4), rtol=1e-4, atol=1e-6) is None
+    assert compare(big, big + np.float32([0, 0.1]), rtol=1e-4, atol=1e-6) is not None
     assert compare((a,), a, 1e-5, 1e-6).startswith("returned ndarray")
 
 

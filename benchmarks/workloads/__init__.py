@@ -29,7 +29,7 @@ class Workload:
     sizes: dict[str, tuple[int, ...]]
     build: dict[str, Callable[[Any, int], Callable[[], Any]]]
     rtol: float = 1e-5
-    atol: float = 1e-6
+    atol: float = 1e-6                       # times the result's largest magnitude (>= 1)
 
     def builder(self, kind: str):
         if kind in self.build:

@@ -33,9 +33,5 @@ def _sum_tinygrad(fw, n):
 WORKLOADS = [
     Workload("sum_axis0", "sum over axis 0 of an n x n matrix", "n (matrix is n x n)", SIZES,
              {"torchlike": _sum_torchlike, "numpy": _sum_numpy, "mlx": _sum_mlx,
-              "tinygrad": _sum_tinygrad},
-             # Column sums of n normal values cancel to near 0 while float32 rounding grows with
-             # n (summation order differs: sequential, pairwise, blocked), so the absolute
-             # tolerance carries it: measured 5.6e-4 between PyTorch and numpy at n = 4096.
-             rtol=1e-4, atol=2e-3),
+              "tinygrad": _sum_tinygrad}, rtol=1e-4, atol=1e-5),
 ]
