@@ -180,11 +180,9 @@ extern "C" __global__ void softmax_rows(const T* x, T* y, index_t rows, index_t 
         T* yr = y + r * cols;
         T shift = row_shift(xr, cols, smem);
         T total = row_sum_exp(xr, cols, shift, smem);
-        if (log_output) {
-            T log_total = log(total);
-            for (index_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = xr[c] - shift - log_total;
-        } else {
-            for (index_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = exp(xr[c] - shift) / total;
+        T log_total = log(total);
+        for (index_t c = threadIdx.x; c < cols; c += blockDim.x) {
+            yr[c] = log_output ? xr[c] - shift - log_total : exp(xr[c] - shift) / total;
         }
     }
 }
