@@ -7,6 +7,7 @@ imports CuPy; arrays only need ``dtype``, ``shape`` and ``flags`` (numpy arrays 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -83,32 +84,45 @@ def row_launch(rows: int, cols: int, itemsize: int) -> tuple[int, int, int]:
     return min(rows, MAX_BLOCKS), threads, threads * itemsize
 
 
+@functools.lru_cache(maxsize=None)
+def _argument_plan(entry: Entry, ctype: str) -> tuple:
+    """Per parameter: the numpy dtype a pointer's array must have, or the scalar converter.
+    Worked out once per kernel instantiation, since it sits on every launch."""
+    plan = []
+    for param in entry.params:
+        if param.endswith("*"):
+            element = param.removeprefix("const ").removesuffix("*").strip()
+            plan.append((NUMPY_OF_CTYPE[ctype if element == "T" else element], None))
+        else:
+            plan.append((None, _SCALAR_CONVERTERS[ctype if param == "T" else param]))
+    return tuple(plan)
+
+
 def pack_args(entry: Entry, ctype: str, args) -> tuple:
     """Arguments for ``entry`` with element type ``ctype``, checked against its declaration.
 
     Pointers must be C-contiguous arrays of the declared element type (``T`` is ``ctype``);
     scalars become numpy scalars of the declared width, since a Python int would be passed as a
     64-bit value whatever the kernel expects."""
-    if len(args) != len(entry.params):
+    plan = _argument_plan(entry, ctype)
+    if len(args) != len(plan):
         raise TypeError(f"kernel {entry.name} takes {len(entry.params)} arguments "
                         f"({', '.join(entry.params)}), got {len(args)}")
     packed = []
-    for position, (param, value) in enumerate(zip(entry.params, args)):
-        if param.endswith("*"):
-            element = param.removeprefix("const ").removesuffix("*").strip()
-            expected = NUMPY_OF_CTYPE[ctype if element == "T" else element]
-            dtype = getattr(value, "dtype", None)
-            if dtype != expected:
-                raise TypeError(f"kernel {entry.name} argument {position} ({param}) needs an "
-                                f"array of {expected}, got {dtype or type(value).__name__}")
-            if not value.flags.c_contiguous:
-                raise ValueError(f"kernel {entry.name} argument {position} ({param}) must be "
-                                 f"C-contiguous; got strides {value.strides} for shape "
-                                 f"{value.shape}")
-            packed.append(value)
-        else:
-            convert = _SCALAR_CONVERTERS[ctype if param == "T" else param]
+    for position, ((expected, convert), value) in enumerate(zip(plan, args)):
+        if convert is not None:
             packed.append(convert(value))
+            continue
+        dtype = getattr(value, "dtype", None)
+        if dtype != expected:
+            raise TypeError(f"kernel {entry.name} argument {position} "
+                            f"({entry.params[position]}) needs an array of {expected}, got "
+                            f"{dtype or type(value).__name__}")
+        if not value.flags.c_contiguous:
+            raise ValueError(f"kernel {entry.name} argument {position} "
+                             f"({entry.params[position]}) must be C-contiguous; got strides "
+                             f"{value.strides} for shape {value.shape}")
+        packed.append(value)
     return tuple(packed)
 
 
