@@ -157,10 +157,23 @@ def _im2col(be, dt, x, kernel, stride, padding, dilation, out_hw):
     n, c = x.shape[:2]
     oh, ow = out_hw
     xp = _padded(be, dt, x, padding, 0)
-    taps = [be.reshape(be.permute(be.slice(xp, key), (1, 0, 2, 3)), (c, 1, n, oh, ow))
+    taps = [be.permute(be.slice(xp, key), (1, 0, 2, 3))
             for key in _tap_keys(xp.shape, kernel, stride, dilation, out_hw)]
-    cols = taps[0] if len(taps) == 1 else be.cat(taps, 1)
-    return be.reshape(be.contiguous(cols), (c * kernel[0] * kernel[1], n * oh * ow))
+    cols = _stack_taps(be, dt, taps, 1)
+    return be.reshape(cols, (c * kernel[0] * kernel[1], n * oh * ow))
+
+
+def _stack_taps(be, dt, taps, axis):
+    """Stack same-shaped views along a new ``axis`` into one dense array. Written tap by tap
+    into a fresh row-major buffer (``cat`` may keep its strided inputs' layout, which would
+    cost a second, slow transposing copy)."""
+    shape = taps[0].shape
+    out = be.full(shape[:axis] + (len(taps),) + shape[axis:], 0, dt)
+    whole = [slice(0, size, 1) for size in shape]
+    for t, tap in enumerate(taps):
+        key = tuple(whole[:axis] + [slice(t, t + 1, 1)] + whole[axis:])
+        be.setitem_(out, key, be.reshape(tap, shape[:axis] + (1,) + shape[axis:]))
+    return out
 
 
 def _col2im(be, dt, dcols, shape, kernel, stride, padding, dilation, out_hw):
@@ -229,9 +242,8 @@ def max_pool2d(be, dt, x, kernel, stride, padding, dilation):
     n, c, h, w = x.shape
     oh, ow = out_hw = _pool_out_hw(x.shape, kernel, stride, padding, dilation)
     xp = _padded(be, dt, x, padding, float("-inf"))
-    taps = [be.reshape(be.slice(xp, key), (n, c, oh, ow, 1))
-            for key in _tap_keys(xp.shape, kernel, stride, dilation, out_hw)]
-    stacked = taps[0] if len(taps) == 1 else be.cat(taps, 4)
+    stacked = _stack_taps(be, dt, [be.slice(xp, key) for key in
+                                   _tap_keys(xp.shape, kernel, stride, dilation, out_hw)], 4)
     y = be.reduce("max", stacked, (4,), False)
     tap = be.argreduce("argmax", stacked, 4, False)     # first maximum, nan counts as max
     # The tap's flat position in the unpadded input plane: row * W + column.
