@@ -61,10 +61,22 @@ from .ops.inplace import can_cast
 
 
 def from_dlpack(ext, *, device=None) -> Tensor:
-    """A tensor from any object exporting ``__dlpack__`` (numpy, torch, cupy, mlx...)."""
+    """A tensor from any object exporting ``__dlpack__`` (numpy, torch, cupy, mlx...).
+
+    Host memory comes in through numpy; device memory (a PyTorch CUDA tensor, say) is handed to
+    the backend serving that device when it offers ``from_dlpack``, without a copy."""
     import numpy as np
     if isinstance(ext, Tensor):
         return ext
+    kind, index = ext.__dlpack_device__() if hasattr(ext, "__dlpack_device__") else (1, 0)
+    if kind == _DLPACK_CUDA and device is None:
+        from .registry import registry
+        backend = registry.backend_for(f"cuda:{index}")
+        if not backend.offers("from_dlpack"):
+            raise TypeError(f"backend {backend.name!r} cannot import CUDA memory through DLPack; "
+                            f"copy the tensor to the host first")
+        data = backend.from_dlpack(ext)
+        return Tensor._make(data, dtypes.to_dtype(data.dtype), backend)
     try:
         host = np.from_dlpack(ext) if hasattr(ext, "__dlpack__") else np.asarray(ext)
     except (BufferError, RuntimeError, TypeError) as exc:
@@ -73,6 +85,9 @@ def from_dlpack(ext, *, device=None) -> Tensor:
                         f"({exc}); the exchange goes through numpy, which has no bfloat16: "
                         f"convert it to float32 first, then .to(micrograd.bfloat16)") from exc
     return tensor(host, device=device)
+
+
+_DLPACK_CUDA = 2   # DLDeviceType kDLCUDA
 
 
 def info() -> str:

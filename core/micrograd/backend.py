@@ -81,8 +81,10 @@ OPTIONAL_OPS: dict[str, str] = {
                    "step, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, "
                    "maximize) -> None; PyTorch's Adam (AdamW when decoupled_weight_decay); "
                    "step counts from 1"),
-    # creation
+    # creation and exchange
     "arange": "arange(start, stop, step, dtype) -> 1-D array",
+    "from_dlpack": ("from_dlpack(obj) -> array viewing a DLPack producer's memory on this device "
+                    "without a copy (used by micrograd.from_dlpack for device memory)"),
 }
 """Methods a backend may offer, with their signatures. The core uses a backend's method when it
 has one and otherwise decomposes the op into required primitives (``micrograd.ops.fallbacks``).
