@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwrote {out}/results.json, results.md and {len(plots)} plots "
           f"({', '.join(plots) or 'none'}) in {info['duration']}")
     if args.publish:
-        path = publish(out, plots)
+        path = publish(out)
         print(f"rewrote {path}")
     failed = [r for r in results if r.status in ("mismatch", "error")]
     for r in failed:
@@ -122,20 +123,21 @@ def _memory(frameworks, profile: str) -> list[dict]:
     return rows
 
 
-def publish(out: Path, plots: list[str]) -> Path:
-    """BENCHMARKS.md = the method (benchmarks/HEADER.md) + this run's tables and plots."""
+def publish(*outs: Path) -> Path:
+    """BENCHMARKS.md = the method (benchmarks/HEADER.md), then each run's tables and plots."""
     root = Path(__file__).resolve().parent.parent
-    try:
-        where = out.resolve().relative_to(root)
-    except ValueError:
-        where = out.resolve()
-    figures = [f"![{name}]({where}/{name}.png)" for name in plots]
-    text = "\n".join([
-        (Path(__file__).parent / "HEADER.md").read_text().rstrip(), "",
-        "# Latest results", "",
-        f"Raw data: `{where}/results.json`.", "",
-        (out / "results.md").read_text().rstrip(), "",
-        "## Plots", "", *figures, ""])
+    parts = [(Path(__file__).parent / "HEADER.md").read_text().rstrip(), ""]
+    for out in outs:
+        data = json.loads((out / "results.json").read_text())
+        try:
+            where = out.resolve().relative_to(root)
+        except ValueError:
+            where = out.resolve()
+        parts += [f"# Results: `{data['machine']['command']}`", "",
+                  f"Raw data: `{where}/results.json`.", "",
+                  (out / "results.md").read_text().rstrip(), "", "## Plots", ""]
+        parts += [f"![{png.stem}]({where}/{png.name})" for png in sorted(out.glob("*.png"))]
+        parts.append("")
     path = root / "BENCHMARKS.md"
-    path.write_text(text)
+    path.write_text("\n".join(parts))
     return path
