@@ -8,6 +8,8 @@ from ..module import Module
 
 
 class ReLU(Module):
+    """max(x, 0); ``inplace=True`` overwrites the input."""
+
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = inplace
@@ -17,6 +19,8 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
+    """x for x > 0, ``negative_slope * x`` otherwise."""
+
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = negative_slope
@@ -29,6 +33,8 @@ class LeakyReLU(Module):
 
 
 class GELU(Module):
+    """x * Phi(x) (erf form), or its tanh approximation with ``approximate="tanh"``."""
+
     def __init__(self, approximate: str = "none"):
         super().__init__()
         self.approximate = approximate
@@ -41,21 +47,29 @@ class GELU(Module):
 
 
 class SiLU(Module):
+    """x * sigmoid(x) (swish)."""
+
     def forward(self, x: Tensor) -> Tensor:
         return F.silu(x)
 
 
 class Sigmoid(Module):
+    """1 / (1 + exp(-x))."""
+
     def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(x)
 
 
 class Tanh(Module):
+    """Hyperbolic tangent."""
+
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
 
 
 class Softmax(Module):
+    """exp(x) normalised to sum to 1 along ``dim``."""
+
     def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
@@ -68,5 +82,7 @@ class Softmax(Module):
 
 
 class LogSoftmax(Softmax):
+    """log(softmax(x)) along ``dim``, computed stably."""
+
     def forward(self, x: Tensor) -> Tensor:
         return F.log_softmax(x, self.dim)
