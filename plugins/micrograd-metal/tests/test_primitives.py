@@ -9,7 +9,6 @@ from micrograd import dtypes
 from micrograd.backend import BINARY_OPS, REDUCE_OPS, UNARY_OPS, missing_primitives
 from micrograd_metal.backend import MLXBackend
 
-FLOAT_ONLY_UNARY = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "erf", "isnan")
 INT_OK_UNARY = ("neg", "abs", "sign", "floor", "ceil", "round", "trunc", "logical_not",
                 "bitwise_not")
 
@@ -27,10 +26,8 @@ def test_every_required_primitive_is_implemented():
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=lambda d: d.name)
-@pytest.mark.parametrize("op", UNARY_OPS)
+@pytest.mark.parametrize("op", [op for op in UNARY_OPS if op != "bitwise_not"])
 def test_unary_float(metal, ref, op, dtype):
-    if op == "bitwise_not":
-        pytest.skip("bitwise_not takes integers and bool only")
     low = 0.1 if op in ("log", "sqrt", "log1p") else -3.0
     host = sample(dtype, (4, 5), low=low)
     host.flat[0] = 2.5      # exercises round-half-to-even
@@ -38,23 +35,24 @@ def test_unary_float(metal, ref, op, dtype):
     check(metal, ref, metal.unary(op, m), ref.unary(op, r), dtype, op)
 
 
-@pytest.mark.parametrize("dtype", INTS, ids=lambda d: d.name)
-@pytest.mark.parametrize("op", INT_OK_UNARY)
+@pytest.mark.parametrize("op,dtype", [
+    (op, dtype) for op in INT_OK_UNARY for dtype in INTS
+    # the core sends no neg, abs or sign of unsigned integers
+    if not (op in ("neg", "abs", "sign") and dtype.kind == "u")
+], ids=str)
 def test_unary_integer(metal, ref, op, dtype):
-    if op in ("neg", "abs", "sign") and dtype.kind == "u":
-        pytest.skip("the core never negates unsigned integers")
     m, r = both(metal, ref, sample(dtype, (3, 4)), dtype)
     check(metal, ref, metal.unary(op, m), ref.unary(op, r), dtype, op)
 
 
-@pytest.mark.parametrize("dtype", FLOATS + (dtypes.int32, dtypes.int64, dtypes.uint8),
-                         ids=lambda d: d.name)
-@pytest.mark.parametrize("op", BINARY_OPS)
+@pytest.mark.parametrize("op,dtype", [
+    (op, dtype) for op in BINARY_OPS
+    for dtype in FLOATS + (dtypes.int32, dtypes.int64, dtypes.uint8)
+    # div and atan2 take floating operands, bitwise ops integers (the core sees to it)
+    if not (op in ("div", "atan2") and dtype.kind != "f")
+    and not (op.startswith("bitwise") and dtype.kind == "f")
+], ids=str)
 def test_binary(metal, ref, op, dtype):
-    if op in ("div", "atan2") and dtype.kind != "f":
-        pytest.skip("the core sends div and atan2 floating operands only")
-    if op.startswith("bitwise") and dtype.kind == "f":
-        pytest.skip("bitwise ops take integers and bool only")
     a = sample(dtype, (3, 4), seed=1)
     b = sample(dtype, (3, 4), seed=2)
     if op in ("floordiv", "mod", "pow"):
