@@ -37,7 +37,7 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "_dtype", "_backend", "requires_grad", "grad", "grad_fn", "_version",
+    __slots__ = ("_data", "_dtype", "_backend", "requires_grad", "_grad", "grad_fn", "_version",
                  "_accumulator", "_base", "__weakref__")
     __array_priority__ = 1000      # numpy scalars and arrays defer to our reflected operators
 
@@ -48,7 +48,7 @@ class Tensor:
         t._dtype = dtype
         t._backend = backend
         t.requires_grad = False
-        t.grad = None
+        t._grad = None
         t.grad_fn = None
         t._accumulator = None
         if base is None:
@@ -107,6 +107,30 @@ class Tensor:
     @property
     def itemsize(self) -> int:
         return self._dtype.itemsize
+
+    @property
+    def grad(self) -> "Tensor | None":
+        """The accumulated gradient; assigning checks shape, dtype and device, as PyTorch does,
+        so a later accumulation cannot silently broadcast into it."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: "Tensor | None") -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got "
+                                f"{type(value).__name__}")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: grad "
+                                   f"{tuple(value.shape)}, tensor {tuple(self.shape)}")
+            if value._dtype is not self._dtype:
+                raise RuntimeError(f"assigned grad has data of a different type: grad "
+                                   f"{value._dtype.name}, tensor {self._dtype.name}")
+            if value._backend is not self._backend:
+                raise RuntimeError(f"assigned grad has data located on a different device: "
+                                   f"grad on {value.device} ({value._backend.name}), tensor on "
+                                   f"{self.device} ({self._backend.name})")
+        self._grad = value
 
     @property
     def is_leaf(self) -> bool:

@@ -540,3 +540,18 @@ def test_hook_may_not_change_shape_or_dtype():
     y.register_hook(lambda g: g.sum())
     with pytest.raises(RuntimeError, match="same shape and dtype"):
         y.sum().backward()
+
+
+def test_assigning_grad_is_checked_like_torch():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"different size.*\(1,\).*\(2,\)"):
+        x.grad = mg.zeros(1, dtype=mg.float64)
+    with pytest.raises(RuntimeError, match="different type.*float32.*float64"):
+        x.grad = mg.zeros(2)
+    with pytest.raises(TypeError, match="Tensor or None"):
+        x.grad = [0.0, 0.0]
+    x.grad = mg.ones(2, dtype=mg.float64)
+    (x * 2).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+    x.grad = None
+    assert x.grad is None
