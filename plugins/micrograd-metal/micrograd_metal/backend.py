@@ -11,7 +11,8 @@ the backend declares ``views_share_memory=False``.
 
 Where an MLX kernel is less exact than its dtype promises, the backend computes on the host
 instead of returning quietly inexact numbers: on MLX 0.32 float64 ``exp``, ``sin``, ``cos`` and
-``erf`` run at float32 accuracy (relative errors up to 6e-5 for ``cos``).
+``erf`` run at float32 accuracy (relative errors up to 6e-5 for ``cos``), and 16-bit ``floordiv``
+and ``mod`` round their quotient too early, so those run in float32 (see also ``fast_ops``).
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
         }
         if not self.mlx_device.is_gpu:
             notes["float64"] = ("MLX's CPU device only; exp/sin/cos/erf computed on the host "
-                                "because MLX's float64 kernels have float32 accuracy")
+                                "and conv2d by the core's decomposition, because MLX's float64 "
+                                "kernels for them have float32 accuracy")
         self.capabilities = Capabilities(
             dtypes=self.mlx_device.dtypes, device_type="metal", views_share_memory=False,
             notes=notes)
