@@ -85,6 +85,15 @@ class Strided:
         if self.is_contiguous():
             return self.buf[self.offset:self.offset + n].tolist()
         buf = self.buf
+        row = self.shape[-1] if self.shape else 0
+        if row > 1 and self.strides[-1] == 1:
+            # Rows are dense even when the array is not (slices, im2col taps): copy them whole,
+            # which runs in C, instead of element by element.
+            starts = self.view(self.shape[:-1], self.strides[:-1], self.offset).positions()
+            out: list = []
+            for p in starts:
+                out.extend(buf[p:p + row].tolist())
+            return out
         return [buf[p] for p in self.positions()]
 
     def __repr__(self) -> str:
