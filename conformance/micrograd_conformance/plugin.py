@@ -176,9 +176,11 @@ def pytest_runtest_logreport(report):
         matrix = config.stash[_MATRIX] = Matrix(found.name, found.describe())
     message = f"{xfail.test_id(report.nodeid)}: {_short(report)}" if outcome == "fail" else None
     matrix.add(noted["op"], noted["dtype"], outcome, message)
-    for op, dtype, max_abs, max_rel, ok in noted["observed"]:
+    for op, result_dtype, max_abs, max_rel, ok in noted["observed"]:
         # A failed comparison inside an expected failure is expected too.
         checked = "pass" if ok else ("xfail" if outcome == "xfail" else "fail")
+        # Columns are input dtypes (argmax of float32 is a float32 cell, though it gives int64).
+        dtype = noted["dtype"] if noted["dtype"] != "any" else result_dtype
         matrix.observe(op, dtype, max_abs, max_rel, checked)
 
 
