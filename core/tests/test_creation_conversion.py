@@ -124,6 +124,8 @@ def test_random_distributions_and_dtypes():
     assert abs(u.mean().item() - 0.5) < 0.01
     assert n.dtype is mg.float64 and abs(n.mean().item()) < 0.03 and abs(n.std().item() - 1) < 0.03
     assert r.dtype is mg.int64 and r.min().item() == -3 and r.max().item() == 3
+    assert mg.randint(10, (3,)).shape == (3,)            # torch's randint(high, size)
+    assert mg.randint(5, (2,), dtype=mg.int32).dtype is mg.int32
     p = mg.randperm(10, generator=g)
     assert sorted(p.tolist()) == list(range(10))
     with pytest.raises(TypeError, match="floating"):
