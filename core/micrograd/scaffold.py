@@ -86,8 +86,10 @@ def _signature(method) -> str:
     params = []
     for p in sig.parameters.values():
         text = p.name
-        if p.annotation is not inspect.Parameter.empty:
-            text += f": {p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)}"
+        if isinstance(p.annotation, str):
+            text += f": {p.annotation}"
+        elif p.annotation is not inspect.Parameter.empty:
+            text += f": {inspect.formatannotation(p.annotation)}"
         params.append(text)
     ret = sig.return_annotation
     arrow = "" if ret is inspect.Signature.empty else f" -> {ret}"
@@ -104,8 +106,8 @@ def _primitive_stubs() -> str:
             f"    def {prim}{_signature(method)}:\n"
             f'        """{doc}"""\n'
             f"        raise NotImplementedError(\n"
-            f"            \"{{cls}}.{prim} is not written yet: implement it as its docstring says \"\n"
-            f"            \"(docs/writing-a-backend.md has the details) and delete its @todo mark\")\n")
+            f"            \"{{cls}}.{prim} is not written yet: implement it as its docstring \"\n"
+            f"            \"says (docs/writing-a-backend.md has more) and delete its @todo mark\")\n")
     # Braces in docstrings must survive the str.format of the whole template.
     body = "\n".join(stubs).replace("{", "{{").replace("}", "}}")
     return body.replace("{{cls}}", "{cls}")
@@ -215,7 +217,7 @@ commands =
 """
 
 _INIT = '''\
-"""The {name} backend for micrograd. Use it with ``micrograd.tensor(..., device="{device_type}")``."""
+"""The {name} backend for micrograd: ``micrograd.tensor(..., device="{device_type}")``."""
 
 __version__ = "0.1.0"
 '''
@@ -241,8 +243,8 @@ def _make_backend(index: int):
 
     unwritten = {cls}.unwritten_primitives()
     if unwritten:
-        raise BackendUnavailable(
-            f"primitives not implemented yet: {{', '.join(unwritten)}} (see src/{module}/backend.py)")
+        raise BackendUnavailable(f"primitives not implemented yet: {{', '.join(unwritten)}} "
+                                 f"(see src/{module}/backend.py)")
     if index != 0:
         raise BackendUnavailable(f"{name} has one device (index 0), not {{index}}")
     return {cls}(device("{device_type}", index))

@@ -52,8 +52,8 @@ class Venv:
         self.bin = root / bindir
         self.python = self.bin / ("python.exe" if sys.platform == "win32" else "python")
         if inherit:
-            purelib = run(self.python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"
-                          ).stdout.strip()
+            where = "import sysconfig; print(sysconfig.get_path('purelib'))"
+            purelib = run(self.python, "-c", where).stdout.strip()
             # addsitedir, unlike a bare path line, also runs the parent's .pth files (editable
             # installs hook in through them).
             parents = [p for p in site.getsitepackages() if Path(p).is_dir()]

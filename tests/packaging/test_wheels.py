@@ -166,7 +166,8 @@ def test_cuda_extra_resolves_to_the_cuda_plugin_and_cupy(dists, tmp_path):
     run(sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
         "--report", report, "--find-links", dists["dir"], f"micrograd[cuda] @ {core}",
         timeout=600)
-    chosen = {item["metadata"]["name"].lower(): item for item in json.loads(report.read_text())["install"]}
+    chosen = {item["metadata"]["name"].lower(): item
+              for item in json.loads(report.read_text())["install"]}
     assert "micrograd-cuda" in chosen and "cupy-cuda12x" in chosen, sorted(chosen)
     assert chosen["micrograd-cuda"]["metadata"]["version"] == "0.1.0"
     assert chosen["micrograd-cuda"]["download_info"]["url"].startswith("file:"), \
