@@ -75,8 +75,6 @@ def train(args) -> dict:
     import micrograd as mg
     from tqdm import tqdm
 
-    if args.device:
-        mg.set_default_device(args.device)
     device = mg.get_default_device()
     backend = mg.zeros(1).backend
     mg.manual_seed(args.seed)
@@ -125,16 +123,17 @@ def train(args) -> dict:
     return history
 
 
-def _single_threaded_blas():
-    """The model's matrices are small (at most 4096 x 288): a multithreaded BLAS spends more
-    on synchronisation than on arithmetic there, and on a busy machine its spinning threads
-    slow a step down several-fold, so the host BLAS runs on one thread during training."""
+def _single_threaded():
+    """The model's arrays are tiny (at most 4096 x 288): a multithreaded BLAS or OpenMP
+    runtime spends more on synchronisation than on arithmetic there, and on a busy machine
+    its spinning threads slow a step down several-fold, so the host thread pools (numpy's
+    BLAS, a C++ backend's OpenMP) run on one thread during training."""
     try:
         from threadpoolctl import threadpool_limits   # installed with scikit-learn
     except ImportError:
         import contextlib
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits(limits=1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,7 +154,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import micrograd as mg
     try:
-        with _single_threaded_blas():
+        if args.device:
+            mg.set_default_device(args.device)
+        # Start the backend first: a native backend loads its BLAS then, and the limit below
+        # reaches only thread pools that are already loaded.
+        mg.zeros(1)
+        with _single_threaded():
             history = train(args)
     finally:
         if args.device:
