@@ -22,5 +22,7 @@ def single_threaded_math():
     except ImportError:
         yield
         return
+    import micrograd
+    micrograd.zeros(1)   # load the default backend (and a native one's BLAS) before limiting
     with threadpool_limits(limits=1, user_api="blas"):
         yield
