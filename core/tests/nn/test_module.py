@@ -212,3 +212,19 @@ def test_a_cnn_trains_in_other_floating_dtypes(dtype):
         losses.append(loss.item())
     assert loss.dtype is dtype and all(p.dtype is dtype for p in model.parameters())
     assert np.isfinite(losses).all() and losses[-1] < 0.5 * losses[0], losses
+
+
+def test_deepcopy_and_pickle_give_independent_equal_models():
+    import copy
+    import pickle
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(),
+                          nn.Linear(2 * 6 * 6, 3)).eval()
+    x = mg.randn(2, 1, 8, 8)
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert isinstance(clone[0].weight, nn.Parameter) and clone[0].weight.requires_grad
+        assert clone[0].weight is not model[0].weight
+        np.testing.assert_array_equal(clone(x).detach().cpu().numpy(),
+                                      model(x).detach().cpu().numpy())
+        with mg.no_grad():
+            clone[3].bias.fill_(100.0)
+        assert model[3].bias.detach().cpu().numpy().max() < 100.0
