@@ -349,6 +349,11 @@ MOVEMENT = [
               lambda x: np.repeat(x, 2, 0)),
     _movement("movedim", lambda x: x.movedim(0, -1), lambda x: np.moveaxis(x, 0, -1)),
     _movement("setitem", _setitem, _setitem64, grad=False),
+    _movement("tile", lambda x: x[:, :2].tile((1, 2, 1)), lambda x: np.tile(x[:, :2], (1, 2, 1))),
+    _movement("unflatten", lambda x: x.flatten(1).unflatten(1, (5, 6)),
+              lambda x: x.reshape(4, 5, 6)),
+    _movement("take_along_dim", lambda x: x.take_along_dim(x.argmax(1, keepdim=True), 1),
+              lambda x: np.take_along_axis(x, np.argmax(x, 1)[:, None], 1)),
 ]
 
 
@@ -400,6 +405,63 @@ INDEXING = [
     OpSpec("where", lambda x: x.where(x > 0, x.flip(1)), lambda x: np.where(x > 0, x,
            np.flip(x, 1)), ALL, variant="self", grad=True),
 ]
+
+
+# ------------------------------------------------------------------ in place
+# In-place ops write into the backend's array (through views too): run on a clone, or on a
+# strided view of one, and return the written tensor.
+def _in_place(method, *args, view=False, **kwargs):
+    def run(x):
+        y = x.clone()
+        target = y[:, ::2] if view else y
+        getattr(target, method)(*[a(x) if callable(a) else a for a in args], **kwargs)
+        return y
+    return run
+
+
+def _in_place64(fn, view=False):
+    # fn(target, x) -> new target values; with view, both are the [:, ::2] parts
+    def oracle(x):
+        y = np.array(x, copy=True)
+        if view:
+            y[:, ::2] = fn(y[:, ::2], x[:, ::2])
+        else:
+            y = fn(y, x)
+        return y
+    return oracle
+
+
+INPLACE = [
+    OpSpec("add_", _in_place("add_", lambda x: x.flip(0)),
+           _in_place64(lambda y, x: y + np.flip(x, 0)), NUMERIC),
+    OpSpec("add_", _in_place("add_", lambda x: x.flip(0)[:, ::2], view=True),
+           _in_place64(lambda y, x: y + np.flip(x, 0), view=True), NUMERIC,
+           variant="strided-view", extra={"writes_through_view": True}),
+    OpSpec("mul_", _in_place("mul_", 3), _in_place64(lambda y, x: y * 3), NUMERIC),
+    OpSpec("clamp_", _in_place("clamp_", -1, 1, view=True),
+           _in_place64(lambda y, x: np.clip(y, -1, 1), view=True), SIGNED + FLOAT,
+           extra={"writes_through_view": True}),
+    OpSpec("addcmul_", _in_place("addcmul_", lambda x: x.flip(0), lambda x: x.flip(1),
+                                 value=0.5),
+           _in_place64(lambda y, x: y + 0.5 * np.flip(x, 0) * np.flip(x, 1)), FLOAT,
+           scale=lambda x: np.abs(x) + 0.5 * np.abs(np.flip(x, 0) * np.flip(x, 1))),
+    OpSpec("addcdiv_", _in_place("addcdiv_", lambda x: x.flip(0), lambda x: x.abs() + 1,
+                                 value=-2),
+           _in_place64(lambda y, x: y - 2 * np.flip(x, 0) / (np.abs(x) + 1)), FLOAT,
+           scale=lambda x: np.abs(x) + 2 * np.abs(np.flip(x, 0))),
+    OpSpec("fill_", _in_place("fill_", 1, view=True),
+           _in_place64(lambda y, x: np.ones_like(y), view=True), ALL,
+           extra={"writes_through_view": True}),
+    OpSpec("zero_", _in_place("zero_"), _in_place64(lambda y, x: np.zeros_like(y)), ALL),
+    OpSpec("masked_fill_", lambda x: _masked_fill_(x),
+           lambda x: np.where(x > 0, 2, x), NUMERIC),
+]
+
+
+def _masked_fill_(x):
+    y = x.clone()
+    y.masked_fill_(x > 0, 2)
+    return y
 
 
 # ------------------------------------------------------------------ neural-network ops
