@@ -356,11 +356,30 @@ def test_setitem_on_non_leaf_is_differentiable():
     assert h.tolist() == [2.0, 5.0, 6.0] and x.grad.tolist() == [7.0, 0.0, 2.0]
 
 
-def test_in_place_through_a_view_of_a_graph_tensor_is_refused_clearly():
-    # PyTorch rebases the view's graph (CopySlices); micrograd refuses instead of guessing.
-    h = leaf([1.0, 2.0, 3.0]) * 1
-    with pytest.raises(RuntimeError, match="view.*clone"):
-        h[1:].mul_(2)
+def test_in_place_through_an_index_view_of_a_graph_tensor_like_torch():
+    # PyTorch records such writes on the base (CopySlices); micrograd assigns base[key] = new.
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (mg, torch):
+        x = lib.arange(12.0).reshape(3, 4).requires_grad_()
+        y = x * 1
+        y[1] += 5                       # the idiom: y.__setitem__(1, y[1].__iadd__(5))
+        y[:, 0] *= 2
+        v = y[0, 1:]
+        v.mul_(x[0, :3])                # a named view, then a nested view
+        v[1:].sub_(1)
+        (y * lib.arange(12.0).reshape(3, 4)).sum().backward()
+        results.append((y.tolist(), v.tolist(), x.grad.tolist()))
+    assert results[0] == results[1]
+
+
+def test_in_place_on_views_autograd_cannot_follow_is_refused_clearly():
+    x = leaf([1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(RuntimeError, match="view of a leaf Variable"):
+        x[1:].add_(1)
+    y = x * 1
+    with pytest.raises(RuntimeError, match="only views made by indexing"):
+        y.view(2, 2).add_(1)
 
 
 def test_in_place_on_a_plain_view_bumps_the_shared_version():

@@ -323,6 +323,8 @@ def getitem(x: Tensor, key) -> Tensor:
     elif y is x and not p.advanced:
         y = Slice.apply(y, key=tuple(p.slices))    # x[...] and x[:] are views, not x
     if not p.advanced:
+        if y.grad_fn is not None:
+            y.grad_fn._view_of = (x, key)    # lets an in-place op on y write through x
         return y
     # renumber the advanced dims past the int-selected dims that were just dropped
     advanced = [(d - builtins.sum(1 for g in p.drop if g < d), t) for d, t in p.advanced]
@@ -370,7 +372,12 @@ def setitem(x: Tensor, key, value) -> None:
     value = to_dtype(value, x._dtype)
     recording = grad_mode.state.enabled and (x.requires_grad or value.requires_grad)
     if recording:
-        _check_inplace_allowed(x)
+        link = _check_inplace_allowed(x)
+        if link is not None:
+            updated = x.clone()
+            setitem(updated, key, value)
+            write_through_view(x, link, updated)
+            return
     key = key if isinstance(key, tuple) else (key,)
     if builtins.any(k is None for k in key):
         # None only adds size-1 dims to the selection: broadcast the value against the
@@ -416,14 +423,34 @@ def _broadcast_value(value: Tensor, shape, dropped) -> Tensor:
     return reshape(v, shape) if dropped else v
 
 
-def _check_inplace_allowed(x: Tensor) -> None:
+def _check_inplace_allowed(x: Tensor):
+    """Refuse in-place writes autograd cannot follow. For a view ``x = t[key]`` of a graph
+    tensor, return ``(t, key)``: the write then goes through ``t`` (:func:`write_through_view`)."""
     if x.is_leaf and x.requires_grad:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                            "operation.")
     base = x._base
-    if base is not None and base.requires_grad:
-        raise RuntimeError("in-place modification of a view of a tensor that requires grad is "
-                           "not supported; modify the base tensor, or clone() the view first")
+    if base is None or not base.requires_grad:
+        return None
+    if base.is_leaf:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                           "in-place operation; clone() the view, or modify under no_grad()")
+    link = getattr(x.grad_fn, "_view_of", None)
+    if link is None:
+        raise RuntimeError("in-place modification of this view of a tensor that requires grad "
+                           "is not supported (only views made by indexing, t[...], are); "
+                           "modify the base tensor, or clone() the view first")
+    return link
+
+
+def write_through_view(x: Tensor, link, value: Tensor) -> None:
+    """Write ``value`` into the view ``x = source[key]`` by assigning ``source[key] = value``,
+    which records the write on ``source`` (PyTorch's CopySlices); ``x`` then takes its history
+    (and, on backends whose views do not alias, its data) from the updated source."""
+    source, key = link
+    setitem(source, key, value)
+    fresh = getitem(source, key)
+    x._data, x.grad_fn, x.requires_grad = fresh._data, fresh.grad_fn, True
 
 
 def _snapshot(x: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ from . import elementwise as ew
 from .base import to_dtype
 from ..autograd.graph import Node, record
 from .creation import zeros_like
-from .indexing import _check_inplace_allowed, _snapshot
+from .indexing import _check_inplace_allowed, _snapshot, write_through_view
 
 
 def can_cast(source: dtypes.DType, target: dtypes.DType) -> bool:
@@ -25,8 +25,9 @@ def can_cast(source: dtypes.DType, target: dtypes.DType) -> bool:
 
 def assign(x: Tensor, result: Tensor, op: str, *, cast: bool = False) -> Tensor:
     """Write ``result`` into ``x`` in place; the heart of every ``op_`` method."""
+    link = None
     if grad_mode.state.enabled and (x.requires_grad or result.requires_grad):
-        _check_inplace_allowed(x)
+        link = _check_inplace_allowed(x)
     if result._dtype is not x._dtype:
         if not cast and not can_cast(result._dtype, x._dtype):
             raise RuntimeError(f"result type {result._dtype.name} can't be cast to the desired "
@@ -39,6 +40,9 @@ def assign(x: Tensor, result: Tensor, op: str, *, cast: bool = False) -> Tensor:
         else:
             raise RuntimeError(f"output with shape {list(x.shape)} doesn't match the broadcast "
                                f"shape {list(result.shape)} (in {op})")
+    if link is not None:                  # x is a view of a graph tensor: write through it
+        write_through_view(x, link, result)
+        return x
     overwritten = None
     if grad_mode.state.enabled and x.requires_grad and not result.requires_grad:
         overwritten = _snapshot(x)        # x's history, which now gets a zero gradient
