@@ -29,7 +29,7 @@ def describe(command: str, threads: int, profile: str) -> dict:
         "threads": f"{threads} (torch.set_num_threads({threads}); BLAS and OpenMP pools limited "
                    f"to {threads} with threadpoolctl; MLX chooses its own)",
         "os": platform.platform(),
-        "python": sys.version.split()[0],
+        "python": f"{sys.version.split()[0]} ({sys.executable})",
         "load average at start": load_average(),
     }
 
