@@ -378,8 +378,28 @@ def test_in_place_on_views_autograd_cannot_follow_is_refused_clearly():
     with pytest.raises(RuntimeError, match="view of a leaf Variable"):
         x[1:].add_(1)
     y = x * 1
-    with pytest.raises(RuntimeError, match="only views made by indexing"):
-        y.view(2, 2).add_(1)
+    with pytest.raises(RuntimeError, match="reshape\\(\\) may copy, use view\\(\\)"):
+        y.reshape(2, 2).add_(1)
+    with pytest.raises(RuntimeError, match="only of views made by indexing"):
+        y.expand(2, 4).add_(1)
+
+
+def test_in_place_through_view_permute_and_unsqueeze_like_torch():
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (mg, torch):
+        x = lib.arange(6.0).reshape(2, 3).requires_grad_()
+        y = x * 1
+        v = y.view(3, 2)
+        v.add_(1)
+        v[1] *= x[0, :2]
+        t = y.T
+        t[0] += 10
+        t.mul_(2)
+        y.unsqueeze(0)[0, 1, 1:] -= 3
+        (y * lib.arange(6.0).reshape(2, 3)).sum().backward()
+        results.append((y.tolist(), v.tolist(), t.tolist(), x.grad.tolist()))
+    assert results[0] == results[1]
 
 
 def test_in_place_on_a_plain_view_bumps_the_shared_version():

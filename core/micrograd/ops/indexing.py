@@ -17,7 +17,7 @@ from ..autograd import grad_mode
 from ..autograd.graph import record
 from ..tensor import Tensor
 from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype
-from .movement import Slice, SliceScatter, reshape
+from .movement import Slice, SliceScatter, link_view, reshape
 
 
 # ------------------------------------------------------------------ gather / scatter / take
@@ -323,9 +323,8 @@ def getitem(x: Tensor, key) -> Tensor:
     elif y is x and not p.advanced:
         y = Slice.apply(y, key=tuple(p.slices))    # x[...] and x[:] are views, not x
     if not p.advanced:
-        if y.grad_fn is not None:
-            y.grad_fn._view_of = (x, key)    # lets an in-place op on y write through x
-        return y
+        # lets an in-place op on y write through x
+        return link_view(y, lambda value: setitem(x, key, value), lambda: getitem(x, key))
     # renumber the advanced dims past the int-selected dims that were just dropped
     advanced = [(d - builtins.sum(1 for g in p.drop if g < d), t) for d, t in p.advanced]
     return _advanced(y, advanced)
@@ -438,18 +437,20 @@ def _check_inplace_allowed(x: Tensor):
     link = getattr(x.grad_fn, "_view_of", None)
     if link is None:
         raise RuntimeError("in-place modification of this view of a tensor that requires grad "
-                           "is not supported (only views made by indexing, t[...], are); "
-                           "modify the base tensor, or clone() the view first")
+                           "is not supported (only of views made by indexing, view(), squeeze, "
+                           "unsqueeze, permute and transpose; reshape() may copy, use view() "
+                           "to share); modify the base tensor, or clone() the view first")
     return link
 
 
 def write_through_view(x: Tensor, link, value: Tensor) -> None:
-    """Write ``value`` into the view ``x = source[key]`` by assigning ``source[key] = value``,
-    which records the write on ``source`` (PyTorch's CopySlices); ``x`` then takes its history
-    (and, on backends whose views do not alias, its data) from the updated source."""
-    source, key = link
-    setitem(source, key, value)
-    fresh = getitem(source, key)
+    """Write ``value`` into the view ``x`` of a graph tensor through its source (``source[key]
+    = value``, or a copy of the reshaped/permuted value), which records the write on the
+    source like PyTorch's CopySlices; ``x`` then takes its history (and, on backends whose
+    views do not alias, its data) from the updated source."""
+    write, read = link
+    write(value)
+    fresh = read()
     x._data, x.grad_fn, x.requires_grad = fresh._data, fresh.grad_fn, True
 
 

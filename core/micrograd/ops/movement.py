@@ -145,11 +145,33 @@ def infer_shape(shape: tuple, total: int, have: tuple) -> tuple:
 
 # ------------------------------------------------------------------ public functions
 
+def link_view(view: Tensor, write, read) -> Tensor:
+    """Let an in-place op on ``view`` (a view of a graph tensor) go through its source:
+    ``write(value)`` stores ``value`` as the view's new content into the source, recorded;
+    ``read()`` derives the view again (see ``indexing.write_through_view``)."""
+    if view.grad_fn is not None:
+        view.grad_fn._view_of = (write, read)
+    return view
+
+
+def _copy_into(source: Tensor, value: Tensor) -> None:
+    from .inplace import copy_
+    copy_(source, value)
+
+
 def reshape(x: Tensor, *shape) -> Tensor:
     shape = infer_shape(_shape_arg(shape), x.numel(), x._data.shape)
     if shape == x._data.shape:
         return x if not x.requires_grad else Reshape.apply(x, shape=shape)
     return Reshape.apply(x, shape=shape)
+
+
+def _linked_reshape(x: Tensor, shape: tuple) -> Tensor:
+    # Only for ops that are views in PyTorch whatever the strides (view, squeeze, unsqueeze):
+    # reshape may copy there, and an in-place op on a copy must not reach the source.
+    in_shape = x._data.shape
+    return link_view(reshape(x, shape), lambda value: _copy_into(x, reshape(value, in_shape)),
+                     lambda: _linked_reshape(x, shape))
 
 
 def view(x: Tensor, *shape) -> Tensor:
@@ -163,7 +185,7 @@ def view(x: Tensor, *shape) -> Tensor:
                 f"view({target}) would reinterpret the bits of a {x._dtype} tensor, which "
                 f"micrograd does not support; use .to({target}) to convert the values")
         return x
-    return reshape(x, *shape)
+    return _linked_reshape(x, infer_shape(_shape_arg(shape), x.numel(), x._data.shape))
 
 
 def view_as(x: Tensor, other: Tensor) -> Tensor:
@@ -183,9 +205,12 @@ def permute(x: Tensor, *dims) -> Tensor:
     axes = tuple(normalize_dim(d, x.ndim) for d in dims)
     if len(set(axes)) != len(axes):
         raise RuntimeError(f"permute(): duplicate dims are not allowed in {list(dims)}")
-    if axes == tuple(range(x.ndim)):
-        return x if not x.requires_grad else Permute.apply(x, axes=axes)
-    return Permute.apply(x, axes=axes)
+    if axes == tuple(range(x.ndim)) and not x.requires_grad:
+        return x
+    inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
+    return link_view(Permute.apply(x, axes=axes),
+                     lambda value: _copy_into(x, permute(value, inverse)),
+                     lambda: permute(x, axes))
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
@@ -261,13 +286,13 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
         dims = {d for d in dims if x.ndim and shape[d] == 1}
     if not dims:
         return x
-    return Reshape.apply(x, shape=tuple(s for i, s in enumerate(shape) if i not in dims))
+    return _linked_reshape(x, tuple(s for i, s in enumerate(shape) if i not in dims))
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     d = normalize_dim(dim, x.ndim + 1)
     shape = tuple(x._data.shape)
-    return Reshape.apply(x, shape=shape[:d] + (1,) + shape[d:])
+    return _linked_reshape(x, shape[:d] + (1,) + shape[d:])
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
