@@ -323,6 +323,8 @@ def getitem(x: Tensor, key) -> Tensor:
     elif y is x and not p.advanced:
         y = Slice.apply(y, key=tuple(p.slices))    # x[...] and x[:] are views, not x
     if not p.advanced:
+        if y.grad_fn is None:
+            return y
         # lets an in-place op on y write through x
         return link_view(y, lambda value: setitem(x, key, value), lambda: getitem(x, key))
     # renumber the advanced dims past the int-selected dims that were just dropped

@@ -169,8 +169,11 @@ def reshape(x: Tensor, *shape) -> Tensor:
 def _linked_reshape(x: Tensor, shape: tuple) -> Tensor:
     # Only for ops that are views in PyTorch whatever the strides (view, squeeze, unsqueeze):
     # reshape may copy there, and an in-place op on a copy must not reach the source.
+    out = reshape(x, shape)
+    if out.grad_fn is None:       # nothing to record: skip building the link (hot path)
+        return out
     in_shape = x._data.shape
-    return link_view(reshape(x, shape), lambda value: _copy_into(x, reshape(value, in_shape)),
+    return link_view(out, lambda value: _copy_into(x, reshape(value, in_shape)),
                      lambda: _linked_reshape(x, shape))
 
 
@@ -207,9 +210,11 @@ def permute(x: Tensor, *dims) -> Tensor:
         raise RuntimeError(f"permute(): duplicate dims are not allowed in {list(dims)}")
     if axes == tuple(range(x.ndim)) and not x.requires_grad:
         return x
+    out = Permute.apply(x, axes=axes)
+    if out.grad_fn is None:
+        return out
     inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
-    return link_view(Permute.apply(x, axes=axes),
-                     lambda value: _copy_into(x, permute(value, inverse)),
+    return link_view(out, lambda value: _copy_into(x, permute(value, inverse)),
                      lambda: permute(x, axes))
 
 
