@@ -1,6 +1,7 @@
 // Matrix multiplication through BLAS (float32/float64; 16-bit floats via float32), exact
 // wrapping loops for integers, and conv2d as im2col + one GEMM per group over the whole batch.
 #include <algorithm>
+#include <atomic>
 
 #include <cblas.h>
 
@@ -11,7 +12,26 @@
 // scipy-openblas32 prefixes its symbols; another BLAS can be chosen at build time.
 #ifndef MGCPU_CBLAS
 #define MGCPU_CBLAS(name) scipy_cblas_##name
+#define MGCPU_OPENBLAS(name) scipy_openblas_##name
 #endif
+
+namespace mgcpu {
+
+// Products below this many flops run on one BLAS thread: waking OpenBLAS's workers costs more
+// than they save there, and on a busy machine its spinning workers starve everyone (a 19 MFLOP
+// conv GEMM took 4-8 ms threaded, 1 ms on one thread). OpenBLAS's thread count is global, so the
+// last value set is remembered and only changes are passed on.
+constexpr double THREADED_GEMM_FLOPS = double(1 << 27);
+
+void use_blas_threads_for(double flops) {
+#ifdef MGCPU_OPENBLAS
+    static std::atomic<int> current{0};
+    const int want = flops >= THREADED_GEMM_FLOPS ? num_threads() : 1;
+    if (current.exchange(want) != want) MGCPU_OPENBLAS(set_num_threads)(want);
+#endif
+}
+
+}  // namespace mgcpu
 
 namespace mgcpu {
 
@@ -20,6 +40,7 @@ namespace {
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+    use_blas_threads_for(2.0 * double(m) * double(n) * double(k));
     auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if constexpr (std::is_same_v<T, float>)
         MGCPU_CBLAS(sgemm)(CblasRowMajor, TA, TB, int(m), int(n), int(k), alpha, a, int(lda), b,
