@@ -12,20 +12,47 @@ import pytest
 from defective_plugin import DEFECTS, install
 
 
-def run_suite(tmp_path, backend, *args, plugin_dir=None):
+def start_suite(directory, backend, *args, plugin_dir=None):
+    """Start the suite against ``backend`` in a subprocess; returns (process, report path)."""
     env = dict(os.environ)
     if plugin_dir is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin_dir),
                                                           env.get("PYTHONPATH")]))
-    report = tmp_path / f"report-{backend}"
+    report = directory / f"report-{backend}"
     command = [sys.executable, "-m", "pytest", "--pyargs", "micrograd_conformance",
                "--backend", backend, "-q", "--tb=line", "-p", "no:cacheprovider",
                "--conformance-report", str(report), *args]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=600)
-    data = json.loads((report.with_name(report.name + ".json")).read_text()) \
-        if report.with_name(report.name + ".json").exists() else None
-    return done, data
+    # Output goes to files, not pipes: a full pipe would stall a run while we wait on another.
+    with open(directory / f"{backend}.out", "w") as out, \
+            open(directory / f"{backend}.err", "w") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=directory)
+    return process, report
+
+
+def finish(started):
+    process, report = started
+    process.wait(timeout=600)
+    directory, backend = report.parent, report.name.removeprefix("report-")
+    done = subprocess.CompletedProcess(process.args, process.returncode,
+                                       (directory / f"{backend}.out").read_text(),
+                                       (directory / f"{backend}.err").read_text())
+    path = report.with_name(report.name + ".json")
+    return done, (json.loads(path.read_text()) if path.exists() else None)
+
+
+def run_suite(directory, backend, *args, plugin_dir=None):
+    return finish(start_suite(directory, backend, *args, plugin_dir=plugin_dir))
+
+
+@pytest.fixture(scope="module")
+def full_runs(tmp_path_factory, plugin_dir):
+    """The whole suite against numpy and against the defective backend, run side by side."""
+    numpy_dir = tmp_path_factory.mktemp("numpy")
+    defective_dir = tmp_path_factory.mktemp("defective")
+    numpy_run = start_suite(numpy_dir, "numpy")
+    defective_run = start_suite(defective_dir, "defective", plugin_dir=plugin_dir)
+    return {"numpy": (*finish(numpy_run), numpy_dir),
+            "defective": (*finish(defective_run), defective_dir)}
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +66,17 @@ def failing_ops(data):
     return {cell["op"] for cell in data["cells"] if cell["status"] == "fail"}
 
 
-def test_numpy_reference_passes_cleanly(tmp_path):
-    done, data = run_suite(tmp_path, "numpy")
+def test_numpy_reference_passes_cleanly(full_runs):
+    done, data, directory = full_runs["numpy"]
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert data["totals"].get("fail", 0) == 0
     assert data["totals"]["pass"] > 2000        # the suite really ran
-    markdown = (tmp_path / "report-numpy.md").read_text()
+    markdown = (directory / "report-numpy.md").read_text()
     assert "| op |" in markdown and "float16" in markdown
 
 
-def test_defective_backend_is_caught_defect_by_defect(tmp_path, plugin_dir):
-    done, data = run_suite(tmp_path, "defective", plugin_dir=plugin_dir)
+def test_defective_backend_is_caught_defect_by_defect(full_runs):
+    done, data, _ = full_runs["defective"]
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
     caught = failing_ops(data)
     missed = {op: why for op, why in DEFECTS.items() if op not in caught}
