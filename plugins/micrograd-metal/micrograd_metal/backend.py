@@ -64,6 +64,7 @@ _BINARY = {
     "bitwise_and": mx.bitwise_and, "bitwise_or": mx.bitwise_or, "bitwise_xor": mx.bitwise_xor,
 }
 _REDUCE = {"sum": mx.sum, "prod": mx.prod, "max": mx.max, "min": mx.min}
+_EMPTY_REDUCTION = {"sum": 0, "prod": 1}
 _INTEGER_ROUNDING = ("floor", "ceil", "round", "trunc")
 _WIDENED_FOR_HALF = ("floordiv", "mod")
 
@@ -175,6 +176,12 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
     # ------------------------------------------------------------ reductions
     def reduce(self, op, x, axes, keepdim):
         axes = list(axes)
+        if x.size == 0 and op in _EMPTY_REDUCTION:
+            # The answer needs no kernel; and MLX 0.32's CPU Sum over an empty input was seen
+            # to block forever in a long test session (core/tests, on its second run).
+            shape = tuple(1 if d in axes else n for d, n in enumerate(x.shape) if keepdim or
+                          d not in axes)
+            return mx.full(shape, _EMPTY_REDUCTION[op], x.dtype)
         if x.dtype in HALF and op in ("sum", "prod"):
             return _REDUCE[op](x.astype(mx.float32), axes, keepdim).astype(x.dtype)
         # MLX widens small integer sums and products (int8 -> int32); the contract keeps dtype.
