@@ -5,6 +5,7 @@ micrograd / PyTorch (time ratios: below 1.0 means micrograd is faster).
 
     python plugins/micrograd-cpu/benchmarks/bench_cpu.py            # full run (~1 min)
     python plugins/micrograd-cpu/benchmarks/bench_cpu.py --quick    # fewer repeats (smoke)
+    python plugins/micrograd-cpu/benchmarks/bench_cpu.py --threads 1   # one thread each
 """
 
 from __future__ import annotations
@@ -168,7 +169,13 @@ def bench_cnn(repeats: int) -> dict:
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for micrograd and torch alike (default: each its own)")
     args = parser.parse_args(argv)
+    if args.threads:
+        from micrograd_cpu import _core
+        _core.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)
     r = 3 if args.quick else 15
     backend = mg.tensor([0.0], device="cpu")._backend
     print(f"micrograd device 'cpu' -> {backend.describe()}; torch {torch.__version__} "
