@@ -99,7 +99,7 @@ class Capabilities:
     device_type: str
     device_count: int = 1
     matmul_dtypes: tuple[DType, ...] | None = None   # None: every declared dtype
-    views_share_memory: bool = True                  # writes through a view reach its base
+    views_share_memory: bool = True   # False: views are copies; the core writes them back
     notes: dict[str, str] = field(default_factory=dict)
 
 

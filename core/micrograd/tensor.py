@@ -38,7 +38,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "_dtype", "_backend", "requires_grad", "_grad", "grad_fn", "_version",
-                 "_accumulator", "_base", "__weakref__")
+                 "_accumulator", "_base", "_writeback", "__weakref__")
     __array_priority__ = 1000      # numpy scalars and arrays defer to our reflected operators
 
     @staticmethod
@@ -51,6 +51,7 @@ class Tensor:
         t._grad = None
         t.grad_fn = None
         t._accumulator = None
+        t._writeback = None
         if base is None:
             t._version = [0]
             t._base = None

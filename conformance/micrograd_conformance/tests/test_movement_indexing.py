@@ -12,21 +12,13 @@ SHAPE = (4, 6, 5)
 
 @pytest.mark.conformance_specs(MOVEMENT + INDEXING + INPLACE)
 def test_contiguous_input(spec, dtype, backend, rng):
-    _skip_unless_views_write_through(spec, backend)
     check(spec, dtype, inputs_for(spec, dtype, [SHAPE], rng), backend)
 
 
 @pytest.mark.conformance_specs(MOVEMENT + INDEXING + INPLACE)
 def test_view_input(spec, dtype, backend, rng):
-    _skip_unless_views_write_through(spec, backend)
     for layout in LAYOUTS[1:]:
         (values,) = inputs_for(spec, dtype, [SHAPE], rng)
         if layout == "broadcast":
             values = broadcastable(values)
         check(spec, dtype, [values], backend, layouts=[layout])
-
-
-def _skip_unless_views_write_through(spec, backend):
-    if spec.extra.get("writes_through_view") and not backend.capabilities.views_share_memory:
-        pytest.skip(f"{backend.name} declares views_share_memory=False: writes through a view "
-                    f"do not reach its base")

@@ -17,7 +17,7 @@ from ..autograd import grad_mode
 from ..autograd.graph import record
 from ..tensor import Tensor
 from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype
-from .movement import Slice, SliceScatter, link_view, reshape
+from .movement import Slice, SliceScatter, link_view, needs_writeback, reshape
 
 
 # ------------------------------------------------------------------ gather / scatter / take
@@ -323,7 +323,7 @@ def getitem(x: Tensor, key) -> Tensor:
     elif y is x and not p.advanced:
         y = Slice.apply(y, key=tuple(p.slices))    # x[...] and x[:] are views, not x
     if not p.advanced:
-        if y.grad_fn is None:
+        if y.grad_fn is None and not needs_writeback(y):
             return y
         # lets an in-place op on y write through x
         return link_view(y, lambda value: setitem(x, key, value), lambda: getitem(x, key))
@@ -372,13 +372,12 @@ def setitem(x: Tensor, key, value) -> None:
     check_same_backend(x, value, "index assignment")
     value = to_dtype(value, x._dtype)
     recording = grad_mode.state.enabled and (x.requires_grad or value.requires_grad)
-    if recording:
-        link = _check_inplace_allowed(x)
-        if link is not None:
-            updated = x.clone()
-            setitem(updated, key, value)
-            write_through_view(x, link, updated)
-            return
+    link = _check_inplace_allowed(x) if recording else x._writeback
+    if link is not None:              # x views a graph tensor, or is a copy on this backend
+        updated = x.clone()
+        setitem(updated, key, value)
+        write_through_view(x, link, updated)
+        return
     key = key if isinstance(key, tuple) else (key,)
     if builtins.any(k is None for k in key):
         # None only adds size-1 dims to the selection: broadcast the value against the
@@ -453,7 +452,9 @@ def write_through_view(x: Tensor, link, value: Tensor) -> None:
     write, read = link
     write(value)
     fresh = read()
-    x._data, x.grad_fn, x.requires_grad = fresh._data, fresh.grad_fn, True
+    x._data = fresh._data
+    if fresh.requires_grad:
+        x.grad_fn, x.requires_grad = fresh.grad_fn, True
 
 
 def _snapshot(x: Tensor) -> Tensor:

@@ -40,6 +40,8 @@ def assign(x: Tensor, result: Tensor, op: str, *, cast: bool = False) -> Tensor:
         else:
             raise RuntimeError(f"output with shape {list(x.shape)} doesn't match the broadcast "
                                f"shape {list(result.shape)} (in {op})")
+    if link is None:
+        link = x._writeback               # a view that is a copy on this backend (MLX)
     if link is not None:                  # x is a view of a graph tensor: write through it
         write_through_view(x, link, result)
         return x

@@ -151,7 +151,16 @@ def link_view(view: Tensor, write, read) -> Tensor:
     ``read()`` derives the view again (see ``indexing.write_through_view``)."""
     if view.grad_fn is not None:
         view.grad_fn._view_of = (write, read)
+    elif needs_writeback(view):
+        view._writeback = (write, read)
     return view
+
+
+def needs_writeback(view: Tensor) -> bool:
+    """Whether writes into ``view`` must be copied to its source by the core: on backends whose
+    views do not alias their base (MLX), a view is a copy, and without this an in-place op on it
+    would silently leave the source unchanged."""
+    return not view._backend.capabilities.views_share_memory
 
 
 def _copy_into(source: Tensor, value: Tensor) -> None:
@@ -170,7 +179,7 @@ def _linked_reshape(x: Tensor, shape: tuple) -> Tensor:
     # Only for ops that are views in PyTorch whatever the strides (view, squeeze, unsqueeze):
     # reshape may copy there, and an in-place op on a copy must not reach the source.
     out = reshape(x, shape)
-    if out.grad_fn is None:       # nothing to record: skip building the link (hot path)
+    if out.grad_fn is None and not needs_writeback(out):   # hot path: nothing to link
         return out
     in_shape = x._data.shape
     return link_view(out, lambda value: _copy_into(x, reshape(value, in_shape)),
@@ -211,7 +220,7 @@ def permute(x: Tensor, *dims) -> Tensor:
     if axes == tuple(range(x.ndim)) and not x.requires_grad:
         return x
     out = Permute.apply(x, axes=axes)
-    if out.grad_fn is None:
+    if out.grad_fn is None and not needs_writeback(out):
         return out
     inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
     return link_view(out, lambda value: _copy_into(x, permute(value, inverse)),
