@@ -43,6 +43,18 @@ def _sign(x):
     return mx.where(mx.isnan(x), x, mx.sign(x))
 
 
+def _floordiv(a, b):
+    out = mx.floor_divide(a, b)
+    if not mx.issubdtype(a.dtype, mx.floating):
+        return out
+    # MLX floors a / b. Python, numpy and PyTorch define the floor quotient through fmod,
+    # which differs at infinities: a finite nonzero a over an infinite b of the other sign
+    # gives -1 (not -0), and an infinite a over a nonzero b gives nan (not +-inf).
+    opposite = (a != 0) & ~mx.isinf(a) & mx.isinf(b) & ((a < 0) != (b < 0))
+    out = mx.where(opposite, mx.array(-1, dtype=a.dtype), out)
+    return mx.where(mx.isinf(a) & (b != 0), mx.array(float("nan"), dtype=a.dtype), out)
+
+
 def _logical(fn):
     return lambda a, b: fn(_truthy(a), _truthy(b))
 
@@ -56,7 +68,7 @@ _UNARY = {
 }
 _BINARY = {
     "add": mx.add, "sub": mx.subtract, "mul": mx.multiply, "div": mx.divide,
-    "floordiv": mx.floor_divide, "mod": mx.remainder, "pow": mx.power,
+    "floordiv": _floordiv, "mod": mx.remainder, "pow": mx.power,
     "maximum": mx.maximum, "minimum": mx.minimum, "atan2": mx.arctan2,
     "eq": mx.equal, "ne": mx.not_equal, "lt": mx.less, "le": mx.less_equal,
     "gt": mx.greater, "ge": mx.greater_equal, "logical_and": _logical(mx.logical_and),

@@ -213,3 +213,12 @@ def test_half_scatter_add_sums_duplicates_in_float32(metal, ref, dtype):
     rounded_src = ref.to_host(ref.from_host(src, dtype)).astype(np.float64)
     want = ref.to_host(ref.from_host(rounded_src.sum(0, keepdims=True).astype(np.float32), dtype))
     np.testing.assert_array_equal(metal.to_host(got), want)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=lambda d: d.name)
+def test_float_floordiv_and_mod_by_infinity_follow_python(metal, ref, dtype):
+    a = np.array([-1.0, 1.0, -1.0, 1.0, 0.0, 2.5, np.inf, -np.inf, np.inf], np.float32)
+    b = np.array([np.inf, np.inf, -np.inf, -np.inf, np.inf, -2.0, -3.0, 2.0, 0.0], np.float32)
+    (ma, ra), (mb, rb) = both(metal, ref, a, dtype), both(metal, ref, b, dtype)
+    for op in ("floordiv", "mod"):
+        check(metal, ref, metal.binary(op, ma, mb), ref.binary(op, ra, rb), dtype, op)
