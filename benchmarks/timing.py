@@ -3,9 +3,10 @@
 A microsecond-scale op cannot be timed one call at a time (the clock and the loop would dominate),
 so each sample runs the callable ``number`` times, with ``number`` chosen so that one sample lasts
 at least ``min_sample_s``; the reported time is per call. The backend is synchronised once per
-sample, after the last call, so asynchronous devices are charged for all the work they queued. Lazy frameworks (MLX,
-tinygrad, micrograd's MLX backend) compute nothing until asked, and a result nobody asks for is
-never computed, so for them ``sync_each_call`` forces every call's result.
+sample, after the last call, so asynchronous devices are charged for all the work they queued.
+Lazy frameworks (MLX, tinygrad, micrograd's MLX backend) compute nothing until asked, and a
+result nobody asks for is never computed, so for them ``sync_each_call`` forces every call's
+result.
 """
 
 from __future__ import annotations

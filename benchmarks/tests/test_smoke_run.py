@@ -27,7 +27,8 @@ def test_every_contender_is_checked_and_timed(smoke):
             s["median"] / next(t["seconds"]["median"] for t in ok if t["framework"] == "torch"
                                and t["workload"] == r["workload"] and t["size"] == r["size"]))
     # numpy has no autograd: the requires_grad add is not applicable there, and says so.
-    grad = [r for r in data["results"] if r["workload"] == "add_1_grad" and r["framework"] == "numpy"]
+    grad = [r for r in data["results"]
+            if r["workload"] == "add_1_grad" and r["framework"] == "numpy"]
     assert grad[0]["status"] == "n/a"
 
 
