@@ -81,6 +81,10 @@ OPTIONAL_OPS: dict[str, str] = {
                    "step, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, "
                    "maximize) -> None; PyTorch's Adam (AdamW when decoupled_weight_decay); "
                    "step counts from 1"),
+    # in-place arithmetic
+    "binary_": ("binary_(op, out, a, b) -> None: out = a op b written into out (which may "
+                "alias a) for the arithmetic BINARY_OPS; a and b have out's shape (or broadcast "
+                "to it under native_broadcasting) and dtype"),
     # creation and exchange
     "arange": "arange(start, stop, step, dtype) -> 1-D array",
     "from_dlpack": ("from_dlpack(obj) -> array viewing a DLPack producer's memory on this device "

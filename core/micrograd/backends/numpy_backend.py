@@ -142,6 +142,12 @@ class NumpyBackend(Backend):
             out = np.asarray(out)
         return out
 
+    def binary_(self, op, out, a, b):
+        if out.dtype.kind == "V":
+            np.copyto(out, self.binary(op, a, b))
+        else:
+            _BINARY[op](a, b, out=out)
+
     def where(self, cond, a, b):
         return np.where(cond, a, b)
 

@@ -90,6 +90,12 @@ def log_softmax(be, dt, x, axis):
                      else log_total)
 
 
+# ------------------------------------------------------------------ in place
+
+def binary_(be, dt, op, out, a, b):
+    be.copy_(out, be.binary(op, a, b))
+
+
 # ------------------------------------------------------------------ creation
 
 def arange(be, dt, start, stop, step, dtype):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import dtypes
 from ..autograd import grad_mode
 from ..tensor import Tensor
-from . import elementwise as ew
+from . import elementwise as ew, fallbacks
 from .base import to_dtype
 from ..autograd.graph import Node, record
 from .creation import zeros_like
@@ -78,19 +78,58 @@ def _original(x: Tensor) -> Tensor:
     return x
 
 
+def _into(x: Tensor, op: str, other) -> bool:
+    """Compute ``x = x op other`` straight into ``x``'s storage (the optional ``binary_``) when
+    nothing is recorded and no promotion or broadcast of ``x`` is involved: one pass over
+    memory instead of computing a new array and copying it back. False when it does not apply."""
+    if x._writeback is not None or x._dtype.kind == "b":
+        return False
+    if grad_mode.state.enabled and (x.requires_grad or getattr(other, "requires_grad", False)):
+        return False
+    be = x._backend
+    if isinstance(other, Tensor):
+        if other._backend is not be or other._dtype is not x._dtype:
+            return False
+        data, shape = other._data, other._data.shape
+        if shape != x._data.shape:
+            if not be.native_broadcasting or ew.broadcast_shapes(x._data.shape, shape) != \
+                    x._data.shape:
+                return False
+    elif isinstance(other, (int, float)) and not isinstance(other, bool):
+        if isinstance(other, float) and x._dtype.kind != "f":
+            return False
+        from .base import scalar_operand
+        data = scalar_operand(be, other, x._dtype, x._data.shape)
+    else:
+        return False
+    if op == "div" and x._dtype.kind != "f":
+        return False
+    fallbacks.run(be, "binary_", x._dtype, op, x._data, x._data, data)
+    x._version[0] += 1
+    return True
+
+
 def add_(x, other, *, alpha=1):
+    if alpha == 1 and _into(x, "add", other):
+        return x
     return assign(x, ew.add(x, other, alpha=alpha), "add_")
 
 
 def sub_(x, other, *, alpha=1):
+    if alpha == 1 and _into(x, "sub", other):
+        return x
     return assign(x, ew.sub(x, other, alpha=alpha), "sub_")
 
 
 def mul_(x, other):
+    if _into(x, "mul", other):
+        return x
     return assign(x, ew.mul(_original(x), other), "mul_")
 
 
 def div_(x, other, *, rounding_mode=None):
+    if rounding_mode is None and _into(x, "div", other):
+        return x
     return assign(x, ew.div(_original(x), other, rounding_mode=rounding_mode), "div_")
 
 

@@ -140,6 +140,9 @@ class CudaBackend(FusedOps, SpatialOps, Backend):
     def binary(self, op, a, b):
         return _BINARY[op](a, b)
 
+    def binary_(self, op, out, a, b):
+        _BINARY[op](a, b, out=out)
+
     def where(self, cond, a, b):
         return cupy.where(cond, a, b)
 
