@@ -449,9 +449,13 @@ class Binary(Op):
             record(node, (a, b), out)
         return out
 
+    saves_operands = False
+
     def remember(self, a, b):
         """Keep what ``backward`` needs; called only when the graph is recorded."""
         self.shapes = (a._data.shape, b._data.shape)
+        if self.saves_operands:
+            self.save_for_backward(a, b)
 
 
 class Add(Binary):
@@ -505,9 +509,7 @@ class Div(Binary):
 class Pow(Binary):
     op_name = "pow"
 
-    def remember(self, a, b):
-        Binary.remember(self, a, b)
-        self.save_for_backward(a, b)
+    saves_operands = True
 
     def backward(self, grad):
         a, b = self.saved_tensors
@@ -524,9 +526,7 @@ class Pow(Binary):
 class Maximum(Binary):
     op_name = "maximum"
 
-    def remember(self, a, b):
-        Binary.remember(self, a, b)
-        self.save_for_backward(a, b)
+    saves_operands = True
 
     def backward(self, grad):
         a, b = self.saved_tensors
@@ -543,9 +543,7 @@ class Minimum(Maximum):
 class Atan2(Binary):
     op_name = "atan2"
 
-    def remember(self, a, b):
-        Binary.remember(self, a, b)
-        self.save_for_backward(a, b)
+    saves_operands = True
 
     def backward(self, grad):
         a, b = self.saved_tensors
@@ -557,9 +555,7 @@ class Atan2(Binary):
 class Remainder(Binary):
     op_name = "mod"
 
-    def remember(self, a, b):
-        Binary.remember(self, a, b)
-        self.save_for_backward(a, b)
+    saves_operands = True
 
     def backward(self, grad):
         a, b = self.saved_tensors
