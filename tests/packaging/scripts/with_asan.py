@@ -25,7 +25,13 @@ def asan_runtime() -> str:
 
 def main(argv: list[str]) -> int:
     env = dict(os.environ)
-    env["LD_PRELOAD"] = " ".join(filter(None, [asan_runtime(), env.get("LD_PRELOAD")]))
+    # libstdc++ too: CPython does not link it, and ASan's __cxa_throw interceptor aborts on the
+    # extension's first C++ exception when it is not loaded at startup.
+    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or "g++"
+    stdcxx = subprocess.run([compiler, "-print-file-name=libstdc++.so"], capture_output=True,
+                            text=True).stdout.strip()
+    stdcxx = stdcxx if os.path.isabs(stdcxx) and os.path.exists(stdcxx) else None
+    env["LD_PRELOAD"] = " ".join(filter(None, [asan_runtime(), stdcxx, env.get("LD_PRELOAD")]))
     # CPython's allocator and interned objects look like leaks to LeakSanitizer.
     env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
