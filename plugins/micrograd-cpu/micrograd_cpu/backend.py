@@ -48,6 +48,7 @@ class CpuBackend(Backend):
     # ----------------------------------------------------------- elementwise
     unary = _core.unary
     binary = _core.binary
+    binary_ = _core.binary_
     where = _core.where
 
     # ------------------------------------------------------------ reductions

@@ -384,7 +384,7 @@ Array broadcast_to(const Array& x, const Shape& shape) {
     return make_view(x, shape, strides, x.offset);
 }
 
-Array binary(int op, const Array& a, const Array& b) {
+static BinaryLoop binary_loop(int op, const Array& a, const Array& b) {
     if (a.dtype != b.dtype)
         throw type_error(std::string("binary ") + BINARY_NAMES[op] + " needs one dtype, got " +
                          DTYPE_NAMES[a.dtype] + " and " + DTYPE_NAMES[b.dtype] +
@@ -393,14 +393,52 @@ Array binary(int op, const Array& a, const Array& b) {
     if (!loop)
         throw type_error(std::string(BINARY_NAMES[op]) + " is not defined for " +
                          DTYPE_NAMES[a.dtype]);
-    Shape shape = a.shape == b.shape ? a.shape : broadcast_shapes(a.shape, b.shape);
-    Array out = empty(shape, returns_bool(op) ? Bool : a.dtype);
-    if (simd::try_binary(op, out, a, b)) return out;
+    return loop;
+}
+
+// out = a op b elementwise; out has the broadcast shape and does not overlap a or b except
+// element for element (the same layout), which elementwise loops handle.
+static void binary_fill(int op, BinaryLoop loop, Array& out, const Array& a, const Array& b) {
+    const Shape& shape = out.shape;
+    if (out.is_contiguous() && simd::try_binary(op, out, a, b)) return;
     Walk<3> walk(shape, {out.byte_strides(), broadcast_byte_strides(a, shape),
                          broadcast_byte_strides(b, shape)},
                  {out.ptr(), a.ptr(), b.ptr()});
     walk.run(loop, GRAIN);
+}
+
+Array binary(int op, const Array& a, const Array& b) {
+    BinaryLoop loop = binary_loop(op, a, b);
+    Shape shape = a.shape == b.shape ? a.shape : broadcast_shapes(a.shape, b.shape);
+    Array out = empty(shape, returns_bool(op) ? Bool : a.dtype);
+    binary_fill(op, loop, out, a, b);
     return out;
+}
+
+static bool overlaps_differently(const Array& out, const Array& x) {
+    return x.storage == out.storage && !(x.offset == out.offset && x.strides == out.strides &&
+                                         x.shape == out.shape);
+}
+
+void binary_into(int op, Array out, const Array& a, const Array& b) {
+    BinaryLoop loop = binary_loop(op, a, b);
+    if (returns_bool(op) || out.dtype != a.dtype)
+        throw type_error(std::string("binary_ ") + BINARY_NAMES[op] + " writes " +
+                         DTYPE_NAMES[a.dtype] + " results, not into a " +
+                         DTYPE_NAMES[out.dtype] + " array");
+    Shape shape = a.shape == b.shape ? a.shape : broadcast_shapes(a.shape, b.shape);
+    if (shape != out.shape)
+        throw value_error("binary_: operands broadcast to " + shape_str(shape) +
+                          " but the output has shape " + shape_str(out.shape));
+    for (int d = 0; d < out.ndim(); ++d)
+        if (out.strides[d] == 0 && out.shape[d] > 1)
+            throw value_error("binary_: the output is a broadcast view (several elements share "
+                              "one memory location); clone() it before writing");
+    if (overlaps_differently(out, a) || overlaps_differently(out, b)) {
+        copy_into(out, binary(op, a, b));   // reads would see earlier writes: go through a copy
+        return;
+    }
+    binary_fill(op, loop, out, a, b);
 }
 
 Array unary(int op, const Array& x) {

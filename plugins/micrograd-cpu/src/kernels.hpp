@@ -16,6 +16,7 @@ int unary_op_code(const std::string& name);
 int binary_op_code(const std::string& name);
 Array unary(int op, const Array& x);
 Array binary(int op, const Array& a, const Array& b);   // numpy broadcasting
+void binary_into(int op, Array out, const Array& a, const Array& b);   // out = a op b, in place
 Array where(const Array& cond, const Array& a, const Array& b);
 Array astype(const Array& x, DType dtype);
 void copy_into(const Array& dst, const Array& src);     // same dtype, src broadcast to dst

@@ -271,6 +271,10 @@ PYBIND11_MODULE(_core, m) {
         int code = binary_ops(op);
         return run(std::max(a.numel(), b.numel()), [&] { return binary(code, a, b); });
     });
+    m.def("binary_", [](py::handle op, const Array& out, const Array& a, const Array& b) {
+        int code = binary_ops(op);
+        run(out.numel(), [&] { binary_into(code, out, a, b); });
+    });
     m.def("where", [](const Array& c, const Array& a, const Array& b) {
         return run(std::max(c.numel(), a.numel()), [&] { return where(c, a, b); });
     });
