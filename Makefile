@@ -16,10 +16,12 @@ test: setup
 test-core:
 	$(BIN)/python -m pytest -q core/tests
 
-# The suite against the reference backend (with its report), then the suite's own tests.
+# The suite against every backend that runs here (with reports), then the suite's own tests.
+# cuda is installed but has no GPU here: its own tests compile-check the kernels instead.
 test-conformance:
-	$(BIN)/python -m pytest -q -p micrograd_conformance --pyargs micrograd_conformance --backend numpy \
-		--conformance-report build/conformance/numpy
+	@for b in numpy cpu metal; do echo "== conformance: $$b"; \
+		$(BIN)/python -m pytest -q -p no:cacheprovider --pyargs micrograd_conformance --backend $$b \
+			--conformance-report build/conformance/$$b || exit 1; done
 	$(BIN)/python -m pytest -q conformance/tests
 
 test-plugins:
