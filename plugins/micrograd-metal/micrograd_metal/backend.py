@@ -120,7 +120,8 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
         self.mlx_device = mlx_device.pick()
         notes = {
             "device": self.mlx_device.reason,
-            "views": "views do not share memory with their base (MLX has no aliasing views)",
+            "views": ("views are copies (MLX has no aliasing views); the core writes in-place "
+                      "changes of a view back to its base"),
             "laziness": "evaluated at host transfers, nonzero and fused optimizer steps",
             "matmul": "MLX matmul for floating dtypes; integer and bool matmul exact, by "
                       "broadcast-multiply-sum (slower)",
