@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
 _PYPROJECT = """\
 [build-system]
-requires = ["setuptools>=69", "wheel"]
+requires = ["setuptools>=77"]
 build-backend = "setuptools.build_meta"
 
 [project]
