@@ -17,6 +17,17 @@ namespace {
 enum ReduceOp { SUM, PROD, MAX, MIN, NREDUCE };
 const char* const REDUCE_NAMES[NREDUCE] = {"sum", "prod", "max", "min"};
 
+// Whether the axis with the smallest stride (memory order's innermost) is reduced. Only then
+// does walking kept axes first read memory in order; otherwise (a column sum, say) that order
+// would stride across rows, and walking in memory order into a row of accumulators is faster.
+bool innermost_reduced(const Array& x, const std::vector<bool>& reduced) {
+    int inner = -1;
+    for (int d = 0; d < x.ndim(); ++d)
+        if (x.shape[d] > 1 && (inner < 0 || std::abs(x.strides[d]) < std::abs(x.strides[inner])))
+            inner = d;
+    return inner < 0 || reduced[inner];
+}
+
 template <class T, int OP>
 struct Reducer {
     using C = compute_t<T>;
@@ -52,10 +63,33 @@ struct Reducer {
     // inner run: x advances by sx bytes, the accumulator by sa bytes (0: all into one slot)
     static void run(const std::array<char*, 2>& p, const std::array<int64_t, 2>& s, int64_t n) {
         const char* x = p[0];
+        if (s[1] == 0 && s[0] == int64_t(sizeof(T)) && n >= 64) {
+            // a dense run into one slot: eight independent partial results break the
+            // loop-carried dependency so the loop pipelines and vectorises
+            Acc part[8];
+            std::fill_n(part, 8, identity());
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8)
+                for (int k = 0; k < 8; ++k)
+                    part[k] = combine(part[k], Acc(load<T>(x + (i + k) * int64_t(sizeof(T)))));
+            Acc acc = *reinterpret_cast<Acc*>(p[1]);
+            for (int k = 0; k < 8; ++k) acc = combine(acc, part[k]);
+            for (; i < n; ++i) acc = combine(acc, Acc(load<T>(x + i * int64_t(sizeof(T)))));
+            *reinterpret_cast<Acc*>(p[1]) = acc;
+            return;
+        }
         if (s[1] == 0) {
             Acc acc = *reinterpret_cast<Acc*>(p[1]);
             for (int64_t i = 0; i < n; ++i, x += s[0]) acc = combine(acc, Acc(load<T>(x)));
             *reinterpret_cast<Acc*>(p[1]) = acc;
+            return;
+        }
+        if (s[0] == int64_t(sizeof(T)) && s[1] == int64_t(sizeof(Acc))) {
+            // both dense (a row added into a row of accumulators): a plain loop that the
+            // compiler vectorises
+            Acc* acc = reinterpret_cast<Acc*>(p[1]);
+            for (int64_t i = 0; i < n; ++i)
+                acc[i] = combine(acc[i], Acc(load<T>(x + i * int64_t(sizeof(T)))));
             return;
         }
         char* a = p[1];
@@ -81,7 +115,7 @@ struct Reducer {
         }
         char* acc_ptr = reinterpret_cast<char*>(acc.get());
         const int64_t total = x.numel();
-        if (total >= (1 << 17) && out_n >= 2 * num_threads()) {
+        if (total >= (1 << 17) && out_n >= 2 * num_threads() && innermost_reduced(x, reduced)) {
             // Kept axes first: each output element's inputs form one contiguous flat range of
             // the walk, so threads own disjoint accumulators.
             Shape shape, xs, as;
