@@ -15,12 +15,10 @@ from micrograd_cuda.availability import unavailable_reason
 from micrograd_cuda.launch import flat_destinations
 
 from host_emulation import emulate_on_cpu, emulated_backend_class, host_compiler
+from array_checks import close, get, put, randn
 
 REASON = unavailable_reason()
 FLOATS = (dtypes.float16, dtypes.float32, dtypes.float64)
-TOL = {dtypes.float16: 2e-3, dtypes.float32: 1e-5, dtypes.float64: 1e-12}
-
-
 @pytest.fixture(scope="module", params=["cuda", "emulated"])
 def be(request, kernel_build_dir):
     if request.param == "cuda":
@@ -38,24 +36,6 @@ def be(request, kernel_build_dir):
 @pytest.fixture(scope="module")
 def ref():
     return registry.backend("numpy", 0)
-
-
-def put(backend, array, dtype):
-    return backend.from_host(np.array(array, dtype=dtype.numpy, order="C"), dtype)
-
-
-def get(backend, x):
-    return np.asarray(backend.to_host(x))
-
-
-def close(actual, expected, dtype, scale=1.0):
-    tol = TOL.get(dtype, 0) * scale
-    np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
-                               rtol=tol, atol=tol, equal_nan=True)
-
-
-def randn(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
 
 
 @pytest.mark.parametrize("dtype", (dtypes.bool, dtypes.int8, dtypes.int64, dtypes.float16,

@@ -15,14 +15,12 @@ import micrograd as mg
 from micrograd import dtypes
 from micrograd.registry import registry
 from micrograd_cuda.availability import unavailable_reason
+from array_checks import close, get, put, randn
 
 REASON = unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"needs a CUDA GPU: {REASON}")
 
 FLOATS = (dtypes.float16, dtypes.float32, dtypes.float64)
-TOL = {dtypes.float16: 2e-3, dtypes.float32: 1e-5, dtypes.float64: 1e-12}
-
-
 @pytest.fixture(scope="module")
 def be():
     return registry.backend("cuda", 0)
@@ -31,24 +29,6 @@ def be():
 @pytest.fixture(scope="module")
 def ref():
     return registry.backend("numpy", 0)
-
-
-def put(backend, array, dtype):
-    return backend.from_host(np.array(array, dtype=dtype.numpy, order="C"), dtype)
-
-
-def get(backend, x):
-    return np.asarray(backend.to_host(x))
-
-
-def close(actual, expected, dtype, scale=1.0):
-    tol = TOL.get(dtype, 0) * scale
-    np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
-                               rtol=tol, atol=tol, equal_nan=True)
-
-
-def randn(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
 
 
 # ------------------------------------------------------------------ required primitives
