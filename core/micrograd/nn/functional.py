@@ -10,6 +10,7 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..ops import elementwise as ew
 from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, max_pool2d
+from ..ops.linalg import linear
 from ..ops.loss import cross_entropy_losses
 from ..ops.movement import pad
 from ..ops.reduction import log_softmax, softmax
@@ -32,16 +33,6 @@ softplus = ew.softplus
 
 
 # ------------------------------------------------------------------ layers
-
-
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ weight.T + bias`` with ``weight`` of shape (out_features, in_features)."""
-    if x.shape[-1:] != weight.shape[-1:]:
-        raise RuntimeError(f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} "
-                           f"features but weight of shape {tuple(weight.shape)} expects "
-                           f"{weight.shape[-1]}")
-    y = x.matmul(weight.t())
-    return y if bias is None else y + bias
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:

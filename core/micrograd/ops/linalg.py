@@ -1,9 +1,10 @@
-"""Matrix products: ``matmul`` with PyTorch's 1-D, batched and broadcast rules."""
+"""Matrix products: ``matmul`` with PyTorch's 1-D, batched and broadcast rules, and the fused
+``linear`` layer."""
 
 from __future__ import annotations
 
 from ..tensor import Tensor
-from .base import Op, broadcast_shapes, expand_data
+from .base import Op, broadcast_shapes, expand_data, numel
 from .elementwise import operands, sum_to
 
 
@@ -67,6 +68,71 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if squeeze_b:
         return out.squeeze(-1)
     return out
+
+
+class Linear(Op):
+    """``x @ weight.T + bias`` as one node, for x (..., in), weight (out, in), bias (out,).
+
+    Leading dims of x are flattened into one (m, in) matrix. The weight is read through a
+    transposed view (no copy), and its gradient ``g.T @ x`` comes out as a contiguous (out, in)
+    array, so the optimizer never has to copy a transposed gradient.
+    """
+
+    def forward(self, x, weight, bias):
+        be = x._backend
+        self.save_for_backward(x if weight.requires_grad else None,
+                               weight if x.requires_grad else None)
+        self.in_shape = shape = x._data.shape
+        out_features = weight._data.shape[0]
+        rows = x._data if len(shape) == 2 else be.reshape(x._data, (numel(shape[:-1]), shape[-1]))
+        y = be.matmul(rows, be.permute(weight._data, (1, 0)))
+        if bias is not None:
+            b = bias._data if be.native_broadcasting else expand_data(be, bias._data, y.shape)
+            y = be.binary("add", y, b)
+        return y if len(shape) == 2 else be.reshape(y, shape[:-1] + (out_features,))
+
+    def backward(self, grad):
+        x, weight = self.saved_tensors
+        need_x, need_w, need_b = (edge is not None for edge in self.next_functions)
+        shape = self.in_shape
+        flat = len(shape) != 2
+        g = grad.reshape(-1, grad.shape[-1]) if flat else grad
+        gx = gw = gb = None
+        if need_x:
+            gx = MatMul.apply(g, weight)
+            if flat:
+                gx = gx.reshape(shape)
+        if need_w:
+            gw = MatMul.apply(g.mT, x.reshape(-1, shape[-1]) if flat else x)
+        if need_b:
+            gb = g.sum(0)
+        return gx, gw, gb
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` with ``weight`` of shape (out_features, in_features), like
+    ``torch.nn.functional.linear``."""
+    if x.shape[-1:] != weight.shape[-1:]:
+        raise RuntimeError(f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} "
+                           f"features but weight of shape {tuple(weight.shape)} expects "
+                           f"{weight.shape[-1]}")
+    if _fused_linear_applies(x, weight, bias):
+        return Linear.apply(x, weight, bias)
+    # Anything unusual (a 1-D weight, mixed dtypes, integers, a broadcast bias) composes.
+    y = matmul(x, weight.t())
+    return y if bias is None else y + bias
+
+
+def _fused_linear_applies(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
+    dtype, be = x._dtype, x._backend
+    if x.ndim == 0 or weight.ndim != 2 or dtype.kind != "f" or weight._dtype is not dtype \
+            or weight._backend is not be:
+        return False
+    if bias is not None and (bias._dtype is not dtype or bias._backend is not be
+                             or bias._data.shape != weight._data.shape[:1]):
+        return False
+    allowed = be.capabilities.matmul_dtypes
+    return allowed is None or dtype in allowed
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
