@@ -11,7 +11,9 @@ import pytest
 
 import micrograd as mg
 import micrograd.nn.functional as F
+from micrograd.backends.numpy_backend import NumpyBackend
 from micrograd.ops.linalg import Linear
+from micrograd.tensor import Tensor
 from oracle import check, gradcheck
 
 torch = pytest.importorskip("torch")
@@ -40,6 +42,27 @@ def second_order(fn_mg, fn_torch, arrays, *, rtol=1e-9, atol=1e-10):
             continue
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=rtol, atol=atol,
                                    err_msg=f"second-order gradient of input {i}")
+
+
+class EqualShapesBackend(NumpyBackend):
+    """The reference backend without native broadcasting: ``binary`` and ``where`` refuse
+    operands of different shapes, as the contract allows a backend to."""
+
+    native_broadcasting = False
+
+    def binary(self, op, a, b):
+        assert a.shape == b.shape, f"binary {op} got shapes {a.shape} and {b.shape}"
+        return super().binary(op, a, b)
+
+    def where(self, cond, a, b):
+        assert cond.shape == a.shape == b.shape, f"where got {cond.shape}, {a.shape}, {b.shape}"
+        return super().where(cond, a, b)
+
+
+def on_backend(backend, array, requires_grad=False, dtype=mg.float64):
+    t = Tensor._make(backend.from_host(np.asarray(array, dtype=dtype.numpy), dtype), dtype,
+                     backend)
+    return t.requires_grad_(requires_grad)
 
 
 class BackendCalls:
@@ -128,3 +151,127 @@ def test_linear_with_mixed_dtypes_still_promotes():
     x = mg.tensor(rng.standard_normal((3, 5)), dtype=mg.float32)
     w = mg.tensor(rng.standard_normal((4, 5)), dtype=mg.float64)
     assert F.linear(x, w).dtype is mg.float64
+
+
+# ------------------------------------------------------------------ batch norm
+
+BN_SHAPES = [(6, 3), (4, 3, 5), (3, 2, 4, 5)]
+
+
+def _bn_fns(training, affine, running):
+    """F.batch_norm in micrograd and torch; running stats are fresh copies of the same arrays."""
+
+    def call(lib, functional, x, *wb):
+        c = x.shape[1]
+        stats = np.linspace(-0.5, 0.5, c), np.linspace(0.5, 2.0, c)
+        rm, rv = ((lib.tensor(s, dtype=x.dtype) for s in stats) if running else (None, None))
+        w, b = wb if affine else (None, None)
+        return functional.batch_norm(x, rm, rv, w, b, training=training, momentum=0.3, eps=1e-3)
+    return (lambda *a: call(mg, F, *a)), (lambda *a: call(torch, TF, *a))
+
+
+@pytest.mark.parametrize("shape", BN_SHAPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_matches_torch(shape, training, affine):
+    ours, theirs = _bn_fns(training, affine, running=not training or affine)
+    shapes = [shape] + ([(shape[1],), (shape[1],)] if affine else [])
+    check(ours, theirs, shapes)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_float32_matches_torch(training):
+    ours, theirs = _bn_fns(training, True, running=True)
+    check(ours, theirs, [(8, 4, 3, 3), (4,), (4,)], dtype=mg.float32, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 2, 2, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_double_backward_matches_torch(shape, training):
+    ours, theirs = _bn_fns(training, True, running=True)
+    x = rng.standard_normal(shape)
+    w, b = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+    second_order(ours, theirs, [x, w, b], rtol=1e-8, atol=1e-9)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_gradients_match_finite_differences(training):
+    ours, _ = _bn_fns(training, True, running=True)
+    gradcheck(ours, [(4, 2, 3), (2,), (2,)])
+
+    def input_grad(x, w, b):
+        (gx,) = mg.autograd.grad((ours(x, w, b) ** 3).sum(), x, create_graph=True)
+        return gx
+    gradcheck(input_grad, [(4, 2, 3), (2,), (2,)], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("momentum", [0.1, 0.5, None])
+@pytest.mark.parametrize("track", [True, False])
+def test_batch_norm_module_running_stats_match_torch(momentum, track):
+    ours = mg.nn.BatchNorm2d(3, momentum=momentum, track_running_stats=track).double()
+    theirs = torch.nn.BatchNorm2d(3, momentum=momentum, track_running_stats=track).double()
+    for step in range(4):
+        x = rng.standard_normal((4, 3, 2, 5)) * (step + 1) + step
+        ours.train(step < 3)
+        theirs.train(step < 3)
+        np.testing.assert_allclose(ours(mg.tensor(x)).detach().numpy(),
+                                   theirs(torch.tensor(x)).detach().numpy(), rtol=1e-9,
+                                   atol=1e-10)
+        for name, theirs_buffer in theirs.named_buffers():
+            np.testing.assert_allclose(getattr(ours, name).numpy(), theirs_buffer.numpy(),
+                                       rtol=1e-12, atol=1e-12, err_msg=f"{name} at step {step}")
+
+
+def test_batch_norm_updates_running_stats_in_place_and_bumps_their_version():
+    rm, rv = mg.zeros(3, dtype=mg.float64), mg.ones(3, dtype=mg.float64)
+    before = rm._version[0], rv._version[0]
+    x = rng.standard_normal((5, 3))
+    F.batch_norm(mg.tensor(x), rm, rv, training=True, momentum=0.2)
+    np.testing.assert_allclose(rm.numpy(), 0.2 * x.mean(0))
+    np.testing.assert_allclose(rv.numpy(), 0.8 + 0.2 * x.var(0, ddof=1))
+    assert rm._version[0] > before[0] and rv._version[0] > before[1]
+
+
+def test_batch_norm_is_one_node_with_few_backend_calls():
+    bn = mg.nn.BatchNorm2d(4).double()
+    x = mg.tensor(rng.standard_normal((8, 4, 5, 5)), requires_grad=True)
+    bn(x).sum().backward()          # warm the scalar caches
+    with BackendCalls(x._backend) as calls:
+        y = bn(x)
+        assert type(y.grad_fn).__name__ == "BatchNorm"
+        y.backward(mg.ones(y.shape, dtype=mg.float64))
+    # Composed from primitives this took 67 calls (6 reductions); fused: two reductions each
+    # way plus small per-channel arithmetic.
+    assert calls.counts["reduce"] == 4, calls.counts
+    assert calls.total <= 45, calls.counts
+
+
+def test_batch_norm_errors():
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        F.batch_norm(mg.ones(1, 3), None, None, training=True)
+    with pytest.raises(ValueError, match="needs running_mean"):
+        F.batch_norm(mg.ones(2, 3), None, None, training=False)
+    with pytest.raises(RuntimeError, match=r"weight must have shape \(3,\)"):
+        F.batch_norm(mg.ones(2, 3), None, None, mg.ones(4), training=True)
+
+
+# ------------------------------------------------------------------ every backend
+
+
+def test_fused_ops_on_a_backend_without_native_broadcasting():
+    strict = EqualShapesBackend(mg.device("cpu"))
+    arrays = [rng.standard_normal(s) for s in ((4, 3, 2, 2), (3,), (3,), (4, 5), (3, 5))]
+
+    def run(make):
+        x, w, b, x2, w2 = (make(a, True) for a in arrays)
+        stats = make(np.zeros(3), False), make(np.ones(3), False)
+        losses = []
+        for training in (True, False):
+            losses.append(F.batch_norm(x, *stats, w, b, training=training).sum())
+        losses.append(F.linear(x2, w2, b).relu().sum())
+        sum(losses).backward()
+        return [t.grad.numpy() for t in (x, w, b, x2, w2)] + [s.numpy() for s in stats]
+
+    expected = run(lambda a, grad: mg.tensor(a, requires_grad=grad))
+    for ours, theirs in zip(run(lambda a, grad: on_backend(strict, a, grad)), expected):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)

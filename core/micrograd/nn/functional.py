@@ -13,6 +13,7 @@ from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, max_pool
 from ..ops.linalg import linear
 from ..ops.loss import cross_entropy_losses
 from ..ops.movement import pad
+from ..ops.normalization import batch_norm
 from ..ops.reduction import log_softmax, softmax
 from ..tensor import Tensor
 
@@ -81,41 +82,6 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
 
 
 # ------------------------------------------------------------------ normalisation
-
-
-def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
-               weight: Tensor | None = None, bias: Tensor | None = None,
-               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
-    """Normalise each channel (dim 1) by batch statistics when ``training`` (updating the
-    running statistics in place, variance unbiased) or by the running statistics otherwise."""
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: expected at least 2-D input (N, C, ...), got shape "
-                         f"{tuple(x.shape)}")
-    c = x.shape[1]
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = (1, c) + (1,) * (x.ndim - 2)
-    if training:
-        count = x.numel() // c
-        if count <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got "
-                             f"input size {tuple(x.shape)}")
-        mean = x.mean(axes)
-        var = x.var(axes, unbiased=False)
-        if running_mean is not None:
-            with grad_mode.no_grad():
-                running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
-                unbiased = var.detach() * (count / (count - 1))
-                running_var.mul_(1 - momentum).add_(unbiased * momentum)
-    else:
-        if running_mean is None:
-            raise ValueError("batch_norm in eval mode needs running_mean and running_var")
-        mean, var = running_mean, running_var
-    y = (x - mean.reshape(shape)) * (var.reshape(shape) + eps).rsqrt()
-    if weight is not None:
-        y = y * weight.reshape(shape)
-    if bias is not None:
-        y = y + bias.reshape(shape)
-    return y
 
 
 def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,

@@ -64,6 +64,15 @@ def expand_data(backend, data, shape: tuple[int, ...]):
     return backend.expand(data, shape)
 
 
+def binary_data(backend, op: str, a, b):
+    """``backend.binary(op, a, b)`` for two arrays of one dtype whose shapes broadcast
+    against each other (expanded first where the backend needs equal shapes)."""
+    if a.shape != b.shape and not backend.native_broadcasting:
+        shape = broadcast_shapes(tuple(a.shape), tuple(b.shape))
+        a, b = expand_data(backend, a, shape), expand_data(backend, b, shape)
+    return backend.binary(op, a, b)
+
+
 _SCALAR_CACHE: dict[tuple, object] = {}
 
 
