@@ -24,24 +24,27 @@ rng = np.random.default_rng(0)
 
 def second_order(fn_mg, fn_torch, arrays, *, rtol=1e-9, atol=1e-10):
     """Differentiate ``<fn(inputs), v>`` with create_graph, then differentiate the sum of the
-    squared first gradients again, in micrograd and in PyTorch; compare both orders."""
+    squared first gradients again, with respect to the inputs and to ``v`` (the gradient an op's
+    backward receives), in micrograd and in PyTorch; compare both orders."""
     ours = [mg.tensor(a, requires_grad=True) for a in arrays]
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
     out, expected = fn_mg(*ours), fn_torch(*theirs)
     v = np.random.default_rng(3).standard_normal(tuple(expected.shape))
-    g1 = mg.autograd.grad((out * mg.tensor(v)).sum(), ours, create_graph=True)
-    t1 = torch.autograd.grad((expected * torch.tensor(v)).sum(), theirs, create_graph=True)
+    v_mg, v_t = mg.tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True)
+    g1 = mg.autograd.grad((out * v_mg).sum(), ours, create_graph=True)
+    t1 = torch.autograd.grad((expected * v_t).sum(), theirs, create_graph=True)
     for i, (a, b) in enumerate(zip(g1, t1)):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=rtol, atol=atol,
                                    err_msg=f"first-order gradient of input {i}")
-    g2 = mg.autograd.grad(sum((g * g).sum() for g in g1), ours, allow_unused=True)
-    t2 = torch.autograd.grad(sum((g * g).sum() for g in t1), theirs, allow_unused=True)
+    g2 = mg.autograd.grad(sum((g * g).sum() for g in g1), ours + [v_mg], allow_unused=True)
+    t2 = torch.autograd.grad(sum((g * g).sum() for g in t1), theirs + [v_t], allow_unused=True)
     for i, (a, b) in enumerate(zip(g2, t2)):
+        what = f"second-order gradient of input {i}" if i < len(ours) else "gradient of v"
         if b is None:
-            assert a is None or not np.any(a.numpy()), f"second-order grad {i}: torch has none"
+            assert a is None or not np.any(a.numpy()), f"{what}: torch has none"
             continue
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=rtol, atol=atol,
-                                   err_msg=f"second-order gradient of input {i}")
+        assert a is not None, f"{what}: micrograd has none"
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=rtol, atol=atol, err_msg=what)
 
 
 class EqualShapesBackend(NumpyBackend):
@@ -253,6 +256,82 @@ def test_batch_norm_errors():
         F.batch_norm(mg.ones(2, 3), None, None, training=False)
     with pytest.raises(RuntimeError, match=r"weight must have shape \(3,\)"):
         F.batch_norm(mg.ones(2, 3), None, None, mg.ones(4), training=True)
+
+
+# ------------------------------------------------------------------ cross-entropy
+
+CE_TARGETS = {"plain": [0, 3, 1, 4, 2, 3], "ignored": [0, -100, 1, 4, -100, 3],
+              "all ignored": [-100] * 6}
+
+
+def _ce(lib_f, target, **kw):
+    return lambda logits: lib_f.cross_entropy(logits, target, **kw)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("target", list(CE_TARGETS.values()), ids=list(CE_TARGETS))
+def test_cross_entropy_matches_torch(reduction, target):
+    check(_ce(F, mg.tensor(target), reduction=reduction),
+          _ce(TF, torch.tensor(target), reduction=reduction), [(6, 5)])
+
+
+@pytest.mark.parametrize("target_dtype", [mg.int64, mg.int32, mg.uint8])
+def test_cross_entropy_float32_and_narrow_targets(target_dtype):
+    target = [0, 3, 1, 4, 2, 3]
+    check(_ce(F, mg.tensor(target, dtype=target_dtype), ignore_index=4),
+          _ce(TF, torch.tensor(target), ignore_index=4), [(6, 5)], dtype=mg.float32)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("target", list(CE_TARGETS.values())[:2], ids=list(CE_TARGETS)[:2])
+def test_cross_entropy_double_backward_matches_torch(reduction, target):
+    second_order(_ce(F, mg.tensor(target), reduction=reduction),
+                 _ce(TF, torch.tensor(target), reduction=reduction), [rng.standard_normal((6, 5))])
+
+
+def test_cross_entropy_gradients_match_finite_differences():
+    target = mg.tensor(CE_TARGETS["ignored"])
+    gradcheck(_ce(F, target), [(6, 5)])
+    gradcheck(lambda x: mg.autograd.grad(F.cross_entropy(x, target), x, create_graph=True)[0],
+              [(6, 5)])
+
+
+def test_cross_entropy_of_an_empty_batch_is_nan_like_torch():
+    x = mg.zeros(0, 4, dtype=mg.float64, requires_grad=True)
+    loss = F.cross_entropy(x, mg.zeros(0, dtype=mg.int64))
+    assert np.isnan(loss.item())
+    loss.backward()
+    assert tuple(x.grad.shape) == (0, 4)
+
+
+@pytest.mark.parametrize("host_limit", [1 << 16, 0], ids=["host", "device"])
+def test_cross_entropy_target_checks(host_limit, monkeypatch):
+    from micrograd.ops import loss
+    monkeypatch.setattr(loss, "_HOST_CHECK_LIMIT", host_limit)
+    x = mg.zeros(4, 3)
+    with pytest.raises(IndexError, match="Target 3 is out of bounds for 3 classes"):
+        F.cross_entropy(x, mg.tensor([0, 3, -100, 1]))
+    with pytest.raises(IndexError, match="Target -1 is out of bounds"):
+        F.cross_entropy(x, mg.tensor([0, -1, -100, 1]))
+    with pytest.raises(IndexError, match="Target -100 is out of bounds"):
+        F.cross_entropy(x, mg.tensor([0, -100, 1, 1]), ignore_index=1)
+    with pytest.raises(IndexError, match="Target 5 is out of bounds"):
+        F.nll_loss(x, mg.tensor([0, 5, 1, 1]))
+    expected = TF.cross_entropy(torch.zeros(4, 3), torch.tensor([0, 2, -100, 1])).item()
+    assert F.cross_entropy(x, mg.tensor([0, 2, -100, 1])).item() == pytest.approx(expected)
+
+
+def test_cross_entropy_takes_one_host_sync_and_few_backend_calls():
+    x = mg.tensor(rng.standard_normal((16, 10)), requires_grad=True)
+    target = mg.tensor(rng.integers(0, 10, 16))
+    F.cross_entropy(x, target).backward()          # warm the scalar caches
+    with BackendCalls(x._backend) as calls:
+        loss = F.cross_entropy(x, target)
+        loss.backward()
+    # Before: three host syncs (mask select, min, max) and 57 calls on this backend (which
+    # decomposes cross_entropy and softmax); 35 on the C++ one, now 13.
+    assert calls.counts["to_host"] == 1 and calls.counts["nonzero"] == 0, calls.counts
+    assert calls.total <= 36, calls.counts
 
 
 # ------------------------------------------------------------------ every backend

@@ -11,7 +11,7 @@ from ..autograd import grad_mode
 from ..ops import elementwise as ew
 from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, max_pool2d
 from ..ops.linalg import linear
-from ..ops.loss import cross_entropy_losses
+from ..ops import loss as fused_loss
 from ..ops.movement import pad
 from ..ops.normalization import batch_norm
 from ..ops.reduction import log_softmax, softmax
@@ -156,21 +156,12 @@ def _check_targets(x: Tensor, target: Tensor, name: str) -> None:
                            f"with the input's shape")
 
 
-def _check_class_range(target: Tensor, classes: int, ignore_index: int, name: str) -> None:
-    valid = target[target != ignore_index] if target.numel() else target
-    if valid.numel():
-        lo, hi = int(valid.min().item()), int(valid.max().item())
-        if lo < 0 or hi >= classes:
-            raise IndexError(f"{name}: Target {hi if hi >= classes else lo} is out of bounds "
-                             f"for {classes} classes")
-
-
 def nll_loss(x: Tensor, target: Tensor, weight: Tensor | None = None,
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``x`` (N, C, ...) at class indices."""
     _check_targets(x, target, "nll_loss")
     classes = x.shape[1] if x.ndim > 1 else x.shape[0]
-    _check_class_range(target, classes, ignore_index, "nll_loss")
+    fused_loss.check_targets(target, classes, ignore_index, "nll_loss")
     logp = _class_last(x)
     t = target.reshape(-1).to(dtypes.int64)
     kept = t != ignore_index
@@ -197,11 +188,7 @@ def cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None,
         return _cross_entropy_probs(x, target, weight, reduction, label_smoothing, classes)
     _check_targets(x, target, "cross_entropy")
     if x.ndim == 2 and weight is None and label_smoothing == 0.0:
-        _check_class_range(target, classes, ignore_index, "cross_entropy")
-        losses = cross_entropy_losses(x, target, ignore_index)   # the fused fast path
-        if reduction == "mean":
-            return losses.sum() / (target != ignore_index).sum().to(x._dtype)
-        return _reduce(losses, reduction)
+        return fused_loss.cross_entropy(x, target, ignore_index, reduction)
     logp = log_softmax(x, 1 if x.ndim > 1 else 0)
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0.0:
