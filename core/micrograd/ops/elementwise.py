@@ -346,7 +346,10 @@ class Relu(Activation):
 
     def backward(self, grad):
         (x,) = self.saved_tensors
-        return grad * (x > 0)
+        # Two backend calls (compare, select) where grad * (x > 0) takes three (the mask is cast
+        # to grad's dtype first); also PyTorch's threshold_backward exactly: an inf or nan
+        # gradient stays out of the zeroed positions.
+        return Where.apply(Gt.apply(x, scalar_tensor(0, x)), grad, zeros_scalar(grad))
 
 
 class Sigmoid(Activation):
@@ -755,7 +758,8 @@ class Where(Op):
         self.shapes = (a._data.shape, b._data.shape)
         shape = broadcast_shapes(cond._data.shape, a._data.shape, b._data.shape)
         be = a._backend
-        self.out_shape = shape
+        if be.native_broadcasting:
+            return be.where(cond._data, a._data, b._data)
         return be.where(expand_data(be, cond._data, shape), expand_data(be, a._data, shape),
                         expand_data(be, b._data, shape))
 
