@@ -56,44 +56,44 @@ class BatchNorm(Op):
         if bias is not None:
             y = binary_data(be, "add", y, be.reshape(bias._data, self.stat_shape))
         self.save_for_backward(x, weight)
-        self.xc, self.mean, self.invstd = xc, mean, invstd
+        self.xc, self.mean, self.invstd, self.scale = xc, mean, invstd, scale
         return y
 
     def backward(self, grad):
         x, weight = self.saved_tensors
         need_x, need_w, need_b = (edge is not None for edge in self.next_functions)
-        if grad_mode.state.enabled and self.training:
-            # create_graph: the statistics are functions of x, and so are their derivatives.
-            mean = Sum.apply(x, axes=self.axes, keepdim=True) / self.count
-            xc = x - mean
-            var = Sum.apply(xc * xc, axes=self.axes, keepdim=True) / self.count
-            invstd = (var + self.eps).rsqrt()
+        if not grad_mode.state.enabled:        # a plain backward: the forward's arrays
+            xc, invstd, scale = (_wrap(a, x) for a in (self.xc, self.invstd, self.scale))
         else:
-            invstd = _wrap(self.invstd, x)
-            # eval under create_graph: x - running_mean, differentiable in x
-            xc = x - _wrap(self.mean, x) if grad_mode.state.enabled else _wrap(self.xc, x)
-        scale = invstd if weight is None else weight.reshape(self.stat_shape) * invstd
-        c = self.stat_shape[1]
-        sum_g = Sum.apply(grad, axes=self.axes, keepdim=True) if need_b or self.training \
-            else None
-        sum_gxc = Sum.apply(grad * xc, axes=self.axes, keepdim=True) if need_w or self.training \
-            else None
+            if self.training:   # create_graph: the statistics are functions of x, and so are
+                mean = Sum.apply(x, axes=self.axes, keepdim=True) / self.count   # derivatives
+                xc = x - mean
+                var = Sum.apply(xc * xc, axes=self.axes, keepdim=True) / self.count
+                invstd = (var + self.eps).rsqrt()
+            else:               # eval: the running statistics are constants
+                xc, invstd = x - _wrap(self.mean, x), _wrap(self.invstd, x)
+            scale = invstd if weight is None else weight.reshape(self.stat_shape) * invstd
+        c, training = self.stat_shape[1], self.training
+        sum_g = Sum.apply(grad, axes=self.axes, keepdim=True) if need_b or training else None
+        # sum(g * xhat), the weight's gradient, also needed by gx in training
+        sum_gxhat = Sum.apply(grad * xc, axes=self.axes, keepdim=True) * invstd \
+            if need_w or training else None
         gx = gw = gb = None
         if need_x:
-            if self.training:
+            if training:
                 n = self.count
-                gx = (grad - sum_g / n - xc * (sum_gxc * (invstd * invstd) / n)) * scale
+                gx = (grad - sum_g / n - xc * (sum_gxhat * (invstd / n))) * scale
             else:
                 gx = grad * scale
         if need_w:
-            gw = (sum_gxc * invstd).reshape(c)
+            gw = sum_gxhat.reshape(c)
         if need_b:
             gb = sum_g.reshape(c)
         return gx, gw, gb
 
     def release(self) -> None:
         super().release()
-        self.xc = self.mean = self.invstd = None
+        self.xc = self.mean = self.invstd = self.scale = None
 
 
 def _wrap(data, like: Tensor) -> Tensor:
