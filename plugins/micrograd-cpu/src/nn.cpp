@@ -199,6 +199,68 @@ void require_nchw(const Array& x, const char* what) {
 
 }  // namespace
 
+namespace {
+
+// The max of one pooling window and its flat index in the plane. The first element seeds the
+// search, later ones win when larger or nan (nan propagates, and the first nan is kept).
+// K > 0 fixes the window at K x K (dilation 1) at compile time, so the loops unroll.
+template <int K, class T>
+inline void window_max(const T* in, int64_t W, int64_t h0, int64_t w0, int64_t kh, int64_t kw,
+                       int64_t dh, int64_t dw, T& best, int64_t& at) {
+    if constexpr (K > 0) { kh = kw = K; dh = dw = 1; }
+    at = h0 * W + w0;
+    best = in[at];
+    for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j) {
+            const int64_t q = (h0 + i * dh) * W + w0 + j * dw;
+            const T v = in[q];
+            if (v > best || (v != v && best == best)) { best = v; at = q; }
+        }
+}
+
+template <int K, class T>
+void max_pool_planes(const T* px, T* py, int64_t* pi, int64_t planes, int64_t H, int64_t W,
+                     int64_t OH, int64_t OW, std::array<int64_t, 2> k, std::array<int64_t, 2> s,
+                     std::array<int64_t, 2> p, std::array<int64_t, 2> d) {
+    parallel_for(planes, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, OH * OW)),
+                 [&](int64_t b, int64_t e) {
+        for (int64_t plane = b; plane < e; ++plane) {
+            const T* in = px + plane * H * W;
+            for (int64_t oh = 0; oh < OH; ++oh) {
+                const int64_t h0 = oh * s[0] - p[0];
+                const bool rows_inside = h0 >= 0 && h0 + (k[0] - 1) * d[0] < H;
+                for (int64_t ow = 0; ow < OW; ++ow) {
+                    const int64_t w0 = ow * s[1] - p[1], o = (plane * OH + oh) * OW + ow;
+                    if (rows_inside && w0 >= 0 && w0 + (k[1] - 1) * d[1] < W) {
+                        window_max<K>(in, W, h0, w0, k[0], k[1], d[0], d[1], py[o], pi[o]);
+                        continue;
+                    }
+                    // a window reaching into the padding: padding never wins
+                    T best = -INFINITY;
+                    int64_t at = -1;
+                    for (int64_t i = 0; i < k[0]; ++i) {
+                        const int64_t h = h0 + i * d[0];
+                        if (h < 0 || h >= H) continue;
+                        for (int64_t j = 0; j < k[1]; ++j) {
+                            const int64_t w = w0 + j * d[1];
+                            if (w < 0 || w >= W) continue;
+                            const T val = in[h * W + w];
+                            if (at < 0 || val > best || (val != val && best == best)) {
+                                best = val;
+                                at = h * W + w;
+                            }
+                        }
+                    }
+                    py[o] = best;
+                    pi[o] = at;
+                }
+            }
+        }
+    });
+}
+
+}  // namespace
+
 std::pair<Array, Array> max_pool2d(const Array& x_in, std::array<int64_t, 2> k,
                                    std::array<int64_t, 2> s, std::array<int64_t, 2> p,
                                    std::array<int64_t, 2> d) {
@@ -211,37 +273,18 @@ std::pair<Array, Array> max_pool2d(const Array& x_in, std::array<int64_t, 2> k,
     const int64_t OW = pooled_size(W, k[1], s[1], p[1], d[1], "max_pool2d");
     Array y = empty({N, C, OH, OW}, cd), idx = empty({N, C, OH, OW}, I64);
     int64_t* pi = reinterpret_cast<int64_t*>(idx.ptr());
+    const bool undilated = d[0] == 1 && d[1] == 1 && k[0] == k[1];
     visit_dtype(cd, [&](auto v) {
         using T = decltype(v);
         if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
             const T* px = reinterpret_cast<const T*>(x.ptr());
             T* py = reinterpret_cast<T*>(y.ptr());
-            parallel_for(N * C, 4, [&](int64_t b, int64_t e) {
-                for (int64_t plane = b; plane < e; ++plane) {
-                    const T* in = px + plane * H * W;
-                    for (int64_t oh = 0; oh < OH; ++oh)
-                        for (int64_t ow = 0; ow < OW; ++ow) {
-                            T best = -INFINITY;
-                            int64_t at = -1;
-                            for (int64_t i = 0; i < k[0]; ++i) {
-                                const int64_t h = oh * s[0] - p[0] + i * d[0];
-                                if (h < 0 || h >= H) continue;
-                                for (int64_t j = 0; j < k[1]; ++j) {
-                                    const int64_t w = ow * s[1] - p[1] + j * d[1];
-                                    if (w < 0 || w >= W) continue;
-                                    const T val = in[h * W + w];
-                                    if (at < 0 || val > best || (val != val && best == best)) {
-                                        best = val;
-                                        at = h * W + w;
-                                    }
-                                }
-                            }
-                            const int64_t o = (plane * OH + oh) * OW + ow;
-                            py[o] = best;
-                            pi[o] = at;
-                        }
-                }
-            });
+            if (undilated && k[0] == 2)
+                max_pool_planes<2>(px, py, pi, N * C, H, W, OH, OW, k, s, p, d);
+            else if (undilated && k[0] == 3)
+                max_pool_planes<3>(px, py, pi, N * C, H, W, OH, OW, k, s, p, d);
+            else
+                max_pool_planes<0>(px, py, pi, N * C, H, W, OH, OW, k, s, p, d);
         }
     });
     return {astype_if(y, x_in.dtype), idx};
@@ -391,11 +434,15 @@ void sgd_step(const Array& param, const Array& grad, const Array* buf, const Sgd
                           " needs a momentum_buffer");
     with_dense({&param, &grad, buf}, [&](std::vector<Array>& d) {
         const int64_t n = param.numel();
-        if (param.dtype == F32 && a.momentum == 0 && !a.maximize) {
+        if (param.dtype == F32) {
             float* p = reinterpret_cast<float*>(d[0].ptr());
             const float* g = reinterpret_cast<const float*>(d[1].ptr());
-            parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
-                simd::kernels().sgd_f32(p + b, g + b, float(a.lr), float(a.weight_decay), e - b);
+            float* m = buf && a.momentum != 0 ? reinterpret_cast<float*>(d[2].ptr()) : nullptr;
+            const simd::SgdConstants c{float(a.lr), float(a.weight_decay), float(a.momentum),
+                                       float(a.dampening), a.maximize ? -1.0f : 1.0f,
+                                       a.nesterov, a.first_step};
+            parallel_for(n, 1 << 15, [&](int64_t b, int64_t e) {
+                simd::kernels().sgd_f32(p + b, g + b, m ? m + b : nullptr, c, e - b);
             });
             return;
         }
