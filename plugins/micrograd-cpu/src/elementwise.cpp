@@ -453,6 +453,15 @@ static BinaryLoop binary_loop(int op, const Array& a, const Array& b) {
 // element for element (the same layout), which elementwise loops handle.
 static void binary_fill(int op, BinaryLoop loop, Array& out, const Array& a, const Array& b) {
     const Shape& shape = out.shape;
+    const int64_t n = out.numel();
+    if (n <= 4096 && a.shape == shape && b.shape == shape && a.is_contiguous() &&
+        b.is_contiguous() && out.is_contiguous()) {
+        // Small and dense: one loop call, no walk to set up (its vectors cost more than the
+        // arithmetic here, and per-op overhead is what small tensors pay).
+        const int64_t isz = a.itemsize();
+        loop({out.ptr(), a.ptr(), b.ptr()}, {out.itemsize(), isz, isz}, n);
+        return;
+    }
     Walk<3> walk(shape, {out.byte_strides(), broadcast_byte_strides(a, shape),
                          broadcast_byte_strides(b, shape)},
                  {out.ptr(), a.ptr(), b.ptr()});

@@ -127,3 +127,25 @@ def test_huge_outputs_written_around_the_cache_are_exact(be, offset):
     np.testing.assert_array_equal(got, a[offset:] * b)
     gs = be.binary("add", be.from_host(b, dtypes.float32), be.full((), 2.5, dtypes.float32))
     np.testing.assert_array_equal(np.asarray(be.to_host(gs)), b + np.float32(2.5))
+
+
+def test_array_shape_getter(be):
+    from micrograd_cpu import _core
+    x = be.from_host(np.zeros((2, 0, 3), np.float32), dtypes.float32)
+    assert x.shape == (2, 0, 3) and type(x.shape) is tuple
+    assert be.full((), 1.0, dtypes.float32).shape == ()
+    with pytest.raises(TypeError):
+        _core.Array.shape.__get__(object())
+
+
+@pytest.mark.parametrize("op", ["add", "floordiv", "lt", "bitwise_xor"])
+@pytest.mark.parametrize("dtype", [dtypes.int32, dtypes.float16, dtypes.float64])
+def test_small_dense_binaries_match_numpy(be, op, dtype):
+    if op == "bitwise_xor" and dtype.kind == "f":
+        pytest.skip("bitwise ops are integer-only")
+    rng = np.random.default_rng(13)
+    a = (rng.standard_normal(37) * 9).astype(dtype.numpy)
+    b = (rng.standard_normal(37) * 9 + 20).astype(dtype.numpy)
+    ref = {"add": np.add, "floordiv": np.floor_divide, "lt": np.less, "bitwise_xor": np.bitwise_xor}[op]
+    got = np.asarray(be.to_host(be.binary(op, be.from_host(a, dtype), be.from_host(b, dtype))))
+    np.testing.assert_array_equal(got, ref(a, b))
