@@ -318,6 +318,59 @@ void copy_loop(const Ptrs2& p, const Steps2& s, int64_t n) {
     for (int64_t i = 0; i < n; ++i, o += s[0], a += s[1]) std::memcpy(o, a, SIZE);
 }
 
+// dst[r, c] = src[r, c] for an (R, C) block whose destination rows and source columns are
+// dense: a transpose. Walking it row by row reads the source one cache line per element, so
+// it goes tile by tile instead, each tile's rows and columns staying in L1.
+template <int SIZE>
+void transpose_tiles(char* dst, int64_t dst_row, const char* src, int64_t src_col, int64_t cols,
+                     int64_t r0, int64_t r1) {
+    constexpr int64_t TILE = 32;
+    for (int64_t rb = r0; rb < r1; rb += TILE)
+        for (int64_t cb = 0; cb < cols; cb += TILE) {
+            const int64_t re = std::min(r1, rb + TILE), ce = std::min(cols, cb + TILE);
+            for (int64_t r = rb; r < re; ++r)
+                for (int64_t c = cb; c < ce; ++c)
+                    std::memcpy(dst + r * dst_row + c * SIZE, src + c * src_col + r * SIZE, SIZE);
+        }
+}
+
+// A copy whose innermost two (coalesced) dims are transposed between source and destination
+// goes through transpose_tiles; false when the layout is anything else.
+bool copy_transposed(const Walk<2>& walk, int itemsize) {
+    const int nd = int(walk.shape.size());
+    if (nd < 2) return false;
+    const auto &ds = walk.strides[0], &ss = walk.strides[1];
+    const int64_t rows = walk.shape[nd - 2], cols = walk.shape[nd - 1];
+    if (ds[nd - 1] != itemsize || ds[nd - 2] != cols * itemsize || ss[nd - 2] != itemsize ||
+        ss[nd - 1] == itemsize || rows < 8 || cols < 8)
+        return false;
+    int64_t outer = 1;
+    for (int d = 0; d < nd - 2; ++d) outer *= walk.shape[d];
+    // work items: (outer index, band of 32 rows)
+    const int64_t bands = (rows + 31) / 32;
+    parallel_for(outer * bands, std::max<int64_t>(1, 16384 / (32 * cols)), [&](int64_t b, int64_t e) {
+        for (int64_t item = b; item < e; ++item) {
+            int64_t o = item / bands, band = item % bands;
+            char* dst = walk.base[0];
+            const char* src = walk.base[1];
+            for (int d = nd - 3; d >= 0; --d) {
+                const int64_t at = o % walk.shape[d];
+                o /= walk.shape[d];
+                dst += at * ds[d];
+                src += at * ss[d];
+            }
+            const int64_t r0 = band * 32, r1 = std::min(rows, r0 + 32);
+            switch (itemsize) {
+                case 1: transpose_tiles<1>(dst, ds[nd - 2], src, ss[nd - 1], cols, r0, r1); break;
+                case 2: transpose_tiles<2>(dst, ds[nd - 2], src, ss[nd - 1], cols, r0, r1); break;
+                case 4: transpose_tiles<4>(dst, ds[nd - 2], src, ss[nd - 1], cols, r0, r1); break;
+                default: transpose_tiles<8>(dst, ds[nd - 2], src, ss[nd - 1], cols, r0, r1); break;
+            }
+        }
+    });
+    return true;
+}
+
 UnaryLoop copy_loop_for(int itemsize) {
     switch (itemsize) {
         case 1: return &copy_loop<1>;
@@ -400,10 +453,19 @@ static BinaryLoop binary_loop(int op, const Array& a, const Array& b) {
 // element for element (the same layout), which elementwise loops handle.
 static void binary_fill(int op, BinaryLoop loop, Array& out, const Array& a, const Array& b) {
     const Shape& shape = out.shape;
-    if (out.is_contiguous() && simd::try_binary(op, out, a, b)) return;
+    const int64_t n = out.numel();
+    if (n <= 4096 && a.shape == shape && b.shape == shape && a.is_contiguous() &&
+        b.is_contiguous() && out.is_contiguous()) {
+        // Small and dense: one loop call, no walk to set up (its vectors cost more than the
+        // arithmetic here, and per-op overhead is what small tensors pay).
+        const int64_t isz = a.itemsize();
+        loop({out.ptr(), a.ptr(), b.ptr()}, {out.itemsize(), isz, isz}, n);
+        return;
+    }
     Walk<3> walk(shape, {out.byte_strides(), broadcast_byte_strides(a, shape),
                          broadcast_byte_strides(b, shape)},
                  {out.ptr(), a.ptr(), b.ptr()});
+    if (simd::try_binary(op, a.dtype, walk)) return;
     walk.run(loop, GRAIN);
 }
 
@@ -497,6 +559,7 @@ void copy_into(const Array& dst, const Array& src) {
     if (s.storage == dst.storage && !(s.offset == dst.offset && s.strides == dst.strides))
         s = contiguous(astype(s, s.dtype));
     Walk<2> walk(dst.shape, {dst.byte_strides(), s.byte_strides()}, {dst.ptr(), s.ptr()});
+    if (copy_transposed(walk, dst.itemsize())) return;
     walk.run(copy_loop_for(dst.itemsize()), GRAIN * 4);
 }
 

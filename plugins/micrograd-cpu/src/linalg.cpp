@@ -17,30 +17,21 @@
 
 namespace mgcpu {
 
-// Products below this many flops run on one BLAS thread: waking OpenBLAS's workers costs more
-// than they save there, and on a busy machine its spinning workers starve everyone (a 19 MFLOP
-// conv GEMM took 4-8 ms threaded, 1 ms on one thread). OpenBLAS's thread count is global, so the
-// last value set is remembered and only changes are passed on.
-constexpr double THREADED_GEMM_FLOPS = double(1 << 27);
-
-void use_blas_threads_for(double flops) {
+// OpenBLAS always runs on one thread: large products are split into row or column blocks over
+// our own pool instead. Two pools on one machine fight (OpenBLAS's workers spin after each call
+// and starve ours: a 19 MFLOP conv GEMM took 4-8 ms on a busy 2-core machine, 1 ms on one
+// thread), and OpenBLAS's own threshold kept the MLP's 51 MFLOP products on one thread.
+void pin_blas_to_one_thread() {
 #ifdef MGCPU_OPENBLAS
-    static std::atomic<int> current{0};
-    const int want = flops >= THREADED_GEMM_FLOPS ? num_threads() : 1;
-    if (current.exchange(want) != want) MGCPU_OPENBLAS(set_num_threads)(want);
+    MGCPU_OPENBLAS(set_num_threads)(1);
 #endif
 }
-
-}  // namespace mgcpu
-
-namespace mgcpu {
 
 namespace {
 
 template <class T>
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
-          const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-    use_blas_threads_for(2.0 * double(m) * double(n) * double(k));
+void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+               int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
     auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if constexpr (std::is_same_v<T, float>)
         MGCPU_CBLAS(sgemm)(CblasRowMajor, TA, TB, int(m), int(n), int(k), alpha, a, int(lda), b,
@@ -48,6 +39,40 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     else
         MGCPU_CBLAS(dgemm)(CblasRowMajor, TA, TB, int(m), int(n), int(k), alpha, a, int(lda), b,
                            int(ldb), beta, c, int(ldc));
+}
+
+// Below this a product runs on the calling thread (about 10 us of work: less than a hand-off).
+constexpr double PARALLEL_GEMM_FLOPS = double(1 << 21);
+// Blocks are multiples of this many rows or columns, so each fills OpenBLAS's micro-kernels.
+constexpr int64_t GEMM_BLOCK_ALIGN = 16;
+
+// C (m x n, row-major) = alpha op(A) op(B) + beta C, split over the pool along the longer of m
+// and n: each thread multiplies its block of rows of op(A), or columns of op(B), with all of
+// the other operand.
+template <class T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+          const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+    const double flops = 2.0 * double(m) * double(n) * double(k);
+    const bool by_rows = m >= n;
+    const int64_t extent = by_rows ? m : n;
+    int64_t blocks = std::min<int64_t>(num_threads(), extent / GEMM_BLOCK_ALIGN);
+    if (flops < PARALLEL_GEMM_FLOPS || blocks < 2) {
+        blas_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    const int64_t per = (extent / GEMM_BLOCK_ALIGN + blocks - 1) / blocks * GEMM_BLOCK_ALIGN;
+    parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t blk = b0; blk < b1; ++blk) {
+            const int64_t lo = blk * per, len = std::min(extent, lo + per) - lo;
+            if (len <= 0) continue;
+            if (by_rows)   // rows lo.. of op(A): row i of op(A) starts at a + i*lda, or a + i when transposed
+                blas_gemm<T>(ta, tb, len, n, k, alpha, a + (ta ? lo : lo * lda), lda, b, ldb, beta,
+                             c + lo * ldc, ldc);
+            else           // columns lo.. of op(B)
+                blas_gemm<T>(ta, tb, m, len, k, alpha, a, lda, b + (tb ? lo * ldb : lo), ldb, beta,
+                             c + lo, ldc);
+        }
+    });
 }
 
 // How BLAS can read a (rows, cols) matrix with element strides (sr, sc) without a copy.
@@ -81,22 +106,29 @@ void matmul_blas(const Array& a_in, const Array& b_in, Array& out, int64_t batch
         blas_layout(k, n, b.strides[nd - 2], b.strides[nd - 1], tb, ldb);
     }
     T* o = reinterpret_cast<T*>(out.ptr());
-    Shape idx(std::max(nd - 2, 0), 0);
-    for (int64_t i = 0; i < batch; ++i) {
+    const T* base_a = reinterpret_cast<const T*>(a.ptr());
+    const T* base_b = reinterpret_cast<const T*>(b.ptr());
+    auto one = [&](int64_t i) {
         int64_t oa = 0, ob = 0;
-        for (int d = 0; d < nd - 2; ++d) {
-            oa += idx[d] * a.strides[d];
-            ob += idx[d] * b.strides[d];
-        }
-        const T* pa = reinterpret_cast<const T*>(a.ptr()) + oa;
-        const T* pb = reinterpret_cast<const T*>(b.ptr()) + ob;
-        if (k == 0) std::fill_n(o + i * m * n, m * n, T(0));
-        else gemm<T>(ta, tb, m, n, k, T(1), pa, lda, pb, ldb, T(0), o + i * m * n, n);
         for (int d = nd - 3; d >= 0; --d) {
-            if (++idx[d] < a.shape[d]) break;
-            idx[d] = 0;
+            const int64_t at = i % a.shape[d];
+            i /= a.shape[d];
+            oa += at * a.strides[d];
+            ob += at * b.strides[d];
         }
-    }
+        return std::pair<const T*, const T*>{base_a + oa, base_b + ob};
+    };
+    // Many small products (attention heads, grouped work) go one per thread; a single large
+    // one is split inside gemm.
+    const double flops = 2.0 * double(m) * double(n) * double(k);
+    const int64_t grain = std::max<int64_t>(1, int64_t(PARALLEL_GEMM_FLOPS / std::max(flops, 1.0)));
+    parallel_for(batch, grain, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            auto [pa, pb] = one(i);
+            if (k == 0) std::fill_n(o + i * m * n, m * n, T(0));
+            else gemm<T>(ta, tb, m, n, k, T(1), pa, lda, pb, ldb, T(0), o + i * m * n, n);
+        }
+    });
 }
 
 // Integers wrap and bool is or-of-ands, as numpy computes them.
@@ -186,13 +218,67 @@ ConvGeometry geometry(const Shape& xs, const Shape& ws, std::array<int64_t, 2> s
     return g;
 }
 
+// The output columns ow whose input column ow*stride - pad + j*dilation lies inside [0, W):
+// [lo, hi), so the loops below need no per-element bounds test.
+inline std::pair<int64_t, int64_t> valid_columns(const ConvGeometry& g, int64_t j) {
+    const int64_t s = g.stride[1], shift = j * g.dilation[1] - g.padding[1];   // w = ow*s + shift
+    auto ceil_div = [](int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); };
+    const int64_t lo = std::clamp<int64_t>(ceil_div(-shift, s), 0, g.OW);
+    const int64_t hi = std::clamp<int64_t>(ceil_div(g.W - shift, s), lo, g.OW);
+    return {lo, hi};
+}
+
+// A stride-1 convolution whose output plane has the input's shape ("same" padding, the usual
+// 3x3 pad 1): its im2col row for kernel tap (i, j) is the input plane shifted by
+// (i - pad_h) * W + (j - pad_w) elements, with the wrapped-around columns zeroed. One long copy
+// per plane instead of one short copy per output row, which dominates on small images.
+bool shifted_planes(const ConvGeometry& g) {
+    return g.stride[0] == 1 && g.stride[1] == 1 && g.dilation[0] == 1 && g.dilation[1] == 1 &&
+           g.OH == g.H && g.OW == g.W;
+}
+
+int64_t plane_shift(const ConvGeometry& g, int64_t i, int64_t j) {
+    return (i - g.padding[0]) * g.W + (j - g.padding[1]);
+}
+
+// Zeroes the columns of an (OH, OW) plane that tap column j reads from outside the input.
+template <class T>
+void zero_wrapped_columns(const ConvGeometry& g, int64_t j, T* plane) {
+    const auto [lo, hi] = valid_columns(g, j);
+    if (lo == 0 && hi == g.OW) return;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+        std::fill_n(plane + oh * g.OW, lo, T(0));
+        std::fill(plane + oh * g.OW + hi, plane + (oh + 1) * g.OW, T(0));
+    }
+}
+
 // cols[r, n*P + p] for the channels of group `grp` (x contiguous NCHW).
 template <class T>
 void im2col(const ConvGeometry& g, const T* x, int64_t grp, T* cols) {
     const int64_t P = g.P(), NP = g.N * P;
+    if (shifted_planes(g)) {
+        parallel_for(g.rows(), 1, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t c = r / (g.KH * g.KW), i = (r / g.KW) % g.KH, j = r % g.KW;
+                const int64_t shift = plane_shift(g, i, j);
+                const int64_t q0 = std::max<int64_t>(0, -shift), q1 = std::min(P, P - shift);
+                for (int64_t n = 0; n < g.N; ++n) {
+                    const T* plane = x + ((n * g.C) + grp * g.Cg + c) * P;
+                    T* out = cols + r * NP + n * P;
+                    std::fill_n(out, std::min(q0, P), T(0));
+                    if (q0 < q1) std::copy(plane + q0 + shift, plane + q1 + shift, out + q0);
+                    std::fill(out + std::max(q1, q0), out + P, T(0));
+                    zero_wrapped_columns(g, j, out);
+                }
+            }
+        });
+        return;
+    }
     parallel_for(g.rows(), 1, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t c = r / (g.KH * g.KW), i = (r / g.KW) % g.KH, j = r % g.KW;
+            const auto [lo, hi] = valid_columns(g, j);
+            const int64_t shift = j * g.dilation[1] - g.padding[1], s = g.stride[1];
             T* row = cols + r * NP;
             for (int64_t n = 0; n < g.N; ++n) {
                 const T* plane = x + ((n * g.C) + grp * g.Cg + c) * g.H * g.W;
@@ -200,24 +286,45 @@ void im2col(const ConvGeometry& g, const T* x, int64_t grp, T* cols) {
                     const int64_t h = oh * g.stride[0] - g.padding[0] + i * g.dilation[0];
                     T* out = row + n * P + oh * g.OW;
                     if (h < 0 || h >= g.H) { std::fill_n(out, g.OW, T(0)); continue; }
-                    for (int64_t ow = 0; ow < g.OW; ++ow) {
-                        const int64_t w = ow * g.stride[1] - g.padding[1] + j * g.dilation[1];
-                        out[ow] = (w >= 0 && w < g.W) ? plane[h * g.W + w] : T(0);
-                    }
+                    const T* in = plane + h * g.W;   // input column of ow: ow * s + shift
+                    std::fill_n(out, lo, T(0));
+                    if (s == 1) std::copy(in + lo + shift, in + hi + shift, out + lo);
+                    else for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * s + shift];
+                    std::fill(out + hi, out + g.OW, T(0));
                 }
             }
         }
     });
 }
 
-// grad_x += col2im(cols) for the channels of group `grp`; threads own whole channels.
+// grad_x += col2im(cols) for the channels of group `grp`; threads own whole channels. The
+// shifted-plane case first zeroes the wrapped columns of `cols` (scratch), so each plane is one
+// long vectorised add.
 template <class T>
-void col2im(const ConvGeometry& g, const T* cols, int64_t grp, T* gx) {
+void col2im(const ConvGeometry& g, T* cols, int64_t grp, T* gx) {
     const int64_t P = g.P(), NP = g.N * P, KK = g.KH * g.KW;
+    if (shifted_planes(g)) {
+        parallel_for(g.Cg, 1, [&](int64_t c0, int64_t c1) {
+            for (int64_t c = c0; c < c1; ++c)
+                for (int64_t ij = 0; ij < KK; ++ij) {
+                    const int64_t i = ij / g.KW, j = ij % g.KW, shift = plane_shift(g, i, j);
+                    const int64_t q0 = std::max<int64_t>(0, -shift), q1 = std::min(P, P - shift);
+                    for (int64_t n = 0; n < g.N; ++n) {
+                        T* row = cols + (c * KK + ij) * NP + n * P;
+                        T* plane = gx + ((n * g.C) + grp * g.Cg + c) * P;
+                        zero_wrapped_columns(g, j, row);
+                        for (int64_t q = q0; q < q1; ++q) plane[q + shift] += row[q];
+                    }
+                }
+        });
+        return;
+    }
     parallel_for(g.Cg, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c)
             for (int64_t ij = 0; ij < KK; ++ij) {
                 const int64_t i = ij / g.KW, j = ij % g.KW;
+                const auto [lo, hi] = valid_columns(g, j);
+                const int64_t shift = j * g.dilation[1] - g.padding[1], s = g.stride[1];
                 const T* row = cols + (c * KK + ij) * NP;
                 for (int64_t n = 0; n < g.N; ++n) {
                     T* plane = gx + ((n * g.C) + grp * g.Cg + c) * g.H * g.W;
@@ -225,10 +332,8 @@ void col2im(const ConvGeometry& g, const T* cols, int64_t grp, T* gx) {
                         const int64_t h = oh * g.stride[0] - g.padding[0] + i * g.dilation[0];
                         if (h < 0 || h >= g.H) continue;
                         const T* in = row + n * P + oh * g.OW;
-                        for (int64_t ow = 0; ow < g.OW; ++ow) {
-                            const int64_t w = ow * g.stride[1] - g.padding[1] + j * g.dilation[1];
-                            if (w >= 0 && w < g.W) plane[h * g.W + w] += in[ow];
-                        }
+                        T* out = plane + h * g.W;
+                        for (int64_t ow = lo; ow < hi; ++ow) out[ow * s + shift] += in[ow];
                     }
                 }
             }
@@ -245,17 +350,23 @@ template <class T>
 Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
     const int64_t P = g.P(), NP = g.N * P;
     Array out = empty({g.N, g.O, g.OH, g.OW}, x.dtype);
-    std::vector<T> cols(size_t(g.rows() * NP)), y(size_t(g.Og * NP));
+    // Scratch from the caching allocator: no page faults or zero-filling on every call.
+    Array cols_buf = empty({g.rows(), NP}, out.dtype), y_buf = empty({g.Og, NP}, out.dtype);
+    T* cols = reinterpret_cast<T*>(cols_buf.ptr());
+    T* y = reinterpret_cast<T*>(y_buf.ptr());
     const T* px = reinterpret_cast<const T*>(x.ptr());
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     T* po = reinterpret_cast<T*>(out.ptr());
     for (int64_t grp = 0; grp < g.G; ++grp) {
-        im2col(g, px, grp, cols.data());
+        im2col(g, px, grp, cols);
         gemm<T>(false, false, g.Og, NP, g.rows(), T(1), pw + grp * g.Og * g.rows(), g.rows(),
-                cols.data(), NP, T(0), y.data(), NP);
-        for (int64_t n = 0; n < g.N; ++n)
-            for (int64_t o = 0; o < g.Og; ++o)
-                std::copy_n(y.data() + o * NP + n * P, P, po + (n * g.O + grp * g.Og + o) * P);
+                cols, NP, T(0), y, NP);
+        parallel_for(g.N, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, g.Og * P)),
+                     [&](int64_t n0, int64_t n1) {
+            for (int64_t n = n0; n < n1; ++n)
+                for (int64_t o = 0; o < g.Og; ++o)
+                    std::copy_n(y + o * NP + n * P, P, po + (n * g.O + grp * g.Og + o) * P);
+        });
     }
     return out;
 }
@@ -266,24 +377,29 @@ std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array& x, co
     const int64_t P = g.P(), NP = g.N * P;
     Array gx = full_float(x.shape, 0.0, x.dtype);
     Array gw = empty(w.shape, w.dtype);
-    std::vector<T> cols(size_t(g.rows() * NP)), gyg(size_t(g.Og * NP));
+    Array cols_buf = empty({g.rows(), NP}, x.dtype), gyg_buf = empty({g.Og, NP}, x.dtype);
+    T* cols = reinterpret_cast<T*>(cols_buf.ptr());
+    T* gyg = reinterpret_cast<T*>(gyg_buf.ptr());
     const T* px = reinterpret_cast<const T*>(x.ptr());
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     const T* pgy = reinterpret_cast<const T*>(gy.ptr());
     T* pgx = reinterpret_cast<T*>(gx.ptr());
     T* pgw = reinterpret_cast<T*>(gw.ptr());
     for (int64_t grp = 0; grp < g.G; ++grp) {
-        for (int64_t n = 0; n < g.N; ++n)       // gy of this group as (Og, N*P)
-            for (int64_t o = 0; o < g.Og; ++o)
-                std::copy_n(pgy + (n * g.O + grp * g.Og + o) * P, P, gyg.data() + o * NP + n * P);
-        im2col(g, px, grp, cols.data());
+        parallel_for(g.N, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, g.Og * P)),
+                     [&](int64_t n0, int64_t n1) {    // gy of this group as (Og, N*P)
+            for (int64_t n = n0; n < n1; ++n)
+                for (int64_t o = 0; o < g.Og; ++o)
+                    std::copy_n(pgy + (n * g.O + grp * g.Og + o) * P, P, gyg + o * NP + n * P);
+        });
+        im2col(g, px, grp, cols);
         // grad_w = gy_g @ cols^T
-        gemm<T>(false, true, g.Og, g.rows(), NP, T(1), gyg.data(), NP, cols.data(), NP, T(0),
+        gemm<T>(false, true, g.Og, g.rows(), NP, T(1), gyg, NP, cols, NP, T(0),
                 pgw + grp * g.Og * g.rows(), g.rows());
         // grad_cols = w_g^T @ gy_g, folded back onto the input
         gemm<T>(true, false, g.rows(), NP, g.Og, T(1), pw + grp * g.Og * g.rows(), g.rows(),
-                gyg.data(), NP, T(0), cols.data(), NP);
-        col2im(g, cols.data(), grp, pgx);
+                gyg, NP, T(0), cols, NP);
+        col2im(g, cols, grp, pgx);
     }
     return {gx, gw};
 }

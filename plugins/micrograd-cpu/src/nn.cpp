@@ -199,6 +199,109 @@ void require_nchw(const Array& x, const char* what) {
 
 }  // namespace
 
+namespace {
+
+// take ? a : b through masks: compilers turn the ternary back into a branch.
+template <class T>
+inline T select_bits(bool take, T a, T b) {
+    using U = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
+    static_assert(sizeof(T) == sizeof(U));
+    U ua, ub;
+    std::memcpy(&ua, &a, sizeof(T));
+    std::memcpy(&ub, &b, sizeof(T));
+    const U mask = U(0) - U(take);
+    const U r = (ua & mask) | (ub & ~mask);
+    T out;
+    std::memcpy(&out, &r, sizeof(T));
+    return out;
+}
+
+// Pooling windows fully inside the input, BLOCK neighbouring outputs at a time. Each output's
+// running max is a chain of dependent compare-selects; interleaving independent chains keeps
+// the core busy, and the selects are masks, not branches (with real data "larger" is a coin
+// flip, and mispredictions cost more than the arithmetic). The first element seeds the search;
+// later ones win when larger or nan, so nan propagates and ties keep the first index, as torch.
+// K > 0 fixes the window at K x K (dilation 1) so the loops unroll.
+template <int K, class T>
+void interior_row_max(const T* in, int64_t W, int64_t h0, int64_t ow_lo, int64_t ow_hi,
+                      std::array<int64_t, 2> k, std::array<int64_t, 2> s,
+                      std::array<int64_t, 2> p, std::array<int64_t, 2> d, T* y, int64_t* idx) {
+    constexpr int64_t BLOCK = 8;
+    const int64_t kh = K ? K : k[0], kw = K ? K : k[1], dh = K ? 1 : d[0], dw = K ? 1 : d[1];
+    for (int64_t ow0 = ow_lo; ow0 < ow_hi; ow0 += BLOCK) {
+        const int64_t n = std::min(BLOCK, ow_hi - ow0);
+        T best[BLOCK];
+        int64_t at[BLOCK];
+        for (int64_t t = 0; t < n; ++t) {
+            at[t] = h0 * W + (ow0 + t) * s[1] - p[1];
+            best[t] = in[at[t]];
+        }
+        for (int64_t i = 0; i < kh; ++i)
+            for (int64_t j = 0; j < kw; ++j)
+                for (int64_t t = 0; t < n; ++t) {
+                    const int64_t q = (h0 + i * dh) * W + (ow0 + t) * s[1] - p[1] + j * dw;
+                    const T v = in[q];
+                    const bool take = (v > best[t]) | ((v != v) & (best[t] == best[t]));
+                    best[t] = select_bits(take, v, best[t]);
+                    at[t] = select_bits(take, q, at[t]);
+                }
+        std::copy_n(best, n, y + ow0);
+        std::copy_n(at, n, idx + ow0);
+    }
+}
+
+// One output of a window reaching into the padding, which never wins.
+template <class T>
+void edge_max(const T* in, int64_t H, int64_t W, int64_t h0, int64_t w0,
+              std::array<int64_t, 2> k, std::array<int64_t, 2> d, T* y, int64_t* idx) {
+    T best = -INFINITY;
+    int64_t at = -1;
+    for (int64_t i = 0; i < k[0]; ++i) {
+        const int64_t h = h0 + i * d[0];
+        if (h < 0 || h >= H) continue;
+        for (int64_t j = 0; j < k[1]; ++j) {
+            const int64_t w = w0 + j * d[1];
+            if (w < 0 || w >= W) continue;
+            const T val = in[h * W + w];
+            if (at < 0 || val > best || (val != val && best == best)) {
+                best = val;
+                at = h * W + w;
+            }
+        }
+    }
+    *y = best;
+    *idx = at;
+}
+
+template <int K, class T>
+void max_pool_planes(const T* px, T* py, int64_t* pi, int64_t planes, int64_t H, int64_t W,
+                     int64_t OH, int64_t OW, std::array<int64_t, 2> k, std::array<int64_t, 2> s,
+                     std::array<int64_t, 2> p, std::array<int64_t, 2> d) {
+    // Output columns whose windows lie inside the input: w0 = ow*s - p >= 0 and
+    // w0 + (k-1)*d <= W - 1.
+    const int64_t ow_lo = std::min(OW, (p[1] + s[1] - 1) / s[1]);
+    const int64_t last = W - 1 - (k[1] - 1) * d[1] + p[1];
+    const int64_t ow_hi = last < 0 ? ow_lo : std::clamp<int64_t>(last / s[1] + 1, ow_lo, OW);
+    parallel_for(planes, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, OH * OW)),
+                 [&](int64_t b, int64_t e) {
+        for (int64_t plane = b; plane < e; ++plane) {
+            const T* in = px + plane * H * W;
+            for (int64_t oh = 0; oh < OH; ++oh) {
+                const int64_t h0 = oh * s[0] - p[0], row = (plane * OH + oh) * OW;
+                const bool rows_inside = h0 >= 0 && h0 + (k[0] - 1) * d[0] < H;
+                const int64_t lo = rows_inside ? ow_lo : OW, hi = rows_inside ? ow_hi : OW;
+                for (int64_t ow = 0; ow < lo; ++ow)
+                    edge_max(in, H, W, h0, ow * s[1] - p[1], k, d, py + row + ow, pi + row + ow);
+                interior_row_max<K>(in, W, h0, lo, hi, k, s, p, d, py + row, pi + row);
+                for (int64_t ow = hi; ow < OW; ++ow)
+                    edge_max(in, H, W, h0, ow * s[1] - p[1], k, d, py + row + ow, pi + row + ow);
+            }
+        }
+    });
+}
+
+}  // namespace
+
 std::pair<Array, Array> max_pool2d(const Array& x_in, std::array<int64_t, 2> k,
                                    std::array<int64_t, 2> s, std::array<int64_t, 2> p,
                                    std::array<int64_t, 2> d) {
@@ -211,37 +314,18 @@ std::pair<Array, Array> max_pool2d(const Array& x_in, std::array<int64_t, 2> k,
     const int64_t OW = pooled_size(W, k[1], s[1], p[1], d[1], "max_pool2d");
     Array y = empty({N, C, OH, OW}, cd), idx = empty({N, C, OH, OW}, I64);
     int64_t* pi = reinterpret_cast<int64_t*>(idx.ptr());
+    const bool undilated = d[0] == 1 && d[1] == 1 && k[0] == k[1];
     visit_dtype(cd, [&](auto v) {
         using T = decltype(v);
         if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
             const T* px = reinterpret_cast<const T*>(x.ptr());
             T* py = reinterpret_cast<T*>(y.ptr());
-            parallel_for(N * C, 4, [&](int64_t b, int64_t e) {
-                for (int64_t plane = b; plane < e; ++plane) {
-                    const T* in = px + plane * H * W;
-                    for (int64_t oh = 0; oh < OH; ++oh)
-                        for (int64_t ow = 0; ow < OW; ++ow) {
-                            T best = -INFINITY;
-                            int64_t at = -1;
-                            for (int64_t i = 0; i < k[0]; ++i) {
-                                const int64_t h = oh * s[0] - p[0] + i * d[0];
-                                if (h < 0 || h >= H) continue;
-                                for (int64_t j = 0; j < k[1]; ++j) {
-                                    const int64_t w = ow * s[1] - p[1] + j * d[1];
-                                    if (w < 0 || w >= W) continue;
-                                    const T val = in[h * W + w];
-                                    if (at < 0 || val > best || (val != val && best == best)) {
-                                        best = val;
-                                        at = h * W + w;
-                                    }
-                                }
-                            }
-                            const int64_t o = (plane * OH + oh) * OW + ow;
-                            py[o] = best;
-                            pi[o] = at;
-                        }
-                }
-            });
+            if (undilated && k[0] == 2)
+                max_pool_planes<2>(px, py, pi, N * C, H, W, OH, OW, k, s, p, d);
+            else if (undilated && k[0] == 3)
+                max_pool_planes<3>(px, py, pi, N * C, H, W, OH, OW, k, s, p, d);
+            else
+                max_pool_planes<0>(px, py, pi, N * C, H, W, OH, OW, k, s, p, d);
         }
     });
     return {astype_if(y, x_in.dtype), idx};
@@ -391,11 +475,15 @@ void sgd_step(const Array& param, const Array& grad, const Array* buf, const Sgd
                           " needs a momentum_buffer");
     with_dense({&param, &grad, buf}, [&](std::vector<Array>& d) {
         const int64_t n = param.numel();
-        if (param.dtype == F32 && a.momentum == 0 && !a.maximize) {
+        if (param.dtype == F32) {
             float* p = reinterpret_cast<float*>(d[0].ptr());
             const float* g = reinterpret_cast<const float*>(d[1].ptr());
-            parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
-                simd::kernels().sgd_f32(p + b, g + b, float(a.lr), float(a.weight_decay), e - b);
+            float* m = buf && a.momentum != 0 ? reinterpret_cast<float*>(d[2].ptr()) : nullptr;
+            const simd::SgdConstants c{float(a.lr), float(a.weight_decay), float(a.momentum),
+                                       float(a.dampening), a.maximize ? -1.0f : 1.0f,
+                                       a.nesterov, a.first_step};
+            parallel_for(n, 1 << 15, [&](int64_t b, int64_t e) {
+                simd::kernels().sgd_f32(p + b, g + b, m ? m + b : nullptr, c, e - b);
             });
             return;
         }

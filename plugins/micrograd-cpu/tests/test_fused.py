@@ -88,23 +88,24 @@ def test_activations(be, name, fn, dtype):
     torch.testing.assert_close(host(be, sp).double(), F.softplus(x, beta=2.0, threshold=5.0), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("momentum, nesterov, wd, maximize", [
-    (0.0, False, 0.0, False), (0.0, False, 0.1, False), (0.9, True, 0.01, False), (0.9, False, 0.0, True),
+@pytest.mark.parametrize("momentum, nesterov, wd, maximize, dampening", [
+    (0.0, False, 0.0, False, 0.0), (0.0, False, 0.1, False, 0.0), (0.9, True, 0.01, False, 0.0),
+    (0.9, False, 0.0, True, 0.0), (0.5, False, 0.05, False, 0.3), (0.0, False, 0.0, True, 0.0),
 ])
 @pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64])
-def test_sgd_step_matches_torch(be, momentum, nesterov, wd, maximize, dtype):
+def test_sgd_step_matches_torch(be, momentum, nesterov, wd, maximize, dampening, dtype):
     torch.manual_seed(3)
     p = torch.randn(1000, dtype=torch.float64)
     p_ref = p.clone().requires_grad_()
     opt = torch.optim.SGD([p_ref], lr=0.1, momentum=momentum, nesterov=nesterov, weight_decay=wd,
-                          maximize=maximize)
+                          maximize=maximize, dampening=dampening)
     param = arr(be, p, dtype)
     buf = be.full((1000,), 0.0, dtype) if momentum else None
     for step in range(3):
         g = torch.randn(1000, dtype=torch.float64)
         p_ref.grad = g.clone()
         opt.step()
-        be.sgd_step_(param, arr(be, g, dtype), buf, lr=0.1, momentum=momentum, dampening=0.0,
+        be.sgd_step_(param, arr(be, g, dtype), buf, lr=0.1, momentum=momentum, dampening=dampening,
                      nesterov=nesterov, weight_decay=wd, maximize=maximize, first_step=step == 0)
     torch.testing.assert_close(host(be, param).double(), p_ref.detach(), rtol=1e-5, atol=1e-5)
 

@@ -34,29 +34,63 @@ const Kernels& kernels() {
     return chosen;
 }
 
-bool try_binary(int op, Array& out, const Array& a, const Array& b) {
+bool try_binary(int op, DType dtype, const Walk<3>& walk) {
     if (op != ADD && op != SUB && op != MUL && op != DIV && op != MAXIMUM && op != MINIMUM)
         return false;
-    if ((a.dtype != F32 && a.dtype != F64) || a.shape != out.shape || !a.is_contiguous())
-        return false;
-    bool b_scalar = b.numel() == 1;
-    if (!b_scalar && (b.shape != out.shape || !b.is_contiguous())) return false;
-    const int64_t n = out.numel();
+    if (dtype != F32 && dtype != F64) return false;
+    const int64_t size = DTYPE_SIZES[dtype];
+    const int64_t so = walk.strides[0].back(), sa = walk.strides[1].back(),
+                  sb = walk.strides[2].back();
+    if (so != size || (sa != size && sa != 0) || (sb != size && sb != 0)) return false;
+    const int64_t n = walk.numel();
+    // Fresh outputs beyond 16 MB are written around the cache (in place, the lines were read
+    // anyway); below 128k elements one thread is faster than waking another.
+    const bool fresh = walk.base[0] != walk.base[1] && walk.base[0] != walk.base[2];
+    const bool stream = fresh && n * size >= (int64_t(16) << 20);
     const Kernels& k = kernels();
-    // Below 128k elements one thread is faster than waking another.
-    parallel_for(n, 1 << 16, [&](int64_t begin, int64_t end) {
-        if (a.dtype == F32) {
-            auto pa = reinterpret_cast<const float*>(a.ptr());
-            auto pb = reinterpret_cast<const float*>(b.ptr());
-            k.binary_f32(op, pa + begin, b_scalar ? pb : pb + begin, b_scalar,
-                         reinterpret_cast<float*>(out.ptr()) + begin, end - begin);
-        } else {
-            auto pa = reinterpret_cast<const double*>(a.ptr());
-            auto pb = reinterpret_cast<const double*>(b.ptr());
-            k.binary_f64(op, pa + begin, b_scalar ? pb : pb + begin, b_scalar,
-                         reinterpret_cast<double*>(out.ptr()) + begin, end - begin);
-        }
-    });
+    const int nd = int(walk.shape.size());
+    if (nd >= 2 && walk.shape[nd - 1] < 1024) {
+        // Short runs (small planes under a per-channel operand): whole blocks of rows per
+        // kernel call, so the per-run cost is a pointer bump, not a trip through the walk.
+        const int64_t len = walk.shape[nd - 1], rows = walk.shape[nd - 2];
+        int64_t outer = 1;
+        for (int d = 0; d < nd - 2; ++d) outer *= walk.shape[d];
+        int64_t row_step[3];
+        for (int q = 0; q < 3; ++q) row_step[q] = walk.strides[q][nd - 2] / size;
+        parallel_for(outer * rows, std::max<int64_t>(1, (1 << 16) / len), [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1;) {
+                const int64_t within = r % rows, count = std::min(r1 - r, rows - within);
+                std::array<char*, 3> p = walk.base;
+                int64_t rest = r / rows;
+                for (int d = nd - 3; d >= 0; --d) {
+                    const int64_t at = rest % walk.shape[d];
+                    rest /= walk.shape[d];
+                    for (int q = 0; q < 3; ++q) p[q] += at * walk.strides[q][d];
+                }
+                for (int q = 0; q < 3; ++q) p[q] += within * walk.strides[q][nd - 2];
+                if (dtype == F32)
+                    k.binary_rows_f32(op, reinterpret_cast<const float*>(p[1]), sa == 0,
+                                      reinterpret_cast<const float*>(p[2]), sb == 0,
+                                      reinterpret_cast<float*>(p[0]), len, count, row_step);
+                else
+                    k.binary_rows_f64(op, reinterpret_cast<const double*>(p[1]), sa == 0,
+                                      reinterpret_cast<const double*>(p[2]), sb == 0,
+                                      reinterpret_cast<double*>(p[0]), len, count, row_step);
+                r += count;
+            }
+        });
+        return true;
+    }
+    walk.run([&](const std::array<char*, 3>& p, const std::array<int64_t, 3>& step, int64_t len) {
+        if (dtype == F32)
+            k.binary_f32(op, reinterpret_cast<const float*>(p[1]), step[1] == 0,
+                         reinterpret_cast<const float*>(p[2]), step[2] == 0,
+                         reinterpret_cast<float*>(p[0]), len, stream && len >= 4096);
+        else
+            k.binary_f64(op, reinterpret_cast<const double*>(p[1]), step[1] == 0,
+                         reinterpret_cast<const double*>(p[2]), step[2] == 0,
+                         reinterpret_cast<double*>(p[0]), len, stream && len >= 4096);
+    }, 1 << 16);
     return true;
 }
 

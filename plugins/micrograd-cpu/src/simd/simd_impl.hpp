@@ -2,7 +2,13 @@
 // by the simd_<arch>.cpp files. Tails shorter than a vector run the same expression on scalars.
 #pragma once
 
+#include <cstdint>
+#include <type_traits>
+
 #include <xsimd/xsimd.hpp>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
 
 #include "simd.hpp"
 
@@ -33,28 +39,80 @@ struct Impl {
         else return (a < b || a != a) ? a : b;
     }
 
-    template <int OP>
-    static void run(const T* a, const T* b, bool b_scalar, T* out, int64_t n) {
-        int64_t i = 0;
-        if (b_scalar) {
-            const B vb(b[0]);
-            for (; i + W <= n; i += W) apply<OP>(B::load_unaligned(a + i), vb).store_unaligned(out + i);
-            for (; i < n; ++i) out[i] = apply_scalar<OP>(a[i], b[0]);
+    static B load(const T* p, bool scalar, int64_t i) {
+        return scalar ? B(p[0]) : B::load_unaligned(p + i);
+    }
+
+    // A store that bypasses the cache: a huge output is not read again soon, and skipping the
+    // read-for-ownership of its lines saves a third of the memory traffic of an out-of-place add.
+    static void store_stream(T* p, const B& v) {
+#if defined(__x86_64__) || defined(_M_X64)
+        constexpr bool f32 = std::is_same_v<T, float>;
+        if constexpr (std::is_same_v<Arch, xsimd::avx512bw>) {
+            if constexpr (f32) _mm512_stream_ps(p, v); else _mm512_stream_pd(p, v);
+        } else if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
+            if constexpr (f32) _mm256_stream_ps(p, v); else _mm256_stream_pd(p, v);
+        } else if constexpr (std::is_same_v<Arch, xsimd::sse2>) {
+            if constexpr (f32) _mm_stream_ps(p, v); else _mm_stream_pd(p, v);
         } else {
+            v.store_aligned(p);
+        }
+#else
+        v.store_aligned(p);
+#endif
+    }
+
+    template <int OP>
+    static void run(const T* a, bool a_scalar, const T* b, bool b_scalar, T* out, int64_t n,
+                    bool stream) {
+        int64_t i = 0;
+        auto scalar_at = [&](int64_t k) {
+            out[k] = apply_scalar<OP>(a[a_scalar ? 0 : k], b[b_scalar ? 0 : k]);
+        };
+        if (stream) {
+            for (; i < n && reinterpret_cast<uintptr_t>(out + i) % sizeof(B) != 0; ++i) scalar_at(i);
             for (; i + W <= n; i += W)
-                apply<OP>(B::load_unaligned(a + i), B::load_unaligned(b + i)).store_unaligned(out + i);
-            for (; i < n; ++i) out[i] = apply_scalar<OP>(a[i], b[i]);
+                store_stream(out + i, apply<OP>(load(a, a_scalar, i), load(b, b_scalar, i)));
+#if defined(__x86_64__) || defined(_M_X64)
+            _mm_sfence();   // order the streamed stores before anything that follows
+#endif
+        }
+        for (; i + W <= n; i += W)
+            apply<OP>(load(a, a_scalar, i), load(b, b_scalar, i)).store_unaligned(out + i);
+        for (; i < n; ++i) scalar_at(i);
+    }
+
+    // `rows` runs of n elements, row r starting at a + r * row_step[1] (b: row_step[2], out:
+    // row_step[0], in elements): a bias over channels is one call per sample, not per plane.
+    template <int OP>
+    static void run_rows(const T* a, bool a_scalar, const T* b, bool b_scalar, T* out, int64_t n,
+                         int64_t rows, const int64_t* row_step) {
+        for (int64_t r = 0; r < rows; ++r)
+            run<OP>(a + r * row_step[1], a_scalar, b + r * row_step[2], b_scalar,
+                    out + r * row_step[0], n, false);
+    }
+
+    static void binary_rows(int op, const T* a, bool a_scalar, const T* b, bool b_scalar, T* out,
+                            int64_t n, int64_t rows, const int64_t* row_step) {
+        switch (op) {
+            case ADD: return run_rows<ADD>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
+            case SUB: return run_rows<SUB>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
+            case MUL: return run_rows<MUL>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
+            case DIV: return run_rows<DIV>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
+            case MAXIMUM: return run_rows<MAXIMUM>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
+            default: return run_rows<MINIMUM>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
         }
     }
 
-    static void binary(int op, const T* a, const T* b, bool b_scalar, T* out, int64_t n) {
+    static void binary(int op, const T* a, bool a_scalar, const T* b, bool b_scalar, T* out,
+                       int64_t n, bool stream) {
         switch (op) {
-            case ADD: return run<ADD>(a, b, b_scalar, out, n);
-            case SUB: return run<SUB>(a, b, b_scalar, out, n);
-            case MUL: return run<MUL>(a, b, b_scalar, out, n);
-            case DIV: return run<DIV>(a, b, b_scalar, out, n);
-            case MAXIMUM: return run<MAXIMUM>(a, b, b_scalar, out, n);
-            default: return run<MINIMUM>(a, b, b_scalar, out, n);
+            case ADD: return run<ADD>(a, a_scalar, b, b_scalar, out, n, stream);
+            case SUB: return run<SUB>(a, a_scalar, b, b_scalar, out, n, stream);
+            case MUL: return run<MUL>(a, a_scalar, b, b_scalar, out, n, stream);
+            case DIV: return run<DIV>(a, a_scalar, b, b_scalar, out, n, stream);
+            case MAXIMUM: return run<MAXIMUM>(a, a_scalar, b, b_scalar, out, n, stream);
+            default: return run<MINIMUM>(a, a_scalar, b, b_scalar, out, n, stream);
         }
     }
 
@@ -69,15 +127,30 @@ struct Impl {
         for (; i < n; ++i) out[i] = (x[i] > 0 || x[i] != x[i]) ? x[i] : T(0);
     }
 
-    static void sgd(T* p, const T* g, T lr, T wd, int64_t n) {
-        int64_t i = 0;
-        const B vlr(lr), vwd(wd);
-        for (; i + W <= n; i += W) {
-            B vp = B::load_unaligned(p + i);
-            B vg = xsimd::fma(vwd, vp, B::load_unaligned(g + i));
-            xsimd::fnma(vlr, vg, vp).store_unaligned(p + i);
+    template <class V>
+    static V sgd_direction(V p, V g, V* m, const SgdConstants& c) {
+        V d = V(T(c.sign)) * g + V(T(c.weight_decay)) * p;
+        if (m) {
+            *m = c.first_step ? d : V(T(c.momentum)) * *m + V(T(1) - T(c.dampening)) * d;
+            d = c.nesterov ? d + V(T(c.momentum)) * *m : *m;
         }
-        for (; i < n; ++i) p[i] -= lr * (g[i] + wd * p[i]);
+        return d;
+    }
+
+    static void sgd(T* p, const T* g, T* m, const SgdConstants& c, int64_t n) {
+        int64_t i = 0;
+        const B lr(T(c.lr));
+        for (; i + W <= n; i += W) {
+            B vp = B::load_unaligned(p + i), vm;
+            if (m) vm = B::load_unaligned(m + i);
+            B d = sgd_direction(vp, B::load_unaligned(g + i), m ? &vm : nullptr, c);
+            if (m) vm.store_unaligned(m + i);
+            (vp - lr * d).store_unaligned(p + i);
+        }
+        for (; i < n; ++i) {
+            T d = sgd_direction(p[i], g[i], m ? m + i : nullptr, c);
+            p[i] -= T(c.lr) * d;
+        }
     }
 
     static void adam(T* p, const T* g, T* m, T* v, T beta1, T beta2, T step_size, T bc2_sqrt,
@@ -105,6 +178,7 @@ struct Impl {
 template <class Arch>
 Kernels make_kernels() {
     return Kernels{Arch::name(), &Impl<Arch, float>::binary, &Impl<Arch, double>::binary,
+                   &Impl<Arch, float>::binary_rows, &Impl<Arch, double>::binary_rows,
                    &Impl<Arch, float>::relu, &Impl<Arch, float>::sgd, &Impl<Arch, float>::adam};
 }
 

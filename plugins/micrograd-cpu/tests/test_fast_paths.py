@@ -1,0 +1,151 @@
+"""The kernels' special cases against plain references, at shapes that reach them: GEMMs split
+over threads, "same" convolutions done as shifted planes, pooling windows fully inside the
+input, tiled transposes, bias-over-channels binaries and cache-bypassing stores for huge
+outputs. Each case also runs at a shape or layout just outside its fast path."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from micrograd import dtypes
+
+
+
+def arr(be, t, dtype=dtypes.float64):
+    return be.from_host(t.detach().numpy().astype(dtype.numpy), dtype)
+
+
+def host(be, x):
+    return torch.from_numpy(np.array(be.to_host(x)))
+
+
+@pytest.fixture
+def threads(be):
+    from micrograd_cpu import _core
+    before = _core.num_threads()
+    yield _core.set_num_threads
+    _core.set_num_threads(before)
+
+
+@pytest.mark.parametrize("m, k, n", [(128, 784, 256), (784, 128, 250), (33, 300, 700), (17, 64, 5)])
+@pytest.mark.parametrize("layout", ["nn", "tn", "nt", "tt"])
+@pytest.mark.parametrize("nthreads", [1, 2, 3])
+def test_gemm_blocks_over_threads_match_numpy(be, threads, m, k, n, layout, nthreads):
+    threads(nthreads)
+    rng = np.random.default_rng(m * n)
+    a = rng.standard_normal((k, m) if layout[0] == "t" else (m, k))
+    b = rng.standard_normal((n, k) if layout[1] == "t" else (k, n))
+    ga, gb = be.from_host(a, dtypes.float64), be.from_host(b, dtypes.float64)
+    if layout[0] == "t":
+        ga, a = be.permute(ga, (1, 0)), a.T
+    if layout[1] == "t":
+        gb, b = be.permute(gb, (1, 0)), b.T
+    np.testing.assert_allclose(np.asarray(be.to_host(be.matmul(ga, gb))), a @ b, rtol=1e-12, atol=1e-10)
+
+
+def test_batched_gemm_over_threads_matches_numpy(be, threads):
+    threads(2)
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((6, 3, 40, 24)), rng.standard_normal((6, 3, 24, 33))
+    got = be.matmul(be.from_host(a, dtypes.float64), be.from_host(b, dtypes.float64))
+    np.testing.assert_allclose(np.asarray(be.to_host(got)), a @ b, rtol=1e-12, atol=1e-10)
+
+
+@pytest.mark.parametrize("kernel, padding", [((3, 3), (1, 1)), ((5, 5), (2, 2)), ((3, 5), (1, 2)),
+                                             ((1, 1), (0, 0)), ((3, 3), (0, 0)), ((3, 3), (2, 2))])
+@pytest.mark.parametrize("hw", [(8, 8), (5, 11)])
+def test_same_size_convolutions_match_torch(be, kernel, padding, hw):
+    torch.manual_seed(7)
+    x = torch.randn(3, 4, *hw, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 4, *kernel, dtype=torch.float64, requires_grad=True)
+    y = F.conv2d(x, w, None, 1, padding)
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    args = ((1, 1), padding, (1, 1), 1)
+    torch.testing.assert_close(host(be, be.conv2d(arr(be, x), arr(be, w), *args)), y.detach())
+    gx, gw = be.conv2d_backward(arr(be, gy), arr(be, x), arr(be, w), *args)
+    torch.testing.assert_close(host(be, gx), x.grad)
+    torch.testing.assert_close(host(be, gw), w.grad)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [
+    ((2, 2), (2, 2), (0, 0), (1, 1)), ((3, 3), (1, 1), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1), (1, 1)),
+    ((2, 2), (1, 1), (1, 1), (1, 1)), ((2, 3), (2, 1), (1, 1), (1, 1)), ((2, 2), (1, 1), (0, 0), (2, 2)),
+])
+def test_max_pool_windows_match_torch_with_nan(be, kernel, stride, padding, dilation):
+    torch.manual_seed(8)
+    x = torch.randn(2, 3, 9, 8, dtype=torch.float64)
+    x[0, 0, 2, 3] = float("nan")
+    x[1, 2, 0, 0] = float("nan")
+    y, idx = F.max_pool2d(x, kernel, stride, padding, dilation, return_indices=True)
+    got, got_idx = be.max_pool2d(arr(be, x), kernel, stride, padding, dilation)
+    torch.testing.assert_close(host(be, got), y, equal_nan=True)
+    assert host(be, got_idx).tolist() == idx.tolist()
+
+
+@pytest.mark.parametrize("dtype", [dtypes.bool, dtypes.int16, dtypes.float32, dtypes.float64])
+@pytest.mark.parametrize("shape, axes", [((256, 784), (1, 0)), ((37, 70), (1, 0)), ((5, 33, 40), (0, 2, 1)),
+                                         ((6, 7), (1, 0)), ((4, 50, 3, 60), (3, 1, 2, 0))])
+def test_transposing_copies_match_numpy(be, dtype, shape, axes):
+    x = (np.random.default_rng(9).standard_normal(shape) * 50).astype(dtype.numpy)
+    got = be.contiguous(be.permute(be.from_host(x, dtype), axes))
+    np.testing.assert_array_equal(np.asarray(be.to_host(got)), np.ascontiguousarray(x.transpose(axes)))
+
+
+@pytest.mark.parametrize("op, ref", [("add", np.add), ("sub", np.subtract), ("div", np.divide),
+                                     ("maximum", np.maximum)])
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64])
+@pytest.mark.parametrize("sa, sb", [((64, 32, 8, 8), (1, 32, 1, 1)), ((1, 32, 1, 1), (64, 32, 8, 8)),
+                                    ((3, 5, 7), (5, 1)), ((300, 10), (10,)), ((10,), (300, 1)),
+                                    ((2, 3, 2000), (3, 1))])
+def test_broadcast_binaries_match_numpy(be, op, ref, dtype, sa, sb):
+    rng = np.random.default_rng(10)
+    a, b = rng.standard_normal(sa).astype(dtype.numpy), rng.standard_normal(sb).astype(dtype.numpy)
+    b[..., 0] = np.nan
+    got = be.binary(op, be.from_host(a, dtype), be.from_host(b, dtype))
+    np.testing.assert_array_equal(np.asarray(be.to_host(got)), ref(a, b))
+
+
+def test_flipped_broadcast_binary_matches_numpy(be):
+    a = np.random.default_rng(11).standard_normal((4, 6, 9))
+    b = np.arange(6.0).reshape(6, 1)
+    ga = be.flip(be.from_host(a, dtypes.float64), (1, 2))
+    got = be.binary("sub", ga, be.from_host(b, dtypes.float64))
+    np.testing.assert_array_equal(np.asarray(be.to_host(got)), a[:, ::-1, ::-1] - b)
+
+
+@pytest.mark.parametrize("offset", [0, 3])
+def test_huge_outputs_written_around_the_cache_are_exact(be, offset):
+    # 4M+ float32 elements: 16 MB, where stores bypass the cache; a sliced operand makes the
+    # output start unaligned relative to the inputs.
+    n = (4 << 20) + 5
+    rng = np.random.default_rng(12)
+    a, b = rng.standard_normal(n + offset).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    ga = be.slice(be.from_host(a, dtypes.float32), (slice(offset, offset + n, 1),))
+    got = np.asarray(be.to_host(be.binary("mul", ga, be.from_host(b, dtypes.float32))))
+    np.testing.assert_array_equal(got, a[offset:] * b)
+    gs = be.binary("add", be.from_host(b, dtypes.float32), be.full((), 2.5, dtypes.float32))
+    np.testing.assert_array_equal(np.asarray(be.to_host(gs)), b + np.float32(2.5))
+
+
+def test_array_shape_getter(be):
+    from micrograd_cpu import _core
+    x = be.from_host(np.zeros((2, 0, 3), np.float32), dtypes.float32)
+    assert x.shape == (2, 0, 3) and type(x.shape) is tuple
+    assert be.full((), 1.0, dtypes.float32).shape == ()
+    with pytest.raises(TypeError):
+        _core.Array.shape.__get__(object())
+
+
+@pytest.mark.parametrize("op", ["add", "floordiv", "lt", "bitwise_xor"])
+@pytest.mark.parametrize("dtype", [dtypes.int32, dtypes.float16, dtypes.float64])
+def test_small_dense_binaries_match_numpy(be, op, dtype):
+    if op == "bitwise_xor" and dtype.kind == "f":
+        pytest.skip("bitwise ops are integer-only")
+    rng = np.random.default_rng(13)
+    a = (rng.standard_normal(37) * 9).astype(dtype.numpy)
+    b = (rng.standard_normal(37) * 9 + 20).astype(dtype.numpy)
+    ref = {"add": np.add, "floordiv": np.floor_divide, "lt": np.less, "bitwise_xor": np.bitwise_xor}[op]
+    got = np.asarray(be.to_host(be.binary(op, be.from_host(a, dtype), be.from_host(b, dtype))))
+    np.testing.assert_array_equal(got, ref(a, b))
