@@ -384,6 +384,21 @@ template <int SIZE>
 void where_loop(const std::array<char*, 4>& p, const std::array<int64_t, 4>& s, int64_t n) {
     char* o = p[0];
     const char *c = p[1], *a = p[2], *b = p[3];
+    using U = std::conditional_t<SIZE == 1, uint8_t, std::conditional_t<SIZE == 2, uint16_t,
+              std::conditional_t<SIZE == 4, uint32_t, uint64_t>>>;
+    if (s[0] == SIZE && s[1] == 1 && (s[2] == SIZE || s[2] == 0) && (s[3] == SIZE || s[3] == 0)) {
+        // Dense runs (relu's backward: where(x > 0, grad, 0)): selects through masks, which
+        // vectorise; a branch on the condition mispredicts on real data.
+        U* out = reinterpret_cast<U*>(o);
+        const uint8_t* cond = reinterpret_cast<const uint8_t*>(c);
+        const U *x = reinterpret_cast<const U*>(a), *y = reinterpret_cast<const U*>(b);
+        const int64_t ia = s[2] ? 1 : 0, ib = s[3] ? 1 : 0;
+        for (int64_t i = 0; i < n; ++i) {
+            const U mask = U(0) - U(cond[i] != 0);
+            out[i] = U((x[i * ia] & mask) | (y[i * ib] & ~mask));
+        }
+        return;
+    }
     for (int64_t i = 0; i < n; ++i, o += s[0], c += s[1], a += s[2], b += s[3])
         std::memcpy(o, *reinterpret_cast<const bool*>(c) ? a : b, SIZE);
 }

@@ -1,7 +1,8 @@
 // Matrix multiplication through BLAS (float32/float64; 16-bit floats via float32), exact
 // wrapping loops for integers, and conv2d as im2col + one GEMM per group over the whole batch.
 #include <algorithm>
-#include <atomic>
+#include <mutex>
+#include <vector>
 
 #include <cblas.h>
 
@@ -21,9 +22,12 @@ namespace mgcpu {
 // our own pool instead. Two pools on one machine fight (OpenBLAS's workers spin after each call
 // and starve ours: a 19 MFLOP conv GEMM took 4-8 ms on a busy 2-core machine, 1 ms on one
 // thread), and OpenBLAS's own threshold kept the MLP's 51 MFLOP products on one thread.
+// Checked before every GEMM, not just at import: threadpoolctl (which benchmark harnesses use to
+// cap "every BLAS pool") or a user may raise it, and OpenBLAS threads inside our pool's threads
+// oversubscribe the cores.
 void pin_blas_to_one_thread() {
 #ifdef MGCPU_OPENBLAS
-    MGCPU_OPENBLAS(set_num_threads)(1);
+    if (MGCPU_OPENBLAS(get_num_threads)() != 1) MGCPU_OPENBLAS(set_num_threads)(1);
 #endif
 }
 
@@ -52,6 +56,7 @@ constexpr int64_t GEMM_BLOCK_ALIGN = 16;
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+    pin_blas_to_one_thread();
     const double flops = 2.0 * double(m) * double(n) * double(k);
     const bool by_rows = m >= n;
     const int64_t extent = by_rows ? m : n;
@@ -60,7 +65,8 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
         blas_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    const int64_t per = (extent / GEMM_BLOCK_ALIGN + blocks - 1) / blocks * GEMM_BLOCK_ALIGN;
+    const int64_t tiles = (extent + GEMM_BLOCK_ALIGN - 1) / GEMM_BLOCK_ALIGN;
+    const int64_t per = (tiles + blocks - 1) / blocks * GEMM_BLOCK_ALIGN;   // blocks cover extent
     parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
         for (int64_t blk = b0; blk < b1; ++blk) {
             const int64_t lo = blk * per, len = std::min(extent, lo + per) - lo;
@@ -252,19 +258,20 @@ void zero_wrapped_columns(const ConvGeometry& g, int64_t j, T* plane) {
     }
 }
 
-// cols[r, n*P + p] for the channels of group `grp` (x contiguous NCHW).
+// cols[r, (n - n0)*P + p] for samples [n0, n1) and the channels of group `grp` (x contiguous
+// NCHW).
 template <class T>
-void im2col(const ConvGeometry& g, const T* x, int64_t grp, T* cols) {
-    const int64_t P = g.P(), NP = g.N * P;
+void im2col(const ConvGeometry& g, const T* x, int64_t grp, int64_t n0, int64_t n1, T* cols) {
+    const int64_t P = g.P(), NP = (n1 - n0) * P;
     if (shifted_planes(g)) {
         parallel_for(g.rows(), 1, [&](int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r) {
                 const int64_t c = r / (g.KH * g.KW), i = (r / g.KW) % g.KH, j = r % g.KW;
                 const int64_t shift = plane_shift(g, i, j);
                 const int64_t q0 = std::max<int64_t>(0, -shift), q1 = std::min(P, P - shift);
-                for (int64_t n = 0; n < g.N; ++n) {
+                for (int64_t n = n0; n < n1; ++n) {
                     const T* plane = x + ((n * g.C) + grp * g.Cg + c) * P;
-                    T* out = cols + r * NP + n * P;
+                    T* out = cols + r * NP + (n - n0) * P;
                     std::fill_n(out, std::min(q0, P), T(0));
                     if (q0 < q1) std::copy(plane + q0 + shift, plane + q1 + shift, out + q0);
                     std::fill(out + std::max(q1, q0), out + P, T(0));
@@ -280,11 +287,11 @@ void im2col(const ConvGeometry& g, const T* x, int64_t grp, T* cols) {
             const auto [lo, hi] = valid_columns(g, j);
             const int64_t shift = j * g.dilation[1] - g.padding[1], s = g.stride[1];
             T* row = cols + r * NP;
-            for (int64_t n = 0; n < g.N; ++n) {
+            for (int64_t n = n0; n < n1; ++n) {
                 const T* plane = x + ((n * g.C) + grp * g.Cg + c) * g.H * g.W;
                 for (int64_t oh = 0; oh < g.OH; ++oh) {
                     const int64_t h = oh * g.stride[0] - g.padding[0] + i * g.dilation[0];
-                    T* out = row + n * P + oh * g.OW;
+                    T* out = row + (n - n0) * P + oh * g.OW;
                     if (h < 0 || h >= g.H) { std::fill_n(out, g.OW, T(0)); continue; }
                     const T* in = plane + h * g.W;   // input column of ow: ow * s + shift
                     std::fill_n(out, lo, T(0));
@@ -297,20 +304,20 @@ void im2col(const ConvGeometry& g, const T* x, int64_t grp, T* cols) {
     });
 }
 
-// grad_x += col2im(cols) for the channels of group `grp`; threads own whole channels. The
-// shifted-plane case first zeroes the wrapped columns of `cols` (scratch), so each plane is one
-// long vectorised add.
+// grad_x += col2im(cols) for samples [n0, n1) and the channels of group `grp`; threads own
+// whole channels. The shifted-plane case first zeroes the wrapped columns of `cols` (scratch),
+// so each plane is one long vectorised add.
 template <class T>
-void col2im(const ConvGeometry& g, T* cols, int64_t grp, T* gx) {
-    const int64_t P = g.P(), NP = g.N * P, KK = g.KH * g.KW;
+void col2im(const ConvGeometry& g, T* cols, int64_t grp, int64_t n0, int64_t n1, T* gx) {
+    const int64_t P = g.P(), NP = (n1 - n0) * P, KK = g.KH * g.KW;
     if (shifted_planes(g)) {
         parallel_for(g.Cg, 1, [&](int64_t c0, int64_t c1) {
             for (int64_t c = c0; c < c1; ++c)
                 for (int64_t ij = 0; ij < KK; ++ij) {
                     const int64_t i = ij / g.KW, j = ij % g.KW, shift = plane_shift(g, i, j);
                     const int64_t q0 = std::max<int64_t>(0, -shift), q1 = std::min(P, P - shift);
-                    for (int64_t n = 0; n < g.N; ++n) {
-                        T* row = cols + (c * KK + ij) * NP + n * P;
+                    for (int64_t n = n0; n < n1; ++n) {
+                        T* row = cols + (c * KK + ij) * NP + (n - n0) * P;
                         T* plane = gx + ((n * g.C) + grp * g.Cg + c) * P;
                         zero_wrapped_columns(g, j, row);
                         for (int64_t q = q0; q < q1; ++q) plane[q + shift] += row[q];
@@ -326,12 +333,12 @@ void col2im(const ConvGeometry& g, T* cols, int64_t grp, T* gx) {
                 const auto [lo, hi] = valid_columns(g, j);
                 const int64_t shift = j * g.dilation[1] - g.padding[1], s = g.stride[1];
                 const T* row = cols + (c * KK + ij) * NP;
-                for (int64_t n = 0; n < g.N; ++n) {
+                for (int64_t n = n0; n < n1; ++n) {
                     T* plane = gx + ((n * g.C) + grp * g.Cg + c) * g.H * g.W;
                     for (int64_t oh = 0; oh < g.OH; ++oh) {
                         const int64_t h = oh * g.stride[0] - g.padding[0] + i * g.dilation[0];
                         if (h < 0 || h >= g.H) continue;
-                        const T* in = row + n * P + oh * g.OW;
+                        const T* in = row + (n - n0) * P + oh * g.OW;
                         T* out = plane + h * g.W;
                         for (int64_t ow = lo; ow < hi; ++ow) out[ow * s + shift] += in[ow];
                     }
@@ -346,60 +353,96 @@ DType compute_dtype(DType d, const char* what) {
     throw type_error(std::string(what) + " needs a floating dtype, got " + DTYPE_NAMES[d]);
 }
 
+// Convolutions go over blocks of samples small enough that a block's im2col matrix stays in
+// L2 (about 512 KB): the whole batch's matrix (19 MB for 32x16x32x32) made every GEMM stream
+// it from memory. Blocks run in parallel, each with its own scratch and one-thread GEMMs; a
+// single block instead lets im2col and the GEMM use the threads.
+struct ConvBlocks {
+    int64_t samples, count;
+};
+
+ConvBlocks conv_blocks(const ConvGeometry& g, int64_t itemsize) {
+    const int64_t budget = (int64_t(512) << 10) / itemsize, threads = num_threads();
+    const int64_t fit = std::max<int64_t>(1, budget / std::max<int64_t>(1, g.rows() * g.P()));
+    // Enough blocks to fit, at least two a thread, and a multiple of the thread count, so the
+    // threads get equal shares when the batch allows.
+    int64_t count = std::max((g.N + fit - 1) / fit, 2 * threads);
+    count = std::min(g.N, (count + threads - 1) / threads * threads);
+    const int64_t per = (g.N + count - 1) / count;
+    return {per, (g.N + per - 1) / per};
+}
+
 template <class T>
 Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
-    const int64_t P = g.P(), NP = g.N * P;
+    const int64_t P = g.P();
     Array out = empty({g.N, g.O, g.OH, g.OW}, x.dtype);
-    // Scratch from the caching allocator: no page faults or zero-filling on every call.
-    Array cols_buf = empty({g.rows(), NP}, out.dtype), y_buf = empty({g.Og, NP}, out.dtype);
-    T* cols = reinterpret_cast<T*>(cols_buf.ptr());
-    T* y = reinterpret_cast<T*>(y_buf.ptr());
     const T* px = reinterpret_cast<const T*>(x.ptr());
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     T* po = reinterpret_cast<T*>(out.ptr());
-    for (int64_t grp = 0; grp < g.G; ++grp) {
-        im2col(g, px, grp, cols);
-        gemm<T>(false, false, g.Og, NP, g.rows(), T(1), pw + grp * g.Og * g.rows(), g.rows(),
-                cols, NP, T(0), y, NP);
-        parallel_for(g.N, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, g.Og * P)),
-                     [&](int64_t n0, int64_t n1) {
+    const ConvBlocks blocks = conv_blocks(g, sizeof(T));
+    parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
+        // Scratch from the caching allocator: no page faults or zero-filling on every call.
+        Array cols_buf = empty({g.rows(), blocks.samples * P}, out.dtype);
+        Array y_buf = empty({g.Og, blocks.samples * P}, out.dtype);
+        T* cols = reinterpret_cast<T*>(cols_buf.ptr());
+        T* y = reinterpret_cast<T*>(y_buf.ptr());
+        for (int64_t item = i0; item < i1; ++item) {
+            const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
+            const int64_t n1 = std::min(g.N, n0 + blocks.samples), L = (n1 - n0) * P;
+            im2col(g, px, grp, n0, n1, cols);
+            gemm<T>(false, false, g.Og, L, g.rows(), T(1), pw + grp * g.Og * g.rows(), g.rows(),
+                    cols, L, T(0), y, L);
             for (int64_t n = n0; n < n1; ++n)
                 for (int64_t o = 0; o < g.Og; ++o)
-                    std::copy_n(y + o * NP + n * P, P, po + (n * g.O + grp * g.Og + o) * P);
-        });
-    }
+                    std::copy_n(y + o * L + (n - n0) * P, P, po + (n * g.O + grp * g.Og + o) * P);
+        }
+    });
     return out;
 }
 
 template <class T>
 std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array& x, const Array& w,
                                              const ConvGeometry& g) {
-    const int64_t P = g.P(), NP = g.N * P;
+    const int64_t P = g.P(), wsize = w.numel();
     Array gx = full_float(x.shape, 0.0, x.dtype);
-    Array gw = empty(w.shape, w.dtype);
-    Array cols_buf = empty({g.rows(), NP}, x.dtype), gyg_buf = empty({g.Og, NP}, x.dtype);
-    T* cols = reinterpret_cast<T*>(cols_buf.ptr());
-    T* gyg = reinterpret_cast<T*>(gyg_buf.ptr());
     const T* px = reinterpret_cast<const T*>(x.ptr());
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     const T* pgy = reinterpret_cast<const T*>(gy.ptr());
     T* pgx = reinterpret_cast<T*>(gx.ptr());
-    T* pgw = reinterpret_cast<T*>(gw.ptr());
-    for (int64_t grp = 0; grp < g.G; ++grp) {
-        parallel_for(g.N, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, g.Og * P)),
-                     [&](int64_t n0, int64_t n1) {    // gy of this group as (Og, N*P)
-            for (int64_t n = n0; n < n1; ++n)
+    const ConvBlocks blocks = conv_blocks(g, sizeof(T));
+    // Each chunk of blocks sums its weight gradient apart; the partial sums are added at the end.
+    std::mutex partial_mutex;
+    std::vector<Array> partials;
+    parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
+        Array cols_buf = empty({g.rows(), blocks.samples * P}, x.dtype);
+        Array gyg_buf = empty({g.Og, blocks.samples * P}, x.dtype);
+        Array gw = full_float(w.shape, 0.0, w.dtype);
+        T* cols = reinterpret_cast<T*>(cols_buf.ptr());
+        T* gyg = reinterpret_cast<T*>(gyg_buf.ptr());
+        T* pgw = reinterpret_cast<T*>(gw.ptr());
+        for (int64_t item = i0; item < i1; ++item) {
+            const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
+            const int64_t n1 = std::min(g.N, n0 + blocks.samples), L = (n1 - n0) * P;
+            for (int64_t n = n0; n < n1; ++n)   // gy of this group and block as (Og, L)
                 for (int64_t o = 0; o < g.Og; ++o)
-                    std::copy_n(pgy + (n * g.O + grp * g.Og + o) * P, P, gyg + o * NP + n * P);
-        });
-        im2col(g, px, grp, cols);
-        // grad_w = gy_g @ cols^T
-        gemm<T>(false, true, g.Og, g.rows(), NP, T(1), gyg, NP, cols, NP, T(0),
-                pgw + grp * g.Og * g.rows(), g.rows());
-        // grad_cols = w_g^T @ gy_g, folded back onto the input
-        gemm<T>(true, false, g.rows(), NP, g.Og, T(1), pw + grp * g.Og * g.rows(), g.rows(),
-                gyg, NP, T(0), cols, NP);
-        col2im(g, cols, grp, pgx);
+                    std::copy_n(pgy + (n * g.O + grp * g.Og + o) * P, P, gyg + o * L + (n - n0) * P);
+            im2col(g, px, grp, n0, n1, cols);
+            // grad_w += gy_g @ cols^T
+            gemm<T>(false, true, g.Og, g.rows(), L, T(1), gyg, L, cols, L, T(1),
+                    pgw + grp * g.Og * g.rows(), g.rows());
+            // grad_cols = w_g^T @ gy_g, folded back onto this block's input planes
+            gemm<T>(true, false, g.rows(), L, g.Og, T(1), pw + grp * g.Og * g.rows(), g.rows(),
+                    gyg, L, T(0), cols, L);
+            col2im(g, cols, grp, n0, n1, pgx);
+        }
+        std::lock_guard<std::mutex> lock(partial_mutex);
+        partials.push_back(std::move(gw));
+    });
+    Array gw = partials.front();
+    T* sum = reinterpret_cast<T*>(gw.ptr());
+    for (size_t i = 1; i < partials.size(); ++i) {
+        const T* part = reinterpret_cast<const T*>(partials[i].ptr());
+        for (int64_t e = 0; e < wsize; ++e) sum[e] += part[e];
     }
     return {gx, gw};
 }

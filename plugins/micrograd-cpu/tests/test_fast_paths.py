@@ -28,7 +28,8 @@ def threads(be):
     _core.set_num_threads(before)
 
 
-@pytest.mark.parametrize("m, k, n", [(128, 784, 256), (784, 128, 250), (33, 300, 700), (17, 64, 5)])
+@pytest.mark.parametrize("m, k, n", [(128, 784, 256), (784, 128, 250), (33, 300, 700), (17, 64, 5),
+                                     (300, 200, 250), (40, 500, 1001)])
 @pytest.mark.parametrize("layout", ["nn", "tn", "nt", "tt"])
 @pytest.mark.parametrize("nthreads", [1, 2, 3])
 def test_gemm_blocks_over_threads_match_numpy(be, threads, m, k, n, layout, nthreads):
@@ -149,3 +150,41 @@ def test_small_dense_binaries_match_numpy(be, op, dtype):
     ref = {"add": np.add, "floordiv": np.floor_divide, "lt": np.less, "bitwise_xor": np.bitwise_xor}[op]
     got = np.asarray(be.to_host(be.binary(op, be.from_host(a, dtype), be.from_host(b, dtype))))
     np.testing.assert_array_equal(got, ref(a, b))
+
+
+@pytest.mark.parametrize("nthreads", [1, 2, 3])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_convolution_in_sample_blocks_matches_torch(be, threads, nthreads, groups):
+    # 9 samples: blocks of uneven size, each thread summing part of the weight gradient
+    threads(nthreads)
+    torch.manual_seed(14)
+    x = torch.randn(9, 4, 12, 12, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 4 // groups, 3, 3, dtype=torch.float64, requires_grad=True)
+    y = F.conv2d(x, w, None, 1, 1, 1, groups)
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    args = ((1, 1), (1, 1), (1, 1), groups)
+    torch.testing.assert_close(host(be, be.conv2d(arr(be, x), arr(be, w), *args)), y.detach())
+    gx, gw = be.conv2d_backward(arr(be, gy), arr(be, x), arr(be, w), *args)
+    torch.testing.assert_close(host(be, gx), x.grad)
+    torch.testing.assert_close(host(be, gw), w.grad)
+
+
+@pytest.mark.parametrize("dtype", [dtypes.bool, dtypes.int16, dtypes.float32, dtypes.float64])
+@pytest.mark.parametrize("b_shape", [(50, 37), ()])
+def test_dense_where_matches_numpy(be, dtype, b_shape):
+    rng = np.random.default_rng(15)
+    cond = rng.random((50, 37)) < 0.5
+    a = (rng.standard_normal((50, 37)) * 20).astype(dtype.numpy)
+    b = (rng.standard_normal(b_shape) * 20).astype(dtype.numpy)
+    got = be.where(be.from_host(cond, dtypes.bool), be.from_host(a, dtype), be.from_host(b, dtype))
+    np.testing.assert_array_equal(np.asarray(be.to_host(got)), np.where(cond, a, b))
+
+
+def test_gemm_stays_right_when_something_raises_openblas_threads(be):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(16)
+    a, b = rng.standard_normal((300, 200)), rng.standard_normal((200, 250))
+    with threadpoolctl.threadpool_limits(limits=4):
+        got = be.matmul(be.from_host(a, dtypes.float64), be.from_host(b, dtypes.float64))
+    np.testing.assert_allclose(np.asarray(be.to_host(got)), a @ b, rtol=1e-12, atol=1e-10)
