@@ -441,13 +441,15 @@ class Binary(Op):
     @classmethod
     def apply(cls, a, b):
         da, db = a._data, b._data
-        if da.shape != db.shape:
+        sa, sb = da.shape, db.shape        # read once: a backend's shape may be a computed property
+        if sa != sb:
             da, db = _broadcast_pair(a, b)
         be = a._backend
         out = Tensor._make(be.binary(cls.op_name, da, db), cls.out_dtype or a._dtype, be)
         if (a.requires_grad or b.requires_grad) and grad_mode.state.enabled \
                 and out._dtype.kind == "f":
             node = cls()
+            node.shapes = (sa, sb)
             node.remember(a, b)
             record(node, (a, b), out)
         return out
@@ -455,8 +457,8 @@ class Binary(Op):
     saves_operands = False
 
     def remember(self, a, b):
-        """Keep what ``backward`` needs; called only when the graph is recorded."""
-        self.shapes = (a._data.shape, b._data.shape)
+        """Keep what ``backward`` needs beyond the shapes; called only when the graph is
+        recorded."""
         if self.saves_operands:
             self.save_for_backward(a, b)
 
@@ -483,7 +485,6 @@ class Mul(Binary):
     op_name = "mul"
 
     def remember(self, a, b):
-        Binary.remember(self, a, b)
         # Save only what the other side's gradient needs, so `y.mul_(2)` stays legal.
         self.save_for_backward(b if a.requires_grad else None, a if b.requires_grad else None)
 
@@ -498,7 +499,6 @@ class Div(Binary):
     op_name = "div"
 
     def remember(self, a, b):
-        Binary.remember(self, a, b)
         self.save_for_backward(a if b.requires_grad else None, b)
 
     def backward(self, grad):
