@@ -39,10 +39,6 @@ struct Impl {
         else return (a < b || a != a) ? a : b;
     }
 
-    static B load(const T* p, bool scalar, int64_t i) {
-        return scalar ? B(p[0]) : B::load_unaligned(p + i);
-    }
-
     // A store that bypasses the cache: a huge output is not read again soon, and skipping the
     // read-for-ownership of its lines saves a third of the memory traffic of an out-of-place add.
     static void store_stream(T* p, const B& v) {
@@ -62,6 +58,29 @@ struct Impl {
 #endif
     }
 
+    // The loop body for one operand layout; AS/BS: a/b is one broadcast element. Unrolled four
+    // vectors deep so several loads are in flight (the loop is bound by memory, not arithmetic).
+    template <int OP, bool AS, bool BS>
+    static int64_t run_layout(const T* a, const T* b, T* out, int64_t i, int64_t n, bool stream) {
+        const B va = AS ? B(a[0]) : B(T(0)), vb = BS ? B(b[0]) : B(T(0));
+        auto at = [&](int64_t k) {
+            return apply<OP>(AS ? va : B::load_unaligned(a + k), BS ? vb : B::load_unaligned(b + k));
+        };
+        if (stream) {
+            for (; i + W <= n; i += W) store_stream(out + i, at(i));
+            return i;
+        }
+        for (; i + 4 * W <= n; i += 4 * W) {
+            const B r0 = at(i), r1 = at(i + W), r2 = at(i + 2 * W), r3 = at(i + 3 * W);
+            r0.store_unaligned(out + i);
+            r1.store_unaligned(out + i + W);
+            r2.store_unaligned(out + i + 2 * W);
+            r3.store_unaligned(out + i + 3 * W);
+        }
+        for (; i + W <= n; i += W) at(i).store_unaligned(out + i);
+        return i;
+    }
+
     template <int OP>
     static void run(const T* a, bool a_scalar, const T* b, bool b_scalar, T* out, int64_t n,
                     bool stream) {
@@ -69,16 +88,15 @@ struct Impl {
         auto scalar_at = [&](int64_t k) {
             out[k] = apply_scalar<OP>(a[a_scalar ? 0 : k], b[b_scalar ? 0 : k]);
         };
-        if (stream) {
+        if (stream)   // streamed stores need aligned addresses: peel up to the first
             for (; i < n && reinterpret_cast<uintptr_t>(out + i) % sizeof(B) != 0; ++i) scalar_at(i);
-            for (; i + W <= n; i += W)
-                store_stream(out + i, apply<OP>(load(a, a_scalar, i), load(b, b_scalar, i)));
+        if (a_scalar && b_scalar) i = run_layout<OP, true, true>(a, b, out, i, n, stream);
+        else if (a_scalar) i = run_layout<OP, true, false>(a, b, out, i, n, stream);
+        else if (b_scalar) i = run_layout<OP, false, true>(a, b, out, i, n, stream);
+        else i = run_layout<OP, false, false>(a, b, out, i, n, stream);
 #if defined(__x86_64__) || defined(_M_X64)
-            _mm_sfence();   // order the streamed stores before anything that follows
+        if (stream) _mm_sfence();   // order the streamed stores before anything that follows
 #endif
-        }
-        for (; i + W <= n; i += W)
-            apply<OP>(load(a, a_scalar, i), load(b, b_scalar, i)).store_unaligned(out + i);
         for (; i < n; ++i) scalar_at(i);
     }
 
