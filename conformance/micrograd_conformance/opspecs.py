@@ -516,10 +516,38 @@ def cross_entropy64(logits):
     return -picked.mean()
 
 
-def _nn(op, run, oracle, shapes, variant="", domains=None):
+_BN_RUNNING = (np.array([0.5, -1.0, 2.0]), np.array([0.7, 1.5, 3.0]))   # mean, var
+
+
+def _running_stat(x, values):
+    """A running statistic as a constant of x's library, dtype and device."""
+    if isinstance(x, mg.Tensor):
+        return x.new_tensor(values)
+    import torch
+    return torch.tensor(values, dtype=x.dtype)
+
+
+def batch_norm64(x, w, b, mean=None, var=None, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    stat = (1, -1) + (1,) * (x.ndim - 2)
+    if mean is None:   # training: the batch's statistics, the variance biased
+        mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    else:
+        mean, var = mean.reshape(stat), var.reshape(stat)
+    return (x - mean) / np.sqrt(var + eps) * w.reshape(stat) + b.reshape(stat)
+
+
+def _batch_norm_terms64(x, w, b, mean=None, var=None):
+    """Magnitudes of the two terms batch norm adds, |xhat * w| + |b|: where they cancel, the
+    result keeps the rounding error of the larger ones."""
+    zero = np.zeros_like(b)
+    return np.abs(batch_norm64(x, w, zero, mean, var)) + np.abs(batch_norm64(x, zero, b, mean, var))
+
+
+def _nn(op, run, oracle, shapes, variant="", domains=None, terms=27, scale=None):
     return OpSpec(op, run, oracle, FLOAT, domains or ("real",) * len(shapes), grad=True,
                   variant=variant, extra={"shapes": shapes, "needs_matmul": op == "conv2d"},
-                  terms=lambda shape: 27)
+                  terms=lambda shape: terms, scale=scale)
 
 
 NN = [
@@ -541,4 +569,12 @@ NN = [
         lambda x: avg_pool2d64(x, (3, 3), (2, 2), (1, 1)), [(2, 3, 7, 8)], "padded"),
     _nn("cross_entropy", lambda x: _functional(x).cross_entropy(x, _index(x, _CE_TARGET)),
         cross_entropy64, [(6, 5)]),
+    # training: 4 * 5 * 6 = 120 values a channel enter its mean and variance
+    _nn("batch_norm", lambda x, w, b: _functional(x).batch_norm(x, None, None, w, b,
+                                                                training=True),
+        batch_norm64, [(4, 3, 5, 6), (3,), (3,)], terms=120, scale=_batch_norm_terms64),
+    _nn("batch_norm", lambda x, w, b: _functional(x).batch_norm(
+            x, *(_running_stat(x, v) for v in _BN_RUNNING), w, b, training=False),
+        lambda x, w, b: batch_norm64(x, w, b, *_BN_RUNNING), [(4, 3, 5, 6), (3,), (3,)],
+        "eval", scale=lambda x, w, b: _batch_norm_terms64(x, w, b, *_BN_RUNNING)),
 ]

@@ -22,7 +22,7 @@ import numpy as np
 
 from .dtypes import DType
 
-CONTRACT_VERSION = (1, 0)
+CONTRACT_VERSION = (1, 1)
 """(major, minor). A plugin built for another major version is refused; minor additions are
 backwards compatible (new optional ops only)."""
 
@@ -73,6 +73,20 @@ OPTIONAL_OPS: dict[str, str] = {
     "avg_pool2d": ("avg_pool2d(x, kernel, stride, padding, count_include_pad) -> y"),
     "avg_pool2d_backward": ("avg_pool2d_backward(grad_y, input_shape, kernel, stride, padding, "
                             "count_include_pad) -> grad_x"),
+    # batch normalisation of x (N, C, ...) per channel (dim 1), statistics over every other dim
+    "batch_norm": ("batch_norm(x, weight or None, bias or None, running_mean or None, "
+                   "running_var or None, training, momentum, eps) -> (y, mean, invstd): "
+                   "y = (x - mean) * invstd * weight + bias per channel, invstd = 1 / sqrt(var + "
+                   "eps). Training: mean and var (biased) are the batch's, and running "
+                   "statistics given are updated in place, r = (1 - momentum) * r + momentum * "
+                   "batch value (running_var gets the unbiased variance). Otherwise the running "
+                   "statistics are used. mean and invstd come back as (C,) arrays"),
+    "batch_norm_backward": ("batch_norm_backward(grad_y, x, weight or None, mean, invstd, "
+                            "training) -> (grad_x, sum(grad_y * xhat) (C,), sum(grad_y) (C,)) "
+                            "with xhat = (x - mean) * invstd: grad_x = weight * invstd * "
+                            "(grad_y - (sum(grad_y) + xhat * sum(grad_y * xhat)) / count) when "
+                            "training (count: elements per channel), weight * invstd * grad_y "
+                            "otherwise"),
     # fused optimizer steps, in place on the param and state arrays (all one floating dtype)
     "sgd_step_": ("sgd_step_(param, grad, momentum_buffer or None, *, lr, momentum, dampening, "
                   "nesterov, weight_decay, maximize, first_step) -> None; PyTorch's SGD "

@@ -243,10 +243,11 @@ def test_batch_norm_is_one_node_with_few_backend_calls():
         y = bn(x)
         assert type(y.grad_fn).__name__ == "BatchNorm"
         y.backward(mg.ones(y.shape, dtype=mg.float64))
-    # Composed from primitives this took 67 calls (9 reductions); fused: two reductions each
-    # way plus small per-channel arithmetic (and 3 adds into the existing .grad of x, w, b).
+    # Composed from primitives this took 67 calls (9 reductions). Through the decompositions of
+    # the batch_norm/batch_norm_backward fast ops (the numpy backend has neither): two
+    # reductions each way, per-channel arithmetic and the running statistics' in-place update.
     assert calls.counts["reduce"] == 4, calls.counts
-    assert calls.total <= 40, calls.counts
+    assert calls.total <= 48, calls.counts
 
 
 def test_batch_norm_errors():

@@ -332,6 +332,64 @@ def cross_entropy(be, dt, logits, target, ignore_index):
     return be.where(ignored, _scalar(be, dt, 0.0, losses), losses)
 
 
+# ------------------------------------------------------------------ batch normalisation
+# Per-channel statistics of x (N, C, ...) over every dim but 1, kept as (1, C, 1, ...) so they
+# broadcast against x; the results go back as (C,) arrays.
+
+def _channel_layout(shape):
+    c = shape[1]
+    return c, (0,) + tuple(range(2, len(shape))), (1, c) + (1,) * (len(shape) - 2)
+
+
+def batch_norm(be, dt, x, weight, bias, running_mean, running_var, training, momentum, eps):
+    from .base import binary_data, numel
+    c, axes, stat_shape = _channel_layout(x.shape)
+    if training:   # the batch's statistics: two passes, as accurate as PyTorch's
+        count = numel(x.shape) // c
+        total = be.reduce("sum", x, axes, True)
+        mean = be.binary("div", total, _scalar(be, dt, count, total))
+        xc = binary_data(be, "sub", x, mean)
+        squares = be.reduce("sum", be.binary("mul", xc, xc), axes, True)
+        var = be.binary("div", squares, _scalar(be, dt, count, squares))
+        # stat = (1 - momentum) * stat + momentum * value; running_var gets the unbiased var
+        for stat, value, factor in ((running_mean, mean, momentum),
+                                    (running_var, var, momentum * count / (count - 1))):
+            if stat is not None:
+                step = be.reshape(be.binary("mul", value, _scalar(be, dt, factor, value)), (c,))
+                run(be, "binary_", dt, "mul", stat, stat, _scalar(be, dt, 1 - momentum, stat))
+                run(be, "binary_", dt, "add", stat, stat, step)
+    else:
+        mean, var = be.reshape(running_mean, stat_shape), be.reshape(running_var, stat_shape)
+        xc = binary_data(be, "sub", x, mean)
+    root = be.unary("sqrt", be.binary("add", var, _scalar(be, dt, eps, var)))
+    invstd = be.binary("div", _scalar(be, dt, 1.0, root), root)
+    scale = invstd if weight is None else be.binary("mul", be.reshape(weight, stat_shape), invstd)
+    y = binary_data(be, "mul", xc, scale)
+    if bias is not None:
+        y = binary_data(be, "add", y, be.reshape(bias, stat_shape))
+    return y, be.reshape(mean, (c,)), be.reshape(invstd, (c,))
+
+
+def batch_norm_backward(be, dt, grad_y, x, weight, mean, invstd, training):
+    from .base import binary_data, numel
+    c, axes, stat_shape = _channel_layout(x.shape)
+    invstd = be.reshape(invstd, stat_shape)
+    xc = binary_data(be, "sub", x, be.reshape(mean, stat_shape))
+    sum_g = be.reduce("sum", grad_y, axes, True)
+    sum_gxhat = be.binary("mul", be.reduce("sum", be.binary("mul", grad_y, xc), axes, True), invstd)
+    scale = invstd if weight is None else be.binary("mul", be.reshape(weight, stat_shape), invstd)
+    if training:   # per-channel coefficients first, so only four passes touch x-sized arrays
+        count = numel(x.shape) // c
+        per_count = _scalar(be, dt, 1 / count, sum_g)
+        k = be.binary("mul", be.binary("mul", sum_gxhat, invstd), per_count)
+        centred = binary_data(be, "sub", grad_y, be.binary("mul", sum_g, per_count))
+        grad_x = binary_data(be, "mul", binary_data(be, "sub", centred,
+                                                    binary_data(be, "mul", xc, k)), scale)
+    else:
+        grad_x = binary_data(be, "mul", grad_y, scale)
+    return grad_x, be.reshape(sum_gxhat, (c,)), be.reshape(sum_g, (c,))
+
+
 # ------------------------------------------------------------------ fused optimizer steps
 # PyTorch's single-tensor update formulas, in the same order of operations, on arrays; results
 # are written back with ``copy_`` so the caller's parameter and state arrays change in place.
@@ -384,4 +442,4 @@ def adam_step_(be, dt, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step
 
 _DECOMPOSITIONS.update({fn.__name__: fn for fn in (
     conv2d, conv2d_backward, max_pool2d, max_pool2d_backward, avg_pool2d, avg_pool2d_backward,
-    cross_entropy, sgd_step_, adam_step_)})
+    cross_entropy, batch_norm, batch_norm_backward, sgd_step_, adam_step_)})

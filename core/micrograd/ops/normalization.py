@@ -1,23 +1,23 @@
 """Batch normalisation as one differentiable op with the closed-form backward.
 
-Composed from primitives, batch norm records a dozen nodes whose backward passes broadcast and
-reduce again and again. Here the forward takes the two reductions it needs (the sum of x, then
-the sum of squared deviations: the two-pass variance, as accurate as PyTorch's) and the backward
-is the textbook per-channel formula, also with two reductions:
+Forward and backward are the contract's optional ``batch_norm`` and ``batch_norm_backward``
+(one or two passes over memory each on a backend that fuses them; ``ops.fallbacks`` decomposes
+them into primitives elsewhere). The backward is the textbook per-channel formula
 
-    gx = weight * invstd * (g - mean(g) - xc * invstd**2 * mean(g * xc))
-    gw = sum(g * xc) * invstd          gb = sum(g)
+    gx = weight * invstd * (g - (sum(g) + xhat * sum(g * xhat)) / count)
+    gw = sum(g * xhat)          gb = sum(g)
 
-where ``xc = x - mean`` and means and sums run over every dim but the channel dim (1). The
-backward is written with differentiable ops; under ``create_graph`` it recomputes the statistics
-from ``x`` with differentiable ops too, so gradients of gradients are exact.
+with ``xhat = (x - mean) * invstd`` and sums over every dim but the channel dim (1). Under
+``create_graph`` the backward is written with differentiable ops instead and recomputes the
+statistics from ``x``, so gradients of gradients are exact.
 """
 
 from __future__ import annotations
 
 from ..autograd import grad_mode
 from ..tensor import Tensor
-from .base import Op, binary_data, numel, scalar_operand
+from . import fallbacks
+from .base import Op, numel
 from .reduction import Sum
 
 
@@ -31,51 +31,43 @@ class BatchNorm(Op):
         c = shape[1]
         self.axes = (0,) + tuple(range(2, len(shape)))
         self.stat_shape = (1, c) + (1,) * (len(shape) - 2)
-        self.count = count = numel(shape) // c
+        self.count = numel(shape) // c
         self.training, self.eps = training, eps
-        if training:
-            total = be.reduce("sum", x._data, self.axes, True)
-            mean = be.binary("div", total, scalar_operand(be, count, dtype, total.shape))
-            xc = binary_data(be, "sub", x._data, mean)
-            squares = be.reduce("sum", be.binary("mul", xc, xc), self.axes, True)
-            var = be.binary("div", squares, scalar_operand(be, count, dtype, squares.shape))
-            if running_mean is not None:
-                _update_running(running_mean, be.reshape(mean, (c,)), momentum, dtype)
-            if running_var is not None:   # running_var keeps the unbiased variance
-                _update_running(running_var, be.reshape(var, (c,)),
-                                momentum * count / (count - 1), dtype, 1 - momentum)
-        else:
-            mean = be.reshape(_as(running_mean, dtype), self.stat_shape)
-            var = be.reshape(_as(running_var, dtype), self.stat_shape)
-            xc = binary_data(be, "sub", x._data, mean)
-        root = be.unary("sqrt", be.binary("add", var, scalar_operand(be, eps, dtype, var.shape)))
-        invstd = be.binary("div", scalar_operand(be, 1, dtype, root.shape), root)
-        scale = invstd if weight is None else \
-            be.binary("mul", be.reshape(weight._data, self.stat_shape), invstd)
-        y = binary_data(be, "mul", xc, scale)
-        if bias is not None:
-            y = binary_data(be, "add", y, be.reshape(bias._data, self.stat_shape))
+        stats = [_stat_in(s, dtype) for s in (running_mean, running_var)]
+        y, self.mean, self.invstd = fallbacks.run(
+            be, "batch_norm", dtype, x._data, _data(weight), _data(bias), *stats, training,
+            momentum, eps)
+        if training:   # the backend updated the running statistics in place
+            for stat, data in zip((running_mean, running_var), stats):
+                if stat is not None:
+                    _stat_out(stat, data)
         self.save_for_backward(x, weight)
-        self.xc, self.mean, self.invstd, self.scale = xc, mean, invstd, scale
         return y
 
     def backward(self, grad):
         x, weight = self.saved_tensors
         need_x, need_w, need_b = (edge is not None for edge in self.next_functions)
-        if not grad_mode.state.enabled:        # a plain backward: the forward's arrays
-            xc, invstd, scale = (_wrap(a, x) for a in (self.xc, self.invstd, self.scale))
-        else:
-            if self.training:   # create_graph: the statistics are functions of x, and so are
-                mean = Sum.apply(x, axes=self.axes, keepdim=True) / self.count   # derivatives
-                xc = x - mean
-                var = Sum.apply(xc * xc, axes=self.axes, keepdim=True) / self.count
-                invstd = (var + self.eps).rsqrt()
-            else:               # eval: the running statistics are constants
-                xc, invstd = x - _wrap(self.mean, x), _wrap(self.invstd, x)
-            scale = invstd if weight is None else weight.reshape(self.stat_shape) * invstd
+        if not grad_mode.state.enabled:        # a plain backward: one fused call
+            gx, gw, gb = fallbacks.run(x._backend, "batch_norm_backward", x._dtype, grad._data,
+                                       x._data, _data(weight), self.mean, self.invstd,
+                                       self.training)
+            return (_wrap(gx, x) if need_x else None, _wrap(gw, x) if need_w else None,
+                    _wrap(gb, x) if need_b else None)
+        return self._differentiable_backward(grad, x, weight, need_x, need_w, need_b)
+
+    def _differentiable_backward(self, grad, x, weight, need_x, need_w, need_b):
+        """The same formula in Tensor ops, for ``create_graph``."""
+        if self.training:   # the statistics are functions of x, and so are their derivatives
+            mean = Sum.apply(x, axes=self.axes, keepdim=True) / self.count
+            xc = x - mean
+            var = Sum.apply(xc * xc, axes=self.axes, keepdim=True) / self.count
+            invstd = (var + self.eps).rsqrt()
+        else:               # eval: the running statistics are constants
+            xc = x - _wrap(self.mean, x).reshape(self.stat_shape)
+            invstd = _wrap(self.invstd, x).reshape(self.stat_shape)
+        scale = invstd if weight is None else weight.reshape(self.stat_shape) * invstd
         c, training = self.stat_shape[1], self.training
         sum_g = Sum.apply(grad, axes=self.axes, keepdim=True) if need_b or training else None
-        # sum(g * xhat), the weight's gradient, also needed by gx in training
         sum_gxhat = Sum.apply(grad * xc, axes=self.axes, keepdim=True) * invstd \
             if need_w or training else None
         gx = gw = gb = None
@@ -93,23 +85,31 @@ class BatchNorm(Op):
 
     def release(self) -> None:
         super().release()
-        self.xc = self.mean = self.invstd = self.scale = None
+        self.mean = self.invstd = None
+
+
+def _data(t: Tensor | None):
+    return None if t is None else t._data
 
 
 def _wrap(data, like: Tensor) -> Tensor:
     return Tensor._make(data, like._dtype, like._backend)
 
 
-def _as(stat: Tensor, dtype):
+def _stat_in(stat: Tensor | None, dtype):
+    """A running statistic as the backend updates it: its own array, or a copy in x's dtype
+    (written back by :func:`_stat_out`)."""
+    if stat is None:
+        return None
     return stat._data if stat._dtype is dtype else stat._backend.astype(stat._data, dtype)
 
 
-def _update_running(stat: Tensor, batch_value, factor: float, dtype, keep: float | None = None):
-    """``stat = keep * stat + factor * batch_value`` in place (keep defaults to 1 - factor),
-    PyTorch's exponential moving average."""
-    with grad_mode.no_grad():
-        stat.mul_(1 - factor if keep is None else keep)
-        stat.add_(Tensor._make(batch_value, dtype, stat._backend) * factor)
+def _stat_out(stat: Tensor, data) -> None:
+    """Record the backend's in-place update of a running statistic (copying it back when it
+    went through a converted copy), bumping its version like any in-place write."""
+    if data is not stat._data:
+        stat._backend.copy_(stat._data, stat._backend.astype(data, stat._dtype))
+    stat._version[0] += 1
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,

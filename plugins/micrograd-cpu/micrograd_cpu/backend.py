@@ -100,6 +100,8 @@ class CpuBackend(Backend):
         return _core.softmax(x, axis, True)
 
     cross_entropy = _core.cross_entropy
+    batch_norm = _core.batch_norm
+    batch_norm_backward = _core.batch_norm_backward
     conv2d = _core.conv2d
     conv2d_backward = _core.conv2d_backward
     max_pool2d = _core.max_pool2d

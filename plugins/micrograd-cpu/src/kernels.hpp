@@ -77,6 +77,13 @@ struct AdamArgs {
 };
 void adam_step(const Array& param, const Array& grad, const Array& m, const Array& v,
                const Array* vmax, const AdamArgs& a);
+// (y, mean, invstd); with training the batch's statistics, updating running ones given in place
+std::array<Array, 3> batch_norm(const Array& x, const Array* weight, const Array* bias,
+                                const Array* running_mean, const Array* running_var,
+                                bool training, double momentum, double eps);
+// (grad_x, sum(grad_y * xhat), sum(grad_y)) per channel
+std::array<Array, 3> batch_norm_backward(const Array& grad_y, const Array& x, const Array* weight,
+                                         const Array& mean, const Array& invstd, bool training);
 Array arange(double start, double stop, double step, DType dtype);
 
 }  // namespace mgcpu

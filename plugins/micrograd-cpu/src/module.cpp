@@ -366,6 +366,22 @@ PYBIND11_MODULE(_core, m) {
     m.def("cross_entropy", [](const Array& logits, const Array& target, int64_t ignore_index) {
         return run(logits.numel(), [&] { return cross_entropy(logits, target, ignore_index); });
     });
+    m.def("batch_norm", [](const Array& x, std::optional<Array> w, std::optional<Array> b,
+                           std::optional<Array> rm, std::optional<Array> rv, bool training,
+                           double momentum, double eps) {
+        auto r = run(x.numel(), [&] {
+            return batch_norm(x, w ? &*w : nullptr, b ? &*b : nullptr, rm ? &*rm : nullptr,
+                              rv ? &*rv : nullptr, training, momentum, eps);
+        });
+        return py::make_tuple(r[0], r[1], r[2]);
+    });
+    m.def("batch_norm_backward", [](const Array& gy, const Array& x, std::optional<Array> w,
+                                    const Array& mean, const Array& invstd, bool training) {
+        auto r = run(x.numel(), [&] {
+            return batch_norm_backward(gy, x, w ? &*w : nullptr, mean, invstd, training);
+        });
+        return py::make_tuple(r[0], r[1], r[2]);
+    });
     m.def("conv2d", [](const Array& x, const Array& w, py::handle s, py::handle p, py::handle d, int64_t groups) {
         auto st = pair(s), pa = pair(p), di = pair(d);
         py::gil_scoped_release release;

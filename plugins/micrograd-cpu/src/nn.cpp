@@ -574,6 +574,184 @@ void adam_step(const Array& param, const Array& grad, const Array& m_in, const A
     });
 }
 
+// ------------------------------------------------------------------------- batch norm
+// x (N, C, ...) is read as N blocks of C planes of `inner` elements; threads own channels, so
+// every per-channel sum is one thread's, in a fixed order (results do not depend on threads).
+
+namespace {
+
+struct ChannelLayout {
+    int64_t N, C, inner, count;
+};
+
+ChannelLayout channel_layout(const Array& x, const char* what) {
+    if (x.ndim() < 2 || x.shape[1] < 1)
+        throw value_error(std::string(what) + ": expected x of shape (N, C, ...), got " +
+                          shape_str(x.shape));
+    int64_t inner = 1;
+    for (int d = 2; d < x.ndim(); ++d) inner *= x.shape[d];
+    return {x.shape[0], x.shape[1], inner, x.shape[0] * inner};
+}
+
+// A (C,) statistic or parameter in the compute dtype, dense (an empty Array when absent).
+Array per_channel(const Array* a, int64_t C, DType cd, const char* what, const char* name) {
+    if (!a) return Array{};
+    if (a->shape != Shape{C})
+        throw value_error(std::string(what) + ": " + name + " must have shape (" +
+                          std::to_string(C) + ",), got " + shape_str(a->shape));
+    return contiguous(astype_if(*a, cd));
+}
+
+template <class T>
+const T* data_or_null(const Array& a) {
+    return a.storage ? reinterpret_cast<const T*>(a.ptr()) : nullptr;
+}
+
+// Calls f(plane pointer) for the N planes of channel c.
+template <class T, class F>
+void for_channel(const T* x, const ChannelLayout& L, int64_t c, F f) {
+    for (int64_t n = 0; n < L.N; ++n) f(x + (n * L.C + c) * L.inner, n);
+}
+
+}  // namespace
+
+std::array<Array, 3> batch_norm(const Array& x_in, const Array* weight, const Array* bias,
+                                const Array* running_mean, const Array* running_var,
+                                bool training, double momentum, double eps) {
+    require_float(x_in.dtype, "batch_norm");
+    const ChannelLayout L = channel_layout(x_in, "batch_norm");
+    if (training && L.count < 2)
+        throw value_error("batch_norm: training needs more than 1 value per channel, got x of "
+                          "shape " + shape_str(x_in.shape));
+    if (!training && (!running_mean || !running_var))
+        throw value_error("batch_norm: without training it needs running_mean and running_var");
+    for (const Array* stat : {running_mean, running_var})
+        if (stat && stat->dtype != x_in.dtype)
+            throw type_error(std::string("batch_norm: running statistics must be ") +
+                             DTYPE_NAMES[x_in.dtype] + " like x, got " + DTYPE_NAMES[stat->dtype]);
+    const DType cd = float_compute(x_in.dtype);
+    Array x = contiguous(astype_if(x_in, cd));
+    Array w = per_channel(weight, L.C, cd, "batch_norm", "weight");
+    Array b = per_channel(bias, L.C, cd, "batch_norm", "bias");
+    Array rm = per_channel(running_mean, L.C, cd, "batch_norm", "running_mean");
+    Array rv = per_channel(running_var, L.C, cd, "batch_norm", "running_var");
+    Array y = empty(x.shape, cd), mean = empty({L.C}, cd), invstd = empty({L.C}, cd);
+    visit_dtype(cd, [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            const T* px = reinterpret_cast<const T*>(x.ptr());
+            T* py = reinterpret_cast<T*>(y.ptr());
+            T* pm = reinterpret_cast<T*>(mean.ptr());
+            T* pi = reinterpret_cast<T*>(invstd.ptr());
+            const T *pw = data_or_null<T>(w), *pb = data_or_null<T>(b);
+            T* prm = rm.storage ? reinterpret_cast<T*>(rm.ptr()) : nullptr;
+            T* prv = rv.storage ? reinterpret_cast<T*>(rv.ptr()) : nullptr;
+            parallel_for(L.C, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, L.count)),
+                         [&](int64_t c0, int64_t c1) {
+                for (int64_t c = c0; c < c1; ++c) {
+                    double m, var;
+                    if (training) {   // two passes, in double: as accurate as PyTorch's
+                        double sum = 0;
+                        for_channel(px, L, c, [&](const T* plane, int64_t) {
+                            for (int64_t i = 0; i < L.inner; ++i) sum += plane[i];
+                        });
+                        m = sum / double(L.count);
+                        double squares = 0;
+                        for_channel(px, L, c, [&](const T* plane, int64_t) {
+                            for (int64_t i = 0; i < L.inner; ++i) {
+                                const double d = plane[i] - m;
+                                squares += d * d;
+                            }
+                        });
+                        var = squares / double(L.count);
+                        if (prm) prm[c] = T((1 - momentum) * prm[c] + momentum * m);
+                        if (prv)
+                            prv[c] = T((1 - momentum) * prv[c] +
+                                       momentum * squares / double(L.count - 1));
+                    } else {
+                        m = prm[c];
+                        var = prv[c];
+                    }
+                    const double inv = 1.0 / std::sqrt(var + eps);
+                    pm[c] = T(m);
+                    pi[c] = T(inv);
+                    // y = x * a + shift, PyTorch's form of (x - mean) * invstd * w + b
+                    const T a = T(inv * (pw ? double(pw[c]) : 1.0));
+                    const T shift = T((pb ? double(pb[c]) : 0.0) - m * double(a));
+                    for (int64_t n = 0; n < L.N; ++n) {
+                        const int64_t at = (n * L.C + c) * L.inner;
+                        for (int64_t i = 0; i < L.inner; ++i) py[at + i] = px[at + i] * a + shift;
+                    }
+                }
+            });
+        }
+    });
+    // running statistics were updated in the dense compute-dtype copies: write them back
+    for (auto [given, dense] : {std::pair{running_mean, &rm}, std::pair{running_var, &rv}})
+        if (training && given && dense->storage != given->storage)
+            copy_into(*given, astype_if(*dense, given->dtype));
+    return {astype_if(y, x_in.dtype), astype_if(mean, x_in.dtype), astype_if(invstd, x_in.dtype)};
+}
+
+std::array<Array, 3> batch_norm_backward(const Array& gy_in, const Array& x_in,
+                                         const Array* weight, const Array& mean_in,
+                                         const Array& invstd_in, bool training) {
+    require_float(x_in.dtype, "batch_norm_backward");
+    const ChannelLayout L = channel_layout(x_in, "batch_norm_backward");
+    if (gy_in.shape != x_in.shape || gy_in.dtype != x_in.dtype)
+        throw value_error("batch_norm_backward: grad_y " + shape_str(gy_in.shape) + " " +
+                          DTYPE_NAMES[gy_in.dtype] + " does not match x " +
+                          shape_str(x_in.shape) + " " + DTYPE_NAMES[x_in.dtype]);
+    const DType cd = float_compute(x_in.dtype);
+    Array x = contiguous(astype_if(x_in, cd)), gy = contiguous(astype_if(gy_in, cd));
+    Array w = per_channel(weight, L.C, cd, "batch_norm_backward", "weight");
+    Array mean = per_channel(&mean_in, L.C, cd, "batch_norm_backward", "mean");
+    Array invstd = per_channel(&invstd_in, L.C, cd, "batch_norm_backward", "invstd");
+    Array gx = empty(x.shape, cd), gw = empty({L.C}, cd), gb = empty({L.C}, cd);
+    visit_dtype(cd, [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            const T *px = reinterpret_cast<const T*>(x.ptr()), *pg = reinterpret_cast<const T*>(gy.ptr());
+            const T *pm = reinterpret_cast<const T*>(mean.ptr()), *pi = reinterpret_cast<const T*>(invstd.ptr());
+            const T* pw = data_or_null<T>(w);
+            T *pgx = reinterpret_cast<T*>(gx.ptr()), *pgw = reinterpret_cast<T*>(gw.ptr()),
+              *pgb = reinterpret_cast<T*>(gb.ptr());
+            parallel_for(L.C, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, L.count)),
+                         [&](int64_t c0, int64_t c1) {
+                for (int64_t c = c0; c < c1; ++c) {
+                    const double m = pm[c], inv = pi[c];
+                    double sum_g = 0, sum_gxc = 0;
+                    for (int64_t n = 0; n < L.N; ++n) {
+                        const int64_t at = (n * L.C + c) * L.inner;
+                        for (int64_t i = 0; i < L.inner; ++i) {
+                            sum_g += pg[at + i];
+                            sum_gxc += pg[at + i] * (px[at + i] - m);
+                        }
+                    }
+                    const double sum_gxhat = sum_gxc * inv;
+                    pgw[c] = T(sum_gxhat);
+                    pgb[c] = T(sum_g);
+                    const double scale = inv * (pw ? double(pw[c]) : 1.0);
+                    // gx = scale * (g - (sum_g + xhat * sum_gxhat) / count), as g * a + x * k + d
+                    const T a = T(scale);
+                    const T k = training ? T(-scale * inv * sum_gxhat / double(L.count)) : T(0);
+                    const T d = training ? T(-scale * (sum_g - m * inv * sum_gxhat) / double(L.count))
+                                         : T(0);
+                    for (int64_t n = 0; n < L.N; ++n) {
+                        const int64_t at = (n * L.C + c) * L.inner;
+                        if (training)
+                            for (int64_t i = 0; i < L.inner; ++i)
+                                pgx[at + i] = pg[at + i] * a + px[at + i] * k + d;
+                        else   // x does not enter (an inf in x must not make a nan)
+                            for (int64_t i = 0; i < L.inner; ++i) pgx[at + i] = pg[at + i] * a;
+                    }
+                }
+            });
+        }
+    });
+    return {astype_if(gx, x_in.dtype), astype_if(gw, x_in.dtype), astype_if(gb, x_in.dtype)};
+}
+
 Array arange(double start, double stop, double step, DType dtype) {
     if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
         throw value_error("arange: start=" + std::to_string(start) + " stop=" +

@@ -130,3 +130,82 @@ def test_adam_step_matches_torch(be, decoupled, amsgrad, wd, dtype):
                       beta2=0.99, eps=1e-8, weight_decay=wd, decoupled_weight_decay=decoupled,
                       amsgrad=amsgrad, maximize=False)
     torch.testing.assert_close(host(be, param).double(), p_ref.detach(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(8, 3, 5, 4), (16, 5), (4, 2, 3, 2, 3)])
+def test_batch_norm_training_matches_torch_and_updates_running_stats(be, affine, shape):
+    torch.manual_seed(17)
+    c = shape[1]
+    x = (torch.randn(*shape, dtype=torch.float64) * 3 + 1).requires_grad_()
+    w = torch.randn(c, dtype=torch.float64, requires_grad=True) if affine else None
+    b = torch.randn(c, dtype=torch.float64, requires_grad=True) if affine else None
+    rm, rv = torch.randn(c, dtype=torch.float64), torch.rand(c, dtype=torch.float64) + 0.5
+    got_rm, got_rv = arr(be, rm), arr(be, rv)
+    y = F.batch_norm(x, rm, rv, w, b, training=True, momentum=0.3, eps=1e-3)
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    got_y, mean, invstd = be.batch_norm(arr(be, x), arr(be, w) if affine else None,
+                                        arr(be, b) if affine else None, got_rm, got_rv, True, 0.3, 1e-3)
+    torch.testing.assert_close(host(be, got_y), y.detach())
+    torch.testing.assert_close(host(be, got_rm), rm)
+    torch.testing.assert_close(host(be, got_rv), rv)
+    axes = (0,) + tuple(range(2, len(shape)))
+    torch.testing.assert_close(host(be, mean), x.detach().mean(axes))
+    torch.testing.assert_close(host(be, invstd), 1 / (x.detach().var(axes, unbiased=False) + 1e-3).sqrt())
+    gx, gw, gb = be.batch_norm_backward(arr(be, gy), arr(be, x), arr(be, w) if affine else None,
+                                        mean, invstd, True)
+    torch.testing.assert_close(host(be, gx), x.grad)
+    if affine:
+        torch.testing.assert_close(host(be, gw), w.grad)
+        torch.testing.assert_close(host(be, gb), b.grad)
+
+
+@pytest.mark.parametrize("dtype, tol", [(dtypes.float32, 1e-5), (dtypes.bfloat16, 3e-2),
+                                        (dtypes.float16, 3e-3)])
+def test_batch_norm_eval_matches_torch(be, dtype, tol):
+    torch.manual_seed(18)
+    x = torch.randn(6, 4, 3, 3, requires_grad=True)
+    w, b = torch.randn(4), torch.randn(4)
+    rm, rv = torch.randn(4), torch.rand(4) + 0.5
+    y = F.batch_norm(x, rm, rv, w, b, training=False)
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    to = (lambda t: be.from_host(t.numpy(), dtype))
+    got_y, mean, invstd = be.batch_norm(to(x.detach()), to(w), to(b), to(rm), to(rv), False, 0.1, 1e-5)
+    torch.testing.assert_close(host(be, got_y).float(), y.detach(), rtol=tol, atol=tol * 4)
+    gx, _, _ = be.batch_norm_backward(to(gy), to(x.detach()), to(w), mean, invstd, False)
+    torch.testing.assert_close(host(be, gx).float(), x.grad, rtol=tol, atol=tol * 4)
+
+
+def test_batch_norm_rejects_bad_input(be):
+    x = be.from_host(np.ones((4, 3, 2), np.float32), dtypes.float32)
+    with pytest.raises(ValueError, match=r"weight must have shape \(3,\)"):
+        be.batch_norm(x, be.from_host(np.ones(4, np.float32), dtypes.float32), None, None, None,
+                      True, 0.1, 1e-5)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        be.batch_norm(be.from_host(np.ones((1, 3), np.float32), dtypes.float32), None, None, None,
+                      None, True, 0.1, 1e-5)
+    with pytest.raises(TypeError, match="floating"):
+        be.batch_norm(be.from_host(np.ones((4, 3), np.int32), dtypes.int32), None, None, None,
+                      None, True, 0.1, 1e-5)
+    with pytest.raises(ValueError, match="does not match x"):
+        be.batch_norm_backward(be.from_host(np.ones((4, 2), np.float32), dtypes.float32), x, None,
+                               be.full((3,), 0.0, dtypes.float32), be.full((3,), 1.0, dtypes.float32), True)
+
+
+def test_batch_norm_layer_is_two_backend_calls(be):
+    import micrograd as mg
+    calls = []
+    bn = mg.nn.BatchNorm2d(4).to("cpu")
+    x = mg.randn(8, 4, 5, 5, device="cpu", requires_grad=True)
+    for name in ("batch_norm", "batch_norm_backward"):
+        original = getattr(be.__class__, name)
+        setattr(be.__class__, name, staticmethod(lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a)))
+    try:
+        bn(x).sum().backward()
+    finally:
+        for name in ("batch_norm", "batch_norm_backward"):
+            setattr(be.__class__, name, getattr(__import__("micrograd_cpu")._core, name))
+    assert calls == ["batch_norm", "batch_norm_backward"]
+    assert int(bn.num_batches_tracked.item()) == 1 and bn.running_var._version[0] >= 1
