@@ -11,3 +11,15 @@ The extension is imported lazily (by the backend factory), so importing this pac
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # `from micrograd_cpu import _core` asks here first: the extension links against
+    # scipy-openblas32's library, which must be loaded before it (see _blas.py).
+    if name == "_core":
+        import importlib
+
+        from . import _blas
+        _blas.load()
+        return importlib.import_module(f"{__name__}._core")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,9 +11,11 @@ set to 1 (no workers to compete with the pool for cores) and then restores the e
 """
 
 import ctypes
+import functools
 import os
 
 
+@functools.cache
 def load() -> str:
     import scipy_openblas32
 

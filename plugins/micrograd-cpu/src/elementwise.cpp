@@ -200,6 +200,10 @@ enum UnaryOp {
     NEG, ABS, SIGN, EXP, LOG, LOG1P, EXPM1, SQRT, SIN, COS, TANH, ERF, FLOOR, CEIL, ROUND, TRUNC,
     LOGICAL_NOT, BITWISE_NOT, ISNAN, NUNARY
 };
+static_assert(NEG == simd::NEG && ABS == simd::ABS && EXP == simd::EXP && LOG == simd::LOG &&
+                  LOG1P == simd::LOG1P && EXPM1 == simd::EXPM1 && SQRT == simd::SQRT &&
+                  TANH == simd::TANH && ERF == simd::ERF,
+              "the SIMD unary op codes must match UnaryOp");
 const char* const UNARY_NAMES[NUNARY] = {
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "erf",
     "floor", "ceil", "round", "trunc", "logical_not", "bitwise_not", "isnan"};
@@ -524,6 +528,7 @@ Array unary(int op, const Array& x) {
         throw type_error(std::string(UNARY_NAMES[op]) + " is not defined for " +
                          DTYPE_NAMES[x.dtype]);
     Array out = empty(x.shape, unary_returns_bool(op) ? Bool : x.dtype);
+    if (simd::try_unary(op, out, x)) return out;
     Walk<2> walk(x.shape, {out.byte_strides(), x.byte_strides()}, {out.ptr(), x.ptr()});
     walk.run(loop, GRAIN / 4);
     return out;

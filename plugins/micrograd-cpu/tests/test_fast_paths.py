@@ -188,3 +188,41 @@ def test_gemm_stays_right_when_something_raises_openblas_threads(be):
     with threadpoolctl.threadpool_limits(limits=4):
         got = be.matmul(be.from_host(a, dtypes.float64), be.from_host(b, dtypes.float64))
     np.testing.assert_allclose(np.asarray(be.to_host(got)), a @ b, rtol=1e-12, atol=1e-10)
+
+
+@pytest.mark.parametrize("op, ref, domain", [
+    ("exp", np.exp, (-100, 100)), ("log", np.log, (1e-30, 1e30)), ("log1p", np.log1p, (-0.999, 1e6)),
+    ("expm1", np.expm1, (-50, 50)), ("sqrt", np.sqrt, (0, 1e30)), ("tanh", np.tanh, (-30, 30)),
+    ("erf", __import__("math").erf, (-6, 6)), ("neg", np.negative, (-1e30, 1e30)), ("abs", np.abs, (-1e30, 1e30)),
+])
+@pytest.mark.parametrize("dtype, rtol", [(dtypes.float32, 4e-7), (dtypes.float64, 1e-14)])
+def test_vector_unary_ops_match_float64_numpy(be, op, ref, domain, dtype, rtol):
+    # log-spaced magnitudes across the domain, plus special values and subnormals; 1001
+    # elements, so the padded tail runs too
+    lo, hi = domain
+    rng = np.random.default_rng(19)
+    x = rng.uniform(lo, hi, 1001) if lo < 0 else np.exp(rng.uniform(np.log(max(lo, 1e-300)), np.log(hi), 1001))
+    x = x.astype(dtype.numpy)
+    tiny = np.finfo(dtype.numpy).smallest_subnormal
+    x[:6] = [0.0, -0.0, np.inf, np.nan, tiny, 3 * tiny] if op not in ("log1p",) else [0.0, -0.0, np.inf, np.nan, tiny, -tiny]
+    got = np.asarray(be.to_host(be.unary(op, be.from_host(x, dtype))), dtype=np.float64)
+    with np.errstate(all="ignore"):
+        want = np.vectorize(ref, otypes=[np.float64])(x.astype(np.float64))
+        want = want.astype(dtype.numpy).astype(np.float64)   # the correctly rounded result
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=0, equal_nan=True)
+    assert (np.signbit(got) == np.signbit(want))[~np.isnan(want)].all()
+
+
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64])
+def test_vector_exp_and_log_at_the_ends_of_the_range(be, dtype):
+    info = np.finfo(dtype.numpy)
+    top, bottom = np.log(float(info.max)), np.log(float(info.smallest_subnormal))
+    x = np.linspace(bottom - 2, top + 2, 997).astype(dtype.numpy)
+    tiny = np.geomspace(float(info.smallest_subnormal), float(info.tiny) * 4, 997).astype(dtype.numpy)
+    with np.errstate(all="ignore"):
+        for op, values, ref in (("exp", x, np.exp), ("expm1", x, np.expm1), ("log", tiny, np.log)):
+            got = np.asarray(be.to_host(be.unary(op, be.from_host(values, dtype))), dtype=np.float64)
+            want = ref(values.astype(np.float64)).astype(dtype.numpy).astype(np.float64)
+            # subnormal results carry fewer digits: compare in units of the smallest subnormal too
+            np.testing.assert_allclose(got, want, rtol=4e-7 if dtype is dtypes.float32 else 1e-14,
+                                       atol=float(info.smallest_subnormal) * 2, err_msg=op)

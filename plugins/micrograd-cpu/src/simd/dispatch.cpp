@@ -94,4 +94,23 @@ bool try_binary(int op, DType dtype, const Walk<3>& walk) {
     return true;
 }
 
+bool try_unary(int op, Array& out, const Array& x) {
+    if (op != NEG && op != ABS && op != EXP && op != LOG && op != LOG1P && op != EXPM1 &&
+        op != SQRT && op != TANH && op != ERF)
+        return false;
+    if ((x.dtype != F32 && x.dtype != F64) || !x.is_contiguous() || !out.is_contiguous())
+        return false;
+    const Kernels& k = kernels();
+    // Transcendentals cost tens of cycles an element: threads pay off from 16k elements.
+    parallel_for(x.numel(), 1 << 13, [&](int64_t b, int64_t e) {
+        if (x.dtype == F32)
+            k.unary_f32(op, reinterpret_cast<const float*>(x.ptr()) + b,
+                        reinterpret_cast<float*>(out.ptr()) + b, e - b);
+        else
+            k.unary_f64(op, reinterpret_cast<const double*>(x.ptr()) + b,
+                        reinterpret_cast<double*>(out.ptr()) + b, e - b);
+    });
+    return true;
+}
+
 }  // namespace mgcpu::simd

@@ -12,6 +12,10 @@ namespace mgcpu::simd {
 
 // Binary op codes shared with elementwise.cpp (same numbering as its BinaryOp enum).
 enum : int { ADD = 0, SUB = 1, MUL = 2, DIV = 3, MAXIMUM = 7, MINIMUM = 8 };
+// Unary op codes with vector kernels (same numbering as elementwise.cpp's UnaryOp enum). Sin and
+// cos stay scalar: xsimd's argument reduction is not exact for large arguments.
+enum : int { NEG = 0, ABS = 1, EXP = 3, LOG = 4, LOG1P = 5, EXPM1 = 6, SQRT = 7, TANH = 10,
+             ERF = 11 };
 
 struct SgdConstants {
     float lr, weight_decay, momentum, dampening, sign;
@@ -32,6 +36,9 @@ struct Kernels {
     void (*binary_rows_f64)(int op, const double* a, bool a_scalar, const double* b,
                             bool b_scalar, double* out, int64_t n, int64_t rows,
                             const int64_t* row_step);
+    // out[i] = op(x[i]) for the unary ops above
+    void (*unary_f32)(int op, const float* x, float* out, int64_t n);
+    void (*unary_f64)(int op, const double* x, double* out, int64_t n);
     void (*relu_f32)(const float* x, float* out, int64_t n);
     // PyTorch's SGD step: d = sign * g + wd * p; with a momentum buffer m (null: none)
     // m = first ? d : momentum * m + (1 - dampening) * d, d = nesterov ? d + momentum * m : m;
@@ -51,5 +58,8 @@ const Kernels& kernels();
 // innermost runs are dense in out and dense or broadcast in a and b (a bias over channels, a
 // scalar); returns false when the op, dtype or layout does not qualify.
 bool try_binary(int op, DType dtype, const Walk<3>& walk);
+
+// A float32/float64 unary op of the list above on a dense array; false when it does not apply.
+bool try_unary(int op, Array& out, const Array& x);
 
 }  // namespace mgcpu::simd

@@ -2,7 +2,10 @@
 // by the simd_<arch>.cpp files. Tails shorter than a vector run the same expression on scalars.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include <xsimd/xsimd.hpp>
@@ -134,6 +137,79 @@ struct Impl {
         }
     }
 
+    template <int OP, class V>
+    static V apply_unary(const V& x) {
+        if constexpr (OP == NEG) return x ^ V(T(-0.0));   // flips the sign bit: -(+0) is -0
+        else if constexpr (OP == ABS) return xsimd::abs(x);
+        else if constexpr (OP == EXP) return xsimd::exp(x);
+        else if constexpr (OP == LOG) return xsimd::log(x);
+        else if constexpr (OP == LOG1P) return xsimd::log1p(x);
+        else if constexpr (OP == EXPM1) return xsimd::expm1(x);
+        else if constexpr (OP == SQRT) return xsimd::sqrt(x);
+        else if constexpr (OP == TANH) return xsimd::tanh(x);
+        else return xsimd::erf(x);
+    }
+
+    // The lanes of r where edge(x) holds, recomputed with the scalar function f.
+    template <class Edge, class F>
+    static B redo_lanes(const B& r, const T* x, Edge edge, F f) {
+        alignas(64) T lanes[W];
+        r.store_aligned(lanes);
+        for (int64_t k = 0; k < W; ++k)
+            if (edge(x[k])) lanes[k] = f(x[k]);
+        return B::load_aligned(lanes);
+    }
+
+    // Where xsimd 8 differs from the C library, the few lanes concerned are redone with it: log
+    // is wrong for subnormal doubles (every one gave the same value); exp and expm1 overflow
+    // early (float32 exp(88.5) gave inf) and flush results below the normal range to 0; log1p
+    // and expm1 turn -0 into +0.
+    template <int OP>
+    static B unary_checked(const B& v, const T* x) {
+        B r = apply_unary<OP>(v);
+        if constexpr (OP == LOG1P || OP == EXPM1)   // they lose the sign of -0
+            r = xsimd::select(v == B(T(0)), v, r);
+        if constexpr (OP == LOG) {
+            auto edge = [](T a) { return a > T(0) && a < std::numeric_limits<T>::min(); };
+            if (xsimd::any((v > B(T(0))) & (v < B(std::numeric_limits<T>::min()))))
+                r = redo_lanes(r, x, edge, [](T a) { return std::log(a); });
+        }
+        if constexpr (OP == EXP || OP == EXPM1) {
+            constexpr T limit = sizeof(T) == 4 ? T(87) : T(707);
+            auto edge = [](T a) { return std::abs(a) > limit; };
+            if (xsimd::any(xsimd::abs(v) > B(limit)))
+                r = redo_lanes(r, x, edge, [](T a) { return OP == EXP ? std::exp(a) : std::expm1(a); });
+        }
+        return r;
+    }
+
+    template <int OP>
+    static void run_unary(const T* x, T* out, int64_t n) {
+        int64_t i = 0;
+        for (; i + W <= n; i += W)
+            unary_checked<OP>(B::load_unaligned(x + i), x + i).store_unaligned(out + i);
+        if (i < n) {   // the tail through a padded vector: the same formula as the body
+            alignas(64) T buf[W] = {};
+            std::copy(x + i, x + n, buf);
+            unary_checked<OP>(B::load_aligned(buf), buf).store_aligned(buf);
+            std::copy(buf, buf + (n - i), out + i);
+        }
+    }
+
+    static void unary(int op, const T* x, T* out, int64_t n) {
+        switch (op) {
+            case NEG: return run_unary<NEG>(x, out, n);
+            case ABS: return run_unary<ABS>(x, out, n);
+            case EXP: return run_unary<EXP>(x, out, n);
+            case LOG: return run_unary<LOG>(x, out, n);
+            case LOG1P: return run_unary<LOG1P>(x, out, n);
+            case EXPM1: return run_unary<EXPM1>(x, out, n);
+            case SQRT: return run_unary<SQRT>(x, out, n);
+            case TANH: return run_unary<TANH>(x, out, n);
+            default: return run_unary<ERF>(x, out, n);
+        }
+    }
+
     static void relu(const T* x, T* out, int64_t n) {
         int64_t i = 0;
         const B zero(T(0));
@@ -197,6 +273,7 @@ template <class Arch>
 Kernels make_kernels() {
     return Kernels{Arch::name(), &Impl<Arch, float>::binary, &Impl<Arch, double>::binary,
                    &Impl<Arch, float>::binary_rows, &Impl<Arch, double>::binary_rows,
+                   &Impl<Arch, float>::unary, &Impl<Arch, double>::unary,
                    &Impl<Arch, float>::relu, &Impl<Arch, float>::sgd, &Impl<Arch, float>::adam};
 }
 
