@@ -92,10 +92,16 @@ def pytest_collection_modifyitems(session, config, items):
     suite = [item for item in items if _in_suite(item)]
     if not suite:
         return
-    # Only a run that includes the suite gets its hypothesis profile; other projects' test
-    # sessions (where this plugin is merely installed) keep theirs.
-    if config.getoption("hypothesis_profile", None) is None:
-        settings.load_profile("ci")
+    # The suite's property tests run under the "ci" profile unless --hypothesis-profile names
+    # another; other projects' tests (where this plugin is merely installed) keep theirs.
+    # Hypothesis fixes a test's settings when @given decorates it, at import, before this hook
+    # (loading the profile here came too late: they ran with the default 200 ms deadline and
+    # random examples), so the profile is set on each of the suite's property tests.
+    profile = settings.get_profile(config.getoption("hypothesis_profile", None) or "ci")
+    for item in suite:
+        test = getattr(item, "obj", None)
+        if getattr(test, "is_hypothesis_test", False):
+            test._hypothesis_internal_use_settings = profile
     found = target(config)
     if found.error:
         raise pytest.UsageError(f"micrograd-conformance: --backend {found.name}: {found.error}")

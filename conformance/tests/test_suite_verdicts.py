@@ -142,3 +142,22 @@ def test_cli_runs_the_suite(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "13 passed" in done.stdout
+
+
+def test_property_tests_run_under_the_ci_profile(tmp_path):
+    # Hypothesis fixes a test's settings at import; the suite must still put its derandomized,
+    # deadline-free "ci" profile on its own property tests, alone or in a selection.
+    probe = tmp_path / "conftest.py"
+    probe.write_text(
+        "def pytest_collection_finish(session):\n"
+        "    for item in session.items:\n"
+        "        used = getattr(item.obj, '_hypothesis_internal_use_settings', None)\n"
+        "        if used is not None:\n"
+        "            print('PROFILE', item.name, used.deadline, used.derandomize, used.max_examples)\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "micrograd_conformance",
+                           "--backend", "numpy", "-k", "promotion or broadcast", "-s", "-q",
+                           "-p", "no:cacheprovider", "--collect-only"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    lines = [line.split() for line in done.stdout.splitlines() if line.startswith("PROFILE")]
+    assert lines, done.stdout + done.stderr
+    assert all(line[2:] == ["None", "True", "30"] for line in lines), lines
