@@ -180,10 +180,8 @@ struct BinaryTable {
         if constexpr (binary_defined<T>(OP)) loops[OP][dtype_of<T>()] = &binary_loop<OP, T>;
     }
     template <int OP> void add_op() {
-        add_one<OP, bool>(); add_one<OP, uint8_t>(); add_one<OP, int8_t>();
-        add_one<OP, int16_t>(); add_one<OP, uint16_t>(); add_one<OP, int32_t>();
-        add_one<OP, uint32_t>(); add_one<OP, int64_t>(); add_one<OP, uint64_t>();
-        add_one<OP, half_t>(); add_one<OP, bf16_t>(); add_one<OP, float>(); add_one<OP, double>();
+        for (int d = 0; d < NDTYPES; ++d)
+            visit_dtype(DType(d), [&](auto t) { add_one<OP, decltype(t)>(); });
     }
     template <int... OPS> void add_all(std::integer_sequence<int, OPS...>) { (add_op<OPS>(), ...); }
     BinaryTable() { add_all(std::make_integer_sequence<int, NBINARY>{}); }
@@ -279,10 +277,8 @@ struct UnaryTable {
         if constexpr (unary_defined<T>(OP)) loops[OP][dtype_of<T>()] = &unary_loop<OP, T>;
     }
     template <int OP> void add_op() {
-        add_one<OP, bool>(); add_one<OP, uint8_t>(); add_one<OP, int8_t>();
-        add_one<OP, int16_t>(); add_one<OP, uint16_t>(); add_one<OP, int32_t>();
-        add_one<OP, uint32_t>(); add_one<OP, int64_t>(); add_one<OP, uint64_t>();
-        add_one<OP, half_t>(); add_one<OP, bf16_t>(); add_one<OP, float>(); add_one<OP, double>();
+        for (int d = 0; d < NDTYPES; ++d)
+            visit_dtype(DType(d), [&](auto t) { add_one<OP, decltype(t)>(); });
     }
     template <int... OPS> void add_all(std::integer_sequence<int, OPS...>) { (add_op<OPS>(), ...); }
     UnaryTable() { add_all(std::make_integer_sequence<int, NUNARY>{}); }

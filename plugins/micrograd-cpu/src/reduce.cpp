@@ -28,6 +28,19 @@ bool innermost_reduced(const Array& x, const std::vector<bool>& reduced) {
     return inner < 0 || reduced[inner];
 }
 
+// Whether x is dense and its reduced axes are a prefix of its dims (sizes 1 aside): then it is
+// an (R, K) matrix reduced over its rows.
+bool leading_reduced(const Array& x, const std::vector<bool>& reduced) {
+    if (!x.is_contiguous()) return false;
+    bool kept_seen = false;
+    for (int d = 0; d < x.ndim(); ++d) {
+        if (x.shape[d] == 1) continue;
+        if (!reduced[d]) kept_seen = true;
+        else if (kept_seen) return false;
+    }
+    return true;
+}
+
 template <class T, int OP>
 struct Reducer {
     using C = compute_t<T>;
@@ -115,7 +128,22 @@ struct Reducer {
         }
         char* acc_ptr = reinterpret_cast<char*>(acc.get());
         const int64_t total = x.numel();
-        if (total >= (1 << 17) && out_n >= 2 * num_threads() && innermost_reduced(x, reduced)) {
+        if (total >= (1 << 17) && out_n >= 64 && leading_reduced(x, reduced)) {
+            // Column-style (a dense x whose reduced axes all come first): x is (R, K) with
+            // the K kept elements of a row contiguous. Threads own slices of the K
+            // accumulators and add the rows into them in memory order.
+            const int64_t K = out_n, R = total / K;
+            const T* px = reinterpret_cast<const T*>(x.ptr());
+            parallel_for(K, std::max<int64_t>(64, (1 << 15) / std::max<int64_t>(R, 1)),
+                         [&](int64_t k0, int64_t k1) {
+                Acc* a = acc.get();
+                for (int64_t r = 0; r < R; ++r) {
+                    const T* row = px + r * K;
+                    for (int64_t k = k0; k < k1; ++k)
+                        a[k] = combine(a[k], Acc(load<T>(reinterpret_cast<const char*>(row + k))));
+                }
+            });
+        } else if (total >= (1 << 17) && out_n >= 2 * num_threads() && innermost_reduced(x, reduced)) {
             // Kept axes first: each output element's inputs form one contiguous flat range of
             // the walk, so threads own disjoint accumulators.
             Shape shape, xs, as;
