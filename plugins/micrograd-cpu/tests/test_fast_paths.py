@@ -226,3 +226,21 @@ def test_vector_exp_and_log_at_the_ends_of_the_range(be, dtype):
             # subnormal results carry fewer digits: compare in units of the smallest subnormal too
             np.testing.assert_allclose(got, want, rtol=4e-7 if dtype is dtypes.float32 else 1e-14,
                                        atol=float(info.smallest_subnormal) * 2, err_msg=op)
+
+
+@pytest.mark.parametrize("op, ref", [("sum", np.sum), ("max", np.max), ("min", np.min)])
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64, dtypes.int32, dtypes.bfloat16])
+@pytest.mark.parametrize("shape, axes", [((700, 300), (0,)), ((6, 90, 300), (0, 1)), ((400, 1, 333), (0,))])
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_reductions_over_leading_axes_match_numpy(be, threads, op, ref, dtype, shape, axes, nthreads):
+    threads(nthreads)
+    x = (np.random.default_rng(20).standard_normal(shape) * 8).astype(np.float32)
+    if dtype is dtypes.int32:
+        x = x.astype(np.int32)
+    x[0, ..., 5] = np.nan if dtype.kind == "f" else x[0, ..., 5]
+    arr = be.from_host(x, dtype)
+    exact = np.asarray(be.to_host(arr), dtype=np.float64)   # the inputs as stored (bf16-rounded)
+    got = np.asarray(be.to_host(be.reduce(op, arr, axes, False)), dtype=np.float64)
+    want = ref(exact, axis=axes)
+    bf16 = dtype is dtypes.bfloat16   # the result is rounded to 8 bits of mantissa
+    np.testing.assert_allclose(got, want, rtol=1e-2 if bf16 else 1e-5, atol=1e-3, equal_nan=True)
