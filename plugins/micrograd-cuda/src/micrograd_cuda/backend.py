@@ -25,6 +25,7 @@ from micrograd.backend import OPTIONAL_OPS, REQUIRED_PRIMITIVES, Backend, Capabi
 from micrograd.device import device as Device
 
 from .fused_ops import FusedOps
+from .normalization import NormOps
 from .launch import SCATTER_ACCUMULATOR, elementwise_launch, flat_destinations
 from .loader import KernelLoader
 from .spatial_ops import SpatialOps
@@ -92,7 +93,7 @@ def _bind_to_device(cls):
 
 
 @_bind_to_device
-class CudaBackend(FusedOps, SpatialOps, Backend):
+class CudaBackend(FusedOps, NormOps, SpatialOps, Backend):
     """The contract on one NVIDIA GPU (``cuda:N``) through CuPy."""
 
     name = "cuda"
