@@ -14,6 +14,14 @@ import numpy as np
 from .launch import float_compute_dtype
 
 
+def _layout(x, op: str):
+    """(compute dtype, channels, reduced axes, per-channel broadcast shape, values a channel)."""
+    compute = np.dtype(float_compute_dtype(x.dtype.name, op))
+    c = x.shape[1]
+    return (compute, c, (0,) + tuple(range(2, x.ndim)), (1, c) + (1,) * (x.ndim - 2),
+            x.size // max(c, 1))
+
+
 def _per_channel(a, c: int, compute, op: str, name: str):
     if a is None:
         return None
@@ -28,11 +36,7 @@ class NormOps:
     def batch_norm(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
         if x.ndim < 2:
             raise ValueError(f"batch_norm: expected x of shape (N, C, ...), got {x.shape}")
-        compute = np.dtype(float_compute_dtype(x.dtype.name, "batch_norm"))
-        c = x.shape[1]
-        axes = (0,) + tuple(range(2, x.ndim))
-        stat = (1, c) + (1,) * (x.ndim - 2)
-        count = x.size // max(c, 1)
+        compute, c, axes, stat, count = _layout(x, "batch_norm")
         xc_in = x.astype(compute, copy=False)
         if training:
             if count < 2:
@@ -64,11 +68,7 @@ class NormOps:
         if grad_y.shape != x.shape:
             raise ValueError(f"batch_norm_backward: grad_y {grad_y.shape} does not match x "
                              f"{x.shape}")
-        compute = np.dtype(float_compute_dtype(x.dtype.name, "batch_norm_backward"))
-        c = x.shape[1]
-        axes = (0,) + tuple(range(2, x.ndim))
-        stat = (1, c) + (1,) * (x.ndim - 2)
-        count = x.size // max(c, 1)
+        compute, c, axes, stat, count = _layout(x, "batch_norm_backward")
         g = grad_y.astype(compute, copy=False)
         inv = _per_channel(invstd, c, compute, "batch_norm_backward", "invstd").reshape(stat)
         xhat = (x.astype(compute, copy=False)
