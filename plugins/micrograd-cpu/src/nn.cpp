@@ -607,6 +607,20 @@ const T* data_or_null(const Array& a) {
     return a.storage ? reinterpret_cast<const T*>(a.ptr()) : nullptr;
 }
 
+// Sums of f(i) over [0, n) in double with eight partial sums: a single running sum is a chain
+// of dependent adds (four cycles each), eight independent ones pipeline.
+template <class F>
+inline double partial_sums(int64_t n, F f) {
+    double part[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k) part[k] += f(i + k);
+    double total = 0;
+    for (; i < n; ++i) total += f(i);
+    for (double v : part) total += v;
+    return total;
+}
+
 // Calls f(plane pointer) for the N planes of channel c.
 template <class T, class F>
 void for_channel(const T* x, const ChannelLayout& L, int64_t c, F f) {
@@ -653,15 +667,15 @@ std::array<Array, 3> batch_norm(const Array& x_in, const Array* weight, const Ar
                     if (training) {   // two passes, in double: as accurate as PyTorch's
                         double sum = 0;
                         for_channel(px, L, c, [&](const T* plane, int64_t) {
-                            for (int64_t i = 0; i < L.inner; ++i) sum += plane[i];
+                            sum += partial_sums(L.inner, [&](int64_t i) { return double(plane[i]); });
                         });
                         m = sum / double(L.count);
                         double squares = 0;
                         for_channel(px, L, c, [&](const T* plane, int64_t) {
-                            for (int64_t i = 0; i < L.inner; ++i) {
+                            squares += partial_sums(L.inner, [&](int64_t i) {
                                 const double d = plane[i] - m;
-                                squares += d * d;
-                            }
+                                return d * d;
+                            });
                         });
                         var = squares / double(L.count);
                         if (prm) prm[c] = T((1 - momentum) * prm[c] + momentum * m);
@@ -722,11 +736,9 @@ std::array<Array, 3> batch_norm_backward(const Array& gy_in, const Array& x_in,
                     const double m = pm[c], inv = pi[c];
                     double sum_g = 0, sum_gxc = 0;
                     for (int64_t n = 0; n < L.N; ++n) {
-                        const int64_t at = (n * L.C + c) * L.inner;
-                        for (int64_t i = 0; i < L.inner; ++i) {
-                            sum_g += pg[at + i];
-                            sum_gxc += pg[at + i] * (px[at + i] - m);
-                        }
+                        const T *g = pg + (n * L.C + c) * L.inner, *xs = px + (n * L.C + c) * L.inner;
+                        sum_g += partial_sums(L.inner, [&](int64_t i) { return double(g[i]); });
+                        sum_gxc += partial_sums(L.inner, [&](int64_t i) { return g[i] * (xs[i] - m); });
                     }
                     const double sum_gxhat = sum_gxc * inv;
                     pgw[c] = T(sum_gxhat);
