@@ -145,6 +145,9 @@ def _numpy(threads):
 
 
 def _micrograd_backends(threads):
+    # micrograd-cpu's own pool (which also splits its GEMMs) sizes itself from this variable
+    # when it first runs, like OMP_NUM_THREADS for an OpenMP pool.
+    os.environ["MICROGRAD_CPU_THREADS"] = str(threads)
     try:
         mg = importlib.import_module("micrograd")
         from micrograd.registry import registry
