@@ -7,6 +7,9 @@
 
 #include <cstdlib>
 #include <mutex>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #include <new>
 #include <unordered_map>
 
@@ -38,6 +41,21 @@ size_t round_size(size_t n) {
     return (n + 4095) / 4096 * 4096;
 }
 
+// Blocks of several megabytes are aligned to 2 MB and offered to the kernel as transparent huge
+// pages (Linux, where THP is in "madvise" mode by default): a streaming op over a 64 MB array
+// then misses the TLB 512 times less often, and a fresh block takes 32 page faults, not 16k.
+constexpr size_t HUGE_PAGE = size_t(2) << 20;
+
+void* fresh_block(size_t size) {
+    if (size < 2 * HUGE_PAGE) return std::aligned_alloc(ALIGN, size);
+    const size_t rounded = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    void* p = std::aligned_alloc(HUGE_PAGE, rounded);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (p) madvise(p, rounded, MADV_HUGEPAGE);   // advice only: failure changes nothing
+#endif
+    return p;
+}
+
 }  // namespace
 
 std::shared_ptr<Storage> allocate(size_t nbytes) {
@@ -53,7 +71,7 @@ std::shared_ptr<Storage> allocate(size_t nbytes) {
             return std::make_shared<Storage>(p, size);
         }
     }
-    void* p = std::aligned_alloc(ALIGN, size);
+    void* p = fresh_block(size);
     if (!p) throw std::bad_alloc();
     return std::make_shared<Storage>(p, size);
 }
