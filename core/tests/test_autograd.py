@@ -356,11 +356,16 @@ def test_setitem_on_non_leaf_is_differentiable():
     assert h.tolist() == [2.0, 5.0, 6.0] and x.grad.tolist() == [7.0, 0.0, 2.0]
 
 
+def _same_in_micrograd_and_torch(scenario):
+    """Run ``scenario(lib)`` with micrograd and with torch; their results must be equal."""
+    torch = pytest.importorskip("torch")
+    ours, theirs = scenario(mg), scenario(torch)
+    assert ours == theirs
+
+
 def test_in_place_through_an_index_view_of_a_graph_tensor_like_torch():
     # PyTorch records such writes on the base (CopySlices); micrograd assigns base[key] = new.
-    torch = pytest.importorskip("torch")
-    results = []
-    for lib in (mg, torch):
+    def scenario(lib):
         x = lib.arange(12.0).reshape(3, 4).requires_grad_()
         y = x * 1
         y[1] += 5                       # the idiom: y.__setitem__(1, y[1].__iadd__(5))
@@ -369,8 +374,8 @@ def test_in_place_through_an_index_view_of_a_graph_tensor_like_torch():
         v.mul_(x[0, :3])                # a named view, then a nested view
         v[1:].sub_(1)
         (y * lib.arange(12.0).reshape(3, 4)).sum().backward()
-        results.append((y.tolist(), v.tolist(), x.grad.tolist()))
-    assert results[0] == results[1]
+        return y.tolist(), v.tolist(), x.grad.tolist()
+    _same_in_micrograd_and_torch(scenario)
 
 
 def test_in_place_on_views_autograd_cannot_follow_is_refused_clearly():
@@ -385,9 +390,7 @@ def test_in_place_on_views_autograd_cannot_follow_is_refused_clearly():
 
 
 def test_in_place_through_view_permute_and_unsqueeze_like_torch():
-    torch = pytest.importorskip("torch")
-    results = []
-    for lib in (mg, torch):
+    def scenario(lib):
         x = lib.arange(6.0).reshape(2, 3).requires_grad_()
         y = x * 1
         v = y.view(3, 2)
@@ -398,8 +401,8 @@ def test_in_place_through_view_permute_and_unsqueeze_like_torch():
         t.mul_(2)
         y.unsqueeze(0)[0, 1, 1:] -= 3
         (y * lib.arange(6.0).reshape(2, 3)).sum().backward()
-        results.append((y.tolist(), v.tolist(), t.tolist(), x.grad.tolist()))
-    assert results[0] == results[1]
+        return y.tolist(), v.tolist(), t.tolist(), x.grad.tolist()
+    _same_in_micrograd_and_torch(scenario)
 
 
 def test_in_place_on_a_plain_view_bumps_the_shared_version():

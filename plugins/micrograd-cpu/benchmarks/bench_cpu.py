@@ -100,6 +100,16 @@ def bench_overhead(repeats: int) -> list[dict]:
     return rows
 
 
+def _training_step(model, opt, loss_fn, x, y):
+    """One zero_grad / forward / loss / backward / step, the same for micrograd and torch."""
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
 def _mlp_step(lib, batch: int, seed: int = 0):
     """One SGD step of a 784-256-10 MLP on a fixed random batch, for micrograd or torch."""
     rng = np.random.default_rng(seed)
@@ -118,12 +128,7 @@ def _mlp_step(lib, batch: int, seed: int = 0):
         opt = mg.optim.SGD(model.parameters(), lr=0.01)
         loss_fn = mg.nn.functional.cross_entropy
 
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-    return step
+    return _training_step(model, opt, loss_fn, x, y)
 
 
 def bench_mlp(repeats: int) -> dict:
@@ -152,12 +157,7 @@ def _cnn_step(lib, batch: int = 64):
         opt = mg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     loss_fn = lib.nn.functional.cross_entropy
 
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-    return step
+    return _training_step(model, opt, loss_fn, x, y)
 
 
 def bench_cnn(repeats: int) -> dict:
