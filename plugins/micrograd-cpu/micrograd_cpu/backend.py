@@ -11,10 +11,7 @@ from __future__ import annotations
 from micrograd import dtypes
 from micrograd.backend import Backend, Capabilities
 
-from . import _blas
-
-_blas.load()
-from . import _core  # noqa: E402  (needs the BLAS library loaded first)
+from . import _core  # the package loads the BLAS library it links against first
 
 # Dtype codes of the extension: positions in micrograd.dtypes.ALL_DTYPES.
 _CODE = {dtype: code for code, dtype in enumerate(dtypes.ALL_DTYPES)}

@@ -46,7 +46,6 @@ Array scatter(const Array& x, int axis, const Array& index, const Array& src, bo
 Array nonzero(const Array& x);
 
 // linalg.cpp
-void pin_blas_to_one_thread();   // once, at import: GEMMs are split over our own pool
 Array matmul(const Array& a, const Array& b);
 Array conv2d(const Array& x, const Array& w, std::array<int64_t, 2> stride,
              std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation, int64_t groups);

@@ -18,20 +18,20 @@
 
 namespace mgcpu {
 
+namespace {
+
 // OpenBLAS always runs on one thread: large products are split into row or column blocks over
 // our own pool instead. Two pools on one machine fight (OpenBLAS's workers spin after each call
 // and starve ours: a 19 MFLOP conv GEMM took 4-8 ms on a busy 2-core machine, 1 ms on one
-// thread), and OpenBLAS's own threshold kept the MLP's 51 MFLOP products on one thread.
-// Checked before every GEMM, not just at import: threadpoolctl (which benchmark harnesses use to
-// cap "every BLAS pool") or a user may raise it, and OpenBLAS threads inside our pool's threads
-// oversubscribe the cores.
+// thread), and OpenBLAS's own threshold kept the MLP's 51 MFLOP products on one thread. The
+// library is loaded with one thread (_blas.py); this check before every GEMM undoes a later
+// raise by threadpoolctl (which benchmark harnesses use to cap "every BLAS pool") or a user,
+// since OpenBLAS threads inside our pool's threads would oversubscribe the cores.
 void pin_blas_to_one_thread() {
 #ifdef MGCPU_OPENBLAS
     if (MGCPU_OPENBLAS(get_num_threads)() != 1) MGCPU_OPENBLAS(set_num_threads)(1);
 #endif
 }
-
-namespace {
 
 template <class T>
 void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,

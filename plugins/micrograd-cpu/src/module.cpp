@@ -193,7 +193,6 @@ py::capsule to_dlpack(const Array& x) {
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "micrograd-cpu kernels: a strided array type and the backend primitives";
-    pin_blas_to_one_thread();
 
     py::register_exception_translator([](std::exception_ptr p) {
         try {

@@ -7,14 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from micrograd import dtypes
-
-
-def arr(be, t, dtype=dtypes.float64):
-    return be.from_host(t.detach().numpy().astype(dtype.numpy), dtype)
-
-
-def host(be, x):
-    return torch.from_numpy(np.array(be.to_host(x)))
+from torch_arrays import arr, host
 
 
 @pytest.mark.parametrize("stride, padding, dilation, groups", [

@@ -113,28 +113,32 @@ struct Impl {
                     out + r * row_step[0], n, false);
     }
 
+    // f(std::integral_constant<int, OP>{}) for the binary op code `op`: one switch for every
+    // entry point that turns the run-time code into a compile-time loop.
+    template <class F>
+    static void with_binary_op(int op, F f) {
+        switch (op) {
+            case ADD: return f(std::integral_constant<int, ADD>{});
+            case SUB: return f(std::integral_constant<int, SUB>{});
+            case MUL: return f(std::integral_constant<int, MUL>{});
+            case DIV: return f(std::integral_constant<int, DIV>{});
+            case MAXIMUM: return f(std::integral_constant<int, MAXIMUM>{});
+            default: return f(std::integral_constant<int, MINIMUM>{});
+        }
+    }
+
     static void binary_rows(int op, const T* a, bool a_scalar, const T* b, bool b_scalar, T* out,
                             int64_t n, int64_t rows, const int64_t* row_step) {
-        switch (op) {
-            case ADD: return run_rows<ADD>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
-            case SUB: return run_rows<SUB>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
-            case MUL: return run_rows<MUL>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
-            case DIV: return run_rows<DIV>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
-            case MAXIMUM: return run_rows<MAXIMUM>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
-            default: return run_rows<MINIMUM>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
-        }
+        with_binary_op(op, [&](auto code) {
+            run_rows<decltype(code)::value>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
+        });
     }
 
     static void binary(int op, const T* a, bool a_scalar, const T* b, bool b_scalar, T* out,
                        int64_t n, bool stream) {
-        switch (op) {
-            case ADD: return run<ADD>(a, a_scalar, b, b_scalar, out, n, stream);
-            case SUB: return run<SUB>(a, a_scalar, b, b_scalar, out, n, stream);
-            case MUL: return run<MUL>(a, a_scalar, b, b_scalar, out, n, stream);
-            case DIV: return run<DIV>(a, a_scalar, b, b_scalar, out, n, stream);
-            case MAXIMUM: return run<MAXIMUM>(a, a_scalar, b, b_scalar, out, n, stream);
-            default: return run<MINIMUM>(a, a_scalar, b, b_scalar, out, n, stream);
-        }
+        with_binary_op(op, [&](auto code) {
+            run<decltype(code)::value>(a, a_scalar, b, b_scalar, out, n, stream);
+        });
     }
 
     template <int OP, class V>
