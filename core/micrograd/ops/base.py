@@ -153,6 +153,13 @@ def normalize_dims(dims, ndim: int) -> tuple[int, ...]:
     return out if ndim else ()      # dim 0 (or -1) of a 0-d tensor names no real axis
 
 
+def channel_layout(shape) -> tuple[int, tuple, tuple]:
+    """For x (N, C, ...): the channel count, the axes of every other dim (where per-channel
+    statistics reduce) and the (1, C, 1, ...) shape that broadcasts a (C,) statistic over x."""
+    c = shape[1]
+    return c, (0,) + tuple(range(2, len(shape))), (1, c) + (1,) * (len(shape) - 2)
+
+
 def numel(shape) -> int:
     n = 1
     for s in shape:

@@ -336,14 +336,9 @@ def cross_entropy(be, dt, logits, target, ignore_index):
 # Per-channel statistics of x (N, C, ...) over every dim but 1, kept as (1, C, 1, ...) so they
 # broadcast against x; the results go back as (C,) arrays.
 
-def _channel_layout(shape):
-    c = shape[1]
-    return c, (0,) + tuple(range(2, len(shape))), (1, c) + (1,) * (len(shape) - 2)
-
-
 def batch_norm(be, dt, x, weight, bias, running_mean, running_var, training, momentum, eps):
-    from .base import binary_data, numel
-    c, axes, stat_shape = _channel_layout(x.shape)
+    from .base import binary_data, channel_layout, numel
+    c, axes, stat_shape = channel_layout(x.shape)
     if training:   # the batch's statistics: two passes, as accurate as PyTorch's
         count = numel(x.shape) // c
         total = be.reduce("sum", x, axes, True)
@@ -371,8 +366,8 @@ def batch_norm(be, dt, x, weight, bias, running_mean, running_var, training, mom
 
 
 def batch_norm_backward(be, dt, grad_y, x, weight, mean, invstd, training):
-    from .base import binary_data, numel
-    c, axes, stat_shape = _channel_layout(x.shape)
+    from .base import binary_data, channel_layout, numel
+    c, axes, stat_shape = channel_layout(x.shape)
     invstd = be.reshape(invstd, stat_shape)
     xc = binary_data(be, "sub", x, be.reshape(mean, stat_shape))
     sum_g = be.reduce("sum", grad_y, axes, True)

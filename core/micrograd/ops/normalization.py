@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..autograd import grad_mode
 from ..tensor import Tensor
 from . import fallbacks
-from .base import Op, numel
+from .base import Op, channel_layout, numel
 from .reduction import Sum
 
 
@@ -28,9 +28,7 @@ class BatchNorm(Op):
 
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
         be, dtype, shape = x._backend, x._dtype, x._data.shape
-        c = shape[1]
-        self.axes = (0,) + tuple(range(2, len(shape)))
-        self.stat_shape = (1, c) + (1,) * (len(shape) - 2)
+        c, self.axes, self.stat_shape = channel_layout(shape)
         self.count = numel(shape) // c
         self.training, self.eps = training, eps
         stats = [_stat_in(s, dtype) for s in (running_mean, running_var)]
