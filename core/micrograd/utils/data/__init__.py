@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..tensor import Tensor
+from ...tensor import Tensor
 
 
 class Dataset:
@@ -83,15 +83,15 @@ def random_split(dataset: Dataset, lengths: Sequence, generator=None) -> list[Su
 
 
 def _permutation(n: int, generator) -> np.ndarray:
-    from ..random import _rng
+    from ...random import _rng
     return _rng(generator).permutation(n)
 
 
 def default_collate(batch: list):
     """Stack a list of samples: tensors are stacked, numbers become a tensor, and tuples,
     lists and dicts are collated field by field."""
-    from ..ops.creation import tensor
-    from ..ops.movement import stack
+    from ...ops.creation import tensor
+    from ...ops.movement import stack
     first = batch[0]
     if isinstance(first, Tensor):
         return stack(batch)
@@ -164,8 +164,8 @@ class DataLoader:
                 yield collate([self.dataset[int(i)] for i in chunk])
 
     def _gather(self, chunk: np.ndarray):
-        from .. import dtypes
-        from ..ops.creation import tensor
+        from ... import dtypes
+        from ...ops.creation import tensor
         out = []
         for t in self.dataset.tensors:
             index = tensor(chunk.astype(np.int64), dtype=dtypes.int64, device=t._backend)
