@@ -72,9 +72,9 @@ def _float_dtype(dtype) -> dtypes.DType:
     return target
 
 
-def _shape(size) -> tuple:
+def _shape(size, dtype, what) -> tuple:
     from .ops.creation import _size
-    return _size(size)
+    return _size(size, dtype, what)
 
 
 def _make(host: np.ndarray, dtype, device, requires_grad=False) -> Tensor:
@@ -92,14 +92,14 @@ def _draw_floats(rng, kind: str, shape, dtype):
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples from [0, 1)."""
     target = _float_dtype(dtype)
-    return _make(_draw_floats(_rng(generator), "uniform", _shape(size), target), target, device,
+    return _make(_draw_floats(_rng(generator), "uniform", _shape(size, target, "rand"), target), target, device,
                  requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples."""
     target = _float_dtype(dtype)
-    return _make(_draw_floats(_rng(generator), "normal", _shape(size), target), target, device,
+    return _make(_draw_floats(_rng(generator), "normal", _shape(size, target, "randn"), target), target, device,
                  requires_grad)
 
 
@@ -115,12 +115,14 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
                            f">= to={high}")
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64
-    host = _rng(generator).integers(low, high, size=tuple(size), dtype=np.int64)
+    shape = _shape((size,) if isinstance(size, int) else (tuple(size),), target, "randint")
+    host = _rng(generator).integers(low, high, size=shape, dtype=np.int64)
     return _make(host, target, device)
 
 
 def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64
+    (n,) = _shape((n,), target, "randperm")
     return _make(_rng(generator).permutation(n).astype(np.int64), target, device)
 
 

@@ -38,7 +38,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "_dtype", "_backend", "requires_grad", "_grad", "grad_fn", "_version",
-                 "_accumulator", "_base", "_writeback", "__weakref__")
+                 "_accumulator", "_base", "_writeback", "_strides", "__weakref__")
     __array_priority__ = 1000      # numpy scalars and arrays defer to our reflected operators
 
     @staticmethod
@@ -52,6 +52,7 @@ class Tensor:
         t.grad_fn = None
         t._accumulator = None
         t._writeback = None
+        t._strides = None                  # row-major contiguous (see ops/layout.py)
         if base is None:
             t._version = [0]
             t._base = None
@@ -147,13 +148,16 @@ class Tensor:
     @property
     def data(self) -> "Tensor":
         """A tensor sharing storage with this one, outside autograd (no version sharing)."""
-        return Tensor._make(self._data, self._dtype, self._backend)
+        t = Tensor._make(self._data, self._dtype, self._backend)
+        t._strides = self._strides
+        return t
 
     @data.setter
     def data(self, value: "Tensor") -> None:
         if not isinstance(value, Tensor):
             raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
         self._data, self._dtype, self._backend = value._data, value._dtype, value._backend
+        self._strides = value._strides
 
     @property
     def T(self) -> "Tensor":
@@ -319,6 +323,7 @@ class Tensor:
         """A tensor sharing storage (and version counter) with this one, outside the graph."""
         t = Tensor._make(self._data, self._dtype, self._backend)
         t._version = self._version
+        t._strides = self._strides
         return t
 
     def detach_(self) -> "Tensor":

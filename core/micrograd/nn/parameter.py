@@ -26,6 +26,7 @@ class Parameter(Tensor):
                             f"with micrograd.tensor(...) first")
         p = object.__new__(cls)
         p._data, p._dtype, p._backend = data._data, data._dtype, data._backend
+        p._strides = data._strides
         p.grad = p.grad_fn = p._accumulator = p._base = p._writeback = None
         p._version = [0]
         p.requires_grad = False

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import dtypes
 from ..backend import Backend
+from ..shape import as_dims, check_shape
 from ..tensor import Tensor
 from . import fallbacks
 
@@ -54,17 +55,11 @@ def resolve(device) -> Backend:
     return registry.backend_for(device)
 
 
-def _size(size) -> tuple:
-    if len(size) == 1 and isinstance(size[0], (tuple, list)) or \
-            len(size) == 1 and type(size[0]).__name__ == "Size":
+def _size(size, dtype: dtypes.DType, what: str) -> tuple:
+    """A creation op's ``*size`` argument as a validated shape (see ``micrograd.shape``)."""
+    if len(size) == 1 and type(size[0]).__name__ == "Size":
         size = tuple(size[0])
-    try:
-        shape = tuple(operator.index(s) for s in size)   # ints only: 2.5 is not a size
-    except TypeError:
-        raise TypeError(f"size must be a tuple of ints, got {tuple(size)!r}") from None
-    if any(s < 0 for s in shape):
-        raise RuntimeError(f"Trying to create tensor with negative dimension: {list(shape)}")
-    return shape
+    return check_shape(as_dims(size, what), dtype, what)
 
 
 def _finish(data, dtype, backend, requires_grad) -> Tensor:
@@ -160,8 +155,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
     backend = resolve(device)
     _check_dtype(backend, target)
     from .base import _representable
-    data = backend.full(_size((size,) if isinstance(size, int) else (tuple(size),)),
-                        _representable(fill_value, target), target)
+    shape = _size((size,) if isinstance(size, int) else (tuple(size),), target, "full")
+    data = backend.full(shape, _representable(fill_value, target), target)
     return _finish(data, target, backend, requires_grad)
 
 
@@ -171,16 +166,18 @@ def _check_dtype(backend, dtype):
                         f"supported: {', '.join(d.name for d in backend.capabilities.dtypes)}")
 
 
-def _filled(value):
+def _filled(value, what):
     def fn(*size, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
         target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+        shape = _size(size, target, what)
         backend = resolve(device)
         _check_dtype(backend, target)
-        return _finish(backend.full(_size(size), value, target), target, backend, requires_grad)
+        return _finish(backend.full(shape, value, target), target, backend, requires_grad)
+    fn.__name__ = fn.__qualname__ = what
     return fn
 
 
-zeros, ones = _filled(0), _filled(1)
+zeros, ones = _filled(0, "zeros"), _filled(1, "ones")
 empty = zeros   # zero-filled: uninitialised memory buys little and hides bugs
 
 
@@ -202,45 +199,97 @@ def full_like(x: Tensor, fill_value, *, dtype=None, device=None, requires_grad=F
 
 def arange(start, end=None, step=1, *, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``, like ``torch.arange``.
+
+    >>> micrograd.arange(0, 1, 0.25)
+    tensor([0.0000, 0.2500, 0.5000, 0.7500])
+    """
     if end is None:
         start, end = 0, start
     values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
-    start, end, step = values
-    if not all(np.isfinite(v) for v in values):
+    for name, v in zip(("start", "end", "step"), values):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"arange(): argument '{name}' must be a number, got "
+                            f"{type(v).__name__} {v!r}")
+    if not all(np.isfinite(float(v)) for v in values):
         raise RuntimeError(f"unsupported range: {start} -> {end} with step {step}; start, end "
                            f"and step must be finite")
-    if step == 0:
-        raise RuntimeError("step must be nonzero")
-    if (end - start) * step < 0:
-        raise RuntimeError(f"upper bound and larger bound inconsistent with step sign "
-                           f"(start={start}, end={end}, step={step})")
     if dtype is None:
-        dtype = (dtypes.get_default_dtype() if any(isinstance(v, float) for v in values)
-                 else dtypes.int64)
+        dtype = (dtypes.get_default_dtype() if any(isinstance(v, (float, np.floating))
+                                                   for v in values) else dtypes.int64)
     target = dtypes.to_dtype(dtype)
+    if target is dtypes.bool:
+        raise NotImplementedError('"arange" not implemented for bool; create an integer range '
+                                  'and compare it, e.g. arange(n) > 0')
+    start, end, step = _arange_bounds(values, target)
     backend = resolve(device)
     _check_dtype(backend, target)
     data = fallbacks.run(backend, "arange", target, start, end, step, target)
     return _finish(data, target, backend, requires_grad)
 
 
+def _arange_bounds(values, target: dtypes.DType):
+    """(start, end, step) for the backend, computed as PyTorch does: an integer range
+    truncates its bounds and step to integers first (so 0.5 steps are refused, not zeros), and
+    the length is checked to be a real shape before anything is allocated."""
+    start, end, step = values
+    if step == 0:
+        raise RuntimeError("arange(): step must be nonzero")
+    if target.kind in "iu":
+        start, end, step = int(start), int(end), int(step)
+        if step == 0:     # PyTorch raises ValueError here, RuntimeError above
+            raise ValueError(f"arange(): step must be nonzero, but step {values[2]} truncates to "
+                             f"0 for the integer dtype {target.name}; use a float dtype or an "
+                             f"integer step")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"upper bound and lower bound inconsistent with step sign "
+                           f"(start={start}, end={end}, step={step}); use a "
+                           f"{'negative' if step > 0 else 'positive'} step to count that way")
+    if target.kind in "iu":
+        length = max(0, -(-(end - start) // step))      # exact integer ceil
+    else:
+        size = np.ceil((float(end) - float(start)) / float(step))
+        if not size < 2.0 ** 63:
+            raise RuntimeError(f"arange(): invalid size, possible overflow? {start} -> {end} "
+                               f"with step {step} would hold {size:.3g} elements")
+        length = int(size)
+    check_shape((length,), target, "arange")
+    if target.kind in "iu":
+        end = start + length * step     # an exact bound: every backend counts the same length
+    return start, end, step
+
+
 def linspace(start, end, steps: int, *, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    steps = _count(steps, "linspace", "steps", target)
     return tensor(np.linspace(start, end, steps), dtype=target, device=device,
                   requires_grad=requires_grad)
 
 
 def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None) -> Tensor:
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    steps = _count(steps, "logspace", "steps", target)
     return tensor(np.logspace(start, end, steps, base=base), dtype=target, device=device)
 
 
 def eye(n: int, m: int | None = None, *, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    return tensor(np.eye(n, m if m is not None else n), dtype=target, device=device,
+    n = _count(n, "eye", "n", target)
+    m = n if m is None else _count(m, "eye", "m", target)
+    check_shape((n, m), target, "eye")
+    return tensor(np.eye(n, m), dtype=target, device=device,
                   requires_grad=requires_grad)
+
+
+def _count(value, what: str, name: str, dtype: dtypes.DType) -> int:
+    """A length argument (``steps``, ``n``): a non-negative int that makes a valid shape."""
+    (count,) = as_dims((value,), what, name)
+    if count < 0:
+        raise RuntimeError(f"{what}(): {name} must be non-negative, got {count}")
+    check_shape((count,), dtype, what)
+    return count
 
 
 def parse_to_args(t: Tensor, args, kwargs):

@@ -6,6 +6,7 @@ import builtins
 
 from ..tensor import Size, Tensor
 from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype
+from .layout import contiguous_strides, normalized, reshaped_strides
 
 
 class ViewOp(Op):
@@ -16,10 +17,25 @@ class ViewOp(Op):
         out = super().apply(x, **attrs)
         out._version = x._version
         out._base = x._base if x._base is not None else x
+        out._strides = normalized(out._data.shape, cls.layout(x, **attrs))
         return out
+
+    @staticmethod
+    def layout(x, **attrs):
+        """The output's logical strides in PyTorch (``ops/layout.py``); None: contiguous."""
+        return None
+
+
+def _strides(x: Tensor) -> tuple:
+    return x._strides if x._strides is not None else contiguous_strides(x._data.shape)
 
 
 class Reshape(ViewOp):
+    @staticmethod
+    def layout(x, shape):
+        # Where no strides fit, the backend copied: the result is fresh contiguous data.
+        return None if x._strides is None else reshaped_strides(x._data.shape, x._strides, shape)
+
     def forward(self, x, shape):
         self.in_shape = x._data.shape
         return x._backend.reshape(x._data, shape)
@@ -29,6 +45,11 @@ class Reshape(ViewOp):
 
 
 class Permute(ViewOp):
+    @staticmethod
+    def layout(x, axes):
+        strides = _strides(x)
+        return tuple(strides[a] for a in axes)
+
     def forward(self, x, axes):
         self.axes = axes
         return x._backend.permute(x._data, axes)
@@ -41,6 +62,13 @@ class Permute(ViewOp):
 
 
 class Expand(ViewOp):
+    @staticmethod
+    def layout(x, shape):
+        lead = len(shape) - x.ndim
+        have = (1,) * lead + tuple(x._data.shape)
+        strides = (0,) * lead + _strides(x)
+        return tuple(0 if h == 1 and s != 1 else st for h, s, st in zip(have, shape, strides))
+
     def forward(self, x, shape):
         from .base import expand_data
         self.in_shape = x._data.shape
@@ -52,6 +80,10 @@ class Expand(ViewOp):
 
 
 class Slice(ViewOp):
+    @staticmethod
+    def layout(x, key):
+        return tuple(st * k.step for st, k in zip(_strides(x), key))
+
     def forward(self, x, key):
         self.in_shape, self.key = x._data.shape, key
         return x._backend.slice(x._data, key)
@@ -187,6 +219,8 @@ def _linked_reshape(x: Tensor, shape: tuple) -> Tensor:
 
 
 def view(x: Tensor, *shape) -> Tensor:
+    """Same data, new shape, never a copy: refuses (like PyTorch) when the tensor's layout, e.g.
+    after a transpose, cannot be read in the new shape without copying; reshape() copies."""
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, Size)):
         # torch's view(dtype) reinterprets the bits; a backend array cannot promise that, and a
         # silent value cast would be wrong, so only the identity is allowed.
@@ -197,11 +231,18 @@ def view(x: Tensor, *shape) -> Tensor:
                 f"view({target}) would reinterpret the bits of a {x._dtype} tensor, which "
                 f"micrograd does not support; use .to({target}) to convert the values")
         return x
-    return _linked_reshape(x, infer_shape(_shape_arg(shape), x.numel(), x._data.shape))
+    new_shape = infer_shape(_shape_arg(shape), x.numel(), x._data.shape)
+    if x._strides is not None and reshaped_strides(x._data.shape, x._strides, new_shape) is None:
+        raise RuntimeError(
+            f"view size is not compatible with input tensor's size and stride (at least one "
+            f"dimension spans across two contiguous subspaces): a tensor of shape "
+            f"{tuple(x.shape)} with strides {x._strides} cannot be viewed as {new_shape}. "
+            f"Use .reshape(...) instead (it copies), or call .contiguous() first.")
+    return _linked_reshape(x, new_shape)
 
 
 def view_as(x: Tensor, other: Tensor) -> Tensor:
-    return reshape(x, tuple(other.shape))
+    return view(x, tuple(other.shape))
 
 
 def reshape_as(x: Tensor, other: Tensor) -> Tensor:

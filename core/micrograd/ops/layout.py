@@ -1,0 +1,70 @@
+"""Logical strides of views, so ``view()`` can decide what PyTorch decides.
+
+Backends do not expose strides (MLX has none; its views are copies), so the core tracks the
+layout a tensor *would* have in PyTorch: ``Tensor._strides`` is ``None`` for row-major contiguous
+data and otherwise the element strides, derived op by op (permute reorders them, slicing scales
+them by the step, expand zeroes them). ``view`` succeeds exactly when PyTorch's would: when the
+new shape can be expressed over the old strides without a copy (:func:`reshaped_strides`).
+
+>>> reshaped_strides((3, 2), (1, 3), (6,)) is None      # a transposed (2, 3): not viewable
+True
+"""
+
+from __future__ import annotations
+
+
+def contiguous_strides(shape) -> tuple[int, ...]:
+    strides, step = [], 1
+    for size in reversed(tuple(shape)):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+def normalized(shape, strides) -> tuple[int, ...] | None:
+    """``strides``, or None where they describe row-major contiguous data (strides of size-1
+    dims do not matter, as in PyTorch's ``is_contiguous``)."""
+    if strides is None:
+        return None
+    expected = contiguous_strides(shape)
+    if all(size == 1 or s == e for size, s, e in zip(shape, strides, expected)):
+        return None
+    return tuple(strides)
+
+
+def reshaped_strides(old_shape, old_strides, new_shape) -> tuple[int, ...] | None:
+    """Strides that lay ``new_shape`` over the memory of ``old_shape``/``old_strides`` without a
+    copy, or None when no such strides exist (a dimension would span two contiguous chunks).
+    The algorithm is PyTorch's ``computeStride``: walk the old dims from the innermost, grouping
+    them into chunks that are contiguous with each other, and require the new dims to tile each
+    chunk exactly."""
+    old_shape, new_shape = tuple(old_shape), tuple(new_shape)
+    if old_strides is None or not old_shape:
+        return contiguous_strides(new_shape)
+    total = 1
+    for s in old_shape:
+        total *= s
+    if total == 0:
+        return contiguous_strides(new_shape)
+    new_strides = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk_stride = old_strides[-1]
+    tensor_numel = view_numel = 1
+    for tensor_d in range(len(old_shape) - 1, -1, -1):
+        tensor_numel *= old_shape[tensor_d]
+        chunk_ends = tensor_d == 0 or (old_shape[tensor_d - 1] != 1 and
+                                       old_strides[tensor_d - 1] != tensor_numel * chunk_stride)
+        if not chunk_ends:
+            continue
+        while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+            new_strides[view_d] = view_numel * chunk_stride
+            view_numel *= new_shape[view_d]
+            view_d -= 1
+        if view_numel != tensor_numel:
+            return None
+        if tensor_d > 0:
+            chunk_stride = old_strides[tensor_d - 1]
+            tensor_numel = view_numel = 1
+    if view_d != -1:
+        return None
+    return tuple(new_strides)
