@@ -58,6 +58,7 @@ from .random import (
     randint, randint_like, randn, randn_like, randperm, seed,
 )
 from .ops.inplace import can_cast
+from ._format import set_printoptions
 
 
 def from_dlpack(ext, *, device=None) -> Tensor:

@@ -95,7 +95,23 @@ def from_host(array: np.ndarray, dtype: dtypes.DType, backend: Backend) -> objec
     if dtype not in backend.capabilities.dtypes:
         raise TypeError(f"backend {backend.name!r} ({backend.device}) does not support {dtype}; "
                         f"supported: {', '.join(d.name for d in backend.capabilities.dtypes)}")
+    if dtype is dtypes.bool:
+        host = canonical_bools(host)
     return backend.from_host(host, dtype)
+
+
+def canonical_bools(array: np.ndarray) -> np.ndarray:
+    """``array`` (numpy bool) with every byte 0 or 1. A bool array viewed from other bytes
+    (``uint8_array.view(bool)``, a crafted file) may hold 2 or 255, which kernels that count or
+    invert bytes misread (``~m`` stays true, ``nonzero`` over-counts); such an array is replaced
+    by a canonical copy, so every entry point (tensor, from_numpy, DLPack, load) hands backends
+    only 0/1 bytes. One vectorised pass; canonical arrays come back unchanged."""
+    if array.dtype != np.bool_ or array.size == 0:
+        return array
+    raw = array.view(np.uint8) if array.flags.c_contiguous else array.astype(np.uint8)
+    if raw.max() <= 1:
+        return array
+    return raw != 0
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -108,8 +124,13 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Ten
                                dtype=dtype, copy=True)
         return out.requires_grad_(requires_grad) if requires_grad else out
     from_python = not isinstance(data, np.ndarray) and not isinstance(data, np.generic)
-    array = np.asarray(data)
+    try:
+        array = np.asarray(data)
+    except ValueError as exc:       # numpy's "inhomogeneous shape" for ragged lists
+        raise ValueError(f"tensor(): nested sequences must be rectangular (every row the same "
+                         f"length at each depth) and hold numbers; numpy says: {exc}") from None
     if array.dtype == object:
+        _refuse_huge_ints(array, dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64)
         raise TypeError(f"could not infer a dtype for {type(data).__name__} data; nested "
                         f"sequences must be rectangular and hold numbers")
     target = dtypes.to_dtype(dtype) if dtype is not None else _host_dtype(array, from_python)
@@ -117,6 +138,18 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Ten
         _check_fits(int(array.min()), int(array.max()), target)
     backend = resolve(device)
     return _finish(from_host(array, target, backend), target, backend, requires_grad)
+
+
+def _refuse_huge_ints(array: np.ndarray, target: dtypes.DType) -> None:
+    """numpy turns a list holding an int beyond 64 bits into an object array, which would read
+    as ragged: name the integer instead."""
+    for v in array.reshape(-1):
+        if isinstance(v, int) and not isinstance(v, bool) and not -(1 << 63) <= v < (1 << 64):
+            kind = target if target.kind in "iu" else dtypes.int64
+            info = np.iinfo(kind.numpy)
+            raise OverflowError(f"value {v} cannot be converted to {kind.name} without overflow "
+                                f"(its range is {info.min} to {info.max}); no integer dtype "
+                                f"holds it, use a float (float({v}))")
 
 
 def _check_fits(low: int, high: int, dtype: dtypes.DType) -> None:
@@ -141,7 +174,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
     target = _host_dtype(array, from_python=False)
     backend = default_backend()
-    if backend.name == "numpy" and array.flags.c_contiguous:
+    if backend.name == "numpy" and array.flags.c_contiguous and \
+            canonical_bools(array) is array:      # shares memory unless bytes need fixing
         return Tensor._make(array, target, backend)
     return Tensor._make(from_host(array, target, backend), target, backend)
 

@@ -6,6 +6,7 @@ import builtins
 
 from ..tensor import Size, Tensor
 from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype
+from ..shape import as_dims, check_shape
 from .layout import contiguous_strides, normalized, reshaped_strides
 
 
@@ -150,10 +151,8 @@ class Clone(Op):
 
 # ------------------------------------------------------------------ shape arithmetic
 
-def _shape_arg(shape) -> tuple:
-    if len(shape) == 1 and not isinstance(shape[0], int):
-        shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+def _shape_arg(shape, what: str = "view") -> tuple:
+    return as_dims(shape, what)
 
 
 def infer_shape(shape: tuple, total: int, have: tuple) -> tuple:
@@ -161,8 +160,10 @@ def infer_shape(shape: tuple, total: int, have: tuple) -> tuple:
     unknown = [i for i, s in enumerate(shape) if s == -1]
     if len(unknown) > 1:
         raise RuntimeError("only one dimension can be inferred")
-    if builtins.any(s < -1 for s in shape):
-        raise RuntimeError(f"invalid shape dimension in {list(shape)}")
+    for i, s in enumerate(shape):
+        if s < -1:
+            raise RuntimeError(f"invalid shape dimension {s} at index {i} of shape "
+                               f"{list(shape)}; sizes must be >= 0 (or -1 for one inferred size)")
     known = numel(s for s in shape if s != -1)
     if unknown:
         if known == 0 or total % known:
@@ -201,7 +202,7 @@ def _copy_into(source: Tensor, value: Tensor) -> None:
 
 
 def reshape(x: Tensor, *shape) -> Tensor:
-    shape = infer_shape(_shape_arg(shape), x.numel(), x._data.shape)
+    shape = infer_shape(_shape_arg(shape, "reshape"), x.numel(), x._data.shape)
     if shape == x._data.shape:
         return x if not x.requires_grad else Reshape.apply(x, shape=shape)
     return Reshape.apply(x, shape=shape)
@@ -250,11 +251,11 @@ def reshape_as(x: Tensor, other: Tensor) -> Tensor:
 
 
 def permute(x: Tensor, *dims) -> Tensor:
-    dims = _shape_arg(dims)
+    dims = _shape_arg(dims, "permute")
     if len(dims) != x.ndim:
-        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
-                           f"not match the length of the desired ordering of dimensions i.e. "
-                           f"input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}")
+        raise RuntimeError(f"permute(): number of dims don't match: the tensor has {x.ndim} "
+                           f"dimensions (shape {tuple(x.shape)}) but dims {list(dims)} has "
+                           f"{len(dims)}; give one entry per dimension")
     axes = tuple(normalize_dim(d, x.ndim) for d in dims)
     if len(set(axes)) != len(axes):
         raise RuntimeError(f"permute(): duplicate dims are not allowed in {list(dims)}")
@@ -289,8 +290,15 @@ def t(x: Tensor) -> Tensor:
 def movedim(x: Tensor, source, destination) -> Tensor:
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({src} dims) "
+                           f"should contain the same number of dims as destination ({dst} dims)")
     src = [normalize_dim(s, x.ndim) for s in src]
     dst = [normalize_dim(d, x.ndim) for d in dst]
+    for name, dims in (("source", src), ("destination", dst)):
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({dims}); each dim may be "
+                               f"moved once")
     order = [i for i in range(x.ndim) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -298,7 +306,7 @@ def movedim(x: Tensor, source, destination) -> Tensor:
 
 
 def expand(x: Tensor, *sizes) -> Tensor:
-    sizes = _shape_arg(sizes)
+    sizes = _shape_arg(sizes, "expand")
     if len(sizes) < x.ndim:
         raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater "
                            f"or equal to the number of dimensions in the tensor ({x.ndim})")
@@ -314,6 +322,12 @@ def expand(x: Tensor, *sizes) -> Tensor:
             raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing "
                                f"size ({h}) at non-singleton dimension; target sizes "
                                f"{list(sizes)}, tensor shape {tuple(x.shape)}")
+    for s in shape:
+        if s < 0:
+            raise RuntimeError(f"The expanded size of the tensor ({s}) isn't allowed: sizes must "
+                               f"be >= 0, or -1 to keep a dimension; target sizes {list(sizes)}, "
+                               f"tensor shape {tuple(x.shape)}")
+    check_shape(shape, x._dtype, "expand")
     if shape == x._data.shape:
         return x
     return Expand.apply(x, shape=shape)
@@ -502,19 +516,23 @@ def unbind(x: Tensor, dim: int = 0) -> tuple:
 
 
 def repeat(x: Tensor, *sizes) -> Tensor:
-    sizes = _shape_arg(sizes)
+    sizes = _shape_arg(sizes, "repeat")
+    if builtins.any(r < 0 for r in sizes):
+        raise RuntimeError(f"repeat(): repeats must be non-negative, got {list(sizes)}; "
+                           f"0 gives an empty dimension")
     if len(sizes) < x.ndim:
         raise RuntimeError(f"Number of dimensions of repeat dims ({len(sizes)}) can not be "
                            f"smaller than number of dimensions of tensor ({x.ndim})")
     shape = (1,) * (len(sizes) - x.ndim) + tuple(x._data.shape)
     interleaved = tuple(v for s in shape for v in (1, s))
     expanded = tuple(v for r, s in zip(sizes, shape) for v in (r, s))
+    check_shape(tuple(r * s for r, s in zip(sizes, shape)), x._dtype, "repeat")
     out = reshape(x, interleaved).expand(expanded)
     return reshape(out, tuple(r * s for r, s in zip(sizes, shape)))
 
 
 def tile(x: Tensor, dims) -> Tensor:
-    dims = tuple(dims)
+    dims = as_dims((dims,) if isinstance(dims, int) else tuple(dims), "tile", "dims")
     return repeat(x, (1,) * (x.ndim - len(dims)) + dims)
 
 
@@ -523,6 +541,9 @@ def repeat_interleave(x: Tensor, repeats: int, dim: int | None = None) -> Tensor
         x, dim = x.reshape(-1), 0
     d = normalize_dim(dim, x.ndim)
     shape = tuple(x._data.shape)
+    (repeats,) = as_dims((repeats,), "repeat_interleave", "repeats")
+    if repeats < 0:
+        raise RuntimeError(f"repeat_interleave(): repeats must be non-negative, got {repeats}")
     out = unsqueeze(x, d + 1).expand(shape[:d + 1] + (repeats,) + shape[d + 1:])
     return reshape(out, shape[:d] + (shape[d] * repeats,) + shape[d + 1:])
 
