@@ -32,7 +32,7 @@ def render_info() -> str:
     lines += ["", "backends:"]
     for name, spec in sorted(registry.specs.items(), key=lambda kv: (kv[1].device_type, -kv[1].priority)):
         try:
-            backend = registry.backend(name)
+            backend = registry.backend_within(name)      # a hanging factory is reported
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             lines.append(f"  {name:<8} device {spec.device_type:<6} priority {spec.priority:<4} "
                          f"UNAVAILABLE")

@@ -1,10 +1,21 @@
-"""Backend discovery: pluggy hooks over entry points, lazy and isolated.
+"""Backend discovery: pluggy hooks over entry points, lazy, isolated and bounded.
 
-Nothing here runs at ``import micrograd``. The first time a device is needed, every plugin under
-the ``micrograd.backends`` entry-point group is imported and asked to register its backends. A
-plugin that fails to import, raises in its hook, speaks another contract version or reuses a
-taken name is recorded as a :class:`LoadProblem` (shown by ``micrograd info``) and skipped; a
-backend the user names explicitly then fails loudly with that reason.
+Nothing here runs at ``import micrograd``. The first time a device is needed, the built-in numpy
+backend registers (at once, in this thread: ``device="numpy"`` never waits on anyone), then every
+plugin under the ``micrograd.backends`` entry-point group is imported and asked to register its
+backends, each in its own thread with a bounded wait (``MICROGRAD_PLUGIN_TIMEOUT`` seconds, 30 by
+default), so a plugin that hangs at import is reported, not waited on forever. A plugin that fails
+to import, raises (even ``SystemExit`` or ``KeyboardInterrupt``) in its hook, speaks another
+contract version or hangs is recorded as a :class:`LoadProblem` (shown by ``micrograd info``) and
+skipped; a backend the user names explicitly then fails loudly with that reason. Loading is
+all-or-nothing: the registry is filled in one step once every plugin has answered or timed out,
+and an interrupted load (Ctrl-C while waiting) leaves it empty, to be retried on next use.
+
+Name clashes never depend on entry-point order. When two distributions register one backend
+name, the rule is: the built-in backend wins, then micrograd's own distributions
+(:data:`FIRST_PARTY`); between third-party distributions neither wins and the name stays
+unregistered. Every clash warns (:class:`PluginConflictWarning`) naming both distributions. To
+choose a different winner, limit which plugins load with ``MICROGRAD_PLUGINS``.
 
 After resolution a tensor holds its backend instance directly: pluggy is never on the per-op path.
 """
@@ -13,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -25,10 +37,18 @@ from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, missing_prim
 from .device import device as Device
 
 ENTRY_POINT_GROUP = "micrograd.backends"
+BUILT_IN = "micrograd (built in)"
+FIRST_PARTY = frozenset({"micrograd", "micrograd-cpu", "micrograd-cuda", "micrograd-metal"})
+"""Distributions of this project; their backends win a name clash against third-party ones."""
+DEFAULT_TIMEOUT_S = 30.0
 
 
 class BackendError(RuntimeError):
     """A backend was asked for by name or device and cannot be used; the message says why."""
+
+
+class PluginConflictWarning(UserWarning):
+    """Two installed distributions register the same backend name."""
 
 
 @dataclass
@@ -43,6 +63,7 @@ class BackendSpec:
     xfail_file: Path | None = None
     instances: dict[int, Backend] = field(default_factory=dict)
     unavailable: dict[int, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 @dataclass
@@ -52,6 +73,17 @@ class LoadProblem:
     stage: str                       # "import", "hook", "contract", "duplicate", "factory"
     message: str
     backend: str | None = None       # the backend it concerns, when the hook got that far
+
+
+@dataclass
+class _PluginLoad:
+    """What one plugin's import and hook produced, gathered off the main thread."""
+
+    plugin: str
+    distribution: str | None
+    registrations: list = field(default_factory=list)     # register(...) calls, unchecked
+    problem: LoadProblem | None = None
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 class Registry:
@@ -67,77 +99,75 @@ class Registry:
 
     # ------------------------------------------------------------ discovery
     def load(self) -> None:
+        """Register the built-in backend, then every plugin (bounded wait); idempotent."""
+        self.load_builtin()
         with self._lock:
             if self._loaded:
                 return
+            loads = [_PluginLoad(ep.name, _dist_label(ep)) for ep in _selected_entry_points()]
+            entry_points = {ep.name: ep for ep in _selected_entry_points()}
+            for job in loads:
+                threading.Thread(target=_load_plugin, args=(entry_points[job.plugin], job),
+                                 name=f"micrograd-plugin-{job.plugin}", daemon=True).start()
+            timeout = plugin_timeout()
+            for job in loads:       # one shared deadline; a Ctrl-C here commits nothing
+                job.done.wait(timeout)
+            specs, problems = dict(self.specs), list(self.problems)
+            plugins = list(self.plugins)
+            candidates: dict[str, list[BackendSpec]] = {}
+            for job in loads:
+                if not job.done.is_set():
+                    problems.append(LoadProblem(job.plugin, job.distribution, "import", (
+                        f"plugin {job.plugin!r} ({job.distribution or 'unknown distribution'}) "
+                        f"did not finish importing and registering within {timeout:g} s (it "
+                        f"may hang at import); skipped. Raise MICROGRAD_PLUGIN_TIMEOUT or leave "
+                        f"it out with MICROGRAD_PLUGINS")))
+                    continue
+                if job.problem is not None:
+                    problems.append(job.problem)
+                    continue
+                plugins.append((job.plugin, job.distribution))
+                for args, kwargs in job.registrations:
+                    spec = _checked_spec(job, args, kwargs, problems)
+                    if spec is not None:
+                        candidates.setdefault(spec.name, []).append(spec)
+            for name, claims in sorted(candidates.items()):
+                winner = _resolve_clash(name, specs.get(name), claims, problems)
+                if winner is not None:
+                    specs[name] = winner
+            self.specs, self.problems, self.plugins = specs, problems, plugins
             self._loaded = True
-            pm = pluggy.PluginManager("micrograd")
-            pm.add_hookspecs(hookspecs)
-            from .backends import numpy_plugin
-            self._register_plugin(pm, numpy_plugin, "numpy", "micrograd (built in)")
-            allowed = _plugin_filter()
-            for ep in _entry_points():
-                if ep.name == "numpy" or (allowed is not None and ep.name not in allowed):
-                    continue
-                dist = _dist_label(ep)
-                try:
-                    module = ep.load()
-                except BaseException as exc:  # noqa: BLE001 - a plugin must never break us
-                    if isinstance(exc, KeyboardInterrupt):
-                        raise
-                    self.problems.append(LoadProblem(ep.name, dist, "import", _describe(exc)))
-                    continue
-                self._register_plugin(pm, module, ep.name, dist)
 
-    def _register_plugin(self, pm, module, plugin_name: str, dist: str | None) -> None:
-        try:
-            pm.register(module, name=plugin_name)
-        except Exception as exc:  # pluggy validates hook signatures here
-            self.problems.append(LoadProblem(plugin_name, dist, "hook", _describe(exc)))
+    def load_builtin(self) -> None:
+        """Register the built-in numpy backend (no third-party code runs)."""
+        if "numpy" in self.specs:
             return
-        self.plugins.append((plugin_name, dist))
-        for impl in pm.hook.micrograd_register_backends.get_hookimpls():
-            if impl.plugin is not module:
-                continue
-            register = self._register_callback(plugin_name, dist)
-            try:
-                impl.function(register=register)
-            except Exception as exc:  # noqa: BLE001
-                self.problems.append(LoadProblem(plugin_name, dist, "hook", _describe(exc)))
-
-    def _register_callback(self, plugin_name, dist):
-        def register(name, factory, *, device_type, contract, priority=0, xfail_file=None):
-            contract = tuple(contract)
-            if contract[0] != CONTRACT_VERSION[0] or contract[1] > CONTRACT_VERSION[1]:
-                from . import __version__
-                fix = _fix_command(dist, plugin_name)
-                self.problems.append(LoadProblem(plugin_name, dist, "contract", (
-                    f"backend {name!r} from {dist or plugin_name} implements backend contract "
-                    f"{_v(contract)}, but micrograd {__version__} speaks contract "
-                    f"{_v(CONTRACT_VERSION)}; install a matching pair: {fix}"), name))
+        with self._lock:
+            if "numpy" in self.specs:
                 return
-            if name in self.specs:
-                other = self.specs[name]
-                self.problems.append(LoadProblem(plugin_name, dist, "duplicate", (
-                    f"backend name {name!r} is already registered by "
-                    f"{other.distribution or other.plugin}; ignoring the one from "
-                    f"{dist or plugin_name}")))
-                return
-            self.specs[name] = BackendSpec(
-                name, factory, device_type, contract, priority, plugin_name, dist,
-                Path(xfail_file) if xfail_file else None)
-        return register
+            from .backends import numpy_plugin
+            job = _PluginLoad("numpy", BUILT_IN)
+            numpy_plugin.micrograd_register_backends(register=_recorder(job))
+            for args, kwargs in job.registrations:
+                spec = _checked_spec(job, args, kwargs, self.problems)
+                self.specs[spec.name] = spec
+            self.plugins.append(("numpy", BUILT_IN))
 
     # ------------------------------------------------------------ resolution
     def backend(self, name: str, index: int = 0) -> Backend:
         """The backend called ``name`` for device index ``index``; raises with the reason."""
-        self.load()
+        if name == "numpy":
+            self.load_builtin()         # the built-in backend never waits on plugins
+        else:
+            self.load()
         spec = self.specs.get(name)
         if spec is None:
             raise BackendError(self._unknown_message(name))
         if index in spec.instances:
             return spec.instances[index]
-        with self._lock:
+        if index in spec.unavailable:
+            raise BackendError(spec.unavailable[index])
+        with spec.lock:        # per backend: one hanging factory does not block the others
             if index in spec.instances:
                 return spec.instances[index]
             if index in spec.unavailable:
@@ -148,7 +178,9 @@ class Registry:
                 if gaps:
                     raise BackendUnavailable(
                         f"it does not implement the required primitives {', '.join(gaps)}")
-            except Exception as exc:  # noqa: BLE001 - recorded and re-raised with context
+            except KeyboardInterrupt:
+                raise              # the user's Ctrl-C; nothing is cached, the next use retries
+            except BaseException as exc:  # noqa: BLE001 - SystemExit from a plugin included
                 reason = (f"backend {name!r} ({spec.distribution or spec.plugin}) is "
                           f"unavailable: {_describe(exc)}")
                 spec.unavailable[index] = reason
@@ -156,9 +188,38 @@ class Registry:
             spec.instances[index] = instance
             return instance
 
+    def backend_within(self, name: str, timeout: float | None = None) -> Backend:
+        """``backend(name)``, but a factory that does not return within ``timeout`` seconds
+        (default :func:`plugin_timeout`) is reported as unavailable instead of waited on: for
+        ``micrograd info``, which must report, never hang."""
+        timeout = plugin_timeout() if timeout is None else timeout
+        result: dict = {}
+
+        def build():
+            try:
+                result["backend"] = self.backend(name)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                result["error"] = exc
+        worker = threading.Thread(target=build, name=f"micrograd-factory-{name}", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            spec = self.specs[name]
+            reason = (f"backend {name!r} ({spec.distribution or spec.plugin}) is unavailable: "
+                      f"its factory did not return within {timeout:g} s (it may hang)")
+            spec.unavailable.setdefault(0, reason)
+            raise BackendError(reason)
+        if "error" in result:
+            error = result["error"]
+            raise error if isinstance(error, Exception) else BackendError(
+                f"backend {name!r} is unavailable: its factory raised {_describe(error)}")
+        return result["backend"]
+
     def backend_for(self, spec_or_device) -> Backend:
         """Resolve a device (``"cuda:1"``) or backend name (``"numpy"``) to a backend."""
         dev = Device(spec_or_device)
+        if dev.type == "numpy":
+            return self.backend("numpy", dev.index or 0)
         self.load()
         index = dev.index or 0
         if dev.type in self.specs and dev.type not in self._device_types():
@@ -198,7 +259,7 @@ class Registry:
 
     def _unknown_message(self, name: str) -> str:
         for p in self.problems:
-            if p.plugin == name or (p.backend == name and p.stage == "contract"):
+            if p.plugin == name or (p.backend == name and p.stage in ("contract", "duplicate")):
                 return f"backend {name!r} failed to load ({p.stage}): {p.message}"
         known = ", ".join(sorted(self.specs)) or "none"
         return f"no backend named {name!r} is installed (installed: {known}). " + \
@@ -206,6 +267,127 @@ class Registry:
 
     def _problem_hint(self) -> str:
         return "Run `micrograd info` to see plugin load problems." if self.problems else ""
+
+
+def plugin_timeout() -> float:
+    """Seconds to wait for plugins to import and register (``MICROGRAD_PLUGIN_TIMEOUT``)."""
+    value = os.environ.get("MICROGRAD_PLUGIN_TIMEOUT", "").strip()
+    if not value:
+        return DEFAULT_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise BackendError(f"MICROGRAD_PLUGIN_TIMEOUT must be a number of seconds, got "
+                           f"{value!r}") from None
+    if not seconds > 0:
+        raise BackendError(f"MICROGRAD_PLUGIN_TIMEOUT must be positive, got {value!r}")
+    return seconds
+
+
+def _selected_entry_points():
+    allowed = _plugin_filter()
+    return [ep for ep in _entry_points()
+            if ep.name != "numpy" and (allowed is None or ep.name in allowed)]
+
+
+def _load_plugin(ep, job: _PluginLoad) -> None:
+    """Import one plugin and run its hook with its own plugin manager (runs in a thread, so a
+    hang costs only the wait). Anything it raises, SystemExit and KeyboardInterrupt included,
+    becomes its LoadProblem: plugin code must never end the process."""
+    stage = "import"
+    try:
+        module = ep.load()
+        stage = "hook"
+        pm = pluggy.PluginManager("micrograd")
+        pm.add_hookspecs(hookspecs)
+        pm.register(module, name=job.plugin)      # pluggy validates hook signatures here
+        pm.hook.micrograd_register_backends(register=_recorder(job))
+    except BaseException as exc:  # noqa: BLE001 - a plugin must never break us
+        job.problem = LoadProblem(job.plugin, job.distribution, stage, _describe(exc))
+        job.registrations.clear()
+    finally:
+        job.done.set()
+
+
+def _recorder(job: _PluginLoad):
+    def register(*args, **kwargs):
+        job.registrations.append((args, kwargs))
+    return register
+
+
+def _checked_spec(job: _PluginLoad, args, kwargs, problems) -> BackendSpec | None:
+    """One ``register(...)`` call as a spec, or None with the problem recorded."""
+    plugin, dist = job.plugin, job.distribution
+    try:
+        return _spec(plugin, dist, *args, **kwargs)
+    except _ContractMismatch as exc:
+        problems.append(LoadProblem(plugin, dist, "contract", str(exc), exc.backend))
+    except Exception as exc:  # noqa: BLE001 - a malformed register(...) call
+        problems.append(LoadProblem(plugin, dist, "hook", (
+            f"register{args!r} failed: {_describe(exc)}; see the micrograd_register_backends "
+            f"hookspec for its arguments")))
+    return None
+
+
+class _ContractMismatch(Exception):
+    def __init__(self, message: str, backend: str):
+        super().__init__(message)
+        self.backend = backend
+
+
+def _spec(plugin_name, dist, name, factory, *, device_type, contract, priority=0,
+          xfail_file=None) -> BackendSpec:
+    contract = tuple(contract)
+    if contract[0] != CONTRACT_VERSION[0] or contract[1] > CONTRACT_VERSION[1]:
+        from . import __version__
+        raise _ContractMismatch(
+            f"backend {name!r} from {dist or plugin_name} implements backend contract "
+            f"{_v(contract)}, but micrograd {__version__} speaks contract "
+            f"{_v(CONTRACT_VERSION)}; install a matching pair: {_fix_command(dist, plugin_name)}",
+            name)
+    if not isinstance(name, str) or not callable(factory):
+        raise TypeError(f"name must be a string and factory callable, got {name!r}, {factory!r}")
+    return BackendSpec(name, factory, device_type, contract, int(priority), plugin_name, dist,
+                       Path(xfail_file) if xfail_file else None)
+
+
+def _rank(spec: BackendSpec) -> int:
+    """0 for the built-in backend, 1 for micrograd's own distributions, 2 for third parties."""
+    if spec.distribution == BUILT_IN:
+        return 0
+    package = (spec.distribution or "").split(" ")[0]
+    return 1 if package in FIRST_PARTY else 2
+
+
+def _resolve_clash(name, existing, claims, problems) -> BackendSpec | None:
+    """The spec that owns ``name`` among ``existing`` (already registered) and ``claims``, by
+    the documented rule (built-in, then first-party, beat third-party; a tie among the best
+    means nobody). One warning per clash; a problem recorded for every claim that loses."""
+    everyone = ([existing] if existing is not None else []) + claims
+    if len(everyone) == 1:
+        return claims[0]
+    best = min(_rank(s) for s in everyone)
+    top = [s for s in everyone if _rank(s) == best]
+    winner = top[0] if len(top) == 1 else None
+    owners = " and ".join(_owner(s) for s in everyone)
+    if winner is not None:
+        message = (f"backend name {name!r} is registered by {owners}; {_owner(winner)} is used "
+                   f"(the built-in backend, then micrograd's own distributions, win over "
+                   f"third-party ones). To use another, leave the winner's plugin out with "
+                   f"MICROGRAD_PLUGINS")
+    else:
+        message = (f"backend name {name!r} is registered by {owners}, none of them first-party, "
+                   f"so none is used; choose one by listing only its plugin in MICROGRAD_PLUGINS")
+    warnings.warn(message, PluginConflictWarning, stacklevel=4)
+    for spec in claims:
+        if spec is not winner:
+            problems.append(LoadProblem(spec.plugin, spec.distribution, "duplicate", message,
+                                        name))
+    return winner if winner is not existing else None
+
+
+def _owner(spec: BackendSpec) -> str:
+    return f"{spec.distribution or 'an unknown distribution'} (plugin {spec.plugin!r})"
 
 
 def _entry_points():

@@ -25,8 +25,10 @@ def default_backend() -> Backend:
     global _default_backend
     if _default_backend is None:
         from ..registry import registry
+        # An empty MICROGRAD_DEVICE (``MICROGRAD_DEVICE= cmd``) means unset, as in a shell.
         _default_backend = registry.backend_for(_default_spec or
-                                                os.environ.get("MICROGRAD_DEVICE", "cpu"))
+                                                os.environ.get("MICROGRAD_DEVICE", "").strip()
+                                                or "cpu")
     return _default_backend
 
 
