@@ -62,6 +62,9 @@ def target(config) -> Target:
         name = config.getoption("backend") or os.environ.get(
             "MICROGRAD_CONFORMANCE_BACKEND", DEFAULT_BACKEND)
         found = config.stash[_TARGET] = resolve(name)
+        if found.backend is not None:      # every primitive's result checked in the suite
+            from micrograd.backend_check import check_backend
+            check_backend(found.backend)
     return found
 
 

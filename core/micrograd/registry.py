@@ -32,7 +32,7 @@ from typing import Callable
 
 import pluggy
 
-from . import hookspecs
+from . import backend_check, hookspecs
 from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, missing_primitives
 from .device import device as Device
 
@@ -185,6 +185,8 @@ class Registry:
                           f"unavailable: {_describe(exc)}")
                 spec.unavailable[index] = reason
                 raise BackendError(reason) from exc
+            if backend_check.enabled():      # bound once: off costs nothing per op
+                backend_check.check_backend(instance)
             spec.instances[index] = instance
             return instance
 

@@ -126,6 +126,16 @@ def _where(t: Tensor) -> str:
     return f"{t._backend.device} (backend {t._backend.name})"
 
 
+def wrong_result_shape(backend, call: str, got, expected) -> None:
+    """Raise for a backend result of the wrong shape (the always-on cheap invariant; the full
+    check of every primitive is ``MICROGRAD_CHECK_BACKEND=1``, see ``backend_check``)."""
+    from ..backend_check import BackendContractError
+    raise BackendContractError(
+        f"backend {backend.name!r} broke the contract: {call} returned shape {tuple(got)}, "
+        f"expected {tuple(expected)}; the backend is faulty (run it with "
+        f"MICROGRAD_CHECK_BACKEND=1 or the conformance suite to find more)")
+
+
 def to_dtype(t: Tensor, dtype) -> Tensor:
     """``t`` converted to ``dtype`` (differentiable); ``t`` itself if it already is."""
     if t._dtype is dtype:

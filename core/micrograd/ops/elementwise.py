@@ -16,7 +16,7 @@ from ..autograd.graph import record
 from ..tensor import Tensor
 from . import fallbacks
 from .base import Op, broadcast_shapes, check_same_backend, expand_data, scalar_operand, \
-    scalar_tensor, to_dtype
+    scalar_tensor, to_dtype, wrong_result_shape
 
 # ------------------------------------------------------------------ helpers
 
@@ -106,7 +106,11 @@ class Unary(Op):
     def forward(self, x):
         if self.saves_input:
             self.save_for_backward(x)
-        return x._backend.unary(self.op_name, x._data)
+        data = x._backend.unary(self.op_name, x._data)
+        if data.shape != x._data.shape:       # a cheap invariant, always checked
+            wrong_result_shape(x._backend, f"unary({self.op_name!r})", data.shape,
+                               x._data.shape)
+        return data
 
     saves_input = False
 
@@ -445,7 +449,11 @@ class Binary(Op):
         if sa != sb:
             da, db = _broadcast_pair(a, b)
         be = a._backend
-        out = Tensor._make(be.binary(cls.op_name, da, db), cls.out_dtype or a._dtype, be)
+        data = be.binary(cls.op_name, da, db)
+        expected = sa if sa == sb else broadcast_shapes(sa, sb)
+        if data.shape != expected:            # a cheap invariant, always checked
+            wrong_result_shape(be, f"binary({cls.op_name!r})", data.shape, expected)
+        out = Tensor._make(data, cls.out_dtype or a._dtype, be)
         if (a.requires_grad or b.requires_grad) and grad_mode.state.enabled \
                 and out._dtype.kind == "f":
             node = cls()
