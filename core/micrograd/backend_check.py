@@ -13,6 +13,7 @@ the mode is off nothing is wrapped: zero cost.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 
 import numpy as np
@@ -103,11 +104,15 @@ def check_backend(be: Backend) -> Backend:
 
 
 def _checked(be, name, method, rule):
+    signature = inspect.signature(method)
+
     @functools.wraps(method)
-    def call(*args):
-        out = method(*args)
+    def call(*args, **kwargs):
+        out = method(*args, **kwargs)
         if out is NotImplemented:          # optional ops may decline
             return out
+        if kwargs:                         # the rules read arguments by position
+            args = signature.bind(*args, **kwargs).args
         shape, dtype = rule(be, *args)
         if not isinstance(dtype, np.dtype):
             dtype = _host_dtype(be, dtype)

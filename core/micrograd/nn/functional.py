@@ -12,6 +12,7 @@ from ..ops import elementwise as ew
 from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, max_pool2d
 from ..ops.linalg import linear
 from ..ops import loss as fused_loss
+from ..ops.base import check_same_backend
 from ..ops.movement import pad
 from ..ops.normalization import batch_norm
 from ..ops.reduction import log_softmax, softmax
@@ -73,10 +74,25 @@ def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tens
 
 
 def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
-    """int64 one-hot encoding along a new last dimension."""
+    """int64 one-hot encoding along a new last dimension; classes must lie in
+    [0, num_classes) (``num_classes=-1``: one more than the largest)."""
     from ..ops.creation import arange
-    if num_classes < 0:
-        num_classes = int(x.max().item()) + 1
+    if x._dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot is only applicable to index tensor of type LongTensor, got "
+                           f"{x._dtype}; convert class indices with .long()")
+    if x.numel() == 0:
+        if num_classes < 0:
+            raise RuntimeError("one_hot: Can not infer total number of classes from empty "
+                               "tensor; pass num_classes")
+    else:
+        low, high = int(x.min().item()), int(x.max().item())   # one check, two numbers
+        if low < 0:
+            raise RuntimeError(f"one_hot: Class values must be non-negative, got {low}")
+        if num_classes < 0:
+            num_classes = high + 1
+        elif high >= num_classes:
+            raise RuntimeError(f"one_hot: Class values must be smaller than num_classes "
+                               f"({num_classes}), got {high}")
     classes = arange(num_classes, device=x._backend)
     return (x.unsqueeze(-1) == classes).to(dtypes.int64)
 
@@ -156,11 +172,29 @@ def _check_targets(x: Tensor, target: Tensor, name: str) -> None:
                            f"with the input's shape")
 
 
+def _check_logits(x: Tensor, weight: Tensor | None, classes: int, name: str) -> None:
+    """Floating scores (integer logits would give integer-typed floats or wrong values), and a
+    class weight of one entry per class on the scores' device."""
+    if not x._dtype.is_floating_point:
+        raise NotImplementedError(f"{name}: expected floating-point scores (logits or "
+                                  f"log-probabilities), got {x._dtype}; convert with .float()")
+    if weight is not None:
+        if not isinstance(weight, Tensor):
+            raise TypeError(f"{name}: weight must be a Tensor of {classes} class weights, got "
+                            f"{type(weight).__name__}")
+        if tuple(weight.shape) != (classes,):
+            raise RuntimeError(f"{name}: weight tensor should be defined either for all "
+                               f"{classes} classes or no classes but got weight tensor of "
+                               f"shape: {list(weight.shape)}")
+        check_same_backend(x, weight, name)
+
+
 def nll_loss(x: Tensor, target: Tensor, weight: Tensor | None = None,
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``x`` (N, C, ...) at class indices."""
     _check_targets(x, target, "nll_loss")
     classes = x.shape[1] if x.ndim > 1 else x.shape[0]
+    _check_logits(x, weight, classes, "nll_loss")
     fused_loss.check_targets(target, classes, ignore_index, "nll_loss")
     logp = _class_last(x)
     t = target.reshape(-1).to(dtypes.int64)
@@ -184,6 +218,8 @@ def cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None,
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     classes = x.shape[1] if x.ndim > 1 else x.shape[0]
+    _check_logits(x, weight, classes, "cross_entropy")
+    check_same_backend(x, target, "cross_entropy")
     if target._dtype.is_floating_point:
         return _cross_entropy_probs(x, target, weight, reduction, label_smoothing, classes)
     _check_targets(x, target, "cross_entropy")

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from .. import dtypes
 from ..autograd import grad_mode
+from ..shape import as_dims
 from ..tensor import Tensor
 from . import fallbacks
 from .base import Op, check_same_backend
 
 
-def _pair(value, name: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(int(v) for v in value)
+def _pair(value, name: str, op: str = "conv2d") -> tuple[int, int]:
+    """An int or a pair of ints (a float is refused, not truncated)."""
+    value = as_dims((value,) if not isinstance(value, (tuple, list)) else tuple(value), op, name)
     if len(value) == 1:
         return (value[0], value[0])
     if len(value) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value}")
+        raise RuntimeError(f"{op}: {name} must either be a single int, or a tuple of two ints, "
+                           f"got {value}")
     return value
 
 
@@ -107,6 +108,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
                            f"the same dtype; convert one with .to(other.dtype)")
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     o, cg, kh, kw = weight.shape
+    (groups,) = as_dims((groups,), "conv2d", "groups")
     if groups < 1 or o % groups or x.shape[1] != cg * groups:
         raise RuntimeError(
             f"conv2d: input of shape {tuple(x.shape)} has {x.shape[1]} channels but weight of "
@@ -216,20 +218,26 @@ class AvgPool2dBackward(Op):
         return AvgPool2d.apply(grad, args=self.args)   # averaging is its own adjoint's adjoint
 
 
-def _pool_args(x, kernel_size, stride, padding, op):
+def _pool_args(x, kernel_size, stride, padding, op, dilation=1):
     unbatched = x.ndim == 3
     if unbatched:
         x = x.unsqueeze(0)
     _check_float_4d(x, "input", op)
-    kernel = _pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None or stride == [] or stride == () else _pair(stride, "stride")
-    padding = _pair(padding, "padding")
+    kernel = _pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None or stride == [] or stride == () else \
+        _pair(stride, "stride", op)
+    padding, dilation = _pair(padding, "padding", op), _pair(dilation, "dilation", op)
     if min(kernel) < 1 or min(stride) < 1:
         raise RuntimeError(f"{op}: kernel_size {kernel} and stride {stride} must be positive")
+    if min(padding) < 0:
+        raise RuntimeError(f"{op}: pad must be non-negative, but got pad: {padding}")
+    if min(dilation) < 1:
+        raise RuntimeError(f"{op}: dilation should be greater than zero, but got dilationH: "
+                           f"{dilation[0]} dilationW: {dilation[1]}")
     if any(p > k // 2 for p, k in zip(padding, kernel)):
         raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got "
                            f"pad={padding} and kernel_size={kernel}")
-    return x, kernel, stride, padding, unbatched
+    return x, kernel, stride, padding, dilation, unbatched
 
 
 def _check_out(x, kernel, stride, padding, dilation, op):
@@ -247,9 +255,8 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     flat position (h * W + w) of each maximum in its input plane."""
     if ceil_mode:
         raise NotImplementedError("max_pool2d: ceil_mode=True is not supported")
-    x, kernel, stride, padding, unbatched = _pool_args(x, kernel_size, stride, padding,
-                                                       "max_pool2d")
-    dilation = _pair(dilation, "dilation")
+    x, kernel, stride, padding, dilation, unbatched = _pool_args(
+        x, kernel_size, stride, padding, "max_pool2d", dilation)
     _check_out(x, kernel, stride, padding, dilation, "max_pool2d")
     node_out = MaxPool2d.apply(x, args=(kernel, stride, padding, dilation))
     y = node_out.squeeze(0) if unbatched else node_out
@@ -272,8 +279,8 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool =
     """Mean over (KH, KW) windows, like ``torch.nn.functional.avg_pool2d``."""
     if ceil_mode or divisor_override is not None:
         raise NotImplementedError("avg_pool2d: ceil_mode and divisor_override are not supported")
-    x, kernel, stride, padding, unbatched = _pool_args(x, kernel_size, stride, padding,
-                                                       "avg_pool2d")
+    x, kernel, stride, padding, _, unbatched = _pool_args(x, kernel_size, stride, padding,
+                                                          "avg_pool2d")
     _check_out(x, kernel, stride, padding, (1, 1), "avg_pool2d")
     y = AvgPool2d.apply(x, args=(kernel, stride, padding, bool(count_include_pad)))
     return y.squeeze(0) if unbatched else y
@@ -287,8 +294,16 @@ def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
         x = x.unsqueeze(0)
     _check_float_4d(x, "input", "adaptive_avg_pool2d")
     h, w = x.shape[2:]
-    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
-    oh, ow = oh or h, ow or w
+    sizes = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
+        else tuple(output_size)
+    if len(sizes) != 2:
+        raise RuntimeError(f"adaptive_avg_pool2d: output_size must be 2 (an int or a pair), "
+                           f"got {output_size!r}")
+    oh, ow = (h if s is None else as_dims((s,), "adaptive_avg_pool2d", "output_size")[0]
+              for s, h in zip(sizes, (h, w)))
+    if oh < 1 or ow < 1:
+        raise RuntimeError(f"adaptive_avg_pool2d: elements of output_size must be positive "
+                           f"(None keeps the input's size), got {output_size!r}")
     if h % oh == 0 and w % ow == 0:
         y = AvgPool2d.apply(x, args=((h // oh, w // ow), (h // oh, w // ow), (0, 0), True))
     else:

@@ -75,10 +75,13 @@ class Scatter(Op):
         return cleared, None, gather(grad, self.axis, index)
 
 
-def _check_index(index: Tensor, name: str) -> None:
+def _check_index(x: Tensor, index: Tensor, name: str) -> None:
+    """The one check of an index tensor: integer, and on ``x``'s device (a backend given
+    another's arrays would misread them, or fail with its own raw error)."""
     if not isinstance(index, Tensor) or index._dtype.kind not in "iu":
         raise TypeError(f"{name}(): Expected dtype int64 for index, got "
                         f"{getattr(index, 'dtype', type(index).__name__)}")
+    check_same_backend(x, index, name)
 
 
 def _bounds(index: Tensor, size: int, axis: int, name: str) -> Tensor:
@@ -98,8 +101,7 @@ def _bounds(index: Tensor, size: int, axis: int, name: str) -> Tensor:
 
 
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
-    _check_index(index, "gather")
-    check_same_backend(x, index, "gather")
+    _check_index(x, index, "gather")
     axis = normalize_dim(dim, x.ndim)
     if index.ndim != x.ndim:
         raise RuntimeError(f"Index tensor must have the same number of dimensions as input "
@@ -118,9 +120,11 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 def _scatter_args(x, dim, index, src, name):
-    _check_index(index, name)
+    _check_index(x, index, name)
     axis = normalize_dim(dim, x.ndim)
-    if not isinstance(src, Tensor):
+    if isinstance(src, Tensor):
+        check_same_backend(x, src, name)
+    else:
         src = Tensor._make(x._backend.full(tuple(index.shape), src, x._dtype), x._dtype,
                            x._backend)
     src = to_dtype(src, x._dtype)
@@ -146,7 +150,7 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
 
 
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
-    _check_index(index, "index_select")
+    _check_index(x, index, "index_select")
     if index.ndim > 1:
         raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
                          f"{tuple(index.shape)}")
