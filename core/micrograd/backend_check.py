@@ -104,14 +104,17 @@ def check_backend(be: Backend) -> Backend:
 
 
 def _checked(be, name, method, rule):
-    signature = inspect.signature(method)
+    try:
+        signature = inspect.signature(method)
+    except ValueError:                     # a builtin (pybind11) bound as the method
+        signature = None
 
     @functools.wraps(method)
     def call(*args, **kwargs):
         out = method(*args, **kwargs)
         if out is NotImplemented:          # optional ops may decline
             return out
-        if kwargs:                         # the rules read arguments by position
+        if kwargs and signature is not None:   # the rules read arguments by position
             args = signature.bind(*args, **kwargs).args
         shape, dtype = rule(be, *args)
         if not isinstance(dtype, np.dtype):
