@@ -201,10 +201,16 @@ class Tensor:
         return self._host().reshape(()).item()
 
     def __float__(self) -> float:
-        return float(self.item())
+        return float(self._scalar())
 
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self._scalar())
+
+    def _scalar(self):
+        if self.numel() != 1:     # PyTorch: ValueError here, RuntimeError from item()
+            raise ValueError(f"only one element tensors can be converted to Python scalars; "
+                             f"this one has shape {tuple(self.shape)}")
+        return self.item()
 
     def __index__(self) -> int:
         if self._dtype.kind not in "iub":

@@ -16,6 +16,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     from ..tensor import Tensor
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if not inputs:
+        raise RuntimeError("grad requires non-empty inputs; pass the tensors to differentiate "
+                           "with respect to")
     if grad_outputs is None:
         grad_outputs = (None,) * len(outputs)
     elif isinstance(grad_outputs, Tensor):

@@ -216,7 +216,7 @@ def cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None,
     """Cross-entropy of logits ``x`` (N, C, ...) against class indices or class
     probabilities (a floating ``target`` of ``x``'s shape), like PyTorch's."""
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     classes = x.shape[1] if x.ndim > 1 else x.shape[0]
     _check_logits(x, weight, classes, "cross_entropy")
     check_same_backend(x, target, "cross_entropy")

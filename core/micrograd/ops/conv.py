@@ -139,9 +139,11 @@ def _string_padding(x, mode, kernel, stride, dilation):
     if mode == "valid":
         return x, (0, 0)
     if mode != "same":
-        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {mode!r}")
+        raise RuntimeError(f"Invalid padding string {mode!r}: padding must be an int, a pair, "
+                           f"'valid' or 'same'")
     if stride != (1, 1):
-        raise ValueError("padding='same' is not supported for strided convolutions")
+        raise RuntimeError(f"padding='same' is not supported for strided convolutions (stride "
+                           f"{stride}); pad explicitly with an int or a pair")
     totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
     # An odd total puts the extra row/column on the right, as PyTorch does.
     extra = [t % 2 for t in totals]

@@ -150,10 +150,16 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
 def dot(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src "
+                           f"[{b.shape[0]}] to have the same number of elements")
     return matmul(a, b)
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim != 1 or b.ndim != 1:     # flattening would silently give another product
+        raise RuntimeError(f"outer: Expected 1-D arguments, but got {a.ndim}-D and {b.ndim}-D "
+                           f"(shapes {tuple(a.shape)} and {tuple(b.shape)})")
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
 

@@ -436,7 +436,7 @@ def select(x: Tensor, dim: int, index: int) -> Tensor:
 def cat(tensors, dim: int = 0) -> Tensor:
     tensors = [t for t in tensors]
     if not tensors:
-        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+        raise ValueError("cat(): expected a non-empty list of Tensors")
     from ..dtypes import result_type
     dtype = result_type(*tensors)
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour).
