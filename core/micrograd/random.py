@@ -92,15 +92,15 @@ def _draw_floats(rng, kind: str, shape, dtype):
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples from [0, 1)."""
     target = _float_dtype(dtype)
-    return _make(_draw_floats(_rng(generator), "uniform", _shape(size, target, "rand"), target), target, device,
-                 requires_grad)
+    draws = _draw_floats(_rng(generator), "uniform", _shape(size, target, "rand"), target)
+    return _make(draws, target, device, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples."""
     target = _float_dtype(dtype)
-    return _make(_draw_floats(_rng(generator), "normal", _shape(size, target, "randn"), target), target, device,
-                 requires_grad)
+    draws = _draw_floats(_rng(generator), "normal", _shape(size, target, "randn"), target)
+    return _make(draws, target, device, requires_grad)
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None) -> Tensor:

@@ -5,7 +5,7 @@ accepts anything it can index), so a shape is checked here once: every dim an in
 and the element count and byte size within int64 - the limit PyTorch enforces with "Storage size
 calculation overflowed".
 
->>> check_shape((2, 3), float32, "zeros")
+>>> check_shape((2, 3), micrograd.float32, "zeros")
 (2, 3)
 """
 
@@ -26,8 +26,8 @@ def as_dims(size, what: str, argument: str = "size") -> tuple[int, ...]:
     dims = []
     for pos, s in enumerate(size):
         if isinstance(s, bool):
-            raise TypeError(f"{what}(): argument '{argument}' must be a tuple of ints, but found a bool "
-                            f"({s}) at position {pos} of {tuple(size)!r}")
+            raise TypeError(f"{what}(): argument '{argument}' must be a tuple of ints, but found "
+                            f"a bool ({s}) at position {pos} of {tuple(size)!r}")
         try:
             dims.append(operator.index(s))
         except TypeError:
