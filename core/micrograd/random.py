@@ -111,6 +111,10 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         low, high = 0, low
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
+    from .shape import INT64_MAX, as_dims
+    low, high = as_dims((low, high), "randint", "low/high")
+    if low < -INT64_MAX - 1 or high > INT64_MAX + 1:
+        raise RuntimeError(f"randint(): the range [{low}, {high}) does not fit int64")
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
                            f">= to={high}")
@@ -130,6 +134,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         like = mean if isinstance(mean, Tensor) else std
         return randn_like(like, generator=generator) * std + mean
+    _check_std(std, "normal")
     return randn(*(size or ()), generator=generator, dtype=dtype, device=device) * std + mean
 
 
@@ -148,20 +153,33 @@ def randint_like(x: Tensor, low, high=None, *, dtype=None) -> Tensor:
 def bernoulli(p: Tensor, *, generator=None) -> Tensor:
     """1 with probability ``p`` (elementwise), else 0; same dtype as ``p``."""
     draws = _rng(generator).random(tuple(p.shape))
-    host = (draws < p.detach()._host().astype(np.float64)).astype(np.float64)
+    probabilities = p.detach()._host().astype(np.float64)
+    if probabilities.size and not (probabilities.min() >= 0 and probabilities.max() <= 1):
+        raise RuntimeError(f"bernoulli: Expected p_in >= 0 && p_in <= 1 to be true, but p holds "
+                           f"values from {probabilities.min()} to {probabilities.max()}")
+    host = (draws < probabilities).astype(np.float64)
     return _make(host, p._dtype, p._backend)
 
 
 # ----------------------------------------------------------------- in-place fills (nn.init)
 
 def fill_uniform_(x: Tensor, low: float, high: float, generator=None) -> Tensor:
+    if not low <= high:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={low} "
+                           f"> to={high}")
     draws = _rng(generator).uniform(low, high, tuple(x.shape))
     return _fill(x, draws)
 
 
 def fill_normal_(x: Tensor, mean: float, std: float, generator=None) -> Tensor:
+    _check_std(std, "normal_")
     draws = _rng(generator).normal(mean, std, tuple(x.shape))
     return _fill(x, draws)
+
+
+def _check_std(std, what: str) -> None:
+    if not std >= 0:
+        raise RuntimeError(f"{what} expects std >= 0.0, but found std {std}")
 
 
 def _fill(x: Tensor, host: np.ndarray) -> Tensor:

@@ -511,6 +511,27 @@ case("optim", "mg.optim.SGD([p], lr=0.1).load_state_dict({'state': {}, 'param_gr
 case("optim", "mg.optim.lr_scheduler.StepLR(3, step_size=1)", TypeError, r"Optimizer")
 
 
+# ------------------------------------------------------------------ random numbers
+case("random", "mg.randint(0.5, 3, (2,))", TypeError, r"float 0\.5")
+case("random", "mg.randint(0, 2**64, (2,))", RuntimeError, r"does not fit int64", torch=False)
+case("random", "mg.bernoulli(mg.tensor([2.0]))", RuntimeError, r"p_in >= 0 && p_in <= 1")
+case("random", "mg.bernoulli(mg.tensor([-0.5, 0.5]))", RuntimeError, r"p_in >= 0")
+case("random", "mg.normal(0.0, -1.0, (2,))", RuntimeError, r"std >= 0\.0.*-1")
+case("random", "x.uniform_(1, 0)", RuntimeError, r"from=1 > to=0")
+case("random", "x.normal_(0, -2)", RuntimeError, r"std >= 0\.0")
+case("random", "mg.rand(2, dtype=mg.int64)", (TypeError, RuntimeError), r"floating|Long",
+     torch=False)
+
+# ------------------------------------------------------------------ more movement and nn checks
+case("movement", "F.pad(x, (-5, 0))", RuntimeError, r"negative")
+case("movement", "x.flip((0, 0))", RuntimeError, r"appears multiple times")
+case("movement", "x.split([-1, 4], 1)", RuntimeError, r"only non-negative entries")
+case("movement", "x.split([1.5, 1.5], 1)", TypeError, r"float", torch=True)
+case("movement", "x.repeat_interleave(mg.tensor([1, 2]))", NotImplementedError,
+     r"per-element repeats", torch=False)   # torch supports it; we refuse clearly
+case("nn", "F.embedding(mg.tensor([[0]]), mg.zeros(2))", RuntimeError, r"'weight' must be 2-D")
+
+
 def fixtures(lib, nn) -> dict:
     """Fresh operands for one case; the same names for micrograd and for PyTorch."""
     lib.manual_seed(0)

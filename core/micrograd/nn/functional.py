@@ -59,6 +59,9 @@ def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tens
     ``padding_idx``'s row."""
     if x._dtype.kind not in "iu":
         raise RuntimeError(f"embedding: expected an integer index tensor, got {x._dtype}")
+    if weight.ndim != 2:
+        raise RuntimeError(f"embedding: 'weight' must be 2-D (rows, features), got shape "
+                           f"{tuple(weight.shape)}")
     flat = x.reshape(-1)
     n = weight.shape[0]
     if flat.numel():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import builtins
 
 from ..tensor import Size, Tensor
-from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype
+from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, normalize_dims, \
+    numel, to_dtype
 from ..shape import as_dims, check_shape
 from .layout import contiguous_strides, normalized, reshaped_strides
 
@@ -402,7 +403,7 @@ def _copy(x: Tensor) -> Tensor:
 
 def flip(x: Tensor, dims) -> Tensor:
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    axes = tuple(sorted({normalize_dim(d, x.ndim) for d in dims}))
+    axes = normalize_dims(dims, x.ndim) if dims else ()       # refuses repeated dims
     if not axes or x.ndim == 0:
         return x.clone()
     return Flip.apply(x, axes=axes)
@@ -490,7 +491,10 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
             raise RuntimeError(f"split_size must be positive, got {step}")
         sizes = [builtins.min(step, size - i) for i in range(0, size, step)] or [0]
     else:
-        sizes = list(split_size_or_sections)
+        sizes = list(as_dims(tuple(split_size_or_sections), "split_with_sizes", "split_sizes"))
+        if builtins.any(s < 0 for s in sizes):
+            raise RuntimeError(f"split_with_sizes expects split_sizes have only non-negative "
+                               f"entries, but got split_sizes={sizes}")
         if builtins.sum(sizes) != size:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} "
                                f"(input tensor's size at dimension {d}), but got split_sizes="
@@ -541,6 +545,9 @@ def repeat_interleave(x: Tensor, repeats: int, dim: int | None = None) -> Tensor
         x, dim = x.reshape(-1), 0
     d = normalize_dim(dim, x.ndim)
     shape = tuple(x._data.shape)
+    if isinstance(repeats, Tensor) and repeats.numel() != 1:
+        raise NotImplementedError("repeat_interleave with a tensor of per-element repeats is not "
+                                  "supported; pass one int (or a one-element tensor)")
     (repeats,) = as_dims((repeats,), "repeat_interleave", "repeats")
     if repeats < 0:
         raise RuntimeError(f"repeat_interleave(): repeats must be non-negative, got {repeats}")
@@ -564,6 +571,12 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
     crop = tuple(slice(builtins.max(-lo, 0), s - builtins.max(-hi, 0), 1)
                  for (lo, hi), s in zip(widths, x._data.shape))
     if builtins.any(lo < 0 or hi < 0 for lo, hi in widths):
+        for (lo, hi), s, k in zip(widths, x._data.shape, crop):
+            if k.stop < k.start:
+                raise RuntimeError(f"pad: cropping {-builtins.min(lo, 0)} and "
+                                   f"{-builtins.min(hi, 0)} from a dimension of size {s} "
+                                   f"leaves a negative size; pad {tuple(pad)} is too negative "
+                                   f"for shape {tuple(x.shape)}")
         x = Slice.apply(x, key=crop)
     widths = [(builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths]
     if not builtins.any(lo or hi for lo, hi in widths):
