@@ -23,6 +23,8 @@ def as_dims(size, what: str, argument: str = "size") -> tuple[int, ...]:
     TypeError naming ``what`` for anything that is not int-like (2.5, "3", None)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
+    if all(type(s) is int for s in size):      # the common case, on the per-op path
+        return tuple(size)
     dims = []
     for pos, s in enumerate(size):
         if isinstance(s, bool):

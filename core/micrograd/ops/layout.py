@@ -12,10 +12,13 @@ True
 
 from __future__ import annotations
 
+from functools import lru_cache
 
-def contiguous_strides(shape) -> tuple[int, ...]:
+
+@lru_cache(maxsize=4096)        # views are on the per-op path: shapes repeat, strides are cached
+def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     strides, step = [], 1
-    for size in reversed(tuple(shape)):
+    for size in reversed(shape):
         strides.append(step)
         step *= max(size, 1)
     return tuple(reversed(strides))
@@ -26,10 +29,11 @@ def normalized(shape, strides) -> tuple[int, ...] | None:
     dims do not matter, as in PyTorch's ``is_contiguous``)."""
     if strides is None:
         return None
-    expected = contiguous_strides(shape)
-    if all(size == 1 or s == e for size, s, e in zip(shape, strides, expected)):
+    strides = tuple(strides)
+    expected = contiguous_strides(tuple(shape))
+    if strides == expected or all(size == 1 or s == e for size, s, e in zip(shape, strides, expected)):
         return None
-    return tuple(strides)
+    return strides
 
 
 def reshaped_strides(old_shape, old_strides, new_shape) -> tuple[int, ...] | None:

@@ -29,7 +29,7 @@ class ViewOp(Op):
 
 
 def _strides(x: Tensor) -> tuple:
-    return x._strides if x._strides is not None else contiguous_strides(x._data.shape)
+    return x._strides if x._strides is not None else contiguous_strides(tuple(x._data.shape))
 
 
 class Reshape(ViewOp):
@@ -581,6 +581,7 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
     widths = [(builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths]
     if not builtins.any(lo or hi for lo, hi in widths):
         return x
+    check_shape(tuple(s + lo + hi for s, (lo, hi) in zip(x._data.shape, widths)), x._dtype, "pad")
     return Pad.apply(x, widths=tuple(widths), value=value)
 
 
