@@ -101,6 +101,8 @@ class Registry:
     def load(self) -> None:
         """Register the built-in backend, then every plugin (bounded wait); idempotent."""
         self.load_builtin()
+        if getattr(_plugin_thread, "active", False):
+            return    # plugin code using micrograd while it loads sees what is there so far
         with self._lock:
             if self._loaded:
                 return
@@ -292,11 +294,15 @@ def _selected_entry_points():
             if ep.name != "numpy" and (allowed is None or ep.name in allowed)]
 
 
+_plugin_thread = threading.local()     # set in the threads that import plugins
+
+
 def _load_plugin(ep, job: _PluginLoad) -> None:
     """Import one plugin and run its hook with its own plugin manager (runs in a thread, so a
     hang costs only the wait). Anything it raises, SystemExit and KeyboardInterrupt included,
     becomes its LoadProblem: plugin code must never end the process."""
     stage = "import"
+    _plugin_thread.active = True
     try:
         module = ep.load()
         stage = "hook"

@@ -239,3 +239,21 @@ def test_an_interrupted_load_is_all_or_nothing_and_retried(site):
     assert out["numpy_meanwhile"] == 1.0
     assert out["retried"] == [True, ["numpy", "slow"], 0]
     assert out["slow"] == "numpy"
+
+
+def test_a_plugin_using_micrograd_at_import_does_not_wait_on_itself(tmp_path):
+    site = make_site(tmp_path, {"mgt_eager": """
+        import micrograd
+        from micrograd.backends.numpy_backend import NumpyBackend
+        ONE = micrograd.ones(1, device="numpy").item()     # tensors at import time
+
+        @micrograd.hookimpl
+        def micrograd_register_backends(register):
+            register("eager", lambda index: NumpyBackend(micrograd.device("eager")),
+                     device_type="eager", contract=(1, 0))
+    """})
+    start = time.perf_counter()
+    code = "import micrograd as mg; print(mg.ones(1, device='eager').sum().item())"
+    proc = run(site, code, env={"MICROGRAD_PLUGINS": "eager", "MICROGRAD_PLUGIN_TIMEOUT": "20"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1.0" and time.perf_counter() - start < 15
