@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -106,14 +107,16 @@ class Registry:
         with self._lock:
             if self._loaded:
                 return
-            loads = [_PluginLoad(ep.name, _dist_label(ep)) for ep in _selected_entry_points()]
-            entry_points = {ep.name: ep for ep in _selected_entry_points()}
-            for job in loads:
-                threading.Thread(target=_load_plugin, args=(entry_points[job.plugin], job),
-                                 name=f"micrograd-plugin-{job.plugin}", daemon=True).start()
             timeout = plugin_timeout()
+            loads = []
+            for ep in _selected_entry_points():
+                job = _PluginLoad(ep.name, _dist_label(ep))
+                threading.Thread(target=_load_plugin, args=(ep, job),
+                                 name=f"micrograd-plugin-{ep.name}", daemon=True).start()
+                loads.append(job)
+            deadline = time.monotonic() + timeout
             for job in loads:       # one shared deadline; a Ctrl-C here commits nothing
-                job.done.wait(timeout)
+                job.done.wait(max(0.0, deadline - time.monotonic()))
             specs, problems = dict(self.specs), list(self.problems)
             plugins = list(self.plugins)
             candidates: dict[str, list[BackendSpec]] = {}

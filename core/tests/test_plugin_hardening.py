@@ -257,3 +257,15 @@ def test_a_plugin_using_micrograd_at_import_does_not_wait_on_itself(tmp_path):
     proc = run(site, code, env={"MICROGRAD_PLUGINS": "eager", "MICROGRAD_PLUGIN_TIMEOUT": "20"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "1.0" and time.perf_counter() - start < 15
+
+
+def test_several_hanging_plugins_share_one_deadline(tmp_path):
+    site = make_site(tmp_path, {f"mgt_hang{i}": "import time\ntime.sleep(600)\n"
+                                for i in range(3)})
+    start = time.perf_counter()
+    proc = run(site, "import micrograd as mg; print(len(mg.info().split('did not finish')))",
+               env={"MICROGRAD_PLUGIN_TIMEOUT": "3", "MICROGRAD_PLUGINS": "hang0,hang1,hang2"},
+               timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "4"                      # all three reported
+    assert time.perf_counter() - start < 8.5               # 3 s in all, not 3 s each
