@@ -1,0 +1,441 @@
+"""Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and their one-step cells ``RNNCell``,
+``LSTMCell``, ``GRUCell``.
+
+Parameter names, shapes, gate order and initialisation are PyTorch's (``weight_ih_l0``,
+``weight_hh_l1_reverse``, ``weight_hr_l0`` for a projected LSTM; gates ``i, f, g, o`` for the
+LSTM and ``r, z, n`` for the GRU; every parameter from U(-1/sqrt(hidden), 1/sqrt(hidden))), so a
+PyTorch state dict loads as is. Everything is composed from differentiable ops: the input
+projection of a whole sequence is one matrix product per layer and direction, and each time step
+adds one product with the recurrent weight and the gate arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+from ...ops import elementwise as ew
+from ...ops.movement import cat, stack
+from ...tensor import Tensor
+from .. import functional as F
+from .. import init
+from ..module import Module
+from ._factory import new_parameter
+
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
+
+
+# ------------------------------------------------------------------ one time step
+# Each step takes ``xw`` (the input's projection x @ W_ih.T + b_ih, computed for the whole
+# sequence at once) and the previous state; it returns the new state as a tuple whose first
+# element is the hidden state that goes into the output.
+
+
+def _rnn_step(activation):
+    def step(xw, state, w_hh, b_hh, w_hr=None):
+        (h,) = state
+        return (activation(xw + F.linear(h, w_hh, b_hh)),)
+    return step
+
+
+def _lstm_step(xw, state, w_hh, b_hh, w_hr=None):
+    h, c = state
+    i, f, g, o = (xw + F.linear(h, w_hh, b_hh)).chunk(4, -1)
+    c = i.sigmoid() * g.tanh() + f.sigmoid() * c
+    h = o.sigmoid() * c.tanh()
+    if w_hr is not None:
+        h = F.linear(h, w_hr)
+    return h, c
+
+
+def _gru_step(xw, state, w_hh, b_hh, w_hr=None):
+    (h,) = state
+    x_r, x_z, x_n = xw.chunk(3, -1)
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, -1)
+    r = (x_r + h_r).sigmoid()
+    z = (x_z + h_z).sigmoid()
+    n = (x_n + r * h_n).tanh()
+    return (n + z * (h - n),)    # (1 - z) * n + z * h
+
+
+_STEPS = {"RNN_TANH": _rnn_step(ew.tanh), "RNN_RELU": _rnn_step(ew.relu), "LSTM": _lstm_step,
+          "GRU": _gru_step}
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _rnn_mode(nonlinearity: str) -> str:
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+    return "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+
+
+def _check_size(value, name: str) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be greater than zero, got {value}")
+
+
+def _reset_uniform(module: Module) -> None:
+    """PyTorch's recurrent initialisation: every parameter from U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / math.sqrt(module.hidden_size) if module.hidden_size > 0 else 0.0
+    for p in module.parameters():
+        init.uniform_(p, -bound, bound)
+
+
+# ------------------------------------------------------------------ multi-layer modules
+
+
+class RNNBase(Module):
+    """What RNN, LSTM and GRU share: the stacked, optionally bidirectional layer loop over a
+    (L, N, H_in) sequence (or (N, L, H_in) with ``batch_first``, or unbatched (L, H_in))."""
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
+        super().__init__()
+        _check_size(hidden_size, "hidden_size")
+        _check_size(num_layers, "num_layers")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Number) \
+                or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout should be a number in range [0, 1] representing the "
+                             f"probability of an element being zeroed, got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"dropout option adds dropout after all but last recurrent layer, so "
+                          f"non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}", UserWarning,
+                          stacklevel=2)
+        if proj_size < 0:
+            raise ValueError(f"proj_size should be a positive integer or zero to disable "
+                             f"projections, got {proj_size}")
+        if proj_size >= hidden_size:
+            raise ValueError(f"proj_size ({proj_size}) has to be smaller than hidden_size "
+                             f"({hidden_size})")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
+        self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
+        self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, proj_size
+        directions = 2 if bidirectional else 1
+        gate_size = _GATES[mode] * hidden_size
+        real_hidden = proj_size or hidden_size
+        self._flat_weights_names: list[str] = []
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else real_hidden * directions
+            for direction in range(directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes = {f"weight_ih{suffix}": (gate_size, layer_input),
+                          f"weight_hh{suffix}": (gate_size, real_hidden)}
+                if bias:
+                    shapes[f"bias_ih{suffix}"] = (gate_size,)
+                    shapes[f"bias_hh{suffix}"] = (gate_size,)
+                if proj_size:
+                    shapes[f"weight_hr{suffix}"] = (proj_size, hidden_size)
+                for name, shape in shapes.items():
+                    setattr(self, name, new_parameter(*shape, device=device, dtype=dtype))
+                    self._flat_weights_names.append(name)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _reset_uniform(self)
+
+    def flatten_parameters(self) -> None:
+        """PyTorch packs the weights into one cuDNN buffer here; micrograd keeps them apart
+        and needs no packing, so this does nothing (programs call it, so it exists)."""
+
+    @property
+    def _flat_weights(self) -> list:
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list]:
+        """The parameters grouped per layer and direction, in PyTorch's order."""
+        per = len(self._flat_weights_names) // (self.num_layers * (2 if self.bidirectional else 1))
+        flat = self._flat_weights
+        return [flat[i:i + per] for i in range(0, len(flat), per)]
+
+    def _weights(self, layer: int, direction: int):
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        get = self.__dict__["_parameters"].get
+        return (get(f"weight_ih{suffix}"), get(f"weight_hh{suffix}"), get(f"bias_ih{suffix}"),
+                get(f"bias_hh{suffix}"), get(f"weight_hr{suffix}"))
+
+    # -- checks ------------------------------------------------------------------
+    def _state_shapes(self, batch: int | None) -> list[tuple]:
+        layers = self.num_layers * (2 if self.bidirectional else 1)
+        lead = (layers,) if batch is None else (layers, batch)
+        shapes = [lead + ((self.proj_size or self.hidden_size),)]
+        if self.mode == "LSTM":
+            shapes.append(lead + (self.hidden_size,))
+        return shapes
+
+    def _check_input(self, x: Tensor) -> None:
+        name = type(self).__name__
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a Tensor input, got {type(x).__name__} (packed "
+                            f"sequences are not supported; pad the batch instead)")
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {x.ndim}D tensor "
+                             f"of shape {tuple(x.shape)} instead")
+        if x.shape[-1] != self.input_size:
+            raise RuntimeError(f"{name}: input.size(-1) must be equal to input_size. Expected "
+                               f"{self.input_size}, got {x.shape[-1]} (input shape "
+                               f"{tuple(x.shape)})")
+        weight = self._flat_weights[0]
+        if x._dtype is not weight._dtype:
+            raise ValueError(f"{name}: input must have the type {weight._dtype}, got type "
+                             f"{x._dtype}; convert it with .to({weight._dtype})")
+
+    def _initial_state(self, x: Tensor, hx, batch: int | None) -> list[Tensor]:
+        """(h_0,) or (h_0, c_0), each (layers * directions, N, H); zeros when ``hx`` is None."""
+        from ...ops.creation import zeros
+        shapes = self._state_shapes(batch)
+        if hx is None:
+            return [zeros(s, dtype=x._dtype, device=x._backend).unsqueeze(1) if batch is None
+                    else zeros(s, dtype=x._dtype, device=x._backend) for s in shapes]
+        name = type(self).__name__
+        if self.mode == "LSTM":
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"{name}: hx must be a tuple (h_0, c_0) of two tensors, got "
+                                f"{type(hx).__name__}")
+            states = list(hx)
+        else:
+            states = [hx]
+        out = []
+        for state, shape in zip(states, shapes):
+            if not isinstance(state, Tensor):
+                raise TypeError(f"{name}: hx must hold Tensors, got {type(state).__name__}")
+            if state.ndim != len(shape):
+                kind = "unbatched 2-D" if batch is None else "batched 3-D"
+                raise RuntimeError(f"{name}: for {kind} input, hx should also be "
+                                   f"{len(shape)}-D but got {state.ndim}-D tensor of shape "
+                                   f"{tuple(state.shape)}")
+            if tuple(state.shape) != shape:
+                raise RuntimeError(f"{name}: Expected hidden size {shape}, got "
+                                   f"{tuple(state.shape)}")
+            out.append(state if batch is not None else state.unsqueeze(1))
+        return out
+
+    # -- the computation -----------------------------------------------------------
+    def forward(self, input: Tensor, hx=None):
+        self._check_input(input)
+        batched = input.ndim == 3
+        x = input if batched else input.unsqueeze(1)
+        if batched and self.batch_first:
+            x = x.transpose(0, 1)
+        state0 = self._initial_state(x, hx, x.shape[1] if batched else None)
+        step = _STEPS[self.mode]
+        directions = 2 if self.bidirectional else 1
+        finals: list[tuple] = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                index = layer * directions + direction
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
+                steps = F.linear(x, w_ih, b_ih).unbind(0)
+                state = tuple(s[index] for s in state0)
+                hs = []
+                for xw in (reversed(steps) if direction else steps):
+                    state = step(xw, state, w_hh, b_hh, w_hr)
+                    hs.append(state[0])
+                if direction:
+                    hs.reverse()
+                outputs.append(stack(hs, 0))
+                finals.append(state)
+            x = outputs[0] if directions == 1 else cat(outputs, -1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        out = x
+        if batched and self.batch_first:
+            out = out.transpose(0, 1)
+        hidden = [stack([s[k] for s in finals], 0) for k in range(len(state0))]
+        if not batched:
+            out = out.squeeze(1)
+            hidden = [h.squeeze(1) for h in hidden]
+        return out, (tuple(hidden) if self.mode == "LSTM" else hidden[0])
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.batch_first is not False:
+            s += f", batch_first={self.batch_first}"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional is not False:
+            s += f", bidirectional={self.bidirectional}"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or ReLU).
+
+    >>> rnn = micrograd.nn.RNN(10, 20, num_layers=2)
+    >>> out, h_n = rnn(micrograd.randn(5, 3, 10))
+    >>> out.shape, h_n.shape
+    (micrograd.Size([5, 3, 20]), micrograd.Size([2, 3, 20]))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None):
+        super().__init__(_rnn_mode(nonlinearity), input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, device=device, dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(RNNBase):
+    """Long short-term memory; returns ``output, (h_n, c_n)``. With ``proj_size > 0`` the hidden
+    state is projected to ``proj_size`` features by ``weight_hr_l{k}``.
+
+    >>> lstm = micrograd.nn.LSTM(10, 20, batch_first=True)
+    >>> out, (h_n, c_n) = lstm(micrograd.randn(3, 5, 10))
+    >>> out.shape, c_n.shape
+    (micrograd.Size([3, 5, 20]), micrograd.Size([1, 3, 20]))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, proj_size, device=device, dtype=dtype)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit (PyTorch's formulation: the reset gate scales ``W_hn h + b_hn``).
+
+    >>> gru = micrograd.nn.GRU(10, 20, bidirectional=True)
+    >>> out, h_n = gru(micrograd.randn(5, 3, 10))
+    >>> out.shape, h_n.shape
+    (micrograd.Size([5, 3, 40]), micrograd.Size([2, 3, 20]))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, device=None, dtype=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, device=device, dtype=dtype)
+
+
+# ------------------------------------------------------------------ single-step cells
+
+
+class RNNCellBase(Module):
+    """What the cells share: ``weight_ih`` (G*H, H_in), ``weight_hh`` (G*H, H) and the biases,
+    an (N, H_in) or unbatched (H_in,) input, and a zero state when ``hx`` is omitted."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, mode: str, device=None,
+                 dtype=None):
+        super().__init__()
+        _check_size(hidden_size, "hidden_size")
+        self._mode = mode
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        gate_size = _GATES[self._mode] * hidden_size
+        self.weight_ih = new_parameter(gate_size, input_size, device=device, dtype=dtype)
+        self.weight_hh = new_parameter(gate_size, hidden_size, device=device, dtype=dtype)
+        if bias:
+            self.bias_ih = new_parameter(gate_size, device=device, dtype=dtype)
+            self.bias_hh = new_parameter(gate_size, device=device, dtype=dtype)
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _reset_uniform(self)
+
+    def _state(self, x: Tensor, hx, count: int) -> tuple[tuple, bool]:
+        name = type(self).__name__
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
+        if x.ndim not in (1, 2):
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {x.ndim}D input of "
+                             f"shape {tuple(x.shape)} instead")
+        if x.shape[-1] != self.input_size:
+            raise RuntimeError(f"{name}: input has inconsistent input_size: got {x.shape[-1]} "
+                               f"expected {self.input_size} (input shape {tuple(x.shape)})")
+        batched = x.ndim == 2
+        shape = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+        if hx is None:
+            from ...ops.creation import zeros
+            states = tuple(zeros(shape, dtype=x._dtype, device=x._backend) for _ in range(count))
+        else:
+            states = tuple(hx) if count > 1 else (hx,)
+            for state in states:
+                if not isinstance(state, Tensor) or tuple(state.shape) != shape:
+                    got = tuple(state.shape) if isinstance(state, Tensor) else type(state).__name__
+                    raise RuntimeError(f"{name}: for input of shape {tuple(x.shape)} the hidden "
+                                       f"state must have shape {shape}, got {got}")
+        if not batched:
+            x, states = x.unsqueeze(0), tuple(s.unsqueeze(0) for s in states)
+        return (x, states), batched
+
+    def _step(self, x: Tensor, hx, count: int) -> tuple:
+        (x, states), batched = self._state(x, hx, count)
+        xw = F.linear(x, self.weight_ih, self.bias_ih)
+        out = _STEPS[self._mode](xw, states, self.weight_hh, self.bias_hh)
+        return out if batched else tuple(s.squeeze(0) for s in out)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        return s
+
+
+class RNNCell(RNNCellBase):
+    """One Elman RNN step: ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or ReLU).
+
+    >>> cell = micrograd.nn.RNNCell(10, 20)
+    >>> cell(micrograd.randn(3, 10)).shape
+    micrograd.Size([3, 20])
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", device=None, dtype=None):
+        super().__init__(input_size, hidden_size, bias, _rnn_mode(nonlinearity), device=device,
+                         dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        return self._step(input, hx, 1)[0]
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s if self.nonlinearity == "tanh" else s + f", nonlinearity={self.nonlinearity}"
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step; returns ``(h', c')``.
+
+    >>> cell = micrograd.nn.LSTMCell(10, 20)
+    >>> h, c = cell(micrograd.randn(3, 10))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=None):
+        super().__init__(input_size, hidden_size, bias, "LSTM", device=device, dtype=dtype)
+
+    def forward(self, input: Tensor, hx=None) -> tuple[Tensor, Tensor]:
+        return self._step(input, hx, 2)
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step.
+
+    >>> cell = micrograd.nn.GRUCell(10, 20)
+    >>> cell(micrograd.randn(3, 10)).shape
+    micrograd.Size([3, 20])
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=None):
+        super().__init__(input_size, hidden_size, bias, "GRU", device=device, dtype=dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        return self._step(input, hx, 1)[0]
