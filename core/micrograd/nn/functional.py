@@ -16,6 +16,7 @@ from ..ops.movement import pad
 from ..ops.normalization import batch_norm
 from ..ops.reduction import log_softmax, softmax
 from ..tensor import Tensor
+from ._attention import multi_head_attention_forward, scaled_dot_product_attention
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
@@ -24,6 +25,7 @@ __all__ = [
     "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu",
     "softmax", "softplus", "tanh",
 ]
+__all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
 
 relu = ew.relu
 gelu = ew.gelu

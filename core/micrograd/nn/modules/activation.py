@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...tensor import Tensor
 from .. import functional as F
 from ..module import Module
+from .attention import MultiheadAttention  # noqa: F401  (PyTorch's path for it)
 
 
 class ReLU(Module):
