@@ -383,6 +383,26 @@ class Tensor:
         return (_rebuild, (self.detach()._host().copy(), self._dtype.name, str(self.device),
                            self.requires_grad))
 
+    def __deepcopy__(self, memo):
+        """A copy on this tensor's own backend, with its ``requires_grad`` and a copy of its
+        ``grad`` (pickling would go through the host and a device string, and ``"cpu"`` names
+        whichever backend serves it at load time)."""
+        if id(self) not in memo:
+            if not self.is_leaf:
+                raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                                   "support the deepcopy protocol; deepcopy x.detach() instead")
+            copy = self.detach().clone()
+            copy.requires_grad = self.requires_grad
+            copy_grad_into(self, copy, memo)
+            memo[id(self)] = copy
+        return memo[id(self)]
+
+
+def copy_grad_into(source: Tensor, copy: Tensor, memo: dict) -> None:
+    """Deep-copy ``source.grad`` onto ``copy`` (shared by Tensor's and Parameter's deepcopy)."""
+    if source.grad is not None:
+        copy.grad = source.grad.__deepcopy__(memo)
+
 
 def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
