@@ -60,8 +60,14 @@ class Tensor:
             t._base = base._base if base._base is not None else base
         return t
 
+    def __new__(cls, *args, device=None):
+        """The legacy constructor: ``Tensor(2, 3)`` (zeros of the default dtype) or
+        ``Tensor(data)``; prefer ``micrograd.tensor(data)`` / ``micrograd.zeros(shape)``."""
+        from .legacy import construct
+        return construct(args, None, device)
+
     def __init__(self, *args, **kwargs):
-        raise TypeError("create tensors with micrograd.tensor(data), micrograd.zeros(shape), ...")
+        pass   # all done in __new__
 
     # ------------------------------------------------------------ attributes
     @property
@@ -143,6 +149,28 @@ class Tensor:
     @property
     def is_cuda(self) -> bool:
         return self._backend.device.type == "cuda"
+
+    @property
+    def is_cpu(self) -> bool:
+        return self._backend.device.type == "cpu"
+
+    @property
+    def is_mps(self) -> bool:
+        return self._backend.device.type == "mps"
+
+    @property
+    def is_xpu(self) -> bool:
+        return self._backend.device.type == "xpu"
+
+    @property
+    def is_meta(self) -> bool:
+        return False     # no meta device: every tensor here holds data
+
+    is_sparse = is_quantized = is_mkldnn = is_nested = False   # dense strided tensors only
+
+    def get_device(self) -> int:
+        """The device index, -1 for the host (PyTorch's convention)."""
+        return -1 if self.is_cpu else (self._backend.device.index or 0)
 
     @property
     def data(self) -> "Tensor":

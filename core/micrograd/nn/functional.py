@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import dtypes
 from ..autograd import grad_mode
+from ..ops import autocast
 from ..ops import elementwise as ew
 from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, max_pool2d
 from ..ops.linalg import linear
@@ -127,12 +128,14 @@ def _same_shape(x: Tensor, target: Tensor, name: str) -> None:
                          f"reshape the target, e.g. target.view_as(input)")
 
 
+@autocast.runs_in_float32
 def mse_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _same_shape(x, target, "mse_loss")
     diff = x - target
     return _reduce(diff * diff, reduction)
 
 
+@autocast.runs_in_float32
 def l1_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _same_shape(x, target, "l1_loss")
     return _reduce((x - target).abs(), reduction)
@@ -158,6 +161,7 @@ def _check_targets(x: Tensor, target: Tensor, name: str) -> None:
                            f"with the input's shape")
 
 
+@autocast.runs_in_float32
 def nll_loss(x: Tensor, target: Tensor, weight: Tensor | None = None,
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``x`` (N, C, ...) at class indices."""
@@ -178,6 +182,7 @@ def nll_loss(x: Tensor, target: Tensor, weight: Tensor | None = None,
     return _reduce(loss, reduction)
 
 
+@autocast.runs_in_float32
 def cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
@@ -229,6 +234,7 @@ def _cross_entropy_probs(x, target, weight, reduction, label_smoothing, classes)
     return _reduce(loss, reduction)
 
 
+@autocast.runs_in_float32
 def binary_cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None,
                          reduction: str = "mean") -> Tensor:
     """BCE of probabilities ``x``; logs are clamped at -100 as in PyTorch."""
@@ -245,6 +251,7 @@ def binary_cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None
     return _reduce(loss, reduction)
 
 
+@autocast.runs_in_float32
 def binary_cross_entropy_with_logits(x: Tensor, target: Tensor, weight: Tensor | None = None,
                                      reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import dtypes
 from ..autograd import grad_mode
 from ..tensor import Tensor
-from . import fallbacks
+from . import autocast, fallbacks
 from .base import Op, check_same_backend
 
 
@@ -96,6 +96,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     """2-D convolution (cross-correlation) of ``x`` (N, C, H, W) or (C, H, W) with ``weight``
     (O, C/groups, KH, KW), like ``torch.nn.functional.conv2d``. ``padding`` may be an int, a
     pair, ``"valid"`` or ``"same"``."""
+    x, weight, bias = autocast.lower_precision(x, weight, bias)
     unbatched = x.ndim == 3
     if unbatched:
         x = x.unsqueeze(0)
