@@ -92,6 +92,12 @@ OPTIONAL_OPS: dict[str, str] = {
                             "(grad_y - (sum(grad_y) + xhat * sum(grad_y * xhat)) / count) when "
                             "training (count: elements per channel), weight * invstd * grad_y "
                             "otherwise"),
+    # order: sorting and binary search (host-staged decompositions; added in contract 1.2)
+    "argsort": ("argsort(x, axis, descending) -> int64 indices ordering x along axis; stable "
+                "(ties keep their order), nan sorts as the largest value"),
+    "searchsorted": ("searchsorted(sorted_sequence (B, M), values (B, K), right) -> int64 "
+                     "(B, K): per row, the insertion points of values into the sorted row "
+                     "(the first position with sequence >= value, > with right)"),
     # fused optimizer steps, in place on the param and state arrays (all one floating dtype)
     "sgd_step_": ("sgd_step_(param, grad, momentum_buffer or None, *, lr, momentum, dampening, "
                   "nesterov, weight_decay, maximize, first_step) -> None; PyTorch's SGD "

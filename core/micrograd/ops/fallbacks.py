@@ -106,6 +106,32 @@ def arange(be, dt, start, stop, step, dtype):
     return be.from_host(host.astype(dtype.numpy), dtype)
 
 
+# ------------------------------------------------------------------ order (host-staged)
+# Sorting and binary search have no sensible decomposition into elementwise primitives, so their
+# decompositions stage the array through the host: to_host, numpy, from_host. A backend whose
+# arrays live elsewhere offers the op to avoid the round trip.
+
+def argsort(be, dt, x, axis, descending):
+    import numpy as np
+    host = be.to_host(x)
+    if descending:   # stable, ties in their original order, nan first (as PyTorch)
+        flipped = np.flip(host, axis)
+        order = np.flip(np.argsort(flipped, axis=axis, kind="stable"), axis)
+        order = host.shape[axis] - 1 - order
+    else:            # stable, nan last
+        order = np.argsort(host, axis=axis, kind="stable")
+    return be.from_host(np.ascontiguousarray(order, dtype=np.int64), dtypes.int64)
+
+
+def searchsorted(be, dt, sorted_sequence, values, right):
+    import numpy as np
+    seq, vals = be.to_host(sorted_sequence), be.to_host(values)
+    side = "right" if right else "left"
+    out = np.stack([np.searchsorted(row, v, side=side) for row, v in zip(seq, vals)]) \
+        if len(seq) else np.zeros(vals.shape, np.int64)
+    return be.from_host(np.ascontiguousarray(out, dtype=np.int64), dtypes.int64)
+
+
 _DECOMPOSITIONS = {name: fn for name, fn in list(globals().items())
                    if callable(fn) and not name.startswith("_") and name != "run"}
 
