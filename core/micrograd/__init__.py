@@ -53,6 +53,14 @@ from .ops.indexing import (
     take_along_dim,
 )
 from .ops.linalg import addmm, bmm, dot, matmul, mm, outer
+from .ops.matrix import (
+    addbmm, baddbmm, cdist, cumprod, diag, diag_embed, diagonal, einsum, tril, triu,
+)
+from .ops.sorting import (
+    argsort, bucketize, msort, multinomial, searchsorted, sort, topk, unique,
+)
+from .ops.movement import roll
+from .ops.elementwise import allclose, isclose, nan_to_num
 from .random import (
     Generator, bernoulli, default_generator, initial_seed, manual_seed, normal, rand, rand_like,
     randint, randint_like, randn, randn_like, randperm, seed,
@@ -113,5 +121,7 @@ from .legacy import (  # noqa: E402  (torch.FloatTensor(...) and friends)
     BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
     IntTensor, LongTensor, ShortTensor,
 )
+from . import linalg, sparse  # noqa: E402
+from .sparse import sparse_coo_tensor, spmm  # noqa: E402
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -10,7 +10,9 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..ops import autocast
 from ..ops import elementwise as ew
-from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, max_pool2d
+from ..ops.conv import (
+    adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d,
+)
 from ..ops.linalg import linear
 from ..ops import loss as fused_loss
 from ..ops.movement import pad
@@ -21,7 +23,7 @@ from ._attention import multi_head_attention_forward, scaled_dot_product_attenti
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout",
+    "binary_cross_entropy_with_logits", "conv1d", "conv2d", "conv_transpose2d", "cross_entropy", "dropout",
     "embedding", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
     "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu",
     "softmax", "softplus", "tanh",

@@ -520,3 +520,29 @@ class Pad(Op):
 
     def backward(self, grad):
         return Slice.apply(grad, key=self.key)
+
+
+def roll(x: Tensor, shifts, dims=None) -> Tensor:
+    """Shift elements along ``dims`` (of the flattened tensor when ``dims`` is None) with
+    wrap-around, like ``torch.roll``: two slices and a ``cat`` per dimension.
+
+    >>> micrograd.roll(micrograd.arange(4), 1)
+    tensor([3, 0, 1, 2])
+    """
+    if dims is None:
+        if not isinstance(shifts, int) and len(tuple(shifts)) != 1:
+            raise RuntimeError(f"roll: with dims=None, shifts must be one int, got {shifts}")
+        shift = shifts if isinstance(shifts, int) else tuple(shifts)[0]
+        return reshape(roll(reshape(x, (-1,)), shift, 0), tuple(x.shape))
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, "
+                           f"dims: {len(dims)}")
+    for shift, dim in zip(shifts, dims):
+        d = normalize_dim(dim, x.ndim)
+        size = x.shape[d] if x.ndim else 1
+        k = shift % size if size else 0
+        if k:
+            x = cat([narrow(x, d, size - k, k), narrow(x, d, 0, size - k)], d)
+    return x
