@@ -21,12 +21,17 @@ import micrograd as mg
 from micrograd.registry import registry
 
 import char_gpt
+import dcgan
+import mnist_cnn
+import vae
+import word_language_model
 from conftest import STEP_TIMES
 
 torch = pytest.importorskip("torch")
 
 STEPS = 20
-PROGRAMS = {"char_gpt": char_gpt}
+PROGRAMS = {"char_gpt": char_gpt, "word_language_model": word_language_model,
+            "mnist_cnn": mnist_cnn, "vae": vae, "dcgan": dcgan}
 BACKENDS = {"numpy": ("cpu", 1e-4), "cpu": ("cpu", 1e-4), "metal": ("metal", 1e-2)}
 
 
