@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import builtins
 
+from ..autograd import grad_mode
+from ..autograd.graph import DeferredGrad
 from ..tensor import Size, Tensor
-from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype
+from .base import (
+    Op, binary_data, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype,
+)
 
 
 class ViewOp(Op):
@@ -57,7 +61,26 @@ class Slice(ViewOp):
         return x._backend.slice(x._data, key)
 
     def backward(self, grad):
-        return SliceScatter.apply(grad, shape=self.in_shape, key=self.key)
+        if grad_mode.state.enabled:         # create_graph: the adjoint must be differentiable
+            return SliceScatter.apply(grad, shape=self.in_shape, key=self.key)
+        return SliceGrad(grad, self.in_shape, self.key)
+
+
+class SliceGrad(DeferredGrad):
+    """The slice adjoint, deferred: the engine adds many slices' gradients into one buffer."""
+
+    __slots__ = ("grad", "shape", "key")
+
+    def __init__(self, grad: Tensor, shape, key):
+        self.grad, self.shape, self.key = grad, shape, key
+
+    def dense(self) -> Tensor:
+        return SliceScatter.apply(self.grad, shape=self.shape, key=self.key)
+
+    def add_into(self, dense: Tensor) -> None:
+        be, data = dense._backend, dense._data
+        be.setitem_(data, self.key, binary_data(be, "add", be.slice(data, self.key),
+                                                self.grad._data))
 
 
 class SliceScatter(Op):

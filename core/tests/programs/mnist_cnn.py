@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+NEEDS = ("optim.Adadelta",)     # beyond what every program uses; the test names what is missing
+
 
 def run(torch, *, device: str, steps: int, init: dict | None = None, batch_size: int = 32):
     nn, F = torch.nn, torch.nn.functional
