@@ -167,3 +167,22 @@ def test_bad_arguments_raise_like_pytorch():
         nn.GRUCell(IN, 0)
     with pytest.raises(RuntimeError, match="hidden state must have shape"):
         nn.GRUCell(IN, HIDDEN)(mg.randn(BATCH, IN), mg.zeros(BATCH + 1, HIDDEN))
+
+
+def test_lstm_double_backward_matches_pytorch():
+    torch_module, module = _pair("LSTM", dict(bidirectional=True), IN, HIDDEN)
+    torch_module.double()
+    module.double().load_state_dict({k: mg.tensor(v.detach().numpy())
+                                     for k, v in torch_module.state_dict().items()})
+    host = _x(SEQ, BATCH, IN)
+    x_t = torch.tensor(host, requires_grad=True)
+    x_m = mg.tensor(host, requires_grad=True)
+    (g_t,) = torch.autograd.grad(torch_module(x_t)[0].pow(2).sum(), x_t, create_graph=True)
+    (g_m,) = mg.autograd.grad(module(x_m)[0].pow(2).sum(), x_m, create_graph=True)
+    g_t.pow(2).sum().backward()
+    g_m.pow(2).sum().backward()
+    np.testing.assert_allclose(g_m.detach().numpy(), g_t.detach().numpy(), rtol=1e-9)
+    np.testing.assert_allclose(x_m.grad.numpy(), x_t.grad.numpy(), rtol=1e-8, atol=1e-12)
+    for (name, p_t), p_m in zip(torch_module.named_parameters(), module.parameters()):
+        np.testing.assert_allclose(p_m.grad.numpy(), p_t.grad.numpy(), rtol=1e-8, atol=1e-12,
+                                   err_msg=name)

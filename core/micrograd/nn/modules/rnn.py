@@ -15,6 +15,7 @@ import math
 import numbers
 import warnings
 
+from ...autograd.function import Function
 from ...ops import elementwise as ew
 from ...ops.movement import cat, stack
 from ...tensor import Tensor
@@ -57,6 +58,84 @@ def _gru_step(xw, state, w_hh, b_hh, w_hr=None):
     z = (x_z + h_z).sigmoid()
     n = (x_n + r * h_n).tanh()
     return (n + z * (h - n),)    # (1 - z) * n + z * h
+
+
+class _LSTMSequence(Function):
+    """One LSTM layer and direction over a whole sequence as one graph node.
+
+    Composed step by step, a sequence of T steps records about 15 nodes per step; this runs the
+    same arithmetic outside the graph and back-propagates through time by hand, with the
+    recurrent weight's gradient as one matrix product over all steps. ``xw`` is the input
+    projection plus both biases, (T, N, 4H). The output packs the hidden states (T rows, in
+    time order) and the final cell state (row T) into one (T + 1, N, H) tensor.
+
+    A backward that must itself be differentiable (``create_graph=True``) replays the composed
+    steps on the saved inputs and differentiates those, so higher-order gradients stay exact.
+    """
+
+    @staticmethod
+    def forward(ctx, xw, h0, c0, w_hh, reverse):
+        hidden = h0.shape[-1]
+        order = range(xw.shape[0] - 1, -1, -1) if reverse else range(xw.shape[0])
+        w_t, steps = w_hh.t(), xw.unbind(0)
+        h, c, saved, hs = h0, c0, {}, [None] * xw.shape[0]
+        for t in order:
+            z = steps[t] + h @ w_t
+            i, f, _, o = z.sigmoid().chunk(4, 1)
+            g = z.narrow(1, 2 * hidden, hidden).tanh()
+            c_prev, h_prev = c, h
+            c = f * c + i * g
+            tanh_c = c.tanh()
+            h = o * tanh_c
+            saved[t] = (i, f, g, o, tanh_c, c_prev, h_prev)
+            hs[t] = h
+        ctx.saved, ctx.order, ctx.inputs = saved, order, (xw, h0, c0, w_hh)
+        ctx.reverse = reverse
+        return cat([stack(hs, 0), c.unsqueeze(0)], 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from ...autograd import grad_mode
+        if grad_mode.is_grad_enabled():
+            return _LSTMSequence._differentiable_backward(ctx, grad)
+        xw, h0, c0, w_hh = ctx.inputs
+        steps = xw.shape[0]
+        *d_out, d_c = grad.unbind(0)
+        d_h = None
+        d_z = [None] * steps
+        for t in reversed(ctx.order):
+            i, f, g, o, tanh_c, c_prev, h_prev = ctx.saved[t]
+            d_h = d_out[t] if d_h is None else d_h + d_out[t]
+            d_c = d_c + d_h * o * (1 - tanh_c * tanh_c)
+            d_z[t] = cat([d_c * g * i * (1 - i), d_c * c_prev * f * (1 - f),
+                          d_c * i * (1 - g * g), d_h * tanh_c * o * (1 - o)], -1)
+            d_c = d_c * f
+            d_h = d_z[t] @ w_hh
+        d_xw = stack(d_z, 0)
+        prev_h = stack([ctx.saved[t][6] for t in range(steps)], 0)
+        d_w = d_xw.reshape(-1, d_xw.shape[-1]).t() @ prev_h.reshape(-1, prev_h.shape[-1])
+        return d_xw, d_h, d_c, d_w, None
+
+    @staticmethod
+    def _differentiable_backward(ctx, grad):
+        from ...autograd import grad as autograd_grad
+        xw, h0, c0, w_hh = ctx.inputs
+        replay = _lstm_composed(xw, h0, c0, w_hh, ctx.reverse)
+        wanted = [t for t in (xw, h0, c0, w_hh) if t.requires_grad]
+        grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
+        return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, c0, w_hh)) \
+            + (None,)
+
+
+def _lstm_composed(xw, h0, c0, w_hh, reverse):
+    """The recurrence of _LSTMSequence recorded op by op (its packed output layout)."""
+    steps = xw.unbind(0)
+    order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
+    state, hs = (h0, c0), [None] * len(steps)
+    for t in order:
+        state = _lstm_step(steps[t], state, w_hh, None)
+        hs[t] = state[0]
+    return cat([stack(hs, 0), state[1].unsqueeze(0)], 0)
 
 
 _STEPS = {"RNN_TANH": _rnn_step(ew.tanh), "RNN_RELU": _rnn_step(ew.relu), "LSTM": _lstm_step,
@@ -233,11 +312,18 @@ class RNNBase(Module):
             for direction in range(directions):
                 index = layer * directions + direction
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
-                steps = F.linear(x, w_ih, b_ih).unbind(0)
+                xw = F.linear(x, w_ih, b_ih)
                 state = tuple(s[index] for s in state0)
+                if self.mode == "LSTM" and w_hr is None:
+                    packed = _LSTMSequence.apply(xw if b_hh is None else xw + b_hh, *state,
+                                                 w_hh, bool(direction))
+                    steps = xw.shape[0]
+                    outputs.append(packed[:steps])
+                    finals.append((packed[0 if direction else steps - 1], packed[steps]))
+                    continue
                 hs = []
-                for xw in (reversed(steps) if direction else steps):
-                    state = step(xw, state, w_hh, b_hh, w_hr)
+                for xw_t in (reversed(xw.unbind(0)) if direction else xw.unbind(0)):
+                    state = step(xw_t, state, w_hh, b_hh, w_hr)
                     hs.append(state[0])
                 if direction:
                     hs.reverse()
