@@ -88,9 +88,9 @@ def test_sdpa_grouped_query_attention():
 def test_sdpa_dropout_is_unbiased():
     mg.manual_seed(0)
     q = mg.tensor(_x(1, 1, 4, 8), dtype=mg.float32)
-    exact = F.scaled_dot_product_attention(q, q, q).numpy()[0]
+    exact = F.scaled_dot_product_attention(q, q, q).cpu().numpy()[0]
     draws = F.scaled_dot_product_attention(*(q.expand(4000, 1, 4, 8),) * 3,
-                                           dropout_p=0.5).numpy()
+                                           dropout_p=0.5).cpu().numpy()
     assert not np.allclose(draws[0], exact)
     # 4000 independent masks: the mean is within a few standard errors (about 0.05) of exact.
     np.testing.assert_allclose(draws.mean(0), exact, atol=0.2)
@@ -174,7 +174,7 @@ def test_mha_fully_masked_query_gives_zeros_without_weights_as_pytorch():
         lib = torch if isinstance(m, tnn.Module) else mg
         return m(x, x, x, key_padding_mask=lib.tensor(padding), need_weights=False)
     out = compare(torch_module, module, call, [x])
-    assert not np.isnan(out[0].detach().numpy()).any()
+    assert not np.isnan(out[0].detach().cpu().numpy()).any()
 
 
 def test_mha_layout_init_and_paths():
@@ -184,7 +184,7 @@ def test_mha_layout_init_and_paths():
     assert [(k, tuple(v.shape)) for k, v in module.state_dict().items()] == \
         [(k, tuple(v.shape)) for k, v in torch_module.state_dict().items()]
     assert module.in_proj_weight is None and isinstance(module.out_proj, nn.Linear)
-    assert np.all(module.in_proj_bias.detach().numpy() == 0)
+    assert np.all(module.in_proj_bias.detach().cpu().numpy() == 0)
     assert repr(module) == repr(torch_module)
     with pytest.raises(ValueError, match="divisible by num_heads"):
         nn.MultiheadAttention(10, 3)

@@ -22,6 +22,10 @@ def _x(*shape):
     return rng.standard_normal(shape)
 
 
+def _host(t):
+    return t.detach().cpu().numpy()
+
+
 LAYERS = [
     ("RNN", {}),
     ("RNN", dict(nonlinearity="relu", num_layers=2, bias=False)),
@@ -115,10 +119,8 @@ def test_cell_unrolled_over_a_sequence_matches_the_layer():
     for t in range(SEQ):
         state = cell(x[t], state)
     out, (h, c) = layer(x)
-    np.testing.assert_allclose(state[0].detach().numpy(), h[0].detach().numpy(), rtol=1e-5,
-                               atol=1e-6)
-    np.testing.assert_allclose(state[1].detach().numpy(), c[0].detach().numpy(), rtol=1e-5,
-                               atol=1e-6)
+    for ours, theirs in ((state[0], h[0]), (state[1], c[0])):
+        np.testing.assert_allclose(_host(ours), _host(theirs), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name, kwargs", LAYERS + [("LSTMCell", {}), ("GRUCell", {})],
@@ -129,10 +131,10 @@ def test_state_dict_layout_and_initialisation_are_pytorchs(name, kwargs):
     assert {k: tuple(v.shape) for k, v in module.state_dict().items()} == theirs
     assert list(module.state_dict()) == list(theirs)
     bound = 1 / math.sqrt(HIDDEN)
-    values = np.concatenate([p.detach().numpy().ravel() for p in module.parameters()])
+    values = np.concatenate([p.detach().cpu().numpy().ravel() for p in module.parameters()])
     assert values.min() >= -bound and values.max() <= bound
     assert values.max() > 0.8 * bound and values.min() < -0.8 * bound   # uniform, not constant
-    module.load_state_dict({k: mg.tensor(v.numpy()) for k, v in torch_module.state_dict().items()})
+    module.load_state_dict({k: mg.tensor(_host(v)) for k, v in torch_module.state_dict().items()})
 
 
 def test_paths_repr_and_flatten_parameters():
@@ -172,7 +174,7 @@ def test_bad_arguments_raise_like_pytorch():
 def test_lstm_double_backward_matches_pytorch():
     torch_module, module = _pair("LSTM", dict(bidirectional=True), IN, HIDDEN)
     torch_module.double()
-    module.double().load_state_dict({k: mg.tensor(v.detach().numpy())
+    module.double().load_state_dict({k: mg.tensor(v.detach().cpu().numpy())
                                      for k, v in torch_module.state_dict().items()})
     host = _x(SEQ, BATCH, IN)
     x_t = torch.tensor(host, requires_grad=True)
@@ -181,8 +183,8 @@ def test_lstm_double_backward_matches_pytorch():
     (g_m,) = mg.autograd.grad(module(x_m)[0].pow(2).sum(), x_m, create_graph=True)
     g_t.pow(2).sum().backward()
     g_m.pow(2).sum().backward()
-    np.testing.assert_allclose(g_m.detach().numpy(), g_t.detach().numpy(), rtol=1e-9)
-    np.testing.assert_allclose(x_m.grad.numpy(), x_t.grad.numpy(), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(g_m.detach().cpu().numpy(), g_t.detach().cpu().numpy(), rtol=1e-9)
+    np.testing.assert_allclose(_host(x_m.grad), _host(x_t.grad), rtol=1e-8, atol=1e-12)
     for (name, p_t), p_m in zip(torch_module.named_parameters(), module.parameters()):
-        np.testing.assert_allclose(p_m.grad.numpy(), p_t.grad.numpy(), rtol=1e-8, atol=1e-12,
+        np.testing.assert_allclose(_host(p_m.grad), _host(p_t.grad), rtol=1e-8, atol=1e-12,
                                    err_msg=name)

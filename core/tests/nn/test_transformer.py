@@ -103,13 +103,13 @@ def test_transformer_matches_pytorch(kwargs):
 def test_transformer_init_mask_paths_and_errors():
     from micrograd.nn.modules.transformer import Transformer, TransformerEncoderLayer
     assert (Transformer, TransformerEncoderLayer) == (nn.Transformer, nn.TransformerEncoderLayer)
-    np.testing.assert_array_equal(nn.Transformer.generate_square_subsequent_mask(4).numpy(),
-                                  tnn.Transformer.generate_square_subsequent_mask(4).numpy())
+    np.testing.assert_array_equal(nn.Transformer.generate_square_subsequent_mask(4).cpu().numpy(),
+                                  tnn.Transformer.generate_square_subsequent_mask(4).cpu().numpy())
     model = nn.Transformer(D, HEADS, 1, 1, FF)
     torch_model = tnn.Transformer(D, HEADS, 1, 1, FF)
     assert list(model.state_dict()) == list(torch_model.state_dict())
     # Xavier-uniform for every matrix: |w| <= sqrt(6 / (fan_in + fan_out)).
-    w = model.encoder.layers[0].linear1.weight.detach().numpy()
+    w = model.encoder.layers[0].linear1.weight.detach().cpu().numpy()
     bound = np.sqrt(6 / (D + FF))
     assert 0.5 * bound < np.abs(w).max() <= bound
     with pytest.raises(RuntimeError, match="batch number of src and tgt"):
@@ -122,4 +122,4 @@ def test_transformer_init_mask_paths_and_errors():
     layer.eval()
     x = mg.randn(3, 2, D)
     # In eval mode dropout is the identity, so two calls agree exactly.
-    np.testing.assert_array_equal(layer(x).detach().numpy(), layer(x).detach().numpy())
+    np.testing.assert_array_equal(layer(x).detach().cpu().numpy(), layer(x).detach().cpu().numpy())
