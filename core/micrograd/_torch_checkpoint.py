@@ -312,6 +312,7 @@ class _Resolver:
     def _tensor(self, pending: _PendingTensor) -> Tensor:
         from .nn.parameter import Parameter
         from .ops.creation import tensor
+        from .serialization import canonical
         storage = pending.storage
         if not isinstance(storage, _Storage):
             raise self.source.corrupt("a tensor in it is not backed by a storage")
@@ -334,11 +335,13 @@ class _Resolver:
         if storage.dtype is dtypes.bfloat16:
             from .backends.numpy_backend import bf16_to_f32
             view = bf16_to_f32(np.ascontiguousarray(view))
+        view = canonical(view)
 
         def make(where):
             # The ordinary creation path copies out of the file map (and canonicalises bools).
             return tensor(view, dtype=storage.dtype, device=where)
         out = self.place(make, storage.location)
+        self.source.release(flat)
         if pending.parameter:
             return Parameter(out, requires_grad=pending.requires_grad)
         if pending.requires_grad:

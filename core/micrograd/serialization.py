@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import base64
 import glob
+import io
 import json
 import mmap
 import os
 import re
 import secrets
+import shutil
 import stat
 import struct
 from collections import OrderedDict
@@ -179,43 +181,43 @@ def _dense(array: np.ndarray) -> np.ndarray:
 
 
 def _replace_atomically(path: str, write) -> None:
-    """``write(tmp)`` into a fresh temporary file beside ``path``, then rename it over
-    ``path``, keeping an existing target's mode."""
+    """``write(file)`` inside a private temporary directory beside ``path``, then rename the
+    file over ``path``, keeping an existing target's mode (a new one gets 0o666 less the
+    umask, as ``open`` would give it)."""
     directory, base = os.path.split(os.path.abspath(path))
     _remove_stale_temporaries(directory, base)
-    tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # Created by us with 0o666 (the umask applies, as for any new file): mkstemp's 0600 would
-    # make every checkpoint private.
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    # A directory, not a file: safetensors writes through a temporary file of its own in the
+    # directory it is given, and a killed process must leave nothing we cannot attribute.
+    scratch = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    os.mkdir(scratch, 0o700)
     try:
+        tmp = os.path.join(scratch, base)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            mode = stat.S_IMODE(os.stat(tmp).st_mode)      # 0o666 with the umask applied
         write(tmp)
+        os.chmod(tmp, mode)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        try:
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-        except FileNotFoundError:
-            pass
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _remove_stale_temporaries(directory: str, base: str) -> None:
-    """Temporaries of ``base`` whose writing process is gone (killed mid-save)."""
+    """Scratch directories of saves to ``base`` whose process is gone (killed mid-save)."""
     pattern = re.compile(r"\." + re.escape(base) + r"\.(\d+)\.[0-9a-f]{8}\.tmp\Z")
     for candidate in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.*.tmp")):
         match = pattern.match(os.path.basename(candidate))
         if match is None or _process_alive(int(match.group(1))):
             continue
-        try:
-            os.unlink(candidate)
-        except FileNotFoundError:
-            pass
+        if os.path.isdir(candidate) and not os.path.islink(candidate):
+            shutil.rmtree(candidate, ignore_errors=True)
 
 
 def _process_alive(pid: int) -> bool:
@@ -273,10 +275,10 @@ class _Source:
         self.name = repr(getattr(f, "name", f)) if hasattr(f, "read") else os.fspath(f)
         self._map = None
         if hasattr(f, "read"):
-            data = f.read()
+            data = None if isinstance(f, io.TextIOBase) else f.read()
             if not isinstance(data, (bytes, bytearray)):
                 raise TypeError(f"micrograd.load: {self.name} must be opened in binary mode "
-                                f"('rb'), it returned {type(data).__name__}")
+                                f"('rb'), not as text")
             self.buffer = memoryview(data)
         else:
             self.buffer = self._map_regular_file(self.name)
@@ -302,6 +304,18 @@ class _Source:
     def array(self, offset: int, np_dtype, count: int) -> np.ndarray:
         """A view of ``count`` elements at ``offset`` (bounds already checked)."""
         return np.frombuffer(self.buffer, dtype=np_dtype, count=count, offset=offset)
+
+    def release(self, array: np.ndarray) -> None:
+        """Drop the mapped pages under ``array`` once its values are copied out, so resident
+        memory stays near one copy of the checkpoint (the pages are re-read if touched)."""
+        if self._map is None or array.nbytes == 0:
+            return
+        base = np.frombuffer(self.buffer, np.uint8).ctypes.data
+        start = array.ctypes.data - base
+        aligned = start - start % mmap.PAGESIZE
+        if 0 <= aligned < self.size:
+            self._map.madvise(mmap.MADV_DONTNEED, aligned,
+                              min(self.size - aligned, start - aligned + array.nbytes))
 
     def __enter__(self):
         return self
@@ -405,13 +419,16 @@ def _check_entry(source: _Source, key: str, entry, data_start: int) -> tuple:
     if dtype is None:
         raise SerializationError(f"{source.name}: tensor {key!r} has dtype {code}, which "
                                  f"micrograd does not support (supported: {', '.join(_CODES)})")
-    nbytes = int(np.prod(shape, dtype=object)) * (2 if dtype is dtypes.bfloat16
-                                                  else dtype.itemsize)
+    nbytes = _nbytes(dtype, shape)
     if end - begin != nbytes or data_start + end > source.size:
         raise source.corrupt(f"tensor {key!r} of shape {list(shape)} and dtype {code} needs "
                              f"{nbytes} bytes at [{begin}, {end}) of a data section of "
                              f"{source.size - data_start} bytes")
     return dtype, shape, data_start + begin
+
+
+def _nbytes(dtype: dtypes.DType, shape: tuple) -> int:
+    return int(np.prod(shape, dtype=object)) * (2 if dtype is dtypes.bfloat16 else dtype.itemsize)
 
 
 def _host_array(source: _Source, entry: tuple) -> tuple[np.ndarray, dtypes.DType]:
@@ -420,17 +437,27 @@ def _host_array(source: _Source, entry: tuple) -> tuple[np.ndarray, dtypes.DType
     if dtype is dtypes.bfloat16:
         from .backends.numpy_backend import bf16_to_f32
         return bf16_to_f32(source.array(offset, "<u2", count).reshape(shape)), dtype
-    return source.array(offset, dtype.numpy.newbyteorder("<"), count).reshape(shape), dtype
+    return canonical(source.array(offset, dtype.numpy.newbyteorder("<"), count).reshape(shape)), \
+        dtype
+
+
+def canonical(array: np.ndarray) -> np.ndarray:
+    """A file's bool bytes as canonical 0/1: a crafted byte 2 or 255 must not reach kernels
+    that assume one bit of information per byte."""
+    return array.view(np.uint8) != 0 if array.dtype == np.bool_ else array
 
 
 def _make_tensor(source: _Source, entry: tuple, location: str | None, place) -> Tensor:
     from .ops.creation import tensor
+    dtype, shape, offset = entry
     host, dtype = _host_array(source, entry)
 
     def make(where):
         # The ordinary creation path copies out of the map (and canonicalises bools).
         return tensor(host, dtype=dtype, device=where)
-    return place(make, location)
+    out = place(make, location)
+    source.release(source.array(offset, np.uint8, _nbytes(dtype, shape)))
+    return out
 
 
 class _Decoder:
