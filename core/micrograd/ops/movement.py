@@ -510,10 +510,12 @@ def repeat_interleave(x: Tensor, repeats: int, dim: int | None = None) -> Tensor
 
 
 def pad(x: Tensor, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
-    """``F.pad``: ``pad`` lists (left, right) pairs from the last dimension backwards;
-    negative amounts crop."""
-    if mode != "constant":
-        raise NotImplementedError(f"pad mode {mode!r} is not supported; only 'constant'")
+    """``F.pad``: ``pad`` lists (left, right) pairs from the last dimension backwards.
+    ``mode`` is ``"constant"`` (with ``value``; negative amounts crop), ``"reflect"``,
+    ``"replicate"`` or ``"circular"``."""
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad mode {mode!r} is not supported; use 'constant', "
+                                  f"'reflect', 'replicate' or 'circular'")
     pad = list(pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise RuntimeError(f"Padding length must be divisible by 2 and at most twice the "
@@ -521,6 +523,18 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if mode != "constant":
+        if x.ndim not in (len(pad) // 2 + 1, len(pad) // 2 + 2):   # PyTorch's combinations
+            raise NotImplementedError(
+                f"Padding size {len(pad)} is not supported for {x.ndim}D input tensor. "
+                f"Supported combinations for non-constant padding: 2D or 3D input with padding "
+                f"size 2 (the last dim), 3D or 4D with 4 (the last 2), 4D or 5D with 6 (the last "
+                f"3)")
+        if builtins.any(lo < 0 or hi < 0 for lo, hi in widths):
+            raise RuntimeError(f"pad: negative padding {tuple(pad)} is only supported in "
+                               f"constant mode")
+        from .resample import pad_by_index
+        return pad_by_index(x, widths, mode)
     # Crop first (negative pads), then pad (non-negative).
     crop = tuple(slice(builtins.max(-lo, 0), s - builtins.max(-hi, 0), 1)
                  for (lo, hi), s in zip(widths, x._data.shape))
