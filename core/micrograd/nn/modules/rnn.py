@@ -304,30 +304,16 @@ class RNNBase(Module):
         if batched and self.batch_first:
             x = x.transpose(0, 1)
         state0 = self._initial_state(x, hx, x.shape[1] if batched else None)
-        step = _STEPS[self.mode]
         directions = 2 if self.bidirectional else 1
         finals: list[tuple] = []
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(directions):
-                index = layer * directions + direction
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
-                xw = F.linear(x, w_ih, b_ih)
-                state = tuple(s[index] for s in state0)
-                if self.mode == "LSTM" and w_hr is None:
-                    packed = _LSTMSequence.apply(xw if b_hh is None else xw + b_hh, *state,
-                                                 w_hh, bool(direction))
-                    steps = xw.shape[0]
-                    outputs.append(packed[:steps])
-                    finals.append((packed[0 if direction else steps - 1], packed[steps]))
-                    continue
-                hs = []
-                for xw_t in (reversed(xw.unbind(0)) if direction else xw.unbind(0)):
-                    state = step(xw_t, state, w_hh, b_hh, w_hr)
-                    hs.append(state[0])
-                if direction:
-                    hs.reverse()
-                outputs.append(stack(hs, 0))
+                state = tuple(s[layer * directions + direction] for s in state0)
+                out, state = self._run_direction(F.linear(x, w_ih, b_ih), state, w_hh, b_hh,
+                                                 w_hr, reverse=bool(direction))
+                outputs.append(out)
                 finals.append(state)
             x = outputs[0] if directions == 1 else cat(outputs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
@@ -340,6 +326,20 @@ class RNNBase(Module):
             out = out.squeeze(1)
             hidden = [h.squeeze(1) for h in hidden]
         return out, (tuple(hidden) if self.mode == "LSTM" else hidden[0])
+
+    def _run_direction(self, xw: Tensor, state: tuple, w_hh, b_hh, w_hr, reverse: bool):
+        """One layer in one direction over the projected sequence ``xw`` (L, N, G*H): the
+        hidden states (L, N, H_out) in time order and the final state."""
+        steps = xw.shape[0]
+        if self.mode == "LSTM" and w_hr is None:
+            packed = _LSTMSequence.apply(xw if b_hh is None else xw + b_hh, *state, w_hh,
+                                         reverse)
+            return packed[:steps], (packed[0 if reverse else steps - 1], packed[steps])
+        step, xs, hs = _STEPS[self.mode], xw.unbind(0), [None] * steps
+        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            state = step(xs[t], state, w_hh, b_hh, w_hr)
+            hs[t] = state[0]
+        return stack(hs, 0), state
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
