@@ -120,22 +120,23 @@ class _LSTMSequence(Function):
     def _differentiable_backward(ctx, grad):
         from ...autograd import grad as autograd_grad
         xw, h0, c0, w_hh = ctx.inputs
-        replay = _lstm_composed(xw, h0, c0, w_hh, ctx.reverse)
+        hs, (_, c) = _composed_direction(_lstm_step, xw, (h0, c0), w_hh, None, None,
+                                         ctx.reverse)
+        replay = cat([hs, c.unsqueeze(0)], 0)
         wanted = [t for t in (xw, h0, c0, w_hh) if t.requires_grad]
         grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
         return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, c0, w_hh)) \
             + (None,)
 
 
-def _lstm_composed(xw, h0, c0, w_hh, reverse):
-    """The recurrence of _LSTMSequence recorded op by op (its packed output layout)."""
-    steps = xw.unbind(0)
-    order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
-    state, hs = (h0, c0), [None] * len(steps)
-    for t in order:
-        state = _lstm_step(steps[t], state, w_hh, None)
+def _composed_direction(step, xw, state, w_hh, b_hh, w_hr, reverse: bool):
+    """One layer-direction recorded step by step: the hidden states (L, N, H_out) in time
+    order and the final state."""
+    xs, hs = xw.unbind(0), [None] * xw.shape[0]
+    for t in (range(len(xs) - 1, -1, -1) if reverse else range(len(xs))):
+        state = step(xs[t], state, w_hh, b_hh, w_hr)
         hs[t] = state[0]
-    return cat([stack(hs, 0), state[1].unsqueeze(0)], 0)
+    return stack(hs, 0), state
 
 
 _STEPS = {"RNN_TANH": _rnn_step(ew.tanh), "RNN_RELU": _rnn_step(ew.relu), "LSTM": _lstm_step,
@@ -335,11 +336,7 @@ class RNNBase(Module):
             packed = _LSTMSequence.apply(xw if b_hh is None else xw + b_hh, *state, w_hh,
                                          reverse)
             return packed[:steps], (packed[0 if reverse else steps - 1], packed[steps])
-        step, xs, hs = _STEPS[self.mode], xw.unbind(0), [None] * steps
-        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-            state = step(xs[t], state, w_hh, b_hh, w_hr)
-            hs[t] = state[0]
-        return stack(hs, 0), state
+        return _composed_direction(_STEPS[self.mode], xw, state, w_hh, b_hh, w_hr, reverse)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
