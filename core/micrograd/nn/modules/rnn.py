@@ -78,7 +78,7 @@ class _LSTMSequence(Function):
         hidden = h0.shape[-1]
         order = range(xw.shape[0] - 1, -1, -1) if reverse else range(xw.shape[0])
         w_t, steps = w_hh.t(), xw.unbind(0)
-        h, c, saved, hs = h0, c0, {}, [None] * xw.shape[0]
+        h, c, saved, hs = h0, c0, [None] * xw.shape[0], [None] * xw.shape[0]
         for t in order:
             z = steps[t] + h @ w_t
             i, f, _, o = z.sigmoid().chunk(4, 1)
@@ -89,8 +89,10 @@ class _LSTMSequence(Function):
             h = o * tanh_c
             saved[t] = (i, f, g, o, tanh_c, c_prev, h_prev)
             hs[t] = h
-        ctx.saved, ctx.order, ctx.inputs = saved, order, (xw, h0, c0, w_hh)
-        ctx.reverse = reverse
+        # Saved through the ctx (version-checked, freed after backward): the inputs, then the
+        # activations of every step in time order.
+        ctx.save_for_backward(xw, h0, c0, w_hh, *(a for step in saved for a in step))
+        ctx.order, ctx.reverse = order, reverse
         return cat([stack(hs, 0), c.unsqueeze(0)], 0)
 
     @staticmethod
@@ -98,13 +100,14 @@ class _LSTMSequence(Function):
         from ...autograd import grad_mode
         if grad_mode.is_grad_enabled():
             return _LSTMSequence._differentiable_backward(ctx, grad)
-        xw, h0, c0, w_hh = ctx.inputs
+        xw, h0, c0, w_hh, *flat = ctx.saved_tensors
         steps = xw.shape[0]
+        saved = [flat[7 * t:7 * t + 7] for t in range(steps)]
         *d_out, d_c = grad.unbind(0)
         d_h = None
         d_z = [None] * steps
         for t in reversed(ctx.order):
-            i, f, g, o, tanh_c, c_prev, h_prev = ctx.saved[t]
+            i, f, g, o, tanh_c, c_prev, _ = saved[t]
             d_h = d_out[t] if d_h is None else d_h + d_out[t]
             d_c = d_c + d_h * o * (1 - tanh_c * tanh_c)
             d_z[t] = cat([d_c * g * i * (1 - i), d_c * c_prev * f * (1 - f),
@@ -112,14 +115,14 @@ class _LSTMSequence(Function):
             d_c = d_c * f
             d_h = d_z[t] @ w_hh
         d_xw = stack(d_z, 0)
-        prev_h = stack([ctx.saved[t][6] for t in range(steps)], 0)
+        prev_h = stack([saved[t][6] for t in range(steps)], 0)
         d_w = d_xw.reshape(-1, d_xw.shape[-1]).t() @ prev_h.reshape(-1, prev_h.shape[-1])
         return d_xw, d_h, d_c, d_w, None
 
     @staticmethod
     def _differentiable_backward(ctx, grad):
         from ...autograd import grad as autograd_grad
-        xw, h0, c0, w_hh = ctx.inputs
+        xw, h0, c0, w_hh = ctx.saved_tensors[:4]
         hs, (_, c) = _composed_direction(_lstm_step, xw, (h0, c0), w_hh, None, None,
                                          ctx.reverse)
         replay = cat([hs, c.unsqueeze(0)], 0)
