@@ -28,6 +28,7 @@ import word_language_model
 from conftest import STEP_TIMES
 
 torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")       # the bundled digits (micrograd's "train" extra)
 
 STEPS = 20
 PROGRAMS = {"char_gpt": char_gpt, "word_language_model": word_language_model,
