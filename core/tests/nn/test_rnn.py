@@ -36,6 +36,7 @@ LAYERS = [
     ("LSTM", dict(proj_size=2, bidirectional=True, bias=False)),
     ("GRU", {}),
     ("GRU", dict(num_layers=3, bidirectional=True, batch_first=True)),
+    ("GRU", dict(bias=False, num_layers=2)),
 ]
 
 
@@ -171,8 +172,11 @@ def test_bad_arguments_raise_like_pytorch():
         nn.GRUCell(IN, HIDDEN)(mg.randn(BATCH, IN), mg.zeros(BATCH + 1, HIDDEN))
 
 
-def test_lstm_double_backward_matches_pytorch():
-    torch_module, module = _pair("LSTM", dict(bidirectional=True), IN, HIDDEN)
+@pytest.mark.parametrize("name, kwargs", [("LSTM", dict(bidirectional=True)),
+                                          ("GRU", dict(bidirectional=True)),
+                                          ("GRU", dict(bias=False))], ids=lambda v: str(v))
+def test_double_backward_through_fused_layers_matches_pytorch(name, kwargs):
+    torch_module, module = _pair(name, kwargs, IN, HIDDEN)
     torch_module.double()
     module.double().load_state_dict({k: mg.tensor(v.detach().cpu().numpy())
                                      for k, v in torch_module.state_dict().items()})

@@ -4,9 +4,11 @@
 Parameter names, shapes, gate order and initialisation are PyTorch's (``weight_ih_l0``,
 ``weight_hh_l1_reverse``, ``weight_hr_l0`` for a projected LSTM; gates ``i, f, g, o`` for the
 LSTM and ``r, z, n`` for the GRU; every parameter from U(-1/sqrt(hidden), 1/sqrt(hidden))), so a
-PyTorch state dict loads as is. Everything is composed from differentiable ops: the input
-projection of a whole sequence is one matrix product per layer and direction, and each time step
-adds one product with the recurrent weight and the gate arithmetic.
+PyTorch state dict loads as is. The input projection of a whole sequence is one matrix product
+per layer and direction. Each time step then adds a product with the recurrent weight and the
+gate arithmetic: recorded op by op for the cells, ``RNN`` and a projected LSTM, and as one graph
+node per layer and direction with a hand-written backward through time for ``LSTM`` and ``GRU``
+(``_LSTMSequence``, ``_GRUSequence``).
 """
 
 from __future__ import annotations
@@ -130,6 +132,69 @@ class _LSTMSequence(Function):
         grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
         return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, c0, w_hh)) \
             + (None,)
+
+
+class _GRUSequence(Function):
+    """One GRU layer and direction over a whole sequence as one graph node (see
+    _LSTMSequence). ``xw`` is the input projection with ``b_ih``, (T, N, 3H); ``b_hh`` stays
+    separate because the reset gate scales ``W_hn h + b_hn``. Returns the hidden states
+    (T, N, H) in time order."""
+
+    @staticmethod
+    def forward(ctx, xw, h0, w_hh, b_hh, reverse):
+        hidden = h0.shape[-1]
+        order = range(xw.shape[0] - 1, -1, -1) if reverse else range(xw.shape[0])
+        w_t, steps = w_hh.t(), xw.unbind(0)
+        h, saved, hs = h0, [None] * xw.shape[0], [None] * xw.shape[0]
+        for t in order:
+            hw = h @ w_t if b_hh is None else h @ w_t + b_hh
+            x_rz, x_n = steps[t].split([2 * hidden, hidden], 1)
+            h_rz, h_n = hw.split([2 * hidden, hidden], 1)
+            r, z = (x_rz + h_rz).sigmoid().chunk(2, 1)
+            n = (x_n + r * h_n).tanh()
+            saved[t] = (r, z, n, h_n, h)
+            h = n + z * (h - n)
+            hs[t] = h
+        ctx.save_for_backward(xw, h0, w_hh, b_hh, *(a for step in saved for a in step))
+        ctx.order, ctx.reverse = order, reverse
+        return stack(hs, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from ...autograd import grad_mode
+        if grad_mode.is_grad_enabled():
+            return _GRUSequence._differentiable_backward(ctx, grad)
+        xw, h0, w_hh, b_hh, *flat = ctx.saved_tensors
+        steps = xw.shape[0]
+        saved = [flat[5 * t:5 * t + 5] for t in range(steps)]
+        d_out = grad.unbind(0)
+        d_h = None
+        d_x, d_hw = [None] * steps, [None] * steps
+        for t in reversed(ctx.order):
+            r, z, n, h_n, h_prev = saved[t]
+            d_h = d_out[t] if d_h is None else d_h + d_out[t]
+            d_n = d_h * (1 - z) * (1 - n * n)
+            d_rz = cat([d_n * h_n * r * (1 - r), d_h * (h_prev - n) * z * (1 - z)], -1)
+            d_x[t] = cat([d_rz, d_n], -1)
+            d_hw[t] = cat([d_rz, d_n * r], -1)
+            d_h = d_h * z + d_hw[t] @ w_hh
+        d_xw, d_hw = stack(d_x, 0), stack(d_hw, 0)
+        prev_h = stack([saved[t][4] for t in range(steps)], 0)
+        flat_hw = d_hw.reshape(-1, d_hw.shape[-1])
+        d_w = flat_hw.t() @ prev_h.reshape(-1, prev_h.shape[-1])
+        d_b = None if b_hh is None else flat_hw.sum(0)
+        return d_xw, d_h, d_w, d_b, None
+
+    @staticmethod
+    def _differentiable_backward(ctx, grad):
+        from ...autograd import grad as autograd_grad
+        inputs = ctx.saved_tensors[:4]
+        xw, h0, w_hh, b_hh = inputs
+        replay, _ = _composed_direction(_gru_step, xw, (h0,), w_hh, b_hh, None, ctx.reverse)
+        wanted = [t for t in inputs if t is not None and t.requires_grad]
+        grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
+        return tuple(next(grads) if t is not None and t.requires_grad else None
+                     for t in inputs) + (None,)
 
 
 def _composed_direction(step, xw, state, w_hh, b_hh, w_hr, reverse: bool):
@@ -339,6 +404,9 @@ class RNNBase(Module):
             packed = _LSTMSequence.apply(xw if b_hh is None else xw + b_hh, *state, w_hh,
                                          reverse)
             return packed[:steps], (packed[0 if reverse else steps - 1], packed[steps])
+        if self.mode == "GRU":
+            hs = _GRUSequence.apply(xw, *state, w_hh, b_hh, reverse)
+            return hs, (hs[0 if reverse else steps - 1],)
         return _composed_direction(_STEPS[self.mode], xw, state, w_hh, b_hh, w_hr, reverse)
 
     def extra_repr(self) -> str:
