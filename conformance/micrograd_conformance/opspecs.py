@@ -546,7 +546,8 @@ def _batch_norm_terms64(x, w, b, mean=None, var=None):
 
 def _nn(op, run, oracle, shapes, variant="", domains=None, terms=27, scale=None):
     return OpSpec(op, run, oracle, FLOAT, domains or ("real",) * len(shapes), grad=True,
-                  variant=variant, extra={"shapes": shapes, "needs_matmul": op == "conv2d"},
+                  variant=variant, extra={"shapes": shapes,
+                                                    "needs_matmul": op.startswith("conv")},
                   terms=lambda shape: terms, scale=scale)
 
 
@@ -577,4 +578,79 @@ NN = [
             x, *(_running_stat(x, v) for v in _BN_RUNNING), w, b, training=False),
         lambda x, w, b: batch_norm64(x, w, b, *_BN_RUNNING), [(4, 3, 5, 6), (3,), (3,)],
         "eval", scale=lambda x, w, b: _batch_norm_terms64(x, w, b, *_BN_RUNNING)),
+]
+
+
+# ------------------------------------------------------------------ contract 1.2 additions
+# conv_transpose2d (an optional op: the input gradient of conv2d), and the order ops argsort and
+# searchsorted (optional ops whose decompositions stage through the host).
+
+def conv_transpose2d64(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0),
+                       dilation=(1, 1), groups=1):
+    """Each input pixel scatters ``x * w`` over the kernel's footprint in the output."""
+    n, cin, h, wd = x.shape
+    _, cog, kh, kw = w.shape
+    out_hw = [(size - 1) * stride[i] - 2 * padding[i] + dilation[i] * (k - 1)
+              + output_padding[i] + 1 for i, (size, k) in enumerate(((h, kh), (wd, kw)))]
+    full = np.zeros((n, cog * groups, out_hw[0] + 2 * padding[0], out_hw[1] + 2 * padding[1]))
+    cig = cin // groups
+    for g in range(groups):
+        xs, ws = x[:, g * cig:(g + 1) * cig], w[g * cig:(g + 1) * cig]
+        for i in range(kh):
+            for j in range(kw):
+                r, c = i * dilation[0], j * dilation[1]
+                full[:, g * cog:(g + 1) * cog, r: r + (h - 1) * stride[0] + 1: stride[0],
+                     c: c + (wd - 1) * stride[1] + 1: stride[1]] += \
+                    np.einsum("nchw,co->nohw", xs, ws[:, :, i, j])
+    return full[:, :, padding[0]: padding[0] + out_hw[0], padding[1]: padding[1] + out_hw[1]]
+
+
+def _conv_transpose(variant, shapes, **kwargs):
+    """A conv_transpose2d spec; its scale (the sum of |terms| an output adds up, where fp16
+    rounding of the partial sums shows) is the same transposed convolution of |x| and |w|."""
+    geometry = {name: (v, v) if isinstance(v, int) else v for name, v in kwargs.items()
+                if name != "groups"}
+    geometry["groups"] = kwargs.get("groups", 1)
+    return _nn("conv_transpose2d", lambda x, w: _functional(x).conv_transpose2d(x, w, **kwargs),
+               lambda x, w: conv_transpose2d64(x, w, **geometry), shapes, variant,
+               scale=lambda x, w: conv_transpose2d64(np.abs(x), np.abs(w), **geometry))
+
+
+NN += [
+    _conv_transpose("", [(2, 4, 5, 4), (4, 3, 4, 4)], stride=2, padding=1),
+    _conv_transpose("grouped-output-padding", [(2, 4, 3, 5), (4, 2, 3, 3)], stride=(2, 1),
+                    padding=(0, 1), output_padding=(1, 0), groups=2),
+    _conv_transpose("dilated", [(1, 3, 4, 4), (3, 2, 3, 3)], dilation=2),
+]
+
+
+def _argsort64(x, axis, descending):
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable")
+    order = np.flip(np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis)
+    return x.shape[axis] - 1 - order
+
+
+def _searchsorted64(seq, values, side):
+    rows, probes = np.sort(seq, -1).reshape(-1, seq.shape[-1]), values.reshape(-1, values.shape[-1])
+    return np.stack([np.searchsorted(r, v, side=side) for r, v in zip(rows, probes)]).reshape(
+        values.shape)
+
+
+def _int64(dtype):
+    return mg.int64
+
+
+ORDER = [
+    OpSpec("argsort", lambda x: type_of(x).argsort(x, dim=1, stable=True),
+           lambda x: _argsort64(x, 1, False), NUMERIC, out=_int64),
+    OpSpec("argsort", lambda x: type_of(x).argsort(x, dim=-1, descending=True, stable=True),
+           lambda x: _argsort64(x, -1, True), NUMERIC, out=_int64, variant="descending"),
+    OpSpec("sort", lambda x: x.sort(0).values, lambda x: np.sort(x, 0), NUMERIC),
+    OpSpec("searchsorted", lambda x, v: type_of(x).searchsorted(x.sort(-1).values, v),
+           lambda x, v: _searchsorted64(x, v, "left"), NUMERIC, ("real", "real"), out=_int64),
+    OpSpec("searchsorted", lambda x, v: type_of(x).searchsorted(x.sort(-1).values, v,
+                                                                right=True),
+           lambda x, v: _searchsorted64(x, v, "right"), NUMERIC, ("real", "real"), out=_int64,
+           variant="right"),
 ]

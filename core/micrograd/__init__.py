@@ -53,6 +53,14 @@ from .ops.indexing import (
     take_along_dim,
 )
 from .ops.linalg import addmm, bmm, dot, matmul, mm, outer
+from .ops.matrix import (
+    addbmm, baddbmm, cdist, cumprod, diag, diag_embed, diagonal, einsum, tril, triu,
+)
+from .ops.sorting import (
+    argsort, bucketize, msort, multinomial, searchsorted, sort, topk, unique,
+)
+from .ops.movement import roll
+from .ops.elementwise import allclose, isclose, nan_to_num
 from .random import (
     Generator, bernoulli, default_generator, initial_seed, manual_seed, normal, rand, rand_like,
     randint, randint_like, randn, randn_like, randperm, seed,
@@ -104,24 +112,17 @@ def set_backend(device_type: str, backend_name: str) -> None:
     set_default_device(None)
 
 
-def backends() -> dict:
-    """Installed backends by name, with their device type and availability."""
-    from .registry import registry
-    registry.load()
-    return {name: spec.device_type for name, spec in registry.specs.items()}
-
-
-def save(obj, path) -> None:
-    from .serialization import save as _save
-    _save(obj, path)
-
-
-def load(path, *, device=None):
-    from .serialization import load as _load
-    return _load(path, device=device)
-
-
-
+from . import backends  # noqa: E402  (torch.backends' namespace; mg.backends() lists them)
+from .serialization import load, save  # noqa: E402
 from . import nn, optim, utils  # noqa: E402  (they build on everything above)
+from . import accelerator, amp, compiler, cpu, cuda, onnx  # noqa: E402  (PyTorch namespaces)
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
+from .compiler import compile  # noqa: E402
+from .legacy import (  # noqa: E402  (torch.FloatTensor(...) and friends)
+    BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
+    IntTensor, LongTensor, ShortTensor,
+)
+from . import linalg, sparse  # noqa: E402
+from .sparse import sparse_coo_tensor, spmm  # noqa: E402
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .ops import creation, elementwise as ew, indexing, inplace, linalg, movement, reduction
+from .ops import matrix, sorting
 from .tensor import Tensor
 
 
@@ -120,6 +121,18 @@ METHODS = {
     "addcdiv_": inplace.addcdiv_, "lerp_": inplace.lerp_, "copy_": inplace.copy_,
     "fill_": inplace.fill_, "zero_": inplace.zero_, "uniform_": inplace.uniform_,
     "normal_": inplace.normal_, **inplace.INPLACE_UNARY,
+    # structure, order and closeness
+    "tril": matrix.tril, "triu": matrix.triu, "diagonal": matrix.diagonal, "diag": matrix.diag,
+    "diag_embed": matrix.diag_embed, "baddbmm": matrix.baddbmm, "addbmm": matrix.addbmm,
+    "cumprod": matrix.cumprod, "addmm": lambda self, a, b, *, beta=1, alpha=1:
+        linalg.addmm(self, a, b, beta=beta, alpha=alpha),
+    "sort": sorting.sort, "argsort": sorting.argsort, "msort": sorting.msort,
+    "topk": sorting.topk, "unique": sorting.unique, "multinomial": sorting.multinomial,
+    "roll": movement.roll, "nan_to_num": ew.nan_to_num, "isclose": ew.isclose,
+    "allclose": ew.allclose,
+    # sparse tensors are stored dense (micrograd.sparse)
+    "to_dense": lambda self: self, "coalesce": lambda self: self,
+    "is_sparse": property(lambda self: False),
     # construction from an existing tensor
     "new_zeros": _new_factory(creation.zeros), "new_ones": _new_factory(creation.ones),
     "new_empty": _new_factory(creation.empty), "new_full": _new_full,

@@ -22,7 +22,7 @@ import numpy as np
 
 from .dtypes import DType
 
-CONTRACT_VERSION = (1, 1)
+CONTRACT_VERSION = (1, 2)
 """(major, minor). A plugin built for another major version is refused; minor additions are
 backwards compatible (new optional ops only)."""
 
@@ -65,6 +65,11 @@ OPTIONAL_OPS: dict[str, str] = {
                "groups) -> y (N, O, OH, OW); no bias (the core adds it)"),
     "conv2d_backward": ("conv2d_backward(grad_y, x, w, stride, padding, dilation, groups) -> "
                         "(grad_x, grad_w)"),
+    "conv_transpose2d": ("conv_transpose2d(x (N, Cin, H, W), w (Cin, Cout/groups, KH, KW), "
+                         "stride, padding, output_padding, dilation, groups) -> y (N, Cout, "
+                         "OH, OW): the input gradient of conv2d(y, w), OH = (H - 1) * stride - "
+                         "2 * padding + dilation * (KH - 1) + output_padding + 1; no bias "
+                         "(added in contract 1.2)"),
     "max_pool2d": ("max_pool2d(x, kernel, stride, padding, dilation) -> (y, indices): indices "
                    "int64, the flat position (h * W + w) of each max in its input plane; "
                    "padding counts as -inf"),
@@ -87,6 +92,12 @@ OPTIONAL_OPS: dict[str, str] = {
                             "(grad_y - (sum(grad_y) + xhat * sum(grad_y * xhat)) / count) when "
                             "training (count: elements per channel), weight * invstd * grad_y "
                             "otherwise"),
+    # order: sorting and binary search (host-staged decompositions; added in contract 1.2)
+    "argsort": ("argsort(x, axis, descending) -> int64 indices ordering x along axis; stable "
+                "(ties keep their order), nan sorts as the largest value"),
+    "searchsorted": ("searchsorted(sorted_sequence (B, M), values (B, K), right) -> int64 "
+                     "(B, K): per row, the insertion points of values into the sorted row "
+                     "(the first position with sequence >= value, > with right)"),
     # fused optimizer steps, in place on the param and state arrays (all one floating dtype)
     "sgd_step_": ("sgd_step_(param, grad, momentum_buffer or None, *, lr, momentum, dampening, "
                   "nesterov, weight_decay, maximize, first_step) -> None; PyTorch's SGD "

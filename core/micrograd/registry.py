@@ -97,6 +97,7 @@ class Registry:
         self.problems: list[LoadProblem] = []
         self.plugins: list[tuple[str, str | None]] = []     # (plugin name, distribution)
         self.preferred: dict[str, str] = {}                 # device type -> backend name
+        self.current_index: dict[str, int] = {}             # "cuda" means cuda:N (set_device)
 
     # ------------------------------------------------------------ discovery
     def load(self) -> None:
@@ -228,7 +229,7 @@ class Registry:
         if dev.type == "numpy":
             return self.backend("numpy", dev.index or 0)
         self.load()
-        index = dev.index or 0
+        index = dev.index if dev.index is not None else self.current_index.get(dev.type, 0)
         if dev.type in self.specs and dev.type not in self._device_types():
             return self.backend(dev.type, index)
         preferred = self.preferred.get(dev.type)

@@ -61,8 +61,14 @@ class Tensor:
             t._base = base._base if base._base is not None else base
         return t
 
+    def __new__(cls, *args, device=None):
+        """The legacy constructor: ``Tensor(2, 3)`` (zeros of the default dtype) or
+        ``Tensor(data)``; prefer ``micrograd.tensor(data)`` / ``micrograd.zeros(shape)``."""
+        from .legacy import construct
+        return construct(args, None, device)
+
     def __init__(self, *args, **kwargs):
-        raise TypeError("create tensors with micrograd.tensor(data), micrograd.zeros(shape), ...")
+        pass   # all done in __new__
 
     # ------------------------------------------------------------ attributes
     @property
@@ -144,6 +150,28 @@ class Tensor:
     @property
     def is_cuda(self) -> bool:
         return self._backend.device.type == "cuda"
+
+    @property
+    def is_cpu(self) -> bool:
+        return self._backend.device.type == "cpu"
+
+    @property
+    def is_mps(self) -> bool:
+        return self._backend.device.type == "mps"
+
+    @property
+    def is_xpu(self) -> bool:
+        return self._backend.device.type == "xpu"
+
+    @property
+    def is_meta(self) -> bool:
+        return False     # no meta device: every tensor here holds data
+
+    is_sparse = is_quantized = is_mkldnn = is_nested = False   # dense strided tensors only
+
+    def get_device(self) -> int:
+        """The device index, -1 for the host (PyTorch's convention)."""
+        return -1 if self.is_cpu else (self._backend.device.index or 0)
 
     @property
     def data(self) -> "Tensor":
@@ -393,6 +421,26 @@ class Tensor:
         from .ops.creation import _rebuild
         return (_rebuild, (self.detach()._host().copy(), self._dtype.name, str(self.device),
                            self.requires_grad))
+
+    def __deepcopy__(self, memo):
+        """A copy on this tensor's own backend, with its ``requires_grad`` and a copy of its
+        ``grad`` (pickling would go through the host and a device string, and ``"cpu"`` names
+        whichever backend serves it at load time)."""
+        if id(self) not in memo:
+            if not self.is_leaf:
+                raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                                   "support the deepcopy protocol; deepcopy x.detach() instead")
+            copy = self.detach().clone()
+            copy.requires_grad = self.requires_grad
+            copy_grad_into(self, copy, memo)
+            memo[id(self)] = copy
+        return memo[id(self)]
+
+
+def copy_grad_into(source: Tensor, copy: Tensor, memo: dict) -> None:
+    """Deep-copy ``source.grad`` onto ``copy`` (shared by Tensor's and Parameter's deepcopy)."""
+    if source.grad is not None:
+        copy.grad = source.grad.__deepcopy__(memo)
 
 
 def is_tensor(obj) -> bool:

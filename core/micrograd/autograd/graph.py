@@ -123,6 +123,61 @@ class AccumulateGrad(Node):
                 leaf.grad = leaf.grad + grad
 
 
+class DeferredGrad:
+    """A gradient a node hands the engine in a cheaper form than a dense tensor.
+
+    The adjoint of a slice is a full-size tensor of zeros with the slice's gradient written in;
+    a sequence unbound into T steps (an RNN's input projection, ``chunk`` of gates) would cost
+    T full-size tensors and T full-size additions. The engine instead adds each deferred
+    gradient in place into one dense buffer it owns, and materialises a deferred gradient only
+    when a node, hook or leaf receives it.
+    """
+
+    __slots__ = ()
+
+    def dense(self):
+        """The gradient as a Tensor."""
+        raise NotImplementedError
+
+    def add_into(self, dense) -> None:
+        """Add this gradient, in place, into ``dense`` (a buffer no one else holds)."""
+        raise NotImplementedError
+
+
+class _GradBuffers(dict):
+    """Pending gradients per node; knows which buffered tensors the engine made itself, the
+    only ones it may update in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.owned: set[int] = set()
+
+    def add(self, node, grad) -> None:
+        existing = self.get(node)
+        if existing is None:
+            self[node] = grad
+            return
+        if isinstance(existing, DeferredGrad):
+            existing = existing.dense()
+            self.owned.add(id(existing))
+        if isinstance(grad, DeferredGrad) and id(existing) in self.owned:
+            grad.add_into(existing)
+            self[node] = existing
+            return
+        total = existing + (grad.dense() if isinstance(grad, DeferredGrad) else grad)
+        self.owned.discard(id(existing))
+        self.owned.add(id(total))
+        self[node] = total
+
+    def take(self, node):
+        grad = self.pop(node, None)
+        if isinstance(grad, DeferredGrad):
+            return grad.dense()
+        if grad is not None:
+            self.owned.discard(id(grad))
+        return grad
+
+
 class RemovableHandle:
     """Returned by ``register_hook``: ``handle.remove()`` unregisters the hook."""
 
@@ -247,16 +302,16 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
             captures[_edge(t)] = i
     captured: list = [None] * (len(inputs) if inputs is not None else 0)
 
-    buffers: dict[Node, Any] = {}
+    buffers = _GradBuffers()
     for node, grad in roots:
-        buffers[node] = buffers[node] + grad if node in buffers else grad
+        buffers.add(node, grad)
     ready = [node for node in dict.fromkeys(n for n, _ in roots) if dependencies.get(node, 0) == 0]
     fresh_storages: set[int] = set()
 
     with grad_mode.set_grad_enabled(create_graph):
         while ready:
             node = ready.pop()
-            grad = buffers.pop(node, None)
+            grad = buffers.take(node)
             if grad is not None and node._pre_hooks:
                 for hook in tuple(node._pre_hooks):
                     result = hook(grad)
@@ -281,10 +336,7 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
                 if child is None:
                     continue
                 if child_grad is not None:
-                    if child in buffers:
-                        buffers[child] = buffers[child] + child_grad
-                    else:
-                        buffers[child] = child_grad
+                    buffers.add(child, child_grad)
                 remaining = dependencies[child] - 1
                 dependencies[child] = remaining
                 if remaining == 0:

@@ -8,23 +8,33 @@ from __future__ import annotations
 
 from .. import dtypes
 from ..autograd import grad_mode
+from ..ops import autocast
 from ..ops import elementwise as ew
-from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, max_pool2d
+from ..ops.conv import (
+    adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d,
+)
 from ..ops.linalg import linear
 from ..ops import loss as fused_loss
 from ..ops.base import check_same_backend
 from ..ops.movement import pad
 from ..ops.normalization import batch_norm
 from ..ops.reduction import log_softmax, softmax
+from ..ops.resample import interpolate
 from ..tensor import Tensor
+from ._attention import multi_head_attention_forward, scaled_dot_product_attention
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout",
+    "binary_cross_entropy_with_logits", "conv1d", "conv2d", "conv_transpose2d", "cross_entropy", "dropout",
     "embedding", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
     "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu",
     "softmax", "softplus", "tanh",
+    # activations, dropout variants, normalisation, resampling and losses added for issue 19
+    "alpha_dropout", "celu", "dropout1d", "dropout2d", "elu", "glu", "group_norm",
+    "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "interpolate", "kl_div",
+    "logsigmoid", "mish", "prelu", "relu6", "selu", "smooth_l1_loss", "softsign", "upsample",
 ]
+__all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
 
 relu = ew.relu
 gelu = ew.gelu
@@ -144,12 +154,14 @@ def _same_shape(x: Tensor, target: Tensor, name: str) -> None:
                          f"reshape the target, e.g. target.view_as(input)")
 
 
+@autocast.runs_in_float32
 def mse_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _same_shape(x, target, "mse_loss")
     diff = x - target
     return _reduce(diff * diff, reduction)
 
 
+@autocast.runs_in_float32
 def l1_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _same_shape(x, target, "l1_loss")
     return _reduce((x - target).abs(), reduction)
@@ -192,6 +204,7 @@ def _check_logits(x: Tensor, weight: Tensor | None, classes: int, name: str) -> 
         check_same_backend(x, weight, name)
 
 
+@autocast.runs_in_float32
 def nll_loss(x: Tensor, target: Tensor, weight: Tensor | None = None,
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``x`` (N, C, ...) at class indices."""
@@ -213,6 +226,7 @@ def nll_loss(x: Tensor, target: Tensor, weight: Tensor | None = None,
     return _reduce(loss, reduction)
 
 
+@autocast.runs_in_float32
 def cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
@@ -266,6 +280,7 @@ def _cross_entropy_probs(x, target, weight, reduction, label_smoothing, classes)
     return _reduce(loss, reduction)
 
 
+@autocast.runs_in_float32
 def binary_cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None,
                          reduction: str = "mean") -> Tensor:
     """BCE of probabilities ``x``; logs are clamped at -100 as in PyTorch."""
@@ -282,6 +297,7 @@ def binary_cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None
     return _reduce(loss, reduction)
 
 
+@autocast.runs_in_float32
 def binary_cross_entropy_with_logits(x: Tensor, target: Tensor, weight: Tensor | None = None,
                                      reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
@@ -295,4 +311,217 @@ def binary_cross_entropy_with_logits(x: Tensor, target: Tensor, weight: Tensor |
         loss = (1 - target) * x + log_sig_neg
     if weight is not None:
         loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+# ------------------------------------------------------------------ more activations
+# Compositions of differentiable ops, with PyTorch's formulas and default constants.
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
+    return ew.where(x > 0, x, x.clamp(max=0).expm1() * alpha)
+
+
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+    return ew.where(x > 0, x, (x.clamp(max=0) / alpha).expm1() * alpha)
+
+
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    """``scale * elu(x, alpha)`` with the self-normalising constants."""
+    return elu(x, _SELU_ALPHA) * _SELU_SCALE
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """``x`` clamped into [min_val, max_val]."""
+    return x.clamp(min_val, max_val)
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    return x.clamp(0.0, 6.0)
+
+
+def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    return (x / 6 + 0.5).clamp(0.0, 1.0)
+
+
+def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+    return x * hardsigmoid(x)
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """``log(sigmoid(x))`` without overflow: ``min(x, 0) - log1p(exp(-|x|))``."""
+    return x.clamp(max=0) - (-x.abs()).exp().log1p()
+
+
+def softsign(x: Tensor) -> Tensor:
+    return x / (x.abs() + 1)
+
+
+def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    return x * ew.softplus(x).tanh()
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """x for x > 0, ``weight * x`` otherwise; ``weight`` has one entry or one per channel
+    (dim 1)."""
+    if weight.numel() != 1:
+        channels = x.shape[1] if x.ndim > 1 else x.shape[0]
+        if weight.numel() != channels:
+            raise RuntimeError(f"prelu: the number of weights ({weight.numel()}) must be 1 or "
+                               f"the number of channels ({channels}) of input "
+                               f"{tuple(x.shape)}")
+        shape = [1] * x.ndim
+        shape[1 if x.ndim > 1 else 0] = channels
+        weight = weight.reshape(shape)
+    return ew.where(x > 0, x, x * weight)
+
+
+def glu(x: Tensor, dim: int = -1) -> Tensor:
+    """``a * sigmoid(b)`` for the two halves ``a, b`` of ``x`` along ``dim``."""
+    size = x.shape[dim]
+    if size % 2:
+        raise RuntimeError(f"glu: Halving dimension must be even, but dimension {dim} of input "
+                           f"{tuple(x.shape)} is size {size}")
+    a, b = x.chunk(2, dim)
+    return a * b.sigmoid()
+
+
+# ------------------------------------------------------------------ channel dropout
+
+
+def _channel_dropout(x: Tensor, p: float, training: bool, spatial: int, name: str) -> Tensor:
+    """Zero whole channels (every spatial position of one (sample, channel) together)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise RuntimeError(f"{name}: expected a {spatial + 1}-D (unbatched) or {spatial + 2}-D "
+                           f"(batched) input, got shape {tuple(x.shape)}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    from ..random import rand
+    mask_shape = tuple(x.shape[:x.ndim - spatial]) + (1,) * spatial
+    keep = rand(mask_shape, dtype=x._dtype, device=x._backend) >= p
+    return x * (keep.to(x._dtype) * (1.0 / (1.0 - p)))
+
+
+def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) or (C, L) input with probability ``p``."""
+    return _channel_dropout(x, p, training, 1, "dropout1d")
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) or (C, H, W) input with probability ``p``."""
+    return _channel_dropout(x, p, training, 2, "dropout2d")
+
+
+_ALPHA_PRIME = 1.7580993408473766   # -SELU's negative saturation value, scale * alpha
+
+
+def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:
+    """Dropout for SELU networks: dropped elements take the negative saturation value and an
+    affine correction keeps the mean and variance (PyTorch's formula)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    from ..random import rand
+    keep = (rand(tuple(x.shape), dtype=x._dtype, device=x._backend) >= p).to(x._dtype)
+    a = 1.0 / ((_ALPHA_PRIME ** 2 * p + 1) * (1 - p)) ** 0.5
+    return x * (keep * a) + ((keep - 1) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p)
+
+
+# ------------------------------------------------------------------ group normalisation
+
+
+def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise ``x`` (N, C, ...) over each group of C / num_groups channels and every
+    spatial position (biased variance), then scale and shift per channel."""
+    if x.ndim < 2:
+        raise RuntimeError(f"group_norm: expected an input of at least 2 dims (N, C, ...), got "
+                           f"shape {tuple(x.shape)}")
+    n, c = x.shape[:2]
+    if num_groups < 1 or c % num_groups:
+        raise RuntimeError(f"group_norm: Expected number of channels in input to be divisible "
+                           f"by num_groups, but got input of shape {tuple(x.shape)} and "
+                           f"num_groups={num_groups}")
+    grouped = x.reshape(n, num_groups, -1)
+    mean = grouped.mean(-1, keepdim=True)
+    var = grouped.var(-1, unbiased=False, keepdim=True)
+    y = ((grouped - mean) * (var + eps).rsqrt()).reshape(tuple(x.shape))
+    per_channel = (1, c) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(per_channel)
+    if bias is not None:
+        y = y + bias.reshape(per_channel)
+    return y
+
+
+def upsample(x: Tensor, size=None, scale_factor=None, mode: str = "nearest",
+             align_corners: bool | None = None) -> Tensor:
+    """The deprecated name of :func:`interpolate`."""
+    return interpolate(x, size, scale_factor, mode, align_corners)
+
+
+# ------------------------------------------------------------------ regression and divergence
+
+
+def smooth_l1_loss(x: Tensor, target: Tensor, size_average=None, reduce=None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """``0.5 d^2 / beta`` where ``|d| < beta``, ``|d| - 0.5 beta`` elsewhere (``d = x -
+    target``); ``beta=0`` is the L1 loss."""
+    _same_shape(x, target, "smooth_l1_loss")
+    if beta < 0:
+        raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, got "
+                           f"{beta}")
+    diff = (x - target).abs()
+    if beta == 0:
+        return _reduce(diff, reduction)
+    return _reduce(ew.where(diff < beta, diff * diff * (0.5 / beta), diff - 0.5 * beta),
+                   reduction)
+
+
+def huber_loss(x: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """``0.5 d^2`` where ``|d| <= delta``, ``delta (|d| - 0.5 delta)`` elsewhere."""
+    _same_shape(x, target, "huber_loss")
+    if delta <= 0:
+        raise RuntimeError(f"huber_loss does not support non-positive values for delta, got "
+                           f"{delta}")
+    diff = (x - target).abs()
+    loss = ew.where(diff <= delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
+    return _reduce(loss if weight is None else loss * weight, reduction)
+
+
+def kl_div(x: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """Kullback-Leibler divergence of ``target`` from the log-probabilities ``x``, pointwise
+    ``target * (log(target) - x)`` (0 where ``target`` is 0), or with ``log_target``
+    ``exp(target) * (target - x)``. ``reduction="batchmean"`` divides the sum by the batch
+    size, which is the mathematical KL divergence; ``"mean"`` divides by every element."""
+    if log_target:
+        loss = target.exp() * (target - x)
+    else:
+        positive = target > 0
+        safe = ew.where(positive, target, 1.0)
+        loss = ew.where(positive, target * safe.log(), 0.0) - target * x
+    if reduction == "batchmean":
+        return loss.sum() / (x.shape[0] if x.ndim else 1)
+    if reduction == "mean":
+        import warnings
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size.'batchmean' divides only by the batch size, and aligns "
+                      "with the KL div math definition.'mean' will be changed to behave the "
+                      "same as 'batchmean' in the next major release.", UserWarning,
+                      stacklevel=2)
     return _reduce(loss, reduction)

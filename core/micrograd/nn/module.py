@@ -119,7 +119,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
                             f"'{name}' (nn.Parameter or None required)")
-        _check_name(self, name, "parameter")
+        _check_name(self, name, "parameter", self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -128,7 +128,7 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                             f"(Tensor or None required)")
-        _check_name(self, name, "buffer")
+        _check_name(self, name, "buffer", self._buffers)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent.discard(name)
@@ -139,7 +139,7 @@ class Module:
         """Register ``module`` as a child called ``name``."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        _check_name(self, name, "module")
+        _check_name(self, name, "module", self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -398,8 +398,12 @@ class Module:
                       | set(self._modules))
 
 
-def _check_name(module: Module, name: str, what: str) -> None:
+def _check_name(module: Module, name: str, what: str, table: dict) -> None:
+    """PyTorch's rule: a name may be registered again in its own table (``None`` or a new
+    value replaces the slot), but never over a plain attribute, a method or an entry of another
+    table."""
     if not isinstance(name, str) or not name or "." in name:
         raise KeyError(f"{what} name must be a non-empty string without '.', got {name!r}")
-    if name in module.__dict__:
-        raise KeyError(f"attribute '{name}' already exists")
+    if name not in table and hasattr(module, name):
+        raise KeyError(f"attribute '{name}' already exists; register the {what} under another "
+                       f"name, or register it before assigning a plain attribute '{name}'")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..tensor import Tensor
+from ..tensor import Tensor, copy_grad_into
 
 
 class Parameter(Tensor):
@@ -44,3 +44,12 @@ class Parameter(Tensor):
 
     def __reduce_ex__(self, protocol):
         return (Parameter, (self.detach().clone(), self.requires_grad))
+
+    def __deepcopy__(self, memo):
+        """A Parameter with a copy of this one's values on the same backend (``copy.deepcopy``
+        of a model keeps it where it is)."""
+        if id(self) not in memo:
+            copy = Parameter(self.detach().clone(), self.requires_grad)
+            copy_grad_into(self, copy, memo)
+            memo[id(self)] = copy
+        return memo[id(self)]

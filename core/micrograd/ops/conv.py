@@ -12,7 +12,7 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..shape import as_dims
 from ..tensor import Tensor
-from . import fallbacks
+from . import autocast, fallbacks
 from .base import Op, check_same_backend
 
 
@@ -97,6 +97,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     """2-D convolution (cross-correlation) of ``x`` (N, C, H, W) or (C, H, W) with ``weight``
     (O, C/groups, KH, KW), like ``torch.nn.functional.conv2d``. ``padding`` may be an int, a
     pair, ``"valid"`` or ``"same"``."""
+    x, weight, bias = autocast.lower_precision(x, weight, bias)
     unbatched = x.ndim == 3
     if unbatched:
         x = x.unsqueeze(0)
@@ -132,6 +133,87 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
         if tuple(bias.shape) != (o,):
             raise RuntimeError(f"conv2d: bias must have shape ({o},), got {tuple(bias.shape)}")
         y = y + bias.reshape(1, o, 1, 1)
+    return y.squeeze(0) if unbatched else y
+
+
+class ConvTranspose2d(Op):
+    """``y = conv_transpose2d(x, w)`` (no bias), the adjoint of ``conv2d`` in its input: the
+    backward is a forward convolution for ``x`` and a convolution's weight gradient, with
+    ``grad`` as that convolution's input and ``x`` as its output gradient, for ``w``."""
+
+    def forward(self, x, w, geometry):
+        self.save_for_backward(x, w)
+        self.geometry = geometry   # (stride, padding, output_padding, dilation, groups)
+        return fallbacks.run(x._backend, "conv_transpose2d", x._dtype, x._data, w._data,
+                             *geometry)
+
+    def backward(self, grad):
+        x, w = self.saved_tensors
+        stride, padding, _, dilation, groups = self.geometry
+        conv = (stride, padding, dilation, groups)
+        need_x, need_w = (edge is not None for edge in self.next_functions)
+        if not grad_mode.state.enabled:
+            be = x._backend
+            g = be.contiguous(grad._data)
+            gx = _wrap(fallbacks.run(be, "conv2d", x._dtype, g, w._data, *conv), x) \
+                if need_x else None
+            gw = _wrap(fallbacks.run(be, "conv2d_backward", x._dtype, be.contiguous(x._data),
+                                     g, w._data, *conv)[1], w) if need_w else None
+            return gx, gw
+        gx = Conv2d.apply(grad, w, geometry=conv) if need_x else None
+        gw = split_conv_grads(Conv2dGrads.apply(x, grad, w, geometry=conv), grad, w)[1] \
+            if need_w else None
+        return gx, gw
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """2-D transposed convolution ("deconvolution") of ``x`` (N, Cin, H, W) or (Cin, H, W)
+    with ``weight`` (Cin, Cout/groups, KH, KW), like ``torch.nn.functional.conv_transpose2d``:
+    the output has size ``(H - 1) * stride - 2 * padding + dilation * (KH - 1) +
+    output_padding + 1`` (likewise for W).
+
+    >>> F.conv_transpose2d(micrograd.ones(1, 4, 5, 5), micrograd.ones(4, 2, 4, 4), stride=2,
+    ...                    padding=1).shape
+    micrograd.Size([1, 2, 10, 10])
+    """
+    op = "conv_transpose2d"
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.unsqueeze(0)
+    _check_float_4d(x, "input", op)
+    _check_float_4d(weight, "weight", op)
+    check_same_backend(x, weight, op)
+    if x._dtype is not weight._dtype:
+        raise RuntimeError(f"{op}: input ({x._dtype}) and weight ({weight._dtype}) must have "
+                           f"the same dtype; convert one with .to(other.dtype)")
+    stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
+    output_padding, dilation = _pair(output_padding, "output_padding"), _pair(dilation, "dilation")
+    cin, cog, kh, kw = weight.shape
+    if groups < 1 or cin % groups or x.shape[1] != cin:
+        raise RuntimeError(
+            f"{op}: input of shape {tuple(x.shape)} has {x.shape[1]} channels but weight of "
+            f"shape {tuple(weight.shape)} expects {cin} (divisible by groups={groups})")
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
+        raise RuntimeError(f"{op}: stride {stride} and dilation {dilation} must be positive, "
+                           f"padding {padding} and output_padding {output_padding} non-negative")
+    if any(op_ >= max(s, d) for op_, s, d in zip(output_padding, stride, dilation)):
+        raise RuntimeError(f"{op}: output padding must be smaller than either stride or "
+                           f"dilation, but got output_padding={output_padding}, "
+                           f"stride={stride}, dilation={dilation}")
+    out_hw = [(x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * ((kh, kw)[i] - 1)
+              + output_padding[i] + 1 for i in range(2)]
+    if min(out_hw) < 1:
+        raise RuntimeError(f"{op}: input of spatial size {tuple(x.shape[2:])} with kernel "
+                           f"{(kh, kw)}, stride {stride} and padding {padding} gives a "
+                           f"non-positive output size {tuple(out_hw)}; reduce the padding")
+    y = ConvTranspose2d.apply(x, weight,
+                              geometry=(stride, padding, output_padding, dilation, groups))
+    if bias is not None:
+        co = cog * groups
+        if tuple(bias.shape) != (co,):
+            raise RuntimeError(f"{op}: bias must have shape ({co},), got {tuple(bias.shape)}")
+        y = y + bias.reshape(1, co, 1, 1)
     return y.squeeze(0) if unbatched else y
 
 

@@ -851,3 +851,52 @@ clip = clamp
 
 def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
     return start + weight * (end - start)
+
+
+# ------------------------------------------------------------------ finite values and closeness
+
+
+def nan_to_num(x: Tensor, nan: float = 0.0, posinf: float | None = None,
+               neginf: float | None = None) -> Tensor:
+    """``x`` with nan, +inf and -inf replaced (by default with 0 and the dtype's largest and
+    smallest finite values); the gradient is 0 at replaced elements.
+
+    >>> micrograd.nan_to_num(micrograd.tensor([float("nan"), float("inf")]), posinf=1.0)
+    tensor([0., 1.])
+    """
+    if x._dtype.kind != "f":
+        return x.clone()
+    import numpy as np
+    info = np.finfo(np.float32 if x._dtype is dtypes.bfloat16 else x._dtype.numpy)
+    big = float(info.max) if x._dtype is not dtypes.bfloat16 else 3.3895313892515355e38
+    posinf = big if posinf is None else posinf
+    neginf = -big if neginf is None else neginf
+    out = where(isnan(x), nan, x)
+    out = where(x == float("inf"), posinf, out)
+    return where(x == float("-inf"), neginf, out)
+
+
+def isclose(a: Tensor, b, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
+    """Elementwise ``|a - b| <= atol + rtol * |b|`` (equal infinities are close; nan only with
+    ``equal_nan``), like ``torch.isclose``."""
+    if not isinstance(b, Tensor):
+        b = scalar_tensor(b, a)
+    a, b, dtype = operands(a, b, "isclose")
+    if rtol < 0 or atol < 0:
+        raise RuntimeError(f"isclose: rtol ({rtol}) and atol ({atol}) must be non-negative")
+    equal = a == b
+    if dtype.kind != "f":
+        close = (a - b).abs() <= atol + rtol * b.abs() if dtype.kind != "b" else equal
+        return equal | close
+    finite = isfinite(a) & isfinite(b)
+    close = equal | (finite & ((a - b).abs() <= atol + rtol * b.abs()))
+    if equal_nan:
+        close = close | (isnan(a) & isnan(b))
+    return close
+
+
+def allclose(a: Tensor, b, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    """Whether every element of ``a`` is close to ``b`` (see :func:`isclose`)."""
+    return bool(isclose(a, b, rtol, atol, equal_nan).all().item())

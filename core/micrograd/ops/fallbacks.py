@@ -106,6 +106,32 @@ def arange(be, dt, start, stop, step, dtype):
     return be.from_host(host.astype(dtype.numpy), dtype)
 
 
+# ------------------------------------------------------------------ order (host-staged)
+# Sorting and binary search have no sensible decomposition into elementwise primitives, so their
+# decompositions stage the array through the host: to_host, numpy, from_host. A backend whose
+# arrays live elsewhere offers the op to avoid the round trip.
+
+def argsort(be, dt, x, axis, descending):
+    import numpy as np
+    host = be.to_host(x)
+    if descending:   # stable, ties in their original order, nan first (as PyTorch)
+        flipped = np.flip(host, axis)
+        order = np.flip(np.argsort(flipped, axis=axis, kind="stable"), axis)
+        order = host.shape[axis] - 1 - order
+    else:            # stable, nan last
+        order = np.argsort(host, axis=axis, kind="stable")
+    return be.from_host(np.ascontiguousarray(order, dtype=np.int64), dtypes.int64)
+
+
+def searchsorted(be, dt, sorted_sequence, values, right):
+    import numpy as np
+    seq, vals = be.to_host(sorted_sequence), be.to_host(values)
+    side = "right" if right else "left"
+    out = np.stack([np.searchsorted(row, v, side=side) for row, v in zip(seq, vals)]) \
+        if len(seq) else np.zeros(vals.shape, np.int64)
+    return be.from_host(np.ascontiguousarray(out, dtype=np.int64), dtypes.int64)
+
+
 _DECOMPOSITIONS = {name: fn for name, fn in list(globals().items())
                    if callable(fn) and not name.startswith("_") and name != "run"}
 
@@ -227,15 +253,38 @@ def conv2d_backward(be, dt, grad_y, x, w, stride, padding, dilation, groups):
     k = cg * kh * kw
     if groups == 1:
         grad_w = be.matmul(gy, be.permute(cols, (1, 0)))                        # (O, C*K)
+    else:
+        gyg = be.reshape(gy, (groups, o // groups, positions))
+        colsg = be.reshape(cols, (groups, k, positions))
+        grad_w = be.matmul(gyg, be.permute(colsg, (0, 2, 1)))                   # (G, O/G, Cg*K)
+    grad_x = _conv_input_grad(be, dt, gy, w, x.shape, stride, padding, dilation, groups, out_hw)
+    return grad_x, be.reshape(be.contiguous(grad_w), w.shape)
+
+
+def _conv_input_grad(be, dt, gy, w, x_shape, stride, padding, dilation, groups, out_hw):
+    """The gradient of a convolution's input of ``x_shape`` from ``gy``, the output gradient as
+    an (O, N*OH*OW) matrix: ``w.T @ gy`` scattered back by col2im."""
+    o, cg, kh, kw = w.shape
+    k = cg * kh * kw
+    if groups == 1:
         dcols = be.matmul(be.permute(be.reshape(w, (o, k)), (1, 0)), gy)       # (C*K, N*OH*OW)
     else:
         og = o // groups
-        gyg = be.reshape(gy, (groups, og, positions))
-        colsg = be.reshape(cols, (groups, k, positions))
-        grad_w = be.matmul(gyg, be.permute(colsg, (0, 2, 1)))                   # (G, O/G, Cg*K)
+        gyg = be.reshape(gy, (groups, og, gy.shape[-1]))
         dcols = be.matmul(be.permute(be.reshape(w, (groups, og, k)), (0, 2, 1)), gyg)
-    grad_x = _col2im(be, dt, dcols, x.shape, (kh, kw), stride, padding, dilation, out_hw)
-    return grad_x, be.reshape(be.contiguous(grad_w), w.shape)
+    return _col2im(be, dt, dcols, x_shape, (kh, kw), stride, padding, dilation, out_hw)
+
+
+def conv_transpose2d(be, dt, x, w, stride, padding, output_padding, dilation, groups):
+    # The adjoint of conv2d with weight w (Cin, Cout/groups, KH, KW): x plays the convolution's
+    # output gradient, and the result its input gradient, of the size the geometry gives.
+    n, cin, h, wd = x.shape
+    _, cog, kh, kw = w.shape
+    out_shape = (n, cog * groups) + tuple(
+        (size - 1) * stride[i] - 2 * padding[i] + dilation[i] * (k - 1) + output_padding[i] + 1
+        for i, (size, k) in enumerate(((h, kh), (wd, kw))))
+    gy = be.reshape(be.contiguous(be.permute(x, (1, 0, 2, 3))), (cin, n * h * wd))
+    return _conv_input_grad(be, dt, gy, w, out_shape, stride, padding, dilation, groups, (h, wd))
 
 
 def _pool_out_hw(shape, kernel, stride, padding, dilation=(1, 1)):
@@ -436,5 +485,5 @@ def adam_step_(be, dt, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step
 
 
 _DECOMPOSITIONS.update({fn.__name__: fn for fn in (
-    conv2d, conv2d_backward, max_pool2d, max_pool2d_backward, avg_pool2d, avg_pool2d_backward,
+    conv2d, conv2d_backward, conv_transpose2d, max_pool2d, max_pool2d_backward, avg_pool2d, avg_pool2d_backward,
     cross_entropy, batch_norm, batch_norm_backward, sgd_step_, adam_step_)})

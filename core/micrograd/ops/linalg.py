@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ..tensor import Tensor
+from . import autocast
 from .base import Op, broadcast_shapes, expand_data, numel
 from .elementwise import operands, sum_to
 
@@ -40,6 +41,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
                            f"{a.ndim}D and {b.ndim}D")
+    a, b = autocast.lower_precision(a, b)
     a, b, dtype = operands(a, b, "matmul")
     allowed = a._backend.capabilities.matmul_dtypes
     if allowed is not None and dtype not in allowed:
@@ -116,6 +118,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise RuntimeError(f"linear: input of shape {tuple(x.shape)} has {x.shape[-1]} "
                            f"features but weight of shape {tuple(weight.shape)} expects "
                            f"{weight.shape[-1]}")
+    x, weight, bias = autocast.lower_precision(x, weight, bias)
     if _fused_linear_applies(x, weight, bias):
         return Linear.apply(x, weight, bias)
     # Anything unusual (a 1-D weight, mixed dtypes, integers, a broadcast bias) composes.

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import builtins
 
+from ..autograd import grad_mode
+from ..autograd.graph import DeferredGrad
 from ..tensor import Size, Tensor
-from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, normalize_dims, \
-    numel, to_dtype
+from .base import (
+    Op, binary_data, broadcast_shapes, check_same_backend, normalize_dim, normalize_dims, numel,
+    to_dtype,
+)
 from ..shape import as_dims, check_shape
 from .layout import contiguous_strides, normalized, reshaped_strides
 
@@ -91,7 +95,26 @@ class Slice(ViewOp):
         return x._backend.slice(x._data, key)
 
     def backward(self, grad):
-        return SliceScatter.apply(grad, shape=self.in_shape, key=self.key)
+        if grad_mode.state.enabled:         # create_graph: the adjoint must be differentiable
+            return SliceScatter.apply(grad, shape=self.in_shape, key=self.key)
+        return SliceGrad(grad, self.in_shape, self.key)
+
+
+class SliceGrad(DeferredGrad):
+    """The slice adjoint, deferred: the engine adds many slices' gradients into one buffer."""
+
+    __slots__ = ("grad", "shape", "key")
+
+    def __init__(self, grad: Tensor, shape, key):
+        self.grad, self.shape, self.key = grad, shape, key
+
+    def dense(self) -> Tensor:
+        return SliceScatter.apply(self.grad, shape=self.shape, key=self.key)
+
+    def add_into(self, dense: Tensor) -> None:
+        be, data = dense._backend, dense._data
+        be.setitem_(data, self.key, binary_data(be, "add", be.slice(data, self.key),
+                                                self.grad._data))
 
 
 class SliceScatter(Op):
@@ -556,10 +579,12 @@ def repeat_interleave(x: Tensor, repeats: int, dim: int | None = None) -> Tensor
 
 
 def pad(x: Tensor, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
-    """``F.pad``: ``pad`` lists (left, right) pairs from the last dimension backwards;
-    negative amounts crop."""
-    if mode != "constant":
-        raise NotImplementedError(f"pad mode {mode!r} is not supported; only 'constant'")
+    """``F.pad``: ``pad`` lists (left, right) pairs from the last dimension backwards.
+    ``mode`` is ``"constant"`` (with ``value``; negative amounts crop), ``"reflect"``,
+    ``"replicate"`` or ``"circular"``."""
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad mode {mode!r} is not supported; use 'constant', "
+                                  f"'reflect', 'replicate' or 'circular'")
     pad = list(pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise RuntimeError(f"Padding length must be divisible by 2 and at most twice the "
@@ -567,6 +592,18 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if mode != "constant":
+        if x.ndim not in (len(pad) // 2 + 1, len(pad) // 2 + 2):   # PyTorch's combinations
+            raise NotImplementedError(
+                f"Padding size {len(pad)} is not supported for {x.ndim}D input tensor. "
+                f"Supported combinations for non-constant padding: 2D or 3D input with padding "
+                f"size 2 (the last dim), 3D or 4D with 4 (the last 2), 4D or 5D with 6 (the last "
+                f"3)")
+        if builtins.any(lo < 0 or hi < 0 for lo, hi in widths):
+            raise RuntimeError(f"pad: negative padding {tuple(pad)} is only supported in "
+                               f"constant mode")
+        from .resample import pad_by_index
+        return pad_by_index(x, widths, mode)
     # Crop first (negative pads), then pad (non-negative).
     crop = tuple(slice(builtins.max(-lo, 0), s - builtins.max(-hi, 0), 1)
                  for (lo, hi), s in zip(widths, x._data.shape))
@@ -596,3 +633,29 @@ class Pad(Op):
 
     def backward(self, grad):
         return Slice.apply(grad, key=self.key)
+
+
+def roll(x: Tensor, shifts, dims=None) -> Tensor:
+    """Shift elements along ``dims`` (of the flattened tensor when ``dims`` is None) with
+    wrap-around, like ``torch.roll``: two slices and a ``cat`` per dimension.
+
+    >>> micrograd.roll(micrograd.arange(4), 1)
+    tensor([3, 0, 1, 2])
+    """
+    if dims is None:
+        if not isinstance(shifts, int) and len(tuple(shifts)) != 1:
+            raise RuntimeError(f"roll: with dims=None, shifts must be one int, got {shifts}")
+        shift = shifts if isinstance(shifts, int) else tuple(shifts)[0]
+        return reshape(roll(reshape(x, (-1,)), shift, 0), tuple(x.shape))
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, "
+                           f"dims: {len(dims)}")
+    for shift, dim in zip(shifts, dims):
+        d = normalize_dim(dim, x.ndim)
+        size = x.shape[d] if x.ndim else 1
+        k = shift % size if size else 0
+        if k:
+            x = cat([narrow(x, d, size - k, k), narrow(x, d, 0, size - k)], d)
+    return x

@@ -321,11 +321,39 @@ def count_nonzero(x: Tensor, dim=None) -> Tensor:
     return sum(x != 0, dim)
 
 
-def norm(x: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:
-    if p == 2 or p == "fro":
+def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """``torch.norm``: the vector ``p``-norm over ``dim`` (every element when None); ``"fro"``
+    is the 2-norm, ``inf``/``-inf`` the largest/smallest magnitude, 0 the count of nonzeros.
+
+    >>> micrograd.norm(micrograd.tensor([3., 4.]))
+    tensor(5.)
+    """
+    if p == "nuc":
+        raise NotImplementedError("norm(p='nuc') needs singular values, which micrograd does "
+                                  "not compute; use p='fro' or a vector norm")
+    return vector_norm(x, 2 if p in ("fro", None) else p, dim, keepdim, dtype=dtype)
+
+
+def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """``torch.linalg.vector_norm``: ``(sum |x|^ord)^(1/ord)`` over ``dim``."""
+    if dtype is not None:
+        x = to_dtype(x, dtypes.to_dtype(dtype))
+    if x._dtype.kind != "f":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor "
+                           f"as input. Got {x._dtype.name}; convert it with .float()")
+    if isinstance(ord, str):
+        raise RuntimeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+    if _all_dims(dim):
+        dim = None
+    if ord == 2:
         return _norm_sqrt((x * x).sum(dim, keepdim=keepdim))
-    if p == 1:
+    if ord == 1:
         return x.abs().sum(dim, keepdim=keepdim)
-    if p == float("inf"):
+    if ord == float("inf"):
         return amax(x.abs(), dim, keepdim)
-    return (x.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+    if ord == float("-inf"):
+        return amin(x.abs(), dim, keepdim)
+    if ord == 0:   # a count, connected to x so that (as in PyTorch) its gradient is zero
+        from .elementwise import where
+        return where(x != 0, 1.0, x * 0).sum(dim, keepdim=keepdim)
+    return (x.abs() ** ord).sum(dim, keepdim=keepdim) ** (1.0 / ord)

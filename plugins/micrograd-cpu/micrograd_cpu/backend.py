@@ -8,10 +8,17 @@ wrapper, which maps the dtype to the extension's integer code.
 
 from __future__ import annotations
 
+import os
+
 from micrograd import dtypes
 from micrograd.backend import Backend, Capabilities
 
 from . import _core  # the package loads the BLAS library it links against first
+
+# A forked child (a DataLoader worker) has none of the parent's pool threads: with one thread
+# its kernels never touch the pool state those threads left behind, and N workers do not
+# oversubscribe the cores (PyTorch's workers also run single-threaded).
+os.register_at_fork(after_in_child=lambda: _core.set_num_threads(1))
 
 # Dtype codes of the extension: positions in micrograd.dtypes.ALL_DTYPES.
 _CODE = {dtype: code for code, dtype in enumerate(dtypes.ALL_DTYPES)}

@@ -1,4 +1,4 @@
-"""Conv1d and Conv2d."""
+"""Conv1d, Conv2d and ConvTranspose2d."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ def _tuple(value, n: int) -> tuple:
 
 class _ConvNd(Module):
     _dims = 2
+    _transposed = False   # weight (in, out/groups, ...) instead of (out, in/groups, ...)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 device=None, dtype=None):
+                 device=None, dtype=None, output_padding=0):
         super().__init__()
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
@@ -38,8 +39,10 @@ class _ConvNd(Module):
         self.stride, self.dilation = _tuple(stride, n), _tuple(dilation, n)
         self.padding = padding if isinstance(padding, str) else _tuple(padding, n)
         self.padding_mode = padding_mode
-        self.weight = new_parameter(out_channels, in_channels // groups, *self.kernel_size,
-                                    device=device, dtype=dtype)
+        self.output_padding = _tuple(output_padding, n)
+        weight_shape = ((in_channels, out_channels // groups) if self._transposed
+                        else (out_channels, in_channels // groups))
+        self.weight = new_parameter(*weight_shape, *self.kernel_size, device=device, dtype=dtype)
         if bias:
             self.bias = new_parameter(out_channels, device=device, dtype=dtype)
         else:
@@ -60,6 +63,8 @@ class _ConvNd(Module):
              f"stride={self.stride}")
         if self.padding not in ((0,) * self._dims, "valid"):
             s += f", padding={self.padding}"
+        if self.output_padding != (0,) * self._dims:
+            s += f", output_padding={self.output_padding}"
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
         if self.groups != 1:
@@ -92,3 +97,45 @@ class Conv1d(_ConvNd):
         padding = self.padding if isinstance(self.padding, str) else self.padding[0]
         return F.conv1d(x, self.weight, self.bias, self.stride[0], padding, self.dilation[0],
                         self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """2-D transposed convolution over (N, C, H, W) input (the upsampling layer of DCGAN-style
+    generators), with PyTorch's parameter shapes: weight (in, out/groups, KH, KW).
+
+    >>> micrograd.nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1)(micrograd.ones(2, 8, 5, 5)).shape
+    micrograd.Size([2, 3, 10, 10])
+    """
+
+    _dims = 2
+    _transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", device=None, dtype=None):
+        if isinstance(padding, str):
+            raise ValueError(f"ConvTranspose2d: padding must be an int or a pair, got "
+                             f"{padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, device, dtype, output_padding)
+
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        output_padding = self.output_padding if output_size is None \
+            else self._output_padding_for(x, output_size)
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  output_padding, self.groups, self.dilation)
+
+    def _output_padding_for(self, x: Tensor, output_size) -> tuple:
+        """The output_padding that makes the output ``output_size`` (its last two entries)."""
+        wanted = tuple(output_size)[-2:]
+        smallest = [(x.shape[-2 + i] - 1) * self.stride[i] - 2 * self.padding[i]
+                    + self.dilation[i] * (self.kernel_size[i] - 1) + 1 for i in range(2)]
+        extra = tuple(int(w) - s for w, s in zip(wanted, smallest))
+        largest = tuple(s + max(st, d) - 1
+                        for s, st, d in zip(smallest, self.stride, self.dilation))
+        if any(not 0 <= e < max(self.stride[i], self.dilation[i]) for i, e in enumerate(extra)):
+            raise ValueError(f"requested an output size of {wanted}, but valid sizes range from "
+                             f"{tuple(smallest)} to "
+                             f"{largest} "
+                             f"(for an input of {tuple(x.shape[-2:])})")
+        return extra

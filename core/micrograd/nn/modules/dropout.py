@@ -1,4 +1,4 @@
-"""Dropout."""
+"""Dropout, Dropout1d, Dropout2d and AlphaDropout."""
 
 from __future__ import annotations
 
@@ -22,3 +22,26 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace=False"
+
+
+class Dropout1d(Dropout):
+    """During training, zero whole channels of (N, C, L) or (C, L) input with probability
+    ``p`` and scale the rest by 1/(1-p)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout1d(x, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """During training, zero whole channels (feature maps) of (N, C, H, W) or (C, H, W)
+    input with probability ``p`` and scale the rest by 1/(1-p)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps the self-normalising property of SELU networks."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.alpha_dropout(x, self.p, self.training)

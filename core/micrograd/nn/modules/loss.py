@@ -1,4 +1,5 @@
-"""Loss modules: MSELoss, L1Loss, CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss."""
+"""Loss modules: MSELoss, L1Loss, CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss,
+SmoothL1Loss, HuberLoss, KLDivLoss."""
 
 from __future__ import annotations
 
@@ -80,3 +81,42 @@ class BCEWithLogitsLoss(_WeightedLoss):
     def forward(self, x: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(x, target, self.weight, self.reduction,
                                                   self.pos_weight)
+
+
+class SmoothL1Loss(_Loss):
+    """Squared error below ``beta``, absolute error above it (see ``F.smooth_l1_loss``)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, x: Tensor, target: Tensor) -> Tensor:
+        return F.smooth_l1_loss(x, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """Squared error up to ``delta``, ``delta``-scaled absolute error beyond it."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, x: Tensor, target: Tensor) -> Tensor:
+        return F.huber_loss(x, target, self.reduction, self.delta)
+
+
+class KLDivLoss(Module):
+    """KL divergence of ``target`` from log-probabilities (``reduction="batchmean"`` for the
+    mathematical definition; ``log_target`` when the target is given as log-probabilities)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 log_target: bool = False):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none", "batchmean"):
+            raise ValueError(f"{reduction} is not a valid value for reduction; use 'mean', "
+                             f"'batchmean', 'sum' or 'none'")
+        self.reduction, self.log_target = reduction, log_target
+
+    def forward(self, x: Tensor, target: Tensor) -> Tensor:
+        return F.kl_div(x, target, reduction=self.reduction, log_target=self.log_target)

@@ -1,0 +1,24 @@
+"""``torch.backends.cuda``: flags PyTorch programs set for CUDA matmuls.
+
+``matmul.allow_tf32`` and the reduced-precision flags are accepted and read back, but change
+nothing: micrograd's CUDA backend computes float32 matmuls in float32 (cuBLAS's default math
+mode) whatever they say. Use ``micrograd.autocast`` for reduced-precision matmuls.
+
+>>> micrograd.backends.cuda.matmul.allow_tf32 = True
+"""
+
+from __future__ import annotations
+
+from ._flags import Flags
+
+matmul = Flags("micrograd.backends.cuda.matmul", allow_tf32=False,
+               allow_fp16_reduced_precision_reduction=True,
+               allow_bf16_reduced_precision_reduction=True)
+
+
+def is_built() -> bool:
+    """Whether a backend serving device type ``cuda`` is installed (it may still be
+    unavailable on this machine; see ``micrograd.cuda.is_available()``)."""
+    from ..registry import registry
+    registry.load()
+    return any(spec.device_type == "cuda" for spec in registry.specs.values())

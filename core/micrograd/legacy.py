@@ -1,0 +1,71 @@
+"""PyTorch's legacy constructors: ``Tensor(data)`` / ``Tensor(2, 3)`` and the typed classes
+``FloatTensor``, ``LongTensor``, ... (``isinstance(x, micrograd.FloatTensor)`` checks the
+dtype, and that the tensor is on the host, as ``x.type() == 'torch.FloatTensor'`` does).
+
+>>> micrograd.FloatTensor([1, 2])
+tensor([1., 2.])
+>>> micrograd.LongTensor(2, 3).shape
+micrograd.Size([2, 3])
+>>> isinstance(micrograd.zeros(2), micrograd.FloatTensor)
+True
+"""
+
+from __future__ import annotations
+
+import operator
+
+from . import dtypes
+from .tensor import Size, Tensor
+
+
+def construct(args: tuple, dtype: dtypes.DType | None, device=None) -> Tensor:
+    """What ``Tensor(*args)`` builds: ints (or one Size) are a shape of zeros; one sequence,
+    array or number-sequence is data; one tensor of the same dtype is shared (not copied)."""
+    from .ops.creation import tensor, zeros
+    dtype = dtype or dtypes.get_default_dtype()
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        source = args[0]
+        if source._dtype is not dtype:
+            raise TypeError(f"expected {dtype} (got {source._dtype}); convert with "
+                            f".to({dtype})")
+        return source.detach()
+    if len(args) == 1 and isinstance(args[0], Size) or _all_ints(args):
+        return zeros(*args, dtype=dtype, device=device)
+    if len(args) == 1:
+        return tensor(args[0], dtype=dtype, device=device)
+    raise TypeError(f"new(): expected sizes (ints) or one sequence of data, got "
+                    f"({', '.join(type(a).__name__ for a in args)})")
+
+
+def _all_ints(args: tuple) -> bool:
+    try:
+        return all(not isinstance(a, (bool, Tensor)) and operator.index(a) is not None
+                   for a in args)
+    except TypeError:
+        return False
+
+
+class _LegacyType(type):
+    def __call__(cls, *args, device=None):
+        return construct(args, cls.dtype, device if device is not None else cls.device_type)
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj._dtype is cls.dtype and \
+            obj._backend.device.type == cls.device_type
+
+
+def _legacy(name: str, dtype: dtypes.DType, device_type: str = "cpu") -> type:
+    doc = f"``{name}(*sizes)`` or ``{name}(data)``: a {dtype} tensor on {device_type}."
+    return _LegacyType(name, (), {"dtype": dtype, "device_type": device_type, "__doc__": doc})
+
+
+FloatTensor = _legacy("FloatTensor", dtypes.float32)
+DoubleTensor = _legacy("DoubleTensor", dtypes.float64)
+HalfTensor = _legacy("HalfTensor", dtypes.float16)
+BFloat16Tensor = _legacy("BFloat16Tensor", dtypes.bfloat16)
+LongTensor = _legacy("LongTensor", dtypes.int64)
+IntTensor = _legacy("IntTensor", dtypes.int32)
+ShortTensor = _legacy("ShortTensor", dtypes.int16)
+CharTensor = _legacy("CharTensor", dtypes.int8)
+ByteTensor = _legacy("ByteTensor", dtypes.uint8)
+BoolTensor = _legacy("BoolTensor", dtypes.bool)

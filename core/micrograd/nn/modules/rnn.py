@@ -1,0 +1,595 @@
+"""Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` and their one-step cells ``RNNCell``,
+``LSTMCell``, ``GRUCell``.
+
+Parameter names, shapes, gate order and initialisation are PyTorch's (``weight_ih_l0``,
+``weight_hh_l1_reverse``, ``weight_hr_l0`` for a projected LSTM; gates ``i, f, g, o`` for the
+LSTM and ``r, z, n`` for the GRU; every parameter from U(-1/sqrt(hidden), 1/sqrt(hidden))), so a
+PyTorch state dict loads as is. The input projection of a whole sequence is one matrix product
+per layer and direction. Each time step then adds a product with the recurrent weight and the
+gate arithmetic: recorded op by op for the cells, ``RNN`` and a projected LSTM, and as one graph
+node per layer and direction with a hand-written backward through time for ``LSTM`` and ``GRU``
+(``_LSTMSequence``, ``_GRUSequence``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+from ...autograd.function import Function
+from ...ops import elementwise as ew
+from ...ops.movement import cat, stack
+from ...tensor import Tensor
+from .. import functional as F
+from .. import init
+from ..module import Module
+from ._factory import new_parameter
+
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
+
+
+# ------------------------------------------------------------------ one time step
+# Each step takes ``xw`` (the input's projection x @ W_ih.T + b_ih, computed for the whole
+# sequence at once) and the previous state; it returns the new state as a tuple whose first
+# element is the hidden state that goes into the output.
+
+
+def _rnn_step(activation):
+    def step(xw, state, w_hh, b_hh, w_hr=None):
+        (h,) = state
+        return (activation(xw + F.linear(h, w_hh, b_hh)),)
+    return step
+
+
+def _lstm_step(xw, state, w_hh, b_hh, w_hr=None):
+    h, c = state
+    i, f, g, o = (xw + F.linear(h, w_hh, b_hh)).chunk(4, -1)
+    c = i.sigmoid() * g.tanh() + f.sigmoid() * c
+    h = o.sigmoid() * c.tanh()
+    if w_hr is not None:
+        h = F.linear(h, w_hr)
+    return h, c
+
+
+def _gru_step(xw, state, w_hh, b_hh, w_hr=None):
+    (h,) = state
+    x_r, x_z, x_n = xw.chunk(3, -1)
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, -1)
+    r = (x_r + h_r).sigmoid()
+    z = (x_z + h_z).sigmoid()
+    n = (x_n + r * h_n).tanh()
+    return (n + z * (h - n),)    # (1 - z) * n + z * h
+
+
+class _LSTMSequence(Function):
+    """One LSTM layer and direction over a whole sequence as one graph node.
+
+    Composed step by step, a sequence of T steps records about 15 nodes per step; this runs the
+    same arithmetic outside the graph and back-propagates through time by hand, with the
+    recurrent weight's gradient as one matrix product over all steps. ``xw`` is the input
+    projection plus both biases, (T, N, 4H). The output packs the hidden states (T rows, in
+    time order) and the final cell state (row T) into one (T + 1, N, H) tensor.
+
+    A backward that must itself be differentiable (``create_graph=True``) replays the composed
+    steps on the saved inputs and differentiates those, so higher-order gradients stay exact.
+    """
+
+    @staticmethod
+    def forward(ctx, xw, h0, c0, w_hh, reverse):
+        hidden = h0.shape[-1]
+        order = range(xw.shape[0] - 1, -1, -1) if reverse else range(xw.shape[0])
+        w_t, steps = w_hh.t(), xw.unbind(0)
+        h, c, saved, hs = h0, c0, [None] * xw.shape[0], [None] * xw.shape[0]
+        for t in order:
+            z = steps[t] + h @ w_t
+            i, f, _, o = z.sigmoid().chunk(4, 1)
+            g = z.narrow(1, 2 * hidden, hidden).tanh()
+            c_prev, h_prev = c, h
+            c = f * c + i * g
+            tanh_c = c.tanh()
+            h = o * tanh_c
+            saved[t] = (i, f, g, o, tanh_c, c_prev, h_prev)
+            hs[t] = h
+        # Saved through the ctx (version-checked, freed after backward): the inputs, then the
+        # activations of every step in time order.
+        ctx.save_for_backward(xw, h0, c0, w_hh, *(a for step in saved for a in step))
+        ctx.order, ctx.reverse = order, reverse
+        return cat([stack(hs, 0), c.unsqueeze(0)], 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from ...autograd import grad_mode
+        if grad_mode.is_grad_enabled():
+            return _LSTMSequence._differentiable_backward(ctx, grad)
+        xw, h0, c0, w_hh, *flat = ctx.saved_tensors
+        steps = xw.shape[0]
+        saved = [flat[7 * t:7 * t + 7] for t in range(steps)]
+        *d_out, d_c = grad.unbind(0)
+        d_h = None
+        d_z = [None] * steps
+        for t in reversed(ctx.order):
+            i, f, g, o, tanh_c, c_prev, _ = saved[t]
+            d_h = d_out[t] if d_h is None else d_h + d_out[t]
+            d_c = d_c + d_h * o * (1 - tanh_c * tanh_c)
+            d_z[t] = cat([d_c * g * i * (1 - i), d_c * c_prev * f * (1 - f),
+                          d_c * i * (1 - g * g), d_h * tanh_c * o * (1 - o)], -1)
+            d_c = d_c * f
+            d_h = d_z[t] @ w_hh
+        d_xw = stack(d_z, 0)
+        prev_h = stack([saved[t][6] for t in range(steps)], 0)
+        d_w = d_xw.reshape(-1, d_xw.shape[-1]).t() @ prev_h.reshape(-1, prev_h.shape[-1])
+        return d_xw, d_h, d_c, d_w, None
+
+    @staticmethod
+    def _differentiable_backward(ctx, grad):
+        from ...autograd import grad as autograd_grad
+        xw, h0, c0, w_hh = ctx.saved_tensors[:4]
+        hs, (_, c) = _composed_direction(_lstm_step, xw, (h0, c0), w_hh, None, None,
+                                         ctx.reverse)
+        replay = cat([hs, c.unsqueeze(0)], 0)
+        wanted = [t for t in (xw, h0, c0, w_hh) if t.requires_grad]
+        grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
+        return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, c0, w_hh)) \
+            + (None,)
+
+
+class _GRUSequence(Function):
+    """One GRU layer and direction over a whole sequence as one graph node (see
+    _LSTMSequence). ``xw`` is the input projection with ``b_ih``, (T, N, 3H); ``b_hh`` stays
+    separate because the reset gate scales ``W_hn h + b_hn``. Returns the hidden states
+    (T, N, H) in time order."""
+
+    @staticmethod
+    def forward(ctx, xw, h0, w_hh, b_hh, reverse):
+        hidden = h0.shape[-1]
+        order = range(xw.shape[0] - 1, -1, -1) if reverse else range(xw.shape[0])
+        w_t, steps = w_hh.t(), xw.unbind(0)
+        h, saved, hs = h0, [None] * xw.shape[0], [None] * xw.shape[0]
+        for t in order:
+            hw = h @ w_t if b_hh is None else h @ w_t + b_hh
+            x_rz, x_n = steps[t].split([2 * hidden, hidden], 1)
+            h_rz, h_n = hw.split([2 * hidden, hidden], 1)
+            r, z = (x_rz + h_rz).sigmoid().chunk(2, 1)
+            n = (x_n + r * h_n).tanh()
+            saved[t] = (r, z, n, h_n, h)
+            h = n + z * (h - n)
+            hs[t] = h
+        ctx.save_for_backward(xw, h0, w_hh, b_hh, *(a for step in saved for a in step))
+        ctx.order, ctx.reverse = order, reverse
+        return stack(hs, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from ...autograd import grad_mode
+        if grad_mode.is_grad_enabled():
+            return _GRUSequence._differentiable_backward(ctx, grad)
+        xw, h0, w_hh, b_hh, *flat = ctx.saved_tensors
+        steps = xw.shape[0]
+        saved = [flat[5 * t:5 * t + 5] for t in range(steps)]
+        d_out = grad.unbind(0)
+        d_h = None
+        d_x, d_hw = [None] * steps, [None] * steps
+        for t in reversed(ctx.order):
+            r, z, n, h_n, h_prev = saved[t]
+            d_h = d_out[t] if d_h is None else d_h + d_out[t]
+            d_n = d_h * (1 - z) * (1 - n * n)
+            d_rz = cat([d_n * h_n * r * (1 - r), d_h * (h_prev - n) * z * (1 - z)], -1)
+            d_x[t] = cat([d_rz, d_n], -1)
+            d_hw[t] = cat([d_rz, d_n * r], -1)
+            d_h = d_h * z + d_hw[t] @ w_hh
+        d_xw, d_hw = stack(d_x, 0), stack(d_hw, 0)
+        prev_h = stack([saved[t][4] for t in range(steps)], 0)
+        flat_hw = d_hw.reshape(-1, d_hw.shape[-1])
+        d_w = flat_hw.t() @ prev_h.reshape(-1, prev_h.shape[-1])
+        d_b = None if b_hh is None else flat_hw.sum(0)
+        return d_xw, d_h, d_w, d_b, None
+
+    @staticmethod
+    def _differentiable_backward(ctx, grad):
+        from ...autograd import grad as autograd_grad
+        inputs = ctx.saved_tensors[:4]
+        xw, h0, w_hh, b_hh = inputs
+        replay, _ = _composed_direction(_gru_step, xw, (h0,), w_hh, b_hh, None, ctx.reverse)
+        wanted = [t for t in inputs if t is not None and t.requires_grad]
+        grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
+        return tuple(next(grads) if t is not None and t.requires_grad else None
+                     for t in inputs) + (None,)
+
+
+def _composed_direction(step, xw, state, w_hh, b_hh, w_hr, reverse: bool):
+    """One layer-direction recorded step by step: the hidden states (L, N, H_out) in time
+    order and the final state."""
+    xs, hs = xw.unbind(0), [None] * xw.shape[0]
+    for t in (range(len(xs) - 1, -1, -1) if reverse else range(len(xs))):
+        state = step(xs[t], state, w_hh, b_hh, w_hr)
+        hs[t] = state[0]
+    return stack(hs, 0), state
+
+
+_STEPS = {"RNN_TANH": _rnn_step(ew.tanh), "RNN_RELU": _rnn_step(ew.relu), "LSTM": _lstm_step,
+          "GRU": _gru_step}
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _rnn_mode(nonlinearity: str) -> str:
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+    return "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+
+
+def _check_size(value, name: str) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be greater than zero, got {value}")
+
+
+def _reset_uniform(module: Module) -> None:
+    """PyTorch's recurrent initialisation: every parameter from U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / math.sqrt(module.hidden_size) if module.hidden_size > 0 else 0.0
+    for p in module.parameters():
+        init.uniform_(p, -bound, bound)
+
+
+# ------------------------------------------------------------------ multi-layer modules
+
+
+class RNNBase(Module):
+    """What RNN, LSTM and GRU share: the stacked, optionally bidirectional layer loop over a
+    (L, N, H_in) sequence (or (N, L, H_in) with ``batch_first``, or unbatched (L, H_in))."""
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
+        super().__init__()
+        _check_size(hidden_size, "hidden_size")
+        _check_size(num_layers, "num_layers")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Number) \
+                or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout should be a number in range [0, 1] representing the "
+                             f"probability of an element being zeroed, got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"dropout option adds dropout after all but last recurrent layer, so "
+                          f"non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}", UserWarning,
+                          stacklevel=2)
+        if proj_size < 0:
+            raise ValueError(f"proj_size should be a positive integer or zero to disable "
+                             f"projections, got {proj_size}")
+        if proj_size >= hidden_size:
+            raise ValueError(f"proj_size ({proj_size}) has to be smaller than hidden_size "
+                             f"({hidden_size})")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
+        self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
+        self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, proj_size
+        directions = 2 if bidirectional else 1
+        gate_size = _GATES[mode] * hidden_size
+        real_hidden = proj_size or hidden_size
+        self._flat_weights_names: list[str] = []
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else real_hidden * directions
+            for direction in range(directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes = {f"weight_ih{suffix}": (gate_size, layer_input),
+                          f"weight_hh{suffix}": (gate_size, real_hidden)}
+                if bias:
+                    shapes[f"bias_ih{suffix}"] = (gate_size,)
+                    shapes[f"bias_hh{suffix}"] = (gate_size,)
+                if proj_size:
+                    shapes[f"weight_hr{suffix}"] = (proj_size, hidden_size)
+                for name, shape in shapes.items():
+                    setattr(self, name, new_parameter(*shape, device=device, dtype=dtype))
+                    self._flat_weights_names.append(name)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _reset_uniform(self)
+
+    def flatten_parameters(self) -> None:
+        """PyTorch packs the weights into one cuDNN buffer here; micrograd keeps them apart
+        and needs no packing, so this does nothing (programs call it, so it exists)."""
+
+    @property
+    def _flat_weights(self) -> list:
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list]:
+        """The parameters grouped per layer and direction, in PyTorch's order."""
+        per = len(self._flat_weights_names) // (self.num_layers * (2 if self.bidirectional else 1))
+        flat = self._flat_weights
+        return [flat[i:i + per] for i in range(0, len(flat), per)]
+
+    def _weights(self, layer: int, direction: int):
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        get = self.__dict__["_parameters"].get
+        return (get(f"weight_ih{suffix}"), get(f"weight_hh{suffix}"), get(f"bias_ih{suffix}"),
+                get(f"bias_hh{suffix}"), get(f"weight_hr{suffix}"))
+
+    # -- checks ------------------------------------------------------------------
+    def _state_shapes(self, batch: int | None) -> list[tuple]:
+        layers = self.num_layers * (2 if self.bidirectional else 1)
+        lead = (layers,) if batch is None else (layers, batch)
+        shapes = [lead + ((self.proj_size or self.hidden_size),)]
+        if self.mode == "LSTM":
+            shapes.append(lead + (self.hidden_size,))
+        return shapes
+
+    def _check_input(self, x: Tensor) -> None:
+        name = type(self).__name__
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a Tensor input, got {type(x).__name__} (packed "
+                            f"sequences are not supported; pad the batch instead)")
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {x.ndim}D tensor "
+                             f"of shape {tuple(x.shape)} instead")
+        if x.shape[-1] != self.input_size:
+            raise RuntimeError(f"{name}: input.size(-1) must be equal to input_size. Expected "
+                               f"{self.input_size}, got {x.shape[-1]} (input shape "
+                               f"{tuple(x.shape)})")
+        weight = self._flat_weights[0]
+        if x._dtype is not weight._dtype:
+            raise ValueError(f"{name}: input must have the type {weight._dtype}, got type "
+                             f"{x._dtype}; convert it with .to({weight._dtype})")
+
+    def _initial_state(self, x: Tensor, hx, batch: int | None) -> list[Tensor]:
+        """(h_0,) or (h_0, c_0), each (layers * directions, N, H); zeros when ``hx`` is None."""
+        from ...ops.creation import zeros
+        shapes = self._state_shapes(batch)
+        if hx is None:
+            return [zeros(s, dtype=x._dtype, device=x._backend).unsqueeze(1) if batch is None
+                    else zeros(s, dtype=x._dtype, device=x._backend) for s in shapes]
+        name = type(self).__name__
+        if self.mode == "LSTM":
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"{name}: hx must be a tuple (h_0, c_0) of two tensors, got "
+                                f"{type(hx).__name__}")
+            states = list(hx)
+        else:
+            states = [hx]
+        out = []
+        for state, shape in zip(states, shapes):
+            if not isinstance(state, Tensor):
+                raise TypeError(f"{name}: hx must hold Tensors, got {type(state).__name__}")
+            if state.ndim != len(shape):
+                kind = "unbatched 2-D" if batch is None else "batched 3-D"
+                raise RuntimeError(f"{name}: for {kind} input, hx should also be "
+                                   f"{len(shape)}-D but got {state.ndim}-D tensor of shape "
+                                   f"{tuple(state.shape)}")
+            if tuple(state.shape) != shape:
+                raise RuntimeError(f"{name}: Expected hidden size {shape}, got "
+                                   f"{tuple(state.shape)}")
+            out.append(state if batch is not None else state.unsqueeze(1))
+        return out
+
+    # -- the computation -----------------------------------------------------------
+    def forward(self, input: Tensor, hx=None):
+        self._check_input(input)
+        batched = input.ndim == 3
+        x = input if batched else input.unsqueeze(1)
+        if batched and self.batch_first:
+            x = x.transpose(0, 1)
+        state0 = self._initial_state(x, hx, x.shape[1] if batched else None)
+        directions = 2 if self.bidirectional else 1
+        finals: list[tuple] = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
+                state = tuple(s[layer * directions + direction] for s in state0)
+                out, state = self._run_direction(F.linear(x, w_ih, b_ih), state, w_hh, b_hh,
+                                                 w_hr, reverse=bool(direction))
+                outputs.append(out)
+                finals.append(state)
+            x = outputs[0] if directions == 1 else cat(outputs, -1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        out = x
+        if batched and self.batch_first:
+            out = out.transpose(0, 1)
+        hidden = [stack([s[k] for s in finals], 0) for k in range(len(state0))]
+        if not batched:
+            out = out.squeeze(1)
+            hidden = [h.squeeze(1) for h in hidden]
+        return out, (tuple(hidden) if self.mode == "LSTM" else hidden[0])
+
+    def _run_direction(self, xw: Tensor, state: tuple, w_hh, b_hh, w_hr, reverse: bool):
+        """One layer in one direction over the projected sequence ``xw`` (L, N, G*H): the
+        hidden states (L, N, H_out) in time order and the final state."""
+        steps = xw.shape[0]
+        if self.mode == "LSTM" and w_hr is None:
+            packed = _LSTMSequence.apply(xw if b_hh is None else xw + b_hh, *state, w_hh,
+                                         reverse)
+            return packed[:steps], (packed[0 if reverse else steps - 1], packed[steps])
+        if self.mode == "GRU":
+            hs = _GRUSequence.apply(xw, *state, w_hh, b_hh, reverse)
+            return hs, (hs[0 if reverse else steps - 1],)
+        return _composed_direction(_STEPS[self.mode], xw, state, w_hh, b_hh, w_hr, reverse)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.batch_first is not False:
+            s += f", batch_first={self.batch_first}"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional is not False:
+            s += f", bidirectional={self.bidirectional}"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or ReLU).
+
+    >>> rnn = micrograd.nn.RNN(10, 20, num_layers=2)
+    >>> out, h_n = rnn(micrograd.randn(5, 3, 10))
+    >>> out.shape, h_n.shape
+    (micrograd.Size([5, 3, 20]), micrograd.Size([2, 3, 20]))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None):
+        super().__init__(_rnn_mode(nonlinearity), input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, device=device, dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(RNNBase):
+    """Long short-term memory; returns ``output, (h_n, c_n)``. With ``proj_size > 0`` the hidden
+    state is projected to ``proj_size`` features by ``weight_hr_l{k}``.
+
+    >>> lstm = micrograd.nn.LSTM(10, 20, batch_first=True)
+    >>> out, (h_n, c_n) = lstm(micrograd.randn(3, 5, 10))
+    >>> out.shape, c_n.shape
+    (micrograd.Size([3, 5, 20]), micrograd.Size([1, 3, 20]))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, proj_size, device=device, dtype=dtype)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit (PyTorch's formulation: the reset gate scales ``W_hn h + b_hn``).
+
+    >>> gru = micrograd.nn.GRU(10, 20, bidirectional=True)
+    >>> out, h_n = gru(micrograd.randn(5, 3, 10))
+    >>> out.shape, h_n.shape
+    (micrograd.Size([5, 3, 40]), micrograd.Size([2, 3, 20]))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, device=None, dtype=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, device=device, dtype=dtype)
+
+
+# ------------------------------------------------------------------ single-step cells
+
+
+class RNNCellBase(Module):
+    """What the cells share: ``weight_ih`` (G*H, H_in), ``weight_hh`` (G*H, H) and the biases,
+    an (N, H_in) or unbatched (H_in,) input, and a zero state when ``hx`` is omitted."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, mode: str, device=None,
+                 dtype=None):
+        super().__init__()
+        _check_size(hidden_size, "hidden_size")
+        self._mode = mode
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        gate_size = _GATES[self._mode] * hidden_size
+        self.weight_ih = new_parameter(gate_size, input_size, device=device, dtype=dtype)
+        self.weight_hh = new_parameter(gate_size, hidden_size, device=device, dtype=dtype)
+        if bias:
+            self.bias_ih = new_parameter(gate_size, device=device, dtype=dtype)
+            self.bias_hh = new_parameter(gate_size, device=device, dtype=dtype)
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _reset_uniform(self)
+
+    def _state(self, x: Tensor, hx, count: int) -> tuple[tuple, bool]:
+        name = type(self).__name__
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
+        if x.ndim not in (1, 2):
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {x.ndim}D input of "
+                             f"shape {tuple(x.shape)} instead")
+        if x.shape[-1] != self.input_size:
+            raise RuntimeError(f"{name}: input has inconsistent input_size: got {x.shape[-1]} "
+                               f"expected {self.input_size} (input shape {tuple(x.shape)})")
+        batched = x.ndim == 2
+        shape = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+        if hx is None:
+            from ...ops.creation import zeros
+            states = tuple(zeros(shape, dtype=x._dtype, device=x._backend) for _ in range(count))
+        else:
+            states = tuple(hx) if count > 1 else (hx,)
+            for state in states:
+                if not isinstance(state, Tensor) or tuple(state.shape) != shape:
+                    got = tuple(state.shape) if isinstance(state, Tensor) else type(state).__name__
+                    raise RuntimeError(f"{name}: for input of shape {tuple(x.shape)} the hidden "
+                                       f"state must have shape {shape}, got {got}")
+        if not batched:
+            x, states = x.unsqueeze(0), tuple(s.unsqueeze(0) for s in states)
+        return (x, states), batched
+
+    def _step(self, x: Tensor, hx, count: int) -> tuple:
+        (x, states), batched = self._state(x, hx, count)
+        xw = F.linear(x, self.weight_ih, self.bias_ih)
+        out = _STEPS[self._mode](xw, states, self.weight_hh, self.bias_hh)
+        return out if batched else tuple(s.squeeze(0) for s in out)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        return s
+
+
+class RNNCell(RNNCellBase):
+    """One Elman RNN step: ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or ReLU).
+
+    >>> cell = micrograd.nn.RNNCell(10, 20)
+    >>> cell(micrograd.randn(3, 10)).shape
+    micrograd.Size([3, 20])
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", device=None, dtype=None):
+        super().__init__(input_size, hidden_size, bias, _rnn_mode(nonlinearity), device=device,
+                         dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        return self._step(input, hx, 1)[0]
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s if self.nonlinearity == "tanh" else s + f", nonlinearity={self.nonlinearity}"
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step; returns ``(h', c')``.
+
+    >>> cell = micrograd.nn.LSTMCell(10, 20)
+    >>> h, c = cell(micrograd.randn(3, 10))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=None):
+        super().__init__(input_size, hidden_size, bias, "LSTM", device=device, dtype=dtype)
+
+    def forward(self, input: Tensor, hx=None) -> tuple[Tensor, Tensor]:
+        return self._step(input, hx, 2)
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step.
+
+    >>> cell = micrograd.nn.GRUCell(10, 20)
+    >>> cell(micrograd.randn(3, 10)).shape
+    micrograd.Size([3, 20])
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=None):
+        super().__init__(input_size, hidden_size, bias, "GRU", device=device, dtype=dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        return self._step(input, hx, 1)[0]

@@ -1,0 +1,302 @@
+"""Matrix structure and contractions built from differentiable ops: tril/triu, diagonal, diag,
+diag_embed, einsum, baddbmm/addbmm, cdist, and cumprod.
+
+Nothing here needs a primitive of its own: triangles are a ``where`` against an index mask,
+diagonals a strided slice of the flattened matrix, ``einsum`` a chain of pairwise ``matmul``
+contractions, so gradients (and gradients of gradients) come from the ops they are made of.
+"""
+
+from __future__ import annotations
+
+import builtins
+import string
+
+from .. import dtypes
+from ..tensor import Tensor
+from .base import normalize_dim
+from .linalg import matmul
+
+
+# ------------------------------------------------------------------ triangles and diagonals
+
+
+def _triangle(x: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
+    from .creation import arange
+    from .elementwise import where
+    if x.ndim < 2:
+        raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got shape "
+                           f"{tuple(x.shape)}")
+    m, n = x.shape[-2:]
+    be = x._backend
+    offset = arange(n, device=be).reshape(1, n) - arange(m, device=be).reshape(m, 1)
+    keep = offset <= diagonal if lower else offset >= diagonal
+    return where(keep, x, x.new_zeros(()))
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (``col - row <= diagonal``), zeros above.
+
+    >>> micrograd.tril(micrograd.ones(2, 2))
+    tensor([[1., 0.],
+            [1., 1.]])
+    """
+    return _triangle(x, diagonal, True, "tril")
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (``col - row >= diagonal``), zeros below."""
+    return _triangle(x, diagonal, False, "triu")
+
+
+def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal of the (dim1, dim2) planes as the last dim, like ``torch.diagonal``.
+
+    >>> micrograd.diagonal(micrograd.arange(9).reshape(3, 3), 1)
+    tensor([1, 5])
+    """
+    if x.ndim < 2:
+        raise RuntimeError(f"diagonal: input must have at least 2 dimensions, got shape "
+                           f"{tuple(x.shape)}")
+    d1, d2 = normalize_dim(dim1, x.ndim), normalize_dim(dim2, x.ndim)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    planes = x.movedim((d1, d2), (-2, -1))
+    m, n = planes.shape[-2:]
+    length = builtins.max(0, builtins.min(m, n - offset) if offset >= 0
+                          else builtins.min(m + offset, n))
+    start = offset if offset >= 0 else -offset * n
+    flat = planes.reshape(tuple(planes.shape[:-2]) + (m * n,))
+    return flat[..., start: start + (length - 1) * (n + 1) + 1: n + 1] if length else \
+        flat[..., 0:0]
+
+
+def diag_embed(x: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Matrices whose (dim1, dim2) diagonal ``offset`` holds the last dim of ``x``."""
+    from .creation import eye
+    from .movement import pad
+    if x.ndim == 0:
+        raise RuntimeError("diag_embed: expected an input of at least 1 dimension")
+    n = x.shape[-1]
+    square = x.unsqueeze(-1) * eye(n, dtype=x._dtype, device=x._backend)
+    k = builtins.abs(offset)
+    if k:
+        square = pad(square, (k, 0, 0, k) if offset > 0 else (0, k, k, 0))
+    ndim = square.ndim
+    d1, d2 = normalize_dim(dim1, ndim), normalize_dim(dim2, ndim)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return square.movedim((-2, -1), (d1, d2)) if (d1, d2) != (ndim - 2, ndim - 1) else square
+
+
+_plane_diagonal = diagonal   # diag's argument is called diagonal, as in PyTorch
+
+
+def diag(x: Tensor, diagonal: int = 0) -> Tensor:
+    """A 1-D ``x`` as the ``diagonal``-th diagonal of a square matrix; of a 2-D ``x``, that
+    diagonal as a vector."""
+    if x.ndim == 1:
+        return diag_embed(x, diagonal)
+    if x.ndim == 2:
+        return _plane_diagonal(x, diagonal)
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D")
+
+
+# ------------------------------------------------------------------ products
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * (batch1 @ batch2)`` over (B, n, m) @ (B, m, p); with
+    ``beta=0`` the input is ignored (nan and inf in it do not propagate)."""
+    if batch1.ndim != 3 or batch2.ndim != 3:
+        raise RuntimeError(f"baddbmm: batch1 and batch2 must be 3-D tensors, got "
+                           f"{tuple(batch1.shape)} and {tuple(batch2.shape)}")
+    return _scaled_sum(input, matmul(batch1, batch2), beta, alpha)
+
+
+def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``."""
+    if batch1.ndim != 3 or batch2.ndim != 3:
+        raise RuntimeError(f"addbmm: batch1 and batch2 must be 3-D tensors, got "
+                           f"{tuple(batch1.shape)} and {tuple(batch2.shape)}")
+    return _scaled_sum(input, matmul(batch1, batch2).sum(0), beta, alpha)
+
+
+def _scaled_sum(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
+    from .movement import broadcast_to
+    if alpha != 1:
+        product = product * alpha
+    if beta == 0:   # the input only contributes a zero gradient, as in PyTorch
+        from .elementwise import where
+        from .creation import zeros
+        input = broadcast_to(input, tuple(product.shape))   # still checks that shapes fit
+        if not input.requires_grad:
+            return product
+        unused = zeros(tuple(product.shape), dtype=dtypes.bool, device=product._backend)
+        return product + where(unused, input, 0)
+    return product + (input if beta == 1 else input * beta)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
+    """Pairwise ``p``-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M)."""
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"cdist only supports at least 2D tensors with the same number of "
+                           f"columns, got {tuple(x1.shape)} and {tuple(x2.shape)}")
+    if p < 0:
+        raise RuntimeError(f"cdist only supports non-negative p values, got {p}")
+    from .reduction import vector_norm
+    return vector_norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, -1)
+
+
+# ------------------------------------------------------------------ einsum
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """Einstein summation, like ``torch.einsum``: ``"bij,bjk->bik"``, implicit outputs
+    (``"ij,jk"``), ``...`` for broadcast dims, repeated letters in one operand for diagonals.
+    Operands are contracted pairwise, left to right, each pair as one batched ``matmul``.
+
+    >>> micrograd.einsum("ij,j->i", micrograd.ones(2, 3), micrograd.ones(3))
+    tensor([3., 3.])
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise RuntimeError("einsum(): must provide at least one operand")
+    inputs, output = _parse_equation(equation.replace(" ", ""), operands)
+    terms = [_take_diagonals(t, letters) for t, letters in zip(operands, inputs)]
+    current, letters = terms[0]
+    for i, (t, t_letters) in enumerate(terms[1:], start=1):
+        later = set(output).union(*[set(s) for _, s in terms[i + 1:]])
+        current, letters = _contract(current, letters, t, t_letters, later)
+    # letters only in the one remaining operand and not in the output are summed away
+    summed = [k for k, c in enumerate(letters) if c not in output]
+    if summed:
+        current = current.sum(summed)
+        letters = "".join(c for c in letters if c in output)
+    return current.permute([letters.index(c) for c in output]) if letters != output else current
+
+
+def _parse_equation(equation: str, operands):
+    lhs, arrow, rhs = equation.partition("->")
+    inputs = lhs.split(",")
+    if len(inputs) != len(operands):
+        raise RuntimeError(f"einsum(): {len(inputs)} operands in the equation {equation!r} but "
+                           f"{len(operands)} tensors were given")
+    used = set(c for term in inputs for c in term if c.isalpha())
+    spare = [c for c in string.ascii_letters if c not in used and c not in rhs]
+    ellipsis_dims = 0
+    for term, t in zip(inputs, operands):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"einsum(): operands must be Tensors, got {type(t).__name__}")
+        letters = term.replace("...", "")
+        if not builtins.all(c.isalpha() for c in letters):
+            raise RuntimeError(f"einsum(): invalid subscript in {term!r}; use letters and '...'")
+        if "..." in term:
+            ellipsis_dims = builtins.max(ellipsis_dims, t.ndim - len(letters))
+        elif len(letters) != t.ndim:
+            raise RuntimeError(f"einsum(): the number of subscripts in {term!r} ({len(letters)}) "
+                               f"does not match the number of dimensions ({t.ndim}) of operand "
+                               f"of shape {tuple(t.shape)}")
+    broadcast = "".join(spare[:ellipsis_dims])
+    expanded = []
+    for term, t in zip(inputs, operands):
+        if "..." in term:
+            count = t.ndim - (len(term) - 3)
+            term = term.replace("...", broadcast[ellipsis_dims - count:])
+        expanded.append(term)
+    if arrow:
+        output = rhs.replace("...", broadcast)
+        missing = [c for c in output if c not in "".join(expanded)]
+        if missing:
+            raise RuntimeError(f"einsum(): output subscript {missing[0]!r} does not appear in "
+                               f"the equation for any input operand")
+    else:   # implicit: the broadcast dims, then letters seen once, alphabetically
+        counts: dict[str, int] = {}
+        for term in expanded:
+            for c in term:
+                counts[c] = counts.get(c, 0) + 1
+        output = broadcast + "".join(sorted(c for c, k in counts.items()
+                                            if k == 1 and c not in broadcast))
+    return expanded, output
+
+
+def _take_diagonals(t: Tensor, letters: str):
+    """An operand whose term repeats a letter (``"ii"``) reduced to its diagonal."""
+    while len(set(letters)) != len(letters):
+        c = next(c for c in letters if letters.count(c) > 1)
+        i = letters.index(c)
+        j = letters.index(c, i + 1)
+        t = diagonal(t, 0, i, j)
+        letters = letters[:i] + letters[i + 1:j] + letters[j + 1:] + c
+    return t, letters
+
+
+def _contract(a: Tensor, la: str, b: Tensor, lb: str, keep: set):
+    """Contract two operands, keeping the letters in ``keep``: one batched matmul of
+    (batch, left, summed) @ (batch, summed, right)."""
+    # letters in one operand only that nothing later needs are summed away first
+    for t_letters, other in ((la, lb), (lb, la)):
+        gone = [k for k, c in enumerate(t_letters) if c not in keep and c not in other]
+        if gone:
+            if t_letters is la:
+                a, la = a.sum(gone), "".join(c for c in la if c in keep or c in lb)
+            else:
+                b, lb = b.sum(gone), "".join(c for c in lb if c in keep or c in la)
+    batch = [c for c in la if c in lb and c in keep]
+    summed = [c for c in la if c in lb and c not in keep]
+    left = [c for c in la if c not in lb]
+    right = [c for c in lb if c not in la]
+    size = {c: s for letters, t in ((la, a), (lb, b)) for c, s in zip(letters, t.shape)}
+    batch_shape = [builtins.max(a.shape[la.index(c)], b.shape[lb.index(c)]) for c in batch]
+
+    def arranged(t, letters, order, expand_batch):
+        t = t.permute([letters.index(c) for c in order])
+        if expand_batch:
+            t = t.expand(tuple(batch_shape) + tuple(t.shape[len(batch):]))
+        return t
+
+    a2 = arranged(a, la, batch + left + summed, True)
+    b2 = arranged(b, lb, batch + summed + right, True)
+    n_left = _prod(size[c] for c in left)
+    n_sum = _prod(size[c] for c in summed)
+    n_right = _prod(size[c] for c in right)
+    product = matmul(a2.reshape(tuple(batch_shape) + (n_left, n_sum)),
+                     b2.reshape(tuple(batch_shape) + (n_sum, n_right)))
+    shape = tuple(batch_shape) + tuple(size[c] for c in left) + tuple(size[c] for c in right)
+    return product.reshape(shape), "".join(batch + left + right)
+
+
+def _prod(values) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+# ------------------------------------------------------------------ cumulative product
+
+
+def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Inclusive cumulative product along ``dim``. Computed as the product of a lower-
+    triangular broadcast (n x n per line, fine for the lengths programs use), so its gradient
+    is exact where ``x`` has zeros and gradients of gradients work.
+
+    >>> micrograd.cumprod(micrograd.tensor([1., 2., 3.]), 0)
+    tensor([1., 2., 6.])
+    """
+    from .creation import arange
+    from .elementwise import where
+    from .reduction import _accumulating_dtype
+    x = _accumulating_dtype(x, dtype)
+    if x.ndim == 0:
+        return x * 1 if x.requires_grad else x.clone()
+    axis = normalize_dim(dim, x.ndim)
+    n = x.shape[axis]
+    if n == 0:
+        return x.clone()
+    lines = x.movedim(axis, -1)
+    index = arange(n, device=x._backend)
+    upto = index.reshape(n, 1) >= index.reshape(1, n)          # (i, j): j <= i
+    terms = where(upto, lines.unsqueeze(-2), x.new_ones((), dtype=x._dtype))
+    return terms.prod(-1).movedim(-1, axis)
+

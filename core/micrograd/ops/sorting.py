@@ -1,0 +1,227 @@
+"""Order: sort, argsort, msort, topk, unique, searchsorted, bucketize and multinomial.
+
+Two optional ops carry them (``argsort`` and ``searchsorted``, host-staged by default); values
+are always gathered from the input with the indices, so gradients flow through ``gather`` (and
+gradients of gradients with it). ``unique`` is built from a sort plus comparisons, a cumulative
+sum and ``nonzero``; ``multinomial`` from uniform draws, a cumulative sum and a binary search
+(with replacement) or an exponential race decided by ``topk`` (without).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+
+from .. import dtypes
+from ..tensor import Tensor
+from . import fallbacks
+from .base import Op, check_same_backend, normalize_dim, to_dtype
+from .indexing import Gather
+
+SortResult = namedtuple("sort", ["values", "indices"])
+TopKResult = namedtuple("topk", ["values", "indices"])
+
+
+class _Argsort(Op):
+    out_dtype = dtypes.int64
+
+    def forward(self, x, axis, descending):
+        return fallbacks.run(x._backend, "argsort", x._dtype, x._data, axis, descending)
+
+
+def _check_tensor(x, name: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
+
+
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """Indices that sort ``x`` along ``dim`` (always stable: ties keep their order).
+
+    >>> micrograd.argsort(micrograd.tensor([3, 1, 2]))
+    tensor([1, 2, 0])
+    """
+    _check_tensor(x, "argsort")
+    if x.ndim == 0:
+        return x.new_zeros((), dtype=dtypes.int64)
+    return _Argsort.apply(x, axis=normalize_dim(dim, x.ndim), descending=bool(descending))
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+    """``(values, indices)`` of ``x`` sorted along ``dim``; nan sorts as the largest value.
+
+    >>> micrograd.sort(micrograd.tensor([3., 1., 2.])).values
+    tensor([1., 2., 3.])
+    """
+    indices = argsort(x, dim, descending)
+    if x.ndim == 0:
+        return SortResult(x * 1 if x.requires_grad else x.clone(), indices)
+    return SortResult(Gather.apply(x, indices, axis=normalize_dim(dim, x.ndim)), indices)
+
+
+def msort(x: Tensor) -> Tensor:
+    """``sort(x, dim=0).values``."""
+    return sort(x, 0).values
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+    """The ``k`` largest (or, with ``largest=False``, smallest) entries along ``dim`` and their
+    indices, in sorted order.
+
+    >>> micrograd.topk(micrograd.tensor([1., 5., 3.]), 2)
+    topk(values=tensor([5., 3.]), indices=tensor([1, 2]))
+    """
+    _check_tensor(x, "topk")
+    size = x.shape[normalize_dim(dim, x.ndim)] if x.ndim else 1
+    if not 0 <= k <= size:
+        raise RuntimeError(f"topk(): selected index k={k} is out of range for a dimension of "
+                           f"size {size} (input shape {tuple(x.shape)})")
+    if x.ndim == 0:
+        return TopKResult(*sort(x))
+    axis = normalize_dim(dim, x.ndim)
+    indices = argsort(x, axis, descending=largest).narrow(axis, 0, k)
+    return TopKResult(Gather.apply(x, indices, axis=axis), indices)
+
+
+def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,
+           return_counts: bool = False, dim: int | None = None):
+    """The distinct values of ``x`` in ascending order (always sorted, which ``sorted=False``
+    permits), optionally with each element's index into them (``return_inverse``, ``x``'s
+    shape) and how often each occurs (``return_counts``).
+
+    >>> micrograd.unique(micrograd.tensor([2, 1, 2, 3]), return_counts=True)
+    (tensor([1, 2, 3]), tensor([1, 2, 1]))
+    """
+    from .creation import ones, tensor
+    from .movement import cat
+    _check_tensor(x, "unique")
+    if dim is not None:
+        raise NotImplementedError("unique(dim=...) is not supported; unique over the flattened "
+                                  "tensor (dim=None) is")
+    flat = x.detach().reshape(-1)
+    n = flat.numel()
+    order = argsort(flat)
+    values = Gather.apply(flat, order, axis=0)
+    starts_new = ones(builtins.min(n, 1), dtype=dtypes.bool, device=x._backend)
+    first = cat([starts_new, values[1:] != values[:-1]]) if n else starts_new
+    starts = first.nonzero().reshape(-1)
+    out = [values.index_select(0, starts) if n else values]
+    if return_inverse:
+        group = first.to(dtypes.int64).cumsum(0) - 1
+        inverse = group.new_zeros((n,)).scatter(0, order, group) if n else group
+        out.append(inverse.reshape(tuple(x.shape)))
+    if return_counts:
+        ends = cat([starts[1:], tensor([n], device=x._backend)]) if n else starts
+        out.append(ends - starts)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def searchsorted(sorted_sequence: Tensor, values, *, out_int32: bool = False,
+                 right: bool = False, side: str | None = None, sorter: Tensor | None = None
+                 ) -> Tensor:
+    """Insertion points of ``values`` into ``sorted_sequence`` along its last dim: the first
+    index ``i`` with ``sorted_sequence[..., i] >= value`` (``>`` with ``right=True`` or
+    ``side="right"``). A 1-D sequence serves values of any shape; otherwise the leading dims
+    must match.
+
+    >>> micrograd.searchsorted(micrograd.tensor([1, 3, 5]), micrograd.tensor([3, 6]))
+    tensor([1, 3])
+    """
+    from .creation import tensor
+    _check_tensor(sorted_sequence, "searchsorted")
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"searchsorted(): side can only be 'left' or 'right', got "
+                               f"{side!r}")
+        if right and side == "left":
+            raise RuntimeError("searchsorted(): side and right can't be set to opposites, got "
+                               "side of left while right was True")
+        right = side == "right"
+    if not isinstance(values, Tensor):
+        values = tensor(values, device=sorted_sequence._backend)
+    check_same_backend(sorted_sequence, values, "searchsorted")
+    if sorter is not None:
+        sorted_sequence = sorted_sequence.gather(-1, sorter)
+    seq = sorted_sequence
+    if seq.ndim == 0:
+        raise RuntimeError("searchsorted(): boundaries tensor should have 1 dimension or more")
+    if seq.ndim > 1 and tuple(seq.shape[:-1]) != tuple(values.shape[:-1]):
+        raise RuntimeError(f"searchsorted(): boundaries tensor should be 1 dimension or the "
+                           f"first N-1 dimensions of boundaries tensor and input value tensor "
+                           f"must match, but we got boundaries tensor {tuple(seq.shape)} and "
+                           f"input value tensor {tuple(values.shape)}")
+    dtype = dtypes.promote_types(seq._dtype, values._dtype)
+    seq, vals = to_dtype(seq.detach(), dtype), to_dtype(values.detach(), dtype)
+    if seq.ndim == 1:
+        seq2, vals2 = seq.reshape(1, -1), vals.reshape(1, -1)
+    else:
+        seq2 = seq.reshape(-1, seq.shape[-1])
+        vals2 = vals.reshape(seq2.shape[0], vals.shape[-1])
+    seq2, vals2 = seq2.contiguous(), vals2.contiguous()
+    data = fallbacks.run(seq._backend, "searchsorted", dtype, seq2._data, vals2._data,
+                         bool(right))
+    out = Tensor._make(data, dtypes.int64, seq._backend).reshape(tuple(values.shape))
+    return out.to(dtypes.int32) if out_int32 else out
+
+
+def bucketize(x, boundaries: Tensor, *, out_int32: bool = False, right: bool = False) -> Tensor:
+    """The bucket of each element of ``x`` among the 1-D ``boundaries``: ``i`` such that
+    ``boundaries[i-1] < x <= boundaries[i]`` (``<=`` and ``<`` swapped with ``right=True``).
+
+    >>> micrograd.bucketize(micrograd.tensor([0.5, 2.0]), micrograd.tensor([1., 2., 3.]))
+    tensor([0, 1])
+    """
+    _check_tensor(boundaries, "bucketize")
+    if boundaries.ndim != 1:
+        raise RuntimeError(f"bucketize(): boundaries tensor must be 1 dimension, but got dim("
+                           f"{boundaries.ndim})")
+    return searchsorted(boundaries, x, out_int32=out_int32, right=right)
+
+
+def multinomial(weights: Tensor, num_samples: int, replacement: bool = False, *,
+                generator=None) -> Tensor:
+    """``num_samples`` category indices per row of the non-negative ``weights`` (1-D or 2-D),
+    drawn in proportion to the weights, with or without replacement.
+
+    >>> micrograd.multinomial(micrograd.tensor([0., 1., 0.]), 2, replacement=True)
+    tensor([1, 1])
+    """
+    from ..random import rand
+    _check_tensor(weights, "multinomial")
+    if weights.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial(): prob_dist must be 1 or 2 dim, got shape "
+                           f"{tuple(weights.shape)}")
+    if weights._dtype.kind != "f":
+        raise RuntimeError(f"multinomial(): expected a floating point probability tensor, got "
+                           f"{weights._dtype}; convert it with .float()")
+    p = weights.detach() if weights.ndim == 2 else weights.detach().unsqueeze(0)
+    rows, categories = p.shape
+    if num_samples <= 0:
+        raise RuntimeError(f"multinomial(): cannot sample {num_samples} <= 0 samples")
+    if not replacement and num_samples > categories:
+        raise RuntimeError(f"multinomial(): cannot sample n_sample > prob_dist.size(-1) "
+                           f"samples without replacement ({num_samples} > {categories})")
+    bad = (p < 0) | p.isnan() | p.isinf()
+    if bool(bad.any().item()):
+        raise RuntimeError("multinomial(): probability tensor contains either `inf`, `nan` or "
+                           "element < 0")
+    positive = (p > 0).sum(1)
+    if bool((positive == 0).any().item()):
+        raise RuntimeError("multinomial(): invalid multinomial distribution (sum of "
+                           "probabilities <= 0)")
+    if not replacement and bool((positive < num_samples).any().item()):
+        raise RuntimeError(f"multinomial(): invalid multinomial distribution: a row has fewer "
+                           f"than {num_samples} categories of nonzero weight, so that many "
+                           f"cannot be drawn without replacement")
+    p64 = p.to(dtypes.float64)
+    if replacement:
+        cdf = p64.cumsum(1)
+        cdf = cdf / cdf[:, -1:]
+        u = rand(rows, num_samples, generator=generator, dtype=dtypes.float64, device=p._backend)
+        out = searchsorted(cdf, u, right=True).clamp(max=categories - 1)
+    else:
+        # An exponential race: category i finishes at E_i / p_i with E_i ~ Exp(1); the first
+        # num_samples to finish are a draw without replacement in proportion to the weights.
+        u = rand(rows, categories, generator=generator, dtype=dtypes.float64, device=p._backend)
+        finish = (-(1 - u).log() / p64).masked_fill(p64 == 0, float("inf"))
+        out = topk(finish, num_samples, 1, largest=False).indices
+    return out if weights.ndim == 2 else out.squeeze(0)

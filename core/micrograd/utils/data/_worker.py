@@ -1,0 +1,210 @@
+"""DataLoader worker processes: each fetches and collates whole batches, and sends them back
+as numpy arrays (a backend's memory cannot cross a process boundary; host arrays pickle).
+
+Workers start with the ``fork`` method where the platform has it (as PyTorch on Linux, so
+scripts without an ``if __name__ == "__main__"`` guard still work), unless an accelerator
+backend (metal, cuda) is already running in this process: their runtimes do not survive
+``fork`` (MLX hangs in a forked child), so then, and on platforms without ``fork``, workers
+``spawn``, and the script needs the ``__main__`` guard, as PyTorch on macOS does.
+``multiprocessing_context`` chooses explicitly. A forked worker runs the C++ backend
+single-threaded, as PyTorch's workers run with one thread.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import random
+import traceback
+from dataclasses import dataclass
+
+from ...tensor import Tensor
+
+_POLL_SECONDS = 2.0          # how often a waiting loader checks that its workers are alive
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What :func:`get_worker_info` returns inside a worker."""
+    id: int
+    num_workers: int
+    seed: int
+    dataset: object
+
+
+_worker_info: WorkerInfo | None = None
+
+
+def get_worker_info() -> WorkerInfo | None:
+    """This worker's id, the worker count, its seed and its dataset copy; None in the main
+    process. Use it to split an ``IterableDataset`` between workers."""
+    return _worker_info
+
+
+# ------------------------------------------------------------------ crossing the process boundary
+class _HostTensor:
+    """A tensor in transit: its values on the host, its dtype and backend by name."""
+
+    __slots__ = ("array", "dtype", "backend")
+
+    def __init__(self, t: Tensor):
+        self.array = t.detach()._host()
+        self.dtype, self.backend = t.dtype.name, t.backend
+
+
+def to_host(obj):
+    if isinstance(obj, Tensor):
+        return _HostTensor(obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, to_host(v)) for k, v in obj.items())
+    if type(obj) in (list, tuple):
+        return type(obj)(to_host(v) for v in obj)
+    return obj
+
+
+def from_host(obj):
+    from ... import dtypes
+    from ...ops.creation import tensor
+    if isinstance(obj, _HostTensor):
+        return tensor(obj.array, dtype=getattr(dtypes, obj.dtype), device=obj.backend)
+    if isinstance(obj, dict):
+        return type(obj)((k, from_host(v)) for k, v in obj.items())
+    if type(obj) in (list, tuple):
+        return type(obj)(from_host(v) for v in obj)
+    return obj
+
+
+class _Failure:
+    """An exception raised in a worker, re-raised in the main process with its traceback."""
+
+    def __init__(self, worker_id: int, exc: BaseException):
+        self.worker_id, self.type = worker_id, type(exc)
+        self.text = "".join(traceback.format_exception(exc))
+
+    def reraise(self):
+        message = (f"Caught {self.type.__name__} in DataLoader worker process "
+                   f"{self.worker_id}.\nOriginal {self.text}")
+        try:
+            error = self.type(message)
+        except Exception:  # noqa: BLE001 - an exception type with a custom signature
+            error = RuntimeError(message)
+        raise error
+
+
+_EXHAUSTED = "exhausted"     # an iterable dataset's worker has no more batches
+
+
+def _worker_loop(worker_id, fetch, tasks, results, seed, num_workers, init_fn):
+    global _worker_info
+    from ...random import manual_seed
+    manual_seed(seed)
+    random.seed(seed)
+    _worker_info = WorkerInfo(worker_id, num_workers, seed, fetch.dataset)
+    try:
+        if init_fn is not None:
+            init_fn(worker_id)
+        stream = iter(fetch.dataset) if fetch.iterable else None
+    except BaseException as exc:  # noqa: BLE001 - reported to the main process
+        results.put((None, _Failure(worker_id, exc)))
+        return
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        task_id, indices = task
+        if fetch.iterable and indices == "reset":      # a persistent worker's next epoch
+            stream = iter(fetch.dataset)
+            continue
+        try:
+            batch = fetch.next_from(stream) if stream is not None else fetch.batch(indices)
+            results.put((task_id, to_host(batch)))
+        except StopIteration:
+            results.put((task_id, _EXHAUSTED))
+        except BaseException as exc:  # noqa: BLE001 - reported to the main process
+            results.put((task_id, _Failure(worker_id, exc)))
+
+
+def _fork_is_safe() -> bool:
+    from ...registry import registry
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return all(spec.device_type == "cpu" or not spec.instances
+               for spec in registry.specs.values())
+
+
+class WorkerPool:
+    """``num_workers`` processes, each with its own task queue, sharing one result queue."""
+
+    def __init__(self, loader, fetch):
+        method = loader.multiprocessing_context
+        if method is None:
+            method = "fork" if _fork_is_safe() else "spawn"
+        context = multiprocessing.get_context(method) if isinstance(method, str) else method
+        from ...random import _rng
+        base_seed = int(_rng(loader.generator).integers(0, 2 ** 62))
+        self.timeout = loader.timeout
+        self.next_task_id = 0          # unique across epochs, so a stale result is recognised
+        self.results = context.Queue()
+        self.tasks, self.processes = [], []
+        n = loader.num_workers
+        for worker_id in range(n):
+            tasks = context.Queue()
+            process = context.Process(
+                target=_worker_loop, daemon=True,
+                args=(worker_id, fetch, tasks, self.results,
+                      base_seed + worker_id, n, loader.worker_init_fn))
+            process.start()
+            self.tasks.append(tasks)
+            self.processes.append(process)
+
+    def send(self, worker_id: int, task_id: int, indices) -> None:
+        self.tasks[worker_id].put((task_id, indices))
+
+    def receive(self):
+        """(task_id, batch or _EXHAUSTED); raises for a worker's exception, a dead worker or
+        a timeout."""
+        waited = 0.0
+        while True:
+            step = _POLL_SECONDS if not self.timeout else min(_POLL_SECONDS,
+                                                              self.timeout - waited)
+            try:
+                task_id, payload = self.results.get(timeout=step)
+                break
+            except queue.Empty:
+                waited += step
+                dead = [p for p in self.processes if not p.is_alive()]
+                if dead:
+                    self.close()
+                    raise RuntimeError(
+                        f"DataLoader worker (pid {dead[0].pid}) exited unexpectedly with exit "
+                        f"code {dead[0].exitcode}; a crash or being killed (e.g. for memory) "
+                        f"in the dataset's __getitem__ is the usual cause") from None
+                if self.timeout and waited >= self.timeout:
+                    self.close()
+                    raise RuntimeError(f"DataLoader timed out after {self.timeout} "
+                                       f"seconds") from None
+        if isinstance(payload, _Failure):
+            self.close()
+            payload.reraise()
+        return task_id, payload
+
+    def close(self) -> None:
+        for tasks, process in zip(self.tasks, self.processes):
+            if process.is_alive():
+                try:
+                    tasks.put(None)
+                except (OSError, ValueError):
+                    pass
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+        for q in (*self.tasks, self.results):
+            q.close()
+            q.join_thread()
+        self.processes, self.tasks = [], []
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.processes)

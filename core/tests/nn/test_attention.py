@@ -1,0 +1,195 @@
+"""F.scaled_dot_product_attention and nn.MultiheadAttention against PyTorch 2.13 from identical
+weights and inputs, forward and backward, including masks, fully masked rows and dropout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import micrograd as mg
+import micrograd.nn as nn
+import micrograd.nn.functional as F
+from torch_twin import compare, torch
+
+tnn, tF = torch.nn, torch.nn.functional
+rng = np.random.default_rng(1)
+E, HEADS = 8, 2
+
+
+def _x(*shape):
+    return rng.standard_normal(shape)
+
+
+class _Sdpa:
+    """scaled_dot_product_attention as a parameterless module of either library."""
+
+    def __init__(self, lib, **kwargs):
+        self.fn = (tF if lib is torch else F).scaled_dot_product_attention
+        self.lib, self.kwargs = lib, kwargs
+
+    def to(self, _dtype):
+        return self
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, _state):
+        pass
+
+    def named_parameters(self):
+        return iter(())
+
+    def __call__(self, q, k, v, mask=None):
+        kwargs = dict(self.kwargs)
+        if mask is not None:
+            kwargs["attn_mask"] = mask
+        return self.fn(q, k, v, **kwargs)
+
+
+def _bool_mask(*shape, dead_row=True):
+    mask = rng.random(shape) > 0.4
+    if dead_row:
+        mask[..., 1, :] = False       # a query that may attend to nothing: zeros, not NaN
+    return mask
+
+
+SDPA_CASES = {
+    "plain": ({}, None),
+    "causal": (dict(is_causal=True), None),
+    "scale": (dict(scale=0.3), None),
+    "bool mask with a dead row": ({}, _bool_mask(5, 6)),
+    "broadcast float mask": ({}, _x(2, 1, 5, 6)),
+}
+
+
+@pytest.mark.parametrize("case", list(SDPA_CASES))
+def test_sdpa_matches_pytorch(case):
+    kwargs, mask = SDPA_CASES[case]
+    s = 5 if kwargs.get("is_causal") else 6
+    inputs = [_x(2, 3, 5, 4), _x(2, 3, s, 4), _x(2, 3, s, 7)]
+    torch_fn, mg_fn = _Sdpa(torch, **kwargs), _Sdpa(mg, **kwargs)
+    if mask is None:
+        compare(torch_fn, mg_fn, lambda m, q, k, v: m(q, k, v), inputs)
+    else:
+        masks = {torch_fn: torch.tensor(mask), mg_fn: mg.tensor(mask)}
+        compare(torch_fn, mg_fn, lambda m, q, k, v: m(q, k, v, masks[m]), inputs)
+
+
+def test_sdpa_causal_with_more_queries_than_keys_and_3d_inputs():
+    compare(_Sdpa(torch, is_causal=True), _Sdpa(mg, is_causal=True),
+            lambda m, q, k, v: m(q, k, v), [_x(3, 6, 4), _x(3, 4, 4), _x(3, 4, 2)])
+
+
+def test_sdpa_grouped_query_attention():
+    compare(_Sdpa(torch, enable_gqa=True), _Sdpa(mg, enable_gqa=True),
+            lambda m, q, k, v: m(q, k, v), [_x(2, 4, 5, 4), _x(2, 2, 5, 4), _x(2, 2, 5, 3)])
+
+
+def test_sdpa_dropout_is_unbiased():
+    mg.manual_seed(0)
+    q = mg.tensor(_x(1, 1, 4, 8), dtype=mg.float32)
+    exact = F.scaled_dot_product_attention(q, q, q).cpu().numpy()[0]
+    draws = F.scaled_dot_product_attention(*(q.expand(4000, 1, 4, 8),) * 3,
+                                           dropout_p=0.5).cpu().numpy()
+    assert not np.allclose(draws[0], exact)
+    # 4000 independent masks: the mean is within a few standard errors (about 0.05) of exact.
+    np.testing.assert_allclose(draws.mean(0), exact, atol=0.2)
+
+
+def test_sdpa_bad_arguments():
+    q = mg.randn(2, 5, 4)
+    with pytest.raises(RuntimeError, match="should not be set when is_causal=True"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=mg.ones(5, 5, dtype=mg.bool),
+                                       is_causal=True)
+    with pytest.raises(RuntimeError, match="share the last"):
+        F.scaled_dot_product_attention(q, mg.randn(2, 5, 3), q)
+    with pytest.raises(RuntimeError, match="multiple of the key and value heads"):
+        F.scaled_dot_product_attention(mg.randn(1, 3, 5, 4), mg.randn(1, 2, 5, 4),
+                                       mg.randn(1, 2, 5, 4), enable_gqa=True)
+
+
+# ------------------------------------------------------------------ MultiheadAttention
+
+
+def _mha_pair(**kwargs):
+    torch.manual_seed(0)
+    return tnn.MultiheadAttention(E, HEADS, **kwargs), nn.MultiheadAttention(E, HEADS, **kwargs)
+
+
+def _call(need_weights=True, average=True, masks=False):
+    def call(m, q, k, v, *mask_pair):
+        kwargs = dict(need_weights=need_weights, average_attn_weights=average)
+        if masks:
+            pick = 0 if isinstance(m, tnn.Module) else 1
+            kwargs["key_padding_mask"], kwargs["attn_mask"] = mask_pair[pick], mask_pair[2 + pick]
+        return m(q, k, v, **kwargs)
+    return call
+
+
+@pytest.mark.parametrize("need_weights, average", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("kwargs", [{}, dict(batch_first=True), dict(kdim=3, vdim=5),
+                                    dict(add_bias_kv=True, add_zero_attn=True)],
+                         ids=lambda v: str(v))
+def test_mha_matches_pytorch(kwargs, need_weights, average):
+    torch_module, module = _mha_pair(**kwargs)
+    batch_first = kwargs.get("batch_first", False)
+    shape = (lambda n, s, d: (n, s, d)) if batch_first else (lambda n, s, d: (s, n, d))
+    q = _x(*shape(3, 4, E))
+    k, v = _x(*shape(3, 6, kwargs.get("kdim", E))), _x(*shape(3, 6, kwargs.get("vdim", E)))
+    padding = np.zeros((3, 6), bool)
+    padding[0, 4:] = True
+    attn = _x(4, 6)
+    masks = [torch.tensor(padding), mg.tensor(padding), torch.tensor(attn), mg.tensor(attn)]
+    compare(torch_module, module, _call(need_weights, average, masks=True), [q, k, v, *masks])
+
+
+def test_mha_self_attention_unbatched_with_bool_masks():
+    torch_module, module = _mha_pair()
+    x = _x(5, E)
+    causal = np.triu(np.ones((5, 5), bool), 1)
+    padding = np.array([False, False, False, True, False])
+
+    def call(m, x):
+        lib = torch if isinstance(m, tnn.Module) else mg
+        return m(x, x, x, key_padding_mask=lib.tensor(padding), attn_mask=lib.tensor(causal))
+    compare(torch_module, module, call, [x])
+
+
+def test_mha_per_head_3d_float_mask_and_no_bias():
+    torch_module, module = _mha_pair(bias=False)
+    x, attn = _x(4, 2, E), _x(2 * HEADS, 4, 4)
+
+    def call(m, x):
+        lib = torch if isinstance(m, tnn.Module) else mg
+        return m(x, x, x, attn_mask=lib.tensor(attn))
+    compare(torch_module, module, call, [x])
+
+
+def test_mha_fully_masked_query_gives_zeros_without_weights_as_pytorch():
+    torch_module, module = _mha_pair()
+    x = _x(3, 1, E)
+    padding = np.ones((1, 3), bool)
+
+    def call(m, x):
+        lib = torch if isinstance(m, tnn.Module) else mg
+        return m(x, x, x, key_padding_mask=lib.tensor(padding), need_weights=False)
+    out = compare(torch_module, module, call, [x])
+    assert not np.isnan(out[0].detach().cpu().numpy()).any()
+
+
+def test_mha_layout_init_and_paths():
+    from micrograd.nn.modules.activation import MultiheadAttention
+    assert MultiheadAttention is nn.MultiheadAttention
+    torch_module, module = _mha_pair(kdim=3, vdim=5)
+    assert [(k, tuple(v.shape)) for k, v in module.state_dict().items()] == \
+        [(k, tuple(v.shape)) for k, v in torch_module.state_dict().items()]
+    assert module.in_proj_weight is None and isinstance(module.out_proj, nn.Linear)
+    assert np.all(module.in_proj_bias.detach().cpu().numpy() == 0)
+    assert repr(module) == repr(torch_module)
+    with pytest.raises(ValueError, match="divisible by num_heads"):
+        nn.MultiheadAttention(10, 3)
+    with pytest.raises(RuntimeError, match="is_causal hint"):
+        module(mg.randn(2, 1, E), mg.randn(2, 1, 3), mg.randn(2, 1, 5), is_causal=True)
+    with pytest.raises(RuntimeError, match="2D attn_mask"):
+        module(mg.randn(2, 1, E), mg.randn(3, 1, 3), mg.randn(3, 1, 5),
+               attn_mask=mg.zeros(2, 2))
