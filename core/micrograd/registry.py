@@ -22,6 +22,7 @@ import pluggy
 
 from . import hookspecs
 from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, missing_primitives
+from .communicator import CommunicatorTable
 from .device import device as Device
 
 ENTRY_POINT_GROUP = "micrograd.backends"
@@ -64,6 +65,7 @@ class Registry:
         self.problems: list[LoadProblem] = []
         self.plugins: list[tuple[str, str | None]] = []     # (plugin name, distribution)
         self.preferred: dict[str, str] = {}                 # device type -> backend name
+        self.communicators = CommunicatorTable()            # micrograd.distributed's engines
 
     # ------------------------------------------------------------ discovery
     def load(self) -> None:
@@ -75,9 +77,11 @@ class Registry:
             pm.add_hookspecs(hookspecs)
             from .backends import numpy_plugin
             self._register_plugin(pm, numpy_plugin, "numpy", "micrograd (built in)")
+            from .distributed import mpi_plugin
+            self._register_plugin(pm, mpi_plugin, "mpi", "micrograd (built in)")
             allowed = _plugin_filter()
             for ep in _entry_points():
-                if ep.name == "numpy" or (allowed is not None and ep.name not in allowed):
+                if ep.name in ("numpy", "mpi") or (allowed is not None and ep.name not in allowed):
                     continue
                 dist = _dist_label(ep)
                 try:
@@ -104,6 +108,19 @@ class Registry:
                 impl.function(register=register)
             except Exception as exc:  # noqa: BLE001
                 self.problems.append(LoadProblem(plugin_name, dist, "hook", _describe(exc)))
+        self._register_communicators(pm, module, plugin_name, dist)
+
+    def _register_communicators(self, pm, module, plugin_name: str, dist: str | None) -> None:
+        """The same plugin's communicators (micrograd.distributed), isolated the same way."""
+        def problem(stage, message, name):
+            self.problems.append(LoadProblem(plugin_name, dist, stage, message, name))
+        for impl in pm.hook.micrograd_register_communicators.get_hookimpls():
+            if impl.plugin is module:
+                try:
+                    impl.function(register=self.communicators.register_callback(
+                        plugin_name, dist, problem))
+                except Exception as exc:  # noqa: BLE001
+                    problem("hook", _describe(exc), None)
 
     def _register_callback(self, plugin_name, dist):
         def register(name, factory, *, device_type, contract, priority=0, xfail_file=None):
