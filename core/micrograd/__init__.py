@@ -121,6 +121,6 @@ def load(path, *, device=None):
 
 
 
-from . import nn, optim, utils  # noqa: E402  (they build on everything above)
+from . import distributed, nn, optim, utils  # noqa: E402  (they build on everything above)
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -124,23 +124,31 @@ class DataLoader:
 
     def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool = False,
                  drop_last: bool = False, collate_fn: Callable | None = None,
-                 generator=None):
+                 generator=None, sampler=None):
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size should be a positive integer value, but got "
                              f"batch_size={batch_size}")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle; shuffle in "
+                             "the sampler (DistributedSampler(shuffle=True)) instead")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.drop_last, self.generator = drop_last, generator
         self.collate_fn = collate_fn
+        self.sampler = sampler            # an iterable of dataset indices, e.g. DistributedSampler
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         if self.batch_size is None:
             return n
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _batches(self):
-        n = len(self.dataset)
-        order = _permutation(n, self.generator) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), np.int64)
+        else:
+            order = _permutation(len(self.dataset), self.generator) if self.shuffle \
+                else np.arange(len(self.dataset))
+        n = len(order)
         if self.batch_size is None:
             for i in order:
                 yield int(i)
