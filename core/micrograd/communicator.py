@@ -93,9 +93,14 @@ class Communicator:
         failed, when the engine can tell; ``()`` otherwise."""
         return ()
 
-    def abort(self) -> None:
-        """The group is broken (a peer failed, a call timed out, this rank is failing): drop
-        whatever would wait on peers, e.g. at exit. It must not block."""
+    def abort(self, reason: str) -> None:
+        """This rank's group is broken or the rank is failing (``reason`` says how): tell the
+        peers if the engine can, and drop whatever would wait on them at exit. Never blocks."""
+
+    def departures(self) -> dict[int, str]:
+        """Peers (world ranks) that announced they left or failed, with their reason; polled
+        by a rank waiting in a call, so it can name them. ``{}`` when the engine cannot tell."""
+        return {}
 
     def describe(self) -> str:
         """One line for ``micrograd info`` and error messages: the engine and its version."""

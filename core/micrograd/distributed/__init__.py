@@ -150,10 +150,10 @@ def _install_excepthook() -> None:
         return
     previous = sys.excepthook
 
-    def excepthook(*args):
+    def excepthook(kind, value, tb):
         if _world.group is not None:
-            _world.group.fail("an uncaught exception ended this rank")
-        previous(*args)
+            _world.group.fail(f"raised {kind.__name__}: {value}")
+        previous(kind, value, tb)
     _world.excepthook = excepthook
     sys.excepthook = excepthook
 

@@ -26,15 +26,37 @@ from ..communicator import Communicator, CommunicatorUnavailable
 class _ExitState:
     failing = False             # set by a failing rank: leave without MPI_Finalize
     exit_timeout = 30.0         # the world group's timeout, for the exit handshake
-    exit_comm = None            # a private duplicate of COMM_WORLD for that handshake
+    exit_comm = None            # a private duplicate of COMM_WORLD for departures
+    announced = False
+    departed: dict = {}         # world rank -> what it announced
+    sends: list = []            # outstanding announcement sends (kept alive until exit)
 
 
 _state = _ExitState()
+_DEPARTURE_TAG = 1
 
 
-def mark_failing() -> None:
-    """This process is failing: skip MPI_Finalize at exit so its peers see it fail."""
-    _state.failing = True
+def _announce(reason: str) -> None:
+    """Tell every peer that this rank is leaving and why (non-blocking, once)."""
+    comm = _state.exit_comm
+    if _state.announced or comm is None:
+        return
+    _state.announced = True
+    payload = bytearray(reason.encode())
+    for peer in range(comm.Get_size()):
+        if peer != comm.Get_rank():
+            _state.sends.append(comm.Isend([payload, sys.modules["mpi4py.MPI"].BYTE], peer,
+                                           _DEPARTURE_TAG))
+
+
+def _collect_departures() -> dict:
+    MPI, comm = sys.modules["mpi4py.MPI"], _state.exit_comm
+    status = MPI.Status()
+    while comm.Iprobe(MPI.ANY_SOURCE, _DEPARTURE_TAG, status):
+        payload = bytearray(status.Get_count(MPI.BYTE))
+        comm.Recv([payload, MPI.BYTE], status.Get_source(), _DEPARTURE_TAG)
+        _state.departed[status.Get_source()] = payload.decode(errors="replace")
+    return _state.departed
 
 
 def _import_mpi():
@@ -55,13 +77,24 @@ def _import_mpi():
 
 def _finalize_at_exit() -> None:
     MPI = sys.modules["mpi4py.MPI"]
-    if MPI.Is_finalized() or _state.failing:
+    if MPI.Is_finalized():
         return
-    # MPI_Finalize waits for every peer; a peer still blocked in a collective with this rank
-    # would make it wait forever. A timed barrier on a private communicator tells the two apart.
-    request = _state.exit_comm.Ibarrier()
-    deadline = time.monotonic() + _state.exit_timeout
+    # MPI_Finalize waits for every peer, so a rank whose peer is blocked in a collective with it
+    # would hang there. Instead each rank announces its departure and waits (bounded) for
+    # everyone's: all left normally -> finalize; otherwise leave without it, and peers blocked
+    # in a collective read the announcement and fail naming this rank.
+    _announce("exited (its script ended or called sys.exit) while the group was live")
+    peers = _state.exit_comm.Get_size() - 1
+    deadline = time.monotonic() + (min(_state.exit_timeout, 5.0) if _state.failing
+                                   else _state.exit_timeout)
     try:
+        while len(_collect_departures()) < peers:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
+        if _state.failing or any(not r.startswith("exited") for r in _state.departed.values()):
+            return
+        request = _state.exit_comm.Ibarrier()
         while not request.Test():
             if time.monotonic() > deadline:
                 return
@@ -159,8 +192,12 @@ class MPICommunicator(Communicator):
             return ()
         return tuple(sorted(r for r in ranks if r != MPI.UNDEFINED))
 
-    def abort(self):
-        mark_failing()
+    def abort(self, reason):
+        _state.failing = True
+        _announce(reason)
+
+    def departures(self):
+        return dict(_collect_departures())
 
     def close(self):
         if self.comm != self.MPI.COMM_NULL and not self.MPI.Is_finalized():

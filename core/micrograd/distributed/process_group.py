@@ -59,17 +59,34 @@ class Work:
 
     def wait(self, timeout=None) -> bool:
         limit = self.group.timeout if timeout is None else _seconds(timeout)
-        if not self._done.wait(max(0.0, self._issued + limit - time.monotonic())):
-            self.group.fail(f"{self.what} on rank {self.group.rank} timed out after {limit:g} s "
-                            f"(the group's timeout): a peer has not joined it; it is stuck, "
-                            f"calling another collective, or dead")
-            raise DistBackendError(self.group.broken)
+        deadline, noticed = self._issued + limit, None
+        # Wait in slices; between them, look for peers that announced they left or failed. A
+        # call that still has not finished a moment after such news never will.
+        while not self._done.wait(min(_POLL_S, max(0.0, deadline - time.monotonic()))):
+            now = time.monotonic()
+            me = self.group.global_ranks[self.group.rank]
+            if now >= deadline:
+                self.group.fail(f"{self.what} on rank {me} timed out after {limit:g} s (the "
+                                f"group's timeout): a peer has not joined it; it is stuck, "
+                                f"calling another collective, or dead")
+                raise DistBackendError(self.group.broken)
+            gone = self.group.comm.departures()
+            if gone and noticed is None:
+                noticed = now
+            elif gone and now - noticed > _GRACE_S:
+                news = "; ".join(f"rank {r} {why}" for r, why in sorted(gone.items()))
+                self.group.fail(f"{self.what} on rank {me} cannot complete: {news}")
+                raise DistBackendError(self.group.broken)
         if self._error is not None:
             raise self._error
         if self._finish is not None:
             finish, self._finish = self._finish, None
             finish()
         return True
+
+
+_POLL_S = 0.05          # how often a waiting rank looks for departed peers
+_GRACE_S = 1.0          # how long a call may still finish after a peer announced leaving
 
 
 def _seconds(timeout) -> float:
@@ -173,7 +190,7 @@ class ProcessGroup:
         """Break the group: every later call raises ``reason``."""
         if self.broken is None:
             self.broken = reason
-            self.comm.abort()
+            self.comm.abort(reason)
 
     def close(self) -> None:
         if self._thread is not None:

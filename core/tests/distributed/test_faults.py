@@ -1,0 +1,49 @@
+"""Faults on 2 real mpi ranks: a failing rank is named by the others, fast; never a hang."""
+
+import pytest
+
+from launching import mpiexec, run_ranks
+
+pytestmark = pytest.mark.skipif(mpiexec() is None, reason="mpiexec not installed "
+                                "(pip install 'micrograd[mpi]')")
+
+# mode -> what rank 0 (the survivor) must say
+SURVIVOR_SAYS = {
+    "raise": "rank 1 raised ValueError: rank 1 fails on purpose",
+    "exit": "rank 1 exited",
+    "kill": "because rank 1 failed",
+    "stall": "timed out after 2 s",
+}
+
+
+@pytest.mark.parametrize("mode", sorted(SURVIVOR_SAYS))
+def test_a_failing_rank_is_named_by_the_others_within_the_timeout(tmp_path, mode):
+    proc, reports, seconds = run_ranks(tmp_path, "mpi", "faults.py", [mode], timeout=40)
+    assert proc.returncode != 0
+    survivor = reports[0]
+    assert "DistBackendError" in survivor["error"], survivor
+    assert SURVIVOR_SAYS[mode] in survivor["error"]
+    assert seconds < 15, f"{mode}: took {seconds:.1f} s"     # the group's timeout is 8 s
+
+
+@pytest.mark.parametrize("mode, says", [
+    ("shape", "rank 0 called all_reduce(float32 [3], SUM); rank 1 called all_reduce(float32 [4], SUM)"),
+    ("dtype", "rank 0 called all_reduce(float32 [3], SUM); rank 1 called all_reduce(float64 [3], SUM)"),
+    ("order", "rank 1 called broadcast(float32 [3], root 0)"),
+])
+def test_mismatched_collectives_raise_on_every_rank(tmp_path, mode, says):
+    proc, reports, _ = run_ranks(tmp_path, "mpi", "faults.py", [mode], timeout=40)
+    assert proc.returncode != 0
+    for rank in (0, 1):
+        assert reports[rank]["error"].startswith("DistError: ranks disagree"), reports[rank]
+        assert says in reports[rank]["error"]
+
+
+def test_a_collective_before_init_raises_with_the_fix():
+    import micrograd as mg
+    import micrograd.distributed as dist
+    assert not dist.is_initialized()
+    with pytest.raises(RuntimeError, match=r"init_process_group\(\) first"):
+        dist.all_reduce(mg.ones(2))
+    with pytest.raises(RuntimeError, match="has not been initialized"):
+        dist.get_rank()
