@@ -6,9 +6,9 @@ from launching import mpiexec, run_ranks
 
 # Relative to each tensor's largest magnitude. Splitting a batch over ranks changes only the
 # order of float sums, so float64 agrees to rounding; float32 within 1e-6 with SGD. Adam divides
-# by sqrt(v) per element, which turns float32 rounding in tiny gradients into ~1e-5 differences
+# by sqrt(v) per element, which turns float32 rounding in tiny gradients into ~1e-6 differences
 # in the parameters after 10 steps (the same happens between any two summation orders).
-TOLERANCE = {"float64": 1e-13, "float32 sgd": 1e-6, "float32 adam": 1e-4}
+TOLERANCE = {"float64": 1e-13, "float32 sgd": 1e-6, "float32 adam": 1e-5}
 
 
 def check_reports(proc, reports, n=2):
@@ -32,4 +32,4 @@ def test_ddp_matches_one_process_on_numpy_and_cpu_with_mpi(tmp_path):
     except ImportError:
         pass
     worst = check_reports(*run_ranks(tmp_path, "mpi", "ddp.py", ["mpi", *backends])[:2])
-    assert len(worst) == 10 * len(backends)
+    assert len(worst) == 8 * len(backends)

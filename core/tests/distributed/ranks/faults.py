@@ -1,5 +1,5 @@
 """A rank fails in the way MODE says; the others must fail fast with an error naming it.
-Usage: faults.py MODE   (raise, exit, kill, stall, shape, dtype, order, before-init)"""
+Usage: faults.py MODE   (raise, exit, kill, stall, mismatch)"""
 
 import datetime
 import os
@@ -16,8 +16,6 @@ TIMEOUT_S = 8          # "stall" uses 2 s: rank 1 sleeps past it
 
 def main():
     mode = sys.argv[1]
-    if mode == "before-init":
-        dist.all_reduce(mg.ones(2))
     timeout = 2 if mode == "stall" else TIMEOUT_S
     dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=timeout))
     rank = dist.get_rank()
@@ -33,15 +31,19 @@ def main():
         if mode == "stall":
             time.sleep(4)
     start = time.monotonic()
-    if mode == "shape":
-        dist.all_reduce(mg.ones(3 + rank))
-    elif mode == "dtype":
-        dist.all_reduce(mg.ones(3, dtype=mg.float64 if rank else mg.float32))
-    elif mode == "order":
-        if rank == 0:
-            dist.all_reduce(t)
-        else:
-            dist.broadcast(t, src=0)
+    if mode == "mismatch":          # each raises on every rank and leaves the group usable
+        errors = []
+        for call in (lambda: dist.all_reduce(mg.ones(3 + rank)),
+                     lambda: dist.all_reduce(mg.ones(3, dtype=mg.float64 if rank else mg.float32)),
+                     lambda: dist.all_reduce(t) if rank == 0 else dist.broadcast(t, src=0)):
+            try:
+                call()
+                errors.append(None)
+            except dist.DistError as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+        dist.all_reduce(t)
+        dist.destroy_process_group()
+        return {"errors": errors, "after": t.tolist()}
     else:
         for _ in range(3):
             dist.all_reduce(t)
