@@ -118,6 +118,7 @@ class CommunicatorSpec:
     native_backends: tuple[str, ...]
     priority: int
     probe: Callable[[], "str | None"] | None
+    launcher: Callable[..., list] | None
     plugin: str
     distribution: str | None
 
@@ -137,7 +138,8 @@ class CommunicatorTable(dict):
     def register_callback(self, plugin_name: str, dist: str | None, problem: Callable):
         """The ``register`` passed to a plugin's hook; ``problem(stage, message, name)`` records
         a refusal the way the registry records a backend's."""
-        def register(name, factory, *, contract, native_backends=(), priority=0, probe=None):
+        def register(name, factory, *, contract, native_backends=(), priority=0, probe=None,
+                     launcher=None):
             contract = tuple(contract)
             major, minor = COMMUNICATOR_CONTRACT_VERSION
             if contract[0] != major or contract[1] > minor:
@@ -153,5 +155,5 @@ class CommunicatorTable(dict):
                         f"{dist or plugin_name}", name)
                 return
             self[name] = CommunicatorSpec(name, factory, contract, tuple(native_backends),
-                                          priority, probe, plugin_name, dist)
+                                          priority, probe, launcher, plugin_name, dist)
         return register

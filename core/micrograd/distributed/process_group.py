@@ -29,9 +29,13 @@ from ..tensor import Tensor
 class DistError(RuntimeError):
     """A distributed operation failed (``torch.distributed.DistError``)."""
 
+    __module__ = "micrograd.distributed"
+
 
 class DistBackendError(DistError):
     """The communicator failed: a peer died, a collective timed out, the engine raised."""
+
+    __module__ = "micrograd.distributed"
 
 
 class Work:

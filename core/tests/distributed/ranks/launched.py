@@ -1,0 +1,17 @@
+"""Run by `micrograd launch`: prints what the launcher passed; `fail` makes rank 1 exit 7."""
+
+import os
+import sys
+
+import micrograd as mg
+import micrograd.distributed as dist
+
+dist.init_process_group()
+t = mg.ones(2) * (dist.get_rank() + 1)
+dist.all_reduce(t)
+print(f"rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']} local {os.environ['LOCAL_RANK']}"
+      f" sum {t.tolist()} args {sys.argv[1:]}", flush=True)
+if sys.argv[1:] == ["fail"] and dist.get_rank() == 1:
+    sys.exit(7)
+dist.all_reduce(t)
+dist.destroy_process_group()
