@@ -47,6 +47,11 @@ class Communicator:
     world_size: int = 1
     dtypes: tuple[DType, ...] = ()
 
+    def prepare(self, x) -> Any:
+        """Called on the caller's thread with each native input before its call is queued for
+        the worker thread; a lazy engine (MLX) evaluates it here. Returns the array to send."""
+        return x
+
     # ------------------------------------------------------------- collectives
     def all_reduce(self, x, op: str) -> Any:
         """Every rank gets the :data:`REDUCE_OPS` reduction of ``x`` over all ranks."""

@@ -265,8 +265,10 @@ def _global_to_group(pg: ProcessGroup, rank: int, what: str, name: str) -> int:
     return pg.global_ranks.index(rank)
 
 
-def _collective(what, tensor, group, async_op, engine, op=None, root=None):
-    """The shape shared by all_reduce, broadcast and reduce: one tensor in, written in place."""
+def _collective(what, tensor, group, async_op, engine, op=None, root=None, check=True):
+    """The shape shared by all_reduce, broadcast and reduce: one tensor in, written in place.
+    ``check=False`` skips the cross-rank signature check, for callers whose every rank issues
+    calls of a layout they already agreed on (DDP's buckets)."""
     _check_tensor(tensor, what)
     pg = _group(group, what)
     op_name = _reduce_op(op, tensor, what) if op is not None else ""
@@ -276,7 +278,8 @@ def _collective(what, tensor, group, async_op, engine, op=None, root=None):
     out = {}
 
     def engine_call():
-        pg.check_signatures(sig)
+        if check:
+            pg.check_signatures(sig)
         out["result"] = engine(pg.comm, array, _engine_op(op_name, tensor) if op else None,
                                local_root)
 
@@ -298,6 +301,14 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group=None, async_op
     """
     return _collective("all_reduce", tensor, group, async_op,
                        lambda comm, a, op_, root: comm.all_reduce(a, op_), op=op)
+
+
+def _all_reduce_agreed(tensor: Tensor, group=None) -> Work:
+    """An async SUM all-reduce without the signature check: for DDP's buckets, whose layout
+    every rank built from the same (checked) parameters."""
+    return _collective("all_reduce", tensor, group, True,
+                       lambda comm, a, op_, root: comm.all_reduce(a, op_), op=ReduceOp.SUM,
+                       check=False)
 
 
 def broadcast(tensor: Tensor, src: int, group=None, async_op: bool = False):

@@ -18,6 +18,8 @@ INSTALL_HINT = "pip install 'micrograd[mpi]' (mpi4py and the Open MPI wheels, wi
 def _probe() -> str | None:
     if importlib.util.find_spec("mpi4py") is None:
         return f"mpi4py is not installed; {INSTALL_HINT}"
+    if "MLX_RANK" in os.environ and "OMPI_COMM_WORLD_SIZE" not in os.environ:
+        return "this process was started by mlx.launch, not mpiexec (use the mlx communicator)"
     return None
 
 

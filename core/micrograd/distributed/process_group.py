@@ -171,8 +171,8 @@ class ProcessGroup:
             else:
                 try:
                     engine_call()
-                except (DistError, ValueError, TypeError) as exc:
-                    work._error = exc          # raised by the core's own checks, on every rank
+                except (DistError, ValueError, TypeError, NotImplementedError) as exc:
+                    work._error = exc          # the core's checks or a refusal, on every rank
                 except Exception as exc:  # noqa: BLE001 - the engine's error, explained
                     self.fail(self._explain(work.what, exc))
                     work._error = DistBackendError(self.broken)
@@ -224,7 +224,7 @@ class ProcessGroup:
         backend, dtype = tensor._backend, tensor._dtype
         data = backend.contiguous(tensor._data)
         if backend.name in self.spec.native_backends and dtype in self.comm.dtypes:
-            return data, lambda result: result
+            return self.comm.prepare(data), lambda result: result
         host = np.ascontiguousarray(backend.to_host(data))
         if dtype not in self.comm.dtypes:       # float16 / bfloat16: carried as float32
             host = host.astype(np.float32)

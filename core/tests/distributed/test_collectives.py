@@ -9,7 +9,7 @@ pytestmark = pytest.mark.skipif(mpiexec() is None, reason="mpiexec not installed
 
 
 def test_every_collective_matches_numpy_on_two_mpi_ranks(tmp_path):
-    proc, reports, _ = run_ranks(tmp_path, "mpi", "collectives.py", ["numpy", "cpu"])
+    proc, reports, _ = run_ranks(tmp_path, "mpi", "collectives.py", ["mpi", "numpy", "cpu"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for rank, report in reports.items():
         assert report["failures"] == [], f"rank {rank}: {report['failures'][:5]}"

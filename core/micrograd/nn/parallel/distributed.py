@@ -152,7 +152,7 @@ class DistributedDataParallel(Module):
             flat.div_(self.process_group.size)
         bucket.flat = flat
         bucket.launched_at = time.monotonic()
-        bucket.work = dist.all_reduce(flat, group=self._group_arg(), async_op=True)
+        bucket.work = dist._all_reduce_agreed(flat, group=self._group_arg())
 
     def _finish(self) -> None:
         with grad_mode.no_grad():
