@@ -25,8 +25,10 @@ import numpy as np
 THREADS_1 = {"MICROGRAD_CPU_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
-def _median_ms(samples) -> float:
-    return float(np.median(samples)) * 1e3
+def _best_ms(samples) -> float:
+    """The fastest repetition: on a shared machine the others measure the scheduler (two ranks
+    must both be on a core for a collective to progress), not the code."""
+    return float(np.min(samples)) * 1e3
 
 
 # ---------------------------------------------------------------- rank side
@@ -51,8 +53,8 @@ def bench_all_reduce(reps: dict) -> list[dict]:
                 start = time.perf_counter()
                 comm.Allreduce(MPI.IN_PLACE, raw)
                 theirs.append(time.perf_counter() - start)
-            rows.append({"numel": numel, "backend": backend, "micrograd_ms": _median_ms(ours),
-                         "mpi4py_ms": _median_ms(theirs)})
+            rows.append({"numel": numel, "backend": backend, "micrograd_ms": _best_ms(ours),
+                         "mpi4py_ms": _best_ms(theirs)})
     return rows
 
 
@@ -87,7 +89,7 @@ def bench_ddp_step(batch: int, steps: int, distributed: bool) -> float:
         opt.step()
         if step >= 5:
             times.append(time.perf_counter() - start)
-    return _median_ms(times)
+    return _best_ms(times)
 
 
 def trace_overlap(batch: int) -> dict:
@@ -119,8 +121,8 @@ def rank_main(job: str, quick: bool) -> None:
     dist.init_process_group("mpi")
     out = {}
     if job == "all":
-        out["all_reduce"] = bench_all_reduce({1 << 20: 10 if quick else 40,
-                                              1 << 24: 3 if quick else 12})
+        out["all_reduce"] = bench_all_reduce({1 << 20: 10 if quick else 100,
+                                              1 << 24: 3 if quick else 20})
         out["ddp_ms"] = bench_ddp_step(256, 10 if quick else 40, distributed=True)
         out["trace"] = trace_overlap(256)
     if dist.get_rank() == 0:
@@ -153,7 +155,7 @@ def _single_process_step(quick: bool) -> float:
 
 
 def report(ranks: dict, single_ms: float) -> str:
-    lines = ["### all_reduce, float32, 2 ranks on one machine (median)", "",
+    lines = ["### all_reduce, float32, 2 ranks on one machine (best of the repetitions)", "",
              "| elements | tensors | micrograd | raw mpi4py | overhead |", "|---:|---|---:|---:|---:|"]
     for row in ranks["all_reduce"]:
         ratio = row["micrograd_ms"] / row["mpi4py_ms"]
