@@ -31,5 +31,12 @@ def test_ddp_matches_one_process_on_numpy_and_cpu_with_mpi(tmp_path):
         backends.append("cpu")
     except ImportError:
         pass
-    worst = check_reports(*run_ranks(tmp_path, "mpi", "ddp.py", ["mpi", *backends])[:2])
-    assert len(worst) == 8 * len(backends)
+    proc, reports, _ = run_ranks(tmp_path, "mpi", "ddp.py", ["mpi", *backends])
+    worst = check_reports(proc, reports)
+    assert len(worst) == 8 + 4 * (len(backends) - 1)
+    for report in reports.values():
+        unused = report["unused"]
+        assert unused["grads_match"] and unused["skipped_grad_is_none"], unused
+        assert "expected to have finished reduction in the prior iteration" in unused["error"]
+        assert "'skipped.weight'" in unused["error"] and "find_unused_parameters=True" in \
+            unused["error"]

@@ -30,6 +30,7 @@ class _Bucket:
         self.remaining = len(params)
         self.work = self.flat = None
         self.launched_at: float | None = None
+        self.unused: set[int] = set()      # ids of parameters this forward did not reach
 
 
 class DistributedDataParallel(Module):
@@ -91,8 +92,20 @@ class DistributedDataParallel(Module):
         return None if self.process_group is dist._world.group else self.process_group
 
     def _prepare_for_backward(self, out) -> None:
+        if 0 < self._next_launch <= len(self._buckets) or any(
+                b.remaining < len(b.params) for b in self._buckets[self._next_launch:]):
+            waiting = [name for name, p in self.module.named_parameters()
+                       if id(p) in self._owner and self._owner[id(p)].remaining > 0
+                       and self._owner[id(p)].index >= self._next_launch]
+            raise RuntimeError(
+                f"DistributedDataParallel: expected to have finished reduction in the prior "
+                f"iteration before starting a new one: parameters {waiting} received no "
+                f"gradient, so their buckets were never all-reduced. Pass "
+                f"find_unused_parameters=True if the forward does not use every parameter, "
+                f"or make sure the outputs of forward feed the loss")
         for bucket in self._buckets:
             bucket.remaining, bucket.work, bucket.flat = len(bucket.params), None, None
+            bucket.unused = set()
         self.__dict__["_next_launch"] = 0
         self.bucket_trace.clear()
         if self.find_unused_parameters and self.require_backward_grad_sync:
@@ -100,6 +113,7 @@ class DistributedDataParallel(Module):
             for bucket in self._buckets:
                 for p in bucket.params:
                     if id(p) not in used:         # gets no gradient: counts as ready, zero
+                        bucket.unused.add(id(p))
                         self._count_down(p)
 
     @contextlib.contextmanager
@@ -163,11 +177,13 @@ class DistributedDataParallel(Module):
                 offset = 0
                 for p, n in zip(bucket.params, bucket.numels):
                     averaged = bucket.flat[offset:offset + n].reshape(tuple(p.shape))
+                    offset += n
+                    if p.grad is None and id(p) in bucket.unused and not averaged.any():
+                        continue        # unused on every rank: no gradient, as in PyTorch
                     if p.grad is None:
                         p.grad = averaged.clone()
                     else:
                         p.grad.copy_(averaged)
-                    offset += n
                 bucket.work = bucket.flat = None
         self.__dict__["_next_launch"] = len(self._buckets) + 1   # done until the next forward
 

@@ -52,6 +52,8 @@ def main():
     rank, world = dist.get_rank(), dist.get_world_size()
     failures, checked = [], 0
     cases = [("0-d", ()), ("empty", (0, 3)), ("dense", (3, 4)), ("strided", (3, 4))]
+    if sys.argv[1] == "mlx":     # ~10 ms a call on MLX's ring here: strided covers dense
+        cases.remove(("dense", (3, 4)))
     for backend in sys.argv[2:]:
         for dtype in mg.dtypes.ALL_DTYPES:
             for layout, shape in cases:

@@ -29,7 +29,7 @@ def main():
         if mode == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         if mode == "stall":
-            time.sleep(4)
+            time.sleep(3)
     start = time.monotonic()
     if mode == "mismatch":          # each raises on every rank and leaves the group usable
         errors = []
