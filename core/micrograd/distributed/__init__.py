@@ -119,9 +119,8 @@ def _choose_communicator(registry, name):
         if reason is not None:
             raise RuntimeError(f"communicator {name!r} is unavailable: {reason}")
         return specs[name]
-    from ..ops.creation import get_default_device
-    from ..registry import registry as reg
-    default_backend = reg.backend_for(get_default_device()).name
+    from ..ops.creation import default_backend as default
+    default_backend = default().name
     usable = [s for s in specs.values() if s.unavailable_reason() is None]
     if not usable:
         reasons = "; ".join(f"{s.name}: {s.unavailable_reason()}" for s in specs.values())
