@@ -30,10 +30,14 @@ def engine_env(out: Path) -> dict:
 
 
 def command(engine: str, script: str, args=(), n: int = 2) -> list[str]:
+    """``mpi``: mpiexec with Open MPI's fault tolerance (what `micrograd launch` runs);
+    ``mpi-plain``: a bare ``mpiexec -n N python script.py``; ``mlx``: mlx.launch's ring."""
     path = str(RANKS / script)
     if engine == "mpi":
         return [mpiexec(), "--with-ft", "ulfm", "--oversubscribe", "-n", str(n),
                 sys.executable, path, *args]
+    if engine == "mpi-plain":
+        return [mpiexec(), "-n", str(n), sys.executable, path, *args]
     return [str(BIN / "mlx.launch"), "-n", str(n), "--backend", "ring", "--python",
             sys.executable, path, *args]
 

@@ -1,7 +1,9 @@
 """`micrograd launch` end to end: two mpi ranks on loopback, then a failing rank."""
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,17 @@ def test_launch_rejects_bad_arguments(tmp_path):
     proc = subprocess.run([str(Path(sys.executable).parent / "micrograd"), "launch",
                            "--backend", "carrier-pigeon", "x.py"], capture_output=True, text=True)
     assert proc.returncode == 2 and "no communicator named 'carrier-pigeon'" in proc.stderr
+
+
+def test_launch_forwards_sigterm_to_the_ranks(tmp_path):
+    command = [str(Path(sys.executable).parent / "micrograd"), "launch", "--nproc-per-node", "2",
+               "--backend", "mpi", str(RANKS / "launched.py"), "sleep"]
+    proc = subprocess.Popen(command, env=engine_env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    line = proc.stdout.readline()            # both ranks are up once rank 0 printed
+    assert line.startswith("rank "), line + proc.stderr.read()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=max(1, deadline - time.monotonic()))
+    assert proc.returncode != 0
+    assert "slept" not in out                # the ranks were ended, not left to finish
