@@ -83,7 +83,7 @@ def _finalize_at_exit() -> None:
     # would hang there. Instead each rank announces its departure and waits (bounded) for
     # everyone's: all left normally -> finalize; otherwise leave without it, and peers blocked
     # in a collective read the announcement and fail naming this rank.
-    _announce("exited (its script ended or called sys.exit) while the group was live")
+    _announce("exited (its script ended or called sys.exit)")
     peers = _state.exit_comm.Get_size() - 1
     deadline = time.monotonic() + (min(_state.exit_timeout, 5.0) if _state.failing
                                    else _state.exit_timeout)
