@@ -19,7 +19,7 @@ def test_every_collective_matches_numpy_on_two_mlx_ranks(tmp_path):
     assert sorted(reports) == [0, 1]
     for rank, report in reports.items():
         assert report["failures"] == [], f"rank {rank}: {report['failures'][:5]}"
-        assert report["checked"] > 350 and report["backend"] == "mlx"
+        assert report["checked"] > 150 and report["backend"] == "mlx"
 
 
 def test_ddp_matches_one_process_on_metal_with_mlx(tmp_path):
