@@ -14,9 +14,9 @@ pytestmark = pytest.mark.skipif(mpiexec() is None, reason="mpiexec not installed
                                 "(pip install 'micrograd[mpi]')")
 
 
-def launch(tmp_path, *args):
+def launch(tmp_path, *args, backend="mpi"):
     return subprocess.run([str(Path(sys.executable).parent / "micrograd"), "launch",
-                           "--nproc-per-node", "2", "--backend", "mpi",
+                           "--nproc-per-node", "2", "--backend", backend,
                            str(RANKS / "launched.py"), *args],
                           env=engine_env(tmp_path), capture_output=True, text=True, timeout=60)
 
@@ -25,7 +25,16 @@ def test_launch_starts_ranks_with_their_environment(tmp_path):
     proc = launch(tmp_path, "--lr", "0.1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rank in (0, 1):
-        assert f"rank {rank} of 2 local {rank} sum [3.0, 3.0] args ['--lr', '0.1']" in proc.stdout
+        assert (f"rank {rank} of 2 local {rank} sum [3.0, 3.0] args ['--lr', '0.1'] via mpi"
+                in proc.stdout)
+
+
+def test_launch_through_mlx_launch_picks_the_mlx_communicator(tmp_path):
+    pytest.importorskip("micrograd_metal")
+    proc = launch(tmp_path, "x", backend="mlx")      # the script asks for no communicator
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        assert f"rank {rank} of 2 local {rank} sum [3.0, 3.0] args ['x'] via mlx" in proc.stdout
 
 
 def test_launch_names_the_failing_rank_and_exits_with_its_status(tmp_path):

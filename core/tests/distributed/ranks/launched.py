@@ -11,7 +11,7 @@ dist.init_process_group()
 t = mg.ones(2) * (dist.get_rank() + 1)
 dist.all_reduce(t)
 print(f"rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']} local {os.environ['LOCAL_RANK']}"
-      f" sum {t.tolist()} args {sys.argv[1:]}", flush=True)
+      f" sum {t.tolist()} args {sys.argv[1:]} via {dist.get_backend()}", flush=True)
 if sys.argv[1:] == ["fail"] and dist.get_rank() == 1:
     sys.exit(7)
 if sys.argv[1:] == ["sleep"]:                  # ended by the launcher's forwarded SIGTERM
