@@ -44,13 +44,23 @@ def command(engine: str, script: str, args=(), n: int = 2) -> list[str]:
 
 def run_ranks(tmp_path: Path, engine: str, script: str, args=(), n: int = 2, timeout=60):
     """Run ``script`` on ``n`` ranks; returns (completed process, {rank: report}, seconds)."""
-    start = time.monotonic()
-    proc = subprocess.run(command(engine, script, args, n), env=engine_env(tmp_path),
-                          capture_output=True, text=True, timeout=timeout)
-    elapsed = time.monotonic() - start
-    reports = {}
-    for r in range(n):
-        f = tmp_path / f"rank{r}.json"
-        if f.exists():
-            reports[r] = json.loads(f.read_text())
-    return proc, reports, elapsed
+    return run_many([(tmp_path, engine, script, args)], n, timeout)[0]
+
+
+def run_many(jobs, n: int = 2, timeout=60):
+    """Run several ``(folder, engine, script, args)`` jobs at once (they mostly wait); returns
+    one ``run_ranks`` answer per job."""
+    started = []
+    for folder, engine, script, args in jobs:
+        started.append((folder, time.monotonic(), subprocess.Popen(
+            command(engine, script, args, n), env=engine_env(folder), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)))
+    answers = []
+    for folder, start, proc in started:
+        out, err = proc.communicate(timeout=timeout)
+        elapsed = time.monotonic() - start
+        reports = {r: json.loads((folder / f"rank{r}.json").read_text()) for r in range(n)
+                   if (folder / f"rank{r}.json").exists()}
+        answers.append((subprocess.CompletedProcess(proc.args, proc.returncode, out, err),
+                        reports, elapsed))
+    return answers

@@ -2,7 +2,7 @@
 
 import pytest
 
-from launching import mpiexec, run_ranks
+from launching import mpiexec, run_many, run_ranks
 
 pytestmark = pytest.mark.skipif(mpiexec() is None, reason="mpiexec not installed "
                                 "(pip install 'micrograd[mpi]')")
@@ -16,14 +16,23 @@ SURVIVOR_SAYS = {
 }
 
 
+@pytest.fixture(scope="module")
+def failures(tmp_path_factory):
+    """Every failure mode, launched at once: the ranks mostly wait."""
+    modes = sorted(SURVIVOR_SAYS)
+    jobs = [(tmp_path_factory.mktemp(mode), "mpi", "faults.py", [mode]) for mode in modes]
+    return dict(zip(modes, run_many(jobs, timeout=60)))
+
+
 @pytest.mark.parametrize("mode", sorted(SURVIVOR_SAYS))
-def test_a_failing_rank_is_named_by_the_others_within_the_timeout(tmp_path, mode):
-    proc, reports, seconds = run_ranks(tmp_path, "mpi", "faults.py", [mode], timeout=40)
+def test_a_failing_rank_is_named_by_the_others_within_the_timeout(failures, mode):
+    proc, reports, seconds = failures[mode]
     assert proc.returncode != 0
     survivor = reports[0]
     assert "DistBackendError" in survivor["error"], survivor
     assert SURVIVOR_SAYS[mode] in survivor["error"]
-    assert seconds < 15, f"{mode}: took {seconds:.1f} s"     # the group's timeout is 8 s
+    # the group's timeout is 8 s (2 s for stall); the four jobs share the machine
+    assert seconds < 20, f"{mode}: took {seconds:.1f} s"
 
 
 def test_mismatched_collectives_raise_on_every_rank_and_leave_the_group_usable(tmp_path):
