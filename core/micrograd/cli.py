@@ -16,6 +16,8 @@ SUBCOMMANDS = {
                     "run the conformance suite against a backend"),
     "bench": ("micrograd.bench", "main", "run the benchmark harness"),
     "new-backend": ("micrograd.scaffold", "main", "scaffold a new backend plugin package"),
+    "launch": ("micrograd.distributed.launch", "main",
+               "start a script on several ranks (mpiexec, mlx.launch), like torchrun"),
 }
 
 
@@ -55,6 +57,15 @@ def render_info() -> str:
             lines.append(f"  {device_type:<8} served by {chosen.name}")
         except Exception as exc:  # noqa: BLE001
             lines.append(f"  {device_type:<8} unavailable: {exc}")
+    lines += ["", "communicators (micrograd.distributed):"]
+    for name, spec in sorted(registry.communicators.items()):
+        reason = spec.unavailable_reason()
+        state = "available" if reason is None else "UNAVAILABLE"
+        lines.append(f"  {name:<8} {state} ({spec.distribution or spec.plugin}), native: "
+                     f"{', '.join(spec.native_backends) or 'none'}; other backends staged "
+                     f"through host memory")
+        if reason is not None:
+            lines.append(f"           reason: {reason}")
     lines += ["", "load problems:"]
     if not registry.problems:
         lines.append("  none")

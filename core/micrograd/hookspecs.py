@@ -29,3 +29,28 @@ def micrograd_register_backends(register):
         Call it once per backend.
     :return: nothing.
     """
+
+
+@hookspec
+def micrograd_register_communicators(register):
+    """Register the communicators (``micrograd.distributed`` engines) this plugin provides.
+
+    Called once, lazily, together with :func:`micrograd_register_backends` the first time
+    micrograd needs a device or a process group. Keep it cheap: import the engine (mpi4py, mlx,
+    cupy) inside the factory, not here.
+
+    :param register: ``register(name, factory, *, contract, native_backends=(), priority=0,
+        probe=None, launcher=None)``. ``name`` is what ``init_process_group(backend=name)`` takes (``"mpi"``);
+        ``factory()`` joins the job this process was launched into and returns a
+        :class:`micrograd.communicator.Communicator`, or raises
+        :class:`micrograd.communicator.CommunicatorUnavailable` with the reason; ``contract`` is
+        the ``(major, minor)`` communicator contract version it was written for, as a literal;
+        ``native_backends`` names the backends whose arrays it moves without a copy (others are
+        staged through host memory); ``priority`` orders communicators serving the same
+        backend (highest wins); ``probe()`` returns ``None`` when the engine is installed and
+        usable, else the reason (cheap: it runs for ``micrograd info``);
+        ``launcher(nproc_per_node, hostfile, python, argv)`` returns the command line of the
+        engine's own launcher that starts ``python argv...`` on every rank (``micrograd
+        launch`` uses it). Call it once per communicator.
+    :return: nothing.
+    """

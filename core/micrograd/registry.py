@@ -35,6 +35,7 @@ import pluggy
 
 from . import backend_check, hookspecs
 from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, missing_primitives
+from .communicator import CommunicatorTable
 from .device import device as Device
 
 ENTRY_POINT_GROUP = "micrograd.backends"
@@ -83,6 +84,7 @@ class _PluginLoad:
     plugin: str
     distribution: str | None
     registrations: list = field(default_factory=list)     # register(...) calls, unchecked
+    communicators: list = field(default_factory=list)     # the same for communicators
     problem: LoadProblem | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -98,6 +100,7 @@ class Registry:
         self.plugins: list[tuple[str, str | None]] = []     # (plugin name, distribution)
         self.preferred: dict[str, str] = {}                 # device type -> backend name
         self.current_index: dict[str, int] = {}             # "cuda" means cuda:N (set_device)
+        self.communicators = CommunicatorTable()            # micrograd.distributed's engines
 
     # ------------------------------------------------------------ discovery
     def load(self) -> None:
@@ -120,6 +123,11 @@ class Registry:
                 job.done.wait(max(0.0, deadline - time.monotonic()))
             specs, problems = dict(self.specs), list(self.problems)
             plugins = list(self.plugins)
+            communicators = CommunicatorTable(self.communicators)
+            from .distributed import mpi_plugin
+            builtin_mpi = _PluginLoad("mpi", BUILT_IN)
+            mpi_plugin.micrograd_register_communicators(register=_recorder(builtin_mpi.communicators))
+            _commit_communicators(builtin_mpi, communicators, problems)
             candidates: dict[str, list[BackendSpec]] = {}
             for job in loads:
                 if not job.done.is_set():
@@ -133,6 +141,7 @@ class Registry:
                     problems.append(job.problem)
                     continue
                 plugins.append((job.plugin, job.distribution))
+                _commit_communicators(job, communicators, problems)
                 for args, kwargs in job.registrations:
                     spec = _checked_spec(job, args, kwargs, problems)
                     if spec is not None:
@@ -142,6 +151,7 @@ class Registry:
                 if winner is not None:
                     specs[name] = winner
             self.specs, self.problems, self.plugins = specs, problems, plugins
+            self.communicators = communicators
             self._loaded = True
 
     def load_builtin(self) -> None:
@@ -153,7 +163,7 @@ class Registry:
                 return
             from .backends import numpy_plugin
             job = _PluginLoad("numpy", BUILT_IN)
-            numpy_plugin.micrograd_register_backends(register=_recorder(job))
+            numpy_plugin.micrograd_register_backends(register=_recorder(job.registrations))
             for args, kwargs in job.registrations:
                 spec = _checked_spec(job, args, kwargs, self.problems)
                 self.specs[spec.name] = spec
@@ -295,7 +305,12 @@ def plugin_timeout() -> float:
 def _selected_entry_points():
     allowed = _plugin_filter()
     return [ep for ep in _entry_points()
-            if ep.name != "numpy" and (allowed is None or ep.name in allowed)]
+            if ep.name not in _BUILT_IN_PLUGINS and (allowed is None or ep.name in allowed)]
+
+
+# Registered by load_builtin / load directly (their entry points exist so that tools listing the
+# group see them); the loader does not import them a second time.
+_BUILT_IN_PLUGINS = ("numpy", "mpi")
 
 
 _plugin_thread = threading.local()     # set in the threads that import plugins
@@ -313,18 +328,33 @@ def _load_plugin(ep, job: _PluginLoad) -> None:
         pm = pluggy.PluginManager("micrograd")
         pm.add_hookspecs(hookspecs)
         pm.register(module, name=job.plugin)      # pluggy validates hook signatures here
-        pm.hook.micrograd_register_backends(register=_recorder(job))
+        pm.hook.micrograd_register_backends(register=_recorder(job.registrations))
+        pm.hook.micrograd_register_communicators(register=_recorder(job.communicators))
     except BaseException as exc:  # noqa: BLE001 - a plugin must never break us
         job.problem = LoadProblem(job.plugin, job.distribution, stage, _describe(exc))
         job.registrations.clear()
+        job.communicators.clear()
     finally:
         job.done.set()
 
 
-def _recorder(job: _PluginLoad):
+def _recorder(calls: list):
     def register(*args, **kwargs):
-        job.registrations.append((args, kwargs))
+        calls.append((args, kwargs))
     return register
+
+
+def _commit_communicators(job: _PluginLoad, table: CommunicatorTable, problems) -> None:
+    """Replay a plugin's recorded communicator registrations into ``table``; a refusal (contract,
+    duplicate, bad arguments) becomes a LoadProblem like a backend's."""
+    def problem(stage, message, name):
+        problems.append(LoadProblem(job.plugin, job.distribution, stage, message, name))
+    register = table.register_callback(job.plugin, job.distribution, problem)
+    for args, kwargs in job.communicators:
+        try:
+            register(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - e.g. a missing keyword: the plugin's bug
+            problem("hook", _describe(exc), args[0] if args else kwargs.get("name"))
 
 
 def _checked_spec(job: _PluginLoad, args, kwargs, problems) -> BackendSpec | None:

@@ -384,6 +384,23 @@ class Tensor:
         from .autograd.graph import _edge
         return _edge(self).register_prehook(hook)
 
+    def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(tensor)`` after backward has accumulated this leaf's ``.grad`` (its
+        return value is ignored), as PyTorch does.
+
+        >>> handle = w.register_post_accumulate_grad_hook(lambda p: print(p.grad))
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if not self.is_leaf:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors; use register_hook for gradients of non-leaf tensors")
+        from .autograd.graph import _edge
+        node = _edge(self)
+        if node._post_hooks is None:
+            node._post_hooks = []
+        return RemovableHandle(node._post_hooks, hook)
+
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward."""
         if not self.requires_grad:

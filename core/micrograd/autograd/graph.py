@@ -90,7 +90,10 @@ class Node:
 
 
 class AccumulateGrad(Node):
-    """The sink of a leaf tensor: adds incoming gradients into ``leaf.grad``."""
+    """The sink of a leaf tensor: adds incoming gradients into ``leaf.grad``, then calls the
+    leaf's post-accumulate hooks with the leaf (DDP launches its all-reduces from them)."""
+
+    _post_hooks: list | None = None
 
     def __init__(self, leaf):
         self.variable_ref = weakref.ref(leaf)
@@ -121,6 +124,9 @@ class AccumulateGrad(Node):
         else:
             with grad_mode.no_grad():
                 leaf.grad = leaf.grad + grad
+        if self._post_hooks:
+            for hook in tuple(self._post_hooks):
+                hook(leaf)
 
 
 class DeferredGrad:

@@ -8,9 +8,10 @@ micrograd.Size([3, 2])
 """
 
 from . import functional, init, utils
+from . import parallel
 from .module import Module
 from .modules import *  # noqa: F401,F403  (the layer classes, listed in modules.__all__)
 from .modules import __all__ as _layer_names
 from .parameter import Parameter
 
-__all__ = ["Module", "Parameter", "functional", "init", "utils", *_layer_names]
+__all__ = ["Module", "Parameter", "functional", "init", "parallel", "utils", *_layer_names]

@@ -24,3 +24,24 @@ def make_cuda_backend(index: int):
 def micrograd_register_backends(register):
     register("cuda", make_cuda_backend, device_type="cuda", contract=(1, 1), priority=0,
              xfail_file=XFAIL_FILE)
+
+
+def _make_nccl_communicator():
+    from .communicator import NCCLCommunicator
+    return NCCLCommunicator.world()
+
+
+def _nccl_probe():
+    from .communicator import nccl_unavailable_reason
+    return nccl_unavailable_reason()
+
+
+def _nccl_launch_command(nproc_per_node, hostfile, python, argv):
+    from micrograd.distributed.mpi_plugin import launch_command
+    return launch_command(nproc_per_node, hostfile, python, argv)
+
+
+@hookimpl
+def micrograd_register_communicators(register):
+    register("nccl", _make_nccl_communicator, contract=(1, 0), native_backends=("cuda",),
+             priority=10, probe=_nccl_probe, launcher=_nccl_launch_command)
