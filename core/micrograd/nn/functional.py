@@ -22,13 +22,13 @@ from ..tensor import Tensor
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "conv1d", "conv2d", "conv_transpose2d", "cross_entropy", "dropout",
+    "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout",
     "embedding", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
     "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu",
     "softmax", "softplus", "tanh",
     # activations, dropout variants, normalisation, resampling and losses added for issue 19
-    "alpha_dropout", "celu", "dropout1d", "dropout2d", "elu", "glu", "group_norm",
-    "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "interpolate", "kl_div",
+    "alpha_dropout", "celu", "conv_transpose2d", "dropout1d", "dropout2d", "elu", "glu",
+    "group_norm", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "interpolate", "kl_div",
     "logsigmoid", "mish", "prelu", "relu6", "selu", "smooth_l1_loss", "softsign", "upsample",
 ]
 

@@ -494,5 +494,6 @@ def adam_step_(be, dt, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step
 
 
 _DECOMPOSITIONS.update({fn.__name__: fn for fn in (
-    conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward, max_pool2d, max_pool2d_backward, avg_pool2d, avg_pool2d_backward,
+    conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward, max_pool2d,
+    max_pool2d_backward, avg_pool2d, avg_pool2d_backward,
     cross_entropy, batch_norm, batch_norm_backward, sgd_step_, adam_step_)})
