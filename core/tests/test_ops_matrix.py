@@ -86,6 +86,22 @@ def test_baddbmm_and_addbmm(beta, alpha):
 def test_beta_zero_ignores_nan_in_the_input():
     out = mg.baddbmm(mg.full((1, 2, 2), float("nan")), mg.ones(1, 2, 3), mg.ones(1, 3, 2), beta=0)
     assert not out.isnan().any().item()
+    assert not mg.addmm(mg.full((2, 2), float("nan")), mg.ones(2, 3), mg.ones(3, 2),
+                        beta=0).isnan().any().item()
+
+
+def test_existing_products_keep_torch_shape_rules():
+    with pytest.raises(RuntimeError, match="Expected 1-D argument self"):
+        mg.outer(mg.ones(2, 2), mg.ones(2))
+    with pytest.raises(RuntimeError, match=r"batch2 tensor to be: \[2, 4\] but got: \[1, 4\]"):
+        mg.bmm(mg.ones(2, 3, 4), mg.ones(1, 4, 5))
+    with pytest.raises(RuntimeError, match="must be matrices"):
+        mg.addmm(mg.ones(2), mg.ones(2), mg.ones(2))
+    with pytest.raises(RuntimeError, match="expected BoolTensor for mask"):
+        mg.masked_select(mg.ones(3), mg.tensor([1, 0, 1]))
+    picked = mg.masked_select(mg.arange(6).reshape(2, 3), mg.tensor([True, False, True]))
+    assert picked.tolist() == torch.masked_select(torch.arange(6).reshape(2, 3),
+                                                  torch.tensor([True, False, True])).tolist()
 
 
 @pytest.mark.parametrize("p", [2.0, 1.0, 3.0, float("inf")])
