@@ -16,6 +16,8 @@ torch = pytest.importorskip("torch")
 @pytest.mark.parametrize("k", [0, 1, -2])
 def test_triangles(name, shape, k):
     check(lambda x: getattr(mg, name)(x, k), lambda x: getattr(torch, name)(x, k), [shape])
+    check(lambda x: getattr(mg, name)(x, k), lambda x: getattr(torch, name)(x, k), [shape],
+          dtype=mg.float32)
 
 
 @pytest.mark.parametrize("offset,dim1,dim2", [(0, 0, 1), (1, 0, 1), (-1, 0, 1), (2, 1, 2),
@@ -55,9 +57,11 @@ EINSUMS = [
 ]
 
 
+@pytest.mark.parametrize("dtype", [mg.float64, mg.float32], ids=str)
 @pytest.mark.parametrize("equation,shapes", EINSUMS, ids=[e for e, _ in EINSUMS])
-def test_einsum(equation, shapes):
-    check(lambda *xs: mg.einsum(equation, *xs), lambda *xs: torch.einsum(equation, *xs), shapes)
+def test_einsum(equation, shapes, dtype):
+    check(lambda *xs: mg.einsum(equation, *xs), lambda *xs: torch.einsum(equation, *xs), shapes,
+          dtype=dtype)
 
 
 def test_einsum_takes_a_list_and_rejects_bad_equations():
@@ -151,9 +155,10 @@ def test_norm_of_zero_has_zero_gradient_and_errors_are_typed():
         mg.linalg.matrix_norm(mg.ones(2))
 
 
+@pytest.mark.parametrize("dtype", [mg.float64, mg.float32], ids=str)
 @pytest.mark.parametrize("dim", [0, 1, -1])
-def test_cumprod(dim):
-    check(lambda x: mg.cumprod(x, dim), lambda x: torch.cumprod(x, dim), [(3, 4)])
+def test_cumprod(dim, dtype):
+    check(lambda x: mg.cumprod(x, dim), lambda x: torch.cumprod(x, dim), [(3, 4)], dtype=dtype)
 
 
 def test_cumprod_gradient_with_zeros_and_second_order():

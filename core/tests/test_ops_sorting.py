@@ -79,8 +79,16 @@ def test_unique_with_inverse_and_counts(values):
         assert tuple(a.shape) == tuple(b.shape) and a.tolist() == b.tolist()
     assert ours[0].dtype.name == str(theirs[0].dtype).removeprefix("torch.")
     assert mg.tensor(host).unique().tolist() == torch.tensor(host).unique().tolist()
-    with pytest.raises(NotImplementedError, match="dim"):
-        mg.unique(mg.ones(2, 2), dim=0)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1, 2])
+def test_unique_along_a_dim(dim):
+    host = np.random.default_rng(5).integers(0, 2, (6, 3, 2)).astype(np.float64)
+    host[3] = host[1]          # repeated slices along dim 0
+    ours = mg.unique(mg.tensor(host), dim=dim, return_inverse=True, return_counts=True)
+    theirs = torch.unique(torch.tensor(host), dim=dim, return_inverse=True, return_counts=True)
+    for a, b in zip(ours, theirs):
+        assert tuple(a.shape) == tuple(b.shape) and a.tolist() == b.tolist()
 
 
 @pytest.mark.parametrize("right", [False, True])

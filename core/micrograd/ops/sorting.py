@@ -86,29 +86,41 @@ def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,
            return_counts: bool = False, dim: int | None = None):
     """The distinct values of ``x`` in ascending order (always sorted, which ``sorted=False``
     permits), optionally with each element's index into them (``return_inverse``, ``x``'s
-    shape) and how often each occurs (``return_counts``).
+    shape) and how often each occurs (``return_counts``). With ``dim``, the distinct slices
+    along ``dim``, ordered lexicographically.
 
     >>> micrograd.unique(micrograd.tensor([2, 1, 2, 3]), return_counts=True)
     (tensor([1, 2, 3]), tensor([1, 2, 1]))
     """
-    from .creation import ones, tensor
+    from .creation import arange, ones, tensor
     from .movement import cat
     _check_tensor(x, "unique")
-    if dim is not None:
-        raise NotImplementedError("unique(dim=...) is not supported; unique over the flattened "
-                                  "tensor (dim=None) is")
-    flat = x.detach().reshape(-1)
-    n = flat.numel()
-    order = argsort(flat)
-    values = Gather.apply(flat, order, axis=0)
+    x = x.detach()
+    if dim is None:
+        rows = x.reshape(-1, 1)
+    else:
+        axis = normalize_dim(dim, x.ndim)
+        moved = x.movedim(axis, 0)
+        rows = moved.reshape(moved.shape[0], -1) if x.ndim else x.reshape(1, 1)
+    n = rows.shape[0]
+    # a stable sort by each column, last column first, orders the rows lexicographically
+    order = arange(n, device=x._backend)
+    for column in range(rows.shape[1] - 1, -1, -1):
+        order = order.index_select(0, argsort(rows[:, column].index_select(0, order)))
+    ordered = rows.index_select(0, order)
     starts_new = ones(builtins.min(n, 1), dtype=dtypes.bool, device=x._backend)
-    first = cat([starts_new, values[1:] != values[:-1]]) if n else starts_new
+    first = cat([starts_new, (ordered[1:] != ordered[:-1]).any(1)]) if n else starts_new
     starts = first.nonzero().reshape(-1)
-    out = [values.index_select(0, starts) if n else values]
+    picked = ordered.index_select(0, starts) if n else ordered
+    if dim is None:
+        values = picked.reshape(-1)
+    else:
+        values = picked.reshape((picked.shape[0],) + tuple(moved.shape[1:])).movedim(0, axis)
+    out = [values]
     if return_inverse:
         group = first.to(dtypes.int64).cumsum(0) - 1
         inverse = group.new_zeros((n,)).scatter(0, order, group) if n else group
-        out.append(inverse.reshape(tuple(x.shape)))
+        out.append(inverse.reshape(tuple(x.shape)) if dim is None else inverse)
     if return_counts:
         ends = cat([starts[1:], tensor([n], device=x._backend)]) if n else starts
         out.append(ends - starts)
