@@ -49,6 +49,6 @@ def randn(*shape: int, seed: int = 0) -> np.ndarray:
 
 
 def all_workloads() -> list[Workload]:
-    from . import conv, elementwise, matmul, overhead, reduction, training
+    from . import conv, elementwise, generative, matmul, overhead, reduction, training
     return [*overhead.WORKLOADS, *elementwise.WORKLOADS, *reduction.WORKLOADS,
-            *matmul.WORKLOADS, *conv.WORKLOADS, *training.WORKLOADS]
+            *matmul.WORKLOADS, *conv.WORKLOADS, *training.WORKLOADS, *generative.WORKLOADS]
