@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .ops import creation, elementwise as ew, indexing, inplace, linalg, movement, reduction
-from .ops import matrix, sorting
+from .ops import composite, matrix, sorting
 from .tensor import Tensor
 
 
@@ -130,6 +130,14 @@ METHODS = {
     "topk": sorting.topk, "unique": sorting.unique, "multinomial": sorting.multinomial,
     "roll": movement.roll, "nan_to_num": ew.nan_to_num, "isclose": ew.isclose,
     "allclose": ew.allclose,
+    "tan": composite.tan, "sinh": composite.sinh, "cosh": composite.cosh,
+    "atan": composite.atan, "asin": composite.asin, "acos": composite.acos,
+    "arctan": composite.atan, "arcsin": composite.asin, "arccos": composite.acos,
+    "log2": composite.log2, "log10": composite.log10, "exp2": composite.exp2,
+    "logaddexp": composite.logaddexp, "hypot": composite.hypot, "xlogy": composite.xlogy,
+    "logit": composite.logit, "median": composite.median, "kthvalue": composite.kthvalue,
+    "quantile": composite.quantile, "trace": composite.trace, "kron": composite.kron,
+    "cross": composite.cross,
     # sparse tensors are stored dense (micrograd.sparse)
     "to_dense": lambda self: self, "coalesce": lambda self: self,
     "is_sparse": property(lambda self: False),

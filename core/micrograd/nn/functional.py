@@ -30,6 +30,7 @@ __all__ = [
     "alpha_dropout", "celu", "conv_transpose2d", "dropout1d", "dropout2d", "elu", "glu",
     "group_norm", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "interpolate", "kl_div",
     "logsigmoid", "mish", "prelu", "relu6", "selu", "smooth_l1_loss", "softsign", "upsample",
+    "normalize", "cosine_similarity", "pairwise_distance",
 ]
 
 relu = ew.relu
@@ -477,3 +478,26 @@ def kl_div(x: Tensor, target: Tensor, size_average=None, reduce=None, reduction:
                       "same as 'batchmean' in the next major release.", UserWarning,
                       stacklevel=2)
     return _reduce(loss, reduction)
+
+
+# ------------------------------------------------------------------ normalised vectors and distances
+
+
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """``x / max(||x||_p, eps)`` along ``dim``."""
+    from ..ops.reduction import vector_norm
+    return x / vector_norm(x, p, dim, keepdim=True).clamp(min=eps).expand_as(x)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """``x1 . x2 / max(||x1|| ||x2||, eps)`` along ``dim`` (the inputs broadcast)."""
+    from ..ops.reduction import vector_norm
+    dot = (x1 * x2).sum(dim)
+    return dot / (vector_norm(x1, 2, dim) * vector_norm(x2, 2, dim)).clamp(min=eps)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """``||x1 - x2 + eps||_p`` along the last dim."""
+    from ..ops.reduction import vector_norm
+    return vector_norm(x1 - x2 + eps, p, -1, keepdim)
