@@ -480,7 +480,7 @@ def kl_div(x: Tensor, target: Tensor, size_average=None, reduce=None, reduction:
     return _reduce(loss, reduction)
 
 
-# ------------------------------------------------------------------ normalised vectors and distances
+# ------------------------------------------------------------------ normalised vectors, distances
 
 
 def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
