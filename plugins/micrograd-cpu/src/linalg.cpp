@@ -400,18 +400,17 @@ Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
     return out;
 }
 
-// The gradients of a convolution with geometry g: of its input (need_x) and of its weight
-// (x given). A transposed convolution is the input gradient alone (x null), and its weight
-// gradient the weight gradient alone (need_x false).
+// The gradients of a convolution with geometry g: of its input and, when x is given, of its
+// weight. A transposed convolution is the input gradient alone (x null).
 template <class T>
 std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array* x, const Array& w,
-                                             const ConvGeometry& g, bool need_x) {
+                                             const ConvGeometry& g) {
     const int64_t P = g.P(), wsize = w.numel();
-    Array gx = need_x ? full_float({g.N, g.C, g.H, g.W}, 0.0, w.dtype) : Array();
+    Array gx = full_float({g.N, g.C, g.H, g.W}, 0.0, w.dtype);
     const T* px = x ? reinterpret_cast<const T*>(x->ptr()) : nullptr;
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     const T* pgy = reinterpret_cast<const T*>(gy.ptr());
-    T* pgx = need_x ? reinterpret_cast<T*>(gx.ptr()) : nullptr;
+    T* pgx = reinterpret_cast<T*>(gx.ptr());
     const ConvBlocks blocks = conv_blocks(g, sizeof(T));
     // Each chunk of blocks sums its weight gradient apart; the partial sums are added at the end.
     std::mutex partial_mutex;
@@ -435,17 +434,68 @@ std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array* x, co
                 gemm<T>(false, true, g.Og, g.rows(), L, T(1), gyg, L, cols, L, T(1),
                         pgw + grp * g.Og * g.rows(), g.rows());
             }
-            if (need_x) {   // grad_cols = w_g^T @ gy_g, folded back onto the input planes
-                gemm<T>(true, false, g.rows(), L, g.Og, T(1), pw + grp * g.Og * g.rows(),
-                        g.rows(), gyg, L, T(0), cols, L);
-                col2im(g, cols, grp, n0, n1, pgx);
-            }
+            // grad_cols = w_g^T @ gy_g, folded back onto this block's input planes
+            gemm<T>(true, false, g.rows(), L, g.Og, T(1), pw + grp * g.Og * g.rows(), g.rows(),
+                    gyg, L, T(0), cols, L);
+            col2im(g, cols, grp, n0, n1, pgx);
         }
         if (!px) return;
         std::lock_guard<std::mutex> lock(partial_mutex);
         partials.push_back(std::move(gw));
     });
     if (!px) return {gx, Array()};
+    Array gw = partials.front();
+    T* sum = reinterpret_cast<T*>(gw.ptr());
+    for (size_t i = 1; i < partials.size(); ++i) {
+        const T* part = reinterpret_cast<const T*>(partials[i].ptr());
+        for (int64_t e = 0; e < wsize; ++e) sum[e] += part[e];
+    }
+    return {gx, gw};
+}
+
+// Both gradients of a transposed convolution, whose forward was the input gradient of the
+// convolution g (input gy (N, C, H, W), output gradient x (N, O, OH, OW)): grad_x is that
+// convolution of gy, grad_w its weight gradient with x as the output gradient. They share one
+// im2col of gy per block.
+template <class T>
+std::pair<Array, Array> conv_transpose2d_backward_impl(const Array& gy, const Array& x,
+                                                       const Array& w, const ConvGeometry& g) {
+    const int64_t P = g.P(), wsize = w.numel();
+    Array gx = empty({g.N, g.O, g.OH, g.OW}, w.dtype);
+    const T* px = reinterpret_cast<const T*>(x.ptr());
+    const T* pw = reinterpret_cast<const T*>(w.ptr());
+    const T* pgy = reinterpret_cast<const T*>(gy.ptr());
+    T* pgx = reinterpret_cast<T*>(gx.ptr());
+    const ConvBlocks blocks = conv_blocks(g, sizeof(T));
+    std::mutex partial_mutex;
+    std::vector<Array> partials;
+    parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
+        Array cols_buf = empty({g.rows(), blocks.samples * P}, w.dtype);
+        Array y_buf = empty({g.Og, blocks.samples * P}, w.dtype);
+        Array gw = full_float(w.shape, 0.0, w.dtype);
+        T* cols = reinterpret_cast<T*>(cols_buf.ptr());
+        T* y = reinterpret_cast<T*>(y_buf.ptr());
+        T* pgw = reinterpret_cast<T*>(gw.ptr());
+        for (int64_t item = i0; item < i1; ++item) {
+            const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
+            const int64_t n1 = std::min(g.N, n0 + blocks.samples), L = (n1 - n0) * P;
+            im2col(g, pgy, grp, n0, n1, cols);
+            // grad_x of this block: w_g @ cols, laid out back into (N, O, OH, OW)
+            gemm<T>(false, false, g.Og, L, g.rows(), T(1), pw + grp * g.Og * g.rows(), g.rows(),
+                    cols, L, T(0), y, L);
+            for (int64_t n = n0; n < n1; ++n)
+                for (int64_t o = 0; o < g.Og; ++o)
+                    std::copy_n(y + o * L + (n - n0) * P, P, pgx + (n * g.O + grp * g.Og + o) * P);
+            // grad_w += x_g @ cols^T, with x of this group and block gathered as (Og, L)
+            for (int64_t n = n0; n < n1; ++n)
+                for (int64_t o = 0; o < g.Og; ++o)
+                    std::copy_n(px + (n * g.O + grp * g.Og + o) * P, P, y + o * L + (n - n0) * P);
+            gemm<T>(false, true, g.Og, g.rows(), L, T(1), y, L, cols, L, T(1),
+                    pgw + grp * g.Og * g.rows(), g.rows());
+        }
+        std::lock_guard<std::mutex> lock(partial_mutex);
+        partials.push_back(std::move(gw));
+    });
     Array gw = partials.front();
     T* sum = reinterpret_cast<T*>(gw.ptr());
     for (size_t i = 1; i < partials.size(); ++i) {
@@ -482,8 +532,8 @@ std::pair<Array, Array> conv2d_backward(const Array& gy_in, const Array& x_in, c
                           ", expected " + shape_str({g.N, g.O, g.OH, g.OW}));
     Array x = contiguous(astype_if(x_in, cd)), w = contiguous(astype_if(w_in, cd)),
           gy = contiguous(astype_if(gy_in, cd));
-    auto grads = cd == F32 ? conv2d_backward_impl<float>(gy, &x, w, g, true)
-                           : conv2d_backward_impl<double>(gy, &x, w, g, true);
+    auto grads = cd == F32 ? conv2d_backward_impl<float>(gy, &x, w, g)
+                           : conv2d_backward_impl<double>(gy, &x, w, g);
     if (cd != x_in.dtype)
         grads = {astype(grads.first, x_in.dtype), astype(grads.second, x_in.dtype)};
     return grads;
@@ -526,8 +576,8 @@ Array conv_transpose2d(const Array& x_in, const Array& w_in, std::array<int64_t,
     ConvGeometry g = transposed_geometry(x_in.shape, w_in.shape, stride, padding,
                                          output_padding, dilation, groups);
     Array x = contiguous(astype_if(x_in, cd)), w = contiguous(astype_if(w_in, cd));
-    Array y = cd == F32 ? conv2d_backward_impl<float>(x, nullptr, w, g, true).first
-                        : conv2d_backward_impl<double>(x, nullptr, w, g, true).first;
+    Array y = cd == F32 ? conv2d_backward_impl<float>(x, nullptr, w, g).first
+                        : conv2d_backward_impl<double>(x, nullptr, w, g).first;
     return y.dtype == x_in.dtype ? y : astype(y, x_in.dtype);
 }
 
@@ -546,13 +596,11 @@ std::pair<Array, Array> conv_transpose2d_backward(
                           shape_str({g.N, g.C, g.H, g.W}));
     Array x = contiguous(astype_if(x_in, cd)), w = contiguous(astype_if(w_in, cd)),
           gy = contiguous(astype_if(gy_in, cd));
-    // grad_x: the forward convolution of grad_y; grad_w: that convolution's weight gradient
-    // with x as its output gradient (and no input gradient).
-    Array gx = cd == F32 ? conv2d_impl<float>(gy, w, g) : conv2d_impl<double>(gy, w, g);
-    Array gw = cd == F32 ? conv2d_backward_impl<float>(x, &gy, w, g, false).second
-                         : conv2d_backward_impl<double>(x, &gy, w, g, false).second;
-    if (cd != x_in.dtype) return {astype(gx, x_in.dtype), astype(gw, x_in.dtype)};
-    return {gx, gw};
+    auto grads = cd == F32 ? conv_transpose2d_backward_impl<float>(gy, x, w, g)
+                           : conv_transpose2d_backward_impl<double>(gy, x, w, g);
+    if (cd != x_in.dtype)
+        grads = {astype(grads.first, x_in.dtype), astype(grads.second, x_in.dtype)};
+    return grads;
 }
 
 }  // namespace mgcpu
