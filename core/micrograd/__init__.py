@@ -57,7 +57,7 @@ from .ops.matrix import (
     addbmm, baddbmm, cdist, cumprod, diag, diag_embed, diagonal, einsum, tril, triu,
 )
 from .ops.sorting import (
-    argsort, bucketize, msort, multinomial, searchsorted, sort, topk, unique,
+    argsort, bincount, bucketize, msort, multinomial, searchsorted, sort, topk, unique,
 )
 from .ops.movement import roll
 from .ops.elementwise import allclose, isclose, nan_to_num

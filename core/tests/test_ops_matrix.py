@@ -209,3 +209,16 @@ def test_outer_and_error_messages_for_structure():
         mg.diag(mg.ones(2, 2, 2))
     with pytest.raises(RuntimeError, match="3-D tensors"):
         mg.baddbmm(mg.ones(2, 2), mg.ones(2, 2), mg.ones(2, 2))
+
+
+def test_in_place_triangles_match_torch_with_gradients():
+    host = np.random.default_rng(4).standard_normal((3, 4))
+    for name, k in (("tril_", 0), ("triu_", 1)):
+        ours, theirs = mg.tensor(host, requires_grad=True), torch.tensor(host, requires_grad=True)
+        a, b = ours * 2, theirs * 2
+        getattr(a, name)(k)
+        getattr(b, name)(k)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+        a.sum().backward()
+        b.sum().backward()
+        np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())

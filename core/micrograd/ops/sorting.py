@@ -1,4 +1,5 @@
-"""Order: sort, argsort, msort, topk, unique, searchsorted, bucketize and multinomial.
+"""Order and counting: sort, argsort, msort, topk, unique, searchsorted, bucketize, bincount
+and multinomial.
 
 Two optional ops carry them (``argsort`` and ``searchsorted``, host-staged by default); values
 are always gathered from the input with the indices, so gradients flow through ``gather`` (and
@@ -237,3 +238,31 @@ def multinomial(weights: Tensor, num_samples: int, replacement: bool = False, *,
         finish = (-(1 - u).log() / p64).masked_fill(p64 == 0, float("inf"))
         out = topk(finish, num_samples, 1, largest=False).indices
     return out if weights.ndim == 2 else out.squeeze(0)
+
+
+def bincount(x: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    """How often each value ``0..max(x)`` occurs in the non-negative 1-D integer ``x`` (summed
+    ``weights`` instead of counts when given), at least ``minlength`` bins.
+
+    >>> micrograd.bincount(micrograd.tensor([0, 2, 2]))
+    tensor([1, 0, 2])
+    """
+    _check_tensor(x, "bincount")
+    if x.ndim != 1 or x._dtype.kind not in "iub":
+        raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got "
+                           f"shape {tuple(x.shape)} of {x._dtype}")
+    if minlength < 0:
+        raise RuntimeError(f"bincount: minlength should be >= 0, got {minlength}")
+    index = x.to(dtypes.int64)
+    if index.numel() and int(index.min().item()) < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs, but the "
+                           "input has negative values")
+    bins = builtins.max(int(index.max().item()) + 1 if index.numel() else 0, minlength)
+    if weights is None:
+        counts = index.new_zeros((bins,))
+        return counts.scatter_add(0, index, index.new_ones(tuple(index.shape)))
+    if tuple(weights.shape) != tuple(x.shape):
+        raise RuntimeError(f"bincount: weights should be 1-d and have the same length as input "
+                           f"({tuple(weights.shape)} vs {tuple(x.shape)})")
+    w = weights if weights._dtype.kind == "f" else weights.to(dtypes.float64)
+    return w.new_zeros((bins,)).scatter_add(0, index, w)
