@@ -57,10 +57,14 @@ from .ops.matrix import (
     addbmm, baddbmm, cdist, cumprod, diag, diag_embed, diagonal, einsum, tril, triu,
 )
 from .ops.sorting import (
-    argsort, bucketize, msort, multinomial, searchsorted, sort, topk, unique,
+    argsort, bincount, bucketize, msort, multinomial, searchsorted, sort, topk, unique,
 )
 from .ops.movement import roll
 from .ops.elementwise import allclose, isclose, nan_to_num
+from .ops.composite import (
+    acos, asin, atan, cosh, cross, exp2, hypot, kron, kthvalue, log2, log10, logaddexp, logit,
+    median, meshgrid, quantile, sinh, tan, tensordot, trace, xlogy,
+)
 from .random import (
     Generator, bernoulli, default_generator, initial_seed, manual_seed, normal, rand, rand_like,
     randint, randint_like, randn, randn_like, randperm, seed,

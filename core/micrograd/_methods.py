@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .ops import creation, elementwise as ew, indexing, inplace, linalg, movement, reduction
-from .ops import matrix, sorting
+from .ops import composite, matrix, sorting
 from .tensor import Tensor
 
 
@@ -128,8 +128,19 @@ METHODS = {
         linalg.addmm(self, a, b, beta=beta, alpha=alpha),
     "sort": sorting.sort, "argsort": sorting.argsort, "msort": sorting.msort,
     "topk": sorting.topk, "unique": sorting.unique, "multinomial": sorting.multinomial,
+    "bincount": sorting.bincount,
+    "tril_": lambda self, diagonal=0: inplace.copy_(self, matrix.tril(self, diagonal)),
+    "triu_": lambda self, diagonal=0: inplace.copy_(self, matrix.triu(self, diagonal)),
     "roll": movement.roll, "nan_to_num": ew.nan_to_num, "isclose": ew.isclose,
     "allclose": ew.allclose,
+    "tan": composite.tan, "sinh": composite.sinh, "cosh": composite.cosh,
+    "atan": composite.atan, "asin": composite.asin, "acos": composite.acos,
+    "arctan": composite.atan, "arcsin": composite.asin, "arccos": composite.acos,
+    "log2": composite.log2, "log10": composite.log10, "exp2": composite.exp2,
+    "logaddexp": composite.logaddexp, "hypot": composite.hypot, "xlogy": composite.xlogy,
+    "logit": composite.logit, "median": composite.median, "kthvalue": composite.kthvalue,
+    "quantile": composite.quantile, "trace": composite.trace, "kron": composite.kron,
+    "cross": composite.cross,
     # sparse tensors are stored dense (micrograd.sparse)
     "to_dense": lambda self: self, "coalesce": lambda self: self,
     "is_sparse": property(lambda self: False),

@@ -70,6 +70,11 @@ OPTIONAL_OPS: dict[str, str] = {
                          "OH, OW): the input gradient of conv2d(y, w), OH = (H - 1) * stride - "
                          "2 * padding + dilation * (KH - 1) + output_padding + 1; no bias "
                          "(added in contract 1.2)"),
+    "conv_transpose2d_backward": ("conv_transpose2d_backward(grad_y, x, w, stride, padding, "
+                                  "output_padding, dilation, groups) -> (grad_x, grad_w): "
+                                  "grad_x = conv2d(grad_y, w), grad_w = the weight gradient of "
+                                  "that convolution with x as its output gradient (added in "
+                                  "contract 1.2)"),
     "max_pool2d": ("max_pool2d(x, kernel, stride, padding, dilation) -> (y, indices): indices "
                    "int64, the flat position (h * W + w) of each max in its input plane; "
                    "padding counts as -inf"),

@@ -16,6 +16,8 @@ torch = pytest.importorskip("torch")
 @pytest.mark.parametrize("k", [0, 1, -2])
 def test_triangles(name, shape, k):
     check(lambda x: getattr(mg, name)(x, k), lambda x: getattr(torch, name)(x, k), [shape])
+    check(lambda x: getattr(mg, name)(x, k), lambda x: getattr(torch, name)(x, k), [shape],
+          dtype=mg.float32)
 
 
 @pytest.mark.parametrize("offset,dim1,dim2", [(0, 0, 1), (1, 0, 1), (-1, 0, 1), (2, 1, 2),
@@ -55,9 +57,11 @@ EINSUMS = [
 ]
 
 
+@pytest.mark.parametrize("dtype", [mg.float64, mg.float32], ids=str)
 @pytest.mark.parametrize("equation,shapes", EINSUMS, ids=[e for e, _ in EINSUMS])
-def test_einsum(equation, shapes):
-    check(lambda *xs: mg.einsum(equation, *xs), lambda *xs: torch.einsum(equation, *xs), shapes)
+def test_einsum(equation, shapes, dtype):
+    check(lambda *xs: mg.einsum(equation, *xs), lambda *xs: torch.einsum(equation, *xs), shapes,
+          dtype=dtype)
 
 
 def test_einsum_takes_a_list_and_rejects_bad_equations():
@@ -86,6 +90,22 @@ def test_baddbmm_and_addbmm(beta, alpha):
 def test_beta_zero_ignores_nan_in_the_input():
     out = mg.baddbmm(mg.full((1, 2, 2), float("nan")), mg.ones(1, 2, 3), mg.ones(1, 3, 2), beta=0)
     assert not out.isnan().any().item()
+    assert not mg.addmm(mg.full((2, 2), float("nan")), mg.ones(2, 3), mg.ones(3, 2),
+                        beta=0).isnan().any().item()
+
+
+def test_existing_products_keep_torch_shape_rules():
+    with pytest.raises(RuntimeError, match="Expected 1-D argument self"):
+        mg.outer(mg.ones(2, 2), mg.ones(2))
+    with pytest.raises(RuntimeError, match=r"batch2 tensor to be: \[2, 4\] but got: \[1, 4\]"):
+        mg.bmm(mg.ones(2, 3, 4), mg.ones(1, 4, 5))
+    with pytest.raises(RuntimeError, match="must be matrices"):
+        mg.addmm(mg.ones(2), mg.ones(2), mg.ones(2))
+    with pytest.raises(RuntimeError, match="expected BoolTensor for mask"):
+        mg.masked_select(mg.ones(3), mg.tensor([1, 0, 1]))
+    picked = mg.masked_select(mg.arange(6).reshape(2, 3), mg.tensor([True, False, True]))
+    assert picked.tolist() == torch.masked_select(torch.arange(6).reshape(2, 3),
+                                                  torch.tensor([True, False, True])).tolist()
 
 
 @pytest.mark.parametrize("p", [2.0, 1.0, 3.0, float("inf")])
@@ -135,9 +155,10 @@ def test_norm_of_zero_has_zero_gradient_and_errors_are_typed():
         mg.linalg.matrix_norm(mg.ones(2))
 
 
+@pytest.mark.parametrize("dtype", [mg.float64, mg.float32], ids=str)
 @pytest.mark.parametrize("dim", [0, 1, -1])
-def test_cumprod(dim):
-    check(lambda x: mg.cumprod(x, dim), lambda x: torch.cumprod(x, dim), [(3, 4)])
+def test_cumprod(dim, dtype):
+    check(lambda x: mg.cumprod(x, dim), lambda x: torch.cumprod(x, dim), [(3, 4)], dtype=dtype)
 
 
 def test_cumprod_gradient_with_zeros_and_second_order():
@@ -188,3 +209,16 @@ def test_outer_and_error_messages_for_structure():
         mg.diag(mg.ones(2, 2, 2))
     with pytest.raises(RuntimeError, match="3-D tensors"):
         mg.baddbmm(mg.ones(2, 2), mg.ones(2, 2), mg.ones(2, 2))
+
+
+def test_in_place_triangles_match_torch_with_gradients():
+    host = np.random.default_rng(4).standard_normal((3, 4))
+    for name, k in (("tril_", 0), ("triu_", 1)):
+        ours, theirs = mg.tensor(host, requires_grad=True), torch.tensor(host, requires_grad=True)
+        a, b = ours * 2, theirs * 2
+        getattr(a, name)(k)
+        getattr(b, name)(k)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+        a.sum().backward()
+        b.sum().backward()
+        np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())

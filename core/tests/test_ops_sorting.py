@@ -79,8 +79,16 @@ def test_unique_with_inverse_and_counts(values):
         assert tuple(a.shape) == tuple(b.shape) and a.tolist() == b.tolist()
     assert ours[0].dtype.name == str(theirs[0].dtype).removeprefix("torch.")
     assert mg.tensor(host).unique().tolist() == torch.tensor(host).unique().tolist()
-    with pytest.raises(NotImplementedError, match="dim"):
-        mg.unique(mg.ones(2, 2), dim=0)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1, 2])
+def test_unique_along_a_dim(dim):
+    host = np.random.default_rng(5).integers(0, 2, (6, 3, 2)).astype(np.float64)
+    host[3] = host[1]          # repeated slices along dim 0
+    ours = mg.unique(mg.tensor(host), dim=dim, return_inverse=True, return_counts=True)
+    theirs = torch.unique(torch.tensor(host), dim=dim, return_inverse=True, return_counts=True)
+    for a, b in zip(ours, theirs):
+        assert tuple(a.shape) == tuple(b.shape) and a.tolist() == b.tolist()
 
 
 @pytest.mark.parametrize("right", [False, True])
@@ -149,3 +157,19 @@ def test_multinomial_is_seeded_and_validates():
         mg.multinomial(mg.tensor([1.0, 0.0, 0.0]), 2)
     with pytest.raises(RuntimeError, match="1 or 2 dim"):
         mg.multinomial(mg.ones(2, 2, 2), 1)
+
+
+def test_bincount_matches_torch():
+    x = np.array([0, 3, 3, 1, 5, 3])
+    w = np.array([0.5, 1.0, 2.0, -1.0, 0.25, 1.0])
+    assert mg.bincount(mg.tensor(x)).tolist() == torch.bincount(torch.tensor(x)).tolist()
+    assert mg.tensor(x).bincount(minlength=9).tolist() == \
+        torch.tensor(x).bincount(minlength=9).tolist()
+    ours = mg.bincount(mg.tensor(x), mg.tensor(w))
+    theirs = torch.bincount(torch.tensor(x), torch.tensor(w))
+    assert ours.dtype is mg.float64 and ours.tolist() == theirs.tolist()
+    assert mg.bincount(mg.tensor([], dtype=mg.int64)).tolist() == []
+    with pytest.raises(RuntimeError, match="non-negative"):
+        mg.bincount(mg.tensor([1, -1]))
+    with pytest.raises(RuntimeError, match="1-d non-negative integral"):
+        mg.bincount(mg.ones(3))

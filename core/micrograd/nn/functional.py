@@ -25,14 +25,15 @@ from ._attention import multi_head_attention_forward, scaled_dot_product_attenti
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "conv1d", "conv2d", "conv_transpose2d", "cross_entropy", "dropout",
+    "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout",
     "embedding", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax",
     "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid", "silu",
     "softmax", "softplus", "tanh",
     # activations, dropout variants, normalisation, resampling and losses added for issue 19
-    "alpha_dropout", "celu", "dropout1d", "dropout2d", "elu", "glu", "group_norm",
-    "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "interpolate", "kl_div",
+    "alpha_dropout", "celu", "conv_transpose2d", "dropout1d", "dropout2d", "elu", "glu",
+    "group_norm", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "interpolate", "kl_div",
     "logsigmoid", "mish", "prelu", "relu6", "selu", "smooth_l1_loss", "softsign", "upsample",
+    "normalize", "cosine_similarity", "pairwise_distance",
 ]
 __all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
 
@@ -525,3 +526,26 @@ def kl_div(x: Tensor, target: Tensor, size_average=None, reduce=None, reduction:
                       "same as 'batchmean' in the next major release.", UserWarning,
                       stacklevel=2)
     return _reduce(loss, reduction)
+
+
+# ------------------------------------------------------------------ normalised vectors, distances
+
+
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """``x / max(||x||_p, eps)`` along ``dim``."""
+    from ..ops.reduction import vector_norm
+    return x / vector_norm(x, p, dim, keepdim=True).clamp(min=eps).expand_as(x)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """``x1 . x2 / max(||x1|| ||x2||, eps)`` along ``dim`` (the inputs broadcast)."""
+    from ..ops.reduction import vector_norm
+    dot = (x1 * x2).sum(dim)
+    return dot / (vector_norm(x1, 2, dim) * vector_norm(x2, 2, dim)).clamp(min=eps)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """``||x1 - x2 + eps||_p`` along the last dim."""
+    from ..ops.reduction import vector_norm
+    return vector_norm(x1 - x2 + eps, p, -1, keepdim)

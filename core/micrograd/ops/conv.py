@@ -155,11 +155,15 @@ class ConvTranspose2d(Op):
         if not grad_mode.state.enabled:
             be = x._backend
             g = be.contiguous(grad._data)
-            gx = _wrap(fallbacks.run(be, "conv2d", x._dtype, g, w._data, *conv), x) \
-                if need_x else None
-            gw = _wrap(fallbacks.run(be, "conv2d_backward", x._dtype, be.contiguous(x._data),
-                                     g, w._data, *conv)[1], w) if need_w else None
-            return gx, gw
+            if need_x and need_w:   # both from one call
+                gx, gw = fallbacks.run(be, "conv_transpose2d_backward", x._dtype, g,
+                                       be.contiguous(x._data), w._data, *self.geometry)
+                return _wrap(gx, x), _wrap(gw, w)
+            if need_x:
+                return _wrap(fallbacks.run(be, "conv2d", x._dtype, g, w._data, *conv), x), None
+            return None, _wrap(fallbacks.run(be, "conv_transpose2d_backward", x._dtype, g,
+                                             be.contiguous(x._data), w._data,
+                                             *self.geometry)[1], w)
         gx = Conv2d.apply(grad, w, geometry=conv) if need_x else None
         gw = split_conv_grads(Conv2dGrads.apply(x, grad, w, geometry=conv), grad, w)[1] \
             if need_w else None

@@ -287,6 +287,15 @@ def conv_transpose2d(be, dt, x, w, stride, padding, output_padding, dilation, gr
     return _conv_input_grad(be, dt, gy, w, out_shape, stride, padding, dilation, groups, (h, wd))
 
 
+def conv_transpose2d_backward(be, dt, grad_y, x, w, stride, padding, output_padding, dilation,
+                              groups):
+    # grad_x is the forward convolution of grad_y; grad_w that convolution's weight gradient
+    # with x as its output gradient (its input gradient, computed along, is discarded).
+    conv = (stride, padding, dilation, groups)
+    grad_x = run(be, "conv2d", dt, grad_y, w, *conv)
+    return grad_x, run(be, "conv2d_backward", dt, x, grad_y, w, *conv)[1]
+
+
 def _pool_out_hw(shape, kernel, stride, padding, dilation=(1, 1)):
     return tuple(_conv_out(shape[2 + i], kernel[i], stride[i], padding[i], dilation[i])
                  for i in range(2))
@@ -485,5 +494,6 @@ def adam_step_(be, dt, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step
 
 
 _DECOMPOSITIONS.update({fn.__name__: fn for fn in (
-    conv2d, conv2d_backward, conv_transpose2d, max_pool2d, max_pool2d_backward, avg_pool2d, avg_pool2d_backward,
+    conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward, max_pool2d,
+    max_pool2d_backward, avg_pool2d, avg_pool2d_backward,
     cross_entropy, batch_norm, batch_norm_backward, sgd_step_, adam_step_)})

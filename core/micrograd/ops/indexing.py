@@ -194,6 +194,10 @@ def argwhere(x: Tensor) -> Tensor:
 
 
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    """The elements of ``x`` where the bool ``mask`` (broadcast against it) holds, as 1-D."""
+    if not isinstance(mask, Tensor) or mask._dtype is not dtypes.bool:
+        raise RuntimeError(f"masked_select: expected BoolTensor for mask, got "
+                           f"{getattr(mask, 'dtype', type(mask).__name__)}")
     shape = broadcast_shapes(tuple(x.shape), tuple(mask.shape))
     return x.expand(shape)[mask.expand(shape)]
 

@@ -145,9 +145,20 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
 
 
 def bmm(a: Tensor, b: Tensor) -> Tensor:
-    if a.ndim != 3 or b.ndim != 3:
-        raise RuntimeError(f"bmm: expected 3-D tensors, got {a.ndim}-D and {b.ndim}-D")
+    """Batched (B, n, m) @ (B, m, p); unlike ``matmul``, batch sizes must be equal."""
+    check_batched(a, b, "bmm")
     return matmul(a, b)
+
+
+def check_batched(a: Tensor, b: Tensor, name: str) -> None:
+    if a.ndim != 3 or b.ndim != 3:
+        raise RuntimeError(f"{name}: expected 3-D tensors, got {a.ndim}-D and {b.ndim}-D "
+                           f"(shapes {tuple(a.shape)} and {tuple(b.shape)})")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise RuntimeError(f"{name}: Expected size for first two dimensions of batch2 tensor "
+                           f"to be: [{a.shape[0]}, {a.shape[2]}] but got: "
+                           f"[{b.shape[0]}, {b.shape[1]}] (batch1 {tuple(a.shape)}, batch2 "
+                           f"{tuple(b.shape)})")
 
 
 def dot(a: Tensor, b: Tensor) -> Tensor:
@@ -160,14 +171,19 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:
-    if a.ndim != 1 or b.ndim != 1:     # flattening would silently give another product
-        raise RuntimeError(f"outer: Expected 1-D arguments, but got {a.ndim}-D and {b.ndim}-D "
-                           f"(shapes {tuple(a.shape)} and {tuple(b.shape)})")
+    """The outer product of two vectors: ``out[i, j] = a[i] * b[j]``."""
+    for name, v in (("self", a), ("vec2", b)):
+        if v.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {v.ndim}-D "
+                               f"(shape {tuple(v.shape)})")
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
 
 def addmm(bias: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
-    out = matmul(a, b)
-    if alpha != 1:
-        out = out * alpha
-    return out + (bias if beta == 1 else bias * beta)
+    """``beta * bias + alpha * (a @ b)`` for matrices; with ``beta=0`` the bias is ignored
+    (nan and inf in it do not propagate), as in PyTorch."""
+    from .matrix import scaled_sum
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"addmm: mat1 and mat2 must be matrices, got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+    return scaled_sum(bias, matmul(a, b), beta, alpha)

@@ -14,7 +14,7 @@ import string
 from .. import dtypes
 from ..tensor import Tensor
 from .base import normalize_dim
-from .linalg import matmul
+from .linalg import check_batched, matmul
 
 
 # ------------------------------------------------------------------ triangles and diagonals
@@ -107,21 +107,18 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * input + alpha * (batch1 @ batch2)`` over (B, n, m) @ (B, m, p); with
     ``beta=0`` the input is ignored (nan and inf in it do not propagate)."""
-    if batch1.ndim != 3 or batch2.ndim != 3:
-        raise RuntimeError(f"baddbmm: batch1 and batch2 must be 3-D tensors, got "
-                           f"{tuple(batch1.shape)} and {tuple(batch2.shape)}")
-    return _scaled_sum(input, matmul(batch1, batch2), beta, alpha)
+    check_batched(batch1, batch2, "baddbmm")
+    return scaled_sum(input, matmul(batch1, batch2), beta, alpha)
 
 
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``."""
-    if batch1.ndim != 3 or batch2.ndim != 3:
-        raise RuntimeError(f"addbmm: batch1 and batch2 must be 3-D tensors, got "
-                           f"{tuple(batch1.shape)} and {tuple(batch2.shape)}")
-    return _scaled_sum(input, matmul(batch1, batch2).sum(0), beta, alpha)
+    check_batched(batch1, batch2, "addbmm")
+    return scaled_sum(input, matmul(batch1, batch2).sum(0), beta, alpha)
 
 
-def _scaled_sum(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
+def scaled_sum(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
+    """``beta * input + alpha * product``; ``beta=0`` ignores the input's values."""
     from .movement import broadcast_to
     if alpha != 1:
         product = product * alpha

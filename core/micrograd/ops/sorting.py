@@ -1,4 +1,5 @@
-"""Order: sort, argsort, msort, topk, unique, searchsorted, bucketize and multinomial.
+"""Order and counting: sort, argsort, msort, topk, unique, searchsorted, bucketize, bincount
+and multinomial.
 
 Two optional ops carry them (``argsort`` and ``searchsorted``, host-staged by default); values
 are always gathered from the input with the indices, so gradients flow through ``gather`` (and
@@ -86,29 +87,41 @@ def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,
            return_counts: bool = False, dim: int | None = None):
     """The distinct values of ``x`` in ascending order (always sorted, which ``sorted=False``
     permits), optionally with each element's index into them (``return_inverse``, ``x``'s
-    shape) and how often each occurs (``return_counts``).
+    shape) and how often each occurs (``return_counts``). With ``dim``, the distinct slices
+    along ``dim``, ordered lexicographically.
 
     >>> micrograd.unique(micrograd.tensor([2, 1, 2, 3]), return_counts=True)
     (tensor([1, 2, 3]), tensor([1, 2, 1]))
     """
-    from .creation import ones, tensor
+    from .creation import arange, ones, tensor
     from .movement import cat
     _check_tensor(x, "unique")
-    if dim is not None:
-        raise NotImplementedError("unique(dim=...) is not supported; unique over the flattened "
-                                  "tensor (dim=None) is")
-    flat = x.detach().reshape(-1)
-    n = flat.numel()
-    order = argsort(flat)
-    values = Gather.apply(flat, order, axis=0)
+    x = x.detach()
+    if dim is None:
+        rows = x.reshape(-1, 1)
+    else:
+        axis = normalize_dim(dim, x.ndim)
+        moved = x.movedim(axis, 0)
+        rows = moved.reshape(moved.shape[0], -1) if x.ndim else x.reshape(1, 1)
+    n = rows.shape[0]
+    # a stable sort by each column, last column first, orders the rows lexicographically
+    order = arange(n, device=x._backend)
+    for column in range(rows.shape[1] - 1, -1, -1):
+        order = order.index_select(0, argsort(rows[:, column].index_select(0, order)))
+    ordered = rows.index_select(0, order)
     starts_new = ones(builtins.min(n, 1), dtype=dtypes.bool, device=x._backend)
-    first = cat([starts_new, values[1:] != values[:-1]]) if n else starts_new
+    first = cat([starts_new, (ordered[1:] != ordered[:-1]).any(1)]) if n else starts_new
     starts = first.nonzero().reshape(-1)
-    out = [values.index_select(0, starts) if n else values]
+    picked = ordered.index_select(0, starts) if n else ordered
+    if dim is None:
+        values = picked.reshape(-1)
+    else:
+        values = picked.reshape((picked.shape[0],) + tuple(moved.shape[1:])).movedim(0, axis)
+    out = [values]
     if return_inverse:
         group = first.to(dtypes.int64).cumsum(0) - 1
         inverse = group.new_zeros((n,)).scatter(0, order, group) if n else group
-        out.append(inverse.reshape(tuple(x.shape)))
+        out.append(inverse.reshape(tuple(x.shape)) if dim is None else inverse)
     if return_counts:
         ends = cat([starts[1:], tensor([n], device=x._backend)]) if n else starts
         out.append(ends - starts)
@@ -225,3 +238,31 @@ def multinomial(weights: Tensor, num_samples: int, replacement: bool = False, *,
         finish = (-(1 - u).log() / p64).masked_fill(p64 == 0, float("inf"))
         out = topk(finish, num_samples, 1, largest=False).indices
     return out if weights.ndim == 2 else out.squeeze(0)
+
+
+def bincount(x: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    """How often each value ``0..max(x)`` occurs in the non-negative 1-D integer ``x`` (summed
+    ``weights`` instead of counts when given), at least ``minlength`` bins.
+
+    >>> micrograd.bincount(micrograd.tensor([0, 2, 2]))
+    tensor([1, 0, 2])
+    """
+    _check_tensor(x, "bincount")
+    if x.ndim != 1 or x._dtype.kind not in "iub":
+        raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got "
+                           f"shape {tuple(x.shape)} of {x._dtype}")
+    if minlength < 0:
+        raise RuntimeError(f"bincount: minlength should be >= 0, got {minlength}")
+    index = x.to(dtypes.int64)
+    if index.numel() and int(index.min().item()) < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs, but the "
+                           "input has negative values")
+    bins = builtins.max(int(index.max().item()) + 1 if index.numel() else 0, minlength)
+    if weights is None:
+        counts = index.new_zeros((bins,))
+        return counts.scatter_add(0, index, index.new_ones(tuple(index.shape)))
+    if tuple(weights.shape) != tuple(x.shape):
+        raise RuntimeError(f"bincount: weights should be 1-d and have the same length as input "
+                           f"({tuple(weights.shape)} vs {tuple(x.shape)})")
+    w = weights if weights._dtype.kind == "f" else weights.to(dtypes.float64)
+    return w.new_zeros((bins,)).scatter_add(0, index, w)

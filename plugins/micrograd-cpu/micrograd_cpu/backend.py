@@ -108,6 +108,8 @@ class CpuBackend(Backend):
     batch_norm_backward = _core.batch_norm_backward
     conv2d = _core.conv2d
     conv2d_backward = _core.conv2d_backward
+    conv_transpose2d = _core.conv_transpose2d
+    conv_transpose2d_backward = _core.conv_transpose2d_backward
     max_pool2d = _core.max_pool2d
     max_pool2d_backward = _core.max_pool2d_backward
     avg_pool2d = _core.avg_pool2d

@@ -53,6 +53,13 @@ std::pair<Array, Array> conv2d_backward(const Array& gy, const Array& x, const A
                                         std::array<int64_t, 2> stride,
                                         std::array<int64_t, 2> padding,
                                         std::array<int64_t, 2> dilation, int64_t groups);
+Array conv_transpose2d(const Array& x, const Array& w, std::array<int64_t, 2> stride,
+                       std::array<int64_t, 2> padding, std::array<int64_t, 2> output_padding,
+                       std::array<int64_t, 2> dilation, int64_t groups);
+std::pair<Array, Array> conv_transpose2d_backward(
+    const Array& gy, const Array& x, const Array& w, std::array<int64_t, 2> stride,
+    std::array<int64_t, 2> padding, std::array<int64_t, 2> output_padding,
+    std::array<int64_t, 2> dilation, int64_t groups);
 
 // nn.cpp
 int activation_code(const std::string& name);

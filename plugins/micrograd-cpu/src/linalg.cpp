@@ -400,12 +400,14 @@ Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
     return out;
 }
 
+// The gradients of a convolution with geometry g: of its input and, when x is given, of its
+// weight. A transposed convolution is the input gradient alone (x null).
 template <class T>
-std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array& x, const Array& w,
+std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array* x, const Array& w,
                                              const ConvGeometry& g) {
     const int64_t P = g.P(), wsize = w.numel();
-    Array gx = full_float(x.shape, 0.0, x.dtype);
-    const T* px = reinterpret_cast<const T*>(x.ptr());
+    Array gx = full_float({g.N, g.C, g.H, g.W}, 0.0, w.dtype);
+    const T* px = x ? reinterpret_cast<const T*>(x->ptr()) : nullptr;
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     const T* pgy = reinterpret_cast<const T*>(gy.ptr());
     T* pgx = reinterpret_cast<T*>(gx.ptr());
@@ -414,26 +416,82 @@ std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array& x, co
     std::mutex partial_mutex;
     std::vector<Array> partials;
     parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
-        Array cols_buf = empty({g.rows(), blocks.samples * P}, x.dtype);
-        Array gyg_buf = empty({g.Og, blocks.samples * P}, x.dtype);
-        Array gw = full_float(w.shape, 0.0, w.dtype);
+        Array cols_buf = empty({g.rows(), blocks.samples * P}, w.dtype);
+        Array gyg_buf = empty({g.Og, blocks.samples * P}, w.dtype);
+        Array gw = px ? full_float(w.shape, 0.0, w.dtype) : Array();
         T* cols = reinterpret_cast<T*>(cols_buf.ptr());
         T* gyg = reinterpret_cast<T*>(gyg_buf.ptr());
-        T* pgw = reinterpret_cast<T*>(gw.ptr());
+        T* pgw = px ? reinterpret_cast<T*>(gw.ptr()) : nullptr;
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
             const int64_t n1 = std::min(g.N, n0 + blocks.samples), L = (n1 - n0) * P;
             for (int64_t n = n0; n < n1; ++n)   // gy of this group and block as (Og, L)
                 for (int64_t o = 0; o < g.Og; ++o)
                     std::copy_n(pgy + (n * g.O + grp * g.Og + o) * P, P, gyg + o * L + (n - n0) * P);
-            im2col(g, px, grp, n0, n1, cols);
-            // grad_w += gy_g @ cols^T
-            gemm<T>(false, true, g.Og, g.rows(), L, T(1), gyg, L, cols, L, T(1),
-                    pgw + grp * g.Og * g.rows(), g.rows());
+            if (px) {
+                im2col(g, px, grp, n0, n1, cols);
+                // grad_w += gy_g @ cols^T
+                gemm<T>(false, true, g.Og, g.rows(), L, T(1), gyg, L, cols, L, T(1),
+                        pgw + grp * g.Og * g.rows(), g.rows());
+            }
             // grad_cols = w_g^T @ gy_g, folded back onto this block's input planes
             gemm<T>(true, false, g.rows(), L, g.Og, T(1), pw + grp * g.Og * g.rows(), g.rows(),
                     gyg, L, T(0), cols, L);
             col2im(g, cols, grp, n0, n1, pgx);
+        }
+        if (!px) return;
+        std::lock_guard<std::mutex> lock(partial_mutex);
+        partials.push_back(std::move(gw));
+    });
+    if (!px) return {gx, Array()};
+    Array gw = partials.front();
+    T* sum = reinterpret_cast<T*>(gw.ptr());
+    for (size_t i = 1; i < partials.size(); ++i) {
+        const T* part = reinterpret_cast<const T*>(partials[i].ptr());
+        for (int64_t e = 0; e < wsize; ++e) sum[e] += part[e];
+    }
+    return {gx, gw};
+}
+
+// Both gradients of a transposed convolution, whose forward was the input gradient of the
+// convolution g (input gy (N, C, H, W), output gradient x (N, O, OH, OW)): grad_x is that
+// convolution of gy, grad_w its weight gradient with x as the output gradient. They share one
+// im2col of gy per block.
+template <class T>
+std::pair<Array, Array> conv_transpose2d_backward_impl(const Array& gy, const Array& x,
+                                                       const Array& w, const ConvGeometry& g) {
+    const int64_t P = g.P(), wsize = w.numel();
+    Array gx = empty({g.N, g.O, g.OH, g.OW}, w.dtype);
+    const T* px = reinterpret_cast<const T*>(x.ptr());
+    const T* pw = reinterpret_cast<const T*>(w.ptr());
+    const T* pgy = reinterpret_cast<const T*>(gy.ptr());
+    T* pgx = reinterpret_cast<T*>(gx.ptr());
+    const ConvBlocks blocks = conv_blocks(g, sizeof(T));
+    std::mutex partial_mutex;
+    std::vector<Array> partials;
+    parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
+        Array cols_buf = empty({g.rows(), blocks.samples * P}, w.dtype);
+        Array y_buf = empty({g.Og, blocks.samples * P}, w.dtype);
+        Array gw = full_float(w.shape, 0.0, w.dtype);
+        T* cols = reinterpret_cast<T*>(cols_buf.ptr());
+        T* y = reinterpret_cast<T*>(y_buf.ptr());
+        T* pgw = reinterpret_cast<T*>(gw.ptr());
+        for (int64_t item = i0; item < i1; ++item) {
+            const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
+            const int64_t n1 = std::min(g.N, n0 + blocks.samples), L = (n1 - n0) * P;
+            im2col(g, pgy, grp, n0, n1, cols);
+            // grad_x of this block: w_g @ cols, laid out back into (N, O, OH, OW)
+            gemm<T>(false, false, g.Og, L, g.rows(), T(1), pw + grp * g.Og * g.rows(), g.rows(),
+                    cols, L, T(0), y, L);
+            for (int64_t n = n0; n < n1; ++n)
+                for (int64_t o = 0; o < g.Og; ++o)
+                    std::copy_n(y + o * L + (n - n0) * P, P, pgx + (n * g.O + grp * g.Og + o) * P);
+            // grad_w += x_g @ cols^T, with x of this group and block gathered as (Og, L)
+            for (int64_t n = n0; n < n1; ++n)
+                for (int64_t o = 0; o < g.Og; ++o)
+                    std::copy_n(px + (n * g.O + grp * g.Og + o) * P, P, y + o * L + (n - n0) * P);
+            gemm<T>(false, true, g.Og, g.rows(), L, T(1), y, L, cols, L, T(1),
+                    pgw + grp * g.Og * g.rows(), g.rows());
         }
         std::lock_guard<std::mutex> lock(partial_mutex);
         partials.push_back(std::move(gw));
@@ -474,8 +532,72 @@ std::pair<Array, Array> conv2d_backward(const Array& gy_in, const Array& x_in, c
                           ", expected " + shape_str({g.N, g.O, g.OH, g.OW}));
     Array x = contiguous(astype_if(x_in, cd)), w = contiguous(astype_if(w_in, cd)),
           gy = contiguous(astype_if(gy_in, cd));
-    auto grads = cd == F32 ? conv2d_backward_impl<float>(gy, x, w, g)
-                           : conv2d_backward_impl<double>(gy, x, w, g);
+    auto grads = cd == F32 ? conv2d_backward_impl<float>(gy, &x, w, g)
+                           : conv2d_backward_impl<double>(gy, &x, w, g);
+    if (cd != x_in.dtype)
+        grads = {astype(grads.first, x_in.dtype), astype(grads.second, x_in.dtype)};
+    return grads;
+}
+
+namespace {
+
+// The convolution that a transposed convolution of x (N, Cin, H, W) by w (Cin, Cout/groups,
+// KH, KW) is the input gradient of: input (N, Cout, OH, OW) with OH = (H - 1) * stride -
+// 2 * padding + dilation * (KH - 1) + output_padding + 1, output x.
+ConvGeometry transposed_geometry(const Shape& xs, const Shape& ws,
+                                 std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
+                                 std::array<int64_t, 2> output_padding,
+                                 std::array<int64_t, 2> dilation, int64_t groups) {
+    if (xs.size() != 4 || ws.size() != 4 || groups < 1 || xs[1] != ws[0])
+        throw value_error("conv_transpose2d: input " + shape_str(xs) + " and weight " +
+                          shape_str(ws) + " do not fit; need x (N, Cin, H, W) and w (Cin, "
+                          "Cout/groups, KH, KW)");
+    Shape out{xs[0], ws[1] * groups, 0, 0};
+    for (int i = 0; i < 2; ++i)
+        out[2 + i] = (xs[2 + i] - 1) * stride[i] - 2 * padding[i] +
+                     dilation[i] * (ws[2 + i] - 1) + output_padding[i] + 1;
+    ConvGeometry g = geometry(out, ws, stride, padding, dilation, groups);
+    if (g.OH != xs[2] || g.OW != xs[3])
+        throw value_error("conv_transpose2d: output_padding must be smaller than stride or "
+                          "dilation; input " + shape_str(xs) + " gives output " +
+                          shape_str(out));
+    return g;
+}
+
+}  // namespace
+
+Array conv_transpose2d(const Array& x_in, const Array& w_in, std::array<int64_t, 2> stride,
+                       std::array<int64_t, 2> padding, std::array<int64_t, 2> output_padding,
+                       std::array<int64_t, 2> dilation, int64_t groups) {
+    if (x_in.dtype != w_in.dtype)
+        throw type_error(std::string("conv_transpose2d: input is ") + DTYPE_NAMES[x_in.dtype] +
+                         " but weight is " + DTYPE_NAMES[w_in.dtype]);
+    DType cd = compute_dtype(x_in.dtype, "conv_transpose2d");
+    ConvGeometry g = transposed_geometry(x_in.shape, w_in.shape, stride, padding,
+                                         output_padding, dilation, groups);
+    Array x = contiguous(astype_if(x_in, cd)), w = contiguous(astype_if(w_in, cd));
+    Array y = cd == F32 ? conv2d_backward_impl<float>(x, nullptr, w, g).first
+                        : conv2d_backward_impl<double>(x, nullptr, w, g).first;
+    return y.dtype == x_in.dtype ? y : astype(y, x_in.dtype);
+}
+
+std::pair<Array, Array> conv_transpose2d_backward(
+        const Array& gy_in, const Array& x_in, const Array& w_in, std::array<int64_t, 2> stride,
+        std::array<int64_t, 2> padding, std::array<int64_t, 2> output_padding,
+        std::array<int64_t, 2> dilation, int64_t groups) {
+    if (x_in.dtype != w_in.dtype || gy_in.dtype != x_in.dtype)
+        throw type_error("conv_transpose2d_backward: grad, input and weight need one dtype");
+    DType cd = compute_dtype(x_in.dtype, "conv_transpose2d_backward");
+    ConvGeometry g = transposed_geometry(x_in.shape, w_in.shape, stride, padding,
+                                         output_padding, dilation, groups);
+    if (gy_in.shape != Shape{g.N, g.C, g.H, g.W})
+        throw value_error("conv_transpose2d_backward: grad_y has shape " +
+                          shape_str(gy_in.shape) + ", expected " +
+                          shape_str({g.N, g.C, g.H, g.W}));
+    Array x = contiguous(astype_if(x_in, cd)), w = contiguous(astype_if(w_in, cd)),
+          gy = contiguous(astype_if(gy_in, cd));
+    auto grads = cd == F32 ? conv_transpose2d_backward_impl<float>(gy, x, w, g)
+                           : conv_transpose2d_backward_impl<double>(gy, x, w, g);
     if (cd != x_in.dtype)
         grads = {astype(grads.first, x_in.dtype), astype(grads.second, x_in.dtype)};
     return grads;

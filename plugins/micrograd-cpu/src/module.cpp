@@ -391,6 +391,20 @@ PYBIND11_MODULE(_core, m) {
         py::gil_scoped_release release;
         return conv2d_backward(gy, x, w, st, pa, di, groups);
     });
+    m.def("conv_transpose2d", [](const Array& x, const Array& w, py::handle s, py::handle p, py::handle op, py::handle d, int64_t groups) {
+        auto st = pair(s), pa = pair(p), ou = pair(op), di = pair(d);
+        py::gil_scoped_release release;
+        return conv_transpose2d(x, w, st, pa, ou, di, groups);
+    }, py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("padding"), py::arg("output_padding"),
+       py::arg("dilation"), py::arg("groups"),
+       "Transposed convolution: the input gradient of conv2d with this geometry (no bias).");
+    m.def("conv_transpose2d_backward", [](const Array& gy, const Array& x, const Array& w, py::handle s, py::handle p, py::handle op, py::handle d, int64_t groups) {
+        auto st = pair(s), pa = pair(p), ou = pair(op), di = pair(d);
+        py::gil_scoped_release release;
+        return conv_transpose2d_backward(gy, x, w, st, pa, ou, di, groups);
+    }, py::arg("grad_y"), py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("padding"),
+       py::arg("output_padding"), py::arg("dilation"), py::arg("groups"),
+       "(grad_x, grad_w) of conv_transpose2d: a conv2d of grad_y and a conv2d weight gradient.");
     m.def("max_pool2d", [](const Array& x, py::handle k, py::handle s, py::handle p, py::handle d) {
         auto kk = pair(k), st = pair(s), pa = pair(p), di = pair(d);
         py::gil_scoped_release release;
