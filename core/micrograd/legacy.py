@@ -29,6 +29,8 @@ def construct(args: tuple, dtype: dtypes.DType | None, device=None) -> Tensor:
             raise TypeError(f"expected {dtype} (got {source._dtype}); convert with "
                             f".to({dtype})")
         return source.detach()
+    if not args:
+        return zeros(0, dtype=dtype, device=device)
     if len(args) == 1 and isinstance(args[0], Size) or _all_ints(args):
         return zeros(*args, dtype=dtype, device=device)
     if len(args) == 1:
