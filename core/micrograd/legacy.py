@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 from . import dtypes
 from .tensor import Size, Tensor
 
@@ -33,8 +35,9 @@ def construct(args: tuple, dtype: dtypes.DType | None, device=None) -> Tensor:
         return zeros(0, dtype=dtype, device=device)
     if len(args) == 1 and isinstance(args[0], Size) or _all_ints(args):
         return zeros(*args, dtype=dtype, device=device)
-    if len(args) == 1:
-        return tensor(args[0], dtype=dtype, device=device)
+    if len(args) == 1 and isinstance(args[0], (list, tuple, range, np.ndarray)):
+        data = list(args[0]) if isinstance(args[0], range) else args[0]
+        return tensor(data, dtype=dtype, device=device)
     raise TypeError(f"new(): expected sizes (ints) or one sequence of data, got "
                     f"({', '.join(type(a).__name__ for a in args)})")
 

@@ -29,6 +29,7 @@ import io
 import json
 import mmap
 import os
+import pickle
 import re
 import secrets
 import shutil
@@ -249,9 +250,10 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
     >>> checkpoint = micrograd.load("checkpoint.pt", map_location="cpu")
     >>> model.load_state_dict(checkpoint["model"])
     """
-    if pickle_module is not None:
-        raise TypeError("micrograd.load does not take a pickle_module: it never unpickles "
-                        "arbitrary objects")
+    if pickle_module not in (None, pickle) or set(pickle_load_args) - {"encoding"}:
+        raise TypeError("micrograd.load takes no custom pickle_module or unpickler arguments "
+                        "(other than encoding, unused: files are read as PyTorch 1.x+ writes "
+                        "them): it never unpickles arbitrary objects")
     if device is not None:
         if map_location is not None:
             raise TypeError("pass map_location or device, not both")

@@ -173,6 +173,8 @@ def test_legacy_types_check_dtype_and_share_storage():
     for lib in (torch, mg):
         with pytest.raises(TypeError):
             lib.FloatTensor(lib.arange(3))
+        with pytest.raises(TypeError):
+            lib.Tensor(1.5)                 # data must be a sequence
 
 
 def test_indexing_and_assignment_with_a_range():
