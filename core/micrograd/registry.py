@@ -185,6 +185,15 @@ class Registry:
         raise BackendError(f"no backend for device {str(dev)!r} is available: "
                            + "; ".join(reasons))
 
+    def refuse_device_types_except(self, keep: str, reason: str) -> None:
+        """Make every backend not serving ``keep`` unavailable with ``reason`` (in a forked
+        child, where accelerator runtimes do not work), so using one raises, never hangs."""
+        with self._lock:
+            for spec in self.specs.values():
+                if spec.device_type != keep:
+                    spec.instances.clear()
+                    spec.unavailable = _AlwaysUnavailable(f"backend {spec.name!r}: {reason}")
+
     def set_preferred(self, device_type: str, name: str) -> None:
         self.load()
         if name not in self.specs:
@@ -207,6 +216,20 @@ class Registry:
 
     def _problem_hint(self) -> str:
         return "Run `micrograd info` to see plugin load problems." if self.problems else ""
+
+
+class _AlwaysUnavailable(dict):
+    """``spec.unavailable`` for a backend refused at every device index."""
+
+    def __init__(self, reason: str):
+        super().__init__()
+        self.reason = reason
+
+    def __contains__(self, index) -> bool:
+        return True
+
+    def __getitem__(self, index) -> str:
+        return self.reason
 
 
 def _entry_points():

@@ -310,3 +310,69 @@ def test_onnx_imports_and_export_says_it_is_not_implemented(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert micrograd.onnx.is_in_onnx_export() is False
+
+
+# ------------------------------------------------------------------ a whole program
+_PROGRAM = '''
+nn, F = torch.nn, torch.nn.functional
+DataLoader, TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
+device = "cuda" if torch.cuda.is_available() else "cpu"
+torch.backends.cudnn.benchmark = True
+torch.backends.cuda.matmul.allow_tf32 = True
+torch.manual_seed(0)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16, bias=False)
+        self.fc2 = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+model = Net().to(device)
+model.load_state_dict(torch.load(INIT, map_location=device, weights_only=True))
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+scaler = torch.amp.GradScaler(device, enabled=USE_AMP)
+loader = DataLoader(TensorDataset(torch.tensor(X), torch.tensor(Y)), batch_size=16,
+                    num_workers=2, pin_memory=True)
+losses = []
+for epoch in range(2):
+    for xb, yb in loader:
+        xb, yb = xb.to(device), yb.to(device)
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=USE_AMP):
+            loss = F.cross_entropy(model(xb), yb)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        losses.append(loss.item())
+torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+            "scaler": scaler.state_dict()}, OUT)
+checkpoint = torch.load(OUT, weights_only=True)
+model.load_state_dict(checkpoint["model"])
+opt.load_state_dict(checkpoint["optimizer"])
+scaler.load_state_dict(checkpoint["scaler"])
+'''
+
+
+@pytest.mark.parametrize("use_amp", [False, True], ids=["fp32", "autocast_bf16"])
+def test_a_training_script_runs_with_only_the_import_changed(tmp_path, use_amp):
+    rng = np.random.default_rng(0)
+    data = {"X": rng.standard_normal((48, 8)).astype(np.float32),
+            "Y": rng.integers(0, 3, 48), "USE_AMP": use_amp}
+    torch.manual_seed(0)
+    fc1, fc2 = torch.nn.Linear(8, 16, bias=False), torch.nn.Linear(16, 3)
+    init = tmp_path / "init.pt"          # initial weights written by PyTorch itself
+    torch.save({"fc1.weight": fc1.weight.detach(), "fc2.weight": fc2.weight.detach(),
+                "fc2.bias": fc2.bias.detach()}, init)
+    losses = {}
+    for lib in (torch, mg):
+        scope = {"torch": lib, "INIT": str(init), "OUT": str(tmp_path / f"{lib.__name__}.pt"),
+                 **data}
+        exec(compile(_PROGRAM, f"<program on {lib.__name__}>", "exec"), scope)
+        losses[lib] = scope["losses"]
+    assert len(losses[mg]) == len(losses[torch]) == 6
+    np.testing.assert_allclose(losses[mg], losses[torch], rtol=2e-2 if use_amp else 1e-5)

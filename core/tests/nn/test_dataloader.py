@@ -195,3 +195,44 @@ def test_iterable_datasets_split_between_workers_like_pytorch(workers):
     ours = [b.tolist() for b in DataLoader(_Stream(9), **kw)]
     theirs = [b.tolist() for b in tdata.DataLoader(_TorchStream(9), **kw)]
     assert ours == theirs
+
+
+def _metal_or_skip():
+    try:
+        return mg.ones(1, device="metal")
+    except Exception:  # noqa: BLE001 - whatever the reason, metal is not usable here
+        pytest.skip("needs the metal backend")
+
+
+class _MakesMetal(Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return mg.ones(2, device="metal")
+
+
+def test_workers_fork_for_host_data_and_refuse_accelerators_in_a_forked_child():
+    from micrograd.registry import BackendError
+    from micrograd.utils.data._worker import _fork_is_safe
+    on_metal = _metal_or_skip()
+    assert _fork_is_safe(TensorDataset(mg.ones(3)))
+    assert not _fork_is_safe(TensorDataset(on_metal))                   # -> spawn
+    holder = _Samples()
+    holder.cache = {"rows": [on_metal]}                                  # found two levels down
+    assert not _fork_is_safe(holder)
+    with pytest.raises(BackendError, match="accelerator runtimes do not survive fork.*spawn"):
+        list(DataLoader(_MakesMetal(), batch_size=2, num_workers=1))
+
+
+def test_persistent_workers_stop_cleanly_when_the_loader_dies_in_a_cycle():
+    import gc
+    loader = DataLoader(_Samples(), batch_size=4, num_workers=2, persistent_workers=True)
+    list(loader)
+    processes = list(loader._pool.processes)
+    loader.myself = loader                     # collected by the cycle collector, not refcount
+    del loader
+    gc.collect()
+    for process in processes:
+        process.join(timeout=10)
+        assert process.exitcode == 0           # stopped by its message, not terminated

@@ -2,12 +2,12 @@
 as numpy arrays (a backend's memory cannot cross a process boundary; host arrays pickle).
 
 Workers start with the ``fork`` method where the platform has it (as PyTorch on Linux, so
-scripts without an ``if __name__ == "__main__"`` guard still work), unless an accelerator
-backend (metal, cuda) is already running in this process: their runtimes do not survive
-``fork`` (MLX hangs in a forked child), so then, and on platforms without ``fork``, workers
-``spawn``, and the script needs the ``__main__`` guard, as PyTorch on macOS does.
-``multiprocessing_context`` chooses explicitly. A forked worker runs the C++ backend
-single-threaded, as PyTorch's workers run with one thread.
+scripts without an ``if __name__ == "__main__"`` guard still work). Accelerator runtimes do
+not survive ``fork`` (MLX hangs in a forked child, CUDA refuses), so a dataset holding tensors
+on such a device makes workers ``spawn`` instead (the script then needs the ``__main__``
+guard, as PyTorch on macOS does), and a forked worker that tries to create one gets an error
+naming the fix rather than a hang. ``multiprocessing_context`` chooses explicitly. A forked
+worker runs the C++ backend single-threaded, as PyTorch's workers run with one thread.
 """
 
 from __future__ import annotations
@@ -94,9 +94,12 @@ class _Failure:
 _EXHAUSTED = "exhausted"     # an iterable dataset's worker has no more batches
 
 
-def _worker_loop(worker_id, fetch, tasks, results, seed, num_workers, init_fn):
+def _worker_loop(worker_id, fetch, tasks, results, seed, num_workers, init_fn, forked):
     global _worker_info
     from ...random import manual_seed
+    if forked:
+        from ...registry import registry
+        registry.refuse_device_types_except("cpu", _FORK_REASON)
     manual_seed(seed)
     random.seed(seed)
     _worker_info = WorkerInfo(worker_id, num_workers, seed, fetch.dataset)
@@ -124,12 +127,30 @@ def _worker_loop(worker_id, fetch, tasks, results, seed, num_workers, init_fn):
             results.put((task_id, _Failure(worker_id, exc)))
 
 
-def _fork_is_safe() -> bool:
-    from ...registry import registry
-    if "fork" not in multiprocessing.get_all_start_methods():
+def _fork_is_safe(dataset) -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and \
+        not _holds_accelerator_tensors(dataset, depth=3)
+
+
+def _holds_accelerator_tensors(obj, depth: int) -> bool:
+    """Whether ``obj`` (a dataset) keeps tensors off the host in its attributes or in the
+    containers they hold, a few levels down."""
+    if isinstance(obj, Tensor):
+        return obj._backend.device.type != "cpu"
+    if depth == 0:
         return False
-    return all(spec.device_type == "cpu" or not spec.instances
-               for spec in registry.specs.values())
+    if isinstance(obj, dict):
+        children = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        children = obj
+    else:
+        children = getattr(obj, "__dict__", {}).values()
+    return any(_holds_accelerator_tensors(child, depth - 1) for child in children)
+
+
+_FORK_REASON = ("DataLoader workers are forked, and accelerator runtimes do not survive fork. "
+                "Create host tensors in the dataset and move each batch to the device in the "
+                "training loop, or pass multiprocessing_context='spawn' to the DataLoader")
 
 
 class WorkerPool:
@@ -138,8 +159,9 @@ class WorkerPool:
     def __init__(self, loader, fetch):
         method = loader.multiprocessing_context
         if method is None:
-            method = "fork" if _fork_is_safe() else "spawn"
+            method = "fork" if _fork_is_safe(loader.dataset) else "spawn"
         context = multiprocessing.get_context(method) if isinstance(method, str) else method
+        forked = context.get_start_method() == "fork"
         from ...random import _rng
         base_seed = int(_rng(loader.generator).integers(0, 2 ** 62))
         self.timeout = loader.timeout
@@ -152,7 +174,7 @@ class WorkerPool:
             process = context.Process(
                 target=_worker_loop, daemon=True,
                 args=(worker_id, fetch, tasks, self.results,
-                      base_seed + worker_id, n, loader.worker_init_fn))
+                      base_seed + worker_id, n, loader.worker_init_fn, forked))
             process.start()
             self.tasks.append(tasks)
             self.processes.append(process)
