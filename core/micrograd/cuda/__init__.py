@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .. import _devices
 from ..device import device as _device_type
-from . import amp
+from . import amp  # noqa: F401  (micrograd.cuda.amp, micrograd.cpu.amp)
 
 _TYPE = "cuda"
 
