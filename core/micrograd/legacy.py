@@ -59,18 +59,24 @@ class _LegacyType(type):
             obj._backend.device.type == cls.device_type
 
 
-def _legacy(name: str, dtype: dtypes.DType, device_type: str = "cpu") -> type:
+def legacy_type(name: str, dtype: dtypes.DType, device_type: str = "cpu") -> type:
+    """A legacy tensor type: calling it builds a ``dtype`` tensor on ``device_type``, and
+    ``isinstance`` checks both."""
     doc = f"``{name}(*sizes)`` or ``{name}(data)``: a {dtype} tensor on {device_type}."
     return _LegacyType(name, (), {"dtype": dtype, "device_type": device_type, "__doc__": doc})
 
 
-FloatTensor = _legacy("FloatTensor", dtypes.float32)
-DoubleTensor = _legacy("DoubleTensor", dtypes.float64)
-HalfTensor = _legacy("HalfTensor", dtypes.float16)
-BFloat16Tensor = _legacy("BFloat16Tensor", dtypes.bfloat16)
-LongTensor = _legacy("LongTensor", dtypes.int64)
-IntTensor = _legacy("IntTensor", dtypes.int32)
-ShortTensor = _legacy("ShortTensor", dtypes.int16)
-CharTensor = _legacy("CharTensor", dtypes.int8)
-ByteTensor = _legacy("ByteTensor", dtypes.uint8)
-BoolTensor = _legacy("BoolTensor", dtypes.bool)
+FloatTensor = legacy_type("FloatTensor", dtypes.float32)
+DoubleTensor = legacy_type("DoubleTensor", dtypes.float64)
+HalfTensor = legacy_type("HalfTensor", dtypes.float16)
+BFloat16Tensor = legacy_type("BFloat16Tensor", dtypes.bfloat16)
+LongTensor = legacy_type("LongTensor", dtypes.int64)
+IntTensor = legacy_type("IntTensor", dtypes.int32)
+ShortTensor = legacy_type("ShortTensor", dtypes.int16)
+CharTensor = legacy_type("CharTensor", dtypes.int8)
+ByteTensor = legacy_type("ByteTensor", dtypes.uint8)
+BoolTensor = legacy_type("BoolTensor", dtypes.bool)
+
+# torch.cuda.FloatTensor and friends: the same names on the CUDA device (micrograd.cuda).
+CUDA_TYPES = {name: legacy_type(name, cls.dtype, "cuda") for name, cls in dict(globals()).items()
+              if isinstance(cls, _LegacyType)}

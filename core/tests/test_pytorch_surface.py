@@ -376,3 +376,21 @@ def test_a_training_script_runs_with_only_the_import_changed(tmp_path, use_amp):
         losses[lib] = scope["losses"]
     assert len(losses[mg]) == len(losses[torch]) == 6
     np.testing.assert_allclose(losses[mg], losses[torch], rtol=2e-2 if use_amp else 1e-5)
+
+
+def test_matmul_precision_and_cuda_legacy_types_follow_pytorch():
+    steps = [("set", "medium"), ("get",), ("set", "high"), ("get",), ("set", "highest"),
+             ("get",)]
+    seen = {}
+    for lib in (mg, torch):
+        trace = []
+        for step in steps:
+            if step[0] == "set":
+                lib.set_float32_matmul_precision(step[1])
+            elif step[0] == "flag":
+                lib.backends.cuda.matmul.allow_tf32 = step[1]
+            trace.append((lib.get_float32_matmul_precision(), lib.backends.cuda.matmul.allow_tf32))
+        seen[lib] = trace
+    assert seen[mg] == seen[torch]
+    assert not isinstance(mg.zeros(1), mg.cuda.FloatTensor)
+    assert mg.cuda.LongTensor.dtype is mg.int64 and mg.cuda.FloatTensor.device_type == "cuda"
