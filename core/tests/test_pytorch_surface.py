@@ -394,3 +394,14 @@ def test_matmul_precision_and_cuda_legacy_types_follow_pytorch():
     assert seen[mg] == seen[torch]
     assert not isinstance(mg.zeros(1), mg.cuda.FloatTensor)
     assert mg.cuda.LongTensor.dtype is mg.int64 and mg.cuda.FloatTensor.device_type == "cuda"
+
+
+def test_tensor_type_with_legacy_types_and_pinning_calls():
+    for lib in (mg, torch):
+        x = lib.ones(2)
+        assert x.type(lib.LongTensor).tolist() == [1, 1]
+        assert x.type(lib.DoubleTensor).dtype is lib.float64
+        assert x.is_pinned() is False
+        assert x.to("cpu", non_blocking=True).tolist() == [1.0, 1.0]
+    pinned = mg.ones(2).pin_memory()      # torch needs an accelerator for this; here a no-op
+    assert pinned.tolist() == [1.0, 1.0] and not pinned.is_pinned()
