@@ -236,3 +236,16 @@ def test_persistent_workers_stop_cleanly_when_the_loader_dies_in_a_cycle():
     for process in processes:
         process.join(timeout=10)
         assert process.exitcode == 0           # stopped by its message, not terminated
+
+
+class _Unsendable(Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return (lambda: i)
+
+
+def test_a_batch_that_cannot_leave_the_worker_raises_instead_of_hanging():
+    with pytest.raises(TypeError, match="cannot be sent from the worker.*collate it"):
+        list(DataLoader(_Unsendable(), batch_size=None, num_workers=1, timeout=30))

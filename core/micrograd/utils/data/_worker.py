@@ -13,6 +13,7 @@ worker runs the C++ backend single-threaded, as PyTorch's workers run with one t
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import queue
 import random
 import traceback
@@ -80,6 +81,10 @@ class _Failure:
     def __init__(self, worker_id: int, exc: BaseException):
         self.worker_id, self.type = worker_id, type(exc)
         self.text = "".join(traceback.format_exception(exc))
+        try:
+            pickle.dumps(self.type)
+        except Exception:  # noqa: BLE001 - a class defined in a function cannot travel
+            self.type = RuntimeError
 
     def reraise(self):
         message = (f"Caught {self.type.__name__} in DataLoader worker process "
@@ -92,6 +97,20 @@ class _Failure:
 
 
 _EXHAUSTED = "exhausted"     # an iterable dataset's worker has no more batches
+_RESET = "reset"             # tells a persistent iterable-dataset worker to start a new epoch
+
+
+def _packed(worker_id: int, payload) -> bytes:
+    """``payload`` pickled here, in the worker, so a batch that cannot be pickled becomes an
+    error the main process sees (the queue's own pickling fails silently in a thread and
+    the loader would wait forever)."""
+    try:
+        return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - reported to the main process
+        error = TypeError(f"the batch cannot be sent from the worker to the main process "
+                          f"({type(exc).__name__}: {exc}); collate it into tensors, numbers, "
+                          f"strings, numpy arrays and containers of them")
+        return pickle.dumps(_Failure(worker_id, error))
 
 
 def _worker_loop(worker_id, fetch, tasks, results, seed, num_workers, init_fn, forked):
@@ -108,23 +127,24 @@ def _worker_loop(worker_id, fetch, tasks, results, seed, num_workers, init_fn, f
             init_fn(worker_id)
         stream = iter(fetch.dataset) if fetch.iterable else None
     except BaseException as exc:  # noqa: BLE001 - reported to the main process
-        results.put((None, _Failure(worker_id, exc)))
+        results.put((None, _packed(worker_id, _Failure(worker_id, exc))))
         return
     while True:
         task = tasks.get()
         if task is None:
             return
         task_id, indices = task
-        if fetch.iterable and indices == "reset":      # a persistent worker's next epoch
+        if fetch.iterable and indices == _RESET:      # a persistent worker's next epoch
             stream = iter(fetch.dataset)
             continue
         try:
             batch = fetch.next_from(stream) if stream is not None else fetch.batch(indices)
-            results.put((task_id, to_host(batch)))
+            payload = to_host(batch)
         except StopIteration:
-            results.put((task_id, _EXHAUSTED))
+            payload = _EXHAUSTED
         except BaseException as exc:  # noqa: BLE001 - reported to the main process
-            results.put((task_id, _Failure(worker_id, exc)))
+            payload = _Failure(worker_id, exc)
+        results.put((task_id, _packed(worker_id, payload)))
 
 
 def _fork_is_safe(dataset) -> bool:
@@ -190,7 +210,8 @@ class WorkerPool:
             step = _POLL_SECONDS if not self.timeout else min(_POLL_SECONDS,
                                                               self.timeout - waited)
             try:
-                task_id, payload = self.results.get(timeout=step)
+                task_id, packed = self.results.get(timeout=step)
+                payload = pickle.loads(packed)
                 break
             except queue.Empty:
                 waited += step

@@ -17,11 +17,9 @@ from typing import Callable
 import numpy as np
 
 from ._collate import default_collate, default_convert
-from ._worker import _EXHAUSTED, WorkerPool, from_host
+from ._worker import _EXHAUSTED, _RESET, WorkerPool, from_host
 from .dataset import Dataset, IterableDataset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
-
-_RESET = "reset"        # tells a persistent iterable-dataset worker to start a new epoch
 
 
 class _Fetcher:
