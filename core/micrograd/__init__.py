@@ -122,6 +122,7 @@ from . import distributed, nn, optim, utils  # noqa: E402  (they build on everyt
 from . import accelerator, amp, compiler, cpu, cuda, onnx  # noqa: E402  (PyTorch namespaces)
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
 from .compiler import compile  # noqa: E402
+from .backends.cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,E501
 from .legacy import (  # noqa: E402  (torch.FloatTensor(...) and friends)
     BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
     IntTensor, LongTensor, ShortTensor,

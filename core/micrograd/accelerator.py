@@ -23,7 +23,8 @@ def is_available() -> bool:
 
 
 def current_accelerator(check_available: bool = False) -> device | None:
-    """The best available accelerator as a device (``device(type='metal')``), or None."""
+    """The best available accelerator as a device (``device(type='metal')``), or None; only
+    available ones are ever returned, so ``check_available`` changes nothing."""
     best = _best()
     return None if best is None else device(best)
 

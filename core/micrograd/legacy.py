@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 from . import dtypes
 from .tensor import Size, Tensor
 
@@ -29,10 +31,13 @@ def construct(args: tuple, dtype: dtypes.DType | None, device=None) -> Tensor:
             raise TypeError(f"expected {dtype} (got {source._dtype}); convert with "
                             f".to({dtype})")
         return source.detach()
+    if not args:
+        return zeros(0, dtype=dtype, device=device)
     if len(args) == 1 and isinstance(args[0], Size) or _all_ints(args):
         return zeros(*args, dtype=dtype, device=device)
-    if len(args) == 1:
-        return tensor(args[0], dtype=dtype, device=device)
+    if len(args) == 1 and isinstance(args[0], (list, tuple, range, np.ndarray)):
+        data = list(args[0]) if isinstance(args[0], range) else args[0]
+        return tensor(data, dtype=dtype, device=device)
     raise TypeError(f"new(): expected sizes (ints) or one sequence of data, got "
                     f"({', '.join(type(a).__name__ for a in args)})")
 
@@ -54,18 +59,24 @@ class _LegacyType(type):
             obj._backend.device.type == cls.device_type
 
 
-def _legacy(name: str, dtype: dtypes.DType, device_type: str = "cpu") -> type:
+def legacy_type(name: str, dtype: dtypes.DType, device_type: str = "cpu") -> type:
+    """A legacy tensor type: calling it builds a ``dtype`` tensor on ``device_type``, and
+    ``isinstance`` checks both."""
     doc = f"``{name}(*sizes)`` or ``{name}(data)``: a {dtype} tensor on {device_type}."
     return _LegacyType(name, (), {"dtype": dtype, "device_type": device_type, "__doc__": doc})
 
 
-FloatTensor = _legacy("FloatTensor", dtypes.float32)
-DoubleTensor = _legacy("DoubleTensor", dtypes.float64)
-HalfTensor = _legacy("HalfTensor", dtypes.float16)
-BFloat16Tensor = _legacy("BFloat16Tensor", dtypes.bfloat16)
-LongTensor = _legacy("LongTensor", dtypes.int64)
-IntTensor = _legacy("IntTensor", dtypes.int32)
-ShortTensor = _legacy("ShortTensor", dtypes.int16)
-CharTensor = _legacy("CharTensor", dtypes.int8)
-ByteTensor = _legacy("ByteTensor", dtypes.uint8)
-BoolTensor = _legacy("BoolTensor", dtypes.bool)
+FloatTensor = legacy_type("FloatTensor", dtypes.float32)
+DoubleTensor = legacy_type("DoubleTensor", dtypes.float64)
+HalfTensor = legacy_type("HalfTensor", dtypes.float16)
+BFloat16Tensor = legacy_type("BFloat16Tensor", dtypes.bfloat16)
+LongTensor = legacy_type("LongTensor", dtypes.int64)
+IntTensor = legacy_type("IntTensor", dtypes.int32)
+ShortTensor = legacy_type("ShortTensor", dtypes.int16)
+CharTensor = legacy_type("CharTensor", dtypes.int8)
+ByteTensor = legacy_type("ByteTensor", dtypes.uint8)
+BoolTensor = legacy_type("BoolTensor", dtypes.bool)
+
+# torch.cuda.FloatTensor and friends: the same names on the CUDA device (micrograd.cuda).
+CUDA_TYPES = {name: legacy_type(name, cls.dtype, "cuda") for name, cls in dict(globals()).items()
+              if isinstance(cls, _LegacyType)}

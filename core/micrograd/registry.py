@@ -263,6 +263,15 @@ class Registry:
         raise BackendError(f"no backend for device {str(dev)!r} is available: "
                            + "; ".join(reasons))
 
+    def refuse_device_types_except(self, keep: str, reason: str) -> None:
+        """Make every backend not serving ``keep`` unavailable with ``reason`` (in a forked
+        child, where accelerator runtimes do not work), so using one raises, never hangs."""
+        with self._lock:
+            for spec in self.specs.values():
+                if spec.device_type != keep:
+                    spec.instances.clear()
+                    spec.unavailable = _AlwaysUnavailable(f"backend {spec.name!r}: {reason}")
+
     def set_preferred(self, device_type: str, name: str) -> None:
         self.load()
         if name not in self.specs:
@@ -430,6 +439,20 @@ def _resolve_clash(name, existing, claims, problems) -> BackendSpec | None:
 
 def _owner(spec: BackendSpec) -> str:
     return f"{spec.distribution or 'an unknown distribution'} (plugin {spec.plugin!r})"
+
+
+class _AlwaysUnavailable(dict):
+    """``spec.unavailable`` for a backend refused at every device index."""
+
+    def __init__(self, reason: str):
+        super().__init__()
+        self.reason = reason
+
+    def __contains__(self, index) -> bool:
+        return True
+
+    def __getitem__(self, index) -> str:
+        return self.reason
 
 
 def _entry_points():

@@ -13,32 +13,23 @@ file is ever executed. ``safetensors.torch.load_file`` reads the tensors of any 
 ``_use_new_zipfile_serialization=False`` one) through :mod:`micrograd._torch_checkpoint`,
 which rebuilds tensors and containers only, like ``torch.load(weights_only=True)``.
 
-Safety and memory: a path must name a regular file (a link to ``/dev/zero`` is refused), every
-size in a header is checked against the file's real size before anything is allocated, and a
-file is mapped rather than read, so loading needs about the file's size of memory. Saving
-writes a temporary file next to the target and renames it into place, so an interrupted save
-leaves the old file intact; the target keeps its file mode, and temporaries left by a killed
-process are removed by the next save to the same target.
+Every size in a header is checked against the file's real size before anything is allocated;
+how files are mapped and atomically replaced is :mod:`micrograd._checkpoint_files`.
 """
 
 from __future__ import annotations
 
 import base64
-import glob
-import io
 import json
-import mmap
 import os
-import re
-import secrets
-import shutil
-import stat
+import pickle
 import struct
 from collections import OrderedDict
 
 import numpy as np
 
 from . import dtypes
+from ._checkpoint_files import SerializationError, Source, replace_atomically
 from .device import device as Device
 from .tensor import Size, Tensor
 
@@ -52,10 +43,6 @@ _CODES = {
 _STRUCTURE_KEY = "micrograd.structure"
 _MAX_HEADER = 100 * 1024 * 1024      # safetensors' own limit on the JSON header
 _ZIP_MAGIC = b"PK\x03\x04"
-
-
-class SerializationError(RuntimeError):
-    """A file that cannot be read as a micrograd, safetensors or PyTorch checkpoint."""
 
 
 # ================================================================== save
@@ -83,7 +70,7 @@ def save(obj, f, *, metadata: dict[str, str] | None = None) -> None:
         f.write(bytes(serialize(specs, metadata=header)))
         return
     path = os.fspath(f)
-    _replace_atomically(path, lambda tmp: serialize_file(specs, tmp, metadata=header))
+    replace_atomically(path, lambda tmp: serialize_file(specs, tmp, metadata=header))
 
 
 class _Encoder:
@@ -180,58 +167,6 @@ def _dense(array: np.ndarray) -> np.ndarray:
     return np.array(array, order="C", copy=not array.flags.c_contiguous)
 
 
-def _replace_atomically(path: str, write) -> None:
-    """``write(file)`` inside a private temporary directory beside ``path``, then rename the
-    file over ``path``, keeping an existing target's mode (a new one gets 0o666 less the
-    umask, as ``open`` would give it)."""
-    directory, base = os.path.split(os.path.abspath(path))
-    _remove_stale_temporaries(directory, base)
-    # A directory, not a file: safetensors writes through a temporary file of its own in the
-    # directory it is given, and a killed process must leave nothing we cannot attribute.
-    scratch = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    os.mkdir(scratch, 0o700)
-    try:
-        tmp = os.path.join(scratch, base)
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-        except FileNotFoundError:
-            mode = stat.S_IMODE(os.stat(tmp).st_mode)      # 0o666 with the umask applied
-        write(tmp)
-        os.chmod(tmp, mode)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _remove_stale_temporaries(directory: str, base: str) -> None:
-    """Scratch directories of saves to ``base`` whose process is gone (killed mid-save)."""
-    pattern = re.compile(r"\." + re.escape(base) + r"\.(\d+)\.[0-9a-f]{8}\.tmp\Z")
-    for candidate in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}.*.tmp")):
-        match = pattern.match(os.path.basename(candidate))
-        if match is None or _process_alive(int(match.group(1))):
-            continue
-        if os.path.isdir(candidate) and not os.path.islink(candidate):
-            shutil.rmtree(candidate, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True       # this process's own save in another thread
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True       # alive, owned by someone else
-    return True
-
-
 # ================================================================== load
 
 def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None,
@@ -249,15 +184,16 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
     >>> checkpoint = micrograd.load("checkpoint.pt", map_location="cpu")
     >>> model.load_state_dict(checkpoint["model"])
     """
-    if pickle_module is not None:
-        raise TypeError("micrograd.load does not take a pickle_module: it never unpickles "
-                        "arbitrary objects")
+    if pickle_module not in (None, pickle) or set(pickle_load_args) - {"encoding"}:
+        raise TypeError("micrograd.load takes no custom pickle_module or unpickler arguments "
+                        "(other than encoding, unused: files are read as PyTorch 1.x+ writes "
+                        "them): it never unpickles arbitrary objects")
     if device is not None:
         if map_location is not None:
             raise TypeError("pass map_location or device, not both")
         map_location = device
     place = _placer(map_location)
-    with _Source(f) as source:
+    with Source(f) as source:
         # A safetensors header is JSON right after its 8-byte length; PyTorch files are zips
         # or, in the legacy format, a pickle (protocol byte 0x80).
         head = source.read(0, 4)
@@ -265,74 +201,6 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
             from ._torch_checkpoint import load_torch_checkpoint
             return load_torch_checkpoint(source, place)
         return _load_safetensors(source, place)
-
-
-class _Source:
-    """The bytes of a checkpoint: a read-only map of a regular file, or a file object's bytes.
-    ``size`` is the real size, against which every header is checked."""
-
-    def __init__(self, f):
-        self.name = repr(getattr(f, "name", f)) if hasattr(f, "read") else os.fspath(f)
-        self._map = None
-        if hasattr(f, "read"):
-            data = None if isinstance(f, io.TextIOBase) else f.read()
-            if not isinstance(data, (bytes, bytearray)):
-                raise TypeError(f"micrograd.load: {self.name} must be opened in binary mode "
-                                f"('rb'), not as text")
-            self.buffer = memoryview(data)
-        else:
-            self.buffer = self._map_regular_file(self.name)
-        self.size = len(self.buffer)
-
-    def _map_regular_file(self, path: str):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise SerializationError(f"{path} is not a regular file (it is a device, pipe "
-                                         f"or directory); checkpoints are read from files only")
-            if info.st_size == 0:
-                return memoryview(b"")
-            self._map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-        finally:
-            os.close(fd)
-        return memoryview(self._map)
-
-    def read(self, offset: int, length: int) -> bytes:
-        return bytes(self.buffer[offset:offset + length])
-
-    def array(self, offset: int, np_dtype, count: int) -> np.ndarray:
-        """A view of ``count`` elements at ``offset`` (bounds already checked)."""
-        return np.frombuffer(self.buffer, dtype=np_dtype, count=count, offset=offset)
-
-    def release(self, array: np.ndarray) -> None:
-        """Drop the mapped pages under ``array`` once its values are copied out, so resident
-        memory stays near one copy of the checkpoint (the pages are re-read if touched)."""
-        if self._map is None or array.nbytes == 0:
-            return
-        base = np.frombuffer(self.buffer, np.uint8).ctypes.data
-        start = array.ctypes.data - base
-        aligned = start - start % mmap.PAGESIZE
-        if 0 <= aligned < self.size:
-            self._map.madvise(mmap.MADV_DONTNEED, aligned,
-                              min(self.size - aligned, start - aligned + array.nbytes))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.buffer.release()
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:
-                pass       # a caller still holds a view; the map closes when it is collected
-        return False
-
-    def corrupt(self, why: str) -> SerializationError:
-        return SerializationError(f"{self.name} is not a readable checkpoint ({self.size} "
-                                  f"bytes): {why}. It may be truncated or corrupted; save it "
-                                  f"again.")
 
 
 def _placer(map_location):
@@ -376,7 +244,7 @@ def _existing_device(location: str | None):
     return location
 
 
-def _load_safetensors(source: _Source, place):
+def _load_safetensors(source: Source, place):
     header, data_start = _read_header(source)
     structure = header.pop("__metadata__", None) or {}
     entries = {}
@@ -391,7 +259,7 @@ def _load_safetensors(source: _Source, place):
     return _Decoder(source, entries, place).decode(described)
 
 
-def _read_header(source: _Source) -> tuple[dict, int]:
+def _read_header(source: Source) -> tuple[dict, int]:
     if source.size < 8:
         raise source.corrupt("it is shorter than the 8-byte safetensors header length")
     (length,) = struct.unpack("<Q", source.read(0, 8))
@@ -406,7 +274,7 @@ def _read_header(source: _Source) -> tuple[dict, int]:
     return header, 8 + length
 
 
-def _check_entry(source: _Source, key: str, entry, data_start: int) -> tuple:
+def _check_entry(source: Source, key: str, entry, data_start: int) -> tuple:
     """(dtype, shape, absolute offset) of one tensor, after checking it fits in the file."""
     try:
         code, shape, (begin, end) = entry["dtype"].upper(), tuple(entry["shape"]), \
@@ -431,7 +299,7 @@ def _nbytes(dtype: dtypes.DType, shape: tuple) -> int:
     return int(np.prod(shape, dtype=object)) * (2 if dtype is dtypes.bfloat16 else dtype.itemsize)
 
 
-def _host_array(source: _Source, entry: tuple) -> tuple[np.ndarray, dtypes.DType]:
+def _host_array(source: Source, entry: tuple) -> tuple[np.ndarray, dtypes.DType]:
     dtype, shape, offset = entry
     count = int(np.prod(shape, dtype=np.int64))
     if dtype is dtypes.bfloat16:
@@ -447,7 +315,7 @@ def canonical(array: np.ndarray) -> np.ndarray:
     return array.view(np.uint8) != 0 if array.dtype == np.bool_ else array
 
 
-def _make_tensor(source: _Source, entry: tuple, location: str | None, place) -> Tensor:
+def _make_tensor(source: Source, entry: tuple, location: str | None, place) -> Tensor:
     from .ops.creation import tensor
     dtype, shape, offset = entry
     host, dtype = _host_array(source, entry)
@@ -461,7 +329,7 @@ def _make_tensor(source: _Source, entry: tuple, location: str | None, place) -> 
 
 
 class _Decoder:
-    def __init__(self, source: _Source, entries: dict, place):
+    def __init__(self, source: Source, entries: dict, place):
         self.source, self.entries, self.place = source, entries, place
         self.built: dict[str, Tensor] = {}
 

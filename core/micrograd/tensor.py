@@ -296,12 +296,26 @@ class Tensor:
     def cpu(self) -> "Tensor":
         return self.to("cpu")
 
-    def cuda(self, index: int | None = None) -> "Tensor":
-        return self.to("cuda" if index is None else f"cuda:{index}")
+    def cuda(self, device: int | None = None, non_blocking: bool = False) -> "Tensor":
+        if device is None:
+            return self.to("cuda")
+        return self.to(device if not isinstance(device, int) else f"cuda:{device}")
+
+    def pin_memory(self) -> "Tensor":
+        """The tensor itself: no backend here stages host memory through pinned buffers."""
+        return self
+
+    def is_pinned(self) -> bool:
+        return False
 
     def type(self, dtype=None):
+        """The dtype's name, or the tensor converted to ``dtype`` (a dtype, its name, or a
+        legacy type such as ``micrograd.LongTensor``, which also names the device)."""
         if dtype is None:
             return f"micrograd.{self._dtype.name}"
+        legacy_dtype = getattr(dtype, "dtype", None) if isinstance(dtype, type) else None
+        if isinstance(legacy_dtype, dtypes.DType):
+            return self.to(dtype.device_type, legacy_dtype)
         return self.to(dtypes.to_dtype(dtype))
 
     def float(self) -> "Tensor":

@@ -16,6 +16,29 @@ matmul = Flags("micrograd.backends.cuda.matmul", allow_tf32=False,
                allow_bf16_reduced_precision_reduction=True)
 
 
+_PRECISIONS = ("highest", "high", "medium")
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """``torch.set_float32_matmul_precision``: accepted and read back, changes nothing (float32
+    matmuls stay float32); like PyTorch, ``"high"``/``"medium"`` set ``matmul.allow_tf32``."""
+    if precision not in _PRECISIONS:
+        raise RuntimeError(f"Invalid precision {precision!r}; expected one of "
+                           f"{', '.join(_PRECISIONS)}")
+    _precision[0] = precision
+    matmul.allow_tf32 = precision != "highest"
+
+
+def get_float32_matmul_precision() -> str:
+    """The precision last set, as ``matmul.allow_tf32`` has since left it."""
+    if matmul.allow_tf32 == (_precision[0] != "highest"):
+        return _precision[0]
+    return "high" if matmul.allow_tf32 else "highest"
+
+
+_precision = ["highest"]
+
+
 def is_built() -> bool:
     """Whether a backend serving device type ``cuda`` is installed (it may still be
     unavailable on this machine; see ``micrograd.cuda.is_available()``)."""

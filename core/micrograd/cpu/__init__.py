@@ -6,7 +6,7 @@ True
 
 from __future__ import annotations
 
-from . import amp
+from . import amp  # noqa: F401  (micrograd.cuda.amp, micrograd.cpu.amp)
 
 
 def is_available() -> bool:

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from .. import _devices
 from ..device import device as _device_type
-from . import amp
+from ..legacy import CUDA_TYPES
+from . import amp  # noqa: F401  (micrograd.cuda.amp, micrograd.cpu.amp)
+
+globals().update(CUDA_TYPES)   # micrograd.cuda.FloatTensor, ... (old GAN code picks these)
 
 _TYPE = "cuda"
 

@@ -287,9 +287,10 @@ def _as_index(k, x):
         raise IndexError("indexing with a Python bool is not supported; use a bool tensor")
     if isinstance(k, (int, np.integer)):
         return int(k)
-    if isinstance(k, (list, tuple, np.ndarray)):
+    if isinstance(k, (list, tuple, range, np.ndarray)):
         from .creation import tensor as make_tensor
-        arr = np.asarray(k)
+        # A range is an integer index list even when empty (np.asarray([]) is float64).
+        arr = np.arange(k.start, k.stop, k.step) if isinstance(k, range) else np.asarray(k)
         if arr.dtype == object or arr.dtype.kind not in "biu":
             raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors; "
                              f"got {arr.dtype}")

@@ -2,17 +2,18 @@
 as numpy arrays (a backend's memory cannot cross a process boundary; host arrays pickle).
 
 Workers start with the ``fork`` method where the platform has it (as PyTorch on Linux, so
-scripts without an ``if __name__ == "__main__"`` guard still work), unless an accelerator
-backend (metal, cuda) is already running in this process: their runtimes do not survive
-``fork`` (MLX hangs in a forked child), so then, and on platforms without ``fork``, workers
-``spawn``, and the script needs the ``__main__`` guard, as PyTorch on macOS does.
-``multiprocessing_context`` chooses explicitly. A forked worker runs the C++ backend
-single-threaded, as PyTorch's workers run with one thread.
+scripts without an ``if __name__ == "__main__"`` guard still work). Accelerator runtimes do
+not survive ``fork`` (MLX hangs in a forked child, CUDA refuses), so a dataset holding tensors
+on such a device makes workers ``spawn`` instead (the script then needs the ``__main__``
+guard, as PyTorch on macOS does), and a forked worker that tries to create one gets an error
+naming the fix rather than a hang. ``multiprocessing_context`` chooses explicitly. A forked
+worker runs the C++ backend single-threaded, as PyTorch's workers run with one thread.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import queue
 import random
 import traceback
@@ -80,6 +81,10 @@ class _Failure:
     def __init__(self, worker_id: int, exc: BaseException):
         self.worker_id, self.type = worker_id, type(exc)
         self.text = "".join(traceback.format_exception(exc))
+        try:
+            pickle.dumps(self.type)
+        except Exception:  # noqa: BLE001 - a class defined in a function cannot travel
+            self.type = RuntimeError
 
     def reraise(self):
         message = (f"Caught {self.type.__name__} in DataLoader worker process "
@@ -92,11 +97,28 @@ class _Failure:
 
 
 _EXHAUSTED = "exhausted"     # an iterable dataset's worker has no more batches
+_RESET = "reset"             # tells a persistent iterable-dataset worker to start a new epoch
 
 
-def _worker_loop(worker_id, fetch, tasks, results, seed, num_workers, init_fn):
+def _packed(worker_id: int, payload) -> bytes:
+    """``payload`` pickled here, in the worker, so a batch that cannot be pickled becomes an
+    error the main process sees (the queue's own pickling fails silently in a thread and
+    the loader would wait forever)."""
+    try:
+        return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - reported to the main process
+        error = TypeError(f"the batch cannot be sent from the worker to the main process "
+                          f"({type(exc).__name__}: {exc}); collate it into tensors, numbers, "
+                          f"strings, numpy arrays and containers of them")
+        return pickle.dumps(_Failure(worker_id, error))
+
+
+def _worker_loop(worker_id, fetch, tasks, results, seed, num_workers, init_fn, forked):
     global _worker_info
     from ...random import manual_seed
+    if forked:
+        from ...registry import registry
+        registry.refuse_device_types_except("cpu", _FORK_REASON)
     manual_seed(seed)
     random.seed(seed)
     _worker_info = WorkerInfo(worker_id, num_workers, seed, fetch.dataset)
@@ -105,31 +127,50 @@ def _worker_loop(worker_id, fetch, tasks, results, seed, num_workers, init_fn):
             init_fn(worker_id)
         stream = iter(fetch.dataset) if fetch.iterable else None
     except BaseException as exc:  # noqa: BLE001 - reported to the main process
-        results.put((None, _Failure(worker_id, exc)))
+        results.put((None, _packed(worker_id, _Failure(worker_id, exc))))
         return
     while True:
         task = tasks.get()
         if task is None:
             return
         task_id, indices = task
-        if fetch.iterable and indices == "reset":      # a persistent worker's next epoch
+        if fetch.iterable and indices == _RESET:      # a persistent worker's next epoch
             stream = iter(fetch.dataset)
             continue
         try:
             batch = fetch.next_from(stream) if stream is not None else fetch.batch(indices)
-            results.put((task_id, to_host(batch)))
+            payload = to_host(batch)
         except StopIteration:
-            results.put((task_id, _EXHAUSTED))
+            payload = _EXHAUSTED
         except BaseException as exc:  # noqa: BLE001 - reported to the main process
-            results.put((task_id, _Failure(worker_id, exc)))
+            payload = _Failure(worker_id, exc)
+        results.put((task_id, _packed(worker_id, payload)))
 
 
-def _fork_is_safe() -> bool:
-    from ...registry import registry
-    if "fork" not in multiprocessing.get_all_start_methods():
+def _fork_is_safe(dataset) -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and \
+        not _holds_accelerator_tensors(dataset, depth=3)
+
+
+def _holds_accelerator_tensors(obj, depth: int) -> bool:
+    """Whether ``obj`` (a dataset) keeps tensors off the host in its attributes or in the
+    containers they hold, a few levels down."""
+    if isinstance(obj, Tensor):
+        return obj._backend.device.type != "cpu"
+    if depth == 0:
         return False
-    return all(spec.device_type == "cpu" or not spec.instances
-               for spec in registry.specs.values())
+    if isinstance(obj, dict):
+        children = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        children = obj
+    else:
+        children = getattr(obj, "__dict__", {}).values()
+    return any(_holds_accelerator_tensors(child, depth - 1) for child in children)
+
+
+_FORK_REASON = ("DataLoader workers are forked, and accelerator runtimes do not survive fork. "
+                "Create host tensors in the dataset and move each batch to the device in the "
+                "training loop, or pass multiprocessing_context='spawn' to the DataLoader")
 
 
 class WorkerPool:
@@ -138,8 +179,9 @@ class WorkerPool:
     def __init__(self, loader, fetch):
         method = loader.multiprocessing_context
         if method is None:
-            method = "fork" if _fork_is_safe() else "spawn"
+            method = "fork" if _fork_is_safe(loader.dataset) else "spawn"
         context = multiprocessing.get_context(method) if isinstance(method, str) else method
+        forked = context.get_start_method() == "fork"
         from ...random import _rng
         base_seed = int(_rng(loader.generator).integers(0, 2 ** 62))
         self.timeout = loader.timeout
@@ -152,7 +194,7 @@ class WorkerPool:
             process = context.Process(
                 target=_worker_loop, daemon=True,
                 args=(worker_id, fetch, tasks, self.results,
-                      base_seed + worker_id, n, loader.worker_init_fn))
+                      base_seed + worker_id, n, loader.worker_init_fn, forked))
             process.start()
             self.tasks.append(tasks)
             self.processes.append(process)
@@ -168,7 +210,8 @@ class WorkerPool:
             step = _POLL_SECONDS if not self.timeout else min(_POLL_SECONDS,
                                                               self.timeout - waited)
             try:
-                task_id, payload = self.results.get(timeout=step)
+                task_id, packed = self.results.get(timeout=step)
+                payload = pickle.loads(packed)
                 break
             except queue.Empty:
                 waited += step

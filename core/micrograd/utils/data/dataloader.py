@@ -11,16 +11,15 @@ pinned buffers.
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Callable
 
 import numpy as np
 
 from ._collate import default_collate, default_convert
-from ._worker import _EXHAUSTED, WorkerPool, from_host
+from ._worker import _EXHAUSTED, _RESET, WorkerPool, from_host
 from .dataset import Dataset, IterableDataset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
-
-_RESET = "reset"        # tells a persistent iterable-dataset worker to start a new epoch
 
 
 class _Fetcher:
@@ -135,6 +134,10 @@ class DataLoader:
             pool = WorkerPool(self, fetch)
             if self.persistent_workers:
                 self._pool = pool
+                # Not __del__: when the loader dies in a reference cycle, the queues' own
+                # finalizers may run first and the workers would never get their stop
+                # message. The finalizer keeps the pool (and its queues) alive until it runs.
+                weakref.finalize(self, pool.close)
         elif fetch.iterable:
             for worker_id in range(self.num_workers):
                 pool.send(worker_id, -1, _RESET)
@@ -145,11 +148,6 @@ class DataLoader:
         finally:
             if not self.persistent_workers:
                 pool.close()
-
-    def __del__(self):
-        pool = self.__dict__.get("_pool")
-        if pool is not None and pool.alive:
-            pool.close()
 
 
 def _ordered(pool: WorkerPool, fetch, payloads, num_workers: int, prefetch_factor: int,

@@ -13,13 +13,12 @@ from ...tensor import Tensor
 
 
 class Dataset:
-    """A map-style dataset: implement ``__getitem__(index)`` and ``__len__``."""
+    """A map-style dataset: implement ``__getitem__(index)`` and ``__len__`` (not declared
+    here, as in PyTorch, so ``len()`` of a dataset without one raises TypeError and an
+    ``IterableDataset`` has no length unless it defines one)."""
 
     def __getitem__(self, index):
         raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
-
-    def __len__(self) -> int:
-        raise NotImplementedError(f"{type(self).__name__} must implement __len__")
 
     def __add__(self, other: "Dataset") -> "ConcatDataset":
         return ConcatDataset([self, other])
