@@ -110,11 +110,11 @@ class Registry:
             contract = tuple(contract)
             if contract[0] != CONTRACT_VERSION[0] or contract[1] > CONTRACT_VERSION[1]:
                 from . import __version__
-                fix = _fix_command(dist, plugin_name)
+                fix = _fix_command(dist, plugin_name, contract)
                 self.problems.append(LoadProblem(plugin_name, dist, "contract", (
                     f"backend {name!r} from {dist or plugin_name} implements backend contract "
                     f"{_v(contract)}, but micrograd {__version__} speaks contract "
-                    f"{_v(CONTRACT_VERSION)}; install a matching pair: {fix}"), name))
+                    f"{_v(CONTRACT_VERSION)}; {fix}"), name))
                 return
             if name in self.specs:
                 other = self.specs[name]
@@ -225,11 +225,20 @@ def _dist_label(ep) -> str | None:
     return f"{dist.metadata['Name']} {dist.version}" if dist is not None else None
 
 
-def _fix_command(dist: str | None, plugin_name: str) -> str:
-    from . import __version__
-    major, minor = __version__.split(".")[:2]
+def _fix_command(dist: str | None, plugin_name: str, contract: tuple[int, ...]) -> str:
+    """How to make the plugin and this core speak one contract. Distribution versions say
+    nothing about the contract, so only a plugin of this repository (one the core has an extra
+    for) can be pinned to a release: the one tested with this core."""
+    from .extras import extra_for
     package = dist.split()[0] if dist else f"micrograd-{plugin_name}"
-    return f"pip install 'micrograd=={__version__}' '{package}>={major}.{minor},<{major}.{int(minor) + 1}'"
+    ours = extra_for(package)
+    if ours is not None:
+        return f"install the release made for this micrograd: pip install '{ours.requirement}'"
+    for_this_core = f"a {package} release written for contract {CONTRACT_VERSION[0]}.x"
+    if tuple(contract) > CONTRACT_VERSION:
+        return (f"install a micrograd that speaks contract {_v(contract)} (pip install "
+                f"--upgrade micrograd) or {for_this_core}")
+    return f"install {for_this_core} (pip install --upgrade {package})"
 
 
 def _v(version) -> str:
