@@ -105,6 +105,20 @@ def test_install_by_name_takes_ours_not_the_other_micrograd(clean_install):
     assert scripts == "['micrograd']"
 
 
+def test_the_public_index_alone_gives_the_other_project(tmp_path):
+    # What the README warns about, checked: by name without our wheels, pip picks PyPI's
+    # unrelated "micrograd", which has none of our extras.
+    report = tmp_path / "report.json"
+    proc = run(sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
+               "--report", report, "micrograd[cpu]", timeout=300, check=False)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"the README's warning about PyPI's micrograd is stale:\n{said}"
+    (chosen,) = [i for i in json.loads(report.read_text())["install"]
+                 if i["metadata"]["name"].lower() == "micrograd"]
+    assert chosen["metadata"]["version"] != __version__, chosen["metadata"]
+    assert NOT_OURS in said, said
+
+
 def test_clean_install_discovers_cpu_and_metal(clean_venv, dists):
     # The console script of the wheel, not `python -m`: that is what users type.
     info = run(clean_venv.bin / "micrograd", "info").stdout
