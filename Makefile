@@ -2,13 +2,23 @@
 # (set up, run every test suite). `.ci/run` runs `make test`.
 BIN := .venv/bin
 
-.PHONY: setup demo test test-core test-conformance test-plugins test-packaging test-bench
+.PHONY: setup demo wheels test test-core test-conformance test-plugins test-packaging test-bench
 
 setup:
 	bash scripts/setup.sh
 
 demo: setup
 	$(BIN)/micrograd demo
+
+# A wheel of every distribution (the core, the conformance suite, every plugin) in dist/, to
+# install by name from there: pip install --find-links dist "micrograd[cpu,metal]" (README).
+# The C++ plugin compiles in its own build folder, apart from the editable install's.
+DISTRIBUTIONS := . conformance $(wildcard plugins/*)
+wheels: setup
+	@for d in $(DISTRIBUTIONS); do echo "== wheel: $$d"; \
+		SKBUILD_BUILD_DIR=$(CURDIR)/build/wheels/$$(basename $$(realpath $$d)) \
+			$(BIN)/python -m build --no-isolation --wheel --outdir dist $$d || exit 1; done
+	@ls dist/*.whl
 
 test: setup
 	$(MAKE) test-core test-conformance test-plugins test-packaging test-bench

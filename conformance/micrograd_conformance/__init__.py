@@ -9,4 +9,4 @@ Expected values come from an oracle that is independent of every backend: numpy 
 here, central finite differences for gradients and PyTorch where it is installed.
 """
 
-__version__ = "0.1.0"
+__version__ = "2026.12.0"

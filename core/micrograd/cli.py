@@ -24,13 +24,21 @@ SUBCOMMANDS = {
 def render_info() -> str:
     from . import __version__
     from .backend import CONTRACT_VERSION
+    from .extras import extra_for, install_command, not_installed
     from .registry import registry
 
     registry.load()
     lines = [f"micrograd {__version__}",
              f"backend contract {CONTRACT_VERSION[0]}.{CONTRACT_VERSION[1]}", "", "plugins:"]
     for plugin, dist in registry.plugins:
-        lines.append(f"  {plugin:<12} {dist or '(no distribution metadata)'}")
+        extra = extra_for(dist.split()[0]) if dist else None
+        lines.append(f"  {plugin:<12} {dist or '(no distribution metadata)'}" + (
+            f", installed by {install_command(extra.distribution)}" if extra else ""))
+    # The core's extras that are not installed: what a user can add, and the command for it.
+    # By name, these resolve to this project only from its wheels or a private index (README).
+    lines += ["", "not installed:"]
+    lines += [f"  {e.extra:<12} {install_command(e.distribution)}"
+              for e in not_installed()] or ["  none"]
     lines += ["", "backends:"]
     for name, spec in sorted(registry.specs.items(), key=lambda kv: (kv[1].device_type, -kv[1].priority)):
         try:

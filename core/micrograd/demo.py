@@ -10,7 +10,9 @@ reproducible on a given backend. Exits with status 1 if the held-out accuracy is
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import sys
 import time
 
 import numpy as np
@@ -136,6 +138,16 @@ def _single_threaded():
     return threadpool_limits(limits=1)
 
 
+# What the demo alone needs beyond the core (import name -> distribution): the [demo] extra.
+DEMO_REQUIREMENTS = {"sklearn": "scikit-learn", "matplotlib": "matplotlib"}
+
+
+def missing_requirements() -> list[str]:
+    """Distributions of the ``[demo]`` extra that are not installed."""
+    return [dist for module, dist in DEMO_REQUIREMENTS.items()
+            if importlib.util.find_spec(module) is None]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="micrograd demo", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default=None,
@@ -151,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="exit with status 1 below this held-out accuracy")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    missing = missing_requirements()
+    if missing:
+        print(f"micrograd demo needs {' and '.join(missing)} (the bundled digits data and the "
+              f"plot): pip install \"micrograd[demo]\"", file=sys.stderr)
+        return 2
 
     import micrograd as mg
     try:

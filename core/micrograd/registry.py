@@ -394,8 +394,7 @@ def _spec(plugin_name, dist, name, factory, *, device_type, contract, priority=0
         raise _ContractMismatch(
             f"backend {name!r} from {dist or plugin_name} implements backend contract "
             f"{_v(contract)}, but micrograd {__version__} speaks contract "
-            f"{_v(CONTRACT_VERSION)}; install a matching pair: {_fix_command(dist, plugin_name)}",
-            name)
+            f"{_v(CONTRACT_VERSION)}; {_fix_command(dist, plugin_name, contract)}", name)
     if not isinstance(name, str) or not callable(factory):
         raise TypeError(f"name must be a string and factory callable, got {name!r}, {factory!r}")
     return BackendSpec(name, factory, device_type, contract, int(priority), plugin_name, dist,
@@ -472,11 +471,20 @@ def _dist_label(ep) -> str | None:
     return f"{dist.metadata['Name']} {dist.version}" if dist is not None else None
 
 
-def _fix_command(dist: str | None, plugin_name: str) -> str:
-    from . import __version__
-    major, minor = __version__.split(".")[:2]
+def _fix_command(dist: str | None, plugin_name: str, contract: tuple[int, ...]) -> str:
+    """How to make the plugin and this core speak one contract. Distribution versions say
+    nothing about the contract, so only a plugin of this repository (one the core has an extra
+    for) can be pinned to a release: the one tested with this core."""
+    from .extras import extra_for
     package = dist.split()[0] if dist else f"micrograd-{plugin_name}"
-    return f"pip install 'micrograd=={__version__}' '{package}>={major}.{minor},<{major}.{int(minor) + 1}'"
+    ours = extra_for(package)
+    if ours is not None:
+        return f"install the release made for this micrograd: pip install '{ours.requirement}'"
+    for_this_core = f"a {package} release written for contract {CONTRACT_VERSION[0]}.x"
+    if tuple(contract) > CONTRACT_VERSION:
+        return (f"install a micrograd that speaks contract {_v(contract)} (pip install "
+                f"--upgrade micrograd) or {for_this_core}")
+    return f"install {for_this_core} (pip install --upgrade {package})"
 
 
 def _v(version) -> str:

@@ -31,6 +31,12 @@ class ScaffoldError(ValueError):
     """The backend name or target directory cannot be used; the message says why."""
 
 
+def release_series() -> str:
+    """This micrograd's YEAR.MONTH release series (``"2026.12"`` for 2026.12.0): the floor a
+    scaffolded plugin requires of the core."""
+    return ".".join(__version__.split(".")[:2])
+
+
 def names(name: str) -> dict[str, str]:
     """The one name in its four spellings: backend/entry point, distribution, import, class."""
     if not _NAME.match(name) or keyword.iskeyword(name):
@@ -58,9 +64,8 @@ def scaffold(name: str, directory: str | Path | None = None, device_type: str | 
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise ScaffoldError(f"{root} already exists and is not an empty directory; pass "
                             f"--dir with a new path")
-    major, minor = (int(p) for p in __version__.split(".")[:2])
     fields = dict(n, device_type=device_type, version=__version__,
-                  core_range=f">={major}.{minor},<{major}.{minor + 1}",
+                  core_floor=f">={release_series()}",
                   contract=f"({CONTRACT_VERSION[0]}, {CONTRACT_VERSION[1]})")
     files = {
         "pyproject.toml": _PYPROJECT,
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ------------------------------------------------------------------ templates
-# str.format templates: {name} {dist} {module} {cls} {device_type} {version} {core_range}
+# str.format templates: {name} {dist} {module} {cls} {device_type} {version} {core_floor}
 # {contract}; literal braces are doubled.
 
 _PYPROJECT = """\
@@ -154,11 +159,13 @@ version = "0.1.0"
 description = "The {name} backend for micrograd"
 readme = "README.md"
 requires-python = ">=3.10"
-# micrograd's minor version is the backend-contract window this plugin was written for.
-dependencies = ["micrograd{core_range}"]
+# A floor, no upper bound: the micrograd release this was scaffolded with (its own version is
+# independent). `contract=` in plugin.py is the compatibility promise, checked at load: every
+# micrograd of the same contract major loads it, another major refuses it with the fix.
+dependencies = ["micrograd{core_floor}"]
 
 [project.optional-dependencies]
-test = ["micrograd-conformance{core_range}", "pytest>=7.4,<10"]
+test = ["micrograd-conformance{core_floor}", "pytest>=7.4,<10"]
 
 # Entry point name = backend name = device string: micrograd finds the plugin through this.
 [project.entry-points."micrograd.backends"]
@@ -209,7 +216,7 @@ isolated_build = true
 [testenv:conformance]
 description = micrograd conformance suite against {name}
 deps =
-    micrograd-conformance{core_range}
+    micrograd-conformance{core_floor}
     pytest>=7.4,<10
 commands =
     pytest -p micrograd_conformance --pyargs micrograd_conformance --backend {name} \\

@@ -5,6 +5,7 @@ virtual environments driven by the system's pip.
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -15,6 +16,41 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "micrograd-pyarray"
+
+# Distribution name -> source directory. The core's sources are the top-level files plus core/.
+DISTRIBUTIONS = {
+    "micrograd": REPO,
+    "micrograd-conformance": REPO / "conformance",
+    "micrograd-cpu": REPO / "plugins" / "micrograd-cpu",
+    "micrograd-cuda": REPO / "plugins" / "micrograd-cuda",
+    "micrograd-metal": REPO / "plugins" / "micrograd-metal",
+}
+# Build products and caches that must not travel into the copy we build from.
+_IGNORE = shutil.ignore_patterns(".git", ".venv", ".tox", "build", "dist", "_skbuild",
+                                 "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
+                                 "*.so", "runs", "bench-results")
+# What pip prints when the distribution it chose is not ours: another project's "micrograd"
+# has none of our extras.
+NOT_OURS = "does not provide the extra"
+
+
+def source_copy(name: str, src: Path, dest: Path) -> Path:
+    """A clean copy of a distribution's sources, so building leaves the shared tree alone."""
+    if name == "micrograd":
+        dest.mkdir()
+        for item in ("pyproject.toml", "README.md", "LICENSE"):
+            if (src / item).exists():
+                shutil.copy2(src / item, dest / item)
+        shutil.copytree(src / "core", dest / "core", ignore=_IGNORE)
+        return dest
+    return shutil.copytree(src, dest, ignore=_IGNORE)
+
+
+def wheel(dist_dir: Path, name: str) -> Path:
+    """The (newest) wheel of distribution ``name`` in ``dist_dir``."""
+    found = sorted(dist_dir.glob(f"{name.replace('-', '_')}-*.whl"))
+    assert found, f"no wheel of {name} in {dist_dir}: {sorted(p.name for p in dist_dir.iterdir())}"
+    return found[-1]
 
 
 def run(*cmd, timeout: float = 600, check: bool = True, env: dict | None = None,

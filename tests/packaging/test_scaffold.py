@@ -10,7 +10,7 @@ import pytest
 
 from micrograd import backend as contract
 from micrograd.cli import main as cli_main
-from micrograd.scaffold import ScaffoldError, scaffold
+from micrograd.scaffold import ScaffoldError, release_series, scaffold
 
 from pkgtools import Venv, run
 
@@ -37,18 +37,20 @@ def test_writes_the_package_files(package):
                        "src/micrograd_mydev/plugin.py", "tox.ini"]
 
 
-def test_pyproject_declares_the_entry_point_and_core_window(package):
+def test_pyproject_declares_the_entry_point_and_core_floor(package):
     meta = tomllib.loads((package / "pyproject.toml").read_text())
     assert meta["project"]["name"] == "micrograd-mydev"
     assert meta["project"]["entry-points"]["micrograd.backends"] == {
         "mydev": "micrograd_mydev.plugin"}
-    assert meta["project"]["dependencies"] == ["micrograd>=0.1,<0.2"]
+    # A floor, no upper bound: the contract, not the core's version, says what loads.
+    assert meta["project"]["dependencies"] == [f"micrograd>={release_series()}"]
+    assert meta["project"]["version"] == "0.1.0"     # the plugin's own, not the core's
 
 
 def test_tox_runs_the_conformance_suite_on_the_backend(package):
     tox = (package / "tox.ini").read_text()
     assert "--pyargs micrograd_conformance --backend mydev" in tox
-    assert "micrograd-conformance>=0.1,<0.2" in tox
+    assert f"micrograd-conformance>={release_series()}" in tox
 
 
 def test_backend_class_lists_every_primitive_with_the_contract_signature(package):

@@ -10,7 +10,7 @@ numpy reference backend::
 The extension is imported lazily (by the backend factory), so importing this package is cheap.
 """
 
-__version__ = "0.1.0"
+__version__ = "2026.12.0"
 
 
 def __getattr__(name: str):

@@ -7,4 +7,4 @@ has one (Apple silicon) and on MLX's CPU device elsewhere.
 >>> micrograd.ones(3, device="metal") * 2
 """
 
-__version__ = "0.1.0"
+__version__ = "2026.12.0"

@@ -8,4 +8,4 @@ Installed, it serves ``"cuda"`` and ``"cuda:N"``::
 Importing this package does not import CuPy; the backend is built on first use of the device.
 """
 
-__version__ = "0.1.0"
+__version__ = "2026.12.0"
