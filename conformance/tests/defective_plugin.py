@@ -12,6 +12,7 @@ import micrograd
 from micrograd.backend import BackendUnavailable, Capabilities
 from micrograd.backends.numpy_backend import NumpyBackend
 from micrograd.device import device
+from micrograd.ops import fallbacks
 
 
 class DefectiveBackend(NumpyBackend):
@@ -45,6 +46,53 @@ class DefectiveBackend(NumpyBackend):
         flipped = np.flip(x, axis)
         idx = super().argreduce(op, flipped, axis, keepdim)
         return (x.shape[axis] - 1 - idx).astype(np.int64)
+
+
+    def permute(self, x, axes):
+        # Forgets to permute the strides: reads are right (a transposed copy), but a write
+        # into the result lands in the source in the copy's own row-major order, so
+        # a.t().add_(10) changes the wrong elements of a.
+        out = np.ascontiguousarray(np.transpose(x, axes)).view(_Transposed)
+        out.source = x
+        return out
+
+    def _land(self, dst):
+        source = getattr(dst, "source", None)
+        if source is not None:
+            source[...] = np.asarray(dst).reshape(source.shape)
+
+    def copy_(self, dst, src):
+        super().copy_(dst, src)
+        self._land(dst)
+
+    def setitem_(self, x, key, value):
+        super().setitem_(x, key, value)
+        self._land(x)
+
+    def binary_(self, op, out, a, b):
+        super().binary_(op, out, a, b)
+        self._land(out)
+
+    def sgd_step_(self, param, grad, momentum_buffer, *, dampening, **options):
+        # A fused step that ignores dampening: the buffer takes the whole gradient.
+        fallbacks.sgd_step_(self, _dtype(param), param, grad, momentum_buffer, dampening=0.0,
+                            **options)
+
+    def adam_step_(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad,
+                   **options):
+        # amsgrad that ignores the running maximum: plain Adam's denominator every step.
+        fallbacks.adam_step_(self, _dtype(param), param, grad, exp_avg, exp_avg_sq,
+                             max_exp_avg_sq, amsgrad=False, **options)
+
+
+class _Transposed(np.ndarray):
+    """An array that remembers the source it was (wrongly) permuted from."""
+
+
+def _dtype(array):
+    # the numpy backend holds bfloat16 as a structured 16-bit type
+    return micrograd.bfloat16 if array.dtype.kind == "V" else micrograd.dtypes.to_dtype(
+        array.dtype)
 
 
 class NarrowBackend(NumpyBackend):
@@ -83,6 +131,9 @@ DEFECTS = {
     "slice": "dropped stride in slice",
     "astype": "float -> int rounds instead of truncating",
     "argmax": "ties give the last index",
+    "permute": "permute forgets the strides: writes through a transposed view land wrong",
+    "sgd_step_": "fused sgd_step_ ignores dampening",
+    "adam_step_": "fused adam_step_'s amsgrad ignores the running maximum",
 }
 
 

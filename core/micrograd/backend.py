@@ -222,7 +222,9 @@ class Backend:
         raise NotImplementedError
 
     def flip(self, x, axes: tuple[int, ...]) -> Any:
-        """Reverse the order of elements along ``axes``."""
+        """Reverse the order of elements along ``axes``. May be a view (negative strides):
+        PyTorch's flip copies, so where views share memory the core copies the result, and a
+        write into a flipped tensor never reaches ``x``."""
         raise NotImplementedError
 
     def cat(self, xs: Sequence[Any], axis: int) -> Any:

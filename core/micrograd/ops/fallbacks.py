@@ -115,9 +115,11 @@ def gelu_tanh(be, dt, x):
 
 
 def softplus(be, dt, x, beta=1.0, threshold=20.0):
-    # log1p(exp(beta x)) / beta, linear above the threshold (PyTorch's formula).
+    # log1p(exp(beta x)) / beta, linear above the threshold (PyTorch's formula), evaluated as
+    # max(z, 0) + log1p(exp(-|z|)): exp(z) itself overflows float16 from z = 11.1 on.
     z = be.binary("mul", x, _scalar(be, dt, beta, x))
-    soft = be.binary("div", be.unary("log1p", be.unary("exp", z)), _scalar(be, dt, beta, x))
+    tail = be.unary("log1p", be.unary("exp", be.unary("neg", be.unary("abs", z))))
+    soft = be.binary("div", be.binary("add", relu(be, dt, z), tail), _scalar(be, dt, beta, x))
     return be.where(be.binary("gt", z, _scalar(be, dt, threshold, x)), x, soft)
 
 

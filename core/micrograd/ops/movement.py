@@ -77,7 +77,15 @@ class SliceScatter(Op):
 class Flip(Op):
     def forward(self, x, axes):
         self.axes = axes
-        return x._backend.flip(x._data, axes)
+        be = x._backend
+        flipped = be.flip(x._data, axes)
+        if not be.capabilities.views_share_memory:
+            return flipped
+        # A backend's flip may be a view (negative strides); PyTorch's flip copies, so a write
+        # into the flipped tensor must not reach x.
+        out = be.full(flipped.shape, 0, x._dtype)
+        be.copy_(out, flipped)
+        return out
 
     def backward(self, grad):
         return Flip.apply(grad, axes=self.axes)
@@ -315,7 +323,16 @@ def expand(x: Tensor, *sizes) -> Tensor:
                                f"{list(sizes)}, tensor shape {tuple(x.shape)}")
     if shape == x._data.shape:
         return x
-    return Expand.apply(x, shape=shape)
+    out = Expand.apply(x, shape=shape)
+    if out.grad_fn is None and builtins.any(h == 1 and s != 1 for s, h in zip(shape, have)):
+        out._writeback = (_refuse_overlapping_write, _refuse_overlapping_write)
+    return out
+
+
+def _refuse_overlapping_write(*_):
+    raise RuntimeError("unsupported operation: more than one element of the written-to tensor "
+                       "refers to a single memory location (an expanded view). Please clone() "
+                       "the tensor before performing the operation.")
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
