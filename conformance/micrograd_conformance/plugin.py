@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from . import compare, xfail
+from . import compare, profile, xfail
 from .report import Matrix
 from .target import Target, resolve
 
@@ -21,8 +21,11 @@ SUITE_PACKAGE = "micrograd_conformance.tests"
 DEFAULT_BACKEND = "numpy"
 
 # The CI profile is derandomized (the same examples every run, so a failure reproduces);
-# "thorough" explores far more. Choose with --hypothesis-profile thorough.
+# "thorough" explores far more. Choose with --hypothesis-profile thorough. "quick" goes with
+# --conformance-profile quick.
 settings.register_profile("ci", max_examples=30, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("quick", max_examples=8, derandomize=True, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow], print_blob=True)
 settings.register_profile("thorough", max_examples=600, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow], print_blob=True)
@@ -44,6 +47,9 @@ def pytest_addoption(parser):
                     help="extra expected-failure file (added to the one the plugin registered)")
     group.addoption("--conformance-report", default=None, metavar="PATH",
                     help="write the op x dtype matrix to PATH.json and PATH.md")
+    group.addoption("--conformance-profile", default="default", choices=profile.PROFILES,
+                    help="quick: every op and dtype, one shape per shape class (under a minute "
+                         "for most backends); default: everything")
     group.addoption("--strict-fast-ops", action="store_true", default=False,
                     help="a fast op the backend declares that falls back to the core's "
                          "decomposition raises (also: MICROGRAD_STRICT_FAST_OPS=1)")
@@ -56,6 +62,7 @@ def pytest_configure(config):
                                        "parameter to these (and the backend's declared ones)")
     config.addinivalue_line("markers", "conformance_op(name): the op a test reports under")
     _CONFIG[:] = [config]
+    profile.current = config.getoption("conformance_profile", "default") or "default"
     if config.getoption("strict_fast_ops", False):
         from micrograd.ops import fallbacks
         fallbacks.strict = True
@@ -103,11 +110,12 @@ def pytest_collection_modifyitems(session, config, items):
     # Hypothesis fixes a test's settings when @given decorates it, at import, before this hook
     # (loading the profile here came too late: they ran with the default 200 ms deadline and
     # random examples), so the profile is set on each of the suite's property tests.
-    profile = settings.get_profile(config.getoption("hypothesis_profile", None) or "ci")
+    examples = settings.get_profile(config.getoption("hypothesis_profile", None) or (
+        "quick" if profile.quick() else "ci"))
     for item in suite:
         test = getattr(item, "obj", None)
         if getattr(test, "is_hypothesis_test", False):
-            test._hypothesis_internal_use_settings = profile
+            test._hypothesis_internal_use_settings = examples
     found = target(config)
     if found.error:
         raise pytest.UsageError(f"micrograd-conformance: --backend {found.name}: {found.error}")

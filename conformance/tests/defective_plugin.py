@@ -9,7 +9,8 @@ MODULE = '''
 import numpy as np
 
 import micrograd
-from micrograd.backend import BackendUnavailable, Capabilities
+from micrograd.backend import (OPTIONAL_OPS, REQUIRED_PRIMITIVES, BackendUnavailable,
+                               Capabilities)
 from micrograd.backends.numpy_backend import NumpyBackend
 from micrograd.device import device
 from micrograd.ops import fallbacks
@@ -104,6 +105,35 @@ class NarrowBackend(NumpyBackend):
                                 matmul_dtypes=(micrograd.float32,))
 
 
+class SlowBackend(NumpyBackend):
+    """Correct, but every backend call costs a fixed delay, as an eager JAX call or a GPU
+    kernel launch does (tens of microseconds): the suite's speed on such backends is measured
+    on it. ``MICROGRAD_SLOW_BACKEND_US`` sets the delay (default 30)."""
+    name = "slow"
+
+
+def _delayed(method):
+    import functools
+    import os
+    import time
+    delay = float(os.environ.get("MICROGRAD_SLOW_BACKEND_US", "30")) * 1e-6
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        time.sleep(delay)
+        return method(self, *args, **kwargs)
+    return call
+
+
+for _name in REQUIRED_PRIMITIVES + tuple(op for op in OPTIONAL_OPS
+                                         if callable(getattr(NumpyBackend, op, None))):
+    setattr(SlowBackend, _name, _delayed(getattr(NumpyBackend, _name)))
+
+
+def _slow(index):
+    return SlowBackend(device("cpu"))
+
+
 def _narrow(index):
     return NarrowBackend(device("cpu"))
 
@@ -121,6 +151,7 @@ def micrograd_register_backends(register):
     register("defective", _defective, device_type="cpu", contract=(1, 0), priority=-10)
     register("broken", _broken, device_type="cpu", contract=(1, 0), priority=-20)
     register("narrow", _narrow, device_type="cpu", contract=(1, 0), priority=-30)
+    register("slow", _slow, device_type="cpu", contract=(1, 1), priority=-40)
 '''
 
 DEFECTS = {
