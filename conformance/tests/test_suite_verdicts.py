@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -46,13 +47,18 @@ def run_suite(directory, backend, *args, plugin_dir=None):
 
 @pytest.fixture(scope="module")
 def full_runs(tmp_path_factory, plugin_dir):
-    """The whole suite against numpy and against the defective backend, run side by side."""
-    numpy_dir = tmp_path_factory.mktemp("numpy")
-    defective_dir = tmp_path_factory.mktemp("defective")
-    numpy_run = start_suite(numpy_dir, "numpy")
-    defective_run = start_suite(defective_dir, "defective", plugin_dir=plugin_dir)
-    return {"numpy": (*finish(numpy_run), numpy_dir),
-            "defective": (*finish(defective_run), defective_dir)}
+    """The whole suite against numpy, the defective backend and the slow one (every backend
+    call delayed, as on a GPU or an eager JAX), run side by side."""
+    directories = {name: tmp_path_factory.mktemp(name) for name in ("numpy", "defective",
+                                                                    "slow")}
+    started = {name: (start_suite(directory, name, plugin_dir=plugin_dir), time.monotonic())
+               for name, directory in directories.items()}
+    runs = {}
+    for name, (run, began) in started.items():
+        done, data = finish(run)
+        runs[name] = (done, data, directories[name])
+        runs[name + " seconds"] = time.monotonic() - began
+    return runs
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +81,20 @@ def test_numpy_reference_passes_cleanly(full_runs):
     assert "| op |" in markdown and "float16" in markdown
 
 
+def test_slow_backend_passes_in_reasonable_time(full_runs):
+    # Three suites share the machine here, so the bound is loose; alone, on two loaded cores,
+    # the default profile takes about a minute on this backend (see conformance/README.md).
+    done, data, _ = full_runs["slow"]
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert data["totals"].get("fail", 0) == 0 and data["totals"]["pass"] > 2000
+    assert full_runs["slow seconds"] < 300, full_runs["slow seconds"]
+    assert "seconds per module: " in done.stdout
+    # The counters: binary_ and arange are the numpy backend's fast ops and ran natively.
+    assert data["fast_ops"]["binary_"]["native"] > 0 and data["fast_ops"]["binary_"][
+        "decomposed"] == 0
+    assert data["fast_ops"]["conv2d"]["decomposed"] > 0        # not declared: decomposed
+
+
 def test_defective_backend_is_caught_defect_by_defect(full_runs):
     done, data, _ = full_runs["defective"]
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
@@ -91,6 +111,13 @@ def test_defective_backend_is_caught_defect_by_defect(full_runs):
     text = "\n".join(m for c in data["cells"] for m in c["failures"])
     assert "backend 'defective': sum" in text
     assert "elements differ from the oracle" in text
+    # The fused steps are caught option by option, and the permute on writes only.
+    assert "::test_fast_op_matches_its_decomposition[sgd_step_-float32]" in done.stdout
+    assert "::test_fast_op_matches_its_decomposition[adam_step_-float32]" in done.stdout
+    assert "::test_writes_through_views_reach_the_base[float32-permute]" in done.stdout
+    assert "::test_writes_through_views_reach_the_base[float32-narrow]" not in done.stdout
+    assert "::test_shape_classes[exp-float32]" not in done.stdout    # permuted reads are right
+    assert "dampening" in text or "'dampening': 0.3" in text
 
 
 def test_only_declared_dtypes_are_tested_and_the_rest_refused(tmp_path, plugin_dir):
