@@ -130,6 +130,37 @@ for _name in REQUIRED_PRIMITIVES + tuple(op for op in OPTIONAL_OPS
     setattr(SlowBackend, _name, _delayed(getattr(NumpyBackend, _name)))
 
 
+def _flush(x):
+    """Subnormals read and written as zeros of their sign (the numpy backend's bfloat16 is
+    structured, and left alone)."""
+    if x.dtype.kind != "f":
+        return x
+    tiny = np.finfo(x.dtype).tiny
+    return np.where(np.abs(x) < tiny, np.copysign(np.zeros_like(x), x), x)
+
+
+class FlushingBackend(NumpyBackend):
+    """Flushes subnormals to zero in arithmetic (XLA on CPU does, with no switch) and says so:
+    capabilities.flush_to_zero. The suite must expect zeros there, and nothing else."""
+    name = "flushing"
+    capabilities = Capabilities(dtypes=NumpyBackend.capabilities.dtypes, device_type="cpu",
+                                flush_to_zero=True)
+
+    def unary(self, op, x):
+        return _flush(super().unary(op, _flush(x)))
+
+    def binary(self, op, a, b):
+        return _flush(super().binary(op, _flush(a), _flush(b)))
+
+    binary_ = None      # not offered: the core's decomposition goes through binary
+
+
+class SilentlyFlushingBackend(FlushingBackend):
+    """The same arithmetic without declaring it: the suite must fail it."""
+    name = "silently_flushing"
+    capabilities = NumpyBackend.capabilities
+
+
 def _slow(index):
     return SlowBackend(device("cpu"))
 
@@ -152,6 +183,10 @@ def micrograd_register_backends(register):
     register("broken", _broken, device_type="cpu", contract=(1, 0), priority=-20)
     register("narrow", _narrow, device_type="cpu", contract=(1, 0), priority=-30)
     register("slow", _slow, device_type="cpu", contract=(1, 1), priority=-40)
+    register("flushing", lambda index: FlushingBackend(device("cpu")), device_type="cpu",
+             contract=(1, 2), priority=-50)
+    register("silently_flushing", lambda index: SilentlyFlushingBackend(device("cpu")),
+             device_type="cpu", contract=(1, 2), priority=-60)
 '''
 
 DEFECTS = {

@@ -188,3 +188,22 @@ def test_property_tests_run_under_the_ci_profile(tmp_path):
     lines = [line.split() for line in done.stdout.splitlines() if line.startswith("PROFILE")]
     assert lines, done.stdout + done.stderr
     assert all(line[2:] == ["None", "True", "30"] for line in lines), lines
+
+
+def test_declared_flush_to_zero_is_respected_and_undeclared_is_caught(tmp_path, plugin_dir):
+    # One arithmetic that flushes subnormals: declared (Capabilities.flush_to_zero, contract
+    # 1.2) the suite expects zeros and passes; undeclared it fails, op by op.
+    declared = start_suite(tmp_path, "flushing", "-k", "special_values", plugin_dir=plugin_dir)
+    silent = start_suite(tmp_path, "silently_flushing", "-k", "special_values",
+                         plugin_dir=plugin_dir)
+    (done, data), (silent_done, silent_data) = finish(declared), finish(silent)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert silent_done.returncode == 1
+    failing = {(c["op"], c["dtype"]) for c in silent_data["cells"] if c["status"] == "fail"}
+    # Per op: each op's mismatch is its own failure, none hides another's.
+    assert {("mul", "float32"), ("add", "float32"), ("sub", "float32"),
+            ("abs", "float32")} <= failing, failing
+    passing = {(c["op"], c["dtype"]) for c in silent_data["cells"] if c["status"] == "pass"}
+    assert ("isnan", "float32") in passing and ("eq", "float64") in passing
+    text = "\n".join(m for c in silent_data["cells"] for m in c["failures"])
+    assert "got 0.0 expected" in text       # the failing operands' values, not only counts

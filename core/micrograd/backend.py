@@ -22,9 +22,19 @@ import numpy as np
 
 from .dtypes import DType
 
-CONTRACT_VERSION = (1, 1)
+CONTRACT_VERSION = (1, 2)
 """(major, minor). A plugin built for another major version is refused; minor additions are
-backwards compatible (new optional ops only)."""
+backwards compatible (new optional ops and Capabilities fields with defaults), so a plugin of
+an older minor keeps loading. See :data:`CONTRACT_HISTORY`."""
+
+CONTRACT_HISTORY = {
+    (1, 0): "the required primitives and the first optional fast ops",
+    (1, 1): "optional ops batch_norm and batch_norm_backward",
+    (1, 2): "Capabilities.flush_to_zero; the semantics of flip aliasing and of accumulating "
+            "scatter on bool are defined",
+}
+"""What each minor version of the contract added (the conformance suite asks no more of a
+plugin than its version promised)."""
 
 UNARY_OPS = (
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "erf",
@@ -119,6 +129,9 @@ class Capabilities:
     matmul_dtypes: tuple[DType, ...] | None = None   # None: every declared dtype
     views_share_memory: bool = True   # False: views are copies; the core writes them back
     notes: dict[str, str] = field(default_factory=dict)
+    flush_to_zero: bool = False
+    """True where floating subnormals are read and written as zeros (XLA on CPU, many GPUs in
+    their fast modes): the conformance suite then expects zeros there instead (contract 1.2)."""
 
 
 class BackendUnavailable(RuntimeError):
@@ -243,7 +256,10 @@ class Backend:
 
     def scatter(self, x, axis: int, index, src, accumulate: bool) -> Any:
         """A copy of ``x`` with ``src`` written (or, with ``accumulate``, added) at ``index``
-        along ``axis``; ``index`` and ``src`` share a shape. Accumulation sums duplicates."""
+        along ``axis``; ``index`` and ``src`` share a shape. Accumulation sums duplicates; on
+        bool it is a logical or (``True`` wherever ``x`` or any ``src`` written there is, as
+        PyTorch's ``index_put_(accumulate=True)`` gives). Without accumulation, which of
+        several duplicates wins is unspecified."""
         raise NotImplementedError
 
     def setitem_(self, x, key: tuple[slice, ...], value) -> None:

@@ -107,6 +107,12 @@ class Registry:
 
     def _register_callback(self, plugin_name, dist):
         def register(name, factory, *, device_type, contract, priority=0, xfail_file=None):
+            if not _is_version(contract):
+                self.problems.append(LoadProblem(plugin_name, dist, "contract", (
+                    f"backend {name!r} from {dist or plugin_name} passes contract={contract!r}; "
+                    f"it must be the (major, minor) tuple of ints the plugin was written for, "
+                    f"e.g. contract={CONTRACT_VERSION!r}"), name))
+                return
             contract = tuple(contract)
             if contract[0] != CONTRACT_VERSION[0] or contract[1] > CONTRACT_VERSION[1]:
                 from . import __version__
@@ -230,6 +236,11 @@ def _fix_command(dist: str | None, plugin_name: str) -> str:
     major, minor = __version__.split(".")[:2]
     package = dist.split()[0] if dist else f"micrograd-{plugin_name}"
     return f"pip install 'micrograd=={__version__}' '{package}>={major}.{minor},<{major}.{int(minor) + 1}'"
+
+
+def _is_version(contract) -> bool:
+    return (isinstance(contract, (tuple, list)) and len(contract) == 2
+            and all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in contract))
 
 
 def _v(version) -> str:
