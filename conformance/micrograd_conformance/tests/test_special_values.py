@@ -63,7 +63,7 @@ def test_unary_on_special_values(spec, dtype, backend):
         actual = spec.run(tensor)
     assert_close(actual, _expected(spec, dtype, backend, values), backend=backend.name,
                  op=spec.id, dtype=spec.out(dtype), signed_zeros=spec.op in SIGN_EXACT,
-                 context="special values")
+                 context="special values", operands=[values])
 
 
 @pytest.mark.conformance_dtypes(FLOAT)
@@ -76,7 +76,7 @@ def test_binary_on_special_values(spec, dtype, backend):
         actual = spec.run(ta, tb)
     assert_close(actual, _expected(spec, dtype, backend, a, b), backend=backend.name,
                  op=spec.id, dtype=spec.out(dtype), signed_zeros=spec.op in ("mul", "div"),
-                 context="all pairs of special values")
+                 context="all pairs of special values", operands=[a, b])
 
 
 @pytest.mark.conformance_dtypes(FLOAT)
@@ -99,7 +99,7 @@ def test_subnormals_survive_arithmetic(op, dtype, backend):
     if _flushes(backend):
         expected = flush_subnormals(expected, dtype)
     assert_close(actual, expected, backend=backend.name, op=op, dtype=dtype, tol=EXACT,
-                 context="subnormal operands" + (" (the backend declares flush_to_zero)"
+                 operands=[values], context="subnormal operands" + (" (the backend declares flush_to_zero)"
                                                  if _flushes(backend) else ""))
 
 
