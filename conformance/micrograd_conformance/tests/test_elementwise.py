@@ -1,5 +1,7 @@
 """Elementwise ops x declared dtypes x shape classes, contiguous and as views, and broadcasting."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from micrograd_conformance import profile
 from micrograd_conformance.checks import check, inputs_for
 from micrograd_conformance.compare import assert_close
 from micrograd_conformance.operands import LAYOUTS, broadcastable
-from micrograd_conformance.opspecs import ELEMENTWISE
+from micrograd_conformance.opspecs import BINARY, ELEMENTWISE
 from micrograd_conformance.oracle import LARGE_SHAPE, SHAPES, exact_values
 
 # Pairs that broadcast against each other (numpy rules), including 0-d against n-d.
@@ -75,3 +77,50 @@ def test_scalar_operand(spec, dtype, backend, rng):
             else None
     assert_close(actual, expected, backend=backend.name, op=spec.id, dtype=spec.out(dtype),
                  scale=scale, context=f"tensor (17,) with Python scalar {scalar!r}")
+
+
+_PAIR_VALUES = {"b": ([1, 0, 1], [1, 1, 0]), "other": ([1, 2, 3], [3, 1, 2])}
+
+
+@pytest.mark.parametrize("op", [s.id for s in BINARY])
+def test_promotion_matrix(op, backend, torch_oracle):
+    """Every pair of declared dtypes through every binary op: where PyTorch computes the pair,
+    the result dtype and the values are PyTorch's. (Where PyTorch refuses a pair, micrograd may
+    define it: the unsigned types promote beyond PyTorch's limited support.)"""
+    torch = torch_oracle
+    spec = next(s for s in BINARY if s.id == op)
+    declared = backend.capabilities.dtypes
+    wrong, checked = [], 0
+    for a_dtype, b_dtype in itertools.product(declared, repeat=2):
+        a, b = (_PAIR_VALUES["b" if d is mg.bool else "other"][i]
+                for i, d in enumerate((a_dtype, b_dtype)))
+        if "nonzero" in spec.domains and b_dtype is mg.bool:
+            b = [1, 1, 1]
+        try:
+            want = spec.run(torch.tensor(a, dtype=getattr(torch, a_dtype.name)),
+                            torch.tensor(b, dtype=getattr(torch, b_dtype.name)))
+        except (NotImplementedError, TypeError, RuntimeError):
+            continue                       # PyTorch has no kernel for this pair: no oracle
+        ta, tb = (mg.tensor(v, dtype=d, device=backend) for v, d in ((a, a_dtype),
+                                                                     (b, b_dtype)))
+        pair = f"{a_dtype.name} {op} {b_dtype.name}"
+        try:
+            with mg.no_grad():
+                got = spec.run(ta, tb)
+        except (TypeError, RuntimeError) as exc:
+            wrong.append(f"{pair} raised {type(exc).__name__}: {exc}; PyTorch gives "
+                         f"{want.dtype}")
+            continue
+        result = mg.dtypes.dtype_from_name(str(want.dtype).rsplit(".", 1)[-1])
+        if result not in declared:
+            continue
+        checked += 1
+        try:
+            assert_close(got, want.double().numpy() if result.is_floating_point else
+                         want.numpy(), backend=backend.name, op=spec.op, dtype=result,
+                         context=f"{pair} (operands {a} and {b})")
+        except AssertionError as exc:
+            wrong.append(str(exc))
+    assert not wrong, f"{len(wrong)} of the dtype pairs differ from PyTorch:\n" + "\n".join(
+        wrong[:12])
+    assert checked, f"no dtype pair of {op} could be checked on {backend.name}"
