@@ -244,6 +244,8 @@ CASES = {
 }
 """op -> (cases(backend, dtype, rng) yielding (label, make, options), dtypes it applies to).
 ``make()`` returns fresh ``(args, kwargs)`` on the backend, the same values on every call."""
+ADDED_IN = {"batch_norm": (1, 1), "batch_norm_backward": (1, 1)}
+"""Optional ops newer than contract 1.0: a plugin of an older contract is not asked for them."""
 UNCHECKED = {"from_dlpack": "needs a DLPack producer on the device; test_memory_device covers "
                             "the host path"}
 
@@ -321,8 +323,16 @@ class FastOp:
 SPECS = [FastOp(op, dtypes) for op, (_, dtypes) in CASES.items()]
 
 
+def _skip_unless_promised(target, op):
+    version = ADDED_IN.get(op, (1, 0))
+    if not target.promises(version):
+        pytest.skip(f"{op} came with contract {version[0]}.{version[1]}; {target.name} declares "
+                    f"{target.contract[0]}.{target.contract[1]}")
+
+
 @pytest.mark.conformance_specs(SPECS)
-def test_fast_op_matches_its_decomposition(spec, dtype, backend, rng):
+def test_fast_op_matches_its_decomposition(spec, dtype, backend, rng, conformance_target):
+    _skip_unless_promised(conformance_target, spec.op)
     if not backend.offers(spec.op):
         pytest.skip(f"{backend.name} does not offer {spec.op} (the core's decomposition runs)")
     _check_op(backend, spec.op, dtype, rng, count_native=False)
@@ -333,6 +343,7 @@ def test_declared_fast_op_runs_natively(op, backend, conformance_target):
     """A backend that declares a fast op must run it itself for at least one declared dtype;
     one that always hands the work back to the decomposition (``fallbacks.decompose``) only
     pretends to be fast."""
+    _skip_unless_promised(conformance_target, op)
     if not backend.offers(op):
         pytest.skip(f"{backend.name} does not offer {op}")
     rng = np.random.default_rng(0)
