@@ -161,16 +161,18 @@ class SilentlyFlushingBackend(FlushingBackend):
     capabilities = NumpyBackend.capabilities
 
 
-def _slow(index):
-    return SlowBackend(device("cpu"))
+def _one_device(cls):
+    """The factory of a backend with one device, cpu:0 (as the scaffold's template writes)."""
+    def make(index):
+        if index != 0:
+            raise BackendUnavailable(f"the {cls.name} backend has one device (index 0), "
+                                     f"not {index}")
+        return cls(device("cpu"))
+    return make
 
 
-def _narrow(index):
-    return NarrowBackend(device("cpu"))
-
-
-def _defective(index):
-    return DefectiveBackend(device("cpu"))
+_slow, _narrow, _defective = (_one_device(c) for c in (SlowBackend, NarrowBackend,
+                                                         DefectiveBackend))
 
 
 def _broken(index):
@@ -183,10 +185,10 @@ def micrograd_register_backends(register):
     register("broken", _broken, device_type="cpu", contract=(1, 0), priority=-20)
     register("narrow", _narrow, device_type="cpu", contract=(1, 0), priority=-30)
     register("slow", _slow, device_type="cpu", contract=(1, 1), priority=-40)
-    register("flushing", lambda index: FlushingBackend(device("cpu")), device_type="cpu",
-             contract=(1, 2), priority=-50)
-    register("silently_flushing", lambda index: SilentlyFlushingBackend(device("cpu")),
-             device_type="cpu", contract=(1, 2), priority=-60)
+    register("flushing", _one_device(FlushingBackend), device_type="cpu", contract=(1, 2),
+             priority=-50)
+    register("silently_flushing", _one_device(SilentlyFlushingBackend), device_type="cpu",
+             contract=(1, 2), priority=-60)
 '''
 
 DEFECTS = {
