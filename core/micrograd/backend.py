@@ -107,8 +107,9 @@ OPTIONAL_OPS: dict[str, str] = {
                    "step counts from 1"),
     # in-place arithmetic
     "binary_": ("binary_(op, out, a, b) -> None: out = a op b written into out (which may "
-                "alias a) for the arithmetic BINARY_OPS; a and b have out's shape (or broadcast "
-                "to it under native_broadcasting) and dtype"),
+                "alias a, and b may overlap) for the arithmetic BINARY_OPS; the result is that "
+                "of reading a and b first, bit-identical to binary(op, a, b); a and b have "
+                "out's shape (or broadcast to it under native_broadcasting) and dtype"),
     # creation and exchange
     "arange": "arange(start, stop, step, dtype) -> 1-D array",
     "from_dlpack": ("from_dlpack(obj) -> array viewing a DLPack producer's memory on this device "
@@ -177,7 +178,9 @@ class Backend:
         raise NotImplementedError
 
     def copy_(self, dst, src) -> None:
-        """Write ``src`` (same shape and dtype) into ``dst`` in place, through views."""
+        """Write ``src`` (same shape and dtype) into ``dst`` in place, through views. ``src``
+        may overlap ``dst`` (``x[1:]`` from ``x[:-1]``): the result is that of reading all of
+        ``src`` first."""
         raise NotImplementedError
 
     def contiguous(self, x) -> Any:

@@ -168,3 +168,33 @@ def test_writes_into_broadcast_views_are_refused(backend):
     with pytest.raises(RuntimeError, match="single memory location|expand"):
         view.add_(1)
     assert host(base).tolist() == [[0.0]] * 3
+
+
+@pytest.mark.conformance_dtypes((mg.float32, mg.int64))
+def test_overlapping_writes_read_the_source_first(dtype, backend):
+    """A write whose source overlaps its destination (``x[1:].copy_(x[:-1])``) gives the
+    answer of reading the whole source first, as if it were cloned; PyTorch refuses these, and
+    a backend copying front to back in place would smear one value along the tensor."""
+    start = np.arange(12).reshape(3, 4)
+    cases = {
+        "copy_": (lambda x: x[1:].copy_(x[:-1]), lambda a: a[1:].__setitem__(..., a[:-1].copy())),
+        "setitem": (lambda x: x.__setitem__((slice(None), slice(1, None)), x[:, :-1]),
+                    lambda a: a[:, 1:].__setitem__(..., a[:, :-1].copy())),
+        "add_": (lambda x: x[:, 1:].add_(x[:, :-1]), lambda a: np.add(a[:, 1:], a[:, :-1].copy(),
+                                                                    out=a[:, 1:])),
+        "copy_ flipped": (lambda x: x[:, :3].copy_(x[:, 1:].flip(1)),
+                             lambda a: a[:, :3].__setitem__(..., a[:, 1:][:, ::-1].copy())),
+    }
+    wrong = []
+    for name, (write, numpy_write) in cases.items():
+        x = mg.tensor(start, dtype=dtype, device=backend)
+        with mg.no_grad():
+            write(x)
+        expected = start.copy()
+        numpy_write(expected)
+        try:
+            assert_close(x, expected, tol=EXACT, backend=backend.name, op=name.split()[0],
+                         context=f"{name} with overlapping source and destination")
+        except AssertionError as exc:
+            wrong.append(str(exc))
+    assert not wrong, "\n".join(wrong)
