@@ -221,7 +221,9 @@ class Backend:
 
     # --------------------------------------------------------------- movement
     def reshape(self, x, shape: tuple[int, ...]) -> Any:
-        """Same elements in row-major order, new shape (a view where possible)."""
+        """Same elements in row-major order, new shape: a view whenever the strides allow
+        (numpy's rule) where views share memory, since squeeze, unsqueeze and select of a
+        strided view rely on it to stay views; a copy otherwise."""
         raise NotImplementedError
 
     def permute(self, x, axes: tuple[int, ...]) -> Any:
