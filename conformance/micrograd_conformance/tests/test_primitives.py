@@ -20,7 +20,8 @@ _NONZERO_DIVISOR = {"floordiv", "mod"}
 _NUMPY = {
     "neg": np.negative, "abs": np.abs, "sign": np.sign, "exp": np.exp, "log": np.log,
     "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos,
-    "tanh": np.tanh, "erf": erf64, "floor": np.floor, "ceil": np.ceil, "round": np.rint, "trunc": np.trunc,
+    "tanh": np.tanh, "erf": erf64, "floor": np.floor, "ceil": np.ceil, "round": np.rint,
+    "trunc": np.trunc,
     "logical_not": np.logical_not, "bitwise_not": np.invert, "isnan": np.isnan,
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
     "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power, "maximum": np.maximum,

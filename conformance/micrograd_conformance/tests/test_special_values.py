@@ -99,8 +99,8 @@ def test_subnormals_survive_arithmetic(op, dtype, backend):
     if _flushes(backend):
         expected = flush_subnormals(expected, dtype)
     assert_close(actual, expected, backend=backend.name, op=op, dtype=dtype, tol=EXACT,
-                 operands=[values], context="subnormal operands" + (" (the backend declares flush_to_zero)"
-                                                 if _flushes(backend) else ""))
+                 operands=[values], context="subnormal operands" + (
+                     " (the backend declares flush_to_zero)" if _flushes(backend) else ""))
 
 
 @pytest.mark.conformance_dtypes(INT)
