@@ -50,4 +50,4 @@ def check(spec: OpSpec, dtype: mg.DType, values: list[np.ndarray], backend, *,
     where = f"inputs {shapes}" + (f", {'/'.join(layouts)}" if set(layouts) != {"contiguous"}
                                   else "") + (f", {context}" if context else "")
     assert_close(actual, expected, backend=backend.name, op=spec.id, dtype=out_dtype, tol=tol,
-                 scale=scale, context=where)
+                 scale=scale, context=where, operands=exact)

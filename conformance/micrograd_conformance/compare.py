@@ -59,12 +59,14 @@ def check_meta(actual: mg.Tensor, *, shape, dtype, where: str) -> None:
 def assert_close(actual: mg.Tensor, expected, *, backend: str, op: str,
                  dtype: mg.DType | None = None, tol: Tolerance | None = None, scale=None,
                  context: str = "", check_dtype: bool = True, signed_zeros: bool = False,
-                 ) -> None:
+                 operands=None) -> None:
     """Assert that ``actual`` matches the oracle's float64 (or exact integer) ``expected``.
 
     ``dtype`` is the result dtype expected (default: ``actual``'s); the oracle's values are
     rounded to it before comparing. ``scale`` bounds cancellation (see
     :mod:`micrograd_conformance.tolerances`). nan must meet nan, infinities must match exactly.
+    ``operands`` (the op's inputs, elementwise against the result) are shown beside the first
+    mismatches.
     """
     expected = np.asarray(expected)
     dtype = dtype or actual.dtype
@@ -78,7 +80,7 @@ def assert_close(actual: mg.Tensor, expected, *, backend: str, op: str,
         bad = got != want
         _record(op, dtype, 0.0, 0.0, not bad.any())
         if bad.any():
-            _fail(where, got, want, bad, "exactly")
+            _fail(where, got, want, bad, "exactly", operands=operands)
         return
     got = got.astype(np.float64)
     with np.errstate(all="ignore"):
@@ -94,8 +96,10 @@ def assert_close(actual: mg.Tensor, expected, *, backend: str, op: str,
         max_rel = float(rel.max()) if rel.size else 0.0
     _record(op, dtype, max_abs, max_rel, not bad.any())
     if bad.any():
+        finite_bad = bad & finite
+        worst = float(diff[finite_bad].max()) if finite_bad.any() else None
         _fail(where, got, want, bad, f"within rtol={tol.rtol:g}, atol={tol.atol:g}",
-              max_abs, max_rel)
+              worst, max_rel, operands=operands)
 
 
 def _same_special(got, want):
@@ -109,14 +113,33 @@ def _record(op, dtype, max_abs, max_rel, ok):
                                             ok))
 
 
-def _fail(where, got, want, bad, how, max_abs=None, max_rel=None):
-    errors = "" if max_abs is None else \
-        f"; max abs error {max_abs:.3g}, max rel error {max_rel:.3g}"
-    if bad.ndim:
-        sample = ", ".join(f"{tuple(int(i) for i in idx)}: got {got[idx].item()!r} expected "
-                           f"{want[idx].item()!r}" for idx in list(zip(*np.nonzero(bad)))[:3])
-    else:
-        sample = f"got {got.item()!r} expected {want.item()!r}"
+def _fail(where, got, want, bad, how, worst=None, max_rel=None, operands=None):
+    """Raise with the count, the worst finite error (never "0" beside a nan or inf mismatch:
+    those are counted apart) and the first mismatches with the operands that produced them."""
+    errors = ""
+    if got.dtype.kind == "f":
+        special = int((bad & ~(np.isfinite(got) & np.isfinite(want))).sum())
+        if worst is not None:
+            errors += f"; largest finite error {worst:.3g} (max rel error seen {max_rel:.3g})"
+        if special:
+            errors += f"; {special} nan/inf mismatch{'es' if special != 1 else ''}"
+    shown = []
+    for idx in list(zip(*np.nonzero(bad)))[:3] if bad.ndim else [()]:
+        text = (f"{tuple(int(i) for i in idx)}: " if bad.ndim else "") + \
+            f"got {got[idx].item()!r} expected {want[idx].item()!r}"
+        inputs = _operands_at(operands, idx, want.shape)
+        shown.append(text + (f" from {inputs}" if inputs else ""))
     raise ConformanceError(
         f"{where}: {int(bad.sum())} of {bad.size} elements differ from the oracle ({how})"
-        f"{errors}; first mismatches: {sample}")
+        f"{errors}; first mismatches: {', '.join(shown)}")
+
+
+def _operands_at(operands, idx, shape) -> str:
+    """The operands' values at a result position, where they broadcast to the result."""
+    if not operands:
+        return ""
+    try:
+        values = [np.broadcast_to(np.asarray(v), shape)[idx].item() for v in operands]
+    except ValueError:          # not elementwise against the result (a reduction, a matmul)
+        return ""
+    return "(" + ", ".join(repr(v) for v in values) + ")"

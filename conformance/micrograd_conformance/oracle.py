@@ -43,6 +43,15 @@ def round_to(values, dtype: mg.DType) -> np.ndarray:
         return values.astype(dtype.numpy)
 
 
+def flush_subnormals(values, dtype: mg.DType) -> np.ndarray:
+    """``values`` with every subnormal of ``dtype`` replaced by a zero of its sign: what a
+    backend that declares ``flush_to_zero`` computes with and returns."""
+    values = np.asarray(values, np.float64)
+    smallest_normal = {"float16": 2.0 ** -14, "bfloat16": 2.0 ** -126, "float32": 2.0 ** -126,
+                       "float64": 2.0 ** -1022}[dtype.name]
+    return np.where(np.abs(values) < smallest_normal, np.copysign(0.0, values), values)
+
+
 def exact_values(values, dtype: mg.DType) -> np.ndarray:
     """What the oracle computes with: floats as float64, integers and bool in their own type."""
     return round_to(values, dtype)

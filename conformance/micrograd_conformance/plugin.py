@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from . import compare, xfail
+from . import compare, profile, xfail
 from .report import Matrix
 from .target import Target, resolve
 
@@ -21,8 +21,11 @@ SUITE_PACKAGE = "micrograd_conformance.tests"
 DEFAULT_BACKEND = "numpy"
 
 # The CI profile is derandomized (the same examples every run, so a failure reproduces);
-# "thorough" explores far more. Choose with --hypothesis-profile thorough.
+# "thorough" explores far more. Choose with --hypothesis-profile thorough. "quick" goes with
+# --conformance-profile quick.
 settings.register_profile("ci", max_examples=30, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("quick", max_examples=8, derandomize=True, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow], print_blob=True)
 settings.register_profile("thorough", max_examples=600, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow], print_blob=True)
@@ -44,6 +47,12 @@ def pytest_addoption(parser):
                     help="extra expected-failure file (added to the one the plugin registered)")
     group.addoption("--conformance-report", default=None, metavar="PATH",
                     help="write the op x dtype matrix to PATH.json and PATH.md")
+    group.addoption("--conformance-profile", default="default", choices=profile.PROFILES,
+                    help="quick: every op and dtype, one shape per shape class (under a minute "
+                         "for most backends); default: everything")
+    group.addoption("--strict-fast-ops", action="store_true", default=False,
+                    help="a fast op the backend declares that falls back to the core's "
+                         "decomposition raises (also: MICROGRAD_STRICT_FAST_OPS=1)")
 
 
 def pytest_configure(config):
@@ -53,6 +62,10 @@ def pytest_configure(config):
                                        "parameter to these (and the backend's declared ones)")
     config.addinivalue_line("markers", "conformance_op(name): the op a test reports under")
     _CONFIG[:] = [config]
+    profile.current = config.getoption("conformance_profile", "default") or "default"
+    if config.getoption("strict_fast_ops", False):
+        from micrograd.ops import fallbacks
+        fallbacks.strict = True
 
 
 def target(config) -> Target:
@@ -100,11 +113,12 @@ def pytest_collection_modifyitems(session, config, items):
     # Hypothesis fixes a test's settings when @given decorates it, at import, before this hook
     # (loading the profile here came too late: they ran with the default 200 ms deadline and
     # random examples), so the profile is set on each of the suite's property tests.
-    profile = settings.get_profile(config.getoption("hypothesis_profile", None) or "ci")
+    examples = settings.get_profile(config.getoption("hypothesis_profile", None) or (
+        "quick" if profile.quick() else "ci"))
     for item in suite:
         test = getattr(item, "obj", None)
         if getattr(test, "is_hypothesis_test", False):
-            test._hypothesis_internal_use_settings = profile
+            test._hypothesis_internal_use_settings = examples
     found = target(config)
     if found.error:
         raise pytest.UsageError(f"micrograd-conformance: --backend {found.name}: {found.error}")
@@ -142,11 +156,27 @@ def pytest_runtest_call(item):
     if not _in_suite(item):
         return (yield)
     compare.current = compare.Recorder()
+    before = _fast_op_calls(item.config)
     try:
         return (yield)
     finally:
         item.stash[_OBSERVED] = compare.current.observations
         compare.current = compare.Recorder()
+        after = _fast_op_calls(item.config)
+        item.stash[_FAST_OPS] = {
+            op: [n - before.get(op, (0, 0))[0], d - before.get(op, (0, 0))[1]]
+            for op, (n, d) in after.items() if (n, d) != tuple(before.get(op, (0, 0)))}
+
+
+_FAST_OPS = pytest.StashKey[dict]()
+
+
+def _fast_op_calls(config) -> dict:
+    """``op -> (native, decomposed)`` calls on the backend under test so far (this process)."""
+    from micrograd.ops import fallbacks
+    found = config.stash.get(_TARGET, None)
+    name = found.backend.name if found is not None and found.backend is not None else None
+    return {op: tuple(c) for (backend, op), c in fallbacks.counts.items() if backend == name}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -156,8 +186,9 @@ def pytest_runtest_makereport(item, call):
         op, dtype = _op_and_dtype(item)
         observed = [(o.op, o.dtype, o.max_abs, o.max_rel, o.ok)
                     for o in item.stash.get(_OBSERVED, [])] if call.when == "call" else []
+        fast_ops = item.stash.get(_FAST_OPS, {}) if call.when == "call" else {}
         report.user_properties.append((_PROPERTY, {"op": op, "dtype": dtype,
-                                                   "observed": observed}))
+                                                   "observed": observed, "fast_ops": fast_ops}))
     return report
 
 
@@ -167,10 +198,13 @@ def pytest_runtest_logreport(report):
     if config is None or hasattr(config, "workerinput"):    # an xdist worker: the controller
         return                                               # builds the matrix
     noted = next((v for k, v in report.user_properties if k == _PROPERTY), None)
-    if noted is None:
+    if noted is None:           # not the suite's, or a teardown
         return
+    matrix = _matrix(config)
+    matrix.add_time(xfail.test_id(report.nodeid).split("::", 1)[0], report.duration)
     if not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return
+    matrix.count_fast_ops(noted.get("fast_ops", {}))
     if hasattr(report, "wasxfail"):
         outcome = "xfail" if report.skipped else "fail"
     elif report.failed:
@@ -179,10 +213,6 @@ def pytest_runtest_logreport(report):
         outcome = "skip"
     else:
         outcome = "pass"
-    matrix = config.stash.get(_MATRIX, None)
-    if matrix is None:
-        found = target(config)
-        matrix = config.stash[_MATRIX] = Matrix(found.name, found.describe())
     message = f"{xfail.test_id(report.nodeid)}: {_short(report)}" if outcome == "fail" else None
     matrix.add(noted["op"], noted["dtype"], outcome, message)
     for op, result_dtype, max_abs, max_rel, ok in noted["observed"]:
@@ -191,6 +221,14 @@ def pytest_runtest_logreport(report):
         # Columns are input dtypes (argmax of float32 is a float32 cell, though it gives int64).
         dtype = noted["dtype"] if noted["dtype"] != "any" else result_dtype
         matrix.observe(op, dtype, max_abs, max_rel, checked)
+
+
+def _matrix(config) -> Matrix:
+    matrix = config.stash.get(_MATRIX, None)
+    if matrix is None:
+        found = target(config)
+        matrix = config.stash[_MATRIX] = Matrix(found.name, found.describe())
+    return matrix
 
 
 def _op_and_dtype(item) -> tuple[str, str]:
@@ -271,6 +309,26 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line(
                 f"micrograd-conformance: xfail entry {entry.pattern!r} ({entry.source}) "
                 f"matched no test collected in this run")
+    matrix = config.stash.get(_MATRIX, None)
+    if matrix is not None and found is not None and found.backend is not None:
+        offered = set(found.backend.optional_ops())
+        calls = matrix.fast_ops
+        native = [f"{op} {n}/{d}" for op, (n, d) in sorted(calls.items()) if op in offered]
+        decomposed = [f"{op} {d}" for op, (_, d) in sorted(calls.items()) if op not in offered]
+        never = sorted(op for op in offered if not calls.get(op, [0])[0])
+        terminalreporter.write_line(
+            "micrograd-conformance: declared fast ops, native/decomposed calls: "
+            + (", ".join(native) or "none called"))
+        if decomposed:
+            terminalreporter.write_line("micrograd-conformance: decomposed by the core (not "
+                                        "declared): " + ", ".join(decomposed))
+        if never and calls:
+            terminalreporter.write_line("micrograd-conformance: declared but never run "
+                                        "natively in this run: " + ", ".join(never))
+        if matrix.module_seconds:
+            terminalreporter.write_line("micrograd-conformance: seconds per module: " + ", ".join(
+                f"{m.removeprefix('test_').removesuffix('.py')} {t:.1f}"
+                for m, t in sorted(matrix.module_seconds.items(), key=lambda kv: -kv[1])))
     line = config.stash.get(_REPORTED, None)
     if line:
         terminalreporter.write_line(line)

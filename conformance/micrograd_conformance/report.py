@@ -32,6 +32,18 @@ class Matrix:
     backend: str
     description: str
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    fast_ops: dict[str, list[int]] = field(default_factory=dict)    # op -> [native, decomposed]
+    module_seconds: dict[str, float] = field(default_factory=dict)  # test file -> wall time
+
+    def count_fast_ops(self, calls: dict[str, list[int]]) -> None:
+        """Optional-op calls one test made: ``op -> [native, decomposed]``."""
+        for op, (native, decomposed) in calls.items():
+            total = self.fast_ops.setdefault(op, [0, 0])
+            total[0] += native
+            total[1] += decomposed
+
+    def add_time(self, module: str, seconds: float) -> None:
+        self.module_seconds[module] = self.module_seconds.get(module, 0.0) + seconds
 
     def add(self, op: str, dtype: str, outcome: str, message: str | None = None) -> None:
         """The outcome of one test, filed under the op and dtype it is parametrized by."""
@@ -66,6 +78,9 @@ class Matrix:
                  "failures": cell.failures}
                 for (op, dtype), cell in sorted(self.cells.items())
             ],
+            "fast_ops": {op: {"native": n, "decomposed": d}
+                         for op, (n, d) in sorted(self.fast_ops.items())},
+            "seconds_per_module": dict(sorted(self.module_seconds.items())),
         }
 
     def to_markdown(self) -> str:
@@ -82,6 +97,10 @@ class Matrix:
                 cell = self.cells.get((op, dtype))
                 row.append(_render(cell) if cell else "")
             lines.append(f"| {op} | " + " | ".join(row) + " |")
+        if self.fast_ops:
+            lines += ["", "## Optional ops: native and decomposed calls", "",
+                      "| op | native | decomposed |", "|---|---|---|"]
+            lines += [f"| {op} | {n} | {d} |" for op, (n, d) in sorted(self.fast_ops.items())]
         failing = [(k, c) for k, c in sorted(self.cells.items()) if c.status == "fail"]
         if failing:
             lines += ["", "## Failures", ""]

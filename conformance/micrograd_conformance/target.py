@@ -17,6 +17,7 @@ class Target:
     error: str | None = None            # installed but unusable: the run is an error
     xfail_file: Path | None = None
     distribution: str | None = None
+    contract: tuple[int, int] | None = None     # the contract version the plugin declared
 
     @property
     def dtypes(self) -> tuple[mg.DType, ...]:
@@ -28,11 +29,17 @@ class Target:
             return mg.dtypes.ALL_DTYPES
         return self.backend.capabilities.matmul_dtypes or self.backend.capabilities.dtypes
 
+    def promises(self, version: tuple[int, int]) -> bool:
+        """Whether the plugin's declared contract includes what ``version`` added (the suite
+        asks no more of a plugin than its contract promised)."""
+        return self.contract is None or self.contract >= tuple(version)
+
     def describe(self) -> str:
         if self.backend is None:
             return f"{self.name}: {self.skip_reason or self.error}"
         caps = self.backend.capabilities
-        return (f"{self.name} ({self.distribution or 'unknown distribution'}) on "
+        contract = f", contract {self.contract[0]}.{self.contract[1]}" if self.contract else ""
+        return (f"{self.name} ({self.distribution or 'unknown distribution'}{contract}) on "
                 f"{self.backend.describe()}; dtypes {', '.join(d.name for d in caps.dtypes)}; "
                 f"optional ops {', '.join(self.backend.optional_ops()) or 'none'}")
 
@@ -54,4 +61,5 @@ def resolve(name: str) -> Target:
                                         f"device string either: {exc})")
     spec = registry.specs.get(backend.name)
     return Target(name, backend, xfail_file=spec.xfail_file if spec else None,
-                  distribution=spec.distribution if spec else None)
+                  distribution=spec.distribution if spec else None,
+                  contract=tuple(spec.contract) if spec else None)

@@ -24,7 +24,18 @@ from .dtypes import DType
 
 CONTRACT_VERSION = (1, 2)
 """(major, minor). A plugin built for another major version is refused; minor additions are
-backwards compatible (new optional ops only)."""
+backwards compatible (new optional ops and Capabilities fields with defaults), so a plugin of
+an older minor keeps loading. See :data:`CONTRACT_HISTORY`."""
+
+CONTRACT_HISTORY = {
+    (1, 0): "the required primitives and the first optional fast ops",
+    (1, 1): "optional ops batch_norm and batch_norm_backward",
+    (1, 2): "optional ops conv_transpose2d, conv_transpose2d_backward, argsort and "
+            "searchsorted; Capabilities.flush_to_zero; the semantics of flip aliasing and of "
+            "accumulating scatter on bool are defined",
+}
+"""What each minor version of the contract added (the conformance suite asks no more of a
+plugin than its version promised)."""
 
 UNARY_OPS = (
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "erf",
@@ -113,8 +124,9 @@ OPTIONAL_OPS: dict[str, str] = {
                    "step counts from 1"),
     # in-place arithmetic
     "binary_": ("binary_(op, out, a, b) -> None: out = a op b written into out (which may "
-                "alias a) for the arithmetic BINARY_OPS; a and b have out's shape (or broadcast "
-                "to it under native_broadcasting) and dtype"),
+                "alias a, and b may overlap) for the arithmetic BINARY_OPS; the result is that "
+                "of reading a and b first, bit-identical to binary(op, a, b); a and b have "
+                "out's shape (or broadcast to it under native_broadcasting) and dtype"),
     # creation and exchange
     "arange": "arange(start, stop, step, dtype) -> 1-D array",
     "from_dlpack": ("from_dlpack(obj) -> array viewing a DLPack producer's memory on this device "
@@ -135,6 +147,9 @@ class Capabilities:
     matmul_dtypes: tuple[DType, ...] | None = None   # None: every declared dtype
     views_share_memory: bool = True   # False: views are copies; the core writes them back
     notes: dict[str, str] = field(default_factory=dict)
+    flush_to_zero: bool = False
+    """True where floating subnormals are read and written as zeros (XLA on CPU, many GPUs in
+    their fast modes): the conformance suite then expects zeros there instead (contract 1.2)."""
 
 
 class BackendUnavailable(RuntimeError):
@@ -180,7 +195,9 @@ class Backend:
         raise NotImplementedError
 
     def copy_(self, dst, src) -> None:
-        """Write ``src`` (same shape and dtype) into ``dst`` in place, through views."""
+        """Write ``src`` (same shape and dtype) into ``dst`` in place, through views. ``src``
+        may overlap ``dst`` (``x[1:]`` from ``x[:-1]``): the result is that of reading all of
+        ``src`` first."""
         raise NotImplementedError
 
     def contiguous(self, x) -> Any:
@@ -221,7 +238,9 @@ class Backend:
 
     # --------------------------------------------------------------- movement
     def reshape(self, x, shape: tuple[int, ...]) -> Any:
-        """Same elements in row-major order, new shape (a view where possible)."""
+        """Same elements in row-major order, new shape: a view whenever the strides allow
+        (numpy's rule) where views share memory, since squeeze, unsqueeze and select of a
+        strided view rely on it to stay views; a copy otherwise."""
         raise NotImplementedError
 
     def permute(self, x, axes: tuple[int, ...]) -> Any:
@@ -238,7 +257,9 @@ class Backend:
         raise NotImplementedError
 
     def flip(self, x, axes: tuple[int, ...]) -> Any:
-        """Reverse the order of elements along ``axes``."""
+        """Reverse the order of elements along ``axes``. May be a view (negative strides):
+        PyTorch's flip copies, so where views share memory the core copies the result, and a
+        write into a flipped tensor never reaches ``x``."""
         raise NotImplementedError
 
     def cat(self, xs: Sequence[Any], axis: int) -> Any:
@@ -257,7 +278,10 @@ class Backend:
 
     def scatter(self, x, axis: int, index, src, accumulate: bool) -> Any:
         """A copy of ``x`` with ``src`` written (or, with ``accumulate``, added) at ``index``
-        along ``axis``; ``index`` and ``src`` share a shape. Accumulation sums duplicates."""
+        along ``axis``; ``index`` and ``src`` share a shape. Accumulation sums duplicates; on
+        bool it is a logical or (``True`` wherever ``x`` or any ``src`` written there is, as
+        PyTorch's ``index_put_(accumulate=True)`` gives). Without accumulation, which of
+        several duplicates wins is unspecified."""
         raise NotImplementedError
 
     def setitem_(self, x, key: tuple[slice, ...], value) -> None:

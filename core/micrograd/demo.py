@@ -4,7 +4,7 @@ Runs on the default device (``--device`` picks any backend or device), shows a t
 the running loss and accuracy, prints the held-out accuracy, and writes a safetensors
 checkpoint and a PNG of the loss and accuracy curves into ``--out``. Seeded, so a run is
 reproducible on a given backend. Exits with status 1 if the held-out accuracy is below
-``--min-accuracy``.
+``--min-accuracy`` (by default 0.97 for a full run; ``--epochs 1``, a quick look, succeeds).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+FULL_RUN_EPOCHS = 12
+FULL_RUN_BAR = 0.97          # held-out accuracy a full run must reach
 
 def build_model(device=None):
     """Two conv blocks (conv, batch norm, ReLU) with one 2x2 max-pool, then a small MLP."""
@@ -153,14 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None,
                         help="device or backend name (cpu, cuda:0, metal, numpy...); default: "
                              "MICROGRAD_DEVICE or cpu")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=FULL_RUN_EPOCHS)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-2, help="peak learning rate (1cycle)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=os.path.join("runs", "demo"),
                         help="directory for the checkpoint and the plot")
-    parser.add_argument("--min-accuracy", type=float, default=0.97,
-                        help="exit with status 1 below this held-out accuracy")
+    parser.add_argument("--min-accuracy", type=float, default=None,
+                        help=f"exit with status 1 below this held-out accuracy (default: "
+                             f"{FULL_RUN_BAR} for a full run of {FULL_RUN_EPOCHS} epochs or "
+                             f"more; a shorter run, a quick look, only reports it)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     missing = missing_requirements()
@@ -192,10 +196,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.epochs} epochs)")
     print(f"checkpoint: {checkpoint}")
     print(f"plot:       {plot}")
-    if test_acc < args.min_accuracy:
-        print(f"held-out accuracy {test_acc:.4f} is below the required {args.min_accuracy}")
+    bar = args.min_accuracy
+    if bar is None and args.epochs >= FULL_RUN_EPOCHS:
+        bar = FULL_RUN_BAR
+    if bar is not None and test_acc < bar:
+        print(f"held-out accuracy {test_acc:.4f} is below the required {bar}")
         return 1
+    if bar is None and test_acc < FULL_RUN_BAR:
+        print(f"(a full run of {FULL_RUN_EPOCHS} epochs reaches {FULL_RUN_BAR}; this short run "
+              f"is not held to it)")
     return 0
+
 
 
 if __name__ == "__main__":

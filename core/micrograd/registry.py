@@ -388,6 +388,11 @@ class _ContractMismatch(Exception):
 
 def _spec(plugin_name, dist, name, factory, *, device_type, contract, priority=0,
           xfail_file=None) -> BackendSpec:
+    if not _is_version(contract):
+        raise _ContractMismatch(
+            f"backend {name!r} from {dist or plugin_name} passes contract={contract!r}; it must "
+            f"be the (major, minor) tuple of ints the plugin was written for, e.g. "
+            f"contract={CONTRACT_VERSION!r}", name)
     contract = tuple(contract)
     if contract[0] != CONTRACT_VERSION[0] or contract[1] > CONTRACT_VERSION[1]:
         from . import __version__
@@ -485,6 +490,11 @@ def _fix_command(dist: str | None, plugin_name: str, contract: tuple[int, ...]) 
         return (f"install a micrograd that speaks contract {_v(contract)} (pip install "
                 f"--upgrade micrograd) or {for_this_core}")
     return f"install {for_this_core} (pip install --upgrade {package})"
+
+
+def _is_version(contract) -> bool:
+    return (isinstance(contract, (tuple, list)) and len(contract) == 2
+            and all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in contract))
 
 
 def _v(version) -> str:

@@ -51,10 +51,47 @@ def names(name: str) -> dict[str, str]:
             "module": f"micrograd_{name}", "cls": f"{camel}Backend"}
 
 
+KINDS = {
+    # kind -> (views_share_memory, what the generated backend.py says about its design)
+    "strided": (True, """\
+# Kind: mutable strided arrays (numpy, CuPy, a C++ buffer with strides). permute, slice, expand
+# and reshape return views of the same memory, and copy_/setitem_ write through them into the
+# base, so views_share_memory=True and nothing else is needed. Writes through views are the
+# cheapest here; the price is that your permute/slice must really carry strides and offsets
+# (the conformance suite writes through every kind of view and checks the base)."""),
+    "immutable": (False, """\
+# Kind: immutable arrays (JAX, MLX, TensorFlow). Return new arrays from every primitive, views
+# included: views_share_memory=False makes the core write a changed view back into its base
+# itself, so do NOT emulate strided views. Only copy_ and setitem_ mutate, and they may do so by
+# replacing the array a holder object keeps, when the library cannot assign in place:
+#
+#     class Box:                        # the backend's array type; the core reads only .shape
+#         def __init__(self, value): self.value = value
+#         shape = property(lambda self: tuple(self.value.shape))
+#
+#     def copy_(self, dst, src): dst.value = src.value
+#     def setitem_(self, x, key, value): x.value = x.value.at[key].set(value.value)   # JAX
+#
+# The price: an in-place op on a view costs a copy of the view's data back into the base, and a
+# view does not see later writes into its base (it is a snapshot)."""),
+    "lazy": (True, """\
+# Kind: lazy or asynchronous arrays (a GPU queue, a graph compiler, a remote device). Queue the
+# work in every primitive, and wait for it in synchronize(), which the core calls before timing
+# and to_host() must imply. Set views_share_memory to match your views (True if they alias
+# their base, False to have the core write them back). The price is per-call overhead: batch
+# and cache compiled kernels (JAX: jax.config.update("jax_compilation_cache_dir", ...))."""),
+}
+"""The kinds of array library ``micrograd new-backend --kind`` generates a backend for."""
+
+
 def scaffold(name: str, directory: str | Path | None = None, device_type: str | None = None,
-             ) -> list[Path]:
+             kind: str = "strided") -> list[Path]:
     """Write the plugin package for backend ``name`` into ``directory`` (default
-    ``./micrograd-NAME``), which must not exist or be empty. Returns the files written."""
+    ``./micrograd-NAME``), which must not exist or be empty. ``kind`` (see :data:`KINDS`)
+    chooses ``views_share_memory`` and the design notes. Returns the files written."""
+    if kind not in KINDS:
+        raise ScaffoldError(f"backend kind {kind!r} is not one of {', '.join(KINDS)} (strided: "
+                            f"numpy/CuPy-like; immutable: JAX/MLX-like; lazy: asynchronous)")
     n = names(name)
     device_type = device_type or name
     if not _NAME.match(device_type):
@@ -64,7 +101,10 @@ def scaffold(name: str, directory: str | Path | None = None, device_type: str | 
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise ScaffoldError(f"{root} already exists and is not an empty directory; pass "
                             f"--dir with a new path")
-    fields = dict(n, device_type=device_type, version=__version__,
+    views_share_memory, design = KINDS[kind]
+    fields = dict(n, device_type=device_type, version=__version__, kind=kind,
+                  views_share_memory=views_share_memory,
+                  design=design.replace("{", "{{").replace("}", "}}"),
                   core_floor=f">={release_series()}",
                   contract=f"({CONTRACT_VERSION[0]}, {CONTRACT_VERSION[1]})")
     files = {
@@ -73,7 +113,8 @@ def scaffold(name: str, directory: str | Path | None = None, device_type: str | 
         "tox.ini": _TOX,
         f"src/{n['module']}/__init__.py": _INIT,
         f"src/{n['module']}/plugin.py": _PLUGIN,
-        f"src/{n['module']}/backend.py": _BACKEND_HEAD + _primitive_stubs(),
+        f"src/{n['module']}/backend.py": _BACKEND_HEAD.replace("{design}", fields["design"])
+        + (_SYNCHRONIZE if kind == "lazy" else "") + _primitive_stubs(),
         f"src/{n['module']}/conformance_xfail.txt": _XFAIL,
     }
     written = []
@@ -128,9 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", help="directory to create (default: ./micrograd-NAME)")
     parser.add_argument("--device-type", help="device type it serves (default: NAME; use "
                         "'cpu' for another host backend)")
+    parser.add_argument("--kind", choices=list(KINDS), default="strided",
+                        help="the array library's kind: strided (mutable views, like numpy or "
+                             "CuPy; the default), immutable (like JAX or MLX: the core writes "
+                             "views back), lazy (asynchronous: implement synchronize); see "
+                             "docs/writing-a-backend.md")
     args = parser.parse_args(argv)
     try:
-        written = scaffold(args.name, args.dir, args.device_type)
+        written = scaffold(args.name, args.dir, args.device_type, args.kind)
     except ScaffoldError as exc:
         print(f"micrograd new-backend: {exc}", file=sys.stderr)
         return 2
@@ -298,8 +344,11 @@ def todo(method):
     return method
 
 
+{design}
+
+
 class {cls}(Backend):
-    """micrograd backend for {name}."""
+    """micrograd backend for {name} (kind: {kind})."""
 
     name = "{name}"
     # Set to True if binary() and where() accept operands that merely broadcast (numpy rules).
@@ -307,17 +356,28 @@ class {cls}(Backend):
     capabilities = Capabilities(
         dtypes=(dtypes.bool, dtypes.int64, dtypes.float32),    # what you support, exactly
         device_type="{device_type}",
+        views_share_memory={views_share_memory},
     )
 
     @classmethod
     def unwritten_primitives(cls) -> list[str]:
         """Required primitives still marked ``@todo``."""
         from micrograd.backend import REQUIRED_PRIMITIVES
-        return [p for p in REQUIRED_PRIMITIVES if getattr(getattr(cls, p), "todo", False)]
+        return [p for p in REQUIRED_PRIMITIVES + ("synchronize",)
+                if getattr(getattr(cls, p), "todo", False)]
 
     def describe(self) -> str:
         return "{name}: describe the hardware this instance uses"
 
 '''
 
-__all__ = ["ScaffoldError", "main", "names", "scaffold"]
+_SYNCHRONIZE = '''\
+    @todo
+    def synchronize(self) -> None:
+        """Wait until every queued operation has finished (a lazy backend must implement it;
+        to_host must wait too)."""
+        raise NotImplementedError("{cls}.synchronize: wait for the queued work here")
+
+'''
+
+__all__ = ["KINDS", "ScaffoldError", "main", "names", "scaffold"]

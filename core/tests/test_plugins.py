@@ -261,3 +261,36 @@ def test_hookspecs_are_documented():
     from micrograd import hookspecs
     spec = hookspecs.micrograd_register_backends
     assert spec.__name__.startswith("micrograd_") and ":param register:" in spec.__doc__
+
+
+@pytest.mark.parametrize("contract, accepted, message", [
+    ((1, 0), True, None),                          # older minors keep loading
+    ((1, 1), True, None),
+    ((1, 2), True, None),                          # this core's own version
+    ((1, 3), False, "backend 'hs' from micrograd-hs 0.4 implements backend contract 1.3, but "
+                    "micrograd {version} speaks contract 1.2; install a matching pair: "),
+    ((2, 0), False, "backend 'hs' from micrograd-hs 0.4 implements backend contract 2.0, but "
+                    "micrograd {version} speaks contract 1.2; install a matching pair: "),
+    ((0, 9), False, "backend 'hs' from micrograd-hs 0.4 implements backend contract 0.9, but "
+                    "micrograd {version} speaks contract 1.2; install a matching pair: "),
+    ("1.0", False, "backend 'hs' from micrograd-hs 0.4 passes contract='1.0'; it must be the "
+                   "(major, minor) tuple of ints the plugin was written for, e.g. "
+                   "contract=(1, 2)"),
+    ((1,), False, "passes contract=(1,); it must be the (major, minor) tuple of ints"),
+    ((1, "1"), False, "passes contract=(1, '1'); it must be the (major, minor) tuple of ints"),
+    (None, False, "passes contract=None; it must be the (major, minor) tuple of ints"),
+])
+def test_contract_handshake_matrix(contract, accepted, message):
+    from micrograd.backend import CONTRACT_VERSION
+    from micrograd.registry import Registry
+    assert CONTRACT_VERSION == (1, 2)      # the expected messages below are written for it
+    registry = Registry()
+    register = registry._register_callback("hs", "micrograd-hs 0.4")
+    register("hs", lambda index: None, device_type="hs", contract=contract)
+    assert ("hs" in registry.specs) is accepted
+    if accepted:
+        assert registry.specs["hs"].contract == tuple(contract) and not registry.problems
+        return
+    (problem,) = registry.problems
+    assert problem.stage == "contract" and problem.backend == "hs"
+    assert message.format(version=mg.__version__) in problem.message, problem.message

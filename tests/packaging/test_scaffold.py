@@ -107,3 +107,22 @@ def test_installed_scaffold_is_listed_unavailable_with_its_missing_primitives(pa
     said = run(env.python, "-c", "import micrograd as mg\ntry:\n    mg.ones(2, device='mydev')\n"
                "except mg.BackendError as e:\n    print('BackendError:', e)\n").stdout
     assert said.startswith("BackendError: ") and "from_host" in said and "mydev" in said
+
+
+@pytest.mark.parametrize("kind, shares, extra", [("strided", True, []),
+                                                 ("immutable", False, []),
+                                                 ("lazy", True, ["synchronize"])])
+def test_kind_chooses_the_views_flag_and_the_design_notes(tmp_path, kind, shares, extra):
+    root = tmp_path / kind
+    assert cli_main(["new-backend", "mydev", "--dir", str(root), "--kind", kind]) == 0
+    path = root / "src" / "micrograd_mydev" / "backend.py"
+    module = _load(path, f"scaffolded_{kind}")
+    cls = module.MydevBackend
+    assert cls.capabilities.views_share_memory is shares
+    assert "# Kind: " in path.read_text() and f"(kind: {kind})" in cls.__doc__
+    assert cls.unwritten_primitives() == list(contract.REQUIRED_PRIMITIVES) + extra
+
+
+def test_refuses_an_unknown_kind(tmp_path):
+    with pytest.raises(ScaffoldError, match="strided.*immutable.*lazy"):
+        scaffold("mydev", tmp_path / "x", kind="sparse")

@@ -1,6 +1,6 @@
 """Autograd on the backend: every differentiable op's gradient against central finite
 differences of the float64 oracle (and PyTorch's gradient where installed), accumulation, and
-double backward for a representative subset."""
+double backward of every differentiable op (Hessian-vector products against PyTorch)."""
 
 import numpy as np
 import pytest
@@ -152,3 +152,43 @@ def test_double_backward_matmul(dtype, backend, rng):
     (ga * mg.tensor(v, dtype=dtype, device=backend)).sum().backward()
     assert_close(tb.grad, v.T @ w, backend=backend.name, op="matmul",
                  context="d/dB of <d/dA, V>")
+
+
+@pytest.mark.conformance_dtypes((mg.float64,))
+@pytest.mark.conformance_specs(DIFFERENTIABLE)
+def test_double_backward_of_every_op(spec, dtype, backend, rng, torch_oracle):
+    """Hessian-vector products through every differentiable op: the gradient built with
+    ``create_graph=True``, weighted by ``v`` and differentiated again, against PyTorch doing
+    the same in float64."""
+    torch = torch_oracle
+    values = [np.asarray(random_values(rng, dtype, shape, d), np.float64)
+              for d, shape in zip(spec.domains, _shapes(spec))]
+    with np.errstate(all="ignore"):
+        weight = rng.uniform(-1.0, 1.0, np.shape(spec.oracle(*values)))
+    vs = [rng.uniform(-1.0, 1.0, np.shape(v)) for v in values]
+
+    def hvp(leaf, constant, grad):
+        """Leaves after backward of <grad(<f(x), weight>), v>, for one library."""
+        leaves = [leaf(v) for v in values]
+        grads = grad((spec.run(*leaves) * constant(weight)).sum(), leaves)
+        pairs = [(g, constant(v)) for g, v in zip(grads, vs) if g is not None]
+        total = sum((g * v).sum() for g, v in pairs) if pairs else None
+        # Linear in x: no graph, and the Hessian is 0. (Whether a first gradient carries a graph
+        # is an implementation detail: PyTorch keeps one through avg_pool2d's linear backward.)
+        if total is not None and total.requires_grad:
+            total.backward()
+        return leaves
+
+    leaves = hvp(lambda v: on_backend(v, dtype, backend).requires_grad_(),
+                 lambda v: mg.tensor(v, dtype=dtype, device=backend),
+                 lambda y, xs: mg.autograd.grad(y, xs, create_graph=True, allow_unused=True))
+    reference = hvp(lambda v: torch.tensor(v, requires_grad=True), torch.tensor,
+                    lambda y, xs: torch.autograd.grad(y, xs, create_graph=True,
+                                                      allow_unused=True))
+    tol = _gradient_tolerance(dtype)
+    for i, (leaf, ref) in enumerate(zip(leaves, reference)):
+        want = ref.grad.numpy(force=True) if ref.grad is not None else np.zeros(ref.shape)
+        got = leaf.grad if leaf.grad is not None else mg.zeros_like(leaf)
+        assert_close(got, want, backend=backend.name, op=spec.id, dtype=dtype, tol=tol,
+                     scale=np.full(want.shape, np.abs(want).max() if want.size else 0.0),
+                     context=f"double backward (Hessian-vector product) of input {i}")

@@ -155,3 +155,25 @@ def test_random_draws_are_device_independent(backend):
     np.testing.assert_array_equal(here, there)
     assert 0.0 <= here.min() and here.max() < 1.0
     assert abs(here.mean() - 0.5) < 0.05
+
+
+def test_error_cases_have_the_expected_type_and_message(backend):
+    """Bad requests fail with PyTorch's exception types and messages that name what was asked
+    for: a device index past ``device_count``, a malformed device string, an undeclared
+    dtype, operands on two devices."""
+    caps = backend.capabilities
+    beyond = f"{caps.device_type}:{caps.device_count}"
+    with pytest.raises(RuntimeError, match=f"{beyond}.*{backend.name}"):
+        mg.zeros(2, device=beyond)
+    with pytest.raises(ValueError, match=f"invalid device string '{caps.device_type}:x'"):
+        mg.zeros(2, device=f"{caps.device_type}:x")
+    refused = [d for d in mg.dtypes.ALL_DTYPES if d not in caps.dtypes]
+    for dtype in refused[:1]:
+        with pytest.raises(TypeError, match=f"{dtype.name}.*{backend.name}|"
+                                            f"{backend.name}.*{dtype.name}"):
+            mg.ones(3, dtype=dtype, device=backend)
+    a = mg.ones(3, device=backend)
+    b = mg.ones(3, device="numpy") if backend.name != "numpy" else None
+    if b is not None:
+        with pytest.raises(RuntimeError, match=r"Expected all tensors to be on the same device"):
+            a + b

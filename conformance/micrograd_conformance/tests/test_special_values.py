@@ -8,7 +8,8 @@ import micrograd as mg
 from micrograd_conformance.checks import check
 from micrograd_conformance.compare import assert_close, host
 from micrograd_conformance.opspecs import BINARY, FLOAT, INT, NUMERIC, SIGNED, UNARY, by_id
-from micrograd_conformance.oracle import round_to
+from micrograd_conformance.oracle import flush_subnormals, round_to
+from micrograd_conformance.tolerances import EXACT
 
 _UNARY, _BINARY = by_id(UNARY), by_id(BINARY)
 # The smallest positive subnormal of each format, as float64.
@@ -25,54 +26,81 @@ def specials(dtype):
                      LARGEST[dtype.name], -LARGEST[dtype.name], 1.0, -2.5])
 
 
+SPECIAL_UNARY = [_UNARY[name] for name in (
+    "neg", "abs", "sign", "exp", "log", "sqrt", "tanh", "sigmoid", "floor", "ceil", "trunc",
+    "round", "isnan", "isinf", "isfinite", "reciprocal", "relu", "sin")]
+SPECIAL_BINARY = [_BINARY[name] for name in (
+    "add", "sub", "mul", "div", "maximum", "minimum", "atan2", "lt", "eq", "ne")]
+
+
+def _flushes(backend) -> bool:
+    return getattr(backend.capabilities, "flush_to_zero", False)
+
+
+def _as_seen(values, dtype, backend):
+    """The operands as the backend computes with them: rounded to ``dtype``, and with
+    subnormals read as zero where it declares ``flush_to_zero``."""
+    values = round_to(values, dtype)
+    return flush_subnormals(values, dtype) if _flushes(backend) else values
+
+
+def _expected(spec, dtype, backend, *values):
+    with np.errstate(all="ignore"):
+        out = np.asarray(spec.oracle(*(_as_seen(v, dtype, backend) for v in values)))
+    out_dtype = spec.out(dtype)
+    if _flushes(backend) and out_dtype.is_floating_point:
+        out = flush_subnormals(round_to(out, out_dtype), out_dtype)
+    return out
+
+
+# One test per op: one op's honest expected failure must not hide another's result.
 @pytest.mark.conformance_dtypes(FLOAT)
-def test_unary_on_special_values(dtype, backend):
+@pytest.mark.conformance_specs(SPECIAL_UNARY)
+def test_unary_on_special_values(spec, dtype, backend):
     values = specials(dtype)
-    for name in ("neg", "abs", "sign", "exp", "log", "sqrt", "tanh", "sigmoid", "floor", "ceil",
-                 "trunc", "round", "isnan", "isinf", "isfinite", "reciprocal", "relu", "sin"):
-        spec = _UNARY[name]
-        tensor = mg.tensor(values, dtype=dtype, device=backend)
-        with mg.no_grad():
-            actual = spec.run(tensor)
-        with np.errstate(all="ignore"):
-            expected = spec.oracle(round_to(values, dtype))
-        assert_close(actual, expected, backend=backend.name, op=spec.id, dtype=spec.out(dtype),
-                     signed_zeros=name in SIGN_EXACT, context=f"special values {list(values)}")
+    tensor = mg.tensor(values, dtype=dtype, device=backend)
+    with mg.no_grad():
+        actual = spec.run(tensor)
+    assert_close(actual, _expected(spec, dtype, backend, values), backend=backend.name,
+                 op=spec.id, dtype=spec.out(dtype), signed_zeros=spec.op in SIGN_EXACT,
+                 context="special values", operands=[values])
 
 
 @pytest.mark.conformance_dtypes(FLOAT)
-def test_binary_on_special_values(dtype, backend):
+@pytest.mark.conformance_specs(SPECIAL_BINARY)
+def test_binary_on_special_values(spec, dtype, backend):
     values = specials(dtype)
     a, b = np.meshgrid(values, values)
-    for name in ("add", "sub", "mul", "div", "maximum", "minimum", "atan2", "lt", "eq", "ne"):
-        spec = _BINARY[name]
-        ta, tb = (mg.tensor(v, dtype=dtype, device=backend) for v in (a, b))
-        with mg.no_grad():
-            actual = spec.run(ta, tb)
-        with np.errstate(all="ignore"):
-            expected = spec.oracle(round_to(a, dtype), round_to(b, dtype))
-        assert_close(actual, expected, backend=backend.name, op=spec.id, dtype=spec.out(dtype),
-                     signed_zeros=name in ("mul", "div"), context="all pairs of special values")
+    ta, tb = (mg.tensor(v, dtype=dtype, device=backend) for v in (a, b))
+    with mg.no_grad():
+        actual = spec.run(ta, tb)
+    assert_close(actual, _expected(spec, dtype, backend, a, b), backend=backend.name,
+                 op=spec.id, dtype=spec.out(dtype), signed_zeros=spec.op in ("mul", "div"),
+                 context="all pairs of special values", operands=[a, b])
 
 
 @pytest.mark.conformance_dtypes(FLOAT)
-def test_subnormals_survive_arithmetic(dtype, backend):
-    # Flushing subnormals to zero (a common GPU/SIMD default) makes these exact results wrong.
+@pytest.mark.parametrize("op", ["mul", "add", "sub", "abs"])
+def test_subnormals_survive_arithmetic(op, dtype, backend):
+    # Flushing subnormals to zero (a common GPU/SIMD default) makes these exact results wrong,
+    # unless the backend declares it (Capabilities.flush_to_zero): then they must be zeros.
     tiny = SUBNORMAL[dtype.name]
     values = np.array([tiny, 3 * tiny, -tiny])
     x = mg.tensor(values, dtype=dtype, device=backend)
-    np.testing.assert_array_equal(host(x), values, err_msg=f"{backend.name}: subnormal "
-                                  f"{dtype.name} values do not survive a host round trip")
+    if not _flushes(backend):
+        np.testing.assert_array_equal(host(x), values, err_msg=f"{backend.name}: subnormal "
+                                      f"{dtype.name} values do not survive a host round trip")
+    seen = _as_seen(values, dtype, backend)
     with mg.no_grad():
-        for op, actual, expected in (("mul", x * 1, values), ("add", x + x, 2 * values),
-                                     ("sub", x - x * 0, values), ("abs", x.abs(), abs(values))):
-            assert_close(actual, expected, backend=backend.name, op=op, dtype=dtype,
-                         tol=type(_tol0())(0.0, 0.0), context="subnormal operands")
-
-
-def _tol0():
-    from micrograd_conformance.tolerances import EXACT
-    return EXACT
+        actual, expected = {"mul": (lambda: x * 1, seen), "add": (lambda: x + x, 2 * seen),
+                            "sub": (lambda: x - x * 0, seen),
+                            "abs": (lambda: x.abs(), abs(seen))}[op]
+        actual = actual()
+    if _flushes(backend):
+        expected = flush_subnormals(expected, dtype)
+    assert_close(actual, expected, backend=backend.name, op=op, dtype=dtype, tol=EXACT,
+                 operands=[values], context="subnormal operands" + (
+                     " (the backend declares flush_to_zero)" if _flushes(backend) else ""))
 
 
 @pytest.mark.conformance_dtypes(INT)

@@ -8,17 +8,74 @@ backend's own method, so the same op works on every backend and a richer one run
 from __future__ import annotations
 
 import math
+import os
+import threading
 
 from .. import dtypes
+
+strict = os.environ.get("MICROGRAD_STRICT_FAST_OPS", "") not in ("", "0")
+"""Strict mode: a fast op a backend declares that hands its work to a decomposition
+(:func:`decompose`) raises :class:`FastOpFellBack` instead. Set ``MICROGRAD_STRICT_FAST_OPS=1``
+or assign ``micrograd.ops.fallbacks.strict = True``."""
+
+counts: dict[tuple[str, str], list[int]] = {}
+"""``(backend name, op) -> [native calls, decomposed calls]`` since the process started (or
+:func:`reset_counts`): which optional ops ran natively and which fell back."""
+
+_frames = threading.local()     # per thread: a stack of "did this native call delegate?" flags
+
+
+class FastOpFellBack(RuntimeError):
+    """In strict mode: a backend's declared fast op fell back to the core's decomposition."""
 
 
 def run(backend, name: str, dtype: dtypes.DType, *args, **kwargs):
     """Call the optional op ``name``: the backend's own method if it has one, else the
-    decomposition below (which also gets the operands' dtype, to make its constants)."""
+    decomposition below (which also gets the operands' dtype, to make its constants). Every
+    call is counted in :data:`counts`.
+
+    >>> run(backend, "relu", dtypes.float32, x)        # doctest: +SKIP
+    """
     method = getattr(backend, name, None)
-    if method is not None:
+    if method is None:
+        _count(backend, name, 1)
+        return _DECOMPOSITIONS[name](backend, dtype, *args, **kwargs)
+    stack = _frames.__dict__.setdefault("stack", [])
+    stack.append(False)
+    try:
         return method(*args, **kwargs)
+    finally:
+        _count(backend, name, 1 if stack.pop() else 0)
+
+
+def decompose(backend, name: str, dtype: dtypes.DType, *args, **kwargs):
+    """For a backend's own fast op that does not accelerate a case (a dtype, a layout): run
+    the core's decomposition, counted as a fallback (and refused in :data:`strict` mode).
+
+    >>> def conv2d(self, x, w, *args):                 # doctest: +SKIP
+    ...     if x.dtype == float64:
+    ...         return fallbacks.decompose(self, "conv2d", dtypes.float64, x, w, *args)
+    """
+    if strict:
+        raise FastOpFellBack(
+            f"backend {backend.name!r} declares the fast op {name!r} but fell back to the "
+            f"core's decomposition for {dtype.name} operands (strict mode: "
+            f"MICROGRAD_STRICT_FAST_OPS); implement that case natively or stop declaring it")
+    stack = getattr(_frames, "stack", None)
+    if stack:
+        stack[-1] = True
     return _DECOMPOSITIONS[name](backend, dtype, *args, **kwargs)
+
+
+def _count(backend, name: str, fell_back: int) -> None:
+    entry = counts.get((backend.name, name))
+    if entry is None:
+        entry = counts[backend.name, name] = [0, 0]
+    entry[fell_back] += 1
+
+
+def reset_counts() -> None:
+    counts.clear()
 
 
 def _scalar(be, dtype, value, like):
@@ -58,9 +115,11 @@ def gelu_tanh(be, dt, x):
 
 
 def softplus(be, dt, x, beta=1.0, threshold=20.0):
-    # log1p(exp(beta x)) / beta, linear above the threshold (PyTorch's formula).
+    # log1p(exp(beta x)) / beta, linear above the threshold (PyTorch's formula), evaluated as
+    # max(z, 0) + log1p(exp(-|z|)): exp(z) itself overflows float16 from z = 11.1 on.
     z = be.binary("mul", x, _scalar(be, dt, beta, x))
-    soft = be.binary("div", be.unary("log1p", be.unary("exp", z)), _scalar(be, dt, beta, x))
+    tail = be.unary("log1p", be.unary("exp", be.unary("neg", be.unary("abs", z))))
+    soft = be.binary("div", be.binary("add", relu(be, dt, z), tail), _scalar(be, dt, beta, x))
     return be.where(be.binary("gt", z, _scalar(be, dt, threshold, x)), x, soft)
 
 
@@ -133,7 +192,8 @@ def searchsorted(be, dt, sorted_sequence, values, right):
 
 
 _DECOMPOSITIONS = {name: fn for name, fn in list(globals().items())
-                   if callable(fn) and not name.startswith("_") and name != "run"}
+                   if callable(fn) and not name.startswith("_")
+                   and name not in ("run", "decompose", "reset_counts", "FastOpFellBack")}
 
 
 # ------------------------------------------------------------------ convolution and pooling

@@ -17,7 +17,8 @@ from ..autograd import grad_mode
 from ..autograd.graph import record
 from ..tensor import Tensor
 from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype
-from .movement import Slice, SliceScatter, link_view, needs_writeback, reshape
+from .movement import (Slice, SliceScatter, block_is_dense, is_dense, link_view,
+                       needs_writeback, reshape)
 
 
 # ------------------------------------------------------------------ gather / scatter / take
@@ -335,7 +336,9 @@ def getitem(x: Tensor, key) -> Tensor:
         if y.grad_fn is None and not needs_writeback(y):
             return y
         # lets an in-place op on y write through x
-        return link_view(y, lambda value: setitem(x, key, value), lambda: getitem(x, key))
+        dense = p.x is x and is_dense(x) and block_is_dense(tuple(p.slices), x._data.shape)
+        return link_view(y, lambda value: setitem(x, key, value), lambda: getitem(x, key),
+                         dense=dense)
     # renumber the advanced dims past the int-selected dims that were just dropped
     advanced = [(d - builtins.sum(1 for g in p.drop if g < d), t) for d, t in p.advanced]
     return _advanced(y, advanced)

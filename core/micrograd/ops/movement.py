@@ -134,7 +134,15 @@ class SliceScatter(Op):
 class Flip(Op):
     def forward(self, x, axes):
         self.axes = axes
-        return x._backend.flip(x._data, axes)
+        be = x._backend
+        flipped = be.flip(x._data, axes)
+        if not be.capabilities.views_share_memory:
+            return flipped
+        # A backend's flip may be a view (negative strides); PyTorch's flip copies, so a write
+        # into the flipped tensor must not reach x.
+        out = be.full(flipped.shape, 0, x._dtype)
+        be.copy_(out, flipped)
+        return out
 
     def backward(self, grad):
         return Flip.apply(grad, axes=self.axes)
@@ -202,15 +210,46 @@ def infer_shape(shape: tuple, total: int, have: tuple) -> tuple:
 
 # ------------------------------------------------------------------ public functions
 
-def link_view(view: Tensor, write, read) -> Tensor:
+class DenseLink(tuple):
+    """The ``(write, read)`` link of a view that is a row-major contiguous block of a
+    contiguous source (``x[1]``, ``x[2:5]``, ``x.view(...)`` of a fresh tensor). PyTorch's
+    ``reshape``/``flatten`` of such a view is a view again, so those link too."""
+
+
+def link_view(view: Tensor, write, read, *, dense: bool = False) -> Tensor:
     """Let an in-place op on ``view`` (a view of a graph tensor) go through its source:
     ``write(value)`` stores ``value`` as the view's new content into the source, recorded;
-    ``read()`` derives the view again (see ``indexing.write_through_view``)."""
+    ``read()`` derives the view again (see ``indexing.write_through_view``). ``dense``: the
+    view is a contiguous block of a contiguous source (see :class:`DenseLink`)."""
+    link = DenseLink((write, read)) if dense else (write, read)
     if view.grad_fn is not None:
-        view.grad_fn._view_of = (write, read)
+        view.grad_fn._view_of = link
     elif needs_writeback(view):
-        view._writeback = (write, read)
+        view._writeback = link
     return view
+
+
+def is_dense(x: Tensor) -> bool:
+    """Whether ``x`` is row-major contiguous as PyTorch lays it out, as far as the core knows:
+    a tensor that is no view, or a view linked as dense. (Unknown counts as not dense, so a
+    reshape of it stays a copy, as PyTorch's reshape of a strided view is.)"""
+    link = x._writeback if x.grad_fn is None else getattr(x.grad_fn, "_view_of", None)
+    return x._base is None or isinstance(link, DenseLink)
+
+
+def block_is_dense(key: tuple, shape: tuple) -> bool:
+    """Whether the basic slices ``key`` of a row-major ``shape`` select one contiguous run of
+    memory: single positions in the leading dims, one unit-step range, then whole dims."""
+    lengths = [len(range(s.start, s.stop, s.step)) for s in key]
+    if 0 in lengths:
+        return True
+    d = 0
+    while d < len(key) and lengths[d] == 1:
+        d += 1
+    if d < len(key) and key[d].step != 1:
+        return False
+    return all(s.start == 0 and s.stop == n and s.step == 1
+               for s, n in zip(key[d + 1:], shape[d + 1:]))
 
 
 def needs_writeback(view: Tensor) -> bool:
@@ -229,7 +268,18 @@ def reshape(x: Tensor, *shape) -> Tensor:
     shape = infer_shape(_shape_arg(shape, "reshape"), x.numel(), x._data.shape)
     if shape == x._data.shape:
         return x if not x.requires_grad else Reshape.apply(x, shape=shape)
-    return Reshape.apply(x, shape=shape)
+    out = Reshape.apply(x, shape=shape)
+    if out.grad_fn is None and needs_writeback(out) and is_dense(x):
+        # PyTorch's reshape (and flatten, unflatten, view_as) of a contiguous tensor is a view:
+        # where views are copies, writes into it must still reach x.
+        return _link_reshape(x, out, shape, dense=True)
+    return out
+
+
+def _link_reshape(x: Tensor, out: Tensor, shape: tuple, *, dense: bool) -> Tensor:
+    in_shape = x._data.shape
+    return link_view(out, lambda value: _copy_into(x, reshape(value, in_shape)),
+                     lambda: _linked_reshape(x, shape), dense=dense)
 
 
 def _linked_reshape(x: Tensor, shape: tuple) -> Tensor:
@@ -238,9 +288,7 @@ def _linked_reshape(x: Tensor, shape: tuple) -> Tensor:
     out = reshape(x, shape)
     if out.grad_fn is None and not needs_writeback(out):   # hot path: nothing to link
         return out
-    in_shape = x._data.shape
-    return link_view(out, lambda value: _copy_into(x, reshape(value, in_shape)),
-                     lambda: _linked_reshape(x, shape))
+    return _link_reshape(x, out, shape, dense=is_dense(x))
 
 
 def view(x: Tensor, *shape) -> Tensor:
@@ -354,7 +402,16 @@ def expand(x: Tensor, *sizes) -> Tensor:
     check_shape(shape, x._dtype, "expand")
     if shape == x._data.shape:
         return x
-    return Expand.apply(x, shape=shape)
+    out = Expand.apply(x, shape=shape)
+    if out.grad_fn is None and builtins.any(h == 1 and s != 1 for s, h in zip(shape, have)):
+        out._writeback = (_refuse_overlapping_write, _refuse_overlapping_write)
+    return out
+
+
+def _refuse_overlapping_write(*_):
+    raise RuntimeError("unsupported operation: more than one element of the written-to tensor "
+                       "refers to a single memory location (an expanded view). Please clone() "
+                       "the tensor before performing the operation.")
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
@@ -435,7 +492,14 @@ def flip(x: Tensor, dims) -> Tensor:
 def slice_dim(x: Tensor, dim: int, start: int, stop: int, step: int = 1) -> Tensor:
     key = tuple(slice(start, stop, step) if i == dim else slice(0, s, 1)
                 for i, s in enumerate(x._data.shape))
-    return Slice.apply(x, key=key)
+    out = Slice.apply(x, key=key)
+    if out.grad_fn is None and not needs_writeback(out):
+        return out
+    # narrow, select, split, chunk and unbind are views in PyTorch: writes reach x
+    from .indexing import setitem
+    return link_view(out, lambda value: setitem(x, key, value),
+                     lambda: slice_dim(x, dim, start, stop, step),
+                     dense=is_dense(x) and block_is_dense(key, x._data.shape))
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:

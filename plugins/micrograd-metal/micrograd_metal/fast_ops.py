@@ -104,13 +104,14 @@ class FastOps:
 
     def conv2d(self, x, w, stride, padding, dilation, groups):
         if x.dtype == mx.float64:     # MLX convolves float64 at float32 accuracy
-            return fallbacks.conv2d(self, dtypes.float64, x, w, stride, padding, dilation, groups)
+            return fallbacks.decompose(self, "conv2d", dtypes.float64, x, w, stride, padding,
+                                       dilation, groups)
         return self._conv_nchw(x, w, stride, padding, dilation, groups)
 
     def conv2d_backward(self, grad_y, x, w, stride, padding, dilation, groups):
         if x.dtype == mx.float64:
-            return fallbacks.conv2d_backward(self, dtypes.float64, grad_y, x, w, stride, padding,
-                                             dilation, groups)
+            return fallbacks.decompose(self, "conv2d_backward", dtypes.float64, grad_y, x, w,
+                                       stride, padding, dilation, groups)
         # MLX's own vector-Jacobian product of its convolution: the transposed convolutions
         # for both operands, without materialising im2col buffers in Python.
         def conv(x_, w_):

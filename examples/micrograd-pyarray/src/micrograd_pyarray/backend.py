@@ -19,7 +19,7 @@ from micrograd import dtypes
 from micrograd.backend import Backend, Capabilities
 
 from . import scalar_ops as ops
-from .strided import TYPECODES, Strided, contiguous_strides, size_of
+from .strided import TYPECODES, Strided, contiguous_strides, reshaped_strides, size_of
 
 SUPPORTED_DTYPES = tuple(TYPECODES)
 
@@ -202,9 +202,13 @@ class PyArrayBackend(Backend):
 
     # --------------------------------------------------------------- movement
     def reshape(self, x, shape):
-        if not x.is_contiguous():
+        # A view whenever the strides allow (the contract's "a view where possible": the core
+        # relies on it for squeeze, unsqueeze and select of strided views); else a copy.
+        strides = reshaped_strides(x.shape, x.strides, tuple(shape))
+        if strides is None:
             x = Strided.from_values(x.values(), x.shape, x.dtype)
-        return x.view(shape, contiguous_strides(tuple(shape)), x.offset)
+            strides = contiguous_strides(tuple(shape))
+        return x.view(shape, strides, x.offset)
 
     def permute(self, x, axes):
         return x.view(tuple(x.shape[a] for a in axes), tuple(x.strides[a] for a in axes),

@@ -31,6 +31,42 @@ def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(inner))
 
 
+def reshaped_strides(shape, strides, new_shape) -> tuple[int, ...] | None:
+    """Strides under which ``new_shape`` views the same elements, in row-major order, as
+    ``shape`` with ``strides`` does; None when no view can (numpy's rule: each group of old
+    dims merged or split must be contiguous within itself). Size-1 dims take any stride."""
+    if size_of(new_shape) == 0:
+        return contiguous_strides(tuple(new_shape))
+    old = [(n, s) for n, s in zip(shape, strides) if n != 1]
+    out = [1] * len(new_shape)
+    real = [i for i, n in enumerate(new_shape) if n != 1]      # size-1 new dims: any stride
+    o = 0
+    r = 0
+    while r < len(real):
+        # Grow a group of new dims and a group of old dims until they hold equally many.
+        group_new, have_new = [real[r]], new_shape[real[r]]
+        group_old, have_old = [o], old[o][0]
+        while have_new != have_old:
+            if have_new < have_old:
+                r += 1
+                group_new.append(real[r])
+                have_new *= new_shape[real[r]]
+            else:
+                o += 1
+                group_old.append(o)
+                have_old *= old[o][0]
+        for a, b in zip(group_old, group_old[1:]):
+            if old[a][1] != old[b][0] * old[b][1]:
+                return None                       # the old group is not contiguous within
+        stride = old[group_old[-1]][1]
+        for i in reversed(group_new):
+            out[i] = stride
+            stride *= new_shape[i]
+        r += 1
+        o += 1
+    return tuple(out)
+
+
 def size_of(shape: tuple[int, ...]) -> int:
     n = 1
     for d in shape:

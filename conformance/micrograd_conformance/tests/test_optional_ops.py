@@ -1,0 +1,404 @@
+"""Every optional fast op a backend offers, against the core's own decomposition of it on the
+same backend, for every option it takes (nesterov, dampening, amsgrad, maximize, weight decay,
+strides, groups, ignore_index...), comparing everything observable: the results and every array
+the op may write in place. And proof that each declared op really runs natively.
+
+Training end to end would hide a fused step that ignores one option (amsgrad's running max,
+dampening): only the configurations it trains with are exercised. Here each one is.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+import micrograd as mg
+from micrograd.backend import OPTIONAL_OPS
+from micrograd.ops import fallbacks
+from micrograd_conformance.compare import assert_close, host
+from micrograd_conformance.oracle import random_values
+from micrograd_conformance.tolerances import EXACT, tolerance
+
+FLOATS = (mg.float16, mg.bfloat16, mg.float32, mg.float64)
+ARITHMETIC = ("add", "sub", "mul", "div", "floordiv", "mod", "pow", "maximum", "minimum",
+              "atan2", "bitwise_and", "bitwise_or", "bitwise_xor")
+
+
+def _put(backend, values, dtype):
+    return mg.tensor(values, dtype=dtype, device=backend)._data
+
+
+def _sgd_cases(backend, dtype, rng):
+    grid = itertools.product((0.0, 0.9), (0.0, 0.3), (False, True), (0.0, 0.1), (False, True),
+                             (False, True))
+    for momentum, dampening, nesterov, weight_decay, maximize, first_step in grid:
+        if nesterov and (not momentum or dampening) or (first_step and not momentum):
+            continue
+        values = [random_values(rng, dtype, (3, 7)) for _ in range(3)]
+        options = dict(lr=0.1, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                       weight_decay=weight_decay, maximize=maximize, first_step=first_step)
+
+        def make(values=values, momentum=momentum):
+            p, g, buf = (_put(backend, v, dtype) for v in values)
+            return (p, g, buf if momentum else None), {}
+        yield str(options), make, options
+
+
+def _adam_cases(backend, dtype, rng):
+    grid = itertools.product((0.0, 0.1), (False, True), (False, True), (False, True), (1, 4))
+    for weight_decay, decoupled, amsgrad, maximize, step in grid:
+        if decoupled and not weight_decay:
+            continue
+        p, g, m = (random_values(rng, dtype, (3, 7)) for _ in range(3))
+        v = np.abs(random_values(rng, dtype, (3, 7)))
+        # A running max above the new second moment in some places, below it in others.
+        vmax = v * rng.choice([0.5, 4.0], size=v.shape)
+        options = dict(step=step, lr=0.1, beta1=0.9, beta2=0.99, eps=1e-3,
+                       weight_decay=weight_decay, decoupled_weight_decay=decoupled,
+                       amsgrad=amsgrad, maximize=maximize)
+
+        def make(arrays=(p, g, m, v, vmax), amsgrad=amsgrad):
+            p_, g_, m_, v_, vmax_ = (_put(backend, a, dtype) for a in arrays)
+            return (p_, g_, m_, v_, vmax_ if amsgrad else None), {}
+        yield str(options), make, options
+
+
+def _unary_cases(op, **option_grid):
+    def cases(backend, dtype, rng):
+        x = random_values(rng, dtype, (4, 33)) * 4
+        x.reshape(-1)[:3] = [0.0, -0.0, 30.0]
+        keys = list(option_grid)
+        for values in itertools.product(*option_grid.values()):
+            options = dict(zip(keys, values))
+            yield str(options), (lambda: ((_put(backend, x, dtype),), {})), options
+    return cases
+
+
+def _axis_cases(backend, dtype, rng):
+    x = random_values(rng, dtype, (3, 5, 7)) * 3
+    for axis in (0, 1, 2):
+        yield f"axis={axis}", (lambda: ((_put(backend, x, dtype), axis), {})), {}
+
+
+def _cross_entropy_cases(backend, dtype, rng):
+    logits = random_values(rng, dtype, (6, 5)) * 3
+    target = np.array([0, 4, 2, 2, 1, 3])
+    for ignore_index in (-100, 2):
+        yield (f"ignore_index={ignore_index}",
+               lambda: ((_put(backend, logits, dtype), _put(backend, target, mg.int64),
+                         ignore_index), {}), {})
+
+
+_CONV_GEOMETRIES = [  # (in channels, out channels, groups, stride, padding, dilation)
+    (3, 4, 1, (1, 1), (0, 0), (1, 1)), (4, 6, 2, (2, 1), (1, 2), (1, 1)),
+    (3, 2, 1, (1, 2), (1, 0), (2, 1)), (4, 4, 4, (1, 1), (1, 1), (1, 2)),
+]
+
+
+def _conv_cases(backward):
+    def cases(backend, dtype, rng):
+        for c, o, groups, stride, padding, dilation in _CONV_GEOMETRIES:
+            x = random_values(rng, dtype, (2, c, 7, 6))
+            w = random_values(rng, dtype, (o, c // groups, 3, 2))
+            geometry = (stride, padding, dilation, groups)
+            if backward:
+                out = fallbacks._DECOMPOSITIONS["conv2d"](
+                    backend, dtype, _put(backend, x, dtype), _put(backend, w, dtype), *geometry)
+                gy = random_values(rng, dtype, tuple(out.shape))
+                make = (lambda x=x, w=w, gy=gy, geometry=geometry:
+                        ((_put(backend, gy, dtype), _put(backend, x, dtype),
+                          _put(backend, w, dtype), *geometry), {}))
+            else:
+                make = (lambda x=x, w=w, geometry=geometry:
+                        ((_put(backend, x, dtype), _put(backend, w, dtype), *geometry), {}))
+            yield str(geometry), make, {}
+    return cases
+
+
+_POOL_GEOMETRIES = [((2, 2), (2, 2), (0, 0), (1, 1)), ((3, 2), (1, 2), (1, 1), (1, 1)),
+                    ((2, 3), (2, 1), (1, 1), (2, 1))]   # kernel, stride, padding, dilation
+
+
+_CONV_TRANSPOSE_GEOMETRIES = [  # (in, out, groups, stride, padding, output_padding, dilation)
+    (3, 4, 1, (1, 1), (0, 0), (0, 0), (1, 1)), (4, 6, 2, (2, 1), (1, 0), (1, 0), (1, 1)),
+    (2, 3, 1, (2, 2), (1, 1), (0, 1), (1, 2)),
+]
+
+
+def _conv_transpose_cases(backward):
+    def cases(backend, dtype, rng):
+        for c, o, groups, stride, padding, output_padding, dilation in \
+                _CONV_TRANSPOSE_GEOMETRIES:
+            x = random_values(rng, dtype, (2, c, 5, 4))
+            w = random_values(rng, dtype, (c, o // groups, 3, 2))
+            geometry = (stride, padding, output_padding, dilation, groups)
+            args = [x, w]
+            if backward:
+                out = fallbacks._DECOMPOSITIONS["conv_transpose2d"](
+                    backend, dtype, _put(backend, x, dtype), _put(backend, w, dtype), *geometry)
+                args.insert(0, random_values(rng, dtype, tuple(out.shape)))
+            make = (lambda args=args, geometry=geometry:
+                    (tuple(_put(backend, a, dtype) for a in args) + geometry, {}))
+            yield str(geometry), make, {}
+    return cases
+
+
+def _argsort_cases(backend, dtype, rng):
+    x = random_values(rng, dtype, (4, 9))
+    x[:, ::3] = x[:, :1]                     # ties: a stable sort keeps their order
+    for axis, descending in itertools.product((0, 1), (False, True)):
+        yield (f"axis={axis} descending={descending}",
+               lambda axis=axis, d=descending: ((_put(backend, x, dtype), axis, d), {}), {})
+
+
+def _searchsorted_cases(backend, dtype, rng):
+    seq = np.sort(random_values(rng, dtype, (3, 8)), axis=1)
+    values = np.concatenate([random_values(rng, dtype, (3, 5)), seq[:, 2:4]], axis=1)
+    for right in (False, True):
+        yield (f"right={right}", lambda right=right: (
+            (_put(backend, seq, dtype), _put(backend, values, dtype), right), {}), {})
+
+
+def _max_pool_cases(backward):
+    def cases(backend, dtype, rng):
+        for kernel, stride, padding, dilation in _POOL_GEOMETRIES:
+            x = rng.permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) / 8.0 - 20   # no ties
+            geometry = (kernel, stride, padding, dilation)
+            if backward:
+                y, idx = fallbacks._DECOMPOSITIONS["max_pool2d"](
+                    backend, dtype, _put(backend, x, dtype), *geometry)
+                gy, idx = random_values(rng, dtype, tuple(y.shape)), host(
+                    mg.Tensor._make(idx, mg.int64, backend))
+                make = (lambda gy=gy, idx=idx: ((_put(backend, gy, dtype),
+                                                 _put(backend, idx, mg.int64), (2, 3, 7, 8)), {}))
+            else:
+                make = lambda x=x, geometry=geometry: ((_put(backend, x, dtype), *geometry), {})
+            yield str(geometry), make, {}
+    return cases
+
+
+def _avg_pool_cases(backward):
+    def cases(backend, dtype, rng):
+        for (kernel, stride, padding, _), include in itertools.product(_POOL_GEOMETRIES,
+                                                                       (False, True)):
+            padding = tuple(min(p, k // 2) for p, k in zip(padding, kernel))
+            geometry = (kernel, stride, padding, include)
+            x = random_values(rng, dtype, (2, 3, 7, 8))
+            if backward:
+                y = fallbacks._DECOMPOSITIONS["avg_pool2d"](backend, dtype,
+                                                            _put(backend, x, dtype), *geometry)
+                gy = random_values(rng, dtype, tuple(y.shape))
+                make = (lambda gy=gy, geometry=geometry:
+                        ((_put(backend, gy, dtype), (2, 3, 7, 8), *geometry), {}))
+            else:
+                make = lambda x=x, geometry=geometry: ((_put(backend, x, dtype), *geometry), {})
+            yield str(geometry), make, {}
+    return cases
+
+
+def _batch_norm_cases(backend, dtype, rng):
+    x = random_values(rng, dtype, (4, 3, 5, 2)) * 2 + 1
+    weight, bias = random_values(rng, dtype, (3,)), random_values(rng, dtype, (3,))
+    mean, var = random_values(rng, dtype, (3,)), np.abs(random_values(rng, dtype, (3,))) + 0.5
+    for affine, running, training in itertools.product((False, True), repeat=3):
+        if not (running or training):
+            continue            # inference needs running statistics
+
+        def make(affine=affine, running=running, training=training):
+            opt = (lambda v: _put(backend, v, dtype) if affine else None)
+            stat = (lambda v: _put(backend, v, dtype) if running else None)
+            return (_put(backend, x, dtype), opt(weight), opt(bias), stat(mean), stat(var),
+                    training, 0.1, 1e-5), {}
+        yield f"affine={affine} running={running} training={training}", make, {}
+
+
+def _batch_norm_backward_cases(backend, dtype, rng):
+    x = random_values(rng, dtype, (4, 3, 5, 2)) * 2 + 1
+    gy, weight = random_values(rng, dtype, x.shape), random_values(rng, dtype, (3,))
+    mean = x.mean(axis=(0, 2, 3))
+    invstd = 1 / np.sqrt(x.var(axis=(0, 2, 3)) + 1e-5)
+    for affine, training in itertools.product((False, True), repeat=2):
+        def make(affine=affine, training=training):
+            return (_put(backend, gy, dtype), _put(backend, x, dtype),
+                    _put(backend, weight, dtype) if affine else None, _put(backend, mean, dtype),
+                    _put(backend, invstd, dtype), training), {}
+        yield f"affine={affine} training={training}", make, {}
+
+
+def _binary_inplace_cases(backend, dtype, rng):
+    for op in ARITHMETIC:
+        if op.startswith("bitwise") != (dtype.kind in "iub") or \
+                (dtype is mg.bool and not op.startswith("bitwise")):
+            continue
+        if op in ("div", "atan2") and not dtype.is_floating_point:
+            continue
+        if op == "pow" and dtype.kind == "i":
+            continue
+        domain = "positive" if op == "pow" else "small"
+        a = random_values(rng, dtype, (5, 17), domain)
+        b = random_values(rng, dtype, (5, 17), "nonzero" if op in ("floordiv", "mod")
+                          else domain)
+        if op == "pow" and not dtype.is_floating_point:
+            b = np.minimum(b, 3).astype(b.dtype)
+        for alias in ("fresh out", "out is a", "out is b"):
+            def make(op=op, a=a, b=b, alias=alias):
+                ta, tb = _put(backend, a, dtype), _put(backend, b, dtype)
+                out = {"fresh out": _put(backend, np.zeros(a.shape), dtype), "out is a": ta,
+                       "out is b": tb}[alias]
+                return (op, out, ta, tb), {}
+            yield f"{op}, {alias}", make, {}
+
+
+def _arange_cases(backend, dtype, rng):
+    for start, stop, step in ((0, 10, 1), (3, -7, -2), (1, 2, 5)):
+        if step < 0 and dtype.kind in "ub":
+            continue
+        yield f"{(start, stop, step)}", (lambda s=(start, stop, step): ((*s, dtype), {})), {}
+
+
+CASES = {
+    "relu": (_unary_cases("relu"), FLOATS),
+    "sigmoid": (_unary_cases("sigmoid"), FLOATS),
+    "gelu": (_unary_cases("gelu"), FLOATS),
+    "gelu_tanh": (_unary_cases("gelu_tanh"), FLOATS),
+    "silu": (_unary_cases("silu"), FLOATS),
+    "softplus": (_unary_cases("softplus", beta=(1.0, 2.5), threshold=(20.0, 1.0)), FLOATS),
+    "softmax": (_axis_cases, FLOATS),
+    "log_softmax": (_axis_cases, FLOATS),
+    "cross_entropy": (_cross_entropy_cases, FLOATS),
+    "conv2d": (_conv_cases(False), FLOATS),
+    "conv2d_backward": (_conv_cases(True), FLOATS),
+    "conv_transpose2d": (_conv_transpose_cases(False), FLOATS),
+    "conv_transpose2d_backward": (_conv_transpose_cases(True), FLOATS),
+    "max_pool2d": (_max_pool_cases(False), FLOATS),
+    "max_pool2d_backward": (_max_pool_cases(True), FLOATS),
+    "avg_pool2d": (_avg_pool_cases(False), FLOATS),
+    "avg_pool2d_backward": (_avg_pool_cases(True), FLOATS),
+    "batch_norm": (_batch_norm_cases, FLOATS),
+    "batch_norm_backward": (_batch_norm_backward_cases, FLOATS),
+    "sgd_step_": (_sgd_cases, FLOATS),
+    "adam_step_": (_adam_cases, FLOATS),
+    "binary_": (_binary_inplace_cases, mg.dtypes.ALL_DTYPES),
+    "arange": (_arange_cases, tuple(d for d in mg.dtypes.ALL_DTYPES if d is not mg.bool)),
+    "argsort": (_argsort_cases, tuple(d for d in mg.dtypes.ALL_DTYPES if d is not mg.bool)),
+    "searchsorted": (_searchsorted_cases,
+                     tuple(d for d in mg.dtypes.ALL_DTYPES if d is not mg.bool)),
+}
+"""op -> (cases(backend, dtype, rng) yielding (label, make, options), dtypes it applies to).
+``make()`` returns fresh ``(args, kwargs)`` on the backend, the same values on every call."""
+ADDED_IN = {"batch_norm": (1, 1), "batch_norm_backward": (1, 1),
+            "conv_transpose2d": (1, 2), "conv_transpose2d_backward": (1, 2), "argsort": (1, 2),
+            "searchsorted": (1, 2)}
+"""Optional ops newer than contract 1.0: a plugin of an older contract is not asked for them."""
+UNCHECKED = {"from_dlpack": "needs a DLPack producer on the device; test_memory_device covers "
+                            "the host path"}
+
+
+def test_every_optional_op_has_cases():
+    assert set(CASES) | set(UNCHECKED) == set(OPTIONAL_OPS), \
+        sorted(set(OPTIONAL_OPS) ^ (set(CASES) | set(UNCHECKED)))
+
+
+def _arrays(value):
+    """The arrays an op's result holds (None, one array, or a tuple of them)."""
+    if value is None:
+        return []
+    if isinstance(value, (tuple, list)):
+        return [a for v in value for a in _arrays(v)]
+    return [value] if hasattr(value, "shape") and not isinstance(value, tuple) else []
+
+
+def _observable(result, args):
+    """What an op leaves behind: its results, then every array argument (written in place)."""
+    return _arrays(result) + [a for a in args if hasattr(a, "shape")]
+
+
+def _tolerance(op, dtype):
+    if op in ("binary_", "arange"):
+        return EXACT            # binary_ must be bit-identical to binary (aliasing included)
+    return tolerance(dtype).accumulating(64).scaled(4)
+
+
+def _check_op(backend, op, dtype, rng, *, count_native):
+    cases, _ = CASES[op]
+    native = getattr(backend, op)
+    decomposition = fallbacks._DECOMPOSITIONS[op]
+    for label, make, options in cases(backend, dtype, rng):
+        args, _ = make()
+        with mg.no_grad():
+            before = list(fallbacks.counts.get((backend.name, op), (0, 0)))
+            got = fallbacks.run(backend, op, dtype, *args, **options) if count_native else \
+                native(*args, **options)
+            after = fallbacks.counts.get((backend.name, op), (0, 0))
+            ref_args, _ = make()
+            want = decomposition(backend, dtype, *ref_args, **options)
+        if count_native:
+            return after[0] - before[0], after[1] - before[1]
+        for i, (a, b) in enumerate(zip(_observable(got, args), _observable(want, ref_args))):
+            result_dtype = _result_dtype(backend, dtype, a)
+            expected = host(mg.Tensor._make(b, result_dtype, backend))
+            actual = mg.Tensor._make(a, result_dtype, backend)
+            tol = _tolerance(op, actual.dtype)
+            assert_close(actual, expected.astype(np.float64) if actual.dtype.is_floating_point
+                         else expected, backend=backend.name, op=op, dtype=actual.dtype, tol=tol,
+                         scale=None if tol.exact else np.max(np.abs(expected), initial=1.0),
+                         context=f"fast op vs the core's decomposition, {label}, array {i}")
+    return None
+
+
+def _result_dtype(backend, dtype, array):
+    """Results are ``dtype``, except the int64 indices of floating ops (max_pool2d)."""
+    if dtype.is_floating_point and backend.to_host(array).dtype.kind == "i":
+        return mg.int64
+    return dtype
+
+
+@dataclass(frozen=True)
+class FastOp:
+    """One optional op as a parametrization entry (the plugin pairs it with each dtype)."""
+    op: str
+    dtypes: tuple
+
+    @property
+    def id(self):
+        return self.op
+
+
+SPECS = [FastOp(op, dtypes) for op, (_, dtypes) in CASES.items()]
+
+
+def _skip_unless_promised(target, op):
+    version = ADDED_IN.get(op, (1, 0))
+    if not target.promises(version):
+        pytest.skip(f"{op} came with contract {version[0]}.{version[1]}; {target.name} declares "
+                    f"{target.contract[0]}.{target.contract[1]}")
+
+
+@pytest.mark.conformance_specs(SPECS)
+def test_fast_op_matches_its_decomposition(spec, dtype, backend, rng, conformance_target):
+    _skip_unless_promised(conformance_target, spec.op)
+    if not backend.offers(spec.op):
+        pytest.skip(f"{backend.name} does not offer {spec.op} (the core's decomposition runs)")
+    _check_op(backend, spec.op, dtype, rng, count_native=False)
+
+
+@pytest.mark.parametrize("op", list(CASES))
+def test_declared_fast_op_runs_natively(op, backend, conformance_target):
+    """A backend that declares a fast op must run it itself for at least one declared dtype;
+    one that always hands the work back to the decomposition (``fallbacks.decompose``) only
+    pretends to be fast."""
+    _skip_unless_promised(conformance_target, op)
+    if not backend.offers(op):
+        pytest.skip(f"{backend.name} does not offer {op}")
+    rng = np.random.default_rng(0)
+    ran = {}
+    for dtype in conformance_target.dtypes:
+        if dtype in CASES[op][1]:
+            ran[dtype.name] = _check_op(backend, op, dtype, rng, count_native=True)
+    assert ran, f"{op}: none of {backend.name}'s dtypes applies"
+    assert any(native and not fell_back for native, fell_back in ran.values()), (
+        f"backend {backend.name!r} declares the fast op {op!r} but never runs it natively: "
+        f"(native, fallback) calls per dtype {ran}")
