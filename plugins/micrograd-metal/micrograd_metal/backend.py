@@ -17,6 +17,7 @@ and ``mod`` round their quotient too early, so those run in float32 (see also ``
 
 from __future__ import annotations
 
+import functools
 import math
 
 import mlx.core as mx
@@ -28,6 +29,7 @@ from micrograd.device import device as Device
 from . import mlx_device
 from .fast_ops import FastOps
 from .mlx_dtypes import HALF, TO_MLX, array
+from .mlx_memory import check_fits, check_shape
 from .optim_steps import OptimizerSteps
 
 
@@ -151,6 +153,7 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
 
     def full(self, shape, value, dtype):
         # Through a typed 0-d array: mx.full's Python-int path cannot hold uint64's top half.
+        check_shape(shape, "full")
         return mx.full(shape, array(value, dtype))
 
     def astype(self, x, dtype):
@@ -217,12 +220,14 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
 
     # --------------------------------------------------------------- movement
     def reshape(self, x, shape):
+        check_shape(shape, "reshape")
         return mx.reshape(x, shape)
 
     def permute(self, x, axes):
         return mx.transpose(x, axes)
 
     def expand(self, x, shape):
+        check_shape(shape, "expand")
         return mx.broadcast_to(x, shape)
 
     def slice(self, x, key):
@@ -269,3 +274,22 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
         return mx.array(found, dtype=mx.int64)
 
 
+_CREATING = (
+    "from_host", "full", "astype", "unary", "binary", "where", "reduce", "argreduce", "cumsum",
+    "matmul", "cat", "take", "gather", "scatter", "nonzero", "relu", "sigmoid", "silu", "gelu",
+    "gelu_tanh", "softplus", "softmax", "log_softmax", "cross_entropy", "conv2d",
+    "conv2d_backward",
+)
+"""The primitives whose outputs MLX will allocate (views, host transfers and in-place updates
+aside); each output is checked against the memory limit before MLX evaluates it (mlx_memory)."""
+
+
+def _size_checked(name, method):
+    @functools.wraps(method)
+    def checked(self, *args, **kwargs):
+        return check_fits(method(self, *args, **kwargs), name)
+    return checked
+
+
+for _name in _CREATING:
+    setattr(MLXBackend, _name, _size_checked(_name, getattr(MLXBackend, _name)))
