@@ -289,8 +289,13 @@ PYBIND11_MODULE(_core, m) {
     // ------------------------------------------------------------------ memory
     // asarray (not ascontiguousarray, which turns 0-d into 1-d)
     static py::object& asarray = *new py::object(py::module_::import("numpy").attr("asarray"));
+    static py::object& host_types = *new py::object(py::make_tuple(
+        py::module_::import("numpy").attr("ndarray"), py::module_::import("numpy").attr("generic")));
     m.def("from_host", [](py::object obj, int code) {
         DType d = dtype_code(code);
+        if (!PyObject_IsInstance(obj.ptr(), host_types.ptr()))   // (None became a 0-d nan)
+            throw type_error("from_host needs a numpy array, got " +
+                             std::string(Py_TYPE(obj.ptr())->tp_name));
         const char* host = d == BF16 ? "f4" : NUMPY_CODES[d];
         py::array a = asarray(obj, py::dtype(host), "order"_a = "C");
         Shape shape(a.shape(), a.shape() + a.ndim());
