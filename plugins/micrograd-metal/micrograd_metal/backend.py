@@ -192,18 +192,29 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
     # ------------------------------------------------------------ reductions
     def reduce(self, op, x, axes, keepdim):
         axes = list(axes)
-        if x.size == 0 and op in _EMPTY_REDUCTION:
+        if x.size == 0:
             # The answer needs no kernel; and MLX 0.32's CPU Sum over an empty input was seen
-            # to block forever in a long test session (core/tests, on its second run).
+            # to block forever in a long test session (core/tests, on its second run), while
+            # its max/min refuse any zero-size input, even one whose result is empty too.
             shape = tuple(1 if d in axes else n for d, n in enumerate(x.shape) if keepdim or
                           d not in axes)
-            return mx.full(shape, _EMPTY_REDUCTION[op], x.dtype)
+            if op in _EMPTY_REDUCTION:
+                return mx.full(shape, _EMPTY_REDUCTION[op], x.dtype)
+            if any(x.shape[d] == 0 for d in axes):
+                raise IndexError(f"{op} of an empty axis of shape {tuple(x.shape)} has no "
+                                 f"identity")
+            return mx.zeros(shape, x.dtype)
         if x.dtype in HALF and op in ("sum", "prod"):
             return _REDUCE[op](x.astype(mx.float32), axes, keepdim).astype(x.dtype)
         # MLX widens small integer sums and products (int8 -> int32); the contract keeps dtype.
         return _REDUCE[op](x, axes, keepdim).astype(x.dtype)
 
     def argreduce(self, op, x, axis, keepdim):
+        if x.size == 0 and x.shape[axis] > 0:
+            # Lanes along a non-empty axis, but no lanes: MLX refuses any zero-size array.
+            shape = tuple(1 if d == axis else n for d, n in enumerate(x.shape)
+                          if keepdim or d != axis)
+            return mx.zeros(shape, mx.int64)
         fn = mx.argmax if op == "argmax" else mx.argmin
         return fn(x, axis, keepdim).astype(mx.int64)
 

@@ -91,11 +91,16 @@ class FastOps:
         peak = mx.where(mx.isinf(peak) | mx.isnan(peak), _const(0, peak), peak)
         return w - peak
 
+    # MLX's max refuses any zero-size input, and the result of an empty input is empty too.
     def softmax(self, x, axis):
+        if x.size == 0:
+            return mx.array(x)
         e = self._exp(self._shifted(_widen(x), axis))
         return (e / mx.sum(e, axis, keepdims=True)).astype(x.dtype)
 
     def log_softmax(self, x, axis):
+        if x.size == 0:
+            return mx.array(x)
         return self._log_softmax(_widen(x), axis).astype(x.dtype)
 
     def _log_softmax(self, w, axis):
@@ -103,6 +108,8 @@ class FastOps:
         return shifted - mx.log(mx.sum(self._exp(shifted), axis, keepdims=True))
 
     def cross_entropy(self, logits, target, ignore_index):
+        if logits.size == 0:   # no rows, or no classes (every target then ignored)
+            return mx.zeros(target.shape, logits.dtype)
         logp = self._log_softmax(_widen(logits), 1)
         ignored = target == ignore_index
         safe = mx.where(ignored, mx.zeros((), target.dtype), target)
