@@ -47,8 +47,26 @@ def __getattr__(name: str):
     # scipy-openblas32's library, which must be loaded before it (see _blas.py).
     if name == "_core":
         import importlib
+        import os
 
         from . import _blas
         _blas.load()
+        build = os.environ.get("MICROGRAD_CPU_EXTENSION")
+        if build:   # another build of the extension (`make test-asan`: the sanitized one)
+            return _load_extension(build)
         return importlib.import_module(f"{__name__}._core")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _load_extension(path: str):
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(f"{__name__}._core", path)
+    if spec is None or not path.endswith(".so"):
+        raise ImportError(f"MICROGRAD_CPU_EXTENSION={path!r} is not a built _core extension "
+                          f"(a _core*.so file)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
