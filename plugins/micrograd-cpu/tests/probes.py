@@ -266,6 +266,10 @@ def empty_elementwise_and_casts():
                 be.where(be.binary("gt", x, x), x, x), be.astype(x, dtypes.int64),
                 be.contiguous(be.permute(x, (1, 0))), core.activation("gelu", x)):
         assert 0 in out.shape
+    for shape in ((2, 3, 0), (2, 0, 3), (0,)):   # a scalar over an empty array: SIGFPE before
+        for op in ("div", "add", "maximum"):
+            assert be.binary(op, _arr(1.0), _arr(np.zeros(shape))).shape == shape
+        assert be.binary("add", _arr(np.zeros(shape), "int32"), _arr(1, "int32")).shape == shape
     s = _arr(2.0)
     _close(be.binary("mul", s, s), np.array(4.0))
     _close(be.unary("sqrt", s), np.array(np.sqrt(2.0)))
