@@ -44,7 +44,7 @@ test-bench:
 # under the sanitizers, in a fresh environment.
 ASAN_BUILD := build/asan
 ASAN_TESTS := test_probes.py test_array.py test_threads.py test_binary_inplace.py
-test-asan: setup
+test-asan:
 	$(BIN)/cmake -S plugins/micrograd-cpu -B $(ASAN_BUILD) -G Ninja -DMGCPU_SANITIZE=ON \
 		-DCMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF \
 		-DCMAKE_MAKE_PROGRAM=$(abspath $(BIN))/ninja -DPython_EXECUTABLE=$(abspath $(BIN))/python \
