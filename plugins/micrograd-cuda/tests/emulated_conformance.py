@@ -21,6 +21,7 @@ XFAIL_FILE = Path(__file__).with_name("emulated_conformance_xfail.txt")
 
 
 def pytest_configure(config):
+    from micrograd.backend import BackendUnavailable
     from micrograd.registry import BackendSpec, registry
 
     if host_compiler() is None:
@@ -30,7 +31,14 @@ def pytest_configure(config):
     config.add_cleanup(patch.undo)
     build_dir = Path(tempfile.mkdtemp(prefix="micrograd-cuda-emulated-"))
     backend_class = emulated_backend_class()
+
+    def make(index):          # one emulated device, like a machine with one GPU
+        if index != 0:
+            raise BackendUnavailable(f"cuda_emulated:{index} does not exist: the host "
+                                     f"emulation has one device, cuda_emulated:0")
+        return backend_class(build_dir)
+
     registry.load()
-    registry.specs["cuda_emulated"] = BackendSpec(
-        "cuda_emulated", lambda index: backend_class(build_dir), "cuda_emulated", (1, 0), 0,
+    registry.specs["cuda_emulated"] = BackendSpec(      # the contract the cuda plugin declares
+        "cuda_emulated", make, "cuda_emulated", (1, 2), 0,
         "emulated_conformance", "micrograd-cuda tests (host emulation)", XFAIL_FILE)

@@ -224,6 +224,25 @@ class CudaBackend(FusedOps, NormOps, SpatialOps, Backend):
     def nonzero(self, x):
         return cupy.argwhere(x).astype(np.int64, copy=False)
 
+    # ------------------------------------------------------------------ order
+    def argsort(self, x, axis, descending):
+        # CuPy's sorts are always stable (thrust) with nan last, as the contract asks; kind is
+        # named anyway so that numpy, standing in for CuPy in the host emulation, is stable too.
+        # Descending keeps ties in their original order (and nan first) by sorting the flipped
+        # array ascending and flipping the result back.
+        if not descending:
+            return cupy.argsort(x, axis=axis, kind="stable").astype(np.int64, copy=False)
+        n = x.shape[axis]
+        order = cupy.flip(cupy.argsort(cupy.flip(x, axis), axis=axis, kind="stable"), axis)
+        return (n - 1 - order).astype(np.int64, copy=False)
+
+    def searchsorted(self, sorted_sequence, values, right):
+        side = "right" if right else "left"
+        rows = [cupy.searchsorted(seq, v, side=side) for seq, v in zip(sorted_sequence, values)]
+        if not rows:
+            return cupy.zeros(values.shape, np.int64)
+        return cupy.stack(rows).astype(np.int64, copy=False)
+
     # ------------------------------------------------------------ niceties
     def synchronize(self):
         cupy.cuda.Device(self.index).synchronize()

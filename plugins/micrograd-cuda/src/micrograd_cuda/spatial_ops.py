@@ -63,16 +63,44 @@ class SpatialOps:
         cols = self._im2col(xc, w.shape[2:], (oh, ow), stride, padding, dilation)
         cols = cols.reshape(n, groups, per_group, oh * ow)
         grad_w = cupy.matmul(gy, cols.transpose(0, 1, 3, 2)).sum(axis=0)
-        grad_cols = cupy.ascontiguousarray(
-            cupy.matmul(wc.reshape(groups, o // groups, per_group).transpose(0, 2, 1), gy))
-        grad_x = cupy.empty_like(xc)
-        if grad_x.size:
-            blocks, threads = elementwise_launch(grad_x.size)
-            self._kernels.launch("convolution", "col2im", xc.dtype, blocks, threads,
-                                 (grad_cols, grad_x, *x.shape, oh, ow,
-                                  *geometry_args(w.shape[2:], stride, padding, dilation)))
+        grad_x = self._conv_input_grad(gy, wc, x.shape, (oh, ow), stride, padding, dilation,
+                                       groups)
         return (grad_x.astype(x.dtype, copy=False),
                 grad_w.reshape(w.shape).astype(w.dtype, copy=False))
+
+    def _conv_input_grad(self, gy, wc, x_shape, out_hw, stride, padding, dilation, groups):
+        """The gradient of a convolution's input of shape ``x_shape`` from its output gradient
+        ``gy`` (N, G, O/G, OH*OW): the weight's transpose times gy, folded back (col2im)."""
+        o, per_group = wc.shape[0], wc.shape[1] * wc.shape[2] * wc.shape[3]
+        grad_cols = cupy.ascontiguousarray(
+            cupy.matmul(wc.reshape(groups, o // groups, per_group).transpose(0, 2, 1), gy))
+        grad_x = cupy.empty(x_shape, gy.dtype)
+        if grad_x.size:
+            blocks, threads = elementwise_launch(grad_x.size)
+            self._kernels.launch("convolution", "col2im", gy.dtype, blocks, threads,
+                                 (grad_cols, grad_x, *x_shape, *out_hw,
+                                  *geometry_args(wc.shape[2:], stride, padding, dilation)))
+        return grad_x
+
+    # ------------------------------------------------------------------ transposed convolution
+    def conv_transpose2d(self, x, w, stride, padding, output_padding, dilation, groups):
+        # The adjoint of conv2d with weight w (Cin, Cout/groups, KH, KW): x plays that
+        # convolution's output gradient, the result its input gradient.
+        n, cin, h, wd = x.shape
+        out_shape = (n, w.shape[1] * groups) + tuple(
+            (size - 1) * stride[i] - 2 * padding[i] + dilation[i] * (w.shape[2 + i] - 1)
+            + output_padding[i] + 1 for i, size in enumerate((h, wd)))
+        xc, wc = _compute(x, "conv_transpose2d"), _compute(w, "conv_transpose2d")
+        gy = xc.reshape(n, groups, cin // groups, h * wd)
+        y = self._conv_input_grad(gy, wc, out_shape, (h, wd), stride, padding, dilation, groups)
+        return y.astype(x.dtype, copy=False)
+
+    def conv_transpose2d_backward(self, grad_y, x, w, stride, padding, output_padding, dilation,
+                                  groups):
+        # grad_x is the forward convolution of grad_y; grad_w that convolution's weight
+        # gradient with x as its output gradient.
+        conv = (stride, padding, dilation, groups)
+        return self.conv2d(grad_y, w, *conv), self.conv2d_backward(x, grad_y, w, *conv)[1]
 
     # ------------------------------------------------------------------ pooling
     def max_pool2d(self, x, kernel, stride, padding, dilation):
