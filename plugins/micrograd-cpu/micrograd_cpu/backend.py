@@ -111,6 +111,15 @@ class CpuBackend(Backend):
     def arange(self, start, stop, step, dtype):
         return _core.arange(start, stop, step, _CODE[dtype])
 
+    # ----------------------------------------------------------------- memory
+    def empty_cache(self) -> None:
+        """Return the caching allocator's free blocks to the system."""
+        _core.empty_cache()
+
+    def memory_stats(self) -> dict[str, int]:
+        """The caching allocator's counters, in bytes (see ``micrograd_cpu.memory_stats``)."""
+        return _core.memory_stats()
+
     # ------------------------------------------------------------- niceties
     def describe(self) -> str:
         return (f"cpu: C++ kernels ({_core.simd_arch()} SIMD, {_core.num_threads()} threads, "

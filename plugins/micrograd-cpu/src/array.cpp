@@ -1,16 +1,19 @@
 // Array helpers and the caching allocator.
 //
 // Fresh large buffers cost page faults on first touch (a 64 MB output pays ~16k faults), so freed
-// blocks are kept per rounded size and handed out again; the cache is capped so a workload that
-// changes shapes cannot hoard memory.
+// blocks are kept per rounded size and handed out again. The cache is bounded (by default the
+// smaller of 1 GiB and 1/16 of physical memory; MICROGRAD_CPU_CACHE_LIMIT, read by the module,
+// overrides it), emptied when the system refuses an allocation, and emptied on request.
 #include "array.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
-#if defined(__linux__)
+#if defined(__linux__) || defined(__APPLE__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
-#include <new>
 #include <unordered_map>
 
 namespace mgcpu {
@@ -20,15 +23,54 @@ const char* const DTYPE_NAMES[NDTYPES] = {"bool", "uint8", "int8", "int16", "uin
                                           "float32", "float64"};
 const int DTYPE_SIZES[NDTYPES] = {1, 1, 1, 2, 2, 4, 4, 8, 8, 2, 2, 4, 8};
 
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what) {
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r))
+        throw value_error(what + ": " + std::to_string(a) + " * " + std::to_string(b) +
+                          " overflows int64");
+    return r;
+}
+
+int64_t checked_add(int64_t a, int64_t b, const std::string& what) {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        throw value_error(what + ": " + std::to_string(a) + " + " + std::to_string(b) +
+                          " overflows int64");
+    return r;
+}
+
+int64_t checked_numel(const Shape& shape, int itemsize) {
+    int64_t numel = 1, extent = itemsize;
+    bool overflow = false;
+    for (auto s : shape) {
+        if (s < 0) throw value_error("negative dimension in shape " + shape_str(shape));
+        numel *= s;   // cannot overflow while extent (>= numel) does not
+        overflow = overflow || __builtin_mul_overflow(extent, std::max<int64_t>(s, 1), &extent);
+    }
+    if (overflow)
+        throw value_error("shape " + shape_str(shape) + " of " + std::to_string(itemsize) +
+                          "-byte elements is too large: its size in bytes overflows int64");
+    return numel;
+}
+
 namespace {
 
 constexpr size_t ALIGN = 64;
+
+size_t physical_memory() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0) return size_t(pages) * size_t(page);
+#endif
+    return size_t(8) << 30;
+}
 
 struct Cache {
     std::mutex mutex;
     std::unordered_map<size_t, std::vector<void*>> free_blocks;
     size_t bytes = 0;
-    size_t limit = size_t(2) << 30;
+    size_t limit = std::min(size_t(1) << 30, physical_memory() / 16);
+    std::atomic<size_t> allocated{0}, peak{0}, retries{0};
 };
 
 Cache& cache() {
@@ -56,9 +98,25 @@ void* fresh_block(size_t size) {
     return p;
 }
 
+std::shared_ptr<Storage> track(Cache& c, void* p, size_t size) {
+    const size_t now = c.allocated.fetch_add(size) + size;
+    size_t peak = c.peak.load();
+    while (now > peak && !c.peak.compare_exchange_weak(peak, now)) {}
+    try {
+        return std::make_shared<Storage>(p, size);
+    } catch (...) {   // the control block itself could not be allocated
+        c.allocated.fetch_sub(size);
+        std::free(p);
+        throw;
+    }
+}
+
 }  // namespace
 
 std::shared_ptr<Storage> allocate(size_t nbytes) {
+    constexpr size_t MAX_BLOCK = size_t(INT64_MAX) - HUGE_PAGE;   // rounding must not wrap
+    if (nbytes > MAX_BLOCK)
+        throw memory_error("cpu backend: cannot allocate " + std::to_string(nbytes) + " bytes");
     size_t size = round_size(nbytes == 0 ? 1 : nbytes);
     Cache& c = cache();
     {
@@ -68,29 +126,43 @@ std::shared_ptr<Storage> allocate(size_t nbytes) {
             void* p = it->second.back();
             it->second.pop_back();
             c.bytes -= size;
-            return std::make_shared<Storage>(p, size);
+            return track(c, p, size);
         }
     }
     void* p = fresh_block(size);
-    if (!p) throw std::bad_alloc();
-    return std::make_shared<Storage>(p, size);
+    if (!p && cached_bytes() > 0) {   // cached blocks may be what the system is missing
+        c.retries.fetch_add(1);
+        empty_cache();
+        p = fresh_block(size);
+    }
+    if (!p)
+        throw memory_error("cpu backend: out of memory allocating " + std::to_string(nbytes) +
+                           " bytes (" + std::to_string(c.allocated.load()) +
+                           " bytes in use by arrays)");
+    return track(c, p, size);
 }
 
 Storage::~Storage() {
     Cache& c = cache();
+    c.allocated.fetch_sub(nbytes);
     {
         std::lock_guard<std::mutex> lock(c.mutex);
         if (c.bytes + nbytes <= c.limit) {
-            c.free_blocks[nbytes].push_back(data);
-            c.bytes += nbytes;
-            return;
+            try {
+                c.free_blocks[nbytes].push_back(data);
+                c.bytes += nbytes;
+                return;
+            } catch (const std::bad_alloc&) {}   // no room to remember it: free it instead
         }
     }
     std::free(data);
 }
 
 void set_cache_limit(size_t bytes) {
-    cache().limit = bytes;
+    {
+        std::lock_guard<std::mutex> lock(cache().mutex);
+        cache().limit = bytes;
+    }
     if (cached_bytes() > bytes) empty_cache();
 }
 
@@ -108,7 +180,14 @@ void empty_cache() {
     c.bytes = 0;
 }
 
+MemoryStats memory_stats() {
+    Cache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    return {c.allocated.load(), c.peak.load(), c.bytes, c.limit, c.retries.load()};
+}
+
 bool Array::is_contiguous() const {
+    if (numel() == 0) return true;   // no element to misplace (numpy agrees)
     int64_t expected = 1;
     for (int d = ndim() - 1; d >= 0; --d) {
         if (shape[d] == 1) continue;
@@ -118,23 +197,20 @@ bool Array::is_contiguous() const {
     return true;
 }
 
+// (for shapes checked_numel accepted: 0-sized dims count as 1, so no product overflows)
 Shape contiguous_strides(const Shape& shape) {
     Shape strides(shape.size());
     int64_t s = 1;
     for (int d = int(shape.size()) - 1; d >= 0; --d) {
         strides[d] = s;
-        s *= shape[d];
+        s *= std::max<int64_t>(shape[d], 1);
     }
     return strides;
 }
 
 Array empty(const Shape& shape, DType dtype) {
     Array a;
-    int64_t n = 1;
-    for (auto s : shape) {
-        if (s < 0) throw value_error("negative dimension in shape " + shape_str(shape));
-        n *= s;
-    }
+    const int64_t n = checked_numel(shape, DTYPE_SIZES[dtype]);
     a.storage = allocate(size_t(n) * DTYPE_SIZES[dtype]);
     a.dtype = dtype;
     a.shape = shape;
@@ -143,6 +219,10 @@ Array empty(const Shape& shape, DType dtype) {
 }
 
 Array make_view(const Array& base, Shape shape, Shape strides, int64_t offset) {
+    if (shape.size() != strides.size())
+        throw value_error("view of shape " + shape_str(shape) + " given " +
+                          std::to_string(strides.size()) + " strides");
+    checked_numel(shape, base.itemsize());
     Array v;
     v.storage = base.storage;
     v.dtype = base.dtype;

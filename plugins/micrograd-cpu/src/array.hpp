@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -71,10 +72,17 @@ struct Storage {
     ~Storage();
 };
 
+// A fresh or cached block of at least `nbytes`. When the system refuses, the cache is emptied
+// and the allocation retried once; then memory_error.
 std::shared_ptr<Storage> allocate(size_t nbytes);
 void set_cache_limit(size_t bytes);
 size_t cached_bytes();
 void empty_cache();
+
+struct MemoryStats {
+    size_t allocated_bytes, peak_allocated_bytes, cached_bytes, cache_limit, alloc_retries;
+};
+MemoryStats memory_stats();
 
 using Shape = std::vector<int64_t>;
 
@@ -105,9 +113,23 @@ Array empty(const Shape& shape, DType dtype);
 Array make_view(const Array& base, Shape shape, Shape strides, int64_t offset);
 std::string shape_str(const Shape& s);
 
-// Errors that reach Python as TypeError / ValueError / IndexError.
+// Errors that reach Python as TypeError / ValueError / IndexError / MemoryError.
 struct type_error : std::runtime_error { using std::runtime_error::runtime_error; };
 struct value_error : std::runtime_error { using std::runtime_error::runtime_error; };
 struct index_error : std::runtime_error { using std::runtime_error::runtime_error; };
+struct memory_error : std::bad_alloc {
+    explicit memory_error(std::string m) : message(std::move(m)) {}
+    const char* what() const noexcept override { return message.c_str(); }
+    std::string message;
+};
+
+// Checked int64 arithmetic: every element count, stride and byte size that comes from a caller
+// goes through these, so an overflow is a value_error naming `what`, never a wrapped size.
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what);
+int64_t checked_add(int64_t a, int64_t b, const std::string& what);
+// The element count of `shape` for elements of `itemsize` bytes; value_error for a negative
+// dimension, or when the extent (0-sized dims counted as 1, so every stride fits too) times
+// itemsize does not fit int64. Every Array's shape passes here (empty, make_view).
+int64_t checked_numel(const Shape& shape, int itemsize);
 
 }  // namespace mgcpu

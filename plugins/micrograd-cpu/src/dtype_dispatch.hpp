@@ -15,9 +15,14 @@ template <> struct compute<half_t> { using type = float; };
 template <> struct compute<bf16_t> { using type = float; };
 template <class T> using compute_t = typename compute<T>::type;
 
+// Bools are read as bytes, any nonzero byte being true: a bool array's memory is shared with
+// numpy and DLPack consumers, which can write bytes other than 0 and 1 into it, and reading
+// such a byte as a C++ bool is undefined (nonzero() counted 385 of 4 elements).
 template <class T>
 inline compute_t<T> load(const char* p) {
-    if constexpr (std::is_same_v<T, half_t>) {
+    if constexpr (std::is_same_v<T, bool>) {
+        return *reinterpret_cast<const uint8_t*>(p) != 0;
+    } else if constexpr (std::is_same_v<T, half_t>) {
         uint16_t b; std::memcpy(&b, p, 2); return half_to_float(b);
     } else if constexpr (std::is_same_v<T, bf16_t>) {
         uint16_t b; std::memcpy(&b, p, 2); return bf16_to_float(b);

@@ -154,16 +154,18 @@ void binary_loop(const Ptrs3& p, const Steps3& s, int64_t n) {
     const char *a = p[1], *b = p[2];
     if constexpr (!std::is_same_v<T, half_t> && !std::is_same_v<T, bf16_t>) {
         if (s[0] == sizeof(R) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
+            // load, not x[i]: the same code for numbers, and any byte read safely as a bool
             R* out = reinterpret_cast<R*>(o);
-            const T *x = reinterpret_cast<const T*>(a), *y = reinterpret_cast<const T*>(b);
-            for (int64_t i = 0; i < n; ++i) out[i] = binary_scalar<OP, C>(x[i], y[i]);
+            for (int64_t i = 0; i < n; ++i)
+                out[i] = binary_scalar<OP, C>(load<T>(a + i * int64_t(sizeof(T))),
+                                              load<T>(b + i * int64_t(sizeof(T))));
             return;
         }
         if (s[0] == sizeof(R) && s[1] == sizeof(T) && s[2] == 0) {
             R* out = reinterpret_cast<R*>(o);
-            const T* x = reinterpret_cast<const T*>(a);
-            const T y = *reinterpret_cast<const T*>(b);
-            for (int64_t i = 0; i < n; ++i) out[i] = binary_scalar<OP, C>(x[i], y);
+            const C y = load<T>(b);
+            for (int64_t i = 0; i < n; ++i)
+                out[i] = binary_scalar<OP, C>(load<T>(a + i * int64_t(sizeof(T))), y);
             return;
         }
     }
@@ -259,8 +261,8 @@ void unary_loop(const Ptrs2& p, const Steps2& s, int64_t n) {
     if constexpr (!std::is_same_v<T, half_t> && !std::is_same_v<T, bf16_t>) {
         if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
             R* out = reinterpret_cast<R*>(o);
-            const T* x = reinterpret_cast<const T*>(a);
-            for (int64_t i = 0; i < n; ++i) out[i] = unary_scalar<OP, C>(x[i]);
+            for (int64_t i = 0; i < n; ++i)
+                out[i] = unary_scalar<OP, C>(load<T>(a + i * int64_t(sizeof(T))));
             return;
         }
     }
@@ -400,7 +402,7 @@ void where_loop(const std::array<char*, 4>& p, const std::array<int64_t, 4>& s, 
         return;
     }
     for (int64_t i = 0; i < n; ++i, o += s[0], c += s[1], a += s[2], b += s[3])
-        std::memcpy(o, *reinterpret_cast<const bool*>(c) ? a : b, SIZE);
+        std::memcpy(o, load<bool>(c) ? a : b, SIZE);
 }
 
 // Operand strides (bytes) of x seen as the broadcast shape `shape` (right-aligned).

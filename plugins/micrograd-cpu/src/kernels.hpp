@@ -84,5 +84,9 @@ std::array<Array, 3> batch_norm(const Array& x, const Array* weight, const Array
 std::array<Array, 3> batch_norm_backward(const Array& grad_y, const Array& x, const Array* weight,
                                          const Array& mean, const Array& invstd, bool training);
 Array arange(double start, double stop, double step, DType dtype);
+// Positions of a window of k taps spaced d apart sliding by s over an input of `in` elements
+// padded by p on each side (floor division, as PyTorch); -1 when a parameter is out of range,
+// the window is larger than the padded input, or the arithmetic would overflow int64.
+int64_t sliding_windows(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d);
 
 }  // namespace mgcpu

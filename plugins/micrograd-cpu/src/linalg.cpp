@@ -96,18 +96,28 @@ bool blas_layout(int64_t rows, int64_t cols, int64_t sr, int64_t sc, bool& trans
     return false;
 }
 
+// scipy-openblas32 takes 32-bit sizes and leading dimensions: a larger one would be truncated.
+void require_blas_size(std::initializer_list<int64_t> sizes, const char* what) {
+    for (int64_t s : sizes)
+        if (s > INT32_MAX)
+            throw value_error(std::string(what) + ": a dimension of " + std::to_string(s) +
+                              " exceeds the 32-bit BLAS limit of " + std::to_string(INT32_MAX));
+}
+
 template <class T>
 void matmul_blas(const Array& a_in, const Array& b_in, Array& out, int64_t batch) {
     const int nd = a_in.ndim();
     const int64_t m = a_in.shape[nd - 2], k = a_in.shape[nd - 1], n = b_in.shape[nd - 1];
+    require_blas_size({m, k, n}, "matmul");
     Array a = a_in, b = b_in;
     bool ta, tb;
     int64_t lda, ldb;
-    if (!blas_layout(m, k, a.strides[nd - 2], a.strides[nd - 1], ta, lda)) {
+    // (a leading dimension past BLAS's 32 bits, from a strided view, also means a copy)
+    if (!blas_layout(m, k, a.strides[nd - 2], a.strides[nd - 1], ta, lda) || lda > INT32_MAX) {
         a = contiguous(a);
         blas_layout(m, k, a.strides[nd - 2], a.strides[nd - 1], ta, lda);
     }
-    if (!blas_layout(k, n, b.strides[nd - 2], b.strides[nd - 1], tb, ldb)) {
+    if (!blas_layout(k, n, b.strides[nd - 2], b.strides[nd - 1], tb, ldb) || ldb > INT32_MAX) {
         b = contiguous(b);
         blas_layout(k, n, b.strides[nd - 2], b.strides[nd - 1], tb, ldb);
     }
@@ -151,10 +161,11 @@ void matmul_exact(const Array& a_in, const Array& b_in, Array& out, int64_t batc
             T* row = po + (i * m + r) * n;
             std::fill_n(row, n, T(0));
             for (int64_t t = 0; t < k; ++t) {
-                T av = pa[(i * m + r) * k + t];
+                const T av = load<T>(reinterpret_cast<const char*>(pa + (i * m + r) * k + t));
                 const T* brow = pb + (i * k + t) * n;
                 for (int64_t c = 0; c < n; ++c) {
-                    if constexpr (std::is_same_v<T, bool>) row[c] = row[c] || (av && brow[c]);
+                    if constexpr (std::is_same_v<T, bool>)
+                        row[c] = row[c] || (av && load<T>(reinterpret_cast<const char*>(brow + c)));
                     else row[c] = T(uint64_t(row[c]) + uint64_t(av) * uint64_t(brow[c]));
                 }
             }
@@ -205,22 +216,30 @@ ConvGeometry geometry(const Shape& xs, const Shape& ws, std::array<int64_t, 2> s
                       std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation,
                       int64_t groups) {
     ConvGeometry g{};
-    bool ok = xs.size() == 4 && ws.size() == 4 && groups >= 1 && stride[0] >= 1 &&
-              stride[1] >= 1 && dilation[0] >= 1 && dilation[1] >= 1 && padding[0] >= 0 &&
-              padding[1] >= 0;
+    bool ok = xs.size() == 4 && ws.size() == 4 && groups >= 1;
     if (ok) {
         g = {xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], 0, 0, groups, ws[1], ws[0] / groups,
              stride, padding, dilation};
-        ok = g.C == g.Cg * groups && g.O % groups == 0;
-        g.OH = (g.H + 2 * padding[0] - dilation[0] * (g.KH - 1) - 1) / stride[0] + 1;
-        g.OW = (g.W + 2 * padding[1] - dilation[1] * (g.KW - 1) - 1) / stride[1] + 1;
-        ok = ok && g.OH >= 1 && g.OW >= 1;
+        int64_t channels;
+        ok = !__builtin_mul_overflow(g.Cg, groups, &channels) && g.C == channels &&
+             g.O % groups == 0;
+        g.OH = sliding_windows(g.H, g.KH, stride[0], padding[0], dilation[0]);
+        g.OW = sliding_windows(g.W, g.KW, stride[1], padding[1], dilation[1]);
+        // im2col's rows and columns are products of these; they must be countable too
+        int64_t cols;
+        ok = ok && g.OH >= 1 && g.OW >= 1 && !__builtin_mul_overflow(g.OH, g.OW, &cols) &&
+             !__builtin_mul_overflow(cols, std::max<int64_t>(g.N, 1), &cols) &&
+             !__builtin_mul_overflow(g.KH * g.KW, std::max<int64_t>(g.Cg, 1), &cols);
     }
     if (!ok)
         throw value_error("conv2d: input " + shape_str(xs) + " and weight " + shape_str(ws) +
-                          " with groups=" + std::to_string(groups) +
+                          " with stride=" + shape_str({stride[0], stride[1]}) + ", padding=" +
+                          shape_str({padding[0], padding[1]}) + ", dilation=" +
+                          shape_str({dilation[0], dilation[1]}) + ", groups=" +
+                          std::to_string(groups) +
                           " do not fit; need x (N, C, H, W), w (O, C/groups, KH, KW), O "
-                          "divisible by groups, and a kernel no larger than the padded input");
+                          "divisible by groups, stride and dilation >= 1, padding >= 0, and a "
+                          "kernel no larger than the padded input");
     return g;
 }
 
@@ -372,9 +391,15 @@ ConvBlocks conv_blocks(const ConvGeometry& g, int64_t itemsize) {
     return {per, (g.N + per - 1) / per};
 }
 
+// An empty batch or output has nothing to compute, and no input channels (rows() == 0) sums
+// nothing: zeros. (Both would otherwise divide by zero when splitting the batch into blocks.)
+bool conv_is_trivial(const ConvGeometry& g) { return g.N == 0 || g.O == 0 || g.rows() == 0; }
+
 template <class T>
 Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
     const int64_t P = g.P();
+    if (conv_is_trivial(g)) return full_float({g.N, g.O, g.OH, g.OW}, 0.0, x.dtype);
+    require_blas_size({g.Og, g.rows(), g.N * P}, "conv2d");
     Array out = empty({g.N, g.O, g.OH, g.OW}, x.dtype);
     const T* px = reinterpret_cast<const T*>(x.ptr());
     const T* pw = reinterpret_cast<const T*>(w.ptr());
@@ -405,6 +430,8 @@ std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array& x, co
                                              const ConvGeometry& g) {
     const int64_t P = g.P(), wsize = w.numel();
     Array gx = full_float(x.shape, 0.0, x.dtype);
+    if (conv_is_trivial(g)) return {gx, full_float(w.shape, 0.0, w.dtype)};
+    require_blas_size({g.Og, g.rows(), g.N * P}, "conv2d_backward");
     const T* px = reinterpret_cast<const T*>(x.ptr());
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     const T* pgy = reinterpret_cast<const T*>(gy.ptr());

@@ -5,6 +5,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cctype>
+#include <cstdlib>
+
 #include "kernels.hpp"
 #include "parallel.hpp"
 #include "simd/simd.hpp"
@@ -29,10 +32,38 @@ DType dtype_code(int code) {
     return DType(code);
 }
 
+// A shape from any iterable of ints; an int beyond int64 is Python's OverflowError, a non-int
+// a TypeError (checked_numel then checks the dims and their product).
 Shape to_shape(const py::handle& seq) {
     Shape s;
-    for (auto item : seq) s.push_back(item.cast<int64_t>());
+    for (auto item : seq) {
+        const long long v = PyLong_AsLongLong(item.ptr());
+        if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+        s.push_back(v);
+    }
     return s;
+}
+
+// The caching allocator's bound from MICROGRAD_CPU_CACHE_LIMIT: bytes, or with a K, M or G
+// suffix (powers of 1024); 0 turns caching off.
+void apply_cache_limit_from_env() {
+    const char* env = std::getenv("MICROGRAD_CPU_CACHE_LIMIT");
+    if (!env || !*env) return;
+    const std::string text(env);
+    size_t used = 0;
+    unsigned long long value = 0;
+    try {
+        value = std::stoull(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    std::string unit = text.substr(used);
+    for (auto& ch : unit) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+    const int shift = unit.empty() ? 0 : unit == "K" ? 10 : unit == "M" ? 20 : unit == "G" ? 30 : -1;
+    if (used == 0 || text[0] == '-' || shift < 0 || (value >> (63 - shift)) != 0)
+        throw value_error("MICROGRAD_CPU_CACHE_LIMIT=" + text + " is not a size: give bytes, "
+                          "optionally with a K, M or G suffix (e.g. 512M); 0 disables the cache");
+    set_cache_limit(size_t(value) << shift);
 }
 
 py::tuple to_tuple(const Shape& s) {
@@ -203,8 +234,13 @@ PYBIND11_MODULE(_core, m) {
             PyErr_SetString(PyExc_ValueError, e.what());
         } catch (const index_error& e) {
             PyErr_SetString(PyExc_IndexError, e.what());
+        } catch (const memory_error& e) {
+            PyErr_SetString(PyExc_MemoryError, e.what());
+        } catch (const py::cast_error& e) {   // an argument of the wrong type: not a RuntimeError
+            PyErr_SetString(PyExc_TypeError, e.what());
         }
     });
+    apply_cache_limit_from_env();
 
     py::class_<Array> array_class(m, "Array", py::buffer_protocol(),
                       "A strided view of 64-byte-aligned storage; zero-copy to numpy and DLPack.");
@@ -253,8 +289,13 @@ PYBIND11_MODULE(_core, m) {
     // ------------------------------------------------------------------ memory
     // asarray (not ascontiguousarray, which turns 0-d into 1-d)
     static py::object& asarray = *new py::object(py::module_::import("numpy").attr("asarray"));
+    static py::object& host_types = *new py::object(py::make_tuple(
+        py::module_::import("numpy").attr("ndarray"), py::module_::import("numpy").attr("generic")));
     m.def("from_host", [](py::object obj, int code) {
         DType d = dtype_code(code);
+        if (!PyObject_IsInstance(obj.ptr(), host_types.ptr()))   // (None became a 0-d nan)
+            throw type_error("from_host needs a numpy array, got " +
+                             std::string(Py_TYPE(obj.ptr())->tp_name));
         const char* host = d == BF16 ? "f4" : NUMPY_CODES[d];
         py::array a = asarray(obj, py::dtype(host), "order"_a = "C");
         Shape shape(a.shape(), a.shape() + a.ndim());
@@ -263,6 +304,12 @@ PYBIND11_MODULE(_core, m) {
             const float* src = static_cast<const float*>(a.data());
             uint16_t* dst = reinterpret_cast<uint16_t*>(out.ptr());
             for (int64_t i = 0, n = out.numel(); i < n; ++i) dst[i] = float_to_bf16(src[i]);
+        } else if (d == Bool) {
+            // numpy keeps whatever bytes a bool array holds (a uint8 view, a crafted file):
+            // store every nonzero byte as 1, so the array holds only the two bool values
+            const uint8_t* src = static_cast<const uint8_t*>(a.data());
+            uint8_t* dst = reinterpret_cast<uint8_t*>(out.ptr());
+            for (int64_t i = 0, n = out.numel(); i < n; ++i) dst[i] = src[i] != 0;
         } else {
             std::memcpy(out.ptr(), a.data(), size_t(out.numel()) * out.itemsize());
         }
@@ -279,9 +326,14 @@ PYBIND11_MODULE(_core, m) {
         Shape s = to_shape(shape);
         if (py::isinstance<py::bool_>(value)) return full_int(s, value.cast<bool>(), false, d);
         if (py::isinstance<py::int_>(value)) {
-            if (value.cast<py::int_>() > py::int_(INT64_MAX))
-                return full_int(s, int64_t(value.cast<uint64_t>()), true, d);
-            return full_int(s, value.cast<int64_t>(), false, d);
+            int overflow = 0;
+            const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+            if (!overflow) return full_int(s, v, false, d);
+            const unsigned long long u = overflow > 0 ? PyLong_AsUnsignedLongLong(value.ptr()) : 0;
+            if (overflow > 0 && !PyErr_Occurred()) return full_int(s, int64_t(u), true, d);
+            PyErr_Clear();
+            throw value_error("full: the fill value " + py::repr(value).cast<std::string>() +
+                              " does not fit in 64 bits");
         }
         return full_float(s, value.cast<double>(), d);
     });
@@ -441,4 +493,14 @@ PYBIND11_MODULE(_core, m) {
     m.def("cached_bytes", &cached_bytes, "Bytes held by the caching allocator for reuse.");
     m.def("empty_cache", &empty_cache, "Return cached blocks to the system.");
     m.def("set_cache_limit", &set_cache_limit, "Most bytes the caching allocator keeps.");
+    m.def("memory_stats", [] {
+        const MemoryStats st = memory_stats();
+        py::dict d;
+        d["allocated_bytes"] = st.allocated_bytes;            // held by live arrays
+        d["peak_allocated_bytes"] = st.peak_allocated_bytes;  // the most ever held at once
+        d["cached_bytes"] = st.cached_bytes;                  // freed, kept for reuse
+        d["cache_limit"] = st.cache_limit;
+        d["alloc_retries"] = st.alloc_retries;                // failures retried after emptying
+        return d;
+    }, "The caching allocator's counters, in bytes.");
 }

@@ -90,11 +90,7 @@ void run_gather(const Array& out, const Array& index_view, const Array& x, int a
 }  // namespace
 
 Array reshape(const Array& x, const Shape& shape) {
-    int64_t n = 1;
-    for (auto s : shape) {
-        if (s < 0) throw value_error("reshape: negative dimension in " + shape_str(shape));
-        n *= s;
-    }
+    const int64_t n = checked_numel(shape, x.itemsize());
     if (n != x.numel())
         throw value_error("cannot reshape an array of shape " + shape_str(x.shape) + " (" +
                           std::to_string(x.numel()) + " elements) to " + shape_str(shape) +
@@ -142,9 +138,10 @@ Array slice(const Array& x, const std::vector<std::array<int64_t, 3>>& key) {
                               std::to_string(start) + " stop=" + std::to_string(stop) +
                               " step=" + std::to_string(step) +
                               " (need 0 <= start <= stop <= size, step >= 1)");
-        shape[d] = (stop - start + step - 1) / step;
+        shape[d] = stop == start ? 0 : (stop - start - 1) / step + 1;   // no overflow for any step
         if (shape[d] > 0) offset += start * x.strides[d];
-        strides[d] = x.strides[d] * step;
+        // a stride only matters along a dim of 2+ elements, where it stays inside the storage
+        if (shape[d] > 1) strides[d] = x.strides[d] * step;
     }
     return make_view(x, shape, strides, offset);
 }
@@ -173,7 +170,7 @@ Array cat(const std::vector<Array>& xs, int axis) {
             throw value_error("cat: cannot join " + std::string(DTYPE_NAMES[x.dtype]) + " " +
                               shape_str(x.shape) + " to " + DTYPE_NAMES[first.dtype] + " " +
                               shape_str(first.shape) + " along axis " + std::to_string(axis));
-        shape[axis] += x.shape[axis];
+        shape[axis] = checked_add(shape[axis], x.shape[axis], "cat: the joined axis");
     }
     Array out = empty(shape, first.dtype);
     int64_t at = 0;
@@ -264,16 +261,19 @@ Array scatter(const Array& x, int axis, const Array& index, const Array& src, bo
 }
 
 Array nonzero(const Array& x) {
-    Array mask = astype(x, Bool);
-    const bool* m = reinterpret_cast<const bool*>(mask.ptr());
+    // astype(x, Bool) of a bool array copies its bytes as they are, so the mask is read through
+    // one predicate (any nonzero byte), the same when counting rows and when writing them.
+    Array mask = contiguous(astype(x, Bool));
+    const char* m = mask.ptr();
+    auto is_set = [m](int64_t i) { return load<bool>(m + i); };
     const int64_t n = mask.numel(), nd = x.ndim();
     int64_t count = 0;
-    for (int64_t i = 0; i < n; ++i) count += m[i];
+    for (int64_t i = 0; i < n; ++i) count += is_set(i);
     Array out = empty({count, nd}, I64);
     int64_t* o = reinterpret_cast<int64_t*>(out.ptr());
     Shape idx(nd, 0);
     for (int64_t i = 0; i < n; ++i) {
-        if (m[i]) o = std::copy(idx.begin(), idx.end(), o);
+        if (is_set(i)) o = std::copy(idx.begin(), idx.end(), o);
         for (int64_t d = nd - 1; d >= 0; --d) {
             if (++idx[d] < x.shape[d]) break;
             idx[d] = 0;

@@ -183,8 +183,9 @@ Array cross_entropy(const Array& logits_in, const Array& target_in, int64_t igno
 namespace {
 
 int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, const char* what) {
-    int64_t out = (in + 2 * p - d * (k - 1) - 1) / s + 1;
-    if (k < 1 || s < 1 || p < 0 || d < 1 || 2 * p > k * d || out < 1)
+    const int64_t out = sliding_windows(in, k, s, p, d);
+    int64_t reach;   // PyTorch: padding at most half the (dilated) kernel
+    if (out < 1 || __builtin_mul_overflow(k, d, &reach) || p > reach / 2)
         throw value_error(std::string(what) + ": kernel " + std::to_string(k) + ", stride " +
                           std::to_string(s) + ", padding " + std::to_string(p) + ", dilation " +
                           std::to_string(d) + " do not fit an input of size " + std::to_string(in) +
@@ -585,7 +586,7 @@ struct ChannelLayout {
 };
 
 ChannelLayout channel_layout(const Array& x, const char* what) {
-    if (x.ndim() < 2 || x.shape[1] < 1)
+    if (x.ndim() < 2)
         throw value_error(std::string(what) + ": expected x of shape (N, C, ...), got " +
                           shape_str(x.shape));
     int64_t inner = 1;
@@ -634,7 +635,7 @@ std::array<Array, 3> batch_norm(const Array& x_in, const Array* weight, const Ar
                                 bool training, double momentum, double eps) {
     require_float(x_in.dtype, "batch_norm");
     const ChannelLayout L = channel_layout(x_in, "batch_norm");
-    if (training && L.count < 2)
+    if (training && L.count == 1)   // (an empty batch is fine, as in PyTorch)
         throw value_error("batch_norm: training needs more than 1 value per channel, got x of "
                           "shape " + shape_str(x_in.shape));
     if (!training && (!running_mean || !running_var))
@@ -663,8 +664,8 @@ std::array<Array, 3> batch_norm(const Array& x_in, const Array* weight, const Ar
             parallel_for(L.C, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, L.count)),
                          [&](int64_t c0, int64_t c1) {
                 for (int64_t c = c0; c < c1; ++c) {
-                    double m, var;
-                    if (training) {   // two passes, in double: as accurate as PyTorch's
+                    double m = 0, var = 0;   // an empty batch: zero statistics, none updated
+                    if (training && L.count > 0) {   // two passes, in double: as PyTorch's
                         double sum = 0;
                         for_channel(px, L, c, [&](const T* plane, int64_t) {
                             sum += partial_sums(L.inner, [&](int64_t i) { return double(plane[i]); });
@@ -682,7 +683,7 @@ std::array<Array, 3> batch_norm(const Array& x_in, const Array* weight, const Ar
                         if (prv)
                             prv[c] = T((1 - momentum) * prv[c] +
                                        momentum * squares / double(L.count - 1));
-                    } else {
+                    } else if (!training) {
                         m = prm[c];
                         var = prv[c];
                     }
@@ -764,19 +765,40 @@ std::array<Array, 3> batch_norm_backward(const Array& gy_in, const Array& x_in,
     return {astype_if(gx, x_in.dtype), astype_if(gw, x_in.dtype), astype_if(gb, x_in.dtype)};
 }
 
+int64_t sliding_windows(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+    if (in < 0 || k < 1 || s < 1 || p < 0 || d < 1) return -1;
+    int64_t padded, reach, span;
+    if (__builtin_mul_overflow(p, 2, &padded) || __builtin_add_overflow(padded, in, &padded) ||
+        __builtin_mul_overflow(d, k - 1, &reach) || __builtin_sub_overflow(padded, reach + 1, &span))
+        return -1;
+    return span < 0 ? -1 : span / s + 1;
+}
+
 Array arange(double start, double stop, double step, DType dtype) {
     if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
         throw value_error("arange: start=" + std::to_string(start) + " stop=" +
                           std::to_string(stop) + " step=" + std::to_string(step) +
                           " must be finite with a nonzero step");
-    const int64_t n = std::max<int64_t>(0, int64_t(std::ceil((stop - start) / step)));
+    // The count in double first: converting one beyond int64 to an integer is undefined.
+    const double count = std::max(0.0, std::ceil((stop - start) / step));
+    if (!(count < 9.2233720368547758e18))
+        throw value_error("arange: start=" + std::to_string(start) + " stop=" +
+                          std::to_string(stop) + " step=" + std::to_string(step) + " gives " +
+                          std::to_string(count) + " elements, more than int64 can count");
+    const int64_t n = int64_t(count);
+    if (!is_float(dtype) && n > 0 &&
+        !(std::fabs(start) < 9.2e18 && std::fabs(step) < 9.2e18 && std::fabs(stop) < 9.2e18))
+        throw value_error("arange: start=" + std::to_string(start) + " stop=" +
+                          std::to_string(stop) + " step=" + std::to_string(step) +
+                          " are outside int64 for an integer arange");
     Array out = empty({n}, dtype);
     visit_dtype(dtype, [&](auto t) {
         using T = decltype(t);
         char* o = out.ptr();
+        const uint64_t first = uint64_t(int64_t(start)), by = uint64_t(int64_t(step));
         for (int64_t i = 0; i < n; ++i, o += sizeof(T)) {
             if constexpr (is_float_v<T>) store<T>(o, compute_t<T>(start + double(i) * step));
-            else store<T>(o, convert<T>(int64_t(start) + i * int64_t(step)));
+            else store<T>(o, convert<T>(int64_t(first + uint64_t(i) * by)));   // wraps, no UB
         }
     });
     return out;

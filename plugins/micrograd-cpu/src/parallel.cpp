@@ -4,8 +4,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace mgcpu {
@@ -34,7 +36,9 @@ public:
         for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
     }
 
-    // Runs fn(chunk) for chunk in [0, chunks), the caller taking part.
+    // Runs fn(chunk) for chunk in [0, chunks), the caller taking part. The first exception a
+    // chunk throws (on any thread: bad_alloc of a worker's scratch, a value_error) is rethrown
+    // here, on the caller, once every thread has let go of the task; later chunks are skipped.
     void run(int threads, int64_t chunks, const std::function<void(int64_t)>& fn) {
         std::unique_lock<std::mutex> call_lock(call_mutex_);   // one parallel region at a time
         if (size() != threads) resize(threads);   // only here, where no region is running
@@ -44,6 +48,8 @@ public:
             chunks_ = chunks;
             next_.store(0);
             pending_.store(chunks);
+            failed_.store(false);
+            error_ = nullptr;
             generation_.fetch_add(1, std::memory_order_release);
         }
         wake_.notify_all();
@@ -63,15 +69,25 @@ public:
         std::unique_lock<std::mutex> lock(mutex_);
         done_.wait(lock, finished);
         task_ = nullptr;
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
     }
 
     ~Pool() { stop(); }
 
 private:
+    // Never throws: an exception escaping a worker thread would be std::terminate.
     void drain(const std::function<void(int64_t)>& fn) {
         int64_t finished = 0;
         for (int64_t c; (c = next_.fetch_add(1)) < chunks_;) {
-            fn(c);
+            if (!failed_.load(std::memory_order_relaxed)) {
+                try {
+                    fn(c);
+                } catch (...) {
+                    std::lock_guard<std::mutex> lock(mutex_);
+                    if (!error_) error_ = std::current_exception();
+                    failed_.store(true);
+                }
+            }
             ++finished;
         }
         if (finished && pending_.fetch_sub(finished, std::memory_order_acq_rel) == finished) {
@@ -123,6 +139,8 @@ private:
     int64_t chunks_ = 0;
     std::atomic<int> active_{0};
     std::atomic<uint64_t> generation_{0};
+    std::atomic<bool> failed_{false};
+    std::exception_ptr error_;   // guarded by mutex_
     static constexpr int SPIN = 2000;
     bool stopping_ = false;
 };

@@ -205,11 +205,11 @@ Array reduce(int op, const Array& x, const std::vector<int>& axes, bool keepdim)
     }
     Shape out_shape;
     for (int d = 0; d < x.ndim(); ++d) {
+        if ((op == MAX || op == MIN) && reduced[d] && x.shape[d] == 0)   // keepdim or not
+            throw index_error("max/min of an empty axis " + std::to_string(d) + " of shape " +
+                              shape_str(x.shape) + " has no identity");
         if (!reduced[d]) out_shape.push_back(x.shape[d]);
         else if (keepdim) out_shape.push_back(1);
-        else if ((op == MAX || op == MIN) && x.shape[d] == 0)
-            throw value_error("max/min of an empty axis " + std::to_string(d) + " of shape " +
-                              shape_str(x.shape) + " has no identity");
     }
     return visit_dtype(x.dtype, [&](auto t) {
         using T = decltype(t);
@@ -226,7 +226,7 @@ Array argreduce(bool is_max, const Array& x, int axis, bool keepdim) {
     check_axis(axis, x.ndim(), "argmax/argmin");
     const int64_t len = x.shape[axis];
     if (len == 0)
-        throw value_error("argmax/argmin of an empty axis " + std::to_string(axis) + " of shape " +
+        throw index_error("argmax/argmin of an empty axis " + std::to_string(axis) + " of shape " +
                           shape_str(x.shape));
     Shape lane_shape = x.shape;
     lane_shape[axis] = 1;

@@ -14,13 +14,20 @@ namespace mgcpu {
 
 template <int K>
 struct Walk {
-    Shape shape;                           // coalesced, innermost last (at least one dim)
+    Shape shape;                           // coalesced, innermost last (at least one dim; {0} if empty)
     std::array<Shape, K> strides;          // in bytes
     std::array<char*, K> base;
 
     Walk(const Shape& full_shape, const std::array<Shape, K>& byte_strides,
          const std::array<char*, K>& ptrs)
         : base(ptrs) {
+        // No elements: one empty dim, so no consumer divides by (or loops over) the others.
+        for (auto n : full_shape)
+            if (n == 0) {
+                shape = {0};
+                for (int k = 0; k < K; ++k) strides[k] = {0};
+                return;
+            }
         for (size_t d = 0; d < full_shape.size(); ++d) {
             if (full_shape[d] == 1) continue;
             bool merge = !shape.empty();

@@ -17,6 +17,7 @@ and ``mod`` round their quotient too early, so those run in float32 (see also ``
 
 from __future__ import annotations
 
+import functools
 import math
 
 import mlx.core as mx
@@ -28,6 +29,7 @@ from micrograd.device import device as Device
 from . import mlx_device
 from .fast_ops import FastOps
 from .mlx_dtypes import HALF, TO_MLX, array
+from .mlx_memory import check_fits, check_shape
 from .optim_steps import OptimizerSteps
 
 
@@ -151,6 +153,7 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
 
     def full(self, shape, value, dtype):
         # Through a typed 0-d array: mx.full's Python-int path cannot hold uint64's top half.
+        check_shape(shape, "full")
         return mx.full(shape, array(value, dtype))
 
     def astype(self, x, dtype):
@@ -189,18 +192,29 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
     # ------------------------------------------------------------ reductions
     def reduce(self, op, x, axes, keepdim):
         axes = list(axes)
-        if x.size == 0 and op in _EMPTY_REDUCTION:
+        if x.size == 0:
             # The answer needs no kernel; and MLX 0.32's CPU Sum over an empty input was seen
-            # to block forever in a long test session (core/tests, on its second run).
+            # to block forever in a long test session (core/tests, on its second run), while
+            # its max/min refuse any zero-size input, even one whose result is empty too.
             shape = tuple(1 if d in axes else n for d, n in enumerate(x.shape) if keepdim or
                           d not in axes)
-            return mx.full(shape, _EMPTY_REDUCTION[op], x.dtype)
+            if op in _EMPTY_REDUCTION:
+                return mx.full(shape, _EMPTY_REDUCTION[op], x.dtype)
+            if any(x.shape[d] == 0 for d in axes):
+                raise IndexError(f"{op} of an empty axis of shape {tuple(x.shape)} has no "
+                                 f"identity")
+            return mx.zeros(shape, x.dtype)
         if x.dtype in HALF and op in ("sum", "prod"):
             return _REDUCE[op](x.astype(mx.float32), axes, keepdim).astype(x.dtype)
         # MLX widens small integer sums and products (int8 -> int32); the contract keeps dtype.
         return _REDUCE[op](x, axes, keepdim).astype(x.dtype)
 
     def argreduce(self, op, x, axis, keepdim):
+        if x.size == 0 and x.shape[axis] > 0:
+            # Lanes along a non-empty axis, but no lanes: MLX refuses any zero-size array.
+            shape = tuple(1 if d == axis else n for d, n in enumerate(x.shape)
+                          if keepdim or d != axis)
+            return mx.zeros(shape, mx.int64)
         fn = mx.argmax if op == "argmax" else mx.argmin
         return fn(x, axis, keepdim).astype(mx.int64)
 
@@ -217,12 +231,14 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
 
     # --------------------------------------------------------------- movement
     def reshape(self, x, shape):
+        check_shape(shape, "reshape")
         return mx.reshape(x, shape)
 
     def permute(self, x, axes):
         return mx.transpose(x, axes)
 
     def expand(self, x, shape):
+        check_shape(shape, "expand")
         return mx.broadcast_to(x, shape)
 
     def slice(self, x, key):
@@ -269,3 +285,22 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
         return mx.array(found, dtype=mx.int64)
 
 
+_CREATING = (
+    "from_host", "full", "astype", "unary", "binary", "where", "reduce", "argreduce", "cumsum",
+    "matmul", "cat", "take", "gather", "scatter", "nonzero", "relu", "sigmoid", "silu", "gelu",
+    "gelu_tanh", "softplus", "softmax", "log_softmax", "cross_entropy", "conv2d",
+    "conv2d_backward",
+)
+"""The primitives whose outputs MLX will allocate (views, host transfers and in-place updates
+aside); each output is checked against the memory limit before MLX evaluates it (mlx_memory)."""
+
+
+def _size_checked(name, method):
+    @functools.wraps(method)
+    def checked(self, *args, **kwargs):
+        return check_fits(method(self, *args, **kwargs), name)
+    return checked
+
+
+for _name in _CREATING:
+    setattr(MLXBackend, _name, _size_checked(_name, getattr(MLXBackend, _name)))

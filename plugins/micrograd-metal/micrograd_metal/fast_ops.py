@@ -20,6 +20,7 @@ from micrograd import dtypes
 from micrograd.ops import fallbacks
 
 from .mlx_dtypes import HALF
+from .mlx_memory import check_bytes
 
 
 def _widen(x):
@@ -28,6 +29,20 @@ def _widen(x):
 
 def _const(value, like):
     return mx.array(value, dtype=like.dtype)
+
+
+def _check_conv_workspace(x, w, stride, padding, dilation):
+    # MLX's CPU convolution unfolds its input into an (N*OH*OW, KH*KW*C) matrix, the transposed
+    # convolutions of the backward pass into ones as large for the input's positions; a failed
+    # allocation there kills the process, so the larger of the two is checked first.
+    (n, c, h, wd), (o, _, kh, kw) = x.shape, w.shape
+    positions = 1
+    for size, k, s, p, d in ((h, kh, stride[0], padding[0], dilation[0]),
+                             (wd, kw, stride[1], padding[1], dilation[1])):
+        positions *= max(size, max(0, (size + 2 * p - d * (k - 1) - 1) // s + 1))
+    unfolded = n * positions * kh * kw * max(c, o) * x.itemsize
+    check_bytes(unfolded, "conv2d", f"an unfolded input for x {tuple(x.shape)} "
+                f"and weight {tuple(w.shape)} with padding {tuple(padding)}")
 
 
 class FastOps:
@@ -76,11 +91,16 @@ class FastOps:
         peak = mx.where(mx.isinf(peak) | mx.isnan(peak), _const(0, peak), peak)
         return w - peak
 
+    # MLX's max refuses any zero-size input, and the result of an empty input is empty too.
     def softmax(self, x, axis):
+        if x.size == 0:
+            return mx.array(x)
         e = self._exp(self._shifted(_widen(x), axis))
         return (e / mx.sum(e, axis, keepdims=True)).astype(x.dtype)
 
     def log_softmax(self, x, axis):
+        if x.size == 0:
+            return mx.array(x)
         return self._log_softmax(_widen(x), axis).astype(x.dtype)
 
     def _log_softmax(self, w, axis):
@@ -88,6 +108,8 @@ class FastOps:
         return shifted - mx.log(mx.sum(self._exp(shifted), axis, keepdims=True))
 
     def cross_entropy(self, logits, target, ignore_index):
+        if logits.size == 0:   # no rows, or no classes (every target then ignored)
+            return mx.zeros(target.shape, logits.dtype)
         logp = self._log_softmax(_widen(logits), 1)
         ignored = target == ignore_index
         safe = mx.where(ignored, mx.zeros((), target.dtype), target)
@@ -98,6 +120,7 @@ class FastOps:
     @staticmethod
     def _conv_nchw(x, w, stride, padding, dilation, groups):
         # MLX convolves channels-last: x (N, H, W, C) with w (O, KH, KW, C/groups).
+        _check_conv_workspace(x, w, stride, padding, dilation)
         y = mx.conv2d(x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), stride=tuple(stride),
                       padding=tuple(padding), dilation=tuple(dilation), groups=groups)
         return y.transpose(0, 3, 1, 2)

@@ -27,4 +27,9 @@ def array(value, dtype: dtypes.DType) -> mx.array:
     nearest even."""
     if dtype is dtypes.bfloat16:
         return mx.array(np.asarray(value, dtype=np.float32)).astype(mx.bfloat16)
-    return mx.array(np.asarray(value, dtype=dtype.numpy), dtype=TO_MLX[dtype])
+    host = np.asarray(value, dtype=dtype.numpy)
+    if dtype is dtypes.bool:
+        # numpy keeps any byte in a bool array (a uint8 view, a crafted file) and MLX copies it
+        # as it is; then ~m is all True and sum(m) adds the bytes. Only 0 and 1 go in.
+        host = host.view(np.uint8) != 0
+    return mx.array(host, dtype=TO_MLX[dtype])
