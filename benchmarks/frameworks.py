@@ -76,8 +76,13 @@ class Framework:
     def sync(self, value) -> None:
         """Block until ``value`` (and everything queued before it) is computed."""
         if self.kind == "micrograd":
-            _force_micrograd(value)
-            self.extra["backend"].synchronize()
+            # A lazy (MLX-backed) result is computed by mx.eval, which blocks until it is: the
+            # same and only wait the raw MLX contender gets. Another wait on the whole stream
+            # (the backend's synchronize) would charge micrograd for a round trip MLX is not.
+            if self.lazy:
+                _force_micrograd(value)
+            else:
+                self.extra["backend"].synchronize()
         elif self.kind == "mlx":
             if isinstance(value, (tuple, list)):
                 self.lib.eval(*[v for v in value if v is not None])
