@@ -271,6 +271,30 @@ struct Impl {
             p[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
         }
     }
+
+    // acc[k] += x[r * row_stride + k] over rows r, each column summed in row order in float64.
+    // Eight rows at a time: every accumulator is loaded and stored once per eight rows, and the
+    // eight rows are eight sequential streams the prefetcher follows. Plain loops, vectorised
+    // across columns by the compiler under this file's instruction-set flags (the order of each
+    // column's additions is unchanged, so this is exact without fast-math).
+    static void column_sum(const T* __restrict x, int64_t rows, int64_t cols, int64_t row_stride,
+                           double* __restrict acc) {
+        constexpr int RB = 8;
+        int64_t r = 0;
+        for (; r + RB <= rows; r += RB) {
+            const T* __restrict b = x + r * row_stride;
+            for (int64_t k = 0; k < cols; ++k) {
+                double a = acc[k];
+#pragma GCC unroll 8
+                for (int j = 0; j < RB; ++j) a += double(b[j * row_stride + k]);
+                acc[k] = a;
+            }
+        }
+        for (; r < rows; ++r) {
+            const T* __restrict b = x + r * row_stride;
+            for (int64_t k = 0; k < cols; ++k) acc[k] += double(b[k]);
+        }
+    }
 };
 
 template <class Arch>
@@ -278,7 +302,8 @@ Kernels make_kernels() {
     return Kernels{Arch::name(), &Impl<Arch, float>::binary, &Impl<Arch, double>::binary,
                    &Impl<Arch, float>::binary_rows, &Impl<Arch, double>::binary_rows,
                    &Impl<Arch, float>::unary, &Impl<Arch, double>::unary,
-                   &Impl<Arch, float>::relu, &Impl<Arch, float>::sgd, &Impl<Arch, float>::adam};
+                   &Impl<Arch, float>::relu, &Impl<Arch, float>::sgd, &Impl<Arch, float>::adam,
+                   &Impl<Arch, float>::column_sum, &Impl<Arch, double>::column_sum};
 }
 
 }  // namespace mgcpu::simd
