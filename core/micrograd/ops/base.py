@@ -156,6 +156,8 @@ def normalize_dims(dims, ndim: int) -> tuple[int, ...]:
     if dims is None:
         return tuple(range(ndim))
     if isinstance(dims, int):     # the common case (x.sum(0)), without the set and sort
+        if 0 <= dims < ndim:
+            return (dims,)
         return (normalize_dim(dims, ndim),) if ndim else ()
     out = tuple(sorted({normalize_dim(d, ndim) for d in dims}))
     if len(out) != len(tuple(dims)):

@@ -128,7 +128,8 @@ class LogSoftmax(Softmax):
 
 def _all_dims(dim) -> bool:
     """None, and (as in PyTorch) an empty tuple or list of dims, reduce over every dim."""
-    return dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0)
+    return dim is None or (dim.__class__ is not int and isinstance(dim, (tuple, list))
+                           and len(dim) == 0)
 
 
 def _accumulating_dtype(x: Tensor, dtype) -> Tensor:
