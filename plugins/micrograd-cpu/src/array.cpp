@@ -40,16 +40,15 @@ int64_t checked_add(int64_t a, int64_t b, const std::string& what) {
 }
 
 int64_t checked_numel(const Shape& shape, int itemsize) {
-    int64_t numel = 1, extent = itemsize;
-    bool overflow = false;
-    for (auto s : shape) {
+    for (auto s : shape)
         if (s < 0) throw value_error("negative dimension in shape " + shape_str(shape));
-        numel *= s;   // cannot overflow while extent (>= numel) does not
-        overflow = overflow || __builtin_mul_overflow(extent, std::max<int64_t>(s, 1), &extent);
+    int64_t numel = 1, extent = itemsize;
+    for (auto s : shape) {
+        if (__builtin_mul_overflow(extent, std::max<int64_t>(s, 1), &extent))
+            throw value_error("shape " + shape_str(shape) + " of " + std::to_string(itemsize) +
+                              "-byte elements is too large: its size in bytes overflows int64");
+        numel *= s;   // no overflow: numel <= extent
     }
-    if (overflow)
-        throw value_error("shape " + shape_str(shape) + " of " + std::to_string(itemsize) +
-                          "-byte elements is too large: its size in bytes overflows int64");
     return numel;
 }
 

@@ -795,10 +795,13 @@ Array arange(double start, double stop, double step, DType dtype) {
     visit_dtype(dtype, [&](auto t) {
         using T = decltype(t);
         char* o = out.ptr();
-        const uint64_t first = uint64_t(int64_t(start)), by = uint64_t(int64_t(step));
-        for (int64_t i = 0; i < n; ++i, o += sizeof(T)) {
-            if constexpr (is_float_v<T>) store<T>(o, compute_t<T>(start + double(i) * step));
-            else store<T>(o, convert<T>(int64_t(first + uint64_t(i) * by)));   // wraps, no UB
+        if constexpr (is_float_v<T>) {
+            for (int64_t i = 0; i < n; ++i, o += sizeof(T))
+                store<T>(o, compute_t<T>(start + double(i) * step));
+        } else {   // start and step are within int64 (checked above); the sum wraps, no UB
+            const uint64_t first = uint64_t(int64_t(start)), by = uint64_t(int64_t(step));
+            for (int64_t i = 0; i < n; ++i, o += sizeof(T))
+                store<T>(o, convert<T>(int64_t(first + uint64_t(i) * by)));
         }
     });
     return out;

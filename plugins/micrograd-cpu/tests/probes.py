@@ -179,6 +179,13 @@ def core_arange_int_start_beyond_int64():
     _env()[4].arange(1e19, 2e19, 1e18, _code("int64"))
 
 
+@probe()
+def core_arange_float_beyond_int64():
+    # values beyond int64 are fine for a float arange (they were cast to int64 before: UB)
+    got = _host(_env()[4].arange(1e30, 1e30 + 3.5e24, 1e24, _code("float64")))
+    np.testing.assert_allclose(got, 1e30 + 1e24 * np.arange(4))
+
+
 @probe(ValueError)
 def core_arange_zero_step():
     _env()[4].arange(0.0, 1.0, 0.0, _code("float32"))
