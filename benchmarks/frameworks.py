@@ -100,12 +100,13 @@ def _is_mlx(array) -> bool:
 
 def _force_micrograd(value) -> None:
     # The contract has no "evaluate" primitive and ``synchronize`` only waits for work already
-    # scheduled, so a lazy MLX-backed tensor is evaluated here, by MLX itself.
-    tensors = value if isinstance(value, (tuple, list)) else (value,)
-    lazy = [t._data for t in tensors if t is not None and _is_mlx(t._data)]
-    if lazy:
-        import mlx.core as mx
-        mx.eval(*lazy)
+    # scheduled, so a lazy backend's tensors (MLX arrays: that is what makes it lazy, see
+    # discover) are evaluated here, by MLX itself, with as little around it as raw MLX gets.
+    import mlx.core as mx
+    if isinstance(value, (tuple, list)):
+        mx.eval(*[t._data for t in value if t is not None])
+    elif value is not None:
+        mx.eval(value._data)
 
 
 @dataclass(frozen=True)
