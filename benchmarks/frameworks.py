@@ -76,8 +76,13 @@ class Framework:
     def sync(self, value) -> None:
         """Block until ``value`` (and everything queued before it) is computed."""
         if self.kind == "micrograd":
-            _force_micrograd(value)
-            self.extra["backend"].synchronize()
+            # A lazy (MLX-backed) result is computed by mx.eval, which blocks until it is: the
+            # same and only wait the raw MLX contender gets. Another wait on the whole stream
+            # (the backend's synchronize) would charge micrograd for a round trip MLX is not.
+            if self.lazy:
+                _force_micrograd(value)
+            else:
+                self.extra["backend"].synchronize()
         elif self.kind == "mlx":
             if isinstance(value, (tuple, list)):
                 self.lib.eval(*[v for v in value if v is not None])
@@ -95,12 +100,13 @@ def _is_mlx(array) -> bool:
 
 def _force_micrograd(value) -> None:
     # The contract has no "evaluate" primitive and ``synchronize`` only waits for work already
-    # scheduled, so a lazy MLX-backed tensor is evaluated here, by MLX itself.
-    tensors = value if isinstance(value, (tuple, list)) else (value,)
-    lazy = [t._data for t in tensors if t is not None and _is_mlx(t._data)]
-    if lazy:
-        import mlx.core as mx
-        mx.eval(*lazy)
+    # scheduled, so a lazy backend's tensors (MLX arrays: that is what makes it lazy, see
+    # discover) are evaluated here, by MLX itself, with as little around it as raw MLX gets.
+    import mlx.core as mx
+    if isinstance(value, (tuple, list)):
+        mx.eval(*[t._data for t in value if t is not None])
+    elif value is not None:
+        mx.eval(value._data)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,32 @@ def build_mlp(fw, batch):
     return _training_step(fw, model, optimizer, x, y)
 
 
+def _mlp_mlx(fw, batch, lr=0.05, momentum=0.9):
+    """The MLP step written directly in MLX (value_and_grad, PyTorch's SGD momentum by hand):
+    the floor for micrograd's metal backend, which runs the same step on MLX."""
+    mx = fw.lib
+    weights = {**_linear_weights("0", 784, 256, 20), **_linear_weights("2", 256, 10, 22)}
+    params = [mx.array(weights[k]) for k in ("0.weight", "0.bias", "2.weight", "2.bias")]
+    buffers = [None] * len(params)
+    x = mx.array(randn(batch, 784, seed=24))
+    y = mx.array(rng(25).integers(0, 10, batch).astype(np.int64))
+
+    def loss_fn(w1, b1, w2, b2):
+        logits = mx.maximum(x @ w1.T + b1, 0) @ w2.T + b2
+        picked = mx.take_along_axis(logits, y[:, None], 1)[:, 0]
+        return mx.mean(mx.logsumexp(logits, 1) - picked)
+
+    value_and_grad = mx.value_and_grad(loss_fn, argnums=(0, 1, 2, 3))
+
+    def step():
+        loss, grads = value_and_grad(*params)
+        for i, g in enumerate(grads):
+            buffers[i] = g if buffers[i] is None else momentum * buffers[i] + g
+            params[i] = params[i] - lr * buffers[i]
+        return loss, params[0]
+    return step
+
+
 # ------------------------------------------------------------------ digits CNN
 def _digits_batch(batch):
     from sklearn.datasets import load_digits
@@ -149,7 +175,7 @@ def _adam_numpy(fw, total, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
 
 WORKLOADS = [
     Workload("mlp_train_step", "MLP 784-256-10 training step (SGD momentum, cross entropy)",
-             "batch", MLP_BATCH, {"torchlike": build_mlp}, rtol=1e-4, atol=1e-5),
+             "batch", MLP_BATCH, {"torchlike": build_mlp, "mlx": _mlp_mlx}, rtol=1e-4, atol=1e-5),
     Workload("digits_cnn_train_step",
              "digits CNN training step (the demo's model without dropout; Adam)", "batch",
              CNN_BATCH, {"torchlike": build_digits_cnn}, rtol=1e-4, atol=1e-5),

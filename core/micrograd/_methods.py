@@ -41,10 +41,6 @@ def _min_method(self, dim=None, keepdim=False):
     return reduction.min(self, dim, keepdim)
 
 
-def _sum_method(self, dim=None, keepdim=False, *, dtype=None):
-    return reduction.sum(self, dim, keepdim, dtype=dtype)
-
-
 def _mean_method(self, dim=None, keepdim=False, *, dtype=None):
     return reduction.mean(self, dim, keepdim, dtype=dtype)
 
@@ -88,7 +84,7 @@ METHODS = {
     "isinf": ew.isinf, "isfinite": ew.isfinite, "where": lambda self, cond, other:
         ew.where(cond, self, other),
     # reductions
-    "sum": _sum_method, "mean": _mean_method, "prod": reduction.prod, "max": _max_method,
+    "sum": reduction.sum, "mean": _mean_method, "prod": reduction.prod, "max": _max_method,
     "min": _min_method, "amax": reduction.amax, "amin": reduction.amin,
     "argmax": reduction.argmax, "argmin": reduction.argmin, "var": reduction.var,
     "std": reduction.std, "logsumexp": reduction.logsumexp, "softmax": reduction.softmax,

@@ -155,8 +155,10 @@ def normalize_dim(dim: int, ndim: int, what: str = "dim") -> int:
 def normalize_dims(dims, ndim: int) -> tuple[int, ...]:
     if dims is None:
         return tuple(range(ndim))
-    if isinstance(dims, int):
-        dims = (dims,)
+    if isinstance(dims, int):     # the common case (x.sum(0)), without the set and sort
+        if 0 <= dims < ndim:
+            return (dims,)
+        return (normalize_dim(dims, ndim),) if ndim else ()
     out = tuple(sorted({normalize_dim(d, ndim) for d in dims}))
     if len(out) != len(tuple(dims)):
         raise RuntimeError(f"dim {tuple(dims)} appears multiple times in the list of dims")

@@ -6,6 +6,7 @@ import builtins
 from collections import namedtuple
 
 from .. import dtypes
+from ..autograd import grad_mode
 from ..tensor import Tensor
 from . import fallbacks
 from .base import Op, normalize_dim, normalize_dims, numel, to_dtype
@@ -25,6 +26,16 @@ def _unreduce(grad: Tensor, in_shape, axes, keepdim) -> Tensor:
 
 
 class Sum(Op):
+    @classmethod
+    def apply(cls, x, axes, keepdim):
+        # Op.apply minus the node when there is no graph to record: x.sum(0) outside autograd
+        # (a bias gradient, a metric) is a hot path, and on a small tensor the node and its
+        # bookkeeping cost as much as the reduction.
+        if x.requires_grad and grad_mode.state.enabled:
+            return super().apply(x, axes=axes, keepdim=keepdim)
+        be = x._backend
+        return Tensor._make(be.reduce("sum", x._data, axes, keepdim), x._dtype, be)
+
     def forward(self, x, axes, keepdim):
         self.in_shape, self.axes, self.keepdim = x._data.shape, axes, keepdim
         return x._backend.reduce("sum", x._data, axes, keepdim)
@@ -117,7 +128,8 @@ class LogSoftmax(Softmax):
 
 def _all_dims(dim) -> bool:
     """None, and (as in PyTorch) an empty tuple or list of dims, reduce over every dim."""
-    return dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0)
+    return dim is None or (dim.__class__ is not int and isinstance(dim, (tuple, list))
+                           and len(dim) == 0)
 
 
 def _accumulating_dtype(x: Tensor, dtype) -> Tensor:

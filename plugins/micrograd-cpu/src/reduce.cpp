@@ -8,6 +8,8 @@
 
 #include "dtype_dispatch.hpp"
 #include "kernels.hpp"
+#include "parallel.hpp"
+#include "simd/simd.hpp"
 #include "strided.hpp"
 
 namespace mgcpu {
@@ -128,6 +130,13 @@ struct Reducer {
         }
         char* acc_ptr = reinterpret_cast<char*>(acc.get());
         const int64_t total = x.numel();
+        constexpr bool simd_sum = OP == SUM && (std::is_same_v<T, float> || std::is_same_v<T, double>);
+        if constexpr (simd_sum) {
+            if (total > 0 && out_n >= 16 && leading_reduced(x, reduced)) {
+                column_sum(reinterpret_cast<const T*>(x.ptr()), total / out_n, out_n, acc.get());
+                return finish(out, acc.get());
+            }
+        }
         if (total >= (1 << 17) && out_n >= 64 && leading_reduced(x, reduced)) {
             // Column-style (a dense x whose reduced axes all come first): x is (R, K) with
             // the K kept elements of a row contiguous. Threads own slices of the K
@@ -164,10 +173,39 @@ struct Reducer {
             Walk<2> walk(x.shape, {x.byte_strides(), acc_strides}, {x.ptr(), acc_ptr});
             walk.range(0, walk.numel(), &run);
         }
+        return finish(out, acc.get());
+    }
+
+    // The accumulators rounded into the output array.
+    static Array finish(Array& out, const Acc* acc) {
         char* o = out.ptr();
-        for (int64_t i = 0; i < out_n; ++i, o += x.itemsize())
-            store<T>(o, compute_t<T>(acc[size_t(i)]));
+        const int64_t n = out.numel();
+        for (int64_t i = 0; i < n; ++i, o += out.itemsize()) store<T>(o, compute_t<T>(acc[i]));
         return out;
+    }
+
+    // A float sum over the leading axes of a dense x, as an (R, K) matrix summed over its rows
+    // into K float64 accumulators by the SIMD kernel. Columns are split across threads only
+    // when x is well beyond the caches (below that one core is memory-fast enough that a pool
+    // wake-up costs more than it saves); each thread's slice is a whole number of cache lines.
+    static void column_sum(const T* x, int64_t R, int64_t K, double* acc) {
+        const auto& simd_kernels = simd::kernels();
+        auto slice = [&](int64_t k0, int64_t k1) {
+            if constexpr (std::is_same_v<T, float>)
+                simd_kernels.column_sum_f32(x + k0, R, k1 - k0, K, acc + k0);
+            else
+                simd_kernels.column_sum_f64(x + k0, R, k1 - k0, K, acc + k0);
+        };
+        constexpr int64_t PARALLEL_BYTES = int64_t(4) << 20;
+        if (R * K * int64_t(sizeof(T)) < PARALLEL_BYTES || num_threads() == 1) {
+            slice(0, K);
+            return;
+        }
+        const int64_t line = 64 / int64_t(sizeof(T));
+        const int64_t lines = (K + line - 1) / line;
+        parallel_for(lines, std::max<int64_t>(1, 256 / line), [&](int64_t l0, int64_t l1) {
+            slice(l0 * line, std::min(K, l1 * line));
+        });
     }
 };
 

@@ -220,6 +220,29 @@ def test_vector_exp_and_log_at_the_ends_of_the_range(be, dtype):
                                        atol=float(info.smallest_subnormal) * 2, err_msg=op)
 
 
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64])
+@pytest.mark.parametrize("shape, axes", [
+    ((37, 19), (0,)),                 # rows not a multiple of the kernel's 8, columns of no vector
+    ((5, 3, 1000), (0, 1)),           # two leading axes reduced
+    ((1203, 1001), (0,)),             # past the size where threads split the columns
+])
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_column_sums_accumulate_each_column_in_float64(be, threads, dtype, shape, axes, nthreads):
+    # The vectorised column kernel must add every column in float64, so float32 results are the
+    # float64 sums rounded once: equal to numpy's float64 sum to the last bit of the dtype.
+    # float64 results are within float64 summation's error bound of it (a float32 accumulator
+    # would be ~1e9 times further off).
+    threads(nthreads)
+    x = np.random.default_rng(21).standard_normal(shape).astype(dtype.numpy) * 1000
+    got = be.to_host(be.reduce("sum", be.from_host(x, dtype), axes, False))
+    want = np.sum(x.astype(np.float64), axis=axes)
+    if dtype is dtypes.float32:
+        np.testing.assert_array_equal(got, want.astype(np.float32))
+    else:
+        bound = 1e-14 * np.sum(np.abs(x), axis=axes)
+        assert np.all(np.abs(got - want) <= bound), float(np.max(np.abs(got - want) / bound))
+
+
 @pytest.mark.parametrize("op, ref", [("sum", np.sum), ("max", np.max), ("min", np.min)])
 @pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64, dtypes.int32, dtypes.bfloat16])
 @pytest.mark.parametrize("shape, axes", [((700, 300), (0,)), ((6, 90, 300), (0, 1)), ((400, 1, 333), (0,))])

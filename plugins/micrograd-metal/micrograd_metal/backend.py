@@ -29,7 +29,7 @@ from micrograd.device import device as Device
 from . import mlx_device
 from .fast_ops import FastOps
 from .mlx_dtypes import HALF, TO_MLX, array
-from .mlx_memory import check_fits, check_shape
+from .mlx_memory import check_array_fits, check_fits, check_shape
 from .optim_steps import OptimizerSteps
 
 
@@ -171,20 +171,24 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
         return x                      # MLX lays out its arrays itself
 
     # ----------------------------------------------------------- elementwise
+    # unary and binary are the per-op hot path: each checks its own output's size (with the
+    # cheap check_array_fits) instead of going through the generic _size_checked wrapper.
     def unary(self, op, x):
         if x.dtype == mx.float64 and op in _EXACT_ON_HOST:
             with np.errstate(all="ignore"):    # inf and nan are the IEEE answers, as on MLX
                 return mx.array(_EXACT_ON_HOST[op](np.array(x)), dtype=mx.float64)
         if op in _INTEGER_ROUNDING and not mx.issubdtype(x.dtype, mx.floating):
             return mx.array(x)
-        return _UNARY[op](x)
+        return check_array_fits(_UNARY[op](x), "unary")
 
     def binary(self, op, a, b):
         if op in _WIDENED_FOR_HALF and a.dtype in HALF:
             # MLX divides in 16 bits, so a quotient's rounding error reaches the floor and the
             # remainder; in float32 both come out correctly rounded, as in PyTorch.
-            return _BINARY[op](a.astype(mx.float32), b.astype(mx.float32)).astype(a.dtype)
-        return _BINARY[op](a, b)
+            out = _BINARY[op](a.astype(mx.float32), b.astype(mx.float32)).astype(a.dtype)
+        else:
+            out = _BINARY[op](a, b)
+        return check_array_fits(out, "binary")
 
     def where(self, cond, a, b):
         return mx.where(cond, a, b)
@@ -286,13 +290,14 @@ class MLXBackend(OptimizerSteps, FastOps, Backend):
 
 
 _CREATING = (
-    "from_host", "full", "astype", "unary", "binary", "where", "reduce", "argreduce", "cumsum",
+    "from_host", "full", "astype", "where", "reduce", "argreduce", "cumsum",
     "matmul", "cat", "take", "gather", "scatter", "nonzero", "relu", "sigmoid", "silu", "gelu",
     "gelu_tanh", "softplus", "softmax", "log_softmax", "cross_entropy", "conv2d",
     "conv2d_backward",
 )
 """The primitives whose outputs MLX will allocate (views, host transfers and in-place updates
-aside); each output is checked against the memory limit before MLX evaluates it (mlx_memory)."""
+aside; unary and binary check their own); each output is checked against the memory limit
+before MLX evaluates it (mlx_memory)."""
 
 
 def _size_checked(name, method):

@@ -50,6 +50,15 @@ def check_bytes(nbytes: int, what: str, description: str) -> None:
             f"tensors, or raise the limit with mlx.core.set_memory_limit")
 
 
+def check_array_fits(a, what: str):
+    """``a`` (one MLX array), or MemoryError when it cannot fit: :func:`check_fits` for the
+    per-op hot path (elementwise ops), in a few attribute reads where ``a`` is small."""
+    # Up to two int32 dimensions MLX's element count cannot wrap around, so it can be trusted.
+    if a.ndim <= 2 and a.size * a.itemsize <= _ALWAYS_FITS:
+        return a
+    return check_fits(a, what)
+
+
 def check_fits(out, what: str):
     """``out`` (an MLX array or a tuple of them), or MemoryError when one cannot fit."""
     for a in out if isinstance(out, tuple) else (out,):

@@ -271,6 +271,31 @@ struct Impl {
             p[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
         }
     }
+
+    // acc[k] += x[r * row_stride + k] over rows r, in float64. Eight rows at a time: every
+    // accumulator is loaded and stored once per eight rows, the eight rows are eight sequential
+    // streams the prefetcher follows, and they are added as a tree (three dependent additions,
+    // not eight, so the loop is not bound by the adder's latency). Plain loops, vectorised across
+    // columns by the compiler under this file's instruction-set flags.
+    static void column_sum(const T* __restrict x, int64_t rows, int64_t cols, int64_t row_stride,
+                           double* __restrict acc) {
+        constexpr int RB = 8;
+        int64_t r = 0;
+        for (; r + RB <= rows; r += RB) {
+            const T* __restrict b = x + r * row_stride;
+            const int64_t s = row_stride;
+            for (int64_t k = 0; k < cols; ++k) {
+                const T* c = b + k;
+                const double low = (double(c[0]) + double(c[s])) + (double(c[2 * s]) + double(c[3 * s]));
+                const double high = (double(c[4 * s]) + double(c[5 * s])) + (double(c[6 * s]) + double(c[7 * s]));
+                acc[k] += low + high;
+            }
+        }
+        for (; r < rows; ++r) {
+            const T* __restrict b = x + r * row_stride;
+            for (int64_t k = 0; k < cols; ++k) acc[k] += double(b[k]);
+        }
+    }
 };
 
 template <class Arch>
@@ -278,7 +303,8 @@ Kernels make_kernels() {
     return Kernels{Arch::name(), &Impl<Arch, float>::binary, &Impl<Arch, double>::binary,
                    &Impl<Arch, float>::binary_rows, &Impl<Arch, double>::binary_rows,
                    &Impl<Arch, float>::unary, &Impl<Arch, double>::unary,
-                   &Impl<Arch, float>::relu, &Impl<Arch, float>::sgd, &Impl<Arch, float>::adam};
+                   &Impl<Arch, float>::relu, &Impl<Arch, float>::sgd, &Impl<Arch, float>::adam,
+                   &Impl<Arch, float>::column_sum, &Impl<Arch, double>::column_sum};
 }
 
 }  // namespace mgcpu::simd

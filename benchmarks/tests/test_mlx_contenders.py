@@ -1,0 +1,37 @@
+"""micrograd:metal and raw MLX are measured alike: the same wait, the same training step."""
+
+import numpy as np
+import pytest
+
+from benchmarks.frameworks import discover
+from benchmarks.runner import PROFILES, run_one
+from benchmarks.workloads import all_workloads
+
+pytest.importorskip("mlx.core")
+
+
+@pytest.fixture(scope="module")
+def contenders():
+    found, _ = discover(1)
+    by_name = {f.name: f for f in found}
+    if "micrograd:metal" not in by_name or "mlx" not in by_name:
+        pytest.skip("the metal backend or MLX is not available here")
+    return by_name
+
+
+def test_lazy_micrograd_waits_by_mx_eval_alone_like_raw_mlx(contenders, monkeypatch):
+    metal = contenders["micrograd:metal"]
+    waits = []
+    monkeypatch.setattr(metal.extra["backend"], "synchronize", lambda: waits.append(1))
+    x = metal.tensor(np.array([1.5, 2.0], np.float32))
+    metal.sync(x + x)
+    assert waits == []           # a second wait on MLX's stream would be charged to micrograd
+    assert metal.to_numpy(x + x).tolist() == [3.0, 4.0]
+
+
+def test_raw_mlx_mlp_step_matches_pytorch_and_micrograd(contenders):
+    mlp = next(w for w in all_workloads() if w.name == "mlp_train_step")
+    fws = [contenders[n] for n in ("torch", "micrograd:metal", "mlx")]
+    results = run_one(mlp, 8, fws, PROFILES["smoke"], log=lambda _: None)
+    assert [r.status for r in results] == ["ok", "ok", "ok"], [r.message for r in results]
+    assert [r.checked_against for r in results] == [None, "torch", "torch"]
