@@ -4,22 +4,15 @@ add scheduling noise on a shared machine) and report their step times at the end
 from __future__ import annotations
 
 import pytest
+from single_thread import one_math_thread
 
 STEP_TIMES: list[tuple[str, str, float, float]] = []   # (program, backend, ours, PyTorch's)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def one_thread_each():
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    import micrograd
-    micrograd.zeros(1)   # load the default backend (and a native one's BLAS) before limiting
-    with threadpool_limits(limits=1, user_api="blas"):
+    pytest.importorskip("torch")
+    with one_math_thread():
         yield
 
 
