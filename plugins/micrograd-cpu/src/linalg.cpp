@@ -395,6 +395,21 @@ ConvBlocks conv_blocks(const ConvGeometry& g, int64_t itemsize) {
 // nothing: zeros. (Both would otherwise divide by zero when splitting the batch into blocks.)
 bool conv_is_trivial(const ConvGeometry& g) { return g.N == 0 || g.O == 0 || g.rows() == 0; }
 
+// One block of a convolution: samples [n0, n1) of group grp of x unfolded into cols, times the
+// group's weight into y (Og, L), laid out into out (N, O, OH, OW). cols is left for the caller
+// (the transposed convolution's backward reuses it for the weight gradient).
+template <class T>
+void conv_block(const ConvGeometry& g, const T* px, const T* pw, int64_t grp, int64_t n0,
+                int64_t n1, T* cols, T* y, T* out) {
+    const int64_t P = g.P(), L = (n1 - n0) * P;
+    im2col(g, px, grp, n0, n1, cols);
+    gemm<T>(false, false, g.Og, L, g.rows(), T(1), pw + grp * g.Og * g.rows(), g.rows(), cols, L,
+            T(0), y, L);
+    for (int64_t n = n0; n < n1; ++n)
+        for (int64_t o = 0; o < g.Og; ++o)
+            std::copy_n(y + o * L + (n - n0) * P, P, out + (n * g.O + grp * g.Og + o) * P);
+}
+
 template <class T>
 Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
     const int64_t P = g.P();
@@ -413,13 +428,7 @@ Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
         T* y = reinterpret_cast<T*>(y_buf.ptr());
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
-            const int64_t n1 = std::min(g.N, n0 + blocks.samples), L = (n1 - n0) * P;
-            im2col(g, px, grp, n0, n1, cols);
-            gemm<T>(false, false, g.Og, L, g.rows(), T(1), pw + grp * g.Og * g.rows(), g.rows(),
-                    cols, L, T(0), y, L);
-            for (int64_t n = n0; n < n1; ++n)
-                for (int64_t o = 0; o < g.Og; ++o)
-                    std::copy_n(y + o * L + (n - n0) * P, P, po + (n * g.O + grp * g.Og + o) * P);
+            conv_block(g, px, pw, grp, n0, std::min(g.N, n0 + blocks.samples), cols, y, po);
         }
     });
     return out;
@@ -488,6 +497,9 @@ template <class T>
 std::pair<Array, Array> conv_transpose2d_backward_impl(const Array& gy, const Array& x,
                                                        const Array& w, const ConvGeometry& g) {
     const int64_t P = g.P(), wsize = w.numel();
+    if (conv_is_trivial(g))
+        return {full_float({g.N, g.O, g.OH, g.OW}, 0.0, w.dtype), full_float(w.shape, 0.0, w.dtype)};
+    require_blas_size({g.Og, g.rows(), g.N * P}, "conv_transpose2d_backward");
     Array gx = empty({g.N, g.O, g.OH, g.OW}, w.dtype);
     const T* px = reinterpret_cast<const T*>(x.ptr());
     const T* pw = reinterpret_cast<const T*>(w.ptr());
@@ -506,13 +518,7 @@ std::pair<Array, Array> conv_transpose2d_backward_impl(const Array& gy, const Ar
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
             const int64_t n1 = std::min(g.N, n0 + blocks.samples), L = (n1 - n0) * P;
-            im2col(g, pgy, grp, n0, n1, cols);
-            // grad_x of this block: w_g @ cols, laid out back into (N, O, OH, OW)
-            gemm<T>(false, false, g.Og, L, g.rows(), T(1), pw + grp * g.Og * g.rows(), g.rows(),
-                    cols, L, T(0), y, L);
-            for (int64_t n = n0; n < n1; ++n)
-                for (int64_t o = 0; o < g.Og; ++o)
-                    std::copy_n(y + o * L + (n - n0) * P, P, pgx + (n * g.O + grp * g.Og + o) * P);
+            conv_block(g, pgy, pw, grp, n0, n1, cols, y, pgx);     // grad_x of this block
             // grad_w += x_g @ cols^T, with x of this group and block gathered as (Og, L)
             for (int64_t n = n0; n < n1; ++n)
                 for (int64_t o = 0; o < g.Og; ++o)

@@ -344,6 +344,19 @@ def empty_conv2d_forward_and_backward():
 
 
 @probe()
+def empty_conv_transpose2d_forward_and_backward():
+    mg, torch, dtypes, be, core, code = _env()
+    F = torch.nn.functional
+    w = np.random.default_rng(0).standard_normal((3, 2, 3, 3)).astype(np.float32)
+    y = core.conv_transpose2d(_arr(np.zeros((0, 3, 4, 4))), _arr(w), 1, 0, 0, 1, 1)
+    _close(y, F.conv_transpose2d(torch.zeros(0, 3, 4, 4), torch.from_numpy(w)))
+    gx, gw = core.conv_transpose2d_backward(_arr(np.zeros((0, 2, 6, 6))),       # SIGFPE before
+                                            _arr(np.zeros((0, 3, 4, 4))), _arr(w), 1, 0, 0, 1, 1)
+    _close(gx, np.zeros((0, 3, 4, 4)))
+    _close(gw, np.zeros((3, 2, 3, 3)))
+
+
+@probe()
 def empty_pools_forward_and_backward():
     mg, torch, dtypes, be, core, code = _env()
     F = torch.nn.functional
