@@ -1,4 +1,6 @@
 // The one place that decides which instruction set runs: xsimd's cpuid probe, read once.
+#include <string>
+
 #include <xsimd/xsimd.hpp>
 
 #include "../parallel.hpp"
@@ -34,9 +36,45 @@ const Kernels& kernels() {
     return chosen;
 }
 
+namespace {
+void require_vector_unary(int op) {
+    if (!unary_has_vector_kernel(op))
+        throw value_error(std::string("simd::unary_contiguous: ") +
+                          (op >= 0 && op < NUNARY ? UNARY_NAMES[op] : "an unknown op") +
+                          " has no vector kernel (ops.hpp marks it SCALAR); use its per-dtype loop");
+}
+void require_vector_binary(int op) {
+    if (!binary_has_vector_kernel(op))
+        throw value_error(std::string("simd::binary_contiguous: ") +
+                          (op >= 0 && op < NBINARY ? BINARY_NAMES[op] : "an unknown op") +
+                          " has no vector kernel (ops.hpp marks it SCALAR); use its per-dtype loop");
+}
+}  // namespace
+
+void unary_contiguous(int op, const float* x, float* out, int64_t n) {
+    require_vector_unary(op);
+    kernels().unary_f32(op, x, out, n);
+}
+
+void unary_contiguous(int op, const double* x, double* out, int64_t n) {
+    require_vector_unary(op);
+    kernels().unary_f64(op, x, out, n);
+}
+
+void binary_contiguous(int op, const float* a, bool a_scalar, const float* b, bool b_scalar,
+                       float* out, int64_t n) {
+    require_vector_binary(op);
+    kernels().binary_f32(op, a, a_scalar, b, b_scalar, out, n, false);
+}
+
+void binary_contiguous(int op, const double* a, bool a_scalar, const double* b, bool b_scalar,
+                       double* out, int64_t n) {
+    require_vector_binary(op);
+    kernels().binary_f64(op, a, a_scalar, b, b_scalar, out, n, false);
+}
+
 bool try_binary(int op, DType dtype, const Walk<3>& walk) {
-    if (op != ADD && op != SUB && op != MUL && op != DIV && op != MAXIMUM && op != MINIMUM)
-        return false;
+    if (!binary_has_vector_kernel(op)) return false;
     if (dtype != F32 && dtype != F64) return false;
     const int64_t size = DTYPE_SIZES[dtype];
     const int64_t so = walk.strides[0].back(), sa = walk.strides[1].back(),
@@ -95,9 +133,7 @@ bool try_binary(int op, DType dtype, const Walk<3>& walk) {
 }
 
 bool try_unary(int op, Array& out, const Array& x) {
-    if (op != NEG && op != ABS && op != EXP && op != LOG && op != LOG1P && op != EXPM1 &&
-        op != SQRT && op != TANH && op != ERF)
-        return false;
+    if (!unary_has_vector_kernel(op)) return false;
     if ((x.dtype != F32 && x.dtype != F64) || !x.is_contiguous() || !out.is_contiguous())
         return false;
     const Kernels& k = kernels();
