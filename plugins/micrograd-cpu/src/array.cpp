@@ -2,7 +2,7 @@
 //
 // Fresh large buffers cost page faults on first touch (a 64 MB output pays ~16k faults), so freed
 // blocks are kept per rounded size and handed out again. The cache is bounded (by default the
-// smaller of 1 GiB and 1/16 of physical memory; MICROGRAD_CPU_CACHE_LIMIT, read by the module,
+// smaller of 1 GiB and 1/16 of physical memory; MICROGRAD_CPU_CACHE_LIMIT, read by init_memory,
 // overrides it), emptied when the system refuses an allocation, and emptied on request.
 #include "array.hpp"
 

@@ -1,10 +1,12 @@
 // Elementwise primitives: unary, binary, where.
 //
 // Each op of ops.hpp is a scalar function here; one 1-D loop per (op, dtype) it is defined on is
-// instantiated into a table, and the strided Walk feeds it runs of elements. A run whose operands are all dense is a plain
-// pointer loop the compiler vectorises; float32/float64 arithmetic goes to the SIMD kernels.
+// instantiated into a table, and the strided Walk feeds it runs of elements. A run whose
+// operands are all dense is a plain pointer loop the compiler vectorises; float32/float64 ops
+// that ops.hpp marks VECTOR go to the SIMD kernels.
 #include <algorithm>
 #include <cmath>
+
 #include "binding.hpp"
 #include "dtype_dispatch.hpp"
 #include "kernels.hpp"

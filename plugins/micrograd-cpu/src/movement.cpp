@@ -354,7 +354,7 @@ void init_movement(py::module_& m) {
           py::arg("x"), py::arg("indices"), py::arg("axis"),
           "x indexed by an integer array along `axis` (numpy.take).");
     m.def("gather", [](const Array& x, int axis, const Array& index) { return gather(x, axis, index); },
-          py::arg("x"), py::arg("axis"), py::arg("index"), "torch.gather: out[i][j] = x[index[i][j]][j] (axis 0).");
+          py::arg("x"), py::arg("axis"), py::arg("index"), "torch.gather: the values of x at `index` along `axis`.");
     m.def("scatter", [](const Array& x, int axis, const Array& index, const Array& src, bool accumulate) {
         return scatter(x, axis, index, src, accumulate);
     }, py::arg("x"), py::arg("axis"), py::arg("index"), py::arg("src"), py::arg("accumulate"),

@@ -62,15 +62,15 @@ void unary_contiguous(int op, const double* x, double* out, int64_t n) {
 }
 
 void binary_contiguous(int op, const float* a, bool a_scalar, const float* b, bool b_scalar,
-                       float* out, int64_t n) {
+                       float* out, int64_t n, bool stream) {
     require_vector_binary(op);
-    kernels().binary_f32(op, a, a_scalar, b, b_scalar, out, n, false);
+    kernels().binary_f32(op, a, a_scalar, b, b_scalar, out, n, stream);
 }
 
 void binary_contiguous(int op, const double* a, bool a_scalar, const double* b, bool b_scalar,
-                       double* out, int64_t n) {
+                       double* out, int64_t n, bool stream) {
     require_vector_binary(op);
-    kernels().binary_f64(op, a, a_scalar, b, b_scalar, out, n, false);
+    kernels().binary_f64(op, a, a_scalar, b, b_scalar, out, n, stream);
 }
 
 bool try_binary(int op, DType dtype, const Walk<3>& walk) {
@@ -121,13 +121,13 @@ bool try_binary(int op, DType dtype, const Walk<3>& walk) {
     }
     walk.run([&](const std::array<char*, 3>& p, const std::array<int64_t, 3>& step, int64_t len) {
         if (dtype == F32)
-            k.binary_f32(op, reinterpret_cast<const float*>(p[1]), step[1] == 0,
-                         reinterpret_cast<const float*>(p[2]), step[2] == 0,
-                         reinterpret_cast<float*>(p[0]), len, stream && len >= 4096);
+            binary_contiguous(op, reinterpret_cast<const float*>(p[1]), step[1] == 0,
+                              reinterpret_cast<const float*>(p[2]), step[2] == 0,
+                              reinterpret_cast<float*>(p[0]), len, stream && len >= 4096);
         else
-            k.binary_f64(op, reinterpret_cast<const double*>(p[1]), step[1] == 0,
-                         reinterpret_cast<const double*>(p[2]), step[2] == 0,
-                         reinterpret_cast<double*>(p[0]), len, stream && len >= 4096);
+            binary_contiguous(op, reinterpret_cast<const double*>(p[1]), step[1] == 0,
+                              reinterpret_cast<const double*>(p[2]), step[2] == 0,
+                              reinterpret_cast<double*>(p[0]), len, stream && len >= 4096);
     }, 1 << 16);
     return true;
 }
@@ -136,15 +136,14 @@ bool try_unary(int op, Array& out, const Array& x) {
     if (!unary_has_vector_kernel(op)) return false;
     if ((x.dtype != F32 && x.dtype != F64) || !x.is_contiguous() || !out.is_contiguous())
         return false;
-    const Kernels& k = kernels();
     // Transcendentals cost tens of cycles an element: threads pay off from 16k elements.
     parallel_for(x.numel(), 1 << 13, [&](int64_t b, int64_t e) {
         if (x.dtype == F32)
-            k.unary_f32(op, reinterpret_cast<const float*>(x.ptr()) + b,
-                        reinterpret_cast<float*>(out.ptr()) + b, e - b);
+            unary_contiguous(op, reinterpret_cast<const float*>(x.ptr()) + b,
+                             reinterpret_cast<float*>(out.ptr()) + b, e - b);
         else
-            k.unary_f64(op, reinterpret_cast<const double*>(x.ptr()) + b,
-                        reinterpret_cast<double*>(out.ptr()) + b, e - b);
+            unary_contiguous(op, reinterpret_cast<const double*>(x.ptr()) + b,
+                             reinterpret_cast<double*>(out.ptr()) + b, e - b);
     });
     return true;
 }

@@ -18,8 +18,9 @@ struct SgdConstants {
 
 struct Kernels {
     const char* arch;
-    // out[i] = a[i] op b[i] for a binary op marked VECTOR in ops.hpp, reading a[0] (b[0]) for every i when a_scalar (b_scalar); stream:
-    // write around the cache (for outputs far larger than it)
+    // The unchecked kernels behind the entry points below (an op code without a vector kernel
+    // does nothing here). out[i] = a[i] op b[i], reading a[0] (b[0]) for every i when a_scalar
+    // (b_scalar); stream: write around the cache (for outputs far larger than it)
     void (*binary_f32)(int op, const float* a, bool a_scalar, const float* b, bool b_scalar,
                        float* out, int64_t n, bool stream);
     void (*binary_f64)(int op, const double* a, bool a_scalar, const double* b, bool b_scalar,
@@ -30,7 +31,7 @@ struct Kernels {
     void (*binary_rows_f64)(int op, const double* a, bool a_scalar, const double* b,
                             bool b_scalar, double* out, int64_t n, int64_t rows,
                             const int64_t* row_step);
-    // out[i] = op(x[i]) for a unary op marked VECTOR in ops.hpp
+    // out[i] = op(x[i])
     void (*unary_f32)(int op, const float* x, float* out, int64_t n);
     void (*unary_f64)(int op, const double* x, double* out, int64_t n);
     void (*relu_f32)(const float* x, float* out, int64_t n);
@@ -57,17 +58,18 @@ const Kernels& kernels();
 // ------------------------------------------------------------------ entry points
 // Op code `op` (ops.hpp; one marked VECTOR, see unary_has_vector_kernel and
 // binary_has_vector_kernel) applied to contiguous float32/float64 buffers on the calling
-// thread, with this CPU's widest vectors. Callers tile and thread the work themselves.
+// thread, with this CPU's widest vectors; value_error for an op without a vector kernel.
+// Callers tile and thread the work themselves (try_binary and try_unary below do).
 
 // out[i] = op(x[i]), i < n; out may be x.
 void unary_contiguous(int op, const float* x, float* out, int64_t n);
 void unary_contiguous(int op, const double* x, double* out, int64_t n);
 // out[i] = a[i] op b[i], i < n, reading a[0] (b[0]) for every i when a_scalar (b_scalar); out
-// may be a or b.
+// may be a or b. stream: write around the cache (fresh outputs far larger than it).
 void binary_contiguous(int op, const float* a, bool a_scalar, const float* b, bool b_scalar,
-                       float* out, int64_t n);
+                       float* out, int64_t n, bool stream = false);
 void binary_contiguous(int op, const double* a, bool a_scalar, const double* b, bool b_scalar,
-                       double* out, int64_t n);
+                       double* out, int64_t n, bool stream = false);
 
 // The elementwise primitives' fast paths (threaded):
 // a float32/float64 binary VECTOR op over a strided walk (out, a, b) whose innermost runs are
