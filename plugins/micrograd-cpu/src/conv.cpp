@@ -175,9 +175,8 @@ void col2im(const ConvGeometry& g, T* cols, int64_t grp, int64_t n0, int64_t n1,
 }
 
 DType compute_dtype(DType d, const char* what) {
-    if (d == F32 || d == F64) return d;
-    if (d == F16 || d == BF16) return F32;
-    throw type_error(std::string(what) + " needs a floating dtype, got " + DTYPE_NAMES[d]);
+    require_float(d, what);
+    return float_compute(d);
 }
 
 // Convolutions go over blocks of samples small enough that a block's im2col matrix stays in
