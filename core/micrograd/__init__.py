@@ -22,55 +22,33 @@ from .hookspecs import hookimpl
 from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, Capabilities
 from .registry import BackendError
 from .tensor import Size, Tensor, is_tensor
-from . import _methods  # noqa: F401  (binds ops onto Tensor)
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from .ops.creation import (
-    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
-    get_default_device, linspace, logspace, ones, ones_like, set_default_device, tensor, zeros,
-    zeros_like,
-)
-from .ops.elementwise import (
-    abs, add, atan2, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil, clamp, clip, cos,
-    div, eq, erf, exp, expm1, floor, floor_divide, fmod, ge, gelu, gt, isfinite, isinf, isnan,
-    le, lerp, log, log1p, logical_and, logical_not, logical_or, logical_xor, lt, maximum,
-    minimum, mul, ne, neg, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, silu,
-    sin, softplus, sqrt, square, sub, tanh, trunc, where,
-)
-from .ops.elementwise import div as divide, mul as multiply, sub as subtract, neg as negative
-from .ops.reduction import (
-    all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, log_softmax, logsumexp, max,
-    mean, min, norm, prod, softmax, std, std_mean, sum, var, var_mean,
-)
-from .ops.movement import (
-    broadcast_tensors, broadcast_to, cat, chunk, concat, concatenate, flatten, flip, hstack,
-    movedim, narrow, permute, repeat_interleave, reshape, select, split, squeeze, stack, t,
-    tile, transpose, unbind, unflatten, unsqueeze, vstack,
-)
-from .ops.movement import clone, swapaxes, swapdims
-from .ops.indexing import (
-    argwhere, gather, index_select, masked_fill, masked_select, nonzero, scatter, scatter_add,
-    take_along_dim,
-)
-from .ops.linalg import addmm, bmm, dot, matmul, mm, outer
-from .ops.matrix import (
-    addbmm, baddbmm, cdist, cumprod, diag, diag_embed, diagonal, einsum, tril, triu,
-)
-from .ops.sorting import (
-    argsort, bincount, bucketize, msort, multinomial, searchsorted, sort, topk, unique,
-)
-from .ops.movement import roll
-from .ops.elementwise import allclose, isclose, nan_to_num
-from .ops.composite import (
-    acos, asin, atan, cosh, cross, exp2, hypot, kron, kthvalue, log2, log10, logaddexp, logit,
-    median, meshgrid, quantile, sinh, tan, tensordot, trace, xlogy,
-)
-from .random import (
-    Generator, bernoulli, default_generator, initial_seed, manual_seed, normal, rand, rand_like,
-    randint, randint_like, randn, randn_like, randperm, seed,
-)
-from .ops.inplace import can_cast
+from ._devices import get_default_device, set_default_device
+# Every op declares its micrograd.<name> functions and Tensor methods where it is defined
+# (tensor.surface); these import them, in floor order, and with them the methods.
+from .ops.unary import *  # noqa: F401,F403
+from .ops.binary import *  # noqa: F401,F403
+from .ops.where import *  # noqa: F401,F403
+from .ops.clamp import *  # noqa: F401,F403
+from .ops.activation import *  # noqa: F401,F403
+from .ops.creation import *  # noqa: F401,F403
+from .ops.transfer import *  # noqa: F401,F403
+from .ops.movement import *  # noqa: F401,F403
+from .ops.reduction import *  # noqa: F401,F403
+from .ops.linalg import *  # noqa: F401,F403
+from .ops.resample import *  # noqa: F401,F403
+from .ops.views import *  # noqa: F401,F403
+from .ops.indexing import *  # noqa: F401,F403
+from .ops.inplace import *  # noqa: F401,F403
+from .ops.matrix import *  # noqa: F401,F403
+from .ops.sorting import *  # noqa: F401,F403
+from .ops.composite import *  # noqa: F401,F403
+from .ops import conv, loss, normalization  # noqa: F401  (their methods; functions are in nn.functional)
+from .random import *  # noqa: F401,F403
+from .random import Generator, default_generator
 from ._format import set_printoptions
+from ._info import render_info
 
 
 def from_dlpack(ext, *, device=None) -> Tensor:
@@ -105,7 +83,6 @@ _DLPACK_CUDA = 2   # DLDeviceType kDLCUDA
 
 def info() -> str:
     """What ``micrograd info`` prints: versions, plugins, backends, devices and problems."""
-    from .cli import render_info
     return render_info()
 
 

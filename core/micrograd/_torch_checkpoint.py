@@ -24,6 +24,10 @@ import numpy as np
 from . import dtypes
 from .device import device as Device
 from .tensor import Size, Tensor
+from .nn.parameter import Parameter
+from .ops.creation import tensor
+from ._checkpoint_files import canonical
+from .backends.numpy_backend import bf16_to_f32
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
@@ -310,9 +314,6 @@ class _Resolver:
         return obj
 
     def _tensor(self, pending: _PendingTensor) -> Tensor:
-        from .nn.parameter import Parameter
-        from .ops.creation import tensor
-        from .serialization import canonical
         storage = pending.storage
         if not isinstance(storage, _Storage):
             raise self.source.corrupt("a tensor in it is not backed by a storage")
@@ -333,7 +334,6 @@ class _Resolver:
                                                shape=size, strides=[s * step for s in stride],
                                                writeable=False)
         if storage.dtype is dtypes.bfloat16:
-            from .backends.numpy_backend import bf16_to_f32
             view = bf16_to_f32(np.ascontiguousarray(view))
         view = canonical(view)
 

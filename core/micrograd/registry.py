@@ -395,7 +395,7 @@ def _spec(plugin_name, dist, name, factory, *, device_type, contract, priority=0
             f"contract={CONTRACT_VERSION!r}", name)
     contract = tuple(contract)
     if contract[0] != CONTRACT_VERSION[0] or contract[1] > CONTRACT_VERSION[1]:
-        from . import __version__
+        from ._version import __version__
         raise _ContractMismatch(
             f"backend {name!r} from {dist or plugin_name} implements backend contract "
             f"{_v(contract)}, but micrograd {__version__} speaks contract "

@@ -49,7 +49,7 @@ FLOORS: dict[str, int] = {
     # 2. array level: backend arrays, shapes and backends; never a Tensor
     "micrograd.shape": 2,
     "micrograd.registry": 2,
-    "micrograd.devices": 2,
+    "micrograd._devices": 2,              # which backend serves a device, the default device
     "micrograd.backends.numpy_backend": 2,
     "micrograd.backends.numpy_plugin": 2,
     "micrograd.distributed.mpi_plugin": 2,   # the built-in communicator's registration only
@@ -71,7 +71,8 @@ FLOORS: dict[str, int] = {
     "micrograd.ops.unary": 6,
     "micrograd.ops.activation": 6,
     "micrograd.ops.binary": 6,
-    "micrograd.ops.ternary": 6,
+    "micrograd.ops.where": 6,
+    "micrograd.ops.clamp": 6,
     "micrograd.ops.movement": 6,
     "micrograd.ops.reduction": 6,
     "micrograd.ops.linalg": 6,
@@ -85,7 +86,7 @@ FLOORS: dict[str, int] = {
     "micrograd.ops.loss": 7,
     "micrograd.ops.matrix": 7,
     "micrograd.ops.sorting": 7,
-    "micrograd.ops.resample": 7,
+    "micrograd.ops.resample": 6,
     "micrograd.ops.composite": 7,
     # 8. the library built on the ops
     "micrograd.random": 8,

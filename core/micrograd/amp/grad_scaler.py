@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _devices
 from ..tensor import Tensor
+from ..autograd import grad_mode
 
 
 class _Stage(Enum):
@@ -76,7 +77,6 @@ class GradScaler:
         # PyTorch takes the reciprocal in double precision, then rounds it to float32.
         inv_scale = float(np.float32(1.0 / self._scale))
         found_inf = False
-        from ..autograd import grad_mode
         with grad_mode.no_grad():
             for group in optimizer.param_groups:
                 for p in group["params"]:

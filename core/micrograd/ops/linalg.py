@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from ..tensor import Tensor
+from ..tensor import Tensor, declare_method, surface
 from . import autocast
-from .base import Op, broadcast_shapes, expand_data, numel
-from .elementwise import operands, sum_to
+from .arrays import broadcast_shapes, expand_data, numel
+from .base import Op
+from ..autograd.graph import sum_to
+from .base import operands
 
 
 class MatMul(Op):
@@ -34,6 +36,7 @@ class _BroadcastBatch(Op):
         return sum_to(grad, self.in_shape)
 
 
+@surface(method=('__matmul__', 'matmul'))
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: expected two Tensors, got {type(a).__name__} and "
@@ -138,12 +141,14 @@ def _fused_linear_applies(x: Tensor, weight: Tensor, bias: Tensor | None) -> boo
     return allowed is None or dtype in allowed
 
 
+@surface()
 def mm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 2 or b.ndim != 2:
         raise RuntimeError(f"mm: expected 2-D tensors, got {a.ndim}-D and {b.ndim}-D")
     return matmul(a, b)
 
 
+@surface()
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     """Batched (B, n, m) @ (B, m, p); unlike ``matmul``, batch sizes must be equal."""
     check_batched(a, b, "bmm")
@@ -161,6 +166,7 @@ def check_batched(a: Tensor, b: Tensor, name: str) -> None:
                            f"{tuple(b.shape)})")
 
 
+@surface()
 def dot(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
@@ -170,6 +176,7 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@surface()
 def outer(a: Tensor, b: Tensor) -> Tensor:
     """The outer product of two vectors: ``out[i, j] = a[i] * b[j]``."""
     for name, v in (("self", a), ("vec2", b)):
@@ -179,6 +186,7 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
 
+@surface(method=False)
 def addmm(bias: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * bias + alpha * (a @ b)`` for matrices; with ``beta=0`` the bias is ignored
     (nan and inf in it do not propagate), as in PyTorch."""
@@ -187,3 +195,11 @@ def addmm(bias: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
         raise RuntimeError(f"addmm: mat1 and mat2 must be matrices, got shapes "
                            f"{tuple(a.shape)} and {tuple(b.shape)}")
     return scaled_sum(bias, matmul(a, b), beta, alpha)
+
+
+def _addmm_method(self, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
+    return addmm(self, a, b, beta=beta, alpha=alpha)
+
+
+declare_method("addmm", _addmm_method, __name__)
+declare_method("__rmatmul__", lambda self, other: matmul(other, self), __name__)

@@ -8,6 +8,7 @@ PyTorch's, so state dicts interchange (``step`` is a Python int here, a 0-d tens
 from __future__ import annotations
 
 from .optimizer import Optimizer, zeros_state
+from ..ops.binary import maximum
 
 _TORCH_FLAGS = dict(foreach=None, capturable=False, differentiable=False)
 """Group keys PyTorch keeps for its implementation choices; accepted and stored, no effect."""
@@ -79,7 +80,6 @@ class Adamax(Optimizer):
                                       **_TORCH_FLAGS))
 
     def _update(self, group, param, grad, state):
-        from ..ops.elementwise import maximum
         if not state:
             state["step"] = 0
             state["exp_avg"] = zeros_state(param)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..autograd import grad_mode
 from ..tensor import Tensor
+from ..ops.creation import zeros_like
 
 _REQUIRED = object()
 
@@ -139,5 +140,4 @@ class Optimizer:
 
 def zeros_state(param: Tensor) -> Tensor:
     """A zero tensor shaped, typed and placed like ``param`` (optimizer state)."""
-    from ..ops.creation import zeros_like
     return zeros_like(param)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..parameter import Parameter
+from ...ops.creation import empty
 
 
 def new_parameter(*shape: int, device=None, dtype=None) -> Parameter:
     """An uninitialised Parameter (the layer's ``reset_parameters`` fills it)."""
-    from ...ops.creation import empty
     return Parameter(empty(shape, device=device, dtype=dtype))

@@ -9,6 +9,7 @@ from .. import functional as F
 from .. import init
 from ..module import Module
 from ._factory import new_parameter
+from ...autograd import grad_mode
 
 
 class Identity(Module):
@@ -91,7 +92,6 @@ class Embedding(Module):
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            from ...autograd import grad_mode
             with grad_mode.no_grad():
                 self.weight[self.padding_idx] = 0.0
 

@@ -8,6 +8,7 @@ from .. import functional as F
 from .. import init
 from ..module import Module
 from ._factory import new_parameter
+from ...ops.creation import ones, tensor, zeros
 
 
 class _BatchNorm(Module):
@@ -17,7 +18,6 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, device=None,
                  dtype=None):
         super().__init__()
-        from ...ops.creation import ones, tensor, zeros
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:

@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ...tensor import Tensor
+from ...random import _rng
 
 
 class Dataset:
@@ -122,5 +123,4 @@ def random_split(dataset: Dataset, lengths: Sequence, generator=None) -> list[Su
 
 def permutation(n: int, generator) -> np.ndarray:
     """A random order of ``range(n)`` from ``generator`` (default: micrograd's)."""
-    from ...random import _rng
     return _rng(generator).permutation(n)

@@ -12,10 +12,10 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .dataset import permutation
+from ...random import _rng as rng
 
 
 def _rng(generator):
-    from ...random import _rng as rng
     return rng(generator)
 
 

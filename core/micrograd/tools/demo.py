@@ -16,13 +16,16 @@ import sys
 import time
 
 import numpy as np
+import contextlib
+import micrograd as mg
+
+from .. import nn
 
 FULL_RUN_EPOCHS = 12
 FULL_RUN_BAR = 0.97          # held-out accuracy a full run must reach
 
 def build_model(device=None):
     """Two conv blocks (conv, batch norm, ReLU) with one 2x2 max-pool, then a small MLP."""
-    from . import nn
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1, device=device), nn.BatchNorm2d(16, device=device),
         nn.ReLU(),
@@ -48,7 +51,6 @@ def load_digits_split(seed: int, test_fraction: float = 0.2):
 
 def accuracy(model, x, y, batch_size: int = 512) -> float:
     """Fraction of ``x`` classified as ``y`` (eval mode, no graph)."""
-    import micrograd as mg
     model.eval()
     correct = 0
     with mg.no_grad():
@@ -76,7 +78,6 @@ def save_plot(history: dict, path: str) -> None:
 
 
 def train(args) -> dict:
-    import micrograd as mg
     from tqdm import tqdm
 
     device = mg.get_default_device()
@@ -135,7 +136,6 @@ def _single_threaded():
     try:
         from threadpoolctl import threadpool_limits   # installed with scikit-learn
     except ImportError:
-        import contextlib
         return contextlib.nullcontext()
     return threadpool_limits(limits=1)
 
@@ -173,7 +173,6 @@ def main(argv: list[str] | None = None) -> int:
               f"plot): pip install \"micrograd[demo]\"", file=sys.stderr)
         return 2
 
-    import micrograd as mg
     try:
         if args.device:
             mg.set_default_device(args.device)
