@@ -10,6 +10,8 @@ tensor([2., 4., 6.])
 Importing micrograd loads no plugin; backends are discovered on first device use.
 """
 
+import numpy as _np
+
 from ._version import __version__
 from . import dtypes
 from .dtypes import (
@@ -21,6 +23,7 @@ from .device import device
 from .hookspecs import hookimpl
 from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, Capabilities
 from .registry import BackendError
+from .registry import registry as _registry
 from .tensor import Size, Tensor, is_tensor
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
@@ -37,18 +40,16 @@ from .ops.transfer import *  # noqa: F401,F403
 from .ops.movement import *  # noqa: F401,F403
 from .ops.reduction import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
-from .ops.resample import *  # noqa: F401,F403
 from .ops.views import *  # noqa: F401,F403
 from .ops.indexing import *  # noqa: F401,F403
 from .ops.inplace import *  # noqa: F401,F403
 from .ops.matrix import *  # noqa: F401,F403
 from .ops.sorting import *  # noqa: F401,F403
 from .ops.composite import *  # noqa: F401,F403
-from .ops import conv, loss, normalization  # noqa: F401  (their methods; functions are in nn.functional)
 from .random import *  # noqa: F401,F403
 from .random import Generator, default_generator
 from ._format import set_printoptions
-from ._info import render_info
+from . import _info
 
 
 def from_dlpack(ext, *, device=None) -> Tensor:
@@ -56,20 +57,18 @@ def from_dlpack(ext, *, device=None) -> Tensor:
 
     Host memory comes in through numpy; device memory (a PyTorch CUDA tensor, say) is handed to
     the backend serving that device when it offers ``from_dlpack``, without a copy."""
-    import numpy as np
     if isinstance(ext, Tensor):
         return ext
     kind, index = ext.__dlpack_device__() if hasattr(ext, "__dlpack_device__") else (1, 0)
     if kind == _DLPACK_CUDA and device is None:
-        from .registry import registry
-        backend = registry.backend_for(f"cuda:{index}")
+        backend = _registry.backend_for(f"cuda:{index}")
         if not backend.offers("from_dlpack"):
             raise TypeError(f"backend {backend.name!r} cannot import CUDA memory through DLPack; "
                             f"copy the tensor to the host first")
         data = backend.from_dlpack(ext)
         return Tensor._make(data, dtypes.to_dtype(data.dtype), backend)
     try:
-        host = np.from_dlpack(ext) if hasattr(ext, "__dlpack__") else np.asarray(ext)
+        host = _np.from_dlpack(ext) if hasattr(ext, "__dlpack__") else _np.asarray(ext)
     except (BufferError, RuntimeError, TypeError) as exc:
         dtype = getattr(ext, "dtype", "?")
         raise TypeError(f"cannot import a {type(ext).__name__} of dtype {dtype} through DLPack "
@@ -83,13 +82,12 @@ _DLPACK_CUDA = 2   # DLDeviceType kDLCUDA
 
 def info() -> str:
     """What ``micrograd info`` prints: versions, plugins, backends, devices and problems."""
-    return render_info()
+    return _info.render_info()
 
 
 def set_backend(device_type: str, backend_name: str) -> None:
     """Serve ``device_type`` (``"cpu"``) with the backend called ``backend_name``."""
-    from .registry import registry
-    registry.set_preferred(device_type, backend_name)
+    _registry.set_preferred(device_type, backend_name)
     set_default_device(None)
 
 

@@ -13,6 +13,7 @@ the storage fits in the file.
 
 from __future__ import annotations
 
+import _codecs
 import io
 import pickle
 import struct
@@ -22,12 +23,12 @@ from collections import OrderedDict
 import numpy as np
 
 from . import dtypes
-from .device import device as Device
-from .tensor import Size, Tensor
-from .nn.parameter import Parameter
-from .ops.creation import tensor
 from ._checkpoint_files import canonical
 from .backends.numpy_backend import bf16_to_f32
+from .device import device as Device
+from .nn.parameter import Parameter
+from .ops.creation import tensor
+from .tensor import Size, Tensor
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
@@ -78,7 +79,6 @@ def _rebuild_parameter(data, requires_grad, backward_hooks=None, *state):
 
 
 def _safe_globals() -> dict:
-    import _codecs
     allowed = {
         ("collections", "OrderedDict"): OrderedDict,
         ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,

@@ -8,6 +8,7 @@ eagerly, exactly as the uncompiled code does (same results, same speed), so prog
 from __future__ import annotations
 
 import functools
+
 from .nn.module import Module
 
 _MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")

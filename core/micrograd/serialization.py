@@ -30,13 +30,13 @@ import numpy as np
 
 from . import dtypes
 from ._checkpoint_files import SerializationError, Source, canonical, replace_atomically
-from .device import device as Device
-from .tensor import Size, Tensor
-from .backends.numpy_backend import bf16_to_f32, f32_to_bf16
 from ._torch_checkpoint import load_torch_checkpoint
-from .registry import BackendError, registry
-from .ops.creation import tensor
+from .backends.numpy_backend import bf16_to_f32, f32_to_bf16
+from .device import device as Device
 from .nn.parameter import Parameter
+from .ops.creation import tensor
+from .registry import BackendError, registry
+from .tensor import Size, Tensor
 
 # safetensors dtype code <-> micrograd dtype
 _CODES = {
@@ -60,6 +60,7 @@ def save(obj, f, *, metadata: dict[str, str] | None = None) -> None:
     ...                 "epoch": 3}, "checkpoint.pt")
     >>> micrograd.save(model.state_dict(), "model.safetensors")
     """
+    # safetensors (a compiled extension) loads when a checkpoint is written, not on import
     from safetensors import TensorSpec, serialize, serialize_file
     tensors: dict[str, Tensor | np.ndarray] = {}
     structure = _Encoder(tensors).encode(obj, ())

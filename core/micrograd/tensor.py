@@ -341,14 +341,18 @@ def is_tensor(obj) -> bool:
 
 # ------------------------------------------------------------ the method surface
 _DECLARED: dict[str, str] = {}     # Tensor method name -> the module that declared it
+_IN_PLACE: dict[str, tuple] = {}   # "exp_" -> (exp, declaring module), for ops/inplace.py
+_in_place_builder = None           # ops/inplace.py's: (op, name) -> the in-place method
 
 
 def surface(*, method: bool | str | tuple[str, ...] = True,
-            function: bool | str | tuple[str, ...] = True):
+            function: bool | str | tuple[str, ...] = True, inplace: bool = False):
     """Declare where the decorated op stands on the public surface, beside its definition:
     ``method`` names the ``Tensor`` methods (or operators) it becomes, ``function`` the
     ``micrograd.<name>`` functions (the module's ``__all__``, which the package entry
-    star-imports). ``True`` means the function's own name, ``False`` none.
+    star-imports). ``True`` means the function's own name, ``False`` none. ``inplace`` also
+    declares ``Tensor.<name>_``: the op computed out of place and written back with PyTorch's
+    autograd checks (built by ``ops/inplace.py``, which stands above the op families).
 
     >>> @surface(method=("add", "__add__"))
     ... def add(a, b, *, alpha=1): ...
@@ -364,15 +368,34 @@ def surface(*, method: bool | str | tuple[str, ...] = True,
         module = sys.modules[fn.__module__ if hasattr(fn, "__module__") else fn.fget.__module__]
         for name in names(method, fn):
             declare_method(name, fn, module.__name__)
+        # Every module that declares a surface has an __all__ (possibly empty), so the package
+        # entry's star-import takes exactly the declared functions and nothing else.
+        exported = module.__dict__.setdefault("__all__", [])
         functions = names(function, fn)
-        exported = module.__dict__.setdefault("__all__", []) if functions else []
         for name in functions:
             if name != fn.__name__:
                 setattr(module, name, fn)        # an alias: micrograd.divide is micrograd.div
             if name not in exported:
                 exported.append(name)
+        if inplace:
+            _declare_in_place(fn.__name__ + "_", fn, module.__name__)
         return fn
     return declare
+
+
+def _declare_in_place(name: str, fn, module: str) -> None:
+    _IN_PLACE[name] = (fn, module)
+    if _in_place_builder is not None:
+        declare_method(name, _in_place_builder(fn, name), module)
+
+
+def set_in_place_builder(build) -> None:
+    """Called once by ``ops/inplace.py``: build every in-place method declared so far, and
+    each one declared later, with ``build(op, name)``."""
+    global _in_place_builder
+    _in_place_builder = build
+    for name, (fn, module) in _IN_PLACE.items():
+        declare_method(name, build(fn, name), module)
 
 
 def declare_method(name: str, fn, module: str) -> None:

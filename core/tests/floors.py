@@ -46,6 +46,7 @@ FLOORS: dict[str, int] = {
     "micrograd.hookspecs": 1,
     "micrograd.communicator": 1,
     "micrograd.extras": 1,
+    "micrograd._info": 2,                   # what `micrograd info` prints, from the registry
     # 2. array level: backend arrays, shapes and backends; never a Tensor
     "micrograd.shape": 2,
     "micrograd.registry": 2,
@@ -113,18 +114,27 @@ FLOORS: dict[str, int] = {
     "micrograd.tools": 9,
 }
 
+# The upward imports allowed, each function-local and with its reason: (importer, imported).
+ALLOWED_UPWARD: dict[tuple[str, str], str] = {
+    ("micrograd.distributed.mpi_plugin", "micrograd.distributed.mpi"):
+        "the built-in communicator's registration stands with the registry (floor 2); its factory "
+        "imports the engine (and mpi4py) only when a communicator is made, as a plugin's does",
+}
+
 # Lines per floor (every line of every module, comments and docstrings included) may not pass
-# these; about a fifth above the size when they were set, so growth is a decision, not a drift.
+# these: about a quarter above each floor's size when they were set, more where work was under
+# way (the decompositions and fusion packages on floor 2, distributed on floor 8), so that growth
+# is a decision, not a drift.
 LINE_BUDGETS: dict[int, int] = {
-    1: 1100,
-    2: 2400,
-    3: 800,
-    4: 800,
-    5: 800,
-    6: 4000,
-    7: 3700,
-    8: 11000,
-    9: 1200,
+    1: 1300,
+    2: 3500,
+    3: 700,
+    4: 900,
+    5: 500,
+    6: 3600,
+    7: 2600,
+    8: 12500,
+    9: 1000,
 }
 
 
@@ -148,13 +158,15 @@ def modules(root: Path = ROOT) -> dict[str, Path]:
 
 
 def floor_of(module: str, floors: dict[str, int] = FLOORS) -> int | None:
+    """The floor of ``module``: its own entry, else its closest package's (the package entry,
+    ``micrograd`` itself, places only itself: a new module must be given a floor)."""
     name = module
     while True:
         if name in floors:
             return floors[name]
-        if "." not in name:
-            return None
         name = name.rsplit(".", 1)[0]
+        if name == PACKAGE:
+            return None
 
 
 def _targets(node, module: str, is_package: bool, known: dict[str, Path]) -> list[str]:
@@ -210,12 +222,15 @@ def local_import_count(root: Path = ROOT) -> int:
     return count
 
 
-def upward_imports(root: Path = ROOT, floors: dict[str, int] = FLOORS) -> list[str]:
+def upward_imports(root: Path = ROOT, floors: dict[str, int] = FLOORS,
+                   allowed: dict[tuple[str, str], str] = ALLOWED_UPWARD) -> list[str]:
     problems = []
     for imp in dict.fromkeys(imports(root)):     # one report per import statement and module
         here, there = floor_of(imp.module, floors), floor_of(imp.target, floors)
         if here is None or there is None:
             continue     # unplaced modules are reported by unplaced_modules()
+        if imp.local and (imp.module, imp.target) in allowed:
+            continue
         if there > here:
             where = "a function-local import" if imp.local else "an import"
             problems.append(f"{imp.module} (floor {here}, {FLOOR_NAMES[here]}) has {where} of "
@@ -289,6 +304,8 @@ def report(root: Path = ROOT, floors: dict[str, int] = FLOORS) -> str:
         lines.append(f"    ?  {totals[None]:5}          not placed: {unplaced_modules(root, floors)}")
     lines.append(f"total  {sum(totals.values()):5}")
     upward = upward_imports(root, floors)
+    lines.append(f"allowed upward imports: {len(ALLOWED_UPWARD)}")
+    lines += [f"  {a} -> {b}: {why}" for (a, b), why in ALLOWED_UPWARD.items()]
     circles = cycles(root)
     lines.append(f"upward imports: {len(upward)}")
     lines += [f"  {p}" for p in upward]

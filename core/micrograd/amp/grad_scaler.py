@@ -15,8 +15,8 @@ from enum import Enum
 import numpy as np
 
 from .. import _devices
-from ..tensor import Tensor
 from ..autograd import grad_mode
+from ..tensor import Tensor
 
 
 class _Stage(Enum):

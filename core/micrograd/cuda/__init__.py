@@ -18,7 +18,7 @@ from ..legacy import CUDA_TYPES
 from . import amp  # noqa: F401  (micrograd.cuda.amp, micrograd.cpu.amp)
 from ..registry import registry
 from ..dtypes import bfloat16
-from ..random import manual_seed as _seed, seed as _seed
+from ..random import manual_seed as _manual_seed, seed as _seed
 
 globals().update(CUDA_TYPES)   # micrograd.cuda.FloatTensor, ... (old GAN code picks these)
 
@@ -110,7 +110,7 @@ def empty_cache() -> None:
 def manual_seed(seed: int) -> None:
     """Seed the generator CUDA tensors draw from (see the module note)."""
     if is_available():
-        _seed(seed)
+        _manual_seed(seed)
 
 
 manual_seed_all = manual_seed

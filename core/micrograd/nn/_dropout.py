@@ -12,9 +12,12 @@ from ..tensor import Tensor
 
 def _dropped_everything_or_nothing(x: Tensor, p: float, training: bool) -> Tensor | None:
     """Check ``p``; the result when no mask is needed (eval mode, p 0 or 1), else None."""
-    done = _dropped_everything_or_nothing(x, p, training)
-    if done is not None:
-        return done
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
     return None
 
 

@@ -6,27 +6,26 @@ Convolution, pooling and class-index cross-entropy run through the contract's op
 
 from __future__ import annotations
 
+import warnings
+
 from .. import dtypes
 from ..autograd import grad_mode
 from ..ops import autocast
-from ..ops.activation import gelu, relu, sigmoid, silu, softplus
-from ..ops.unary import tanh
-from ..ops.where import where
-from ..ops.conv import (
-    adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d,
-)
-from ..ops.linalg import linear
 from ..ops import loss as fused_loss
+from ..ops.activation import gelu, relu, sigmoid, silu, softplus
 from ..ops.base import check_same_backend
+from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d
+from ..ops.creation import arange
+from ..ops.linalg import linear
 from ..ops.movement import pad
 from ..ops.normalization import batch_norm
 from ..ops.reduction import log_softmax, softmax, vector_norm
 from ..ops.resample import interpolate
+from ..ops.unary import tanh
+from ..ops.where import where
 from ..tensor import Tensor
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention
 from ._dropout import alpha_dropout, dropout, dropout1d, dropout2d
-import warnings
-from ..ops.creation import arange
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Iterator
 
+from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.graph import RemovableHandle
-from ..tensor import Tensor
-from .parameter import Parameter
 from ..ops.creation import empty
 from ..ops.transfer import parse_to_args
-from .. import dtypes
+from ..tensor import Tensor
+from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 

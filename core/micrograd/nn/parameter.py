@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..tensor import Tensor, copy_grad_into
 from ..ops.creation import empty
+from ..tensor import Tensor, copy_grad_into
 
 
 class Parameter(Tensor):

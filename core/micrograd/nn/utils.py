@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 
 from ..autograd import grad_mode
-from ..tensor import Tensor
 from ..ops.creation import tensor
 from ..ops.movement import cat, stack
+from ..tensor import Tensor
 
 
 def _grads(parameters) -> list[Tensor]:

@@ -16,7 +16,6 @@ from .unary import _float_input, erf
 from .where import Where, where, zeros_scalar
 
 
-
 class Activation(Op):
     op_name = ""
 
@@ -94,11 +93,11 @@ def _activation(cls):
 
 
 sigmoid, silu = _activation(Sigmoid), _activation(Silu)
-surface()(sigmoid)
-surface(method=False)(silu)
+surface(inplace=True)(sigmoid)
+surface(method=False, inplace=True)(silu)
 
 
-@surface()
+@surface(inplace=True)
 def relu(x: Tensor) -> Tensor:
     if x._dtype.kind != "f":
         return maximum(x, 0)

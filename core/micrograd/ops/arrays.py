@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from ..backend_check import BackendContractError
 
-
 _BROADCAST_CACHE: dict[tuple, tuple] = {}
 
 

@@ -10,12 +10,12 @@ parameters in float32.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 from .. import dtypes
 from ..tensor import Tensor
 from .base import to_dtype
-import functools
 
 
 class _State(threading.local):

@@ -16,6 +16,7 @@ from .base import Op, broadcast_pair, operands, scalar_tensor, to_dtype
 from .unary import trunc
 from .where import where
 
+
 class Binary(Op):
     """``backend.binary(op_name, a, b)``. The hottest path in the library, so ``apply`` is
     specialised: no node is built unless the graph is being recorded."""

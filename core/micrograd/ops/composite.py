@@ -13,11 +13,11 @@ from .. import dtypes
 from ..tensor import Tensor, surface
 from .arrays import normalize_dim
 from .binary import atan2
+from .matrix import diagonal, einsum
+from .movement import broadcast_tensors, stack
+from .sorting import SortResult, sort
 from .unary import _float_input, cos, exp, log, sin, sqrt
 from .where import where
-from .sorting import SortResult, sort
-from .movement import broadcast_tensors, stack
-from .matrix import diagonal, einsum
 
 # ------------------------------------------------------------------ transcendental
 

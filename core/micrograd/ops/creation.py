@@ -9,12 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from .._devices import backend_for_device, check_dtype, default_backend  # noqa: F401
 from ..backend import Backend
 from ..shape import as_dims, check_shape
 from ..tensor import Tensor, declare_method, surface
 from . import fallbacks
-from .._devices import (backend_for_device, check_dtype, default_backend,  # noqa: F401
-                        get_default_device, set_default_device)
 from .arrays import representable
 
 

@@ -18,11 +18,14 @@ from ..autograd.graph import record, sum_to
 from ..tensor import Tensor, surface
 from .arrays import broadcast_shapes, normalize_dim, numel
 from .base import Op, check_same_backend, scalar_tensor, to_dtype
+from .creation import arange
+from .creation import tensor as make_tensor
 from .movement import Slice, SliceScatter, reshape
-from .views import (block_is_dense, bump_version, check_inplace_allowed, is_dense, link_view,
-                    needs_writeback, snapshot, write_through_view)
-from .creation import arange, tensor as make_tensor
-
+from .views import (
+    block_is_dense, bump_version, check_inplace_allowed, is_dense, link_view, needs_writeback,
+    snapshot, write_through_view,
+)
+from .where import where
 
 # ------------------------------------------------------------------ gather / scatter / take
 
@@ -176,7 +179,6 @@ def take_along_dim(x: Tensor, indices: Tensor, dim: int) -> Tensor:
 
 @surface()
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
-    from .where import where
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got "

@@ -9,15 +9,15 @@ recording, the tensor takes the result's ``grad_fn``, whose edges point at the o
 from __future__ import annotations
 
 from ..autograd import grad_mode
-from ..tensor import Tensor, declare_method, surface
-from . import activation, fallbacks, unary
+from ..tensor import Tensor, declare_method, set_in_place_builder, surface
+from . import fallbacks
 from .arrays import broadcast_shapes, scalar_operand
 from .base import scalar_tensor, to_dtype
 from .binary import add, div, mul, pow, sub
 from .clamp import clamp, lerp
 from .indexing import masked_fill
 from .matrix import tril, triu
-from .views import assign, can_cast  # noqa: F401  (can_cast: micrograd.can_cast)
+from .views import assign, bump_version
 
 
 def _original(x: Tensor) -> Tensor:
@@ -55,7 +55,7 @@ def _into(x: Tensor, op: str, other) -> bool:
     if op == "div" and x._dtype.kind != "f":
         return False
     fallbacks.run(be, "binary_", x._dtype, op, x._data, x._data, data)
-    x._version[0] += 1
+    bump_version(x)
     return True
 
 
@@ -152,11 +152,8 @@ def _unary_inplace(fn, name):
     return method
 
 
-for _name in ("neg", "abs", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh",
-              "sigmoid", "relu", "floor", "ceil", "round", "trunc", "sign", "reciprocal", "square",
-              "erf", "silu"):
-    _op = getattr(unary, _name, None) or getattr(activation, _name)
-    declare_method(_name + "_", _unary_inplace(_op, _name + "_"), __name__)
+# Tensor.exp_, relu_...: each op declared with surface(inplace=True) gets its in-place method here.
+set_in_place_builder(_unary_inplace)
 
 
 def _tril_(self, diagonal: int = 0) -> Tensor:

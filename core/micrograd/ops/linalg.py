@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from .. import dtypes
+from ..autograd.graph import sum_to
 from ..tensor import Tensor, declare_method, surface
 from . import autocast
 from .arrays import broadcast_shapes, expand_data, numel
-from .base import Op
-from ..autograd.graph import sum_to
-from .base import operands
+from .base import Op, operands
+from .creation import zeros
+from .movement import broadcast_to
+from .where import where
 
 
 class MatMul(Op):
@@ -190,7 +193,6 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
 def addmm(bias: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * bias + alpha * (a @ b)`` for matrices; with ``beta=0`` the bias is ignored
     (nan and inf in it do not propagate), as in PyTorch."""
-    from .matrix import scaled_sum
     if a.ndim != 2 or b.ndim != 2:
         raise RuntimeError(f"addmm: mat1 and mat2 must be matrices, got shapes "
                            f"{tuple(a.shape)} and {tuple(b.shape)}")
@@ -203,3 +205,16 @@ def _addmm_method(self, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
 
 declare_method("addmm", _addmm_method, __name__)
 declare_method("__rmatmul__", lambda self, other: matmul(other, self), __name__)
+
+
+def scaled_sum(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
+    """``beta * input + alpha * product``; ``beta=0`` ignores the input's values."""
+    if alpha != 1:
+        product = product * alpha
+    if beta == 0:   # the input only contributes a zero gradient, as in PyTorch
+        input = broadcast_to(input, tuple(product.shape))   # still checks that shapes fit
+        if not input.requires_grad:
+            return product
+        unused = zeros(tuple(product.shape), dtype=dtypes.bool, device=product._backend)
+        return product + where(unused, input, 0)
+    return product + (input if beta == 1 else input * beta)

@@ -11,20 +11,18 @@ from __future__ import annotations
 import builtins
 import string
 
-from .. import dtypes
 from ..tensor import Tensor, surface
 from .arrays import normalize_dim
-from .linalg import check_batched, matmul
-from .creation import arange, eye, zeros
-from .movement import broadcast_to, pad
+from .creation import arange, eye
+from .linalg import check_batched, matmul, scaled_sum
+from .movement import pad
 from .reduction import _accumulating_dtype, vector_norm
-
+from .where import where
 
 # ------------------------------------------------------------------ triangles and diagonals
 
 
 def _triangle(x: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
-    from .where import where
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got shape "
                            f"{tuple(x.shape)}")
@@ -122,20 +120,6 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) ->
     """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``."""
     check_batched(batch1, batch2, "addbmm")
     return scaled_sum(input, matmul(batch1, batch2).sum(0), beta, alpha)
-
-
-def scaled_sum(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
-    """``beta * input + alpha * product``; ``beta=0`` ignores the input's values."""
-    if alpha != 1:
-        product = product * alpha
-    if beta == 0:   # the input only contributes a zero gradient, as in PyTorch
-        from .where import where
-        input = broadcast_to(input, tuple(product.shape))   # still checks that shapes fit
-        if not input.requires_grad:
-            return product
-        unused = zeros(tuple(product.shape), dtype=dtypes.bool, device=product._backend)
-        return product + where(unused, input, 0)
-    return product + (input if beta == 1 else input * beta)
 
 
 @surface(method=False)
@@ -288,7 +272,6 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     >>> micrograd.cumprod(micrograd.tensor([1., 2., 3.]), 0)
     tensor([1., 2., 6.])
     """
-    from .where import where
     x = _accumulating_dtype(x, dtype)
     if x.ndim == 0:
         return x * 1 if x.requires_grad else x.clone()

@@ -6,15 +6,18 @@ import builtins
 
 from ..autograd import grad_mode
 from ..autograd.graph import DeferredGrad, sum_to
-from ..dtypes import result_type, to_dtype as as_dtype
+from ..dtypes import result_type
+from ..dtypes import to_dtype as as_dtype
 from ..shape import as_dims, check_shape
 from ..tensor import Size, Tensor, surface
 from .arrays import binary_data, broadcast_shapes, expand_data, normalize_dim, normalize_dims, numel
 from .base import Op, check_same_backend, to_dtype
 from .layout import reshaped_strides
 from .resample import pad_by_index
-from .views import (ViewOp, block_is_dense, copy_into, is_dense, link_view, needs_writeback,
-                    refuse_overlapping_write, view_strides)
+from .views import (
+    ViewOp, block_is_dense, copy_into, is_dense, link_view, needs_writeback, refuse_writes,
+    view_strides,
+)
 
 
 class Reshape(ViewOp):
@@ -337,7 +340,7 @@ def expand(x: Tensor, *sizes) -> Tensor:
         return x
     out = Expand.apply(x, shape=shape)
     if out.grad_fn is None and builtins.any(h == 1 and s != 1 for s, h in zip(shape, have)):
-        out._writeback = (refuse_overlapping_write, refuse_overlapping_write)
+        refuse_writes(out)
     return out
 
 

@@ -20,6 +20,7 @@ from . import fallbacks
 from .arrays import channel_layout, numel
 from .base import Op, check_same_backend, to_dtype
 from .reduction import Sum
+from .views import bump_version
 
 
 class BatchNorm(Op):
@@ -108,7 +109,7 @@ def _stat_out(stat: Tensor, data) -> None:
     went through a converted copy), bumping its version like any in-place write."""
     if data is not stat._data:
         stat._backend.copy_(stat._data, stat._backend.astype(data, stat._dtype))
-    stat._version[0] += 1
+    bump_version(stat)
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 from collections import namedtuple
 
 from .. import dtypes
@@ -13,6 +12,7 @@ from .arrays import normalize_dim, normalize_dims, numel
 from .base import Op, to_dtype
 from .binary import maximum, minimum
 from .unary import NormSqrt
+from .where import where
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
@@ -63,7 +63,6 @@ class Prod(Op):
         g = _unreduce(grad, x.shape, self.axes, self.keepdim)
         others = (nonzero_prod / x.masked_fill(zero, 1)).masked_fill(zeros_in_slice > 0, 0.0)
         at_zero = (nonzero_prod * (zeros_in_slice == 1)).expand(x.shape)
-        from .where import where
         return g * where(zero, at_zero, others)
 
 
@@ -288,7 +287,6 @@ def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 @surface()
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
-    from .where import where
     if x._dtype.kind != "f":
         x = to_dtype(x, dtypes.get_default_dtype())
     axes = normalize_dims(dim, x.ndim)
@@ -388,6 +386,5 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     if ord == float("-inf"):
         return amin(x.abs(), dim, keepdim)
     if ord == 0:   # a count, connected to x so that (as in PyTorch) its gradient is zero
-        from .where import where
         return where(x != 0, 1.0, x * 0).sum(dim, keepdim=keepdim)
     return (x.abs() ** ord).sum(dim, keepdim=keepdim) ** (1.0 / ord)

@@ -18,8 +18,8 @@ from ..tensor import Tensor, surface
 from . import fallbacks
 from .arrays import normalize_dim
 from .base import Op, check_same_backend, to_dtype
-from .indexing import Gather
 from .creation import arange, ones, tensor
+from .indexing import Gather
 from .movement import cat
 
 SortResult = namedtuple("sort", ["values", "indices"])

@@ -120,23 +120,14 @@ def _unary_math(cls):
         return cls.apply(_float_input(x, cls.op_name))
     fn.__name__ = cls.op_name
     fn.__doc__ = f"Elementwise ``{cls.op_name}``; integer inputs become the default float."
-    return fn
+    return surface(inplace=True)(fn)       # micrograd.exp, Tensor.exp and Tensor.exp_
 
 
 exp, log, log1p, expm1, sqrt, sin, cos, tanh, erf = (
     _unary_math(c) for c in (Exp, Log, Log1p, Expm1, Sqrt, Sin, Cos, Tanh, Erf))
-surface()(cos)
-surface()(erf)
-surface()(exp)
-surface()(expm1)
-surface()(log)
-surface()(log1p)
-surface()(sin)
-surface()(sqrt)
-surface()(tanh)
 
 
-@surface(method=('__neg__', 'neg', 'negative'), function=('neg', 'negative'))
+@surface(method=('__neg__', 'neg', 'negative'), function=('neg', 'negative'), inplace=True)
 def neg(x: Tensor) -> Tensor:
     if x._dtype is dtypes.bool:
         raise TypeError("Negation, the `-` operator, on a bool tensor is not supported. "
@@ -144,12 +135,12 @@ def neg(x: Tensor) -> Tensor:
     return Neg.apply(x)
 
 
-@surface(method=('__abs__', 'abs', 'absolute'))
+@surface(method=('__abs__', 'abs', 'absolute'), inplace=True)
 def abs(x: Tensor) -> Tensor:
     return Abs.apply(x)
 
 
-@surface()
+@surface(inplace=True)
 def sign(x: Tensor) -> Tensor:
     if x._dtype is dtypes.bool:
         return x.clone()          # sign(True) is True; numpy has no bool sign loop
@@ -160,16 +151,13 @@ def _rounding(cls):
     def fn(x: Tensor) -> Tensor:
         return x.clone() if x._dtype.kind != "f" else cls.apply(x)
     fn.__name__ = cls.op_name
-    return fn
+    return surface(inplace=True)(fn)
 
 
 floor, ceil, trunc = (_rounding(c) for c in (Floor, Ceil, Trunc))
-surface()(ceil)
-surface()(floor)
-surface()(trunc)
 
 
-@surface()
+@surface(inplace=True)
 def round(x: Tensor, decimals: int = 0) -> Tensor:
     if x._dtype.kind != "f":
         return x.clone()
@@ -179,17 +167,17 @@ def round(x: Tensor, decimals: int = 0) -> Tensor:
     return Round.apply(x)
 
 
-@surface()
+@surface(inplace=True)
 def rsqrt(x: Tensor) -> Tensor:
     return 1 / sqrt(x)
 
 
-@surface()
+@surface(inplace=True)
 def reciprocal(x: Tensor) -> Tensor:
     return 1 / _float_input(x, "reciprocal")
 
 
-@surface()
+@surface(inplace=True)
 def square(x: Tensor) -> Tensor:
     return x * x
 

@@ -100,6 +100,12 @@ def copy_into(target: Tensor, value: Tensor) -> None:
     assign(target, value, "copy_", cast=True)
 
 
+def refuse_writes(view: Tensor) -> None:
+    """Make every in-place write into ``view`` (an expanded view, whose elements share memory)
+    raise, as PyTorch's does."""
+    view._writeback = (refuse_overlapping_write, refuse_overlapping_write)
+
+
 def refuse_overlapping_write(*_):
     raise RuntimeError("unsupported operation: more than one element of the written-to tensor "
                        "refers to a single memory location (an expanded view). Please clone() "

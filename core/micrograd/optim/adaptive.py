@@ -7,8 +7,8 @@ PyTorch's, so state dicts interchange (``step`` is a Python int here, a 0-d tens
 
 from __future__ import annotations
 
-from .optimizer import Optimizer, zeros_state
 from ..ops.binary import maximum
+from .optimizer import Optimizer, zeros_state
 
 _TORCH_FLAGS = dict(foreach=None, capturable=False, differentiable=False)
 """Group keys PyTorch keeps for its implementation choices; accepted and stored, no effect."""

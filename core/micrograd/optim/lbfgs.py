@@ -10,9 +10,9 @@ parameters' backend.
 from __future__ import annotations
 
 from ..autograd import grad_mode
+from ..ops.movement import cat
 from ..tensor import Tensor
 from .optimizer import Optimizer
-from ..ops.movement import cat
 
 
 def _dot(a: Tensor, b: Tensor) -> float:

@@ -8,8 +8,9 @@ under ``no_grad`` so updates never build autograd graphs, and bumps each paramet
 from __future__ import annotations
 
 from ..autograd import grad_mode
-from ..tensor import Tensor
 from ..ops.creation import zeros_like
+from ..ops.views import bump_version
+from ..tensor import Tensor
 
 _REQUIRED = object()
 
@@ -84,7 +85,7 @@ class Optimizer:
                         raise RuntimeError(f"gradient ({grad._dtype}, {grad.device}) does not "
                                            f"match its parameter ({p._dtype}, {p.device})")
                     self._update(group, p, grad, self.state.setdefault(p, {}))
-                    p._version[0] += 1
+                    bump_version(p)
         return loss
 
     def _update(self, group: dict, param: Tensor, grad: Tensor, state: dict) -> None:

@@ -10,15 +10,16 @@ reproducible on a given backend. Exits with status 1 if the held-out accuracy is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import sys
 import time
 
 import numpy as np
-import contextlib
-import micrograd as mg
+from tqdm import tqdm
 
+import micrograd as mg
 from .. import nn
 
 FULL_RUN_EPOCHS = 12
@@ -39,7 +40,7 @@ def build_model(device=None):
 
 def load_digits_split(seed: int, test_fraction: float = 0.2):
     """(x_train, y_train, x_test, y_test) as numpy: images (N, 1, 8, 8) scaled to [0, 1]."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # the [demo] extra: imported when the demo runs
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[:, None]
     y = digits.target.astype(np.int64)
@@ -61,7 +62,7 @@ def accuracy(model, x, y, batch_size: int = 512) -> float:
 
 
 def save_plot(history: dict, path: str) -> None:
-    import matplotlib
+    import matplotlib  # the [demo] extra, as above
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     epochs = np.arange(1, len(history["train_loss"]) + 1)
@@ -78,8 +79,6 @@ def save_plot(history: dict, path: str) -> None:
 
 
 def train(args) -> dict:
-    from tqdm import tqdm
-
     device = mg.get_default_device()
     backend = mg.zeros(1).backend
     mg.manual_seed(args.seed)
@@ -134,7 +133,7 @@ def _single_threaded():
     its spinning threads slow a step down several-fold, so the host thread pools (numpy's
     BLAS, a C++ backend's OpenMP) run on one thread during training."""
     try:
-        from threadpoolctl import threadpool_limits   # installed with scikit-learn
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(limits=1)

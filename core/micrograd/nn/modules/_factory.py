@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..parameter import Parameter
 from ...ops.creation import empty
+from ..parameter import Parameter
 
 
 def new_parameter(*shape: int, device=None, dtype=None) -> Parameter:

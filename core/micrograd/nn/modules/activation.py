@@ -5,10 +5,11 @@ PReLU, GLU, Softmax2d, Softmin."""
 from __future__ import annotations
 
 from ...tensor import Tensor
-from .. import functional as F, init as nn_init
+from .. import functional as F
+from .. import init as nn_init
 from ..module import Module
-from .attention import MultiheadAttention  # noqa: F401  (PyTorch's path for it)
 from ._factory import new_parameter
+from .attention import MultiheadAttention  # noqa: F401  (PyTorch's path for it)
 
 
 class ReLU(Module):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
+from ...autograd import grad_mode
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..module import Module
 from ._factory import new_parameter
-from ...autograd import grad_mode
 
 
 class Identity(Module):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from ... import dtypes
+from ...ops.creation import ones, tensor, zeros
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..module import Module
 from ._factory import new_parameter
-from ...ops.creation import ones, tensor, zeros
 
 
 class _BatchNorm(Module):

@@ -17,17 +17,18 @@ import math
 import numbers
 import warnings
 
+from ...autograd import grad as autograd_grad
+from ...autograd import grad_mode
 from ...autograd.function import Function
 from ...ops.activation import relu
-from ...ops.unary import tanh
+from ...ops.creation import zeros
 from ...ops.movement import cat, stack
+from ...ops.unary import tanh
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..module import Module
 from ._factory import new_parameter
-from ...autograd import grad as autograd_grad, grad_mode
-from ...ops.creation import zeros
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Callable
 
+from ...ops.creation import arange, zeros
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -22,7 +23,6 @@ from .container import ModuleList
 from .dropout import Dropout
 from .linear import Linear
 from .normalization import LayerNorm
-from ...ops.creation import arange, zeros
 
 __all__ = ["Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
            "TransformerEncoderLayer"]

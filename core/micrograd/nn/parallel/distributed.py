@@ -19,10 +19,10 @@ import time
 from ... import distributed as dist
 from ...autograd import grad_mode
 from ...autograd.graph import AccumulateGrad
-from ...tensor import Tensor
-from ..module import Module
 from ...ops.creation import zeros
 from ...ops.movement import cat
+from ...tensor import Tensor
+from ..module import Module
 
 
 class _Bucket:

@@ -6,9 +6,9 @@ import numbers
 
 import numpy as np
 
-from ...tensor import Tensor
 from ...ops.creation import tensor
 from ...ops.movement import stack
+from ...tensor import Tensor
 
 
 def default_collate(batch: list):

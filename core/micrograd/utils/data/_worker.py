@@ -19,11 +19,11 @@ import random
 import traceback
 from dataclasses import dataclass
 
-from ...tensor import Tensor
 from ... import dtypes
 from ...ops.creation import tensor
 from ...random import _rng, manual_seed
 from ...registry import registry
+from ...tensor import Tensor
 
 _POLL_SECONDS = 2.0          # how often a waiting loader checks that its workers are alive
 

@@ -16,12 +16,12 @@ from typing import Callable
 
 import numpy as np
 
+from ... import dtypes
+from ...ops.creation import tensor
 from ._collate import default_collate, default_convert
 from ._worker import _EXHAUSTED, _RESET, WorkerPool, from_host
 from .dataset import Dataset, IterableDataset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
-from ... import dtypes
-from ...ops.creation import tensor
 
 
 class _Fetcher:

@@ -9,8 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ...tensor import Tensor
 from ...random import _rng
+from ...tensor import Tensor
 
 
 class Dataset:

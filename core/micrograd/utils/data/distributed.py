@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-from .sampler import Sampler
 from ... import distributed as dist
 from ...random import Generator, randperm
+from .sampler import Sampler
 
 
 class DistributedSampler(Sampler):

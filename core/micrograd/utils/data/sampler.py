@@ -11,8 +11,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .dataset import permutation
 from ...random import _rng as rng
+from .dataset import permutation
 
 
 def _rng(generator):
