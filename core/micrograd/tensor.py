@@ -338,8 +338,8 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
-
 # ------------------------------------------------------------ the method surface
+
 _DECLARED: dict[str, str] = {}     # Tensor method name -> the module that declared it
 _IN_PLACE: dict[str, tuple] = {}   # "exp_" -> (exp, declaring module), for ops/inplace.py
 _in_place_builder = None           # ops/inplace.py's: (op, name) -> the in-place method

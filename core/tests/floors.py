@@ -79,6 +79,7 @@ FLOORS: dict[str, int] = {
     "micrograd.ops.linalg": 6,
     "micrograd.ops.creation": 6,
     "micrograd.ops.transfer": 6,
+    "micrograd.ops.resample": 6,
     # 7. ops composed of the families
     "micrograd.ops.indexing": 7,
     "micrograd.ops.inplace": 7,
@@ -87,7 +88,6 @@ FLOORS: dict[str, int] = {
     "micrograd.ops.loss": 7,
     "micrograd.ops.matrix": 7,
     "micrograd.ops.sorting": 7,
-    "micrograd.ops.resample": 6,
     "micrograd.ops.composite": 7,
     # 8. the library built on the ops
     "micrograd.random": 8,

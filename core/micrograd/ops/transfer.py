@@ -8,7 +8,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.graph import record
-from ..tensor import Tensor, surface
+from ..tensor import Tensor, declare_method, surface
 from .base import Op, to_dtype
 from .creation import check_dtype, resolve
 
@@ -127,54 +127,24 @@ def as_type(self, dtype=None):
     return self.to(dtypes.to_dtype(dtype))
 
 
-@surface(method="float", function=False)
-def as_float(self) -> "Tensor":
-    return self.to(dtypes.float32)
+# Tensor.float(), .long()...: PyTorch's conversion methods, one per dtype.
+_CONVERSIONS = {
+    "float": dtypes.float32, "double": dtypes.float64, "half": dtypes.float16,
+    "bfloat16": dtypes.bfloat16, "long": dtypes.int64, "int": dtypes.int32,
+    "short": dtypes.int16, "char": dtypes.int8, "byte": dtypes.uint8, "bool": dtypes.bool,
+}
 
 
-@surface(function=False)
-def double(self) -> "Tensor":
-    return self.to(dtypes.float64)
+def _conversion(name: str, dtype: dtypes.DType):
+    def convert(self) -> Tensor:
+        return self.to(dtype)
+    convert.__name__ = convert.__qualname__ = name
+    convert.__doc__ = f"The tensor as {dtype} (itself if it already is); differentiable."
+    return convert
 
 
-@surface(function=False)
-def half(self) -> "Tensor":
-    return self.to(dtypes.float16)
-
-
-@surface(function=False)
-def bfloat16(self) -> "Tensor":
-    return self.to(dtypes.bfloat16)
-
-
-@surface(function=False)
-def long(self) -> "Tensor":
-    return self.to(dtypes.int64)
-
-
-@surface(method="int", function=False)
-def as_int(self) -> "Tensor":
-    return self.to(dtypes.int32)
-
-
-@surface(function=False)
-def short(self) -> "Tensor":
-    return self.to(dtypes.int16)
-
-
-@surface(function=False)
-def char(self) -> "Tensor":
-    return self.to(dtypes.int8)
-
-
-@surface(function=False)
-def byte(self) -> "Tensor":
-    return self.to(dtypes.uint8)
-
-
-@surface(method="bool", function=False)
-def as_bool(self) -> "Tensor":
-    return self.to(dtypes.bool)
+for _name, _dtype in _CONVERSIONS.items():
+    declare_method(_name, _conversion(_name, _dtype), __name__)
 
 
 @surface(function=False)

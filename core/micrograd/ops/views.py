@@ -7,8 +7,8 @@ whose views do not alias (MLX), carries a ``(write, read)`` link: an in-place wr
 its source, recorded there (PyTorch's CopySlices), and the view then reads itself back
 (:func:`write_through_view`). :func:`assign` is the one place an in-place result is written.
 
-This module and ``tensor.py``, ``autograd`` and ``ops/base.py`` are the ones that set a Tensor's
-private fields (``_version``, ``_base``, ``_writeback``, ``_strides``); ops read them.
+Besides ``tensor.py`` and ``autograd``, this is the module that sets a Tensor's private fields
+(``_version``, ``_base``, ``_writeback``, ``_strides``); ops read them (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class DenseLink(tuple):
 def link_view(view: Tensor, write, read, *, dense: bool = False) -> Tensor:
     """Let an in-place op on ``view`` (a view of a graph tensor) go through its source:
     ``write(value)`` stores ``value`` as the view's new content into the source, recorded;
-    ``read()`` derives the view again (see ``indexing.write_through_view``). ``dense``: the
+    ``read()`` derives the view again (see :func:`write_through_view`). ``dense``: the
     view is a contiguous block of a contiguous source (see :class:`DenseLink`)."""
     link = DenseLink((write, read)) if dense else (write, read)
     if view.grad_fn is not None:
