@@ -12,8 +12,6 @@ import os
 import threading
 
 from .. import dtypes
-import numpy as np
-from .arrays import binary_data, channel_layout, numel, scalar_operand
 
 strict = os.environ.get("MICROGRAD_STRICT_FAST_OPS", "") not in ("", "0")
 """Strict mode: a fast op a backend declares that hands its work to a decomposition
@@ -82,6 +80,7 @@ def reset_counts() -> None:
 
 def _scalar(be, dtype, value, like):
     """A scalar operand for ``be.binary`` against the array ``like``."""
+    from .arrays import scalar_operand
     return scalar_operand(be, value, dtype, like.shape)
 
 
@@ -159,6 +158,7 @@ def binary_(be, dt, op, out, a, b):
 # ------------------------------------------------------------------ creation
 
 def arange(be, dt, start, stop, step, dtype):
+    import numpy as np
     host = np.arange(start, stop, step, dtype=np.float64 if dtype.is_floating_point else np.int64)
     if dtype is dtypes.bfloat16:
         return be.from_host(host.astype(np.float32), dtype)
@@ -171,6 +171,7 @@ def arange(be, dt, start, stop, step, dtype):
 # arrays live elsewhere offers the op to avoid the round trip.
 
 def argsort(be, dt, x, axis, descending):
+    import numpy as np
     host = be.to_host(x)
     if descending:   # stable, ties in their original order, nan first (as PyTorch)
         flipped = np.flip(host, axis)
@@ -182,6 +183,7 @@ def argsort(be, dt, x, axis, descending):
 
 
 def searchsorted(be, dt, sorted_sequence, values, right):
+    import numpy as np
     seq, vals = be.to_host(sorted_sequence), be.to_host(values)
     side = "right" if right else "left"
     out = np.stack([np.searchsorted(row, v, side=side) for row, v in zip(seq, vals)]) \
@@ -360,6 +362,7 @@ def _pool_out_hw(shape, kernel, stride, padding, dilation=(1, 1)):
 
 
 def max_pool2d(be, dt, x, kernel, stride, padding, dilation):
+    import numpy as np
     n, c, h, w = x.shape
     oh, ow = out_hw = _pool_out_hw(x.shape, kernel, stride, padding, dilation)
     xp = _padded(be, dt, x, padding, float("-inf"))
@@ -393,6 +396,7 @@ def max_pool2d_backward(be, dt, grad_y, indices, input_shape):
 def _avg_divisor(be, dt, shape, kernel, stride, padding, count_include_pad, out_hw):
     """What each window's sum is divided by: the window size, or (without padding counted)
     the number of real input positions it covers, computed on the host from the geometry."""
+    import numpy as np
     if count_include_pad:
         return kernel[0] * kernel[1]
     counts = []
@@ -451,6 +455,7 @@ def cross_entropy(be, dt, logits, target, ignore_index):
 # broadcast against x; the results go back as (C,) arrays.
 
 def batch_norm(be, dt, x, weight, bias, running_mean, running_var, training, momentum, eps):
+    from .arrays import binary_data, channel_layout, numel
     c, axes, stat_shape = channel_layout(x.shape)
     if training:   # the batch's statistics: two passes, as accurate as PyTorch's
         count = numel(x.shape) // c
@@ -479,6 +484,7 @@ def batch_norm(be, dt, x, weight, bias, running_mean, running_var, training, mom
 
 
 def batch_norm_backward(be, dt, grad_y, x, weight, mean, invstd, training):
+    from .arrays import binary_data, channel_layout, numel
     c, axes, stat_shape = channel_layout(x.shape)
     invstd = be.reshape(invstd, stat_shape)
     xc = binary_data(be, "sub", x, be.reshape(mean, stat_shape))
