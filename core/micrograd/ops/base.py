@@ -70,6 +70,7 @@ class Cast(Op):
 
 
 def tier(t: Tensor) -> int:
+    """The promotion tier of a tensor operand: a 0-d tensor weighs less than a dimensioned one."""
     return DIM if t._data.shape else ZERO_DIM
 
 
@@ -102,6 +103,8 @@ def operands(a, b, op: str, *, float_only: bool = False):
 
 
 def broadcast_pair(a: Tensor, b: Tensor):
+    """The arrays of ``a`` and ``b``, expanded to their broadcast shape where the backend needs
+    equal shapes."""
     da, db = a._data, b._data
     sa, sb = da.shape, db.shape
     if sa != sb:
