@@ -216,9 +216,9 @@ def local_import_count(root: Path = ROOT) -> int:
     count = 0
     for path in modules(root).values():
         tree = ast.parse(path.read_text(), str(path))
-        count += sum(isinstance(n, (ast.Import, ast.ImportFrom))
-                     for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
-                     for n in ast.walk(f))
+        count += len({id(n) for f in ast.walk(tree)
+                      if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                      for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))})
     return count
 
 
