@@ -5,9 +5,12 @@
 // and so on), the per-dtype loop tables and the SIMD dispatch are all generated from these
 // lists, so a code cannot mean one op here and another in simd/.
 //
-// Adding an op: a line here, its scalar formula in elementwise.cpp (unary_scalar or
-// binary_scalar), and, if it is marked VECTOR, its vector formula in simd/simd_impl.hpp (a
-// static_assert there fails the build when one is missing).
+// Adding a unary or binary op (after micrograd.backend.UNARY_OPS / BINARY_OPS): a line here,
+// its scalar formula in elementwise.cpp (unary_scalar or binary_scalar) and, if it is marked
+// VECTOR, its vector formula in simd/simd_impl.hpp (a static_assert there fails the build when
+// one is missing). An activation: a line in MGCPU_ACTIVATIONS, its formula in nn.cpp's
+// activate() and the optional op's method in micrograd_cpu/backend.py.
+// tests/test_op_vocabulary.py checks the names against the core's.
 #pragma once
 
 #include <type_traits>
