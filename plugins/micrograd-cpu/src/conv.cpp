@@ -74,35 +74,48 @@ int64_t plane_shift(const ConvGeometry& g, int64_t i, int64_t j) {
     return (i - g.padding[0]) * g.W + (j - g.padding[1]);
 }
 
-// Zeroes the columns of an (OH, OW) plane that tap column j reads from outside the input.
+// Output rows [oh0, oh1) of every sample: the unit the kernels below unfold and fold back.
+// A whole plane for blocks of several samples; a band of rows when one sample's im2col matrix
+// alone would not fit in L2.
+struct RowBand {
+    int64_t oh0, oh1;
+};
+
+// Zeroes the columns of `rows` output rows (OW each) that tap column j reads from outside the
+// input.
 template <class T>
-void zero_wrapped_columns(const ConvGeometry& g, int64_t j, T* plane) {
+void zero_wrapped_columns(const ConvGeometry& g, int64_t j, int64_t rows, T* band) {
     const auto [lo, hi] = valid_columns(g, j);
     if (lo == 0 && hi == g.OW) return;
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-        std::fill_n(plane + oh * g.OW, lo, T(0));
-        std::fill(plane + oh * g.OW + hi, plane + (oh + 1) * g.OW, T(0));
+    for (int64_t oh = 0; oh < rows; ++oh) {
+        T* row = band + oh * g.OW;
+        for (int64_t ow = 0; ow < lo; ++ow) row[ow] = T(0);   // a column or two: no memset call
+        for (int64_t ow = hi; ow < g.OW; ++ow) row[ow] = T(0);
     }
 }
 
-// cols[r, (n - n0)*P + p] for samples [n0, n1) and the channels of group `grp` (x contiguous
-// NCHW).
+// cols[r, (n - n0)*B + b] for samples [n0, n1), output rows `band` (B = its rows * OW
+// positions, b counted from its first row) and the channels of group `grp` (x contiguous NCHW).
 template <class T>
-void im2col(const ConvGeometry& g, const T* x, int64_t grp, int64_t n0, int64_t n1, T* cols) {
-    const int64_t P = g.P(), NP = (n1 - n0) * P;
+void im2col(const ConvGeometry& g, const T* x, int64_t grp, int64_t n0, int64_t n1,
+            RowBand band, T* cols) {
+    const int64_t P = g.P(), B = (band.oh1 - band.oh0) * g.OW, NB = (n1 - n0) * B;
     if (shifted_planes(g)) {
+        const int64_t a = band.oh0 * g.OW, e = band.oh1 * g.OW;   // the band's positions
         parallel_for(g.rows(), 1, [&](int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r) {
                 const int64_t c = r / (g.KH * g.KW), i = (r / g.KW) % g.KH, j = r % g.KW;
                 const int64_t shift = plane_shift(g, i, j);
-                const int64_t q0 = std::max<int64_t>(0, -shift), q1 = std::min(P, P - shift);
+                // positions q whose source q + shift is inside the plane, within the band
+                const int64_t q0 = std::clamp<int64_t>(-shift, a, e);
+                const int64_t q1 = std::clamp<int64_t>(P - shift, q0, e);
                 for (int64_t n = n0; n < n1; ++n) {
                     const T* plane = x + ((n * g.C) + grp * g.Cg + c) * P;
-                    T* out = cols + r * NP + (n - n0) * P;
-                    std::fill_n(out, std::min(q0, P), T(0));
-                    if (q0 < q1) std::copy(plane + q0 + shift, plane + q1 + shift, out + q0);
-                    std::fill(out + std::max(q1, q0), out + P, T(0));
-                    zero_wrapped_columns(g, j, out);
+                    T* out = cols + r * NB + (n - n0) * B;   // out[q - a] for q in [a, e)
+                    std::fill(out, out + (q0 - a), T(0));
+                    std::copy(plane + q0 + shift, plane + q1 + shift, out + (q0 - a));
+                    std::fill(out + (q1 - a), out + B, T(0));
+                    zero_wrapped_columns(g, j, band.oh1 - band.oh0, out);
                 }
             }
         });
@@ -113,12 +126,12 @@ void im2col(const ConvGeometry& g, const T* x, int64_t grp, int64_t n0, int64_t 
             const int64_t c = r / (g.KH * g.KW), i = (r / g.KW) % g.KH, j = r % g.KW;
             const auto [lo, hi] = valid_columns(g, j);
             const int64_t shift = j * g.dilation[1] - g.padding[1], s = g.stride[1];
-            T* row = cols + r * NP;
+            T* row = cols + r * NB;
             for (int64_t n = n0; n < n1; ++n) {
                 const T* plane = x + ((n * g.C) + grp * g.Cg + c) * g.H * g.W;
-                for (int64_t oh = 0; oh < g.OH; ++oh) {
+                for (int64_t oh = band.oh0; oh < band.oh1; ++oh) {
                     const int64_t h = oh * g.stride[0] - g.padding[0] + i * g.dilation[0];
-                    T* out = row + (n - n0) * P + oh * g.OW;
+                    T* out = row + (n - n0) * B + (oh - band.oh0) * g.OW;
                     if (h < 0 || h >= g.H) { std::fill_n(out, g.OW, T(0)); continue; }
                     const T* in = plane + h * g.W;   // input column of ow: ow * s + shift
                     std::fill_n(out, lo, T(0));
@@ -131,23 +144,27 @@ void im2col(const ConvGeometry& g, const T* x, int64_t grp, int64_t n0, int64_t 
     });
 }
 
-// grad_x += col2im(cols) for samples [n0, n1) and the channels of group `grp`; threads own
-// whole channels. The shifted-plane case first zeroes the wrapped columns of `cols` (scratch),
-// so each plane is one long vectorised add.
+// grad_x += col2im(cols) for samples [n0, n1), output rows `band` and the channels of group
+// `grp` (cols laid out as im2col's); threads own whole channels. The shifted-plane case first
+// zeroes the wrapped columns of `cols` (scratch), so each plane is one long vectorised add.
 template <class T>
-void col2im(const ConvGeometry& g, T* cols, int64_t grp, int64_t n0, int64_t n1, T* gx) {
-    const int64_t P = g.P(), NP = (n1 - n0) * P, KK = g.KH * g.KW;
+void col2im(const ConvGeometry& g, T* cols, int64_t grp, int64_t n0, int64_t n1, RowBand band,
+            T* gx) {
+    const int64_t P = g.P(), B = (band.oh1 - band.oh0) * g.OW, NB = (n1 - n0) * B;
+    const int64_t KK = g.KH * g.KW;
     if (shifted_planes(g)) {
+        const int64_t a = band.oh0 * g.OW, e = band.oh1 * g.OW;
         parallel_for(g.Cg, 1, [&](int64_t c0, int64_t c1) {
             for (int64_t c = c0; c < c1; ++c)
                 for (int64_t ij = 0; ij < KK; ++ij) {
                     const int64_t i = ij / g.KW, j = ij % g.KW, shift = plane_shift(g, i, j);
-                    const int64_t q0 = std::max<int64_t>(0, -shift), q1 = std::min(P, P - shift);
+                    const int64_t q0 = std::clamp<int64_t>(-shift, a, e);
+                    const int64_t q1 = std::clamp<int64_t>(P - shift, q0, e);
                     for (int64_t n = n0; n < n1; ++n) {
-                        T* row = cols + (c * KK + ij) * NP + (n - n0) * P;
+                        T* row = cols + (c * KK + ij) * NB + (n - n0) * B;   // row[q - a]
                         T* plane = gx + ((n * g.C) + grp * g.Cg + c) * P;
-                        zero_wrapped_columns(g, j, row);
-                        for (int64_t q = q0; q < q1; ++q) plane[q + shift] += row[q];
+                        zero_wrapped_columns(g, j, band.oh1 - band.oh0, row);
+                        for (int64_t q = q0; q < q1; ++q) plane[q + shift] += row[q - a];
                     }
                 }
         });
@@ -159,13 +176,13 @@ void col2im(const ConvGeometry& g, T* cols, int64_t grp, int64_t n0, int64_t n1,
                 const int64_t i = ij / g.KW, j = ij % g.KW;
                 const auto [lo, hi] = valid_columns(g, j);
                 const int64_t shift = j * g.dilation[1] - g.padding[1], s = g.stride[1];
-                const T* row = cols + (c * KK + ij) * NP;
+                const T* row = cols + (c * KK + ij) * NB;
                 for (int64_t n = n0; n < n1; ++n) {
                     T* plane = gx + ((n * g.C) + grp * g.Cg + c) * g.H * g.W;
-                    for (int64_t oh = 0; oh < g.OH; ++oh) {
+                    for (int64_t oh = band.oh0; oh < band.oh1; ++oh) {
                         const int64_t h = oh * g.stride[0] - g.padding[0] + i * g.dilation[0];
                         if (h < 0 || h >= g.H) continue;
-                        const T* in = row + (n - n0) * P + oh * g.OW;
+                        const T* in = row + (n - n0) * B + (oh - band.oh0) * g.OW;
                         T* out = plane + h * g.W;
                         for (int64_t ow = lo; ow < hi; ++ow) out[ow * s + shift] += in[ow];
                     }
@@ -181,10 +198,12 @@ DType compute_dtype(DType d, const char* what) {
 
 // Convolutions go over blocks of samples small enough that a block's im2col matrix stays in
 // L2 (about 512 KB): the whole batch's matrix (19 MB for 32x16x32x32) made every GEMM stream
-// it from memory. Blocks run in parallel, each with its own scratch and one-thread GEMMs; a
-// single block instead lets im2col and the GEMM use the threads.
+// it from memory. Where one sample's matrix is larger (7 MB for 64 channels at 56x56), the
+// sample is unfolded in bands of output rows that fit. Blocks run in parallel, each with its
+// own scratch and one-thread GEMMs; a single block instead lets im2col and the GEMM use the
+// threads.
 struct ConvBlocks {
-    int64_t samples, count;
+    int64_t samples, count, band_rows;   // band_rows < OH only when samples == 1
 };
 
 ConvBlocks conv_blocks(const ConvGeometry& g, int64_t itemsize) {
@@ -195,47 +214,183 @@ ConvBlocks conv_blocks(const ConvGeometry& g, int64_t itemsize) {
     int64_t count = std::max((g.N + fit - 1) / fit, 2 * threads);
     count = std::min(g.N, (count + threads - 1) / threads * threads);
     const int64_t per = (g.N + count - 1) / count;
-    return {per, (g.N + per - 1) / per};
+    // Bands of equal height (two of 16 rows rather than 28 and 4), each within the budget.
+    const int64_t fit_rows = std::max<int64_t>(1, budget / std::max<int64_t>(1, g.rows() * g.OW));
+    const int64_t bands = per == 1 ? (g.OH + fit_rows - 1) / fit_rows : 1;
+    return {per, (g.N + per - 1) / per, (g.OH + bands - 1) / bands};
 }
 
 // An empty batch or output has nothing to compute, and no input channels (rows() == 0) sums
 // nothing: zeros. (Both would otherwise divide by zero when splitting the batch into blocks.)
 bool conv_is_trivial(const ConvGeometry& g) { return g.N == 0 || g.O == 0 || g.rows() == 0; }
 
-// One block of a convolution: samples [n0, n1) of group grp of x unfolded into cols, times the
-// group's weight into y (Og, L), laid out into out (N, O, OH, OW). cols is left for the caller
-// (the transposed convolution's backward reuses it for the weight gradient).
+// A 1x1 convolution with stride 1 and no padding reads each input position once: a sample's
+// (Cg, P) input planes are its im2col matrix, so its GEMMs take them in place.
+bool pointwise(const ConvGeometry& g) {
+    return g.KH == 1 && g.KW == 1 && g.stride[0] == 1 && g.stride[1] == 1 &&
+           g.padding[0] == 0 && g.padding[1] == 0;
+}
+
+// The (Og, P) planes of group grp of sample n in an (N, O, OH, OW) array; with x's geometry
+// (N, C, H, W) when `input` (the same for pointwise convolutions).
 template <class T>
-void conv_block(const ConvGeometry& g, const T* px, const T* pw, int64_t grp, int64_t n0,
-                int64_t n1, T* cols, T* y, T* out) {
+T* group_planes(const ConvGeometry& g, T* a, int64_t grp, int64_t n) {
+    return a + (n * g.O + grp * g.Og) * g.P();
+}
+template <class T>
+T* input_planes(const ConvGeometry& g, T* a, int64_t grp, int64_t n) {
+    return a + (n * g.C + grp * g.Cg) * g.H * g.W;
+}
+
+// Per-thread scratch of a chunk of blocks, from the caching allocator (no page faults or
+// zero-filling on every call): cols for a block's im2col matrix (none for pointwise
+// convolutions) and `wide` for an (Og, L) matrix of a block of several samples.
+template <class T>
+struct Scratch {
+    Array cols_buf, wide_buf;
+    Scratch(const ConvGeometry& g, const ConvBlocks& blocks, DType dtype)
+        : cols_buf(empty({pointwise(g) ? 0 : g.rows(), blocks.samples * blocks.band_rows * g.OW},
+                         dtype)),
+          wide_buf(empty({blocks.samples > 1 ? g.Og : 0, blocks.samples * g.P()}, dtype)) {}
+    T* cols() { return reinterpret_cast<T*>(cols_buf.ptr()); }
+    T* wide() { return reinterpret_cast<T*>(wide_buf.ptr()); }
+};
+
+// Gathers the (Og, P) planes of group grp of samples [n0, n1) of `a` (N, O, OH, OW) side by
+// side into one (Og, L) matrix, or scatters them back.
+template <class T>
+void gather_planes(const ConvGeometry& g, const T* a, int64_t grp, int64_t n0, int64_t n1,
+                   T* wide) {
     const int64_t P = g.P(), L = (n1 - n0) * P;
-    im2col(g, px, grp, n0, n1, cols);
-    gemm<T>(false, false, g.Og, L, g.rows(), T(1), pw + grp * g.Og * g.rows(), g.rows(), cols, L,
-            T(0), y, L);
     for (int64_t n = n0; n < n1; ++n)
         for (int64_t o = 0; o < g.Og; ++o)
-            std::copy_n(y + o * L + (n - n0) * P, P, out + (n * g.O + grp * g.Og + o) * P);
+            std::copy_n(group_planes(g, a, grp, n) + o * P, P, wide + o * L + (n - n0) * P);
+}
+template <class T>
+void scatter_planes(const ConvGeometry& g, const T* wide, int64_t grp, int64_t n0, int64_t n1,
+                    T* a) {
+    const int64_t P = g.P(), L = (n1 - n0) * P;
+    for (int64_t n = n0; n < n1; ++n)
+        for (int64_t o = 0; o < g.Og; ++o)
+            std::copy_n(wide + o * L + (n - n0) * P, P, group_planes(g, a, grp, n) + o * P);
+}
+
+// One block of a convolution: samples [n0, n1) of group grp of x unfolded, times the group's
+// weight, into out (N, O, OH, OW). When gw is given, also gw += src_g @ unfolded^T with src an
+// (N, O, OH, OW) array (the transposed convolution's weight gradient shares the unfolding).
+// A single sample, band by band, or a pointwise convolution, sample by sample, multiplies
+// straight into out; several small samples share one wider GEMM, copied into place.
+template <class T>
+void conv_block(const ConvGeometry& g, const ConvBlocks& blocks, const T* px, const T* pw,
+                int64_t grp, int64_t n0, int64_t n1, Scratch<T>& scratch, T* out,
+                const T* src = nullptr, T* gw = nullptr) {
+    const int64_t P = g.P(), L = (n1 - n0) * P, K = g.rows();
+    const T* wg = pw + grp * g.Og * K;
+    T* gwg = gw ? gw + grp * g.Og * K : nullptr;
+    if (pointwise(g)) {
+        for (int64_t n = n0; n < n1; ++n) {
+            const T* xn = input_planes(g, px, grp, n);
+            gemm<T>(false, false, g.Og, P, K, T(1), wg, K, xn, P, T(0),
+                    group_planes(g, out, grp, n), P);
+            if (gwg) gemm<T>(false, true, g.Og, K, P, T(1), group_planes(g, src, grp, n), P, xn,
+                             P, T(1), gwg, K);
+        }
+        return;
+    }
+    T* cols = scratch.cols();
+    if (n1 - n0 == 1) {
+        for (int64_t oh0 = 0; oh0 < g.OH; oh0 += blocks.band_rows) {
+            const RowBand band{oh0, std::min(g.OH, oh0 + blocks.band_rows)};
+            const int64_t B = (band.oh1 - band.oh0) * g.OW, at = oh0 * g.OW;
+            im2col(g, px, grp, n0, n1, band, cols);
+            gemm<T>(false, false, g.Og, B, K, T(1), wg, K, cols, B, T(0),
+                    group_planes(g, out, grp, n0) + at, P);
+            if (gwg) gemm<T>(false, true, g.Og, K, B, T(1), group_planes(g, src, grp, n0) + at,
+                             P, cols, B, T(1), gwg, K);
+        }
+        return;
+    }
+    T* wide = scratch.wide();
+    im2col(g, px, grp, n0, n1, RowBand{0, g.OH}, cols);
+    gemm<T>(false, false, g.Og, L, K, T(1), wg, K, cols, L, T(0), wide, L);
+    scatter_planes(g, wide, grp, n0, n1, out);
+    if (!gwg) return;
+    gather_planes(g, src, grp, n0, n1, wide);
+    gemm<T>(false, true, g.Og, K, L, T(1), wide, L, cols, L, T(1), gwg, K);
+}
+
+// The backward of one block: grad_x += the input gradient of samples [n0, n1) of group grp
+// from gy (N, O, OH, OW), and when x is given gw += gy_g @ unfolded(x)^T. Bands, samples and
+// the pointwise case as in conv_block; gy is read in place except for blocks of several
+// samples.
+template <class T>
+void conv_backward_block(const ConvGeometry& g, const ConvBlocks& blocks, const T* pgy,
+                         const T* px, const T* pw, int64_t grp, int64_t n0, int64_t n1,
+                         Scratch<T>& scratch, T* gx, T* gw) {
+    const int64_t P = g.P(), K = g.rows();
+    const T* wg = pw + grp * g.Og * K;
+    T* gwg = px ? gw + grp * g.Og * K : nullptr;
+    if (pointwise(g)) {   // grad_x's planes are the gradient of the im2col matrix
+        for (int64_t n = n0; n < n1; ++n) {
+            const T* gyn = group_planes(g, pgy, grp, n);
+            if (px) gemm<T>(false, true, g.Og, K, P, T(1), gyn, P, input_planes(g, px, grp, n),
+                            P, T(1), gwg, K);
+            gemm<T>(true, false, K, P, g.Og, T(1), wg, K, gyn, P, T(0),
+                    input_planes(g, gx, grp, n), P);
+        }
+        return;
+    }
+    T* cols = scratch.cols();
+    // gy of this block as one (Og, L) matrix of leading dimension ld: in place for one sample
+    const T* gyg = group_planes(g, pgy, grp, n0);
+    int64_t ld = P;
+    if (n1 - n0 > 1) {
+        gather_planes(g, pgy, grp, n0, n1, scratch.wide());
+        gyg = scratch.wide();
+        ld = (n1 - n0) * P;
+    }
+    const int64_t band_rows = n1 - n0 == 1 ? blocks.band_rows : g.OH;
+    for (int64_t oh0 = 0; oh0 < g.OH; oh0 += band_rows) {
+        const RowBand band{oh0, std::min(g.OH, oh0 + band_rows)};
+        const int64_t B = (n1 - n0) * (band.oh1 - band.oh0) * g.OW;   // a band or whole planes
+        const T* gyb = gyg + oh0 * g.OW;
+        if (px) {   // grad_w += gy_g @ cols^T
+            im2col(g, px, grp, n0, n1, band, cols);
+            gemm<T>(false, true, g.Og, K, B, T(1), gyb, ld, cols, B, T(1), gwg, K);
+        }
+        // grad_cols = w_g^T @ gy_g, folded back onto this block's input planes
+        gemm<T>(true, false, K, B, g.Og, T(1), wg, K, gyb, ld, T(0), cols, B);
+        col2im(g, cols, grp, n0, n1, band, gx);
+    }
+}
+
+// Sums per-thread weight gradients into the first.
+template <class T>
+Array sum_partials(std::vector<Array>& partials) {
+    Array total = partials.front();
+    T* sum = reinterpret_cast<T*>(total.ptr());
+    for (size_t i = 1; i < partials.size(); ++i) {
+        const T* part = reinterpret_cast<const T*>(partials[i].ptr());
+        for (int64_t e = 0; e < total.numel(); ++e) sum[e] += part[e];
+    }
+    return total;
 }
 
 template <class T>
 Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
-    const int64_t P = g.P();
     if (conv_is_trivial(g)) return full_float({g.N, g.O, g.OH, g.OW}, 0.0, x.dtype);
-    require_blas_size({g.Og, g.rows(), g.N * P}, "conv2d");
+    require_blas_size({g.Og, g.rows(), g.N * g.P()}, "conv2d");
     Array out = empty({g.N, g.O, g.OH, g.OW}, x.dtype);
     const T* px = reinterpret_cast<const T*>(x.ptr());
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     T* po = reinterpret_cast<T*>(out.ptr());
     const ConvBlocks blocks = conv_blocks(g, sizeof(T));
     parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
-        // Scratch from the caching allocator: no page faults or zero-filling on every call.
-        Array cols_buf = empty({g.rows(), blocks.samples * P}, out.dtype);
-        Array y_buf = empty({g.Og, blocks.samples * P}, out.dtype);
-        T* cols = reinterpret_cast<T*>(cols_buf.ptr());
-        T* y = reinterpret_cast<T*>(y_buf.ptr());
+        Scratch<T> scratch(g, blocks, out.dtype);
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
-            conv_block(g, px, pw, grp, n0, std::min(g.N, n0 + blocks.samples), cols, y, po);
+            conv_block(g, blocks, px, pw, grp, n0, std::min(g.N, n0 + blocks.samples), scratch,
+                       po);
         }
     });
     return out;
@@ -246,10 +401,10 @@ Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
 template <class T>
 std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array* x, const Array& w,
                                              const ConvGeometry& g) {
-    const int64_t P = g.P(), wsize = w.numel();
+    // zeros: col2im accumulates (a pointwise convolution's GEMM overwrites them instead)
     Array gx = full_float({g.N, g.C, g.H, g.W}, 0.0, w.dtype);
     if (conv_is_trivial(g)) return {gx, full_float(w.shape, 0.0, w.dtype)};
-    require_blas_size({g.Og, g.rows(), g.N * P}, "conv2d_backward");
+    require_blas_size({g.Og, g.rows(), g.N * g.P()}, "conv2d_backward");
     const T* px = x ? reinterpret_cast<const T*>(x->ptr()) : nullptr;
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     const T* pgy = reinterpret_cast<const T*>(gy.ptr());
@@ -259,41 +414,20 @@ std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array* x, co
     std::mutex partial_mutex;
     std::vector<Array> partials;
     parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
-        Array cols_buf = empty({g.rows(), blocks.samples * P}, w.dtype);
-        Array gyg_buf = empty({g.Og, blocks.samples * P}, w.dtype);
+        Scratch<T> scratch(g, blocks, w.dtype);
         Array gw = px ? full_float(w.shape, 0.0, w.dtype) : Array();
-        T* cols = reinterpret_cast<T*>(cols_buf.ptr());
-        T* gyg = reinterpret_cast<T*>(gyg_buf.ptr());
         T* pgw = px ? reinterpret_cast<T*>(gw.ptr()) : nullptr;
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
-            const int64_t n1 = std::min(g.N, n0 + blocks.samples), L = (n1 - n0) * P;
-            for (int64_t n = n0; n < n1; ++n)   // gy of this group and block as (Og, L)
-                for (int64_t o = 0; o < g.Og; ++o)
-                    std::copy_n(pgy + (n * g.O + grp * g.Og + o) * P, P, gyg + o * L + (n - n0) * P);
-            if (px) {
-                im2col(g, px, grp, n0, n1, cols);
-                // grad_w += gy_g @ cols^T
-                gemm<T>(false, true, g.Og, g.rows(), L, T(1), gyg, L, cols, L, T(1),
-                        pgw + grp * g.Og * g.rows(), g.rows());
-            }
-            // grad_cols = w_g^T @ gy_g, folded back onto this block's input planes
-            gemm<T>(true, false, g.rows(), L, g.Og, T(1), pw + grp * g.Og * g.rows(), g.rows(),
-                    gyg, L, T(0), cols, L);
-            col2im(g, cols, grp, n0, n1, pgx);
+            conv_backward_block(g, blocks, pgy, px, pw, grp, n0,
+                                std::min(g.N, n0 + blocks.samples), scratch, pgx, pgw);
         }
         if (!px) return;
         std::lock_guard<std::mutex> lock(partial_mutex);
         partials.push_back(std::move(gw));
     });
     if (!px) return {gx, Array()};
-    Array gw = partials.front();
-    T* sum = reinterpret_cast<T*>(gw.ptr());
-    for (size_t i = 1; i < partials.size(); ++i) {
-        const T* part = reinterpret_cast<const T*>(partials[i].ptr());
-        for (int64_t e = 0; e < wsize; ++e) sum[e] += part[e];
-    }
-    return {gx, gw};
+    return {gx, sum_partials<T>(partials)};
 }
 
 // Both gradients of a transposed convolution, whose forward was the input gradient of the
@@ -303,10 +437,9 @@ std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array* x, co
 template <class T>
 std::pair<Array, Array> conv_transpose2d_backward_impl(const Array& gy, const Array& x,
                                                        const Array& w, const ConvGeometry& g) {
-    const int64_t P = g.P(), wsize = w.numel();
     if (conv_is_trivial(g))
         return {full_float({g.N, g.O, g.OH, g.OW}, 0.0, w.dtype), full_float(w.shape, 0.0, w.dtype)};
-    require_blas_size({g.Og, g.rows(), g.N * P}, "conv_transpose2d_backward");
+    require_blas_size({g.Og, g.rows(), g.N * g.P()}, "conv_transpose2d_backward");
     Array gx = empty({g.N, g.O, g.OH, g.OW}, w.dtype);
     const T* px = reinterpret_cast<const T*>(x.ptr());
     const T* pw = reinterpret_cast<const T*>(w.ptr());
@@ -316,33 +449,18 @@ std::pair<Array, Array> conv_transpose2d_backward_impl(const Array& gy, const Ar
     std::mutex partial_mutex;
     std::vector<Array> partials;
     parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
-        Array cols_buf = empty({g.rows(), blocks.samples * P}, w.dtype);
-        Array y_buf = empty({g.Og, blocks.samples * P}, w.dtype);
+        Scratch<T> scratch(g, blocks, w.dtype);
         Array gw = full_float(w.shape, 0.0, w.dtype);
-        T* cols = reinterpret_cast<T*>(cols_buf.ptr());
-        T* y = reinterpret_cast<T*>(y_buf.ptr());
         T* pgw = reinterpret_cast<T*>(gw.ptr());
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
-            const int64_t n1 = std::min(g.N, n0 + blocks.samples), L = (n1 - n0) * P;
-            conv_block(g, pgy, pw, grp, n0, n1, cols, y, pgx);     // grad_x of this block
-            // grad_w += x_g @ cols^T, with x of this group and block gathered as (Og, L)
-            for (int64_t n = n0; n < n1; ++n)
-                for (int64_t o = 0; o < g.Og; ++o)
-                    std::copy_n(px + (n * g.O + grp * g.Og + o) * P, P, y + o * L + (n - n0) * P);
-            gemm<T>(false, true, g.Og, g.rows(), L, T(1), y, L, cols, L, T(1),
-                    pgw + grp * g.Og * g.rows(), g.rows());
+            conv_block(g, blocks, pgy, pw, grp, n0, std::min(g.N, n0 + blocks.samples), scratch,
+                       pgx, px, pgw);
         }
         std::lock_guard<std::mutex> lock(partial_mutex);
         partials.push_back(std::move(gw));
     });
-    Array gw = partials.front();
-    T* sum = reinterpret_cast<T*>(gw.ptr());
-    for (size_t i = 1; i < partials.size(); ++i) {
-        const T* part = reinterpret_cast<const T*>(partials[i].ptr());
-        for (int64_t e = 0; e < wsize; ++e) sum[e] += part[e];
-    }
-    return {gx, gw};
+    return {gx, sum_partials<T>(partials)};
 }
 
 }  // namespace
