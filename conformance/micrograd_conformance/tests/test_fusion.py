@@ -185,29 +185,37 @@ def expressions(draw, dtypes):
     scalars = [ir.Scalar(i, dtype) for i in range(draw(st.integers(0, 2)))]
     pool = [ir.cast(x, dtype) if x.dtype is not dtype else x for x in inputs] + list(scalars)
     pool.append(ir.Const(draw(_values(dtype)), dtype))
-    bools = []
-    for _ in range(draw(st.integers(1, 8))):
+    bools, made = [], []
+    for _ in range(draw(st.integers(3, 12))):
         kind = draw(st.sampled_from(["unary", "binary", "binary", "where"]))
         if kind == "unary":
             op = draw(st.sampled_from([o for o in UNARY_OPS if ir.accepts(o, dtype)]))
-            x = draw(st.sampled_from(_candidates(pool, op)))
+            x = _recent(draw, _candidates(pool, op))
             node = ir.Unary(op, _SAFE_UNARY[op](x) if op in _SAFE_UNARY else x)
         elif kind == "binary":
             op = draw(st.sampled_from([o for o in BINARY_OPS if ir.accepts(o, dtype)]))
-            a, b = (draw(st.sampled_from(_candidates(pool, op))) for _ in range(2))
+            a, b = (_recent(draw, _candidates(pool, op)) for _ in range(2))
             node = _safe_binary(op, a, b)
         else:
             if not bools:
                 continue
-            node = ir.where(draw(st.sampled_from(bools)), *(draw(st.sampled_from(pool))
-                                                             for _ in range(2)))
+            node = ir.where(_recent(draw, bools), _recent(draw, pool), _recent(draw, pool))
         (bools if node.dtype is mg.bool and dtype is not mg.bool else pool).append(node)
-    outputs = [pool[-1]] + ([draw(st.sampled_from(pool + bools))] if draw(st.booleans()) else [])
+        made.append(node)
+    # The last node made, and maybe one more: most of what was built is reachable.
+    outputs = made[-1:] or pool[:1]
+    if made and draw(st.booleans()):
+        outputs.append(draw(st.sampled_from(made)))
     expr = ir.Expr(tuple(inputs), tuple(scalars), tuple(outputs), shape)
     values = [draw(_arrays(x.dtype, x.shape)) for x in inputs]
     scalar_values = [draw(_values(dtype)) for _ in scalars]
     strided = [draw(st.booleans()) for _ in inputs]
     return expr, values, scalar_values, strided
+
+
+def _recent(draw, nodes):
+    """One of ``nodes``, the most recent first as hypothesis simplifies (so chains grow deep)."""
+    return nodes[-1 - draw(st.integers(0, len(nodes) - 1))]
 
 
 def _candidates(pool, op):
