@@ -276,3 +276,31 @@ def batch_norm_input_grad(dtype, shape: tuple[int, ...], stat_shape: tuple[int, 
     mean_g, k, scale = (Input(i, dtype, stat_shape) for i in range(2, 5))
     return Expr((grad_y, xc, mean_g, k, scale), (), (((grad_y - mean_g) - xc * k) * scale,),
                 shape)
+
+
+# ------------------------------------------------------------------ clamp
+# Bounds are runtime scalars (scalars (low, high)): a clamp to new bounds reuses its kernel.
+
+
+@lru_cache(maxsize=256)
+def clamp(dtype, shape: tuple[int, ...], *, low: bool, high: bool) -> Expr:
+    """``min(max(x, low), high)`` with either bound optional."""
+    x, s = Input(0, dtype, shape), _scalars(dtype, "low", "high")
+    y = x
+    if low:
+        y = ir.maximum(y, s["low"])
+    if high:
+        y = ir.minimum(y, s["high"])
+    return Expr((x,), tuple(s.values()), (y,), shape)
+
+
+@lru_cache(maxsize=256)
+def clamp_backward(dtype, shape: tuple[int, ...], *, low: bool, high: bool) -> Expr:
+    """Inputs ``(x, g)``: ``g`` where ``low <= x <= high``, else 0."""
+    x, g, s = Input(0, dtype, shape), Input(1, dtype, shape), _scalars(dtype, "low", "high")
+    keep = None
+    if low:
+        keep = x >= s["low"]
+    if high:
+        keep = x <= s["high"] if keep is None else ir.logical_and(keep, x <= s["high"])
+    return Expr((x, g), tuple(s.values()), (g * ir.cast(keep, dtype),), shape)

@@ -14,9 +14,10 @@ from ..dtypes import DIM, SCALAR, ZERO_DIM, result_type_of, scalar_dtype
 from ..autograd import grad_mode
 from ..autograd.graph import record
 from ..tensor import Tensor
+from .. import fusion
 from ..fusion import formulas
 from . import fallbacks
-from .fused import fused
+from .fused import fused, fused_with_scalars
 from .base import Op, broadcast_shapes, check_same_backend, expand_data, scalar_operand, \
     scalar_tensor, to_dtype, wrong_result_shape
 
@@ -783,25 +784,23 @@ def where(cond: Tensor, a=None, b=None) -> Tensor:
 
 
 class Clamp(Op):
+    # One fused expression each way (fusion.formulas); the bounds are its runtime scalars.
     def forward(self, x, low=None, high=None):
         self.save_for_backward(x)
         self.bounds = (low, high)
-        be, data = x._backend, x._data
-        if low is not None:
-            data = be.binary("maximum", data, scalar_operand(be, low, x._dtype, data.shape))
-        if high is not None:
-            data = be.binary("minimum", data, scalar_operand(be, high, x._dtype, data.shape))
-        return data
+        expr = formulas.clamp(x._dtype, tuple(x.shape), low=low is not None,
+                              high=high is not None)
+        return fusion.run(x._backend, expr, (x._data,), self._scalars())[0]
 
     def backward(self, grad):
         (x,) = self.saved_tensors
         low, high = self.bounds
-        keep = None
-        if low is not None:
-            keep = x >= low
-        if high is not None:
-            keep = (x <= high) if keep is None else keep & (x <= high)
-        return grad * keep
+        expr = formulas.clamp_backward(x._dtype, tuple(x.shape), low=low is not None,
+                                       high=high is not None)
+        return fused_with_scalars(expr, self._scalars(), x, grad)
+
+    def _scalars(self):
+        return tuple(0 if bound is None else bound for bound in self.bounds)
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:

@@ -198,3 +198,19 @@ def test_batch_norm_epilogues_are_one_kernel_each_and_match_torch(fusing, traini
     np.testing.assert_allclose(ours.running_var.numpy(), theirs.running_var.numpy(), rtol=1e-5)
     # forward: normalize; backward: the input gradient (training) - each one kernel
     assert fusion.stats()["compiles"] == (2 if training else 1), fusion.stats()
+
+
+def test_clamp_is_one_kernel_each_way_and_new_bounds_reuse_it(fusing):
+    xv = np.linspace(-3, 3, 25)
+    t = torch.tensor(xv, requires_grad=True)
+    x = mg.tensor(xv, device=fusing, requires_grad=True)
+    for low, high in ((-1.0, 2.0), (-0.5, 0.5), (0.25, 1.75)):
+        y = x.clamp(low, high)
+        (gx,) = mg.autograd.grad((y * y).sum(), [x])
+        ty = t.clamp(low, high)
+        (tgx,) = torch.autograd.grad((ty * ty).sum(), [t])
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(gx.numpy(), tgx.numpy(), rtol=1e-12)
+    assert fusion.stats()["compiles"] == 2          # forward and backward, bounds as scalars
+    with mg.no_grad():
+        assert x.clamp(max=0.0).numpy().max() == 0.0 and x.clamp(min=0.0).numpy().min() == 0.0
