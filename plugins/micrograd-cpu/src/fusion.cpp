@@ -126,7 +126,7 @@ public:
         const int64_t tiles = (numel + TILE - 1) / TILE;
         // Several ops per element: threads pay off from a few tiles (32k elements).
         parallel_for(tiles, 32, [&](int64_t t0, int64_t t1) {
-            Array scratch = empty({int64_t(registers_) * REGISTER_BYTES}, U8);
+            Array scratch = empty({int64_t(registers_) * (REGISTER_BYTES + 8)}, U8);
             std::vector<Reg> regs(static_cast<size_t>(registers_));
             for (int64_t t = t0; t < t1; ++t) {
                 const int64_t begin = t * TILE, n = std::min(TILE, numel - begin);
@@ -180,8 +180,11 @@ private:
             const bool two = in.kind == BINARY || in.kind == WHERE;
             const bool uniform = a.uniform && (!two || b.uniform) && (in.kind != WHERE || c.uniform);
             const int64_t count = uniform ? 1 : n;
-            if (uniform) {   // never into an output: a uniform result is stored by filling
-                target.ptr = scratch_base + int64_t(in.dst) * REGISTER_BYTES;
+            if (uniform) {
+                // Its own 8 bytes past the tiles, so a later tile-wide result written into this
+                // register's tile cannot overwrite the value while it is being broadcast; and
+                // never into an output, which a uniform result fills when stored.
+                target.ptr = scratch_base + int64_t(registers_) * REGISTER_BYTES + int64_t(in.dst) * 8;
                 target.owner = &scratch.storage;
             }
             Array result;
