@@ -3,11 +3,12 @@ that the C++ extension runs over L1-sized tiles (``src/fusion.cpp``), with no co
 time.
 
 The program is a list of instructions ``(kind, op, dst, a, b, c, output)`` over numbered
-registers: ``LOAD`` an operand (an input, a constant or a runtime scalar; uniform operands are
-read as one element), ``UNARY``/``BINARY`` by op name, ``WHERE`` (``c ? a : b``) and ``CAST``
-(to a dtype code). Registers are reused once their value is dead, so a GELU needs three tiles of
-scratch, and the instruction producing an output may write straight into the output array
-(``output``), which the C++ side skips when an output aliases an input.
+registers: ``LOAD`` an operand (an input, a constant or a runtime scalar), ``UNARY``/``BINARY``
+by op name, ``WHERE`` (``c ? a : b``) and ``CAST`` (to a dtype code). Uniform values
+(constants, scalars, one-element inputs and what is computed from them alone) are computed once
+per call and keep their registers; tile values share the others, reused once dead, so a GELU
+needs three tiles of scratch. The instruction producing an output may write straight into the
+output array (``output``), which the C++ side skips when an output aliases an input.
 
 >>> from micrograd.fusion import ir
 >>> x = ir.Input(0, dtypes.float32, (1 << 20,))
@@ -17,6 +18,7 @@ scratch, and the instruction producing an output may write straight into the out
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 from micrograd import dtypes
@@ -107,25 +109,34 @@ class _Lowering:
         for k, node in enumerate(expr.outputs):
             first_output.setdefault(node, k)
 
+        # Uniform values (one element for every position: constants, scalars, one-element
+        # inputs and ops on nothing else) are computed once per call, before the tiles, so each
+        # keeps its own register; tile values share the rest, reused once dead.
+        one_element = math.prod(expr.shape) <= 1
+        uniform: dict[ir.Node, bool] = {}
         free: list[int] = []
         self.registers = 0
         register: dict[ir.Node, int] = {}
 
-        def allocate() -> int:
-            if free:
+        def allocate(reuse: bool) -> int:
+            if reuse and free:
                 return free.pop()
             self.registers += 1
             return self.registers - 1
 
         for i, node in enumerate(nodes):
+            if isinstance(node, ir.Input):
+                uniform[node] = one_element or math.prod(node.shape) == 1
+            else:
+                uniform[node] = all(uniform[child] for child in node.children)
             operands = [register[child] for child in node.children]
             for child in set(node.children):
-                if last_use[child] == i:
+                if last_use[child] == i and not uniform[child]:
                     free.append(register[child])
             free.sort(reverse=True)   # lowest first: deterministic, and dense scratch use
-            dst = allocate()
+            dst = allocate(reuse=not uniform[node])
             register[node] = dst
-            output = first_output.get(node, -1)
+            output = -1 if uniform[node] else first_output.get(node, -1)
             if isinstance(node, ir.Input):
                 self.code.append((LOAD, node.index, dst, -1, -1, -1, -1))
             elif isinstance(node, ir.Const):

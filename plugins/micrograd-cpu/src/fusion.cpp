@@ -24,9 +24,9 @@ namespace mgcpu {
 
 namespace {
 
-// 1024 elements: eight float64 registers of a tile fill 64 KB, about what L1 + the near L2 hold;
-// a call into a SIMD kernel costs a few ns, under 5% of a float32 add over a tile.
-constexpr int64_t TILE = 1024;
+// 2048 elements: four float32 registers of a tile fill 32 KB, an L1 data cache; a call into a
+// SIMD kernel costs a few ns, a few percent of a float32 add over a tile.
+constexpr int64_t TILE = 2048;
 constexpr int64_t REGISTER_BYTES = TILE * 8;
 
 // Instruction kinds; the numbering is shared with micrograd_cpu/fusion.py.
@@ -114,6 +114,25 @@ public:
             }
         if (numel == 0) return out;
 
+        // Instructions on uniform values only (constants, scalars, their products: Adam's
+        // 1 - beta1) run once per call, not once per tile; their registers hold one element
+        // each, written by no other instruction (validate), so every tile reads them as set here.
+        Array uniform_values = empty({int64_t(registers_) * 8}, U8);
+        std::vector<Reg> prologue(static_cast<size_t>(registers_));
+        for (size_t i = 0; i < code_.size(); ++i) {
+            if (!uniform_[i]) continue;
+            const Instruction& in = code_[i];
+            Reg& d = prologue[size_t(in.dst)];
+            if (in.kind == LOAD) {
+                const Array& x = operands[size_t(in.op)];
+                d = Reg{x.ptr(), &x.storage, x.dtype, true};
+                continue;
+            }
+            Reg target{uniform_values.ptr() + int64_t(in.dst) * 8, &uniform_values.storage};
+            compute(in, prologue, target, 1, false);
+            d = target;
+        }
+
         std::vector<Array> seen;   // each operand as the expression's shape
         std::vector<char> direct(operands.size());
         std::vector<Walk<1>> walks;
@@ -123,108 +142,112 @@ public:
             walks.emplace_back(shape_, std::array<Shape, 1>{seen[i].byte_strides()},
                                std::array<char*, 1>{seen[i].ptr()});
         }
-        const int64_t tiles = (numel + TILE - 1) / TILE;
-        // Several ops per element: threads pay off from a few tiles (32k elements).
-        parallel_for(tiles, 32, [&](int64_t t0, int64_t t1) {
-            Array scratch = empty({int64_t(registers_) * (REGISTER_BYTES + 8)}, U8);
-            std::vector<Reg> regs(static_cast<size_t>(registers_));
+        Tiles tiles{operands, seen, direct, walks, out, aliased,
+                    // outputs beyond 16 MB are written around the cache, as binary() does
+                    numel * 8 >= (int64_t(16) << 20)};
+        const int64_t count = (numel + TILE - 1) / TILE;
+        // Several ops per element: threads pay off from a few tiles (64k elements).
+        parallel_for(count, 16, [&](int64_t t0, int64_t t1) {
+            Array scratch = empty({int64_t(registers_) * REGISTER_BYTES}, U8);
+            std::vector<Reg> regs = prologue;
             for (int64_t t = t0; t < t1; ++t) {
                 const int64_t begin = t * TILE, n = std::min(TILE, numel - begin);
-                run_tile(regs, scratch, operands, seen, direct, walks, out, aliased, begin, n);
+                run_tile(regs, scratch, tiles, begin, n);
             }
         });
         return out;
     }
 
 private:
-    void run_tile(std::vector<Reg>& regs, const Array& scratch, const std::vector<Array>& operands,
-                  const std::vector<Array>& seen, const std::vector<char>& direct,
-                  const std::vector<Walk<1>>& walks, const std::vector<Array>& out, bool aliased,
+    // What every tile of one call reads.
+    struct Tiles {
+        const std::vector<Array>& operands;
+        const std::vector<Array>& seen;     // operands broadcast to the expression's shape
+        const std::vector<char>& direct;    // read in place (contiguous in that shape)
+        const std::vector<Walk<1>>& walks;  // how to gather the others
+        const std::vector<Array>& out;
+        bool aliased;                       // an output is an operand: no direct writes
+        bool stream;
+    };
+
+    void run_tile(std::vector<Reg>& regs, const Array& scratch, const Tiles& tiles,
                   int64_t begin, int64_t n) const {
-        const simd::Kernels& k = simd::kernels();
         char* const scratch_base = scratch.ptr();
-        for (const Instruction& in : code_) {
-            Reg& d = regs[size_t(in.dst)];
-            // Where this instruction's result goes: straight into its output when nothing can
-            // read that memory later in the tile, else the destination's scratch.
+        for (size_t i = 0; i < code_.size(); ++i) {
+            if (uniform_[i]) continue;
+            const Instruction& in = code_[i];
+            // Where this instruction's result goes: straight into its output when no operand
+            // is an output (then nothing reads that memory later in the tile), else the
+            // destination register's scratch.
             Reg target;
-            if (in.output >= 0 && !aliased) {
-                const Array& o = out[size_t(in.output)];
-                target.ptr = o.ptr() + begin * o.itemsize();
-                target.owner = &o.storage;
+            bool into_output = in.output >= 0 && !tiles.aliased;
+            if (into_output) {
+                const Array& o = tiles.out[size_t(in.output)];
+                target = Reg{o.ptr() + begin * o.itemsize(), &o.storage};
             } else {
-                target.ptr = scratch_base + int64_t(in.dst) * REGISTER_BYTES;
-                target.owner = &scratch.storage;
+                target = Reg{scratch_base + int64_t(in.dst) * REGISTER_BYTES, &scratch.storage};
             }
+            Reg& d = regs[size_t(in.dst)];
             if (in.kind == LOAD) {
-                const size_t i = size_t(in.op);
-                const Array& x = seen[i];
-                d.dtype = x.dtype;
-                d.uniform = x.numel() == 1 || operands[i].numel() == 1;
-                if (d.uniform) {
-                    d.ptr = operands[i].ptr();
-                    d.owner = &operands[i].storage;
-                } else if (direct[i]) {
-                    d.ptr = x.ptr() + begin * x.itemsize();
-                    d.owner = &x.storage;
+                const size_t k = size_t(in.op);
+                const Array& x = tiles.seen[k];
+                if (tiles.direct[k]) {
+                    d = Reg{x.ptr() + begin * x.itemsize(), &x.storage, x.dtype, false};
                 } else {
-                    gather(walks[i], x.itemsize(), begin, n, target.ptr);
-                    d.ptr = target.ptr;
-                    d.owner = target.owner;
+                    gather(tiles.walks[k], x.itemsize(), begin, n, target.ptr);
+                    d = Reg{target.ptr, target.owner, x.dtype, false};
                 }
                 continue;
             }
-            const Reg a = regs[size_t(in.a)];
-            const Reg b = in.kind == BINARY || in.kind == WHERE ? regs[size_t(in.b)] : Reg{};
-            const Reg c = in.kind == WHERE ? regs[size_t(in.c)] : Reg{};
-            const bool two = in.kind == BINARY || in.kind == WHERE;
-            const bool uniform = a.uniform && (!two || b.uniform) && (in.kind != WHERE || c.uniform);
-            const int64_t count = uniform ? 1 : n;
-            if (uniform) {
-                // Its own 8 bytes past the tiles, so a later tile-wide result written into this
-                // register's tile cannot overwrite the value while it is being broadcast; and
-                // never into an output, which a uniform result fills when stored.
-                target.ptr = scratch_base + int64_t(registers_) * REGISTER_BYTES + int64_t(in.dst) * 8;
-                target.owner = &scratch.storage;
-            }
-            Array result;
-            if (in.kind == UNARY && simd_unary(in.op, a.dtype)) {
-                if (a.dtype == F32)
-                    k.unary_f32(in.op, reinterpret_cast<const float*>(a.ptr),
-                                reinterpret_cast<float*>(target.ptr), count);
-                else
-                    k.unary_f64(in.op, reinterpret_cast<const double*>(a.ptr),
-                                reinterpret_cast<double*>(target.ptr), count);
-                target.dtype = a.dtype;
-            } else if (in.kind == BINARY && simd_binary(in.op, a.dtype)) {
-                const bool as = a.uniform && !uniform, bs = b.uniform && !uniform;
-                if (a.dtype == F32)
-                    k.binary_f32(in.op, reinterpret_cast<const float*>(a.ptr), as,
-                                 reinterpret_cast<const float*>(b.ptr), bs,
-                                 reinterpret_cast<float*>(target.ptr), count, false);
-                else
-                    k.binary_f64(in.op, reinterpret_cast<const double*>(a.ptr), as,
-                                 reinterpret_cast<const double*>(b.ptr), bs,
-                                 reinterpret_cast<double*>(target.ptr), count, false);
-                target.dtype = a.dtype;
-            } else {
-                result = generic(in, a, b, c, count);
-                std::memcpy(target.ptr, result.ptr(), size_t(count) * size_t(result.itemsize()));
-                target.dtype = result.dtype;
-            }
-            target.uniform = uniform;
+            compute(in, regs, target, n, into_output && tiles.stream);
             d = target;
         }
-        for (size_t o = 0; o < out.size(); ++o) {
+        for (size_t o = 0; o < tiles.out.size(); ++o) {
             const Reg& r = regs[size_t(output_registers_[o])];
-            const int64_t size = out[o].itemsize();
-            char* dst = out[o].ptr() + begin * size;
+            const int64_t size = tiles.out[o].itemsize();
+            char* dst = tiles.out[o].ptr() + begin * size;
             if (r.ptr == dst) continue;   // written in place by its instruction
             if (!r.uniform) {
                 std::memmove(dst, r.ptr, size_t(n * size));
             } else {
                 for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * size, r.ptr, size_t(size));
             }
+        }
+    }
+
+    // One instruction over `count` elements into target (its dtype and uniformity set here):
+    // the SIMD kernels where they apply, else the backend's primitive.
+    static void compute(const Instruction& in, const std::vector<Reg>& regs, Reg& target,
+                        int64_t count, bool stream) {
+        const simd::Kernels& k = simd::kernels();
+        const Reg& a = regs[size_t(in.a)];
+        const bool two = in.kind == BINARY || in.kind == WHERE;
+        const Reg& b = two ? regs[size_t(in.b)] : a;
+        const Reg& c = in.kind == WHERE ? regs[size_t(in.c)] : a;
+        target.uniform = a.uniform && b.uniform && c.uniform;
+        if (in.kind == UNARY && simd_unary(in.op, a.dtype)) {
+            if (a.dtype == F32)
+                k.unary_f32(in.op, reinterpret_cast<const float*>(a.ptr),
+                            reinterpret_cast<float*>(target.ptr), count);
+            else
+                k.unary_f64(in.op, reinterpret_cast<const double*>(a.ptr),
+                            reinterpret_cast<double*>(target.ptr), count);
+            target.dtype = a.dtype;
+        } else if (in.kind == BINARY && simd_binary(in.op, a.dtype)) {
+            const bool as = a.uniform && !target.uniform, bs = b.uniform && !target.uniform;
+            if (a.dtype == F32)
+                k.binary_f32(in.op, reinterpret_cast<const float*>(a.ptr), as,
+                             reinterpret_cast<const float*>(b.ptr), bs,
+                             reinterpret_cast<float*>(target.ptr), count, stream);
+            else
+                k.binary_f64(in.op, reinterpret_cast<const double*>(a.ptr), as,
+                             reinterpret_cast<const double*>(b.ptr), bs,
+                             reinterpret_cast<double*>(target.ptr), count, stream);
+            target.dtype = a.dtype;
+        } else {
+            const Array result = generic(in, a, b, c, count);
+            std::memcpy(target.ptr, result.ptr(), size_t(count) * size_t(result.itemsize()));
+            target.dtype = result.dtype;
         }
     }
 
@@ -350,6 +373,26 @@ private:
             value[size_t(in.dst)] = r;
             last_writer[size_t(in.dst)] = int(i);
         }
+        // Which instructions compute uniform values (one element for all: constants, scalars,
+        // inputs of one element, ops on nothing else); a register holding one is written once.
+        const int64_t numel = checked_numel(shape_, 8);
+        std::vector<char> reg_uniform(static_cast<size_t>(registers_), 0);
+        std::vector<int> writes(static_cast<size_t>(registers_), 0);
+        for (const Instruction& in : code_) {
+            bool u;
+            if (in.kind == LOAD) {
+                u = numel <= 1 || checked_numel(operand_shapes_[size_t(in.op)], 8) == 1;
+            } else {
+                u = reg_uniform[size_t(in.a)];
+                if (in.kind == BINARY || in.kind == WHERE) u = u && reg_uniform[size_t(in.b)];
+                if (in.kind == WHERE) u = u && reg_uniform[size_t(in.c)];
+            }
+            uniform_.push_back(u);
+            ++writes[size_t(in.dst)];
+            if (u && writes[size_t(in.dst)] > 1) bad("uniform register " + std::to_string(in.dst) + " is written twice");
+            if (!u && reg_uniform[size_t(in.dst)]) bad("register " + std::to_string(in.dst) + " holds a uniform and a tile value");
+            reg_uniform[size_t(in.dst)] = u;
+        }
         for (size_t o = 0; o < output_registers_.size(); ++o) {
             const Array& r = reg(output_registers_[o]);
             if (r.dtype != output_dtypes_[o])
@@ -369,6 +412,7 @@ private:
 
 private:
     std::vector<Instruction> code_;
+    std::vector<char> uniform_;   // per instruction: computes a uniform value (see validate)
     int registers_;
     std::vector<DType> operand_dtypes_;
     std::vector<Shape> operand_shapes_;
