@@ -24,6 +24,7 @@ y0 = t2;
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 from collections import OrderedDict
@@ -273,9 +274,10 @@ def _address(x) -> int:
 class CudaFusedKernel:
     """One compiled expression: ``kernel(inputs, scalars, out=None) -> tuple of arrays``."""
 
-    def __init__(self, expr: ir.Expr, source: ElementwiseSource):
+    def __init__(self, expr: ir.Expr, source: ElementwiseSource, device: Any = None):
         self.expr = expr
         self.source = source
+        self._device = device if device is not None else contextlib.nullcontext()
         self._kernel = cupy.ElementwiseKernel(source.in_params, source.out_params,
                                               source.operation, source.name,
                                               preamble=source.preamble)
@@ -307,7 +309,8 @@ class CudaFusedKernel:
                     raise ir.ExprError(f"out[{k}] must be {d} {expr.shape}, got {o.dtype} "
                                        f"{tuple(o.shape)}")
             inputs = [self._unaliased(x, outs) for x in inputs]
-        self._kernel(*inputs, *values, *outs)
+        with self._device:
+            self._kernel(*inputs, *values, *outs)
         return outs
 
     @staticmethod
@@ -327,17 +330,23 @@ class CudaFusedKernel:
         return f"CudaFusedKernel({self.source.name})"
 
 
-_CACHE: OrderedDict[str, CudaFusedKernel] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, Any], CudaFusedKernel] = OrderedDict()
 _CACHE_SIZE = 512
 
 
-def compile_elementwise(expr: ir.Expr) -> CudaFusedKernel:
-    """The (cached) fused kernel of ``expr``; CuPy compiles it with NVRTC on its first call."""
-    kernel = _CACHE.get(expr.key)
+def compile_elementwise(expr: ir.Expr, device: Any = None) -> CudaFusedKernel | Any:
+    """The (cached) fused kernel of ``expr``, launched with ``device`` current (a context
+    manager; None: whatever device is current); ``NotImplemented`` for a dtype without a C
+    type here (bfloat16, which the backend does not declare). CuPy compiles the kernel with
+    NVRTC on its first call."""
+    if any(node.dtype not in C_TYPES for node in expr.nodes):
+        return NotImplemented
+    key = (expr.key, device)
+    kernel = _CACHE.get(key)
     if kernel is None:
-        kernel = _CACHE[expr.key] = CudaFusedKernel(expr, generate(expr))
+        kernel = _CACHE[key] = CudaFusedKernel(expr, generate(expr), device)
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     else:
-        _CACHE.move_to_end(expr.key)
+        _CACHE.move_to_end(key)
     return kernel
