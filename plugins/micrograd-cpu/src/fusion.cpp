@@ -103,15 +103,24 @@ public:
             check_outputs(out);
         }
         // An output that is an operand (same memory, same layout) is updated tile by tile, every
-        // tile read before it is written; one overlapping an operand any other way (a shifted or
-        // transposed view) is a copy first, or tiles would read what others already wrote.
-        bool aliased = false;
-        for (auto& x : operands)
-            for (auto& o : out) {
-                if (x.storage != o.storage) continue;
-                if (same_layout(broadcast_to(x, shape_), o)) aliased = true;
-                else x = astype(x, x.dtype);
+        // tile read before it is written: its instruction writes it directly only if no later
+        // instruction reads that operand (Adam's m and v), else it is stored at the tile's end.
+        // One overlapping an operand any other way (a shifted or transposed view) is a copy
+        // first, or tiles would read what others already wrote.
+        std::vector<int> direct_from(nout, 0);   // first instruction that may write out[k]
+        std::vector<char> is_output(operands.size(), 0);
+        for (size_t i = 0; i < operands.size(); ++i) {
+            Array& x = operands[i];
+            for (size_t k = 0; k < nout; ++k) {
+                if (x.storage != out[k].storage) continue;
+                if (same_layout(broadcast_to(x, shape_), out[k])) {
+                    direct_from[k] = std::max(direct_from[k], last_read_[i]);
+                    is_output[i] = 1;
+                } else {
+                    x = astype(x, x.dtype);
+                }
             }
+        }
         if (numel == 0) return out;
 
         // Instructions on uniform values only (constants, scalars, their products: Adam's
@@ -142,7 +151,7 @@ public:
             walks.emplace_back(shape_, std::array<Shape, 1>{seen[i].byte_strides()},
                                std::array<char*, 1>{seen[i].ptr()});
         }
-        Tiles tiles{operands, seen, direct, walks, out, aliased,
+        Tiles tiles{operands, seen, direct, walks, out, direct_from, is_output,
                     // outputs beyond 16 MB are written around the cache, as binary() does
                     numel * 8 >= (int64_t(16) << 20)};
         const int64_t count = (numel + TILE - 1) / TILE;
@@ -166,7 +175,9 @@ private:
         const std::vector<char>& direct;    // read in place (contiguous in that shape)
         const std::vector<Walk<1>>& walks;  // how to gather the others
         const std::vector<Array>& out;
-        bool aliased;                       // an output is an operand: no direct writes
+        const std::vector<int>& direct_from;  // per output: its writes go straight to memory
+                                              // from this instruction on (see run)
+        const std::vector<char>& is_output;   // per operand: it is also an output
         bool stream;
     };
 
@@ -176,11 +187,11 @@ private:
         for (size_t i = 0; i < code_.size(); ++i) {
             if (uniform_[i]) continue;
             const Instruction& in = code_[i];
-            // Where this instruction's result goes: straight into its output when no operand
-            // is an output (then nothing reads that memory later in the tile), else the
-            // destination register's scratch.
+            // Where this instruction's result goes: straight into its output when nothing reads
+            // that memory later in the tile, else the destination register's scratch.
             Reg target;
-            bool into_output = in.output >= 0 && !tiles.aliased;
+            const bool into_output =
+                in.output >= 0 && int(i) >= tiles.direct_from[size_t(in.output)];
             if (into_output) {
                 const Array& o = tiles.out[size_t(in.output)];
                 target = Reg{o.ptr() + begin * o.itemsize(), &o.storage};
@@ -201,6 +212,17 @@ private:
             }
             compute(in, regs, target, n, into_output && tiles.stream);
             d = target;
+        }
+        // An output that is an unchanged operand which is also an output (y = x with out
+        // x = ...) is copied aside first: storing the other outputs may overwrite it.
+        for (size_t o = 0; o < tiles.out.size(); ++o) {
+            const int j = output_operands_[o];
+            if (j < 0 || !tiles.is_output[size_t(j)]) continue;
+            Reg& r = regs[size_t(output_registers_[o])];
+            char* aside = scratch_base + int64_t(output_registers_[o]) * REGISTER_BYTES;
+            if (r.ptr != aside)
+                std::memcpy(aside, r.ptr, size_t((r.uniform ? 1 : n) * DTYPE_SIZES[r.dtype]));
+            r.ptr = aside;
         }
         for (size_t o = 0; o < tiles.out.size(); ++o) {
             const Reg& r = regs[size_t(output_registers_[o])];
@@ -393,6 +415,25 @@ private:
             if (!u && reg_uniform[size_t(in.dst)]) bad("register " + std::to_string(in.dst) + " holds a uniform and a tile value");
             reg_uniform[size_t(in.dst)] = u;
         }
+        // The last instruction reading each operand in place (a register LOADed from it, until
+        // the register is written again): an output that is that operand may be written
+        // directly from then on. An operand only read before all tiles (uniform) counts -1.
+        last_read_.assign(operand_dtypes_.size(), -1);
+        std::vector<int> holds(static_cast<size_t>(registers_), -1);
+        for (size_t i = 0; i < code_.size(); ++i) {
+            const Instruction& in = code_[i];
+            if (in.kind != LOAD) {
+                const bool two = in.kind == BINARY || in.kind == WHERE;
+                for (int r : {in.a, two ? in.b : in.a, in.kind == WHERE ? in.c : in.a})
+                    if (holds[size_t(r)] >= 0 && !uniform_[i]) last_read_[size_t(holds[size_t(r)])] = int(i);
+            }
+            holds[size_t(in.dst)] = in.kind == LOAD ? in.op : -1;
+        }
+        for (int r : output_registers_) {   // an output that is an operand is read when stored
+            const bool held = r >= 0 && r < registers_ && holds[size_t(r)] >= 0;
+            output_operands_.push_back(held ? holds[size_t(r)] : -1);
+            if (held) last_read_[size_t(holds[size_t(r)])] = int(code_.size());
+        }
         for (size_t o = 0; o < output_registers_.size(); ++o) {
             const Array& r = reg(output_registers_[o]);
             if (r.dtype != output_dtypes_[o])
@@ -413,6 +454,8 @@ private:
 private:
     std::vector<Instruction> code_;
     std::vector<char> uniform_;   // per instruction: computes a uniform value (see validate)
+    std::vector<int> last_read_;  // per operand (see validate)
+    std::vector<int> output_operands_;   // per output: the operand it is, unchanged (or -1)
     int registers_;
     std::vector<DType> operand_dtypes_;
     std::vector<Shape> operand_shapes_;
