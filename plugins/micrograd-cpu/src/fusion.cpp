@@ -28,6 +28,14 @@ namespace {
 // SIMD kernel costs a few ns, a few percent of a float32 add over a tile.
 constexpr int64_t TILE = 2048;
 constexpr int64_t REGISTER_BYTES = TILE * 8;
+// Register r's tile starts at r * REGISTER_STRIDE + 128: the 3 cache lines of padding per
+// register give every tile buffer, and the tiles of arrays (which start on a page or at the
+// allocator's alignment), different addresses modulo 4 KB, so a kernel storing into one while
+// loading another is not stalled by 4K aliasing (a load that looks like a later store's address
+// waits for it).
+constexpr int64_t REGISTER_STRIDE = REGISTER_BYTES + 192;
+
+char* tile_of(const Array& scratch, int r) { return scratch.ptr() + 128 + int64_t(r) * REGISTER_STRIDE; }
 
 // Instruction kinds; the numbering is shared with micrograd_cpu/fusion.py.
 enum Kind : int { LOAD = 0, UNARY = 1, BINARY = 2, WHERE = 3, CAST = 4, NKINDS };
@@ -109,6 +117,8 @@ public:
         // first, or tiles would read what others already wrote.
         std::vector<int> direct_from(nout, 0);   // first instruction that may write out[k]
         std::vector<char> is_output(operands.size(), 0);
+        // Fresh outputs beyond 16 MB are written around the cache, as binary() does.
+        std::vector<char> streamed(nout, numel * 8 >= (int64_t(16) << 20));
         for (size_t i = 0; i < operands.size(); ++i) {
             Array& x = operands[i];
             for (size_t k = 0; k < nout; ++k) {
@@ -116,6 +126,7 @@ public:
                 if (same_layout(broadcast_to(x, shape_), out[k])) {
                     direct_from[k] = std::max(direct_from[k], last_read_[i]);
                     is_output[i] = 1;
+                    streamed[k] = 0;   // its lines were just read: keep them cached
                 } else {
                     x = astype(x, x.dtype);
                 }
@@ -151,13 +162,11 @@ public:
             walks.emplace_back(shape_, std::array<Shape, 1>{seen[i].byte_strides()},
                                std::array<char*, 1>{seen[i].ptr()});
         }
-        Tiles tiles{operands, seen, direct, walks, out, direct_from, is_output,
-                    // outputs beyond 16 MB are written around the cache, as binary() does
-                    numel * 8 >= (int64_t(16) << 20)};
+        Tiles tiles{operands, seen, direct, walks, out, direct_from, is_output, streamed};
         const int64_t count = (numel + TILE - 1) / TILE;
         // Several ops per element: threads pay off from a few tiles (64k elements).
         parallel_for(count, 16, [&](int64_t t0, int64_t t1) {
-            Array scratch = empty({int64_t(registers_) * REGISTER_BYTES}, U8);
+            Array scratch = empty({128 + int64_t(registers_) * REGISTER_STRIDE}, U8);
             std::vector<Reg> regs = prologue;
             for (int64_t t = t0; t < t1; ++t) {
                 const int64_t begin = t * TILE, n = std::min(TILE, numel - begin);
@@ -178,12 +187,11 @@ private:
         const std::vector<int>& direct_from;  // per output: its writes go straight to memory
                                               // from this instruction on (see run)
         const std::vector<char>& is_output;   // per operand: it is also an output
-        bool stream;
+        const std::vector<char>& streamed;    // per output: stored around the cache
     };
 
     void run_tile(std::vector<Reg>& regs, const Array& scratch, const Tiles& tiles,
                   int64_t begin, int64_t n) const {
-        char* const scratch_base = scratch.ptr();
         for (size_t i = 0; i < code_.size(); ++i) {
             if (uniform_[i]) continue;
             const Instruction& in = code_[i];
@@ -196,7 +204,7 @@ private:
                 const Array& o = tiles.out[size_t(in.output)];
                 target = Reg{o.ptr() + begin * o.itemsize(), &o.storage};
             } else {
-                target = Reg{scratch_base + int64_t(in.dst) * REGISTER_BYTES, &scratch.storage};
+                target = Reg{tile_of(scratch, in.dst), &scratch.storage};
             }
             Reg& d = regs[size_t(in.dst)];
             if (in.kind == LOAD) {
@@ -210,7 +218,7 @@ private:
                 }
                 continue;
             }
-            compute(in, regs, target, n, into_output && tiles.stream);
+            compute(in, regs, target, n, into_output && tiles.streamed[size_t(in.output)]);
             d = target;
         }
         // An output that is an unchanged operand which is also an output (y = x with out
@@ -219,7 +227,7 @@ private:
             const int j = output_operands_[o];
             if (j < 0 || !tiles.is_output[size_t(j)]) continue;
             Reg& r = regs[size_t(output_registers_[o])];
-            char* aside = scratch_base + int64_t(output_registers_[o]) * REGISTER_BYTES;
+            char* aside = tile_of(scratch, output_registers_[o]);
             if (r.ptr != aside)
                 std::memcpy(aside, r.ptr, size_t((r.uniform ? 1 : n) * DTYPE_SIZES[r.dtype]));
             r.ptr = aside;
