@@ -67,7 +67,6 @@ FLOORS: dict[str, int] = {
     # 5. ops base and the view / version-counter / write-back machinery
     "micrograd.ops.base": 5,
     "micrograd.ops.views": 5,
-    "micrograd.ops.fused": 5,     # the autograd node of a fused expression, used by op families
     "micrograd.ops.autocast": 5,
     "micrograd.ops.fused": 5,             # the autograd node of a fused IR expression
     # 6. op families

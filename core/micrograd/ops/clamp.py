@@ -13,7 +13,6 @@ from ..tensor import Tensor, surface
 from .base import Op, operands, scalar_tensor, tier, to_dtype
 from .fused import fused_with_scalars
 from .binary import maximum, minimum
-from .fused import fused_with_scalars
 from .unary import isfinite, isnan
 from .where import where
 
