@@ -37,4 +37,5 @@ PYBIND11_MODULE(_core, m) {
     init_pool(m);
     init_optim(m);
     init_runtime(m);
+    init_fusion(m);
 }

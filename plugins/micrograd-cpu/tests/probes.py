@@ -235,13 +235,15 @@ def core_allocation_no_system_can_satisfy():
 
 @probe()
 def core_allocation_failure_on_pool_workers_is_memory_error():
-    # Each of two blocks of this batch unfolds a 4 TB im2col scratch on its own thread: the
-    # workers' bad_alloc called std::terminate before. Then the pool must still work.
+    # Each of two blocks of this batch unfolds a 4 TB im2col scratch on its own thread (one
+    # output row of a 1 x 2^20 kernel over 2^20 + 1 positions: the smallest band the kernel
+    # unfolds): the workers' bad_alloc called std::terminate before. Then the pool must still
+    # work.
     core = _env()[4]
     core.set_num_threads(2)
-    x, w = core.full((2, 1, 1024, 1024), 1.0, 11), core.full((1, 1, 1024, 1024), 1.0, 11)
+    x, w = core.full((2, 1, 1, 1 << 20), 1.0, 11), core.full((1, 1, 1, 1 << 20), 1.0, 11)
     try:
-        core.conv2d(x, w, 1, 512, 1, 1)
+        core.conv2d(x, w, 1, (0, 1 << 19), 1, 1)
     except MemoryError as e:
         assert "out of memory" in str(e), e
     else:
