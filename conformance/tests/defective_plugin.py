@@ -9,11 +9,10 @@ MODULE = '''
 import numpy as np
 
 import micrograd
-from micrograd.backend import (OPTIONAL_OPS, REQUIRED_PRIMITIVES, BackendUnavailable,
-                               Capabilities)
+from micrograd.backend import REQUIRED_PRIMITIVES, BackendUnavailable, Capabilities
 from micrograd.backends.numpy_backend import NumpyBackend
+from micrograd.decompositions import OPTIONAL_OPS
 from micrograd.device import device
-from micrograd.ops import fallbacks
 
 
 class DefectiveBackend(NumpyBackend):
@@ -76,14 +75,37 @@ class DefectiveBackend(NumpyBackend):
 
     def sgd_step_(self, param, grad, momentum_buffer, *, dampening, **options):
         # A fused step that ignores dampening: the buffer takes the whole gradient.
-        fallbacks.sgd_step_(self, _dtype(param), param, grad, momentum_buffer, dampening=0.0,
-                            **options)
+        OPTIONAL_OPS["sgd_step_"].decompose(self, _dtype(param), param, grad, momentum_buffer,
+                                            dampening=0.0, **options)
 
     def adam_step_(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad,
                    **options):
         # amsgrad that ignores the running maximum: plain Adam's denominator every step.
-        fallbacks.adam_step_(self, _dtype(param), param, grad, exp_avg, exp_avg_sq,
-                             max_exp_avg_sq, amsgrad=False, **options)
+        OPTIONAL_OPS["adam_step_"].decompose(self, _dtype(param), param, grad, exp_avg,
+                                             exp_avg_sq, max_exp_avg_sq, amsgrad=False,
+                                             **options)
+
+    def gelu(self, x):
+        # The wrong formula: the tanh approximation where the erf form is asked for.
+        return OPTIONAL_OPS["gelu_tanh"].decompose(self, _dtype(x), x)
+
+    def max_pool2d(self, x, kernel, stride, padding, dilation):
+        # Offered, but declines every call: it only pretends to be fast.
+        return NotImplemented
+
+    def batch_norm(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        # Declines float16 after updating the running statistics: the decomposition that then
+        # runs updates them a second time.
+        out = OPTIONAL_OPS["batch_norm"].decompose(self, _dtype(x), x, weight, bias,
+                                                   running_mean, running_var, training,
+                                                   momentum, eps)
+        return NotImplemented if x.dtype == np.float16 else out
+
+    def softmax(self, x, axis):
+        # Correct: declines float64 (the decomposition runs), handles the rest itself.
+        if x.dtype == np.float64:
+            return NotImplemented
+        return OPTIONAL_OPS["softmax"].decompose(self, _dtype(x), x, axis)
 
 
 class _Transposed(np.ndarray):
@@ -202,6 +224,9 @@ DEFECTS = {
     "permute": "permute forgets the strides: writes through a transposed view land wrong",
     "sgd_step_": "fused sgd_step_ ignores dampening",
     "adam_step_": "fused adam_step_'s amsgrad ignores the running maximum",
+    "gelu": "fused gelu computes the tanh approximation",
+    "max_pool2d": "max_pool2d is offered but declines every call (NotImplemented)",
+    "batch_norm": "batch_norm writes the running statistics, then declines float16",
 }
 
 

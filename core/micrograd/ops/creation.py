@@ -15,7 +15,7 @@ from .. import dtypes
 from ..backend import Backend
 from ..shape import as_dims, check_shape
 from ..tensor import Tensor
-from . import fallbacks
+from ..decompositions import call_optional
 
 _default_backend: Backend | None = None
 _default_spec: str | None = None
@@ -260,7 +260,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
     start, end, step = _arange_bounds(values, target)
     backend = resolve(device)
     _check_dtype(backend, target)
-    data = fallbacks.run(backend, "arange", target, start, end, step, target)
+    data = call_optional(backend, "arange", target, start, end, step, target)
     return _finish(data, target, backend, requires_grad)
 
 

@@ -14,7 +14,7 @@ from ..dtypes import DIM, SCALAR, ZERO_DIM, result_type_of, scalar_dtype
 from ..autograd import grad_mode
 from ..autograd.graph import record
 from ..tensor import Tensor
-from . import fallbacks
+from ..decompositions import call_optional
 from .base import Op, broadcast_shapes, check_same_backend, expand_data, scalar_operand, \
     scalar_tensor, to_dtype, wrong_result_shape
 
@@ -333,7 +333,7 @@ def bitwise_not(x: Tensor) -> Tensor:
 
 
 # ------------------------------------------------------------------ activations
-# Each uses the backend's fused kernel when it offers one, else ops/fallbacks.py.
+# Each uses the backend's fused kernel when it offers one, else micrograd.decompositions.
 
 
 class Activation(Op):
@@ -342,7 +342,7 @@ class Activation(Op):
     def forward(self, x, **attrs):
         self.save_for_backward(x)
         self.attrs = attrs
-        return fallbacks.run(x._backend, self.op_name, x._dtype, x._data, **attrs)
+        return call_optional(x._backend, self.op_name, x._dtype, x._data, **attrs)
 
 
 class Relu(Activation):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from .. import dtypes
 from ..autograd import grad_mode
 from ..tensor import Tensor
-from . import elementwise as ew, fallbacks
+from ..decompositions import call_optional
+from . import elementwise as ew
 from .base import to_dtype
 from ..autograd.graph import Node, record
 from .creation import zeros_like
@@ -104,7 +105,7 @@ def _into(x: Tensor, op: str, other) -> bool:
         return False
     if op == "div" and x._dtype.kind != "f":
         return False
-    fallbacks.run(be, "binary_", x._dtype, op, x._data, x._data, data)
+    call_optional(be, "binary_", x._dtype, op, x._data, x._data, data)
     x._version[0] += 1
     return True
 
