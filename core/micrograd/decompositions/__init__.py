@@ -29,6 +29,7 @@ CONTRACT_HISTORY: dict[tuple[int, int], str] = contract_history(CONTRACT_CHANGES
 and the rest (``micrograd.backend.CONTRACT_CHANGES``). The conformance suite asks no more of
 a plugin than its version promised."""
 
+
 def offered_ops(backend) -> tuple[str, ...]:
     """The optional ops ``backend`` offers (has a method for), in the contract's order."""
     return tuple(name for name in OPTIONAL_OPS if backend.offers(name))
