@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .spec import OPTIONAL_OPS
+from .spec import ALL, FLOATING, NUMERIC, OPTIONAL_OPS
 
 BEGIN = ("<!-- optional-ops table: generated from micrograd.decompositions by "
          "`python -m micrograd.decompositions docs/writing-a-backend.md`; edit the "
@@ -17,15 +17,21 @@ END = "<!-- end of the optional-ops table -->"
 
 
 def markdown_table() -> str:
-    """One row per optional op: its method signature, semantics, version and decomposition."""
-    rows = ["| op | signature and semantics | since | decomposition when not offered |",
-            "|----|-------------------------|-------|--------------------------------|"]
+    """One row per optional op: its method signature, semantics, operand dtypes, version and
+    decomposition."""
+    rows = ["| op | signature and semantics | dtypes | since | decomposition when not offered |",
+            "|----|-------------------------|--------|-------|--------------------------------|"]
     for op in OPTIONAL_OPS.values():
         semantics = " ".join(op.semantics.split()).replace("|", "\\|")
-        rows.append(f"| `{op.name}` | `{op.signature}`: {semantics} | "
+        rows.append(f"| `{op.name}` | `{op.signature}`: {semantics} | {_dtypes(op.dtypes)} | "
                     f"{op.added_in[0]}.{op.added_in[1]} | "
                     f"{op.decomposition.replace('|', chr(92) + '|')} |")
     return "\n".join(rows)
+
+
+def _dtypes(dtypes) -> str:
+    named = {FLOATING: "floating", NUMERIC: "all but bool", ALL: "all"}
+    return named.get(tuple(dtypes)) or ", ".join(d.name for d in dtypes)
 
 
 def with_current_table(text: str, where: str = "the document") -> str:
