@@ -164,32 +164,3 @@ def test_the_contract_history_is_generated_from_the_declarations():
     assert CONTRACT_HISTORY[(1, 2)].endswith(
         "optional ops conv_transpose2d, conv_transpose2d_backward, argsort, searchsorted")
 
-
-def test_the_decompositions_import_only_the_contract_floor():
-    """Floor 2 sees arrays, never a Tensor: at module level its files import the contract
-    (dtypes, backend), each other, numpy and the standard library. The one way up is
-    ``arrays.py``'s call-time import of the array helpers still kept in ``ops.base``."""
-    import ast
-    import pathlib
-    import micrograd.decompositions as package
-    allowed = {"micrograd.dtypes", "micrograd.backend", "micrograd", "numpy"}
-    for path in sorted(pathlib.Path(package.__file__).parent.glob("*.py")):
-        tree = ast.parse(path.read_text())
-        for node in tree.body:
-            if isinstance(node, ast.ImportFrom):
-                base = "micrograd.decompositions" if node.level == 1 else \
-                    "micrograd" if node.level == 2 else node.module.split(".")[0]
-                target = f"{base}.{node.module}" if node.level and node.module else base
-                names = [f"{target}.{a.name}" for a in node.names] if target == "micrograd" \
-                    else [target]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            else:
-                continue
-            for name in names:
-                inside = name.startswith("micrograd.decompositions") or name in allowed
-                assert inside or not name.startswith("micrograd"), f"{path.name} imports {name}"
-        if path.name != "arrays.py":
-            nested = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-                      and n not in tree.body and n.level == 2]
-            assert not nested, f"{path.name} imports from above its floor inside a function"

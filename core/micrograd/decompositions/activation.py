@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .arrays import scalar
+from .operands import scalar
 from .spec import optional_op
 
 

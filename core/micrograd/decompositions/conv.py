@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
-from .arrays import scalar
+from .operands import scalar
 from .dispatch import call_optional
 from .spec import optional_op
 

@@ -6,7 +6,8 @@ back as (C,) arrays.
 
 from __future__ import annotations
 
-from .arrays import binary_data, channel_layout, numel, scalar
+from ..ops.arrays import binary_data, channel_layout, numel
+from .operands import scalar
 from .dispatch import call_optional
 from .spec import optional_op
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import dtypes
-from .arrays import scalar
+from .operands import scalar
 from .spec import optional_op
 
 

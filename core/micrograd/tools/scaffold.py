@@ -3,11 +3,12 @@
 The generated backend class lists every required primitive of the contract with its signature
 and docstring, taken from :class:`micrograd.backend.Backend` when the command runs, and every
 optional fast op, commented out, from its declaration in :mod:`micrograd.decompositions`, so
-the template can never drift from the contract. Each stub raises ``NotImplementedError`` and carries
-a ``@todo`` mark; until every mark is gone the plugin's factory refuses to build the backend, so
-``micrograd info`` lists it as unavailable and names the primitives still to write.
+the template can never drift from the contract. Each primitive's stub raises
+``NotImplementedError`` and carries a ``@todo`` mark; until every mark is gone the plugin's
+factory refuses to build the backend, so ``micrograd info`` lists it as unavailable and names
+the primitives still to write.
 
->>> from micrograd.scaffold import scaffold
+>>> from micrograd.tools.scaffold import scaffold
 >>> scaffold("mydev", "/tmp/micrograd-mydev")     # doctest: +SKIP
 """
 
@@ -21,9 +22,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from . import __version__
-from .backend import CONTRACT_VERSION, REQUIRED_PRIMITIVES, Backend
-from .decompositions import OPTIONAL_OPS
+from .._version import __version__
+from ..backend import CONTRACT_VERSION, REQUIRED_PRIMITIVES, Backend
+from ..decompositions import OPTIONAL_OPS
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TAKEN = ("numpy",)     # registered by the core itself; a second "numpy" would be refused
