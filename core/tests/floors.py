@@ -56,7 +56,6 @@ FLOORS: dict[str, int] = {
     "micrograd.distributed.mpi_plugin": 2,   # the built-in communicator's registration only
     "micrograd.ops.arrays": 2,
     "micrograd.ops.layout": 2,
-    "micrograd.ops.fallbacks": 2,            # becomes micrograd.decompositions
     "micrograd.decompositions": 2,
     "micrograd.fusion": 2,
     # 3. the Tensor as a data holder
