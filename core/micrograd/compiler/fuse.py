@@ -1,0 +1,247 @@
+"""Region fusion: maximal runs of elementwise steps of one shape become one ``ir.Expr``.
+
+A traced step is elementwise when its op is a contract unary or binary op, a cast, ``where``
+or a clamp. Walking the steps in order, an elementwise step joins the open regions of the
+operands it shares a shape with (merging them); every other use of a region's value (an opaque
+op, a step of another shape) seals that region, so a region never feeds something that runs
+before it. A fused region runs at the position of its last member, as one ``fusion.run``; its
+outputs are the member values used after it. Its autograd node per output runs
+``ir.vjp`` of that output (one fused kernel) and reduces each gradient to its input's shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import backend as contract
+from ..autograd import grad_mode
+from ..autograd.graph import Node, record
+from ..fusion import ir
+from .. import fusion
+from ..ops import elementwise as ew
+from ..tensor import Tensor
+from .trace import OpStep, Slot
+
+
+# ------------------------------------------------------------------ elementwise steps
+
+def _elementwise(step) -> tuple[list[int], object] | None:
+    """For an elementwise step: its operand slots and a builder from operand IR nodes to its
+    IR node; None for any other step."""
+    if type(step) is not OpStep or type(step.out) is not Slot:
+        return None
+    op, args, kwargs = step.op, step.args, step.kwargs
+    if not all(type(a) is Slot for a in args):
+        return None
+    slots = [a.index for a in args]
+    if issubclass(op, ew.Binary) and not kwargs and len(args) == 2 \
+            and op.op_name in contract.BINARY_OPS:
+        return slots, lambda a, b: ir.Binary(op.op_name, a, b)
+    if issubclass(op, ew.Unary) and not kwargs and len(args) == 1 \
+            and op.op_name in contract.UNARY_OPS:
+        return slots, lambda x: ir.Unary(op.op_name, x)
+    if op is ew.Cast and len(args) == 1 and set(kwargs) == {"dtype"}:
+        dtype = kwargs["dtype"]
+        return slots, lambda x: ir.Cast(x, dtype)
+    if op is ew.Where and not kwargs and len(args) == 3:
+        return slots, ir.Where
+    if op is ew.Clamp and len(args) == 1 and set(kwargs) <= {"low", "high"}:
+        low, high = kwargs.get("low"), kwargs.get("high")
+
+        def clamp(x):
+            if low is not None:
+                x = ir.Binary("maximum", x, ir.Const(low, x.dtype))
+            if high is not None:
+                x = ir.Binary("minimum", x, ir.Const(high, x.dtype))
+            return x
+        return slots, clamp
+    return None
+
+
+@dataclass
+class _Region:
+    shape: tuple
+    backend: object
+    members: list = field(default_factory=list)      # step indices, in order
+    sealed: bool = False
+
+
+def fuse(steps: list, slots: list, kinds: list, output_slots: set) -> list:
+    """``steps`` with each region of two or more elementwise steps replaced by a FusedStep."""
+    region_of: dict[int, _Region] = {}                # member output slot -> region
+    regions: list[_Region] = []
+    for i, step in enumerate(steps):
+        found = _elementwise(step)
+        operands = found[0] if found else _operand_slots(step)
+        out = slots[step.out.index] if found else None
+        joining = []
+        for s in operands:
+            region = region_of.get(s)
+            if region is None or region.sealed:
+                continue
+            if found and region.shape == tuple(out._data.shape) \
+                    and region.backend is out._backend:
+                if region not in joining:
+                    joining.append(region)
+            else:
+                region.sealed = True
+        if not found:
+            continue
+        if not joining:
+            region = _Region(tuple(out._data.shape), out._backend)
+            regions.append(region)
+        else:
+            region = joining[0]
+            for other in joining[1:]:      # two open regions meeting: one region
+                region.members += other.members
+                for member in other.members:
+                    region_of[steps[member].out.index] = region
+                regions.remove(other)
+            region.members.sort()
+        region.members.append(i)
+        region_of[step.out.index] = region
+
+    replaced: dict[int, object] = {}
+    dropped: set[int] = set()
+    for region in regions:
+        if len(region.members) < 2:
+            continue
+        fused = _build(region, steps, slots, kinds, output_slots)
+        if fused is None:
+            continue
+        replaced[region.members[-1]] = fused
+        dropped.update(region.members[:-1])
+    return [replaced.get(i, step) for i, step in enumerate(steps) if i not in dropped]
+
+
+def _operand_slots(step) -> list[int]:
+    found: list[int] = []
+
+    def walk(obj):
+        kind = type(obj)
+        if kind is Slot:
+            found.append(obj.index)
+        elif kind is tuple or kind is list:
+            for x in obj:
+                walk(x)
+        elif kind is dict:
+            for x in obj.values():
+                walk(x)
+    if type(step) is OpStep:
+        walk(step.args)
+        walk(step.kwargs)
+    else:
+        found.append(step.source)
+    return found
+
+
+def _build(region: _Region, steps: list, slots: list, kinds: list, output_slots: set):
+    """The region's FusedStep, or None when its expression cannot be built (the steps then
+    run unfused, as recorded)."""
+    members = [steps[i] for i in region.members]
+    used_after = set(output_slots)
+    member_set = set(region.members)
+    for j, step in enumerate(steps):
+        if j not in member_set:
+            used_after.update(_operand_slots(step))
+    nodes: dict[int, object] = {}
+    inputs: list = []
+    input_slots: list[int] = []
+    try:
+        for step in members:
+            operands, build = _elementwise(step)
+            args = []
+            for s in operands:
+                if s not in nodes:
+                    t = slots[s]
+                    if kinds[s] == "constant":
+                        nodes[s] = ir.Const(_python_value(t), t._dtype)
+                    else:
+                        nodes[s] = ir.Input(len(inputs), t._dtype, tuple(t._data.shape))
+                        inputs.append(nodes[s])
+                        input_slots.append(s)
+                args.append(nodes[s])
+            node = build(*args)
+            out = slots[step.out.index]
+            if node.dtype is not out._dtype:
+                return None
+            nodes[step.out.index] = node
+        out_slots = [step.out.index for step in members if step.out.index in used_after]
+        expr = ir.Expr(tuple(inputs), (), tuple(nodes[s] for s in out_slots), region.shape)
+    except (TypeError, ValueError):
+        return None
+    return FusedStep(expr, tuple(input_slots), tuple(out_slots), region.backend,
+                     len(members))
+
+
+def _python_value(t: Tensor):
+    value = t._backend.to_host(t._data).item()
+    kind = t._dtype.kind
+    return bool(value) if kind == "b" else int(value) if kind in "iu" else float(value)
+
+
+# ------------------------------------------------------------------ running a region
+
+class FusedStep:
+    """One fused region of the replayed graph."""
+
+    def __init__(self, expr, input_slots: tuple, out_slots: tuple, backend, size: int):
+        self.expr = expr
+        self.input_slots = input_slots
+        self.out_slots = out_slots
+        self.backend = backend
+        self.size = size                      # how many traced ops it replaces
+        self.out_dtypes = tuple(node.dtype for node in expr.outputs)
+        self.differentiable = tuple(dt.kind == "f" for dt in self.out_dtypes)
+        self._grad_exprs: dict[tuple, object] = {}
+
+    def run(self, values: list) -> None:
+        inputs = [values[s] for s in self.input_slots]
+        be = inputs[0]._backend if inputs else self.backend
+        results = fusion.run(be, self.expr, [t._data for t in inputs])
+        needs_graph = grad_mode.state.enabled and any(t.requires_grad for t in inputs)
+        for k, (s, data, dtype) in enumerate(zip(self.out_slots, results, self.out_dtypes)):
+            out = Tensor._make(data, dtype, be)
+            if needs_graph and self.differentiable[k]:
+                node = FusedBackward(self, k)
+                node.save_for_backward(*inputs)
+                record(node, tuple(inputs), out)
+            values[s] = out
+
+    def grad_expr(self, k: int, wrt: tuple):
+        """``ir.vjp`` of output ``k`` alone w.r.t. the inputs ``wrt`` (built once per pair)."""
+        key = (k, wrt)
+        found = self._grad_exprs.get(key)
+        if found is None:
+            single = ir.Expr(self.expr.inputs, self.expr.scalars, (self.expr.outputs[k],),
+                             self.expr.shape)
+            found = self._grad_exprs[key] = ir.vjp(single, wrt)
+        return found
+
+
+class FusedBackward(Node):
+    """The backward of one output of a fused region: the region's vjp, one fused kernel."""
+
+    def __init__(self, step: FusedStep, k: int):
+        self.step, self.k = step, k
+
+    def backward(self, grad):
+        if grad_mode.state.enabled:
+            raise RuntimeError(
+                "double backward (create_graph=True) through a fused region of a "
+                "micrograd.compile'd function is not supported: its backward is one fused "
+                "kernel, not differentiable ops; compile with disable=True for higher-order "
+                "gradients")
+        inputs = self.saved_tensors
+        wrt = tuple(i for i, edge in enumerate(self.next_functions) if edge is not None)
+        expr = self.step.grad_expr(self.k, wrt)
+        be = grad._backend
+        results = fusion.run(be, expr, [t._data for t in inputs] + [grad._data])
+        grads: list = [None] * len(inputs)
+        for i, data, node in zip(wrt, results, expr.outputs):
+            g = Tensor._make(data, node.dtype, be)
+            grads[i] = ew.sum_to(g, tuple(inputs[i]._data.shape))
+        return tuple(grads)
+
+    def name(self) -> str:
+        return "FusedRegionBackward0"

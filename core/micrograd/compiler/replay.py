@@ -1,0 +1,65 @@
+"""The compiled graph: the traced steps after fusion, replayed with new inputs.
+
+Replay re-applies each op as recorded (so autograd, views and the backend's fast ops behave as
+in eager code) and runs each fused region as one kernel. Captured tensors (parameters,
+closure variables) are held by identity, so an optimizer's in-place update between calls is
+read by the next call; their shapes and dtypes are guarded.
+"""
+
+from __future__ import annotations
+
+from ..tensor import Tensor
+from .fuse import FusedStep, fuse
+from .trace import Slot, Tracer, resolve
+
+
+class Graph:
+    def __init__(self, tracer: Tracer, input_slots: tuple, out_template):
+        self.input_slots = input_slots
+        self.out_template = out_template
+        initial: list = [None] * len(tracer.slots)
+        self.captured: list[tuple[Tensor, tuple, object, object]] = []
+        for index, (t, kind) in enumerate(zip(tracer.slots, tracer.kinds)):
+            if kind in ("captured", "constant"):
+                initial[index] = t
+            if kind == "captured":
+                self.captured.append((t, tuple(t._data.shape), t._dtype, t._backend))
+        self.initial = initial
+        self.steps = fuse(tracer.steps, tracer.slots, tracer.kinds, _slots_in(out_template))
+        fused = [s for s in self.steps if type(s) is FusedStep]
+        self.fused_regions = len(fused)
+        self.fused_ops = sum(s.size for s in fused)
+        self.traced_ops = len(tracer.steps)
+
+    def captured_changed(self) -> str | None:
+        """What changed about a captured tensor since the trace (None if nothing)."""
+        for t, shape, dtype, backend in self.captured:
+            if t._data.shape != shape or t._dtype is not dtype or t._backend is not backend:
+                return (f"a captured tensor changed from {dtype.name} {list(shape)} to "
+                        f"{t._dtype.name} {list(t.shape)}")
+        return None
+
+    def run(self, tensors: list):
+        values = list(self.initial)
+        for slot, t in zip(self.input_slots, tensors):
+            values[slot] = t
+        for step in self.steps:
+            step.run(values)
+        return resolve(self.out_template, values)
+
+
+def _slots_in(template) -> set[int]:
+    found: set[int] = set()
+
+    def walk(obj):
+        kind = type(obj)
+        if kind is Slot:
+            found.add(obj.index)
+        elif kind is tuple or kind is list:
+            for x in obj:
+                walk(x)
+        elif kind is dict:
+            for x in obj.values():
+                walk(x)
+    walk(template)
+    return found

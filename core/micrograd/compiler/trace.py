@@ -1,0 +1,292 @@
+"""Tracing: run a function eagerly once while recording every op it applies.
+
+The trace is an ordinary eager call (its results are the eager results), so a construct the
+tracer cannot replay costs nothing but the compilation: the tracer notes the construct and the
+call's own outputs stay correct. What it records is a list of :class:`OpStep` (an op class,
+its arguments with tensors replaced by :class:`Slot` s, its output slots) that
+``replay.Graph`` re-executes with new inputs.
+
+Ops are applied through a few specialised ``apply`` classmethods (``Op.apply``, the binary
+fast path, the no-grad sum, views...). Rather than a call in each of them, the tracer wraps
+every distinct ``apply`` of the ``Op`` class tree while it traces (and only then: eager code
+pays nothing) and records the outermost call; ops that an op's implementation applies
+internally belong to that op. While tracing it also watches:
+
+- ``Tensor._make`` outside any op: a tensor made without an op (a random draw, ``zeros``,
+  ``detach``) cannot be replayed by re-running ops, unless it is a Python scalar's 0-d tensor
+  (a constant) or an alias of a traced value (``detach``);
+- version counters: an in-place write (``add_``, an optimizer step, running statistics) is not
+  an op the graph could re-run;
+- ``__bool__``, ``item``, ``tolist``, ``numpy``..., ``Tensor.grad`` and ``backward``: values
+  (or gradients) read back into Python, which the trace would freeze.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+
+from ..autograd.function import Function
+from ..ops.base import Op
+from ..tensor import Tensor
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A tensor of the traced graph, by its index in the replay's value list."""
+    index: int
+
+
+@dataclass
+class OpStep:
+    """One outermost op application: ``op.apply(*args, **kwargs)`` with slots resolved."""
+    op: type
+    args: tuple
+    kwargs: dict
+    out: object             # a Slot, or a tuple/list of Slots (and constants) as the op returned
+
+    def run(self, values: list) -> None:
+        out = self.op.apply(*resolve(self.args, values), **resolve(self.kwargs, values))
+        bind(self.out, out, values)
+
+
+@dataclass
+class DetachStep:
+    """``t.detach()`` (or any alias made without an op) of a traced value."""
+    source: int
+    out: int
+
+    def run(self, values: list) -> None:
+        values[self.out] = values[self.source].detach()
+
+
+def resolve(template, values: list):
+    """``template`` with every Slot replaced by its value."""
+    kind = type(template)
+    if kind is Slot:
+        return values[template.index]
+    if kind is tuple or kind is list:
+        return kind(resolve(x, values) for x in template)
+    if kind is dict:
+        return {k: resolve(v, values) for k, v in template.items()}
+    return template
+
+
+def bind(template, out, values: list) -> None:
+    """Store ``out`` (an op's result) into the slots of ``template`` (its traced result)."""
+    kind = type(template)
+    if kind is Slot:
+        values[template.index] = out
+    elif kind is tuple or kind is list:
+        for t, o in zip(template, out):
+            bind(t, o, values)
+
+
+# ------------------------------------------------------------------ the tracer
+
+_ACTIVE: "Tracer | None" = None
+
+# Methods that hand a tensor's value (or its gradient) back to Python: the trace would freeze it.
+_VALUE_READS = ("__bool__", "item", "tolist", "numpy", "__int__", "__float__", "__index__",
+                "__array__", "backward")
+
+
+class Tracer:
+    """Records one call. ``slots[i]`` is the tensor traced as slot ``i``; ``kinds[i]`` says
+    where it came from ("input", "captured", "constant", "op"); ``unsupported`` names the
+    first construct that makes the trace unreplayable (None if it is replayable)."""
+
+    def __init__(self):
+        self.thread = threading.get_ident()
+        self.depth = 0
+        self.steps: list = []
+        self.slots: list[Tensor] = []
+        self.kinds: list[str] = []
+        self.versions: list[int] = []
+        self.slot_of: dict[int, int] = {}
+        self.slot_of_data: dict[int, int] = {}
+        self.made: dict[int, tuple[Tensor, str]] = {}   # tensors made outside ops, by id
+        self.unsupported: str | None = None
+
+    # -- slots -----------------------------------------------------------------------
+    def new_slot(self, t: Tensor, kind: str) -> Slot:
+        index = len(self.slots)
+        self.slots.append(t)
+        self.kinds.append(kind)
+        self.versions.append(t._version[0])
+        self.slot_of[id(t)] = index
+        self.slot_of_data.setdefault(id(t._data), index)
+        return Slot(index)
+
+    def operand(self, t: Tensor) -> Slot:
+        """The slot of a tensor an op reads, classifying a tensor seen for the first time."""
+        index = self.slot_of.get(id(t))
+        if index is not None:
+            return Slot(index)
+        made = self.made.get(id(t))
+        if made is None:                    # it existed before the call: a parameter, a closure
+            return self.new_slot(t, "captured")
+        creator = made[1]
+        if creator == "scalar_tensor" and not t._data.shape:
+            return self.new_slot(t, "constant")
+        source = self.slot_of_data.get(id(t._data))
+        if source is not None:
+            out = self.new_slot(t, "op")
+            self.steps.append(DetachStep(source, out.index))
+            return out
+        self.refuse(f"a tensor made inside the function by {creator}() (random draws and "
+                    f"creation functions are not replayed; pass the tensor in as an argument)")
+        return self.new_slot(t, "captured")
+
+    def template(self, obj):
+        kind = type(obj)
+        if isinstance(obj, Tensor):
+            return self.operand(obj)
+        if kind is tuple or kind is list:
+            return kind(self.template(x) for x in obj)
+        if kind is dict:
+            return {k: self.template(v) for k, v in obj.items()}
+        return obj
+
+    def output(self, obj):
+        kind = type(obj)
+        if isinstance(obj, Tensor):
+            return self.new_slot(obj, "op")
+        if kind is tuple or kind is list:
+            return kind(self.output(x) for x in obj)
+        return obj
+
+    def refuse(self, construct: str) -> None:
+        if self.unsupported is None:
+            self.unsupported = construct
+
+    def check_versions(self) -> None:
+        """An in-place write to any traced tensor (or a view of one) is not replayable."""
+        for t, kind, version in zip(self.slots, self.kinds, self.versions):
+            if t._version[0] != version:
+                what = "an input" if kind == "input" else (
+                    "a captured tensor (a parameter, buffer or closure variable)"
+                    if kind == "captured" else "an intermediate")
+                self.refuse(f"an in-place write to {what} of shape {list(t.shape)} "
+                            f"({t._dtype.name}), e.g. add_, copy_, an optimizer step or a "
+                            f"running-statistics update")
+                return
+
+    # -- the hooks -------------------------------------------------------------------
+    def record(self, op: type, apply, args: tuple, kwargs: dict):
+        args_t, kwargs_t = self.template(args), self.template(kwargs)
+        self.depth += 1
+        try:
+            out = apply(op, *args, **kwargs)
+        finally:
+            self.depth -= 1
+        self.steps.append(OpStep(op, args_t, kwargs_t, self.output(out)))
+        return out
+
+    def note_made(self, t: Tensor) -> None:
+        frame, creator = sys._getframe(2), "?"
+        for _ in range(6):                 # the first public caller names the construct
+            if frame is None:
+                break
+            creator = frame.f_code.co_name
+            if not creator.startswith("_"):
+                break
+            frame = frame.f_back
+        self.made[id(t)] = (t, creator)
+
+    def mine(self) -> bool:
+        return self.depth == 0 and threading.get_ident() == self.thread
+
+
+def active() -> "Tracer | None":
+    return _ACTIVE
+
+
+def _apply_implementations() -> list[type]:
+    """Every class of the Op tree (and of custom autograd Functions, replayed as a whole) that
+    defines its own ``apply``."""
+    found, stack = [], [Op, Function]
+    while stack:
+        cls = stack.pop()
+        if "apply" in cls.__dict__:
+            found.append(cls)
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+def _traced_apply(original):
+    func = original.__func__
+
+    def apply(cls, *args, **kwargs):
+        tracer = _ACTIVE
+        if tracer is None or not tracer.mine():
+            return func(cls, *args, **kwargs)
+        return tracer.record(cls, func, args, kwargs)
+    return classmethod(apply)
+
+
+def _traced_make(original):
+    make = original.__func__
+
+    def _make(data, dtype, backend, base=None):
+        t = make(data, dtype, backend, base)
+        tracer = _ACTIVE
+        if tracer is not None and tracer.mine():
+            tracer.note_made(t)
+        return t
+    return staticmethod(_make)
+
+
+def _refusing(name: str, original):
+    def method(self, *args, **kwargs):
+        tracer = _ACTIVE
+        if tracer is not None and tracer.mine():
+            tracer.refuse(f"Tensor.{name}() (a tensor's value read back into Python: "
+                          f"data-dependent control flow cannot be traced)"
+                          if name != "backward" else
+                          "Tensor.backward() inside the compiled function (compile the "
+                          "forward pass and call backward outside it)")
+        return original(self, *args, **kwargs)
+    return method
+
+
+def _refusing_grad(original: property) -> property:
+    def grad(self):
+        tracer = _ACTIVE
+        if tracer is not None and tracer.mine():
+            tracer.refuse("Tensor.grad read inside the compiled function (gradients are "
+                          "replaced by every backward, so the trace would keep a stale one)")
+        return original.fget(self)
+    return property(grad, original.fset, original.fdel, original.__doc__)
+
+
+class tracing:
+    """``with tracing() as tracer:`` records the ops the block applies on this thread."""
+
+    def __enter__(self) -> Tracer:
+        global _ACTIVE
+        if _ACTIVE is not None:
+            raise RuntimeError("micrograd.compile: a compiled function was called while another "
+                               "one is being traced; nesting is handled by the caller")
+        self.saved = [(cls, "apply", cls.__dict__["apply"]) for cls in _apply_implementations()]
+        self.saved += [(Tensor, name, Tensor.__dict__[name])
+                       for name in ("_make", "grad") + _VALUE_READS]
+        for cls, name, original in self.saved:
+            if name == "apply":
+                patched = _traced_apply(original)
+            elif name == "_make":
+                patched = _traced_make(original)
+            elif name == "grad":
+                patched = _refusing_grad(original)
+            else:
+                patched = _refusing(name, original)
+            setattr(cls, name, patched)
+        _ACTIVE = Tracer()
+        return _ACTIVE
+
+    def __exit__(self, *exc) -> None:
+        global _ACTIVE
+        for cls, name, original in self.saved:
+            setattr(cls, name, original)
+        _ACTIVE = None
