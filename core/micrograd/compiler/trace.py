@@ -23,12 +23,13 @@ internally belong to that op. While tracing it also watches:
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from dataclasses import dataclass
 
 from ..autograd.function import Function
-from ..ops.base import Op
+from ..ops.base import _SCALAR_CACHE, Op
 from ..tensor import Tensor
 
 
@@ -86,6 +87,17 @@ def bind(template, out, values: list) -> None:
 # ------------------------------------------------------------------ the tracer
 
 _ACTIVE: "Tracer | None" = None
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# In-place ops write into a tensor's storage with no op to replay (the out-of-place result is
+# an op, the write is not); the version check below catches what these miss.
+_IN_PLACE_OPERATORS = ("__iadd__", "__isub__", "__imul__", "__itruediv__", "__ipow__",
+                       "__setitem__")
+
+
+def _in_place_methods() -> tuple[str, ...]:
+    return tuple(n for n in dir(Tensor) if n.endswith("_") and not n.startswith("__")) \
+        + _IN_PLACE_OPERATORS
 
 # Methods that hand a tensor's value (or its gradient) back to Python: the trace would freeze it.
 _VALUE_READS = ("__bool__", "item", "tolist", "numpy", "__int__", "__float__", "__index__",
@@ -128,7 +140,7 @@ class Tracer:
         if made is None:                    # it existed before the call: a parameter, a closure
             return self.new_slot(t, "captured")
         creator = made[1]
-        if creator == "scalar_tensor" and not t._data.shape:
+        if not t._data.shape and _is_python_scalar(t):
             return self.new_slot(t, "constant")
         source = self.slot_of_data.get(id(t._data))
         if source is not None:
@@ -185,18 +197,23 @@ class Tracer:
         return out
 
     def note_made(self, t: Tensor) -> None:
+        # The construct is the outermost micrograd function on the stack: what the traced
+        # code called (randn, zeros, detach), not the helpers below it.
         frame, creator = sys._getframe(2), "?"
-        for _ in range(6):                 # the first public caller names the construct
-            if frame is None:
-                break
+        while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
             creator = frame.f_code.co_name
-            if not creator.startswith("_"):
-                break
             frame = frame.f_back
         self.made[id(t)] = (t, creator)
 
     def mine(self) -> bool:
         return self.depth == 0 and threading.get_ident() == self.thread
+
+
+def _is_python_scalar(t: Tensor) -> bool:
+    """Whether ``t`` holds a Python number the ops turned into a 0-d operand (its data is one
+    of ``scalar_data``'s cached arrays): a constant of the graph."""
+    data = t._data
+    return any(cached is data for cached in _SCALAR_CACHE.values())
 
 
 def active() -> "Tracer | None":
@@ -239,14 +256,20 @@ def _traced_make(original):
 
 
 def _refusing(name: str, original):
+    if name == "backward":
+        construct = ("Tensor.backward() inside the compiled function (compile the forward pass "
+                     "and call backward outside it)")
+    elif name.endswith("_") and not name.startswith("__") or name in _IN_PLACE_OPERATORS:
+        construct = (f"Tensor.{name}() (an in-place op; write it out of place, e.g. "
+                     f"x = x + y for x += y)")
+    else:
+        construct = (f"Tensor.{name}() (a tensor's value read back into Python: data-dependent "
+                     f"control flow cannot be traced)")
+
     def method(self, *args, **kwargs):
         tracer = _ACTIVE
         if tracer is not None and tracer.mine():
-            tracer.refuse(f"Tensor.{name}() (a tensor's value read back into Python: "
-                          f"data-dependent control flow cannot be traced)"
-                          if name != "backward" else
-                          "Tensor.backward() inside the compiled function (compile the "
-                          "forward pass and call backward outside it)")
+            tracer.refuse(construct)
         return original(self, *args, **kwargs)
     return method
 
@@ -271,7 +294,8 @@ class tracing:
                                "one is being traced; nesting is handled by the caller")
         self.saved = [(cls, "apply", cls.__dict__["apply"]) for cls in _apply_implementations()]
         self.saved += [(Tensor, name, Tensor.__dict__[name])
-                       for name in ("_make", "grad") + _VALUE_READS]
+                       for name in ("_make", "grad") + _VALUE_READS + _in_place_methods()
+                       if name in Tensor.__dict__]
         for cls, name, original in self.saved:
             if name == "apply":
                 patched = _traced_apply(original)
