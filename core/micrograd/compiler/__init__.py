@@ -16,6 +16,7 @@ one-time :class:`CompileFallbackWarning` naming it. ``disable=True`` or
 from __future__ import annotations
 
 import functools
+import numbers
 import os
 import time
 import warnings
@@ -145,8 +146,8 @@ def _key(obj, tensors: list, seen: dict):
         return (kind, tuple(_key(x, tensors, seen) for x in obj))
     if kind is dict:
         return (dict, tuple((k, _key(v, tensors, seen)) for k, v in obj.items()))
-    if obj is None or kind in (bool, int, float, str, complex) or isinstance(obj, dtypes.DType):
-        return (kind, obj)
+    if obj is None or kind is str or isinstance(obj, (numbers.Number, dtypes.DType)):
+        return (kind, obj)                   # numpy scalars too: by value, not identity
     return (kind, id(obj))        # other objects are constants of the graph, by identity
 
 

@@ -62,6 +62,7 @@ def _elementwise(step) -> tuple[list[int], object] | None:
 class _Region:
     shape: tuple
     backend: object
+    grad_enabled: bool
     members: list = field(default_factory=list)      # step indices, in order
     sealed: bool = False
 
@@ -80,7 +81,8 @@ def fuse(steps: list, slots: list, kinds: list, output_slots: set) -> list:
             if region is None or region.sealed:
                 continue
             if found and region.shape == tuple(out._data.shape) \
-                    and region.backend is out._backend:
+                    and region.backend is out._backend \
+                    and region.grad_enabled is step.grad_enabled:
                 if region not in joining:
                     joining.append(region)
             else:
@@ -88,7 +90,7 @@ def fuse(steps: list, slots: list, kinds: list, output_slots: set) -> list:
         if not found:
             continue
         if not joining:
-            region = _Region(tuple(out._data.shape), out._backend)
+            region = _Region(tuple(out._data.shape), out._backend, step.grad_enabled)
             regions.append(region)
         else:
             region = joining[0]
@@ -171,7 +173,7 @@ def _build(region: _Region, steps: list, slots: list, kinds: list, output_slots:
     except (TypeError, ValueError):
         return None
     return FusedStep(expr, tuple(input_slots), tuple(out_slots), region.backend,
-                     len(members))
+                     region.grad_enabled, len(members))
 
 
 def _python_value(t: Tensor):
@@ -185,8 +187,10 @@ def _python_value(t: Tensor):
 class FusedStep:
     """One fused region of the replayed graph."""
 
-    def __init__(self, expr, input_slots: tuple, out_slots: tuple, backend, size: int):
+    def __init__(self, expr, input_slots: tuple, out_slots: tuple, backend, grad_enabled: bool,
+                 size: int):
         self.expr = expr
+        self.grad_enabled = grad_enabled      # False: traced under no_grad, records no graph
         self.input_slots = input_slots
         self.out_slots = out_slots
         self.backend = backend
@@ -199,7 +203,8 @@ class FusedStep:
         inputs = [values[s] for s in self.input_slots]
         be = inputs[0]._backend if inputs else self.backend
         results = fusion.run(be, self.expr, [t._data for t in inputs])
-        needs_graph = grad_mode.state.enabled and any(t.requires_grad for t in inputs)
+        needs_graph = self.grad_enabled and grad_mode.state.enabled \
+            and any(t.requires_grad for t in inputs)
         for k, (s, data, dtype) in enumerate(zip(self.out_slots, results, self.out_dtypes)):
             out = Tensor._make(data, dtype, be)
             if needs_graph and self.differentiable[k]:

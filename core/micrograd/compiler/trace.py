@@ -28,6 +28,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from ..autograd import grad_mode
 from ..autograd.function import Function
 from ..ops.base import _SCALAR_CACHE, Op
 from ..tensor import Tensor
@@ -41,14 +42,21 @@ class Slot:
 
 @dataclass
 class OpStep:
-    """One outermost op application: ``op.apply(*args, **kwargs)`` with slots resolved."""
+    """One outermost op application: ``op.apply(*args, **kwargs)`` with slots resolved, under
+    the grad mode it was traced in (a ``no_grad`` block inside the function is not re-run)."""
     op: type
     args: tuple
     kwargs: dict
     out: object             # a Slot, or a tuple/list of Slots (and constants) as the op returned
+    grad_enabled: bool
 
     def run(self, values: list) -> None:
-        out = self.op.apply(*resolve(self.args, values), **resolve(self.kwargs, values))
+        args, kwargs = resolve(self.args, values), resolve(self.kwargs, values)
+        if self.grad_enabled is grad_mode.state.enabled:
+            out = self.op.apply(*args, **kwargs)
+        else:
+            with grad_mode.set_grad_enabled(self.grad_enabled):
+                out = self.op.apply(*args, **kwargs)
         bind(self.out, out, values)
 
 
@@ -99,9 +107,10 @@ def _in_place_methods() -> tuple[str, ...]:
     return tuple(n for n in dir(Tensor) if n.endswith("_") and not n.startswith("__")) \
         + _IN_PLACE_OPERATORS
 
-# Methods that hand a tensor's value (or its gradient) back to Python: the trace would freeze it.
+# Methods that hand a tensor's value (or its gradient) back to Python, which the trace would
+# freeze, or that act on the autograd graph, which replay would not repeat.
 _VALUE_READS = ("__bool__", "item", "tolist", "numpy", "__int__", "__float__", "__index__",
-                "__array__", "backward")
+                "__array__", "backward", "register_hook", "retain_grad")
 
 
 class Tracer:
@@ -193,7 +202,8 @@ class Tracer:
             out = apply(op, *args, **kwargs)
         finally:
             self.depth -= 1
-        self.steps.append(OpStep(op, args_t, kwargs_t, self.output(out)))
+        self.steps.append(OpStep(op, args_t, kwargs_t, self.output(out),
+                                 grad_mode.state.enabled))
         return out
 
     def note_made(self, t: Tensor) -> None:
@@ -259,6 +269,9 @@ def _refusing(name: str, original):
     if name == "backward":
         construct = ("Tensor.backward() inside the compiled function (compile the forward pass "
                      "and call backward outside it)")
+    elif name in ("register_hook", "retain_grad"):
+        construct = (f"Tensor.{name}() inside the compiled function (a graph hook is not "
+                     f"replayed; register it on the compiled function's output instead)")
     elif name.endswith("_") and not name.startswith("__") or name in _IN_PLACE_OPERATORS:
         construct = (f"Tensor.{name}() (an in-place op; write it out of place, e.g. "
                      f"x = x + y for x += y)")

@@ -206,3 +206,50 @@ def test_is_compiling_is_true_only_while_tracing(backend):
 def test_stats_refuses_an_uncompiled_function():
     with pytest.raises(TypeError, match="what micrograd.compile returned"):
         compiler.stats(_affine)
+
+
+def test_a_no_grad_block_inside_the_function_is_replayed_under_no_grad(backend):
+    w = mg.randn(3, requires_grad=True)
+
+    def fn(x):
+        with mg.no_grad():
+            frozen = (w * 2 + 1).exp()       # a fused region that must not carry grad
+        return (x * w + frozen).sum()
+
+    compiled = mg.compile(fn)
+    x = mg.randn(3)
+    for _ in range(2):
+        w.grad = None
+        compiled(x).backward()
+        np.testing.assert_allclose(w.grad.numpy(), x.numpy(), rtol=1e-6)
+    assert compiler.stats(compiled)["cache_hits"] == 1
+
+
+def test_numpy_scalar_arguments_do_not_recompile_every_call(backend):
+    compiled = mg.compile(lambda x, s: x * s)
+    for _ in range(3):
+        compiled(mg.ones(2), np.float32(2.0))
+    assert compiler.stats(compiled)["compiles"] == 1 and compiler.stats(compiled)["recompiles"] == 0
+
+
+def test_hooks_registered_inside_are_refused(backend):
+    compiled = mg.compile(lambda x: (x * 2).register_hook(lambda g: g * 0) or x * 3)
+    with pytest.warns(Fallback, match="register_hook"):
+        compiled(mg.ones(2, requires_grad=True))
+
+
+def test_an_exception_inside_the_trace_propagates_and_leaves_no_hooks(backend):
+    def fn(x):
+        return x @ mg.ones(5, 5)            # shapes do not match
+
+    from micrograd.ops.elementwise import Binary
+    from micrograd.tensor import Tensor
+    originals = (Binary.__dict__["apply"], Tensor.__dict__["_make"], Tensor.__dict__["item"])
+    compiled = mg.compile(lambda x: fn(x) * 2)
+    with pytest.raises(RuntimeError):
+        compiled(mg.ones(3, 4))
+    assert not compiler.is_compiling()
+    assert (Binary.__dict__["apply"], Tensor.__dict__["_make"], Tensor.__dict__["item"]) \
+        == originals                         # the tracer's wrappers are gone
+    assert compiler.stats(compiled)["graphs"] == 0
+    np.testing.assert_allclose((mg.ones(2) * 2).numpy(), [2.0, 2.0])
