@@ -26,8 +26,16 @@ from collections import OrderedDict
 from .. import dtypes
 from ..autograd import grad_mode
 from ..tensor import Tensor
-from . import trace
-from .replay import Graph
+
+# The tracer and the fusion IR load on the first compiled call, not with ``import micrograd``.
+_trace = None
+
+
+def _load():
+    global _trace
+    from . import trace as module
+    _trace = module
+    return module
 
 _MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -67,8 +75,9 @@ class CompiledFunction:
         return functools.partial(self.__call__, obj)
 
     def __call__(self, *args, **kwargs):
+        tracing = _trace or _load()
         if self.disabled or os.environ.get(_DISABLE_ENV, "") not in ("", "0") \
-                or trace.active() is not None:     # inside another trace: inline
+                or tracing.active() is not None:     # inside another trace: inline
             return self.fn(*args, **kwargs)
         tensors: list = []
         key = (_key(args, tensors, {}), _key(kwargs, tensors, {}), self._context())
@@ -94,7 +103,7 @@ class CompiledFunction:
 
     def _trace(self, key, tensors: list, args, kwargs):
         start = time.perf_counter()
-        with trace.tracing() as tracer:
+        with _trace.tracing() as tracer:
             input_slots = tuple(tracer.new_slot(t, "input").index for t in tensors)
             result = self.fn(*args, **kwargs)
             out_template = tracer.template(result)
@@ -105,6 +114,7 @@ class CompiledFunction:
             self.cache[key] = _EAGER
             self.counters["eager_calls"] += 1
             return result
+        from .replay import Graph
         graph = Graph(tracer, input_slots, out_template)
         seconds = time.perf_counter() - start
         c = self.counters
@@ -251,7 +261,7 @@ def stats(fn) -> dict:
 
 def is_compiling() -> bool:
     """True while a compiled function is being traced (its first call per guard key)."""
-    return trace.active() is not None
+    return _trace is not None and _trace.active() is not None
 
 
 def disable(fn=None, recursive: bool = True):

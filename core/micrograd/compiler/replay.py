@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..tensor import Tensor
 from .fuse import FusedStep, fuse
-from .trace import Slot, Tracer, resolve
+from .trace import DetachStep, Slot, Tracer, resolve
 
 
 class Graph:
@@ -25,7 +25,10 @@ class Graph:
             if kind == "captured":
                 self.captured.append((t, tuple(t._data.shape), t._dtype, t._backend))
         self.initial = initial
-        self.steps = fuse(tracer.steps, tracer.slots, tracer.kinds, _slots_in(out_template))
+        outputs = _slots_in(out_template)
+        self.steps = fuse(tracer.steps, tracer.slots, tracer.kinds, outputs)
+        self.frees = _last_uses(self.steps, len(initial), outputs | set(input_slots)
+                                | {i for i, v in enumerate(initial) if v is not None})
         fused = [s for s in self.steps if type(s) is FusedStep]
         self.fused_regions = len(fused)
         self.fused_ops = sum(s.size for s in fused)
@@ -43,9 +46,32 @@ class Graph:
         values = list(self.initial)
         for slot, t in zip(self.input_slots, tensors):
             values[slot] = t
-        for step in self.steps:
+        for step, frees in zip(self.steps, self.frees):
             step.run(values)
+            for slot in frees:        # an intermediate's last reader ran: free it, as eager does
+                values[slot] = None
         return resolve(self.out_template, values)
+
+
+def _last_uses(steps: list, n: int, kept: set[int]) -> list[tuple[int, ...]]:
+    """For each step, the intermediates no later step reads (``kept`` stay to the end)."""
+    last = [-1] * n
+    for i, step in enumerate(steps):
+        for slot in _reads(step):
+            last[slot] = i
+    frees: list[list[int]] = [[] for _ in steps]
+    for slot, i in enumerate(last):
+        if i >= 0 and slot not in kept:
+            frees[i].append(slot)
+    return [tuple(f) for f in frees]
+
+
+def _reads(step) -> set[int]:
+    if type(step) is FusedStep:
+        return set(step.input_slots)
+    if type(step) is DetachStep:
+        return {step.source}
+    return _slots_in((step.args, step.kwargs))
 
 
 def _slots_in(template) -> set[int]:
