@@ -1,12 +1,13 @@
 """Region fusion: maximal runs of elementwise steps of one shape become one ``ir.Expr``.
 
-A traced step is elementwise when its op is a contract unary or binary op, a cast, ``where``
-or a clamp. Walking the steps in order, an elementwise step joins the open regions of the
+A traced step is elementwise when its op is a contract unary or binary op, a cast, ``where``,
+a clamp or an activation of ``fusion.formulas``. Walking the steps in order, an elementwise step joins the open regions of the
 operands it shares a shape with (merging them); every other use of a region's value (an opaque
 op, a step of another shape) seals that region, so a region never feeds something that runs
 before it. A fused region runs at the position of its last member, as one ``fusion.run``; its
-outputs are the member values used after it. Its autograd node per output runs
-``ir.vjp`` of that output (one fused kernel) and reduces each gradient to its input's shape.
+outputs are the member values used after it. Its autograd node per output is an
+``ops.fused.Fused`` whose backward is ``ir.vjp`` of that output (one fused kernel per input's
+gradient, reduced to the input's shape).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from dataclasses import dataclass, field
 
 from .. import backend as contract
 from ..autograd import grad_mode
-from ..autograd.graph import Node, record
+from ..autograd.graph import record
 from ..fusion import ir
 from .. import fusion
+from ..fusion import formulas
 from ..ops import elementwise as ew
+from ..ops.fused import Fused
 from ..tensor import Tensor
 from .trace import OpStep, Slot
 
@@ -45,6 +48,9 @@ def _elementwise(step) -> tuple[list[int], object] | None:
         return slots, lambda x: ir.Cast(x, dtype)
     if op is ew.Where and not kwargs and len(args) == 3:
         return slots, ir.Where
+    if issubclass(op, ew.Activation) and len(args) == 1 and op.op_name in _INLINED_ACTIVATIONS:
+        forward, params = formulas.ACTIVATIONS[op.op_name][0], tuple(kwargs.values())
+        return slots, lambda x: forward(x, *params)
     if op is ew.Clamp and len(args) == 1 and set(kwargs) <= {"low", "high"}:
         low, high = kwargs.get("low"), kwargs.get("high")
 
@@ -56,6 +62,11 @@ def _elementwise(step) -> tuple[list[int], object] | None:
             return x
         return slots, clamp
     return None
+
+
+# Activations whose IR forward (fusion.formulas) differentiates, through ir.vjp, as eager does.
+# relu is not: its IR is maximum(x, 0), whose vjp splits the gradient at x == 0 (eager: 0).
+_INLINED_ACTIVATIONS = frozenset(formulas.ACTIVATIONS) - {"relu"}
 
 
 @dataclass
@@ -185,7 +196,9 @@ def _python_value(t: Tensor):
 # ------------------------------------------------------------------ running a region
 
 class FusedStep:
-    """One fused region of the replayed graph."""
+    """One fused region of the replayed graph: one kernel for all its outputs; each float
+    output's autograd node is an ``ops.fused.Fused`` of that output's expression (backward:
+    its ``ir.vjp``, one kernel, differentiable again)."""
 
     def __init__(self, expr, input_slots: tuple, out_slots: tuple, backend, grad_enabled: bool,
                  size: int):
@@ -196,8 +209,15 @@ class FusedStep:
         self.backend = backend
         self.size = size                      # how many traced ops it replaces
         self.out_dtypes = tuple(node.dtype for node in expr.outputs)
-        self.differentiable = tuple(dt.kind == "f" for dt in self.out_dtypes)
-        self._grad_exprs: dict[tuple, object] = {}
+        self.per_output = tuple(self._alone(node) for node in expr.outputs)
+
+    def _alone(self, node):
+        """The expression of output ``node`` alone (its autograd node's), None if not float."""
+        if node.dtype.kind != "f":
+            return None
+        if len(self.expr.outputs) == 1:
+            return self.expr
+        return ir.Expr(self.expr.inputs, self.expr.scalars, (node,), self.expr.shape)
 
     def run(self, values: list) -> None:
         inputs = [values[s] for s in self.input_slots]
@@ -205,48 +225,12 @@ class FusedStep:
         results = fusion.run(be, self.expr, [t._data for t in inputs])
         needs_graph = self.grad_enabled and grad_mode.state.enabled \
             and any(t.requires_grad for t in inputs)
-        for k, (s, data, dtype) in enumerate(zip(self.out_slots, results, self.out_dtypes)):
+        for s, data, dtype, single in zip(self.out_slots, results, self.out_dtypes,
+                                          self.per_output):
             out = Tensor._make(data, dtype, be)
-            if needs_graph and self.differentiable[k]:
-                node = FusedBackward(self, k)
+            if needs_graph and single is not None:
+                node = Fused()            # what Fused.forward would set up, for a result at hand
+                node.expr, node.out_dtype = single, dtype
                 node.save_for_backward(*inputs)
                 record(node, tuple(inputs), out)
             values[s] = out
-
-    def grad_expr(self, k: int, wrt: tuple):
-        """``ir.vjp`` of output ``k`` alone w.r.t. the inputs ``wrt`` (built once per pair)."""
-        key = (k, wrt)
-        found = self._grad_exprs.get(key)
-        if found is None:
-            single = ir.Expr(self.expr.inputs, self.expr.scalars, (self.expr.outputs[k],),
-                             self.expr.shape)
-            found = self._grad_exprs[key] = ir.vjp(single, wrt)
-        return found
-
-
-class FusedBackward(Node):
-    """The backward of one output of a fused region: the region's vjp, one fused kernel."""
-
-    def __init__(self, step: FusedStep, k: int):
-        self.step, self.k = step, k
-
-    def backward(self, grad):
-        if grad_mode.state.enabled:
-            raise RuntimeError(
-                "double backward (create_graph=True) through a fused region of a "
-                "micrograd.compile'd function is not supported: its backward is one fused "
-                "kernel, not differentiable ops; compile with disable=True for higher-order "
-                "gradients")
-        inputs = self.saved_tensors
-        wrt = tuple(i for i, edge in enumerate(self.next_functions) if edge is not None)
-        expr = self.step.grad_expr(self.k, wrt)
-        be = grad._backend
-        results = fusion.run(be, expr, [t._data for t in inputs] + [grad._data])
-        grads: list = [None] * len(inputs)
-        for i, data, node in zip(wrt, results, expr.outputs):
-            g = Tensor._make(data, node.dtype, be)
-            grads[i] = ew.sum_to(g, tuple(inputs[i]._data.shape))
-        return tuple(grads)
-
-    def name(self) -> str:
-        return "FusedRegionBackward0"
