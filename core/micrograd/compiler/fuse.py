@@ -114,12 +114,20 @@ def fuse(steps: list, slots: list, kinds: list, output_slots: set) -> list:
         region.members.append(i)
         region_of[step.out.index] = region
 
+    readers: dict[int, set[int]] = {}                # slot -> the steps reading it
+    for i, step in enumerate(steps):
+        for s in _operand_slots(step):
+            readers.setdefault(s, set()).add(i)
     replaced: dict[int, object] = {}
     dropped: set[int] = set()
     for region in regions:
         if len(region.members) < 2:
             continue
-        fused = _build(region, steps, slots, kinds, output_slots)
+        members = set(region.members)
+        used_after = {steps[i].out.index for i in region.members
+                      if steps[i].out.index in output_slots
+                      or readers.get(steps[i].out.index, members) - members}
+        fused = _build(region, steps, slots, kinds, used_after)
         if fused is None:
             continue
         replaced[region.members[-1]] = fused
@@ -148,15 +156,10 @@ def _operand_slots(step) -> list[int]:
     return found
 
 
-def _build(region: _Region, steps: list, slots: list, kinds: list, output_slots: set):
-    """The region's FusedStep, or None when its expression cannot be built (the steps then
-    run unfused, as recorded)."""
+def _build(region: _Region, steps: list, slots: list, kinds: list, used_after: set):
+    """The region's FusedStep (its outputs: the member values in ``used_after``), or None when
+    its expression cannot be built (the steps then run unfused, as recorded)."""
     members = [steps[i] for i in region.members]
-    used_after = set(output_slots)
-    member_set = set(region.members)
-    for j, step in enumerate(steps):
-        if j not in member_set:
-            used_after.update(_operand_slots(step))
     nodes: dict[int, object] = {}
     inputs: list = []
     input_slots: list[int] = []
