@@ -84,7 +84,7 @@ def fuse(steps: list, slots: list, kinds: list, output_slots: set) -> list:
     regions: list[_Region] = []
     for i, step in enumerate(steps):
         found = _elementwise(step)
-        operands = found[0] if found else _operand_slots(step)
+        operands = found[0] if found else step.reads()
         out = slots[step.out.index] if found else None
         joining = []
         for s in operands:
@@ -116,7 +116,7 @@ def fuse(steps: list, slots: list, kinds: list, output_slots: set) -> list:
 
     readers: dict[int, set[int]] = {}                # slot -> the steps reading it
     for i, step in enumerate(steps):
-        for s in _operand_slots(step):
+        for s in step.reads():
             readers.setdefault(s, set()).add(i)
     replaced: dict[int, object] = {}
     dropped: set[int] = set()
@@ -133,27 +133,6 @@ def fuse(steps: list, slots: list, kinds: list, output_slots: set) -> list:
         replaced[region.members[-1]] = fused
         dropped.update(region.members[:-1])
     return [replaced.get(i, step) for i, step in enumerate(steps) if i not in dropped]
-
-
-def _operand_slots(step) -> list[int]:
-    found: list[int] = []
-
-    def walk(obj):
-        kind = type(obj)
-        if kind is Slot:
-            found.append(obj.index)
-        elif kind is tuple or kind is list:
-            for x in obj:
-                walk(x)
-        elif kind is dict:
-            for x in obj.values():
-                walk(x)
-    if type(step) is OpStep:
-        walk(step.args)
-        walk(step.kwargs)
-    else:
-        found.append(step.source)
-    return found
 
 
 def _build(region: _Region, steps: list, slots: list, kinds: list, used_after: set):
@@ -221,6 +200,9 @@ class FusedStep:
         if len(self.expr.outputs) == 1:
             return self.expr
         return ir.Expr(self.expr.inputs, self.expr.scalars, (node,), self.expr.shape)
+
+    def reads(self) -> list[int]:
+        return list(self.input_slots)
 
     def run(self, values: list) -> None:
         inputs = [values[s] for s in self.input_slots]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..tensor import Tensor
 from .fuse import FusedStep, fuse
-from .trace import DetachStep, Slot, Tracer, resolve
+from .trace import Tracer, resolve, slots_in
 
 
 class Graph:
@@ -25,7 +25,7 @@ class Graph:
             if kind == "captured":
                 self.captured.append((t, tuple(t._data.shape), t._dtype, t._backend))
         self.initial = initial
-        outputs = _slots_in(out_template)
+        outputs = set(slots_in(out_template))
         self.steps = fuse(tracer.steps, tracer.slots, tracer.kinds, outputs)
         self.frees = _last_uses(self.steps, len(initial), outputs | set(input_slots)
                                 | {i for i, v in enumerate(initial) if v is not None})
@@ -57,35 +57,10 @@ def _last_uses(steps: list, n: int, kept: set[int]) -> list[tuple[int, ...]]:
     """For each step, the intermediates no later step reads (``kept`` stay to the end)."""
     last = [-1] * n
     for i, step in enumerate(steps):
-        for slot in _reads(step):
+        for slot in step.reads():
             last[slot] = i
     frees: list[list[int]] = [[] for _ in steps]
     for slot, i in enumerate(last):
         if i >= 0 and slot not in kept:
             frees[i].append(slot)
     return [tuple(f) for f in frees]
-
-
-def _reads(step) -> set[int]:
-    if type(step) is FusedStep:
-        return set(step.input_slots)
-    if type(step) is DetachStep:
-        return {step.source}
-    return _slots_in((step.args, step.kwargs))
-
-
-def _slots_in(template) -> set[int]:
-    found: set[int] = set()
-
-    def walk(obj):
-        kind = type(obj)
-        if kind is Slot:
-            found.add(obj.index)
-        elif kind is tuple or kind is list:
-            for x in obj:
-                walk(x)
-        elif kind is dict:
-            for x in obj.values():
-                walk(x)
-    walk(template)
-    return found

@@ -23,6 +23,7 @@ internally belong to that op. While tracing it also watches:
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -51,13 +52,28 @@ class OpStep:
     grad_enabled: bool
 
     def run(self, values: list) -> None:
+        self._run(self.op.apply, values)
+
+    def _run(self, fn, values: list) -> None:
         args, kwargs = resolve(self.args, values), resolve(self.kwargs, values)
         if self.grad_enabled is grad_mode.state.enabled:
-            out = self.op.apply(*args, **kwargs)
+            out = fn(*args, **kwargs)
         else:
             with grad_mode.set_grad_enabled(self.grad_enabled):
-                out = self.op.apply(*args, **kwargs)
+                out = fn(*args, **kwargs)
         bind(self.out, out, values)
+
+    def reads(self) -> list[int]:
+        return slots_in((self.args, self.kwargs))
+
+
+@dataclass
+class CallStep(OpStep):
+    """A creation or random function called again (``op`` is the function): fresh draws on
+    every call, as in eager code."""
+
+    def run(self, values: list) -> None:
+        self._run(self.op, values)
 
 
 @dataclass
@@ -68,6 +84,27 @@ class DetachStep:
 
     def run(self, values: list) -> None:
         values[self.out] = values[self.source].detach()
+
+    def reads(self) -> list[int]:
+        return [self.source]
+
+
+def slots_in(template) -> list[int]:
+    """The slot indices in ``template``, in order."""
+    found: list[int] = []
+
+    def walk(obj):
+        kind = type(obj)
+        if kind is Slot:
+            found.append(obj.index)
+        elif kind is tuple or kind is list:
+            for x in obj:
+                walk(x)
+        elif kind is dict:
+            for x in obj.values():
+                walk(x)
+    walk(template)
+    return found
 
 
 def resolve(template, values: list):
@@ -156,8 +193,8 @@ class Tracer:
             out = self.new_slot(t, "op")
             self.steps.append(DetachStep(source, out.index))
             return out
-        self.refuse(f"a tensor made inside the function by {creator}() (random draws and "
-                    f"creation functions are not replayed; pass the tensor in as an argument)")
+        self.refuse(f"a tensor made inside the function by {creator}() (not an op or a "
+                    f"creation function the graph can call again; pass it in as an argument)")
         return self.new_slot(t, "captured")
 
     def template(self, obj):
@@ -196,14 +233,19 @@ class Tracer:
 
     # -- the hooks -------------------------------------------------------------------
     def record(self, op: type, apply, args: tuple, kwargs: dict):
+        return self._record(OpStep, op, lambda: apply(op, *args, **kwargs), args, kwargs)
+
+    def record_call(self, fn, args: tuple, kwargs: dict):
+        return self._record(CallStep, fn, lambda: fn(*args, **kwargs), args, kwargs)
+
+    def _record(self, step, op, call, args: tuple, kwargs: dict):
         args_t, kwargs_t = self.template(args), self.template(kwargs)
         self.depth += 1
         try:
-            out = apply(op, *args, **kwargs)
+            out = call()
         finally:
             self.depth -= 1
-        self.steps.append(OpStep(op, args_t, kwargs_t, self.output(out),
-                                 grad_mode.state.enabled))
+        self.steps.append(step(op, args_t, kwargs_t, self.output(out), grad_mode.state.enabled))
         return out
 
     def note_made(self, t: Tensor) -> None:
@@ -251,6 +293,35 @@ def _traced_apply(original):
             return func(cls, *args, **kwargs)
         return tracer.record(cls, func, args, kwargs)
     return classmethod(apply)
+
+
+def _traced_call(fn):
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        tracer = _ACTIVE
+        if tracer is None or not tracer.mine():
+            return fn(*args, **kwargs)
+        return tracer.record_call(fn, args, kwargs)
+    return call
+
+
+# Functions that make a tensor from Python values (and random draws): replayed as calls.
+_CREATION = ("tensor", "as_tensor", "from_numpy", "full", "full_like", "arange", "linspace",
+             "logspace", "eye", "zeros", "ones", "empty", "zeros_like", "ones_like",
+             "empty_like")
+_RANDOM = ("rand", "randn", "randint", "randperm", "normal", "rand_like", "randn_like",
+           "randint_like", "bernoulli")
+
+
+def _replayed_calls() -> list[tuple[object, str, object]]:
+    """(namespace, name, function) for every name under which code reaches one of them."""
+    import micrograd
+    from .. import random
+    from ..ops import creation
+    targets = {id(getattr(m, n)) for m, names in ((creation, _CREATION), (random, _RANDOM))
+               for n in names if hasattr(m, n)}
+    return [(ns, name, value) for ns in (micrograd, random, creation)
+            for name, value in vars(ns).items() if id(value) in targets]
 
 
 def _traced_make(original):
@@ -309,8 +380,14 @@ class tracing:
         self.saved += [(Tensor, name, Tensor.__dict__[name])
                        for name in ("_make", "grad") + _VALUE_READS + _in_place_methods()
                        if name in Tensor.__dict__]
-        for cls, name, original in self.saved:
-            if name == "apply":
+        calls = _replayed_calls()
+        self.saved += calls
+        replayed = {id(entry) for entry in calls}
+        for entry in self.saved:
+            cls, name, original = entry
+            if id(entry) in replayed:
+                patched = _traced_call(original)
+            elif name == "apply":
                 patched = _traced_apply(original)
             elif name == "_make":
                 patched = _traced_make(original)
