@@ -76,8 +76,12 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         tracing = _trace or _load()
-        if self.disabled or os.environ.get(_DISABLE_ENV, "") not in ("", "0") \
-                or tracing.active() is not None:     # inside another trace: inline
+        if self.disabled or os.environ.get(_DISABLE_ENV, "") not in ("", "0"):
+            return self.fn(*args, **kwargs)
+        tracer = tracing.active()
+        if tracer is not None:         # inlined into this thread's trace, or eager beside it
+            if not tracer.on_this_thread():
+                self.counters["eager_calls"] += 1
             return self.fn(*args, **kwargs)
         tensors: list = []
         key = (_key(args, tensors, {}), _key(kwargs, tensors, {}), self._context())
@@ -103,7 +107,11 @@ class CompiledFunction:
 
     def _trace(self, key, tensors: list, args, kwargs):
         start = time.perf_counter()
-        with _trace.tracing() as tracer:
+        context = _trace.try_tracing()
+        if context is None:               # another thread is tracing: this call runs eagerly
+            self.counters["eager_calls"] += 1
+            return self.fn(*args, **kwargs)
+        with context as tracer:
             input_slots = tuple(tracer.new_slot(t, "input").index for t in tensors)
             result = self.fn(*args, **kwargs)
             out_template = tracer.template(result)

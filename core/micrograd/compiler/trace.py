@@ -257,7 +257,11 @@ class Tracer:
             frame = frame.f_back
         self.made[id(t)] = (t, creator)
 
+    def on_this_thread(self) -> bool:
+        return threading.get_ident() == self.thread
+
     def mine(self) -> bool:
+        """Whether a call here is the traced code's own (this thread, outside any op)."""
         return self.depth == 0 and threading.get_ident() == self.thread
 
 
@@ -368,34 +372,48 @@ def _refusing_grad(original: property) -> property:
     return property(grad, original.fset, original.fdel, original.__doc__)
 
 
+_ONE_TRACE = threading.Lock()     # the wrappers are process-wide: one trace at a time
+
+
+def try_tracing() -> "tracing | None":
+    """A :class:`tracing` context, or None while another thread traces (the caller then runs
+    eagerly: a trace patches classes, so two at once would see each other's ops)."""
+    return tracing() if _ONE_TRACE.acquire(blocking=False) else None
+
+
+def _wrapper(name: str, original, replayed_call: bool):
+    if replayed_call:
+        return _traced_call(original)
+    if name == "apply":
+        return _traced_apply(original)
+    if name == "_make":
+        return _traced_make(original)
+    if name == "grad":
+        return _refusing_grad(original)
+    return _refusing(name, original)
+
+
 class tracing:
-    """``with tracing() as tracer:`` records the ops the block applies on this thread."""
+    """``with try_tracing() as tracer:`` records the ops the block applies on this thread;
+    entered only with ``_ONE_TRACE`` held, which it releases on exit."""
 
     def __enter__(self) -> Tracer:
         global _ACTIVE
-        if _ACTIVE is not None:
-            raise RuntimeError("micrograd.compile: a compiled function was called while another "
-                               "one is being traced; nesting is handled by the caller")
-        self.saved = [(cls, "apply", cls.__dict__["apply"]) for cls in _apply_implementations()]
-        self.saved += [(Tensor, name, Tensor.__dict__[name])
+        self.saved = []
+        try:
+            calls = _replayed_calls()
+            replayed = {id(entry) for entry in calls}
+            wanted = [(cls, "apply", cls.__dict__["apply"]) for cls in _apply_implementations()]
+            wanted += [(Tensor, name, Tensor.__dict__[name])
                        for name in ("_make", "grad") + _VALUE_READS + _in_place_methods()
                        if name in Tensor.__dict__]
-        calls = _replayed_calls()
-        self.saved += calls
-        replayed = {id(entry) for entry in calls}
-        for entry in self.saved:
-            cls, name, original = entry
-            if id(entry) in replayed:
-                patched = _traced_call(original)
-            elif name == "apply":
-                patched = _traced_apply(original)
-            elif name == "_make":
-                patched = _traced_make(original)
-            elif name == "grad":
-                patched = _refusing_grad(original)
-            else:
-                patched = _refusing(name, original)
-            setattr(cls, name, patched)
+            for entry in wanted + calls:
+                owner, name, original = entry
+                setattr(owner, name, _wrapper(name, original, id(entry) in replayed))
+                self.saved.append(entry)
+        except BaseException:
+            self.__exit__()
+            raise
         _ACTIVE = Tracer()
         return _ACTIVE
 
@@ -404,3 +422,4 @@ class tracing:
         for cls, name, original in self.saved:
             setattr(cls, name, original)
         _ACTIVE = None
+        _ONE_TRACE.release()

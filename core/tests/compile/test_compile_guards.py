@@ -302,3 +302,31 @@ def test_batch_norm_running_statistics_fall_back_in_training_and_compile_in_eval
         np.testing.assert_allclose(compiled(x).detach().numpy(), model(x).detach().numpy(),
                                    rtol=1e-5, atol=1e-6)
     assert compiler.stats(compiled)["compiles"] == 1
+
+
+def test_another_thread_runs_eagerly_while_one_traces(backend):
+    import threading
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(x):
+        y = x * 2 + 1
+        inside.set()
+        release.wait(10)
+        return y.exp()
+
+    slow_compiled, other = mg.compile(slow), mg.compile(lambda x: (x - 1) * 3)
+    x = mg.ones(3)
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault("y", slow_compiled(x)))
+    worker.start()
+    try:
+        assert inside.wait(10)
+        assert other(x).tolist() == [0.0] * 3        # traced nothing: the tracer is busy
+        assert compiler.stats(other)["eager_calls"] == 1
+    finally:
+        release.set()
+        worker.join(10)
+    np.testing.assert_allclose(result["y"].numpy(), np.exp(np.full(3, 3.0)), rtol=1e-6)
+    np.testing.assert_allclose(slow_compiled(x).numpy(), np.exp(np.full(3, 3.0)), rtol=1e-6)
+    assert compiler.stats(slow_compiled)["fused_ops"] == 3   # only its own ops were recorded
+    assert other(x).tolist() == [0.0] * 3 and compiler.stats(other)["compiles"] == 1
