@@ -46,6 +46,10 @@ cache_size_limit = 8
 _DISABLE_ENV = "MICROGRAD_COMPILE_DISABLE"
 
 
+class Unsupported(RuntimeError):
+    """``fullgraph=True`` and the function uses a construct its graph cannot replay."""
+
+
 class CompileFallbackWarning(UserWarning):
     """A compiled function ran eagerly: it uses a construct its graph cannot replay, or it
     exceeded ``cache_size_limit``."""
@@ -57,9 +61,10 @@ _EAGER = "eager"            # a cache entry for a guard key whose trace was not 
 class CompiledFunction:
     """What ``compile(fn)`` returns for a function: call it like ``fn``."""
 
-    def __init__(self, fn, disable: bool = False, modules: tuple = ()):
+    def __init__(self, fn, disable: bool = False, modules: tuple = (), fullgraph: bool = False):
         self.fn = fn
         self.disabled = disable
+        self.fullgraph = fullgraph
         self.modules = modules
         self.cache: OrderedDict = OrderedDict()
         self.counters = {"compiles": 0, "recompiles": 0, "cache_hits": 0, "eager_calls": 0,
@@ -116,6 +121,11 @@ class CompiledFunction:
             result = self.fn(*args, **kwargs)
             out_template = tracer.template(result)
             tracer.check_versions()
+        if tracer.unsupported is not None and self.fullgraph:
+            raise Unsupported(f"micrograd.compile(fullgraph=True): {self._name()} uses "
+                              f"{tracer.unsupported}, which a compiled graph cannot replay; "
+                              f"rewrite it, or compile without fullgraph=True to run such "
+                              f"calls eagerly")
         if tracer.unsupported is not None:
             self._warn(tracer.unsupported, f"micrograd.compile: {self._name()} runs eagerly: "
                        f"it uses {tracer.unsupported}, which a compiled graph cannot replay")
@@ -208,10 +218,10 @@ def _compiled_module_class():
         (like ``torch._dynamo.OptimizedModule``; its ``state_dict`` keys carry the
         ``_orig_mod.`` prefix as PyTorch's do)."""
 
-        def __init__(self, module, disable: bool):
+        def __init__(self, module, disable: bool, fullgraph: bool):
             super().__init__()
             self._orig_mod = module
-            self._compiled_call = CompiledFunction(module.__call__, disable, (module,))
+            self._compiled_call = CompiledFunction(module.__call__, disable, (module,), fullgraph)
 
         def forward(self, *args, **kwargs):
             return self._compiled_call(*args, **kwargs)
@@ -231,8 +241,10 @@ def compile(model=None, *, fullgraph: bool = False, dynamic: bool | None = None,
     """Return ``model`` (a function or ``nn.Module``) compiled: traced on its first call per
     guard key, with elementwise regions fused into single kernels, replayed afterwards.
     Usable as ``micrograd.compile(fn)``, ``@micrograd.compile`` and
-    ``@micrograd.compile(mode="max-autotune")``. ``mode``, ``backend``, ``dynamic`` and
-    ``options`` are accepted for PyTorch compatibility and do not change what is built.
+    ``@micrograd.compile(mode="max-autotune")``. With ``fullgraph=True`` a construct the graph
+    cannot replay raises :class:`Unsupported` instead of running eagerly. ``mode``,
+    ``backend``, ``dynamic`` and ``options`` are accepted for PyTorch compatibility and do not
+    change what is built.
 
     >>> gelu = micrograd.compile(lambda x: 0.5 * x * (1 + (0.79788456 * (x + 0.044715 * x ** 3)).tanh()))
     >>> gelu(micrograd.ones(3)).shape
@@ -252,8 +264,8 @@ def compile(model=None, *, fullgraph: bool = False, dynamic: bool | None = None,
                         f"{type(model).__name__}")
     from ..nn.module import Module
     if isinstance(model, Module):
-        return _compiled_module_class()(model, disable)
-    return CompiledFunction(model, disable)
+        return _compiled_module_class()(model, disable, fullgraph)
+    return CompiledFunction(model, disable, fullgraph=fullgraph)
 
 
 def stats(fn) -> dict:

@@ -330,3 +330,12 @@ def test_another_thread_runs_eagerly_while_one_traces(backend):
     np.testing.assert_allclose(slow_compiled(x).numpy(), np.exp(np.full(3, 3.0)), rtol=1e-6)
     assert compiler.stats(slow_compiled)["fused_ops"] == 3   # only its own ops were recorded
     assert other(x).tolist() == [0.0] * 3 and compiler.stats(other)["compiles"] == 1
+
+
+def test_fullgraph_raises_on_an_unsupported_construct(backend):
+    compiled = mg.compile(_branchy, fullgraph=True)
+    with pytest.raises(compiler.Unsupported, match=r"fullgraph=True.*Tensor.__bool__"):
+        compiled(mg.ones(3))
+    ok = mg.compile(_affine, fullgraph=True)
+    ok(mg.ones(2)), ok(mg.ones(2))
+    assert compiler.stats(ok)["cache_hits"] == 1
