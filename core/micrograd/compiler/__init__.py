@@ -25,6 +25,8 @@ from collections import OrderedDict
 
 from .. import dtypes
 from ..autograd import grad_mode
+from ..nn.module import Module
+from ..ops import autocast
 from ..tensor import Tensor
 
 # The tracer and the fusion IR load on the first compiled call, not with ``import micrograd``.
@@ -95,8 +97,7 @@ class CompiledFunction:
             if entry is _EAGER:
                 self.counters["eager_calls"] += 1
                 return self.fn(*args, **kwargs)
-            changed = entry.captured_changed()
-            if changed is None:
+            if not entry.captured_changed():
                 self.counters["cache_hits"] += 1
                 self.cache.move_to_end(key)
                 return entry.run(tensors)
@@ -146,7 +147,6 @@ class CompiledFunction:
         return result
 
     def _context(self) -> tuple:
-        from ..ops import autocast
         flags = tuple(m.training for module in self.modules for m in module.modules())
         params = tuple(id(p) for module in self.modules for p in module.parameters())
         return (grad_mode.state.enabled, dtypes.get_default_dtype(),
@@ -182,7 +182,6 @@ def _key(obj, tensors: list, seen: dict):
 def _closure_values(fn) -> tuple:
     """The Python scalars (and modules' training flags) ``fn`` reads from its closure and
     globals: the trace bakes them in, so they are guarded."""
-    from ..nn.module import Module
     code = getattr(fn, "__code__", None)
     if code is None:
         return ()
@@ -210,29 +209,24 @@ def _filled(cell) -> bool:
 _ALL: "weakref.WeakSet[CompiledFunction]" = weakref.WeakSet()
 
 
-def _compiled_module_class():
-    from ..nn.module import Module
+class OptimizedModule(Module):
+    """``compile(module)``: a module wrapping ``_orig_mod`` whose calls run compiled (like
+    ``torch._dynamo.OptimizedModule``; its ``state_dict`` keys carry the ``_orig_mod.`` prefix
+    as PyTorch's do)."""
 
-    class OptimizedModule(Module):
-        """``compile(module)``: a module wrapping ``_orig_mod`` whose calls run compiled
-        (like ``torch._dynamo.OptimizedModule``; its ``state_dict`` keys carry the
-        ``_orig_mod.`` prefix as PyTorch's do)."""
+    def __init__(self, module, disable: bool = False, fullgraph: bool = False):
+        super().__init__()
+        self._orig_mod = module
+        self._compiled_call = CompiledFunction(module.__call__, disable, (module,), fullgraph)
 
-        def __init__(self, module, disable: bool, fullgraph: bool):
-            super().__init__()
-            self._orig_mod = module
-            self._compiled_call = CompiledFunction(module.__call__, disable, (module,), fullgraph)
+    def forward(self, *args, **kwargs):
+        return self._compiled_call(*args, **kwargs)
 
-        def forward(self, *args, **kwargs):
-            return self._compiled_call(*args, **kwargs)
-
-        def __getattr__(self, name):
-            try:
-                return super().__getattr__(name)
-            except AttributeError:
-                return getattr(self._modules["_orig_mod"], name)
-
-    return OptimizedModule
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["_orig_mod"], name)
 
 
 def compile(model=None, *, fullgraph: bool = False, dynamic: bool | None = None,
@@ -262,9 +256,8 @@ def compile(model=None, *, fullgraph: bool = False, dynamic: bool | None = None,
     if not callable(model):
         raise TypeError(f"micrograd.compile expects a function or nn.Module, got "
                         f"{type(model).__name__}")
-    from ..nn.module import Module
     if isinstance(model, Module):
-        return _compiled_module_class()(model, disable, fullgraph)
+        return OptimizedModule(model, disable, fullgraph)
     return CompiledFunction(model, disable, fullgraph=fullgraph)
 
 

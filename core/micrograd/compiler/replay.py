@@ -34,13 +34,10 @@ class Graph:
         self.fused_ops = sum(s.size for s in fused)
         self.traced_ops = len(tracer.steps)
 
-    def captured_changed(self) -> str | None:
-        """What changed about a captured tensor since the trace (None if nothing)."""
-        for t, shape, dtype, backend in self.captured:
-            if t._data.shape != shape or t._dtype is not dtype or t._backend is not backend:
-                return (f"a captured tensor changed from {dtype.name} {list(shape)} to "
-                        f"{t._dtype.name} {list(t.shape)}")
-        return None
+    def captured_changed(self) -> bool:
+        """Whether a captured tensor's shape, dtype or device changed since the trace."""
+        return any(t._data.shape != shape or t._dtype is not dtype or t._backend is not backend
+                   for t, shape, dtype, backend in self.captured)
 
     def run(self, tensors: list):
         values = list(self.initial)
