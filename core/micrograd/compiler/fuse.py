@@ -166,7 +166,7 @@ def _build(region: _Region, steps: list, slots: list, kinds: list, used_after: s
     except (TypeError, ValueError):
         return None
     return FusedStep(expr, tuple(input_slots), tuple(out_slots), region.backend,
-                     region.grad_enabled, len(members))
+                     region.grad_enabled, members)
 
 
 def _python_value(t: Tensor):
@@ -183,13 +183,15 @@ class FusedStep:
     its ``ir.vjp``, one kernel, differentiable again)."""
 
     def __init__(self, expr, input_slots: tuple, out_slots: tuple, backend, grad_enabled: bool,
-                 size: int):
+                 members: list):
         self.expr = expr
         self.grad_enabled = grad_enabled      # False: traced under no_grad, records no graph
         self.input_slots = input_slots
         self.out_slots = out_slots
         self.backend = backend
-        self.size = size                      # how many traced ops it replaces
+        self.members = members                # the traced steps it replaces
+        self.size = len(members)
+        self.input_shapes = tuple(node.shape for node in expr.inputs)
         self.out_dtypes = tuple(node.dtype for node in expr.outputs)
         self.per_output = tuple(self._alone(node) for node in expr.outputs)
 
@@ -206,6 +208,12 @@ class FusedStep:
 
     def run(self, values: list) -> None:
         inputs = [values[s] for s in self.input_slots]
+        if any(tuple(t._data.shape) != shape for t, shape in zip(inputs, self.input_shapes)):
+            # A shape that depends on data (masked_select, nonzero upstream) changed since the
+            # trace: the expression does not fit, the traced ops do.
+            for step in self.members:
+                step.run(values)
+            return
         be = inputs[0]._backend if inputs else self.backend
         results = fusion.run(be, self.expr, [t._data for t in inputs])
         needs_graph = self.grad_enabled and grad_mode.state.enabled \

@@ -339,3 +339,25 @@ def test_fullgraph_raises_on_an_unsupported_construct(backend):
     ok = mg.compile(_affine, fullgraph=True)
     ok(mg.ones(2)), ok(mg.ones(2))
     assert compiler.stats(ok)["cache_hits"] == 1
+
+
+class _Positives(mg.autograd.Function):
+    """A custom op whose output's shape depends on the data (replayed as a whole)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return mg.masked_select(x, x > 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError
+
+
+def test_a_data_dependent_shape_upstream_of_a_region_runs_that_region_unfused(backend):
+    compiled = mg.compile(lambda x: (_Positives.apply(x) * 2 + 1).exp())
+    for values in ([1.0, -1.0, 2.0], [1.0, 2.0, 3.0], [-1.0, -2.0, 0.5]):
+        x = mg.tensor(values)
+        expected = np.exp(np.array([v for v in values if v > 0]) * 2 + 1)
+        np.testing.assert_allclose(compiled(x).numpy(), expected, rtol=1e-6)
+    assert compiler.stats(compiled)["compiles"] == 1
+    assert compiler.stats(compiled)["fused_ops"] == 3      # mul, add, exp: one region
