@@ -23,7 +23,7 @@ import warnings
 import weakref
 from collections import OrderedDict
 
-from .. import dtypes
+from .. import dtypes, fusion
 from ..autograd import grad_mode
 from ..nn.module import Module
 from ..ops import autocast
@@ -289,7 +289,6 @@ def disable(fn=None, recursive: bool = True):
 def reset() -> None:
     """Drop every compiled graph (they are traced again on their next call) and the fusion
     kernel cache."""
-    from .. import fusion
     for compiled in list(_ALL):
         compiled.cache.clear()
         compiled.warned.clear()

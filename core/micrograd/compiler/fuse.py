@@ -20,8 +20,13 @@ from ..autograd.graph import record
 from ..fusion import ir
 from .. import fusion
 from ..fusion import formulas
-from ..ops import elementwise as ew
+from ..ops.activation import Activation
+from ..ops.base import Cast
+from ..ops.binary import Binary
+from ..ops.clamp import Clamp
 from ..ops.fused import Fused
+from ..ops.unary import Unary
+from ..ops.where import Where
 from ..tensor import Tensor
 from .trace import OpStep, Slot
 
@@ -37,21 +42,21 @@ def _elementwise(step) -> tuple[list[int], object] | None:
     if not all(type(a) is Slot for a in args):
         return None
     slots = [a.index for a in args]
-    if issubclass(op, ew.Binary) and not kwargs and len(args) == 2 \
+    if issubclass(op, Binary) and not kwargs and len(args) == 2 \
             and op.op_name in contract.BINARY_OPS:
         return slots, lambda a, b: ir.Binary(op.op_name, a, b)
-    if issubclass(op, ew.Unary) and not kwargs and len(args) == 1 \
+    if issubclass(op, Unary) and not kwargs and len(args) == 1 \
             and op.op_name in contract.UNARY_OPS:
         return slots, lambda x: ir.Unary(op.op_name, x)
-    if op is ew.Cast and len(args) == 1 and set(kwargs) == {"dtype"}:
+    if op is Cast and len(args) == 1 and set(kwargs) == {"dtype"}:
         dtype = kwargs["dtype"]
         return slots, lambda x: ir.Cast(x, dtype)
-    if op is ew.Where and not kwargs and len(args) == 3:
+    if op is Where and not kwargs and len(args) == 3:
         return slots, ir.Where
-    if issubclass(op, ew.Activation) and len(args) == 1 and op.op_name in _INLINED_ACTIVATIONS:
+    if issubclass(op, Activation) and len(args) == 1 and op.op_name in _INLINED_ACTIVATIONS:
         forward, params = formulas.ACTIVATIONS[op.op_name][0], tuple(kwargs.values())
         return slots, lambda x: forward(x, *params)
-    if op is ew.Clamp and len(args) == 1 and set(kwargs) <= {"low", "high"}:
+    if op is Clamp and len(args) == 1 and set(kwargs) <= {"low", "high"}:
         low, high = kwargs.get("low"), kwargs.get("high")
 
         def clamp(x):

@@ -29,9 +29,15 @@ import sys
 import threading
 from dataclasses import dataclass
 
+import numpy as np
+
+from .. import random
 from ..autograd import grad_mode
 from ..autograd.function import Function
-from ..ops.base import _SCALAR_CACHE, Op
+from ..ops.arrays import _SCALAR_CACHE
+from ..ops.base import Op
+from ..ops import creation
+from ..ops.binary import Binary
 from ..tensor import Tensor
 
 
@@ -147,7 +153,12 @@ def _in_place_methods() -> tuple[str, ...]:
 # Methods that hand a tensor's value (or its gradient) back to Python, which the trace would
 # freeze, or that act on the autograd graph, which replay would not repeat.
 _VALUE_READS = ("__bool__", "item", "tolist", "numpy", "__int__", "__float__", "__index__",
-                "__array__", "backward", "register_hook", "retain_grad")
+                "__array__", "_host", "backward", "register_hook", "retain_grad")
+
+# Integer division checks its divisor for zeros in Python before the op (to raise
+# ZeroDivisionError as PyTorch does): a replay would skip the check, unless the divisor is a
+# constant of the graph.
+_CHECKED_INTEGER_DIVISIONS = ("div", "floordiv", "remainder")
 
 
 class Tracer:
@@ -233,6 +244,11 @@ class Tracer:
 
     # -- the hooks -------------------------------------------------------------------
     def record(self, op: type, apply, args: tuple, kwargs: dict):
+        if issubclass(op, Binary) and op.op_name in _CHECKED_INTEGER_DIVISIONS \
+                and len(args) == 2 and isinstance(args[1], Tensor) \
+                and args[1]._dtype.kind in "iu" and not _is_python_scalar(args[1]):
+            self.refuse(f"integer {op.op_name} by a tensor (its divide-by-zero check reads the "
+                        f"divisor's values)")
         return self._record(OpStep, op, lambda: apply(op, *args, **kwargs), args, kwargs)
 
     def record_call(self, fn, args: tuple, kwargs: dict):
@@ -249,13 +265,7 @@ class Tracer:
         return out
 
     def note_made(self, t: Tensor) -> None:
-        # The construct is the outermost micrograd function on the stack: what the traced
-        # code called (randn, zeros, detach), not the helpers below it.
-        frame, creator = sys._getframe(2), "?"
-        while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-            creator = frame.f_code.co_name
-            frame = frame.f_back
-        self.made[id(t)] = (t, creator)
+        self.made[id(t)] = (t, _outermost_caller(sys._getframe(2)))
 
     def on_this_thread(self) -> bool:
         return threading.get_ident() == self.thread
@@ -303,10 +313,22 @@ def _traced_call(fn):
     @functools.wraps(fn)
     def call(*args, **kwargs):
         tracer = _ACTIVE
-        if tracer is None or not tracer.mine():
+        if tracer is None or not tracer.mine() or _holds_host_data((args, kwargs)):
+            # A host array argument may hold values computed outside the graph (a draw made
+            # by a helper, a tensor read back): the call is not replayed, and the tensor it
+            # makes is refused where the graph uses it.
             return fn(*args, **kwargs)
         return tracer.record_call(fn, args, kwargs)
     return call
+
+
+def _holds_host_data(obj) -> bool:
+    kind = type(obj)
+    if kind is tuple or kind is list:
+        return any(_holds_host_data(x) for x in obj)
+    if kind is dict:
+        return any(_holds_host_data(x) for x in obj.values())
+    return isinstance(obj, np.ndarray)
 
 
 # Functions that make a tensor from Python values (and random draws): replayed as calls.
@@ -318,14 +340,18 @@ _RANDOM = ("rand", "randn", "randint", "randperm", "normal", "rand_like", "randn
 
 
 def _replayed_calls() -> list[tuple[object, str, object]]:
-    """(namespace, name, function) for every name under which code reaches one of them."""
-    import micrograd
-    from .. import random
-    from ..ops import creation
+    """(module, name, function) for every name under which the package's modules (and code
+    importing them, ``mg.randn``) reach one of those functions."""
     targets = {id(getattr(m, n)) for m, names in ((creation, _CREATION), (random, _RANDOM))
                for n in names if hasattr(m, n)}
-    return [(ns, name, value) for ns in (micrograd, random, creation)
-            for name, value in vars(ns).items() if id(value) in targets]
+    # Looked up in sys.modules, not imported: the package entry stands on a floor above this
+    # one, and every module holding such a name is loaded by the time anything is traced.
+    root = __name__.split(".")[0]
+    modules = [m for name, m in list(sys.modules.items())
+               if (name == root or name.startswith(root + ".")) and m is not None
+               and not name.startswith(__name__.rsplit(".", 1)[0])]
+    return [(m, name, value) for m in modules for name, value in list(vars(m).items())
+            if id(value) in targets]
 
 
 def _traced_make(original):
@@ -357,9 +383,30 @@ def _refusing(name: str, original):
     def method(self, *args, **kwargs):
         tracer = _ACTIVE
         if tracer is not None and tracer.mine():
-            tracer.refuse(construct)
+            if name == "_host":        # read by a library function: name that function
+                tracer.refuse(f"{_outermost_caller(sys._getframe(1))}(), which reads tensor "
+                              f"values on the host (a bounds or target check, a count) outside "
+                              f"any op")
+            else:
+                tracer.refuse(construct)
         return original(self, *args, **kwargs)
     return method
+
+
+def _outermost_caller(frame) -> str:
+    """The outermost micrograd function on the stack from ``frame``: what the traced code
+    called (randn, cross_entropy), not the helpers below it."""
+    name = "?"
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        code_name = frame.f_code.co_name
+        if not code_name.startswith(("_", "<")) and code_name not in _WRAPPER_NAMES:
+            name = code_name
+        frame = frame.f_back
+    return name
+
+
+_WRAPPER_NAMES = frozenset({"wrapper", "wrapped", "inner", "call", "method", "fn", "apply"})
+"""Frames of decorators and of the tracer's own wrappers: they name nothing."""
 
 
 def _refusing_grad(original: property) -> property:

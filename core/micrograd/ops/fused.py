@@ -26,7 +26,7 @@ class Fused(Op):
         return out
 
     def backward(self, grad):
-        from .elementwise import sum_to
+        from ..autograd.graph import sum_to
         inputs = self.saved_tensors
         wrt = tuple(i for i, edge in enumerate(self.next_functions) if edge is not None)
         operands = inputs + (grad,)

@@ -9,7 +9,7 @@ import pytest
 
 import micrograd as mg
 from micrograd import compiler
-from micrograd.ops import creation
+from micrograd import _devices
 
 
 def _backends():
@@ -20,7 +20,7 @@ def _backends():
 
 @pytest.fixture(params=_backends())
 def backend(request):
-    previous = creation._default_spec      # None (the automatic choice) stays None
+    previous = _devices._default_spec      # None (the automatic choice) stays None
     mg.set_default_device(request.param)
     yield request.param
     mg.set_default_device(previous)

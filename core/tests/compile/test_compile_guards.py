@@ -246,7 +246,7 @@ def test_an_exception_inside_the_trace_propagates_and_leaves_no_hooks(backend):
     def fn(x):
         return x @ mg.ones(5, 5)            # shapes do not match
 
-    from micrograd.ops.elementwise import Binary
+    from micrograd.ops.binary import Binary
     from micrograd.tensor import Tensor
     originals = (Binary.__dict__["apply"], Tensor.__dict__["_make"], Tensor.__dict__["item"])
     compiled = mg.compile(lambda x: fn(x) * 2)
@@ -361,3 +361,15 @@ def test_a_data_dependent_shape_upstream_of_a_region_runs_that_region_unfused(ba
         np.testing.assert_allclose(compiled(x).numpy(), expected, rtol=1e-6)
     assert compiler.stats(compiled)["compiles"] == 1
     assert compiler.stats(compiled)["fused_ops"] == 3      # mul, add, exp: one region
+
+
+def test_integer_division_by_a_tensor_keeps_its_zero_check_by_running_eagerly(backend):
+    compiled = mg.compile(lambda a, b: a // b + 1)
+    a, b = mg.tensor([7, 8], dtype=mg.int32), mg.tensor([2, 3], dtype=mg.int32)
+    with pytest.warns(Fallback, match="integer floordiv by a tensor"):
+        assert compiled(a, b).tolist() == [4, 3]
+    with pytest.raises(ZeroDivisionError):
+        compiled(a, mg.tensor([2, 0], dtype=mg.int32))
+    by_constant = mg.compile(lambda a: a // 2 + 1)
+    by_constant(a), by_constant(a)
+    assert compiler.stats(by_constant)["cache_hits"] == 1
