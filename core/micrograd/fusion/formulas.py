@@ -238,3 +238,69 @@ def adagrad_step(dtype, shape: tuple[int, ...], *, weight_decay: bool,
     std = ir.sqrt(total) + s["eps"]
     new_param = param + (g / std) * s["neg_clr"]
     return Expr((param, grad, sum_in), tuple(s.values()), (new_param, total), shape)
+
+
+# ------------------------------------------------------------------ normalisation epilogues
+# Per-channel statistics arrive as (1, C, 1, ...) arrays that broadcast over x (N, C, ...): the
+# x-sized passes after the reductions are one kernel each.
+
+
+@lru_cache(maxsize=256)
+def batch_norm_normalize(dtype, shape: tuple[int, ...], stat_shape: tuple[int, ...], *,
+                         centred: bool, bias: bool) -> Expr:
+    """``y = (x - mean) * scale + bias``. Inputs ``(x, mean, scale[, bias])``, or with
+    ``centred`` ``(x - mean, scale[, bias])`` (training has centred x for the variance)."""
+    x = Input(0, dtype, shape)
+    stats = iter(Input(i, dtype, stat_shape) for i in range(1, 4))
+    inputs = [x]
+    xc = x
+    if not centred:
+        mean = next(stats)
+        inputs.append(mean)
+        xc = x - mean
+    scale = next(stats)
+    inputs.append(scale)
+    y = xc * scale
+    if bias:
+        b = next(stats)
+        inputs.append(b)
+        y = y + b
+    return Expr(tuple(inputs), (), (y,), shape)
+
+
+@lru_cache(maxsize=256)
+def batch_norm_input_grad(dtype, shape: tuple[int, ...], stat_shape: tuple[int, ...]) -> Expr:
+    """Training's ``grad_x = (grad_y - sum(grad_y) / count - xc * k) * scale``. Inputs
+    ``(grad_y, xc, sum(grad_y) / count, k, scale)``, the last three per channel."""
+    grad_y, xc = Input(0, dtype, shape), Input(1, dtype, shape)
+    mean_g, k, scale = (Input(i, dtype, stat_shape) for i in range(2, 5))
+    return Expr((grad_y, xc, mean_g, k, scale), (), (((grad_y - mean_g) - xc * k) * scale,),
+                shape)
+
+
+# ------------------------------------------------------------------ clamp
+# Bounds are runtime scalars (scalars (low, high)): a clamp to new bounds reuses its kernel.
+
+
+@lru_cache(maxsize=256)
+def clamp(dtype, shape: tuple[int, ...], *, low: bool, high: bool) -> Expr:
+    """``min(max(x, low), high)`` with either bound optional."""
+    x, s = Input(0, dtype, shape), _scalars(dtype, "low", "high")
+    y = x
+    if low:
+        y = ir.maximum(y, s["low"])
+    if high:
+        y = ir.minimum(y, s["high"])
+    return Expr((x,), tuple(s.values()), (y,), shape)
+
+
+@lru_cache(maxsize=256)
+def clamp_backward(dtype, shape: tuple[int, ...], *, low: bool, high: bool) -> Expr:
+    """Inputs ``(x, g)``: ``g`` where ``low <= x <= high``, else 0."""
+    x, g, s = Input(0, dtype, shape), Input(1, dtype, shape), _scalars(dtype, "low", "high")
+    keep = None
+    if low:
+        keep = x >= s["low"]
+    if high:
+        keep = x <= s["high"] if keep is None else ir.logical_and(keep, x <= s["high"])
+    return Expr((x, g), tuple(s.values()), (g * ir.cast(keep, dtype),), shape)

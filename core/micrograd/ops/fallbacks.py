@@ -468,13 +468,15 @@ def batch_norm(be, dt, x, weight, bias, running_mean, running_var, training, mom
                 run(be, "binary_", dt, "add", stat, stat, step)
     else:
         mean, var = be.reshape(running_mean, stat_shape), be.reshape(running_var, stat_shape)
-        xc = binary_data(be, "sub", x, mean)
     root = be.unary("sqrt", be.binary("add", var, _scalar(be, dt, eps, var)))
     invstd = be.binary("div", _scalar(be, dt, 1.0, root), root)
     scale = invstd if weight is None else be.binary("mul", be.reshape(weight, stat_shape), invstd)
-    y = binary_data(be, "mul", xc, scale)
-    if bias is not None:
-        y = binary_data(be, "add", y, be.reshape(bias, stat_shape))
+    # (x - mean) * scale + bias as one fused pass (training reuses the centred x)
+    expr = formulas.batch_norm_normalize(dt, tuple(x.shape), stat_shape, centred=training,
+                                         bias=bias is not None)
+    operands = (xc,) if training else (x, mean)
+    operands += (scale,) + (() if bias is None else (be.reshape(bias, stat_shape),))
+    (y,) = fusion.run(be, expr, operands)
     return y, be.reshape(mean, (c,)), be.reshape(invstd, (c,))
 
 
@@ -486,13 +488,13 @@ def batch_norm_backward(be, dt, grad_y, x, weight, mean, invstd, training):
     sum_g = be.reduce("sum", grad_y, axes, True)
     sum_gxhat = be.binary("mul", be.reduce("sum", be.binary("mul", grad_y, xc), axes, True), invstd)
     scale = invstd if weight is None else be.binary("mul", be.reshape(weight, stat_shape), invstd)
-    if training:   # per-channel coefficients first, so only four passes touch x-sized arrays
+    if training:   # per-channel coefficients first, so one fused pass makes grad_x
         count = numel(x.shape) // c
         per_count = _scalar(be, dt, 1 / count, sum_g)
         k = be.binary("mul", be.binary("mul", sum_gxhat, invstd), per_count)
-        centred = binary_data(be, "sub", grad_y, be.binary("mul", sum_g, per_count))
-        grad_x = binary_data(be, "mul", binary_data(be, "sub", centred,
-                                                    binary_data(be, "mul", xc, k)), scale)
+        expr = formulas.batch_norm_input_grad(dt, tuple(x.shape), stat_shape)
+        (grad_x,) = fusion.run(be, expr, (grad_y, xc, be.binary("mul", sum_g, per_count), k,
+                                          scale))
     else:
         grad_x = binary_data(be, "mul", grad_y, scale)
     return grad_x, be.reshape(sum_gxhat, (c,)), be.reshape(sum_g, (c,))

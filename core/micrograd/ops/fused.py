@@ -16,13 +16,14 @@ from .base import Op
 
 
 class Fused(Op):
-    """``expr``'s single output from tensors shaped and typed as ``expr.inputs``."""
+    """``expr``'s single output from tensors shaped and typed as ``expr.inputs`` and the
+    numbers ``scalars``."""
 
-    def forward(self, *inputs, expr):
-        self.expr = expr
+    def forward(self, *inputs, expr, scalars=()):
+        self.expr, self.scalars = expr, scalars
         self.out_dtype = expr.outputs[0].dtype
         self.save_for_backward(*inputs)
-        (out,) = fusion.run(inputs[0]._backend, expr, [t._data for t in inputs])
+        (out,) = fusion.run(inputs[0]._backend, expr, [t._data for t in inputs], scalars)
         return out
 
     def backward(self, grad):
@@ -32,7 +33,8 @@ class Fused(Op):
         operands = inputs + (grad,)
         grads: list = [None] * len(inputs)
         for i, expr in zip(wrt, _gradients(self.expr, wrt)):
-            grads[i] = sum_to(Fused.apply(*operands, expr=expr), inputs[i]._data.shape)
+            grads[i] = sum_to(Fused.apply(*operands, expr=expr, scalars=self.scalars),
+                              inputs[i]._data.shape)
         return tuple(grads)
 
 
@@ -42,6 +44,11 @@ def fused(expr: ir.Expr, *inputs: Tensor) -> Tensor:
     >>> y = fused(formulas.activation("gelu", x.dtype, tuple(x.shape)), x)   # doctest: +SKIP
     """
     return Fused.apply(*inputs, expr=expr)
+
+
+def fused_with_scalars(expr: ir.Expr, scalars, *inputs: Tensor) -> Tensor:
+    """``expr`` (one output) applied to ``inputs`` and the runtime ``scalars``."""
+    return Fused.apply(*inputs, expr=expr, scalars=tuple(scalars))
 
 
 @lru_cache(maxsize=1024)

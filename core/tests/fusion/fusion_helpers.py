@@ -13,10 +13,10 @@ TOLERANCE = {"float64": (1e-12, 1e-12), "float32": (2e-6, 1e-6), "float16": (2e-
 
 def put(backend, values, dtype):
     """A backend array of ``dtype`` holding ``values`` (rounded to it)."""
-    values = np.asarray(values)
+    values = np.asarray(values)      # (np.ascontiguousarray would make a 0-d array 1-d)
     if dtype is mg.bfloat16:
-        return backend.from_host(np.ascontiguousarray(values, np.float32), dtype)
-    return backend.from_host(np.ascontiguousarray(values.astype(dtype.numpy)), dtype)
+        return backend.from_host(np.array(values, np.float32, order="C"), dtype)
+    return backend.from_host(np.array(values.astype(dtype.numpy), order="C"), dtype)
 
 
 def host(backend, array) -> np.ndarray:

@@ -173,3 +173,44 @@ def test_activation_expressions_are_built_once_per_dtype_and_shape():
     a = formulas.activation("gelu", mg.float32, (8,))
     assert formulas.activation("gelu", mg.float32, (8,)) is a
     assert formulas.activation("gelu", mg.float16, (8,)) is not a
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_epilogues_are_one_kernel_each_and_match_torch(fusing, training, affine):
+    rng = np.random.default_rng(3)
+    xv = rng.standard_normal((4, 3, 5, 2)).astype(np.float32)
+    gv = rng.standard_normal((4, 3, 5, 2)).astype(np.float32)
+    ours, theirs = mg.nn.BatchNorm2d(3, affine=affine), torch.nn.BatchNorm2d(3, affine=affine)
+    if affine:
+        w, b = rng.uniform(0.5, 2, 3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+        ours.weight.data, ours.bias.data = mg.tensor(w), mg.tensor(b)
+        theirs.weight.data, theirs.bias.data = torch.tensor(w), torch.tensor(b)
+    ours.to(fusing)
+    ours.train(training), theirs.train(training)
+    x = mg.tensor(xv, device=fusing, requires_grad=True)
+    t = torch.tensor(xv, requires_grad=True)
+    y, ty = ours(x), theirs(t)
+    y.backward(mg.tensor(gv, device=fusing))
+    ty.backward(torch.tensor(gv))
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.running_var.numpy(), theirs.running_var.numpy(), rtol=1e-5)
+    # forward: normalize; backward: the input gradient (training) - each one kernel
+    assert fusion.stats()["compiles"] == (2 if training else 1), fusion.stats()
+
+
+def test_clamp_is_one_kernel_each_way_and_new_bounds_reuse_it(fusing):
+    xv = np.linspace(-3, 3, 25)
+    t = torch.tensor(xv, requires_grad=True)
+    x = mg.tensor(xv, device=fusing, requires_grad=True)
+    for low, high in ((-1.0, 2.0), (-0.5, 0.5), (0.25, 1.75)):
+        y = x.clamp(low, high)
+        (gx,) = mg.autograd.grad((y * y).sum(), [x])
+        ty = t.clamp(low, high)
+        (tgx,) = torch.autograd.grad((ty * ty).sum(), [t])
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(gx.numpy(), tgx.numpy(), rtol=1e-12)
+    assert fusion.stats()["compiles"] == 2          # forward and backward, bounds as scalars
+    with mg.no_grad():
+        assert x.clamp(max=0.0).numpy().max() == 0.0 and x.clamp(min=0.0).numpy().min() == 0.0
