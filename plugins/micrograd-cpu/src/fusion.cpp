@@ -28,6 +28,14 @@ namespace {
 // SIMD kernel costs a few ns, a few percent of a float32 add over a tile.
 constexpr int64_t TILE = 2048;
 constexpr int64_t REGISTER_BYTES = TILE * 8;
+// Register r's tile starts at r * REGISTER_STRIDE + 128: the 3 cache lines of padding per
+// register give every tile buffer, and the tiles of arrays (which start on a page or at the
+// allocator's alignment), different addresses modulo 4 KB, so a kernel storing into one while
+// loading another is not stalled by 4K aliasing (a load that looks like a later store's address
+// waits for it).
+constexpr int64_t REGISTER_STRIDE = REGISTER_BYTES + 192;
+
+char* tile_of(const Array& scratch, int r) { return scratch.ptr() + 128 + int64_t(r) * REGISTER_STRIDE; }
 
 // Instruction kinds; the numbering is shared with micrograd_cpu/fusion.py.
 enum Kind : int { LOAD = 0, UNARY = 1, BINARY = 2, WHERE = 3, CAST = 4, NKINDS };
@@ -103,15 +111,27 @@ public:
             check_outputs(out);
         }
         // An output that is an operand (same memory, same layout) is updated tile by tile, every
-        // tile read before it is written; one overlapping an operand any other way (a shifted or
-        // transposed view) is a copy first, or tiles would read what others already wrote.
-        bool aliased = false;
-        for (auto& x : operands)
-            for (auto& o : out) {
-                if (x.storage != o.storage) continue;
-                if (same_layout(broadcast_to(x, shape_), o)) aliased = true;
-                else x = astype(x, x.dtype);
+        // tile read before it is written: its instruction writes it directly only if no later
+        // instruction reads that operand (Adam's m and v), else it is stored at the tile's end.
+        // One overlapping an operand any other way (a shifted or transposed view) is a copy
+        // first, or tiles would read what others already wrote.
+        std::vector<int> direct_from(nout, 0);   // first instruction that may write out[k]
+        std::vector<char> is_output(operands.size(), 0);
+        // Fresh outputs beyond 16 MB are written around the cache, as binary() does.
+        std::vector<char> streamed(nout, numel * 8 >= (int64_t(16) << 20));
+        for (size_t i = 0; i < operands.size(); ++i) {
+            Array& x = operands[i];
+            for (size_t k = 0; k < nout; ++k) {
+                if (x.storage != out[k].storage) continue;
+                if (same_layout(broadcast_to(x, shape_), out[k])) {
+                    direct_from[k] = std::max(direct_from[k], last_read_[i]);
+                    is_output[i] = 1;
+                    streamed[k] = 0;   // its lines were just read: keep them cached
+                } else {
+                    x = astype(x, x.dtype);
+                }
             }
+        }
         if (numel == 0) return out;
 
         // Instructions on uniform values only (constants, scalars, their products: Adam's
@@ -142,13 +162,11 @@ public:
             walks.emplace_back(shape_, std::array<Shape, 1>{seen[i].byte_strides()},
                                std::array<char*, 1>{seen[i].ptr()});
         }
-        Tiles tiles{operands, seen, direct, walks, out, aliased,
-                    // outputs beyond 16 MB are written around the cache, as binary() does
-                    numel * 8 >= (int64_t(16) << 20)};
+        Tiles tiles{operands, seen, direct, walks, out, direct_from, is_output, streamed};
         const int64_t count = (numel + TILE - 1) / TILE;
         // Several ops per element: threads pay off from a few tiles (64k elements).
         parallel_for(count, 16, [&](int64_t t0, int64_t t1) {
-            Array scratch = empty({int64_t(registers_) * REGISTER_BYTES}, U8);
+            Array scratch = empty({128 + int64_t(registers_) * REGISTER_STRIDE}, U8);
             std::vector<Reg> regs = prologue;
             for (int64_t t = t0; t < t1; ++t) {
                 const int64_t begin = t * TILE, n = std::min(TILE, numel - begin);
@@ -166,26 +184,27 @@ private:
         const std::vector<char>& direct;    // read in place (contiguous in that shape)
         const std::vector<Walk<1>>& walks;  // how to gather the others
         const std::vector<Array>& out;
-        bool aliased;                       // an output is an operand: no direct writes
-        bool stream;
+        const std::vector<int>& direct_from;  // per output: its writes go straight to memory
+                                              // from this instruction on (see run)
+        const std::vector<char>& is_output;   // per operand: it is also an output
+        const std::vector<char>& streamed;    // per output: stored around the cache
     };
 
     void run_tile(std::vector<Reg>& regs, const Array& scratch, const Tiles& tiles,
                   int64_t begin, int64_t n) const {
-        char* const scratch_base = scratch.ptr();
         for (size_t i = 0; i < code_.size(); ++i) {
             if (uniform_[i]) continue;
             const Instruction& in = code_[i];
-            // Where this instruction's result goes: straight into its output when no operand
-            // is an output (then nothing reads that memory later in the tile), else the
-            // destination register's scratch.
+            // Where this instruction's result goes: straight into its output when nothing reads
+            // that memory later in the tile, else the destination register's scratch.
             Reg target;
-            bool into_output = in.output >= 0 && !tiles.aliased;
+            const bool into_output =
+                in.output >= 0 && int(i) >= tiles.direct_from[size_t(in.output)];
             if (into_output) {
                 const Array& o = tiles.out[size_t(in.output)];
                 target = Reg{o.ptr() + begin * o.itemsize(), &o.storage};
             } else {
-                target = Reg{scratch_base + int64_t(in.dst) * REGISTER_BYTES, &scratch.storage};
+                target = Reg{tile_of(scratch, in.dst), &scratch.storage};
             }
             Reg& d = regs[size_t(in.dst)];
             if (in.kind == LOAD) {
@@ -199,8 +218,19 @@ private:
                 }
                 continue;
             }
-            compute(in, regs, target, n, into_output && tiles.stream);
+            compute(in, regs, target, n, into_output && tiles.streamed[size_t(in.output)]);
             d = target;
+        }
+        // An output that is an unchanged operand which is also an output (y = x with out
+        // x = ...) is copied aside first: storing the other outputs may overwrite it.
+        for (size_t o = 0; o < tiles.out.size(); ++o) {
+            const int j = output_operands_[o];
+            if (j < 0 || !tiles.is_output[size_t(j)]) continue;
+            Reg& r = regs[size_t(output_registers_[o])];
+            char* aside = tile_of(scratch, output_registers_[o]);
+            if (r.ptr != aside)
+                std::memcpy(aside, r.ptr, size_t((r.uniform ? 1 : n) * DTYPE_SIZES[r.dtype]));
+            r.ptr = aside;
         }
         for (size_t o = 0; o < tiles.out.size(); ++o) {
             const Reg& r = regs[size_t(output_registers_[o])];
@@ -393,6 +423,25 @@ private:
             if (!u && reg_uniform[size_t(in.dst)]) bad("register " + std::to_string(in.dst) + " holds a uniform and a tile value");
             reg_uniform[size_t(in.dst)] = u;
         }
+        // The last instruction reading each operand in place (a register LOADed from it, until
+        // the register is written again): an output that is that operand may be written
+        // directly from then on. An operand only read before all tiles (uniform) counts -1.
+        last_read_.assign(operand_dtypes_.size(), -1);
+        std::vector<int> holds(static_cast<size_t>(registers_), -1);
+        for (size_t i = 0; i < code_.size(); ++i) {
+            const Instruction& in = code_[i];
+            if (in.kind != LOAD) {
+                const bool two = in.kind == BINARY || in.kind == WHERE;
+                for (int r : {in.a, two ? in.b : in.a, in.kind == WHERE ? in.c : in.a})
+                    if (holds[size_t(r)] >= 0 && !uniform_[i]) last_read_[size_t(holds[size_t(r)])] = int(i);
+            }
+            holds[size_t(in.dst)] = in.kind == LOAD ? in.op : -1;
+        }
+        for (int r : output_registers_) {   // an output that is an operand is read when stored
+            const bool held = r >= 0 && r < registers_ && holds[size_t(r)] >= 0;
+            output_operands_.push_back(held ? holds[size_t(r)] : -1);
+            if (held) last_read_[size_t(holds[size_t(r)])] = int(code_.size());
+        }
         for (size_t o = 0; o < output_registers_.size(); ++o) {
             const Array& r = reg(output_registers_[o]);
             if (r.dtype != output_dtypes_[o])
@@ -413,6 +462,8 @@ private:
 private:
     std::vector<Instruction> code_;
     std::vector<char> uniform_;   // per instruction: computes a uniform value (see validate)
+    std::vector<int> last_read_;  // per operand (see validate)
+    std::vector<int> output_operands_;   // per output: the operand it is, unchanged (or -1)
     int registers_;
     std::vector<DType> operand_dtypes_;
     std::vector<Shape> operand_shapes_;

@@ -206,6 +206,37 @@ def test_in_place_update_with_outputs_aliasing_inputs(be, n):
         assert_matches(be.to_host(got), w, dtypes.float32)
 
 
+@pytest.mark.parametrize("n", [7, 5000])
+def test_an_input_read_after_its_output_is_computed_keeps_its_old_value(be, n):
+    # out[0] is x, but x is still needed after x * 2 (by x + 1 and as output 1 itself): its
+    # new value must wait for the end of each tile
+    rng = np.random.default_rng(11)
+    x = ir.Input(0, dtypes.float32, (n,))
+    doubled = x * 2
+    expr = ir.Expr((x,), (), (doubled, x, doubled * (x + 1)), (n,))
+    host = values(dtypes.float32, (n,), rng)
+    want = oracle(expr, [host])
+    xa = be.from_host(host, dtypes.float32)
+    out = [xa, be.from_host(np.zeros(n, np.float32), dtypes.float32),
+           be.from_host(np.zeros(n, np.float32), dtypes.float32)]
+    be.compile_elementwise(expr)([xa], (), out=out)
+    for got, w in zip(out, want):
+        assert_matches(be.to_host(got), w, dtypes.float32)
+
+
+@pytest.mark.parametrize("shape", [(), (3000,)])
+def test_outputs_that_swap_their_inputs(be, shape):
+    x, y = ir.Input(0, dtypes.int64, shape), ir.Input(1, dtypes.int64, shape)
+    expr = ir.Expr((x, y), (), (y, x, x + 1), shape)
+    hx, hy = np.arange(np.prod(shape, dtype=int)).reshape(shape), np.full(shape, -5)
+    xa, ya = be.from_host(hx, dtypes.int64), be.from_host(hy, dtypes.int64)
+    extra = be.from_host(np.zeros(shape, np.int64), dtypes.int64)
+    be.compile_elementwise(expr)([xa, ya], (), out=[xa, ya, extra])
+    np.testing.assert_array_equal(be.to_host(xa), hy)
+    np.testing.assert_array_equal(be.to_host(ya), hx)
+    np.testing.assert_array_equal(be.to_host(extra), hx + 1)
+
+
 def test_an_output_overlapping_an_input_differently_reads_the_input_first(be):
     # out is x reversed (a flipped view of the same memory): tiles must not see earlier writes
     n = 5000
