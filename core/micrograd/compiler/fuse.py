@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from .. import backend as contract
 from ..autograd import grad_mode
-from ..autograd.graph import record
 from ..fusion import ir
 from .. import fusion
 from ..fusion import formulas
@@ -183,9 +182,10 @@ def _python_value(t: Tensor):
 # ------------------------------------------------------------------ running a region
 
 class FusedStep:
-    """One fused region of the replayed graph: one kernel for all its outputs; each float
-    output's autograd node is an ``ops.fused.Fused`` of that output's expression (backward:
-    its ``ir.vjp``, one kernel, differentiable again)."""
+    """One fused region of the replayed graph. Without a graph to record: one kernel for all
+    its outputs. With one: each float output is an ``ops.fused.Fused`` op of its own
+    expression (one kernel; backward its ``ir.vjp``, one kernel per input, differentiable
+    again), the other outputs one kernel together."""
 
     def __init__(self, expr, input_slots: tuple, out_slots: tuple, backend, grad_enabled: bool,
                  members: list):
@@ -198,15 +198,22 @@ class FusedStep:
         self.size = len(members)
         self.input_shapes = tuple(node.shape for node in expr.inputs)
         self.out_dtypes = tuple(node.dtype for node in expr.outputs)
-        self.per_output = tuple(self._alone(node) for node in expr.outputs)
+        floats = [k for k, node in enumerate(expr.outputs) if node.dtype.kind == "f"]
+        others = [k for k in range(len(expr.outputs)) if k not in floats]
+        self.differentiable = tuple((out_slots[k], self._of(k)) for k in floats)
+        self.plain = None                     # (expr of the other outputs, their slots, dtypes)
+        if others:
+            self.plain = (ir.Expr(expr.inputs, expr.scalars,
+                                  tuple(expr.outputs[k] for k in others), expr.shape)
+                          if floats else expr,
+                          tuple(out_slots[k] for k in others),
+                          tuple(self.out_dtypes[k] for k in others))
 
-    def _alone(self, node):
-        """The expression of output ``node`` alone (its autograd node's), None if not float."""
-        if node.dtype.kind != "f":
-            return None
+    def _of(self, k: int):
         if len(self.expr.outputs) == 1:
             return self.expr
-        return ir.Expr(self.expr.inputs, self.expr.scalars, (node,), self.expr.shape)
+        return ir.Expr(self.expr.inputs, self.expr.scalars, (self.expr.outputs[k],),
+                       self.expr.shape)
 
     def reads(self) -> list[int]:
         return list(self.input_slots)
@@ -214,21 +221,23 @@ class FusedStep:
     def run(self, values: list) -> None:
         inputs = [values[s] for s in self.input_slots]
         if any(tuple(t._data.shape) != shape for t, shape in zip(inputs, self.input_shapes)):
-            # A shape that depends on data (masked_select, nonzero upstream) changed since the
-            # trace: the expression does not fit, the traced ops do.
+            # A shape that depends on data (a custom op upstream) changed since the trace: the
+            # expression does not fit, the traced ops do.
             for step in self.members:
                 step.run(values)
             return
         be = inputs[0]._backend if inputs else self.backend
-        results = fusion.run(be, self.expr, [t._data for t in inputs])
-        needs_graph = self.grad_enabled and grad_mode.state.enabled \
-            and any(t.requires_grad for t in inputs)
-        for s, data, dtype, single in zip(self.out_slots, results, self.out_dtypes,
-                                          self.per_output):
-            out = Tensor._make(data, dtype, be)
-            if needs_graph and single is not None:
-                node = Fused()            # what Fused.forward would set up, for a result at hand
-                node.expr, node.out_dtype = single, dtype
-                node.save_for_backward(*inputs)
-                record(node, tuple(inputs), out)
-            values[s] = out
+        if not (self.grad_enabled and grad_mode.state.enabled
+                and any(t.requires_grad for t in inputs)):
+            self._store(be, self.expr, self.out_slots, self.out_dtypes, inputs, values)
+            return
+        if self.plain is not None:
+            self._store(be, *self.plain, inputs, values)
+        for s, expr in self.differentiable:
+            values[s] = Fused.apply(*inputs, expr=expr)
+
+    @staticmethod
+    def _store(be, expr, slots, out_dtypes, inputs, values) -> None:
+        results = fusion.run(be, expr, [t._data for t in inputs])
+        for s, data, dtype in zip(slots, results, out_dtypes):
+            values[s] = Tensor._make(data, dtype, be)
