@@ -56,7 +56,6 @@ FLOORS: dict[str, int] = {
     "micrograd.distributed.mpi_plugin": 2,   # the built-in communicator's registration only
     "micrograd.ops.arrays": 2,
     "micrograd.ops.layout": 2,
-    "micrograd.ops.fallbacks": 2,            # becomes micrograd.decompositions
     "micrograd.decompositions": 2,
     "micrograd.fusion": 2,
     # 3. the Tensor as a data holder
@@ -68,6 +67,7 @@ FLOORS: dict[str, int] = {
     "micrograd.ops.base": 5,
     "micrograd.ops.views": 5,
     "micrograd.ops.autocast": 5,
+    "micrograd.ops.fused": 5,             # the autograd node of a fused IR expression
     # 6. op families
     "micrograd.ops.unary": 6,
     "micrograd.ops.activation": 6,
@@ -80,7 +80,6 @@ FLOORS: dict[str, int] = {
     "micrograd.ops.creation": 6,
     "micrograd.ops.transfer": 6,
     "micrograd.ops.resample": 6,
-    "micrograd.ops.fused": 6,                # an IR expression as one op (fusion-core's)
     # 7. ops composed of the families
     "micrograd.ops.indexing": 7,
     "micrograd.ops.inplace": 7,

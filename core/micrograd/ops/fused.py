@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .. import fusion
+from ..autograd.graph import sum_to
 from ..fusion import ir
 from ..tensor import Tensor
 from .base import Op
@@ -27,7 +28,6 @@ class Fused(Op):
         return out
 
     def backward(self, grad):
-        from ..autograd.graph import sum_to
         inputs = self.saved_tensors
         wrt = tuple(i for i, edge in enumerate(self.next_functions) if edge is not None)
         operands = inputs + (grad,)

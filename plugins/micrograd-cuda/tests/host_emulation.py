@@ -266,7 +266,7 @@ class HostElementwiseKernel:
             cpp, so = build / f"fused_{stem}.cpp", build / f"libfused_{stem}.so"
             if not so.exists():
                 cpp.write_text(text)
-                subprocess.run([host_compiler(), "-std=c++17", "-O1", "-shared", "-fPIC", "-w",
+                subprocess.run([host_compiler(), "-std=c++17", "-O0", "-shared", "-fPIC", "-w",
                                 str(cpp), "-o", str(so)], check=True, capture_output=True,
                                text=True)
             library = self._libraries[text] = ctypes.CDLL(str(so))
