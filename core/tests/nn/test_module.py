@@ -225,7 +225,7 @@ def test_deepcopy_and_pickle_give_independent_equal_models():
         assert clone[0].weight is not model[0].weight
         # a pickle keeps the device string: "cpu" may be served by another backend than the
         # model's (the C++ plugin where the tests pin numpy), so feed the clone on its own
-        x_clone = mg.tensor(x.numpy(), device=clone[0].weight.device)
+        x_clone = mg.tensor(x.numpy(), device=clone[0].weight._backend)
         np.testing.assert_allclose(clone(x_clone).detach().cpu().numpy(),
                                    model(x).detach().cpu().numpy(), rtol=1e-5, atol=1e-6)
         with mg.no_grad():
