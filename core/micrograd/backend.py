@@ -22,7 +22,7 @@ import numpy as np
 
 from .dtypes import DType
 
-CONTRACT_VERSION = (1, 2)
+CONTRACT_VERSION = (1, 3)
 """(major, minor). A plugin built for another major version is refused; minor additions are
 backwards compatible (new optional ops and Capabilities fields with defaults), so a plugin of
 an older minor keeps loading. See :data:`CONTRACT_HISTORY`."""
@@ -33,6 +33,8 @@ CONTRACT_HISTORY = {
     (1, 2): "optional ops conv_transpose2d, conv_transpose2d_backward, argsort and "
             "searchsorted; Capabilities.flush_to_zero; the semantics of flip aliasing and of "
             "accumulating scatter on bool are defined",
+    (1, 3): "optional op compile_elementwise (fused elementwise kernels of micrograd.fusion.ir "
+            "expressions)",
 }
 """What each minor version of the contract added (the conformance suite asks no more of a
 plugin than its version promised)."""
@@ -127,6 +129,19 @@ OPTIONAL_OPS: dict[str, str] = {
                 "alias a, and b may overlap) for the arithmetic BINARY_OPS; the result is that "
                 "of reading a and b first, bit-identical to binary(op, a, b); a and b have "
                 "out's shape (or broadcast to it under native_broadcasting) and dtype"),
+    # fused elementwise kernels (added in contract 1.3)
+    "compile_elementwise": ("compile_elementwise(expr) -> kernel or NotImplemented, for a "
+                            "micrograd.fusion.ir.Expr; kernel(inputs, scalars, out=None) -> "
+                            "one array per "
+                            "output of expr.shape: the expression's outputs, equal to "
+                            "ir.evaluate within the dtype's tolerance. inputs[i] has "
+                            "expr.inputs[i]'s dtype and shape and may be a non-contiguous "
+                            "view; scalars are Python numbers passed per call (never in the "
+                            "key); out, when given, holds one contiguous array per output "
+                            "(which may be an input: every input is read before any output is "
+                            "written) and is returned. NotImplemented (an op or dtype not "
+                            "fused) makes the core evaluate the expression op by op. The core "
+                            "caches kernels by (backend, expr.key)"),
     # creation and exchange
     "arange": "arange(start, stop, step, dtype) -> 1-D array",
     "from_dlpack": ("from_dlpack(obj) -> array viewing a DLPack producer's memory on this device "

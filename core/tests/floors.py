@@ -68,6 +68,7 @@ FLOORS: dict[str, int] = {
     "micrograd.ops.base": 5,
     "micrograd.ops.views": 5,
     "micrograd.ops.autocast": 5,
+    "micrograd.ops.fused": 5,             # the autograd node of a fused IR expression
     # 6. op families
     "micrograd.ops.unary": 6,
     "micrograd.ops.activation": 6,

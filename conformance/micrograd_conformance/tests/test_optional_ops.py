@@ -291,10 +291,12 @@ CASES = {
 ``make()`` returns fresh ``(args, kwargs)`` on the backend, the same values on every call."""
 ADDED_IN = {"batch_norm": (1, 1), "batch_norm_backward": (1, 1),
             "conv_transpose2d": (1, 2), "conv_transpose2d_backward": (1, 2), "argsort": (1, 2),
-            "searchsorted": (1, 2)}
+            "searchsorted": (1, 2), "compile_elementwise": (1, 3)}
 """Optional ops newer than contract 1.0: a plugin of an older contract is not asked for them."""
 UNCHECKED = {"from_dlpack": "needs a DLPack producer on the device; test_memory_device covers "
-                            "the host path"}
+                            "the host path",
+             "compile_elementwise": "a family of its own: test_fusion checks fused kernels "
+                                    "against ir.evaluate on random expressions"}
 
 
 def test_every_optional_op_has_cases():

@@ -12,6 +12,8 @@ import os
 import threading
 
 from .. import dtypes
+from .. import fusion
+from ..fusion import formulas
 
 strict = os.environ.get("MICROGRAD_STRICT_FAST_OPS", "") not in ("", "0")
 """Strict mode: a fast op a backend declares that hands its work to a decomposition
@@ -87,40 +89,33 @@ def _scalar(be, dtype, value, like):
 # ------------------------------------------------------------------ activations
 
 def relu(be, dt, x):
-    return be.binary("maximum", x, _scalar(be, dt, 0.0, x))
+    return _activation(be, "relu", dt, x)
 
 
 def sigmoid(be, dt, x):
-    # 1 / (1 + exp(-x)); exp overflows to inf for very negative x, giving exactly 0.
-    one = _scalar(be, dt, 1.0, x)
-    return be.binary("div", one, be.binary("add", one, be.unary("exp", be.unary("neg", x))))
+    return _activation(be, "sigmoid", dt, x)
 
 
 def silu(be, dt, x):
-    return be.binary("mul", x, sigmoid(be, dt, x))
+    return _activation(be, "silu", dt, x)
 
 
 def gelu(be, dt, x):
-    inner = be.unary("erf", be.binary("mul", x, _scalar(be, dt, 1 / math.sqrt(2), x)))
-    half = be.binary("mul", x, _scalar(be, dt, 0.5, x))
-    return be.binary("mul", half, be.binary("add", inner, _scalar(be, dt, 1.0, x)))
+    return _activation(be, "gelu", dt, x)
 
 
 def gelu_tanh(be, dt, x):
-    cube = be.binary("mul", be.binary("mul", x, x), x)
-    inner = be.binary("add", x, be.binary("mul", cube, _scalar(be, dt, 0.044715, x)))
-    t = be.unary("tanh", be.binary("mul", inner, _scalar(be, dt, math.sqrt(2 / math.pi), x)))
-    half = be.binary("mul", x, _scalar(be, dt, 0.5, x))
-    return be.binary("mul", half, be.binary("add", t, _scalar(be, dt, 1.0, x)))
+    return _activation(be, "gelu_tanh", dt, x)
 
 
 def softplus(be, dt, x, beta=1.0, threshold=20.0):
-    # log1p(exp(beta x)) / beta, linear above the threshold (PyTorch's formula), evaluated as
-    # max(z, 0) + log1p(exp(-|z|)): exp(z) itself overflows float16 from z = 11.1 on.
-    z = be.binary("mul", x, _scalar(be, dt, beta, x))
-    tail = be.unary("log1p", be.unary("exp", be.unary("neg", be.unary("abs", z))))
-    soft = be.binary("div", be.binary("add", relu(be, dt, z), tail), _scalar(be, dt, beta, x))
-    return be.where(be.binary("gt", z, _scalar(be, dt, threshold, x)), x, soft)
+    return _activation(be, "softplus", dt, x, (float(beta), float(threshold)))
+
+
+def _activation(be, name, dt, x, params=()):
+    """The activation's IR (``fusion.formulas``): one fused kernel where the backend compiles
+    elementwise expressions, the same ops one by one otherwise."""
+    return fusion.run(be, formulas.activation(name, dt, tuple(x.shape), params), (x,))[0]
 
 
 # ------------------------------------------------------------------ softmax family
@@ -473,13 +468,15 @@ def batch_norm(be, dt, x, weight, bias, running_mean, running_var, training, mom
                 run(be, "binary_", dt, "add", stat, stat, step)
     else:
         mean, var = be.reshape(running_mean, stat_shape), be.reshape(running_var, stat_shape)
-        xc = binary_data(be, "sub", x, mean)
     root = be.unary("sqrt", be.binary("add", var, _scalar(be, dt, eps, var)))
     invstd = be.binary("div", _scalar(be, dt, 1.0, root), root)
     scale = invstd if weight is None else be.binary("mul", be.reshape(weight, stat_shape), invstd)
-    y = binary_data(be, "mul", xc, scale)
-    if bias is not None:
-        y = binary_data(be, "add", y, be.reshape(bias, stat_shape))
+    # (x - mean) * scale + bias as one fused pass (training reuses the centred x)
+    expr = formulas.batch_norm_normalize(dt, tuple(x.shape), stat_shape, centred=training,
+                                         bias=bias is not None)
+    operands = (xc,) if training else (x, mean)
+    operands += (scale,) + (() if bias is None else (be.reshape(bias, stat_shape),))
+    (y,) = fusion.run(be, expr, operands)
     return y, be.reshape(mean, (c,)), be.reshape(invstd, (c,))
 
 
@@ -491,66 +488,44 @@ def batch_norm_backward(be, dt, grad_y, x, weight, mean, invstd, training):
     sum_g = be.reduce("sum", grad_y, axes, True)
     sum_gxhat = be.binary("mul", be.reduce("sum", be.binary("mul", grad_y, xc), axes, True), invstd)
     scale = invstd if weight is None else be.binary("mul", be.reshape(weight, stat_shape), invstd)
-    if training:   # per-channel coefficients first, so only four passes touch x-sized arrays
+    if training:   # per-channel coefficients first, so one fused pass makes grad_x
         count = numel(x.shape) // c
         per_count = _scalar(be, dt, 1 / count, sum_g)
         k = be.binary("mul", be.binary("mul", sum_gxhat, invstd), per_count)
-        centred = binary_data(be, "sub", grad_y, be.binary("mul", sum_g, per_count))
-        grad_x = binary_data(be, "mul", binary_data(be, "sub", centred,
-                                                    binary_data(be, "mul", xc, k)), scale)
+        expr = formulas.batch_norm_input_grad(dt, tuple(x.shape), stat_shape)
+        (grad_x,) = fusion.run(be, expr, (grad_y, xc, be.binary("mul", sum_g, per_count), k,
+                                          scale))
     else:
         grad_x = binary_data(be, "mul", grad_y, scale)
     return grad_x, be.reshape(sum_gxhat, (c,)), be.reshape(sum_g, (c,))
 
 
 # ------------------------------------------------------------------ fused optimizer steps
-# PyTorch's single-tensor update formulas, in the same order of operations, on arrays; results
-# are written back with ``copy_`` so the caller's parameter and state arrays change in place.
-
-def _axpy(be, dt, a, x, y):
-    """``y + a * x`` for a Python number ``a``."""
-    return be.binary("add", y, be.binary("mul", x, _scalar(be, dt, a, x)))
-
+# PyTorch's single-tensor update formulas as IR (fusion.formulas), one fused kernel where the
+# backend compiles elementwise expressions; the results are written into the caller's
+# parameter and state arrays in place (out=). Hyper-parameters are runtime scalars.
 
 def sgd_step_(be, dt, param, grad, momentum_buffer, *, lr, momentum, dampening, nesterov,
               weight_decay, maximize, first_step):
-    d_p = be.unary("neg", grad) if maximize else grad
-    if weight_decay:
-        d_p = _axpy(be, dt, weight_decay, param, d_p)
-    if momentum:
-        if first_step:
-            buf = d_p
-        else:
-            buf = be.binary("mul", momentum_buffer, _scalar(be, dt, momentum, momentum_buffer))
-            buf = _axpy(be, dt, 1 - dampening, d_p, buf)
-        be.copy_(momentum_buffer, buf)
-        d_p = _axpy(be, dt, momentum, buf, d_p) if nesterov else buf
-    be.copy_(param, _axpy(be, dt, -lr, d_p, param))
+    expr = formulas.sgd_step(dt, tuple(param.shape), momentum=bool(momentum),
+                             nesterov=bool(nesterov), weight_decay=bool(weight_decay),
+                             maximize=bool(maximize), first_step=bool(first_step))
+    state = (momentum_buffer,) if momentum else ()
+    fusion.run(be, expr, (param, grad) + state, (weight_decay, momentum, 1 - dampening, -lr),
+               out=(param,) + state)
 
 
 def adam_step_(be, dt, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr, beta1,
                beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize):
-    if maximize:
-        grad = be.unary("neg", grad)
-    p = param
-    if weight_decay:
-        if decoupled_weight_decay:
-            p = be.binary("mul", p, _scalar(be, dt, 1 - lr * weight_decay, p))
-        else:
-            grad = _axpy(be, dt, weight_decay, p, grad)
-    m = _axpy(be, dt, 1 - beta1, be.binary("sub", grad, exp_avg), exp_avg)     # lerp
-    v = be.binary("mul", exp_avg_sq, _scalar(be, dt, beta2, exp_avg_sq))
-    v = _axpy(be, dt, 1 - beta2, be.binary("mul", grad, grad), v)
-    be.copy_(exp_avg, m)
-    be.copy_(exp_avg_sq, v)
-    if amsgrad:
-        v = be.binary("maximum", max_exp_avg_sq, v)
-        be.copy_(max_exp_avg_sq, v)
+    expr = formulas.adam_step(dt, tuple(param.shape), weight_decay=bool(weight_decay),
+                              decoupled=bool(decoupled_weight_decay), amsgrad=bool(amsgrad),
+                              maximize=bool(maximize))
+    decay = 1 - lr * weight_decay if decoupled_weight_decay else weight_decay
     step_size = lr / (1 - beta1 ** step)
-    bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
-    denom = be.binary("div", be.unary("sqrt", v), _scalar(be, dt, bias_correction2_sqrt, v))
-    denom = be.binary("add", denom, _scalar(be, dt, eps, denom))
-    be.copy_(param, _axpy(be, dt, -step_size, be.binary("div", m, denom), p))
+    scalars = (decay, 1 - beta1, beta2, 1 - beta2, math.sqrt(1 - beta2 ** step), eps,
+               -step_size)
+    state = (exp_avg, exp_avg_sq) + ((max_exp_avg_sq,) if amsgrad else ())
+    fusion.run(be, expr, (param, grad) + state, scalars, out=(param,) + state)
 
 
 _DECOMPOSITIONS.update({fn.__name__: fn for fn in (

@@ -108,6 +108,13 @@ class CudaBackend(FusedOps, NormOps, SpatialOps, Backend):
         self._kernels = KernelLoader()
         self.capabilities = capabilities("cuda", count)
 
+    # ----------------------------------------------------------------- fusion
+    def compile_elementwise(self, expr):
+        """A CuPy ElementwiseKernel generated from the IR expression ``expr`` (contract 1.3,
+        see :mod:`.fusion`; compile-checked with NVRTC, not yet run on a GPU here)."""
+        from .fusion import compile_elementwise
+        return compile_elementwise(expr, self._cuda_device)
+
     # ---------------------------------------------------------------- memory
     def from_host(self, array, dtype):
         return cupy.array(array, dtype=dtype.numpy, copy=True, order="C")
