@@ -2,11 +2,12 @@
 //
 // Fresh large buffers cost page faults on first touch (a 64 MB output pays ~16k faults), so freed
 // blocks are kept per rounded size and handed out again. The cache is bounded (by default the
-// smaller of 1 GiB and 1/16 of physical memory; MICROGRAD_CPU_CACHE_LIMIT, read by the module,
+// smaller of 1 GiB and 1/16 of physical memory; MICROGRAD_CPU_CACHE_LIMIT, read by init_memory,
 // overrides it), emptied when the system refuses an allocation, and emptied on request.
 #include "array.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 #endif
 #include <unordered_map>
+
+#include "binding.hpp"
 
 namespace mgcpu {
 
@@ -238,6 +241,51 @@ std::string shape_str(const Shape& s) {
         if (s.size() == 1 || i + 1 < s.size()) out += s.size() == 1 ? "," : ", ";
     }
     return out + ")";
+}
+
+// --------------------------------------------------------------------------- bindings
+
+namespace {
+
+// The caching allocator's bound from MICROGRAD_CPU_CACHE_LIMIT: bytes, or with a K, M or G
+// suffix (powers of 1024); 0 turns caching off.
+void apply_cache_limit_from_env() {
+    const char* env = std::getenv("MICROGRAD_CPU_CACHE_LIMIT");
+    if (!env || !*env) return;
+    const std::string text(env);
+    size_t used = 0;
+    unsigned long long value = 0;
+    try {
+        value = std::stoull(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    std::string unit = text.substr(used);
+    for (auto& ch : unit) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+    const int shift = unit.empty() ? 0 : unit == "K" ? 10 : unit == "M" ? 20 : unit == "G" ? 30 : -1;
+    if (used == 0 || text[0] == '-' || shift < 0 || (value >> (63 - shift)) != 0)
+        throw value_error("MICROGRAD_CPU_CACHE_LIMIT=" + text + " is not a size: give bytes, "
+                          "optionally with a K, M or G suffix (e.g. 512M); 0 disables the cache");
+    set_cache_limit(size_t(value) << shift);
+}
+
+}  // namespace
+
+void init_memory(py::module_& m) {
+    apply_cache_limit_from_env();
+    m.def("cached_bytes", &cached_bytes, "Bytes held by the caching allocator for reuse.");
+    m.def("empty_cache", &empty_cache, "Return cached blocks to the system.");
+    m.def("set_cache_limit", &set_cache_limit, py::arg("nbytes"), "Most bytes the caching allocator keeps.");
+    m.def("memory_stats", [] {
+        const MemoryStats st = memory_stats();
+        py::dict d;
+        d["allocated_bytes"] = st.allocated_bytes;            // held by live arrays
+        d["peak_allocated_bytes"] = st.peak_allocated_bytes;  // the most ever held at once
+        d["cached_bytes"] = st.cached_bytes;                  // freed, kept for reuse
+        d["cache_limit"] = st.cache_limit;
+        d["alloc_retries"] = st.alloc_retries;                // failures retried after emptying
+        return d;
+    }, "The caching allocator's counters, in bytes.");
 }
 
 }  // namespace mgcpu

@@ -1,14 +1,16 @@
-// Elementwise primitives: unary, binary, where, astype, copy, fill.
+// Elementwise primitives: unary, binary, where.
 //
-// Each op is a scalar function; one 1-D loop per (op, dtype) is instantiated into a table, and
-// the strided Walk feeds it runs of elements. A run whose operands are all dense is a plain
-// pointer loop the compiler vectorises; float32/float64 arithmetic goes to the SIMD kernels.
+// Each op of ops.hpp is a scalar function here; one 1-D loop per (op, dtype) it is defined on is
+// instantiated into a table, and the strided Walk feeds it runs of elements. A run whose
+// operands are all dense is a plain pointer loop the compiler vectorises; float32/float64 ops
+// that ops.hpp marks VECTOR go to the SIMD kernels.
 #include <algorithm>
 #include <cmath>
-#include <unordered_map>
 
+#include "binding.hpp"
 #include "dtype_dispatch.hpp"
 #include "kernels.hpp"
+#include "ops.hpp"
 #include "simd/simd.hpp"
 #include "strided.hpp"
 
@@ -95,25 +97,13 @@ template <class C> C int_pow(C base, C exp) {
     return result;
 }
 
-enum BinaryOp {
-    ADD, SUB, MUL, DIV, FLOORDIV, MOD, POW, MAXIMUM, MINIMUM, ATAN2, EQ, NE, LT, LE, GT, GE,
-    LOGICAL_AND, LOGICAL_OR, LOGICAL_XOR, BITWISE_AND, BITWISE_OR, BITWISE_XOR, NBINARY
-};
-const char* const BINARY_NAMES[NBINARY] = {
-    "add", "sub", "mul", "div", "floordiv", "mod", "pow", "maximum", "minimum", "atan2", "eq",
-    "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "bitwise_and",
-    "bitwise_or", "bitwise_xor"};
-
-constexpr bool returns_bool(int op) { return op >= EQ && op <= LOGICAL_XOR; }
-
-// Whether `op` is defined on storage type T (the core never sends the others).
+// Whether an op of `domain` is defined on storage type T.
 template <class T>
-constexpr bool binary_defined(int op) {
-    constexpr bool fl = is_float_v<T>, bl = std::is_same_v<T, bool>;
-    switch (op) {
-        case DIV: case ATAN2: return fl;
-        case FLOORDIV: case MOD: return !bl;
-        case BITWISE_AND: case BITWISE_OR: case BITWISE_XOR: return !fl;
+constexpr bool defined_for(OpDomain domain) {
+    switch (domain) {
+        case FLOAT_DTYPES: return is_float_v<T>;
+        case NON_BOOL_DTYPES: return !std::is_same_v<T, bool>;
+        case NON_FLOAT_DTYPES: return !is_float_v<T>;
         default: return true;
     }
 }
@@ -149,7 +139,7 @@ inline auto binary_scalar(C a, C b) {
 template <int OP, class T>
 void binary_loop(const Ptrs3& p, const Steps3& s, int64_t n) {
     using C = compute_t<T>;
-    using R = std::conditional_t<returns_bool(OP), bool, T>;
+    using R = std::conditional_t<binary_returns_bool(OP), bool, T>;
     char* o = p[0];
     const char *a = p[1], *b = p[2];
     if constexpr (!std::is_same_v<T, half_t> && !std::is_same_v<T, bf16_t>) {
@@ -171,7 +161,7 @@ void binary_loop(const Ptrs3& p, const Steps3& s, int64_t n) {
     }
     for (int64_t i = 0; i < n; ++i, o += s[0], a += s[1], b += s[2]) {
         auto r = binary_scalar<OP, C>(load<T>(a), load<T>(b));
-        if constexpr (returns_bool(OP)) *reinterpret_cast<bool*>(o) = r;
+        if constexpr (binary_returns_bool(OP)) *reinterpret_cast<bool*>(o) = r;
         else store<T>(o, r);
     }
 }
@@ -179,7 +169,7 @@ void binary_loop(const Ptrs3& p, const Steps3& s, int64_t n) {
 struct BinaryTable {
     BinaryLoop loops[NBINARY][NDTYPES] = {};
     template <int OP, class T> void add_one() {
-        if constexpr (binary_defined<T>(OP)) loops[OP][dtype_of<T>()] = &binary_loop<OP, T>;
+        if constexpr (defined_for<T>(BINARY_TRAITS[OP].domain)) loops[OP][dtype_of<T>()] = &binary_loop<OP, T>;
     }
     template <int OP> void add_op() {
         for (int d = 0; d < NDTYPES; ++d)
@@ -195,29 +185,6 @@ const BinaryTable& binary_table() {
 }
 
 // ----------------------------------------------------------------------------------- unary
-
-enum UnaryOp {
-    NEG, ABS, SIGN, EXP, LOG, LOG1P, EXPM1, SQRT, SIN, COS, TANH, ERF, FLOOR, CEIL, ROUND, TRUNC,
-    LOGICAL_NOT, BITWISE_NOT, ISNAN, NUNARY
-};
-static_assert(NEG == simd::NEG && ABS == simd::ABS && EXP == simd::EXP && LOG == simd::LOG &&
-                  LOG1P == simd::LOG1P && EXPM1 == simd::EXPM1 && SQRT == simd::SQRT &&
-                  TANH == simd::TANH && ERF == simd::ERF,
-              "the SIMD unary op codes must match UnaryOp");
-const char* const UNARY_NAMES[NUNARY] = {
-    "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "erf",
-    "floor", "ceil", "round", "trunc", "logical_not", "bitwise_not", "isnan"};
-
-constexpr bool unary_returns_bool(int op) { return op == LOGICAL_NOT || op == ISNAN; }
-
-template <class T>
-constexpr bool unary_defined(int op) {
-    constexpr bool fl = is_float_v<T>, bl = std::is_same_v<T, bool>;
-    if (op >= EXP && op <= ERF) return fl;
-    if (op == BITWISE_NOT) return !fl;
-    if (op == NEG) return !bl;
-    return true;
-}
 
 template <int OP, class C>
 inline auto unary_scalar(C a) {
@@ -276,7 +243,7 @@ void unary_loop(const Ptrs2& p, const Steps2& s, int64_t n) {
 struct UnaryTable {
     UnaryLoop loops[NUNARY][NDTYPES] = {};
     template <int OP, class T> void add_one() {
-        if constexpr (unary_defined<T>(OP)) loops[OP][dtype_of<T>()] = &unary_loop<OP, T>;
+        if constexpr (defined_for<T>(UNARY_TRAITS[OP].domain)) loops[OP][dtype_of<T>()] = &unary_loop<OP, T>;
     }
     template <int OP> void add_op() {
         for (int d = 0; d < NDTYPES; ++d)
@@ -291,96 +258,7 @@ const UnaryTable& unary_table() {
     return table;
 }
 
-int lookup(const std::string& name, const char* const* names, int count, const char* what) {
-    for (int i = 0; i < count; ++i)
-        if (name == names[i]) return i;
-    std::string known;
-    for (int i = 0; i < count; ++i) known += std::string(i ? ", " : "") + names[i];
-    throw value_error("unknown " + std::string(what) + " op '" + name + "'; known: " + known);
-}
 
-// ---------------------------------------------------------------------------------- casts
-
-template <class S, class D>
-void cast_loop(const Ptrs2& p, const Steps2& s, int64_t n) {
-    char* o = p[0];
-    const char* a = p[1];
-    for (int64_t i = 0; i < n; ++i, o += s[0], a += s[1])
-        store<D>(o, convert<compute_t<D>>(load<S>(a)));
-}
-
-template <int SIZE>
-void copy_loop(const Ptrs2& p, const Steps2& s, int64_t n) {
-    char* o = p[0];
-    const char* a = p[1];
-    if (s[0] == SIZE && s[1] == SIZE) {
-        std::memcpy(o, a, size_t(n) * SIZE);
-        return;
-    }
-    for (int64_t i = 0; i < n; ++i, o += s[0], a += s[1]) std::memcpy(o, a, SIZE);
-}
-
-// dst[r, c] = src[r, c] for an (R, C) block whose destination rows and source columns are
-// dense: a transpose. Walking it row by row reads the source one cache line per element, so
-// it goes tile by tile instead, each tile's rows and columns staying in L1.
-template <int SIZE>
-void transpose_tiles(char* dst, int64_t dst_row, const char* src, int64_t src_col, int64_t cols,
-                     int64_t r0, int64_t r1) {
-    constexpr int64_t TILE = 32;
-    for (int64_t rb = r0; rb < r1; rb += TILE)
-        for (int64_t cb = 0; cb < cols; cb += TILE) {
-            const int64_t re = std::min(r1, rb + TILE), ce = std::min(cols, cb + TILE);
-            for (int64_t r = rb; r < re; ++r)
-                for (int64_t c = cb; c < ce; ++c)
-                    std::memcpy(dst + r * dst_row + c * SIZE, src + c * src_col + r * SIZE, SIZE);
-        }
-}
-
-// A copy whose innermost two (coalesced) dims are transposed between source and destination
-// goes through transpose_tiles; false when the layout is anything else.
-bool copy_transposed(const Walk<2>& walk, int itemsize) {
-    const int nd = int(walk.shape.size());
-    if (nd < 2) return false;
-    const auto &ds = walk.strides[0], &ss = walk.strides[1];
-    const int64_t rows = walk.shape[nd - 2], cols = walk.shape[nd - 1];
-    if (ds[nd - 1] != itemsize || ds[nd - 2] != cols * itemsize || ss[nd - 2] != itemsize ||
-        ss[nd - 1] == itemsize || rows < 8 || cols < 8)
-        return false;
-    int64_t outer = 1;
-    for (int d = 0; d < nd - 2; ++d) outer *= walk.shape[d];
-    // work items: (outer index, band of 32 rows)
-    const int64_t bands = (rows + 31) / 32;
-    parallel_for(outer * bands, std::max<int64_t>(1, 16384 / (32 * cols)), [&](int64_t b, int64_t e) {
-        for (int64_t item = b; item < e; ++item) {
-            int64_t o = item / bands, band = item % bands;
-            char* dst = walk.base[0];
-            const char* src = walk.base[1];
-            for (int d = nd - 3; d >= 0; --d) {
-                const int64_t at = o % walk.shape[d];
-                o /= walk.shape[d];
-                dst += at * ds[d];
-                src += at * ss[d];
-            }
-            const int64_t r0 = band * 32, r1 = std::min(rows, r0 + 32);
-            switch (itemsize) {
-                case 1: transpose_tiles<1>(dst, ds[nd - 2], src, ss[nd - 1], cols, r0, r1); break;
-                case 2: transpose_tiles<2>(dst, ds[nd - 2], src, ss[nd - 1], cols, r0, r1); break;
-                case 4: transpose_tiles<4>(dst, ds[nd - 2], src, ss[nd - 1], cols, r0, r1); break;
-                default: transpose_tiles<8>(dst, ds[nd - 2], src, ss[nd - 1], cols, r0, r1); break;
-            }
-        }
-    });
-    return true;
-}
-
-UnaryLoop copy_loop_for(int itemsize) {
-    switch (itemsize) {
-        case 1: return &copy_loop<1>;
-        case 2: return &copy_loop<2>;
-        case 4: return &copy_loop<4>;
-        default: return &copy_loop<8>;
-    }
-}
 
 template <int SIZE>
 void where_loop(const std::array<char*, 4>& p, const std::array<int64_t, 4>& s, int64_t n) {
@@ -414,47 +292,22 @@ Shape broadcast_byte_strides(const Array& x, const Shape& shape) {
     return out;
 }
 
-// Large work runs on the thread pool; cheap ops (a few ns per element) need a bigger grain.
-constexpr int64_t GRAIN = 1 << 15;
+template <size_t N>
+int code_of(const std::string& name, const char* const (&names)[N], const char* what) {
+    for (size_t code = 0; code < N; ++code)
+        if (name == names[code]) return int(code);
+    std::string known;
+    for (size_t code = 0; code < N; ++code) known += std::string(code ? ", " : "") + names[code];
+    throw value_error("unknown " + std::string(what) + " op '" + name + "'; known: " + known);
+}
 
 }  // namespace
 
-int binary_op_code(const std::string& name) { return lookup(name, BINARY_NAMES, NBINARY, "binary"); }
-int unary_op_code(const std::string& name) { return lookup(name, UNARY_NAMES, NUNARY, "unary"); }
+int unary_op_code(const std::string& name) { return code_of(name, UNARY_NAMES, "unary"); }
+int binary_op_code(const std::string& name) { return code_of(name, BINARY_NAMES, "binary"); }
 
-Shape broadcast_shapes(const Shape& a, const Shape& b) {
-    size_t nd = std::max(a.size(), b.size());
-    Shape out(nd);
-    for (size_t i = 0; i < nd; ++i) {
-        int64_t x = i < nd - a.size() ? 1 : a[i - (nd - a.size())];
-        int64_t y = i < nd - b.size() ? 1 : b[i - (nd - b.size())];
-        if (x != y && x != 1 && y != 1)
-            throw value_error("shapes " + shape_str(a) + " and " + shape_str(b) +
-                              " do not broadcast: dimension " + std::to_string(i) + " is " +
-                              std::to_string(x) + " vs " + std::to_string(y));
-        out[i] = x == 1 ? y : x;
-    }
-    return out;
-}
-
-Array broadcast_to(const Array& x, const Shape& shape) {
-    if (shape.size() < x.shape.size())
-        throw value_error("cannot expand shape " + shape_str(x.shape) + " to fewer dimensions " +
-                          shape_str(shape));
-    Shape strides(shape.size(), 0);
-    size_t lead = shape.size() - x.shape.size();
-    for (size_t d = 0; d < x.shape.size(); ++d) {
-        if (x.shape[d] == shape[lead + d]) strides[lead + d] = x.strides[d];
-        else if (x.shape[d] != 1)
-            throw value_error("cannot expand shape " + shape_str(x.shape) + " to " +
-                              shape_str(shape) + ": dimension " + std::to_string(d) + " is " +
-                              std::to_string(x.shape[d]) + ", not 1 or " +
-                              std::to_string(shape[lead + d]));
-    }
-    return make_view(x, shape, strides, x.offset);
-}
-
-static BinaryLoop binary_loop(int op, const Array& a, const Array& b) {
+// The 1-D loop of `op` for a and b's dtype, or a TypeError naming what is wrong.
+static BinaryLoop binary_loop_for(int op, const Array& a, const Array& b) {
     if (a.dtype != b.dtype)
         throw type_error(std::string("binary ") + BINARY_NAMES[op] + " needs one dtype, got " +
                          DTYPE_NAMES[a.dtype] + " and " + DTYPE_NAMES[b.dtype] +
@@ -483,13 +336,13 @@ static void binary_fill(int op, BinaryLoop loop, Array& out, const Array& a, con
                          broadcast_byte_strides(b, shape)},
                  {out.ptr(), a.ptr(), b.ptr()});
     if (simd::try_binary(op, a.dtype, walk)) return;
-    walk.run(loop, GRAIN);
+    walk.run(loop, ELEMENTWISE_GRAIN);
 }
 
 Array binary(int op, const Array& a, const Array& b) {
-    BinaryLoop loop = binary_loop(op, a, b);
+    BinaryLoop loop = binary_loop_for(op, a, b);
     Shape shape = a.shape == b.shape ? a.shape : broadcast_shapes(a.shape, b.shape);
-    Array out = empty(shape, returns_bool(op) ? Bool : a.dtype);
+    Array out = empty(shape, binary_returns_bool(op) ? Bool : a.dtype);
     binary_fill(op, loop, out, a, b);
     return out;
 }
@@ -500,8 +353,8 @@ static bool overlaps_differently(const Array& out, const Array& x) {
 }
 
 void binary_into(int op, Array out, const Array& a, const Array& b) {
-    BinaryLoop loop = binary_loop(op, a, b);
-    if (returns_bool(op) || out.dtype != a.dtype)
+    BinaryLoop loop = binary_loop_for(op, a, b);
+    if (binary_returns_bool(op) || out.dtype != a.dtype)
         throw type_error(std::string("binary_ ") + BINARY_NAMES[op] + " writes " +
                          DTYPE_NAMES[a.dtype] + " results, not into a " +
                          DTYPE_NAMES[out.dtype] + " array");
@@ -528,7 +381,7 @@ Array unary(int op, const Array& x) {
     Array out = empty(x.shape, unary_returns_bool(op) ? Bool : x.dtype);
     if (simd::try_unary(op, out, x)) return out;
     Walk<2> walk(x.shape, {out.byte_strides(), x.byte_strides()}, {out.ptr(), x.ptr()});
-    walk.run(loop, GRAIN / 4);
+    walk.run(loop, ELEMENTWISE_GRAIN / 4);
     return out;
 }
 
@@ -544,83 +397,38 @@ Array where(const Array& cond, const Array& a, const Array& b) {
                          broadcast_byte_strides(a, shape), broadcast_byte_strides(b, shape)},
                  {out.ptr(), cond.ptr(), a.ptr(), b.ptr()});
     switch (a.itemsize()) {
-        case 1: walk.run(&where_loop<1>, GRAIN); break;
-        case 2: walk.run(&where_loop<2>, GRAIN); break;
-        case 4: walk.run(&where_loop<4>, GRAIN); break;
-        default: walk.run(&where_loop<8>, GRAIN); break;
+        case 1: walk.run(&where_loop<1>, ELEMENTWISE_GRAIN); break;
+        case 2: walk.run(&where_loop<2>, ELEMENTWISE_GRAIN); break;
+        case 4: walk.run(&where_loop<4>, ELEMENTWISE_GRAIN); break;
+        default: walk.run(&where_loop<8>, ELEMENTWISE_GRAIN); break;
     }
     return out;
 }
 
-Array astype(const Array& x, DType dtype) {
-    Array out = empty(x.shape, dtype);
-    if (x.dtype == dtype) {
-        copy_into(out, x);
-        return out;
-    }
-    UnaryLoop loop = visit_dtype(x.dtype, [&](auto s) {
-        return visit_dtype(dtype, [&](auto d) -> UnaryLoop {
-            return &cast_loop<decltype(s), decltype(d)>;
-        });
-    });
-    Walk<2> walk(x.shape, {out.byte_strides(), x.byte_strides()}, {out.ptr(), x.ptr()});
-    walk.run(loop, GRAIN);
-    return out;
-}
+// --------------------------------------------------------------------------- bindings
 
-void copy_into(const Array& dst, const Array& src) {
-    if (dst.dtype != src.dtype)
-        throw type_error(std::string("copy_: dtypes differ: ") + DTYPE_NAMES[dst.dtype] +
-                         " destination, " + DTYPE_NAMES[src.dtype] + " source");
-    Array s = src.shape == dst.shape ? src : broadcast_to(src, dst.shape);
-    // An overlapping source (x[1:] = x[:-1]) must be read before it is overwritten.
-    if (s.storage == dst.storage && !(s.offset == dst.offset && s.strides == dst.strides))
-        s = contiguous(astype(s, s.dtype));
-    Walk<2> walk(dst.shape, {dst.byte_strides(), s.byte_strides()}, {dst.ptr(), s.ptr()});
-    if (copy_transposed(walk, dst.itemsize())) return;
-    walk.run(copy_loop_for(dst.itemsize()), GRAIN * 4);
-}
-
-Array contiguous(const Array& x) {
-    if (x.is_contiguous()) return x;
-    Array out = empty(x.shape, x.dtype);
-    copy_into(out, x);
-    return out;
-}
-
-namespace {
-template <class T>
-Array fill(const Shape& shape, compute_t<T> value, DType dtype) {
-    Array out = empty(shape, dtype);
-    char* p = out.ptr();
-    int64_t n = out.numel();
-    if constexpr (std::is_same_v<T, half_t> || std::is_same_v<T, bf16_t>) {
-        char word[2];
-        store<T>(word, value);
-        uint16_t bits;
-        std::memcpy(&bits, word, 2);
-        std::fill_n(reinterpret_cast<uint16_t*>(p), n, bits);
-    } else {
-        std::fill_n(reinterpret_cast<T*>(p), n, T(value));
-    }
-    return out;
-}
-}  // namespace
-
-Array full_int(const Shape& shape, int64_t value, bool is_unsigned, DType dtype) {
-    return visit_dtype(dtype, [&](auto t) {
-        using T = decltype(t);
-        using C = compute_t<T>;
-        C v = is_unsigned ? convert<C>(uint64_t(value)) : convert<C>(value);
-        return fill<T>(shape, v, dtype);
-    });
-}
-
-Array full_float(const Shape& shape, double value, DType dtype) {
-    return visit_dtype(dtype, [&](auto t) {
-        using T = decltype(t);
-        return fill<T>(shape, convert<compute_t<T>>(value), dtype);
-    });
+void init_elementwise(py::module_& m) {
+    const OpTable* unary_ops = op_table(m, "unary", UNARY_NAMES, "UNARY_OPS");
+    const OpTable* binary_ops = op_table(m, "binary", BINARY_NAMES, "BINARY_OPS");
+    m.def("unary", [unary_ops](py::handle op, const Array& x) {
+        const int code = (*unary_ops)(op);
+        return without_gil_if_large(x.numel(), [&] { return unary(code, x); });
+    }, py::arg("op"), py::arg("x"), "op(x) elementwise for a name in UNARY_OPS.");
+    m.def("binary", [binary_ops](py::handle op, const Array& a, const Array& b) {
+        const int code = (*binary_ops)(op);
+        return without_gil_if_large(std::max(a.numel(), b.numel()),
+                                    [&] { return binary(code, a, b); });
+    }, py::arg("op"), py::arg("a"), py::arg("b"),
+       "a op b elementwise (numpy broadcasting) for a name in BINARY_OPS.");
+    m.def("binary_", [binary_ops](py::handle op, const Array& out, const Array& a, const Array& b) {
+        const int code = (*binary_ops)(op);
+        without_gil_if_large(out.numel(), [&] { binary_into(code, out, a, b); });
+    }, py::arg("op"), py::arg("out"), py::arg("a"), py::arg("b"),
+       "out = a op b in place (out may alias a or b); ops that keep the dtype only.");
+    m.def("where", [](const Array& cond, const Array& a, const Array& b) {
+        return without_gil_if_large(std::max(cond.numel(), a.numel()),
+                                    [&] { return where(cond, a, b); });
+    }, py::arg("cond"), py::arg("a"), py::arg("b"), "a where cond else b (numpy broadcasting).");
 }
 
 }  // namespace mgcpu

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "kernels.hpp"
+#include "ops.hpp"
 #include "parallel.hpp"
 #include "simd/simd.hpp"
 #include "strided.hpp"
@@ -48,17 +49,9 @@ struct Instruction {
     int output;    // output this instruction may write straight into (-1: none)
 };
 
-bool simd_binary(int op, DType d) {
-    return (d == F32 || d == F64) && (op == simd::ADD || op == simd::SUB || op == simd::MUL ||
-                                      op == simd::DIV || op == simd::MAXIMUM || op == simd::MINIMUM);
-}
+bool simd_binary(int op, DType d) { return (d == F32 || d == F64) && binary_has_vector_kernel(op); }
 
-bool simd_unary(int op, DType d) {
-    return (d == F32 || d == F64) &&
-           (op == simd::NEG || op == simd::ABS || op == simd::EXP || op == simd::LOG ||
-            op == simd::LOG1P || op == simd::EXPM1 || op == simd::SQRT || op == simd::TANH ||
-            op == simd::ERF);
-}
+bool simd_unary(int op, DType d) { return (d == F32 || d == F64) && unary_has_vector_kernel(op); }
 
 // A register's contents in one tile: TILE elements (or one, when uniform: the same value for
 // every element), in scratch, an input or an output, whose storage `owner` keeps alive.
@@ -291,8 +284,7 @@ private:
             case WHERE: return where(view(c, c.uniform ? 1 : count), x, view(b, b.uniform ? 1 : count));
             default: {
                 const Array y = view(b, b.uniform ? 1 : count);
-                static const int floordiv = binary_op_code("floordiv"), mod = binary_op_code("mod");
-                if (is_int(y.dtype) && (in.op == floordiv || in.op == mod)) check_divisor(y);
+                if (is_int(y.dtype) && (in.op == FLOORDIV || in.op == MOD)) check_divisor(y);
                 return binary(in.op, x, y);
             }
         }

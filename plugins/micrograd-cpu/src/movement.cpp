@@ -1,4 +1,5 @@
-// Views (reshape, permute, slice, flip), concatenation and the indexing primitives.
+// Views (reshape, permute, expand, slice, flip), broadcasting, concatenation and the indexing
+// primitives.
 //
 // Views share storage and only rewrite shape/strides/offset. The indexing loops move elements
 // by size (1, 2, 4 or 8 bytes), so one loop serves every dtype; only scatter's accumulation
@@ -6,6 +7,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "binding.hpp"
 #include "dtype_dispatch.hpp"
 #include "kernels.hpp"
 #include "strided.hpp"
@@ -87,7 +89,58 @@ void run_gather(const Array& out, const Array& index_view, const Array& x, int a
     }
 }
 
+// A slice key (a tuple of slice objects) as (start, stop, step) triples, absent bounds filled in.
+std::vector<std::array<int64_t, 3>> to_key(const Array& x, const py::tuple& key) {
+    std::vector<std::array<int64_t, 3>> out;
+    size_t d = 0;
+    for (auto item : key) {
+        if (!py::isinstance<py::slice>(item))
+            throw type_error("slice key entries must be slice objects, got " +
+                             py::repr(item).cast<std::string>());
+        auto get = [&](const char* attr, int64_t dflt) {
+            py::object v = item.attr(attr);
+            return v.is_none() ? dflt : v.cast<int64_t>();
+        };
+        int64_t size = d < x.shape.size() ? x.shape[d] : 0;
+        out.push_back({get("start", 0), get("stop", size), get("step", 1)});
+        ++d;
+    }
+    return out;
+}
+
 }  // namespace
+
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+    size_t nd = std::max(a.size(), b.size());
+    Shape out(nd);
+    for (size_t i = 0; i < nd; ++i) {
+        int64_t x = i < nd - a.size() ? 1 : a[i - (nd - a.size())];
+        int64_t y = i < nd - b.size() ? 1 : b[i - (nd - b.size())];
+        if (x != y && x != 1 && y != 1)
+            throw value_error("shapes " + shape_str(a) + " and " + shape_str(b) +
+                              " do not broadcast: dimension " + std::to_string(i) + " is " +
+                              std::to_string(x) + " vs " + std::to_string(y));
+        out[i] = x == 1 ? y : x;
+    }
+    return out;
+}
+
+Array broadcast_to(const Array& x, const Shape& shape) {
+    if (shape.size() < x.shape.size())
+        throw value_error("cannot expand shape " + shape_str(x.shape) + " to fewer dimensions " +
+                          shape_str(shape));
+    Shape strides(shape.size(), 0);
+    size_t lead = shape.size() - x.shape.size();
+    for (size_t d = 0; d < x.shape.size(); ++d) {
+        if (x.shape[d] == shape[lead + d]) strides[lead + d] = x.strides[d];
+        else if (x.shape[d] != 1)
+            throw value_error("cannot expand shape " + shape_str(x.shape) + " to " +
+                              shape_str(shape) + ": dimension " + std::to_string(d) + " is " +
+                              std::to_string(x.shape[d]) + ", not 1 or " +
+                              std::to_string(shape[lead + d]));
+    }
+    return make_view(x, shape, strides, x.offset);
+}
 
 Array reshape(const Array& x, const Shape& shape) {
     const int64_t n = checked_numel(shape, x.itemsize());
@@ -280,6 +333,36 @@ Array nonzero(const Array& x) {
         }
     }
     return out;
+}
+
+// --------------------------------------------------------------------------- bindings
+
+void init_movement(py::module_& m) {
+    m.def("reshape", [](const Array& x, py::object shape) { return reshape(x, to_shape(shape)); },
+          py::arg("x"), py::arg("shape"), "A view of x with `shape` when strides allow, else a copy.");
+    m.def("permute", [](const Array& x, std::vector<int> axes) { return permute(x, axes); },
+          py::arg("x"), py::arg("axes"), "A view of x with its axes in the order `axes`.");
+    m.def("expand", [](const Array& x, py::object shape) { return broadcast_to(x, to_shape(shape)); },
+          py::arg("x"), py::arg("shape"), "A broadcast view of x with `shape` (size-1 dims stretched).");
+    m.def("slice", [](const Array& x, py::tuple key) { return slice(x, to_key(x, key)); },
+          py::arg("x"), py::arg("key"), "A view of x[key] for a tuple of slice objects.");
+    m.def("flip", [](const Array& x, std::vector<int> axes) { return flip(x, axes); },
+          py::arg("x"), py::arg("axes"), "A view of x reversed along `axes`.");
+    m.def("cat", [](std::vector<Array> xs, int axis) { return cat(xs, axis); },
+          py::arg("xs"), py::arg("axis"), "The arrays joined along `axis`.");
+    m.def("take", [](const Array& x, const Array& indices, int axis) { return take(x, indices, axis); },
+          py::arg("x"), py::arg("indices"), py::arg("axis"),
+          "x indexed by an integer array along `axis` (numpy.take).");
+    m.def("gather", [](const Array& x, int axis, const Array& index) { return gather(x, axis, index); },
+          py::arg("x"), py::arg("axis"), py::arg("index"), "torch.gather: the values of x at `index` along `axis`.");
+    m.def("scatter", [](const Array& x, int axis, const Array& index, const Array& src, bool accumulate) {
+        return scatter(x, axis, index, src, accumulate);
+    }, py::arg("x"), py::arg("axis"), py::arg("index"), py::arg("src"), py::arg("accumulate"),
+       "A copy of x with src written (or, accumulating, added) at index along `axis`.");
+    m.def("setitem_", [](const Array& x, py::tuple key, const Array& value) {
+        copy_into(slice(x, to_key(x, key)), value);
+    }, py::arg("x"), py::arg("key"), py::arg("value"), "x[key] = value in place (value broadcast).");
+    m.def("nonzero", &nonzero, py::arg("x"), "The (count, ndim) int64 indices of x's nonzero elements.");
 }
 
 }  // namespace mgcpu

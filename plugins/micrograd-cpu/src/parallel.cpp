@@ -1,5 +1,8 @@
 #include "parallel.hpp"
 
+#include "binding.hpp"
+#include "simd/simd.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -179,6 +182,15 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
         int64_t b = c * per, e = std::min(n, b + per);
         if (b < e) fn(b, e);
     });
+}
+
+// --------------------------------------------------------------------------- bindings
+
+void init_runtime(py::module_& m) {
+    m.def("num_threads", &num_threads, "Threads used for large work.");
+    m.def("set_num_threads", &set_num_threads, py::arg("n"),
+          "Threads for large work (1: single-threaded).");
+    m.def("simd_arch", [] { return simd::kernels().arch; }, "Instruction set picked at run time.");
 }
 
 }  // namespace mgcpu

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "binding.hpp"
 #include "dtype_dispatch.hpp"
 #include "kernels.hpp"
+#include "ops.hpp"
 #include "parallel.hpp"
 #include "simd/simd.hpp"
 #include "strided.hpp"
@@ -15,9 +17,6 @@
 namespace mgcpu {
 
 namespace {
-
-enum ReduceOp { SUM, PROD, MAX, MIN, NREDUCE };
-const char* const REDUCE_NAMES[NREDUCE] = {"sum", "prod", "max", "min"};
 
 // Whether the axis with the smallest stride (memory order's innermost) is reduced. Only then
 // does walking kept axes first read memory in order; otherwise (a column sum, say) that order
@@ -229,12 +228,6 @@ void check_axis(int axis, int ndim, const char* what) {
 
 }  // namespace
 
-int reduce_op_code(const std::string& name) {
-    for (int i = 0; i < NREDUCE; ++i)
-        if (name == REDUCE_NAMES[i]) return i;
-    throw value_error("unknown reduce op '" + name + "'; known: sum, prod, max, min");
-}
-
 Array reduce(int op, const Array& x, const std::vector<int>& axes, bool keepdim) {
     std::vector<bool> reduced(x.ndim(), false);
     for (int a : axes) {
@@ -313,6 +306,26 @@ Array cumsum(const Array& x, int axis) {
         });
     });
     return out;
+}
+
+// --------------------------------------------------------------------------- bindings
+
+void init_reduce(py::module_& m) {
+    const OpTable* reduce_ops = op_table(m, "reduce", REDUCE_NAMES, "REDUCE_OPS");
+    m.def("reduce", [reduce_ops](py::handle op, const Array& x, std::vector<int> axes, bool keepdim) {
+        const int code = (*reduce_ops)(op);
+        return without_gil_if_large(x.numel(), [&] { return reduce(code, x, axes, keepdim); });
+    }, py::arg("op"), py::arg("x"), py::arg("axes"), py::arg("keepdim"),
+       "x reduced over `axes` by a name in REDUCE_OPS.");
+    m.def("argreduce", [](const std::string& op, const Array& x, int axis, bool keepdim) {
+        if (op != "argmax" && op != "argmin")
+            throw value_error("argreduce op must be 'argmax' or 'argmin', got '" + op + "'");
+        return without_gil_if_large(x.numel(), [&] { return argreduce(op == "argmax", x, axis, keepdim); });
+    }, py::arg("op"), py::arg("x"), py::arg("axis"), py::arg("keepdim"),
+       "The int64 position of the first max ('argmax') or min ('argmin') along `axis`.");
+    m.def("cumsum", [](const Array& x, int axis) {
+        return without_gil_if_large(x.numel(), [&] { return cumsum(x, axis); });
+    }, py::arg("x"), py::arg("axis"), "Running sums along `axis`.");
 }
 
 }  // namespace mgcpu

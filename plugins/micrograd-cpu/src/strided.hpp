@@ -12,6 +12,10 @@
 
 namespace mgcpu {
 
+// Elements a thread takes at least from an elementwise walk: cheap ops (a few ns per element)
+// need this much work to pay for the hand-off; costlier ones pass a fraction of it.
+constexpr int64_t ELEMENTWISE_GRAIN = 1 << 15;
+
 template <int K>
 struct Walk {
     Shape shape;                           // coalesced, innermost last (at least one dim; {0} if empty)

@@ -1,4 +1,6 @@
 // The one place that decides which instruction set runs: xsimd's cpuid probe, read once.
+#include <string>
+
 #include <xsimd/xsimd.hpp>
 
 #include "../parallel.hpp"
@@ -34,9 +36,45 @@ const Kernels& kernels() {
     return chosen;
 }
 
+namespace {
+void require_vector_unary(int op) {
+    if (!unary_has_vector_kernel(op))
+        throw value_error(std::string("simd::unary_contiguous: ") +
+                          (op >= 0 && op < NUNARY ? UNARY_NAMES[op] : "an unknown op") +
+                          " has no vector kernel (ops.hpp marks it SCALAR); use its per-dtype loop");
+}
+void require_vector_binary(int op) {
+    if (!binary_has_vector_kernel(op))
+        throw value_error(std::string("simd::binary_contiguous: ") +
+                          (op >= 0 && op < NBINARY ? BINARY_NAMES[op] : "an unknown op") +
+                          " has no vector kernel (ops.hpp marks it SCALAR); use its per-dtype loop");
+}
+}  // namespace
+
+void unary_contiguous(int op, const float* x, float* out, int64_t n) {
+    require_vector_unary(op);
+    kernels().unary_f32(op, x, out, n);
+}
+
+void unary_contiguous(int op, const double* x, double* out, int64_t n) {
+    require_vector_unary(op);
+    kernels().unary_f64(op, x, out, n);
+}
+
+void binary_contiguous(int op, const float* a, bool a_scalar, const float* b, bool b_scalar,
+                       float* out, int64_t n, bool stream) {
+    require_vector_binary(op);
+    kernels().binary_f32(op, a, a_scalar, b, b_scalar, out, n, stream);
+}
+
+void binary_contiguous(int op, const double* a, bool a_scalar, const double* b, bool b_scalar,
+                       double* out, int64_t n, bool stream) {
+    require_vector_binary(op);
+    kernels().binary_f64(op, a, a_scalar, b, b_scalar, out, n, stream);
+}
+
 bool try_binary(int op, DType dtype, const Walk<3>& walk) {
-    if (op != ADD && op != SUB && op != MUL && op != DIV && op != MAXIMUM && op != MINIMUM)
-        return false;
+    if (!binary_has_vector_kernel(op)) return false;
     if (dtype != F32 && dtype != F64) return false;
     const int64_t size = DTYPE_SIZES[dtype];
     const int64_t so = walk.strides[0].back(), sa = walk.strides[1].back(),
@@ -83,32 +121,29 @@ bool try_binary(int op, DType dtype, const Walk<3>& walk) {
     }
     walk.run([&](const std::array<char*, 3>& p, const std::array<int64_t, 3>& step, int64_t len) {
         if (dtype == F32)
-            k.binary_f32(op, reinterpret_cast<const float*>(p[1]), step[1] == 0,
-                         reinterpret_cast<const float*>(p[2]), step[2] == 0,
-                         reinterpret_cast<float*>(p[0]), len, stream && len >= 4096);
+            binary_contiguous(op, reinterpret_cast<const float*>(p[1]), step[1] == 0,
+                              reinterpret_cast<const float*>(p[2]), step[2] == 0,
+                              reinterpret_cast<float*>(p[0]), len, stream && len >= 4096);
         else
-            k.binary_f64(op, reinterpret_cast<const double*>(p[1]), step[1] == 0,
-                         reinterpret_cast<const double*>(p[2]), step[2] == 0,
-                         reinterpret_cast<double*>(p[0]), len, stream && len >= 4096);
+            binary_contiguous(op, reinterpret_cast<const double*>(p[1]), step[1] == 0,
+                              reinterpret_cast<const double*>(p[2]), step[2] == 0,
+                              reinterpret_cast<double*>(p[0]), len, stream && len >= 4096);
     }, 1 << 16);
     return true;
 }
 
 bool try_unary(int op, Array& out, const Array& x) {
-    if (op != NEG && op != ABS && op != EXP && op != LOG && op != LOG1P && op != EXPM1 &&
-        op != SQRT && op != TANH && op != ERF)
-        return false;
+    if (!unary_has_vector_kernel(op)) return false;
     if ((x.dtype != F32 && x.dtype != F64) || !x.is_contiguous() || !out.is_contiguous())
         return false;
-    const Kernels& k = kernels();
     // Transcendentals cost tens of cycles an element: threads pay off from 16k elements.
     parallel_for(x.numel(), 1 << 13, [&](int64_t b, int64_t e) {
         if (x.dtype == F32)
-            k.unary_f32(op, reinterpret_cast<const float*>(x.ptr()) + b,
-                        reinterpret_cast<float*>(out.ptr()) + b, e - b);
+            unary_contiguous(op, reinterpret_cast<const float*>(x.ptr()) + b,
+                             reinterpret_cast<float*>(out.ptr()) + b, e - b);
         else
-            k.unary_f64(op, reinterpret_cast<const double*>(x.ptr()) + b,
-                        reinterpret_cast<double*>(out.ptr()) + b, e - b);
+            unary_contiguous(op, reinterpret_cast<const double*>(x.ptr()) + b,
+                             reinterpret_cast<double*>(out.ptr()) + b, e - b);
     });
     return true;
 }

@@ -6,16 +6,10 @@
 #include <cstdint>
 
 #include "../array.hpp"
+#include "../ops.hpp"
 #include "../strided.hpp"
 
 namespace mgcpu::simd {
-
-// Binary op codes shared with elementwise.cpp (same numbering as its BinaryOp enum).
-enum : int { ADD = 0, SUB = 1, MUL = 2, DIV = 3, MAXIMUM = 7, MINIMUM = 8 };
-// Unary op codes with vector kernels (same numbering as elementwise.cpp's UnaryOp enum). Sin and
-// cos stay scalar: xsimd's argument reduction is not exact for large arguments.
-enum : int { NEG = 0, ABS = 1, EXP = 3, LOG = 4, LOG1P = 5, EXPM1 = 6, SQRT = 7, TANH = 10,
-             ERF = 11 };
 
 struct SgdConstants {
     float lr, weight_decay, momentum, dampening, sign;
@@ -24,8 +18,9 @@ struct SgdConstants {
 
 struct Kernels {
     const char* arch;
-    // out[i] = a[i] op b[i], reading a[0] (b[0]) for every i when a_scalar (b_scalar); stream:
-    // write around the cache (for outputs far larger than it)
+    // The unchecked kernels behind the entry points below (an op code without a vector kernel
+    // does nothing here). out[i] = a[i] op b[i], reading a[0] (b[0]) for every i when a_scalar
+    // (b_scalar); stream: write around the cache (for outputs far larger than it)
     void (*binary_f32)(int op, const float* a, bool a_scalar, const float* b, bool b_scalar,
                        float* out, int64_t n, bool stream);
     void (*binary_f64)(int op, const double* a, bool a_scalar, const double* b, bool b_scalar,
@@ -36,7 +31,7 @@ struct Kernels {
     void (*binary_rows_f64)(int op, const double* a, bool a_scalar, const double* b,
                             bool b_scalar, double* out, int64_t n, int64_t rows,
                             const int64_t* row_step);
-    // out[i] = op(x[i]) for the unary ops above
+    // out[i] = op(x[i])
     void (*unary_f32)(int op, const float* x, float* out, int64_t n);
     void (*unary_f64)(int op, const double* x, double* out, int64_t n);
     void (*relu_f32)(const float* x, float* out, int64_t n);
@@ -60,12 +55,28 @@ template <class Arch> Kernels make_kernels();
 // The kernels for this CPU (chosen once).
 const Kernels& kernels();
 
-// Runs a float32/float64 add/sub/mul/div/maximum/minimum over a strided walk (out, a, b) whose
-// innermost runs are dense in out and dense or broadcast in a and b (a bias over channels, a
-// scalar); returns false when the op, dtype or layout does not qualify.
-bool try_binary(int op, DType dtype, const Walk<3>& walk);
+// ------------------------------------------------------------------ entry points
+// Op code `op` (ops.hpp; one marked VECTOR, see unary_has_vector_kernel and
+// binary_has_vector_kernel) applied to contiguous float32/float64 buffers on the calling
+// thread, with this CPU's widest vectors; value_error for an op without a vector kernel.
+// Callers tile and thread the work themselves (try_binary and try_unary below do).
 
-// A float32/float64 unary op of the list above on a dense array; false when it does not apply.
+// out[i] = op(x[i]), i < n; out may be x.
+void unary_contiguous(int op, const float* x, float* out, int64_t n);
+void unary_contiguous(int op, const double* x, double* out, int64_t n);
+// out[i] = a[i] op b[i], i < n, reading a[0] (b[0]) for every i when a_scalar (b_scalar); out
+// may be a or b. stream: write around the cache (fresh outputs far larger than it).
+void binary_contiguous(int op, const float* a, bool a_scalar, const float* b, bool b_scalar,
+                       float* out, int64_t n, bool stream = false);
+void binary_contiguous(int op, const double* a, bool a_scalar, const double* b, bool b_scalar,
+                       double* out, int64_t n, bool stream = false);
+
+// The elementwise primitives' fast paths (threaded):
+// a float32/float64 binary VECTOR op over a strided walk (out, a, b) whose innermost runs are
+// dense in out and dense or broadcast in a and b (a bias over channels, a scalar); false when
+// the op, dtype or layout does not qualify.
+bool try_binary(int op, DType dtype, const Walk<3>& walk);
+// A float32/float64 unary VECTOR op on a dense array; false when it does not apply.
 bool try_unary(int op, Array& out, const Array& x);
 
 }  // namespace mgcpu::simd

@@ -29,7 +29,10 @@ struct Impl {
         else if constexpr (OP == MUL) return a * b;
         else if constexpr (OP == DIV) return a / b;
         else if constexpr (OP == MAXIMUM) return xsimd::select((a > b) | xsimd::isnan(a), a, b);  // ties give b, as numpy
-        else return xsimd::select((a < b) | xsimd::isnan(a), a, b);
+        else {
+            static_assert(OP == MINIMUM, "a binary op marked VECTOR in ops.hpp has no vector formula");
+            return xsimd::select((a < b) | xsimd::isnan(a), a, b);
+        }
     }
 
     template <int OP>
@@ -39,7 +42,10 @@ struct Impl {
         else if constexpr (OP == MUL) return a * b;
         else if constexpr (OP == DIV) return a / b;
         else if constexpr (OP == MAXIMUM) return (a > b || a != a) ? a : b;
-        else return (a < b || a != a) ? a : b;
+        else {
+            static_assert(OP == MINIMUM, "a binary op marked VECTOR in ops.hpp has no scalar tail");
+            return (a < b || a != a) ? a : b;
+        }
     }
 
     // A store that bypasses the cache: a huge output is not read again soon, and skipping the
@@ -113,31 +119,21 @@ struct Impl {
                     out + r * row_step[0], n, false);
     }
 
-    // f(std::integral_constant<int, OP>{}) for the binary op code `op`: one switch for every
-    // entry point that turns the run-time code into a compile-time loop.
-    template <class F>
-    static void with_binary_op(int op, F f) {
-        switch (op) {
-            case ADD: return f(std::integral_constant<int, ADD>{});
-            case SUB: return f(std::integral_constant<int, SUB>{});
-            case MUL: return f(std::integral_constant<int, MUL>{});
-            case DIV: return f(std::integral_constant<int, DIV>{});
-            case MAXIMUM: return f(std::integral_constant<int, MAXIMUM>{});
-            default: return f(std::integral_constant<int, MINIMUM>{});
-        }
-    }
-
+    // The loops exist for the ops ops.hpp marks VECTOR; visit_binary_op turns the run-time
+    // code into a compile-time one (the entry points check the mark before calling).
     static void binary_rows(int op, const T* a, bool a_scalar, const T* b, bool b_scalar, T* out,
                             int64_t n, int64_t rows, const int64_t* row_step) {
-        with_binary_op(op, [&](auto code) {
-            run_rows<decltype(code)::value>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
+        visit_binary_op(op, [&](auto code) {
+            if constexpr (binary_has_vector_kernel(decltype(code)::value))
+                run_rows<decltype(code)::value>(a, a_scalar, b, b_scalar, out, n, rows, row_step);
         });
     }
 
     static void binary(int op, const T* a, bool a_scalar, const T* b, bool b_scalar, T* out,
                        int64_t n, bool stream) {
-        with_binary_op(op, [&](auto code) {
-            run<decltype(code)::value>(a, a_scalar, b, b_scalar, out, n, stream);
+        visit_binary_op(op, [&](auto code) {
+            if constexpr (binary_has_vector_kernel(decltype(code)::value))
+                run<decltype(code)::value>(a, a_scalar, b, b_scalar, out, n, stream);
         });
     }
 
@@ -151,7 +147,10 @@ struct Impl {
         else if constexpr (OP == EXPM1) return xsimd::expm1(x);
         else if constexpr (OP == SQRT) return xsimd::sqrt(x);
         else if constexpr (OP == TANH) return xsimd::tanh(x);
-        else return xsimd::erf(x);
+        else {
+            static_assert(OP == ERF, "a unary op marked VECTOR in ops.hpp has no vector formula");
+            return xsimd::erf(x);
+        }
     }
 
     // The lanes of r where edge(x) holds, recomputed with the scalar function f.
@@ -201,17 +200,9 @@ struct Impl {
     }
 
     static void unary(int op, const T* x, T* out, int64_t n) {
-        switch (op) {
-            case NEG: return run_unary<NEG>(x, out, n);
-            case ABS: return run_unary<ABS>(x, out, n);
-            case EXP: return run_unary<EXP>(x, out, n);
-            case LOG: return run_unary<LOG>(x, out, n);
-            case LOG1P: return run_unary<LOG1P>(x, out, n);
-            case EXPM1: return run_unary<EXPM1>(x, out, n);
-            case SQRT: return run_unary<SQRT>(x, out, n);
-            case TANH: return run_unary<TANH>(x, out, n);
-            default: return run_unary<ERF>(x, out, n);
-        }
+        visit_unary_op(op, [&](auto code) {
+            if constexpr (unary_has_vector_kernel(decltype(code)::value)) run_unary<decltype(code)::value>(x, out, n);
+        });
     }
 
     static void relu(const T* x, T* out, int64_t n) {

@@ -1,0 +1,487 @@
+// conv2d and the transposed convolution as im2col + one GEMM per group over blocks of the
+// batch, with their backward passes.
+#include <algorithm>
+#include <vector>
+
+#include "binding.hpp"
+#include "dtype_dispatch.hpp"
+#include "gemm.hpp"
+#include "kernels.hpp"
+#include "parallel.hpp"
+
+namespace mgcpu {
+
+namespace {
+
+struct ConvGeometry {
+    int64_t N, C, H, W, O, KH, KW, OH, OW, G, Cg, Og;
+    std::array<int64_t, 2> stride, padding, dilation;
+    int64_t P() const { return OH * OW; }
+    int64_t rows() const { return Cg * KH * KW; }
+};
+
+ConvGeometry geometry(const Shape& xs, const Shape& ws, std::array<int64_t, 2> stride,
+                      std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation,
+                      int64_t groups) {
+    ConvGeometry g{};
+    bool ok = xs.size() == 4 && ws.size() == 4 && groups >= 1;
+    if (ok) {
+        g = {xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], 0, 0, groups, ws[1], ws[0] / groups,
+             stride, padding, dilation};
+        int64_t channels;
+        ok = !__builtin_mul_overflow(g.Cg, groups, &channels) && g.C == channels &&
+             g.O % groups == 0;
+        g.OH = sliding_windows(g.H, g.KH, stride[0], padding[0], dilation[0]);
+        g.OW = sliding_windows(g.W, g.KW, stride[1], padding[1], dilation[1]);
+        // im2col's rows and columns are products of these; they must be countable too
+        int64_t cols;
+        ok = ok && g.OH >= 1 && g.OW >= 1 && !__builtin_mul_overflow(g.OH, g.OW, &cols) &&
+             !__builtin_mul_overflow(cols, std::max<int64_t>(g.N, 1), &cols) &&
+             !__builtin_mul_overflow(g.KH * g.KW, std::max<int64_t>(g.Cg, 1), &cols);
+    }
+    if (!ok)
+        throw value_error("conv2d: input " + shape_str(xs) + " and weight " + shape_str(ws) +
+                          " with stride=" + shape_str({stride[0], stride[1]}) + ", padding=" +
+                          shape_str({padding[0], padding[1]}) + ", dilation=" +
+                          shape_str({dilation[0], dilation[1]}) + ", groups=" +
+                          std::to_string(groups) +
+                          " do not fit; need x (N, C, H, W), w (O, C/groups, KH, KW), O "
+                          "divisible by groups, stride and dilation >= 1, padding >= 0, and a "
+                          "kernel no larger than the padded input");
+    return g;
+}
+
+// The output columns ow whose input column ow*stride - pad + j*dilation lies inside [0, W):
+// [lo, hi), so the loops below need no per-element bounds test.
+inline std::pair<int64_t, int64_t> valid_columns(const ConvGeometry& g, int64_t j) {
+    const int64_t s = g.stride[1], shift = j * g.dilation[1] - g.padding[1];   // w = ow*s + shift
+    auto ceil_div = [](int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); };
+    const int64_t lo = std::clamp<int64_t>(ceil_div(-shift, s), 0, g.OW);
+    const int64_t hi = std::clamp<int64_t>(ceil_div(g.W - shift, s), lo, g.OW);
+    return {lo, hi};
+}
+
+// A stride-1 convolution whose output plane has the input's shape ("same" padding, the usual
+// 3x3 pad 1): its im2col row for kernel tap (i, j) is the input plane shifted by
+// (i - pad_h) * W + (j - pad_w) elements, with the wrapped-around columns zeroed. One long copy
+// per plane instead of one short copy per output row, which dominates on small images.
+bool shifted_planes(const ConvGeometry& g) {
+    return g.stride[0] == 1 && g.stride[1] == 1 && g.dilation[0] == 1 && g.dilation[1] == 1 &&
+           g.OH == g.H && g.OW == g.W;
+}
+
+int64_t plane_shift(const ConvGeometry& g, int64_t i, int64_t j) {
+    return (i - g.padding[0]) * g.W + (j - g.padding[1]);
+}
+
+// Zeroes the columns of an (OH, OW) plane that tap column j reads from outside the input.
+template <class T>
+void zero_wrapped_columns(const ConvGeometry& g, int64_t j, T* plane) {
+    const auto [lo, hi] = valid_columns(g, j);
+    if (lo == 0 && hi == g.OW) return;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+        std::fill_n(plane + oh * g.OW, lo, T(0));
+        std::fill(plane + oh * g.OW + hi, plane + (oh + 1) * g.OW, T(0));
+    }
+}
+
+// cols[r, (n - n0)*P + p] for samples [n0, n1) and the channels of group `grp` (x contiguous
+// NCHW).
+template <class T>
+void im2col(const ConvGeometry& g, const T* x, int64_t grp, int64_t n0, int64_t n1, T* cols) {
+    const int64_t P = g.P(), NP = (n1 - n0) * P;
+    if (shifted_planes(g)) {
+        parallel_for(g.rows(), 1, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t c = r / (g.KH * g.KW), i = (r / g.KW) % g.KH, j = r % g.KW;
+                const int64_t shift = plane_shift(g, i, j);
+                const int64_t q0 = std::max<int64_t>(0, -shift), q1 = std::min(P, P - shift);
+                for (int64_t n = n0; n < n1; ++n) {
+                    const T* plane = x + ((n * g.C) + grp * g.Cg + c) * P;
+                    T* out = cols + r * NP + (n - n0) * P;
+                    std::fill_n(out, std::min(q0, P), T(0));
+                    if (q0 < q1) std::copy(plane + q0 + shift, plane + q1 + shift, out + q0);
+                    std::fill(out + std::max(q1, q0), out + P, T(0));
+                    zero_wrapped_columns(g, j, out);
+                }
+            }
+        });
+        return;
+    }
+    parallel_for(g.rows(), 1, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t c = r / (g.KH * g.KW), i = (r / g.KW) % g.KH, j = r % g.KW;
+            const auto [lo, hi] = valid_columns(g, j);
+            const int64_t shift = j * g.dilation[1] - g.padding[1], s = g.stride[1];
+            T* row = cols + r * NP;
+            for (int64_t n = n0; n < n1; ++n) {
+                const T* plane = x + ((n * g.C) + grp * g.Cg + c) * g.H * g.W;
+                for (int64_t oh = 0; oh < g.OH; ++oh) {
+                    const int64_t h = oh * g.stride[0] - g.padding[0] + i * g.dilation[0];
+                    T* out = row + (n - n0) * P + oh * g.OW;
+                    if (h < 0 || h >= g.H) { std::fill_n(out, g.OW, T(0)); continue; }
+                    const T* in = plane + h * g.W;   // input column of ow: ow * s + shift
+                    std::fill_n(out, lo, T(0));
+                    if (s == 1) std::copy(in + lo + shift, in + hi + shift, out + lo);
+                    else for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * s + shift];
+                    std::fill(out + hi, out + g.OW, T(0));
+                }
+            }
+        }
+    });
+}
+
+// grad_x += col2im(cols) for samples [n0, n1) and the channels of group `grp`; threads own
+// whole channels. The shifted-plane case first zeroes the wrapped columns of `cols` (scratch),
+// so each plane is one long vectorised add.
+template <class T>
+void col2im(const ConvGeometry& g, T* cols, int64_t grp, int64_t n0, int64_t n1, T* gx) {
+    const int64_t P = g.P(), NP = (n1 - n0) * P, KK = g.KH * g.KW;
+    if (shifted_planes(g)) {
+        parallel_for(g.Cg, 1, [&](int64_t c0, int64_t c1) {
+            for (int64_t c = c0; c < c1; ++c)
+                for (int64_t ij = 0; ij < KK; ++ij) {
+                    const int64_t i = ij / g.KW, j = ij % g.KW, shift = plane_shift(g, i, j);
+                    const int64_t q0 = std::max<int64_t>(0, -shift), q1 = std::min(P, P - shift);
+                    for (int64_t n = n0; n < n1; ++n) {
+                        T* row = cols + (c * KK + ij) * NP + (n - n0) * P;
+                        T* plane = gx + ((n * g.C) + grp * g.Cg + c) * P;
+                        zero_wrapped_columns(g, j, row);
+                        for (int64_t q = q0; q < q1; ++q) plane[q + shift] += row[q];
+                    }
+                }
+        });
+        return;
+    }
+    parallel_for(g.Cg, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c)
+            for (int64_t ij = 0; ij < KK; ++ij) {
+                const int64_t i = ij / g.KW, j = ij % g.KW;
+                const auto [lo, hi] = valid_columns(g, j);
+                const int64_t shift = j * g.dilation[1] - g.padding[1], s = g.stride[1];
+                const T* row = cols + (c * KK + ij) * NP;
+                for (int64_t n = n0; n < n1; ++n) {
+                    T* plane = gx + ((n * g.C) + grp * g.Cg + c) * g.H * g.W;
+                    for (int64_t oh = 0; oh < g.OH; ++oh) {
+                        const int64_t h = oh * g.stride[0] - g.padding[0] + i * g.dilation[0];
+                        if (h < 0 || h >= g.H) continue;
+                        const T* in = row + (n - n0) * P + oh * g.OW;
+                        T* out = plane + h * g.W;
+                        for (int64_t ow = lo; ow < hi; ++ow) out[ow * s + shift] += in[ow];
+                    }
+                }
+            }
+    });
+}
+
+DType compute_dtype(DType d, const char* what) {
+    require_float(d, what);
+    return float_compute(d);
+}
+
+// Convolutions go over blocks of samples small enough that a block's im2col matrix stays in
+// L2 (about 512 KB): the whole batch's matrix (19 MB for 32x16x32x32) made every GEMM stream
+// it from memory. Blocks run in parallel, each with its own scratch and one-thread GEMMs; a
+// single block instead lets im2col and the GEMM use the threads.
+struct ConvBlocks {
+    int64_t samples, count;
+};
+
+ConvBlocks conv_blocks(const ConvGeometry& g, int64_t itemsize) {
+    const int64_t budget = (int64_t(512) << 10) / itemsize, threads = num_threads();
+    const int64_t fit = std::max<int64_t>(1, budget / std::max<int64_t>(1, g.rows() * g.P()));
+    // Enough blocks to fit, at least two a thread, and a multiple of the thread count, so the
+    // threads get equal shares when the batch allows.
+    int64_t count = std::max((g.N + fit - 1) / fit, 2 * threads);
+    count = std::min(g.N, (count + threads - 1) / threads * threads);
+    const int64_t per = (g.N + count - 1) / count;
+    return {per, (g.N + per - 1) / per};
+}
+
+// An empty batch or output has nothing to compute, and no input channels (rows() == 0) sums
+// nothing: zeros. (Both would otherwise divide by zero when splitting the batch into blocks.)
+bool conv_is_trivial(const ConvGeometry& g) { return g.N == 0 || g.O == 0 || g.rows() == 0; }
+
+// One block of a convolution: samples [n0, n1) of group grp of x unfolded into cols, times the
+// group's weight into y (Og, L), laid out into out (N, O, OH, OW). cols is left for the caller
+// (the transposed convolution's backward reuses it for the weight gradient).
+template <class T>
+void conv_block(const ConvGeometry& g, const T* px, const T* pw, int64_t grp, int64_t n0,
+                int64_t n1, T* cols, T* y, T* out) {
+    const int64_t P = g.P(), L = (n1 - n0) * P;
+    im2col(g, px, grp, n0, n1, cols);
+    gemm<T>(false, false, g.Og, L, g.rows(), T(1), pw + grp * g.Og * g.rows(), g.rows(), cols, L,
+            T(0), y, L);
+    for (int64_t n = n0; n < n1; ++n)
+        for (int64_t o = 0; o < g.Og; ++o)
+            std::copy_n(y + o * L + (n - n0) * P, P, out + (n * g.O + grp * g.Og + o) * P);
+}
+
+template <class T>
+Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
+    const int64_t P = g.P();
+    if (conv_is_trivial(g)) return full_float({g.N, g.O, g.OH, g.OW}, 0.0, x.dtype);
+    require_blas_size({g.Og, g.rows(), g.N * P}, "conv2d");
+    Array out = empty({g.N, g.O, g.OH, g.OW}, x.dtype);
+    const T* px = reinterpret_cast<const T*>(x.ptr());
+    const T* pw = reinterpret_cast<const T*>(w.ptr());
+    T* po = reinterpret_cast<T*>(out.ptr());
+    const ConvBlocks blocks = conv_blocks(g, sizeof(T));
+    parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
+        // Scratch from the caching allocator: no page faults or zero-filling on every call.
+        Array cols_buf = empty({g.rows(), blocks.samples * P}, out.dtype);
+        Array y_buf = empty({g.Og, blocks.samples * P}, out.dtype);
+        T* cols = reinterpret_cast<T*>(cols_buf.ptr());
+        T* y = reinterpret_cast<T*>(y_buf.ptr());
+        for (int64_t item = i0; item < i1; ++item) {
+            const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
+            conv_block(g, px, pw, grp, n0, std::min(g.N, n0 + blocks.samples), cols, y, po);
+        }
+    });
+    return out;
+}
+
+// The gradients of a convolution with geometry g: of its input and, when x is given, of its
+// weight. A transposed convolution is the input gradient alone (x null).
+template <class T>
+std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array* x, const Array& w,
+                                             const ConvGeometry& g) {
+    const int64_t P = g.P(), wsize = w.numel();
+    Array gx = full_float({g.N, g.C, g.H, g.W}, 0.0, w.dtype);
+    if (conv_is_trivial(g)) return {gx, full_float(w.shape, 0.0, w.dtype)};
+    require_blas_size({g.Og, g.rows(), g.N * P}, "conv2d_backward");
+    const T* px = x ? reinterpret_cast<const T*>(x->ptr()) : nullptr;
+    const T* pw = reinterpret_cast<const T*>(w.ptr());
+    const T* pgy = reinterpret_cast<const T*>(gy.ptr());
+    T* pgx = reinterpret_cast<T*>(gx.ptr());
+    const ConvBlocks blocks = conv_blocks(g, sizeof(T));
+    // Each chunk of blocks sums its weight gradient apart; the partial sums are added at the end.
+    std::mutex partial_mutex;
+    std::vector<Array> partials;
+    parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
+        Array cols_buf = empty({g.rows(), blocks.samples * P}, w.dtype);
+        Array gyg_buf = empty({g.Og, blocks.samples * P}, w.dtype);
+        Array gw = px ? full_float(w.shape, 0.0, w.dtype) : Array();
+        T* cols = reinterpret_cast<T*>(cols_buf.ptr());
+        T* gyg = reinterpret_cast<T*>(gyg_buf.ptr());
+        T* pgw = px ? reinterpret_cast<T*>(gw.ptr()) : nullptr;
+        for (int64_t item = i0; item < i1; ++item) {
+            const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
+            const int64_t n1 = std::min(g.N, n0 + blocks.samples), L = (n1 - n0) * P;
+            for (int64_t n = n0; n < n1; ++n)   // gy of this group and block as (Og, L)
+                for (int64_t o = 0; o < g.Og; ++o)
+                    std::copy_n(pgy + (n * g.O + grp * g.Og + o) * P, P, gyg + o * L + (n - n0) * P);
+            if (px) {
+                im2col(g, px, grp, n0, n1, cols);
+                // grad_w += gy_g @ cols^T
+                gemm<T>(false, true, g.Og, g.rows(), L, T(1), gyg, L, cols, L, T(1),
+                        pgw + grp * g.Og * g.rows(), g.rows());
+            }
+            // grad_cols = w_g^T @ gy_g, folded back onto this block's input planes
+            gemm<T>(true, false, g.rows(), L, g.Og, T(1), pw + grp * g.Og * g.rows(), g.rows(),
+                    gyg, L, T(0), cols, L);
+            col2im(g, cols, grp, n0, n1, pgx);
+        }
+        if (!px) return;
+        std::lock_guard<std::mutex> lock(partial_mutex);
+        partials.push_back(std::move(gw));
+    });
+    if (!px) return {gx, Array()};
+    Array gw = partials.front();
+    T* sum = reinterpret_cast<T*>(gw.ptr());
+    for (size_t i = 1; i < partials.size(); ++i) {
+        const T* part = reinterpret_cast<const T*>(partials[i].ptr());
+        for (int64_t e = 0; e < wsize; ++e) sum[e] += part[e];
+    }
+    return {gx, gw};
+}
+
+// Both gradients of a transposed convolution, whose forward was the input gradient of the
+// convolution g (input gy (N, C, H, W), output gradient x (N, O, OH, OW)): grad_x is that
+// convolution of gy, grad_w its weight gradient with x as the output gradient. They share one
+// im2col of gy per block.
+template <class T>
+std::pair<Array, Array> conv_transpose2d_backward_impl(const Array& gy, const Array& x,
+                                                       const Array& w, const ConvGeometry& g) {
+    const int64_t P = g.P(), wsize = w.numel();
+    if (conv_is_trivial(g))
+        return {full_float({g.N, g.O, g.OH, g.OW}, 0.0, w.dtype), full_float(w.shape, 0.0, w.dtype)};
+    require_blas_size({g.Og, g.rows(), g.N * P}, "conv_transpose2d_backward");
+    Array gx = empty({g.N, g.O, g.OH, g.OW}, w.dtype);
+    const T* px = reinterpret_cast<const T*>(x.ptr());
+    const T* pw = reinterpret_cast<const T*>(w.ptr());
+    const T* pgy = reinterpret_cast<const T*>(gy.ptr());
+    T* pgx = reinterpret_cast<T*>(gx.ptr());
+    const ConvBlocks blocks = conv_blocks(g, sizeof(T));
+    std::mutex partial_mutex;
+    std::vector<Array> partials;
+    parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
+        Array cols_buf = empty({g.rows(), blocks.samples * P}, w.dtype);
+        Array y_buf = empty({g.Og, blocks.samples * P}, w.dtype);
+        Array gw = full_float(w.shape, 0.0, w.dtype);
+        T* cols = reinterpret_cast<T*>(cols_buf.ptr());
+        T* y = reinterpret_cast<T*>(y_buf.ptr());
+        T* pgw = reinterpret_cast<T*>(gw.ptr());
+        for (int64_t item = i0; item < i1; ++item) {
+            const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
+            const int64_t n1 = std::min(g.N, n0 + blocks.samples), L = (n1 - n0) * P;
+            conv_block(g, pgy, pw, grp, n0, n1, cols, y, pgx);     // grad_x of this block
+            // grad_w += x_g @ cols^T, with x of this group and block gathered as (Og, L)
+            for (int64_t n = n0; n < n1; ++n)
+                for (int64_t o = 0; o < g.Og; ++o)
+                    std::copy_n(px + (n * g.O + grp * g.Og + o) * P, P, y + o * L + (n - n0) * P);
+            gemm<T>(false, true, g.Og, g.rows(), L, T(1), y, L, cols, L, T(1),
+                    pgw + grp * g.Og * g.rows(), g.rows());
+        }
+        std::lock_guard<std::mutex> lock(partial_mutex);
+        partials.push_back(std::move(gw));
+    });
+    Array gw = partials.front();
+    T* sum = reinterpret_cast<T*>(gw.ptr());
+    for (size_t i = 1; i < partials.size(); ++i) {
+        const T* part = reinterpret_cast<const T*>(partials[i].ptr());
+        for (int64_t e = 0; e < wsize; ++e) sum[e] += part[e];
+    }
+    return {gx, gw};
+}
+
+}  // namespace
+
+Array conv2d(const Array& x_in, const Array& w_in, std::array<int64_t, 2> stride,
+             std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation, int64_t groups) {
+    if (x_in.dtype != w_in.dtype)
+        throw type_error(std::string("conv2d: input is ") + DTYPE_NAMES[x_in.dtype] +
+                         " but weight is " + DTYPE_NAMES[w_in.dtype]);
+    DType cd = compute_dtype(x_in.dtype, "conv2d");
+    ConvGeometry g = geometry(x_in.shape, w_in.shape, stride, padding, dilation, groups);
+    Array x = contiguous(astype_if(x_in, cd)), w = contiguous(astype_if(w_in, cd));
+    Array y = cd == F32 ? conv2d_impl<float>(x, w, g) : conv2d_impl<double>(x, w, g);
+    return y.dtype == x_in.dtype ? y : astype(y, x_in.dtype);
+}
+
+std::pair<Array, Array> conv2d_backward(const Array& gy_in, const Array& x_in, const Array& w_in,
+                                        std::array<int64_t, 2> stride,
+                                        std::array<int64_t, 2> padding,
+                                        std::array<int64_t, 2> dilation, int64_t groups) {
+    if (x_in.dtype != w_in.dtype || gy_in.dtype != x_in.dtype)
+        throw type_error("conv2d_backward: grad, input and weight need one dtype");
+    DType cd = compute_dtype(x_in.dtype, "conv2d_backward");
+    ConvGeometry g = geometry(x_in.shape, w_in.shape, stride, padding, dilation, groups);
+    if (gy_in.shape != Shape{g.N, g.O, g.OH, g.OW})
+        throw value_error("conv2d_backward: grad_y has shape " + shape_str(gy_in.shape) +
+                          ", expected " + shape_str({g.N, g.O, g.OH, g.OW}));
+    Array x = contiguous(astype_if(x_in, cd)), w = contiguous(astype_if(w_in, cd)),
+          gy = contiguous(astype_if(gy_in, cd));
+    auto grads = cd == F32 ? conv2d_backward_impl<float>(gy, &x, w, g)
+                           : conv2d_backward_impl<double>(gy, &x, w, g);
+    if (cd != x_in.dtype)
+        grads = {astype(grads.first, x_in.dtype), astype(grads.second, x_in.dtype)};
+    return grads;
+}
+
+namespace {
+
+// The convolution that a transposed convolution of x (N, Cin, H, W) by w (Cin, Cout/groups,
+// KH, KW) is the input gradient of: input (N, Cout, OH, OW) with OH = (H - 1) * stride -
+// 2 * padding + dilation * (KH - 1) + output_padding + 1, output x.
+ConvGeometry transposed_geometry(const Shape& xs, const Shape& ws,
+                                 std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
+                                 std::array<int64_t, 2> output_padding,
+                                 std::array<int64_t, 2> dilation, int64_t groups) {
+    if (xs.size() != 4 || ws.size() != 4 || groups < 1 || xs[1] != ws[0])
+        throw value_error("conv_transpose2d: input " + shape_str(xs) + " and weight " +
+                          shape_str(ws) + " do not fit; need x (N, Cin, H, W) and w (Cin, "
+                          "Cout/groups, KH, KW)");
+    Shape out{xs[0], ws[1] * groups, 0, 0};
+    for (int i = 0; i < 2; ++i)
+        out[2 + i] = (xs[2 + i] - 1) * stride[i] - 2 * padding[i] +
+                     dilation[i] * (ws[2 + i] - 1) + output_padding[i] + 1;
+    ConvGeometry g = geometry(out, ws, stride, padding, dilation, groups);
+    if (g.OH != xs[2] || g.OW != xs[3])
+        throw value_error("conv_transpose2d: output_padding must be smaller than stride or "
+                          "dilation; input " + shape_str(xs) + " gives output " +
+                          shape_str(out));
+    return g;
+}
+
+}  // namespace
+
+Array conv_transpose2d(const Array& x_in, const Array& w_in, std::array<int64_t, 2> stride,
+                       std::array<int64_t, 2> padding, std::array<int64_t, 2> output_padding,
+                       std::array<int64_t, 2> dilation, int64_t groups) {
+    if (x_in.dtype != w_in.dtype)
+        throw type_error(std::string("conv_transpose2d: input is ") + DTYPE_NAMES[x_in.dtype] +
+                         " but weight is " + DTYPE_NAMES[w_in.dtype]);
+    DType cd = compute_dtype(x_in.dtype, "conv_transpose2d");
+    ConvGeometry g = transposed_geometry(x_in.shape, w_in.shape, stride, padding,
+                                         output_padding, dilation, groups);
+    Array x = contiguous(astype_if(x_in, cd)), w = contiguous(astype_if(w_in, cd));
+    Array y = cd == F32 ? conv2d_backward_impl<float>(x, nullptr, w, g).first
+                        : conv2d_backward_impl<double>(x, nullptr, w, g).first;
+    return y.dtype == x_in.dtype ? y : astype(y, x_in.dtype);
+}
+
+std::pair<Array, Array> conv_transpose2d_backward(
+        const Array& gy_in, const Array& x_in, const Array& w_in, std::array<int64_t, 2> stride,
+        std::array<int64_t, 2> padding, std::array<int64_t, 2> output_padding,
+        std::array<int64_t, 2> dilation, int64_t groups) {
+    if (x_in.dtype != w_in.dtype || gy_in.dtype != x_in.dtype)
+        throw type_error("conv_transpose2d_backward: grad, input and weight need one dtype");
+    DType cd = compute_dtype(x_in.dtype, "conv_transpose2d_backward");
+    ConvGeometry g = transposed_geometry(x_in.shape, w_in.shape, stride, padding,
+                                         output_padding, dilation, groups);
+    if (gy_in.shape != Shape{g.N, g.C, g.H, g.W})
+        throw value_error("conv_transpose2d_backward: grad_y has shape " +
+                          shape_str(gy_in.shape) + ", expected " +
+                          shape_str({g.N, g.C, g.H, g.W}));
+    Array x = contiguous(astype_if(x_in, cd)), w = contiguous(astype_if(w_in, cd)),
+          gy = contiguous(astype_if(gy_in, cd));
+    auto grads = cd == F32 ? conv_transpose2d_backward_impl<float>(gy, x, w, g)
+                           : conv_transpose2d_backward_impl<double>(gy, x, w, g);
+    if (cd != x_in.dtype)
+        grads = {astype(grads.first, x_in.dtype), astype(grads.second, x_in.dtype)};
+    return grads;
+}
+
+// --------------------------------------------------------------------------- bindings
+
+void init_conv(py::module_& m) {
+    m.def("conv2d", [](const Array& x, const Array& w, py::handle stride, py::handle padding,
+                       py::handle dilation, int64_t groups) {
+        auto st = to_pair(stride), pa = to_pair(padding), di = to_pair(dilation);
+        py::gil_scoped_release release;
+        return conv2d(x, w, st, pa, di, groups);
+    }, py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+       py::arg("groups"), "Cross-correlation of NCHW x with (O, C/groups, KH, KW) w (no bias).");
+    m.def("conv2d_backward", [](const Array& grad_y, const Array& x, const Array& w,
+                                py::handle stride, py::handle padding, py::handle dilation,
+                                int64_t groups) {
+        auto st = to_pair(stride), pa = to_pair(padding), di = to_pair(dilation);
+        py::gil_scoped_release release;
+        return conv2d_backward(grad_y, x, w, st, pa, di, groups);
+    }, py::arg("grad_y"), py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("padding"),
+       py::arg("dilation"), py::arg("groups"), "(grad_x, grad_w) of conv2d.");
+    m.def("conv_transpose2d", [](const Array& x, const Array& w, py::handle stride,
+                                 py::handle padding, py::handle output_padding,
+                                 py::handle dilation, int64_t groups) {
+        auto st = to_pair(stride), pa = to_pair(padding), ou = to_pair(output_padding),
+             di = to_pair(dilation);
+        py::gil_scoped_release release;
+        return conv_transpose2d(x, w, st, pa, ou, di, groups);
+    }, py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("padding"), py::arg("output_padding"),
+       py::arg("dilation"), py::arg("groups"),
+       "Transposed convolution: the input gradient of conv2d with this geometry (no bias).");
+    m.def("conv_transpose2d_backward", [](const Array& grad_y, const Array& x, const Array& w,
+                                          py::handle stride, py::handle padding,
+                                          py::handle output_padding, py::handle dilation,
+                                          int64_t groups) {
+        auto st = to_pair(stride), pa = to_pair(padding), ou = to_pair(output_padding),
+             di = to_pair(dilation);
+        py::gil_scoped_release release;
+        return conv_transpose2d_backward(grad_y, x, w, st, pa, ou, di, groups);
+    }, py::arg("grad_y"), py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("padding"),
+       py::arg("output_padding"), py::arg("dilation"), py::arg("groups"),
+       "(grad_x, grad_w) of conv_transpose2d: a conv2d of grad_y and a conv2d weight gradient.");
+}
+
+}  // namespace mgcpu
