@@ -9,11 +9,10 @@ MODULE = '''
 import numpy as np
 
 import micrograd
-from micrograd.backend import (OPTIONAL_OPS, REQUIRED_PRIMITIVES, BackendUnavailable,
-                               Capabilities)
+from micrograd.backend import REQUIRED_PRIMITIVES, BackendUnavailable, Capabilities
 from micrograd.backends.numpy_backend import NumpyBackend
+from micrograd.decompositions import OPTIONAL_OPS
 from micrograd.device import device
-from micrograd.ops import fallbacks
 
 
 class DefectiveBackend(NumpyBackend):
@@ -71,19 +70,39 @@ class DefectiveBackend(NumpyBackend):
         self._land(x)
 
     def binary_(self, op, out, a, b):
+        if op == "atan2":
+            # Declines atan2 after writing into out: where out is a (a.atan2_(b)), the
+            # decomposition that then runs reads a clobbered a.
+            super().binary_("add", out, a, b)
+            return NotImplemented
         super().binary_(op, out, a, b)
         self._land(out)
 
     def sgd_step_(self, param, grad, momentum_buffer, *, dampening, **options):
         # A fused step that ignores dampening: the buffer takes the whole gradient.
-        fallbacks.sgd_step_(self, _dtype(param), param, grad, momentum_buffer, dampening=0.0,
-                            **options)
+        OPTIONAL_OPS["sgd_step_"].decompose(self, _dtype(param), param, grad, momentum_buffer,
+                                            dampening=0.0, **options)
 
     def adam_step_(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad,
                    **options):
         # amsgrad that ignores the running maximum: plain Adam's denominator every step.
-        fallbacks.adam_step_(self, _dtype(param), param, grad, exp_avg, exp_avg_sq,
-                             max_exp_avg_sq, amsgrad=False, **options)
+        OPTIONAL_OPS["adam_step_"].decompose(self, _dtype(param), param, grad, exp_avg,
+                                             exp_avg_sq, max_exp_avg_sq, amsgrad=False,
+                                             **options)
+
+    def gelu(self, x):
+        # The wrong formula: the tanh approximation where the erf form is asked for.
+        return OPTIONAL_OPS["gelu_tanh"].decompose(self, _dtype(x), x)
+
+    def max_pool2d(self, x, kernel, stride, padding, dilation):
+        # Offered, but declines every call: it only pretends to be fast.
+        return NotImplemented
+
+    def softmax(self, x, axis):
+        # Correct: declines float64 (the decomposition runs), handles the rest itself.
+        if x.dtype == np.float64:
+            return NotImplemented
+        return OPTIONAL_OPS["softmax"].decompose(self, _dtype(x), x, axis)
 
 
 class _Transposed(np.ndarray):
@@ -318,6 +337,9 @@ DEFECTS = {
     "permute": "permute forgets the strides: writes through a transposed view land wrong",
     "sgd_step_": "fused sgd_step_ ignores dampening",
     "adam_step_": "fused adam_step_'s amsgrad ignores the running maximum",
+    "gelu": "fused gelu computes the tanh approximation",
+    "max_pool2d": "max_pool2d is offered but declines every call (NotImplemented)",
+    "binary_": "binary_ writes into out, then declines atan2 (NotImplemented)",
 }
 
 

@@ -56,7 +56,6 @@ FLOORS: dict[str, int] = {
     "micrograd.distributed.mpi_plugin": 2,   # the built-in communicator's registration only
     "micrograd.ops.arrays": 2,
     "micrograd.ops.layout": 2,
-    "micrograd.ops.fallbacks": 2,            # becomes micrograd.decompositions
     "micrograd.decompositions": 2,
     "micrograd.fusion": 2,
     # 3. the Tensor as a data holder
@@ -128,7 +127,7 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
 # is a decision, not a drift.
 LINE_BUDGETS: dict[int, int] = {
     1: 1300,
-    2: 3500,
+    2: 4400,     # the fusion IR and the decompositions package live here (3625 when set)
     3: 700,
     4: 900,
     5: 500,

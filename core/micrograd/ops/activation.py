@@ -1,15 +1,15 @@
 """Activations: relu, sigmoid, silu, gelu, softplus.
 
 Each is an optional op of the contract: the backend's fused kernel when it offers one, else its
-decomposition in ``ops/fallbacks.py`` (the IR of ``fusion.formulas``); the derivative stands
-beside the forward in ``fusion.formulas``.
+decomposition in ``micrograd.decompositions`` (the IR of ``fusion.formulas``); the derivative
+stands beside the forward in ``fusion.formulas``, one fused kernel too.
 """
 
 from __future__ import annotations
 
 from ..fusion import formulas
 from ..tensor import Tensor, surface
-from . import fallbacks
+from ..decompositions import call_optional
 from .base import Op
 from .binary import maximum
 from .fused import fused
@@ -27,7 +27,7 @@ class Activation(Op):
         if formulas.ACTIVATIONS[self.op_name][2] == "x":
             self.save_for_backward(x)
         self.attrs = attrs
-        return fallbacks.run(x._backend, self.op_name, x._dtype, x._data, **attrs)
+        return call_optional(x._backend, self.op_name, x._dtype, x._data, **attrs)
 
     def backward(self, grad):
         saved = self.output if self.saves_output else self.saved_tensors[0]

@@ -292,7 +292,19 @@ Shape broadcast_byte_strides(const Array& x, const Shape& shape) {
     return out;
 }
 
+template <size_t N>
+int code_of(const std::string& name, const char* const (&names)[N], const char* what) {
+    for (size_t code = 0; code < N; ++code)
+        if (name == names[code]) return int(code);
+    std::string known;
+    for (size_t code = 0; code < N; ++code) known += std::string(code ? ", " : "") + names[code];
+    throw value_error("unknown " + std::string(what) + " op '" + name + "'; known: " + known);
+}
+
 }  // namespace
+
+int unary_op_code(const std::string& name) { return code_of(name, UNARY_NAMES, "unary"); }
+int binary_op_code(const std::string& name) { return code_of(name, BINARY_NAMES, "binary"); }
 
 // The 1-D loop of `op` for a and b's dtype, or a TypeError naming what is wrong.
 static BinaryLoop binary_loop_for(int op, const Array& a, const Array& b) {

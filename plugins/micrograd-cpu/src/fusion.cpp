@@ -49,25 +49,9 @@ struct Instruction {
     int output;    // output this instruction may write straight into (-1: none)
 };
 
-// The code of op `name` in one of ops.hpp's name arrays (an unknown name is a value_error).
-template <size_t N>
-int op_code(const char* const (&names)[N], const std::string& name, const char* what) {
-    for (size_t code = 0; code < N; ++code)
-        if (name == names[code]) return int(code);
-    throw value_error(std::string("unknown ") + what + " op '" + name + "'");
-}
+bool simd_binary(int op, DType d) { return (d == F32 || d == F64) && binary_has_vector_kernel(op); }
 
-bool simd_binary(int op, DType d) {
-    return (d == F32 || d == F64) && (op == ADD || op == SUB || op == MUL ||
-                                      op == DIV || op == MAXIMUM || op == MINIMUM);
-}
-
-bool simd_unary(int op, DType d) {
-    return (d == F32 || d == F64) &&
-           (op == NEG || op == ABS || op == EXP || op == LOG ||
-            op == LOG1P || op == EXPM1 || op == SQRT || op == TANH ||
-            op == ERF);
-}
+bool simd_unary(int op, DType d) { return (d == F32 || d == F64) && unary_has_vector_kernel(op); }
 
 // A register's contents in one tile: TILE elements (or one, when uniform: the same value for
 // every element), in scratch, an input or an output, whose storage `owner` keeps alive.
@@ -502,8 +486,8 @@ void init_fusion(py::module_& m) {
                      for (int i = 0; i < 7; ++i)
                          f[i] = i == 1 ? 0 : w[size_t(i)].cast<int>();
                      // unary and binary ops by name (an unknown one is a value_error)
-                     if (f[0] == UNARY) f[1] = op_code(UNARY_NAMES, w[1].cast<std::string>(), "unary");
-                     else if (f[0] == BINARY) f[1] = op_code(BINARY_NAMES, w[1].cast<std::string>(), "binary");
+                     if (f[0] == UNARY) f[1] = unary_op_code(w[1].cast<std::string>());
+                     else if (f[0] == BINARY) f[1] = binary_op_code(w[1].cast<std::string>());
                      else f[1] = w[1].cast<int>();
                      program.push_back({f[0], f[1], f[2], f[3], f[4], f[5], f[6]});
                  }

@@ -30,6 +30,10 @@ inline void require_like(const Array& a, const Array& b, const char* what, const
 inline DType float_compute(DType d) { return (d == F16 || d == BF16) ? F32 : d; }
 
 // elementwise.cpp
+// The code (ops.hpp) of a UNARY_OPS / BINARY_OPS name; value_error listing the known names.
+// (The bindings probe a dict instead: this is for names read once, as fusion.cpp's programs.)
+int unary_op_code(const std::string& name);
+int binary_op_code(const std::string& name);
 Array unary(int op, const Array& x);
 Array binary(int op, const Array& a, const Array& b);   // numpy broadcasting
 void binary_into(int op, Array out, const Array& a, const Array& b);   // out = a op b, in place

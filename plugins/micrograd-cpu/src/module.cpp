@@ -36,6 +36,6 @@ PYBIND11_MODULE(_core, m) {
     init_conv(m);
     init_pool(m);
     init_optim(m);
-    init_runtime(m);
     init_fusion(m);
+    init_runtime(m);
 }

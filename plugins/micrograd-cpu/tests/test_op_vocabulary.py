@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from micrograd import dtypes
-from micrograd.backend import BINARY_OPS, OPTIONAL_OPS, REDUCE_OPS, UNARY_OPS
+from micrograd.backend import BINARY_OPS, REDUCE_OPS, UNARY_OPS
+from micrograd.decompositions import OPTIONAL_OPS
 from micrograd_cpu import _core
 
 

@@ -4,8 +4,8 @@ Each is one MLX graph instead of the core's chain of primitives, so MLX sees (an
 fuses) the whole expression and the core's per-primitive dispatch disappears. Half-precision
 inputs are computed in float32 and rounded once, as PyTorch does. float64 goes through ``_exp``
 and ``_erf``, which stay exact where MLX's own float64 kernels are not (see ``backend``), and
-float64 convolution through the core's im2col decomposition: MLX 0.32 convolves float64 at
-float32 accuracy.
+float64 convolution is declined (``NotImplemented``), so the core runs its im2col decomposition:
+MLX 0.32 convolves float64 at float32 accuracy.
 
 Pooling is left to the core: MLX has no pooling primitive with argmax indices.
 ``mlx.core.fast`` (fused RMSNorm, LayerNorm, RoPE, attention) has nothing the contract asks for.
@@ -16,8 +16,6 @@ from __future__ import annotations
 import math
 
 import mlx.core as mx
-from micrograd import dtypes
-from micrograd.ops import fallbacks
 
 from .mlx_dtypes import HALF
 from .mlx_memory import check_bytes
@@ -127,14 +125,12 @@ class FastOps:
 
     def conv2d(self, x, w, stride, padding, dilation, groups):
         if x.dtype == mx.float64:     # MLX convolves float64 at float32 accuracy
-            return fallbacks.decompose(self, "conv2d", dtypes.float64, x, w, stride, padding,
-                                       dilation, groups)
+            return NotImplemented     # the core's im2col decomposition, in float64
         return self._conv_nchw(x, w, stride, padding, dilation, groups)
 
     def conv2d_backward(self, grad_y, x, w, stride, padding, dilation, groups):
         if x.dtype == mx.float64:
-            return fallbacks.decompose(self, "conv2d_backward", dtypes.float64, grad_y, x, w,
-                                       stride, padding, dilation, groups)
+            return NotImplemented
         # MLX's own vector-Jacobian product of its convolution: the transposed convolutions
         # for both operands, without materialising im2col buffers in Python.
         def conv(x_, w_):

@@ -21,7 +21,8 @@ import cupyx.scipy.special
 import numpy as np
 
 from micrograd import dtypes
-from micrograd.backend import OPTIONAL_OPS, REQUIRED_PRIMITIVES, Backend, Capabilities
+from micrograd.backend import REQUIRED_PRIMITIVES, Backend, Capabilities
+from micrograd.decompositions import OPTIONAL_OPS
 from micrograd.device import device as Device
 
 from .fused_ops import FusedOps
