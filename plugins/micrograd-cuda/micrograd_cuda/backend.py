@@ -3,8 +3,9 @@
 CuPy mirrors numpy's API, so most primitives read like the numpy reference backend's; the
 differences are where CuPy's semantics or dtype support differ from the contract's (half
 precision accumulation, nan in argmax, atomics for scatter-add). Storage comes from CuPy's
-memory pool; matmul of floating dtypes goes to cuBLAS. The optional fast ops live in
-:mod:`.fused_ops` and :mod:`.spatial_ops`.
+memory pool; matmul of floating dtypes goes to cuBLAS. The optional ops live in one
+mixin per family: :mod:`.activation_ops`, :mod:`.norm_ops`, :mod:`.optimizer_ops` and
+:mod:`.spatial_ops`.
 
 bfloat16 is not declared: CuPy 13 has no bfloat16 dtype (CuPy 14's is new and could not be
 checked here), and a uint16 array standing in for one could not be told apart from a real uint16
@@ -24,10 +25,11 @@ from micrograd import dtypes
 from micrograd.backend import OPTIONAL_OPS, REQUIRED_PRIMITIVES, Backend, Capabilities
 from micrograd.device import device as Device
 
-from .fused_ops import FusedOps
-from .normalization import NormOps
+from .activation_ops import ActivationOps
 from .launch import SCATTER_ACCUMULATOR, elementwise_launch, flat_destinations
 from .loader import KernelLoader
+from .norm_ops import NormOps
+from .optimizer_ops import OptimizerOps
 from .spatial_ops import SpatialOps
 
 DECLARED_DTYPES = tuple(d for d in dtypes.ALL_DTYPES if d is not dtypes.bfloat16)
@@ -93,7 +95,7 @@ def _bind_to_device(cls):
 
 
 @_bind_to_device
-class CudaBackend(FusedOps, NormOps, SpatialOps, Backend):
+class CudaBackend(ActivationOps, NormOps, OptimizerOps, SpatialOps, Backend):
     """The contract on one NVIDIA GPU (``cuda:N``) through CuPy."""
 
     name = "cuda"
@@ -223,6 +225,11 @@ class CudaBackend(FusedOps, NormOps, SpatialOps, Backend):
 
     def nonzero(self, x):
         return cupy.argwhere(x).astype(np.int64, copy=False)
+
+    # --------------------------------------------------------------- creation
+    def arange(self, start, stop, step, dtype):
+        wide = np.float64 if dtype.is_floating_point else np.int64
+        return cupy.arange(start, stop, step, dtype=wide).astype(dtype.numpy, copy=False)
 
     # ------------------------------------------------------------------ order
     def argsort(self, x, axis, descending):

@@ -147,8 +147,8 @@ def emulate_on_cpu(monkeypatch) -> None:
     import numpy
     from scipy import special
 
-    from micrograd_cuda import backend, fused_ops, normalization, spatial_ops
-    for module in (backend, fused_ops, normalization, spatial_ops):
+    from micrograd_cuda import activation_ops, backend, norm_ops, optimizer_ops, spatial_ops
+    for module in (activation_ops, backend, norm_ops, optimizer_ops, spatial_ops):
         monkeypatch.setattr(module, "cupy", NumpyAsCupy())
     for name, table in zip(("_UNARY", "_BINARY", "_REDUCE"),
                            backend.op_tables(numpy, special.erf)):
