@@ -58,6 +58,11 @@ REDUCE_OPS = ("sum", "prod", "max", "min")
 """Ops of :meth:`Backend.reduce`. ``max``/``min`` propagate nan and never see an empty axis;
 ``sum``/``prod`` of an empty axis give 0 and 1. float16 and bfloat16 accumulate in float32."""
 
+BOOL_RESULT_OPS = frozenset({"logical_not", "isnan", "eq", "ne", "lt", "le", "gt", "ge",
+                             "logical_and", "logical_or", "logical_xor"})
+"""The :data:`UNARY_OPS` and :data:`BINARY_OPS` whose result is bool whatever the operands'
+dtype; every other elementwise op returns its operands' dtype."""
+
 OPTIONAL_OPS: dict[str, str] = {
     # activations and fused elementwise chains: same shape and dtype as x (floating)
     "relu": "relu(x) -> y",
