@@ -1,4 +1,5 @@
-"""Registers the built-in numpy backend through the same hook third-party plugins use."""
+"""Registers the built-in numpy backend through the same hook third-party plugins use (called by
+the registry directly: the core's own backend is not an entry point)."""
 
 from ..hookspecs import hookimpl
 
