@@ -19,7 +19,7 @@ from .dtypes import (
 )
 from .device import device
 from .hookspecs import hookimpl
-from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, Capabilities
+from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, Capabilities, single_device
 from .registry import BackendError
 from .tensor import Size, Tensor, is_tensor
 from . import _methods  # noqa: F401  (binds ops onto Tensor)

@@ -15,8 +15,9 @@ Arrays are the backend's own type. The core needs only ``x.shape`` (a tuple of i
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -159,6 +160,29 @@ class Capabilities:
 
 class BackendUnavailable(RuntimeError):
     """The backend is installed but cannot run here (no GPU, missing driver, ...)."""
+
+
+def single_device(device_type: str, why: str = "") -> Callable:
+    """Turn a no-argument backend factory into the ``factory(index)`` that ``register`` takes,
+    for a backend with one device: index 0 builds it, any other raises BackendUnavailable.
+
+    >>> @single_device("mydev")
+    ... def make_mydev_backend():
+    ...     return MyBackend(micrograd.device("mydev"))
+    >>> register("mydev", make_mydev_backend, device_type="mydev", contract=(1, 2))
+
+    ``why`` says why there is only one (shown in the error).
+    """
+    def decorate(make: Callable[[], "Backend"]) -> Callable[[int], "Backend"]:
+        @functools.wraps(make)
+        def factory(index: int) -> "Backend":
+            if index != 0:
+                reason = f" ({why})" if why else ""
+                raise BackendUnavailable(f"{device_type} has one device, {device_type}:0, not "
+                                         f"{device_type}:{index}{reason}")
+            return make()
+        return factory
+    return decorate
 
 
 class Backend:
