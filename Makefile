@@ -2,7 +2,7 @@
 # (set up, run every test suite). `.ci/run` runs `make test`.
 BIN := .venv/bin
 
-.PHONY: setup demo wheels test test-core test-conformance test-plugins test-packaging test-bench test-asan \
+.PHONY: setup demo wheels clean test test-core test-conformance test-plugins test-packaging test-bench test-asan \
 	test-cuda-emulated
 
 setup:
@@ -20,6 +20,15 @@ wheels: setup
 		SKBUILD_BUILD_DIR=$(CURDIR)/build/wheels/$$(basename $$(realpath $$d)) \
 			$(BIN)/python -m build --no-isolation --wheel --outdir dist $$d || exit 1; done
 	@ls dist/*.whl
+
+# The ignored build outputs, so that a fresh build starts from the sources: the C++ plugin's
+# build folders (regular, wheels, ASan), egg-info, __pycache__, the wheels in dist/. Not the
+# .venv (make setup), the demo's runs/ or benchmark results. The editable C++ plugin needs a
+# rebuild afterwards (make setup, or the pip install -e of the README).
+clean:
+	rm -rf build dist _skbuild plugins/*/build plugins/*/_skbuild
+	find . -path ./.venv -prune -o \( -name '*.egg-info' -o -name __pycache__ \) -type d -prune \
+		-exec rm -rf {} +
 
 test: setup
 	$(MAKE) test-core test-conformance test-plugins test-packaging test-bench test-asan test-cuda-emulated

@@ -10,6 +10,8 @@ tensor([2., 4., 6.])
 Importing micrograd loads no plugin; backends are discovered on first device use.
 """
 
+import numpy as _np
+
 from ._version import __version__
 from . import dtypes
 from .dtypes import (
@@ -21,56 +23,33 @@ from .device import device
 from .hookspecs import hookimpl
 from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, Capabilities, single_device
 from .registry import BackendError
+from .registry import registry as _registry
 from .tensor import Size, Tensor, is_tensor
-from . import _methods  # noqa: F401  (binds ops onto Tensor)
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from .ops.creation import (
-    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
-    get_default_device, linspace, logspace, ones, ones_like, set_default_device, tensor, zeros,
-    zeros_like,
-)
-from .ops.elementwise import (
-    abs, add, atan2, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil, clamp, clip, cos,
-    div, eq, erf, exp, expm1, floor, floor_divide, fmod, ge, gelu, gt, isfinite, isinf, isnan,
-    le, lerp, log, log1p, logical_and, logical_not, logical_or, logical_xor, lt, maximum,
-    minimum, mul, ne, neg, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, silu,
-    sin, softplus, sqrt, square, sub, tanh, trunc, where,
-)
-from .ops.elementwise import div as divide, mul as multiply, sub as subtract, neg as negative
-from .ops.reduction import (
-    all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, log_softmax, logsumexp, max,
-    mean, min, norm, prod, softmax, std, std_mean, sum, var, var_mean,
-)
-from .ops.movement import (
-    broadcast_tensors, broadcast_to, cat, chunk, concat, concatenate, flatten, flip, hstack,
-    movedim, narrow, permute, repeat_interleave, reshape, select, split, squeeze, stack, t,
-    tile, transpose, unbind, unflatten, unsqueeze, vstack,
-)
-from .ops.movement import clone, swapaxes, swapdims
-from .ops.indexing import (
-    argwhere, gather, index_select, masked_fill, masked_select, nonzero, scatter, scatter_add,
-    take_along_dim,
-)
-from .ops.linalg import addmm, bmm, dot, matmul, mm, outer
-from .ops.matrix import (
-    addbmm, baddbmm, cdist, cumprod, diag, diag_embed, diagonal, einsum, tril, triu,
-)
-from .ops.sorting import (
-    argsort, bincount, bucketize, msort, multinomial, searchsorted, sort, topk, unique,
-)
-from .ops.movement import roll
-from .ops.elementwise import allclose, isclose, nan_to_num
-from .ops.composite import (
-    acos, asin, atan, cosh, cross, exp2, hypot, kron, kthvalue, log2, log10, logaddexp, logit,
-    median, meshgrid, quantile, sinh, tan, tensordot, trace, xlogy,
-)
-from .random import (
-    Generator, bernoulli, default_generator, initial_seed, manual_seed, normal, rand, rand_like,
-    randint, randint_like, randn, randn_like, randperm, seed,
-)
-from .ops.inplace import can_cast
+from ._devices import get_default_device, set_default_device
+# Every op declares its micrograd.<name> functions and Tensor methods where it is defined
+# (tensor.surface); these import them, in floor order, and with them the methods.
+from .ops.unary import *  # noqa: F401,F403
+from .ops.binary import *  # noqa: F401,F403
+from .ops.where import *  # noqa: F401,F403
+from .ops.clamp import *  # noqa: F401,F403
+from .ops.activation import *  # noqa: F401,F403
+from .ops.creation import *  # noqa: F401,F403
+from .ops.transfer import *  # noqa: F401,F403
+from .ops.movement import *  # noqa: F401,F403
+from .ops.reduction import *  # noqa: F401,F403
+from .ops.linalg import *  # noqa: F401,F403
+from .ops.views import *  # noqa: F401,F403
+from .ops.indexing import *  # noqa: F401,F403
+from .ops.inplace import *  # noqa: F401,F403
+from .ops.matrix import *  # noqa: F401,F403
+from .ops.sorting import *  # noqa: F401,F403
+from .ops.composite import *  # noqa: F401,F403
+from .random import *  # noqa: F401,F403
+from .random import Generator, default_generator
 from ._format import set_printoptions
+from . import _info
 
 
 def from_dlpack(ext, *, device=None) -> Tensor:
@@ -78,20 +57,18 @@ def from_dlpack(ext, *, device=None) -> Tensor:
 
     Host memory comes in through numpy; device memory (a PyTorch CUDA tensor, say) is handed to
     the backend serving that device when it offers ``from_dlpack``, without a copy."""
-    import numpy as np
     if isinstance(ext, Tensor):
         return ext
     kind, index = ext.__dlpack_device__() if hasattr(ext, "__dlpack_device__") else (1, 0)
     if kind == _DLPACK_CUDA and device is None:
-        from .registry import registry
-        backend = registry.backend_for(f"cuda:{index}")
+        backend = _registry.backend_for(f"cuda:{index}")
         if not backend.offers("from_dlpack"):
             raise TypeError(f"backend {backend.name!r} cannot import CUDA memory through DLPack; "
                             f"copy the tensor to the host first")
         data = backend.from_dlpack(ext)
         return Tensor._make(data, dtypes.to_dtype(data.dtype), backend)
     try:
-        host = np.from_dlpack(ext) if hasattr(ext, "__dlpack__") else np.asarray(ext)
+        host = _np.from_dlpack(ext) if hasattr(ext, "__dlpack__") else _np.asarray(ext)
     except (BufferError, RuntimeError, TypeError) as exc:
         dtype = getattr(ext, "dtype", "?")
         raise TypeError(f"cannot import a {type(ext).__name__} of dtype {dtype} through DLPack "
@@ -105,14 +82,12 @@ _DLPACK_CUDA = 2   # DLDeviceType kDLCUDA
 
 def info() -> str:
     """What ``micrograd info`` prints: versions, plugins, backends, devices and problems."""
-    from .cli import render_info
-    return render_info()
+    return _info.render_info()
 
 
 def set_backend(device_type: str, backend_name: str) -> None:
     """Serve ``device_type`` (``"cpu"``) with the backend called ``backend_name``."""
-    from .registry import registry
-    registry.set_preferred(device_type, backend_name)
+    _registry.set_preferred(device_type, backend_name)
     set_default_device(None)
 
 

@@ -23,6 +23,12 @@ import stat
 import numpy as np
 
 
+def canonical(array: np.ndarray) -> np.ndarray:
+    """A file's bool bytes as canonical 0/1: a crafted byte 2 or 255 must not reach kernels
+    that assume one bit of information per byte."""
+    return array.view(np.uint8) != 0 if array.dtype == np.bool_ else array
+
+
 class SerializationError(RuntimeError):
     """A file that cannot be read as a micrograd, safetensors or PyTorch checkpoint."""
 

@@ -13,6 +13,7 @@ the storage fits in the file.
 
 from __future__ import annotations
 
+import _codecs
 import io
 import pickle
 import struct
@@ -22,7 +23,11 @@ from collections import OrderedDict
 import numpy as np
 
 from . import dtypes
+from ._checkpoint_files import canonical
+from .backends.numpy_backend import bf16_to_f32
 from .device import device as Device
+from .nn.parameter import Parameter
+from .ops.creation import tensor
 from .tensor import Size, Tensor
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -74,7 +79,6 @@ def _rebuild_parameter(data, requires_grad, backward_hooks=None, *state):
 
 
 def _safe_globals() -> dict:
-    import _codecs
     allowed = {
         ("collections", "OrderedDict"): OrderedDict,
         ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
@@ -310,9 +314,6 @@ class _Resolver:
         return obj
 
     def _tensor(self, pending: _PendingTensor) -> Tensor:
-        from .nn.parameter import Parameter
-        from .ops.creation import tensor
-        from .serialization import canonical
         storage = pending.storage
         if not isinstance(storage, _Storage):
             raise self.source.corrupt("a tensor in it is not backed by a storage")
@@ -333,7 +334,6 @@ class _Resolver:
                                                shape=size, strides=[s * step for s in stride],
                                                writeable=False)
         if storage.dtype is dtypes.bfloat16:
-            from .backends.numpy_backend import bf16_to_f32
             view = bf16_to_f32(np.ascontiguousarray(view))
         view = canonical(view)
 

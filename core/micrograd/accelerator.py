@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import _devices
 from .device import device
+from .registry import registry
 
 
 def _best() -> str | None:
@@ -55,7 +56,6 @@ set_device_idx = set_device_index
 
 def synchronize(device=None) -> None:
     """Wait for queued work on the accelerator (or the given device)."""
-    from .registry import registry
     target = device if device is not None else _best()
     if target is not None:
         registry.backend_for(target).synchronize()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 
+from .nn.module import Module
+
 _MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -36,7 +38,6 @@ def compile(model=None, *, fullgraph: bool = False, dynamic: bool | None = None,
     if not callable(model):
         raise TypeError(f"micrograd.compile expects a function or nn.Module, got "
                         f"{type(model).__name__}")
-    from .nn.module import Module
     if isinstance(model, Module):
         return model
 

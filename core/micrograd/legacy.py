@@ -17,13 +17,13 @@ import operator
 import numpy as np
 
 from . import dtypes
-from .tensor import Size, Tensor
+from .ops.creation import tensor, zeros
+from .tensor import Size, Tensor, declare_method
 
 
 def construct(args: tuple, dtype: dtypes.DType | None, device=None) -> Tensor:
     """What ``Tensor(*args)`` builds: ints (or one Size) are a shape of zeros; one sequence,
     array or number-sequence is data; one tensor of the same dtype is shared (not copied)."""
-    from .ops.creation import tensor, zeros
     dtype = dtype or dtypes.get_default_dtype()
     if len(args) == 1 and isinstance(args[0], Tensor):
         source = args[0]
@@ -40,6 +40,15 @@ def construct(args: tuple, dtype: dtypes.DType | None, device=None) -> Tensor:
         return tensor(data, dtype=dtype, device=device)
     raise TypeError(f"new(): expected sizes (ints) or one sequence of data, got "
                     f"({', '.join(type(a).__name__ for a in args)})")
+
+
+def _legacy_new(cls, *args, device=None):
+    """The legacy constructor: ``Tensor(2, 3)`` (zeros of the default dtype) or
+    ``Tensor(data)``; prefer ``micrograd.tensor(data)`` / ``micrograd.zeros(shape)``."""
+    return construct(args, None, device)
+
+
+declare_method("__new__", staticmethod(_legacy_new), __name__)
 
 
 def _all_ints(args: tuple) -> bool:

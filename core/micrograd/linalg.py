@@ -6,7 +6,7 @@ tensor(5.)
 
 from __future__ import annotations
 
-from .ops.base import normalize_dim
+from .ops.arrays import normalize_dim
 from .ops.reduction import amax, amin, vector_norm
 from .tensor import Tensor
 

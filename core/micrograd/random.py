@@ -10,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes
-from .tensor import Tensor
+from .autograd.grad_mode import no_grad
+from .ops.creation import _size, tensor
+from .ops.inplace import copy_
+from .ops.sorting import check_tensor, searchsorted, topk
+from .shape import INT64_MAX, as_dims
+from .tensor import Tensor, surface
 
 
 class Generator:
@@ -48,15 +53,18 @@ class Generator:
 default_generator = Generator().manual_seed(0x5EED)
 
 
+@surface(method=False)
 def manual_seed(seed: int) -> Generator:
     """Seed the default generator (and return it), like ``torch.manual_seed``."""
     return default_generator.manual_seed(seed)
 
 
+@surface(method=False)
 def seed() -> int:
     return default_generator.seed()
 
 
+@surface(method=False)
 def initial_seed() -> int:
     return default_generator.initial_seed()
 
@@ -73,12 +81,10 @@ def _float_dtype(dtype) -> dtypes.DType:
 
 
 def _shape(size, dtype, what) -> tuple:
-    from .ops.creation import _size
     return _size(size, dtype, what)
 
 
 def _make(host: np.ndarray, dtype, device, requires_grad=False) -> Tensor:
-    from .ops.creation import tensor
     return tensor(host, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
@@ -89,6 +95,7 @@ def _draw_floats(rng, kind: str, shape, dtype):
     return rng.standard_normal(shape, dtype=host_dtype)
 
 
+@surface(method=False)
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples from [0, 1)."""
     target = _float_dtype(dtype)
@@ -96,6 +103,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) ->
     return _make(draws, target, device, requires_grad)
 
 
+@surface(method=False)
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples."""
     target = _float_dtype(dtype)
@@ -103,6 +111,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
     return _make(draws, target, device, requires_grad)
 
 
+@surface(method=False)
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
     """Integers uniform in [low, high); ``randint(high, size)`` as in PyTorch."""
     if size is None and isinstance(high, (tuple, list)):
@@ -111,7 +120,6 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         low, high = 0, low
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
-    from .shape import INT64_MAX, as_dims
     low, high = as_dims((low, high), "randint", "low/high")
     if low < -INT64_MAX - 1 or high > INT64_MAX + 1:
         raise RuntimeError(f"randint(): the range [{low}, {high}) does not fit int64")
@@ -124,12 +132,14 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     return _make(host, target, device)
 
 
+@surface(method=False)
 def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64
     (n,) = _shape((n,), target, "randperm")
     return _make(_rng(generator).permutation(n).astype(np.int64), target, device)
 
 
+@surface(method=False)
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         like = mean if isinstance(mean, Tensor) else std
@@ -138,18 +148,22 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     return randn(*(size or ()), generator=generator, dtype=dtype, device=device) * std + mean
 
 
+@surface(method=False)
 def rand_like(x: Tensor, *, generator=None, dtype=None) -> Tensor:
     return rand(tuple(x.shape), generator=generator, dtype=dtype or x._dtype, device=x._backend)
 
 
+@surface(method=False)
 def randn_like(x: Tensor, *, generator=None, dtype=None) -> Tensor:
     return randn(tuple(x.shape), generator=generator, dtype=dtype or x._dtype, device=x._backend)
 
 
+@surface(method=False)
 def randint_like(x: Tensor, low, high=None, *, dtype=None) -> Tensor:
     return randint(low, high, tuple(x.shape), dtype=dtype or x._dtype, device=x._backend)
 
 
+@surface(method=False)
 def bernoulli(p: Tensor, *, generator=None) -> Tensor:
     """1 with probability ``p`` (elementwise), else 0; same dtype as ``p``."""
     draws = _rng(generator).random(tuple(p.shape))
@@ -161,7 +175,71 @@ def bernoulli(p: Tensor, *, generator=None) -> Tensor:
     return _make(host, p._dtype, p._backend)
 
 
+# ----------------------------------------------------------------- sampling
+
+@surface()
+def multinomial(weights: Tensor, num_samples: int, replacement: bool = False, *,
+                generator=None) -> Tensor:
+    """``num_samples`` category indices per row of the non-negative ``weights`` (1-D or 2-D),
+    drawn in proportion to the weights, with or without replacement.
+
+    >>> micrograd.multinomial(micrograd.tensor([0., 1., 0.]), 2, replacement=True)
+    tensor([1, 1])
+    """
+    check_tensor(weights, "multinomial")
+    if weights.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial(): prob_dist must be 1 or 2 dim, got shape "
+                           f"{tuple(weights.shape)}")
+    if weights._dtype.kind != "f":
+        raise RuntimeError(f"multinomial(): expected a floating point probability tensor, got "
+                           f"{weights._dtype}; convert it with .float()")
+    p = weights.detach() if weights.ndim == 2 else weights.detach().unsqueeze(0)
+    rows, categories = p.shape
+    if num_samples <= 0:
+        raise RuntimeError(f"multinomial(): cannot sample {num_samples} <= 0 samples")
+    if not replacement and num_samples > categories:
+        raise RuntimeError(f"multinomial(): cannot sample n_sample > prob_dist.size(-1) "
+                           f"samples without replacement ({num_samples} > {categories})")
+    bad = (p < 0) | p.isnan() | p.isinf()
+    if bool(bad.any().item()):
+        raise RuntimeError("multinomial(): probability tensor contains either `inf`, `nan` or "
+                           "element < 0")
+    positive = (p > 0).sum(1)
+    if bool((positive == 0).any().item()):
+        raise RuntimeError("multinomial(): invalid multinomial distribution (sum of "
+                           "probabilities <= 0)")
+    if not replacement and bool((positive < num_samples).any().item()):
+        raise RuntimeError(f"multinomial(): invalid multinomial distribution: a row has fewer "
+                           f"than {num_samples} categories of nonzero weight, so that many "
+                           f"cannot be drawn without replacement")
+    p64 = p.to(dtypes.float64)
+    if replacement:
+        cdf = p64.cumsum(1)
+        cdf = cdf / cdf[:, -1:]
+        u = rand(rows, num_samples, generator=generator, dtype=dtypes.float64, device=p._backend)
+        out = searchsorted(cdf, u, right=True).clamp(max=categories - 1)
+    else:
+        # An exponential race: category i finishes at E_i / p_i with E_i ~ Exp(1); the first
+        # num_samples to finish are a draw without replacement in proportion to the weights.
+        u = rand(rows, categories, generator=generator, dtype=dtypes.float64, device=p._backend)
+        finish = (-(1 - u).log() / p64).masked_fill(p64 == 0, float("inf"))
+        out = topk(finish, num_samples, 1, largest=False).indices
+    return out if weights.ndim == 2 else out.squeeze(0)
+
+
 # ----------------------------------------------------------------- in-place fills (nn.init)
+
+@surface(function=False)
+@surface(function=False)
+def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+    return fill_uniform_(x, a, b, generator)
+
+
+@surface(function=False)
+@surface(function=False)
+def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    return fill_normal_(x, mean, std, generator)
+
 
 def fill_uniform_(x: Tensor, low: float, high: float, generator=None) -> Tensor:
     if not low <= high:
@@ -183,7 +261,5 @@ def _check_std(std, what: str) -> None:
 
 
 def _fill(x: Tensor, host: np.ndarray) -> Tensor:
-    from .ops.inplace import copy_
-    from .autograd.grad_mode import no_grad
     with no_grad():
         return copy_(x, _make(host, x._dtype, x._backend))

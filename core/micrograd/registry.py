@@ -34,9 +34,11 @@ from typing import Callable
 import pluggy
 
 from . import backend_check, hookspecs
+from ._version import __version__
 from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, missing_primitives
 from .communicator import CommunicatorTable
 from .device import device as Device
+from .extras import extra_for
 
 ENTRY_POINT_GROUP = "micrograd.backends"
 BUILT_IN = "micrograd (built in)"
@@ -389,7 +391,6 @@ def _spec(plugin_name, dist, name, factory, *, device_type, contract, priority=0
             f"contract={CONTRACT_VERSION!r}", name)
     contract = tuple(contract)
     if contract[0] != CONTRACT_VERSION[0] or contract[1] > CONTRACT_VERSION[1]:
-        from . import __version__
         raise _ContractMismatch(
             f"backend {name!r} from {dist or plugin_name} implements backend contract "
             f"{_v(contract)}, but micrograd {__version__} speaks contract "
@@ -474,7 +475,6 @@ def _fix_command(dist: str | None, plugin_name: str, contract: tuple[int, ...]) 
     """How to make the plugin and this core speak one contract. Distribution versions say
     nothing about the contract, so only a plugin of this repository (one the core has an extra
     for) can be pinned to a release: the one tested with this core."""
-    from .extras import extra_for
     package = dist.split()[0] if dist else f"micrograd-{plugin_name}"
     ours = extra_for(package)
     if ours is not None:

@@ -29,8 +29,13 @@ from collections import OrderedDict
 import numpy as np
 
 from . import dtypes
-from ._checkpoint_files import SerializationError, Source, replace_atomically
+from ._checkpoint_files import SerializationError, Source, canonical, replace_atomically
+from ._torch_checkpoint import load_torch_checkpoint
+from .backends.numpy_backend import bf16_to_f32, f32_to_bf16
 from .device import device as Device
+from .nn.parameter import Parameter
+from .ops.creation import tensor
+from .registry import BackendError, registry
 from .tensor import Size, Tensor
 
 # safetensors dtype code <-> micrograd dtype
@@ -55,6 +60,7 @@ def save(obj, f, *, metadata: dict[str, str] | None = None) -> None:
     ...                 "epoch": 3}, "checkpoint.pt")
     >>> micrograd.save(model.state_dict(), "model.safetensors")
     """
+    # safetensors (a compiled extension) loads when a checkpoint is written, not on import
     from safetensors import TensorSpec, serialize, serialize_file
     tensors: dict[str, Tensor | np.ndarray] = {}
     structure = _Encoder(tensors).encode(obj, ())
@@ -86,7 +92,6 @@ class _Encoder:
         if isinstance(obj, (int, float)):
             return int(obj) if isinstance(obj, int) else float(obj)    # IntEnum -> int
         if isinstance(obj, Tensor):
-            from .nn.parameter import Parameter
             return {"tensor": self._name(obj, path), "device": str(obj.device),
                     "requires_grad": obj.requires_grad, "parameter": isinstance(obj, Parameter)}
         if isinstance(obj, np.ndarray):
@@ -152,7 +157,6 @@ def _host_bytes(value) -> tuple[str, np.ndarray]:
         if value._dtype is dtypes.bfloat16:
             # numpy has no bfloat16: write the 16-bit words themselves (the values are already
             # bfloat16-exact, so rounding them again changes nothing).
-            from .backends.numpy_backend import f32_to_bf16
             return "bfloat16", _dense(f32_to_bf16(host).view(np.uint16))
     else:
         host = value
@@ -198,7 +202,6 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
         # or, in the legacy format, a pickle (protocol byte 0x80).
         head = source.read(0, 4)
         if head == _ZIP_MAGIC or (head[:1] == b"\x80" and source.read(8, 1) != b"{"):
-            from ._torch_checkpoint import load_torch_checkpoint
             return load_torch_checkpoint(source, place)
         return _load_safetensors(source, place)
 
@@ -232,7 +235,6 @@ def _placer(map_location):
 def _existing_device(location: str | None):
     """The saved device, with PyTorch's advice when no backend serves it here; the default
     device for a tensor saved without one (a plain safetensors file)."""
-    from .registry import BackendError, registry
     if location is None:
         return None
     try:
@@ -303,20 +305,12 @@ def _host_array(source: Source, entry: tuple) -> tuple[np.ndarray, dtypes.DType]
     dtype, shape, offset = entry
     count = int(np.prod(shape, dtype=np.int64))
     if dtype is dtypes.bfloat16:
-        from .backends.numpy_backend import bf16_to_f32
         return bf16_to_f32(source.array(offset, "<u2", count).reshape(shape)), dtype
     return canonical(source.array(offset, dtype.numpy.newbyteorder("<"), count).reshape(shape)), \
         dtype
 
 
-def canonical(array: np.ndarray) -> np.ndarray:
-    """A file's bool bytes as canonical 0/1: a crafted byte 2 or 255 must not reach kernels
-    that assume one bit of information per byte."""
-    return array.view(np.uint8) != 0 if array.dtype == np.bool_ else array
-
-
 def _make_tensor(source: Source, entry: tuple, location: str | None, place) -> Tensor:
-    from .ops.creation import tensor
     dtype, shape, offset = entry
     host, dtype = _host_array(source, entry)
 
@@ -370,7 +364,6 @@ class _Decoder:
         if name not in self.built:
             t = _make_tensor(self.source, self._entry(name), node.get("device"), self.place)
             if node.get("parameter"):
-                from .nn.parameter import Parameter
                 t = Parameter(t, requires_grad=bool(node.get("requires_grad")))
             elif node.get("requires_grad"):
                 t.requires_grad_(True)

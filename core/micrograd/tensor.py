@@ -1,16 +1,20 @@
 """The Tensor: a backend array plus dtype, device and autograd state.
 
-This module holds what a tensor *is* (attributes, conversion, autograd entry points, repr). What
-a tensor *does* (math, movement, indexing) lives in ``micrograd.ops`` and is bound onto the class
-as methods by ``micrograd._methods``.
+This module holds what a tensor *is* (attributes, host conversion, repr): the data holder of
+floor 3 (docs/architecture.md). What a tensor *does* is declared as a method where it is defined,
+with :func:`surface`: math and movement in ``micrograd.ops``, ``backward`` and hooks in
+``micrograd.autograd``, ``to()`` in ``ops/transfer.py``, ``uniform_`` in ``micrograd.random``.
 """
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import dtypes
-from .autograd.graph import RemovableHandle, run_backward
+from ._format import format_tensor
+from .ops.arrays import normalize_dim
 
 
 class Size(tuple):
@@ -61,12 +65,6 @@ class Tensor:
             t._base = base._base if base._base is not None else base
         return t
 
-    def __new__(cls, *args, device=None):
-        """The legacy constructor: ``Tensor(2, 3)`` (zeros of the default dtype) or
-        ``Tensor(data)``; prefer ``micrograd.tensor(data)`` / ``micrograd.zeros(shape)``."""
-        from .legacy import construct
-        return construct(args, None, device)
-
     def __init__(self, *args, **kwargs):
         pass   # all done in __new__
 
@@ -78,7 +76,6 @@ class Tensor:
     def size(self, dim: int | None = None):
         if dim is None:
             return Size(self._data.shape)
-        from .ops.base import normalize_dim
         return self._data.shape[normalize_dim(dim, self.ndim)]
 
     @property
@@ -262,6 +259,9 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __pos__(self) -> "Tensor":
+        return self
+
     def __dlpack__(self, stream=None, **kwargs):
         if self.requires_grad:
             raise RuntimeError("Can't export a tensor that requires grad through DLPack; "
@@ -278,95 +278,7 @@ class Tensor:
         exporter = getattr(self._data, "__dlpack_device__", None)
         return exporter() if exporter is not None else (1, 0)   # kDLCPU
 
-    def to(self, *args, **kwargs) -> "Tensor":
-        """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``; differentiable."""
-        from .ops.creation import parse_to_args
-        from .ops.transfer import move
-        backend, dtype, copy = parse_to_args(self, args, kwargs)
-        out = self
-        if backend is not None and backend is not self._backend:
-            out = move(out, backend)
-        if dtype is not None and dtype is not out._dtype:
-            from .ops.base import to_dtype
-            out = to_dtype(out, dtype)
-        if copy and out is self:
-            out = self.clone()
-        return out
-
-    def cpu(self) -> "Tensor":
-        return self.to("cpu")
-
-    def cuda(self, device: int | None = None, non_blocking: bool = False) -> "Tensor":
-        if device is None:
-            return self.to("cuda")
-        return self.to(device if not isinstance(device, int) else f"cuda:{device}")
-
-    def pin_memory(self) -> "Tensor":
-        """The tensor itself: no backend here stages host memory through pinned buffers."""
-        return self
-
-    def is_pinned(self) -> bool:
-        return False
-
-    def type(self, dtype=None):
-        """The dtype's name, or the tensor converted to ``dtype`` (a dtype, its name, or a
-        legacy type such as ``micrograd.LongTensor``, which also names the device)."""
-        if dtype is None:
-            return f"micrograd.{self._dtype.name}"
-        legacy_dtype = getattr(dtype, "dtype", None) if isinstance(dtype, type) else None
-        if isinstance(legacy_dtype, dtypes.DType):
-            return self.to(dtype.device_type, legacy_dtype)
-        return self.to(dtypes.to_dtype(dtype))
-
-    def float(self) -> "Tensor":
-        return self.to(dtypes.float32)
-
-    def double(self) -> "Tensor":
-        return self.to(dtypes.float64)
-
-    def half(self) -> "Tensor":
-        return self.to(dtypes.float16)
-
-    def bfloat16(self) -> "Tensor":
-        return self.to(dtypes.bfloat16)
-
-    def long(self) -> "Tensor":
-        return self.to(dtypes.int64)
-
-    def int(self) -> "Tensor":
-        return self.to(dtypes.int32)
-
-    def short(self) -> "Tensor":
-        return self.to(dtypes.int16)
-
-    def char(self) -> "Tensor":
-        return self.to(dtypes.int8)
-
-    def byte(self) -> "Tensor":
-        return self.to(dtypes.uint8)
-
-    def bool(self) -> "Tensor":
-        return self.to(dtypes.bool)
-
-    def type_as(self, other: "Tensor") -> "Tensor":
-        return self.to(other._dtype)
-
     # ------------------------------------------------------------ autograd
-    def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
-                 create_graph: bool = False, inputs=None) -> None:
-        """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
-        if retain_graph is None:
-            retain_graph = create_graph
-        if inputs is not None:
-            grads = run_backward((self,), (gradient,), retain_graph=retain_graph,
-                                 create_graph=create_graph, inputs=tuple(inputs),
-                                 allow_unused=True, accumulate=False)
-            for t, g in zip(inputs, grads):
-                if g is not None:
-                    t.grad = g if t.grad is None else t.grad + g
-            return
-        run_backward((self,), (gradient,), retain_graph=retain_graph, create_graph=create_graph)
-
     def detach(self) -> "Tensor":
         """A tensor sharing storage (and version counter) with this one, outside the graph."""
         t = Tensor._make(self._data, self._dtype, self._backend)
@@ -390,55 +302,8 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def register_hook(self, hook) -> RemovableHandle:
-        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
-        replaces the gradient."""
-        if not self.requires_grad:
-            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        from .autograd.graph import _edge
-        return _edge(self).register_prehook(hook)
-
-    def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
-        """Call ``hook(tensor)`` after backward has accumulated this leaf's ``.grad`` (its
-        return value is ignored), as PyTorch does.
-
-        >>> handle = w.register_post_accumulate_grad_hook(lambda p: print(p.grad))
-        """
-        if not self.requires_grad:
-            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        if not self.is_leaf:
-            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
-                               "tensors; use register_hook for gradients of non-leaf tensors")
-        from .autograd.graph import _edge
-        node = _edge(self)
-        if node._post_hooks is None:
-            node._post_hooks = []
-        return RemovableHandle(node._post_hooks, hook)
-
-    def retain_grad(self) -> None:
-        """Keep ``.grad`` for this non-leaf tensor after backward."""
-        if not self.requires_grad:
-            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-        if self.is_leaf or getattr(self.grad_fn, "_retains", None) is not None:
-            return
-        import weakref
-        ref = weakref.ref(self)
-
-        def keep(grad):
-            tensor = ref()
-            if tensor is not None:
-                g = grad.detach()
-                tensor.grad = g if tensor.grad is None else tensor.grad + g
-        self.grad_fn._retains = keep
-        self.grad_fn.register_prehook(keep)
-
-    @property
-    def retains_grad(self) -> bool:
-        return self.grad_fn is not None and getattr(self.grad_fn, "_retains", None) is not None
-
     # ------------------------------------------------------------ repr
     def __repr__(self) -> str:
-        from ._format import format_tensor
         return format_tensor(self)
 
     __str__ = __repr__
@@ -447,11 +312,6 @@ class Tensor:
         if self.ndim == 0:
             return format(self.item(), spec)
         return repr(self)
-
-    def __reduce_ex__(self, protocol):
-        from .ops.creation import _rebuild
-        return (_rebuild, (self.detach()._host().copy(), self._dtype.name, str(self.device),
-                           self.requires_grad))
 
     def __deepcopy__(self, memo):
         """A copy on this tensor's own backend, with its ``requires_grad`` and a copy of its
@@ -477,3 +337,71 @@ def copy_grad_into(source: Tensor, copy: Tensor, memo: dict) -> None:
 def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
+
+# ------------------------------------------------------------ the method surface
+
+_DECLARED: dict[str, str] = {}     # Tensor method name -> the module that declared it
+_IN_PLACE: dict[str, tuple] = {}   # "exp_" -> (exp, declaring module), for ops/inplace.py
+_in_place_builder = None           # ops/inplace.py's: (op, name) -> the in-place method
+
+
+def surface(*, method: bool | str | tuple[str, ...] = True,
+            function: bool | str | tuple[str, ...] = True, inplace: bool = False):
+    """Declare where the decorated op stands on the public surface, beside its definition:
+    ``method`` names the ``Tensor`` methods (or operators) it becomes, ``function`` the
+    ``micrograd.<name>`` functions (the module's ``__all__``, which the package entry
+    star-imports). ``True`` means the function's own name, ``False`` none. ``inplace`` also
+    declares ``Tensor.<name>_``: the op computed out of place and written back with PyTorch's
+    autograd checks (built by ``ops/inplace.py``, which stands above the op families).
+
+    >>> @surface(method=("add", "__add__"))
+    ... def add(a, b, *, alpha=1): ...
+    """
+    def names(value, fn) -> tuple[str, ...]:
+        if value is True:
+            return (fn.__name__,)
+        if value is False:
+            return ()
+        return (value,) if isinstance(value, str) else tuple(value)
+
+    def declare(fn):
+        module = sys.modules[fn.__module__ if hasattr(fn, "__module__") else fn.fget.__module__]
+        for name in names(method, fn):
+            declare_method(name, fn, module.__name__)
+        # Every module that declares a surface has an __all__ (possibly empty), so the package
+        # entry's star-import takes exactly the declared functions and nothing else.
+        exported = module.__dict__.setdefault("__all__", [])
+        functions = names(function, fn)
+        for name in functions:
+            if name != fn.__name__:
+                setattr(module, name, fn)        # an alias: micrograd.divide is micrograd.div
+            if name not in exported:
+                exported.append(name)
+        if inplace:
+            _declare_in_place(fn.__name__ + "_", fn, module.__name__)
+        return fn
+    return declare
+
+
+def _declare_in_place(name: str, fn, module: str) -> None:
+    _IN_PLACE[name] = (fn, module)
+    if _in_place_builder is not None:
+        declare_method(name, _in_place_builder(fn, name), module)
+
+
+def set_in_place_builder(build) -> None:
+    """Called once by ``ops/inplace.py``: build every in-place method declared so far, and
+    each one declared later, with ``build(op, name)``."""
+    global _in_place_builder
+    _in_place_builder = build
+    for name, (fn, module) in _IN_PLACE.items():
+        declare_method(name, build(fn, name), module)
+
+
+def declare_method(name: str, fn, module: str) -> None:
+    """Make ``fn`` the ``Tensor`` attribute ``name``; each name is declared by one module."""
+    owner = _DECLARED.setdefault(name, module)
+    if owner != module:
+        raise RuntimeError(f"Tensor.{name} is declared twice, in {owner} and in {module}; "
+                           f"an op's method is declared once, where the op is defined")
+    setattr(Tensor, name, fn)

@@ -9,8 +9,8 @@ import tomllib
 import pytest
 
 from micrograd import backend as contract
-from micrograd.cli import main as cli_main
-from micrograd.scaffold import ScaffoldError, release_series, scaffold
+from micrograd.tools.cli import main as cli_main
+from micrograd.tools.scaffold import ScaffoldError, release_series, scaffold
 
 from pkgtools import Venv, run
 

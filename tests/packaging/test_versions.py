@@ -19,7 +19,7 @@ from packaging.version import Version
 
 from micrograd import __version__
 from micrograd.backend import CONTRACT_VERSION
-from micrograd.scaffold import release_series
+from micrograd.tools.scaffold import release_series
 
 from pkgtools import REPO
 

@@ -22,7 +22,7 @@ import pytest
 
 from micrograd import __version__
 from micrograd.backend import CONTRACT_VERSION
-from micrograd.scaffold import release_series, scaffold
+from micrograd.tools.scaffold import release_series, scaffold
 
 from pkgtools import NOT_OURS, REPO, Venv, run, source_copy, wheel
 

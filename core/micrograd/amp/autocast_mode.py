@@ -16,6 +16,7 @@ import warnings
 
 from .. import _devices, dtypes
 from ..ops import autocast as policy
+from ..registry import registry
 
 # PyTorch's defaults: float16 on GPUs, bfloat16 on the host.
 _DEFAULT_DTYPE = {"cpu": dtypes.bfloat16, "cuda": dtypes.float16, "metal": dtypes.float16,
@@ -24,7 +25,6 @@ _LOWER_PRECISION = (dtypes.float16, dtypes.bfloat16)
 
 
 def _known_device_types() -> set[str]:
-    from ..registry import registry
     registry.load()
     return set(_DEFAULT_DTYPE) | {spec.device_type for spec in registry.specs.values()}
 

@@ -15,6 +15,7 @@ from enum import Enum
 import numpy as np
 
 from .. import _devices
+from ..autograd import grad_mode
 from ..tensor import Tensor
 
 
@@ -76,7 +77,6 @@ class GradScaler:
         # PyTorch takes the reciprocal in double precision, then rounds it to float32.
         inv_scale = float(np.float32(1.0 / self._scale))
         found_inf = False
-        from ..autograd import grad_mode
         with grad_mode.no_grad():
             for group in optimizer.param_groups:
                 for p in group["params"]:

@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+from ..ops.arrays import broadcast_shapes
+from ..tensor import Tensor
 from . import grad_mode
-from .graph import Node, record
+from .graph import Node, record, sum_to
 
 
 class FunctionCtx(Node):
@@ -68,8 +70,6 @@ class FunctionCtx(Node):
         shape = self._input_shapes[k]
         if grad is None or tuple(grad.shape) == shape:
             return grad
-        from ..ops.base import broadcast_shapes
-        from ..ops.elementwise import sum_to
         try:
             fits = broadcast_shapes(shape, tuple(grad.shape)) == tuple(grad.shape)
         except RuntimeError:
@@ -94,7 +94,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from ..tensor import Tensor
         ctx = FunctionCtx(cls, len(args))
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         ctx._tensor_positions = positions

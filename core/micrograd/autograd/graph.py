@@ -12,6 +12,7 @@ from __future__ import annotations
 import weakref
 from typing import Any, Callable
 
+from ..tensor import Tensor, surface
 from . import grad_mode
 
 
@@ -66,7 +67,6 @@ class Node:
         data, dtype, backend, version_counter, version = self._output
         if version_counter[0] != version:
             raise RuntimeError(_modified_message(None, version, self, version_counter[0]))
-        from ..tensor import Tensor
         out = Tensor._make(data, dtype, backend)
         out.requires_grad = True
         out.grad_fn = self
@@ -149,6 +149,28 @@ class DeferredGrad:
     def add_into(self, dense) -> None:
         """Add this gradient, in place, into ``dense`` (a buffer no one else holds)."""
         raise NotImplementedError
+
+
+def sum_to(grad, shape: tuple):
+    """Sum a broadcast gradient back down to ``shape`` (the adjoint of broadcasting)."""
+    have = grad._data.shape
+    if have == shape:
+        return grad
+    lead = len(have) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and have[i + lead] != 1)
+    if axes:
+        grad = grad.sum(axes, keepdim=True)
+    if lead:
+        grad = grad.reshape(shape)
+    return grad
+
+
+def _ones_like(out) -> Tensor:
+    """The implicit seed gradient of a scalar output: ones straight from the backend (the engine
+    stands below the ops, so it makes no op call here)."""
+    return Tensor._make(out._backend.full(tuple(out._data.shape), 1, out._dtype), out._dtype,
+                        out._backend)
 
 
 class _GradBuffers(dict):
@@ -266,8 +288,6 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
     With ``accumulate`` the gradients land in leaves' ``.grad`` (``Tensor.backward``); otherwise
     the gradients reaching ``inputs`` are returned (``micrograd.autograd.grad``).
     """
-    from ..ops.creation import ones_like
-
     roots: list[tuple[Node, Any]] = []
     for i, (out, grad) in enumerate(zip(outputs, grad_outputs)):
         if not out.requires_grad:
@@ -278,7 +298,7 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
                                    f"output {i} has shape {tuple(out.shape)}, pass a gradient "
                                    f"of that shape")
-            grad = ones_like(out)
+            grad = _ones_like(out)
         elif tuple(grad.shape) != tuple(out.shape):
             raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
                                f"{tuple(grad.shape)} and output[{i}] has a shape of "
@@ -359,3 +379,73 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
     if not create_graph:
         captured = [None if g is None else g.detach() for g in captured]
     return tuple(captured)
+
+
+# ------------------------------------------------------------ Tensor's autograd methods
+
+@surface(function=False)
+def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
+             create_graph: bool = False, inputs=None) -> None:
+    """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is not None:
+        grads = run_backward((self,), (gradient,), retain_graph=retain_graph,
+                             create_graph=create_graph, inputs=tuple(inputs),
+                             allow_unused=True, accumulate=False)
+        for t, g in zip(inputs, grads):
+            if g is not None:
+                t.grad = g if t.grad is None else t.grad + g
+        return
+    run_backward((self,), (gradient,), retain_graph=retain_graph, create_graph=create_graph)
+
+
+@surface(function=False)
+def register_hook(self, hook) -> RemovableHandle:
+    """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
+    replaces the gradient."""
+    if not self.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    return _edge(self).register_prehook(hook)
+
+
+@surface(function=False)
+def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
+    """Call ``hook(tensor)`` after backward has accumulated this leaf's ``.grad`` (its
+    return value is ignored), as PyTorch does.
+
+    >>> handle = w.register_post_accumulate_grad_hook(lambda p: print(p.grad))
+    """
+    if not self.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if not self.is_leaf:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                           "tensors; use register_hook for gradients of non-leaf tensors")
+    node = _edge(self)
+    if node._post_hooks is None:
+        node._post_hooks = []
+    return RemovableHandle(node._post_hooks, hook)
+
+
+@surface(function=False)
+def retain_grad(self) -> None:
+    """Keep ``.grad`` for this non-leaf tensor after backward."""
+    if not self.requires_grad:
+        raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+    if self.is_leaf or getattr(self.grad_fn, "_retains", None) is not None:
+        return
+    ref = weakref.ref(self)
+
+    def keep(grad):
+        tensor = ref()
+        if tensor is not None:
+            g = grad.detach()
+            tensor.grad = g if tensor.grad is None else tensor.grad + g
+    self.grad_fn._retains = keep
+    self.grad_fn.register_prehook(keep)
+
+
+@surface(method="retains_grad", function=False)
+@property
+def retains_grad(self) -> bool:
+    return self.grad_fn is not None and getattr(self.grad_fn, "_retains", None) is not None

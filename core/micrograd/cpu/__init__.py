@@ -7,6 +7,7 @@ True
 from __future__ import annotations
 
 from . import amp  # noqa: F401  (micrograd.cuda.amp, micrograd.cpu.amp)
+from ..registry import registry
 
 
 def is_available() -> bool:
@@ -23,5 +24,4 @@ def current_device() -> str:
 
 def synchronize(device=None) -> None:
     """Wait for queued work on the backend serving ``cpu``."""
-    from ..registry import registry
     registry.backend_for("cpu").synchronize()

@@ -16,6 +16,9 @@ from .. import _devices
 from ..device import device as _device_type
 from ..legacy import CUDA_TYPES
 from . import amp  # noqa: F401  (micrograd.cuda.amp, micrograd.cpu.amp)
+from ..registry import registry
+from ..dtypes import bfloat16
+from ..random import manual_seed as _manual_seed, seed as _seed
 
 globals().update(CUDA_TYPES)   # micrograd.cuda.FloatTensor, ... (old GAN code picks these)
 
@@ -38,7 +41,6 @@ def is_initialized() -> bool:
 
 def init() -> None:
     """Start the CUDA backend, raising its reason when it cannot."""
-    from ..registry import registry
     registry.backend_for(_TYPE)
 
 
@@ -93,7 +95,6 @@ def get_device_name(device=None) -> str:
 
 def is_bf16_supported(including_emulation: bool = True) -> bool:
     """Whether the CUDA backend declares bfloat16 (False when CUDA is unavailable)."""
-    from ..dtypes import bfloat16
     backend = _devices.backend_or_none(_TYPE)
     return backend is not None and bfloat16 in backend.capabilities.dtypes
 
@@ -109,8 +110,7 @@ def empty_cache() -> None:
 def manual_seed(seed: int) -> None:
     """Seed the generator CUDA tensors draw from (see the module note)."""
     if is_available():
-        from ..random import manual_seed as _seed
-        _seed(seed)
+        _manual_seed(seed)
 
 
 manual_seed_all = manual_seed
@@ -118,7 +118,6 @@ manual_seed_all = manual_seed
 
 def seed() -> None:
     if is_available():
-        from ..random import seed as _seed
         _seed()
 
 

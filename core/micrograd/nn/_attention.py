@@ -21,6 +21,7 @@ from ..ops.linalg import linear
 from ..ops.movement import cat, pad
 from ..ops.reduction import softmax
 from ..tensor import Tensor
+from ._dropout import dropout
 
 __all__ = ["multi_head_attention_forward", "scaled_dot_product_attention"]
 
@@ -57,7 +58,6 @@ def _attend(query: Tensor, key: Tensor, value: Tensor, additive_mask: Tensor | N
     if dead is not None:
         weights = weights.masked_fill(dead, 0.0)
     if dropout_p > 0.0:
-        from .functional import dropout
         weights = dropout(weights, dropout_p, True)
     return weights @ value, weights
 

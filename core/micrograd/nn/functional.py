@@ -6,22 +6,26 @@ Convolution, pooling and class-index cross-entropy run through the contract's op
 
 from __future__ import annotations
 
+import warnings
+
 from .. import dtypes
 from ..autograd import grad_mode
 from ..ops import autocast
-from ..ops import elementwise as ew
-from ..ops.conv import (
-    adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d,
-)
-from ..ops.linalg import linear
 from ..ops import loss as fused_loss
+from ..ops.activation import gelu, relu, sigmoid, silu, softplus
 from ..ops.base import check_same_backend
+from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d
+from ..ops.creation import arange
+from ..ops.linalg import linear
 from ..ops.movement import pad
 from ..ops.normalization import batch_norm
-from ..ops.reduction import log_softmax, softmax
+from ..ops.reduction import log_softmax, softmax, vector_norm
 from ..ops.resample import interpolate
+from ..ops.unary import tanh
+from ..ops.where import where
 from ..tensor import Tensor
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention
+from ._dropout import alpha_dropout, dropout, dropout1d, dropout2d
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
@@ -37,32 +41,13 @@ __all__ = [
 ]
 __all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
 
-relu = ew.relu
-gelu = ew.gelu
-silu = ew.silu
-sigmoid = ew.sigmoid
-tanh = ew.tanh
-softplus = ew.softplus
 
 
 # ------------------------------------------------------------------ layers
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return ew.where(x > 0, x, x * negative_slope)
-
-
-def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator=None) -> Tensor:
-    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (training only)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return x * 0.0
-    from ..random import rand
-    keep = rand(tuple(x.shape), generator=generator, dtype=x._dtype, device=x._backend) >= p
-    return x * (keep.to(x._dtype) * (1.0 / (1.0 - p)))
+    return where(x > 0, x, x * negative_slope)
 
 
 def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
@@ -83,14 +68,13 @@ def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tens
     out = weight.index_select(0, flat.to(dtypes.int64))
     if padding_idx is not None:
         keep = (flat != padding_idx).unsqueeze(1)
-        out = ew.where(keep, out, out.detach())
+        out = where(keep, out, out.detach())
     return out.reshape(tuple(x.shape) + (weight.shape[1],))
 
 
 def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding along a new last dimension; classes must lie in
     [0, num_classes) (``num_classes=-1``: one more than the largest)."""
-    from ..ops.creation import arange
     if x._dtype.kind not in "iu":
         raise RuntimeError(f"one_hot is only applicable to index tensor of type LongTensor, got "
                            f"{x._dtype}; convert class indices with .long()")
@@ -216,7 +200,7 @@ def nll_loss(x: Tensor, target: Tensor, weight: Tensor | None = None,
     logp = _class_last(x)
     t = target.reshape(-1).to(dtypes.int64)
     kept = t != ignore_index
-    safe = ew.where(kept, t, 0)
+    safe = where(kept, t, 0)
     picked = -logp.gather(1, safe.unsqueeze(1)).squeeze(1)
     w = kept.to(x._dtype) if weight is None else weight.index_select(0, safe) * kept
     loss = picked * w
@@ -257,7 +241,7 @@ def cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None,
     elif reduction == "sum":
         smooth = smooth.sum()
     else:   # "mean" (nll_loss has rejected anything else)
-        denom = (weight.index_select(0, ew.where(kept, t, 0)) * kept).sum() \
+        denom = (weight.index_select(0, where(kept, t, 0)) * kept).sum() \
             if weight is not None else kept.sum().to(x._dtype)
         smooth = smooth.sum() / denom
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / classes)
@@ -323,12 +307,12 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804
 
 def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
-    return ew.where(x > 0, x, x.clamp(max=0).expm1() * alpha)
+    return where(x > 0, x, x.clamp(max=0).expm1() * alpha)
 
 
 def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
-    return ew.where(x > 0, x, (x.clamp(max=0) / alpha).expm1() * alpha)
+    return where(x > 0, x, (x.clamp(max=0) / alpha).expm1() * alpha)
 
 
 def selu(x: Tensor, inplace: bool = False) -> Tensor:
@@ -364,7 +348,7 @@ def softsign(x: Tensor) -> Tensor:
 
 
 def mish(x: Tensor, inplace: bool = False) -> Tensor:
-    return x * ew.softplus(x).tanh()
+    return x * softplus(x).tanh()
 
 
 def prelu(x: Tensor, weight: Tensor) -> Tensor:
@@ -379,7 +363,7 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
         shape = [1] * x.ndim
         shape[1 if x.ndim > 1 else 0] = channels
         weight = weight.reshape(shape)
-    return ew.where(x > 0, x, x * weight)
+    return where(x > 0, x, x * weight)
 
 
 def glu(x: Tensor, dim: int = -1) -> Tensor:
@@ -393,55 +377,6 @@ def glu(x: Tensor, dim: int = -1) -> Tensor:
 
 
 # ------------------------------------------------------------------ channel dropout
-
-
-def _channel_dropout(x: Tensor, p: float, training: bool, spatial: int, name: str) -> Tensor:
-    """Zero whole channels (every spatial position of one (sample, channel) together)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if x.ndim not in (spatial + 1, spatial + 2):
-        raise RuntimeError(f"{name}: expected a {spatial + 1}-D (unbatched) or {spatial + 2}-D "
-                           f"(batched) input, got shape {tuple(x.shape)}")
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return x * 0.0
-    from ..random import rand
-    mask_shape = tuple(x.shape[:x.ndim - spatial]) + (1,) * spatial
-    keep = rand(mask_shape, dtype=x._dtype, device=x._backend) >= p
-    return x * (keep.to(x._dtype) * (1.0 / (1.0 - p)))
-
-
-def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero whole channels of (N, C, L) or (C, L) input with probability ``p``."""
-    return _channel_dropout(x, p, training, 1, "dropout1d")
-
-
-def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero whole channels of (N, C, H, W) or (C, H, W) input with probability ``p``."""
-    return _channel_dropout(x, p, training, 2, "dropout2d")
-
-
-_ALPHA_PRIME = 1.7580993408473766   # -SELU's negative saturation value, scale * alpha
-
-
-def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False,
-                  inplace: bool = False) -> Tensor:
-    """Dropout for SELU networks: dropped elements take the negative saturation value and an
-    affine correction keeps the mean and variance (PyTorch's formula)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return x * 0.0
-    from ..random import rand
-    keep = (rand(tuple(x.shape), dtype=x._dtype, device=x._backend) >= p).to(x._dtype)
-    a = 1.0 / ((_ALPHA_PRIME ** 2 * p + 1) * (1 - p)) ** 0.5
-    return x * (keep * a) + ((keep - 1) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p)
-
-
-# ------------------------------------------------------------------ group normalisation
 
 
 def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
@@ -488,7 +423,7 @@ def smooth_l1_loss(x: Tensor, target: Tensor, size_average=None, reduce=None,
     diff = (x - target).abs()
     if beta == 0:
         return _reduce(diff, reduction)
-    return _reduce(ew.where(diff < beta, diff * diff * (0.5 / beta), diff - 0.5 * beta),
+    return _reduce(where(diff < beta, diff * diff * (0.5 / beta), diff - 0.5 * beta),
                    reduction)
 
 
@@ -500,7 +435,7 @@ def huber_loss(x: Tensor, target: Tensor, reduction: str = "mean", delta: float 
         raise RuntimeError(f"huber_loss does not support non-positive values for delta, got "
                            f"{delta}")
     diff = (x - target).abs()
-    loss = ew.where(diff <= delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
+    loss = where(diff <= delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
     return _reduce(loss if weight is None else loss * weight, reduction)
 
 
@@ -514,12 +449,11 @@ def kl_div(x: Tensor, target: Tensor, size_average=None, reduce=None, reduction:
         loss = target.exp() * (target - x)
     else:
         positive = target > 0
-        safe = ew.where(positive, target, 1.0)
-        loss = ew.where(positive, target * safe.log(), 0.0) - target * x
+        safe = where(positive, target, 1.0)
+        loss = where(positive, target * safe.log(), 0.0) - target * x
     if reduction == "batchmean":
         return loss.sum() / (x.shape[0] if x.ndim else 1)
     if reduction == "mean":
-        import warnings
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
                       "support size.'batchmean' divides only by the batch size, and aligns "
                       "with the KL div math definition.'mean' will be changed to behave the "
@@ -533,13 +467,11 @@ def kl_div(x: Tensor, target: Tensor, size_average=None, reduce=None, reduction:
 
 def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """``x / max(||x||_p, eps)`` along ``dim``."""
-    from ..ops.reduction import vector_norm
     return x / vector_norm(x, p, dim, keepdim=True).clamp(min=eps).expand_as(x)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """``x1 . x2 / max(||x1|| ||x2||, eps)`` along ``dim`` (the inputs broadcast)."""
-    from ..ops.reduction import vector_norm
     dot = (x1 * x2).sum(dim)
     return dot / (vector_norm(x1, 2, dim) * vector_norm(x2, 2, dim)).clamp(min=eps)
 
@@ -547,5 +479,4 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
                       keepdim: bool = False) -> Tensor:
     """``||x1 - x2 + eps||_p`` along the last dim."""
-    from ..ops.reduction import vector_norm
     return vector_norm(x1 - x2 + eps, p, -1, keepdim)

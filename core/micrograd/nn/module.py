@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Iterator
 
+from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.graph import RemovableHandle
+from ..ops.creation import empty
+from ..ops.transfer import parse_to_args
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -288,8 +291,6 @@ class Module:
     def to(self, *args, **kwargs) -> "Module":
         """Move and/or cast parameters and buffers: ``to(device)``, ``to(dtype)``,
         ``to(device, dtype)``. Only floating tensors change dtype, as in PyTorch."""
-        from ..ops.creation import parse_to_args
-        from ..ops.creation import empty
         probe = empty(0)
         backend, dtype, _ = parse_to_args(probe, args, kwargs)
         if dtype is not None and not dtype.is_floating_point:
@@ -310,19 +311,15 @@ class Module:
         return self.to("cuda" if index is None else f"cuda:{index}")
 
     def float(self) -> "Module":
-        from .. import dtypes
         return self.to(dtypes.float32)
 
     def double(self) -> "Module":
-        from .. import dtypes
         return self.to(dtypes.float64)
 
     def half(self) -> "Module":
-        from .. import dtypes
         return self.to(dtypes.float16)
 
     def bfloat16(self) -> "Module":
-        from .. import dtypes
         return self.to(dtypes.bfloat16)
 
     # ------------------------------------------------------------------ state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..ops.creation import empty
 from ..tensor import Tensor, copy_grad_into
 
 
@@ -19,7 +20,6 @@ class Parameter(Tensor):
 
     def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
         if data is None:
-            from ..ops.creation import empty
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter expects a Tensor, got {type(data).__name__}; wrap it "

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 from ..autograd import grad_mode
+from ..ops.creation import tensor
+from ..ops.movement import cat, stack
 from ..tensor import Tensor
 
 
@@ -19,8 +21,6 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> Tensor:
     """Scale all gradients together so that their joint ``norm_type`` norm is at most
     ``max_norm``; returns the norm before clipping."""
-    from ..ops.creation import tensor
-    from ..ops.movement import stack
     grads = _grads(parameters)
     if not grads:
         return tensor(0.0)
@@ -47,7 +47,6 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
 
 def parameters_to_vector(parameters) -> Tensor:
     """Every parameter flattened and concatenated into one 1-D tensor (differentiable)."""
-    from ..ops.movement import cat
     flat = [p.reshape(-1) for p in parameters]
     if not flat:
         raise RuntimeError("parameters_to_vector: got no parameters")

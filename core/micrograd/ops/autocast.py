@@ -10,6 +10,7 @@ parameters in float32.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 from .. import dtypes
@@ -70,7 +71,6 @@ def _supported(t: Tensor, dtype):
 def runs_in_float32(fn):
     """Decorator for ops on PyTorch's autocast float32 list (the losses): inside a region
     their floating inputs are cast up to float32 first, as PyTorch does."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

@@ -1,11 +1,19 @@
-"""What every op module shares: the ``Op`` base class, operand coercion and broadcasting."""
+"""What every op stands on: the ``Op`` base class, ``Cast`` / ``to_dtype``, the device check and
+the promotion of two operands (``operands``, through the one table in ``dtypes``).
+
+An :class:`Op` computes its ``forward`` on backend arrays and its ``backward`` with Tensor ops,
+side by side (docs/architecture.md). The array-level helpers (broadcasting, scalar operands) are
+in ``ops/arrays.py``, one floor down; the view and write-back machinery is in ``ops/views.py``.
+"""
 
 from __future__ import annotations
 
 from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.graph import Node, record
+from ..dtypes import DIM, SCALAR, ZERO_DIM, result_type_of, scalar_dtype
 from ..tensor import Tensor
+from .arrays import broadcast_shapes, expand_data, scalar_data
 
 
 class Op(Node):
@@ -26,90 +34,6 @@ class Op(Node):
         return out
 
 
-_BROADCAST_CACHE: dict[tuple, tuple] = {}
-
-
-def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    """The shape ``shapes`` broadcast to (numpy/PyTorch rules); raises naming the shapes."""
-    cached = _BROADCAST_CACHE.get(shapes)
-    if cached is not None:
-        return cached
-    ndim = max(len(s) for s in shapes)
-    result = []
-    for i in range(-ndim, 0):
-        size = 1
-        for s in shapes:
-            if -i <= len(s):
-                d = s[i]
-                if d != 1:
-                    if size != 1 and d != size:
-                        raise RuntimeError(
-                            f"shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be "
-                            f"broadcast together: size {size} vs {d} at dimension {i}")
-                    size = d
-        result.append(size)
-    out = tuple(result)
-    if len(_BROADCAST_CACHE) < 4096:
-        _BROADCAST_CACHE[shapes] = out
-    return out
-
-
-def expand_data(backend, data, shape: tuple[int, ...]):
-    """Broadcast a backend array to ``shape`` (the contract's ``expand`` needs equal ndim)."""
-    have = data.shape
-    if have == shape:
-        return data
-    if len(have) < len(shape):
-        data = backend.reshape(data, (1,) * (len(shape) - len(have)) + tuple(have))
-    return backend.expand(data, shape)
-
-
-def binary_data(backend, op: str, a, b):
-    """``backend.binary(op, a, b)`` for two arrays of one dtype whose shapes broadcast
-    against each other (expanded first where the backend needs equal shapes)."""
-    if a.shape != b.shape and not backend.native_broadcasting:
-        shape = broadcast_shapes(tuple(a.shape), tuple(b.shape))
-        a, b = expand_data(backend, a, shape), expand_data(backend, b, shape)
-    return backend.binary(op, a, b)
-
-
-_SCALAR_CACHE: dict[tuple, object] = {}
-
-
-def scalar_data(backend, value, dtype):
-    """A 0-d backend array holding ``value`` as ``dtype``; small, so cached per backend."""
-    key = (id(backend), dtype, type(value), value)
-    data = _SCALAR_CACHE.get(key)
-    if data is None:
-        data = backend.full((), _representable(value, dtype), dtype)
-        if len(_SCALAR_CACHE) > 2048:
-            _SCALAR_CACHE.clear()
-        _SCALAR_CACHE[key] = data
-    return data
-
-
-def _representable(value, dtype):
-    if dtype.kind == "b":
-        return bool(value)
-    if dtype.kind in "iu":
-        if isinstance(value, float):
-            return int(value)      # truncation, like a cast
-        info_bits = dtype.itemsize * 8
-        lo, hi = ((-(1 << (info_bits - 1)), (1 << (info_bits - 1)) - 1) if dtype.kind == "i"
-                  else (0, (1 << info_bits) - 1))
-        value = int(value)
-        if not lo <= value <= hi:   # wrap around like an integer tensor would
-            value = (value - lo) % (1 << info_bits) + lo
-        return value
-    return float(value)
-
-
-def scalar_operand(backend, value, dtype, shape):
-    """A scalar as the second operand of ``backend.binary`` against an array of ``shape``."""
-    data = scalar_data(backend, value, dtype)
-    return data if backend.native_broadcasting else expand_data(backend, data, shape)
-
-
 def scalar_tensor(value, like: Tensor, dtype=None) -> Tensor:
     dtype = dtype or like._dtype
     return Tensor._make(scalar_data(like._backend, value, dtype), dtype, like._backend)
@@ -126,55 +50,67 @@ def _where(t: Tensor) -> str:
     return f"{t._backend.device} (backend {t._backend.name})"
 
 
-def wrong_result_shape(backend, call: str, got, expected) -> None:
-    """Raise for a backend result of the wrong shape (the always-on cheap invariant; the full
-    check of every primitive is ``MICROGRAD_CHECK_BACKEND=1``, see ``backend_check``)."""
-    from ..backend_check import BackendContractError
-    raise BackendContractError(
-        f"backend {backend.name!r} broke the contract: {call} returned shape {tuple(got)}, "
-        f"expected {tuple(expected)}; the backend is faulty (run it with "
-        f"MICROGRAD_CHECK_BACKEND=1 or the conformance suite to find more)")
-
-
 def to_dtype(t: Tensor, dtype) -> Tensor:
     """``t`` converted to ``dtype`` (differentiable); ``t`` itself if it already is."""
     if t._dtype is dtype:
         return t
-    from .elementwise import Cast
     return Cast.apply(t, dtype=dtype)
 
 
-def normalize_dim(dim: int, ndim: int, what: str = "dim") -> int:
-    size = max(ndim, 1)
-    if not -size <= dim < size:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-size}, "
-                         f"{size - 1}], but got {dim})")
-    return dim % size
+class Cast(Op):
+    def forward(self, x, dtype):
+        self.out_dtype = dtype
+        self.in_dtype = x._dtype
+        return x._backend.astype(x._data, dtype)
+
+    def backward(self, grad):
+        if self.in_dtype.kind != "f":
+            return (None,)
+        return to_dtype(grad, self.in_dtype)
 
 
-def normalize_dims(dims, ndim: int) -> tuple[int, ...]:
-    if dims is None:
-        return tuple(range(ndim))
-    if isinstance(dims, int):     # the common case (x.sum(0)), without the set and sort
-        if 0 <= dims < ndim:
-            return (dims,)
-        return (normalize_dim(dims, ndim),) if ndim else ()
-    out = tuple(sorted({normalize_dim(d, ndim) for d in dims}))
-    if len(out) != len(tuple(dims)):
-        raise RuntimeError(f"dim {tuple(dims)} appears multiple times in the list of dims")
-    return out if ndim else ()      # dim 0 (or -1) of a 0-d tensor names no real axis
+def tier(t: Tensor) -> int:
+    """The promotion tier of a tensor operand: a 0-d tensor weighs less than a dimensioned one."""
+    return DIM if t._data.shape else ZERO_DIM
 
 
-def channel_layout(shape) -> tuple[int, tuple, tuple]:
-    """For x (N, C, ...): the channel count, the axes of every other dim (where per-channel
-    statistics reduce) and the (1, C, 1, ...) shape that broadcasts a (C,) statistic over x."""
-    c = shape[1]
-    return c, (0,) + tuple(range(2, len(shape))), (1, c) + (1,) * (len(shape) - 2)
+def operands(a, b, op: str, *, float_only: bool = False):
+    """Turn ``(a, b)`` (tensors or Python numbers) into two tensors of the result dtype."""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a._backend is not b._backend:
+                check_same_backend(a, b, op)
+            if a._dtype is b._dtype:
+                dtype = a._dtype
+            else:
+                dtype = result_type_of(((a._dtype, tier(a)), (b._dtype, tier(b))))
+        else:
+            dtype = result_type_of(((a._dtype, tier(a)), (scalar_dtype(b), SCALAR)))
+            if float_only and dtype.kind != "f":
+                dtype = dtypes.get_default_dtype()
+            return to_dtype(a, dtype), scalar_tensor(b, a, dtype), dtype
+    elif isinstance(b, Tensor):
+        dtype = result_type_of(((scalar_dtype(a), SCALAR), (b._dtype, tier(b))))
+        if float_only and dtype.kind != "f":
+            dtype = dtypes.get_default_dtype()
+        return scalar_tensor(a, b, dtype), to_dtype(b, dtype), dtype
+    else:
+        raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and "
+                        f"{type(b).__name__}")
+    if float_only and dtype.kind != "f":
+        dtype = dtypes.get_default_dtype()
+    return to_dtype(a, dtype), to_dtype(b, dtype), dtype
 
 
-def numel(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
-
+def broadcast_pair(a: Tensor, b: Tensor):
+    """The arrays of ``a`` and ``b``, expanded to their broadcast shape where the backend needs
+    equal shapes."""
+    da, db = a._data, b._data
+    sa, sb = da.shape, db.shape
+    if sa != sb:
+        shape = broadcast_shapes(sa, sb)
+        be = a._backend
+        if not be.native_broadcasting:
+            da = expand_data(be, da, shape)
+            db = expand_data(be, db, shape)
+    return da, db

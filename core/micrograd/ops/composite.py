@@ -10,56 +10,71 @@ import builtins
 import math
 
 from .. import dtypes
-from ..tensor import Tensor
-from .base import normalize_dim
-from .elementwise import _float_input, atan2, cos, exp, log, sin, sqrt, where
+from ..tensor import Tensor, surface
+from .arrays import normalize_dim
+from .binary import atan2
+from .matrix import diagonal, einsum
+from .movement import broadcast_tensors, stack
+from .sorting import SortResult, sort
+from .unary import _float_input, cos, exp, log, sin, sqrt
+from .where import where
 
 # ------------------------------------------------------------------ transcendental
 
 
+@surface()
 def tan(x: Tensor) -> Tensor:
     x = _float_input(x, "tan")
     return sin(x) / cos(x)
 
 
+@surface()
 def sinh(x: Tensor) -> Tensor:
     x = _float_input(x, "sinh")
     return (x.expm1() - (-x).expm1()) / 2   # exact near 0, unlike (e^x - e^-x) / 2
 
 
+@surface()
 def cosh(x: Tensor) -> Tensor:
     x = _float_input(x, "cosh")
     return (exp(x) + exp(-x)) / 2
 
 
+@surface(method=('atan', 'arctan'))
 def atan(x: Tensor) -> Tensor:
     x = _float_input(x, "atan")
     return atan2(x, x.new_ones(()))
 
 
+@surface(method=('asin', 'arcsin'))
 def asin(x: Tensor) -> Tensor:
     """``atan2(x, sqrt(1 - x^2))``: nan outside [-1, 1], as in PyTorch."""
     x = _float_input(x, "asin")
     return atan2(x, sqrt(1 - x * x))
 
 
+@surface(method=('acos', 'arccos'))
 def acos(x: Tensor) -> Tensor:
     x = _float_input(x, "acos")
     return atan2(sqrt(1 - x * x), x)
 
 
+@surface()
 def log2(x: Tensor) -> Tensor:
     return log(_float_input(x, "log2")) / math.log(2.0)
 
 
+@surface()
 def log10(x: Tensor) -> Tensor:
     return log(_float_input(x, "log10")) / math.log(10.0)
 
 
+@surface()
 def exp2(x: Tensor) -> Tensor:
     return exp(_float_input(x, "exp2") * math.log(2.0))
 
 
+@surface()
 def logaddexp(a: Tensor, b: Tensor) -> Tensor:
     """``log(exp(a) + exp(b))`` without overflow."""
     peak = where(a > b, a, b).detach()
@@ -67,10 +82,12 @@ def logaddexp(a: Tensor, b: Tensor) -> Tensor:
     return log(exp(a - peak) + exp(b - peak)) + peak
 
 
+@surface()
 def hypot(a: Tensor, b: Tensor) -> Tensor:
     return sqrt(a * a + b * b)
 
 
+@surface()
 def xlogy(x: Tensor, y: Tensor) -> Tensor:
     """``x * log(y)``, 0 where ``x`` is 0 (unless ``y`` is nan)."""
     y = y if isinstance(y, Tensor) else x.new_tensor(y)
@@ -79,6 +96,7 @@ def xlogy(x: Tensor, y: Tensor) -> Tensor:
     return where(y.isnan(), float("nan"), out)
 
 
+@surface()
 def logit(x: Tensor, eps: float | None = None) -> Tensor:
     """``log(x / (1 - x))``, with ``x`` clamped into [eps, 1 - eps] when ``eps`` is given."""
     x = _float_input(x, "logit")
@@ -90,10 +108,10 @@ def logit(x: Tensor, eps: float | None = None) -> Tensor:
 # ------------------------------------------------------------------ order statistics
 
 
+@surface()
 def median(x: Tensor, dim: int | None = None, keepdim: bool = False):
     """The lower median: of every element (a 0-d tensor) or, with ``dim``, ``(values,
     indices)`` along it, like ``torch.median``."""
-    from .sorting import SortResult, sort
     if dim is None:
         flat = x.reshape(-1)
         if flat.numel() == 0:
@@ -102,14 +120,13 @@ def median(x: Tensor, dim: int | None = None, keepdim: bool = False):
     return _kth(x, None, dim, keepdim, "median", SortResult)
 
 
+@surface()
 def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     """``(values, indices)`` of the ``k``-th smallest element (1-based) along ``dim``."""
-    from .sorting import SortResult
     return _kth(x, k, dim, keepdim, "kthvalue", SortResult)
 
 
 def _kth(x, k, dim, keepdim, name, result):
-    from .sorting import sort
     if x.ndim == 0:
         return result(x * 1 if x.requires_grad else x.clone(),
                       x.new_zeros((), dtype=dtypes.int64))
@@ -127,12 +144,11 @@ def _kth(x, k, dim, keepdim, name, result):
     return result(values, indices)
 
 
+@surface()
 def quantile(x: Tensor, q, dim: int | None = None, keepdim: bool = False, *,
              interpolation: str = "linear") -> Tensor:
     """The ``q`` quantiles (a float or a 1-D tensor of them, in [0, 1]) over ``dim`` (every
     element when None), interpolating like ``torch.quantile``."""
-    from .movement import stack
-    from .sorting import sort
     if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
         raise ValueError(f"quantile() interpolation must be one of linear, lower, higher, "
                          f"midpoint or nearest. Got {interpolation}")
@@ -176,14 +192,15 @@ def quantile(x: Tensor, q, dim: int | None = None, keepdim: bool = False, *,
 # ------------------------------------------------------------------ products and grids
 
 
+@surface()
 def trace(x: Tensor) -> Tensor:
     """The sum of the main diagonal of a matrix."""
-    from .matrix import diagonal
     if x.ndim != 2:
         raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
     return diagonal(x).sum()
 
 
+@surface()
 def kron(a: Tensor, b: Tensor) -> Tensor:
     """The Kronecker product: every element of ``a`` times a block ``b``."""
     ndim = builtins.max(a.ndim, b.ndim)
@@ -196,9 +213,9 @@ def kron(a: Tensor, b: Tensor) -> Tensor:
     return wide.reshape(tuple(sa * sb for sa, sb in zip(a.shape, b.shape)))
 
 
+@surface()
 def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
     """The cross product of 3-vectors along ``dim`` (the first dim of size 3 when None)."""
-    from .movement import broadcast_tensors, stack
     a, b = broadcast_tensors(a, b)
     if dim is None:
         dim = next((i for i, s in enumerate(a.shape) if s == 3), None)
@@ -213,10 +230,10 @@ def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
     return stack([y1 * z2 - z1 * y2, z1 * x2 - x1 * z2, x1 * y2 - y1 * x2], axis)
 
 
+@surface(method=False)
 def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     """Contract the last ``dims`` dims of ``a`` with the first of ``b`` (or the listed
     pairs), through :func:`einsum`."""
-    from .matrix import einsum
     letters = "abcdefghijklmnopqrstuvwxyz"
     if isinstance(dims, int):
         da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
@@ -233,6 +250,7 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     return einsum(f"{''.join(la)},{''.join(lb)}->{''.join(out)}", a, b)
 
 
+@surface(method=False)
 def meshgrid(*tensors, indexing: str = "ij") -> tuple:
     """Coordinate grids from 1-D tensors; ``indexing="xy"`` swaps the first two axes (NumPy's
     convention), ``"ij"`` (the default here and in PyTorch) keeps them."""

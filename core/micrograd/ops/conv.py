@@ -14,6 +14,7 @@ from ..shape import as_dims
 from ..tensor import Tensor
 from . import autocast, fallbacks
 from .base import Op, check_same_backend
+from .movement import cat, pad
 
 
 def _pair(value, name: str, op: str = "conv2d") -> tuple[int, int]:
@@ -234,7 +235,6 @@ def _string_padding(x, mode, kernel, stride, dilation):
     # An odd total puts the extra row/column on the right, as PyTorch does.
     extra = [t % 2 for t in totals]
     if any(extra):
-        from .movement import pad
         x = pad(x, (0, extra[1], 0, extra[0]))
     return x, (totals[0] // 2, totals[1] // 2)
 
@@ -395,7 +395,6 @@ def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
     if h % oh == 0 and w % ow == 0:
         y = AvgPool2d.apply(x, args=((h // oh, w // ow), (h // oh, w // ow), (0, 0), True))
     else:
-        from .movement import cat
         rows = []
         for i in range(oh):
             r0, r1 = (i * h) // oh, -((-(i + 1) * h) // oh)

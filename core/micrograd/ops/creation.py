@@ -1,60 +1,27 @@
 """Creating tensors: ``tensor``, ``zeros``, ``ones``, ``full``, ``arange``, ``linspace``, ``eye``...
 
-Also where a ``device=`` argument becomes a backend: the default device comes from
-``MICROGRAD_DEVICE`` (else ``"cpu"``) and is resolved once.
+A ``device=`` argument becomes a backend through ``micrograd._devices`` (the default device,
+``MICROGRAD_DEVICE``, is resolved there once).
 """
 
 from __future__ import annotations
 
-import operator
-import os
-
 import numpy as np
 
 from .. import dtypes
+from .._devices import backend_for_device, check_dtype, default_backend  # noqa: F401
 from ..backend import Backend
 from ..shape import as_dims, check_shape
-from ..tensor import Tensor
+from ..tensor import Tensor, declare_method, surface
 from . import fallbacks
-
-_default_backend: Backend | None = None
-_default_spec: str | None = None
-
-
-def default_backend() -> Backend:
-    global _default_backend
-    if _default_backend is None:
-        from ..registry import registry
-        # An empty MICROGRAD_DEVICE (``MICROGRAD_DEVICE= cmd``) means unset, as in a shell.
-        _default_backend = registry.backend_for(_default_spec or
-                                                os.environ.get("MICROGRAD_DEVICE", "").strip()
-                                                or "cpu")
-    return _default_backend
-
-
-def set_default_device(device) -> None:
-    """Make ``device`` (a device string or backend name) where new tensors are created."""
-    global _default_backend, _default_spec
-    _default_spec = None if device is None else str(device)
-    _default_backend = None
-    if device is not None:
-        default_backend()
-
-
-def get_default_device():
-    return default_backend().device
+from .arrays import representable
 
 
 def resolve(device) -> Backend:
     """A ``device=`` argument (None, string, device, backend or tensor) as a backend."""
-    if device is None:
-        return default_backend()
-    if isinstance(device, Backend):
-        return device
     if isinstance(device, Tensor):
         return device._backend
-    from ..registry import registry
-    return registry.backend_for(device)
+    return backend_for_device(device)
 
 
 def _size(size, dtype: dtypes.DType, what: str) -> tuple:
@@ -116,6 +83,7 @@ def canonical_bools(array: np.ndarray) -> np.ndarray:
     return raw != 0
 
 
+@surface(method=False)
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays, tensors).
 
@@ -163,6 +131,7 @@ def _check_fits(low: int, high: int, dtype: dtypes.DType) -> None:
                             f"(its range is {info.min} to {info.max})")
 
 
+@surface(method=False)
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, Tensor) and (dtype is None or data.dtype is dtypes.to_dtype(dtype)) \
             and (device is None or resolve(device) is data._backend):
@@ -170,6 +139,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return tensor(data, dtype=dtype, device=device)
 
 
+@surface(method=False)
 def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor from a numpy array, keeping its dtype (on the numpy backend: sharing memory)."""
     if not isinstance(array, np.ndarray):
@@ -182,6 +152,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._make(from_host(array, target, backend), target, backend)
 
 
+@surface(method=False)
 def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
@@ -189,17 +160,10 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
     if target.kind in "iu" and isinstance(fill_value, int):
         _check_fits(int(fill_value), int(fill_value), target)
     backend = resolve(device)
-    _check_dtype(backend, target)
-    from .base import _representable
+    check_dtype(backend, target)
     shape = _size((size,) if isinstance(size, int) else (tuple(size),), target, "full")
-    data = backend.full(shape, _representable(fill_value, target), target)
+    data = backend.full(shape, representable(fill_value, target), target)
     return _finish(data, target, backend, requires_grad)
-
-
-def _check_dtype(backend, dtype):
-    if dtype not in backend.capabilities.dtypes:
-        raise TypeError(f"backend {backend.name!r} ({backend.device}) does not support {dtype}; "
-                        f"supported: {', '.join(d.name for d in backend.capabilities.dtypes)}")
 
 
 def _filled(value, what):
@@ -207,32 +171,41 @@ def _filled(value, what):
         target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
         shape = _size(size, target, what)
         backend = resolve(device)
-        _check_dtype(backend, target)
+        check_dtype(backend, target)
         return _finish(backend.full(shape, value, target), target, backend, requires_grad)
     fn.__name__ = fn.__qualname__ = what
     return fn
 
 
 zeros, ones = _filled(0, "zeros"), _filled(1, "ones")
+surface(method=False, function=('empty', 'zeros'))(zeros)
+surface(method=False)(ones)
 empty = zeros   # zero-filled: uninitialised memory buys little and hides bugs
 
 
-def _like(maker):
+def _like(maker, name: str):
     def fn(x: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
         return maker(tuple(x.shape), dtype=dtype or x._dtype,
                      device=device if device is not None else x._backend,
                      requires_grad=requires_grad)
+    fn.__name__ = fn.__qualname__ = name
     return fn
 
 
-zeros_like, ones_like, empty_like = _like(zeros), _like(ones), _like(empty)
+zeros_like, ones_like = _like(zeros, "zeros_like"), _like(ones, "ones_like")
+empty_like = _like(empty, "empty_like")
+surface(method=False)(empty_like)
+surface(method=False)(ones_like)
+surface(method=False)(zeros_like)
 
 
+@surface(method=False)
 def full_like(x: Tensor, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     return full(tuple(x.shape), fill_value, dtype=dtype or x._dtype,
                 device=device if device is not None else x._backend, requires_grad=requires_grad)
 
 
+@surface(method=False)
 def arange(start, end=None, step=1, *, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) by ``step``, like ``torch.arange``.
@@ -259,7 +232,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
                                   'and compare it, e.g. arange(n) > 0')
     start, end, step = _arange_bounds(values, target)
     backend = resolve(device)
-    _check_dtype(backend, target)
+    check_dtype(backend, target)
     data = fallbacks.run(backend, "arange", target, start, end, step, target)
     return _finish(data, target, backend, requires_grad)
 
@@ -295,6 +268,7 @@ def _arange_bounds(values, target: dtypes.DType):
     return start, end, step
 
 
+@surface(method=False)
 def linspace(start, end, steps: int, *, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
@@ -303,12 +277,14 @@ def linspace(start, end, steps: int, *, dtype=None, device=None,
                   requires_grad=requires_grad)
 
 
+@surface(method=False)
 def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None) -> Tensor:
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     steps = _count(steps, "logspace", "steps", target)
     return tensor(np.logspace(start, end, steps, base=base), dtype=target, device=device)
 
 
+@surface(method=False)
 def eye(n: int, m: int | None = None, *, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
     target = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
@@ -328,39 +304,43 @@ def _count(value, what: str, name: str, dtype: dtypes.DType) -> int:
     return count
 
 
-def parse_to_args(t: Tensor, args, kwargs):
-    """Split ``Tensor.to``'s flexible arguments into (backend, dtype, copy)."""
-    backend = dtype = None
-    for arg in args:
-        if isinstance(arg, Tensor):
-            backend, dtype = arg._backend, arg._dtype
-        elif isinstance(arg, dtypes.DType) or (not isinstance(arg, str) and _is_dtype_like(arg)):
-            dtype = dtypes.to_dtype(arg)
-        elif arg is not None:
-            backend = resolve(arg)
-    if kwargs.get("device") is not None:
-        backend = resolve(kwargs["device"])
-    if kwargs.get("dtype") is not None:
-        dtype = dtypes.to_dtype(kwargs["dtype"])
-    unknown = set(kwargs) - {"device", "dtype", "copy", "non_blocking"}
-    if unknown:
-        raise TypeError(f"to() got unexpected keyword arguments {sorted(unknown)}")
-    if backend is not None and dtype is not None:
-        _check_dtype(backend, dtype)
-    elif backend is not None:
-        _check_dtype(backend, t._dtype)
-    return backend, dtype, bool(kwargs.get("copy", False))
-
-
-def _is_dtype_like(obj) -> bool:
-    try:
-        dtypes.to_dtype(obj)
-        return True
-    except TypeError:
-        return False
-
-
 def _rebuild(host, dtype_name, device, requires_grad):
     return tensor(host, dtype=dtypes.dtype_from_name(dtype_name), device=device,
                   requires_grad=requires_grad)
 
+
+@surface(method="__reduce_ex__", function=False)
+def reduce_ex(self, protocol):
+    """Pickling goes through the host: the values, the dtype's name and the device string."""
+    return (_rebuild, (self.detach()._host().copy(), self._dtype.name, str(self.device),
+                       self.requires_grad))
+
+
+# ------------------------------------------------------------ construction from an existing tensor
+
+def _new_factory(maker):
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        return maker(*size, dtype=dtype or self._dtype,
+                     device=device if device is not None else self._backend,
+                     requires_grad=requires_grad)
+    method.__name__ = f"new_{maker.__name__}"
+    return method
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    return full(size, fill_value, dtype=dtype or self._dtype,
+                device=device if device is not None else self._backend,
+                requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    return tensor(data, dtype=dtype or self._dtype,
+                  device=device if device is not None else self._backend,
+                  requires_grad=requires_grad)
+
+
+declare_method("new_zeros", _new_factory(zeros), __name__)
+declare_method("new_ones", _new_factory(ones), __name__)
+declare_method("new_empty", _new_factory(empty), __name__)
+declare_method("new_full", _new_full, __name__)
+declare_method("new_tensor", _new_tensor, __name__)

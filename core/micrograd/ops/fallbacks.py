@@ -80,7 +80,7 @@ def reset_counts() -> None:
 
 def _scalar(be, dtype, value, like):
     """A scalar operand for ``be.binary`` against the array ``like``."""
-    from .base import scalar_operand
+    from .arrays import scalar_operand
     return scalar_operand(be, value, dtype, like.shape)
 
 
@@ -455,7 +455,7 @@ def cross_entropy(be, dt, logits, target, ignore_index):
 # broadcast against x; the results go back as (C,) arrays.
 
 def batch_norm(be, dt, x, weight, bias, running_mean, running_var, training, momentum, eps):
-    from .base import binary_data, channel_layout, numel
+    from .arrays import binary_data, channel_layout, numel
     c, axes, stat_shape = channel_layout(x.shape)
     if training:   # the batch's statistics: two passes, as accurate as PyTorch's
         count = numel(x.shape) // c
@@ -484,7 +484,7 @@ def batch_norm(be, dt, x, weight, bias, running_mean, running_var, training, mom
 
 
 def batch_norm_backward(be, dt, grad_y, x, weight, mean, invstd, training):
-    from .base import binary_data, channel_layout, numel
+    from .arrays import binary_data, channel_layout, numel
     c, axes, stat_shape = channel_layout(x.shape)
     invstd = be.reshape(invstd, stat_shape)
     xc = binary_data(be, "sub", x, be.reshape(mean, stat_shape))

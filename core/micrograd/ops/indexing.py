@@ -14,12 +14,18 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd import grad_mode
-from ..autograd.graph import record
-from ..tensor import Tensor
-from .base import Op, broadcast_shapes, check_same_backend, normalize_dim, numel, to_dtype
-from .movement import (Slice, SliceScatter, block_is_dense, is_dense, link_view,
-                       needs_writeback, reshape)
-
+from ..autograd.graph import record, sum_to
+from ..tensor import Tensor, surface
+from .arrays import broadcast_shapes, normalize_dim, numel
+from .base import Op, check_same_backend, scalar_tensor, to_dtype
+from .creation import arange
+from .creation import tensor as make_tensor
+from .movement import Slice, SliceScatter, reshape
+from .views import (
+    block_is_dense, bump_version, check_inplace_allowed, is_dense, link_view, needs_writeback,
+    snapshot, write_through_view,
+)
+from .where import where
 
 # ------------------------------------------------------------------ gather / scatter / take
 
@@ -101,6 +107,7 @@ def _bounds(index: Tensor, size: int, axis: int, name: str) -> Tensor:
     return index
 
 
+@surface()
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     _check_index(x, index, "gather")
     axis = normalize_dim(dim, x.ndim)
@@ -136,11 +143,13 @@ def _scatter_args(x, dim, index, src, name):
     return axis, index, src
 
 
+@surface()
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     axis, index, src = _scatter_args(x, dim, index, src, "scatter_add")
     return ScatterAdd.apply(x, index, src, axis=axis)
 
 
+@surface()
 def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
     if reduce is not None:
         if reduce != "add":
@@ -150,6 +159,7 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
     return Scatter.apply(x, index, src, axis=axis)
 
 
+@surface()
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     _check_index(x, index, "index_select")
     if index.ndim > 1:
@@ -162,19 +172,19 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     return Take.apply(x, index, axis=axis)
 
 
+@surface()
 def take_along_dim(x: Tensor, indices: Tensor, dim: int) -> Tensor:
     return gather(x, dim, indices)
 
 
+@surface()
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
-    from .elementwise import where
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got "
                                f"tensor with {value.ndim} dimension(s).")
         value = to_dtype(value, x._dtype)
     else:
-        from .base import scalar_tensor
         value = scalar_tensor(value, x)
     if mask._dtype is not dtypes.bool:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
@@ -182,6 +192,7 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     return where(mask, value, x)
 
 
+@surface()
 def nonzero(x: Tensor, *, as_tuple: bool = False):
     data = x._backend.nonzero(x._data)
     coords = Tensor._make(data, dtypes.int64, x._backend)
@@ -190,10 +201,12 @@ def nonzero(x: Tensor, *, as_tuple: bool = False):
     return coords
 
 
+@surface(method=False)
 def argwhere(x: Tensor) -> Tensor:
     return nonzero(x)
 
 
+@surface()
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:
     """The elements of ``x`` where the bool ``mask`` (broadcast against it) holds, as 1-D."""
     if not isinstance(mask, Tensor) or mask._dtype is not dtypes.bool:
@@ -289,7 +302,6 @@ def _as_index(k, x):
     if isinstance(k, (int, np.integer)):
         return int(k)
     if isinstance(k, (list, tuple, range, np.ndarray)):
-        from .creation import tensor as make_tensor
         # A range is an integer index list even when empty (np.asarray([]) is float64).
         arr = np.arange(k.start, k.stop, k.step) if isinstance(k, range) else np.asarray(k)
         if arr.dtype == object or arr.dtype.kind not in "biu":
@@ -321,6 +333,7 @@ def _slice_shape(slices) -> tuple:
 # ------------------------------------------------------------------ getitem
 
 
+@surface(method='__getitem__', function=False)
 def getitem(x: Tensor, key) -> Tensor:
     p = _parse(x, key)
     y = p.x
@@ -377,14 +390,14 @@ def _advanced(y: Tensor, advanced) -> Tensor:
 # ------------------------------------------------------------------ setitem
 
 
+@surface(method='__setitem__', function=False)
 def setitem(x: Tensor, key, value) -> None:
     if not isinstance(value, Tensor):
-        from .base import scalar_tensor
         value = scalar_tensor(value, x)
     check_same_backend(x, value, "index assignment")
     value = to_dtype(value, x._dtype)
     recording = grad_mode.state.enabled and (x.requires_grad or value.requires_grad)
-    link = _check_inplace_allowed(x) if recording else x._writeback
+    link = check_inplace_allowed(x) if recording else x._writeback
     if link is not None:              # x views a graph tensor, or is a copy on this backend
         updated = x.clone()
         setitem(updated, key, value)
@@ -401,24 +414,23 @@ def setitem(x: Tensor, key, value) -> None:
         key = stripped
     p = _parse(x, key)
     be = x._backend
-    old = _snapshot(x) if recording else None
+    old = snapshot(x) if recording else None
     if not p.advanced:
         shape = _slice_shape(p.slices)
         be.setitem_(x._data, tuple(p.slices), _broadcast_value(value, shape, p.drop)._data)
-        _bump(x)
+        bump_version(x)
         if recording:
             record(_SetItemNode(tuple(p.slices), tuple(x.shape), tuple(value.shape)),
                    (old, value), x)
         return
     # Advanced keys: find the flat positions the key selects, then scatter into a flat copy.
-    from .creation import arange
     grid = getitem(arange(x.numel(), device=be).reshape(tuple(x.shape)), key)
     shape, positions = tuple(grid.shape), grid.reshape(-1)
     values = _broadcast_value(value, shape, []).reshape(-1)
     flat = be.reshape(be.contiguous(x._data), (x.numel(),))
     written = be.scatter(flat, 0, positions._data, be.contiguous(values._data), False)
     be.copy_(x._data, be.reshape(written, tuple(x._data.shape)))
-    _bump(x)
+    bump_version(x)
     if recording:
         record(_ScatterNode(positions, tuple(x.shape), tuple(value.shape), shape), (old, value), x)
 
@@ -435,57 +447,11 @@ def _broadcast_value(value: Tensor, shape, dropped) -> Tensor:
     return reshape(v, shape) if dropped else v
 
 
-def _check_inplace_allowed(x: Tensor):
-    """Refuse in-place writes autograd cannot follow. For a view ``x = t[key]`` of a graph
-    tensor, return ``(t, key)``: the write then goes through ``t`` (:func:`write_through_view`)."""
-    if x.is_leaf and x.requires_grad:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
-                           "operation.")
-    base = x._base
-    if base is None or not base.requires_grad:
-        return None
-    if base.is_leaf:
-        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
-                           "in-place operation; clone() the view, or modify under no_grad()")
-    link = getattr(x.grad_fn, "_view_of", None)
-    if link is None:
-        raise RuntimeError("in-place modification of this view of a tensor that requires grad "
-                           "is not supported (only of views made by indexing, view(), squeeze, "
-                           "unsqueeze, permute and transpose; reshape() may copy, use view() "
-                           "to share); modify the base tensor, or clone() the view first")
-    return link
-
-
-def write_through_view(x: Tensor, link, value: Tensor) -> None:
-    """Write ``value`` into the view ``x`` of a graph tensor through its source (``source[key]
-    = value``, or a copy of the reshaped/permuted value), which records the write on the
-    source like PyTorch's CopySlices; ``x`` then takes its history (and, on backends whose
-    views do not alias, its data) from the updated source."""
-    write, read = link
-    write(value)
-    fresh = read()
-    x._data = fresh._data
-    if fresh.requires_grad:
-        x.grad_fn, x.requires_grad = fresh.grad_fn, True
-
-
-def _snapshot(x: Tensor) -> Tensor:
-    """The pre-assignment node of ``x`` as a tensor (its edge), for recording."""
-    old = Tensor._make(x._data, x._dtype, x._backend)
-    old.requires_grad, old.grad_fn, old._accumulator = x.requires_grad, x.grad_fn, x._accumulator
-    return old
-
-
-def _bump(x: Tensor) -> None:
-    x._version[0] += 1
-
-
 class _SetItemNode(Op):
     def __init__(self, key=None, x_shape=None, value_shape=None):
         self.key, self.x_shape, self.value_shape = key, x_shape, value_shape
 
     def backward(self, grad):
-        from .elementwise import sum_to
         picked = Slice.apply(grad, key=self.key)
         cleared = grad - SliceScatter.apply(picked, shape=self.x_shape, key=self.key)
         return cleared, sum_to(_squeeze_to(picked, self.value_shape), self.value_shape)
@@ -497,7 +463,6 @@ class _ScatterNode(Op):
         self.value_shape, self.index_shape = value_shape, index_shape
 
     def backward(self, grad):
-        from .elementwise import sum_to
         flat = grad.reshape(-1)
         zeros = flat.new_zeros(tuple(self.positions.shape))
         cleared = Scatter.apply(flat, self.positions, zeros, axis=0).reshape(self.x_shape)

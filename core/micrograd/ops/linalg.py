@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
-from ..tensor import Tensor
+from .. import dtypes
+from ..autograd.graph import sum_to
+from ..tensor import Tensor, declare_method, surface
 from . import autocast
-from .base import Op, broadcast_shapes, expand_data, numel
-from .elementwise import operands, sum_to
+from .arrays import broadcast_shapes, expand_data, numel
+from .base import Op, operands
+from .creation import zeros
+from .movement import broadcast_to
+from .where import where
 
 
 class MatMul(Op):
@@ -34,6 +39,7 @@ class _BroadcastBatch(Op):
         return sum_to(grad, self.in_shape)
 
 
+@surface(method=('__matmul__', 'matmul'))
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: expected two Tensors, got {type(a).__name__} and "
@@ -138,12 +144,14 @@ def _fused_linear_applies(x: Tensor, weight: Tensor, bias: Tensor | None) -> boo
     return allowed is None or dtype in allowed
 
 
+@surface()
 def mm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 2 or b.ndim != 2:
         raise RuntimeError(f"mm: expected 2-D tensors, got {a.ndim}-D and {b.ndim}-D")
     return matmul(a, b)
 
 
+@surface()
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     """Batched (B, n, m) @ (B, m, p); unlike ``matmul``, batch sizes must be equal."""
     check_batched(a, b, "bmm")
@@ -161,6 +169,7 @@ def check_batched(a: Tensor, b: Tensor, name: str) -> None:
                            f"{tuple(b.shape)})")
 
 
+@surface()
 def dot(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
@@ -170,6 +179,7 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@surface()
 def outer(a: Tensor, b: Tensor) -> Tensor:
     """The outer product of two vectors: ``out[i, j] = a[i] * b[j]``."""
     for name, v in (("self", a), ("vec2", b)):
@@ -179,11 +189,32 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
     return a.reshape(-1, 1) * b.reshape(1, -1)
 
 
+@surface(method=False)
 def addmm(bias: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * bias + alpha * (a @ b)`` for matrices; with ``beta=0`` the bias is ignored
     (nan and inf in it do not propagate), as in PyTorch."""
-    from .matrix import scaled_sum
     if a.ndim != 2 or b.ndim != 2:
         raise RuntimeError(f"addmm: mat1 and mat2 must be matrices, got shapes "
                            f"{tuple(a.shape)} and {tuple(b.shape)}")
     return scaled_sum(bias, matmul(a, b), beta, alpha)
+
+
+def _addmm_method(self, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
+    return addmm(self, a, b, beta=beta, alpha=alpha)
+
+
+declare_method("addmm", _addmm_method, __name__)
+declare_method("__rmatmul__", lambda self, other: matmul(other, self), __name__)
+
+
+def scaled_sum(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
+    """``beta * input + alpha * product``; ``beta=0`` ignores the input's values."""
+    if alpha != 1:
+        product = product * alpha
+    if beta == 0:   # the input only contributes a zero gradient, as in PyTorch
+        input = broadcast_to(input, tuple(product.shape))   # still checks that shapes fit
+        if not input.requires_grad:
+            return product
+        unused = zeros(tuple(product.shape), dtype=dtypes.bool, device=product._backend)
+        return product + where(unused, input, 0)
+    return product + (input if beta == 1 else input * beta)

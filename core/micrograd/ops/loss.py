@@ -16,7 +16,13 @@ import numpy as np
 from .. import dtypes
 from ..tensor import Tensor
 from . import fallbacks
-from .base import Op, check_same_backend, scalar_operand
+from .arrays import scalar_operand
+from .base import Op, check_same_backend
+from .creation import zeros_like
+from .indexing import ScatterAdd
+from .movement import cat
+from .reduction import Softmax
+from .where import where
 
 _HOST_CHECK_LIMIT = 1 << 16
 """Targets up to this many elements are copied to the host and checked there (one transfer);
@@ -36,8 +42,6 @@ def check_targets(target: Tensor, classes: int, ignore_index: int, name: str) ->
         valid = host[kept] if count != n else host
         lo, hi = (int(valid.min()), int(valid.max())) if count else (0, 0)
     else:
-        from .elementwise import where
-        from .movement import cat
         kept = target != ignore_index
         safe = where(kept, target, 0).to(dtypes.int64)     # 0 is in range for any classes
         summary = cat([safe.min().reshape(1), safe.max().reshape(1), kept.sum().reshape(1)])
@@ -68,10 +72,6 @@ class CrossEntropy(Op):
         return total
 
     def backward(self, grad):
-        from .creation import zeros_like
-        from .elementwise import where
-        from .indexing import ScatterAdd
-        from .reduction import Softmax
         (logits,) = self.saved_tensors
         if self.reduction == "mean" and self.divisor == 0:
             return zeros_like(logits), None      # every target ignored: PyTorch's zero gradient

@@ -11,18 +11,18 @@ from __future__ import annotations
 import builtins
 import string
 
-from .. import dtypes
-from ..tensor import Tensor
-from .base import normalize_dim
-from .linalg import check_batched, matmul
-
+from ..tensor import Tensor, surface
+from .arrays import normalize_dim
+from .creation import arange, eye
+from .linalg import check_batched, matmul, scaled_sum
+from .movement import pad
+from .reduction import _accumulating_dtype, vector_norm
+from .where import where
 
 # ------------------------------------------------------------------ triangles and diagonals
 
 
 def _triangle(x: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
-    from .creation import arange
-    from .elementwise import where
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got shape "
                            f"{tuple(x.shape)}")
@@ -33,6 +33,7 @@ def _triangle(x: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
     return where(keep, x, x.new_zeros(()))
 
 
+@surface()
 def tril(x: Tensor, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two dims (``col - row <= diagonal``), zeros above.
 
@@ -43,11 +44,13 @@ def tril(x: Tensor, diagonal: int = 0) -> Tensor:
     return _triangle(x, diagonal, True, "tril")
 
 
+@surface()
 def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dims (``col - row >= diagonal``), zeros below."""
     return _triangle(x, diagonal, False, "triu")
 
 
+@surface()
 def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     """The diagonal of the (dim1, dim2) planes as the last dim, like ``torch.diagonal``.
 
@@ -70,10 +73,9 @@ def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor
         flat[..., 0:0]
 
 
+@surface()
 def diag_embed(x: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """Matrices whose (dim1, dim2) diagonal ``offset`` holds the last dim of ``x``."""
-    from .creation import eye
-    from .movement import pad
     if x.ndim == 0:
         raise RuntimeError("diag_embed: expected an input of at least 1 dimension")
     n = x.shape[-1]
@@ -91,6 +93,7 @@ def diag_embed(x: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Te
 _plane_diagonal = diagonal   # diag's argument is called diagonal, as in PyTorch
 
 
+@surface()
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:
     """A 1-D ``x`` as the ``diagonal``-th diagonal of a square matrix; of a 2-D ``x``, that
     diagonal as a vector."""
@@ -104,6 +107,7 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
 # ------------------------------------------------------------------ products
 
 
+@surface()
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * input + alpha * (batch1 @ batch2)`` over (B, n, m) @ (B, m, p); with
     ``beta=0`` the input is ignored (nan and inf in it do not propagate)."""
@@ -111,28 +115,14 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
     return scaled_sum(input, matmul(batch1, batch2), beta, alpha)
 
 
+@surface()
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``."""
     check_batched(batch1, batch2, "addbmm")
     return scaled_sum(input, matmul(batch1, batch2).sum(0), beta, alpha)
 
 
-def scaled_sum(input: Tensor, product: Tensor, beta, alpha) -> Tensor:
-    """``beta * input + alpha * product``; ``beta=0`` ignores the input's values."""
-    from .movement import broadcast_to
-    if alpha != 1:
-        product = product * alpha
-    if beta == 0:   # the input only contributes a zero gradient, as in PyTorch
-        from .elementwise import where
-        from .creation import zeros
-        input = broadcast_to(input, tuple(product.shape))   # still checks that shapes fit
-        if not input.requires_grad:
-            return product
-        unused = zeros(tuple(product.shape), dtype=dtypes.bool, device=product._backend)
-        return product + where(unused, input, 0)
-    return product + (input if beta == 1 else input * beta)
-
-
+@surface(method=False)
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
     """Pairwise ``p``-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M)."""
     if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
@@ -140,13 +130,13 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
                            f"columns, got {tuple(x1.shape)} and {tuple(x2.shape)}")
     if p < 0:
         raise RuntimeError(f"cdist only supports non-negative p values, got {p}")
-    from .reduction import vector_norm
     return vector_norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, -1)
 
 
 # ------------------------------------------------------------------ einsum
 
 
+@surface(method=False)
 def einsum(equation: str, *operands) -> Tensor:
     """Einstein summation, like ``torch.einsum``: ``"bij,bjk->bik"``, implicit outputs
     (``"ij,jk"``), ``...`` for broadcast dims, repeated letters in one operand for diagonals.
@@ -273,6 +263,7 @@ def _prod(values) -> int:
 # ------------------------------------------------------------------ cumulative product
 
 
+@surface()
 def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     """Inclusive cumulative product along ``dim``. Computed as the product of a lower-
     triangular broadcast (n x n per line, fine for the lengths programs use), so its gradient
@@ -281,9 +272,6 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     >>> micrograd.cumprod(micrograd.tensor([1., 2., 3.]), 0)
     tensor([1., 2., 6.])
     """
-    from .creation import arange
-    from .elementwise import where
-    from .reduction import _accumulating_dtype
     x = _accumulating_dtype(x, dtype)
     if x.ndim == 0:
         return x * 1 if x.requires_grad else x.clone()

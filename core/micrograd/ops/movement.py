@@ -5,35 +5,19 @@ from __future__ import annotations
 import builtins
 
 from ..autograd import grad_mode
-from ..autograd.graph import DeferredGrad
-from ..tensor import Size, Tensor
-from .base import (
-    Op, binary_data, broadcast_shapes, check_same_backend, normalize_dim, normalize_dims, numel,
-    to_dtype,
-)
+from ..autograd.graph import DeferredGrad, sum_to
+from ..dtypes import result_type
+from ..dtypes import to_dtype as as_dtype
 from ..shape import as_dims, check_shape
-from .layout import contiguous_strides, normalized, reshaped_strides
-
-
-class ViewOp(Op):
-    """An op whose output shares storage and version counter with its input where it can."""
-
-    @classmethod
-    def apply(cls, x, **attrs):
-        out = super().apply(x, **attrs)
-        out._version = x._version
-        out._base = x._base if x._base is not None else x
-        out._strides = normalized(out._data.shape, cls.layout(x, **attrs))
-        return out
-
-    @staticmethod
-    def layout(x, **attrs):
-        """The output's logical strides in PyTorch (``ops/layout.py``); None: contiguous."""
-        return None
-
-
-def _strides(x: Tensor) -> tuple:
-    return x._strides if x._strides is not None else contiguous_strides(tuple(x._data.shape))
+from ..tensor import Size, Tensor, surface
+from .arrays import binary_data, broadcast_shapes, expand_data, normalize_dim, normalize_dims, numel
+from .base import Op, check_same_backend, to_dtype
+from .layout import reshaped_strides
+from .resample import pad_by_index
+from .views import (
+    ViewOp, block_is_dense, copy_into, is_dense, link_view, needs_writeback, refuse_writes,
+    view_strides,
+)
 
 
 class Reshape(ViewOp):
@@ -53,7 +37,7 @@ class Reshape(ViewOp):
 class Permute(ViewOp):
     @staticmethod
     def layout(x, axes):
-        strides = _strides(x)
+        strides = view_strides(x)
         return tuple(strides[a] for a in axes)
 
     def forward(self, x, axes):
@@ -72,23 +56,21 @@ class Expand(ViewOp):
     def layout(x, shape):
         lead = len(shape) - x.ndim
         have = (1,) * lead + tuple(x._data.shape)
-        strides = (0,) * lead + _strides(x)
+        strides = (0,) * lead + view_strides(x)
         return tuple(0 if h == 1 and s != 1 else st for h, s, st in zip(have, shape, strides))
 
     def forward(self, x, shape):
-        from .base import expand_data
         self.in_shape = x._data.shape
         return expand_data(x._backend, x._data, shape)
 
     def backward(self, grad):
-        from .elementwise import sum_to
         return sum_to(grad, self.in_shape)
 
 
 class Slice(ViewOp):
     @staticmethod
     def layout(x, key):
-        return tuple(st * k.step for st, k in zip(_strides(x), key))
+        return tuple(st * k.step for st, k in zip(view_strides(x), key))
 
     def forward(self, x, key):
         self.in_shape, self.key = x._data.shape, key
@@ -210,60 +192,7 @@ def infer_shape(shape: tuple, total: int, have: tuple) -> tuple:
 
 # ------------------------------------------------------------------ public functions
 
-class DenseLink(tuple):
-    """The ``(write, read)`` link of a view that is a row-major contiguous block of a
-    contiguous source (``x[1]``, ``x[2:5]``, ``x.view(...)`` of a fresh tensor). PyTorch's
-    ``reshape``/``flatten`` of such a view is a view again, so those link too."""
-
-
-def link_view(view: Tensor, write, read, *, dense: bool = False) -> Tensor:
-    """Let an in-place op on ``view`` (a view of a graph tensor) go through its source:
-    ``write(value)`` stores ``value`` as the view's new content into the source, recorded;
-    ``read()`` derives the view again (see ``indexing.write_through_view``). ``dense``: the
-    view is a contiguous block of a contiguous source (see :class:`DenseLink`)."""
-    link = DenseLink((write, read)) if dense else (write, read)
-    if view.grad_fn is not None:
-        view.grad_fn._view_of = link
-    elif needs_writeback(view):
-        view._writeback = link
-    return view
-
-
-def is_dense(x: Tensor) -> bool:
-    """Whether ``x`` is row-major contiguous as PyTorch lays it out, as far as the core knows:
-    a tensor that is no view, or a view linked as dense. (Unknown counts as not dense, so a
-    reshape of it stays a copy, as PyTorch's reshape of a strided view is.)"""
-    link = x._writeback if x.grad_fn is None else getattr(x.grad_fn, "_view_of", None)
-    return x._base is None or isinstance(link, DenseLink)
-
-
-def block_is_dense(key: tuple, shape: tuple) -> bool:
-    """Whether the basic slices ``key`` of a row-major ``shape`` select one contiguous run of
-    memory: single positions in the leading dims, one unit-step range, then whole dims."""
-    lengths = [len(range(s.start, s.stop, s.step)) for s in key]
-    if 0 in lengths:
-        return True
-    d = 0
-    while d < len(key) and lengths[d] == 1:
-        d += 1
-    if d < len(key) and key[d].step != 1:
-        return False
-    return all(s.start == 0 and s.stop == n and s.step == 1
-               for s, n in zip(key[d + 1:], shape[d + 1:]))
-
-
-def needs_writeback(view: Tensor) -> bool:
-    """Whether writes into ``view`` must be copied to its source by the core: on backends whose
-    views do not alias their base (MLX), a view is a copy, and without this an in-place op on it
-    would silently leave the source unchanged."""
-    return not view._backend.capabilities.views_share_memory
-
-
-def _copy_into(source: Tensor, value: Tensor) -> None:
-    from .inplace import copy_
-    copy_(source, value)
-
-
+@surface()
 def reshape(x: Tensor, *shape) -> Tensor:
     shape = infer_shape(_shape_arg(shape, "reshape"), x.numel(), x._data.shape)
     if shape == x._data.shape:
@@ -278,7 +207,7 @@ def reshape(x: Tensor, *shape) -> Tensor:
 
 def _link_reshape(x: Tensor, out: Tensor, shape: tuple, *, dense: bool) -> Tensor:
     in_shape = x._data.shape
-    return link_view(out, lambda value: _copy_into(x, reshape(value, in_shape)),
+    return link_view(out, lambda value: copy_into(x, reshape(value, in_shape)),
                      lambda: _linked_reshape(x, shape), dense=dense)
 
 
@@ -291,13 +220,13 @@ def _linked_reshape(x: Tensor, shape: tuple) -> Tensor:
     return _link_reshape(x, out, shape, dense=is_dense(x))
 
 
+@surface(function=False)
 def view(x: Tensor, *shape) -> Tensor:
     """Same data, new shape, never a copy: refuses (like PyTorch) when the tensor's layout, e.g.
     after a transpose, cannot be read in the new shape without copying; reshape() copies."""
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, Size)):
         # torch's view(dtype) reinterprets the bits; a backend array cannot promise that, and a
         # silent value cast would be wrong, so only the identity is allowed.
-        from ..dtypes import to_dtype as as_dtype
         target = as_dtype(shape[0])
         if target is not x._dtype:
             raise NotImplementedError(
@@ -314,14 +243,17 @@ def view(x: Tensor, *shape) -> Tensor:
     return _linked_reshape(x, new_shape)
 
 
+@surface(function=False)
 def view_as(x: Tensor, other: Tensor) -> Tensor:
     return view(x, tuple(other.shape))
 
 
+@surface(function=False)
 def reshape_as(x: Tensor, other: Tensor) -> Tensor:
     return reshape(x, tuple(other.shape))
 
 
+@surface()
 def permute(x: Tensor, *dims) -> Tensor:
     dims = _shape_arg(dims, "permute")
     if len(dims) != x.ndim:
@@ -337,10 +269,11 @@ def permute(x: Tensor, *dims) -> Tensor:
     if out.grad_fn is None and not needs_writeback(out):
         return out
     inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
-    return link_view(out, lambda value: _copy_into(x, permute(value, inverse)),
+    return link_view(out, lambda value: copy_into(x, permute(value, inverse)),
                      lambda: permute(x, axes))
 
 
+@surface(method=('transpose', 'swapaxes'), function=('swapaxes', 'swapdims', 'transpose'))
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     if x.ndim == 0:
         return x
@@ -353,12 +286,14 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
 swapaxes = swapdims = transpose
 
 
+@surface()
 def t(x: Tensor) -> Tensor:
     if x.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
     return transpose(x, 0, 1) if x.ndim == 2 else x
 
 
+@surface()
 def movedim(x: Tensor, source, destination) -> Tensor:
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
@@ -377,6 +312,7 @@ def movedim(x: Tensor, source, destination) -> Tensor:
     return permute(x, tuple(order))
 
 
+@surface(function=False)
 def expand(x: Tensor, *sizes) -> Tensor:
     sizes = _shape_arg(sizes, "expand")
     if len(sizes) < x.ndim:
@@ -404,29 +340,27 @@ def expand(x: Tensor, *sizes) -> Tensor:
         return x
     out = Expand.apply(x, shape=shape)
     if out.grad_fn is None and builtins.any(h == 1 and s != 1 for s, h in zip(shape, have)):
-        out._writeback = (_refuse_overlapping_write, _refuse_overlapping_write)
+        refuse_writes(out)
     return out
 
 
-def _refuse_overlapping_write(*_):
-    raise RuntimeError("unsupported operation: more than one element of the written-to tensor "
-                       "refers to a single memory location (an expanded view). Please clone() "
-                       "the tensor before performing the operation.")
-
-
+@surface(function=False)
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
     return expand(x, tuple(other.shape))
 
 
+@surface()
 def broadcast_to(x: Tensor, shape) -> Tensor:
     return expand(x, tuple(shape))
 
 
+@surface(method=False)
 def broadcast_tensors(*tensors: Tensor) -> tuple:
     shape = broadcast_shapes(*(tuple(t.shape) for t in tensors))
     return tuple(expand(t, shape) for t in tensors)
 
 
+@surface()
 def squeeze(x: Tensor, dim=None) -> Tensor:
     shape = x._data.shape
     if dim is None:
@@ -439,12 +373,14 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
     return _linked_reshape(x, tuple(s for i, s in enumerate(shape) if i not in dims))
 
 
+@surface()
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     d = normalize_dim(dim, x.ndim + 1)
     shape = tuple(x._data.shape)
     return _linked_reshape(x, shape[:d] + (1,) + shape[d:])
 
 
+@surface()
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if x.ndim == 0:
         return reshape(x, (1,))
@@ -455,6 +391,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return reshape(x, shape[:s] + (numel(shape[s:e + 1]),) + shape[e + 1:])
 
 
+@surface()
 def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
     d = normalize_dim(dim, x.ndim)
     shape = tuple(x._data.shape)
@@ -462,10 +399,12 @@ def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
     return reshape(x, shape[:d] + sizes + shape[d + 1:])
 
 
+@surface(function=False)
 def contiguous(x: Tensor) -> Tensor:
     return Contiguous.apply(x)
 
 
+@surface()
 def clone(x: Tensor) -> Tensor:
     return Clone.apply(x) if x.requires_grad else _copy(x)
 
@@ -481,6 +420,7 @@ def _copy(x: Tensor) -> Tensor:
     return Tensor._make(_copy_data(x), x._dtype, x._backend)
 
 
+@surface()
 def flip(x: Tensor, dims) -> Tensor:
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     axes = normalize_dims(dims, x.ndim) if dims else ()       # refuses repeated dims
@@ -496,12 +436,13 @@ def slice_dim(x: Tensor, dim: int, start: int, stop: int, step: int = 1) -> Tens
     if out.grad_fn is None and not needs_writeback(out):
         return out
     # narrow, select, split, chunk and unbind are views in PyTorch: writes reach x
-    from .indexing import setitem
-    return link_view(out, lambda value: setitem(x, key, value),
+    # the write is x[key] = value: indexing's setitem, a floor up, reached as a Tensor method
+    return link_view(out, lambda value: x.__setitem__(key, value),
                      lambda: slice_dim(x, dim, start, stop, step),
                      dense=is_dense(x) and block_is_dense(key, x._data.shape))
 
 
+@surface()
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     d = normalize_dim(dim, x.ndim)
     size = x._data.shape[d]
@@ -513,6 +454,7 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     return slice_dim(x, d, start, start + length)
 
 
+@surface()
 def select(x: Tensor, dim: int, index: int) -> Tensor:
     d = normalize_dim(dim, x.ndim)
     size = x._data.shape[d]
@@ -521,11 +463,11 @@ def select(x: Tensor, dim: int, index: int) -> Tensor:
     return squeeze(narrow(x, d, index % size, 1), d)
 
 
+@surface(method=False, function=('cat', 'concat', 'concatenate'))
 def cat(tensors, dim: int = 0) -> Tensor:
     tensors = [t for t in tensors]
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")
-    from ..dtypes import result_type
     dtype = result_type(*tensors)
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour).
     keep = [t for t in tensors if not (t.ndim == 1 and t.numel() == 0)] or tensors[:1]
@@ -547,6 +489,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
 concat = concatenate = cat
 
 
+@surface(method=False)
 def stack(tensors, dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
@@ -560,15 +503,18 @@ def stack(tensors, dim: int = 0) -> Tensor:
     return cat([unsqueeze(t, d) for t in tensors], d)
 
 
+@surface(method=False)
 def hstack(tensors) -> Tensor:
     tensors = list(tensors)
     return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
 
 
+@surface(method=False)
 def vstack(tensors) -> Tensor:
     return cat([t.reshape(1, -1) if t.ndim == 1 else t for t in tensors], 0)
 
 
+@surface()
 def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     d = normalize_dim(dim, x.ndim)
     size = x._data.shape[d]
@@ -593,6 +539,7 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     return tuple(out)
 
 
+@surface()
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
@@ -601,11 +548,13 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
     return split(x, step, dim)
 
 
+@surface()
 def unbind(x: Tensor, dim: int = 0) -> tuple:
     d = normalize_dim(dim, x.ndim)
     return tuple(select(x, d, i) for i in range(x._data.shape[d]))
 
 
+@surface(function=False)
 def repeat(x: Tensor, *sizes) -> Tensor:
     sizes = _shape_arg(sizes, "repeat")
     if builtins.any(r < 0 for r in sizes):
@@ -622,11 +571,13 @@ def repeat(x: Tensor, *sizes) -> Tensor:
     return reshape(out, tuple(r * s for r, s in zip(sizes, shape)))
 
 
+@surface()
 def tile(x: Tensor, dims) -> Tensor:
     dims = as_dims((dims,) if isinstance(dims, int) else tuple(dims), "tile", "dims")
     return repeat(x, (1,) * (x.ndim - len(dims)) + dims)
 
 
+@surface()
 def repeat_interleave(x: Tensor, repeats: int, dim: int | None = None) -> Tensor:
     if dim is None:
         x, dim = x.reshape(-1), 0
@@ -666,7 +617,6 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
         if builtins.any(lo < 0 or hi < 0 for lo, hi in widths):
             raise RuntimeError(f"pad: negative padding {tuple(pad)} is only supported in "
                                f"constant mode")
-        from .resample import pad_by_index
         return pad_by_index(x, widths, mode)
     # Crop first (negative pads), then pad (non-negative).
     crop = tuple(slice(builtins.max(-lo, 0), s - builtins.max(-hi, 0), 1)
@@ -699,6 +649,7 @@ class Pad(Op):
         return Slice.apply(grad, key=self.key)
 
 
+@surface()
 def roll(x: Tensor, shifts, dims=None) -> Tensor:
     """Shift elements along ``dims`` (of the flattened tensor when ``dims`` is None) with
     wrap-around, like ``torch.roll``: two slices and a ``cat`` per dimension.

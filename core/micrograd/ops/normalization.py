@@ -17,8 +17,10 @@ from __future__ import annotations
 from ..autograd import grad_mode
 from ..tensor import Tensor
 from . import fallbacks
-from .base import Op, channel_layout, numel
+from .arrays import channel_layout, numel
+from .base import Op, check_same_backend, to_dtype
 from .reduction import Sum
+from .views import bump_version
 
 
 class BatchNorm(Op):
@@ -107,7 +109,7 @@ def _stat_out(stat: Tensor, data) -> None:
     went through a converted copy), bumping its version like any in-place write."""
     if data is not stat._data:
         stat._backend.copy_(stat._data, stat._backend.astype(data, stat._dtype))
-    stat._version[0] += 1
+    bump_version(stat)
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -135,7 +137,6 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
                              f"input size {tuple(x.shape)}")
     elif running_mean is None or running_var is None:
         raise ValueError("batch_norm in eval mode needs running_mean and running_var")
-    from .base import check_same_backend, to_dtype
     params = []
     for t in (weight, bias):
         if t is not None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import builtins
 from collections import namedtuple
 
 from .. import dtypes
 from ..autograd import grad_mode
-from ..tensor import Tensor
+from ..tensor import Tensor, surface
 from . import fallbacks
-from .base import Op, normalize_dim, normalize_dims, numel, to_dtype
+from .arrays import normalize_dim, normalize_dims, numel
+from .base import Op, to_dtype
+from .binary import maximum, minimum
+from .unary import NormSqrt
+from .where import where
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
@@ -60,7 +63,6 @@ class Prod(Op):
         g = _unreduce(grad, x.shape, self.axes, self.keepdim)
         others = (nonzero_prod / x.masked_fill(zero, 1)).masked_fill(zeros_in_slice > 0, 0.0)
         at_zero = (nonzero_prod * (zeros_in_slice == 1)).expand(x.shape)
-        from .elementwise import where
         return g * where(zero, at_zero, others)
 
 
@@ -140,6 +142,7 @@ def _accumulating_dtype(x: Tensor, dtype) -> Tensor:
     return x
 
 
+@surface()
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     x = _accumulating_dtype(x, dtype)
     axes = normalize_dims(dim, x.ndim) if not _all_dims(dim) else tuple(range(x.ndim))
@@ -148,6 +151,7 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return Sum.apply(x, axes=axes, keepdim=keepdim)
 
 
+@surface()
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if dtype is not None:
         x = to_dtype(x, dtypes.to_dtype(dtype))
@@ -159,6 +163,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return sum(x, axes, keepdim) / count if count else sum(x, axes, keepdim) * float("nan")
 
 
+@surface()
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     x = _accumulating_dtype(x, dtype)
     # Several dims are accepted too (torch takes one): Prod's own backward reduces over its axes.
@@ -178,6 +183,7 @@ def _check_nonempty(x: Tensor, axes, name):
                            f"input.numel() == 0.")
 
 
+@surface()
 def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     axes = normalize_dims(None if _all_dims(dim) else dim, x.ndim)
     _check_nonempty(x, axes, "amax")
@@ -186,6 +192,7 @@ def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return Extreme.apply(x, axes=axes, keepdim=keepdim)
 
 
+@surface()
 def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     axes = normalize_dims(None if _all_dims(dim) else dim, x.ndim)
     _check_nonempty(x, axes, "amin")
@@ -196,7 +203,6 @@ def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 def _max_min(x, dim, keepdim, name, extreme, arg):
     if isinstance(dim, Tensor):
-        from .elementwise import maximum, minimum
         return (maximum if name == "max" else minimum)(x, dim)
     if dim is None:
         return extreme(x)
@@ -209,12 +215,14 @@ def _max_min(x, dim, keepdim, name, extreme, arg):
     return ValuesIndices(values, indices)
 
 
+@surface()
 def max(x: Tensor, dim=None, keepdim: bool = False):
     """``max(x)`` is the largest value; ``max(x, dim)`` returns ``(values, indices)``;
     ``max(x, other)`` is ``maximum``."""
     return _max_min(x, dim, keepdim, "max", amax, argmax)
 
 
+@surface()
 def min(x: Tensor, dim=None, keepdim: bool = False):
     return _max_min(x, dim, keepdim, "min", amin, argmin)
 
@@ -238,8 +246,11 @@ def _arg(op):
 
 
 argmax, argmin = _arg("argmax"), _arg("argmin")
+surface()(argmax)
+surface()(argmin)
 
 
+@surface()
 def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction=None) -> Tensor:
     if correction is None:
@@ -252,28 +263,30 @@ def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False
     return squares / dof if dof > 0 else squares * float("nan")
 
 
+@surface()
 def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction=None) -> Tensor:
     return _norm_sqrt(var(x, dim, unbiased, keepdim, correction=correction))
 
 
 def _norm_sqrt(x: Tensor) -> Tensor:
-    from .elementwise import NormSqrt
     if not x._dtype.is_floating_point:
         x = to_dtype(x, dtypes.get_default_dtype())
     return NormSqrt.apply(x)
 
 
+@surface(method=False)
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
 
+@surface(method=False)
 def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
 
+@surface()
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
-    from .elementwise import where
     if x._dtype.kind != "f":
         x = to_dtype(x, dtypes.get_default_dtype())
     axes = normalize_dims(dim, x.ndim)
@@ -299,8 +312,11 @@ def _softmax_like(cls):
 
 
 softmax, log_softmax = _softmax_like(Softmax), _softmax_like(LogSoftmax)
+surface()(log_softmax)
+surface()(softmax)
 
 
+@surface()
 def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     x = _accumulating_dtype(x, dtype)
     if x.ndim == 0:
@@ -308,10 +324,12 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     return Cumsum.apply(x, axis=normalize_dim(dim, x.ndim))
 
 
+@surface()
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return ~any(~to_dtype(x, dtypes.bool), dim, keepdim)
 
 
+@surface()
 def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     b = to_dtype(x, dtypes.bool)
     axes = normalize_dims(dim, b.ndim)
@@ -329,10 +347,12 @@ def _reduced_shape(shape, axes, keepdim):
     return tuple(s for i, s in enumerate(shape) if i not in axes)
 
 
+@surface()
 def count_nonzero(x: Tensor, dim=None) -> Tensor:
     return sum(x != 0, dim)
 
 
+@surface()
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """``torch.norm``: the vector ``p``-norm over ``dim`` (every element when None); ``"fro"``
     is the 2-norm, ``inf``/``-inf`` the largest/smallest magnitude, 0 the count of nonzeros.
@@ -366,6 +386,5 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     if ord == float("-inf"):
         return amin(x.abs(), dim, keepdim)
     if ord == 0:   # a count, connected to x so that (as in PyTorch) its gradient is zero
-        from .elementwise import where
         return where(x != 0, 1.0, x * 0).sum(dim, keepdim=keepdim)
     return (x.abs() ** ord).sum(dim, keepdim=keepdim) ** (1.0 / ord)

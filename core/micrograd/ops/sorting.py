@@ -14,10 +14,13 @@ import builtins
 from collections import namedtuple
 
 from .. import dtypes
-from ..tensor import Tensor
+from ..tensor import Tensor, surface
 from . import fallbacks
-from .base import Op, check_same_backend, normalize_dim, to_dtype
+from .arrays import normalize_dim
+from .base import Op, check_same_backend, to_dtype
+from .creation import arange, ones, tensor
 from .indexing import Gather
+from .movement import cat
 
 SortResult = namedtuple("sort", ["values", "indices"])
 TopKResult = namedtuple("topk", ["values", "indices"])
@@ -30,23 +33,25 @@ class _Argsort(Op):
         return fallbacks.run(x._backend, "argsort", x._dtype, x._data, axis, descending)
 
 
-def _check_tensor(x, name: str) -> None:
+def check_tensor(x, name: str) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
 
 
+@surface()
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
     """Indices that sort ``x`` along ``dim`` (always stable: ties keep their order).
 
     >>> micrograd.argsort(micrograd.tensor([3, 1, 2]))
     tensor([1, 2, 0])
     """
-    _check_tensor(x, "argsort")
+    check_tensor(x, "argsort")
     if x.ndim == 0:
         return x.new_zeros((), dtype=dtypes.int64)
     return _Argsort.apply(x, axis=normalize_dim(dim, x.ndim), descending=bool(descending))
 
 
+@surface()
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     """``(values, indices)`` of ``x`` sorted along ``dim``; nan sorts as the largest value.
 
@@ -59,11 +64,13 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     return SortResult(Gather.apply(x, indices, axis=normalize_dim(dim, x.ndim)), indices)
 
 
+@surface()
 def msort(x: Tensor) -> Tensor:
     """``sort(x, dim=0).values``."""
     return sort(x, 0).values
 
 
+@surface()
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     """The ``k`` largest (or, with ``largest=False``, smallest) entries along ``dim`` and their
     indices, in sorted order.
@@ -71,7 +78,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     >>> micrograd.topk(micrograd.tensor([1., 5., 3.]), 2)
     topk(values=tensor([5., 3.]), indices=tensor([1, 2]))
     """
-    _check_tensor(x, "topk")
+    check_tensor(x, "topk")
     size = x.shape[normalize_dim(dim, x.ndim)] if x.ndim else 1
     if not 0 <= k <= size:
         raise RuntimeError(f"topk(): selected index k={k} is out of range for a dimension of "
@@ -83,6 +90,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     return TopKResult(Gather.apply(x, indices, axis=axis), indices)
 
 
+@surface()
 def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,
            return_counts: bool = False, dim: int | None = None):
     """The distinct values of ``x`` in ascending order (always sorted, which ``sorted=False``
@@ -93,9 +101,7 @@ def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,
     >>> micrograd.unique(micrograd.tensor([2, 1, 2, 3]), return_counts=True)
     (tensor([1, 2, 3]), tensor([1, 2, 1]))
     """
-    from .creation import arange, ones, tensor
-    from .movement import cat
-    _check_tensor(x, "unique")
+    check_tensor(x, "unique")
     x = x.detach()
     if dim is None:
         rows = x.reshape(-1, 1)
@@ -128,6 +134,7 @@ def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,
     return out[0] if len(out) == 1 else tuple(out)
 
 
+@surface(method=False)
 def searchsorted(sorted_sequence: Tensor, values, *, out_int32: bool = False,
                  right: bool = False, side: str | None = None, sorter: Tensor | None = None
                  ) -> Tensor:
@@ -139,8 +146,7 @@ def searchsorted(sorted_sequence: Tensor, values, *, out_int32: bool = False,
     >>> micrograd.searchsorted(micrograd.tensor([1, 3, 5]), micrograd.tensor([3, 6]))
     tensor([1, 3])
     """
-    from .creation import tensor
-    _check_tensor(sorted_sequence, "searchsorted")
+    check_tensor(sorted_sequence, "searchsorted")
     if side is not None:
         if side not in ("left", "right"):
             raise RuntimeError(f"searchsorted(): side can only be 'left' or 'right', got "
@@ -176,6 +182,7 @@ def searchsorted(sorted_sequence: Tensor, values, *, out_int32: bool = False,
     return out.to(dtypes.int32) if out_int32 else out
 
 
+@surface(method=False)
 def bucketize(x, boundaries: Tensor, *, out_int32: bool = False, right: bool = False) -> Tensor:
     """The bucket of each element of ``x`` among the 1-D ``boundaries``: ``i`` such that
     ``boundaries[i-1] < x <= boundaries[i]`` (``<=`` and ``<`` swapped with ``right=True``).
@@ -183,63 +190,14 @@ def bucketize(x, boundaries: Tensor, *, out_int32: bool = False, right: bool = F
     >>> micrograd.bucketize(micrograd.tensor([0.5, 2.0]), micrograd.tensor([1., 2., 3.]))
     tensor([0, 1])
     """
-    _check_tensor(boundaries, "bucketize")
+    check_tensor(boundaries, "bucketize")
     if boundaries.ndim != 1:
         raise RuntimeError(f"bucketize(): boundaries tensor must be 1 dimension, but got dim("
                            f"{boundaries.ndim})")
     return searchsorted(boundaries, x, out_int32=out_int32, right=right)
 
 
-def multinomial(weights: Tensor, num_samples: int, replacement: bool = False, *,
-                generator=None) -> Tensor:
-    """``num_samples`` category indices per row of the non-negative ``weights`` (1-D or 2-D),
-    drawn in proportion to the weights, with or without replacement.
-
-    >>> micrograd.multinomial(micrograd.tensor([0., 1., 0.]), 2, replacement=True)
-    tensor([1, 1])
-    """
-    from ..random import rand
-    _check_tensor(weights, "multinomial")
-    if weights.ndim not in (1, 2):
-        raise RuntimeError(f"multinomial(): prob_dist must be 1 or 2 dim, got shape "
-                           f"{tuple(weights.shape)}")
-    if weights._dtype.kind != "f":
-        raise RuntimeError(f"multinomial(): expected a floating point probability tensor, got "
-                           f"{weights._dtype}; convert it with .float()")
-    p = weights.detach() if weights.ndim == 2 else weights.detach().unsqueeze(0)
-    rows, categories = p.shape
-    if num_samples <= 0:
-        raise RuntimeError(f"multinomial(): cannot sample {num_samples} <= 0 samples")
-    if not replacement and num_samples > categories:
-        raise RuntimeError(f"multinomial(): cannot sample n_sample > prob_dist.size(-1) "
-                           f"samples without replacement ({num_samples} > {categories})")
-    bad = (p < 0) | p.isnan() | p.isinf()
-    if bool(bad.any().item()):
-        raise RuntimeError("multinomial(): probability tensor contains either `inf`, `nan` or "
-                           "element < 0")
-    positive = (p > 0).sum(1)
-    if bool((positive == 0).any().item()):
-        raise RuntimeError("multinomial(): invalid multinomial distribution (sum of "
-                           "probabilities <= 0)")
-    if not replacement and bool((positive < num_samples).any().item()):
-        raise RuntimeError(f"multinomial(): invalid multinomial distribution: a row has fewer "
-                           f"than {num_samples} categories of nonzero weight, so that many "
-                           f"cannot be drawn without replacement")
-    p64 = p.to(dtypes.float64)
-    if replacement:
-        cdf = p64.cumsum(1)
-        cdf = cdf / cdf[:, -1:]
-        u = rand(rows, num_samples, generator=generator, dtype=dtypes.float64, device=p._backend)
-        out = searchsorted(cdf, u, right=True).clamp(max=categories - 1)
-    else:
-        # An exponential race: category i finishes at E_i / p_i with E_i ~ Exp(1); the first
-        # num_samples to finish are a draw without replacement in proportion to the weights.
-        u = rand(rows, categories, generator=generator, dtype=dtypes.float64, device=p._backend)
-        finish = (-(1 - u).log() / p64).masked_fill(p64 == 0, float("inf"))
-        out = topk(finish, num_samples, 1, largest=False).indices
-    return out if weights.ndim == 2 else out.squeeze(0)
-
-
+@surface()
 def bincount(x: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
     """How often each value ``0..max(x)`` occurs in the non-negative 1-D integer ``x`` (summed
     ``weights`` instead of counts when given), at least ``minlength`` bins.
@@ -247,7 +205,7 @@ def bincount(x: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Te
     >>> micrograd.bincount(micrograd.tensor([0, 2, 2]))
     tensor([1, 0, 2])
     """
-    _check_tensor(x, "bincount")
+    check_tensor(x, "bincount")
     if x.ndim != 1 or x._dtype.kind not in "iub":
         raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got "
                            f"shape {tuple(x.shape)} of {x._dtype}")

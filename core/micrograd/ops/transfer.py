@@ -1,12 +1,16 @@
-"""Moving tensors between backends (``Tensor.to(device)``), differentiably."""
+"""Moving tensors between backends and dtypes: ``Tensor.to(device, dtype)``, ``cpu()``,
+``cuda()``, ``float()``, ``long()``..., differentiably."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor
-from .base import Op
+from ..autograd import grad_mode
+from ..autograd.graph import record
+from ..tensor import Tensor, declare_method, surface
+from .base import Op, to_dtype
+from .creation import check_dtype, resolve
 
 
 def copy_between(data, dtype, src, dst):
@@ -28,8 +32,6 @@ class Move(Op):
     def apply(cls, x, backend):
         node = cls()
         out = Tensor._make(node.forward(x, backend), x._dtype, backend)
-        from ..autograd import grad_mode
-        from ..autograd.graph import record
         if grad_mode.state.enabled and x.requires_grad:
             record(node, (x,), out)
         return out
@@ -40,3 +42,111 @@ class Move(Op):
 
 def move(x: Tensor, backend) -> Tensor:
     return Move.apply(x, backend)
+
+
+def parse_to_args(t: Tensor, args, kwargs):
+    """Split ``Tensor.to``'s flexible arguments into (backend, dtype, copy)."""
+    backend = dtype = None
+    for arg in args:
+        if isinstance(arg, Tensor):
+            backend, dtype = arg._backend, arg._dtype
+        elif isinstance(arg, dtypes.DType) or (not isinstance(arg, str) and _is_dtype_like(arg)):
+            dtype = dtypes.to_dtype(arg)
+        elif arg is not None:
+            backend = resolve(arg)
+    if kwargs.get("device") is not None:
+        backend = resolve(kwargs["device"])
+    if kwargs.get("dtype") is not None:
+        dtype = dtypes.to_dtype(kwargs["dtype"])
+    unknown = set(kwargs) - {"device", "dtype", "copy", "non_blocking"}
+    if unknown:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(unknown)}")
+    if backend is not None and dtype is not None:
+        check_dtype(backend, dtype)
+    elif backend is not None:
+        check_dtype(backend, t._dtype)
+    return backend, dtype, bool(kwargs.get("copy", False))
+
+
+def _is_dtype_like(obj) -> bool:
+    try:
+        dtypes.to_dtype(obj)
+        return True
+    except TypeError:
+        return False
+
+
+# ------------------------------------------------------------ Tensor's conversion methods
+
+@surface(function=False)
+def to(self, *args, **kwargs) -> "Tensor":
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``; differentiable."""
+    backend, dtype, copy = parse_to_args(self, args, kwargs)
+    out = self
+    if backend is not None and backend is not self._backend:
+        out = move(out, backend)
+    if dtype is not None and dtype is not out._dtype:
+        out = to_dtype(out, dtype)
+    if copy and out is self:
+        out = self.clone()
+    return out
+
+
+@surface(function=False)
+def cpu(self) -> "Tensor":
+    return self.to("cpu")
+
+
+@surface(function=False)
+def cuda(self, device: int | None = None, non_blocking: bool = False) -> "Tensor":
+    if device is None:
+        return self.to("cuda")
+    return self.to(device if not isinstance(device, int) else f"cuda:{device}")
+
+
+@surface(function=False)
+def pin_memory(self) -> "Tensor":
+    """The tensor itself: no backend here stages host memory through pinned buffers."""
+    return self
+
+
+@surface(function=False)
+def is_pinned(self) -> bool:
+    return False
+
+
+@surface(method="type", function=False)
+def as_type(self, dtype=None):
+    """The dtype's name, or the tensor converted to ``dtype`` (a dtype, its name, or a
+    legacy type such as ``micrograd.LongTensor``, which also names the device)."""
+    if dtype is None:
+        return f"micrograd.{self._dtype.name}"
+    legacy_dtype = getattr(dtype, "dtype", None) if isinstance(dtype, type) else None
+    if isinstance(legacy_dtype, dtypes.DType):
+        return self.to(dtype.device_type, legacy_dtype)
+    return self.to(dtypes.to_dtype(dtype))
+
+
+# Tensor.float(), .long()...: PyTorch's conversion methods, one per dtype.
+_CONVERSIONS = {
+    "float": dtypes.float32, "double": dtypes.float64, "half": dtypes.float16,
+    "bfloat16": dtypes.bfloat16, "long": dtypes.int64, "int": dtypes.int32,
+    "short": dtypes.int16, "char": dtypes.int8, "byte": dtypes.uint8, "bool": dtypes.bool,
+}
+
+
+def _conversion(name: str, dtype: dtypes.DType):
+    def convert(self) -> Tensor:
+        return self.to(dtype)
+    convert.__name__ = convert.__qualname__ = name
+    convert.__doc__ = f"The tensor as {dtype} (itself if it already is); differentiable."
+    return convert
+
+
+for _name, _dtype in _CONVERSIONS.items():
+    declare_method(_name, _conversion(_name, _dtype), __name__)
+
+
+@surface(function=False)
+def type_as(self, other: "Tensor") -> "Tensor":
+    return self.to(other._dtype)

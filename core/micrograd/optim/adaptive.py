@@ -7,6 +7,7 @@ PyTorch's, so state dicts interchange (``step`` is a Python int here, a 0-d tens
 
 from __future__ import annotations
 
+from ..ops.binary import maximum
 from .optimizer import Optimizer, zeros_state
 
 _TORCH_FLAGS = dict(foreach=None, capturable=False, differentiable=False)
@@ -79,7 +80,6 @@ class Adamax(Optimizer):
                                       **_TORCH_FLAGS))
 
     def _update(self, group, param, grad, state):
-        from ..ops.elementwise import maximum
         if not state:
             state["step"] = 0
             state["exp_avg"] = zeros_state(param)

@@ -10,6 +10,7 @@ parameters' backend.
 from __future__ import annotations
 
 from ..autograd import grad_mode
+from ..ops.movement import cat
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -51,7 +52,6 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------------ the flat vector
     def _flat_grad(self) -> Tensor:
-        from ..ops.movement import cat
         return cat([p.grad.reshape(-1) if p.grad is not None else p.new_zeros(p.numel())
                     for p in self._params])
 

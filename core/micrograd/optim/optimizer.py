@@ -8,6 +8,8 @@ under ``no_grad`` so updates never build autograd graphs, and bumps each paramet
 from __future__ import annotations
 
 from ..autograd import grad_mode
+from ..ops.creation import zeros_like
+from ..ops.views import bump_version
 from ..tensor import Tensor
 
 _REQUIRED = object()
@@ -83,7 +85,7 @@ class Optimizer:
                         raise RuntimeError(f"gradient ({grad._dtype}, {grad.device}) does not "
                                            f"match its parameter ({p._dtype}, {p.device})")
                     self._update(group, p, grad, self.state.setdefault(p, {}))
-                    p._version[0] += 1
+                    bump_version(p)
         return loss
 
     def _update(self, group: dict, param: Tensor, grad: Tensor, state: dict) -> None:
@@ -139,5 +141,4 @@ class Optimizer:
 
 def zeros_state(param: Tensor) -> Tensor:
     """A zero tensor shaped, typed and placed like ``param`` (optimizer state)."""
-    from ..ops.creation import zeros_like
     return zeros_like(param)

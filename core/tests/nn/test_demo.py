@@ -16,7 +16,7 @@ pytest.importorskip("tqdm")
 
 
 def test_demo_trains_to_97_percent_and_writes_its_outputs(tmp_path, capsys):
-    from micrograd import demo
+    from micrograd.tools import demo
     status = demo.main(["--epochs", "6", "--quiet", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert status == 0, out

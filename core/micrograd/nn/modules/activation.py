@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from ...tensor import Tensor
 from .. import functional as F
+from .. import init as nn_init
 from ..module import Module
+from ._factory import new_parameter
 from .attention import MultiheadAttention  # noqa: F401  (PyTorch's path for it)
 
 
@@ -203,13 +205,11 @@ class PReLU(Module):
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
         super().__init__()
-        from ._factory import new_parameter
         self.num_parameters, self.init = num_parameters, init
         self.weight = new_parameter(num_parameters, device=device, dtype=dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        from .. import init as nn_init
         nn_init.constant_(self.weight, self.init)
 
     def forward(self, x: Tensor) -> Tensor:

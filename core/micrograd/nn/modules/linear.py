@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ...autograd import grad_mode
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -91,7 +92,6 @@ class Embedding(Module):
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            from ...autograd import grad_mode
             with grad_mode.no_grad():
                 self.weight[self.padding_idx] = 0.0
 

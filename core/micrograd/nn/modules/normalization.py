@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ... import dtypes
+from ...ops.creation import ones, tensor, zeros
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -17,7 +18,6 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, device=None,
                  dtype=None):
         super().__init__()
-        from ...ops.creation import ones, tensor, zeros
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:

@@ -17,9 +17,13 @@ import math
 import numbers
 import warnings
 
+from ...autograd import grad as autograd_grad
+from ...autograd import grad_mode
 from ...autograd.function import Function
-from ...ops import elementwise as ew
+from ...ops.activation import relu
+from ...ops.creation import zeros
 from ...ops.movement import cat, stack
+from ...ops.unary import tanh
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -99,7 +103,6 @@ class _LSTMSequence(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from ...autograd import grad_mode
         if grad_mode.is_grad_enabled():
             return _LSTMSequence._differentiable_backward(ctx, grad)
         xw, h0, c0, w_hh, *flat = ctx.saved_tensors
@@ -123,7 +126,6 @@ class _LSTMSequence(Function):
 
     @staticmethod
     def _differentiable_backward(ctx, grad):
-        from ...autograd import grad as autograd_grad
         xw, h0, c0, w_hh = ctx.saved_tensors[:4]
         hs, (_, c) = _composed_direction(_lstm_step, xw, (h0, c0), w_hh, None, None,
                                          ctx.reverse)
@@ -161,7 +163,6 @@ class _GRUSequence(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from ...autograd import grad_mode
         if grad_mode.is_grad_enabled():
             return _GRUSequence._differentiable_backward(ctx, grad)
         xw, h0, w_hh, b_hh, *flat = ctx.saved_tensors
@@ -187,7 +188,6 @@ class _GRUSequence(Function):
 
     @staticmethod
     def _differentiable_backward(ctx, grad):
-        from ...autograd import grad as autograd_grad
         inputs = ctx.saved_tensors[:4]
         xw, h0, w_hh, b_hh = inputs
         replay, _ = _composed_direction(_gru_step, xw, (h0,), w_hh, b_hh, None, ctx.reverse)
@@ -207,7 +207,7 @@ def _composed_direction(step, xw, state, w_hh, b_hh, w_hr, reverse: bool):
     return stack(hs, 0), state
 
 
-_STEPS = {"RNN_TANH": _rnn_step(ew.tanh), "RNN_RELU": _rnn_step(ew.relu), "LSTM": _lstm_step,
+_STEPS = {"RNN_TANH": _rnn_step(tanh), "RNN_RELU": _rnn_step(relu), "LSTM": _lstm_step,
           "GRU": _gru_step}
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -337,7 +337,6 @@ class RNNBase(Module):
 
     def _initial_state(self, x: Tensor, hx, batch: int | None) -> list[Tensor]:
         """(h_0,) or (h_0, c_0), each (layers * directions, N, H); zeros when ``hx`` is None."""
-        from ...ops.creation import zeros
         shapes = self._state_shapes(batch)
         if hx is None:
             return [zeros(s, dtype=x._dtype, device=x._backend).unsqueeze(1) if batch is None
@@ -516,7 +515,6 @@ class RNNCellBase(Module):
         batched = x.ndim == 2
         shape = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
         if hx is None:
-            from ...ops.creation import zeros
             states = tuple(zeros(shape, dtype=x._dtype, device=x._backend) for _ in range(count))
         else:
             states = tuple(hx) if count > 1 else (hx,)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Callable
 
+from ...ops.creation import arange, zeros
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -46,7 +47,6 @@ def _clones(module: Module, n: int) -> ModuleList:
 
 def _generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
     """(sz, sz) float mask: 0 on and below the diagonal, -inf above (a causal mask)."""
-    from ...ops.creation import arange, zeros
     rows = arange(sz, device=device).unsqueeze(1)
     cols = arange(sz, device=device).unsqueeze(0)
     return zeros((sz, sz), dtype=dtype, device=device).masked_fill(cols > rows, float("-inf"))

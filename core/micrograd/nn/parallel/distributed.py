@@ -19,6 +19,8 @@ import time
 from ... import distributed as dist
 from ...autograd import grad_mode
 from ...autograd.graph import AccumulateGrad
+from ...ops.creation import zeros
+from ...ops.movement import cat
 from ...tensor import Tensor
 from ..module import Module
 
@@ -154,8 +156,6 @@ class DistributedDataParallel(Module):
             self._finish()
 
     def _launch(self, bucket: _Bucket) -> None:
-        from ...ops.creation import zeros
-        from ...ops.movement import cat
         with grad_mode.no_grad():
             parts = []
             for p in bucket.params:

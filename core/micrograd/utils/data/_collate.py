@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from ...ops.creation import tensor
+from ...ops.movement import stack
 from ...tensor import Tensor
 
 
@@ -16,8 +18,6 @@ def default_collate(batch: list):
     >>> default_collate([(micrograd.ones(2), 0), (micrograd.zeros(2), 1)])
     [tensor([[1., 1.], [0., 0.]]), tensor([0, 1])]
     """
-    from ...ops.creation import tensor
-    from ...ops.movement import stack
     first = batch[0]
     if isinstance(first, Tensor):
         return stack(batch)
@@ -40,7 +40,6 @@ def default_collate(batch: list):
 
 def default_convert(data):
     """What the loader does without batching: numpy arrays become tensors, the rest stays."""
-    from ...ops.creation import tensor
     if isinstance(data, np.ndarray):
         return tensor(data)
     if isinstance(data, dict):

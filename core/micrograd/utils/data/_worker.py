@@ -19,6 +19,10 @@ import random
 import traceback
 from dataclasses import dataclass
 
+from ... import dtypes
+from ...ops.creation import tensor
+from ...random import _rng, manual_seed
+from ...registry import registry
 from ...tensor import Tensor
 
 _POLL_SECONDS = 2.0          # how often a waiting loader checks that its workers are alive
@@ -64,8 +68,6 @@ def to_host(obj):
 
 
 def from_host(obj):
-    from ... import dtypes
-    from ...ops.creation import tensor
     if isinstance(obj, _HostTensor):
         return tensor(obj.array, dtype=getattr(dtypes, obj.dtype), device=obj.backend)
     if isinstance(obj, dict):
@@ -115,9 +117,7 @@ def _packed(worker_id: int, payload) -> bytes:
 
 def _worker_loop(worker_id, fetch, tasks, results, seed, num_workers, init_fn, forked):
     global _worker_info
-    from ...random import manual_seed
     if forked:
-        from ...registry import registry
         registry.refuse_device_types_except("cpu", _FORK_REASON)
     manual_seed(seed)
     random.seed(seed)
@@ -182,7 +182,6 @@ class WorkerPool:
             method = "fork" if _fork_is_safe(loader.dataset) else "spawn"
         context = multiprocessing.get_context(method) if isinstance(method, str) else method
         forked = context.get_start_method() == "fork"
-        from ...random import _rng
         base_seed = int(_rng(loader.generator).integers(0, 2 ** 62))
         self.timeout = loader.timeout
         self.next_task_id = 0          # unique across epochs, so a stale result is recognised

@@ -16,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from ... import dtypes
+from ...ops.creation import tensor
 from ._collate import default_collate, default_convert
 from ._worker import _EXHAUSTED, _RESET, WorkerPool, from_host
 from .dataset import Dataset, IterableDataset, TensorDataset
@@ -49,8 +51,6 @@ class _Fetcher:
         return self.collate(items)
 
     def _gather(self, indices):
-        from ... import dtypes
-        from ...ops.creation import tensor
         rows = np.asarray(indices, dtype=np.int64)
         return tuple(t.index_select(0, tensor(rows, dtype=dtypes.int64, device=t._backend))
                      for t in self.dataset.tensors)

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ...random import _rng
 from ...tensor import Tensor
 
 
@@ -122,5 +123,4 @@ def random_split(dataset: Dataset, lengths: Sequence, generator=None) -> list[Su
 
 def permutation(n: int, generator) -> np.ndarray:
     """A random order of ``range(n)`` from ``generator`` (default: micrograd's)."""
-    from ...random import _rng
     return _rng(generator).permutation(n)

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from ... import distributed as dist
+from ...random import Generator, randperm
 from .sampler import Sampler
 
 
@@ -26,7 +28,6 @@ class DistributedSampler(Sampler):
 
     def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None,
                  shuffle: bool = True, seed: int = 0, drop_last: bool = False):
-        from ... import distributed as dist
         if num_replicas is None or rank is None:
             if not dist.is_initialized():
                 raise RuntimeError("DistributedSampler needs num_replicas and rank, or an "
@@ -49,7 +50,6 @@ class DistributedSampler(Sampler):
     def __iter__(self):
         n = len(self.dataset)
         if self.shuffle:
-            from ...random import Generator, randperm
             generator = Generator().manual_seed(self.seed + self.epoch)
             indices = randperm(n, generator=generator).tolist()
         else:

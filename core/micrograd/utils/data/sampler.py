@@ -11,11 +11,11 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ...random import _rng as rng
 from .dataset import permutation
 
 
 def _rng(generator):
-    from ...random import _rng as rng
     return rng(generator)
 
 

@@ -10,19 +10,23 @@ reproducible on a given backend. Exits with status 1 if the held-out accuracy is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import sys
 import time
 
 import numpy as np
+from tqdm import tqdm
+
+import micrograd as mg
+from .. import nn
 
 FULL_RUN_EPOCHS = 12
 FULL_RUN_BAR = 0.97          # held-out accuracy a full run must reach
 
 def build_model(device=None):
     """Two conv blocks (conv, batch norm, ReLU) with one 2x2 max-pool, then a small MLP."""
-    from . import nn
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1, device=device), nn.BatchNorm2d(16, device=device),
         nn.ReLU(),
@@ -36,7 +40,7 @@ def build_model(device=None):
 
 def load_digits_split(seed: int, test_fraction: float = 0.2):
     """(x_train, y_train, x_test, y_test) as numpy: images (N, 1, 8, 8) scaled to [0, 1]."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # the [demo] extra: imported when the demo runs
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[:, None]
     y = digits.target.astype(np.int64)
@@ -48,7 +52,6 @@ def load_digits_split(seed: int, test_fraction: float = 0.2):
 
 def accuracy(model, x, y, batch_size: int = 512) -> float:
     """Fraction of ``x`` classified as ``y`` (eval mode, no graph)."""
-    import micrograd as mg
     model.eval()
     correct = 0
     with mg.no_grad():
@@ -59,7 +62,7 @@ def accuracy(model, x, y, batch_size: int = 512) -> float:
 
 
 def save_plot(history: dict, path: str) -> None:
-    import matplotlib
+    import matplotlib  # the [demo] extra, as above
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     epochs = np.arange(1, len(history["train_loss"]) + 1)
@@ -76,9 +79,6 @@ def save_plot(history: dict, path: str) -> None:
 
 
 def train(args) -> dict:
-    import micrograd as mg
-    from tqdm import tqdm
-
     device = mg.get_default_device()
     backend = mg.zeros(1).backend
     mg.manual_seed(args.seed)
@@ -133,9 +133,8 @@ def _single_threaded():
     its spinning threads slow a step down several-fold, so the host thread pools (numpy's
     BLAS, a C++ backend's OpenMP) run on one thread during training."""
     try:
-        from threadpoolctl import threadpool_limits   # installed with scikit-learn
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
     except ImportError:
-        import contextlib
         return contextlib.nullcontext()
     return threadpool_limits(limits=1)
 
@@ -173,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
               f"plot): pip install \"micrograd[demo]\"", file=sys.stderr)
         return 2
 
-    import micrograd as mg
     try:
         if args.device:
             mg.set_default_device(args.device)

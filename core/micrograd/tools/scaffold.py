@@ -6,7 +6,7 @@ template can never drift from the contract. Each stub raises ``NotImplementedErr
 a ``@todo`` mark; until every mark is gone the plugin's factory refuses to build the backend, so
 ``micrograd info`` lists it as unavailable and names the primitives still to write.
 
->>> from micrograd.scaffold import scaffold
+>>> from micrograd.tools.scaffold import scaffold
 >>> scaffold("mydev", "/tmp/micrograd-mydev")     # doctest: +SKIP
 """
 
@@ -20,8 +20,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from . import __version__
-from .backend import CONTRACT_VERSION, REQUIRED_PRIMITIVES, Backend
+from .._version import __version__
+from ..backend import CONTRACT_VERSION, REQUIRED_PRIMITIVES, Backend
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TAKEN = ("numpy",)     # registered by the core itself; a second "numpy" would be refused

@@ -16,8 +16,9 @@ from pathlib import Path
 
 def _harness_roots() -> list[Path]:
     # The current directory first (``cd repo && micrograd bench``), then the checkout holding
-    # this file when micrograd is installed editable (core/micrograd/bench.py -> repo root).
-    return [Path.cwd(), Path(__file__).resolve().parents[2]]
+    # this file when micrograd is installed editable (core/micrograd/tools/bench.py -> repo
+    # root).
+    return [Path.cwd(), Path(__file__).resolve().parents[3]]
 
 
 def main(argv: list[str]) -> int:

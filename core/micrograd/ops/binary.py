@@ -1,0 +1,375 @@
+"""Binary elementwise ops with promotion: arithmetic, comparisons, logical and bitwise ops.
+
+Binary ops promote their operands once (``dtypes.result_type_of``, the one promotion table),
+broadcast them once (``broadcast_shapes``) and hand the backend two arrays of one dtype and
+shape. Backward reduces a broadcast gradient back to each input's shape with ``sum_to``.
+"""
+
+from __future__ import annotations
+
+from .. import dtypes
+from ..autograd import grad_mode
+from ..autograd.graph import record, sum_to
+from ..tensor import Tensor, declare_method, surface
+from .arrays import broadcast_shapes, scalar_operand, wrong_result_shape
+from .base import Op, broadcast_pair, operands, scalar_tensor, to_dtype
+from .unary import trunc
+from .where import where
+
+
+class Binary(Op):
+    """``backend.binary(op_name, a, b)``. The hottest path in the library, so ``apply`` is
+    specialised: no node is built unless the graph is being recorded."""
+
+    op_name = ""
+
+    @classmethod
+    def apply(cls, a, b):
+        da, db = a._data, b._data
+        sa, sb = da.shape, db.shape        # read once: a backend's shape may be a computed property
+        if sa != sb:
+            da, db = broadcast_pair(a, b)
+        be = a._backend
+        data = be.binary(cls.op_name, da, db)
+        expected = sa if sa == sb else broadcast_shapes(sa, sb)
+        if data.shape != expected:            # a cheap invariant, always checked
+            wrong_result_shape(be, f"binary({cls.op_name!r})", data.shape, expected)
+        out = Tensor._make(data, cls.out_dtype or a._dtype, be)
+        if (a.requires_grad or b.requires_grad) and grad_mode.state.enabled \
+                and out._dtype.kind == "f":
+            node = cls()
+            node.shapes = (sa, sb)
+            node.remember(a, b)
+            record(node, (a, b), out)
+        return out
+
+    saves_operands = False
+
+    def remember(self, a, b):
+        """Keep what ``backward`` needs beyond the shapes; called only when the graph is
+        recorded."""
+        if self.saves_operands:
+            self.save_for_backward(a, b)
+
+
+class Add(Binary):
+    op_name = "add"
+
+    def backward(self, grad):
+        sa, sb = self.shapes
+        return sum_to(grad, sa), sum_to(grad, sb)
+
+
+class Sub(Binary):
+    op_name = "sub"
+
+    def backward(self, grad):
+        sa, sb = self.shapes
+        ga = sum_to(grad, sa) if self.next_functions[0] is not None else None
+        gb = -sum_to(grad, sb) if self.next_functions[1] is not None else None
+        return ga, gb
+
+
+class Mul(Binary):
+    op_name = "mul"
+
+    def remember(self, a, b):
+        # Save only what the other side's gradient needs, so `y.mul_(2)` stays legal.
+        self.save_for_backward(b if a.requires_grad else None, a if b.requires_grad else None)
+
+    def backward(self, grad):
+        b, a = self.saved_tensors
+        sa, sb = self.shapes
+        return (sum_to(grad * b, sa) if b is not None else None,
+                sum_to(grad * a, sb) if a is not None else None)
+
+
+class Div(Binary):
+    op_name = "div"
+
+    def remember(self, a, b):
+        self.save_for_backward(a if b.requires_grad else None, b)
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        sa, sb = self.shapes
+        ga = sum_to(grad / b, sa) if self.next_functions[0] is not None else None
+        gb = sum_to(-grad * a / (b * b), sb) if a is not None else None
+        return ga, gb
+
+
+class Pow(Binary):
+    op_name = "pow"
+
+    saves_operands = True
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        sa, sb = self.shapes
+        ga = gb = None
+        if self.next_functions[0] is not None:
+            # where(b == 0) keeps 0 ** 0 finite, as PyTorch does.
+            ga = sum_to(where(b == 0, 0.0, grad * b * a ** (b - 1)), sa)
+        if self.next_functions[1] is not None:
+            gb = sum_to(where((a == 0) & (b >= 0), 0.0, grad * a ** b * a.log()), sb)
+        return ga, gb
+
+
+class Maximum(Binary):
+    op_name = "maximum"
+
+    saves_operands = True
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        sa, sb = self.shapes
+        pick_a = (a > b) + (a == b) * 0.5 if self.op_name == "maximum" else (a < b) + (a == b) * 0.5
+        pick_a = pick_a.to(grad.dtype)
+        return sum_to(grad * pick_a, sa), sum_to(grad * (1 - pick_a), sb)
+
+
+class Minimum(Maximum):
+    op_name = "minimum"
+
+
+class Atan2(Binary):
+    op_name = "atan2"
+
+    saves_operands = True
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        sa, sb = self.shapes
+        denom = a * a + b * b
+        return sum_to(grad * b / denom, sa), sum_to(-grad * a / denom, sb)
+
+
+class Remainder(Binary):
+    op_name = "mod"
+
+    saves_operands = True
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        sa, sb = self.shapes
+        return sum_to(grad, sa), sum_to(-grad * (a / b).floor(), sb)
+
+
+class NonDifferentiableBinary(Binary):
+    def backward(self, grad):
+        return None, None
+
+
+class Compare(NonDifferentiableBinary):
+    out_dtype = dtypes.bool
+
+
+def _binary_cls(name, base):
+    return type(name.capitalize(), (base,), {"op_name": name})
+
+
+class FloorDiv(NonDifferentiableBinary):
+    op_name = "floordiv"
+
+    def backward(self, grad):
+        # As in PyTorch: a silent None would leave the inputs' .grad unset without a word.
+        raise RuntimeError("the derivative of floor_divide (//) is not implemented; use "
+                           "(a / b).floor() for a zero gradient, or detach the operands")
+BitwiseAnd, BitwiseOr, BitwiseXor = (_binary_cls(n, NonDifferentiableBinary)
+                                     for n in ("bitwise_and", "bitwise_or", "bitwise_xor"))
+Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr, LogicalXor = (
+    _binary_cls(n, Compare) for n in
+    ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"))
+
+
+def _check_nonzero_divisor(b: Tensor, op: str) -> None:
+    be = b._backend
+    hits = be.binary("eq", b._data, scalar_operand(be, 0, b._dtype, b._data.shape))
+    if b.numel() and bool(be.to_host(be.reduce("max", hits, tuple(range(b.ndim)), False))):
+        raise ZeroDivisionError(f"integer {op} by zero ({b._dtype} divisor contains 0)")
+
+
+def _same_kind(a, b) -> bool:
+    """Two plain tensors of one dtype on one backend: the common case, with no promotion."""
+    return (a.__class__ is b.__class__ is Tensor and a._dtype is b._dtype
+            and a._backend is b._backend)
+
+
+@surface(method=('__add__', 'add'))
+def add(a, b, *, alpha=1) -> Tensor:
+    if alpha == 1 and _same_kind(a, b) and a._dtype is not dtypes.bool:
+        return Add.apply(a, b)
+    a, b, dtype = operands(a, b, "add")
+    if alpha != 1:
+        b = b * alpha
+    if dtype is dtypes.bool:
+        return LogicalOr.apply(a, b)
+    return Add.apply(a, b)
+
+
+@surface(method=('__sub__', 'sub', 'subtract'), function=('sub', 'subtract'))
+def sub(a, b, *, alpha=1) -> Tensor:
+    if alpha == 1 and _same_kind(a, b) and a._dtype is not dtypes.bool:
+        return Sub.apply(a, b)
+    a, b, dtype = operands(a, b, "sub")
+    if dtype is dtypes.bool:
+        raise TypeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
+                        "Use the `^` or `logical_xor()` operator instead.")
+    if alpha != 1:
+        b = b * alpha
+    return Sub.apply(a, b)
+
+
+@surface(method=('__mul__', 'mul', 'multiply'), function=('mul', 'multiply'))
+def mul(a, b) -> Tensor:
+    if _same_kind(a, b) and a._dtype is not dtypes.bool:
+        return Mul.apply(a, b)
+    a, b, dtype = operands(a, b, "mul")
+    if dtype is dtypes.bool:
+        return LogicalAnd.apply(a, b)
+    return Mul.apply(a, b)
+
+
+@surface(method=('__truediv__', 'div', 'divide', 'true_divide'), function=('div', 'divide'))
+def div(a, b, *, rounding_mode: str | None = None) -> Tensor:
+    if rounding_mode == "floor":
+        return floor_divide(a, b)
+    if rounding_mode == "trunc":
+        a_, b_, dtype = operands(a, b, "div")
+        if dtype.kind != "f":
+            q = floor_divide(a_, b_)
+            inexact_negative = ((q * b_) != a_) & ((a_ < 0) != (b_ < 0))
+            return where(inexact_negative, q + 1, q)
+        return trunc(Div.apply(a_, b_))
+    if rounding_mode is not None:
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                         f"but found {rounding_mode!r}")
+    a, b, _ = operands(a, b, "div", float_only=True)
+    return Div.apply(a, b)
+
+
+@surface(method=('__floordiv__', 'floor_divide'))
+def floor_divide(a, b) -> Tensor:
+    a, b, dtype = operands(a, b, "floor_divide")
+    if dtype.kind != "f":
+        _check_nonzero_divisor(b, "division")
+    return FloorDiv.apply(a, b)
+
+
+@surface(method=('__mod__', 'remainder'))
+def remainder(a, b) -> Tensor:
+    a, b, dtype = operands(a, b, "remainder")
+    if dtype.kind != "f":
+        _check_nonzero_divisor(b, "modulo")
+    return Remainder.apply(a, b)
+
+
+@surface()
+def fmod(a, b) -> Tensor:
+    # From the exact floor remainder, not a - trunc(a / b) * b: in low precision the rounded
+    # quotient can land on the wrong integer and the result is off by a whole b.
+    r = remainder(a, b)
+    a_negative = a < 0
+    return where((r != 0) & ((r < 0) != a_negative), r - b, r)
+
+
+@surface(method=('__pow__', 'pow'))
+def pow(a, b) -> Tensor:
+    # x ** 2 and x ** 1 skip pow, but only when the scalar does not change the dtype
+    # (int ** 2.0 is float, bool ** 2 is int64).
+    if isinstance(a, Tensor) and not isinstance(b, Tensor) and \
+            dtypes.result_type(a, b) is a._dtype:
+        if b == 2:
+            return a * a
+        if b == 1:
+            return a.clone() if not a.requires_grad else a * 1
+    a, b, dtype = operands(a, b, "pow")
+    if dtype.kind in "iu" and bool((b < 0).any()):
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return Pow.apply(a, b)
+
+
+@surface()
+def maximum(a, b) -> Tensor:
+    a, b, _ = operands(a, b, "maximum")
+    return Maximum.apply(a, b)
+
+
+@surface()
+def minimum(a, b) -> Tensor:
+    a, b, _ = operands(a, b, "minimum")
+    return Minimum.apply(a, b)
+
+
+@surface()
+def atan2(a, b) -> Tensor:
+    a, b, _ = operands(a, b, "atan2", float_only=True)
+    return Atan2.apply(a, b)
+
+
+def _compare(cls):
+    def fn(a, b) -> Tensor:
+        a, b, _ = operands(a, b, cls.op_name)
+        return cls.apply(a, b)
+    fn.__name__ = cls.op_name
+    return fn
+
+
+eq, ne, lt, le, gt, ge = (_compare(c) for c in (Eq, Ne, Lt, Le, Gt, Ge))
+surface(method=('__eq__', 'eq'))(eq)
+surface(method=('__ge__', 'ge', 'greater_equal'))(ge)
+surface(method=('__gt__', 'gt', 'greater'))(gt)
+surface(method=('__le__', 'le', 'less_equal'))(le)
+surface(method=('__lt__', 'lt', 'less'))(lt)
+surface(method=('__ne__', 'ne'))(ne)
+
+
+def _logical(cls):
+    def fn(a, b) -> Tensor:
+        if not isinstance(a, Tensor):
+            a = scalar_tensor(a, b, dtypes.bool)
+        if not isinstance(b, Tensor):
+            b = scalar_tensor(b, a, dtypes.bool)
+        return cls.apply(to_dtype(a, dtypes.bool), to_dtype(b, dtypes.bool))
+    fn.__name__ = cls.op_name
+    return fn
+
+
+logical_and, logical_or, logical_xor = (_logical(c) for c in (LogicalAnd, LogicalOr, LogicalXor))
+surface()(logical_and)
+surface()(logical_or)
+surface()(logical_xor)
+
+
+def _bitwise(cls, logical_cls):
+    def fn(a, b) -> Tensor:
+        a, b, dtype = operands(a, b, cls.op_name)
+        if dtype.kind == "f":
+            raise TypeError(f"{cls.op_name} is only supported for integer and bool tensors, "
+                            f"got {dtype}")
+        return (logical_cls if dtype is dtypes.bool else cls).apply(a, b)
+    fn.__name__ = cls.op_name
+    return fn
+
+
+bitwise_and = _bitwise(BitwiseAnd, LogicalAnd)
+surface(method=('__and__', 'bitwise_and'))(bitwise_and)
+bitwise_or = _bitwise(BitwiseOr, LogicalOr)
+surface(method=('__or__', 'bitwise_or'))(bitwise_or)
+bitwise_xor = _bitwise(BitwiseXor, LogicalXor)
+surface(method=('__xor__', 'bitwise_xor'))(bitwise_xor)
+
+
+def _reflected(fn):
+    """``fn`` with its operands swapped: ``2 - x`` calls ``x.__rsub__(2)``."""
+    def method(self, other):
+        return fn(other, self)
+    method.__name__ = f"__r{fn.__name__}__"
+    return method
+
+
+for _name, _fn in (("__radd__", add), ("__rsub__", sub), ("__rmul__", mul),
+                   ("__rtruediv__", div), ("__rfloordiv__", floor_divide),
+                   ("__rmod__", remainder), ("__rpow__", pow), ("__rand__", bitwise_and),
+                   ("__ror__", bitwise_or), ("__rxor__", bitwise_xor)):
+    declare_method(_name, _reflected(_fn), __name__)

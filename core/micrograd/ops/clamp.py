@@ -1,0 +1,117 @@
+"""``clamp`` and ``lerp``, and what is built from ``where`` and comparisons: ``nan_to_num``,
+``isclose``, ``allclose``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..dtypes import SCALAR, result_type_of, scalar_dtype
+from ..tensor import Tensor, surface
+from .arrays import scalar_operand
+from .base import Op, operands, scalar_tensor, tier, to_dtype
+from .binary import maximum, minimum
+from .unary import isfinite, isnan
+from .where import where
+
+# ------------------------------------------------------------------ clamp
+
+
+class Clamp(Op):
+    def forward(self, x, low=None, high=None):
+        self.save_for_backward(x)
+        self.bounds = (low, high)
+        be, data = x._backend, x._data
+        if low is not None:
+            data = be.binary("maximum", data, scalar_operand(be, low, x._dtype, data.shape))
+        if high is not None:
+            data = be.binary("minimum", data, scalar_operand(be, high, x._dtype, data.shape))
+        return data
+
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        low, high = self.bounds
+        keep = None
+        if low is not None:
+            keep = x >= low
+        if high is not None:
+            keep = (x <= high) if keep is None else keep & (x <= high)
+        return grad * keep
+
+
+@surface(method=('clamp', 'clip'), function=('clamp', 'clip'))
+def clamp(x: Tensor, min=None, max=None) -> Tensor:
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    dtype = x._dtype
+    for bound in (min, max):
+        if bound is not None:
+            dtype = result_type_of(((dtype, tier(x)), (scalar_dtype(bound), SCALAR)))
+    return Clamp.apply(to_dtype(x, dtype), low=min, high=max)
+
+
+clip = clamp
+
+
+@surface()
+def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
+    return start + weight * (end - start)
+
+
+# ------------------------------------------------------------------ finite values and closeness
+
+
+@surface()
+def nan_to_num(x: Tensor, nan: float = 0.0, posinf: float | None = None,
+               neginf: float | None = None) -> Tensor:
+    """``x`` with nan, +inf and -inf replaced (by default with 0 and the dtype's largest and
+    smallest finite values); the gradient is 0 at replaced elements.
+
+    >>> micrograd.nan_to_num(micrograd.tensor([float("nan"), float("inf")]), posinf=1.0)
+    tensor([0., 1.])
+    """
+    if x._dtype.kind != "f":
+        return x.clone()
+    info = np.finfo(np.float32 if x._dtype is dtypes.bfloat16 else x._dtype.numpy)
+    big = float(info.max) if x._dtype is not dtypes.bfloat16 else 3.3895313892515355e38
+    posinf = big if posinf is None else posinf
+    neginf = -big if neginf is None else neginf
+    out = where(isnan(x), nan, x)
+    out = where(x == float("inf"), posinf, out)
+    return where(x == float("-inf"), neginf, out)
+
+
+@surface()
+def isclose(a: Tensor, b, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
+    """Elementwise ``|a - b| <= atol + rtol * |b|`` (equal infinities are close; nan only with
+    ``equal_nan``), like ``torch.isclose``."""
+    if not isinstance(b, Tensor):
+        b = scalar_tensor(b, a)
+    a, b, dtype = operands(a, b, "isclose")
+    if rtol < 0 or atol < 0:
+        raise RuntimeError(f"isclose: rtol ({rtol}) and atol ({atol}) must be non-negative")
+    equal = a == b
+    if dtype.kind != "f":
+        close = (a - b).abs() <= atol + rtol * b.abs() if dtype.kind != "b" else equal
+        return equal | close
+    finite = isfinite(a) & isfinite(b)
+    close = equal | (finite & ((a - b).abs() <= atol + rtol * b.abs()))
+    if equal_nan:
+        close = close | (isnan(a) & isnan(b))
+    return close
+
+
+@surface()
+def allclose(a: Tensor, b, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    """Whether every element of ``a`` is close to ``b`` (see :func:`isclose`)."""
+    return bool(isclose(a, b, rtol, atol, equal_nan).all().item())
