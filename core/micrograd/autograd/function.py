@@ -52,7 +52,6 @@ class FunctionCtx(Node):
 
     def backward(self, grad):
         if grad is None and self.materialize_grads:
-            from ..tensor import Tensor
             shape, dtype, backend = self._output_meta
             grad = Tensor._make(backend.full(shape, 0, dtype), dtype, backend)
         grads = self._fn.backward(self, grad)
