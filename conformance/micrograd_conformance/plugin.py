@@ -64,8 +64,8 @@ def pytest_configure(config):
     _CONFIG[:] = [config]
     profile.current = config.getoption("conformance_profile", "default") or "default"
     if config.getoption("strict_fast_ops", False):
-        from micrograd.ops import fallbacks
-        fallbacks.strict = True
+        from micrograd.decompositions import dispatch
+        dispatch.strict = True
 
 
 def target(config) -> Target:
@@ -173,10 +173,10 @@ _FAST_OPS = pytest.StashKey[dict]()
 
 def _fast_op_calls(config) -> dict:
     """``op -> (native, decomposed)`` calls on the backend under test so far (this process)."""
-    from micrograd.ops import fallbacks
+    from micrograd.decompositions import counts
     found = config.stash.get(_TARGET, None)
     name = found.backend.name if found is not None and found.backend is not None else None
-    return {op: tuple(c) for (backend, op), c in fallbacks.counts.items() if backend == name}
+    return {op: tuple(c) for (backend, op), c in counts.items() if backend == name}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -311,7 +311,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 f"matched no test collected in this run")
     matrix = config.stash.get(_MATRIX, None)
     if matrix is not None and found is not None and found.backend is not None:
-        offered = set(found.backend.optional_ops())
+        from micrograd.decompositions import offered_ops
+        offered = set(offered_ops(found.backend))
         calls = matrix.fast_ops
         native = [f"{op} {n}/{d}" for op, (n, d) in sorted(calls.items()) if op in offered]
         decomposed = [f"{op} {d}" for op, (_, d) in sorted(calls.items()) if op not in offered]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import micrograd as mg
+from micrograd.decompositions import offered_ops
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Target:
         contract = f", contract {self.contract[0]}.{self.contract[1]}" if self.contract else ""
         return (f"{self.name} ({self.distribution or 'unknown distribution'}{contract}) on "
                 f"{self.backend.describe()}; dtypes {', '.join(d.name for d in caps.dtypes)}; "
-                f"optional ops {', '.join(self.backend.optional_ops()) or 'none'}")
+                f"optional ops {', '.join(offered_ops(self.backend)) or 'none'}")
 
 
 def resolve(name: str) -> Target:

@@ -123,6 +123,16 @@ def test_defective_backend_is_caught_defect_by_defect(full_runs):
     assert "::test_writes_through_views_reach_the_base[float32-narrow]" not in done.stdout
     assert "::test_shape_classes[exp-float32]" not in done.stdout    # permuted reads are right
     assert "dampening" in text or "'dampening': 0.3" in text
+    # A wrong fast op, one that only declines, one that writes before declining; and a correct
+    # decline (softmax on float64) is no failure.
+    assert "::test_fast_op_matches_its_decomposition[gelu-float32]" in done.stdout
+    assert "::test_declared_fast_op_runs_natively[max_pool2d]" in done.stdout
+    assert "::test_fast_op_matches_its_decomposition[binary_-float32]" in done.stdout
+    assert "::test_fast_op_matches_its_decomposition[binary_-int32]" not in done.stdout
+    assert "declined (NotImplemented), then decomposed vs the core's decomposition, atan2, " \
+           "out is a" in text
+    assert "::test_fast_op_matches_its_decomposition[softmax-float64]" not in done.stdout
+    assert "::test_declared_fast_op_runs_natively[softmax]" not in done.stdout
 
 
 def test_only_declared_dtypes_are_tested_and_the_rest_refused(tmp_path, plugin_dir):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ._version import __version__
 from .backend import CONTRACT_VERSION
+from .decompositions import offered_ops
 from .extras import extra_for, install_command, not_installed
 from .registry import registry
 
@@ -38,7 +39,7 @@ def render_info() -> str:
         lines.append(f"           dtypes: {', '.join(d.name for d in caps.dtypes)}")
         if caps.matmul_dtypes is not None:
             lines.append(f"           matmul dtypes: {', '.join(d.name for d in caps.matmul_dtypes)}")
-        lines.append(f"           optional ops: {', '.join(backend.optional_ops()) or 'none'}")
+        lines.append(f"           optional ops: {', '.join(offered_ops(backend)) or 'none'}")
         for key, note in caps.notes.items():
             lines.append(f"           note ({key}): {note}")
     lines += ["", "devices:"]

@@ -5,9 +5,11 @@ own array type. The core does all semantics before calling in: operands arrive a
 to one dtype, broadcast to one shape (``expand``), validated and bounds-checked. A backend only
 computes. Every primitive returns a new array unless its name ends in ``_`` (in place).
 
-*Optional fast ops* (:data:`OPTIONAL_OPS`) are methods a backend may add; the core uses them when
-present and decomposes into primitives otherwise, so the same model runs everywhere and a richer
-backend runs it faster.
+*Optional fast ops* are methods a backend may add; the core uses them when present (and not
+declined by returning ``NotImplemented``) and decomposes into primitives otherwise, so the same
+model runs everywhere and a richer backend runs it faster. Each is declared once, as its
+decomposition, in :mod:`micrograd.decompositions` (the floor above this one), which also lists
+them: ``micrograd.decompositions.OPTIONAL_OPS``.
 
 Arrays are the backend's own type. The core needs only ``x.shape`` (a tuple of ints) from them.
 ``docs/writing-a-backend.md`` describes every primitive's exact semantics.
@@ -23,20 +25,18 @@ import numpy as np
 
 from .dtypes import DType
 
-CONTRACT_VERSION = (1, 2)
+CONTRACT_VERSION = (1, 3)
 """(major, minor). A plugin built for another major version is refused; minor additions are
 backwards compatible (new optional ops and Capabilities fields with defaults), so a plugin of
-an older minor keeps loading. See :data:`CONTRACT_HISTORY`."""
+an older minor keeps loading. See ``micrograd.decompositions.CONTRACT_HISTORY``."""
 
-CONTRACT_HISTORY = {
-    (1, 0): "the required primitives and the first optional fast ops",
-    (1, 1): "optional ops batch_norm and batch_norm_backward",
-    (1, 2): "optional ops conv_transpose2d, conv_transpose2d_backward, argsort and "
-            "searchsorted; Capabilities.flush_to_zero; the semantics of flip aliasing and of "
-            "accumulating scatter on bool are defined",
+CONTRACT_CHANGES = {
+    (1, 0): "the required primitives",
+    (1, 2): "Capabilities.flush_to_zero; the semantics of flip aliasing and of accumulating "
+            "scatter on bool are defined",
 }
-"""What each minor version of the contract added (the conformance suite asks no more of a
-plugin than its version promised)."""
+"""What each minor version of the contract changed besides adding optional ops (those carry
+their version in their declaration; ``micrograd.decompositions.CONTRACT_HISTORY`` joins both)."""
 
 UNARY_OPS = (
     "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "erf",
@@ -63,85 +63,6 @@ BOOL_RESULT_OPS = frozenset({"logical_not", "isnan", "eq", "ne", "lt", "le", "gt
                              "logical_and", "logical_or", "logical_xor"})
 """The :data:`UNARY_OPS` and :data:`BINARY_OPS` whose result is bool whatever the operands'
 dtype; every other elementwise op returns its operands' dtype."""
-
-OPTIONAL_OPS: dict[str, str] = {
-    # activations and fused elementwise chains: same shape and dtype as x (floating)
-    "relu": "relu(x) -> y",
-    "sigmoid": "sigmoid(x) -> y",
-    "gelu": "gelu(x) -> y  (erf form)",
-    "gelu_tanh": "gelu_tanh(x) -> y  (tanh approximation)",
-    "silu": "silu(x) -> y",
-    "softplus": "softplus(x, beta, threshold) -> y  (linear where beta*x > threshold)",
-    # normalised exponentials along one axis (stable: shifted by the max)
-    "softmax": "softmax(x, axis) -> y",
-    "log_softmax": "log_softmax(x, axis) -> y",
-    "cross_entropy": ("cross_entropy(logits (N, C), target int64 (N,), ignore_index) -> losses "
-                      "(N,): -log_softmax(logits)[i, target[i]], 0 where target == ignore_index"),
-    # convolution and pooling on NCHW arrays; stride/padding/dilation/kernel are (h, w) pairs
-    "conv2d": ("conv2d(x (N, C, H, W), w (O, C/groups, KH, KW), stride, padding, dilation, "
-               "groups) -> y (N, O, OH, OW); no bias (the core adds it)"),
-    "conv2d_backward": ("conv2d_backward(grad_y, x, w, stride, padding, dilation, groups) -> "
-                        "(grad_x, grad_w)"),
-    "conv_transpose2d": ("conv_transpose2d(x (N, Cin, H, W), w (Cin, Cout/groups, KH, KW), "
-                         "stride, padding, output_padding, dilation, groups) -> y (N, Cout, "
-                         "OH, OW): the input gradient of conv2d(y, w), OH = (H - 1) * stride - "
-                         "2 * padding + dilation * (KH - 1) + output_padding + 1; no bias "
-                         "(added in contract 1.2)"),
-    "conv_transpose2d_backward": ("conv_transpose2d_backward(grad_y, x, w, stride, padding, "
-                                  "output_padding, dilation, groups) -> (grad_x, grad_w): "
-                                  "grad_x = conv2d(grad_y, w), grad_w = the weight gradient of "
-                                  "that convolution with x as its output gradient (added in "
-                                  "contract 1.2)"),
-    "max_pool2d": ("max_pool2d(x, kernel, stride, padding, dilation) -> (y, indices): indices "
-                   "int64, the flat position (h * W + w) of each max in its input plane; "
-                   "padding counts as -inf"),
-    "max_pool2d_backward": ("max_pool2d_backward(grad_y, indices, input_shape) -> grad_x "
-                            "(grad_y added at indices)"),
-    "avg_pool2d": ("avg_pool2d(x, kernel, stride, padding, count_include_pad) -> y"),
-    "avg_pool2d_backward": ("avg_pool2d_backward(grad_y, input_shape, kernel, stride, padding, "
-                            "count_include_pad) -> grad_x"),
-    # batch normalisation of x (N, C, ...) per channel (dim 1), statistics over every other dim
-    "batch_norm": ("batch_norm(x, weight or None, bias or None, running_mean or None, "
-                   "running_var or None, training, momentum, eps) -> (y, mean, invstd): "
-                   "y = (x - mean) * invstd * weight + bias per channel, invstd = 1 / sqrt(var + "
-                   "eps). Training: mean and var (biased) are the batch's, and running "
-                   "statistics given are updated in place, r = (1 - momentum) * r + momentum * "
-                   "batch value (running_var gets the unbiased variance). Otherwise the running "
-                   "statistics are used. mean and invstd come back as (C,) arrays"),
-    "batch_norm_backward": ("batch_norm_backward(grad_y, x, weight or None, mean, invstd, "
-                            "training) -> (grad_x, sum(grad_y * xhat) (C,), sum(grad_y) (C,)) "
-                            "with xhat = (x - mean) * invstd: grad_x = weight * invstd * "
-                            "(grad_y - (sum(grad_y) + xhat * sum(grad_y * xhat)) / count) when "
-                            "training (count: elements per channel), weight * invstd * grad_y "
-                            "otherwise"),
-    # order: sorting and binary search (host-staged decompositions; added in contract 1.2)
-    "argsort": ("argsort(x, axis, descending) -> int64 indices ordering x along axis; stable "
-                "(ties keep their order), nan sorts as the largest value"),
-    "searchsorted": ("searchsorted(sorted_sequence (B, M), values (B, K), right) -> int64 "
-                     "(B, K): per row, the insertion points of values into the sorted row "
-                     "(the first position with sequence >= value, > with right)"),
-    # fused optimizer steps, in place on the param and state arrays (all one floating dtype)
-    "sgd_step_": ("sgd_step_(param, grad, momentum_buffer or None, *, lr, momentum, dampening, "
-                  "nesterov, weight_decay, maximize, first_step) -> None; PyTorch's SGD "
-                  "update; on first_step the buffer is set to the (decayed) gradient"),
-    "adam_step_": ("adam_step_(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq or None, *, "
-                   "step, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, "
-                   "maximize) -> None; PyTorch's Adam (AdamW when decoupled_weight_decay); "
-                   "step counts from 1"),
-    # in-place arithmetic
-    "binary_": ("binary_(op, out, a, b) -> None: out = a op b written into out (which may "
-                "alias a, and b may overlap) for the arithmetic BINARY_OPS; the result is that "
-                "of reading a and b first, bit-identical to binary(op, a, b); a and b have "
-                "out's shape (or broadcast to it under native_broadcasting) and dtype"),
-    # creation and exchange
-    "arange": "arange(start, stop, step, dtype) -> 1-D array",
-    "from_dlpack": ("from_dlpack(obj) -> array viewing a DLPack producer's memory on this device "
-                    "without a copy (used by micrograd.from_dlpack for device memory)"),
-}
-"""Methods a backend may offer, with their signatures. The core uses a backend's method when it
-has one and otherwise decomposes the op into required primitives (``micrograd.ops.fallbacks``).
-Arguments are validated by the core; pairs like ``stride`` are tuples of two ints."""
-
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -331,17 +252,16 @@ class Backend:
         return str(self.device)
 
     def offers(self, op: str) -> bool:
-        """Whether this backend implements the optional op ``op``."""
+        """Whether this backend implements the optional op ``op`` (it may still decline some
+        inputs by returning ``NotImplemented``). ``micrograd.decompositions.offered_ops`` lists
+        every one it offers."""
         return callable(getattr(self, op, None))
-
-    def optional_ops(self) -> tuple[str, ...]:
-        return tuple(op for op in OPTIONAL_OPS if self.offers(op))
 
 
 REQUIRED_PRIMITIVES = tuple(
     name for name, value in vars(Backend).items()
     if callable(value) and not name.startswith("_")
-    and name not in ("synchronize", "describe", "offers", "optional_ops")
+    and name not in ("synchronize", "describe", "offers")
 )
 
 

@@ -57,7 +57,6 @@ FLOORS: dict[str, int] = {
     "micrograd.distributed.mpi_plugin": 2,   # the built-in communicator's registration only
     "micrograd.ops.arrays": 2,
     "micrograd.ops.layout": 2,
-    "micrograd.ops.fallbacks": 2,            # becomes micrograd.decompositions
     "micrograd.decompositions": 2,
     "micrograd.fusion": 2,
     # 3. the Tensor as a data holder
@@ -69,6 +68,7 @@ FLOORS: dict[str, int] = {
     "micrograd.ops.base": 5,
     "micrograd.ops.views": 5,
     "micrograd.ops.autocast": 5,
+    "micrograd.ops.fused": 5,             # the autograd node of a fused IR expression
     # 6. op families
     "micrograd.ops.unary": 6,
     "micrograd.ops.activation": 6,

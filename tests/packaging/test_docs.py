@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from micrograd import backend, hookspecs
+from micrograd import backend, decompositions, hookspecs
+from micrograd.decompositions import table
 
 from pkgtools import REPO
 
@@ -42,10 +43,25 @@ def test_every_required_primitive_is_documented_with_its_parameters(doc, primiti
     assert documented in doc, f"{DOC.name} lacks the primitive heading {documented}"
 
 
-@pytest.mark.parametrize("op", sorted(backend.OPTIONAL_OPS))
+@pytest.mark.parametrize("op", sorted(decompositions.OPTIONAL_OPS))
 def test_every_optional_op_is_in_the_table(doc, op):
     assert re.search(rf"^\| `{re.escape(op)}` \|", doc, re.M), \
         f"{DOC.name}'s optional-op table has no row for {op!r}"
+
+
+def test_the_optional_op_table_is_the_one_the_declarations_generate(doc):
+    assert table.with_current_table(doc, DOC.name) == doc, (
+        f"{DOC.name}'s optional-op table differs from the declarations in "
+        f"micrograd.decompositions; run python -m micrograd.decompositions {DOC}")
+
+
+def test_the_table_regenerator_reports_a_stale_table(tmp_path, doc):
+    stale = tmp_path / "guide.md"
+    stale.write_text(doc.replace("| `relu` |", "| `relu_old` |"))
+    assert table.update(stale, check=True) is False
+    assert "relu_old" in stale.read_text()              # --check leaves the file alone
+    assert table.update(stale) is False and stale.read_text() == doc
+    assert table.update(stale, check=True) is True
 
 
 @pytest.mark.parametrize("ops", [backend.UNARY_OPS, backend.BINARY_OPS, backend.REDUCE_OPS],

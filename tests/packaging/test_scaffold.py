@@ -9,6 +9,7 @@ import tomllib
 import pytest
 
 from micrograd import backend as contract
+from micrograd.decompositions import OPTIONAL_OPS, offered_ops
 from micrograd.tools.cli import main as cli_main
 from micrograd.tools.scaffold import ScaffoldError, release_series, scaffold
 
@@ -67,6 +68,29 @@ def test_backend_class_lists_every_primitive_with_the_contract_signature(package
         args = [None] * (len(inspect.signature(ours).parameters) - 1)
         with pytest.raises(NotImplementedError, match=rf"MydevBackend\.{name} is not written"):
             getattr(instance, name)(*args)
+
+
+def test_backend_class_lists_every_optional_op_commented_out_with_its_declaration(package):
+    """Uncommented, the optional-op menu at the end of backend.py is a class whose methods take
+    exactly the declared parameters and decline every call; as generated, none is offered."""
+    text = (package / "src/micrograd_mydev/backend.py").read_text()
+    menu = text[text.index("    # def "):].splitlines()
+    body = "\n".join(line.replace("    # ", "    ", 1) if line.startswith("    # ") else ""
+                     for line in menu)
+    namespace = {}
+    exec(f"class Menu:\n{body}\n", namespace)
+    menu_cls = namespace["Menu"]
+    for name, op in OPTIONAL_OPS.items():
+        method = getattr(menu_cls, name)
+        params = list(inspect.signature(method).parameters.values())[1:]
+        assert params == list(op.parameters), name
+        assert inspect.getdoc(method).startswith(op.summary[:60]), name
+        assert f"(contract {op.added_in[0]}.{op.added_in[1]})" in inspect.getdoc(method)
+        positional = [None for p in params if p.kind is not p.KEYWORD_ONLY]
+        keywords = {p.name: None for p in params if p.kind is p.KEYWORD_ONLY}
+        assert method(None, *positional, **keywords) is NotImplemented
+    module = _load(package / "src/micrograd_mydev/backend.py", "scaffolded_mydev_menu")
+    assert offered_ops(module.MydevBackend(None)) == ()
 
 
 def test_plugin_registers_with_a_literal_contract_version(package):

@@ -1,7 +1,10 @@
 """Every optional fast op a backend offers, against the core's own decomposition of it on the
-same backend, for every option it takes (nesterov, dampening, amsgrad, maximize, weight decay,
-strides, groups, ignore_index...), comparing everything observable: the results and every array
-the op may write in place. And proof that each declared op really runs natively.
+same backend, for every dtype its declaration allows and the backend declares and every option
+it takes (nesterov, dampening, amsgrad, maximize, weight decay, strides, groups, ignore_index...),
+comparing everything observable: the results and every array the op may write in place. Calls
+go through the core's dispatch, so a case the backend declines (returns ``NotImplemented``) is
+checked too: it must leave its arguments untouched for the decomposition that then runs. And
+proof that each offered op really runs natively, and takes the parameters its declaration does.
 
 Training end to end would hide a fused step that ignores one option (amsgrad's running max,
 dampening): only the configurations it trains with are exercised. Here each one is.
@@ -9,6 +12,7 @@ dampening): only the configurations it trains with are exercised. Here each one 
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from dataclasses import dataclass
 
@@ -16,8 +20,7 @@ import numpy as np
 import pytest
 
 import micrograd as mg
-from micrograd.backend import OPTIONAL_OPS
-from micrograd.ops import fallbacks
+from micrograd.decompositions import OPTIONAL_OPS, call_optional, counts
 from micrograd_conformance.compare import assert_close, host
 from micrograd_conformance.oracle import random_values
 from micrograd_conformance.tolerances import EXACT, tolerance
@@ -105,7 +108,7 @@ def _conv_cases(backward):
             w = random_values(rng, dtype, (o, c // groups, 3, 2))
             geometry = (stride, padding, dilation, groups)
             if backward:
-                out = fallbacks._DECOMPOSITIONS["conv2d"](
+                out = OPTIONAL_OPS["conv2d"].decompose(
                     backend, dtype, _put(backend, x, dtype), _put(backend, w, dtype), *geometry)
                 gy = random_values(rng, dtype, tuple(out.shape))
                 make = (lambda x=x, w=w, gy=gy, geometry=geometry:
@@ -137,7 +140,7 @@ def _conv_transpose_cases(backward):
             geometry = (stride, padding, output_padding, dilation, groups)
             args = [x, w]
             if backward:
-                out = fallbacks._DECOMPOSITIONS["conv_transpose2d"](
+                out = OPTIONAL_OPS["conv_transpose2d"].decompose(
                     backend, dtype, _put(backend, x, dtype), _put(backend, w, dtype), *geometry)
                 args.insert(0, random_values(rng, dtype, tuple(out.shape)))
             make = (lambda args=args, geometry=geometry:
@@ -168,7 +171,7 @@ def _max_pool_cases(backward):
             x = rng.permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) / 8.0 - 20   # no ties
             geometry = (kernel, stride, padding, dilation)
             if backward:
-                y, idx = fallbacks._DECOMPOSITIONS["max_pool2d"](
+                y, idx = OPTIONAL_OPS["max_pool2d"].decompose(
                     backend, dtype, _put(backend, x, dtype), *geometry)
                 gy, idx = random_values(rng, dtype, tuple(y.shape)), host(
                     mg.Tensor._make(idx, mg.int64, backend))
@@ -188,8 +191,8 @@ def _avg_pool_cases(backward):
             geometry = (kernel, stride, padding, include)
             x = random_values(rng, dtype, (2, 3, 7, 8))
             if backward:
-                y = fallbacks._DECOMPOSITIONS["avg_pool2d"](backend, dtype,
-                                                            _put(backend, x, dtype), *geometry)
+                y = OPTIONAL_OPS["avg_pool2d"].decompose(backend, dtype,
+                                                         _put(backend, x, dtype), *geometry)
                 gy = random_values(rng, dtype, tuple(y.shape))
                 make = (lambda gy=gy, geometry=geometry:
                         ((_put(backend, gy, dtype), (2, 3, 7, 8), *geometry), {}))
@@ -260,41 +263,39 @@ def _arange_cases(backend, dtype, rng):
 
 
 CASES = {
-    "relu": (_unary_cases("relu"), FLOATS),
-    "sigmoid": (_unary_cases("sigmoid"), FLOATS),
-    "gelu": (_unary_cases("gelu"), FLOATS),
-    "gelu_tanh": (_unary_cases("gelu_tanh"), FLOATS),
-    "silu": (_unary_cases("silu"), FLOATS),
-    "softplus": (_unary_cases("softplus", beta=(1.0, 2.5), threshold=(20.0, 1.0)), FLOATS),
-    "softmax": (_axis_cases, FLOATS),
-    "log_softmax": (_axis_cases, FLOATS),
-    "cross_entropy": (_cross_entropy_cases, FLOATS),
-    "conv2d": (_conv_cases(False), FLOATS),
-    "conv2d_backward": (_conv_cases(True), FLOATS),
-    "conv_transpose2d": (_conv_transpose_cases(False), FLOATS),
-    "conv_transpose2d_backward": (_conv_transpose_cases(True), FLOATS),
-    "max_pool2d": (_max_pool_cases(False), FLOATS),
-    "max_pool2d_backward": (_max_pool_cases(True), FLOATS),
-    "avg_pool2d": (_avg_pool_cases(False), FLOATS),
-    "avg_pool2d_backward": (_avg_pool_cases(True), FLOATS),
-    "batch_norm": (_batch_norm_cases, FLOATS),
-    "batch_norm_backward": (_batch_norm_backward_cases, FLOATS),
-    "sgd_step_": (_sgd_cases, FLOATS),
-    "adam_step_": (_adam_cases, FLOATS),
-    "binary_": (_binary_inplace_cases, mg.dtypes.ALL_DTYPES),
-    "arange": (_arange_cases, tuple(d for d in mg.dtypes.ALL_DTYPES if d is not mg.bool)),
-    "argsort": (_argsort_cases, tuple(d for d in mg.dtypes.ALL_DTYPES if d is not mg.bool)),
-    "searchsorted": (_searchsorted_cases,
-                     tuple(d for d in mg.dtypes.ALL_DTYPES if d is not mg.bool)),
+    "relu": _unary_cases("relu"),
+    "sigmoid": _unary_cases("sigmoid"),
+    "gelu": _unary_cases("gelu"),
+    "gelu_tanh": _unary_cases("gelu_tanh"),
+    "silu": _unary_cases("silu"),
+    "softplus": _unary_cases("softplus", beta=(1.0, 2.5), threshold=(20.0, 1.0)),
+    "softmax": _axis_cases,
+    "log_softmax": _axis_cases,
+    "cross_entropy": _cross_entropy_cases,
+    "conv2d": _conv_cases(False),
+    "conv2d_backward": _conv_cases(True),
+    "conv_transpose2d": _conv_transpose_cases(False),
+    "conv_transpose2d_backward": _conv_transpose_cases(True),
+    "max_pool2d": _max_pool_cases(False),
+    "max_pool2d_backward": _max_pool_cases(True),
+    "avg_pool2d": _avg_pool_cases(False),
+    "avg_pool2d_backward": _avg_pool_cases(True),
+    "batch_norm": _batch_norm_cases,
+    "batch_norm_backward": _batch_norm_backward_cases,
+    "sgd_step_": _sgd_cases,
+    "adam_step_": _adam_cases,
+    "binary_": _binary_inplace_cases,
+    "arange": _arange_cases,
+    "argsort": _argsort_cases,
+    "searchsorted": _searchsorted_cases,
 }
-"""op -> (cases(backend, dtype, rng) yielding (label, make, options), dtypes it applies to).
-``make()`` returns fresh ``(args, kwargs)`` on the backend, the same values on every call."""
-ADDED_IN = {"batch_norm": (1, 1), "batch_norm_backward": (1, 1),
-            "conv_transpose2d": (1, 2), "conv_transpose2d_backward": (1, 2), "argsort": (1, 2),
-            "searchsorted": (1, 2)}
-"""Optional ops newer than contract 1.0: a plugin of an older contract is not asked for them."""
+"""op -> cases(backend, dtype, rng) yielding (label, make, options), for each dtype of the op's
+declaration (``OPTIONAL_OPS[op].dtypes``). ``make()`` returns fresh ``(args, kwargs)`` on the
+backend, the same values on every call. The contract version an op needs is its ``added_in``."""
 UNCHECKED = {"from_dlpack": "needs a DLPack producer on the device; test_memory_device covers "
-                            "the host path"}
+                            "the host path",
+             "compile_elementwise": "a family of its own: test_fusion checks fused kernels "
+                                    "against ir.evaluate on random expressions"}
 
 
 def test_every_optional_op_has_cases():
@@ -317,35 +318,42 @@ def _observable(result, args):
 
 
 def _tolerance(op, dtype):
+    """(tolerance, whether errors are measured against the result's largest magnitude)."""
     if op in ("binary_", "arange"):
-        return EXACT            # binary_ must be bit-identical to binary (aliasing included)
-    return tolerance(dtype).accumulating(64).scaled(4)
+        return EXACT, False     # binary_ must be bit-identical to binary (aliasing included)
+    if OPTIONAL_OPS[op].family == "activation":
+        # Elementwise: a few ulp of each element, the same as the oracle asks of a primitive
+        # (a wrong formula, say gelu's tanh approximation for its erf form, is off by 1e-4).
+        return tolerance(dtype).scaled(4), False
+    return tolerance(dtype).accumulating(64).scaled(4), True
 
 
 def _check_op(backend, op, dtype, rng, *, count_native):
-    cases, _ = CASES[op]
-    native = getattr(backend, op)
-    decomposition = fallbacks._DECOMPOSITIONS[op]
-    for label, make, options in cases(backend, dtype, rng):
+    """Run every case of ``op`` through the core's dispatch and compare all it leaves behind
+    with the decomposition's; with ``count_native``, return the (native, decomposed) calls of
+    the first case instead."""
+    decomposition = OPTIONAL_OPS[op].decompose
+    for label, make, options in CASES[op](backend, dtype, rng):
         args, _ = make()
         with mg.no_grad():
-            before = list(fallbacks.counts.get((backend.name, op), (0, 0)))
-            got = fallbacks.run(backend, op, dtype, *args, **options) if count_native else \
-                native(*args, **options)
-            after = fallbacks.counts.get((backend.name, op), (0, 0))
+            before = list(counts.get((backend.name, op), (0, 0)))
+            got = call_optional(backend, op, dtype, *args, **options)
+            after = counts.get((backend.name, op), (0, 0))
             ref_args, _ = make()
             want = decomposition(backend, dtype, *ref_args, **options)
+        native, declined = after[0] - before[0], after[1] - before[1]
         if count_native:
-            return after[0] - before[0], after[1] - before[1]
+            return native, declined
+        how = "the fast op" if native else "declined (NotImplemented), then decomposed"
         for i, (a, b) in enumerate(zip(_observable(got, args), _observable(want, ref_args))):
             result_dtype = _result_dtype(backend, dtype, a)
             expected = host(mg.Tensor._make(b, result_dtype, backend))
             actual = mg.Tensor._make(a, result_dtype, backend)
-            tol = _tolerance(op, actual.dtype)
+            tol, accumulating = _tolerance(op, actual.dtype)
             assert_close(actual, expected.astype(np.float64) if actual.dtype.is_floating_point
                          else expected, backend=backend.name, op=op, dtype=actual.dtype, tol=tol,
-                         scale=None if tol.exact else np.max(np.abs(expected), initial=1.0),
-                         context=f"fast op vs the core's decomposition, {label}, array {i}")
+                         scale=np.max(np.abs(expected), initial=1.0) if accumulating else None,
+                         context=f"{how} vs the core's decomposition, {label}, array {i}")
     return None
 
 
@@ -367,11 +375,11 @@ class FastOp:
         return self.op
 
 
-SPECS = [FastOp(op, dtypes) for op, (_, dtypes) in CASES.items()]
+SPECS = [FastOp(op, OPTIONAL_OPS[op].dtypes) for op in CASES]
 
 
 def _skip_unless_promised(target, op):
-    version = ADDED_IN.get(op, (1, 0))
+    version = OPTIONAL_OPS[op].added_in
     if not target.promises(version):
         pytest.skip(f"{op} came with contract {version[0]}.{version[1]}; {target.name} declares "
                     f"{target.contract[0]}.{target.contract[1]}")
@@ -388,17 +396,49 @@ def test_fast_op_matches_its_decomposition(spec, dtype, backend, rng, conformanc
 @pytest.mark.parametrize("op", list(CASES))
 def test_declared_fast_op_runs_natively(op, backend, conformance_target):
     """A backend that declares a fast op must run it itself for at least one declared dtype;
-    one that always hands the work back to the decomposition (``fallbacks.decompose``) only
-    pretends to be fast."""
+    one that always declines (returns ``NotImplemented``) only pretends to be fast."""
     _skip_unless_promised(conformance_target, op)
     if not backend.offers(op):
         pytest.skip(f"{backend.name} does not offer {op}")
     rng = np.random.default_rng(0)
     ran = {}
     for dtype in conformance_target.dtypes:
-        if dtype in CASES[op][1]:
+        if dtype in OPTIONAL_OPS[op].dtypes:
             ran[dtype.name] = _check_op(backend, op, dtype, rng, count_native=True)
     assert ran, f"{op}: none of {backend.name}'s dtypes applies"
     assert any(native and not fell_back for native, fell_back in ran.values()), (
         f"backend {backend.name!r} declares the fast op {op!r} but never runs it natively: "
         f"(native, fallback) calls per dtype {ran}")
+
+
+def _parameter_names(parameters) -> list[str]:
+    names = []
+    for p in parameters:
+        if p.kind is p.KEYWORD_ONLY and "*" not in names:
+            names.append("*")
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            names.append(p.name)
+    return names
+
+
+@pytest.mark.parametrize("op", list(OPTIONAL_OPS))
+def test_offered_fast_op_takes_the_declared_parameters(op, backend, conformance_target):
+    """The core passes some arguments by keyword (the optimizer steps' options, softplus's):
+    a method whose names differ from the declaration's breaks there, or takes the wrong one."""
+    _skip_unless_promised(conformance_target, op)
+    if not backend.offers(op):
+        pytest.skip(f"{backend.name} does not offer {op}")
+    try:
+        params = list(inspect.signature(getattr(backend, op)).parameters.values())
+    except (TypeError, ValueError):
+        pytest.skip(f"{backend.name}.{op} is not introspectable (a compiled function)")
+    declared = _parameter_names(OPTIONAL_OPS[op].parameters)
+    got = _parameter_names(params)
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        # **options: the names it spells out must be declared ones, in the declared order
+        positions = [declared.index(n) if n in declared else -1 for n in got]
+        ok = -1 not in positions and positions == sorted(positions)
+    else:
+        ok = got == declared
+    assert ok, (f"backend {backend.name!r}: {op}({', '.join(got)}) does not take the declared "
+                f"parameters {OPTIONAL_OPS[op].signature}")

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dtypes
+from .. import dtypes, fusion
 from ..dtypes import SCALAR, result_type_of, scalar_dtype
+from ..fusion import formulas
 from ..tensor import Tensor, surface
-from .arrays import scalar_operand
 from .base import Op, operands, scalar_tensor, tier, to_dtype
+from .fused import fused_with_scalars
 from .binary import maximum, minimum
 from .unary import isfinite, isnan
 from .where import where
@@ -19,25 +20,23 @@ from .where import where
 
 
 class Clamp(Op):
+    # One fused expression each way (fusion.formulas); the bounds are its runtime scalars.
     def forward(self, x, low=None, high=None):
         self.save_for_backward(x)
         self.bounds = (low, high)
-        be, data = x._backend, x._data
-        if low is not None:
-            data = be.binary("maximum", data, scalar_operand(be, low, x._dtype, data.shape))
-        if high is not None:
-            data = be.binary("minimum", data, scalar_operand(be, high, x._dtype, data.shape))
-        return data
+        expr = formulas.clamp(x._dtype, tuple(x.shape), low=low is not None,
+                              high=high is not None)
+        return fusion.run(x._backend, expr, (x._data,), self._scalars())[0]
 
     def backward(self, grad):
         (x,) = self.saved_tensors
         low, high = self.bounds
-        keep = None
-        if low is not None:
-            keep = x >= low
-        if high is not None:
-            keep = (x <= high) if keep is None else keep & (x <= high)
-        return grad * keep
+        expr = formulas.clamp_backward(x._dtype, tuple(x.shape), low=low is not None,
+                                       high=high is not None)
+        return fused_with_scalars(expr, self._scalars(), x, grad)
+
+    def _scalars(self):
+        return tuple(0 if bound is None else bound for bound in self.bounds)
 
 
 @surface(method=('clamp', 'clip'), function=('clamp', 'clip'))

@@ -1,6 +1,6 @@
 """Convolution and pooling as differentiable ops over the contract's optional fast ops.
 
-Each forward calls ``fallbacks.run``: a backend's own ``conv2d``/``max_pool2d``/... when it has
+Each forward calls ``call_optional``: a backend's own ``conv2d``/``max_pool2d``/... when it has
 one, the im2col decomposition otherwise. Backward passes are ops too (calling
 ``conv2d_backward`` and friends), and their own backward passes are written with these ops, so
 gradients of gradients work on every backend.
@@ -12,7 +12,9 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..shape import as_dims
 from ..tensor import Tensor
-from . import autocast, fallbacks
+from ..decompositions import call_optional
+from ..decompositions.conv import conv_output_size
+from . import autocast
 from .base import Op, check_same_backend
 from .movement import cat, pad
 
@@ -49,14 +51,14 @@ class Conv2d(Op):
     def forward(self, x, w, geometry):
         self.save_for_backward(x, w)
         self.geometry = geometry   # (stride, padding, dilation, groups)
-        return fallbacks.run(x._backend, "conv2d", x._dtype, x._data, w._data, *self.geometry)
+        return call_optional(x._backend, "conv2d", x._dtype, x._data, w._data, *self.geometry)
 
     def backward(self, grad):
         x, w = self.saved_tensors
         if not grad_mode.state.enabled:
             # A plain backward: both gradients from one fused call, no graph needed.
             be = x._backend
-            gx, gw = fallbacks.run(be, "conv2d_backward", x._dtype, be.contiguous(grad._data),
+            gx, gw = call_optional(be, "conv2d_backward", x._dtype, be.contiguous(grad._data),
                                    x._data, w._data, *self.geometry)
             return _wrap(gx, x), _wrap(gw, w)
         return split_conv_grads(Conv2dGrads.apply(grad, x, w, geometry=self.geometry), x, w)
@@ -75,7 +77,7 @@ class Conv2dGrads(Op):
         self.save_for_backward(grad_y, x, w)
         self.geometry = geometry
         be = x._backend
-        gx, gw = fallbacks.run(be, "conv2d_backward", x._dtype, be.contiguous(grad_y._data),
+        gx, gw = call_optional(be, "conv2d_backward", x._dtype, be.contiguous(grad_y._data),
                                x._data, w._data, *geometry)
         flat = (be.reshape(be.contiguous(gx), (x.numel(),)),
                 be.reshape(be.contiguous(gw), (w.numel(),)))
@@ -122,8 +124,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
         raise RuntimeError(f"conv2d: stride {stride} and dilation {dilation} must be positive "
                            f"and padding {padding} non-negative")
-    out_hw = [fallbacks._conv_out(x.shape[2 + i], (kh, kw)[i], stride[i], padding[i],
-                                  dilation[i]) for i in range(2)]
+    out_hw = [conv_output_size(x.shape[2 + i], (kh, kw)[i], stride[i], padding[i],
+                               dilation[i]) for i in range(2)]
     if min(out_hw) < 1:
         raise RuntimeError(
             f"conv2d: input of spatial size {tuple(x.shape[2:])} (padded by {padding}) is "
@@ -145,7 +147,7 @@ class ConvTranspose2d(Op):
     def forward(self, x, w, geometry):
         self.save_for_backward(x, w)
         self.geometry = geometry   # (stride, padding, output_padding, dilation, groups)
-        return fallbacks.run(x._backend, "conv_transpose2d", x._dtype, x._data, w._data,
+        return call_optional(x._backend, "conv_transpose2d", x._dtype, x._data, w._data,
                              *geometry)
 
     def backward(self, grad):
@@ -157,12 +159,12 @@ class ConvTranspose2d(Op):
             be = x._backend
             g = be.contiguous(grad._data)
             if need_x and need_w:   # both from one call
-                gx, gw = fallbacks.run(be, "conv_transpose2d_backward", x._dtype, g,
+                gx, gw = call_optional(be, "conv_transpose2d_backward", x._dtype, g,
                                        be.contiguous(x._data), w._data, *self.geometry)
                 return _wrap(gx, x), _wrap(gw, w)
             if need_x:
-                return _wrap(fallbacks.run(be, "conv2d", x._dtype, g, w._data, *conv), x), None
-            return None, _wrap(fallbacks.run(be, "conv_transpose2d_backward", x._dtype, g,
+                return _wrap(call_optional(be, "conv2d", x._dtype, g, w._data, *conv), x), None
+            return None, _wrap(call_optional(be, "conv_transpose2d_backward", x._dtype, g,
                                              be.contiguous(x._data), w._data,
                                              *self.geometry)[1], w)
         gx = Conv2d.apply(grad, w, geometry=conv) if need_x else None
@@ -264,7 +266,7 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
 class MaxPool2d(Op):
     def forward(self, x, args):
         self.in_shape = x._data.shape   # args: (kernel, stride, padding, dilation)
-        y, self.indices = fallbacks.run(x._backend, "max_pool2d", x._dtype, x._data, *args)
+        y, self.indices = call_optional(x._backend, "max_pool2d", x._dtype, x._data, *args)
         return y
 
     def backward(self, grad):
@@ -275,7 +277,7 @@ class MaxPool2dBackward(Op):
     def forward(self, grad_y, indices, in_shape):
         self.indices, self.out_shape = indices, grad_y._data.shape
         be = grad_y._backend
-        return fallbacks.run(be, "max_pool2d_backward", grad_y._dtype,
+        return call_optional(be, "max_pool2d_backward", grad_y._dtype,
                              be.contiguous(grad_y._data), indices, in_shape)
 
     def backward(self, grad):
@@ -289,7 +291,7 @@ class AvgPool2d(Op):
     def forward(self, x, args):
         self.in_shape = x._data.shape
         self.args = args   # (kernel, stride, padding, count_include_pad)
-        return fallbacks.run(x._backend, "avg_pool2d", x._dtype, x._data, *self.args)
+        return call_optional(x._backend, "avg_pool2d", x._dtype, x._data, *self.args)
 
     def backward(self, grad):
         return AvgPool2dBackward.apply(grad, in_shape=self.in_shape, args=self.args)
@@ -299,7 +301,7 @@ class AvgPool2dBackward(Op):
     def forward(self, grad_y, in_shape, args):
         self.args = args
         be = grad_y._backend
-        return fallbacks.run(be, "avg_pool2d_backward", grad_y._dtype,
+        return call_optional(be, "avg_pool2d_backward", grad_y._dtype,
                              be.contiguous(grad_y._data), in_shape, *args)
 
     def backward(self, grad):
@@ -329,7 +331,7 @@ def _pool_args(x, kernel_size, stride, padding, op, dilation=1):
 
 
 def _check_out(x, kernel, stride, padding, dilation, op):
-    out = [fallbacks._conv_out(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i])
+    out = [conv_output_size(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i])
            for i in range(2)]
     if min(out) < 1:
         raise RuntimeError(f"{op}: input of spatial size {tuple(x.shape[2:])} is too small for "
@@ -357,7 +359,7 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
 def _last_indices(x, kernel, stride, padding, dilation):
     # The op keeps its indices for backward; recompute them here (no graph) when asked for.
     be = x._backend
-    _, idx = fallbacks.run(be, "max_pool2d", x._dtype, x._data, kernel, stride, padding,
+    _, idx = call_optional(be, "max_pool2d", x._dtype, x._data, kernel, stride, padding,
                            dilation)
     return Tensor._make(idx, dtypes.int64, be)
 

@@ -13,7 +13,7 @@ from .._devices import backend_for_device, check_dtype, default_backend  # noqa:
 from ..backend import Backend
 from ..shape import as_dims, check_shape
 from ..tensor import Tensor, declare_method, surface
-from . import fallbacks
+from ..decompositions import call_optional
 from .arrays import representable
 
 
@@ -233,7 +233,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
     start, end, step = _arange_bounds(values, target)
     backend = resolve(device)
     check_dtype(backend, target)
-    data = fallbacks.run(backend, "arange", target, start, end, step, target)
+    data = call_optional(backend, "arange", target, start, end, step, target)
     return _finish(data, target, backend, requires_grad)
 
 

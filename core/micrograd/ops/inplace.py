@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..autograd import grad_mode
 from ..tensor import Tensor, declare_method, set_in_place_builder, surface
-from . import fallbacks
+from ..decompositions import call_optional
 from .arrays import broadcast_shapes, scalar_operand
 from .base import scalar_tensor, to_dtype
 from .binary import add, div, mul, pow, sub
@@ -54,7 +54,7 @@ def _into(x: Tensor, op: str, other) -> bool:
         return False
     if op == "div" and x._dtype.kind != "f":
         return False
-    fallbacks.run(be, "binary_", x._dtype, op, x._data, x._data, data)
+    call_optional(be, "binary_", x._dtype, op, x._data, x._data, data)
     bump_version(x)
     return True
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor
-from . import fallbacks
+from ..decompositions import call_optional
 from .arrays import scalar_operand
 from .base import Op, check_same_backend
 from .creation import zeros_like
@@ -62,7 +62,7 @@ class CrossEntropy(Op):
         self.target, self.ignore_index = target, ignore_index
         self.reduction, self.divisor, self.any_ignored = reduction, divisor, any_ignored
         be, dtype = logits._backend, logits._dtype
-        losses = fallbacks.run(be, "cross_entropy", dtype, be.contiguous(logits._data),
+        losses = call_optional(be, "cross_entropy", dtype, be.contiguous(logits._data),
                                target._data, ignore_index)
         if reduction == "none":
             return losses

@@ -1,8 +1,8 @@
 """Batch normalisation as one differentiable op with the closed-form backward.
 
 Forward and backward are the contract's optional ``batch_norm`` and ``batch_norm_backward``
-(one or two passes over memory each on a backend that fuses them; ``ops.fallbacks`` decomposes
-them into primitives elsewhere). The backward is the textbook per-channel formula
+(one or two passes over memory each on a backend that fuses them; ``micrograd.decompositions``
+decomposes them into primitives elsewhere). The backward is the textbook per-channel formula
 
     gx = weight * invstd * (g - (sum(g) + xhat * sum(g * xhat)) / count)
     gw = sum(g * xhat)          gb = sum(g)
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..autograd import grad_mode
 from ..tensor import Tensor
-from . import fallbacks
+from ..decompositions import call_optional
 from .arrays import channel_layout, numel
 from .base import Op, check_same_backend, to_dtype
 from .reduction import Sum
@@ -34,7 +34,7 @@ class BatchNorm(Op):
         self.count = numel(shape) // c
         self.training, self.eps = training, eps
         stats = [_stat_in(s, dtype) for s in (running_mean, running_var)]
-        y, self.mean, self.invstd = fallbacks.run(
+        y, self.mean, self.invstd = call_optional(
             be, "batch_norm", dtype, x._data, _data(weight), _data(bias), *stats, training,
             momentum, eps)
         if training:   # the backend updated the running statistics in place
@@ -48,7 +48,7 @@ class BatchNorm(Op):
         x, weight = self.saved_tensors
         need_x, need_w, need_b = (edge is not None for edge in self.next_functions)
         if not grad_mode.state.enabled:        # a plain backward: one fused call
-            gx, gw, gb = fallbacks.run(x._backend, "batch_norm_backward", x._dtype, grad._data,
+            gx, gw, gb = call_optional(x._backend, "batch_norm_backward", x._dtype, grad._data,
                                        x._data, _data(weight), self.mean, self.invstd,
                                        self.training)
             return (_wrap(gx, x) if need_x else None, _wrap(gw, x) if need_w else None,

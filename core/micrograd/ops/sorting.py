@@ -15,7 +15,7 @@ from collections import namedtuple
 
 from .. import dtypes
 from ..tensor import Tensor, surface
-from . import fallbacks
+from ..decompositions import call_optional
 from .arrays import normalize_dim
 from .base import Op, check_same_backend, to_dtype
 from .creation import arange, ones, tensor
@@ -30,7 +30,7 @@ class _Argsort(Op):
     out_dtype = dtypes.int64
 
     def forward(self, x, axis, descending):
-        return fallbacks.run(x._backend, "argsort", x._dtype, x._data, axis, descending)
+        return call_optional(x._backend, "argsort", x._dtype, x._data, axis, descending)
 
 
 def check_tensor(x, name: str) -> None:
@@ -176,7 +176,7 @@ def searchsorted(sorted_sequence: Tensor, values, *, out_int32: bool = False,
         seq2 = seq.reshape(-1, seq.shape[-1])
         vals2 = vals.reshape(seq2.shape[0], vals.shape[-1])
     seq2, vals2 = seq2.contiguous(), vals2.contiguous()
-    data = fallbacks.run(seq._backend, "searchsorted", dtype, seq2._data, vals2._data,
+    data = call_optional(seq._backend, "searchsorted", dtype, seq2._data, vals2._data,
                          bool(right))
     out = Tensor._make(data, dtypes.int64, seq._backend).reshape(tuple(values.shape))
     return out.to(dtypes.int32) if out_int32 else out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..ops import fallbacks
+from ..decompositions import call_optional
 from .optimizer import Optimizer, zeros_state
 
 
@@ -36,7 +36,7 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         be = param._backend
         max_sq = state.get("max_exp_avg_sq") if group["amsgrad"] else None
-        fallbacks.run(be, "adam_step_", param._dtype, param._data, be.contiguous(grad._data),
+        call_optional(be, "adam_step_", param._dtype, param._data, be.contiguous(grad._data),
                       state["exp_avg"]._data, state["exp_avg_sq"]._data,
                       None if max_sq is None else max_sq._data,
                       step=state["step"], lr=group["lr"], beta1=beta1, beta2=beta2,

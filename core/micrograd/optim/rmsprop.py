@@ -1,7 +1,11 @@
-"""RMSprop and Adagrad, written with in-place tensor ops (no fused backend op exists)."""
+"""RMSprop and Adagrad: PyTorch's update rules as IR (``fusion.formulas``), one fused kernel
+per parameter where the backend compiles elementwise expressions, op by op otherwise; the
+parameter and its state are written in place."""
 
 from __future__ import annotations
 
+from .. import fusion
+from ..fusion import formulas
 from .optimizer import Optimizer, zeros_state
 
 
@@ -26,26 +30,19 @@ class RMSprop(Optimizer):
             if group["centered"]:
                 state["grad_avg"] = zeros_state(param)
         state["step"] += 1
-        alpha = group["alpha"]
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"]:
-            grad = grad + param * group["weight_decay"]
-        square_avg = state["square_avg"]
-        square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-        if group["centered"]:
-            grad_avg = state["grad_avg"]
-            grad_avg.lerp_(grad, 1 - alpha)
-            avg = (square_avg - grad_avg * grad_avg).sqrt()
-        else:
-            avg = square_avg.sqrt()
-        avg = avg + group["eps"]
-        if group["momentum"] > 0:
-            buf = state["momentum_buffer"]
-            buf.mul_(group["momentum"]).addcdiv_(grad, avg)
-            param.sub_(buf * group["lr"])
-        else:
-            param.addcdiv_(grad, avg, value=-group["lr"])
+        alpha, momentum, centered = group["alpha"], group["momentum"] > 0, group["centered"]
+        expr = formulas.rmsprop_step(param._dtype, tuple(param.shape),
+                                     weight_decay=bool(group["weight_decay"]), momentum=momentum,
+                                     centered=centered, maximize=bool(group["maximize"]))
+        state_arrays = [state["square_avg"]._data]
+        if momentum:
+            state_arrays.append(state["momentum_buffer"]._data)
+        if centered:
+            state_arrays.append(state["grad_avg"]._data)
+        scalars = (group["weight_decay"], alpha, 1 - alpha, group["eps"], group["momentum"],
+                   -group["lr"])
+        fusion.run(param._backend, expr, [param._data, grad._data, *state_arrays], scalars,
+                   out=[param._data, *state_arrays])
 
 
 class Adagrad(Optimizer):
@@ -67,11 +64,10 @@ class Adagrad(Optimizer):
             state["step"] = 0
             state["sum"] = zeros_state(param).fill_(group["initial_accumulator_value"])
         state["step"] += 1
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"]:
-            grad = grad + param * group["weight_decay"]
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        state["sum"].addcmul_(grad, grad, value=1)
-        std = state["sum"].sqrt() + group["eps"]
-        param.addcdiv_(grad, std, value=-clr)
+        expr = formulas.adagrad_step(param._dtype, tuple(param.shape),
+                                     weight_decay=bool(group["weight_decay"]),
+                                     maximize=bool(group["maximize"]))
+        total = state["sum"]._data
+        fusion.run(param._backend, expr, [param._data, grad._data, total],
+                   (group["weight_decay"], group["eps"], -clr), out=[param._data, total])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..ops import fallbacks
+from ..decompositions import call_optional
 from .optimizer import _REQUIRED, Optimizer, zeros_state
 
 
@@ -33,7 +33,7 @@ class SGD(Optimizer):
                 state["momentum_buffer"] = zeros_state(param)
             buf = state["momentum_buffer"]._data
         be = param._backend
-        fallbacks.run(be, "sgd_step_", param._dtype, param._data, be.contiguous(grad._data), buf,
+        call_optional(be, "sgd_step_", param._dtype, param._data, be.contiguous(grad._data), buf,
                       lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
                       nesterov=group["nesterov"], weight_decay=group["weight_decay"],
                       maximize=group["maximize"], first_step=first)

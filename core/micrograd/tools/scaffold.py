@@ -1,10 +1,12 @@
 """``micrograd new-backend NAME``: write a ready-to-install plugin package for a new backend.
 
 The generated backend class lists every required primitive of the contract with its signature
-and docstring, taken from :class:`micrograd.backend.Backend` when the command runs, so the
-template can never drift from the contract. Each stub raises ``NotImplementedError`` and carries
-a ``@todo`` mark; until every mark is gone the plugin's factory refuses to build the backend, so
-``micrograd info`` lists it as unavailable and names the primitives still to write.
+and docstring, taken from :class:`micrograd.backend.Backend` when the command runs, and every
+optional fast op, commented out, from its declaration in :mod:`micrograd.decompositions`, so
+the template can never drift from the contract. Each primitive's stub raises
+``NotImplementedError`` and carries a ``@todo`` mark; until every mark is gone the plugin's
+factory refuses to build the backend, so ``micrograd info`` lists it as unavailable and names
+the primitives still to write.
 
 >>> from micrograd.tools.scaffold import scaffold
 >>> scaffold("mydev", "/tmp/micrograd-mydev")     # doctest: +SKIP
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..backend import CONTRACT_VERSION, REQUIRED_PRIMITIVES, Backend
+from ..decompositions import OPTIONAL_OPS
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TAKEN = ("numpy",)     # registered by the core itself; a second "numpy" would be refused
@@ -114,7 +117,7 @@ def scaffold(name: str, directory: str | Path | None = None, device_type: str | 
         f"src/{n['module']}/__init__.py": _INIT,
         f"src/{n['module']}/plugin.py": _PLUGIN,
         f"src/{n['module']}/backend.py": _BACKEND_HEAD.replace("{design}", fields["design"])
-        + (_SYNCHRONIZE if kind == "lazy" else "") + _primitive_stubs(),
+        + (_SYNCHRONIZE if kind == "lazy" else "") + _primitive_stubs() + _optional_op_stubs(),
         f"src/{n['module']}/conformance_xfail.txt": _XFAIL,
     }
     written = []
@@ -157,6 +160,30 @@ def _primitive_stubs() -> str:
     # Braces in docstrings must survive the str.format of the whole template.
     body = "\n".join(stubs).replace("{", "{{").replace("}", "}}")
     return body.replace("{{cls}}", "{cls}")
+
+
+def _optional_op_stubs() -> str:
+    """Every optional op as a commented-out method: its signature, semantics and version."""
+    lines = ["",
+             "    # ---------------------------------------------------- optional fast ops",
+             "    # The core decomposes each of these into the primitives above. Uncomment one",
+             "    # only where yours is faster and exactly as correct (the conformance suite",
+             "    # compares it with the decomposition); return NotImplemented, before writing",
+             "    # anything, for inputs you do not handle, and the core decomposes those."]
+    for op in OPTIONAL_OPS.values():
+        head = f"def {op.name}(self, "
+        params = op.signature[len(op.name) + 1:]
+        lines += ["    #"] + [f"    # {line}" for line in textwrap.wrap(
+            head + params + ":", 88, subsequent_indent=" " * len(head), break_on_hyphens=False)]
+        paragraphs = op.semantics.split("\n\n") + [f"(contract {op.added_in[0]}."
+                                                    f"{op.added_in[1]})"]
+        for i, paragraph in enumerate(paragraphs):
+            wrapped = textwrap.wrap(" ".join(paragraph.split()), 84)
+            if i == 0:
+                wrapped[0] = '"""' + wrapped[0]
+            lines += (["    #"] if i else []) + [f"    #     {line}" for line in wrapped]
+        lines += ['    #     """', "    #     return NotImplemented"]
+    return ("\n".join(lines) + "\n").replace("{", "{{").replace("}", "}}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,8 +264,10 @@ contract {contract}).
    contract's exact semantics; delete its `@todo` mark when the body is real. Until none remain,
    `micrograd info` lists the backend as unavailable and names the primitives still to write.
 2. Declare what the backend supports in `capabilities` (dtypes, device count, notes).
-3. Optionally add fast ops (`conv2d`, `softmax`, `adam_step_`, ...); the core decomposes the rest
-   into primitives. The full list is in micrograd's `docs/writing-a-backend.md`.
+3. Optionally add fast ops (`conv2d`, `softmax`, `adam_step_`, ...): each is at the end of
+   `backend.py`, commented out, with its semantics; the core decomposes the rest into
+   primitives, and the cases a fast op returns `NotImplemented` for. More in micrograd's
+   `docs/writing-a-backend.md`.
 
 ## Check it
 

@@ -117,6 +117,12 @@ class CpuBackend(Backend):
     sgd_step_ = _core.sgd_step_
     adam_step_ = _core.adam_step_
 
+    def compile_elementwise(self, expr):
+        """A fused kernel of the elementwise expression ``expr`` (contract 1.3): one pass over
+        L1-sized tiles in C++ (``micrograd_cpu.fusion``)."""
+        from .fusion import compile_elementwise
+        return compile_elementwise(expr)
+
     def arange(self, start, stop, step, dtype):
         return _core.arange(start, stop, step, _CODE[dtype])
 

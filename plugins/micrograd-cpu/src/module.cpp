@@ -222,6 +222,8 @@ py::capsule to_dlpack(const Array& x) {
 
 }  // namespace
 
+namespace mgcpu { void init_fusion(py::module_& m); }   // fusion.cpp
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "micrograd-cpu kernels: a strided array type and the backend primitives";
 
@@ -517,4 +519,6 @@ PYBIND11_MODULE(_core, m) {
         d["alloc_retries"] = st.alloc_retries;                // failures retried after emptying
         return d;
     }, "The caching allocator's counters, in bytes.");
+
+    init_fusion(m);
 }

@@ -23,8 +23,9 @@ import cupyx.scipy.special
 import numpy as np
 
 from micrograd import dtypes
-from micrograd.backend import OPTIONAL_OPS, REQUIRED_PRIMITIVES, Backend, Capabilities
+from micrograd.backend import REQUIRED_PRIMITIVES, Capabilities
 from micrograd.backends.array_module import ArrayModuleBackend
+from micrograd.decompositions import OPTIONAL_OPS
 from micrograd.device import device as Device
 
 from .activation_ops import ActivationOps
@@ -84,6 +85,13 @@ class CudaBackend(ActivationOps, NormOps, OptimizerOps, SpatialOps, ArrayModuleB
         self._cuda_device = cupy.cuda.Device(index) if count > 1 else contextlib.nullcontext()
         self._kernels = KernelLoader()
         self.capabilities = capabilities("cuda", count)
+
+    # ----------------------------------------------------------------- fusion
+    def compile_elementwise(self, expr):
+        """A CuPy ElementwiseKernel generated from the IR expression ``expr`` (contract 1.3,
+        see :mod:`.fusion`; compile-checked with NVRTC, not yet run on a GPU here)."""
+        from .fusion import compile_elementwise
+        return compile_elementwise(expr, self._cuda_device)
 
     # ---------------------------------------------------------------- memory
     def to_host(self, x):

@@ -71,7 +71,7 @@ __device__ T block_max(T v, T* smem) {
 }
 
 // The row's max, or 0 where it is infinite or nan, so that no inf - inf appears where PyTorch
-// gives a finite answer (the same shift as micrograd.ops.fallbacks).
+// gives a finite answer (the same shift as micrograd.decompositions.softmax).
 __device__ T row_shift(const T* row, index_t cols, T* smem) {
     T peak = neg_inf(T(0));
     for (index_t c = threadIdx.x; c < cols; c += blockDim.x) peak = nan_max(peak, row[c]);

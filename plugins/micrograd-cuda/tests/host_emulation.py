@@ -148,6 +148,7 @@ def emulate_on_cpu(monkeypatch) -> None:
     from micrograd_cuda import activation_ops, backend, norm_ops, optimizer_ops, spatial_ops
     for module in (activation_ops, backend, norm_ops, optimizer_ops, spatial_ops):
         monkeypatch.setattr(module, "cupy", NumpyAsCupy())
+    emulate_fusion(monkeypatch)
 
 
 def emulated_backend_class():
@@ -182,3 +183,124 @@ def emulated_backend_class():
                     "compiled by the host compiler and run thread by thread")
 
     return EmulatedCudaBackend
+
+
+# ------------------------------------------------- fused elementwise kernels (compile_elementwise)
+
+# The C types CuPy declares ElementwiseKernel parameters with (cupy._core._scalar.get_typename).
+CUPY_C_TYPES = {
+    "bool": "bool", "uint8": "unsigned char", "int8": "signed char", "int16": "short",
+    "uint16": "unsigned short", "int32": "int", "uint32": "unsigned int", "int64": "long long",
+    "uint64": "unsigned long long", "float16": "float16", "float32": "float",
+    "float64": "double",
+}
+
+# The host stand-ins for what an ElementwiseKernel body may use from CUDA and CuPy: the device
+# qualifiers, the bit casts, CuPy's float16 (here GCC's _Float16) and the math functions.
+ELEMENTWISE_SHIM = r"""
+#include <cmath>
+#include <cstring>
+#define __device__
+#define __forceinline__ inline
+using namespace std;
+static inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
+static inline double __longlong_as_double(long long i) { double d; std::memcpy(&d, &i, 8); return d; }
+struct float16 {
+    _Float16 v;
+    float16() {}
+    float16(float f) : v((_Float16)f) {}
+    template <typename T> explicit float16(T t) : v((_Float16)(float)t) {}
+    operator float() const { return (float)v; }
+};
+"""
+
+
+def parse_params(params: str) -> list[tuple[str, str]]:
+    """``"float32 x0, int64 s0"`` -> ``[("float32", "x0"), ("int64", "s0")]``."""
+    return [tuple(p.split()) for p in params.split(",") if p.strip()]
+
+
+def elementwise_host_source(source) -> str:
+    """A C++ function running an ElementwiseKernel body (``fusion.ElementwiseSource``) over
+    ``n`` elements of dense, pre-broadcast operands: what each GPU thread does, one after the
+    other (the body reads its inputs before it writes an output, as on the GPU)."""
+    ins, outs = parse_params(source.in_params), parse_params(source.out_params)
+    lines = [ELEMENTWISE_SHIM, source.preamble,
+             f'extern "C" void {source.name}(void** ins, void** outs, long long n) {{',
+             "  for (long long i = 0; i < n; ++i) {"]
+    for k, (dtype, name) in enumerate(ins):
+        ct = CUPY_C_TYPES[dtype]
+        lines.append(f"    const {ct} {name} = (({ct}*)ins[{k}])[i];")
+    for k, (dtype, name) in enumerate(outs):
+        ct = CUPY_C_TYPES[dtype]
+        lines.append(f"    {ct}& {name} = (({ct}*)outs[{k}])[i];")
+    lines += ["    " + line for line in source.operation.splitlines()]
+    lines += ["  }", "}"]
+    return "\n".join(lines)
+
+
+class HostElementwiseKernel:
+    """``cupy.ElementwiseKernel`` on the CPU: arguments broadcast by numpy (CuPy's broadcasting
+    of ElementwiseKernel arguments has the same rules), the body compiled by the host compiler.
+    Built from the same four strings as CuPy's; built libraries are cached in ``build_dir``."""
+
+    build_dir: Path | None = None
+    _libraries: dict[str, ctypes.CDLL] = {}
+
+    def __init__(self, in_params, out_params, operation, name, preamble=""):
+        from micrograd_cuda.fusion import ElementwiseSource
+        self.source = ElementwiseSource(in_params, out_params, operation, name, preamble)
+        self.ins, self.outs = parse_params(in_params), parse_params(out_params)
+
+    def _function(self):
+        text = elementwise_host_source(self.source)
+        library = self._libraries.get(text)
+        if library is None:
+            import hashlib
+            import tempfile
+            if HostElementwiseKernel.build_dir is None:
+                HostElementwiseKernel.build_dir = Path(tempfile.mkdtemp(prefix="micrograd-fused-"))
+            build = HostElementwiseKernel.build_dir
+            stem = hashlib.sha1(text.encode()).hexdigest()[:16]
+            cpp, so = build / f"fused_{stem}.cpp", build / f"libfused_{stem}.so"
+            if not so.exists():
+                cpp.write_text(text)
+                subprocess.run([host_compiler(), "-std=c++17", "-O0", "-shared", "-fPIC", "-w",
+                                str(cpp), "-o", str(so)], check=True, capture_output=True,
+                               text=True)
+            library = self._libraries[text] = ctypes.CDLL(str(so))
+        function = getattr(library, self.source.name)
+        function.restype = None
+        return function
+
+    def __call__(self, *args):
+        import numpy as np
+        if len(args) != len(self.ins) + len(self.outs):
+            raise TypeError(f"{self.source.name} takes {len(self.ins) + len(self.outs)} "
+                            f"arguments, got {len(args)}")
+        outs = args[len(self.ins):]
+        shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+        ins = [np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype), shape))
+               for a, (dtype, _) in zip(args, self.ins)]
+        dense = [o if o.flags.c_contiguous else np.empty(o.shape, o.dtype) for o in outs]
+        n = int(np.prod(shape, dtype=np.int64))
+        in_ptrs = (ctypes.c_void_p * max(1, len(ins)))(*[a.ctypes.data for a in ins])
+        out_ptrs = (ctypes.c_void_p * len(dense))(*[o.ctypes.data for o in dense])
+        if n:
+            self._function()(in_ptrs, out_ptrs, ctypes.c_longlong(n))
+        for o, d in zip(outs, dense):
+            if o is not d:
+                o[...] = d
+        return outs if len(outs) > 1 else outs[0]
+
+
+def emulate_fusion(monkeypatch) -> None:
+    """Point the cuda plugin's fusion module at :class:`HostElementwiseKernel` and numpy."""
+    from micrograd_cuda import fusion
+
+    class Cupy(NumpyAsCupy):
+        ElementwiseKernel = HostElementwiseKernel
+
+    monkeypatch.setattr(fusion, "cupy", Cupy())
+    monkeypatch.setattr(fusion, "_address", lambda x: x.__array_interface__["data"][0])
+    monkeypatch.setattr(fusion, "_CACHE", type(fusion._CACHE)())

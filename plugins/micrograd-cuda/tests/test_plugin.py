@@ -10,7 +10,8 @@ import sys
 import pytest
 
 import micrograd
-from micrograd.backend import OPTIONAL_OPS, missing_primitives
+from micrograd.backend import missing_primitives
+from micrograd.decompositions import OPTIONAL_OPS
 from micrograd.registry import BackendError, registry
 from micrograd_cuda import availability, plugin
 
@@ -76,14 +77,14 @@ def test_backend_implements_every_required_primitive_and_optional_op():
     assert [op for op in OPTIONAL_OPS if not callable(getattr(CudaBackend, op, None))] == []
 
 
-def _contract_parameters(signature: str) -> list[str]:
-    """Parameter names of an OPTIONAL_OPS signature: "f(x (N, C), t int64, *, lr) -> y"
-    gives ["x", "t", "*", "lr"]."""
-    inside = signature.split("->")[0]
-    inside = inside[inside.index("(") + 1:inside.rindex(")")]
-    while re.search(r"\([^()]*\)", inside):
-        inside = re.sub(r"\([^()]*\)", "", inside)
-    return [part.split()[0] for part in inside.split(",") if part.strip()]
+def _names(parameters) -> list[str]:
+    """Parameter names, with "*" where the keyword-only ones start."""
+    names = []
+    for p in parameters:
+        if p.kind is p.KEYWORD_ONLY and "*" not in names:
+            names.append("*")
+        names.append(p.name)
+    return names
 
 
 @pytest.mark.parametrize("op", OPTIONAL_OPS)
@@ -91,12 +92,7 @@ def test_optional_op_signature_matches_the_contract(op):
     from micrograd_cuda.backend import CudaBackend
     method = inspect.unwrap(getattr(CudaBackend, op))
     params = list(inspect.signature(method).parameters.values())[1:]    # drop self
-    names = []
-    for p in params:
-        if p.kind is p.KEYWORD_ONLY and "*" not in names:
-            names.append("*")
-        names.append(p.name)
-    assert names == _contract_parameters(OPTIONAL_OPS[op])
+    assert _names(params) == _names(OPTIONAL_OPS[op].parameters)
 
 
 def test_optional_ops_and_primitives_run_on_the_backends_own_device():

@@ -1,14 +1,12 @@
 """conv2d and its backward on MLX's convolution: the spatial optional ops MLX has natively.
 
-float64 convolution goes through the core's im2col decomposition: MLX 0.32 convolves float64 at
-float32 accuracy. Pooling is left to the core: MLX has no pooling primitive with argmax indices.
+float64 convolution is declined (``NotImplemented``), so the core runs its im2col decomposition:
+MLX 0.32 convolves float64 at float32 accuracy. Pooling is left to the core: MLX has no pooling primitive with argmax indices.
 """
 
 from __future__ import annotations
 
 import mlx.core as mx
-from micrograd import dtypes
-from micrograd.ops import fallbacks
 
 from .mlx_memory import check_bytes
 
@@ -40,14 +38,12 @@ class SpatialOps:
 
     def conv2d(self, x, w, stride, padding, dilation, groups):
         if x.dtype == mx.float64:     # MLX convolves float64 at float32 accuracy
-            return fallbacks.decompose(self, "conv2d", dtypes.float64, x, w, stride, padding,
-                                       dilation, groups)
+            return NotImplemented     # the core's im2col decomposition, in float64
         return self._conv_nchw(x, w, stride, padding, dilation, groups)
 
     def conv2d_backward(self, grad_y, x, w, stride, padding, dilation, groups):
         if x.dtype == mx.float64:
-            return fallbacks.decompose(self, "conv2d_backward", dtypes.float64, grad_y, x, w,
-                                       stride, padding, dilation, groups)
+            return NotImplemented
         # MLX's own vector-Jacobian product of its convolution: the transposed convolutions
         # for both operands, without materialising im2col buffers in Python.
         def conv(x_, w_):

@@ -8,18 +8,18 @@ import pytest
 import torch
 from conftest import FLOATS, assert_matches, sample
 from micrograd import dtypes
-from micrograd.ops import fallbacks
+from micrograd.decompositions import OPTIONAL_OPS, call_optional, offered_ops
 
 ACTIVATIONS = ("relu", "sigmoid", "gelu", "gelu_tanh", "silu", "softplus")
 
 
 def reference(ref, name, dtype, *args, **kwargs):
-    return fallbacks._DECOMPOSITIONS[name](ref, dtype, *args, **kwargs)
+    return OPTIONAL_OPS[name].decompose(ref, dtype, *args, **kwargs)
 
 
 def test_offers_the_fast_ops_mlx_has():
     from micrograd.registry import registry
-    offered = set(registry.backend("metal").optional_ops())
+    offered = set(offered_ops(registry.backend("metal")))
     assert offered >= set(ACTIVATIONS) | {"softmax", "log_softmax", "cross_entropy", "conv2d",
                                           "conv2d_backward", "sgd_step_", "adam_step_"}
     assert not offered & {"max_pool2d", "avg_pool2d"}    # left to the core's decompositions
@@ -77,12 +77,13 @@ def test_conv2d_forward_and_backward_vs_torch(metal, case, dtype):
     grad_y = sample(dtype, tuple(ty.shape), seed=3)
     ty.backward(torch.tensor(grad_y))
     mx_, mw = metal.from_host(x, dtype), metal.from_host(w, dtype)
-    y = metal.conv2d(mx_, mw, stride, padding, dilation, groups)
+    # through the core's dispatch: float64 is declined, and so decomposed
+    y = call_optional(metal, "conv2d", dtype, mx_, mw, stride, padding, dilation, groups)
     # a sum over C*KH*KW products of numbers up to 3 in magnitude: allow its rounding
     scale = 20 * w_shape[1] * w_shape[2] * w_shape[3]
     assert_matches(metal.to_host(y), ty.detach().numpy(), dtype, "conv2d", scale)
-    gx, gw = metal.conv2d_backward(metal.from_host(grad_y, dtype), mx_, mw, stride, padding,
-                                   dilation, groups)
+    gx, gw = call_optional(metal, "conv2d_backward", dtype, metal.from_host(grad_y, dtype),
+                           mx_, mw, stride, padding, dilation, groups)
     assert_matches(metal.to_host(gx), tx.grad.numpy(), dtype, "conv2d grad_x", scale)
     assert_matches(metal.to_host(gw), tw.grad.numpy(), dtype, "conv2d grad_w", 20 * y.size)
 
