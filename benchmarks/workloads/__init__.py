@@ -49,6 +49,7 @@ def randn(*shape: int, seed: int = 0) -> np.ndarray:
 
 
 def all_workloads() -> list[Workload]:
-    from . import conv, elementwise, matmul, overhead, reduction, sequence, training
+    from . import conv, elementwise, fusion, matmul, overhead, reduction, sequence, training
     return [*overhead.WORKLOADS, *elementwise.WORKLOADS, *reduction.WORKLOADS,
-            *matmul.WORKLOADS, *conv.WORKLOADS, *training.WORKLOADS, *sequence.WORKLOADS]
+            *matmul.WORKLOADS, *conv.WORKLOADS, *training.WORKLOADS, *sequence.WORKLOADS,
+            *fusion.WORKLOADS]

@@ -4,8 +4,9 @@ A communicator wraps an engine that already runs in clusters (MPI, MLX's ``mx.di
 NCCL) and moves *arrays*, never Tensors: ``micrograd.distributed`` validates the call, checks that
 every rank issued the same collective with the same shape and dtype, stages arrays of backends the
 communicator does not serve natively through host memory, runs the call on the group's worker
-thread (so ``async_op=True`` and DDP's overlap come for free) and writes the result back into the
-tensor. A communicator only communicates, blocking, one call at a time.
+thread (so ``async_op=True`` and DDP's overlap come for free; blocking calls on the caller's
+thread when the communicator allows it) and writes the result back into the tensor. A
+communicator only communicates, blocking, one call at a time.
 
 Arrays passed in are C-contiguous and either a native backend's own arrays (``native_backends``)
 or numpy arrays, of a dtype in ``dtypes``. A method returns the result array; it may be the input
@@ -46,6 +47,11 @@ class Communicator:
     rank: int = 0
     world_size: int = 1
     dtypes: tuple[DType, ...] = ()
+    blocking_calls_on_caller_thread: bool = False
+    """Whether a blocking call may run on the thread that made it, which saves two thread
+    wake-ups a call. The calls of a group never overlap either way; the group's watchdog thread
+    calls :meth:`interrupt` when such a call timed out or its peers left, and ends the process
+    if the call still does not return. Leave it False for an engine bound to one thread."""
 
     def prepare(self, x) -> Any:
         """Called on the caller's thread with each native input before its call is queued for
@@ -102,9 +108,14 @@ class Communicator:
         """This rank's group is broken or the rank is failing (``reason`` says how): tell the
         peers if the engine can, and drop whatever would wait on them at exit. Never blocks."""
 
+    def interrupt(self) -> None:
+        """Make the call blocked on another thread return with an error, if the engine can
+        (MPI revokes the communicator); the group is already broken. Never blocks."""
+
     def departures(self) -> dict[int, str]:
         """Peers (world ranks) that announced they left or failed, with their reason; polled
-        by a rank waiting in a call, so it can name them. ``{}`` when the engine cannot tell."""
+        (from any thread) by a rank waiting in a call, so it can name them, and by the watchdog
+        between calls. ``{}`` when the engine cannot tell."""
         return {}
 
     def describe(self) -> str:

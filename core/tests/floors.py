@@ -128,7 +128,7 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
 # is a decision, not a drift.
 LINE_BUDGETS: dict[int, int] = {
     1: 1300,
-    2: 3500,
+    2: 4400,     # the fusion IR and the decompositions package live here (3625 when set)
     3: 700,
     4: 900,
     5: 500,

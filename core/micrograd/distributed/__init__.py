@@ -219,7 +219,7 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None):
     def engine_call():
         world.check_signatures(sig)
         result["comm"] = world.comm.split(members)
-    world.submit("new_group", engine_call).wait()
+    world.run("new_group", engine_call)
     if result["comm"] is None:
         return GroupMember.NON_GROUP_MEMBER
     seconds = world.timeout if timeout is None else (
@@ -247,14 +247,6 @@ def _engine_op(op: str, tensor: Tensor) -> str:
     if tensor._dtype.kind == "b":           # bool: any for SUM/MAX, all for PRODUCT/MIN
         return "max" if op in ("sum", "max") else "min"
     return "sum" if op == "avg" else op
-
-
-def _run(pg: ProcessGroup, what: str, engine_call, finish, async_op: bool):
-    work = pg.submit(what, engine_call, finish)
-    if async_op:
-        return work
-    work.wait()
-    return None
 
 
 def _global_to_group(pg: ProcessGroup, rank: int, what: str, name: str) -> int:
@@ -290,7 +282,7 @@ def _collective(what, tensor, group, async_op, engine, op=None, root=None, check
             from ..autograd import grad_mode
             with grad_mode.no_grad():
                 tensor.div_(pg.size)
-    return _run(pg, what, engine_call, finish, async_op)
+    return pg.run(what, engine_call, finish, async_op)
 
 
 def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group=None, async_op: bool = False):
@@ -331,7 +323,7 @@ def barrier(group=None, async_op: bool = False, device_ids=None):
     def engine_call():
         pg.check_signatures(sig)
         pg.comm.barrier()
-    return _run(pg, "barrier", engine_call, None, async_op)
+    return pg.run("barrier", engine_call, None, async_op)
 
 
 def _gathered(what, pg, tensor, out_numel, out_shape, engine, op=None):
@@ -372,7 +364,7 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
         gathered = Tensor._make(result(), tensor._dtype, tensor._backend)
         for r, t in enumerate(tensor_list):
             write_result(t, gathered[r].contiguous()._data)
-    return _run(pg, "all_gather", engine_call, finish, async_op)
+    return pg.run("all_gather", engine_call, finish, async_op)
 
 
 def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group=None,
@@ -386,8 +378,8 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group=No
     engine_call, result = _gathered("all_gather", pg, input_tensor, None,
                                     (pg.size, *input_tensor.shape),
                                     lambda comm, a, o, op_: comm.all_gather(a, o))
-    return _run(pg, "all_gather_into_tensor", engine_call,
-                lambda: write_result(output_tensor, result()), async_op)
+    return pg.run("all_gather_into_tensor", engine_call,
+                  lambda: write_result(output_tensor, result()), async_op)
 
 
 def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp.SUM,
@@ -411,7 +403,7 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp
             from ..autograd import grad_mode
             with grad_mode.no_grad():
                 output.div_(pg.size)
-    return _run(pg, "reduce_scatter_tensor", engine_call, finish, async_op)
+    return pg.run("reduce_scatter_tensor", engine_call, finish, async_op)
 
 
 def _check_like(big: Tensor, small: Tensor, what: str, name: str, factor: int) -> None:
@@ -430,6 +422,14 @@ def _check_like(big: Tensor, small: Tensor, what: str, name: str, factor: int) -
 # ------------------------------------------------------------------ point to point
 def isend(tensor: Tensor, dst: int, group=None, tag: int = 0) -> Work:
     """Send ``tensor`` to world rank ``dst`` asynchronously; ``wait()`` the returned work."""
+    return _send(tensor, dst, group, tag, async_op=True)
+
+
+def send(tensor: Tensor, dst: int, group=None, tag: int = 0) -> None:
+    _send(tensor, dst, group, tag, async_op=False)
+
+
+def _send(tensor: Tensor, dst: int, group, tag: int, async_op: bool):
     _check_tensor(tensor, "send")
     pg = _group(group, "send")
     peer = _global_to_group(pg, dst, "send", "dst")
@@ -439,11 +439,21 @@ def isend(tensor: Tensor, dst: int, group=None, tag: int = 0) -> Work:
     def engine_call():
         pg.comm.send(sig, peer, tag)      # the header lets the receiver check what comes
         pg.comm.send(array, peer, tag)
-    return pg.submit("send", engine_call)
+    return pg.run("send", engine_call, None, async_op)
 
 
 def irecv(tensor: Tensor, src: int | None = None, group=None, tag: int = 0) -> Work:
     """Receive into ``tensor`` from world rank ``src`` asynchronously."""
+    return _recv(tensor, src, group, tag, async_op=True)
+
+
+def recv(tensor: Tensor, src: int | None = None, group=None, tag: int = 0) -> int:
+    """Receive into ``tensor`` from world rank ``src``; returns ``src``."""
+    _recv(tensor, src, group, tag, async_op=False)
+    return src
+
+
+def _recv(tensor: Tensor, src: int | None, group, tag: int, async_op: bool):
     _check_tensor(tensor, "recv")
     pg = _group(group, "recv")
     if src is None:
@@ -461,17 +471,8 @@ def irecv(tensor: Tensor, src: int | None = None, group=None, tag: int = 0) -> W
                             f"{describe_signature(theirs)[5:]} but this rank receives into "
                             f"{describe_signature(mine)[5:]}; shapes and dtypes must match")
         out["result"] = pg.comm.recv(array, peer, tag)
-    return pg.submit("recv", engine_call, lambda: write_result(tensor, back(out["result"])))
-
-
-def send(tensor: Tensor, dst: int, group=None, tag: int = 0) -> None:
-    isend(tensor, dst, group, tag).wait()
-
-
-def recv(tensor: Tensor, src: int | None = None, group=None, tag: int = 0) -> int:
-    """Receive into ``tensor`` from world rank ``src``; returns ``src``."""
-    irecv(tensor, src, group, tag).wait()
-    return src
+    return pg.run("recv", engine_call, lambda: write_result(tensor, back(out["result"])),
+                  async_op)
 
 
 __all__ = [

@@ -4,6 +4,9 @@ numpy arrays and the C++ backend's arrays both export the buffer protocol, so ev
 their memory straight to MPI and writes results in place. Launch with ``mpiexec -n N python
 script.py`` (or ``micrograd launch``); add ``--with-ft ulfm`` so that when a rank dies the others
 get an error naming it (Open MPI's fault tolerance) instead of being killed by ``mpiexec``.
+Blocking calls run on the caller's thread; with ``--with-ft ulfm`` a call that timed out, or
+whose peer left, is interrupted by revoking the communicator (without it, the process ends with
+the error).
 
 MPI is finalized at interpreter exit, not by ``destroy_process_group`` (it cannot be started
 again in the same process). A rank that is failing (an uncaught exception, a collective that
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import sys
+import threading
 import time
 
 import numpy as np
@@ -30,6 +34,8 @@ class _ExitState:
     announced = False
     departed: dict = {}         # world rank -> what it announced
     sends: list = []            # outstanding announcement sends (kept alive until exit)
+    finalized = False           # set (under `lock`) just before MPI_Finalize
+    lock = threading.Lock()     # one thread at a time probes and receives announcements
 
 
 _state = _ExitState()
@@ -52,10 +58,15 @@ def _announce(reason: str) -> None:
 def _collect_departures() -> dict:
     MPI, comm = sys.modules["mpi4py.MPI"], _state.exit_comm
     status = MPI.Status()
-    while comm.Iprobe(MPI.ANY_SOURCE, _DEPARTURE_TAG, status):
-        payload = bytearray(status.Get_count(MPI.BYTE))
-        comm.Recv([payload, MPI.BYTE], status.Get_source(), _DEPARTURE_TAG)
-        _state.departed[status.Get_source()] = payload.decode(errors="replace")
+    # Locked: the watchdog, a waiting caller and the exit handler all poll, and two threads
+    # probing the same message would both try to receive it.
+    with _state.lock:
+        if _state.finalized:
+            return _state.departed
+        while comm.Iprobe(MPI.ANY_SOURCE, _DEPARTURE_TAG, status):
+            payload = bytearray(status.Get_count(MPI.BYTE))
+            comm.Recv([payload, MPI.BYTE], status.Get_source(), _DEPARTURE_TAG)
+            _state.departed[status.Get_source()] = payload.decode(errors="replace")
     return _state.departed
 
 
@@ -101,6 +112,8 @@ def _finalize_at_exit() -> None:
             time.sleep(0.001)
     except MPI.Exception:
         return                                # a peer failed: leave without finalizing
+    with _state.lock:                         # no watchdog probes MPI after this
+        _state.finalized = True
     MPI.Finalize()
 
 
@@ -110,6 +123,7 @@ _OPS = {"sum": "SUM", "product": "PROD", "max": "MAX", "min": "MIN"}
 class MPICommunicator(Communicator):
     name = "mpi"
     dtypes = tuple(d for d in dtypes.ALL_DTYPES if d not in (dtypes.float16, dtypes.bfloat16))
+    blocking_calls_on_caller_thread = True
 
     def __init__(self, comm, MPI):
         self.comm, self.MPI = comm, MPI
@@ -192,12 +206,24 @@ class MPICommunicator(Communicator):
             return ()
         return tuple(sorted(r for r in ranks if r != MPI.UNDEFINED))
 
+    def interrupt(self):
+        # Under ULFM (--with-ft ulfm) every pending call on a revoked communicator returns
+        # MPI_ERR_REVOKED, on this rank and, once their progress engine sees it, on its peers.
+        # Without ULFM it changes nothing and the group ends the process instead.
+        try:
+            self.comm.Revoke()
+        except (self.MPI.Exception, NotImplementedError, AttributeError):
+            pass
+
     def abort(self, reason):
         _state.failing = True
         _announce(reason)
 
     def departures(self):
-        return dict(_collect_departures())
+        try:
+            return dict(_collect_departures())
+        except self.MPI.Exception:    # a peer failed (ULFM): the engine call will name it
+            return dict(_state.departed)
 
     def close(self):
         if self.comm != self.MPI.COMM_NULL and not self.MPI.Is_finalized():

@@ -15,10 +15,12 @@ def report(**fields) -> None:
 
 
 def run(main) -> None:
-    """Run ``main()``; an exception is reported (with its message) and re-raised."""
+    """Run ``main()``; an exception is reported (with its message and the fields of its
+    ``report`` attribute, if the script set one) and re-raised."""
     try:
         report(**main())
     except BaseException as exc:
-        report(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        report(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+               **getattr(exc, "report", {}))
         raise
     sys.stdout.flush()

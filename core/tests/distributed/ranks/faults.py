@@ -1,5 +1,7 @@
 """A rank fails in the way MODE says; the others must fail fast with an error naming it.
-Usage: faults.py MODE   (raise, exit, kill, stall, mismatch)"""
+Usage: faults.py MODE [NUMEL]   (raise, exit, kill, stall, mismatch; the tensor the survivor
+all-reduces while its peer fails has NUMEL elements, 3 by default: 1M ones go by rendezvous,
+which MPI cannot interrupt on one side alone)"""
 
 import datetime
 import os
@@ -16,6 +18,7 @@ TIMEOUT_S = 8          # "stall" uses 2 s: rank 1 sleeps past it
 
 def main():
     mode = sys.argv[1]
+    numel = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     timeout = 2 if mode == "stall" else TIMEOUT_S
     dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=timeout))
     rank = dist.get_rank()
@@ -44,9 +47,13 @@ def main():
         dist.all_reduce(t)
         dist.destroy_process_group()
         return {"errors": errors, "after": t.tolist()}
-    else:
+    t = mg.ones(numel)
+    try:
         for _ in range(3):
             dist.all_reduce(t)
+    except dist.DistError as exc:       # how long the failing call took to give up
+        exc.report = {"seconds": time.monotonic() - start}
+        raise
     return {"completed": True, "seconds": time.monotonic() - start}
 
 

@@ -1,0 +1,208 @@
+"""Compiled functions equal eager ones and PyTorch float64 (values and gradients), with
+elementwise regions actually fused."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import micrograd as mg
+from micrograd import compiler
+
+K = math.sqrt(2 / math.pi)
+
+
+def gelu_tanh(lib, x, b):
+    return 0.5 * x * (1 + (K * (x + 0.044715 * x ** 3)).tanh())
+
+
+def bias_silu(lib, x, b):
+    z = x + b                                  # b (5,) broadcasts over x (4, 5)
+    return z * (1 / (1 + (-z).exp()))
+
+
+def scalar_left_operands(lib, x, b):
+    return (2 - x) * 3 / (1 + x * x) - 0.5 ** x.abs()
+
+
+def where_and_compare(lib, x, b):
+    return lib.where(x > b, x * b, -x) + lib.maximum(x, b * 0.5)
+
+
+def activations_inlined(lib, x, b):
+    z = x * b + 0.5
+    return lib.nn.functional.gelu(z, approximate="tanh") * lib.sigmoid(z) \
+        + lib.nn.functional.softplus(z * 2, beta=2.0, threshold=1.0) - lib.nn.functional.silu(z)
+
+
+def clamp_and_casts(lib, x, b):
+    y = (x * 2).clamp(-1.0, 1.5)
+    mask = (y > 0).to(x.dtype)                 # a bool -> float cast inside the region
+    return y * mask + y.sigmoid() * 0 + (x.exp() - 1).log1p()
+
+
+def opaque_in_the_middle(lib, x, b):
+    h = (x * 1.5 + b).tanh()                   # region 1
+    s = h.sum(1, keepdim=True)                 # an opaque op reads region 1
+    return (h - s / 5) * h                     # region 2 reads region 1's output and s
+
+
+def matmul_block(lib, x, b):
+    h = x @ x.transpose(0, 1)                  # (4, 4)
+    return (h * 0.1 + 1).sqrt() - h.cos() * b[:4]
+
+
+def two_outputs(lib, x, b):
+    y = x * b
+    return y.exp(), (y - 1) * (y + 1)
+
+
+def intermediate_used_twice(lib, x, b):
+    y = x.sin() * b
+    z = y.sum()                                # y leaves region 1 and is also used after
+    return y * y + z, y
+
+
+def broadcast_column(lib, x, b):
+    col = x[:, :1]                             # a (4, 1) view, non-contiguous
+    return (x - col) ** 2 * b + col.abs()
+
+
+FUNCTIONS = [gelu_tanh, bias_silu, scalar_left_operands, where_and_compare, activations_inlined,
+             clamp_and_casts,
+             opaque_in_the_middle, matmul_block, two_outputs, intermediate_used_twice,
+             broadcast_column]
+
+
+def _grad(t, like):
+    """A leaf's gradient as numpy; zeros for an input the function does not use."""
+    return np.zeros_like(like) if t.grad is None else t.grad.numpy()
+
+
+def _torch_reference(fn, x, b):
+    tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    outs = fn(torch, tx, tb)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    sum(o.sum() * (i + 1) for i, o in enumerate(outs)).backward()
+    return [o.detach().numpy() for o in outs], _grad(tx, np.asarray(x)), _grad(tb, np.asarray(b))
+
+
+def _run(compiled, x, b):
+    mx = mg.tensor(x, requires_grad=True)
+    mb = mg.tensor(b, requires_grad=True)
+    outs = compiled(mx, mb)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    sum(o.sum() * (i + 1) for i, o in enumerate(outs)).backward()
+    return [o.detach().numpy() for o in outs], _grad(mx, x), _grad(mb, b)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda f: f.__name__)
+def test_compiled_values_and_grads_match_torch_float64(backend, fn):
+    rng = np.random.default_rng(0)
+    compiled = mg.compile(lambda x, b: fn(mg, x, b))
+    for call in range(3):                      # the trace (eager), then two replays
+        x = rng.standard_normal((4, 5)).astype(np.float32)
+        b = rng.standard_normal(5).astype(np.float32)
+        outs, gx, gb = _run(compiled, x, b)
+        t_outs, t_gx, t_gb = _torch_reference(fn, x, b)
+        for o, t in zip(outs, t_outs):
+            np.testing.assert_allclose(o, t, rtol=2e-5, atol=2e-5, err_msg=f"call {call}")
+        np.testing.assert_allclose(gx, t_gx, rtol=1e-4, atol=1e-4, err_msg=f"call {call}")
+        np.testing.assert_allclose(gb, t_gb, rtol=1e-4, atol=1e-4, err_msg=f"call {call}")
+    stats = compiler.stats(compiled)
+    assert stats["compiles"] == 1 and stats["cache_hits"] == 2 and stats["eager_calls"] == 0
+    assert stats["fused_regions"] >= 1 and stats["fused_ops"] >= 2
+
+
+def test_gelu_is_one_region_with_one_fused_backward(backend):
+    compiled = mg.compile(lambda x: gelu_tanh(mg, x, None))
+    x = mg.randn(64, requires_grad=True)
+    compiled(x)
+    y = compiled(x)
+    stats = compiler.stats(compiled)
+    assert (stats["fused_regions"], stats["fused_ops"], stats["traced_ops"]) == (1, 8, 8)
+    assert y.grad_fn.name() == "FusedBackward0"
+    assert all(edge is None or type(edge).__name__ == "AccumulateGrad"
+               for edge in y.grad_fn.next_functions)   # nothing between x and the region
+
+
+def test_a_fused_region_without_grad_records_no_graph(backend):
+    compiled = mg.compile(lambda x: (x * 2 + 1).exp())
+    x = mg.randn(8)
+    compiled(x)
+    y = compiled(x)
+    assert y.grad_fn is None and not y.requires_grad
+    np.testing.assert_allclose(y.numpy(), np.exp(x.numpy() * 2 + 1), rtol=1e-6)
+
+
+def test_integer_and_bool_regions_fuse_and_match_numpy(backend):
+    compiled = mg.compile(lambda a, b: ((a * 3 + b) % 7 - (a > b).to(mg.int32)) * 2)
+    a_np = np.arange(-6, 6, dtype=np.int32).reshape(3, 4)
+    b_np = np.arange(12, dtype=np.int32).reshape(3, 4) // 3
+    expected = ((a_np * 3 + b_np) % 7 - (a_np > b_np).astype(np.int32)) * 2
+    for _ in range(2):
+        out = compiled(mg.tensor(a_np), mg.tensor(b_np))
+        assert out.dtype is mg.int32
+        np.testing.assert_array_equal(out.numpy(), expected)
+    assert compiler.stats(compiled)["fused_regions"] >= 1
+
+
+def test_float16_inputs_promoted_by_a_python_float(backend):
+    compiled = mg.compile(lambda x: (x * 0.5 + 1).tanh())
+    x = mg.tensor(np.linspace(-2, 2, 9, dtype=np.float16))
+    eager = (x * 0.5 + 1).tanh()
+    compiled(x)
+    out = compiled(x)
+    assert out.dtype is mg.float16
+    np.testing.assert_allclose(out.numpy().astype(np.float32),
+                               eager.numpy().astype(np.float32), rtol=2e-3, atol=2e-3)
+
+
+def test_empty_and_zero_d_inputs(backend):
+    compiled = mg.compile(lambda x, s: (x - s).exp() * s)
+    for shape in ((0, 3), ()):
+        x = mg.randn(*shape)
+        s = mg.tensor(0.5)
+        for _ in range(2):
+            out = compiled(x, s)
+            np.testing.assert_allclose(out.numpy(), np.exp(x.numpy() - 0.5) * 0.5, rtol=1e-6)
+            assert tuple(out.shape) == shape
+
+
+def test_double_backward_through_a_fused_region_matches_torch(backend):
+    compiled = mg.compile(lambda x: (x * x).exp() * 2 + x.sigmoid() * x)
+    x_np = np.random.default_rng(1).standard_normal(4).astype(np.float32)
+    x = mg.tensor(x_np, requires_grad=True)
+    compiled(x)
+    (g,) = mg.autograd.grad(compiled(x).sum(), x, create_graph=True)
+    (gg,) = mg.autograd.grad(g.sum(), x)
+    tx = torch.tensor(x_np, dtype=torch.float64, requires_grad=True)
+    (tg,) = torch.autograd.grad(((tx * tx).exp() * 2 + tx.sigmoid() * tx).sum(), tx,
+                                create_graph=True)
+    (tgg,) = torch.autograd.grad(tg.sum(), tx)
+    np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(gg.numpy(), tgg.numpy(), rtol=1e-4)
+    assert compiler.stats(compiled)["fused_ops"] == 6       # the sigmoid is inlined too
+
+
+def test_nested_compiled_functions_are_inlined(backend):
+    inner = mg.compile(lambda x: x * 2 + 1)
+    outer = mg.compile(lambda x: inner(x).tanh() * 3)
+    x = mg.randn(5)
+    for _ in range(3):
+        np.testing.assert_allclose(outer(x).numpy(), np.tanh(x.numpy() * 2 + 1) * 3, rtol=1e-6)
+    assert compiler.stats(outer)["fused_ops"] == 4
+    assert compiler.stats(inner)["compiles"] == 0
+
+
+def test_outputs_keep_their_identity_when_the_function_returns_an_input(backend):
+    compiled = mg.compile(lambda x, y: (x, y * 2))
+    x, y = mg.randn(2), mg.randn(2)
+    compiled(x, y)
+    a, b = compiled(x, y)
+    assert a is x
+    np.testing.assert_allclose(b.numpy(), y.numpy() * 2)
