@@ -21,7 +21,7 @@ from .dtypes import (
 )
 from .device import device
 from .hookspecs import hookimpl
-from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, Capabilities
+from .backend import CONTRACT_VERSION, Backend, BackendUnavailable, Capabilities, single_device
 from .registry import BackendError
 from .registry import registry as _registry
 from .tensor import Size, Tensor, is_tensor

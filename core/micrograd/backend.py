@@ -17,8 +17,9 @@ Arrays are the backend's own type. The core needs only ``x.shape`` (a tuple of i
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -58,6 +59,11 @@ REDUCE_OPS = ("sum", "prod", "max", "min")
 """Ops of :meth:`Backend.reduce`. ``max``/``min`` propagate nan and never see an empty axis;
 ``sum``/``prod`` of an empty axis give 0 and 1. float16 and bfloat16 accumulate in float32."""
 
+BOOL_RESULT_OPS = frozenset({"logical_not", "isnan", "eq", "ne", "lt", "le", "gt", "ge",
+                             "logical_and", "logical_or", "logical_xor"})
+"""The :data:`UNARY_OPS` and :data:`BINARY_OPS` whose result is bool whatever the operands'
+dtype; every other elementwise op returns its operands' dtype."""
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a backend declares about itself; the conformance suite and error messages use it."""
@@ -75,6 +81,29 @@ class Capabilities:
 
 class BackendUnavailable(RuntimeError):
     """The backend is installed but cannot run here (no GPU, missing driver, ...)."""
+
+
+def single_device(device_type: str, why: str = "") -> Callable:
+    """Turn a no-argument backend factory into the ``factory(index)`` that ``register`` takes,
+    for a backend with one device: index 0 builds it, any other raises BackendUnavailable.
+
+    >>> @single_device("mydev")
+    ... def make_mydev_backend():
+    ...     return MyBackend(micrograd.device("mydev"))
+    >>> register("mydev", make_mydev_backend, device_type="mydev", contract=(1, 2))
+
+    ``why`` says why there is only one (shown in the error).
+    """
+    def decorate(make: Callable[[], "Backend"]) -> Callable[[int], "Backend"]:
+        @functools.wraps(make)
+        def factory(index: int) -> "Backend":
+            if index != 0:
+                reason = f" ({why})" if why else ""
+                raise BackendUnavailable(f"{device_type} has one device, {device_type}:0, not "
+                                         f"{device_type}:{index}{reason}")
+            return make()
+        return factory
+    return decorate
 
 
 class Backend:

@@ -19,11 +19,8 @@ import os
 import numpy as np
 
 from . import dtypes
-from .backend import BINARY_OPS, Backend
+from .backend import BOOL_RESULT_OPS, Backend
 
-_BOOL_UNARY = {"logical_not", "isnan"}
-_BOOL_BINARY = {op for op in BINARY_OPS
-                if op in ("eq", "ne", "lt", "le", "gt", "ge") or op.startswith("logical_")}
 _SAME_AS_INPUT = ("relu", "sigmoid", "gelu", "gelu_tanh", "silu", "softplus", "softmax",
                   "log_softmax")
 
@@ -65,9 +62,9 @@ _RULES = {
     "full": lambda be, shape, value, dtype: (tuple(shape), _expected_host(dtype)),
     "astype": lambda be, x, dtype: (tuple(x.shape), _expected_host(dtype)),
     "contiguous": lambda be, x: (tuple(x.shape), x),
-    "unary": lambda be, op, x: (tuple(x.shape), np.dtype(bool) if op in _BOOL_UNARY else x),
+    "unary": lambda be, op, x: (tuple(x.shape), np.dtype(bool) if op in BOOL_RESULT_OPS else x),
     "binary": lambda be, op, a, b: (_broadcast(a.shape, b.shape),
-                                    np.dtype(bool) if op in _BOOL_BINARY else a),
+                                    np.dtype(bool) if op in BOOL_RESULT_OPS else a),
     "where": lambda be, c, a, b: (_broadcast(c.shape, a.shape, b.shape), a),
     "reduce": lambda be, op, x, axes, keepdim: (_reduced(x.shape, axes, keepdim), x),
     "argreduce": lambda be, op, x, axis, keepdim: (_reduced(x.shape, (axis,), keepdim),

@@ -315,13 +315,7 @@ def plugin_timeout() -> float:
 
 def _selected_entry_points():
     allowed = _plugin_filter()
-    return [ep for ep in _entry_points()
-            if ep.name not in _BUILT_IN_PLUGINS and (allowed is None or ep.name in allowed)]
-
-
-# Registered by load_builtin / load directly (their entry points exist so that tools listing the
-# group see them); the loader does not import them a second time.
-_BUILT_IN_PLUGINS = ("numpy", "mpi")
+    return [ep for ep in _entry_points() if allowed is None or ep.name in allowed]
 
 
 _plugin_thread = threading.local()     # set in the threads that import plugins

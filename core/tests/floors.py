@@ -51,6 +51,7 @@ FLOORS: dict[str, int] = {
     "micrograd.shape": 2,
     "micrograd.registry": 2,
     "micrograd._devices": 2,              # which backend serves a device, the default device
+    "micrograd.backends.array_module": 2,  # the numpy-API primitives numpy and CuPy share
     "micrograd.backends.numpy_backend": 2,
     "micrograd.backends.numpy_plugin": 2,
     "micrograd.distributed.mpi_plugin": 2,   # the built-in communicator's registration only

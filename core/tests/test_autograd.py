@@ -597,3 +597,91 @@ def test_assigning_grad_is_checked_like_torch():
     assert x.grad.tolist() == [3.0, 3.0]
     x.grad = None
     assert x.grad is None
+
+
+# ------------------------------------------- custom Function flags, against torch
+def _flag_functions(base):
+    """The same custom Functions written on micrograd's and on torch's ``Function``."""
+
+    class Double(base):
+        @staticmethod
+        def forward(ctx, x, materialize, seen):
+            ctx.set_materialize_grads(materialize)
+            ctx.seen = seen
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            ctx.seen.append(None if grad is None else grad.tolist())
+            return None if grad is None else grad * 2, None, None
+
+    class NoGradient(base):          # its backward gives its input no gradient at all
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, grad):
+            return None
+
+    class Marked(base):
+        @staticmethod
+        def forward(ctx, x, which):
+            out = x.sign()
+            ctx.mark_non_differentiable({"out": out, "input": x, "other": x * 3}[which])
+            return x if which == "input" else out
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 0 + 7, None
+
+    return Double, NoGradient, Marked
+
+
+def _both():
+    import torch
+    return ((mg, _flag_functions(Function)),
+            (torch, _flag_functions(torch.autograd.Function)))
+
+
+def _leaf(lib, values):
+    return lib.tensor(values, dtype=lib.float64, requires_grad=True)
+
+
+@pytest.mark.parametrize("materialize", [True, False])
+def test_materialize_grads_decides_what_backward_gets_without_a_gradient(materialize):
+    results = []
+    for lib, (Double, NoGradient, _) in _both():
+        seen = []
+        x = _leaf(lib, [1.0, -2.0, 3.0])
+        NoGradient.apply(Double.apply(x, materialize, seen)).sum().backward()
+        results.append((seen, None if x.grad is None else x.grad.tolist()))
+    ours, torchs = results
+    assert ours == torchs
+    assert ours == (([[0.0, 0.0, 0.0]], [0.0, 0.0, 0.0]) if materialize else ([None], None))
+
+
+def test_materialised_grads_are_not_needed_when_a_gradient_arrives():
+    for lib, (Double, _, _) in _both():
+        seen = []
+        x = _leaf(lib, [1.0, -2.0])
+        Double.apply(x, False, seen).sum().backward()
+        assert seen == [[1.0, 1.0]] and x.grad.tolist() == [2.0, 2.0], lib.__name__
+
+
+@pytest.mark.parametrize("which", ["out", "input", "other"])
+def test_mark_non_differentiable_matches_torch(which):
+    results = []
+    for lib, (_, _, Marked) in _both():
+        x = _leaf(lib, [1.5, -2.0, 0.5])
+        y = Marked.apply(x, which)
+        record = [y.requires_grad, y.grad_fn is None, y is x]
+        (y * x).sum().backward()
+        record.append(x.grad.tolist())
+        results.append(record)
+    ours, torchs = results
+    assert ours == torchs
+    if which == "other":    # marking a tensor forward does not return changes nothing
+        assert ours[:2] == [True, False] and ours[3] == [8.0, 6.0, 8.0]   # 7 + sign(x)
+    else:                   # not differentiable: only the product's own path gives x a gradient
+        assert ours[:3] == [False, True, False]

@@ -295,3 +295,23 @@ def test_contract_handshake_matrix(contract, accepted, message):
     (problem,) = problems
     assert problem.stage == "contract" and problem.backend == "hs"
     assert message.format(version=mg.__version__) in problem.message, problem.message
+
+
+# ------------------------------------------------------------ single-device factories
+def test_single_device_builds_index_0_and_refuses_the_others():
+    @mg.single_device("mydev", "the board has one accelerator")
+    def make_mydev_backend():
+        return "the backend"
+
+    assert make_mydev_backend(0) == "the backend"
+    assert make_mydev_backend.__name__ == "make_mydev_backend"
+    with pytest.raises(mg.BackendUnavailable, match=r"^mydev has one device, mydev:0, not "
+                                                    r"mydev:2 \(the board has one accelerator\)$"):
+        make_mydev_backend(2)
+
+
+def test_the_numpy_backend_has_one_device():
+    from micrograd.registry import BackendError, registry
+    with pytest.raises(BackendError, match=r"numpy has one device, numpy:0, not numpy:1"):
+        registry.backend("numpy", 1)
+    assert registry.backend("numpy", 0).name == "numpy"

@@ -31,6 +31,7 @@ class Node:
     _output: tuple | None = None
     _pre_hooks: list | None = None
     _released = False
+    runs_without_grad = False   # True: backward(None) when no gradient reached this node
 
     # -- what ops implement ------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -350,7 +351,7 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
                 if accumulate:
                     node.accumulate(grad, create_graph, fresh_storages)
                 continue
-            if grad is None:
+            if grad is None and not node.runs_without_grad:
                 input_grads = (None,) * len(node.next_functions)
             else:
                 input_grads = node.backward(grad)

@@ -1,15 +1,15 @@
-"""Registers the built-in numpy backend through the same hook third-party plugins use."""
+"""Registers the built-in numpy backend through the same hook third-party plugins use (called by
+the registry directly: the core's own backend is not an entry point)."""
 
+from ..backend import single_device
 from ..hookspecs import hookimpl
 
 
-def _make_numpy_backend(index: int):
-    from ..backend import BackendUnavailable
+@single_device("numpy", "the host CPU is one device")
+def _make_numpy_backend():
     from ..device import device
     from .numpy_backend import NumpyBackend
 
-    if index != 0:
-        raise BackendUnavailable(f"the numpy backend has one device (index 0), not {index}")
     return NumpyBackend(device("cpu"))
 
 

@@ -51,10 +51,10 @@ class Adagrad(Optimizer):
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
                  eps: float = 1e-10, *, maximize: bool = False):
-        if lr < 0.0 or lr_decay < 0.0 or weight_decay < 0.0 or eps < 0.0:
+        if min(lr, lr_decay, weight_decay, initial_accumulator_value, eps) < 0.0:
             raise ValueError(f"Invalid Adagrad hyper-parameter: lr={lr}, lr_decay={lr_decay}, "
-                             f"weight_decay={weight_decay}, eps={eps}")
-        self._initial = initial_accumulator_value
+                             f"weight_decay={weight_decay}, initial_accumulator_value="
+                             f"{initial_accumulator_value}, eps={eps}; each must be >= 0")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, maximize=maximize))

@@ -103,6 +103,10 @@ def test_invalid_arguments_raise():
         mg.optim.SGD([p[0] * 2], lr=0.1)
     with pytest.raises(ValueError, match="more than one parameter group"):
         mg.optim.SGD([{"params": p}, {"params": p}], lr=0.1)
+    with pytest.raises(ValueError, match="initial_accumulator_value=-0.5"):
+        mg.optim.Adagrad(p, initial_accumulator_value=-0.5)
+    with pytest.raises(ValueError, match="initial_accumulator_value"):     # as torch refuses it
+        torch.optim.Adagrad([torch.nn.Parameter(torch.ones(1))], initial_accumulator_value=-0.5)
 
 
 def test_fused_backend_step_is_used_when_offered(monkeypatch):

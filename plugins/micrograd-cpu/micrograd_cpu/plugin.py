@@ -2,17 +2,14 @@
 
 from pathlib import Path
 
-from micrograd import hookimpl
+from micrograd import hookimpl, single_device
 
 CONTRACT = (1, 3)
 
 
-def _make_cpu_backend(index: int):
-    from micrograd.backend import BackendUnavailable
+@single_device("cpu", "the host CPU is one device")
+def _make_cpu_backend():
     from micrograd.device import device
-
-    if index != 0:
-        raise BackendUnavailable(f"the cpu backend has one device (index 0), not {index}")
     from .backend import CpuBackend
 
     return CpuBackend(device("cpu"))

@@ -21,7 +21,7 @@ XFAIL_FILE = Path(__file__).with_name("emulated_conformance_xfail.txt")
 
 
 def pytest_configure(config):
-    from micrograd.backend import BackendUnavailable
+    from micrograd.backend import single_device
     from micrograd.registry import BackendSpec, registry
 
     if host_compiler() is None:
@@ -32,10 +32,8 @@ def pytest_configure(config):
     build_dir = Path(tempfile.mkdtemp(prefix="micrograd-cuda-emulated-"))
     backend_class = emulated_backend_class()
 
-    def make(index):          # one emulated device, like a machine with one GPU
-        if index != 0:
-            raise BackendUnavailable(f"cuda_emulated:{index} does not exist: the host "
-                                     f"emulation has one device, cuda_emulated:0")
+    @single_device("cuda_emulated", "the host emulation stands for a machine with one GPU")
+    def make():
         return backend_class(build_dir)
 
     registry.load()

@@ -143,16 +143,11 @@ class NumpyAsCupy:
 
 
 def emulate_on_cpu(monkeypatch) -> None:
-    """Point the backend's modules at numpy instead of CuPy (undone with ``monkeypatch``)."""
-    import numpy
-    from scipy import special
-
-    from micrograd_cuda import backend, fused_ops, normalization, spatial_ops
-    for module in (backend, fused_ops, normalization, spatial_ops):
+    """Point the backend's modules at numpy instead of CuPy (undone with ``monkeypatch``); the
+    array-module primitives follow the class's ``xp``, set by :func:`emulated_backend_class`."""
+    from micrograd_cuda import activation_ops, backend, norm_ops, optimizer_ops, spatial_ops
+    for module in (activation_ops, backend, norm_ops, optimizer_ops, spatial_ops):
         monkeypatch.setattr(module, "cupy", NumpyAsCupy())
-    for name, table in zip(("_UNARY", "_BINARY", "_REDUCE"),
-                           backend.op_tables(numpy, special.erf)):
-        monkeypatch.setattr(backend, name, table)
     emulate_fusion(monkeypatch)
 
 
@@ -162,12 +157,16 @@ def emulated_backend_class():
     numpy then runs every primitive, so this checks the backend's code, not CuPy's."""
     import contextlib
 
+    from scipy import special
+
     from micrograd.backend import Backend
     from micrograd.device import device
     from micrograd_cuda.backend import CudaBackend, capabilities
 
     class EmulatedCudaBackend(CudaBackend):
         name = "cuda_emulated"
+        xp = NumpyAsCupy()
+        functions = {"erf": special.erf}
 
         def __init__(self, build_dir: Path):
             Backend.__init__(self, device("cuda_emulated"))

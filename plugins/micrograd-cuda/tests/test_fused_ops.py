@@ -210,12 +210,12 @@ def test_optimizer_step_on_a_strided_view_updates_in_place(be):
 
 
 def test_contiguous_operands_are_stepped_in_place_without_a_working_copy(be):
-    from micrograd_cuda import fused_ops
+    from micrograd_cuda.activation_ops import compute_copy
     param = be.full((3, 2), 1.0, dtypes.float32)
-    assert fused_ops._compute_copy(param, "sgd_step_") is param
+    assert compute_copy(param, "sgd_step_") is param
     scalar = be.full((), 1.0, dtypes.float64)
-    assert fused_ops._compute_copy(scalar, "sgd_step_") is scalar
-    assert fused_ops._compute_copy(be.full((), 1.0, dtypes.float16), "sgd_step_").shape == ()
+    assert compute_copy(scalar, "sgd_step_") is scalar
+    assert compute_copy(be.full((), 1.0, dtypes.float16), "sgd_step_").shape == ()
 
 
 def test_mismatched_optimizer_operands_name_the_shapes(be):

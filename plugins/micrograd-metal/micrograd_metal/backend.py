@@ -12,7 +12,7 @@ the backend declares ``views_share_memory=False``.
 Where an MLX kernel is less exact than its dtype promises, the backend computes on the host
 instead of returning quietly inexact numbers: on MLX 0.32 float64 ``exp``, ``sin``, ``cos`` and
 ``erf`` run at float32 accuracy (relative errors up to 6e-5 for ``cos``), and 16-bit ``floordiv``
-and ``mod`` round their quotient too early, so those run in float32 (see also ``fast_ops``).
+and ``mod`` round their quotient too early, so those run in float32 (see also ``activation_ops``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from micrograd.backend import Backend, Capabilities
 from micrograd.device import device as Device
 
 from . import mlx_device
-from .fast_ops import FastOps
+from .activation_ops import ActivationOps
 from .mlx_dtypes import HALF, TO_MLX, array
 from .mlx_memory import check_array_fits, check_fits, check_shape
-from .optim_steps import OptimizerSteps
+from .optimizer_ops import OptimizerOps
+from .spatial_ops import SpatialOps
 
 
 def _truthy(x):
@@ -111,7 +112,7 @@ def _exact_integer_matmul(a, b):
     return out
 
 
-class MLXBackend(OptimizerSteps, FastOps, Backend):
+class MLXBackend(ActivationOps, OptimizerOps, SpatialOps, Backend):
     """micrograd's backend on MLX: the Metal GPU on Apple silicon, MLX's CPU device elsewhere."""
 
     name = "metal"

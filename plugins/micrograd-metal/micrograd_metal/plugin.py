@@ -9,16 +9,15 @@ import shutil
 import sys
 from pathlib import Path
 
-from micrograd import hookimpl
+from micrograd import hookimpl, single_device
 
 XFAIL_FILE = Path(__file__).with_name("conformance_xfail.txt")
 
 
-def _make_metal_backend(index: int):
+@single_device("metal", "MLX drives one device per process")
+def _make_metal_backend():
     from micrograd.backend import BackendUnavailable
 
-    if index != 0:
-        raise BackendUnavailable(f"MLX drives one device per process (metal:0), not metal:{index}")
     try:
         import mlx.core  # noqa: F401  (the reason, if MLX is missing or broken)
     except ImportError as exc:

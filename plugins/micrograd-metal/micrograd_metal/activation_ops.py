@@ -1,13 +1,10 @@
-"""Optional fast ops MLX has natively: activations, softmax family, cross-entropy, conv2d.
+"""Optional ops MLX has natively: activations, the softmax family and cross-entropy.
 
 Each is one MLX graph instead of the core's chain of primitives, so MLX sees (and on the GPU
 fuses) the whole expression and the core's per-primitive dispatch disappears. Half-precision
 inputs are computed in float32 and rounded once, as PyTorch does. float64 goes through ``_exp``
-and ``_erf``, which stay exact where MLX's own float64 kernels are not (see ``backend``), and
-float64 convolution is declined (``NotImplemented``), so the core runs its im2col decomposition:
-MLX 0.32 convolves float64 at float32 accuracy.
+and ``_erf``, which stay exact where MLX's own float64 kernels are not (see ``backend``).
 
-Pooling is left to the core: MLX has no pooling primitive with argmax indices.
 ``mlx.core.fast`` (fused RMSNorm, LayerNorm, RoPE, attention) has nothing the contract asks for.
 """
 
@@ -18,7 +15,6 @@ import math
 import mlx.core as mx
 
 from .mlx_dtypes import HALF
-from .mlx_memory import check_bytes
 
 
 def _widen(x):
@@ -29,22 +25,8 @@ def _const(value, like):
     return mx.array(value, dtype=like.dtype)
 
 
-def _check_conv_workspace(x, w, stride, padding, dilation):
-    # MLX's CPU convolution unfolds its input into an (N*OH*OW, KH*KW*C) matrix, the transposed
-    # convolutions of the backward pass into ones as large for the input's positions; a failed
-    # allocation there kills the process, so the larger of the two is checked first.
-    (n, c, h, wd), (o, _, kh, kw) = x.shape, w.shape
-    positions = 1
-    for size, k, s, p, d in ((h, kh, stride[0], padding[0], dilation[0]),
-                             (wd, kw, stride[1], padding[1], dilation[1])):
-        positions *= max(size, max(0, (size + 2 * p - d * (k - 1) - 1) // s + 1))
-    unfolded = n * positions * kh * kw * max(c, o) * x.itemsize
-    check_bytes(unfolded, "conv2d", f"an unfolded input for x {tuple(x.shape)} "
-                f"and weight {tuple(w.shape)} with padding {tuple(padding)}")
-
-
-class FastOps:
-    """Mixin of :class:`~micrograd_metal.backend.MLXBackend`: the optional ops it offers."""
+class ActivationOps:
+    """Activations, the softmax family and cross-entropy (mixed into the metal backend)."""
 
     def _exp(self, x):
         return self.unary("exp", x) if x.dtype == mx.float64 else mx.exp(x)
@@ -113,27 +95,3 @@ class FastOps:
         safe = mx.where(ignored, mx.zeros((), target.dtype), target)
         picked = mx.take_along_axis(logp, safe[:, None], 1)[:, 0]
         return mx.where(ignored, _const(0, picked), -picked).astype(logits.dtype)
-
-    # ------------------------------------------------------------ convolution
-    @staticmethod
-    def _conv_nchw(x, w, stride, padding, dilation, groups):
-        # MLX convolves channels-last: x (N, H, W, C) with w (O, KH, KW, C/groups).
-        _check_conv_workspace(x, w, stride, padding, dilation)
-        y = mx.conv2d(x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), stride=tuple(stride),
-                      padding=tuple(padding), dilation=tuple(dilation), groups=groups)
-        return y.transpose(0, 3, 1, 2)
-
-    def conv2d(self, x, w, stride, padding, dilation, groups):
-        if x.dtype == mx.float64:     # MLX convolves float64 at float32 accuracy
-            return NotImplemented     # the core's im2col decomposition, in float64
-        return self._conv_nchw(x, w, stride, padding, dilation, groups)
-
-    def conv2d_backward(self, grad_y, x, w, stride, padding, dilation, groups):
-        if x.dtype == mx.float64:
-            return NotImplemented
-        # MLX's own vector-Jacobian product of its convolution: the transposed convolutions
-        # for both operands, without materialising im2col buffers in Python.
-        def conv(x_, w_):
-            return self._conv_nchw(x_, w_, stride, padding, dilation, groups)
-        _, (grad_x, grad_w) = mx.vjp(conv, [x, w], [grad_y])
-        return grad_x, grad_w

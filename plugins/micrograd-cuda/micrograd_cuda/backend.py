@@ -1,10 +1,12 @@
 """The cuda backend: every required primitive of the contract on CuPy arrays.
 
-CuPy mirrors numpy's API, so most primitives read like the numpy reference backend's; the
-differences are where CuPy's semantics or dtype support differ from the contract's (half
-precision accumulation, nan in argmax, atomics for scatter-add). Storage comes from CuPy's
-memory pool; matmul of floating dtypes goes to cuBLAS. The optional fast ops live in
-:mod:`.fused_ops` and :mod:`.spatial_ops`.
+CuPy mirrors numpy's API, so the primitives are micrograd's array-module ones
+(:class:`~micrograd.backends.array_module.ArrayModuleBackend`, shared with the numpy reference
+backend) on ``xp = cupy``; this module adds what is CUDA's own: one device current per call,
+atomics for scatter-add, the GPU's memory and properties. Storage comes from CuPy's memory
+pool; matmul of floating dtypes goes to cuBLAS (float16 with float32 accumulation, CuPy's
+default). The optional ops live in one mixin per family: :mod:`.activation_ops`,
+:mod:`.norm_ops`, :mod:`.optimizer_ops` and :mod:`.spatial_ops`.
 
 bfloat16 is not declared: CuPy 13 has no bfloat16 dtype (CuPy 14's is new and could not be
 checked here), and a uint16 array standing in for one could not be told apart from a real uint16
@@ -21,48 +23,20 @@ import cupyx.scipy.special
 import numpy as np
 
 from micrograd import dtypes
-from micrograd.backend import REQUIRED_PRIMITIVES, Backend, Capabilities
+from micrograd.backend import REQUIRED_PRIMITIVES, Capabilities
+from micrograd.backends.array_module import ArrayModuleBackend
 from micrograd.decompositions import OPTIONAL_OPS
 from micrograd.device import device as Device
 
-from .fused_ops import FusedOps
-from .normalization import NormOps
+from .activation_ops import ActivationOps
 from .launch import SCATTER_ACCUMULATOR, elementwise_launch, flat_destinations
 from .loader import KernelLoader
+from .norm_ops import NormOps
+from .optimizer_ops import OptimizerOps
 from .spatial_ops import SpatialOps
 
 DECLARED_DTYPES = tuple(d for d in dtypes.ALL_DTYPES if d is not dtypes.bfloat16)
 MATMUL_DTYPES = tuple(d for d in DECLARED_DTYPES if d is not dtypes.bool)
-
-
-def op_tables(xp, erf):
-    """The contract's unary, binary and reduce op names mapped to functions of the array library
-    ``xp`` (CuPy here; the tests' host emulation builds them from numpy)."""
-    unary = {
-        "neg": xp.negative, "abs": xp.abs, "sign": xp.sign, "exp": xp.exp, "log": xp.log,
-        "log1p": xp.log1p, "expm1": xp.expm1, "sqrt": xp.sqrt, "sin": xp.sin, "cos": xp.cos,
-        "tanh": xp.tanh, "erf": erf, "floor": xp.floor, "ceil": xp.ceil, "round": xp.rint,
-        "trunc": xp.trunc, "logical_not": xp.logical_not, "bitwise_not": xp.invert,
-        "isnan": xp.isnan,
-    }
-    binary = {
-        "add": xp.add, "sub": xp.subtract, "mul": xp.multiply, "div": xp.true_divide,
-        "floordiv": xp.floor_divide, "mod": xp.remainder, "pow": xp.power,
-        "maximum": xp.maximum, "minimum": xp.minimum, "atan2": xp.arctan2,
-        "eq": xp.equal, "ne": xp.not_equal, "lt": xp.less, "le": xp.less_equal,
-        "gt": xp.greater, "ge": xp.greater_equal, "logical_and": xp.logical_and,
-        "logical_or": xp.logical_or, "logical_xor": xp.logical_xor,
-        "bitwise_and": xp.bitwise_and, "bitwise_or": xp.bitwise_or,
-        "bitwise_xor": xp.bitwise_xor,
-    }
-    reduce = {"sum": xp.sum, "prod": xp.prod, "max": xp.amax, "min": xp.amin}
-    return unary, binary, reduce
-
-
-_UNARY, _BINARY, _REDUCE = op_tables(cupy, cupyx.scipy.special.erf)
-_HALF = np.dtype(np.float16)
-# erf of float16 is computed in float32: special functions are not instantiated for half.
-_VIA_FLOAT32 = frozenset({"erf"})
 
 
 def capabilities(device_type: str, device_count: int) -> Capabilities:
@@ -94,11 +68,14 @@ def _bind_to_device(cls):
 
 
 @_bind_to_device
-class CudaBackend(FusedOps, NormOps, SpatialOps, Backend):
+class CudaBackend(ActivationOps, NormOps, OptimizerOps, SpatialOps, ArrayModuleBackend):
     """The contract on one NVIDIA GPU (``cuda:N``) through CuPy."""
 
     name = "cuda"
-    native_broadcasting = True
+    xp = cupy
+    functions = {"erf": cupyx.scipy.special.erf}
+    # CuPy does not instantiate its special functions for half.
+    half_via_float32 = frozenset({"erf"})
 
     def __init__(self, index: int = 0):
         super().__init__(Device(f"cuda:{index}"))
@@ -117,96 +94,15 @@ class CudaBackend(FusedOps, NormOps, SpatialOps, Backend):
         return compile_elementwise(expr, self._cuda_device)
 
     # ---------------------------------------------------------------- memory
-    def from_host(self, array, dtype):
-        return cupy.array(array, dtype=dtype.numpy, copy=True, order="C")
-
     def to_host(self, x):
-        return cupy.asnumpy(x)
+        return self.xp.asnumpy(x)
 
     def from_dlpack(self, obj):
         """A CuPy array viewing a DLPack producer's GPU memory without a copy, e.g. a PyTorch
         CUDA tensor's."""
-        return cupy.from_dlpack(obj)
-
-    def full(self, shape, value, dtype):
-        return cupy.full(shape, value, dtype.numpy)
-
-    def astype(self, x, dtype):
-        return x.astype(dtype.numpy, copy=True)
-
-    def copy_(self, dst, src):
-        cupy.copyto(dst, src)
-
-    def contiguous(self, x):
-        return x if x.flags.c_contiguous else cupy.ascontiguousarray(x)
-
-    # ----------------------------------------------------------- elementwise
-    def unary(self, op, x):
-        if x.dtype == _HALF and op in _VIA_FLOAT32:
-            return _UNARY[op](x.astype(np.float32)).astype(_HALF)
-        return _UNARY[op](x)
-
-    def binary(self, op, a, b):
-        return _BINARY[op](a, b)
-
-    def binary_(self, op, out, a, b):
-        _BINARY[op](a, b, out=out)
-
-    def where(self, cond, a, b):
-        return cupy.where(cond, a, b)
-
-    # ------------------------------------------------------------ reductions
-    def reduce(self, op, x, axes, keepdim):
-        if x.dtype == _HALF and op in ("sum", "prod"):
-            return _REDUCE[op](x, axis=axes, keepdims=keepdim, dtype=np.float32).astype(_HALF)
-        return _REDUCE[op](x, axis=axes, keepdims=keepdim)
-
-    def argreduce(self, op, x, axis, keepdim):
-        fn = cupy.argmax if op == "argmax" else cupy.argmin
-        found = fn(x, axis=axis, keepdims=keepdim)
-        if x.dtype.kind == "f":
-            # The contract counts nan as the extreme (numpy's rule): the first nan wins.
-            nan = cupy.isnan(x)
-            found = cupy.where(nan.any(axis=axis, keepdims=keepdim),
-                               cupy.argmax(nan, axis=axis, keepdims=keepdim), found)
-        return found.astype(np.int64, copy=False)
-
-    def cumsum(self, x, axis):
-        if x.dtype == _HALF:
-            return cupy.cumsum(x, axis=axis, dtype=np.float32).astype(_HALF)
-        return cupy.cumsum(x, axis=axis, dtype=x.dtype)
-
-    # --------------------------------------------------------- linear algebra
-    def matmul(self, a, b):
-        # float16 goes through cuBLAS with float32 accumulation (CuPy's default compute type).
-        return cupy.matmul(a, b)
-
-    # --------------------------------------------------------------- movement
-    def reshape(self, x, shape):
-        return x.reshape(shape)
-
-    def permute(self, x, axes):
-        return x.transpose(axes)
-
-    def expand(self, x, shape):
-        return cupy.broadcast_to(x, shape)
-
-    def slice(self, x, key):
-        return x[key]
-
-    def flip(self, x, axes):
-        return cupy.flip(x, axes)
-
-    def cat(self, xs, axis):
-        return cupy.concatenate(xs, axis=axis)
+        return self.xp.from_dlpack(obj)
 
     # --------------------------------------------------------------- indexing
-    def take(self, x, indices, axis):
-        return cupy.take(x, indices, axis=axis)
-
-    def gather(self, x, axis, index):
-        return cupy.take_along_axis(x, index, axis=axis)
-
     def scatter(self, x, axis, index, src, accumulate):
         out = cupy.array(x, order="C", copy=True)
         if index.size == 0:
@@ -226,11 +122,10 @@ class CudaBackend(FusedOps, NormOps, SpatialOps, Backend):
             return out
         return acc != 0 if out.dtype == np.bool_ else acc.astype(out.dtype)
 
-    def setitem_(self, x, key, value):
-        x[key] = value
-
-    def nonzero(self, x):
-        return cupy.argwhere(x).astype(np.int64, copy=False)
+    # --------------------------------------------------------------- creation
+    def arange(self, start, stop, step, dtype):
+        wide = np.float64 if dtype.is_floating_point else np.int64
+        return cupy.arange(start, stop, step, dtype=wide).astype(dtype.numpy, copy=False)
 
     # ------------------------------------------------------------------ order
     def argsort(self, x, axis, descending):

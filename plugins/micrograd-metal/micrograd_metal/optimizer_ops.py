@@ -15,8 +15,8 @@ import math
 import mlx.core as mx
 
 
-class OptimizerSteps:
-    """Mixin of :class:`~micrograd_metal.backend.MLXBackend`: ``sgd_step_`` and ``adam_step_``."""
+class OptimizerOps:
+    """sgd_step_ and adam_step_ (mixed into the metal backend)."""
 
     eval_optimizer_steps: bool = True
 
