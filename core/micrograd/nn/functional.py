@@ -18,7 +18,7 @@ from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_tra
 from ..ops.creation import arange
 from ..ops.linalg import linear
 from ..ops.movement import pad
-from ..ops.normalization import batch_norm
+from ..ops.normalization import batch_norm, layer_norm
 from ..ops.reduction import log_softmax, softmax, vector_norm
 from ..ops.resample import interpolate
 from ..ops.unary import tanh
@@ -96,26 +96,6 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
 
 
 # ------------------------------------------------------------------ normalisation
-
-
-def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
-               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
-    """Normalise over the trailing ``normalized_shape`` dimensions (biased variance)."""
-    normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, int)
-                        else tuple(normalized_shape))
-    k = len(normalized_shape)
-    if tuple(x.shape[x.ndim - k:]) != normalized_shape:
-        raise RuntimeError(f"layer_norm: expected input with trailing shape "
-                           f"{normalized_shape}, got {tuple(x.shape)}")
-    axes = tuple(range(x.ndim - k, x.ndim))
-    mean = x.mean(axes, keepdim=True)
-    var = x.var(axes, unbiased=False, keepdim=True)
-    y = (x - mean) * (var + eps).rsqrt()
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
 
 
 # ------------------------------------------------------------------ losses
