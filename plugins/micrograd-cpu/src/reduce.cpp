@@ -202,7 +202,7 @@ struct Reducer {
     }
 
     // A float sum over the trailing axes of a dense x, as K rows of R elements each summed by
-    // the SIMD kernel (blocked vector sums, float64 between blocks). Threads only past 128k
+    // the SIMD kernel (float64 vector accumulators). Threads only past 128k
     // elements; a single long row is cut into fixed chunks whose partial sums are added in
     // order, so the result does not depend on the number of threads.
     static void row_sum(const T* x, int64_t K, int64_t R, double* acc) {

@@ -43,7 +43,7 @@ struct Kernels {
     void (*adam_f32)(float* p, const float* g, float* m, float* v, float beta1, float beta2,
                      float step_size, float bc2_sqrt, float eps, int64_t n);
     // Column sums of a (rows, cols) matrix whose rows start row_stride elements apart, added
-    // into acc (float64, cols entries), 64 rows at a time summed in T first
+    // into acc (float64, cols entries) in row order
     void (*column_sum_f32)(const float* x, int64_t rows, int64_t cols, int64_t row_stride,
                            double* acc);
     void (*column_sum_f64)(const double* x, int64_t rows, int64_t cols, int64_t row_stride,

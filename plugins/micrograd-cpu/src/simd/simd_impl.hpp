@@ -264,59 +264,28 @@ struct Impl {
         }
     }
 
-    // acc[k] += x[r * row_stride + k] over rows r. Blocks of 64 rows: within a block each strip
-    // of four vectors of columns is summed in registers in T (eight independent add chains: two
-    // rows at a time), then added into the float64 accumulators, so rounding grows with the
-    // block, not with the rows; the block (64 rows) stays in cache while its strips go by.
+    // acc[k] += x[r * row_stride + k] over rows r, in float64. Eight rows at a time: every
+    // accumulator is loaded and stored once per eight rows, the eight rows are eight sequential
+    // streams the prefetcher follows, and they are added as a tree (three dependent additions,
+    // not eight, so the loop is not bound by the adder's latency). Plain loops, vectorised across
+    // columns by the compiler under this file's instruction-set flags.
     static void column_sum(const T* __restrict x, int64_t rows, int64_t cols, int64_t row_stride,
                            double* __restrict acc) {
-        constexpr int64_t RB = 64;
-        const int64_t s = row_stride;
-        alignas(64) T buf[4 * W];
-        for (int64_t r0 = 0; r0 < rows; r0 += RB) {
-            const int64_t r1 = std::min(rows, r0 + RB);
-            int64_t k = 0;
-            for (; k + 4 * W <= cols; k += 4 * W) {
-                B a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0)), b0(T(0)), b1(T(0)), b2(T(0)), b3(T(0));
-                int64_t r = r0;
-                for (; r + 2 <= r1; r += 2) {
-                    const T* p = x + r * s + k;
-                    const T* q = p + s;
-                    a0 += B::load_unaligned(p);
-                    a1 += B::load_unaligned(p + W);
-                    a2 += B::load_unaligned(p + 2 * W);
-                    a3 += B::load_unaligned(p + 3 * W);
-                    b0 += B::load_unaligned(q);
-                    b1 += B::load_unaligned(q + W);
-                    b2 += B::load_unaligned(q + 2 * W);
-                    b3 += B::load_unaligned(q + 3 * W);
-                }
-                if (r < r1) {
-                    const T* p = x + r * s + k;
-                    a0 += B::load_unaligned(p);
-                    a1 += B::load_unaligned(p + W);
-                    a2 += B::load_unaligned(p + 2 * W);
-                    a3 += B::load_unaligned(p + 3 * W);
-                }
-                (a0 + b0).store_aligned(buf);
-                (a1 + b1).store_aligned(buf + W);
-                (a2 + b2).store_aligned(buf + 2 * W);
-                (a3 + b3).store_aligned(buf + 3 * W);
-                for (int64_t j = 0; j < 4 * W; ++j) acc[k + j] += double(buf[j]);
+        constexpr int RB = 8;
+        int64_t r = 0;
+        for (; r + RB <= rows; r += RB) {
+            const T* __restrict b = x + r * row_stride;
+            const int64_t s = row_stride;
+            for (int64_t k = 0; k < cols; ++k) {
+                const T* c = b + k;
+                const double low = (double(c[0]) + double(c[s])) + (double(c[2 * s]) + double(c[3 * s]));
+                const double high = (double(c[4 * s]) + double(c[5 * s])) + (double(c[6 * s]) + double(c[7 * s]));
+                acc[k] += low + high;
             }
-            for (; k + W <= cols; k += W) {
-                B a(T(0)), b(T(0));
-                int64_t r = r0;
-                for (; r + 2 <= r1; r += 2) {
-                    a += B::load_unaligned(x + r * s + k);
-                    b += B::load_unaligned(x + (r + 1) * s + k);
-                }
-                if (r < r1) a += B::load_unaligned(x + r * s + k);
-                (a + b).store_aligned(buf);
-                for (int64_t j = 0; j < W; ++j) acc[k + j] += double(buf[j]);
-            }
-            for (; k < cols; ++k)
-                for (int64_t r = r0; r < r1; ++r) acc[k] += double(x[r * s + k]);
+        }
+        for (; r < rows; ++r) {
+            const T* __restrict b = x + r * row_stride;
+            for (int64_t k = 0; k < cols; ++k) acc[k] += double(b[k]);
         }
     }
 
@@ -418,24 +387,20 @@ struct Impl {
         return lanes[0];
     }
 
-    // The sum of n dense elements: four vector accumulators (independent add chains) in T over
-    // blocks of 1024 elements, each block's total added in float64, so the rounding error
-    // grows with the block, not with n.
+    // The sum of n dense elements in float64, as every floating sum of reduce.cpp: float32
+    // vectors are widened to two float64 halves, four independent float64 accumulators.
     static double dense_sum(const T* x, int64_t n) {
-        double total = 0;
+        using D = xsimd::batch<double, Arch>;
+        constexpr int64_t DW = int64_t(D::size);
+        D a0(0.0), a1(0.0), a2(0.0), a3(0.0);
         int64_t i = 0;
-        while (i + W <= n) {
-            const int64_t end = std::min(n, i + 1024);
-            B a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
-            for (; i + 4 * W <= end; i += 4 * W) {
-                a0 += B::load_unaligned(x + i);
-                a1 += B::load_unaligned(x + i + W);
-                a2 += B::load_unaligned(x + i + 2 * W);
-                a3 += B::load_unaligned(x + i + 3 * W);
-            }
-            for (; i + W <= end; i += W) a0 += B::load_unaligned(x + i);
-            total += double(xsimd::hadd((a0 + a1) + (a2 + a3)));
+        for (; i + 4 * DW <= n; i += 4 * DW) {   // (a float32 load widens to float64)
+            a0 += D::load_unaligned(x + i);
+            a1 += D::load_unaligned(x + i + DW);
+            a2 += D::load_unaligned(x + i + 2 * DW);
+            a3 += D::load_unaligned(x + i + 3 * DW);
         }
+        double total = xsimd::hadd((a0 + a1) + (a2 + a3));
         for (; i < n; ++i) total += double(x[i]);
         return total;
     }
