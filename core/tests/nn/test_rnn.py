@@ -192,3 +192,64 @@ def test_double_backward_through_fused_layers_matches_pytorch(name, kwargs):
     for (name, p_t), p_m in zip(torch_module.named_parameters(), module.parameters()):
         np.testing.assert_allclose(_host(p_m.grad), _host(p_t.grad), rtol=1e-8, atol=1e-12,
                                    err_msg=name)
+
+
+# ------------------------------------------------------------------ the fused LSTM sequence
+# nn/ tests run on the default device (the C++ cpu backend where installed, whose fused gate
+# kernels are compiled); these also pin the numpy backend, where the same expressions are
+# evaluated op by op.
+
+@pytest.fixture(params=["numpy", "cpu"])
+def device(request):
+    from micrograd import _devices
+    before = _devices._default_spec
+    try:
+        mg.set_default_device(request.param)
+    except Exception as error:                       # the cpu plugin is not installed
+        mg.set_default_device(before)
+        pytest.skip(f"device {request.param!r} unavailable: {error}")
+    yield request.param
+    mg.set_default_device(before)
+
+
+FUSED_LSTMS = [dict(num_layers=2, bidirectional=True, batch_first=True),
+               dict(num_layers=3), dict(bias=False, bidirectional=True)]
+
+
+@pytest.mark.parametrize("kwargs", FUSED_LSTMS, ids=str)
+def test_fused_lstm_with_initial_state_matches_pytorch(device, kwargs):
+    torch_module, module = _pair("LSTM", kwargs, IN, HIDDEN)
+    x = _x(BATCH, SEQ, IN) if kwargs.get("batch_first") else _x(SEQ, BATCH, IN)
+    h0, c0 = _x(*_state_shape(kwargs, (BATCH,))), _x(*_state_shape(kwargs, (BATCH,)))
+    compare(torch_module, module, lambda m, x, h, c: m(x, (h, c)), [x, h0, c0])
+
+
+@pytest.mark.parametrize("kwargs", FUSED_LSTMS[:2], ids=str)
+def test_fused_lstm_gradients_through_final_states_only(device, kwargs):
+    # Only h_n and c_n reach the loss: the final rows of the packed output carry the gradient,
+    # every hidden state's own gradient is zero.
+    torch_module, module = _pair("LSTM", kwargs, IN, HIDDEN)
+    x = _x(BATCH, SEQ, IN) if kwargs.get("batch_first") else _x(SEQ, BATCH, IN)
+    h0, c0 = _x(*_state_shape(kwargs, (BATCH,))), _x(*_state_shape(kwargs, (BATCH,)))
+    compare(torch_module, module, lambda m, x, h, c: m(x, (h, c))[1], [x, h0, c0])
+
+
+def test_fused_lstm_float32_matches_pytorch(device):
+    torch_module, module = _pair("LSTM", dict(num_layers=2), IN, HIDDEN)
+    compare(torch_module, module, lambda m, x: m(x), [_x(SEQ, BATCH, IN)], dtype="float32",
+            rtol=1e-4, atol=1e-5)
+
+
+def test_fused_lstm_runs_one_gate_kernel_per_step_each_way(device):
+    from micrograd import fusion
+    layers, directions = 2, 2
+    module = nn.LSTM(IN, HIDDEN, num_layers=layers, bidirectional=True)
+    x = mg.randn(SEQ, BATCH, IN, requires_grad=True)
+    fusion.reset_stats()
+    out, (h, c) = module(x)
+    forward = fusion.stats()
+    (out.sum() + c.sum()).backward()
+    total = fusion.stats()
+    runs = lambda s: s["compiles"] + s["hits"] + s["evaluations"]     # noqa: E731
+    assert runs(forward) == SEQ * layers * directions
+    assert runs(total) == 2 * SEQ * layers * directions

@@ -16,10 +16,13 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from functools import lru_cache
 
+from ... import fusion
 from ...autograd import grad as autograd_grad
 from ...autograd import grad_mode
 from ...autograd.function import Function
+from ...fusion import formulas, ir
 from ...ops.activation import relu
 from ...ops.creation import zeros
 from ...ops.movement import cat, stack
@@ -66,74 +69,159 @@ def _gru_step(xw, state, w_hh, b_hh, w_hr=None):
     return (n + z * (h - n),)    # (1 - z) * n + z * h
 
 
+# ------------------------------------------------------------------ fused LSTM gate kernels
+# The gate arithmetic of one time step as one fused kernel (``fusion.run``: compiled on a
+# backend with ``compile_elementwise``, op by op elsewhere), over (1, N, H) views: the leading 1
+# lets a view of step t of a (T, N, H) buffer, or of gate k of a (T, N, 4H) one, be one slice.
+
+
+@lru_cache(maxsize=64)
+def _lstm_cell_expr(dtype, shape: tuple[int, ...]) -> ir.Expr:
+    """Inputs: the four gates' input projections (x W_ih^T + biases), the four gates' recurrent
+    products (h W_hh^T), c_prev. Outputs: h, c, then i, f, g, o, tanh(c) (saved for
+    backward)."""
+    sigmoid = formulas.ACTIVATIONS["sigmoid"][0]
+    x_i, x_f, x_g, x_o, r_i, r_f, r_g, r_o, c_prev = (ir.Input(k, dtype, shape)
+                                                      for k in range(9))
+    i, f, o = sigmoid(x_i + r_i), sigmoid(x_f + r_f), sigmoid(x_o + r_o)
+    g = ir.tanh(x_g + r_g)
+    c = f * c_prev + i * g
+    tanh_c = ir.tanh(c)
+    return ir.Expr((x_i, x_f, x_g, x_o, r_i, r_f, r_g, r_o, c_prev), (),
+                   (o * tanh_c, c, i, f, g, o, tanh_c), shape)
+
+
+@lru_cache(maxsize=64)
+def _lstm_cell_backward_expr(dtype, shape: tuple[int, ...], recurrent: bool) -> ir.Expr:
+    """Inputs: the hidden state's gradient from the output, [from the next step's recurrent
+    product,] the cell state's gradient from the next step, i, f, g, o, tanh(c), c_prev.
+    Outputs: the four gates' pre-activation gradients, then c_prev's gradient."""
+    leaves = [ir.Input(k, dtype, shape) for k in range(9 if recurrent else 8)]
+    d_out, *rest = leaves
+    d_rec = rest.pop(0) if recurrent else None
+    d_c, i, f, g, o, tanh_c, c_prev = rest
+    d_h = d_out + d_rec if recurrent else d_out
+    d_c = d_c + d_h * o * (1.0 - tanh_c * tanh_c)
+    return ir.Expr(tuple(leaves), (),
+                   (d_c * g * i * (1.0 - i), d_c * c_prev * f * (1.0 - f),
+                    d_c * i * (1.0 - g * g), d_h * tanh_c * o * (1.0 - o), d_c * f), shape)
+
+
 class _LSTMSequence(Function):
     """One LSTM layer and direction over a whole sequence as one graph node.
 
-    Composed step by step, a sequence of T steps records about 15 nodes per step; this runs the
-    same arithmetic outside the graph and back-propagates through time by hand, with the
-    recurrent weight's gradient as one matrix product over all steps. ``xw`` is the input
-    projection plus both biases, (T, N, 4H). The output packs the hidden states (T rows, in
-    time order) and the final cell state (row T) into one (T + 1, N, H) tensor.
+    Composed step by step, a sequence of T steps records about 15 nodes per step; this runs it
+    on backend arrays: per step one matrix product (h W_hh^T) and one fused gate kernel that
+    writes h, c and the saved activations into preallocated (T, N, H) buffers; back through
+    time, per step one fused kernel for the gate gradients, one copy of them into the
+    (T, N, 4H) gradient of ``xw`` and one product with W_hh; W_hh's gradient is one product
+    over all steps. ``xw`` is the input projection plus both biases, (T, N, 4H).
+
+    The output packs T + 2 rows of (N, H): the initial hidden state and the T hidden states in
+    time order (rows 0..T forward; rows 0..T-1 then the initial state at row T in reverse), then
+    the final cell state (row T + 1). ``_rows`` says which row is which.
 
     A backward that must itself be differentiable (``create_graph=True``) replays the composed
     steps on the saved inputs and differentiates those, so higher-order gradients stay exact.
     """
 
     @staticmethod
+    def _rows(steps: int, reverse: bool):
+        """(row of the initial h, rows of h_0..h_{T-1}, step order)."""
+        if reverse:
+            return steps, range(steps), range(steps - 1, -1, -1)
+        return 0, range(1, steps + 1), range(steps)
+
+    @staticmethod
     def forward(ctx, xw, h0, c0, w_hh, reverse):
-        hidden = h0.shape[-1]
-        order = range(xw.shape[0] - 1, -1, -1) if reverse else range(xw.shape[0])
-        w_t, steps = w_hh.t(), xw.unbind(0)
-        h, c, saved, hs = h0, c0, [None] * xw.shape[0], [None] * xw.shape[0]
-        for t in order:
-            z = steps[t] + h @ w_t
-            i, f, _, o = z.sigmoid().chunk(4, 1)
-            g = z.narrow(1, 2 * hidden, hidden).tanh()
-            c_prev, h_prev = c, h
-            c = f * c + i * g
-            tanh_c = c.tanh()
-            h = o * tanh_c
-            saved[t] = (i, f, g, o, tanh_c, c_prev, h_prev)
-            hs[t] = h
-        # Saved through the ctx (version-checked, freed after backward): the inputs, then the
-        # activations of every step in time order.
-        ctx.save_for_backward(xw, h0, c0, w_hh, *(a for step in saved for a in step))
-        ctx.order, ctx.reverse = order, reverse
-        return cat([stack(hs, 0), c.unsqueeze(0)], 0)
+        be, dt = xw._backend, xw._dtype
+        steps, batch, gates = xw.shape
+        hidden = gates // 4
+        shape = (1, batch, hidden)
+        expr = _lstm_cell_expr(dt, shape)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, reverse)
+        x = be.contiguous(xw._data)
+        packed = be.full((steps + 2, batch, hidden), 0, dt)
+        cells = be.full((steps, batch, hidden), 0, dt)                # c_prev of each step
+        saved = [be.full((steps, batch, hidden), 0, dt) for _ in range(5)]  # i f g o tanh(c)
+        be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
+        be.copy_(_row(be, cells, order[0]), be.reshape(c0._data, shape))
+        w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
+        h_prev_row = h0_row
+        for n, t in enumerate(order):
+            x_gates = [be.slice(x, (slice(t, t + 1, 1), slice(0, batch, 1),
+                                    slice(k * hidden, (k + 1) * hidden, 1))) for k in range(4)]
+            rec = be.matmul(_row(be, packed, h_prev_row), w_t)
+            r_gates = [be.slice(rec, (slice(0, 1, 1), slice(0, batch, 1),
+                                      slice(k * hidden, (k + 1) * hidden, 1))) for k in range(4)]
+            last = n == steps - 1
+            c_out = _row(be, packed, steps + 1) if last else _row(be, cells, order[n + 1])
+            fusion.run(be, expr, x_gates + r_gates + [_row(be, cells, t)],
+                       out=[_row(be, packed, h_rows[t]), c_out,
+                            *(_row(be, a, t) for a in saved)])
+            h_prev_row = h_rows[t]
+        ctx.save_for_backward(xw, h0, c0, w_hh)
+        ctx.arrays = (packed, cells, saved)
+        ctx.reverse = reverse
+        return Tensor._make(packed, dt, be)
 
     @staticmethod
     def backward(ctx, grad):
         if grad_mode.is_grad_enabled():
             return _LSTMSequence._differentiable_backward(ctx, grad)
-        xw, h0, c0, w_hh, *flat = ctx.saved_tensors
-        steps = xw.shape[0]
-        saved = [flat[7 * t:7 * t + 7] for t in range(steps)]
-        *d_out, d_c = grad.unbind(0)
-        d_h = None
-        d_z = [None] * steps
-        for t in reversed(ctx.order):
-            i, f, g, o, tanh_c, c_prev, _ = saved[t]
-            d_h = d_out[t] if d_h is None else d_h + d_out[t]
-            d_c = d_c + d_h * o * (1 - tanh_c * tanh_c)
-            d_z[t] = cat([d_c * g * i * (1 - i), d_c * c_prev * f * (1 - f),
-                          d_c * i * (1 - g * g), d_h * tanh_c * o * (1 - o)], -1)
-            d_c = d_c * f
-            d_h = d_z[t] @ w_hh
-        d_xw = stack(d_z, 0)
-        prev_h = stack([saved[t][6] for t in range(steps)], 0)
-        d_w = d_xw.reshape(-1, d_xw.shape[-1]).t() @ prev_h.reshape(-1, prev_h.shape[-1])
-        return d_xw, d_h, d_c, d_w, None
+        xw, h0, c0, w_hh = ctx.saved_tensors
+        packed, cells, saved = ctx.arrays
+        be, dt = xw._backend, xw._dtype
+        steps, batch, gates = xw.shape
+        hidden = gates // 4
+        shape = (1, batch, hidden)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, ctx.reverse)
+        g = grad._data
+        d_xw = be.full((steps, batch, gates), 0, dt)
+        scratch = be.full((4, batch, hidden), 0, dt)       # one step's gate gradients
+        scratch_gates = [_row(be, scratch, k) for k in range(4)]
+        scratch_nkh = be.permute(scratch, (1, 0, 2))
+        w = be.reshape(w_hh._data, (1, gates, hidden))
+        d_c = be.contiguous(_row(be, g, steps + 1))
+        d_rec = None
+        for t in reversed(order):
+            expr = _lstm_cell_backward_expr(dt, shape, d_rec is not None)
+            inputs = [_row(be, g, h_rows[t])] + ([d_rec] if d_rec is not None else []) \
+                + [d_c] + [_row(be, a, t) for a in saved] + [_row(be, cells, t)]
+            d_c = be.full(shape, 0, dt)
+            fusion.run(be, expr, inputs, out=scratch_gates + [d_c])
+            d_step = _row(be, d_xw, t)
+            be.copy_(be.reshape(d_step, (batch, 4, hidden)), scratch_nkh)
+            d_rec = be.matmul(d_step, w)
+        d_h0 = be.binary("add", d_rec, _row(be, g, h0_row))
+        # W_hh's gradient over all steps at once: dZ^T (4H, T*N) @ H_prev (T*N, H).
+        prev = be.slice(packed, (slice(0, steps, 1) if not ctx.reverse
+                                 else slice(1, steps + 1, 1), slice(0, batch, 1),
+                                 slice(0, hidden, 1)))
+        d_w = be.matmul(be.permute(be.reshape(d_xw, (steps * batch, gates)), (1, 0)),
+                        be.reshape(prev, (steps * batch, hidden)))
+        make = Tensor._make
+        return (make(d_xw, dt, be), make(be.reshape(d_h0, tuple(h0.shape)), dt, be),
+                make(be.reshape(d_c, tuple(c0.shape)), dt, be), make(d_w, dt, be), None)
 
     @staticmethod
     def _differentiable_backward(ctx, grad):
-        xw, h0, c0, w_hh = ctx.saved_tensors[:4]
+        xw, h0, c0, w_hh = ctx.saved_tensors
         hs, (_, c) = _composed_direction(_lstm_step, xw, (h0, c0), w_hh, None, None,
                                          ctx.reverse)
-        replay = cat([hs, c.unsqueeze(0)], 0)
+        h0_row, _, _ = _LSTMSequence._rows(xw.shape[0], ctx.reverse)
+        rows = [hs, c.unsqueeze(0)]
+        rows.insert(0 if h0_row == 0 else 1, h0.unsqueeze(0))
+        replay = cat(rows, 0)
         wanted = [t for t in (xw, h0, c0, w_hh) if t.requires_grad]
         grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
         return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, c0, w_hh)) \
             + (None,)
+
+
+def _row(be, x, index: int):
+    """Row ``index`` of a 3-D backend array as a (1, ...) view."""
+    return be.slice(x, (slice(index, index + 1, 1),) + tuple(slice(0, s, 1) for s in x.shape[1:]))
 
 
 class _GRUSequence(Function):
@@ -399,10 +487,15 @@ class RNNBase(Module):
         """One layer in one direction over the projected sequence ``xw`` (L, N, G*H): the
         hidden states (L, N, H_out) in time order and the final state."""
         steps = xw.shape[0]
-        if self.mode == "LSTM" and w_hr is None:
+        # The sequence nodes write each step into views of preallocated buffers: a backend
+        # whose views are copies records the steps op by op instead.
+        fused = xw._backend.capabilities.views_share_memory and steps > 0
+        if self.mode == "LSTM" and w_hr is None and fused:
             packed = _LSTMSequence.apply(xw if b_hh is None else xw + b_hh, *state, w_hh,
                                          reverse)
-            return packed[:steps], (packed[0 if reverse else steps - 1], packed[steps])
+            _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
+            return (packed[h_rows.start:h_rows.stop],
+                    (packed[h_rows[0] if reverse else h_rows[-1]], packed[steps + 1]))
         if self.mode == "GRU":
             hs = _GRUSequence.apply(xw, *state, w_hh, b_hh, reverse)
             return hs, (hs[0 if reverse else steps - 1],)
