@@ -194,7 +194,7 @@ def test_double_backward_through_fused_layers_matches_pytorch(name, kwargs):
                                    err_msg=name)
 
 
-# ------------------------------------------------------------------ the fused LSTM sequence
+# ------------------------------------------------------------------ the fused sequences
 # nn/ tests run on the default device (the C++ cpu backend where installed, whose fused gate
 # kernels are compiled); these also pin the numpy backend, where the same expressions are
 # evaluated op by op.
@@ -212,43 +212,58 @@ def device(request):
     mg.set_default_device(before)
 
 
-FUSED_LSTMS = [dict(num_layers=2, bidirectional=True, batch_first=True),
-               dict(num_layers=3), dict(bias=False, bidirectional=True)]
+FUSED = [dict(num_layers=2, bidirectional=True, batch_first=True), dict(num_layers=3),
+         dict(bias=False, bidirectional=True)]
 
 
-@pytest.mark.parametrize("kwargs", FUSED_LSTMS, ids=str)
-def test_fused_lstm_with_initial_state_matches_pytorch(device, kwargs):
-    torch_module, module = _pair("LSTM", kwargs, IN, HIDDEN)
+def _initial(name, kwargs):
+    shape = _state_shape(kwargs, (BATCH,))
+    return (_x(*shape), _x(*shape)) if name == "LSTM" else (_x(*shape),)
+
+
+def _call_with_state(name, final_only=False):
+    pick = (lambda out: out[1]) if final_only else (lambda out: out)
+    if name == "LSTM":
+        return lambda m, x, h, c: pick(m(x, (h, c)))
+    return lambda m, x, h: pick(m(x, h))
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("kwargs", FUSED, ids=str)
+def test_fused_sequence_with_initial_state_matches_pytorch(device, name, kwargs):
+    torch_module, module = _pair(name, kwargs, IN, HIDDEN)
     x = _x(BATCH, SEQ, IN) if kwargs.get("batch_first") else _x(SEQ, BATCH, IN)
-    h0, c0 = _x(*_state_shape(kwargs, (BATCH,))), _x(*_state_shape(kwargs, (BATCH,)))
-    compare(torch_module, module, lambda m, x, h, c: m(x, (h, c)), [x, h0, c0])
+    compare(torch_module, module, _call_with_state(name), [x, *_initial(name, kwargs)])
 
 
-@pytest.mark.parametrize("kwargs", FUSED_LSTMS[:2], ids=str)
-def test_fused_lstm_gradients_through_final_states_only(device, kwargs):
-    # Only h_n and c_n reach the loss: the final rows of the packed output carry the gradient,
-    # every hidden state's own gradient is zero.
-    torch_module, module = _pair("LSTM", kwargs, IN, HIDDEN)
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("kwargs", FUSED[:2], ids=str)
+def test_fused_sequence_gradients_through_final_states_only(device, name, kwargs):
+    # Only h_n (and c_n) reach the loss: the final rows of the packed output carry the
+    # gradient, every hidden state's own gradient is zero.
+    torch_module, module = _pair(name, kwargs, IN, HIDDEN)
     x = _x(BATCH, SEQ, IN) if kwargs.get("batch_first") else _x(SEQ, BATCH, IN)
-    h0, c0 = _x(*_state_shape(kwargs, (BATCH,))), _x(*_state_shape(kwargs, (BATCH,)))
-    compare(torch_module, module, lambda m, x, h, c: m(x, (h, c))[1], [x, h0, c0])
+    compare(torch_module, module, _call_with_state(name, final_only=True),
+            [x, *_initial(name, kwargs)])
 
 
-def test_fused_lstm_float32_matches_pytorch(device):
-    torch_module, module = _pair("LSTM", dict(num_layers=2), IN, HIDDEN)
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+def test_fused_sequence_float32_matches_pytorch(device, name):
+    torch_module, module = _pair(name, dict(num_layers=2), IN, HIDDEN)
     compare(torch_module, module, lambda m, x: m(x), [_x(SEQ, BATCH, IN)], dtype="float32",
             rtol=1e-4, atol=1e-5)
 
 
-def test_fused_lstm_runs_one_gate_kernel_per_step_each_way(device):
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+def test_fused_sequence_runs_one_gate_kernel_per_step_each_way(device, name):
     from micrograd import fusion
     layers, directions = 2, 2
-    module = nn.LSTM(IN, HIDDEN, num_layers=layers, bidirectional=True)
+    module = getattr(nn, name)(IN, HIDDEN, num_layers=layers, bidirectional=True)
     x = mg.randn(SEQ, BATCH, IN, requires_grad=True)
     fusion.reset_stats()
-    out, (h, c) = module(x)
+    out, h = module(x)
     forward = fusion.stats()
-    (out.sum() + c.sum()).backward()
+    out.sum().backward()
     total = fusion.stats()
     runs = lambda s: s["compiles"] + s["hits"] + s["evaluations"]     # noqa: E731
     assert runs(forward) == SEQ * layers * directions

@@ -149,14 +149,11 @@ class _LSTMSequence(Function):
         w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
         h_prev_row = h0_row
         for n, t in enumerate(order):
-            x_gates = [be.slice(x, (slice(t, t + 1, 1), slice(0, batch, 1),
-                                    slice(k * hidden, (k + 1) * hidden, 1))) for k in range(4)]
             rec = be.matmul(_row(be, packed, h_prev_row), w_t)
-            r_gates = [be.slice(rec, (slice(0, 1, 1), slice(0, batch, 1),
-                                      slice(k * hidden, (k + 1) * hidden, 1))) for k in range(4)]
             last = n == steps - 1
             c_out = _row(be, packed, steps + 1) if last else _row(be, cells, order[n + 1])
-            fusion.run(be, expr, x_gates + r_gates + [_row(be, cells, t)],
+            fusion.run(be, expr, _gates(be, x, t, 4, hidden) + _gates(be, rec, 0, 4, hidden)
+                       + [_row(be, cells, t)],
                        out=[_row(be, packed, h_rows[t]), c_out,
                             *(_row(be, a, t) for a in saved)])
             h_prev_row = h_rows[t]
@@ -224,65 +221,136 @@ def _row(be, x, index: int):
     return be.slice(x, (slice(index, index + 1, 1),) + tuple(slice(0, s, 1) for s in x.shape[1:]))
 
 
+@lru_cache(maxsize=64)
+def _gru_cell_expr(dtype, shape: tuple[int, ...], bias: bool) -> ir.Expr:
+    """Inputs: the three gates' input projections (x W_ih^T + b_ih), the three gates' recurrent
+    products (h W_hh^T), [b_hh's three gates, (1, 1, H) each,] h_prev. Outputs: h, then r, z,
+    n and W_hn h + b_hn (saved for backward)."""
+    sigmoid = formulas.ACTIVATIONS["sigmoid"][0]
+    x_r, x_z, x_n, h_r, h_z, h_n = (ir.Input(k, dtype, shape) for k in range(6))
+    leaves = [x_r, x_z, x_n, h_r, h_z, h_n]
+    if bias:
+        b_r, b_z, b_n = (ir.Input(k, dtype, (1, 1, shape[-1])) for k in range(6, 9))
+        leaves += [b_r, b_z, b_n]
+        h_r, h_z, h_n = h_r + b_r, h_z + b_z, h_n + b_n
+    h_prev = ir.Input(len(leaves), dtype, shape)
+    leaves.append(h_prev)
+    r, z = sigmoid(x_r + h_r), sigmoid(x_z + h_z)
+    n = ir.tanh(x_n + r * h_n)
+    return ir.Expr(tuple(leaves), (), (n + z * (h_prev - n), r, z, n, h_n), shape)
+
+
+@lru_cache(maxsize=64)
+def _gru_cell_backward_expr(dtype, shape: tuple[int, ...], recurrent: bool) -> ir.Expr:
+    """Inputs: the hidden state's gradient from the output, [from the next step's recurrent
+    product and from its direct path,] r, z, n, W_hn h + b_hn, h_prev. Outputs: the gradients
+    of the input projection's three gates, of the recurrent product's three gates, and the
+    direct part of h_prev's gradient (d_h z)."""
+    leaves = [ir.Input(k, dtype, shape) for k in range(8 if recurrent else 6)]
+    d_h, *rest = leaves
+    if recurrent:
+        d_h = d_h + rest.pop(0) + rest.pop(0)
+    r, z, n, h_n, h_prev = rest
+    d_n = d_h * (1.0 - z) * (1.0 - n * n)
+    d_r = d_n * h_n * r * (1.0 - r)
+    d_z = d_h * (h_prev - n) * z * (1.0 - z)
+    return ir.Expr(tuple(leaves), (), (d_r, d_z, d_n, d_r, d_z, d_n * r, d_h * z), shape)
+
+
 class _GRUSequence(Function):
     """One GRU layer and direction over a whole sequence as one graph node (see
-    _LSTMSequence). ``xw`` is the input projection with ``b_ih``, (T, N, 3H); ``b_hh`` stays
-    separate because the reset gate scales ``W_hn h + b_hn``. Returns the hidden states
-    (T, N, H) in time order."""
+    _LSTMSequence: per step one product with W_hh and one fused kernel each way). ``xw`` is the
+    input projection with ``b_ih``, (T, N, 3H); ``b_hh`` stays separate because the reset gate
+    scales ``W_hn h + b_hn``. The output packs T + 1 rows of (N, H) as _LSTMSequence's does,
+    without the cell state's row."""
 
     @staticmethod
     def forward(ctx, xw, h0, w_hh, b_hh, reverse):
-        hidden = h0.shape[-1]
-        order = range(xw.shape[0] - 1, -1, -1) if reverse else range(xw.shape[0])
-        w_t, steps = w_hh.t(), xw.unbind(0)
-        h, saved, hs = h0, [None] * xw.shape[0], [None] * xw.shape[0]
+        be, dt = xw._backend, xw._dtype
+        steps, batch, gates = xw.shape
+        hidden = gates // 3
+        shape = (1, batch, hidden)
+        expr = _gru_cell_expr(dt, shape, b_hh is not None)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, reverse)
+        x = xw._data
+        packed = be.full((steps + 1, batch, hidden), 0, dt)
+        saved = [be.full((steps, batch, hidden), 0, dt) for _ in range(4)]   # r z n h_n
+        be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
+        w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
+        biases = [] if b_hh is None else \
+            _gates(be, be.reshape(b_hh._data, (1, 1, gates)), 0, 3, hidden)
+        h_prev_row = h0_row
         for t in order:
-            hw = h @ w_t if b_hh is None else h @ w_t + b_hh
-            x_rz, x_n = steps[t].split([2 * hidden, hidden], 1)
-            h_rz, h_n = hw.split([2 * hidden, hidden], 1)
-            r, z = (x_rz + h_rz).sigmoid().chunk(2, 1)
-            n = (x_n + r * h_n).tanh()
-            saved[t] = (r, z, n, h_n, h)
-            h = n + z * (h - n)
-            hs[t] = h
-        ctx.save_for_backward(xw, h0, w_hh, b_hh, *(a for step in saved for a in step))
-        ctx.order, ctx.reverse = order, reverse
-        return stack(hs, 0)
+            rec = be.matmul(_row(be, packed, h_prev_row), w_t)
+            fusion.run(be, expr, _gates(be, x, t, 3, hidden) + _gates(be, rec, 0, 3, hidden)
+                       + biases + [_row(be, packed, h_prev_row)],
+                       out=[_row(be, packed, h_rows[t]), *(_row(be, a, t) for a in saved)])
+            h_prev_row = h_rows[t]
+        ctx.save_for_backward(xw, h0, w_hh, b_hh)
+        ctx.arrays = (packed, saved)
+        ctx.reverse = reverse
+        return Tensor._make(packed, dt, be)
 
     @staticmethod
     def backward(ctx, grad):
         if grad_mode.is_grad_enabled():
             return _GRUSequence._differentiable_backward(ctx, grad)
-        xw, h0, w_hh, b_hh, *flat = ctx.saved_tensors
-        steps = xw.shape[0]
-        saved = [flat[5 * t:5 * t + 5] for t in range(steps)]
-        d_out = grad.unbind(0)
-        d_h = None
-        d_x, d_hw = [None] * steps, [None] * steps
-        for t in reversed(ctx.order):
-            r, z, n, h_n, h_prev = saved[t]
-            d_h = d_out[t] if d_h is None else d_h + d_out[t]
-            d_n = d_h * (1 - z) * (1 - n * n)
-            d_rz = cat([d_n * h_n * r * (1 - r), d_h * (h_prev - n) * z * (1 - z)], -1)
-            d_x[t] = cat([d_rz, d_n], -1)
-            d_hw[t] = cat([d_rz, d_n * r], -1)
-            d_h = d_h * z + d_hw[t] @ w_hh
-        d_xw, d_hw = stack(d_x, 0), stack(d_hw, 0)
-        prev_h = stack([saved[t][4] for t in range(steps)], 0)
-        flat_hw = d_hw.reshape(-1, d_hw.shape[-1])
-        d_w = flat_hw.t() @ prev_h.reshape(-1, prev_h.shape[-1])
-        d_b = None if b_hh is None else flat_hw.sum(0)
-        return d_xw, d_h, d_w, d_b, None
+        xw, h0, w_hh, b_hh = ctx.saved_tensors
+        packed, saved = ctx.arrays
+        be, dt = xw._backend, xw._dtype
+        steps, batch, gates = xw.shape
+        hidden = gates // 3
+        shape = (1, batch, hidden)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, ctx.reverse)
+        g = grad._data
+        d_xw = be.full((steps, batch, gates), 0, dt)
+        d_hw = be.full((steps, batch, gates), 0, dt)
+        scratch = be.full((2, 3, batch, hidden), 0, dt)    # one step's gate gradients
+        scratch_outs = [be.reshape(be.slice(scratch, (slice(j, j + 1, 1), slice(k, k + 1, 1),
+                                                      slice(0, batch, 1), slice(0, hidden, 1))),
+                                   shape) for j in range(2) for k in range(3)]
+        scratch_nkh = [be.permute(be.reshape(be.slice(scratch, (
+            slice(j, j + 1, 1), slice(0, 3, 1), slice(0, batch, 1), slice(0, hidden, 1))),
+            (3, batch, hidden)), (1, 0, 2)) for j in range(2)]
+        w = be.reshape(w_hh._data, (1, gates, hidden))
+        d_rec = d_direct = None
+        for t in reversed(order):
+            expr = _gru_cell_backward_expr(dt, shape, d_rec is not None)
+            inputs = [_row(be, g, h_rows[t])] + ([d_rec, d_direct] if d_rec is not None else []) \
+                + [_row(be, a, t) for a in saved] + [_row(be, packed, t + int(ctx.reverse))]
+            d_direct = be.full(shape, 0, dt)
+            fusion.run(be, expr, inputs, out=scratch_outs + [d_direct])
+            for total, part in ((d_xw, scratch_nkh[0]), (d_hw, scratch_nkh[1])):
+                be.copy_(be.reshape(_row(be, total, t), (batch, 3, hidden)), part)
+            d_rec = be.matmul(_row(be, d_hw, t), w)
+        d_h0 = be.binary("add", be.binary("add", d_rec, d_direct), _row(be, g, h0_row))
+        prev = be.slice(packed, (slice(0, steps, 1) if not ctx.reverse
+                                 else slice(1, steps + 1, 1), slice(0, batch, 1),
+                                 slice(0, hidden, 1)))
+        flat_hw = be.reshape(d_hw, (steps * batch, gates))
+        d_w = be.matmul(be.permute(flat_hw, (1, 0)), be.reshape(prev, (steps * batch, hidden)))
+        make = Tensor._make
+        d_b = None if b_hh is None else make(be.reduce("sum", flat_hw, (0,), False), dt, be)
+        return (make(d_xw, dt, be), make(be.reshape(d_h0, tuple(h0.shape)), dt, be),
+                make(d_w, dt, be), d_b, None)
 
     @staticmethod
     def _differentiable_backward(ctx, grad):
-        inputs = ctx.saved_tensors[:4]
+        inputs = ctx.saved_tensors
         xw, h0, w_hh, b_hh = inputs
-        replay, _ = _composed_direction(_gru_step, xw, (h0,), w_hh, b_hh, None, ctx.reverse)
+        hs, _ = _composed_direction(_gru_step, xw, (h0,), w_hh, b_hh, None, ctx.reverse)
+        h0_row, _, _ = _LSTMSequence._rows(xw.shape[0], ctx.reverse)
+        replay = cat([h0.unsqueeze(0), hs] if h0_row == 0 else [hs, h0.unsqueeze(0)], 0)
         wanted = [t for t in inputs if t is not None and t.requires_grad]
         grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
         return tuple(next(grads) if t is not None and t.requires_grad else None
                      for t in inputs) + (None,)
+
+
+def _gates(be, x, index: int, count: int, hidden: int) -> list:
+    """The ``count`` gates of row ``index`` of a (rows, N, count * H) array, (1, N, H) views."""
+    rows = (slice(index, index + 1, 1), slice(0, x.shape[1], 1))
+    return [be.slice(x, rows + (slice(k * hidden, (k + 1) * hidden, 1),)) for k in range(count)]
 
 
 def _composed_direction(step, xw, state, w_hh, b_hh, w_hr, reverse: bool):
@@ -496,8 +564,10 @@ class RNNBase(Module):
             _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
             return (packed[h_rows.start:h_rows.stop],
                     (packed[h_rows[0] if reverse else h_rows[-1]], packed[steps + 1]))
-        if self.mode == "GRU":
-            hs = _GRUSequence.apply(xw, *state, w_hh, b_hh, reverse)
+        if self.mode == "GRU" and fused:
+            packed = _GRUSequence.apply(xw, *state, w_hh, b_hh, reverse)
+            _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
+            hs = packed[h_rows.start:h_rows.stop]
             return hs, (hs[0 if reverse else steps - 1],)
         return _composed_direction(_STEPS[self.mode], xw, state, w_hh, b_hh, w_hr, reverse)
 
