@@ -174,7 +174,9 @@ def test_bad_arguments_raise_like_pytorch():
 
 @pytest.mark.parametrize("name, kwargs", [("LSTM", dict(bidirectional=True)),
                                           ("GRU", dict(bidirectional=True)),
-                                          ("GRU", dict(bias=False))], ids=lambda v: str(v))
+                                          ("GRU", dict(bias=False)),
+                                          ("RNN", dict(num_layers=2, bidirectional=True))],
+                         ids=lambda v: str(v))
 def test_double_backward_through_fused_layers_matches_pytorch(name, kwargs):
     torch_module, module = _pair(name, kwargs, IN, HIDDEN)
     torch_module.double()
@@ -228,7 +230,7 @@ def _call_with_state(name, final_only=False):
     return lambda m, x, h: pick(m(x, h))
 
 
-@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
 @pytest.mark.parametrize("kwargs", FUSED, ids=str)
 def test_fused_sequence_with_initial_state_matches_pytorch(device, name, kwargs):
     torch_module, module = _pair(name, kwargs, IN, HIDDEN)
@@ -236,7 +238,7 @@ def test_fused_sequence_with_initial_state_matches_pytorch(device, name, kwargs)
     compare(torch_module, module, _call_with_state(name), [x, *_initial(name, kwargs)])
 
 
-@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
 @pytest.mark.parametrize("kwargs", FUSED[:2], ids=str)
 def test_fused_sequence_gradients_through_final_states_only(device, name, kwargs):
     # Only h_n (and c_n) reach the loss: the final rows of the packed output carry the
@@ -247,14 +249,14 @@ def test_fused_sequence_gradients_through_final_states_only(device, name, kwargs
             [x, *_initial(name, kwargs)])
 
 
-@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
 def test_fused_sequence_float32_matches_pytorch(device, name):
     torch_module, module = _pair(name, dict(num_layers=2), IN, HIDDEN)
     compare(torch_module, module, lambda m, x: m(x), [_x(SEQ, BATCH, IN)], dtype="float32",
             rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
 def test_fused_sequence_runs_one_gate_kernel_per_step_each_way(device, name):
     from micrograd import fusion
     layers, directions = 2, 2
@@ -268,3 +270,11 @@ def test_fused_sequence_runs_one_gate_kernel_per_step_each_way(device, name):
     runs = lambda s: s["compiles"] + s["hits"] + s["evaluations"]     # noqa: E731
     assert runs(forward) == SEQ * layers * directions
     assert runs(total) == 2 * SEQ * layers * directions
+
+
+@pytest.mark.parametrize("kwargs", [dict(nonlinearity="relu", bidirectional=True),
+                                    dict(nonlinearity="relu", num_layers=2, bias=False)], ids=str)
+def test_fused_relu_rnn_with_initial_state_matches_pytorch(device, kwargs):
+    torch_module, module = _pair("RNN", kwargs, IN, HIDDEN)
+    compare(torch_module, module, _call_with_state("RNN"),
+            [_x(SEQ, BATCH, IN), *_initial("RNN", kwargs)])

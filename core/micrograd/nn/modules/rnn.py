@@ -6,9 +6,11 @@ Parameter names, shapes, gate order and initialisation are PyTorch's (``weight_i
 LSTM and ``r, z, n`` for the GRU; every parameter from U(-1/sqrt(hidden), 1/sqrt(hidden))), so a
 PyTorch state dict loads as is. The input projection of a whole sequence is one matrix product
 per layer and direction. Each time step then adds a product with the recurrent weight and the
-gate arithmetic: recorded op by op for the cells, ``RNN`` and a projected LSTM, and as one graph
-node per layer and direction with a hand-written backward through time for ``LSTM`` and ``GRU``
-(``_LSTMSequence``, ``_GRUSequence``).
+gate arithmetic: recorded op by op for the cells, a projected LSTM and on a backend whose views
+are copies; for ``RNN``, ``LSTM`` and ``GRU`` one graph node per layer and direction
+(``_RNNSequence``, ``_LSTMSequence``, ``_GRUSequence``) runs on backend arrays, per step one matrix product and
+one fused gate kernel (``micrograd.fusion``) each way, with a hand-written backward through time
+and the recurrent weight's gradient as one product over all steps.
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ class _LSTMSequence(Function):
         shape = (1, batch, hidden)
         expr = _lstm_cell_expr(dt, shape)
         h0_row, h_rows, order = _LSTMSequence._rows(steps, reverse)
-        x = be.contiguous(xw._data)
+        x = xw._data
         packed = be.full((steps + 2, batch, hidden), 0, dt)
         cells = be.full((steps, batch, hidden), 0, dt)                # c_prev of each step
         saved = [be.full((steps, batch, hidden), 0, dt) for _ in range(5)]  # i f g o tanh(c)
@@ -345,6 +347,96 @@ class _GRUSequence(Function):
         grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
         return tuple(next(grads) if t is not None and t.requires_grad else None
                      for t in inputs) + (None,)
+
+
+@lru_cache(maxsize=64)
+def _rnn_cell_expr(dtype, shape: tuple[int, ...], relu: bool) -> ir.Expr:
+    """Inputs: the input projection (x W_ih^T + both biases) and the recurrent product
+    (h W_hh^T). Output: h."""
+    x, rec = ir.Input(0, dtype, shape), ir.Input(1, dtype, shape)
+    pre = x + rec
+    return ir.Expr((x, rec), (), (ir.maximum(pre, 0.0) if relu else ir.tanh(pre),), shape)
+
+
+@lru_cache(maxsize=64)
+def _rnn_cell_backward_expr(dtype, shape: tuple[int, ...], relu: bool,
+                            recurrent: bool) -> ir.Expr:
+    """Inputs: h, the hidden state's gradient from the output [and from the next step's
+    recurrent product]. Output: the pre-activation's gradient (PyTorch's: zero where h is 0
+    for ReLU)."""
+    leaves = [ir.Input(k, dtype, shape) for k in range(3 if recurrent else 2)]
+    h, d_h = leaves[0], leaves[1]
+    if recurrent:
+        d_h = d_h + leaves[2]
+    grad = ir.where(h > 0, d_h, 0.0) if relu else d_h * (1.0 - h * h)
+    return ir.Expr(tuple(leaves), (), (grad,), shape)
+
+
+class _RNNSequence(Function):
+    """One Elman RNN layer and direction over a whole sequence as one graph node (see
+    _LSTMSequence). ``xw`` is the input projection plus both biases, (T, N, H); the output packs
+    T + 1 rows as _GRUSequence's does."""
+
+    @staticmethod
+    def forward(ctx, xw, h0, w_hh, relu, reverse):
+        be, dt = xw._backend, xw._dtype
+        steps, batch, hidden = xw.shape
+        shape = (1, batch, hidden)
+        expr = _rnn_cell_expr(dt, shape, relu)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, reverse)
+        x = xw._data
+        packed = be.full((steps + 1, batch, hidden), 0, dt)
+        be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
+        w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, hidden))
+        h_prev_row = h0_row
+        for t in order:
+            rec = be.matmul(_row(be, packed, h_prev_row), w_t)
+            fusion.run(be, expr, [_row(be, x, t), rec], out=[_row(be, packed, h_rows[t])])
+            h_prev_row = h_rows[t]
+        ctx.save_for_backward(xw, h0, w_hh)
+        ctx.packed, ctx.relu, ctx.reverse = packed, relu, reverse
+        return Tensor._make(packed, dt, be)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if grad_mode.is_grad_enabled():
+            return _RNNSequence._differentiable_backward(ctx, grad)
+        xw, h0, w_hh = ctx.saved_tensors
+        packed = ctx.packed
+        be, dt = xw._backend, xw._dtype
+        steps, batch, hidden = xw.shape
+        shape = (1, batch, hidden)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, ctx.reverse)
+        g = grad._data
+        d_xw = be.full((steps, batch, hidden), 0, dt)
+        w = be.reshape(w_hh._data, (1, hidden, hidden))
+        d_rec = None
+        for t in reversed(order):
+            expr = _rnn_cell_backward_expr(dt, shape, ctx.relu, d_rec is not None)
+            inputs = [_row(be, packed, h_rows[t]), _row(be, g, h_rows[t])]
+            d_step = _row(be, d_xw, t)
+            fusion.run(be, expr, inputs + ([d_rec] if d_rec is not None else []), out=[d_step])
+            d_rec = be.matmul(d_step, w)
+        d_h0 = be.binary("add", d_rec, _row(be, g, h0_row))
+        prev = be.slice(packed, (slice(int(ctx.reverse), steps + int(ctx.reverse), 1),
+                                 slice(0, batch, 1), slice(0, hidden, 1)))
+        d_w = be.matmul(be.permute(be.reshape(d_xw, (steps * batch, hidden)), (1, 0)),
+                        be.reshape(prev, (steps * batch, hidden)))
+        make = Tensor._make
+        return (make(d_xw, dt, be), make(be.reshape(d_h0, tuple(h0.shape)), dt, be),
+                make(d_w, dt, be), None, None)
+
+    @staticmethod
+    def _differentiable_backward(ctx, grad):
+        xw, h0, w_hh = ctx.saved_tensors
+        step = _STEPS["RNN_RELU" if ctx.relu else "RNN_TANH"]
+        hs, _ = _composed_direction(step, xw, (h0,), w_hh, None, None, ctx.reverse)
+        h0_row, _, _ = _LSTMSequence._rows(xw.shape[0], ctx.reverse)
+        replay = cat([h0.unsqueeze(0), hs] if h0_row == 0 else [hs, h0.unsqueeze(0)], 0)
+        wanted = [t for t in (xw, h0, w_hh) if t.requires_grad]
+        grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
+        return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, w_hh)) \
+            + (None, None)
 
 
 def _gates(be, x, index: int, count: int, hidden: int) -> list:
@@ -566,6 +658,12 @@ class RNNBase(Module):
                     (packed[h_rows[0] if reverse else h_rows[-1]], packed[steps + 1]))
         if self.mode == "GRU" and fused:
             packed = _GRUSequence.apply(xw, *state, w_hh, b_hh, reverse)
+            _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
+            hs = packed[h_rows.start:h_rows.stop]
+            return hs, (hs[0 if reverse else steps - 1],)
+        if self.mode in ("RNN_TANH", "RNN_RELU") and fused:
+            packed = _RNNSequence.apply(xw if b_hh is None else xw + b_hh, *state, w_hh,
+                                        self.mode == "RNN_RELU", reverse)
             _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
             hs = packed[h_rows.start:h_rows.stop]
             return hs, (hs[0 if reverse else steps - 1],)
