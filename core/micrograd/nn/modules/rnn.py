@@ -148,7 +148,7 @@ class _LSTMSequence(Function):
         saved = [be.full((steps, batch, hidden), 0, dt) for _ in range(5)]  # i f g o tanh(c)
         be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
         be.copy_(_row(be, cells, order[0]), be.reshape(c0._data, shape))
-        w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
+        w_t = be.reshape(_transposed(be, w_hh._data), (1, hidden, gates))
         h_prev_row = h0_row
         for n, t in enumerate(order):
             rec = be.matmul(_row(be, packed, h_prev_row), w_t)
@@ -278,7 +278,7 @@ class _GRUSequence(Function):
         packed = be.full((steps + 1, batch, hidden), 0, dt)
         saved = [be.full((steps, batch, hidden), 0, dt) for _ in range(4)]   # r z n h_n
         be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
-        w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
+        w_t = be.reshape(_transposed(be, w_hh._data), (1, hidden, gates))
         biases = [] if b_hh is None else \
             _gates(be, be.reshape(b_hh._data, (1, 1, gates)), 0, 3, hidden)
         h_prev_row = h0_row
@@ -387,7 +387,7 @@ class _RNNSequence(Function):
         x = xw._data
         packed = be.full((steps + 1, batch, hidden), 0, dt)
         be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
-        w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, hidden))
+        w_t = be.reshape(_transposed(be, w_hh._data), (1, hidden, hidden))
         h_prev_row = h0_row
         for t in order:
             rec = be.matmul(_row(be, packed, h_prev_row), w_t)
@@ -437,6 +437,13 @@ class _RNNSequence(Function):
         grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
         return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, w_hh)) \
             + (None, None)
+
+
+def _transposed(be, w):
+    """``w.T`` laid out densely: the per-step products (M = batch, small) ran about 25% faster
+    on the cpu backend's BLAS with a plain right operand than with a transposed view; one copy
+    of W_hh per sequence buys that for every step."""
+    return be.contiguous(be.permute(w, (1, 0)))
 
 
 def _gates(be, x, index: int, count: int, hidden: int) -> list:
