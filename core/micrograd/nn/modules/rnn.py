@@ -181,13 +181,15 @@ class _LSTMSequence(Function):
         scratch_gates = [_row(be, scratch, k) for k in range(4)]
         scratch_nkh = be.permute(scratch, (1, 0, 2))
         w = be.reshape(w_hh._data, (1, gates, hidden))
-        d_c = be.contiguous(_row(be, g, steps + 1))
+        # The cell state's gradient, carried back step by step in place (a fused kernel reads
+        # every input before it writes an output).
+        d_c = be.full(shape, 0, dt)
+        be.copy_(d_c, _row(be, g, steps + 1))
         d_rec = None
         for t in reversed(order):
             expr = _lstm_cell_backward_expr(dt, shape, d_rec is not None)
             inputs = [_row(be, g, h_rows[t])] + ([d_rec] if d_rec is not None else []) \
                 + [d_c] + [_row(be, a, t) for a in saved] + [_row(be, cells, t)]
-            d_c = be.full(shape, 0, dt)
             fusion.run(be, expr, inputs, out=scratch_gates + [d_c])
             d_step = _row(be, d_xw, t)
             be.copy_(be.reshape(d_step, (batch, 4, hidden)), scratch_nkh)
@@ -315,12 +317,11 @@ class _GRUSequence(Function):
             slice(j, j + 1, 1), slice(0, 3, 1), slice(0, batch, 1), slice(0, hidden, 1))),
             (3, batch, hidden)), (1, 0, 2)) for j in range(2)]
         w = be.reshape(w_hh._data, (1, gates, hidden))
-        d_rec = d_direct = None
+        d_rec, d_direct = None, be.full(shape, 0, dt)      # d_direct: updated in place
         for t in reversed(order):
             expr = _gru_cell_backward_expr(dt, shape, d_rec is not None)
             inputs = [_row(be, g, h_rows[t])] + ([d_rec, d_direct] if d_rec is not None else []) \
                 + [_row(be, a, t) for a in saved] + [_row(be, packed, t + int(ctx.reverse))]
-            d_direct = be.full(shape, 0, dt)
             fusion.run(be, expr, inputs, out=scratch_outs + [d_direct])
             for total, part in ((d_xw, scratch_nkh[0]), (d_hw, scratch_nkh[1])):
                 be.copy_(be.reshape(_row(be, total, t), (batch, 3, hidden)), part)
