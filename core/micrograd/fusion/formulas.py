@@ -33,8 +33,9 @@ def _relu(x: Node) -> Node:
 
 
 def _relu_grad(x: Node, g: Node) -> Node:
-    # PyTorch's threshold_backward: an inf or nan gradient stays out of the zeroed positions.
-    return ir.where(x > 0, g, 0.0)
+    # PyTorch's threshold_backward (x <= 0 ? 0 : g): an inf or nan gradient stays out of the
+    # zeroed positions, and a nan input passes its gradient.
+    return ir.where(x <= 0, 0.0, g)
 
 
 def _sigmoid(x: Node) -> Node:

@@ -230,6 +230,11 @@ def test_relu_fuses_with_eager_and_torch_subgradient_at_zero(backend):
         y.sum().backward()
         np.testing.assert_allclose(y.detach().numpy(), np.maximum(x_np * 2, 0) * 3 + 1)
         np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 0, 6, 0, 6])
+    x = mg.tensor([float("nan"), 0.0, 1.0], requires_grad=True)
+    for f in (compiled, lambda x: (x * 2).relu() * 3 + 1):      # torch: nan passes its grad
+        x.grad = None
+        f(x).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), [6, 0, 6])
     assert compiler.stats(compiled)["fused_ops"] == 4      # mul, relu, mul, add: one region
     nan = compiled(mg.tensor([float("nan"), -1.0]))
     assert np.isnan(nan.numpy()[0]) and nan.numpy()[1] == 1.0      # relu(nan) is nan
@@ -298,3 +303,30 @@ def test_without_native_kernels_a_region_saves_instead_of_recomputing(backend):
         fusion.reset_stats()
         compiled(x)                                      # no graph: fused on every backend
     assert fusion.stats()["hits" if native else "evaluations"] == 1
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "silu", "gelu", "gelu_tanh", "softplus"])
+def test_each_fusible_forward_differentiates_to_its_derivative_at_the_kinks(backend, name):
+    """What compile inlines (formulas.FUSIBLE_ACTIVATIONS) has, through ir.vjp, the gradient
+    eager code gives (formulas.ACTIVATIONS' derivative), zero and the softplus threshold
+    included; and the same values as the activation's own forward."""
+    from micrograd.fusion import formulas, ir
+    from micrograd.ops.creation import default_backend
+    be = default_backend()
+    params = (2.0, 1.0) if name == "softplus" else ()
+    xv = np.concatenate([np.linspace(-4, 4, 61), [0.0, -0.0, 0.5, np.nan]])
+    gv = np.random.default_rng(0).uniform(-1, 1, xv.size)
+    host = be.to_host
+    xv, gv = (mg.tensor(v, dtype=mg.float64)._data for v in (xv, gv))
+    x_node = ir.Input(0, mg.float64, xv.shape)
+    inlined = ir.Expr((x_node,), (), (formulas.FUSIBLE_ACTIVATIONS[name](x_node, *params),),
+                      xv.shape)
+    forward = formulas.activation(name, mg.float64, xv.shape, params)
+    (y,) = ir.evaluate(be, forward, [xv])
+    (y_inlined,) = ir.evaluate(be, inlined, [xv])
+    np.testing.assert_array_equal(host(y_inlined), host(y))
+    saved = y if formulas.ACTIVATIONS[name][2] == "y" else xv
+    backward = formulas.activation_backward(name, mg.float64, xv.shape, params)
+    (expected,) = ir.evaluate(be, backward, [saved, gv])
+    (auto,) = ir.evaluate(be, ir.vjp(inlined, [0]), [xv, gv])
+    np.testing.assert_allclose(host(auto), host(expected), rtol=1e-12, atol=1e-14)
