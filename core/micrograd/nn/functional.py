@@ -381,7 +381,8 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
         raise RuntimeError(f"group_norm: Expected number of channels in input to be divisible "
                            f"by num_groups, but got input of shape {tuple(x.shape)} and "
                            f"num_groups={num_groups}")
-    grouped = x.reshape(n, num_groups, -1)
+    # The group's size spelled out, not -1: an empty batch (n = 0) leaves -1 undetermined.
+    grouped = x.reshape(n, num_groups, x.numel() // max(n * num_groups, 1))
     mean = grouped.mean(-1, keepdim=True)
     var = grouped.var(-1, unbiased=False, keepdim=True)
     y = ((grouped - mean) * (var + eps).rsqrt()).reshape(tuple(x.shape))

@@ -132,7 +132,9 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
             raise RuntimeError(f"batch_norm: {name} must have shape ({c},) for input of shape "
                                f"{tuple(x.shape)}, got {tuple(t.shape)}")
     if training:
-        if x.numel() // max(c, 1) <= 1:
+        # Exactly one value per channel has no variance; none at all (an empty batch) is
+        # allowed, as in PyTorch.
+        if x.numel() // max(c, 1) == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got "
                              f"input size {tuple(x.shape)}")
     elif running_mean is None or running_var is None:
@@ -143,6 +145,16 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
             check_same_backend(x, t, "batch_norm")
             t = to_dtype(t, x._dtype)
         params.append(t)
+    if x.numel() == 0:
+        # PyTorch's answer for an empty input: an empty output still connected to x, weight
+        # and bias (whose gradients are then zeros), and running statistics left alone (the
+        # mean of nothing would write nan into them).
+        out = x * 1
+        if params[0] is not None:
+            out = out * params[0][0]
+        if params[1] is not None:
+            out = out + params[1][0]
+        return out
     return BatchNorm.apply(x, *params, running_mean=running_mean, running_var=running_var,
                            training=bool(training), momentum=float(momentum), eps=float(eps))
 
