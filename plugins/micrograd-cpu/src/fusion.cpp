@@ -27,27 +27,35 @@ namespace {
 
 // 2048 elements: four float32 registers of a tile fill 32 KB, an L1 data cache; a call into a
 // SIMD kernel costs a few ns, a few percent of a float32 add over a tile.
-constexpr int64_t TILE = 2048;
-constexpr int64_t REGISTER_BYTES = TILE * 8;
+int64_t TILE = 2048;   // EXPERIMENT: settable
+#define REGISTER_BYTES (TILE * 8)
 // Register r's tile starts at r * REGISTER_STRIDE + 128: the 3 cache lines of padding per
 // register give every tile buffer, and the tiles of arrays (which start on a page or at the
 // allocator's alignment), different addresses modulo 4 KB, so a kernel storing into one while
 // loading another is not stalled by 4K aliasing (a load that looks like a later store's address
 // waits for it).
-constexpr int64_t REGISTER_STRIDE = REGISTER_BYTES + 192;
+#define REGISTER_STRIDE (REGISTER_BYTES + 192)
 
 char* tile_of(const Array& scratch, int r) { return scratch.ptr() + 128 + int64_t(r) * REGISTER_STRIDE; }
 
 // Instruction kinds; the numbering is shared with micrograd_cpu/fusion.py.
-enum Kind : int { LOAD = 0, UNARY = 1, BINARY = 2, WHERE = 3, CAST = 4, NKINDS };
+// PAIR: op2(op1(a, b), c), or op2(c, op1(a, b)) when swapped, float32/float64 only, op1 and op2
+// in add/sub/mul/div: two binary instructions in one pass over the tile.
+enum Kind : int { LOAD = 0, UNARY = 1, BINARY = 2, WHERE = 3, CAST = 4, PAIR = 5, NKINDS };
 
 struct Instruction {
     int kind;
-    int op;        // unary/binary op code, cast target dtype, or LOAD's operand index
+    int op;        // unary/binary op code (PAIR: op1), cast target dtype, or LOAD's operand index
     int dst;       // register written
     int a, b, c;   // registers read (where: c ? a : b, with c in `c`)
     int output;    // output this instruction may write straight into (-1: none)
+    int op2 = 0;   // PAIR: the outer op
+    bool swap = false;   // PAIR: c is op2's left operand
+
+    int reads() const { return kind == LOAD ? 0 : kind == UNARY || kind == CAST ? 1 : kind == BINARY ? 2 : 3; }
 };
+
+bool pair_op(int op) { return op == ADD || op == SUB || op == MUL || op == DIV; }
 
 bool simd_binary(int op, DType d) { return (d == F32 || d == F64) && binary_has_vector_kernel(op); }
 
@@ -84,13 +92,37 @@ bool same_layout(const Array& x, const Array& y) {
 
 class FusedKernel {
 public:
+    // Operands are the `inputs` arrays of each call, then `constants` (kept here), then the
+    // call's scalars (0-d arrays); inputs < 0: every operand is passed as an input.
     FusedKernel(std::vector<Instruction> code, int registers, std::vector<DType> operand_dtypes,
                 std::vector<Shape> operand_shapes, std::vector<int> output_registers,
-                std::vector<DType> output_dtypes, Shape shape)
+                std::vector<DType> output_dtypes, Shape shape, int inputs,
+                std::vector<Array> constants)
         : code_(std::move(code)), registers_(registers), operand_dtypes_(std::move(operand_dtypes)),
           operand_shapes_(std::move(operand_shapes)), output_registers_(std::move(output_registers)),
-          output_dtypes_(std::move(output_dtypes)), shape_(std::move(shape)) {
+          output_dtypes_(std::move(output_dtypes)), shape_(std::move(shape)),
+          inputs_(inputs < 0 ? int(operand_dtypes_.size()) : inputs), constants_(std::move(constants)) {
+        if (inputs_ + constants_.size() > operand_dtypes_.size())
+            throw value_error("invalid fused program: " + std::to_string(inputs_) + " inputs and " +
+                              std::to_string(constants_.size()) + " constants, but " +
+                              std::to_string(operand_dtypes_.size()) + " operands");
         validate();
+        check_operands(constants_, inputs_);
+    }
+
+    // A call's operands (every count and layout checked: a bad direct call is an error, never
+    // an out-of-bounds read), then run().
+    std::vector<Array> call(std::vector<Array> inputs, std::vector<Array> scalars,
+                            std::vector<Array> out) const {
+        const size_t scalar_count = operand_dtypes_.size() - inputs_ - constants_.size();
+        if (inputs.size() != size_t(inputs_) || scalars.size() != scalar_count)
+            throw value_error("this kernel takes " + std::to_string(inputs_) + " inputs and " +
+                              std::to_string(scalar_count) + " scalars, got " +
+                              std::to_string(inputs.size()) + " and " +
+                              std::to_string(scalars.size()));
+        inputs.insert(inputs.end(), constants_.begin(), constants_.end());
+        inputs.insert(inputs.end(), scalars.begin(), scalars.end());
+        return run(std::move(inputs), std::move(out));
     }
 
     // The outputs (fresh, or `out` written in place), from operands laid out as declared.
@@ -244,11 +276,24 @@ private:
                         int64_t count, bool stream) {
         const simd::Kernels& k = simd::kernels();
         const Reg& a = regs[size_t(in.a)];
-        const bool two = in.kind == BINARY || in.kind == WHERE;
-        const Reg& b = two ? regs[size_t(in.b)] : a;
-        const Reg& c = in.kind == WHERE ? regs[size_t(in.c)] : a;
+        const Reg& b = in.reads() >= 2 ? regs[size_t(in.b)] : a;
+        const Reg& c = in.reads() >= 3 ? regs[size_t(in.c)] : a;
         target.uniform = a.uniform && b.uniform && c.uniform;
-        if (in.kind == UNARY && simd_unary(in.op, a.dtype)) {
+        if (in.kind == PAIR) {   // float32/float64 (validate)
+            const bool as = a.uniform && !target.uniform, bs = b.uniform && !target.uniform,
+                       cs = c.uniform && !target.uniform;
+            if (a.dtype == F32)
+                k.pair_f32(in.op, in.op2, in.swap, reinterpret_cast<const float*>(a.ptr), as,
+                           reinterpret_cast<const float*>(b.ptr), bs,
+                           reinterpret_cast<const float*>(c.ptr), cs,
+                           reinterpret_cast<float*>(target.ptr), count, stream);
+            else
+                k.pair_f64(in.op, in.op2, in.swap, reinterpret_cast<const double*>(a.ptr), as,
+                           reinterpret_cast<const double*>(b.ptr), bs,
+                           reinterpret_cast<const double*>(c.ptr), cs,
+                           reinterpret_cast<double*>(target.ptr), count, stream);
+            target.dtype = a.dtype;
+        } else if (in.kind == UNARY && simd_unary(in.op, a.dtype)) {
             if (a.dtype == F32)
                 k.unary_f32(in.op, reinterpret_cast<const float*>(a.ptr),
                             reinterpret_cast<float*>(target.ptr), count);
@@ -327,17 +372,19 @@ private:
         });
     }
 
-    void check_operands(const std::vector<Array>& operands) const {
-        if (operands.size() != operand_dtypes_.size())
+    // operands[i] is operand first + i.
+    void check_operands(const std::vector<Array>& operands, size_t first = 0) const {
+        if (first == 0 && operands.size() != operand_dtypes_.size())
             throw value_error("fused kernel takes " + std::to_string(operand_dtypes_.size()) +
                               " operands, got " + std::to_string(operands.size()));
-        for (size_t i = 0; i < operands.size(); ++i) {
-            if (operands[i].dtype != operand_dtypes_[i] || operands[i].shape != operand_shapes_[i])
+        for (size_t j = 0; j < operands.size(); ++j) {
+            const size_t i = first + j;
+            if (operands[j].dtype != operand_dtypes_[i] || operands[j].shape != operand_shapes_[i])
                 throw type_error("fused kernel operand " + std::to_string(i) + " must be " +
                                  DTYPE_NAMES[operand_dtypes_[i]] + " " +
                                  shape_str(operand_shapes_[i]) + ", got " +
-                                 DTYPE_NAMES[operands[i].dtype] + " " +
-                                 shape_str(operands[i].shape));
+                                 DTYPE_NAMES[operands[j].dtype] + " " +
+                                 shape_str(operands[j].shape));
         }
     }
 
@@ -389,6 +436,14 @@ private:
                 r = unary(in.op, reg(in.a));
             } else if (in.kind == BINARY) {
                 r = binary(in.op, reg(in.a), reg(in.b));
+            } else if (in.kind == PAIR) {
+                const Array &x = reg(in.a), &y = reg(in.b), &z = reg(in.c);
+                if (!pair_op(in.op) || !pair_op(in.op2) || (in.swap && in.op2 != SUB && in.op2 != DIV))
+                    bad("instruction " + std::to_string(i) + ": a pair of add/sub/mul/div (swapped: sub, div) only");
+                if (!(x.dtype == F32 || x.dtype == F64) || y.dtype != x.dtype || z.dtype != x.dtype)
+                    bad("instruction " + std::to_string(i) + ": a pair on float32/float64 registers only");
+                const Array t = binary(in.op, x, y);
+                r = in.swap ? binary(in.op2, z, t) : binary(in.op2, t, z);
             } else {
                 r = where(reg(in.c), reg(in.a), reg(in.b));
             }
@@ -406,8 +461,8 @@ private:
                 u = numel <= 1 || checked_numel(operand_shapes_[size_t(in.op)], 8) == 1;
             } else {
                 u = reg_uniform[size_t(in.a)];
-                if (in.kind == BINARY || in.kind == WHERE) u = u && reg_uniform[size_t(in.b)];
-                if (in.kind == WHERE) u = u && reg_uniform[size_t(in.c)];
+                if (in.reads() >= 2) u = u && reg_uniform[size_t(in.b)];
+                if (in.reads() >= 3) u = u && reg_uniform[size_t(in.c)];
             }
             uniform_.push_back(u);
             ++writes[size_t(in.dst)];
@@ -423,8 +478,7 @@ private:
         for (size_t i = 0; i < code_.size(); ++i) {
             const Instruction& in = code_[i];
             if (in.kind != LOAD) {
-                const bool two = in.kind == BINARY || in.kind == WHERE;
-                for (int r : {in.a, two ? in.b : in.a, in.kind == WHERE ? in.c : in.a})
+                for (int r : {in.a, in.reads() >= 2 ? in.b : in.a, in.reads() >= 3 ? in.c : in.a})
                     if (holds[size_t(r)] >= 0 && !uniform_[i]) last_read_[size_t(holds[size_t(r)])] = int(i);
             }
             holds[size_t(in.dst)] = in.kind == LOAD ? in.op : -1;
@@ -462,18 +516,22 @@ private:
     std::vector<int> output_registers_;
     std::vector<DType> output_dtypes_;
     Shape shape_;
+    int inputs_;
+    std::vector<Array> constants_;
 };
 
 }  // namespace
 
 void init_fusion(py::module_& m) {
+    m.def("_fusion_set_tile", [](int64_t t) { TILE = t; });
     py::class_<FusedKernel>(m, "FusedKernel",
                             "A fused elementwise program (built by micrograd_cpu.fusion).")
         .def(py::init([](const std::vector<py::tuple>& code, int registers,
                          const std::vector<int>& operand_dtypes,
                          const std::vector<Shape>& operand_shapes,
                          const std::vector<int>& output_registers,
-                         const std::vector<int>& output_dtypes, const Shape& shape) {
+                         const std::vector<int>& output_dtypes, const Shape& shape, int inputs,
+                         std::vector<Array> constants) {
                  auto dtype = [](int code) {
                      if (code < 0 || code >= NDTYPES)
                          throw value_error("unknown dtype code " + std::to_string(code));
@@ -485,35 +543,54 @@ void init_fusion(py::module_& m) {
                      int f[7];
                      for (int i = 0; i < 7; ++i)
                          f[i] = i == 1 ? 0 : w[size_t(i)].cast<int>();
-                     // unary and binary ops by name (an unknown one is a value_error)
-                     if (f[0] == UNARY) f[1] = unary_op_code(w[1].cast<std::string>());
-                     else if (f[0] == BINARY) f[1] = binary_op_code(w[1].cast<std::string>());
-                     else f[1] = w[1].cast<int>();
-                     program.push_back({f[0], f[1], f[2], f[3], f[4], f[5], f[6]});
+                     // unary and binary ops by name (an unknown one is a value_error); a
+                     // pair's are "op1 op2", with a trailing "~" when swapped
+                     Instruction in{f[0], 0, f[2], f[3], f[4], f[5], f[6]};
+                     if (f[0] == UNARY) {
+                         in.op = unary_op_code(w[1].cast<std::string>());
+                     } else if (f[0] == BINARY) {
+                         in.op = binary_op_code(w[1].cast<std::string>());
+                     } else if (f[0] == PAIR) {
+                         std::string ops = w[1].cast<std::string>();
+                         in.swap = !ops.empty() && ops.back() == '~';
+                         if (in.swap) ops.pop_back();
+                         const size_t space = ops.find(' ');
+                         if (space == std::string::npos)
+                             throw value_error("a fused pair's ops are 'op1 op2', got '" + ops + "'");
+                         in.op = binary_op_code(ops.substr(0, space));
+                         in.op2 = binary_op_code(ops.substr(space + 1));
+                     } else {
+                         in.op = w[1].cast<int>();
+                     }
+                     program.push_back(in);
                  }
                  std::vector<DType> ins, outs;
                  for (int c : operand_dtypes) ins.push_back(dtype(c));
                  for (int c : output_dtypes) outs.push_back(dtype(c));
                  return FusedKernel(std::move(program), registers, std::move(ins), operand_shapes,
-                                    output_registers, std::move(outs), shape);
+                                    output_registers, std::move(outs), shape, inputs,
+                                    std::move(constants));
              }),
              py::arg("code"), py::arg("registers"), py::arg("operand_dtypes"),
              py::arg("operand_shapes"), py::arg("output_registers"), py::arg("output_dtypes"),
-             py::arg("shape"),
+             py::arg("shape"), py::arg("inputs") = -1, py::arg("constants") = std::vector<Array>{},
              "code: (kind, op, dst, a, b, c, output) instructions (op: a unary/binary op name, "
-             "a cast's dtype code or a load's operand index); checked here once.")
-        .def("run", [](const FusedKernel& k, std::vector<Array> operands, std::vector<Array> out) {
+             "a pair's 'op1 op2[~]', a cast's dtype code or a load's operand index); operands: "
+             "`inputs` per call, `constants`, then the call's scalars; checked here once.")
+        .def("run", [](const FusedKernel& k, std::vector<Array> inputs, std::vector<Array> scalars,
+                       std::vector<Array> out) {
                  int64_t n = 1;
                  for (auto& o : out) n = std::max<int64_t>(n, o.numel());
-                 for (auto& x : operands) n = std::max<int64_t>(n, x.numel());
+                 for (auto& x : inputs) n = std::max<int64_t>(n, x.numel());
                  if (n >= (1 << 15)) {
                      py::gil_scoped_release release;
-                     return k.run(std::move(operands), std::move(out));
+                     return k.call(std::move(inputs), std::move(scalars), std::move(out));
                  }
-                 return k.run(std::move(operands), std::move(out));
+                 return k.call(std::move(inputs), std::move(scalars), std::move(out));
              },
-             py::arg("operands"), py::arg("out"),
-             "The outputs (written into `out` when it is not empty).");
+             py::arg("inputs"), py::arg("scalars"), py::arg("out"),
+             "The outputs (written into `out` when it is not empty) from the inputs and the "
+             "scalars (0-d arrays of their dtypes).");
 }
 
 }  // namespace mgcpu

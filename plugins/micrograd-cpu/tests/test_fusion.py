@@ -296,8 +296,27 @@ def test_wrong_operands_and_outputs_are_typed_errors(be):
     with pytest.raises(TypeError, match="not contiguous"):
         kernel([good], (), out=[be.permute(be.from_host(np.zeros((4, 3), np.float32),
                                                         dtypes.float32), (1, 0))])
-    with pytest.raises(ir.ExprError, match="1 inputs and 0 scalars"):
+    # a direct call is checked by the program itself (fusion.run checks before calling)
+    with pytest.raises(ValueError, match="1 inputs and 0 scalars, got 2 and 0"):
         kernel([good, good], ())
+    with pytest.raises(ValueError, match="1 inputs and 0 scalars, got 1 and 1"):
+        kernel([good], (2.0,))
+    with pytest.raises(ValueError, match="writes 1 outputs, got out with 2"):
+        kernel([good], (), out=[good, good])
+
+
+def test_a_direct_call_with_inputs_and_scalars_shifted_is_refused(be):
+    # two inputs and one scalar, called with one input and two scalars: the same operand count
+    x, y = ir.Input(0, dtypes.float32, ()), ir.Input(1, dtypes.float32, ())
+    s = ir.Scalar(0, dtypes.float32)
+    kernel = be.compile_elementwise(ir.Expr((x, y), (s,), (x * y + s,), ()))
+    zero_d = be.from_host(np.array(2, np.float32), dtypes.float32)
+    with pytest.raises(ValueError, match="2 inputs and 1 scalars, got 1 and 2"):
+        kernel([zero_d], (1.0, 2.0))
+    with pytest.raises(ir.ExprError, match="2 inputs and 1 scalars, got 1 and 2"):
+        fusion.run(be, kernel.expr, [zero_d], (1.0, 2.0))
+    (got,) = kernel([zero_d, zero_d], (1.0,))
+    assert be.to_host(got) == 5
 
 
 @pytest.mark.parametrize("code,why", [
@@ -317,3 +336,103 @@ def test_unknown_op_names_are_refused_when_built():
     with pytest.raises(ValueError, match="unknown unary op 'nope'"):
         _core.FusedKernel([(0, 0, 0, -1, -1, -1, -1), (1, "nope", 0, 0, -1, -1, -1)], 1,
                           [11], [[4]], [0], [11], [4])
+
+
+# ------------------------------------------------------------------ compound instructions
+
+from micrograd_cpu.fusion import PAIR, _Lowering   # noqa: E402
+
+PAIR_OPS = ["add", "sub", "mul", "div"]
+
+
+def lowered_kinds(expr):
+    return [instruction[0] for instruction in _Lowering(expr).code]
+
+
+def test_gelu_and_adam_lower_to_pairs():
+    x = ir.Input(0, dtypes.float32, (4096,))
+    kinds = lowered_kinds(ir.Expr((x,), (), (gelu_tanh(x),), x.shape))
+    # 9 ops (x ** 3 as one pair of multiplies) in 6 passes, 3 of them pairs
+    assert len([k for k in kinds if k != 0]) == 6 and kinds.count(PAIR) == 3, kinds
+    kinds = lowered_kinds(adam_expr((4096,)))
+    assert kinds.count(PAIR) >= 4, kinds
+
+
+def pair_cases():
+    for op1 in PAIR_OPS:
+        for op2 in PAIR_OPS:
+            for inner_left in (True, False):
+                for uniform in ("", "a", "b", "c"):
+                    yield op1, op2, inner_left, uniform
+
+
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64], ids=lambda d: d.name)
+@pytest.mark.parametrize("op1,op2,inner_left,uniform", list(pair_cases()))
+def test_every_pair_equals_its_two_instructions(be, dtype, op1, op2, inner_left, uniform):
+    # op2(op1(a, b), c) or op2(c, op1(a, b)); one of a, b, c a scalar (one value for all);
+    # 2 * 2048 + 37 elements: whole vectors, a tail, several tiles
+    rng = np.random.default_rng(20)
+    n = 2 * 2048 + 37
+    shapes = {name: (() if name == uniform else (n,)) for name in "abc"}
+    a, b, c = (ir.Input(i, dtype, shapes[name]) for i, name in enumerate("abc"))
+    inner = ir.Binary(op1, a, b)
+    outer = ir.Binary(op2, inner, c) if inner_left else ir.Binary(op2, c, inner)
+    expr = ir.Expr((a, b, c), (), (outer,), (n,))
+    assert lowered_kinds(expr).count(PAIR) == 1
+    hosts = [values(dtype, shapes[name], rng, "div") for name in "abc"]
+    (got,) = run_both(be, expr, hosts)
+    # no contraction into an fma: bit for bit what the two instructions give unfused
+    arrays = [be.from_host(h, dtype) for h in hosts]
+    (unfused,) = ir.evaluate(be, expr, arrays)
+    np.testing.assert_array_equal(got, be.to_host(unfused))
+
+
+def test_a_streamed_pair_output_and_thread_counts(be):
+    # a fresh output of 16 MB or more is stored around the cache (aligned stores after a peel)
+    rng = np.random.default_rng(21)
+    n = (1 << 22) + 5
+    x, y = ir.Input(0, dtypes.float32, (n,)), ir.Input(1, dtypes.float32, (n,))
+    expr = ir.Expr((x, y), (), ((x - y) * x,), (n,))
+    assert lowered_kinds(expr).count(PAIR) == 1
+    hosts = [values(dtypes.float32, (n,), rng) for _ in range(2)]
+    arrays = [be.from_host(h, dtypes.float32) for h in hosts]
+    kernel = be.compile_elementwise(expr)
+    before = _core.num_threads()
+    results = []
+    try:
+        for count in (1, 2):
+            _core.set_num_threads(count)
+            results.append(be.to_host(kernel(arrays, ())[0]).copy())
+    finally:
+        _core.set_num_threads(before)
+    np.testing.assert_array_equal(results[0], results[1])
+    want = (hosts[0] - hosts[1]) * hosts[0]
+    np.testing.assert_array_equal(results[0], want)
+
+
+def test_pairs_writing_outputs_that_alias_inputs(be):
+    # Adam's moments are pairs written straight into m and v, which are also read
+    rng = np.random.default_rng(22)
+    n = 3 * 2048 + 3
+    expr = adam_expr((n,))
+    hosts = [values(dtypes.float32, (n,), rng) for _ in range(4)]
+    hosts[3] = np.abs(hosts[3])
+    arrays = [be.from_host(h, dtypes.float32) for h in hosts]
+    unfused = [be.to_host(r).copy() for r in ir.evaluate(be, expr, arrays, ADAM_SCALARS)]
+    p, g, m, v = arrays
+    be.compile_elementwise(expr)([p, g, m, v], ADAM_SCALARS, out=[p, m, v])
+    for got, want in zip((p, m, v), unfused):
+        np.testing.assert_array_equal(be.to_host(got), want)
+
+
+@pytest.mark.parametrize("ops,dtype,why", [
+    ("mul exp", 11, "unknown binary op 'exp'"),
+    ("mul", 11, "'op1 op2'"),
+    ("mul maximum", 11, "a pair of add/sub/mul/div"),
+    ("mul add~", 11, "swapped: sub, div"),
+    ("mul add", 5, "float32/float64 registers only"),
+])
+def test_malformed_pairs_are_refused_when_built(ops, dtype, why):
+    code = [(0, 0, 0, -1, -1, -1, -1), (5, ops, 1, 0, 0, 0, -1)]
+    with pytest.raises(ValueError, match=why):
+        _core.FusedKernel(code, 2, [dtype], [[4]], [1], [dtype], [4])

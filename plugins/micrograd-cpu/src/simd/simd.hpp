@@ -48,6 +48,14 @@ struct Kernels {
                            double* acc);
     void (*column_sum_f64)(const double* x, int64_t rows, int64_t cols, int64_t row_stride,
                            double* acc);
+    // fusion (src/fusion.cpp): out[i] = op2(op1(a[i], b[i]), c[i]) (op2(c[i], op1(...)) when
+    // swap; sub and div only), op1, op2 in add/sub/mul/div; *_scalar and stream as for binary
+    void (*pair_f32)(int op1, int op2, bool swap, const float* a, bool a_scalar, const float* b,
+                     bool b_scalar, const float* c, bool c_scalar, float* out, int64_t n,
+                     bool stream);
+    void (*pair_f64)(int op1, int op2, bool swap, const double* a, bool a_scalar,
+                     const double* b, bool b_scalar, const double* c, bool c_scalar, double* out,
+                     int64_t n, bool stream);
 };
 
 template <class Arch> Kernels make_kernels();
