@@ -4,7 +4,10 @@
 // tiles of TILE elements, so every input element is read once and every output element written
 // once, whatever the number of ops: a tile's intermediates stay in L1-sized scratch registers.
 // float32/float64 arithmetic and the vectorised transcendentals call the SIMD kernels on the
-// tile buffers directly; every other op and dtype goes through the backend's own primitives
+// tile buffers directly, a run of them as one CHAIN instruction whose intermediates stay in
+// vector registers (one pass over the tile for the run: GELU's 9 ops are 2 passes, Adam's 13
+// are 4, and a division's latency overlaps the cheap ops around it, as in a hand-written
+// loop); every other op and dtype goes through the backend's own primitives
 // (unary, binary, where, astype) on views of the tiles, so each op is still defined once.
 // Tiles are fixed by position, not by thread, so results never depend on the thread count.
 #include <pybind11/pybind11.h>
@@ -27,35 +30,51 @@ namespace {
 
 // 2048 elements: four float32 registers of a tile fill 32 KB, an L1 data cache; a call into a
 // SIMD kernel costs a few ns, a few percent of a float32 add over a tile.
-int64_t TILE = 2048;   // EXPERIMENT: settable
-#define REGISTER_BYTES (TILE * 8)
+constexpr int64_t TILE = 2048;
+constexpr int64_t REGISTER_BYTES = TILE * 8;
 // Register r's tile starts at r * REGISTER_STRIDE + 128: the 3 cache lines of padding per
 // register give every tile buffer, and the tiles of arrays (which start on a page or at the
 // allocator's alignment), different addresses modulo 4 KB, so a kernel storing into one while
 // loading another is not stalled by 4K aliasing (a load that looks like a later store's address
 // waits for it).
-#define REGISTER_STRIDE (REGISTER_BYTES + 192)
+constexpr int64_t REGISTER_STRIDE = REGISTER_BYTES + 192;
 
 char* tile_of(const Array& scratch, int r) { return scratch.ptr() + 128 + int64_t(r) * REGISTER_STRIDE; }
 
 // Instruction kinds; the numbering is shared with micrograd_cpu/fusion.py.
-// PAIR: op2(op1(a, b), c), or op2(c, op1(a, b)) when swapped, float32/float64 only, op1 and op2
-// in add/sub/mul/div: two binary instructions in one pass over the tile.
-enum Kind : int { LOAD = 0, UNARY = 1, BINARY = 2, WHERE = 3, CAST = 4, PAIR = 5, NKINDS };
+// CHAIN: register a, then up to simd::CHAIN_STEPS steps (simd::ChainStep), float32/float64
+// only: several instructions in one pass over the tile, intermediates in vector registers.
+enum Kind : int { LOAD = 0, UNARY = 1, BINARY = 2, WHERE = 3, CAST = 4, CHAIN = 5, NKINDS };
+
+struct Step {
+    int code;   // simd::ChainStep::code
+    int reg;    // the operand's register (-1: none)
+};
 
 struct Instruction {
     int kind;
-    int op;        // unary/binary op code (PAIR: op1), cast target dtype, or LOAD's operand index
+    int op;        // unary/binary op code, cast target dtype, or LOAD's operand index
     int dst;       // register written
-    int a, b, c;   // registers read (where: c ? a : b, with c in `c`)
+    int a, b, c;   // registers read (where: c ? a : b, with c in `c`; chain: starts from a)
     int output;    // output this instruction may write straight into (-1: none)
-    int op2 = 0;   // PAIR: the outer op
-    bool swap = false;   // PAIR: c is op2's left operand
+    std::vector<Step> steps = {};   // CHAIN
 
-    int reads() const { return kind == LOAD ? 0 : kind == UNARY || kind == CAST ? 1 : kind == BINARY ? 2 : 3; }
+    // The registers read, in order.
+    std::vector<int> reads() const {
+        switch (kind) {
+            case LOAD: return {};
+            case UNARY: case CAST: return {a};
+            case BINARY: return {a, b};
+            case WHERE: return {a, b, c};
+            default: {
+                std::vector<int> r{a};
+                for (const Step& s : steps)
+                    if (s.reg >= 0) r.push_back(s.reg);
+                return r;
+            }
+        }
+    }
 };
-
-bool pair_op(int op) { return op == ADD || op == SUB || op == MUL || op == DIV; }
 
 bool simd_binary(int op, DType d) { return (d == F32 || d == F64) && binary_has_vector_kernel(op); }
 
@@ -276,24 +295,32 @@ private:
                         int64_t count, bool stream) {
         const simd::Kernels& k = simd::kernels();
         const Reg& a = regs[size_t(in.a)];
-        const Reg& b = in.reads() >= 2 ? regs[size_t(in.b)] : a;
-        const Reg& c = in.reads() >= 3 ? regs[size_t(in.c)] : a;
-        target.uniform = a.uniform && b.uniform && c.uniform;
-        if (in.kind == PAIR) {   // float32/float64 (validate)
-            const bool as = a.uniform && !target.uniform, bs = b.uniform && !target.uniform,
-                       cs = c.uniform && !target.uniform;
+        if (in.kind == CHAIN) {   // float32/float64 (validate)
+            simd::ChainStep steps[simd::CHAIN_STEPS];
+            target.uniform = a.uniform;
+            for (size_t s = 0; s < in.steps.size(); ++s)
+                if (in.steps[s].reg >= 0) target.uniform = target.uniform && regs[size_t(in.steps[s].reg)].uniform;
+            for (size_t s = 0; s < in.steps.size(); ++s) {
+                const Step& st = in.steps[s];
+                const Reg* x = st.reg >= 0 ? &regs[size_t(st.reg)] : nullptr;
+                steps[s] = {st.code, x ? x->ptr : nullptr, x && x->uniform && !target.uniform};
+            }
+            const bool su = a.uniform && !target.uniform;
+            const int count_steps = int(in.steps.size());
             if (a.dtype == F32)
-                k.pair_f32(in.op, in.op2, in.swap, reinterpret_cast<const float*>(a.ptr), as,
-                           reinterpret_cast<const float*>(b.ptr), bs,
-                           reinterpret_cast<const float*>(c.ptr), cs,
-                           reinterpret_cast<float*>(target.ptr), count, stream);
+                k.chain_f32(reinterpret_cast<const float*>(a.ptr), su, steps, count_steps,
+                            reinterpret_cast<float*>(target.ptr), count, stream);
             else
-                k.pair_f64(in.op, in.op2, in.swap, reinterpret_cast<const double*>(a.ptr), as,
-                           reinterpret_cast<const double*>(b.ptr), bs,
-                           reinterpret_cast<const double*>(c.ptr), cs,
-                           reinterpret_cast<double*>(target.ptr), count, stream);
+                k.chain_f64(reinterpret_cast<const double*>(a.ptr), su, steps, count_steps,
+                            reinterpret_cast<double*>(target.ptr), count, stream);
             target.dtype = a.dtype;
-        } else if (in.kind == UNARY && simd_unary(in.op, a.dtype)) {
+            return;
+        }
+        const bool two = in.kind == BINARY || in.kind == WHERE;
+        const Reg& b = two ? regs[size_t(in.b)] : a;
+        const Reg& c = in.kind == WHERE ? regs[size_t(in.c)] : a;
+        target.uniform = a.uniform && b.uniform && c.uniform;
+        if (in.kind == UNARY && simd_unary(in.op, a.dtype)) {
             if (a.dtype == F32)
                 k.unary_f32(in.op, reinterpret_cast<const float*>(a.ptr),
                             reinterpret_cast<float*>(target.ptr), count);
@@ -402,6 +429,35 @@ private:
                                  (out[k].is_contiguous() ? "" : " (not contiguous)"));
     }
 
+    // A chain's value from its registers' (symbolically, as validate does), checking that it
+    // has 1 to CHAIN_STEPS steps of VECTOR ops on one float dtype.
+    template <class Reg_, class Bad>
+    static Array validate_chain(const Instruction& in, Reg_& reg, Bad bad) {
+        using simd::ChainStep;
+        if (in.steps.empty() || in.steps.size() > size_t(simd::CHAIN_STEPS))
+            bad("a chain has 1 to " + std::to_string(simd::CHAIN_STEPS) + " steps, not " +
+                std::to_string(in.steps.size()));
+        Array r = reg(in.a);
+        if (r.dtype != F32 && r.dtype != F64) bad("a chain on float32/float64 registers only");
+        for (const Step& st : in.steps) {
+            if (st.code == ChainStep::SQUARE || st.code == ChainStep::CUBE) {
+                if (st.reg >= 0) bad("a chain's square or cube reads no register");
+                r = binary(MUL, r, r);
+            } else if (st.code >= ChainStep::UNARY) {
+                const int op = st.code - ChainStep::UNARY;
+                if (st.reg >= 0 || !unary_has_vector_kernel(op)) bad("chain step code " + std::to_string(st.code));
+                r = unary(op, r);
+            } else {
+                const int op = st.code >> 1;
+                if (st.reg < 0 || !binary_has_vector_kernel(op)) bad("chain step code " + std::to_string(st.code));
+                const Array& x = reg(st.reg);
+                if (x.dtype != r.dtype) bad("a chain's operands share its dtype");
+                r = (st.code & 1) ? binary(op, x, r) : binary(op, r, x);
+            }
+        }
+        return r;
+    }
+
     // Checks the program once, by running it symbolically on one-element arrays of ones: every
     // register read was written, every op is defined on its operands' dtypes (the primitives
     // throw type_error otherwise), and each output gets the declared dtype. A malformed program
@@ -436,14 +492,10 @@ private:
                 r = unary(in.op, reg(in.a));
             } else if (in.kind == BINARY) {
                 r = binary(in.op, reg(in.a), reg(in.b));
-            } else if (in.kind == PAIR) {
-                const Array &x = reg(in.a), &y = reg(in.b), &z = reg(in.c);
-                if (!pair_op(in.op) || !pair_op(in.op2) || (in.swap && in.op2 != SUB && in.op2 != DIV))
-                    bad("instruction " + std::to_string(i) + ": a pair of add/sub/mul/div (swapped: sub, div) only");
-                if (!(x.dtype == F32 || x.dtype == F64) || y.dtype != x.dtype || z.dtype != x.dtype)
-                    bad("instruction " + std::to_string(i) + ": a pair on float32/float64 registers only");
-                const Array t = binary(in.op, x, y);
-                r = in.swap ? binary(in.op2, z, t) : binary(in.op2, t, z);
+            } else if (in.kind == CHAIN) {
+                r = validate_chain(in, reg, [&](const std::string& why) {
+                    bad("instruction " + std::to_string(i) + ": " + why);
+                });
             } else {
                 r = where(reg(in.c), reg(in.a), reg(in.b));
             }
@@ -460,9 +512,8 @@ private:
             if (in.kind == LOAD) {
                 u = numel <= 1 || checked_numel(operand_shapes_[size_t(in.op)], 8) == 1;
             } else {
-                u = reg_uniform[size_t(in.a)];
-                if (in.reads() >= 2) u = u && reg_uniform[size_t(in.b)];
-                if (in.reads() >= 3) u = u && reg_uniform[size_t(in.c)];
+                u = true;
+                for (int r : in.reads()) u = u && reg_uniform[size_t(r)];
             }
             uniform_.push_back(u);
             ++writes[size_t(in.dst)];
@@ -478,7 +529,7 @@ private:
         for (size_t i = 0; i < code_.size(); ++i) {
             const Instruction& in = code_[i];
             if (in.kind != LOAD) {
-                for (int r : {in.a, in.reads() >= 2 ? in.b : in.a, in.reads() >= 3 ? in.c : in.a})
+                for (int r : in.reads())
                     if (holds[size_t(r)] >= 0 && !uniform_[i]) last_read_[size_t(holds[size_t(r)])] = int(i);
             }
             holds[size_t(in.dst)] = in.kind == LOAD ? in.op : -1;
@@ -520,10 +571,31 @@ private:
     std::vector<Array> constants_;
 };
 
+// A chain's steps from Python: (name, register, swapped) each, name a unary op (register -1),
+// "square" or "cube" (register -1), or a binary op (acc op register; register op acc when
+// swapped).
+std::vector<Step> chain_steps(const py::tuple& w) {
+    using simd::ChainStep;
+    std::vector<Step> steps;
+    for (const py::handle& item : w[7].cast<py::list>()) {
+        const auto t = item.cast<py::tuple>();
+        if (t.size() != 3) throw value_error("a chain step is (name, register, swapped)");
+        const std::string name = t[0].cast<std::string>();
+        const int reg = t[1].cast<int>();
+        const bool swapped = t[2].cast<bool>();
+        int code;
+        if (name == "square") code = ChainStep::SQUARE;
+        else if (name == "cube") code = ChainStep::CUBE;
+        else if (reg < 0) code = ChainStep::UNARY + unary_op_code(name);
+        else code = 2 * binary_op_code(name) + (swapped ? 1 : 0);
+        steps.push_back({code, reg});
+    }
+    return steps;
+}
+
 }  // namespace
 
 void init_fusion(py::module_& m) {
-    m.def("_fusion_set_tile", [](int64_t t) { TILE = t; });
     py::class_<FusedKernel>(m, "FusedKernel",
                             "A fused elementwise program (built by micrograd_cpu.fusion).")
         .def(py::init([](const std::vector<py::tuple>& code, int registers,
@@ -539,29 +611,23 @@ void init_fusion(py::module_& m) {
                  };
                  std::vector<Instruction> program;
                  for (auto& w : code) {
-                     if (w.size() != 7) throw value_error("a fused instruction has 7 fields");
+                     if (w.size() != 7 && w.size() != 8)
+                         throw value_error("a fused instruction has 7 fields (a chain 8)");
                      int f[7];
                      for (int i = 0; i < 7; ++i)
                          f[i] = i == 1 ? 0 : w[size_t(i)].cast<int>();
-                     // unary and binary ops by name (an unknown one is a value_error); a
-                     // pair's are "op1 op2", with a trailing "~" when swapped
+                     if ((f[0] == CHAIN) != (w.size() == 8))
+                         throw value_error("a chain (kind 5), and only a chain, has an 8th field: its steps");
+                     // unary and binary ops by name (an unknown one is a value_error)
                      Instruction in{f[0], 0, f[2], f[3], f[4], f[5], f[6]};
                      if (f[0] == UNARY) {
                          in.op = unary_op_code(w[1].cast<std::string>());
                      } else if (f[0] == BINARY) {
                          in.op = binary_op_code(w[1].cast<std::string>());
-                     } else if (f[0] == PAIR) {
-                         std::string ops = w[1].cast<std::string>();
-                         in.swap = !ops.empty() && ops.back() == '~';
-                         if (in.swap) ops.pop_back();
-                         const size_t space = ops.find(' ');
-                         if (space == std::string::npos)
-                             throw value_error("a fused pair's ops are 'op1 op2', got '" + ops + "'");
-                         in.op = binary_op_code(ops.substr(0, space));
-                         in.op2 = binary_op_code(ops.substr(space + 1));
-                     } else {
+                     } else if (f[0] != CHAIN) {
                          in.op = w[1].cast<int>();
                      }
+                     if (f[0] == CHAIN) in.steps = chain_steps(w);
                      program.push_back(in);
                  }
                  std::vector<DType> ins, outs;

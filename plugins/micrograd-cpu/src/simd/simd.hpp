@@ -16,6 +16,20 @@ struct SgdConstants {
     bool nesterov, first_step;
 };
 
+// ---------------------------------------------------------------- fusion (src/fusion.cpp)
+// One step of a fused chain: acc = unary(acc) (code UNARY + op, any VECTOR unary op), acc * acc
+// (SQUARE), (acc * acc) * acc (CUBE), or binary(acc, x) (code 2 op) / binary(x, acc)
+// (2 op + 1) for a VECTOR binary op, x a tile or one value (uniform).
+struct ChainStep {
+    enum : int { UNARY = 64, SQUARE = 126, CUBE = 127 };
+    int code;
+    const void* x;
+    bool uniform;
+};
+constexpr int CHAIN_STEPS = 16;   // the most steps one chain has
+static_assert(2 * NBINARY <= ChainStep::UNARY && ChainStep::UNARY + NUNARY <= ChainStep::SQUARE,
+              "chain step codes overlap");
+
 struct Kernels {
     const char* arch;
     // The unchecked kernels behind the entry points below (an op code without a vector kernel
@@ -48,14 +62,12 @@ struct Kernels {
                            double* acc);
     void (*column_sum_f64)(const double* x, int64_t rows, int64_t cols, int64_t row_stride,
                            double* acc);
-    // fusion (src/fusion.cpp): out[i] = op2(op1(a[i], b[i]), c[i]) (op2(c[i], op1(...)) when
-    // swap; sub and div only), op1, op2 in add/sub/mul/div; *_scalar and stream as for binary
-    void (*pair_f32)(int op1, int op2, bool swap, const float* a, bool a_scalar, const float* b,
-                     bool b_scalar, const float* c, bool c_scalar, float* out, int64_t n,
-                     bool stream);
-    void (*pair_f64)(int op1, int op2, bool swap, const double* a, bool a_scalar,
-                     const double* b, bool b_scalar, const double* c, bool c_scalar, double* out,
-                     int64_t n, bool stream);
+    // fusion (src/fusion.cpp): out[i] = the chain of `count` steps applied to start[i] (see
+    // ChainStep); start_uniform: start[0] for every i; stream as for binary
+    void (*chain_f32)(const float* start, bool start_uniform, const ChainStep* steps,
+                      int count, float* out, int64_t n, bool stream);
+    void (*chain_f64)(const double* start, bool start_uniform, const ChainStep* steps,
+                      int count, double* out, int64_t n, bool stream);
 };
 
 template <class Arch> Kernels make_kernels();

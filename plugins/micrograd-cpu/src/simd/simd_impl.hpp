@@ -264,119 +264,135 @@ struct Impl {
     }
 
     // ---------------------------------------------------------------- fusion (src/fusion.cpp)
-    // Compound instructions of the fused kernels: out = op2(op1(a, b), c), or op2(c, op1(a, b))
-    // when swap, for op1, op2 in add/sub/mul/div; one pass over a tile where two instructions
-    // made two. The inner result is rounded as its own instruction would be (no contraction
-    // into an fma), so fused and unfused results agree bit for bit.
+    // A chain of the fused kernels: acc = start, then each step acc = op(acc) (a unary VECTOR
+    // op, acc * acc, (acc * acc) * acc) or op(acc, x) / op(x, acc) (a binary VECTOR op, x a
+    // tile or one value), in vector registers, so one pass over a tile does the work of
+    // `count` instructions: an expensive op (a division, a tanh) and the cheap ones around it
+    // overlap in the core instead of taking a pass each. Every step rounds as its own
+    // instruction would (steps are separate dispatches: nothing contracts into an fma), so
+    // fused and unfused results agree bit for bit.
+    struct Operand {
+        int code;       // ChainStep::code
+        const T* x;     // the operand (a splat of W copies when uniform)
+        int64_t mask;   // -1, or 0 for a uniform operand: x[(i + k) & mask]
+    };
+
+    template <int OP>
+    static B chain_unary(const B& v) {
+        if constexpr (OP == LOG || OP == EXP || OP == EXPM1) {   // they redo edge lanes from memory
+            alignas(64) T lanes[W];
+            v.store_aligned(lanes);
+            return unary_checked<OP>(v, lanes);
+        } else {
+            return unary_checked<OP>(v, nullptr);
+        }
+    }
+
+    // K vectors from element i: acc[k] holds elements i + k W.
+    template <int K>
+    static void chain_at(const Operand& start, const Operand* steps, int count, int64_t i, B* acc) {
+        for (int k = 0; k < K; ++k) acc[k] = B::load_unaligned(start.x + ((i + k * W) & start.mask));
+        for (int s = 0; s < count; ++s) {
+            const Operand& st = steps[s];
+            const int code = st.code;
+            auto operand = [&](int k) { return B::load_unaligned(st.x + ((i + k * W) & st.mask)); };
+            if (code == ChainStep::SQUARE) {
+                for (int k = 0; k < K; ++k) acc[k] = acc[k] * acc[k];
+            } else if (code == ChainStep::CUBE) {
+                for (int k = 0; k < K; ++k) {
+                    B square = acc[k] * acc[k];
+                    keep_rounded(square);
+                    acc[k] = square * acc[k];
+                }
+            } else if (code >= ChainStep::UNARY) {
+                visit_unary_op(code - ChainStep::UNARY, [&](auto c) {
+                    constexpr int OP = decltype(c)::value;
+                    if constexpr (unary_has_vector_kernel(OP))
+                        for (int k = 0; k < K; ++k) acc[k] = chain_unary<OP>(acc[k]);
+                });
+            } else {
+                visit_binary_op(code >> 1, [&](auto c) {
+                    constexpr int OP = decltype(c)::value;
+                    if constexpr (binary_has_vector_kernel(OP)) {
+                        if (code & 1)
+                            for (int k = 0; k < K; ++k) acc[k] = apply<OP>(operand(k), acc[k]);
+                        else
+                            for (int k = 0; k < K; ++k) acc[k] = apply<OP>(acc[k], operand(k));
+                    }
+                });
+            }
+        }
+    }
+
     template <class V>
     static void keep_rounded(V& v) {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
-        if constexpr (std::is_arithmetic_v<V>) asm("" : "+x"(v));
-        else if constexpr (sizeof(V) == 64) asm("" : "+v"(v.data));
+        if constexpr (sizeof(V) == 64) asm("" : "+v"(v.data));
         else asm("" : "+x"(v.data));
 #else
         (void)v;
 #endif
     }
 
-    template <int O1, int O2, bool SW, class V>
-    static V pair_apply(V a, V b, V c) {
-        V t = apply<O1>(a, b);
-        keep_rounded(t);
-        return SW ? apply<O2>(c, t) : apply<O2>(t, c);
-    }
-
-    template <int O1, int O2, bool SW, bool AS, bool BS, bool CS>
-    static void run_pair(const T* a, const T* b, const T* c, T* out, int64_t n, bool stream) {
-        const B va(a[0]), vb(b[0]), vc(c[0]);
-        auto at = [&](int64_t k) {
-            return pair_apply<O1, O2, SW>(AS ? va : B::load_unaligned(a + k),
-                                          BS ? vb : B::load_unaligned(b + k),
-                                          CS ? vc : B::load_unaligned(c + k));
+    static void chain(const T* start, bool start_uniform, const ChainStep* steps, int count,
+                      T* out, int64_t n, bool stream) {
+        alignas(64) T splat[CHAIN_STEPS + 1][W];
+        Operand ops[CHAIN_STEPS];
+        auto operand = [&](const T* x, bool uniform, int slot) {
+            if (!uniform) return Operand{0, x, -1};
+            std::fill(splat[slot], splat[slot] + W, x[0]);
+            return Operand{0, splat[slot], 0};
         };
-        // Elements [i, j) through a padded vector: the same formula as the body.
+        const Operand first = operand(start, start_uniform, CHAIN_STEPS);
+        for (int s = 0; s < count; ++s) {
+            ops[s] = operand(static_cast<const T*>(steps[s].x), steps[s].uniform, s);
+            ops[s].code = steps[s].code;
+        }
+        // Elements [i, j), fewer than a vector, through padded copies: the same formula.
         auto few = [&](int64_t i, int64_t j) {
-            alignas(64) T x[W], y[W], z[W];
-            for (int64_t k = 0; k < j - i; ++k) {
-                x[k] = a[AS ? 0 : i + k];
-                y[k] = b[BS ? 0 : i + k];
-                z[k] = c[CS ? 0 : i + k];
-            }
+            alignas(64) T pad[CHAIN_STEPS + 1][W] = {};
+            Operand local[CHAIN_STEPS];
+            auto copy = [&](const Operand& o, int slot) {
+                if (o.mask == 0 || o.x == nullptr) return o;   // one value, or no operand
+                std::copy(o.x + i, o.x + j, pad[slot]);
+                return Operand{o.code, pad[slot], -1};
+            };
+            const Operand head = copy(first, CHAIN_STEPS);
+            for (int s = 0; s < count; ++s) local[s] = copy(ops[s], s);
+            B acc[1];
+            chain_at<1>(head, local, count, 0, acc);
             alignas(64) T r[W];
-            pair_apply<O1, O2, SW>(B::load_aligned(x), B::load_aligned(y), B::load_aligned(z))
-                .store_aligned(r);
+            acc[0].store_aligned(r);
             std::copy(r, r + (j - i), out + i);
         };
         int64_t i = 0;
-        if (stream) {
+        if (stream) {   // streamed stores need aligned addresses: the first elements apart
             int64_t peel = 0;
             while (peel < n && reinterpret_cast<uintptr_t>(out + peel) % sizeof(B) != 0) ++peel;
-            if (peel) few(0, std::min<int64_t>(peel, W));
-            i = std::min(peel, n);
-            for (; i + W <= n; i += W) store_stream(out + i, at(i));
+            if (peel) few(0, peel);
+            for (i = peel; i + W <= n; i += W) {
+                B acc[1];
+                chain_at<1>(first, ops, count, i, acc);
+                store_stream(out + i, acc[0]);
+            }
 #if defined(__x86_64__) || defined(_M_X64)
             _mm_sfence();
 #endif
         } else {
-            for (; i + 2 * W <= n; i += 2 * W) {
-                const B r0 = at(i), r1 = at(i + W);
-                r0.store_unaligned(out + i);
-                r1.store_unaligned(out + i + W);
+            // Four vectors per dispatch of a step; every load of a block precedes its stores,
+            // so out may be the start or an operand.
+            for (; i + 4 * W <= n; i += 4 * W) {
+                B acc[4];
+                chain_at<4>(first, ops, count, i, acc);
+                for (int k = 0; k < 4; ++k) acc[k].store_unaligned(out + i + k * W);
             }
-            for (; i + W <= n; i += W) at(i).store_unaligned(out + i);
+            for (; i + W <= n; i += W) {
+                B acc[1];
+                chain_at<1>(first, ops, count, i, acc);
+                acc[0].store_unaligned(out + i);
+            }
         }
         if (i < n) few(i, n);
-    }
-
-    template <int O1, int O2, bool SW>
-    static void pair_layout(const T* a, bool as, const T* b, bool bs, const T* c, bool cs,
-                            T* out, int64_t n, bool stream) {
-        if (as) {   // a and b are never both uniform: op1(a, b) would be, and run once
-            if (cs) run_pair<O1, O2, SW, true, false, true>(a, b, c, out, n, stream);
-            else run_pair<O1, O2, SW, true, false, false>(a, b, c, out, n, stream);
-        } else if (bs) {
-            if (cs) run_pair<O1, O2, SW, false, true, true>(a, b, c, out, n, stream);
-            else run_pair<O1, O2, SW, false, true, false>(a, b, c, out, n, stream);
-        } else {
-            if (cs) run_pair<O1, O2, SW, false, false, true>(a, b, c, out, n, stream);
-            else run_pair<O1, O2, SW, false, false, false>(a, b, c, out, n, stream);
-        }
-    }
-
-    // Swapped only for sub and div (add and mul commute: the lowering never swaps them).
-    static void pair(int op1, int op2, bool swap, const T* a, bool as, const T* b, bool bs,
-                     const T* c, bool cs, T* out, int64_t n, bool stream) {
-        if (as && bs) {   // a uniform inner value (a program built by hand): one element
-            T x = apply_scalar_any(op1, a[0], b[0]);
-            for (int64_t i = 0; i < n; ++i) {
-                T y = c[cs ? 0 : i];
-                out[i] = swap ? apply_scalar_any(op2, y, x) : apply_scalar_any(op2, x, y);
-            }
-            return;
-        }
-        visit_binary_op(op1, [&](auto c1) {
-            constexpr int O1 = decltype(c1)::value;
-            if constexpr (O1 == ADD || O1 == SUB || O1 == MUL || O1 == DIV) {
-                visit_binary_op(op2, [&](auto c2) {
-                    constexpr int O2 = decltype(c2)::value;
-                    if constexpr (O2 == SUB || O2 == DIV) {
-                        if (swap) pair_layout<O1, O2, true>(a, as, b, bs, c, cs, out, n, stream);
-                        else pair_layout<O1, O2, false>(a, as, b, bs, c, cs, out, n, stream);
-                    } else if constexpr (O2 == ADD || O2 == MUL) {
-                        pair_layout<O1, O2, false>(a, as, b, bs, c, cs, out, n, stream);
-                    }
-                });
-            }
-        });
-    }
-
-    static T apply_scalar_any(int op, T a, T b) {
-        T r = a;
-        visit_binary_op(op, [&](auto code) {
-            constexpr int O = decltype(code)::value;
-            if constexpr (O == ADD || O == SUB || O == MUL || O == DIV) r = apply_scalar<O>(a, b);
-        });
-        return r;
     }
     // ---------------------------------------------------------------- end of fusion
 
@@ -413,7 +429,7 @@ Kernels make_kernels() {
                    &Impl<Arch, float>::unary, &Impl<Arch, double>::unary,
                    &Impl<Arch, float>::relu, &Impl<Arch, float>::sgd, &Impl<Arch, float>::adam,
                    &Impl<Arch, float>::column_sum, &Impl<Arch, double>::column_sum,
-                   &Impl<Arch, float>::pair, &Impl<Arch, double>::pair};
+                   &Impl<Arch, float>::chain, &Impl<Arch, double>::chain};
 }
 
 }  // namespace mgcpu::simd
