@@ -334,6 +334,11 @@ struct Impl {
 #endif
     }
 
+    // flatten: chain_at and the step dispatch inlined, so the K accumulators are registers,
+    // not stack slots reloaded at every step.
+#if defined(__GNUC__)
+    __attribute__((flatten))
+#endif
     static void chain(const T* start, bool start_uniform, const ChainStep* steps, int count,
                       T* out, int64_t n, bool stream) {
         alignas(64) T splat[CHAIN_STEPS + 1][W];
