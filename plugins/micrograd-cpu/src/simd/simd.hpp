@@ -16,6 +16,20 @@ struct SgdConstants {
     bool nesterov, first_step;
 };
 
+// ---------------------------------------------------------------- fusion (src/fusion.cpp)
+// One step of a fused chain: acc = unary(acc) (code UNARY + op, any VECTOR unary op), acc * acc
+// (SQUARE), (acc * acc) * acc (CUBE), or binary(acc, x) (code 2 op) / binary(x, acc)
+// (2 op + 1) for a VECTOR binary op, x a tile or one value (uniform).
+struct ChainStep {
+    enum : int { UNARY = 64, SQUARE = 126, CUBE = 127 };
+    int code;
+    const void* x;
+    bool uniform;
+};
+constexpr int CHAIN_STEPS = 16;   // the most steps one chain has
+static_assert(2 * NBINARY <= ChainStep::UNARY && ChainStep::UNARY + NUNARY <= ChainStep::SQUARE,
+              "chain step codes overlap");
+
 struct Kernels {
     const char* arch;
     // The unchecked kernels behind the entry points below (an op code without a vector kernel
@@ -85,6 +99,12 @@ struct Kernels {
     void (*layer_norm_backward_rows_f64)(const double* gy, const double* x, const double* w,
                                          const double* mean, const double* rstd, double* gx,
                                          int64_t rows, int64_t len);
+    // fusion (src/fusion.cpp): out[i] = the chain of `count` steps applied to start[i] (see
+    // ChainStep); start_uniform: start[0] for every i; stream as for binary
+    void (*chain_f32)(const float* start, bool start_uniform, const ChainStep* steps,
+                      int count, float* out, int64_t n, bool stream);
+    void (*chain_f64)(const double* start, bool start_uniform, const ChainStep* steps,
+                      int count, double* out, int64_t n, bool stream);
 };
 
 template <class Arch> Kernels make_kernels();

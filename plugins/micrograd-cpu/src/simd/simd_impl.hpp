@@ -264,6 +264,144 @@ struct Impl {
         }
     }
 
+    // ---------------------------------------------------------------- fusion (src/fusion.cpp)
+    // A chain of the fused kernels: acc = start, then each step acc = op(acc) (a unary VECTOR
+    // op, acc * acc, (acc * acc) * acc) or op(acc, x) / op(x, acc) (a binary VECTOR op, x a
+    // tile or one value), in vector registers, so one pass over a tile does the work of
+    // `count` instructions: an expensive op (a division, a tanh) and the cheap ones around it
+    // overlap in the core instead of taking a pass each. Every step rounds as its own
+    // instruction would (steps are separate dispatches: nothing contracts into an fma), so
+    // fused and unfused results agree bit for bit.
+    struct Operand {
+        int code;       // ChainStep::code
+        const T* x;     // the operand (a splat of W copies when uniform)
+        int64_t mask;   // -1, or 0 for a uniform operand: x[(i + k) & mask]
+    };
+
+    template <int OP>
+    static B chain_unary(const B& v) {
+        if constexpr (OP == LOG || OP == EXP || OP == EXPM1) {   // they redo edge lanes from memory
+            alignas(64) T lanes[W];
+            v.store_aligned(lanes);
+            return unary_checked<OP>(v, lanes);
+        } else {
+            return unary_checked<OP>(v, nullptr);
+        }
+    }
+
+    // K vectors from element i: acc[k] holds elements i + k W.
+    template <int K>
+    static void chain_at(const Operand& start, const Operand* steps, int count, int64_t i, B* acc) {
+        for (int k = 0; k < K; ++k) acc[k] = B::load_unaligned(start.x + ((i + k * W) & start.mask));
+        for (int s = 0; s < count; ++s) {
+            const Operand& st = steps[s];
+            const int code = st.code;
+            auto operand = [&](int k) { return B::load_unaligned(st.x + ((i + k * W) & st.mask)); };
+            if (code == ChainStep::SQUARE) {
+                for (int k = 0; k < K; ++k) acc[k] = acc[k] * acc[k];
+            } else if (code == ChainStep::CUBE) {
+                for (int k = 0; k < K; ++k) {
+                    B square = acc[k] * acc[k];
+                    keep_rounded(square);
+                    acc[k] = square * acc[k];
+                }
+            } else if (code >= ChainStep::UNARY) {
+                visit_unary_op(code - ChainStep::UNARY, [&](auto c) {
+                    constexpr int OP = decltype(c)::value;
+                    if constexpr (unary_has_vector_kernel(OP))
+                        for (int k = 0; k < K; ++k) acc[k] = chain_unary<OP>(acc[k]);
+                });
+            } else {
+                visit_binary_op(code >> 1, [&](auto c) {
+                    constexpr int OP = decltype(c)::value;
+                    if constexpr (binary_has_vector_kernel(OP)) {
+                        if (code & 1)
+                            for (int k = 0; k < K; ++k) acc[k] = apply<OP>(operand(k), acc[k]);
+                        else
+                            for (int k = 0; k < K; ++k) acc[k] = apply<OP>(acc[k], operand(k));
+                    }
+                });
+            }
+        }
+    }
+
+    template <class V>
+    static void keep_rounded(V& v) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
+        if constexpr (sizeof(V) == 64) asm("" : "+v"(v.data));
+        else asm("" : "+x"(v.data));
+#else
+        (void)v;
+#endif
+    }
+
+    // flatten: chain_at and the step dispatch inlined, so the K accumulators are registers,
+    // not stack slots reloaded at every step.
+#if defined(__GNUC__)
+    __attribute__((flatten))
+#endif
+    static void chain(const T* start, bool start_uniform, const ChainStep* steps, int count,
+                      T* out, int64_t n, bool stream) {
+        alignas(64) T splat[CHAIN_STEPS + 1][W];
+        Operand ops[CHAIN_STEPS];
+        auto operand = [&](const T* x, bool uniform, int slot) {
+            if (!uniform) return Operand{0, x, -1};
+            std::fill(splat[slot], splat[slot] + W, x[0]);
+            return Operand{0, splat[slot], 0};
+        };
+        const Operand first = operand(start, start_uniform, CHAIN_STEPS);
+        for (int s = 0; s < count; ++s) {
+            ops[s] = operand(static_cast<const T*>(steps[s].x), steps[s].uniform, s);
+            ops[s].code = steps[s].code;
+        }
+        // Elements [i, j), fewer than a vector, through padded copies: the same formula.
+        auto few = [&](int64_t i, int64_t j) {
+            alignas(64) T pad[CHAIN_STEPS + 1][W] = {};
+            Operand local[CHAIN_STEPS];
+            auto copy = [&](const Operand& o, int slot) {
+                if (o.mask == 0 || o.x == nullptr) return o;   // one value, or no operand
+                std::copy(o.x + i, o.x + j, pad[slot]);
+                return Operand{o.code, pad[slot], -1};
+            };
+            const Operand head = copy(first, CHAIN_STEPS);
+            for (int s = 0; s < count; ++s) local[s] = copy(ops[s], s);
+            B acc[1];
+            chain_at<1>(head, local, count, 0, acc);
+            alignas(64) T r[W];
+            acc[0].store_aligned(r);
+            std::copy(r, r + (j - i), out + i);
+        };
+        int64_t i = 0;
+        if (stream) {   // streamed stores need aligned addresses: the first elements apart
+            int64_t peel = 0;
+            while (peel < n && reinterpret_cast<uintptr_t>(out + peel) % sizeof(B) != 0) ++peel;
+            if (peel) few(0, peel);
+            for (i = peel; i + W <= n; i += W) {
+                B acc[1];
+                chain_at<1>(first, ops, count, i, acc);
+                store_stream(out + i, acc[0]);
+            }
+#if defined(__x86_64__) || defined(_M_X64)
+            _mm_sfence();
+#endif
+        } else {
+            // Four vectors per dispatch of a step; every load of a block precedes its stores,
+            // so out may be the start or an operand.
+            for (; i + 4 * W <= n; i += 4 * W) {
+                B acc[4];
+                chain_at<4>(first, ops, count, i, acc);
+                for (int k = 0; k < 4; ++k) acc[k].store_unaligned(out + i + k * W);
+            }
+            for (; i + W <= n; i += W) {
+                B acc[1];
+                chain_at<1>(first, ops, count, i, acc);
+                acc[0].store_unaligned(out + i);
+            }
+        }
+        if (i < n) few(i, n);
+    }
+    // ---------------------------------------------------------------- end of fusion
+
     // acc[k] += x[r * row_stride + k] over rows r, in float64. Eight rows at a time: every
     // accumulator is loaded and stored once per eight rows, the eight rows are eight sequential
     // streams the prefetcher follows, and they are added as a tree (three dependent additions,
@@ -602,7 +740,9 @@ Kernels make_kernels() {
                    &Impl<Arch, float>::row_sum, &Impl<Arch, double>::row_sum,
                    &Impl<Arch, float>::layer_norm_rows, &Impl<Arch, double>::layer_norm_rows,
                    &Impl<Arch, float>::layer_norm_backward_rows,
-                   &Impl<Arch, double>::layer_norm_backward_rows};
+                   &Impl<Arch, double>::layer_norm_backward_rows,
+                   // fuse
+                   &Impl<Arch, float>::chain, &Impl<Arch, double>::chain};
 }
 
 }  // namespace mgcpu::simd
