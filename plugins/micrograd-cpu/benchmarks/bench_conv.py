@@ -5,9 +5,9 @@ checked equal first, each contender timed on its own by ``benchmarks.timing.meas
 calibrated samples, median) with the harness's full profile, and every thread pool limited as
 the harness limits it (torch.set_num_threads, threadpoolctl over the BLAS and OpenMP pools,
 micrograd-cpu's own pool), at one and at two threads. The ratio is micrograd / PyTorch (below
-1.0: micrograd is faster). An earlier version alternated the contenders every 20 ms: each
-contender's allocations then found the heap in the other's state, and PyTorch's 4 MB results
-paid fresh page faults on every call (16 ms instead of the harness's 10 ms on its shape).
+1.0: micrograd is faster). An earlier version alternated the contenders every 20 ms and left
+numpy's OpenBLAS pool at its default size; its PyTorch column read 16 ms on the harness's shape
+where the harness read 10 ms.
 
     python plugins/micrograd-cpu/benchmarks/bench_conv.py            # all shapes, 1 and 2 threads
     python plugins/micrograd-cpu/benchmarks/bench_conv.py --threads 2 --only resnet

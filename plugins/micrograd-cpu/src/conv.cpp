@@ -1,7 +1,6 @@
 // conv2d and the transposed convolution as im2col + one GEMM per group over blocks of the
 // batch, with their backward passes.
 #include <algorithm>
-#include <mutex>
 #include <vector>
 
 #include "binding.hpp"
@@ -9,6 +8,7 @@
 #include "gemm.hpp"
 #include "kernels.hpp"
 #include "parallel.hpp"
+#include "partial_sums.hpp"
 #include "winograd.hpp"
 
 namespace mgcpu {
@@ -387,40 +387,20 @@ void conv_backward_block(const ConvGeometry& g, const ConvBlocks& blocks, const 
     }
 }
 
-// Sums per-thread weight gradients into the first.
-template <class T>
-Array sum_partials(std::vector<Array>& partials) {
-    Array total = partials.front();
-    T* sum = reinterpret_cast<T*>(total.ptr());
-    for (size_t i = 1; i < partials.size(); ++i) {
-        const T* part = reinterpret_cast<const T*>(partials[i].ptr());
-        for (int64_t e = 0; e < total.numel(); ++e) sum[e] += part[e];
-    }
-    return total;
-}
-
 // Runs block(grp, n0, n1, scratch, gw) over every (group, block of samples) item in parallel,
 // each chunk of items with its own scratch. With weight_grad, each chunk accumulates into its
-// own zeroed weight gradient gw (no locking in the GEMMs) and the partial sums are added at the
-// end; the total is returned (an empty Array otherwise, and gw is null).
+// own zeroed weight gradient gw and their sum is returned (an empty Array otherwise, gw null).
 template <class T, class Block>
 Array for_each_block(const ConvGeometry& g, const ConvBlocks& blocks, const Shape& w_shape,
                      DType dtype, bool weight_grad, Block block) {
-    std::mutex partial_mutex;
-    std::vector<Array> partials;
-    parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
+    return parallel_partial_sums<T>(blocks.count * g.G, w_shape, weight_grad,
+                                    [&](int64_t i0, int64_t i1, T* gw) {
         Scratch<T> scratch(g, blocks, dtype);
-        Array gw = weight_grad ? full_float(w_shape, 0.0, dtype) : Array();
-        T* pgw = weight_grad ? reinterpret_cast<T*>(gw.ptr()) : nullptr;
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
-            block(grp, n0, std::min(g.N, n0 + blocks.samples), scratch, pgw);
+            block(grp, n0, std::min(g.N, n0 + blocks.samples), scratch, gw);
         }
-        if (!weight_grad) return;
-        std::lock_guard<std::mutex> lock(partial_mutex);
-        partials.push_back(std::move(gw));
     });
-    return weight_grad ? sum_partials<T>(partials) : Array();
 }
 
 template <class T>

@@ -9,14 +9,13 @@
 #include "winograd.hpp"
 
 #include <algorithm>
-#include <mutex>
-#include <vector>
 
 #include "array.hpp"
 #include "dtype_dispatch.hpp"
 #include "gemm.hpp"
 #include "kernels.hpp"
 #include "parallel.hpp"
+#include "partial_sums.hpp"
 
 #define WINOGRAD_ARCH baseline
 #include "winograd_transforms.hpp"
@@ -33,22 +32,46 @@ namespace {
 
 constexpr int POINTS = 16;
 
-// A block of work: tile rows [th0, th1) of sample n. Blocks are sized so that the transformed
-// input and output of a block (16 * (C + O) values per tile) stay within about 512 KB of L2.
+// A block of work: whole samples [n0, n0 + samples) when a sample has few tiles (one GEMM per
+// point over all their tiles: an 8x8 image has only 16), else tile rows [th0, th1) of one
+// sample. Blocks are sized so that the transformed input and output of a block (16 * (C + O)
+// values per tile) stay within about 512 KB of L2.
 struct TileBlocks {
-    int64_t TH, TW, rows_per_block, per_sample;
-    int64_t count(int64_t N) const { return N * per_sample; }
+    int64_t TH, TW, samples, rows_per_block, per_sample;
+    int64_t count(int64_t N) const { return samples > 1 ? (N + samples - 1) / samples
+                                                        : N * per_sample; }
+    int64_t max_tiles() const { return samples * rows_per_block * TW; }
 };
 
 TileBlocks tile_blocks(const WinogradShape& s, int64_t itemsize) {
     TileBlocks b{};
     b.TH = (s.OH() + 1) / 2;
     b.TW = (s.OW() + 1) / 2;
-    const int64_t budget = (int64_t(512) << 10) / itemsize / (POINTS * (s.C + s.O));
-    const int64_t rows = std::clamp<int64_t>(budget / b.TW, 1, b.TH);
+    const int64_t budget = std::max<int64_t>(
+        1, (int64_t(512) << 10) / itemsize / (POINTS * (s.C + s.O)));
+    // at least two blocks a thread when the batch allows, so the threads share them evenly
+    const int64_t threads = num_threads();
+    const int64_t fit = budget / (b.TH * b.TW);
+    b.samples = std::clamp<int64_t>(std::min(fit, s.N / (2 * threads)), 1, s.N);
+    const int64_t rows = b.samples > 1 ? b.TH : std::clamp<int64_t>(budget / b.TW, 1, b.TH);
     b.per_sample = (b.TH + rows - 1) / rows;
     b.rows_per_block = (b.TH + b.per_sample - 1) / b.per_sample;   // equal blocks
     return b;
+}
+
+// The samples and tile rows of block `item`.
+struct TileBlock {
+    int64_t n0, n1, th0, th1;
+    int64_t tiles(const TileBlocks& b) const { return (n1 - n0) * (th1 - th0) * b.TW; }
+};
+
+TileBlock tile_block(const TileBlocks& b, int64_t N, int64_t item) {
+    if (b.samples > 1) {
+        const int64_t n0 = item * b.samples;
+        return {n0, std::min(N, n0 + b.samples), 0, b.TH};
+    }
+    const int64_t n = item / b.per_sample, th0 = item % b.per_sample * b.rows_per_block;
+    return {n, n + 1, th0, std::min(b.TH, th0 + b.rows_per_block)};
 }
 
 // The transforms compiled for the widest instruction set this CPU has (chosen once).
@@ -128,7 +151,7 @@ void transform_weight_grad(const T* dU, int64_t O, int64_t C, T* gw) {
 template <class T>
 void winograd_conv3x3(const WinogradShape& s, const T* x, const T* w, bool adjoint, T* y) {
     const TileBlocks b = tile_blocks(s, sizeof(T));
-    const int64_t C = s.C, O = s.O, TBmax = b.rows_per_block * b.TW;
+    const int64_t C = s.C, O = s.O, TBmax = b.max_tiles();
     const WinogradTransforms<T>& tf = transforms<T>();
     Buffer<T> U(POINTS * O * C);
     transform_weight(w, O, C, adjoint, U.get());
@@ -136,18 +159,18 @@ void winograd_conv3x3(const WinogradShape& s, const T* x, const T* w, bool adjoi
     parallel_for(b.count(s.N), 1, [&](int64_t i0, int64_t i1) {
         Buffer<T> V(POINTS * C * TBmax), M(POINTS * O * TBmax), scratch(18 * (b.TW + 1));
         for (int64_t item = i0; item < i1; ++item) {
-            const int64_t n = item / b.per_sample, blk = item % b.per_sample;
-            const int64_t th0 = blk * b.rows_per_block;
-            const int64_t th1 = std::min(b.TH, th0 + b.rows_per_block);
-            if (th0 >= th1) continue;
-            const int64_t TB = (th1 - th0) * b.TW;
-            tf.input(x + n * C * s.H * s.W, C, s.H, s.W, s.ph, s.pw, b.TW, th0, th1, V.get(),
-                     scratch.get());
+            const TileBlock k = tile_block(b, s.N, item);
+            const int64_t TB = k.tiles(b), per = (k.th1 - k.th0) * b.TW;
+            if (TB == 0) continue;
+            for (int64_t n = k.n0; n < k.n1; ++n)
+                tf.input(x + n * C * s.H * s.W, C, s.H, s.W, s.ph, s.pw, b.TW, k.th0, k.th1,
+                         V.get() + (n - k.n0) * per, TB, scratch.get());
             for (int p = 0; p < POINTS; ++p)
                 gemm<T>(false, false, O, TB, C, T(1), pu + p * O * C, C, V.get() + p * C * TB,
                         TB, T(0), M.get() + p * O * TB, TB);
-            tf.output(M.get(), O, s.OH(), s.OW(), b.TW, th0, th1, y + n * O * s.OH() * s.OW(),
-                      scratch.get());
+            for (int64_t n = k.n0; n < k.n1; ++n)
+                tf.output(M.get() + (n - k.n0) * per, TB, O, s.OH(), s.OW(), b.TW, k.th0, k.th1,
+                          y + n * O * s.OH() * s.OW(), scratch.get());
         }
     });
 }
@@ -155,36 +178,28 @@ void winograd_conv3x3(const WinogradShape& s, const T* x, const T* w, bool adjoi
 template <class T>
 void winograd_conv3x3_weight_grad(const WinogradShape& s, const T* x, const T* gy, T* gw) {
     const TileBlocks b = tile_blocks(s, sizeof(T));
-    const int64_t C = s.C, O = s.O, TBmax = b.rows_per_block * b.TW;
+    const int64_t C = s.C, O = s.O, TBmax = b.max_tiles();
     const WinogradTransforms<T>& tf = transforms<T>();
-    std::mutex partial_mutex;
-    std::vector<Array> partials;   // dU summed over each chunk of blocks
-    parallel_for(b.count(s.N), 1, [&](int64_t i0, int64_t i1) {
+    // dU summed over each chunk of blocks, then over the chunks
+    Array dU = parallel_partial_sums<T>(b.count(s.N), {POINTS * O * C}, true,
+                                        [&](int64_t i0, int64_t i1, T* pdu) {
         Buffer<T> V(POINTS * C * TBmax), dM(POINTS * O * TBmax), scratch(18 * (b.TW + 1));
-        Array dU = full_float({POINTS * O * C}, 0.0, dtype_of<T>());
-        T* pdu = reinterpret_cast<T*>(dU.ptr());
         for (int64_t item = i0; item < i1; ++item) {
-            const int64_t n = item / b.per_sample, blk = item % b.per_sample;
-            const int64_t th0 = blk * b.rows_per_block;
-            const int64_t th1 = std::min(b.TH, th0 + b.rows_per_block);
-            if (th0 >= th1) continue;
-            const int64_t TB = (th1 - th0) * b.TW;
-            tf.input(x + n * C * s.H * s.W, C, s.H, s.W, s.ph, s.pw, b.TW, th0, th1, V.get(),
-                     scratch.get());
-            tf.output_grad(gy + n * O * s.OH() * s.OW(), O, s.OH(), s.OW(), b.TW, th0, th1,
-                           dM.get(), scratch.get());
+            const TileBlock k = tile_block(b, s.N, item);
+            const int64_t TB = k.tiles(b), per = (k.th1 - k.th0) * b.TW;
+            if (TB == 0) continue;
+            for (int64_t n = k.n0; n < k.n1; ++n) {
+                tf.input(x + n * C * s.H * s.W, C, s.H, s.W, s.ph, s.pw, b.TW, k.th0, k.th1,
+                         V.get() + (n - k.n0) * per, TB, scratch.get());
+                tf.output_grad(gy + n * O * s.OH() * s.OW(), O, s.OH(), s.OW(), b.TW, k.th0,
+                               k.th1, dM.get() + (n - k.n0) * per, TB, scratch.get());
+            }
             for (int p = 0; p < POINTS; ++p)
                 gemm<T>(false, true, O, C, TB, T(1), dM.get() + p * O * TB, TB,
                         V.get() + p * C * TB, TB, T(1), pdu + p * O * C, C);
         }
-        std::lock_guard<std::mutex> lock(partial_mutex);
-        partials.push_back(std::move(dU));
     });
-    T* total = reinterpret_cast<T*>(partials.front().ptr());
-    for (size_t i = 1; i < partials.size(); ++i) {
-        const T* part = reinterpret_cast<const T*>(partials[i].ptr());
-        for (int64_t e = 0; e < POINTS * O * C; ++e) total[e] += part[e];
-    }
+    const T* total = reinterpret_cast<const T*>(dU.ptr());
     transform_weight_grad(total, O, C, gw);
 }
 

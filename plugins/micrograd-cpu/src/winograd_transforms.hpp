@@ -13,17 +13,18 @@ namespace mgcpu {
 
 template <class T>
 struct WinogradTransforms {
-    // V[p][c][t] = (B^T d B)_p of the 4x4 input tiles t of tile rows [th0, th1) of each of the
-    // C planes (H, W) at x, padding (ph, pw) read as zeros; TW tiles a row; scratch 18 (TW + 1).
+    // V[p][c][t] (rows ld apart) = (B^T d B)_p of the 4x4 input tiles t of tile rows
+    // [th0, th1) of each of the C planes (H, W) at x, padding (ph, pw) read as zeros; TW tiles
+    // a row; scratch 18 (TW + 1).
     void (*input)(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
-                  int64_t TW, int64_t th0, int64_t th1, T* V, T* scratch);
+                  int64_t TW, int64_t th0, int64_t th1, T* V, int64_t ld, T* scratch);
     // Rows 2 th0 .. 2 th1 of the O planes (OH, OW) at y = A^T M A; scratch 4 TW.
-    void (*output)(const T* M, int64_t O, int64_t OH, int64_t OW, int64_t TW, int64_t th0,
-                   int64_t th1, T* y, T* scratch);
-    // dM[p][o][t] = (A dy A^T)_p of the 2x2 output tiles of gy (outputs past (OH, OW) read as
-    // zeros); scratch 8 TW.
+    void (*output)(const T* M, int64_t ld, int64_t O, int64_t OH, int64_t OW, int64_t TW,
+                   int64_t th0, int64_t th1, T* y, T* scratch);
+    // dM[p][o][t] (rows ld apart) = (A dy A^T)_p of the 2x2 output tiles of gy (outputs past
+    // (OH, OW) read as zeros); scratch 8 TW.
     void (*output_grad)(const T* gy, int64_t O, int64_t OH, int64_t OW, int64_t TW, int64_t th0,
-                        int64_t th1, T* dM, T* scratch);
+                        int64_t th1, T* dM, int64_t ld, T* scratch);
 };
 
 }  // namespace mgcpu
@@ -44,8 +45,7 @@ namespace mgcpu::WINOGRAD_ARCH {
 
 template <class T>
 void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
-                     int64_t TW, int64_t th0, int64_t th1, T* V, T* scratch) {
-    const int64_t TB = (th1 - th0) * TW;
+                     int64_t TW, int64_t th0, int64_t th1, T* V, int64_t TB, T* scratch) {
     T* __restrict even = scratch;          // padded columns 2k and 2k + 1 of one input row
     T* __restrict odd = even + (TW + 1);
     T* __restrict rowt = odd + (TW + 1);   // rowt[r][j][tw]: B^T's combination j of row r
@@ -120,9 +120,9 @@ inline void combine_rows(const T* __restrict p0, const T* __restrict p1, const T
 }
 
 template <class T>
-void transform_output(const T* M, int64_t O, int64_t OH, int64_t OW, int64_t TW, int64_t th0,
-                      int64_t th1, T* y, T* scratch) {
-    const int64_t TB = (th1 - th0) * TW, full = OW / 2;
+void transform_output(const T* M, int64_t TB, int64_t O, int64_t OH, int64_t OW, int64_t TW,
+                      int64_t th0, int64_t th1, T* y, T* scratch) {
+    const int64_t full = OW / 2;
     T* __restrict s = scratch;   // s[j][tw]: row combination a of column j
     for (int64_t o = 0; o < O; ++o) {
         T* plane = y + o * OH * OW;
@@ -150,8 +150,8 @@ void transform_output(const T* M, int64_t O, int64_t OH, int64_t OW, int64_t TW,
 
 template <class T>
 void transform_output_grad(const T* gy, int64_t O, int64_t OH, int64_t OW, int64_t TW,
-                           int64_t th0, int64_t th1, T* dM, T* scratch) {
-    const int64_t TB = (th1 - th0) * TW, full = OW / 2;
+                           int64_t th0, int64_t th1, T* dM, int64_t TB, T* scratch) {
+    const int64_t full = OW / 2;
     T* __restrict cols = scratch;   // cols[a][j][tw]: row a of the tile times A^T's columns
     for (int64_t o = 0; o < O; ++o) {
         const T* plane = gy + o * OH * OW;

@@ -35,6 +35,7 @@ CASES = [  # (N, C, H, W, O, K, stride, padding, groups, dilation)
     (1, 12, 5, 8, 16, 3, 1, 2, 1, 1),      # padding 2 (the input gradient pads by 0)
     (2, 16, 6, 6, 16, 3, 1, 3, 1, 1),      # padding 3: im2col
     (3, 64, 30, 30, 64, 3, 1, 1, 1, 1),    # several blocks of tile rows a sample
+    (13, 8, 6, 5, 8, 3, 1, 1, 1, 1),       # blocks of several samples (the last one short)
 ]
 
 
