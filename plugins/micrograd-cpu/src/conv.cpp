@@ -1,5 +1,5 @@
 // conv2d and the transposed convolution as im2col + one GEMM per group over blocks of the
-// batch, with their backward passes.
+// batch, with their backward passes; ungrouped 3x3 stride-1 ones by Winograd (winograd.hpp).
 #include <algorithm>
 #include <vector>
 
@@ -235,15 +235,22 @@ bool pointwise(const ConvGeometry& g) {
 
 // Ungrouped 3x3 convolutions with stride and dilation 1 go through Winograd F(2x2, 3x3)
 // (winograd.hpp): 16 multiplications per 2x2 output tile and channel pair instead of 36. Its
-// per-point GEMMs have the channel counts as their inner dimension, so with only a few
-// channels (the first layer of an image model) the transforms cost more than they save; the
-// input gradient is a convolution with padding 2 - padding, hence padding <= 2.
+// per-point GEMMs have the channel counts as their inner and outer dimensions, so with only a
+// few channels (the first layer of an image model: 1 or 3) there is nothing to save and the
+// transforms still cost; 8 is a judgement, not a measured crossover (16, 32 and 64 channels
+// were measured faster). The input gradient is a convolution with padding 2 - padding, hence
+// padding <= 2. The transforms loop along rows of OW / 2 tiles: on narrow images (8 wide: 4
+// tiles) their loop overhead made the digits CNN's 16 -> 32 channel layer 1.4x (forward) to
+// 1.8x (forward + backward) slower than im2col, while 32 and 56 wide went from 1.64x and 1.08x
+// PyTorch's time (forward + backward) to 0.85x and 0.87x.
 constexpr int64_t WINOGRAD_MIN_CHANNELS = 8;
+constexpr int64_t WINOGRAD_MIN_WIDTH = 16;
 
 bool winograd(const ConvGeometry& g) {
     return g.KH == 3 && g.KW == 3 && g.stride[0] == 1 && g.stride[1] == 1 &&
            g.dilation[0] == 1 && g.dilation[1] == 1 && g.G == 1 && g.padding[0] <= 2 &&
-           g.padding[1] <= 2 && std::min(g.C, g.O) >= WINOGRAD_MIN_CHANNELS;
+           g.padding[1] <= 2 && std::min(g.C, g.O) >= WINOGRAD_MIN_CHANNELS &&
+           std::min(g.OW, g.W) >= WINOGRAD_MIN_WIDTH;
 }
 
 // The convolution g as Winograd sees it, and its adjoint (input gy, output x's shape).

@@ -3,7 +3,7 @@ kernel's paths: pointwise (1x1, stride 1, no padding: x's planes used in place, 
 groups, one and several samples per block), the shifted-plane "same" path, general strides,
 padding and dilation; blocks of one sample (GEMMs straight into the output, in bands of output
 rows when its im2col matrix exceeds the L2 budget) and of several (one wide GEMM and a copy);
-Winograd F(2x2, 3x3) on both sides of its rule (channels, padding); non-contiguous inputs; float32/float64, one and two threads. The transposed convolution's
+Winograd F(2x2, 3x3) on both sides of its rule (channels, width, padding); non-contiguous inputs; float32/float64, one and two threads. The transposed convolution's
 pointwise and banded paths are checked here too (test_conv_transpose_kernels.py covers the
 others)."""
 
@@ -27,15 +27,17 @@ CASES = [  # (N, C, H, W, O, K, stride, padding, groups, dilation)
     (1, 64, 24, 24, 8, 3, 1, 1, 1, 1),     # "same" 3x3, equal bands
     (2, 128, 30, 30, 4, 3, 2, 1, 1, 1),    # stride 2, general path
     (1, 64, 23, 21, 8, 3, 1, 2, 2, 2),     # dilation 2 with groups, bands of 12 and 11 rows
-    # Winograd F(2x2, 3x3): 3x3, stride 1, no groups, padding <= 2, at least 8 channels in and out
-    (2, 8, 7, 9, 8, 3, 1, 1, 1, 1),        # the smallest channel counts it takes; odd sizes
-    (2, 7, 6, 6, 8, 3, 1, 1, 1, 1),        # one channel fewer: im2col
-    (2, 16, 8, 7, 7, 3, 1, 1, 1, 1),       # one output channel fewer: im2col
-    (2, 16, 9, 6, 12, 3, 1, 0, 1, 1),      # padding 0 (the input gradient pads by 2)
-    (1, 12, 5, 8, 16, 3, 1, 2, 1, 1),      # padding 2 (the input gradient pads by 0)
-    (2, 16, 6, 6, 16, 3, 1, 3, 1, 1),      # padding 3: im2col
+    # Winograd F(2x2, 3x3): 3x3, stride 1, no groups, padding <= 2, at least 8 channels in and
+    # out, input and output at least 16 wide
+    (2, 8, 7, 17, 8, 3, 1, 1, 1, 1),       # the smallest channel counts it takes; odd sizes
+    (2, 7, 6, 16, 8, 3, 1, 1, 1, 1),       # one channel fewer: im2col
+    (2, 16, 8, 16, 7, 3, 1, 1, 1, 1),      # one output channel fewer: im2col
+    (2, 8, 6, 15, 8, 3, 1, 1, 1, 1),       # one column narrower: im2col
+    (2, 16, 9, 18, 12, 3, 1, 0, 1, 1),     # padding 0 (the input gradient pads by 2)
+    (1, 12, 5, 14, 16, 3, 1, 2, 1, 1),     # padding 2 (the input gradient pads by 0)
+    (2, 16, 6, 16, 16, 3, 1, 3, 1, 1),     # padding 3: im2col
     (3, 64, 30, 30, 64, 3, 1, 1, 1, 1),    # several blocks of tile rows a sample
-    (13, 8, 6, 5, 8, 3, 1, 1, 1, 1),       # blocks of several samples (the last one short)
+    (13, 8, 6, 16, 8, 3, 1, 1, 1, 1),      # blocks of several samples (the last one short)
 ]
 
 
