@@ -20,9 +20,11 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, cons
                 int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
 
 // Where the small kernels beat OpenBLAS (small_gemm.cpp says how this was measured): a
-// product with op(B) read by rows (tb false) and k up to ROWS_MAX_K; an A @ B.T (x @ W.T) with
+// product with op(B) read by rows (tb false), k up to ROWS_MAX_K and m * n from
+// ROWS_MIN_OUTPUT; an A @ B.T (x @ W.T) with
 // k from DOTS_MIN_K and min(m, n) up to DOTS_MAX_SIDE.
 constexpr int64_t SMALL_GEMM_ROWS_MAX_K = 48;
+constexpr int64_t SMALL_GEMM_ROWS_MIN_OUTPUT = 256 * 256;
 constexpr int64_t SMALL_GEMM_DOTS_MIN_K = 256;
 constexpr int64_t SMALL_GEMM_DOTS_MAX_SIDE = 64;
 

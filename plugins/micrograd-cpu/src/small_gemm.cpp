@@ -11,7 +11,9 @@ bool small_gemm_wins(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
     // Measured against one-thread OpenBLAS (float32, AVX-512, 64..1024 on each side): OpenBLAS
     // packs both operands on every call, a cost of O(mk + kn) that a short k never earns back,
     // and its NT kernels are slow when m or n is short. Elsewhere its blocking wins.
-    if (!tb) return k <= SMALL_GEMM_ROWS_MAX_K;   // rows kernel: 0.73-0.93x OpenBLAS at k 20-48
+    // rows kernel: 0.73-0.93x OpenBLAS at k 20-48 over a large output (256 x 1024, 512 x 512),
+    // but 1.4x over a 64 x 64 one, where OpenBLAS's packing is cheap
+    if (!tb) return k <= SMALL_GEMM_ROWS_MAX_K && m * n >= SMALL_GEMM_ROWS_MIN_OUTPUT;
     // dots kernel (x @ W.T): 0.63-0.89x OpenBLAS for k >= 256 with a side up to 64; it loses
     // at short k (few vector steps per reduction) and when both sides are long
     return !ta && k >= SMALL_GEMM_DOTS_MIN_K && std::min(m, n) <= SMALL_GEMM_DOTS_MAX_SIDE;
