@@ -44,30 +44,36 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: expected two Tensors, got {type(a).__name__} and "
                         f"{type(b).__name__}")
-    if a.ndim == 0 or b.ndim == 0:
-        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
-                           f"{a.ndim}D and {b.ndim}D")
     a, b = autocast.lower_precision(a, b)
     a, b, dtype = operands(a, b, "matmul")
     allowed = a._backend.capabilities.matmul_dtypes
     if allowed is not None and dtype not in allowed:
         raise TypeError(f"backend {a._backend.name!r} has no matmul for {dtype}; supported: "
                         f"{', '.join(d.name for d in allowed)}. Cast with .float() first.")
-    squeeze_a, squeeze_b = a.ndim == 1, b.ndim == 1
+    # Each shape is read once: a backend array's shape is built anew on every read, and these
+    # reads were most of a small product's time.
+    a_shape, b_shape = a._data.shape, b._data.shape
+    if not a_shape or not b_shape:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
+                           f"{len(a_shape)}D and {len(b_shape)}D")
+    squeeze_a, squeeze_b = len(a_shape) == 1, len(b_shape) == 1
     if squeeze_a:
-        a = a.reshape(1, -1)
+        a_shape = (1,) + a_shape
+        a = a.reshape(a_shape)
     if squeeze_b:
-        b = b.reshape(-1, 1)
-    if a._data.shape[-1] != b._data.shape[-2]:
+        b_shape = b_shape + (1,)
+        b = b.reshape(b_shape)
+    if a_shape[-1] != b_shape[-2]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
-                           f"({'x'.join(map(str, a.shape[-2:]))} and "
-                           f"{'x'.join(map(str, b.shape[-2:]))}); full shapes "
+                           f"({'x'.join(map(str, a_shape[-2:]))} and "
+                           f"{'x'.join(map(str, b_shape[-2:]))}); full shapes "
                            f"{tuple(a.shape)} @ {tuple(b.shape)}")
-    batch = broadcast_shapes(tuple(a._data.shape[:-2]), tuple(b._data.shape[:-2]))
-    if tuple(a._data.shape[:-2]) != batch:
-        a = _BroadcastBatch.apply(a, shape=batch + tuple(a._data.shape[-2:]))
-    if tuple(b._data.shape[:-2]) != batch:
-        b = _BroadcastBatch.apply(b, shape=batch + tuple(b._data.shape[-2:]))
+    a_batch, b_batch = a_shape[:-2], b_shape[:-2]
+    batch = a_batch if a_batch == b_batch else broadcast_shapes(a_batch, b_batch)
+    if a_batch != batch:
+        a = _BroadcastBatch.apply(a, shape=batch + a_shape[-2:])
+    if b_batch != batch:
+        b = _BroadcastBatch.apply(b, shape=batch + b_shape[-2:])
     out = MatMul.apply(a, b)
     if squeeze_a and squeeze_b:
         return out.reshape(batch)

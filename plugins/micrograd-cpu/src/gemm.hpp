@@ -1,6 +1,7 @@
 // The threaded GEMM of linalg.cpp, shared with the convolutions in conv.cpp.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 
@@ -11,6 +12,24 @@ namespace mgcpu {
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+
+// The same product on the calling thread through the small-GEMM kernels (no packing of A, no
+// fixed blocking): faster than OpenBLAS where small_gemm_wins.
+template <class T>
+void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+
+// Where the small kernels beat OpenBLAS (small_gemm.cpp says how this was measured): a
+// product with op(B) read by rows (tb false), k up to ROWS_MAX_K and m * n from
+// ROWS_MIN_OUTPUT; an A @ B.T (x @ W.T) with
+// k from DOTS_MIN_K and min(m, n) up to DOTS_MAX_SIDE.
+constexpr int64_t SMALL_GEMM_ROWS_MAX_K = 48;
+constexpr int64_t SMALL_GEMM_ROWS_MIN_OUTPUT = 256 * 256;
+constexpr int64_t SMALL_GEMM_DOTS_MIN_K = 256;
+constexpr int64_t SMALL_GEMM_DOTS_MAX_SIDE = 64;
+
+// Whether an m x n x k product (one thread's block) runs faster on small_gemm than OpenBLAS.
+bool small_gemm_wins(bool ta, bool tb, int64_t m, int64_t n, int64_t k);
 
 // value_error naming `what` when a size exceeds the 32-bit BLAS interface.
 void require_blas_size(std::initializer_list<int64_t> sizes, const char* what);

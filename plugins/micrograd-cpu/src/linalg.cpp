@@ -1,6 +1,7 @@
 // Matrix multiplication through BLAS (float32/float64; 16-bit floats via float32) and exact
 // wrapping loops for integers; the threaded GEMM that conv.cpp also uses.
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <vector>
 
@@ -47,6 +48,23 @@ void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const
                            int(ldb), beta, c, int(ldc));
 }
 
+// Which kernel runs a block: -1 by small_gemm_wins, 0 always OpenBLAS, 1 always the small
+// kernels (tests and A/B timing force each path through _set_gemm_path).
+std::atomic<int> gemm_path{-1};
+
+// One block on the calling thread, on the kernel that is faster for its shape.
+template <class T>
+void gemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+    const int path = gemm_path.load(std::memory_order_relaxed);
+    if (path == 1 || (path == -1 && small_gemm_wins(ta, tb, m, n, k))) {
+        small_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    pin_blas_to_one_thread();
+    blas_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 // Below this a product runs on the calling thread (about 10 us of work: less than a hand-off).
 constexpr double PARALLEL_GEMM_FLOPS = double(1 << 21);
 // Blocks are multiples of this many rows or columns, so each fills OpenBLAS's micro-kernels.
@@ -60,13 +78,12 @@ constexpr int64_t GEMM_BLOCK_ALIGN = 16;
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-    pin_blas_to_one_thread();
     const double flops = 2.0 * double(m) * double(n) * double(k);
     const bool by_rows = m >= n;
     const int64_t extent = by_rows ? m : n;
     int64_t blocks = std::min<int64_t>(num_threads(), extent / GEMM_BLOCK_ALIGN);
     if (flops < PARALLEL_GEMM_FLOPS || blocks < 2) {
-        blas_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        gemm_block<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     const int64_t tiles = (extent + GEMM_BLOCK_ALIGN - 1) / GEMM_BLOCK_ALIGN;
@@ -76,10 +93,10 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
             const int64_t lo = blk * per, len = std::min(extent, lo + per) - lo;
             if (len <= 0) continue;
             if (by_rows)   // rows lo.. of op(A): row i of op(A) starts at a + i*lda, or a + i when transposed
-                blas_gemm<T>(ta, tb, len, n, k, alpha, a + (ta ? lo : lo * lda), lda, b, ldb, beta,
+                gemm_block<T>(ta, tb, len, n, k, alpha, a + (ta ? lo : lo * lda), lda, b, ldb, beta,
                              c + lo * ldc, ldc);
             else           // columns lo.. of op(B)
-                blas_gemm<T>(ta, tb, m, len, k, alpha, a, lda, b + (tb ? lo * ldb : lo), ldb, beta,
+                gemm_block<T>(ta, tb, m, len, k, alpha, a, lda, b + (tb ? lo * ldb : lo), ldb, beta,
                              c + lo, ldc);
         }
     });
@@ -219,6 +236,13 @@ void init_linalg(py::module_& m) {
         py::gil_scoped_release release;
         return matmul(a, b);
     }, py::arg("a"), py::arg("b"), "(..., m, k) @ (..., k, n) with equal batch dims and one dtype.");
+    m.def("_set_gemm_path", [](int path) {
+        if (path < -1 || path > 1)
+            throw value_error("_set_gemm_path: path must be -1 (by shape), 0 (OpenBLAS) or 1 "
+                              "(small kernels), got " + std::to_string(path));
+        return gemm_path.exchange(path);
+    }, py::arg("path"), "Force float GEMMs onto OpenBLAS (0) or the small kernels (1), or choose "
+       "by shape (-1, the default); returns the previous setting. For tests and timing.");
 }
 
 }  // namespace mgcpu

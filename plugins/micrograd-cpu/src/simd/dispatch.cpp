@@ -7,6 +7,7 @@
 #include "simd.hpp"
 #if !(defined(__x86_64__) || defined(_M_X64))
 #include "simd_impl.hpp"   // one build for the native vector unit (NEON on arm64)
+#include "small_gemm_impl.hpp"
 #endif
 
 namespace mgcpu::simd {
@@ -146,6 +147,29 @@ bool try_unary(int op, Array& out, const Array& x) {
                              reinterpret_cast<double*>(out.ptr()) + b, e - b);
     });
     return true;
+}
+
+// ------------------------------------------------------------------ small GEMM (gemm branch)
+#if defined(__x86_64__) || defined(_M_X64)
+extern template GemmKernels make_gemm_kernels<xsimd::fma3<xsimd::avx2>>();
+extern template GemmKernels make_gemm_kernels<xsimd::avx512bw>();
+extern template GemmKernels make_gemm_kernels<xsimd::sse2>();
+#endif
+
+// The instruction set kernels() chose (one decision, read here by its name).
+const GemmKernels& gemm_kernels() {
+    static const GemmKernels chosen = [] {
+#if defined(__x86_64__) || defined(_M_X64)
+        const std::string arch = kernels().arch;
+        if (arch == xsimd::avx512bw::name()) return make_gemm_kernels<xsimd::avx512bw>();
+        if (arch == xsimd::fma3<xsimd::avx2>::name())
+            return make_gemm_kernels<xsimd::fma3<xsimd::avx2>>();
+        return make_gemm_kernels<xsimd::sse2>();
+#else
+        return make_gemm_kernels<xsimd::default_arch>();
+#endif
+    }();
+    return chosen;
 }
 
 }  // namespace mgcpu::simd

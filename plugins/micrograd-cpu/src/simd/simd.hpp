@@ -136,4 +136,21 @@ bool try_binary(int op, DType dtype, const Walk<3>& walk);
 // A float32/float64 unary VECTOR op on a dense array; false when it does not apply.
 bool try_unary(int op, Array& out, const Array& x);
 
+// ------------------------------------------------------------------ small GEMM (gemm branch)
+// C (m x n, element (i, j) at c[i*rsc + j*csc]) = alpha op(A) op(B) + beta C on the calling
+// thread, op(A)(i, p) = a[i*rsa + p*csa], op(B)(p, j) = b[p*rsb + j*csb]; each operand needs a
+// unit stride on one axis. beta == 0 never reads C. Kernels in small_gemm_impl.hpp; the rule
+// for when they beat OpenBLAS and the threading live in small_gemm.cpp.
+struct GemmKernels {
+    void (*gemm_f32)(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa,
+                     const float* b, int64_t rsb, int64_t csb, float* c, int64_t rsc,
+                     int64_t csc, float alpha, float beta);
+    void (*gemm_f64)(int64_t m, int64_t n, int64_t k, const double* a, int64_t rsa,
+                     int64_t csa, const double* b, int64_t rsb, int64_t csb, double* c,
+                     int64_t rsc, int64_t csc, double alpha, double beta);
+};
+template <class Arch> GemmKernels make_gemm_kernels();
+// The small-GEMM kernels for this CPU (chosen once, by the same rule as kernels()).
+const GemmKernels& gemm_kernels();
+
 }  // namespace mgcpu::simd

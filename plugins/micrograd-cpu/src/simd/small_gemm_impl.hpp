@@ -1,0 +1,259 @@
+// The small-GEMM kernels, written once against xsimd's batch type and instantiated per
+// architecture by the simd_<arch>.cpp files (through make_gemm_kernels below).
+//
+// OpenBLAS pays for packing both operands and for its fixed blocking on every call, which
+// dominates when one of m, n, k is small (the LSTM's 20-row products, weight gradients with
+// k = batch) or the whole product is small. These kernels read the operands where they lie:
+//   rows kernel: C[i, j:j+NR] += sum_p A(i, p) * B(p, j:j+NR), A broadcast one element at a
+//                time (any strides), B read as vectors along a row (needs unit column stride);
+//   dots kernel: C[i, j] = dot(A(i, :), B(:, j)) with both read as vectors along k (A rows and
+//                B columns contiguous: x @ W.T), partial sums reduced W at a time by haddp.
+// Single-threaded; the caller (small_gemm.cpp) splits work over threads.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include <xsimd/xsimd.hpp>
+
+#include "simd.hpp"
+
+namespace mgcpu::simd {
+
+template <class Arch, class T>
+struct SmallGemm {
+    using B = xsimd::batch<T, Arch>;
+    static constexpr int64_t W = int64_t(B::size);
+    static constexpr bool WIDE_REGS = sizeof(B) == 64;   // AVX-512: 32 vector registers, else 16
+    // rows kernel tile: MR rows x NV vectors (accumulators plus the NV loads and one broadcast
+    // fit the register file)
+    static constexpr int MR = WIDE_REGS ? 8 : 6;
+    static constexpr int NV = 2;
+    static constexpr int64_t NR = NV * W;
+    // dots kernel tile: DR rows of A x DS columns of B, DR * DS accumulators
+    static constexpr int DR = WIDE_REGS ? 4 : 2;
+    static constexpr int DS = 4;
+    // depth of one pass: a KC x NR panel of B stays in L1 while the rows of A stream by
+    static constexpr int64_t KC = 256;
+
+    static B fmadd(const B& a, const B& b, const B& c) {
+#if XSIMD_WITH_FMA3_AVX2 || XSIMD_WITH_AVX512F
+        return xsimd::fma(a, b, c);
+#else
+        return a * b + c;
+#endif
+    }
+
+    // C(i, j) = alpha * acc(i, j) + beta * C(i, j) for an R x cols tile held row by row in tile
+    // (row stride ts); beta == 0 never reads C (it may hold garbage or nan).
+    static void store_tile(const T* tile, int64_t ts, int R, int64_t cols, T* c, int64_t rsc,
+                           int64_t csc, T alpha, T beta) {
+        for (int r = 0; r < R; ++r)
+            for (int64_t j = 0; j < cols; ++j) {
+                T& dst = c[r * rsc + j * csc];
+                dst = beta == T(0) ? alpha * tile[r * ts + j] : alpha * tile[r * ts + j] + beta * dst;
+            }
+    }
+
+    // ----------------------------------------------------------------- rows kernel
+    // R x (V*W) tile: B rows start rsb elements apart and hold at least V*W readable values.
+    template <int R, int V>
+    static void rows_tile(int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
+                          int64_t rsb, T* c, int64_t rsc, int64_t csc, int64_t cols, T alpha,
+                          T beta) {
+        B acc[R][V];
+        for (int r = 0; r < R; ++r)
+            for (int v = 0; v < V; ++v) acc[r][v] = B(T(0));
+        for (int64_t p = 0; p < k; ++p) {
+            B bv[V];
+            for (int v = 0; v < V; ++v) bv[v] = B::load_unaligned(b + p * rsb + v * W);
+            const T* ap = a + p * csa;
+            for (int r = 0; r < R; ++r) {
+                const B av(ap[r * rsa]);
+                for (int v = 0; v < V; ++v) acc[r][v] = fmadd(av, bv[v], acc[r][v]);
+            }
+        }
+        if (csc == 1 && cols == V * W) {
+            const B va(alpha), vb(beta);
+            for (int r = 0; r < R; ++r)
+                for (int v = 0; v < V; ++v) {
+                    T* dst = c + r * rsc + v * W;
+                    B out = acc[r][v] * va;
+                    if (beta != T(0)) out = fmadd(vb, B::load_unaligned(dst), out);
+                    out.store_unaligned(dst);
+                }
+            return;
+        }
+        alignas(64) T tile[R * V * W];
+        for (int r = 0; r < R; ++r)
+            for (int v = 0; v < V; ++v) acc[r][v].store_aligned(tile + r * V * W + v * W);
+        store_tile(tile, V * W, R, cols, c, rsc, csc, alpha, beta);
+    }
+
+    template <int V, int R = MR>
+    static void rows_tile_any(int rows, int64_t k, const T* a, int64_t rsa, int64_t csa,
+                              const T* b, int64_t rsb, T* c, int64_t rsc, int64_t csc,
+                              int64_t cols, T alpha, T beta) {
+        if constexpr (R > 1)
+            if (rows < R)
+                return rows_tile_any<V, R - 1>(rows, k, a, rsa, csa, b, rsb, c, rsc, csc, cols,
+                                               alpha, beta);
+        rows_tile<R, V>(k, a, rsa, csa, b, rsb, c, rsc, csc, cols, alpha, beta);
+    }
+
+    // C = alpha A B + beta C with B's columns at unit stride.
+    static void rows(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
+                     const T* b, int64_t rsb, T* c, int64_t rsc, int64_t csc, T alpha, T beta) {
+        // A panel of B is copied (zero-padded past n) when it is partial, or when several row
+        // tiles reuse it: packed rows sit one NR apart, not rsb (often a power of two, which
+        // maps every row of the panel onto the same L1 sets).
+        const bool pack_full = m > MR;
+        alignas(64) T panel[KC * NR];
+        for (int64_t pc = 0; pc < k; pc += KC) {
+            const int64_t kc = std::min(KC, k - pc);
+            const T beta_pass = pc == 0 ? beta : T(1);
+            for (int64_t jc = 0; jc < n; jc += NR) {
+                const int64_t nc = std::min(NR, n - jc);
+                const T* bp = b + pc * rsb + jc;
+                int64_t bs = rsb;
+                if (nc < NR || pack_full) {
+                    for (int64_t p = 0; p < kc; ++p) {
+                        std::memcpy(panel + p * NR, bp + p * rsb, size_t(nc) * sizeof(T));
+                        std::fill(panel + p * NR + nc, panel + (p + 1) * NR, T(0));
+                    }
+                    bp = panel;
+                    bs = NR;
+                }
+                for (int64_t ic = 0; ic < m; ic += MR) {
+                    const int rows_here = int(std::min<int64_t>(MR, m - ic));
+                    const T* ap = a + ic * rsa + pc * csa;
+                    T* cp = c + ic * rsc + jc * csc;
+                    if (nc > W)
+                        rows_tile_any<2>(rows_here, kc, ap, rsa, csa, bp, bs, cp, rsc, csc, nc,
+                                         alpha, beta_pass);
+                    else
+                        rows_tile_any<1>(rows_here, kc, ap, rsa, csa, bp, bs, cp, rsc, csc, nc,
+                                         alpha, beta_pass);
+                }
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------- dots kernel
+    // Which input batch each lane of haddp's result sums: xsimd 8's AVX-512 float haddp
+    // returns them out of order, so the order is measured once instead of assumed.
+    static const int* haddp_order() {
+        static const auto order = [] {
+            B rows[W];
+            for (int64_t i = 0; i < W; ++i) rows[i] = B(T(i + 1));
+            alignas(64) T lanes[W];
+            xsimd::haddp(rows).store_aligned(lanes);
+            std::array<int, size_t(W)> o{};
+            for (int64_t l = 0; l < W; ++l) o[size_t(l)] = int(lanes[l] / T(W)) - 1;
+            return o;
+        }();
+        return order.data();
+    }
+
+    // R x S outputs: row r of A at a + r * rsa, column s of B at b + s * csb, both unit stride.
+    template <int R, int S>
+    static void dots_tile(int64_t k, const T* a, int64_t rsa, const T* b, int64_t csb, T* c,
+                          int64_t rsc, int64_t csc, T alpha, T beta) {
+        constexpr int N = R * S;
+        // haddp reduces W accumulators at once; pad to a multiple of W with zeros
+        constexpr int NP = (N + int(W) - 1) / int(W) * int(W);
+        B acc[NP];
+        for (int i = 0; i < NP; ++i) acc[i] = B(T(0));
+        int64_t p = 0;
+        for (; p + W <= k; p += W) {
+            B bv[S];
+            for (int s = 0; s < S; ++s) bv[s] = B::load_unaligned(b + s * csb + p);
+            for (int r = 0; r < R; ++r) {
+                const B av = B::load_unaligned(a + r * rsa + p);
+                for (int s = 0; s < S; ++s) acc[r * S + s] = fmadd(av, bv[s], acc[r * S + s]);
+            }
+        }
+        alignas(64) T sums[NP];
+        alignas(64) T lanes[W];
+        const int* order = haddp_order();
+        for (int g = 0; g < NP; g += int(W)) {
+            xsimd::haddp(acc + g).store_aligned(lanes);
+            for (int l = 0; l < int(W); ++l) sums[g + order[l]] = lanes[l];
+        }
+        for (; p < k; ++p)
+            for (int r = 0; r < R; ++r)
+                for (int s = 0; s < S; ++s) sums[r * S + s] += a[r * rsa + p] * b[s * csb + p];
+        store_tile(sums, S, R, S, c, rsc, csc, alpha, beta);
+    }
+
+    template <int S, int R = DR>
+    static void dots_tile_rows(int rows, int64_t k, const T* a, int64_t rsa, const T* b,
+                               int64_t csb, T* c, int64_t rsc, int64_t csc, T alpha, T beta) {
+        if constexpr (R > 1)
+            if (rows < R)
+                return dots_tile_rows<S, R - 1>(rows, k, a, rsa, b, csb, c, rsc, csc, alpha, beta);
+        dots_tile<R, S>(k, a, rsa, b, csb, c, rsc, csc, alpha, beta);
+    }
+
+    template <int S = DS>
+    static void dots_tile_any(int rows, int cols, int64_t k, const T* a, int64_t rsa,
+                              const T* b, int64_t csb, T* c, int64_t rsc, int64_t csc, T alpha,
+                              T beta) {
+        if constexpr (S > 1)
+            if (cols < S)
+                return dots_tile_any<S - 1>(rows, cols, k, a, rsa, b, csb, c, rsc, csc, alpha, beta);
+        dots_tile_rows<S>(rows, k, a, rsa, b, csb, c, rsc, csc, alpha, beta);
+    }
+
+    // C = alpha A B + beta C with A's rows and B's columns at unit stride.
+    static void dots(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, const T* b,
+                     int64_t csb, T* c, int64_t rsc, int64_t csc, T alpha, T beta) {
+        // the inner loop runs over the smaller operand, which then stays in cache
+        if (m * rsa <= n * csb) {
+            for (int64_t j = 0; j < n; j += DS)
+                for (int64_t i = 0; i < m; i += DR)
+                    dots_tile_any(int(std::min<int64_t>(DR, m - i)), int(std::min<int64_t>(DS, n - j)),
+                                  k, a + i * rsa, rsa, b + j * csb, csb, c + i * rsc + j * csc,
+                                  rsc, csc, alpha, beta);
+        } else {
+            for (int64_t i = 0; i < m; i += DR)
+                for (int64_t j = 0; j < n; j += DS)
+                    dots_tile_any(int(std::min<int64_t>(DR, m - i)), int(std::min<int64_t>(DS, n - j)),
+                                  k, a + i * rsa, rsa, b + j * csb, csb, c + i * rsc + j * csc,
+                                  rsc, csc, alpha, beta);
+        }
+    }
+
+    // ----------------------------------------------------------------- entry
+    // C (m x n, element (i, j) at c[i*rsc + j*csc]) = alpha op(A) op(B) + beta C, where
+    // op(A)(i, p) = a[i*rsa + p*csa] and op(B)(p, j) = b[p*rsb + j*csb]; each operand has a unit
+    // stride on one of its axes.
+    static void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
+                     const T* b, int64_t rsb, int64_t csb, T* c, int64_t rsc, int64_t csc,
+                     T alpha, T beta) {
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0) {   // an empty sum: C = beta C
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t j = 0; j < n; ++j) {
+                    T& dst = c[i * rsc + j * csc];
+                    dst = beta == T(0) ? T(0) : beta * dst;
+                }
+            return;
+        }
+        if (csb == 1) return rows(m, n, k, a, rsa, csa, b, rsb, c, rsc, csc, alpha, beta);
+        if (csa == 1 && rsb == 1) return dots(m, n, k, a, rsa, b, csb, c, rsc, csc, alpha, beta);
+        // op(A) has unit row stride and op(B) unit row stride: C^T = op(B)^T op(A)^T, whose
+        // right operand op(A)^T has unit column stride.
+        rows(n, m, k, b, csb, rsb, a, csa, c, csc, rsc, alpha, beta);
+    }
+};
+
+template <class Arch>
+GemmKernels make_gemm_kernels() {
+    return GemmKernels{&SmallGemm<Arch, float>::gemm, &SmallGemm<Arch, double>::gemm};
+}
+
+}  // namespace mgcpu::simd

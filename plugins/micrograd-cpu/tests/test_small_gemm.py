@@ -1,0 +1,134 @@
+"""matmul on every GEMM path (the small SIMD kernels, OpenBLAS, the shape rule between them),
+with transposed and strided operands, batches, empty dims, float32/float64 and 1 or 2 threads,
+against numpy float64."""
+
+import numpy as np
+import pytest
+
+import micrograd as mg
+from micrograd import dtypes
+from micrograd_cpu import _core
+
+PATHS = {"by_shape": -1, "openblas": 0, "small": 1}
+TOL = {dtypes.float32: 2e-5, dtypes.float64: 1e-12}
+
+# (m, k, n): tile edges of both kernels (rows 1..9, columns around one and two vectors), long
+# and short k (the K blocking at 256, the dot kernel's vector tails), the shapes of real models
+SHAPES = [(1, 1, 1), (3, 5, 7), (9, 17, 33), (8, 16, 32), (20, 256, 1024), (256, 20, 1024),
+          (13, 300, 31), (64, 64, 64), (65, 63, 129), (33, 520, 17), (128, 128, 128),
+          (40, 3, 70), (200, 150, 90)]
+
+
+@pytest.fixture
+def path():
+    before = _core._set_gemm_path(-1)
+    yield _core._set_gemm_path
+    _core._set_gemm_path(before)
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    before = _core.num_threads()
+    _core.set_num_threads(request.param)
+    yield request.param
+    _core.set_num_threads(before)
+
+
+def operand(be, host, dtype, transposed):
+    """``host`` as a backend array, stored transposed (a permuted view, no copy) if asked."""
+    if transposed:
+        return be.permute(be.from_host(np.ascontiguousarray(np.swapaxes(host, -1, -2)), dtype),
+                          tuple(range(host.ndim - 2)) + (host.ndim - 1, host.ndim - 2))
+    return be.from_host(np.ascontiguousarray(host), dtype)
+
+
+def check(be, a_host, b_host, dtype, ta=False, tb=False):
+    a, b = operand(be, a_host, dtype, ta), operand(be, b_host, dtype, tb)
+    got = be.to_host(be.matmul(a, b))
+    want = a_host.astype(np.float64) @ b_host.astype(np.float64)
+    assert got.dtype == dtype.numpy and got.shape == want.shape
+    scale = np.sqrt(a_host.shape[-1]) * 3 if a_host.shape[-1] else 1.0
+    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype] * scale,
+                               err_msg=f"{a_host.shape} @ {b_host.shape} ta={ta} tb={tb}")
+
+
+@pytest.mark.parametrize("which", PATHS)
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64], ids=lambda d: d.name)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)],
+                         ids=["nn", "nt", "tn", "tt"])
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_matmul_matches_numpy_on_every_path(be, path, threads, which, dtype, ta, tb, m, k, n):
+    path(PATHS[which])
+    rng = np.random.default_rng(m * 10007 + k * 101 + n)
+    check(be, rng.standard_normal((m, k)), rng.standard_normal((k, n)), dtype, ta, tb)
+
+
+@pytest.mark.parametrize("which", PATHS)
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64], ids=lambda d: d.name)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False)],
+                         ids=["nn", "nt", "tn"])
+@pytest.mark.parametrize("batch,m,k,n", [((64,), 64, 32, 64), ((4, 16), 64, 64, 32),
+                                         ((3,), 20, 7, 50), ((2, 3), 1, 5, 1)])
+def test_batched_matmul_matches_numpy(be, path, threads, which, dtype, ta, tb, batch, m, k, n):
+    path(PATHS[which])
+    rng = np.random.default_rng(len(batch) + m + k + n)
+    check(be, rng.standard_normal(batch + (m, k)), rng.standard_normal(batch + (k, n)), dtype,
+          ta, tb)
+
+
+@pytest.mark.parametrize("which", PATHS)
+def test_strided_operands_that_blas_cannot_read_are_copied(be, path, threads, which):
+    """Every other column of A and every other row of B, and a column slice of B (rows of B
+    stay unit-stride but are rsb apart)."""
+    path(PATHS[which])
+    rng = np.random.default_rng(3)
+    a_full, b_full = rng.standard_normal((30, 80)), rng.standard_normal((80, 90))
+    a = be.slice(be.from_host(a_full, dtypes.float32), (slice(None), slice(None, None, 2)))
+    b = be.slice(be.from_host(b_full, dtypes.float32), (slice(None, None, 2), slice(5, 75)))
+    got = be.to_host(be.matmul(a, b))
+    np.testing.assert_allclose(got, a_full[:, ::2] @ b_full[::2, 5:75], rtol=2e-5, atol=2e-4)
+
+
+@pytest.mark.parametrize("which", PATHS)
+@pytest.mark.parametrize("m,k,n", [(0, 4, 3), (3, 0, 4), (3, 4, 0), (0, 0, 0)])
+def test_empty_dims(be, path, which, m, k, n):
+    path(PATHS[which])
+    got = be.to_host(be.matmul(be.from_host(np.ones((m, k)), dtypes.float32),
+                               be.from_host(np.ones((k, n)), dtypes.float32)))
+    np.testing.assert_array_equal(got, np.zeros((m, n), np.float32))
+
+
+def test_output_is_overwritten_not_accumulated(be, path):
+    """beta = 0 never reads the output buffer (fresh memory may hold nan)."""
+    path(1)
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((7, 9)), rng.standard_normal((9, 11))
+    for _ in range(3):
+        check(be, a, b, dtypes.float32)
+
+
+def test_set_gemm_path_rejects_unknown_paths(path):
+    with pytest.raises(ValueError, match="path must be -1"):
+        path(2)
+
+
+def test_linear_and_weight_gradient_through_transposed_views(path, threads):
+    """Tensor level: Linear forward (x @ W.T) and its gradients (g @ W, g.T @ x) on the small
+    kernels, against numpy float64."""
+    path(-1)
+    rng = np.random.default_rng(11)
+    x_h, w_h, g_h = (rng.standard_normal(s) for s in ((20, 256), (96, 256), (20, 96)))
+    x = mg.tensor(x_h.astype(np.float32), requires_grad=True)
+    w = mg.tensor(w_h.astype(np.float32), requires_grad=True)
+    y = mg.nn.functional.linear(x, w)
+    y.backward(mg.tensor(g_h.astype(np.float32)))
+    np.testing.assert_allclose(y.detach().numpy(), x_h @ w_h.T, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(x.grad.numpy(), g_h @ w_h, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(w.grad.numpy(), g_h.T @ x_h, rtol=1e-4, atol=1e-4)
+
+
+def test_broadcast_batch_matmul(path, threads):
+    rng = np.random.default_rng(12)
+    a_h, b_h = rng.standard_normal((4, 1, 10, 6)), rng.standard_normal((3, 6, 5))
+    got = (mg.tensor(a_h) @ mg.tensor(b_h)).numpy()
+    np.testing.assert_allclose(got, a_h @ b_h, rtol=1e-12, atol=1e-12)
