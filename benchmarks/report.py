@@ -8,6 +8,7 @@ ratio to PyTorch's median at the same size (below 1.00x is faster than PyTorch).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from .runner import Result, format_seconds
@@ -66,6 +67,7 @@ def markdown(machine: dict, frameworks: list, absent: list, workloads: list[Work
                     notes.append(f"- {workload.name} [{size:,}] {r.framework}: {r.status}: "
                                  f"{r.message}")
         lines.append("")
+    lines += programs_summary(names, workloads, results)
     if memory:
         lines += ["## Peak memory of a training step", "", f"Method: {memory_method}.", "",
                   "| workload | framework | first step | steady step |", "|---|---|---:|---:|"]
@@ -80,6 +82,34 @@ def markdown(machine: dict, frameworks: list, absent: list, workloads: list[Work
     if notes:
         lines += ["## Not timed, and why", "", *notes, ""]
     return "\n".join(lines)
+
+
+def programs_summary(names: list[str], workloads: list[Workload],
+                     results: list[Result]) -> list[str]:
+    """One table of the ported programs' training steps: each contender's ratio to PyTorch per
+    program and their geometric mean (over the programs it ran and matched; the count says how
+    many that was, so a mean over fewer programs is not mistaken for the whole)."""
+    programs = [w for w in workloads if w.program]
+    ratios = {(r.workload, r.framework): r.ratio_vs_torch for r in results
+              if r.status == "ok" and r.ratio_vs_torch is not None}
+    contenders = [n for n in names if n != "torch"
+                  and any((w.name, n) in ratios for w in programs)]
+    if not contenders:
+        return []
+    lines = ["## Training steps of ported programs", "",
+             "Ratio to PyTorch eager per program (below 1.00x is faster than PyTorch) and the "
+             "geometric mean over the programs a contender ran.", "",
+             "| program | " + " | ".join(contenders) + " |", "|---|" + "---:|" * len(contenders)]
+    for w in programs:
+        cells = [f"{ratios[(w.name, n)]:.2f}x" if (w.name, n) in ratios else "" for n in contenders]
+        lines.append(f"| {w.name} | " + " | ".join(cells) + " |")
+    means = []
+    for n in contenders:
+        got = [ratios[(w.name, n)] for w in programs if (w.name, n) in ratios]
+        mean = math.exp(sum(math.log(r) for r in got) / len(got))
+        means.append(f"**{mean:.2f}x** ({len(got)} of {len(programs)})")
+    lines += ["| geometric mean | " + " | ".join(means) + " |", ""]
+    return lines
 
 
 def plot(path: Path, workload: Workload, results: list[Result]) -> bool:

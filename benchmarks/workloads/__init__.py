@@ -30,6 +30,9 @@ class Workload:
     build: dict[str, Callable[[Any, int], Callable[[], Any]]]
     rtol: float = 1e-5
     atol: float = 1e-6                       # times the result's largest magnitude (>= 1)
+    # A full training step of a ported public program (not a single kernel): these are the
+    # workloads the report's geometric mean summarises.
+    program: bool = False
 
     def builder(self, kind: str):
         if kind in self.build:

@@ -172,12 +172,12 @@ WORKLOADS = [
     Workload("gpt_block_fwd_bwd",
              "GPT-style transformer block (T=64, C=128, 4 heads, causal SDPA), forward + "
              "backward", "batch", GPT_BATCH, {"torchlike": build_gpt_block},
-             rtol=1e-4, atol=1e-5),
+             rtol=1e-4, atol=1e-5, program=True),
     Workload("lstm_lm_train_step",
              "word-level LSTM language-model step (2 layers, hidden 256, 35 steps, vocab "
              "1000; clip + SGD)", "batch", LSTM_BATCH, {"torchlike": build_lstm_lm},
-             rtol=1e-4, atol=1e-5),
+             rtol=1e-4, atol=1e-5, program=True),
     Workload("convtranspose_generator_step",
              "DCGAN-style ConvTranspose2d generator step (16 -> 32x32x3, BatchNorm, Adam)",
-             "batch", GEN_BATCH, {"torchlike": build_generator}, rtol=1e-4, atol=1e-5),
+             "batch", GEN_BATCH, {"torchlike": build_generator}, rtol=1e-4, atol=1e-5, program=True),
 ]

@@ -175,10 +175,11 @@ def _adam_numpy(fw, total, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
 
 WORKLOADS = [
     Workload("mlp_train_step", "MLP 784-256-10 training step (SGD momentum, cross entropy)",
-             "batch", MLP_BATCH, {"torchlike": build_mlp, "mlx": _mlp_mlx}, rtol=1e-4, atol=1e-5),
+             "batch", MLP_BATCH, {"torchlike": build_mlp, "mlx": _mlp_mlx}, rtol=1e-4, atol=1e-5,
+             program=True),
     Workload("digits_cnn_train_step",
              "digits CNN training step (the demo's model without dropout; Adam)", "batch",
-             CNN_BATCH, {"torchlike": build_digits_cnn}, rtol=1e-4, atol=1e-5),
+             CNN_BATCH, {"torchlike": build_digits_cnn}, rtol=1e-4, atol=1e-5, program=True),
     Workload("adam_step", "Adam step over many parameters (10 equal tensors)", "parameters",
              ADAM_PARAMS, {"torchlike": _adam_torchlike, "numpy": _adam_numpy},
              rtol=1e-5, atol=1e-6),
