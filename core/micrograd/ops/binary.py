@@ -242,7 +242,9 @@ def remainder(a, b) -> Tensor:
 @surface()
 def fmod(a, b) -> Tensor:
     # From the exact floor remainder, not a - trunc(a / b) * b: in low precision the rounded
-    # quotient can land on the wrong integer and the result is off by a whole b.
+    # quotient can land on the wrong integer and the result is off by a whole b. Promoted
+    # first, so a bool divisor is subtracted as the result dtype (x - bool is refused).
+    a, b, _ = operands(a, b, "fmod")
     r = remainder(a, b)
     a_negative = a < 0
     return where((r != 0) & ((r < 0) != a_negative), r - b, r)
