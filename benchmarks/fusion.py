@@ -6,6 +6,10 @@ run, with each compiled contender's first-call (compile) time and recompile coun
 
 The table gives each contender's median time and, per workload, the ratios the issue asks about:
 compiled against eager on the same backend, against PyTorch eager and against torch.compile.
+A second table times ``optim.Adam`` over 10M parameters (ten tensors; 100K in the smoke
+profile) on each micrograd contender twice: with the backend's hand-written ``adam_step_``, and
+with it masked so the update runs through the IR (``fusion.run``, one fused kernel per tensor
+where the backend offers ``compile_elementwise``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import sys
 
 from .frameworks import discover
 from .runner import PROFILES, format_seconds, run_all
+from .timing import measure
 from .workloads import fusion
+from .workloads.training import ADAM_PARAMS, _adam_torchlike
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,14 +69,51 @@ def main(argv: list[str] | None = None) -> int:
                       f"{_ratio(eager, compiled)} | {_ratio(torch_eager, compiled)} | "
                       f"{_ratio(torch_compiled, compiled)} | {_s(row['first_call_s'])} | "
                       f"{row['recompiles'] if row['recompiles'] is not None else '-'} |")
+    adam_rows = _adam_ir_vs_native(frameworks, profile)
+    if adam_rows:
+        print("\n| Adam, parameters | contender | adam_step_ | through the IR | IR/adam_step_ |")
+        print("|---|---|---|---|---|")
+        for row in adam_rows:
+            print(f"| {row['parameters']:,} | {row['contender']} | {_s(row['native_s'])} | "
+                  f"{_s(row['ir_s'])} | {_ratio(row['ir_s'], row['native_s'])} |")
     failed = [r for r in results if r.status in ("error", "mismatch")]
     for r in failed:
         print(f"- {r.workload} [{r.size}] {r.framework}: {r.status}: {r.message}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"profile": args.profile, "rows": rows,
+            json.dump({"profile": args.profile, "rows": rows, "adam": adam_rows,
                        "results": [r.as_dict() for r in results]}, f, indent=1)
     return 1 if failed else 0
+
+
+def _adam_ir_vs_native(frameworks, profile) -> list[dict]:
+    """optim.Adam steps with the backend's adam_step_ and with it masked (the decomposition,
+    which runs the update as IR), interleaved: native, IR, native, IR."""
+    rows = []
+    for fw in frameworks:
+        if fw.kind != "micrograd":
+            continue
+        backend = fw.lib.ops.creation.resolve(fw.device)
+        if getattr(backend, "adam_step_", None) is None:
+            continue
+        for total in ADAM_PARAMS[profile.name]:
+            step = _adam_torchlike(fw, total)
+            times = {"native_s": [], "ir_s": []}
+            for _ in range(2):
+                for key in times:
+                    if key == "ir_s":   # masked: call_optional falls back to the IR
+                        backend.adam_step_ = lambda *args, **kwargs: NotImplemented
+                    try:
+                        stats = measure(step, fw.sync, warmup=profile.warmup,
+                                        repeats=max(3, profile.repeats // 2),
+                                        min_sample_s=profile.min_sample_s,
+                                        budget_s=profile.budget_s / 2)
+                    finally:
+                        backend.__dict__.pop("adam_step_", None)
+                    times[key].append(stats.median)
+            rows.append({"parameters": total, "contender": fw.name,
+                         **{key: min(values) for key, values in times.items()}})
+    return rows
 
 
 def _s(seconds) -> str:

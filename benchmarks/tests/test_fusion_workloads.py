@@ -20,4 +20,10 @@ def test_fusion_smoke_run_checks_and_reports_compiled_contenders(tmp_path, capsy
     gelu = [r for r in data["rows"] if r["workload"] == "gelu_fwd"]
     assert gelu and all(r["first_call_s"] > 0 and r["recompiles"] == 0 for r in gelu)
     assert all(r["fused_ops"] == r["traced_ops"] == 9 for r in gelu)   # one region, all 9 ops
-    assert "| gelu_fwd | 65,536 | micrograd:numpy |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| gelu_fwd | 65,536 | micrograd:numpy |" in printed
+    # Adam with and without the hand-written adam_step_ (the numpy backend has none)
+    adam = data["adam"]
+    assert [(r["parameters"], r["contender"]) for r in adam] == [(100_000, "micrograd:cpu")]
+    assert adam[0]["native_s"] > 0 and adam[0]["ir_s"] > 0
+    assert "| 100,000 | micrograd:cpu |" in printed

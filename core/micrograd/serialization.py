@@ -34,7 +34,7 @@ from ._torch_checkpoint import load_torch_checkpoint
 from .backends.numpy_backend import bf16_to_f32, f32_to_bf16
 from .device import device as Device
 from .nn.parameter import Parameter
-from .ops.creation import tensor
+from .ops.creation import saved_placement, tensor
 from .registry import BackendError, registry
 from .tensor import Size, Tensor
 
@@ -93,7 +93,8 @@ class _Encoder:
             return int(obj) if isinstance(obj, int) else float(obj)    # IntEnum -> int
         if isinstance(obj, Tensor):
             return {"tensor": self._name(obj, path), "device": str(obj.device),
-                    "requires_grad": obj.requires_grad, "parameter": isinstance(obj, Parameter)}
+                    "backend": obj._backend.name, "requires_grad": obj.requires_grad,
+                    "parameter": isinstance(obj, Parameter)}
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind not in "biuf" or obj.dtype == np.float128:
                 raise self._refuse(obj, path)
@@ -181,7 +182,8 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
     ``map_location`` (or ``device``) places the tensors: a device or device string
     (``"cpu"``, ``"numpy"``), a dict from saved location to device (``{"cuda:0": "cpu"}``), or
     ``fn(tensor, location)`` returning the tensor to use. Without one, tensors go back to the
-    device they were saved from. Files never run code: ``weights_only`` is accepted for
+    device they were saved from, on the backend that saved them when it is installed here
+    (otherwise on the device's default backend). Files never run code: ``weights_only`` is accepted for
     PyTorch compatibility and ``weights_only=False`` changes nothing (a PyTorch pickle that
     needs anything beyond tensors and containers is refused, naming what it asked for).
 
@@ -207,21 +209,28 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
 
 
 def _placer(map_location):
-    """``place(host_tensor_maker, saved_location) -> Tensor`` for ``map_location``."""
-    if map_location is None or isinstance(map_location, (str, Device)):
-        fixed = None if map_location is None else str(Device(map_location))
+    """``place(host_tensor_maker, saved_location, saving_backend=None) -> Tensor`` for
+    ``map_location``; the saving backend is used only where tensors go back where they were."""
+    if map_location is None:
+        def place(make, location, backend_name=None):
+            if location is None:
+                return make(None)
+            return make(saved_placement(_existing_device(location), backend_name))
+        return place
+    if isinstance(map_location, (str, Device)):
+        fixed = str(Device(map_location))
 
-        def place(make, location):
-            return make(fixed or _existing_device(location))
+        def place(make, location, backend_name=None):
+            return make(fixed)
         return place
     if isinstance(map_location, dict):
         mapping = {str(k): str(v) for k, v in map_location.items()}
 
-        def place(make, location):
+        def place(make, location, backend_name=None):
             return make(_existing_device(mapping.get(location, location)))
         return place
     if callable(map_location):
-        def place(make, location):
+        def place(make, location, backend_name=None):
             out = map_location(make("cpu"), location or "cpu")
             if not isinstance(out, Tensor):
                 raise TypeError(f"map_location returned a {type(out).__name__}; it must "
@@ -310,14 +319,15 @@ def _host_array(source: Source, entry: tuple) -> tuple[np.ndarray, dtypes.DType]
         dtype
 
 
-def _make_tensor(source: Source, entry: tuple, location: str | None, place) -> Tensor:
+def _make_tensor(source: Source, entry: tuple, location: str | None, place,
+                 backend_name: str | None = None) -> Tensor:
     dtype, shape, offset = entry
     host, dtype = _host_array(source, entry)
 
     def make(where):
         # The ordinary creation path copies out of the map (and canonicalises bools).
         return tensor(host, dtype=dtype, device=where)
-    out = place(make, location)
+    out = place(make, location, backend_name)
     source.release(source.array(offset, np.uint8, _nbytes(dtype, shape)))
     return out
 
@@ -362,7 +372,8 @@ class _Decoder:
     def _tensor(self, node: dict) -> Tensor:
         name = node["tensor"]
         if name not in self.built:
-            t = _make_tensor(self.source, self._entry(name), node.get("device"), self.place)
+            t = _make_tensor(self.source, self._entry(name), node.get("device"), self.place,
+                             node.get("backend"))
             if node.get("parameter"):
                 t = Parameter(t, requires_grad=bool(node.get("requires_grad")))
             elif node.get("requires_grad"):

@@ -32,10 +32,9 @@ def _load(path, name):
 
 def test_writes_the_package_files(package):
     written = sorted(str(p.relative_to(package)) for p in package.rglob("*") if p.is_file())
-    assert written == ["README.md", "pyproject.toml", "src/micrograd_mydev/__init__.py",
-                       "src/micrograd_mydev/backend.py",
-                       "src/micrograd_mydev/conformance_xfail.txt",
-                       "src/micrograd_mydev/plugin.py", "tox.ini"]
+    assert written == ["README.md", "micrograd_mydev/__init__.py", "micrograd_mydev/backend.py",
+                       "micrograd_mydev/conformance_xfail.txt", "micrograd_mydev/plugin.py",
+                       "pyproject.toml", "tox.ini"]
 
 
 def test_pyproject_declares_the_entry_point_and_core_floor(package):
@@ -55,7 +54,7 @@ def test_tox_runs_the_conformance_suite_on_the_backend(package):
 
 
 def test_backend_class_lists_every_primitive_with_the_contract_signature(package):
-    module = _load(package / "src/micrograd_mydev/backend.py", "scaffolded_mydev_backend")
+    module = _load(package / "micrograd_mydev/backend.py", "scaffolded_mydev_backend")
     cls = module.MydevBackend
     assert issubclass(cls, contract.Backend)
     assert cls.unwritten_primitives() == list(contract.REQUIRED_PRIMITIVES)
@@ -73,7 +72,7 @@ def test_backend_class_lists_every_primitive_with_the_contract_signature(package
 def test_backend_class_lists_every_optional_op_commented_out_with_its_declaration(package):
     """Uncommented, the optional-op menu at the end of backend.py is a class whose methods take
     exactly the declared parameters and decline every call; as generated, none is offered."""
-    text = (package / "src/micrograd_mydev/backend.py").read_text()
+    text = (package / "micrograd_mydev/backend.py").read_text()
     menu = text[text.index("    # def "):].splitlines()
     body = "\n".join(line.replace("    # ", "    ", 1) if line.startswith("    # ") else ""
                      for line in menu)
@@ -89,12 +88,12 @@ def test_backend_class_lists_every_optional_op_commented_out_with_its_declaratio
         positional = [None for p in params if p.kind is not p.KEYWORD_ONLY]
         keywords = {p.name: None for p in params if p.kind is p.KEYWORD_ONLY}
         assert method(None, *positional, **keywords) is NotImplemented
-    module = _load(package / "src/micrograd_mydev/backend.py", "scaffolded_mydev_menu")
+    module = _load(package / "micrograd_mydev/backend.py", "scaffolded_mydev_menu")
     assert offered_ops(module.MydevBackend(None)) == ()
 
 
 def test_plugin_registers_with_a_literal_contract_version(package):
-    plugin = (package / "src/micrograd_mydev/plugin.py").read_text()
+    plugin = (package / "micrograd_mydev/plugin.py").read_text()
     major, minor = contract.CONTRACT_VERSION
     assert f'register("mydev", _make_backend, device_type="mydev", contract=({major}, {minor})' \
         in plugin
@@ -139,7 +138,7 @@ def test_installed_scaffold_is_listed_unavailable_with_its_missing_primitives(pa
 def test_kind_chooses_the_views_flag_and_the_design_notes(tmp_path, kind, shares, extra):
     root = tmp_path / kind
     assert cli_main(["new-backend", "mydev", "--dir", str(root), "--kind", kind]) == 0
-    path = root / "src" / "micrograd_mydev" / "backend.py"
+    path = root / "micrograd_mydev" / "backend.py"
     module = _load(path, f"scaffolded_{kind}")
     cls = module.MydevBackend
     assert cls.capabilities.views_share_memory is shares

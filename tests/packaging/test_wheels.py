@@ -184,7 +184,7 @@ def future_plugin(tmp_path_factory) -> Path:
     (root / "pyproject.toml").write_text(
         pyproject.replace('version = "0.1.0"', 'version = "0.2.0"')
         .replace(floor, f'"micrograd>={LATER_CORE.rsplit(".", 1)[0]}"'))
-    plugin = root / "src" / "micrograd_future" / "plugin.py"
+    plugin = root / "micrograd_future" / "plugin.py"
     source = plugin.read_text()
     literal = f"contract=({CONTRACT_VERSION[0]}, {CONTRACT_VERSION[1]})"
     assert literal in source

@@ -231,6 +231,33 @@ def _batch_norm_backward_cases(backend, dtype, rng):
         yield f"affine={affine} training={training}", make, {}
 
 
+def _layer_norm_cases(backend, dtype, rng):
+    x = random_values(rng, dtype, (3, 4, 6)) * 2 + 1
+    for k, affine in itertools.product((1, 2), (False, True)):
+        weight, bias = (random_values(rng, dtype, x.shape[3 - k:]) for _ in range(2))
+
+        def make(k=k, affine=affine, weight=weight, bias=bias):
+            opt = (lambda v: _put(backend, v, dtype) if affine else None)
+            return (_put(backend, x, dtype), opt(weight), opt(bias), k, 1e-5), {}
+        yield f"normalized_ndim={k} affine={affine}", make, {}
+
+
+def _layer_norm_backward_cases(backend, dtype, rng):
+    x = random_values(rng, dtype, (3, 4, 6)) * 2 + 1
+    gy = random_values(rng, dtype, x.shape)
+    for k, affine in itertools.product((1, 2), (False, True)):
+        axes = tuple(range(3 - k, 3))
+        mean = x.mean(axis=axes, keepdims=True)
+        rstd = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+        weight = random_values(rng, dtype, x.shape[3 - k:])
+
+        def make(k=k, affine=affine, weight=weight, mean=mean, rstd=rstd):
+            return (_put(backend, gy, dtype), _put(backend, x, dtype),
+                    _put(backend, weight, dtype) if affine else None, _put(backend, mean, dtype),
+                    _put(backend, rstd, dtype), k), {}
+        yield f"normalized_ndim={k} affine={affine}", make, {}
+
+
 def _binary_inplace_cases(backend, dtype, rng):
     for op in ARITHMETIC:
         if op.startswith("bitwise") != (dtype.kind in "iub") or \
@@ -282,6 +309,8 @@ CASES = {
     "avg_pool2d_backward": _avg_pool_cases(True),
     "batch_norm": _batch_norm_cases,
     "batch_norm_backward": _batch_norm_backward_cases,
+    "layer_norm": _layer_norm_cases,
+    "layer_norm_backward": _layer_norm_backward_cases,
     "sgd_step_": _sgd_cases,
     "adam_step_": _adam_cases,
     "binary_": _binary_inplace_cases,

@@ -147,8 +147,10 @@ class CompiledFunction:
         return result
 
     def _context(self) -> tuple:
-        flags = tuple(m.training for module in self.modules for m in module.modules())
-        params = tuple(id(p) for module in self.modules for p in module.parameters())
+        # One walk of the module tree per call (this runs on every call: it is the guard).
+        modules = [m for module in self.modules for m in module.modules()]
+        flags = tuple(m.training for m in modules)
+        params = tuple(id(p) for m in modules for p in m._parameters.values())
         return (grad_mode.state.enabled, dtypes.get_default_dtype(),
                 tuple(sorted((k, str(v)) for k, v in autocast.state.regions.items())),
                 flags, params, _closure_values(self.fn))

@@ -57,11 +57,21 @@ class OpStep:
     out: object             # a Slot, or a tuple/list of Slots (and constants) as the op returned
     grad_enabled: bool
 
+    def __post_init__(self):
+        # Most steps take tensors and plain values, no nested containers: their arguments
+        # resolve by one indexing each (replay runs this for every step of every call).
+        self._flat = all(type(a) is not tuple and type(a) is not list and type(a) is not dict
+                         for a in self.args) and not slots_in(self.kwargs)
+
     def run(self, values: list) -> None:
         self._run(self.op.apply, values)
 
     def _run(self, fn, values: list) -> None:
-        args, kwargs = resolve(self.args, values), resolve(self.kwargs, values)
+        if self._flat:
+            args = [values[a.index] if type(a) is Slot else a for a in self.args]
+            kwargs = self.kwargs
+        else:
+            args, kwargs = resolve(self.args, values), resolve(self.kwargs, values)
         if self.grad_enabled is grad_mode.state.enabled:
             out = fn(*args, **kwargs)
         else:

@@ -1,7 +1,8 @@
-"""Batch normalisation of x (N, C, ...) per channel (dim 1), statistics over every other dim.
+"""Batch normalisation of x (N, C, ...) per channel (dim 1), statistics over every other dim;
+layer normalisation of x over its last dims, statistics per row.
 
 Per-channel statistics are kept as (1, C, 1, ...) so they broadcast against x; the results go
-back as (C,) arrays.
+back as (C,) arrays. Per-row statistics keep the normalised dims as 1.
 """
 
 from __future__ import annotations
@@ -84,3 +85,65 @@ def batch_norm_backward(be, dt, grad_y, x, weight, mean, invstd, training):
     else:
         grad_x = binary_data(be, "mul", grad_y, scale)
     return grad_x, be.reshape(sum_gxhat, (c,)), be.reshape(sum_g, (c,))
+
+
+def _row_layout(shape, normalized_ndim):
+    """The axes layer_norm reduces (the last ``normalized_ndim``) and the shape of its
+    per-row statistics (those axes kept as 1)."""
+    lead = len(shape) - normalized_ndim
+    return tuple(range(lead, len(shape))), tuple(shape[:lead]) + (1,) * normalized_ndim
+
+
+@optional_op(added_in=(1, 4))
+def layer_norm(be, dt, x, weight, bias, normalized_ndim, eps):
+    """(y, mean, rstd) for x normalised over its last ``normalized_ndim`` dims:
+    `y = (x - mean) * rstd * weight + bias`, `rstd = 1 / sqrt(var + eps)` with the biased
+    variance; ``weight`` and ``bias`` (of the normalised dims' shape) may each be None.
+    ``mean`` and ``rstd`` come back with the normalised dims kept as 1 (x.shape[:-k] +
+    (1,) * k), for the backward.
+
+    Decomposition: two `reduce` passes (the mean, then the centred squares), elementwise
+    arithmetic for the normalisation and the affine.
+    """
+    axes, stat_shape = _row_layout(x.shape, normalized_ndim)
+    count = max(numel(x.shape[len(x.shape) - normalized_ndim:]), 1)
+    mean = be.reduce("sum", x, axes, True)
+    mean = be.binary("div", mean, scalar(be, dt, count, mean))
+    xc = binary_data(be, "sub", x, mean)
+    var = be.reduce("sum", be.binary("mul", xc, xc), axes, True)
+    var = be.binary("div", var, scalar(be, dt, count, var))
+    root = be.unary("sqrt", be.binary("add", var, scalar(be, dt, eps, var)))
+    rstd = be.binary("div", scalar(be, dt, 1.0, root), root)
+    y = binary_data(be, "mul", xc, rstd)
+    if weight is not None:
+        y = binary_data(be, "mul", y, weight)
+    if bias is not None:
+        y = binary_data(be, "add", y, bias)
+    return y, mean, rstd
+
+
+@optional_op(added_in=(1, 4))
+def layer_norm_backward(be, dt, grad_y, x, weight, mean, rstd, normalized_ndim):
+    """(grad_x, grad_weight, grad_bias) of :func:`layer_norm` given its ``mean`` and ``rstd``;
+    ``weight`` may be None, and then grad_weight is None. With `xhat = (x -
+    mean) * rstd` and `g = grad_y * weight`, the means over the normalised dims:
+    `grad_x = rstd * (g - mean(g) - xhat * mean(g * xhat))`; `grad_weight = sum(grad_y *
+    xhat)` and `grad_bias = sum(grad_y)` over the leading dims (the normalised dims' shape).
+
+    Decomposition: `reduce` passes over rows and over the leading dims, elementwise arithmetic.
+    """
+    axes, _ = _row_layout(x.shape, normalized_ndim)
+    lead = tuple(range(len(x.shape) - normalized_ndim))
+    count = max(numel(x.shape[len(x.shape) - normalized_ndim:]), 1)
+    xhat = binary_data(be, "mul", binary_data(be, "sub", x, mean), rstd)
+    g = grad_y if weight is None else binary_data(be, "mul", grad_y, weight)
+    mean_g = be.reduce("sum", g, axes, True)
+    mean_g = be.binary("div", mean_g, scalar(be, dt, count, mean_g))
+    mean_gx = be.reduce("sum", be.binary("mul", g, xhat), axes, True)
+    mean_gx = be.binary("div", mean_gx, scalar(be, dt, count, mean_gx))
+    inner = binary_data(be, "sub", binary_data(be, "sub", g, mean_g),
+                        binary_data(be, "mul", xhat, mean_gx))
+    grad_x = binary_data(be, "mul", inner, rstd)
+    grad_w = None if weight is None else be.reduce("sum", be.binary("mul", grad_y, xhat), lead,
+                                                   False)
+    return grad_x, grad_w, be.reduce("sum", grad_y, lead, False)

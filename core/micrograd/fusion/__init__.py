@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from . import ir
 from .ir import Expr, ExprError
 
-__all__ = ["ir", "run", "stats", "reset_stats", "clear_cache", "cache_size", "Expr",
+__all__ = ["ir", "run", "check_call", "stats", "reset_stats", "clear_cache", "cache_size", "Expr",
            "ExprError"]
 
 cache_size = 512
@@ -42,7 +42,9 @@ def run(backend, expr: Expr, inputs: Sequence[Any], scalars: Sequence[Any] = (),
     results are written there and ``out`` is returned; an ``out`` array may be one of the
     inputs (an in-place update): every input is read before any output is written.
     """
-    _check_call(backend, expr, inputs, scalars, out)
+    if not isinstance(expr, Expr):
+        raise TypeError(f"fusion.run needs an ir.Expr, got {type(expr).__name__}")
+    check_call(expr, inputs, scalars, out)
     compile_elementwise = getattr(backend, "compile_elementwise", None)
     if compile_elementwise is None:
         _stats["evaluations"] += 1
@@ -82,9 +84,15 @@ def _kernel(backend, compile_elementwise, expr: Expr):
     return kernel
 
 
-def _check_call(backend, expr: Expr, inputs, scalars, out) -> None:
-    if not isinstance(expr, Expr):
-        raise TypeError(f"fusion.run needs an ir.Expr, got {type(expr).__name__}")
+def check_call(expr: Expr, inputs: Sequence[Any], scalars: Sequence[Any] = (),
+               out: Sequence[Any] | None = None) -> None:
+    """Raise :class:`ExprError` unless ``kernel(inputs, scalars, out)`` is a well-formed call of
+    ``expr``'s kernel: one array of the declared shape per input, one number per scalar, and
+    (with ``out``) one array of ``expr.shape`` per output.
+
+    :func:`run` calls it before every kernel call, so a backend's kernel need not check again;
+    a kernel meant to be called directly as well must still never read out of bounds on a bad
+    call (its own cheap guard, or this function)."""
     if len(inputs) != len(expr.inputs) or len(scalars) != len(expr.scalars):
         raise ExprError(f"the expression takes {len(expr.inputs)} inputs and "
                         f"{len(expr.scalars)} scalars, got {len(inputs)} and {len(scalars)}")

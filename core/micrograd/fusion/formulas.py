@@ -33,8 +33,9 @@ def _relu(x: Node) -> Node:
 
 
 def _relu_grad(x: Node, g: Node) -> Node:
-    # PyTorch's threshold_backward: an inf or nan gradient stays out of the zeroed positions.
-    return ir.where(x > 0, g, 0.0)
+    # PyTorch's threshold_backward (x <= 0 ? 0 : g): an inf or nan gradient stays out of the
+    # zeroed positions, and a nan input passes its gradient.
+    return ir.where(x <= 0, 0.0, g)
 
 
 def _sigmoid(x: Node) -> Node:
@@ -92,6 +93,12 @@ def _softplus_grad(x: Node, g: Node, beta: float, threshold: float) -> Node:
     return g * ir.where(z > threshold, 1.0, _sigmoid(z))
 
 
+def _relu_select(x: Node) -> Node:
+    # relu as a select rather than maximum(x, 0): its vjp is then _relu_grad exactly (0 at
+    # x == 0, where maximum's even split of ties gives 0.5) and nan still propagates.
+    return ir.where(x <= 0, 0.0, x)
+
+
 ACTIVATIONS = {
     # name: (forward f(x, *params), derivative d(saved, g, *params), saved: "x" or "y")
     "relu": (_relu, _relu_grad, "x"),
@@ -103,6 +110,11 @@ ACTIVATIONS = {
 }
 """The activations written as IR; ``saved`` says what the derivative reads besides ``g``: the
 input ``x`` or the output ``y``."""
+
+FUSIBLE_ACTIVATIONS = {name: forward for name, (forward, _, _) in ACTIVATIONS.items()}
+FUSIBLE_ACTIVATIONS["relu"] = _relu_select
+"""Forwards to inline into a larger expression that is differentiated by ``ir.vjp``: each one's
+vjp is its derivative in :data:`ACTIVATIONS` (the tests hold them to it)."""
 
 
 @lru_cache(maxsize=1024)
@@ -304,3 +316,85 @@ def clamp_backward(dtype, shape: tuple[int, ...], *, low: bool, high: bool) -> E
     if high:
         keep = x <= s["high"] if keep is None else ir.logical_and(keep, x <= s["high"])
     return Expr((x, g), tuple(s.values()), (g * ir.cast(keep, dtype),), shape)
+
+
+# ------------------------------------------------------------------ loss epilogues
+# The pointwise part of each regression / binary loss, PyTorch's formula per element; the
+# caller applies the reduction (a backend reduction, not IR). Differentiated by ir.vjp: each
+# formula is written so its vjp is PyTorch's gradient (abs' sign is 0 at 0; softplus(-x) as
+# max(-x, 0) + log1p(exp(-|x|)) has vjp -0.5 at x == 0, as -sigmoid(-x)).
+
+
+def _mse(x, t):
+    d = x - t
+    return d * d
+
+
+def _l1(x, t):
+    return abs(x - t)
+
+
+def _smooth_l1(x, t, beta):
+    d = abs(x - t)
+    if beta == 0:
+        return d
+    return ir.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
+
+
+def _huber(x, t, delta):
+    d = abs(x - t)
+    return ir.where(d <= delta, d * d * 0.5, (d - 0.5 * delta) * delta)
+
+
+def _binary_cross_entropy(x, t):
+    # PyTorch clamps each log at -100, so x = 0 or 1 gives a finite loss.
+    log_x = ir.maximum(ir.log(x), -100.0)
+    log_1mx = ir.maximum(ir.log(1.0 - x), -100.0)
+    return -(t * log_x + (1.0 - t) * log_1mx)
+
+
+def _binary_cross_entropy_with_logits(x, t, pos_weight=None):
+    # log(1 + exp(-x)) without overflow: max(-x, 0) + log1p(exp(-|x|)).
+    log_sig_neg = ir.log1p(ir.exp(-abs(x))) + ir.maximum(-x, 0.0)
+    if pos_weight is None:
+        return (1.0 - t) * x + log_sig_neg
+    return (1.0 - t) * x + (1.0 + (pos_weight - 1.0) * t) * log_sig_neg
+
+
+def _kl_div(x, t, log_target):
+    if log_target:
+        return ir.exp(t) * (t - x)
+    positive = t > 0
+    return ir.where(positive, t * ir.log(ir.where(positive, t, 1.0)), 0.0) - t * x
+
+
+POINTWISE_LOSSES = {
+    # name: (formula(x, target, *tensor operands, *params), names of its tensor operands)
+    "mse_loss": (_mse, ()),
+    "l1_loss": (_l1, ()),
+    "smooth_l1_loss": (_smooth_l1, ()),
+    "huber_loss": (_huber, ()),
+    "binary_cross_entropy": (_binary_cross_entropy, ()),
+    "binary_cross_entropy_with_logits": (_binary_cross_entropy_with_logits, ("pos_weight",)),
+    "kl_div": (_kl_div, ()),
+}
+
+
+@lru_cache(maxsize=512)
+def pointwise_loss(name: str, dtype, shape: tuple[int, ...], operand_shapes: tuple = (),
+                   weight_shape: tuple[int, ...] | None = None, params: tuple = ()) -> Expr:
+    """The unreduced loss ``name`` per element. Inputs ``(x, target, *operands[, weight])``:
+    ``x`` and ``target`` of ``shape``, then the extra tensor operands the loss takes (shapes
+    ``operand_shapes``, each broadcasting to ``shape``), then the optional per-element
+    ``weight`` multiplying the loss; all of ``dtype``. ``params`` are the loss's Python
+    numbers (beta, delta, log_target)."""
+    formula = POINTWISE_LOSSES[name][0]
+    x, t = Input(0, dtype, shape), Input(1, dtype, shape)
+    operands = tuple(Input(2 + i, dtype, s) for i, s in enumerate(operand_shapes))
+    loss = formula(x, t, *operands, *params)
+    inputs = (x, t) + operands
+    if weight_shape is not None:
+        weight = Input(len(inputs), dtype, weight_shape)
+        inputs += (weight,)
+        loss = loss * weight
+    return Expr(inputs, (), (loss,), shape)

@@ -28,12 +28,26 @@ __all__ = ["multi_head_attention_forward", "scaled_dot_product_attention"]
 _NEG_INF = float("-inf")
 
 
+_CAUSAL_MASKS: dict[tuple, Tensor] = {}
+_CAUSAL_MASKS_KEPT = 16
+
+
 def _causal_mask(q_len: int, k_len: int, like: Tensor) -> Tensor:
-    """Bool (L, S), True on and below the diagonal: query i sees keys 0..i (top-left aligned,
-    as PyTorch's ``ones(L, S).tril()``)."""
-    rows = arange(q_len, device=like._backend).unsqueeze(1)
-    cols = arange(k_len, device=like._backend).unsqueeze(0)
-    return rows >= cols
+    """Additive (L, S) of ``like``'s dtype: 0 on and below the diagonal, -inf above, so query i
+    sees keys 0..i (top-left aligned, as PyTorch's ``ones(L, S).tril()``). Built once per
+    (L, S, backend, dtype) and kept (a few of them): a training step adds it to the scores, one
+    op whose backward is the identity, instead of building and applying a bool mask per call."""
+    key = (q_len, k_len, id(like._backend), like._dtype)
+    mask = _CAUSAL_MASKS.get(key)
+    if mask is None or mask._backend is not like._backend:
+        rows = arange(q_len, device=like._backend).unsqueeze(1)
+        cols = arange(k_len, device=like._backend).unsqueeze(0)
+        mask = zeros((q_len, k_len), dtype=like._dtype, device=like._backend).masked_fill(
+            rows < cols, _NEG_INF)
+        if len(_CAUSAL_MASKS) >= _CAUSAL_MASKS_KEPT:
+            _CAUSAL_MASKS.pop(next(iter(_CAUSAL_MASKS)))
+        _CAUSAL_MASKS[key] = mask
+    return mask
 
 
 def _attend(query: Tensor, key: Tensor, value: Tensor, additive_mask: Tensor | None,
@@ -103,8 +117,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     additive = allowed = None
     if is_causal:
-        allowed = _causal_mask(query.shape[-2], key.shape[-2], query)
-    elif attn_mask is not None:
+        # Every query sees key 0 at least, so no row is fully masked: the plain softmax is safe.
+        additive = _causal_mask(query.shape[-2], key.shape[-2], query)
+        return _attend(query, key, value, additive, None, dropout_p, scale, safe=False)[0]
+    if attn_mask is not None:
         if attn_mask._dtype is dtypes.bool:
             allowed = attn_mask
         elif attn_mask._dtype.is_floating_point:

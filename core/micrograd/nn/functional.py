@@ -13,12 +13,14 @@ from ..autograd import grad_mode
 from ..ops import autocast
 from ..ops import loss as fused_loss
 from ..ops.activation import gelu, relu, sigmoid, silu, softplus
-from ..ops.base import check_same_backend
+from ..fusion import formulas
+from ..ops.base import check_same_backend, to_dtype
 from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d
 from ..ops.creation import arange
+from ..ops.fused import fused
 from ..ops.linalg import linear
 from ..ops.movement import pad
-from ..ops.normalization import batch_norm
+from ..ops.normalization import batch_norm, layer_norm
 from ..ops.reduction import log_softmax, softmax, vector_norm
 from ..ops.resample import interpolate
 from ..ops.unary import tanh
@@ -98,26 +100,6 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
 # ------------------------------------------------------------------ normalisation
 
 
-def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
-               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
-    """Normalise over the trailing ``normalized_shape`` dimensions (biased variance)."""
-    normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, int)
-                        else tuple(normalized_shape))
-    k = len(normalized_shape)
-    if tuple(x.shape[x.ndim - k:]) != normalized_shape:
-        raise RuntimeError(f"layer_norm: expected input with trailing shape "
-                           f"{normalized_shape}, got {tuple(x.shape)}")
-    axes = tuple(range(x.ndim - k, x.ndim))
-    mean = x.mean(axes, keepdim=True)
-    var = x.var(axes, unbiased=False, keepdim=True)
-    y = (x - mean) * (var + eps).rsqrt()
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
-
-
 # ------------------------------------------------------------------ losses
 
 
@@ -139,17 +121,33 @@ def _same_shape(x: Tensor, target: Tensor, name: str) -> None:
                          f"reshape the target, e.g. target.view_as(input)")
 
 
+def _pointwise_loss(name: str, x: Tensor, target: Tensor, operands: tuple = (),
+                    weight: Tensor | None = None, params: tuple = ()) -> Tensor:
+    """The unreduced loss ``name`` of ``fusion.formulas.POINTWISE_LOSSES``: one fused kernel
+    (forward and backward) on a backend with compile_elementwise, its ops one by one on any
+    other. Operands are promoted to one floating dtype, as the composed ops would be."""
+    tensors = (x, target) + operands + (() if weight is None else (weight,))
+    for t in tensors[1:]:
+        check_same_backend(x, t, name)
+    dtype = dtypes.result_type(*tensors)
+    if not dtype.is_floating_point:
+        dtype = dtypes.get_default_dtype()
+    shape = tuple(x.shape)
+    expr = formulas.pointwise_loss(name, dtype, shape, tuple(tuple(t.shape) for t in operands),
+                                   None if weight is None else tuple(weight.shape), params)
+    return fused(expr, *(to_dtype(t, dtype) for t in tensors))
+
+
 @autocast.runs_in_float32
 def mse_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _same_shape(x, target, "mse_loss")
-    diff = x - target
-    return _reduce(diff * diff, reduction)
+    return _reduce(_pointwise_loss("mse_loss", x, target), reduction)
 
 
 @autocast.runs_in_float32
 def l1_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _same_shape(x, target, "l1_loss")
-    return _reduce((x - target).abs(), reduction)
+    return _reduce(_pointwise_loss("l1_loss", x, target), reduction)
 
 
 def _class_last(x: Tensor) -> Tensor:
@@ -276,10 +274,8 @@ def binary_cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None
         raise RuntimeError(f"binary_cross_entropy: all elements of input should be between 0 "
                            f"and 1, got values in [{lo}, {hi}]; for logits use "
                            f"binary_cross_entropy_with_logits")
-    loss = -(target * x.log().clamp(min=-100) + (1 - target) * (1 - x).log().clamp(min=-100))
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return _reduce(_pointwise_loss("binary_cross_entropy", x, target, weight=weight),
+                   reduction)
 
 
 @autocast.runs_in_float32
@@ -288,15 +284,9 @@ def binary_cross_entropy_with_logits(x: Tensor, target: Tensor, weight: Tensor |
                                      pos_weight: Tensor | None = None) -> Tensor:
     """Sigmoid + BCE in one numerically stable formula (PyTorch's)."""
     _same_shape(x, target, "binary_cross_entropy_with_logits")
-    # log(1 + exp(-|x|)) + max(-x, 0) is log(1 + exp(-x)) without overflow.
-    log_sig_neg = (-x.abs()).exp().log1p() + (-x).clamp(min=0)
-    if pos_weight is not None:
-        loss = (1 - target) * x + (1 + (pos_weight - 1) * target) * log_sig_neg
-    else:
-        loss = (1 - target) * x + log_sig_neg
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    operands = () if pos_weight is None else (pos_weight,)
+    return _reduce(_pointwise_loss("binary_cross_entropy_with_logits", x, target, operands,
+                                   weight), reduction)
 
 
 # ------------------------------------------------------------------ more activations
@@ -391,7 +381,8 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
         raise RuntimeError(f"group_norm: Expected number of channels in input to be divisible "
                            f"by num_groups, but got input of shape {tuple(x.shape)} and "
                            f"num_groups={num_groups}")
-    grouped = x.reshape(n, num_groups, -1)
+    # The group's size spelled out, not -1: an empty batch (n = 0) leaves -1 undetermined.
+    grouped = x.reshape(n, num_groups, x.numel() // max(n * num_groups, 1))
     mean = grouped.mean(-1, keepdim=True)
     var = grouped.var(-1, unbiased=False, keepdim=True)
     y = ((grouped - mean) * (var + eps).rsqrt()).reshape(tuple(x.shape))
@@ -420,10 +411,7 @@ def smooth_l1_loss(x: Tensor, target: Tensor, size_average=None, reduce=None,
     if beta < 0:
         raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, got "
                            f"{beta}")
-    diff = (x - target).abs()
-    if beta == 0:
-        return _reduce(diff, reduction)
-    return _reduce(where(diff < beta, diff * diff * (0.5 / beta), diff - 0.5 * beta),
+    return _reduce(_pointwise_loss("smooth_l1_loss", x, target, params=(float(beta),)),
                    reduction)
 
 
@@ -434,9 +422,8 @@ def huber_loss(x: Tensor, target: Tensor, reduction: str = "mean", delta: float 
     if delta <= 0:
         raise RuntimeError(f"huber_loss does not support non-positive values for delta, got "
                            f"{delta}")
-    diff = (x - target).abs()
-    loss = where(diff <= delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
-    return _reduce(loss if weight is None else loss * weight, reduction)
+    return _reduce(_pointwise_loss("huber_loss", x, target, weight=weight,
+                                   params=(float(delta),)), reduction)
 
 
 def kl_div(x: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
@@ -445,12 +432,7 @@ def kl_div(x: Tensor, target: Tensor, size_average=None, reduce=None, reduction:
     ``target * (log(target) - x)`` (0 where ``target`` is 0), or with ``log_target``
     ``exp(target) * (target - x)``. ``reduction="batchmean"`` divides the sum by the batch
     size, which is the mathematical KL divergence; ``"mean"`` divides by every element."""
-    if log_target:
-        loss = target.exp() * (target - x)
-    else:
-        positive = target > 0
-        safe = where(positive, target, 1.0)
-        loss = where(positive, target * safe.log(), 0.0) - target * x
+    loss = _pointwise_loss("kl_div", x, target, params=(bool(log_target),))
     if reduction == "batchmean":
         return loss.sum() / (x.shape[0] if x.ndim else 1)
     if reduction == "mean":

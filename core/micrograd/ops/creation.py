@@ -11,6 +11,8 @@ import numpy as np
 from .. import dtypes
 from .._devices import backend_for_device, check_dtype, default_backend  # noqa: F401
 from ..backend import Backend
+from ..device import device as Device
+from ..registry import BackendError, registry
 from ..shape import as_dims, check_shape
 from ..tensor import Tensor, declare_method, surface
 from ..decompositions import call_optional
@@ -304,16 +306,33 @@ def _count(value, what: str, name: str, dtype: dtypes.DType) -> int:
     return count
 
 
-def _rebuild(host, dtype_name, device, requires_grad):
-    return tensor(host, dtype=dtypes.dtype_from_name(dtype_name), device=device,
-                  requires_grad=requires_grad)
+def saved_placement(device: str, backend_name: str | None):
+    """Where a tensor saved on ``device`` by the backend ``backend_name`` is rebuilt: on that
+    backend when it is installed and starts here (a model pickled on ``numpy`` comes back on
+    ``numpy``, not on whichever backend serves ``cpu``), otherwise on ``device``'s default
+    backend. ``backend_name`` is None for what was saved before backends were recorded."""
+    if backend_name is not None:
+        dev = Device(device)
+        try:
+            backend = registry.backend(backend_name, dev.index or 0)
+        except BackendError:
+            return device
+        if backend.device.type == dev.type:
+            return backend
+    return device
+
+
+def _rebuild(host, dtype_name, device, requires_grad, backend_name=None):
+    return tensor(host, dtype=dtypes.dtype_from_name(dtype_name),
+                  device=saved_placement(device, backend_name), requires_grad=requires_grad)
 
 
 @surface(method="__reduce_ex__", function=False)
 def reduce_ex(self, protocol):
-    """Pickling goes through the host: the values, the dtype's name and the device string."""
+    """Pickling goes through the host: the values, the dtype's name, the device string and the
+    backend's name (pickles without it, from before, still load)."""
     return (_rebuild, (self.detach()._host().copy(), self._dtype.name, str(self.device),
-                       self.requires_grad))
+                       self.requires_grad, self._backend.name))
 
 
 # ------------------------------------------------------------ construction from an existing tensor

@@ -2,7 +2,8 @@
 
 :class:`Fused` runs an ``ir.Expr`` over tensors as one kernel (``fusion.run``); its backward
 is ``ir.vjp`` of the same expression, itself a :class:`Fused` op, so higher-order gradients
-come from the same machinery.
+come from the same machinery. An expression of several outputs (a fused region of
+``micrograd.compile``) has its node in ``micrograd.compiler.region``.
 """
 
 from __future__ import annotations

@@ -132,7 +132,9 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
             raise RuntimeError(f"batch_norm: {name} must have shape ({c},) for input of shape "
                                f"{tuple(x.shape)}, got {tuple(t.shape)}")
     if training:
-        if x.numel() // max(c, 1) <= 1:
+        # Exactly one value per channel has no variance; none at all (an empty batch) is
+        # allowed, as in PyTorch.
+        if x.numel() // max(c, 1) == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got "
                              f"input size {tuple(x.shape)}")
     elif running_mean is None or running_var is None:
@@ -143,5 +145,83 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
             check_same_backend(x, t, "batch_norm")
             t = to_dtype(t, x._dtype)
         params.append(t)
+    if x.numel() == 0:
+        # PyTorch's answer for an empty input: an empty output still connected to x, weight
+        # and bias (whose gradients are then zeros), and running statistics left alone (the
+        # mean of nothing would write nan into them).
+        out = x * 1
+        if params[0] is not None:
+            out = out * params[0][0]
+        if params[1] is not None:
+            out = out + params[1][0]
+        return out
     return BatchNorm.apply(x, *params, running_mean=running_mean, running_var=running_var,
                            training=bool(training), momentum=float(momentum), eps=float(eps))
+
+
+# ---------------------------------------------------------------------------- layer norm
+
+
+class LayerNorm(Op):
+    """``(x - mean) * rstd * weight + bias`` over the last ``normalized_ndim`` dims of x, the
+    statistics per row. Forward and a plain backward are the contract's optional
+    ``layer_norm`` and ``layer_norm_backward``; under ``create_graph`` the backward is the same
+    formula in Tensor ops, recomputing the statistics from x so that it is differentiable."""
+
+    def forward(self, x, weight, bias, normalized_ndim, eps):
+        self.normalized_ndim, self.eps = normalized_ndim, eps
+        y, self.mean, self.rstd = call_optional(x._backend, "layer_norm", x._dtype, x._data,
+                                                _data(weight), _data(bias), normalized_ndim, eps)
+        self.save_for_backward(x, weight)
+        return y
+
+    def backward(self, grad):
+        x, weight = self.saved_tensors
+        need_x, need_w, need_b = (edge is not None for edge in self.next_functions)
+        if not grad_mode.state.enabled:
+            gx, gw, gb = call_optional(x._backend, "layer_norm_backward", x._dtype, grad._data,
+                                       x._data, _data(weight), self.mean, self.rstd,
+                                       self.normalized_ndim)
+            return (_wrap(gx, x) if need_x else None,
+                    _wrap(gw, x) if need_w and gw is not None else None,
+                    _wrap(gb, x) if need_b else None)
+        axes = tuple(range(x.ndim - self.normalized_ndim, x.ndim))
+        lead = tuple(range(x.ndim - self.normalized_ndim))
+        mean = x.mean(axes, keepdim=True)
+        xc = x - mean
+        rstd = ((xc * xc).mean(axes, keepdim=True) + self.eps).rsqrt()
+        xhat = xc * rstd
+        g = grad if weight is None else grad * weight
+        gx = (g - g.mean(axes, keepdim=True) - xhat * (g * xhat).mean(axes, keepdim=True)) * rstd
+        gw = Sum.apply(grad * xhat, axes=lead, keepdim=False) if need_w else None
+        gb = Sum.apply(grad, axes=lead, keepdim=False) if need_b else None
+        return gx if need_x else None, gw, gb
+
+    def release(self) -> None:
+        super().release()
+        self.mean = self.rstd = None
+
+
+def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` dimensions (biased variance), then
+    scale by ``weight`` and shift by ``bias`` (each of ``normalized_shape``, or None)."""
+    normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, int)
+                        else tuple(normalized_shape))
+    k = len(normalized_shape)
+    if k > x.ndim or tuple(x.shape[x.ndim - k:]) != normalized_shape:
+        raise RuntimeError(f"layer_norm: expected input with trailing shape "
+                           f"{normalized_shape}, got {tuple(x.shape)}")
+    if x._dtype.kind != "f":
+        raise RuntimeError(f"layer_norm: expected a floating input, got {x._dtype}; convert it "
+                           f"with .float()")
+    params = []
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None:
+            if tuple(t.shape) != normalized_shape:
+                raise RuntimeError(f"layer_norm: {name} must have shape {normalized_shape}, "
+                                   f"got {tuple(t.shape)}")
+            check_same_backend(x, t, "layer_norm")
+            t = to_dtype(t, x._dtype)
+        params.append(t)
+    return LayerNorm.apply(x, *params, normalized_ndim=k, eps=float(eps))

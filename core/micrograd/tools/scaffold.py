@@ -114,11 +114,11 @@ def scaffold(name: str, directory: str | Path | None = None, device_type: str | 
         "pyproject.toml": _PYPROJECT,
         "README.md": _README,
         "tox.ini": _TOX,
-        f"src/{n['module']}/__init__.py": _INIT,
-        f"src/{n['module']}/plugin.py": _PLUGIN,
-        f"src/{n['module']}/backend.py": _BACKEND_HEAD.replace("{design}", fields["design"])
+        f"{n['module']}/__init__.py": _INIT,
+        f"{n['module']}/plugin.py": _PLUGIN,
+        f"{n['module']}/backend.py": _BACKEND_HEAD.replace("{design}", fields["design"])
         + (_SYNCHRONIZE if kind == "lazy" else "") + _primitive_stubs() + _optional_op_stubs(),
-        f"src/{n['module']}/conformance_xfail.txt": _XFAIL,
+        f"{n['module']}/conformance_xfail.txt": _XFAIL,
     }
     written = []
     for relative, template in files.items():
@@ -244,8 +244,8 @@ test = ["micrograd-conformance{core_floor}", "pytest>=7.4,<10"]
 [project.entry-points."micrograd.backends"]
 {name} = "{module}.plugin"
 
-[tool.setuptools.packages.find]
-where = ["src"]
+[tool.setuptools]
+packages = ["{module}"]
 
 [tool.setuptools.package-data]
 {module} = ["conformance_xfail.txt"]
@@ -260,7 +260,7 @@ contract {contract}).
 
 ## Finish it
 
-1. Implement every primitive in `src/{module}/backend.py`. Each stub's docstring is the
+1. Implement every primitive in `{module}/backend.py`. Each stub's docstring is the
    contract's exact semantics; delete its `@todo` mark when the body is real. Until none remain,
    `micrograd info` lists the backend as unavailable and names the primitives still to write.
 2. Declare what the backend supports in `capabilities` (dtypes, device count, notes).
@@ -278,7 +278,7 @@ pytest -p micrograd_conformance --pyargs micrograd_conformance --backend {name}
 tox                                   # the same, in a clean environment
 ```
 
-Known failures go in `src/{module}/conformance_xfail.txt`: one test-id glob per line, then the
+Known failures go in `{module}/conformance_xfail.txt`: one test-id glob per line, then the
 reason. The list is strict: a listed test that passes fails the run.
 """
 
@@ -326,7 +326,7 @@ def _make_backend(index: int):
     unwritten = {cls}.unwritten_primitives()
     if unwritten:
         raise BackendUnavailable(f"primitives not implemented yet: {{', '.join(unwritten)}} "
-                                 f"(see src/{module}/backend.py)")
+                                 f"(see {module}/backend.py)")
     if index != 0:
         raise BackendUnavailable(f"{name} has one device (index 0), not {{index}}")
     return {cls}(device("{device_type}", index))

@@ -71,7 +71,12 @@ def broadcast_column(lib, x, b):
     return (x - col) ** 2 * b + col.abs()
 
 
-FUNCTIONS = [gelu_tanh, bias_silu, scalar_left_operands, where_and_compare, activations_inlined,
+def relu_in_regions(lib, x, b):
+    z = x * b + 0.5
+    return lib.relu(z) * x - lib.nn.functional.relu(x - b).exp()
+
+
+FUNCTIONS = [gelu_tanh, relu_in_regions, bias_silu, scalar_left_operands, where_and_compare, activations_inlined,
              clamp_and_casts,
              opaque_in_the_middle, matmul_block, two_outputs, intermediate_used_twice,
              broadcast_column]
@@ -125,6 +130,9 @@ def test_gelu_is_one_region_with_one_fused_backward(backend):
     y = compiled(x)
     stats = compiler.stats(compiled)
     assert (stats["fused_regions"], stats["fused_ops"], stats["traced_ops"]) == (1, 8, 8)
+    if backend == "numpy":     # no native fused kernel: the region saves what eager saves
+        assert y.grad_fn.name() != "FusedBackward0"
+        return
     assert y.grad_fn.name() == "FusedBackward0"
     assert all(edge is None or type(edge).__name__ == "AccumulateGrad"
                for edge in y.grad_fn.next_functions)   # nothing between x and the region
@@ -206,3 +214,119 @@ def test_outputs_keep_their_identity_when_the_function_returns_an_input(backend)
     a, b = compiled(x, y)
     assert a is x
     np.testing.assert_allclose(b.numpy(), y.numpy() * 2)
+
+
+def _has_native_kernels(backend: str) -> bool:
+    from micrograd.ops.creation import default_backend
+    return getattr(default_backend(), "compile_elementwise", None) is not None
+
+
+def test_relu_fuses_with_eager_and_torch_subgradient_at_zero(backend):
+    compiled = mg.compile(lambda x: (x * 2).relu() * 3 + 1)
+    x_np = np.array([-1.0, 0.0, 0.0, 2.0, -0.0, 0.5], dtype=np.float32)
+    for _ in range(2):
+        x = mg.tensor(x_np, requires_grad=True)
+        y = compiled(x)
+        y.sum().backward()
+        np.testing.assert_allclose(y.detach().numpy(), np.maximum(x_np * 2, 0) * 3 + 1)
+        np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 0, 6, 0, 6])
+    x = mg.tensor([float("nan"), 0.0, 1.0], requires_grad=True)
+    for f in (compiled, lambda x: (x * 2).relu() * 3 + 1):      # torch: nan passes its grad
+        x.grad = None
+        f(x).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), [6, 0, 6])
+    assert compiler.stats(compiled)["fused_ops"] == 4      # mul, relu, mul, add: one region
+    nan = compiled(mg.tensor([float("nan"), -1.0]))
+    assert np.isnan(nan.numpy()[0]) and nan.numpy()[1] == 1.0      # relu(nan) is nan
+
+
+def test_a_multi_output_region_backward_is_one_kernel(backend):
+    from micrograd import fusion
+    def three_outputs(x, b):
+        y = x * b
+        return y.exp(), (y - 1) * (x + 1), (y > 0.5)
+    compiled = mg.compile(three_outputs)
+    x_np = np.random.default_rng(5).standard_normal((4, 5)).astype(np.float32)
+    b_np = np.random.default_rng(6).standard_normal(5).astype(np.float32)
+    native = _has_native_kernels(backend)
+    compiled(mg.tensor(x_np, requires_grad=True), mg.tensor(b_np, requires_grad=True))  # trace
+    for used in ((0, 1), (1,), (0, 1)):                # every output, then one of them
+        x = mg.tensor(x_np, requires_grad=True)
+        b = mg.tensor(b_np, requires_grad=True)
+        outs = compiled(x, b)
+        fusion.reset_stats()
+        sum(outs[k].sum() * (k + 1) for k in used).backward()
+        counts = fusion.stats()
+        if native:
+            assert counts["hits"] + counts["compiles"] == 1, counts
+            assert counts["evaluations"] == 0
+        tx = torch.tensor(x_np, dtype=torch.float64, requires_grad=True)
+        tb = torch.tensor(b_np, dtype=torch.float64, requires_grad=True)
+        touts = ((tx * tb).exp(), (tx * tb - 1) * (tx + 1))
+        sum(touts[k].sum() * (k + 1) for k in used).backward()
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(outs[2].numpy(), x_np * b_np > 0.5)
+    assert compiler.stats(compiled)["fused_regions"] == 1
+
+
+def test_multi_output_region_supports_retain_graph_and_double_backward(backend):
+    compiled = mg.compile(lambda x: ((x * x).sin(), x.exp() * x))
+    x_np = np.linspace(-1, 1, 6).astype(np.float64)
+    compiled(mg.tensor(x_np))
+    x = mg.tensor(x_np, requires_grad=True)
+    a, c = compiled(x)
+    total = a.sum() + c.sum() * 2
+    (g,) = mg.autograd.grad(total, x, create_graph=True, retain_graph=True)
+    (g_again,) = mg.autograd.grad(total, x, retain_graph=True)
+    (gg,) = mg.autograd.grad(g.sum(), x)
+    tx = torch.tensor(x_np, requires_grad=True)
+    t_total = (tx * tx).sin().sum() + (tx.exp() * tx).sum() * 2
+    (tg,) = torch.autograd.grad(t_total, tx, create_graph=True)
+    (tgg,) = torch.autograd.grad(tg.sum(), tx)
+    np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(g_again.numpy(), tg.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(gg.numpy(), tgg.numpy(), rtol=1e-10)
+
+
+def test_without_native_kernels_a_region_saves_instead_of_recomputing(backend):
+    from micrograd import fusion
+    compiled = mg.compile(lambda x: (x * 2 + 1).tanh() * x)
+    x = mg.randn(16, requires_grad=True)
+    compiled(x)
+    fusion.reset_stats()
+    y = compiled(x)
+    native = _has_native_kernels(backend)
+    assert (y.grad_fn.name() == "FusedBackward0") is native
+    with mg.no_grad():
+        compiled(x)                                      # traced again (grad mode is guarded)
+        fusion.reset_stats()
+        compiled(x)                                      # no graph: fused on every backend
+    assert fusion.stats()["hits" if native else "evaluations"] == 1
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "silu", "gelu", "gelu_tanh", "softplus"])
+def test_each_fusible_forward_differentiates_to_its_derivative_at_the_kinks(backend, name):
+    """What compile inlines (formulas.FUSIBLE_ACTIVATIONS) has, through ir.vjp, the gradient
+    eager code gives (formulas.ACTIVATIONS' derivative), zero and the softplus threshold
+    included; and the same values as the activation's own forward."""
+    from micrograd.fusion import formulas, ir
+    from micrograd.ops.creation import default_backend
+    be = default_backend()
+    params = (2.0, 1.0) if name == "softplus" else ()
+    xv = np.concatenate([np.linspace(-4, 4, 61), [0.0, -0.0, 0.5, np.nan]])
+    gv = np.random.default_rng(0).uniform(-1, 1, xv.size)
+    host = be.to_host
+    xv, gv = (mg.tensor(v, dtype=mg.float64)._data for v in (xv, gv))
+    x_node = ir.Input(0, mg.float64, xv.shape)
+    inlined = ir.Expr((x_node,), (), (formulas.FUSIBLE_ACTIVATIONS[name](x_node, *params),),
+                      xv.shape)
+    forward = formulas.activation(name, mg.float64, xv.shape, params)
+    (y,) = ir.evaluate(be, forward, [xv])
+    (y_inlined,) = ir.evaluate(be, inlined, [xv])
+    np.testing.assert_array_equal(host(y_inlined), host(y))
+    saved = y if formulas.ACTIVATIONS[name][2] == "y" else xv
+    backward = formulas.activation_backward(name, mg.float64, xv.shape, params)
+    (expected,) = ir.evaluate(be, backward, [saved, gv])
+    (auto,) = ir.evaluate(be, ir.vjp(inlined, [0]), [xv, gv])
+    np.testing.assert_allclose(host(auto), host(expected), rtol=1e-12, atol=1e-14)

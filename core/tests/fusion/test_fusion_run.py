@@ -114,6 +114,22 @@ def test_calls_with_the_wrong_operands_raise_naming_them(backend):
         fusion.run(backend, "x + 1", [three])
 
 
+def test_check_call_is_the_public_check_run_makes_before_any_kernel(backend):
+    expr = _axpy(3)
+    three = put(backend, [1, 2, 3], F32)
+    fusion.check_call(expr, [three, three], [1.0])
+    fusion.check_call(expr, [three, three], [1.0], out=[three])
+    with pytest.raises(ir.ExprError, match="takes 2 inputs and 1 scalars, got 2 and 0"):
+        fusion.check_call(expr, [three, three], [])
+    with pytest.raises(ir.ExprError, match="out has 2 arrays; the expression has 1 outputs"):
+        fusion.check_call(expr, [three, three], [1.0], out=[three, three])
+    # a bad call never reaches the kernel (nor compiles it)
+    be = Fusing(backend.device)
+    with pytest.raises(ir.ExprError):
+        fusion.run(be, expr, [three], [1.0])
+    assert be.compiled == []
+
+
 def test_a_hook_returning_a_non_kernel_is_a_type_error_naming_the_backend(backend):
     class Broken(type(backend)):
         name = "broken-fuser"

@@ -80,6 +80,27 @@ def test_sdpa_causal_with_more_queries_than_keys_and_3d_inputs():
             lambda m, q, k, v: m(q, k, v), [_x(3, 6, 4), _x(3, 4, 4), _x(3, 4, 2)])
 
 
+def test_sdpa_causal_with_fewer_queries_than_keys_in_float32():
+    # The cached additive mask is top-left aligned, as PyTorch's ones(L, S).tril().
+    q = _x(2, 3, 4, 5)
+    compare(_Sdpa(torch, is_causal=True), _Sdpa(mg, is_causal=True),
+            lambda m, q, k, v: m(q, k, v), [q, _x(2, 3, 7, 5), _x(2, 3, 7, 2)],
+            dtype="float32", rtol=1e-5, atol=1e-6)
+
+
+def test_sdpa_causal_mask_is_built_once_per_shape_and_dtype():
+    from micrograd.nn import _attention
+    _attention._CAUSAL_MASKS.clear()
+    for dtype in (mg.float32, mg.float64, mg.float32):
+        q = mg.randn(1, 2, 4, 3, dtype=dtype)
+        F.scaled_dot_product_attention(q, q, q, is_causal=True)
+    masks = list(_attention._CAUSAL_MASKS.values())
+    assert [m.dtype for m in masks] == [mg.float32, mg.float64]
+    expected = np.where(np.tril(np.ones((4, 4), bool)), 0.0, -np.inf)
+    np.testing.assert_array_equal(masks[1].cpu().numpy(), expected)
+    assert not masks[0].requires_grad
+
+
 def test_sdpa_grouped_query_attention():
     compare(_Sdpa(torch, enable_gqa=True), _Sdpa(mg, enable_gqa=True),
             lambda m, q, k, v: m(q, k, v), [_x(2, 4, 5, 4), _x(2, 2, 5, 4), _x(2, 2, 5, 3)])

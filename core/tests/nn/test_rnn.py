@@ -174,7 +174,9 @@ def test_bad_arguments_raise_like_pytorch():
 
 @pytest.mark.parametrize("name, kwargs", [("LSTM", dict(bidirectional=True)),
                                           ("GRU", dict(bidirectional=True)),
-                                          ("GRU", dict(bias=False))], ids=lambda v: str(v))
+                                          ("GRU", dict(bias=False)),
+                                          ("RNN", dict(num_layers=2, bidirectional=True))],
+                         ids=lambda v: str(v))
 def test_double_backward_through_fused_layers_matches_pytorch(name, kwargs):
     torch_module, module = _pair(name, kwargs, IN, HIDDEN)
     torch_module.double()
@@ -192,3 +194,87 @@ def test_double_backward_through_fused_layers_matches_pytorch(name, kwargs):
     for (name, p_t), p_m in zip(torch_module.named_parameters(), module.parameters()):
         np.testing.assert_allclose(_host(p_m.grad), _host(p_t.grad), rtol=1e-8, atol=1e-12,
                                    err_msg=name)
+
+
+# ------------------------------------------------------------------ the fused sequences
+# nn/ tests run on the default device (the C++ cpu backend where installed, whose fused gate
+# kernels are compiled); these also pin the numpy backend, where the same expressions are
+# evaluated op by op.
+
+@pytest.fixture(params=["numpy", "cpu"])
+def device(request):
+    from micrograd import _devices
+    before = _devices._default_spec
+    try:
+        mg.set_default_device(request.param)
+    except Exception as error:                       # the cpu plugin is not installed
+        mg.set_default_device(before)
+        pytest.skip(f"device {request.param!r} unavailable: {error}")
+    yield request.param
+    mg.set_default_device(before)
+
+
+FUSED = [dict(num_layers=2, bidirectional=True, batch_first=True), dict(num_layers=3),
+         dict(bias=False, bidirectional=True)]
+
+
+def _initial(name, kwargs):
+    shape = _state_shape(kwargs, (BATCH,))
+    return (_x(*shape), _x(*shape)) if name == "LSTM" else (_x(*shape),)
+
+
+def _call_with_state(name, final_only=False):
+    pick = (lambda out: out[1]) if final_only else (lambda out: out)
+    if name == "LSTM":
+        return lambda m, x, h, c: pick(m(x, (h, c)))
+    return lambda m, x, h: pick(m(x, h))
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("kwargs", FUSED, ids=str)
+def test_fused_sequence_with_initial_state_matches_pytorch(device, name, kwargs):
+    torch_module, module = _pair(name, kwargs, IN, HIDDEN)
+    x = _x(BATCH, SEQ, IN) if kwargs.get("batch_first") else _x(SEQ, BATCH, IN)
+    compare(torch_module, module, _call_with_state(name), [x, *_initial(name, kwargs)])
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("kwargs", FUSED[:2], ids=str)
+def test_fused_sequence_gradients_through_final_states_only(device, name, kwargs):
+    # Only h_n (and c_n) reach the loss: the final rows of the packed output carry the
+    # gradient, every hidden state's own gradient is zero.
+    torch_module, module = _pair(name, kwargs, IN, HIDDEN)
+    x = _x(BATCH, SEQ, IN) if kwargs.get("batch_first") else _x(SEQ, BATCH, IN)
+    compare(torch_module, module, _call_with_state(name, final_only=True),
+            [x, *_initial(name, kwargs)])
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
+def test_fused_sequence_float32_matches_pytorch(device, name):
+    torch_module, module = _pair(name, dict(num_layers=2), IN, HIDDEN)
+    compare(torch_module, module, lambda m, x: m(x), [_x(SEQ, BATCH, IN)], dtype="float32",
+            rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
+def test_fused_sequence_runs_one_gate_kernel_per_step_each_way(device, name):
+    from micrograd import fusion
+    layers, directions = 2, 2
+    module = getattr(nn, name)(IN, HIDDEN, num_layers=layers, bidirectional=True)
+    x = mg.randn(SEQ, BATCH, IN, requires_grad=True)
+    fusion.reset_stats()
+    out, h = module(x)
+    forward = fusion.stats()
+    out.sum().backward()
+    total = fusion.stats()
+    runs = lambda s: s["compiles"] + s["hits"] + s["evaluations"]     # noqa: E731
+    assert runs(forward) == SEQ * layers * directions
+    assert runs(total) == 2 * SEQ * layers * directions
+
+
+@pytest.mark.parametrize("kwargs", [dict(nonlinearity="relu", bidirectional=True),
+                                    dict(nonlinearity="relu", num_layers=2, bias=False)], ids=str)
+def test_fused_relu_rnn_with_initial_state_matches_pytorch(device, kwargs):
+    torch_module, module = _pair("RNN", kwargs, IN, HIDDEN)
+    compare(torch_module, module, _call_with_state("RNN"),
+            [_x(SEQ, BATCH, IN), *_initial("RNN", kwargs)])

@@ -1,25 +1,36 @@
 """conv2d forward and forward + backward: micrograd's ``cpu`` backend against PyTorch eager.
 
-Same inputs in one process, contenders interleaved round by round (the machine may be shared),
-medians reported with the ratio micrograd / PyTorch (below 1.0: micrograd is faster), at one
-and at two threads.
+Measured the way the harness (``python -m benchmarks``) measures: the same inputs, results
+checked equal first, each contender timed on its own by ``benchmarks.timing.measure`` (warm-up,
+calibrated samples, median) with the harness's full profile, and every thread pool limited as
+the harness limits it (torch.set_num_threads, threadpoolctl over the BLAS and OpenMP pools,
+micrograd-cpu's own pool), at one and at two threads. The ratio is micrograd / PyTorch (below
+1.0: micrograd is faster). An earlier version alternated the contenders every 20 ms and left
+numpy's OpenBLAS pool at its default size; its PyTorch column read 16 ms on the harness's shape
+where the harness read 10 ms.
 
     python plugins/micrograd-cpu/benchmarks/bench_conv.py            # all shapes, 1 and 2 threads
-    python plugins/micrograd-cpu/benchmarks/bench_conv.py --rounds 5 --threads 2
+    python plugins/micrograd-cpu/benchmarks/bench_conv.py --threads 2 --only resnet
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import gc
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
-import micrograd as mg
-import micrograd.nn.functional as mF
-from micrograd_cpu import _core
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))   # the repository's benchmarks/
+
+import micrograd as mg   # noqa: E402
+import micrograd.nn.functional as mF   # noqa: E402
+from benchmarks.frameworks import _limit_native_pools   # noqa: E402
+from benchmarks.runner import PROFILES   # noqa: E402
+from benchmarks.timing import measure   # noqa: E402
+from micrograd_cpu import _core   # noqa: E402
 
 # name: (batch, in channels, side, out channels, kernel, padding, stride)
 SHAPES = {
@@ -73,26 +84,24 @@ def contenders(shape):
     return {"fwd": (mg_fwd, torch_fwd), "fwd+bwd": (mg_step, torch_step)}
 
 
-def interleaved(fns, rounds: int, budget: float = 0.02) -> list[float]:
-    """Median seconds per call of each fn, calls of all fns alternating round by round."""
-    for fn in fns:
-        fn()
-    start = time.perf_counter()
-    fns[0]()
-    inner = max(1, int(budget / max(time.perf_counter() - start, 1e-6)))
-    samples = [[] for _ in fns]
-    for _ in range(rounds):
-        for fn, out in zip(fns, samples):
-            start = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            out.append((time.perf_counter() - start) / inner)
-    return [statistics.median(s) for s in samples]
+def timed(fn) -> float:
+    """Median seconds per call of fn, with the harness's full profile."""
+    profile = PROFILES["full"]
+    stats = measure(fn, lambda _: None, warmup=profile.warmup, repeats=profile.repeats,
+                    min_sample_s=profile.min_sample_s, budget_s=profile.budget_s)
+    gc.collect()
+    return stats.median
+
+
+def set_threads(threads: int) -> None:
+    """Every pool at ``threads``, as the harness's --threads sets them."""
+    torch.set_num_threads(threads)
+    _core.set_num_threads(threads)
+    _limit_native_pools(threads)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--only", default="", help="run the shapes whose name contains this")
     args = parser.parse_args()
@@ -101,10 +110,9 @@ def main() -> None:
         if args.only not in name:
             continue
         for threads in args.threads:
-            _core.set_num_threads(threads)
-            torch.set_num_threads(threads)
+            set_threads(threads)
             for phase, (mg_fn, torch_fn) in contenders(shape).items():
-                mg_s, torch_s = interleaved([mg_fn, torch_fn], args.rounds)
+                torch_s, mg_s = timed(torch_fn), timed(mg_fn)
                 print(f"{name:<32} {threads:>3} {phase:<8} {mg_s * 1e3:9.3f} "
                       f"{torch_s * 1e3:9.3f} {mg_s / torch_s:6.2f}", flush=True)
 

@@ -8,14 +8,17 @@
 
     python plugins/micrograd-cpu/benchmarks/bench_fusion.py [--quick] [--no-inductor]
 
-Times are medians; ratios are other / fused (above 1: the fused kernel is faster).
+Times are medians (the benchmark harness's timer, ``benchmarks/timing.py``); ratios are
+other / fused (above 1: the fused kernel is faster). Run from the repository root, or anywhere
+in a checkout (the harness's timer is found from this file's place).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,16 +29,13 @@ from micrograd.fusion import ir
 from micrograd_cpu import _core
 from micrograd_cpu.backend import CpuBackend
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))   # the checkout: benchmarks/
+from benchmarks.timing import measure  # noqa: E402
+
 
 def timed(fn, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return measure(fn, lambda result: None, warmup=warmup, repeats=repeats,
+                   min_sample_s=0.02).median
 
 
 def gelu_ir(x):

@@ -106,6 +106,8 @@ class CpuBackend(Backend):
     cross_entropy = _core.cross_entropy
     batch_norm = _core.batch_norm
     batch_norm_backward = _core.batch_norm_backward
+    layer_norm = _core.layer_norm
+    layer_norm_backward = _core.layer_norm_backward
     conv2d = _core.conv2d
     conv2d_backward = _core.conv2d_backward
     conv_transpose2d = _core.conv_transpose2d

@@ -4,7 +4,9 @@ time.
 
 The program is a list of instructions ``(kind, op, dst, a, b, c, output)`` over numbered
 registers: ``LOAD`` an operand (an input, a constant or a runtime scalar), ``UNARY``/``BINARY``
-by op name, ``WHERE`` (``c ? a : b``) and ``CAST`` (to a dtype code). Uniform values
+by op name, ``WHERE`` (``c ? a : b``), ``CAST`` (to a dtype code) and ``CHAIN``, whose eighth
+field lists steps ``(op name, register, swapped)`` applied to register ``a`` in vector
+registers (see ``_chains``): one pass over a tile for a run of float ops. Uniform values
 (constants, scalars, one-element inputs and what is computed from them alone) are computed once
 per call and keep their registers; tile values share the others, reused once dead, so a GELU
 needs three tiles of scratch. The instruction producing an output may write straight into the
@@ -27,38 +29,41 @@ from micrograd.fusion import ir
 from . import _core
 
 # Instruction kinds, numbered as in src/fusion.cpp.
-LOAD, UNARY, BINARY, WHERE, CAST = range(5)
+LOAD, UNARY, BINARY, WHERE, CAST, CHAIN = range(6)
+
+# The ops a CHAIN step may be: those with a vector kernel (ops.hpp marks them VECTOR; the
+# program is checked against that when built), on these dtypes, at most _CHAIN_STEPS a chain.
+_CHAIN_UNARY = frozenset({"neg", "abs", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "erf"})
+_CHAIN_BINARY = frozenset({"add", "sub", "mul", "div", "maximum", "minimum"})
+_CHAIN_DTYPES = (dtypes.float32, dtypes.float64)
+_CHAIN_STEPS = 16
 
 _CODE = {dtype: code for code, dtype in enumerate(dtypes.ALL_DTYPES)}
+_FLOAT64 = (dtypes.float64, _CODE[dtypes.float64])
 
 
 class CpuFusedKernel:
-    """One compiled expression: ``kernel(inputs, scalars, out=None) -> tuple of arrays``."""
+    """One compiled expression: ``kernel(inputs, scalars, out=None) -> tuple of arrays``.
 
-    def __init__(self, expr: ir.Expr, program: Any, constants: list[Any]):
+    ``fusion.run`` checks each call (``fusion.check_call``) before it gets here; the C++ program
+    checks again what it must never get wrong (operand and output counts, dtypes, shapes), so a
+    direct call with bad arguments is a ValueError or TypeError, never a stray read."""
+
+    def __init__(self, expr: ir.Expr, program: Any):
         self.expr = expr
         self._program = program
-        self._constants = constants   # 0-d arrays, operands after the inputs
         self._scalar_dtypes = [(s.dtype, _CODE[s.dtype]) for s in expr.scalars]
 
     def __call__(self, inputs: Sequence[Any], scalars: Sequence[Any] = (),
                  out: Sequence[Any] | None = None) -> tuple[Any, ...]:
-        expr = self.expr
-        if len(inputs) != len(expr.inputs) or len(scalars) != len(expr.scalars):
-            raise ir.ExprError(f"this kernel takes {len(expr.inputs)} inputs and "
-                               f"{len(expr.scalars)} scalars, got {len(inputs)} and "
-                               f"{len(scalars)}")
-        operands = list(inputs)
-        operands += self._constants
-        for value, (dtype, code) in zip(scalars, self._scalar_dtypes):
-            operands.append(_core.full((), ir.python_value(value, dtype), code))
+        # One 0-d array per scalar given (surplus ones as float64, for the program to count).
+        kinds = self._scalar_dtypes + [_FLOAT64] * (len(scalars) - len(self._scalar_dtypes))
+        values = [_core.full((), ir.python_value(value, dtype), code)
+                  for value, (dtype, code) in zip(scalars, kinds)]
         if out is None:
-            return tuple(self._program.run(operands, []))
+            return tuple(self._program.run(list(inputs), values, []))
         out = tuple(out)
-        if len(out) != len(expr.outputs):
-            raise ir.ExprError(f"out has {len(out)} arrays; the expression has "
-                               f"{len(expr.outputs)} outputs")
-        self._program.run(operands, list(out))
+        self._program.run(list(inputs), values, list(out))
         return out
 
     def __repr__(self) -> str:
@@ -77,11 +82,12 @@ def compile_elementwise(expr: ir.Expr) -> CpuFusedKernel | Any:
     for leaf in [*lowering.constants, *expr.scalars]:   # operands after the inputs, 0-d
         operand_dtypes.append(_CODE[leaf.dtype])
         operand_shapes.append([])
+    constants = [_core.full((), c.value, _CODE[c.dtype]) for c in lowering.constants]
     program = _core.FusedKernel(
         lowering.code, lowering.registers, operand_dtypes, operand_shapes,
-        lowering.output_registers, [_CODE[o.dtype] for o in expr.outputs], list(expr.shape))
-    constants = [_core.full((), c.value, _CODE[c.dtype]) for c in lowering.constants]
-    return CpuFusedKernel(expr, program, constants)
+        lowering.output_registers, [_CODE[o.dtype] for o in expr.outputs], list(expr.shape),
+        inputs=len(expr.inputs), constants=constants)
+    return CpuFusedKernel(expr, program)
 
 
 class _Unsupported(Exception):
@@ -90,7 +96,12 @@ class _Unsupported(Exception):
 
 class _Lowering:
     """Instructions for ``expr``'s nodes in topological order, each result in the first free
-    register (a register frees after its value's last use; outputs' never free)."""
+    register (a register frees after its value's last use; outputs' never free).
+
+    Float32/float64 vector ops (``_CHAIN_UNARY``, ``_CHAIN_BINARY``, x ** 2 and x ** 3) whose
+    operand is another such op's value, used nowhere else, join that op's CHAIN: one
+    instruction starting from a register, each step applied in vector registers (GELU's 9 ops
+    are 2 instructions, Adam's 13 are 4). A chain of one op is a plain instruction."""
 
     def __init__(self, expr: ir.Expr):
         self.code: list[tuple] = []
@@ -99,21 +110,33 @@ class _Lowering:
         self.constants = [node for node in nodes if isinstance(node, ir.Const)]
         constant_operand = {c: len(expr.inputs) + j for j, c in enumerate(self.constants)}
         first_scalar = len(expr.inputs) + len(self.constants)
-        last_use = {node: i for i, node in enumerate(nodes)}
-        for i, node in enumerate(nodes):
-            for child in node.children:
-                last_use[child] = i
-        for node in expr.outputs:
-            last_use[node] = len(nodes)
-        first_output = {}
-        for k, node in enumerate(expr.outputs):
-            first_output.setdefault(node, k)
 
         # Uniform values (one element for every position: constants, scalars, one-element
         # inputs and ops on nothing else) are computed once per call, before the tiles, so each
         # keeps its own register; tile values share the rest, reused once dead.
         one_element = math.prod(expr.shape) <= 1
         uniform: dict[ir.Node, bool] = {}
+        for node in nodes:
+            if isinstance(node, ir.Input):
+                uniform[node] = one_element or math.prod(node.shape) == 1
+            else:
+                uniform[node] = all(uniform[child] for child in node.children)
+        chains = _chains(expr, uniform)   # head -> (start, [(name, node, swapped)], members)
+        absorbed = {n for _, _, members in chains.values() for n in members[:-1]}
+        # what each instruction reads
+        reads = {node: list(node.children) for node in nodes}
+        for head, (start, steps, _) in chains.items():
+            reads[head] = [start] + [x for _, x, _ in steps if x is not None]
+        last_use = {node: i for i, node in enumerate(nodes)}
+        for i, node in enumerate(nodes):
+            if node not in absorbed:
+                for child in reads[node]:
+                    last_use[child] = i
+        for node in expr.outputs:
+            last_use[node] = len(nodes)
+        first_output = {}
+        for k, node in enumerate(expr.outputs):
+            first_output.setdefault(node, k)
         free: list[int] = []
         self.registers = 0
         register: dict[ir.Node, int] = {}
@@ -125,19 +148,22 @@ class _Lowering:
             return self.registers - 1
 
         for i, node in enumerate(nodes):
-            if isinstance(node, ir.Input):
-                uniform[node] = one_element or math.prod(node.shape) == 1
-            else:
-                uniform[node] = all(uniform[child] for child in node.children)
-            operands = [register[child] for child in node.children]
-            for child in set(node.children):
+            if node in absorbed:   # computed inside its chain's instruction
+                continue
+            operands = [register[child] for child in node.children if child in register]
+            for child in set(reads[node]):
                 if last_use[child] == i and not uniform[child]:
                     free.append(register[child])
             free.sort(reverse=True)   # lowest first: deterministic, and dense scratch use
             dst = allocate(reuse=not uniform[node])
             register[node] = dst
             output = -1 if uniform[node] else first_output.get(node, -1)
-            if isinstance(node, ir.Input):
+            if node in chains:
+                start, steps, _ = chains[node]
+                self.code.append((CHAIN, "", dst, register[start], -1, -1, output,
+                                  [(name, -1 if x is None else register[x], swapped)
+                                   for name, x, swapped in steps]))
+            elif isinstance(node, ir.Input):
                 self.code.append((LOAD, node.index, dst, -1, -1, -1, -1))
             elif isinstance(node, ir.Const):
                 self.code.append((LOAD, constant_operand[node], dst, -1, -1, -1, -1))
@@ -146,7 +172,9 @@ class _Lowering:
             elif isinstance(node, ir.Unary):
                 self.code.append((UNARY, node.op, dst, operands[0], -1, -1, output))
             elif isinstance(node, ir.Binary):
-                if not self._small_power(node, dst, operands, output):
+                # (uniform values: pow itself, once per call; a uniform register is
+                # written once)
+                if uniform[node] or not self._small_power(node, dst, operands, output):
                     self.code.append((BINARY, node.op, dst, operands[0], operands[1], -1, output))
             elif isinstance(node, ir.Where):
                 cond, a, b = operands
@@ -158,14 +186,13 @@ class _Lowering:
         self.output_registers = [register[node] for node in expr.outputs]
 
     def _small_power(self, node: ir.Binary, dst: int, operands: list[int], output: int) -> bool:
-        """``x ** 2`` and ``x ** 3`` of a float as multiplications (GELU's cube): a SIMD
-        multiply per factor instead of a scalar ``pow`` call per element, within an ulp."""
-        b = node.b
-        if not (node.op == "pow" and isinstance(b, ir.Const) and node.dtype.is_floating_point
-                and b.value in (2.0, 3.0)):
+        """``x ** 2`` and ``x ** 3`` of a float as multiplications: a SIMD multiply per
+        factor instead of a scalar ``pow`` call per element, within an ulp (a float32/float64
+        cube is a chain, see _chains)."""
+        if _power(node) is None:
             return False
         x = operands[0]
-        if b.value == 2.0:
+        if node.b.value == 2.0:
             self.code.append((BINARY, "mul", dst, x, x, -1, output))
         else:
             # dst may be x's own register (x dead after this node): square into dst only
@@ -175,3 +202,63 @@ class _Lowering:
             self.code.append((BINARY, "mul", dst, x, x, -1, -1))
             self.code.append((BINARY, "mul", dst, dst, x, -1, output))
         return True
+
+
+def _power(node) -> str | None:
+    """"square" or "cube" for a float ``x ** 2`` or ``x ** 3`` (a literal exponent), else None."""
+    if (isinstance(node, ir.Binary) and node.op == "pow" and isinstance(node.b, ir.Const)
+            and node.dtype.is_floating_point and node.b.value in (2.0, 3.0)):
+        return "square" if node.b.value == 2.0 else "cube"
+    return None
+
+
+def _link(node, uniform) -> bool:
+    """Whether ``node`` can be a step of a chain: a float32/float64 vector op on a tile value."""
+    if uniform[node] or node.dtype not in _CHAIN_DTYPES:
+        return False
+    if isinstance(node, ir.Unary):
+        return node.op in _CHAIN_UNARY
+    return isinstance(node, ir.Binary) and (node.op in _CHAIN_BINARY or _power(node) is not None)
+
+
+def _chains(expr: ir.Expr, uniform: dict) -> dict:
+    """Chains of two or more steps, by head node (the last step): ``head -> (start, steps,
+    members)``, a step ``(name, operand node or None, swapped)``, members the nodes computed
+    (the head last). Children first: a link extends the longest chain among its operands that
+    ends in a value used by it alone (and no output); its other operand becomes the step's."""
+    uses: dict[ir.Node, int] = {}
+    for node in expr.nodes:
+        for child in node.children:
+            uses[child] = uses.get(child, 0) + 1
+    for node in expr.outputs:
+        uses[node] = uses.get(node, 0) + 1
+
+    chain: dict[ir.Node, tuple] = {}   # every link's chain so far, by its last node
+    extended = set()
+
+    def extendable(child) -> bool:
+        return child in chain and uses[child] == 1 and len(chain[child][1]) < _CHAIN_STEPS
+
+    for node in expr.nodes:
+        if not _link(node, uniform):
+            continue
+        power = _power(node)
+        if isinstance(node, ir.Unary) or power:
+            main, step = node.children[0], (node.op if power is None else power, None, False)
+            grows = extendable(main)
+        else:
+            a, b = node.a, node.b
+            options = [(len(chain[c][1]), position) for position, c in enumerate((a, b))
+                       if extendable(c)]
+            grows = bool(options)
+            position = max(options)[1] if options else 0
+            main, other = (a, b) if position == 0 else (b, a)
+            step = (node.op, other, position == 1 and node.op not in ("add", "mul"))
+        if grows:
+            start, steps, members = chain[main]
+            chain[node] = (start, steps + [step], members + [node])
+            extended.add(main)
+        else:   # a chain of its own: from its (left) operand
+            chain[node] = (main, [step], [node])
+    return {node: c for node, c in chain.items() if node not in extended and len(c[1]) >= 2}
+

@@ -1,5 +1,5 @@
 // conv2d and the transposed convolution as im2col + one GEMM per group over blocks of the
-// batch, with their backward passes.
+// batch, with their backward passes; ungrouped 3x3 stride-1 ones by Winograd (winograd.hpp).
 #include <algorithm>
 #include <vector>
 
@@ -8,6 +8,8 @@
 #include "gemm.hpp"
 #include "kernels.hpp"
 #include "parallel.hpp"
+#include "partial_sums.hpp"
+#include "winograd.hpp"
 
 namespace mgcpu {
 
@@ -231,6 +233,34 @@ bool pointwise(const ConvGeometry& g) {
            g.padding[0] == 0 && g.padding[1] == 0;
 }
 
+// Ungrouped 3x3 convolutions with stride and dilation 1 go through Winograd F(2x2, 3x3)
+// (winograd.hpp): 16 multiplications per 2x2 output tile and channel pair instead of 36. Its
+// per-point GEMMs have the channel counts as their inner and outer dimensions, so with only a
+// few channels (the first layer of an image model: 1 or 3) there is nothing to save and the
+// transforms still cost; 8 is a judgement, not a measured crossover (16, 32 and 64 channels
+// were measured faster). The input gradient is a convolution with padding 2 - padding, hence
+// padding <= 2. The transforms loop along rows of OW / 2 tiles: on narrow images (8 wide: 4
+// tiles) their loop overhead made the digits CNN's 16 -> 32 channel layer 1.4x (forward) to
+// 1.8x (forward + backward) slower than im2col, while 32 and 56 wide went from 1.64x and 1.08x
+// PyTorch's time (forward + backward) to 0.85x and 0.87x.
+constexpr int64_t WINOGRAD_MIN_CHANNELS = 8;
+constexpr int64_t WINOGRAD_MIN_WIDTH = 16;
+
+bool winograd(const ConvGeometry& g) {
+    return g.KH == 3 && g.KW == 3 && g.stride[0] == 1 && g.stride[1] == 1 &&
+           g.dilation[0] == 1 && g.dilation[1] == 1 && g.G == 1 && g.padding[0] <= 2 &&
+           g.padding[1] <= 2 && std::min(g.C, g.O) >= WINOGRAD_MIN_CHANNELS &&
+           std::min(g.OW, g.W) >= WINOGRAD_MIN_WIDTH;
+}
+
+// The convolution g as Winograd sees it, and its adjoint (input gy, output x's shape).
+WinogradShape winograd_shape(const ConvGeometry& g) {
+    return {g.N, g.C, g.H, g.W, g.O, g.padding[0], g.padding[1]};
+}
+WinogradShape winograd_adjoint_shape(const ConvGeometry& g) {
+    return {g.N, g.O, g.OH, g.OW, g.C, 2 - g.padding[0], 2 - g.padding[1]};
+}
+
 // The (Og, P) planes of group grp of sample n in an (N, O, OH, OW) array; with x's geometry
 // (N, C, H, W) when `input` (the same for pointwise convolutions).
 template <class T>
@@ -364,16 +394,20 @@ void conv_backward_block(const ConvGeometry& g, const ConvBlocks& blocks, const 
     }
 }
 
-// Sums per-thread weight gradients into the first.
-template <class T>
-Array sum_partials(std::vector<Array>& partials) {
-    Array total = partials.front();
-    T* sum = reinterpret_cast<T*>(total.ptr());
-    for (size_t i = 1; i < partials.size(); ++i) {
-        const T* part = reinterpret_cast<const T*>(partials[i].ptr());
-        for (int64_t e = 0; e < total.numel(); ++e) sum[e] += part[e];
-    }
-    return total;
+// Runs block(grp, n0, n1, scratch, gw) over every (group, block of samples) item in parallel,
+// each chunk of items with its own scratch. With weight_grad, each chunk accumulates into its
+// own zeroed weight gradient gw and their sum is returned (an empty Array otherwise, gw null).
+template <class T, class Block>
+Array for_each_block(const ConvGeometry& g, const ConvBlocks& blocks, const Shape& w_shape,
+                     DType dtype, bool weight_grad, Block block) {
+    return parallel_partial_sums<T>(blocks.count * g.G, w_shape, weight_grad,
+                                    [&](int64_t i0, int64_t i1, T* gw) {
+        Scratch<T> scratch(g, blocks, dtype);
+        for (int64_t item = i0; item < i1; ++item) {
+            const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
+            block(grp, n0, std::min(g.N, n0 + blocks.samples), scratch, gw);
+        }
+    });
 }
 
 template <class T>
@@ -384,15 +418,15 @@ Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
     const T* px = reinterpret_cast<const T*>(x.ptr());
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     T* po = reinterpret_cast<T*>(out.ptr());
+    if (winograd(g)) {
+        winograd_conv3x3(winograd_shape(g), px, pw, false, po);
+        return out;
+    }
     const ConvBlocks blocks = conv_blocks(g, sizeof(T));
-    parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
-        Scratch<T> scratch(g, blocks, out.dtype);
-        for (int64_t item = i0; item < i1; ++item) {
-            const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
-            conv_block(g, blocks, px, pw, grp, n0, std::min(g.N, n0 + blocks.samples), scratch,
-                       po);
-        }
-    });
+    for_each_block<T>(g, blocks, w.shape, x.dtype, false,
+                      [&](int64_t grp, int64_t n0, int64_t n1, Scratch<T>& scratch, T*) {
+                          conv_block(g, blocks, px, pw, grp, n0, n1, scratch, po);
+                      });
     return out;
 }
 
@@ -401,33 +435,33 @@ Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
 template <class T>
 std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array* x, const Array& w,
                                              const ConvGeometry& g) {
-    // zeros: col2im accumulates (a pointwise convolution's GEMM overwrites them instead)
-    Array gx = full_float({g.N, g.C, g.H, g.W}, 0.0, w.dtype);
-    if (conv_is_trivial(g)) return {gx, full_float(w.shape, 0.0, w.dtype)};
+    if (conv_is_trivial(g))
+        return {full_float({g.N, g.C, g.H, g.W}, 0.0, w.dtype), full_float(w.shape, 0.0, w.dtype)};
     require_blas_size({g.Og, g.rows(), g.N * g.P()}, "conv2d_backward");
     const T* px = x ? reinterpret_cast<const T*>(x->ptr()) : nullptr;
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     const T* pgy = reinterpret_cast<const T*>(gy.ptr());
+    if (winograd(g)) {
+        Array gx = empty({g.N, g.C, g.H, g.W}, w.dtype), gw;
+        winograd_conv3x3(winograd_adjoint_shape(g), pgy, pw, true,
+                         reinterpret_cast<T*>(gx.ptr()));
+        if (px) {
+            gw = empty(w.shape, w.dtype);
+            winograd_conv3x3_weight_grad(winograd_shape(g), px, pgy,
+                                         reinterpret_cast<T*>(gw.ptr()));
+        }
+        return {gx, gw};
+    }
+    // zeros: col2im accumulates (a pointwise convolution's GEMM overwrites them instead)
+    Array gx = full_float({g.N, g.C, g.H, g.W}, 0.0, w.dtype);
     T* pgx = reinterpret_cast<T*>(gx.ptr());
     const ConvBlocks blocks = conv_blocks(g, sizeof(T));
-    // Each chunk of blocks sums its weight gradient apart; the partial sums are added at the end.
-    std::mutex partial_mutex;
-    std::vector<Array> partials;
-    parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
-        Scratch<T> scratch(g, blocks, w.dtype);
-        Array gw = px ? full_float(w.shape, 0.0, w.dtype) : Array();
-        T* pgw = px ? reinterpret_cast<T*>(gw.ptr()) : nullptr;
-        for (int64_t item = i0; item < i1; ++item) {
-            const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
-            conv_backward_block(g, blocks, pgy, px, pw, grp, n0,
-                                std::min(g.N, n0 + blocks.samples), scratch, pgx, pgw);
-        }
-        if (!px) return;
-        std::lock_guard<std::mutex> lock(partial_mutex);
-        partials.push_back(std::move(gw));
-    });
-    if (!px) return {gx, Array()};
-    return {gx, sum_partials<T>(partials)};
+    Array gw = for_each_block<T>(
+        g, blocks, w.shape, w.dtype, px != nullptr,
+        [&](int64_t grp, int64_t n0, int64_t n1, Scratch<T>& scratch, T* pgw) {
+            conv_backward_block(g, blocks, pgy, px, pw, grp, n0, n1, scratch, pgx, pgw);
+        });
+    return {gx, gw};
 }
 
 // Both gradients of a transposed convolution, whose forward was the input gradient of the
@@ -445,22 +479,19 @@ std::pair<Array, Array> conv_transpose2d_backward_impl(const Array& gy, const Ar
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     const T* pgy = reinterpret_cast<const T*>(gy.ptr());
     T* pgx = reinterpret_cast<T*>(gx.ptr());
+    if (winograd(g)) {   // the convolution g of gy, and its weight gradient with x as output's
+        Array gw = empty(w.shape, w.dtype);
+        winograd_conv3x3(winograd_shape(g), pgy, pw, false, pgx);
+        winograd_conv3x3_weight_grad(winograd_shape(g), pgy, px, reinterpret_cast<T*>(gw.ptr()));
+        return {gx, gw};
+    }
     const ConvBlocks blocks = conv_blocks(g, sizeof(T));
-    std::mutex partial_mutex;
-    std::vector<Array> partials;
-    parallel_for(blocks.count * g.G, 1, [&](int64_t i0, int64_t i1) {
-        Scratch<T> scratch(g, blocks, w.dtype);
-        Array gw = full_float(w.shape, 0.0, w.dtype);
-        T* pgw = reinterpret_cast<T*>(gw.ptr());
-        for (int64_t item = i0; item < i1; ++item) {
-            const int64_t grp = item % g.G, n0 = item / g.G * blocks.samples;
-            conv_block(g, blocks, pgy, pw, grp, n0, std::min(g.N, n0 + blocks.samples), scratch,
-                       pgx, px, pgw);
-        }
-        std::lock_guard<std::mutex> lock(partial_mutex);
-        partials.push_back(std::move(gw));
-    });
-    return {gx, sum_partials<T>(partials)};
+    Array gw = for_each_block<T>(
+        g, blocks, w.shape, w.dtype, true,
+        [&](int64_t grp, int64_t n0, int64_t n1, Scratch<T>& scratch, T* pgw) {
+            conv_block(g, blocks, pgy, pw, grp, n0, n1, scratch, pgx, px, pgw);
+        });
+    return {gx, gw};
 }
 
 }  // namespace

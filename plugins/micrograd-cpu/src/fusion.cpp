@@ -4,7 +4,10 @@
 // tiles of TILE elements, so every input element is read once and every output element written
 // once, whatever the number of ops: a tile's intermediates stay in L1-sized scratch registers.
 // float32/float64 arithmetic and the vectorised transcendentals call the SIMD kernels on the
-// tile buffers directly; every other op and dtype goes through the backend's own primitives
+// tile buffers directly, a run of them as one CHAIN instruction whose intermediates stay in
+// vector registers (one pass over the tile for the run: GELU's 9 ops are 2 passes, Adam's 13
+// are 4, and a division's latency overlaps the cheap ops around it, as in a hand-written
+// loop); every other op and dtype goes through the backend's own primitives
 // (unary, binary, where, astype) on views of the tiles, so each op is still defined once.
 // Tiles are fixed by position, not by thread, so results never depend on the thread count.
 #include <pybind11/pybind11.h>
@@ -39,14 +42,38 @@ constexpr int64_t REGISTER_STRIDE = REGISTER_BYTES + 192;
 char* tile_of(const Array& scratch, int r) { return scratch.ptr() + 128 + int64_t(r) * REGISTER_STRIDE; }
 
 // Instruction kinds; the numbering is shared with micrograd_cpu/fusion.py.
-enum Kind : int { LOAD = 0, UNARY = 1, BINARY = 2, WHERE = 3, CAST = 4, NKINDS };
+// CHAIN: register a, then up to simd::CHAIN_STEPS steps (simd::ChainStep), float32/float64
+// only: several instructions in one pass over the tile, intermediates in vector registers.
+enum Kind : int { LOAD = 0, UNARY = 1, BINARY = 2, WHERE = 3, CAST = 4, CHAIN = 5, NKINDS };
+
+struct Step {
+    int code;   // simd::ChainStep::code
+    int reg;    // the operand's register (-1: none)
+};
 
 struct Instruction {
     int kind;
     int op;        // unary/binary op code, cast target dtype, or LOAD's operand index
     int dst;       // register written
-    int a, b, c;   // registers read (where: c ? a : b, with c in `c`)
+    int a, b, c;   // registers read (where: c ? a : b, with c in `c`; chain: starts from a)
     int output;    // output this instruction may write straight into (-1: none)
+    std::vector<Step> steps = {};   // CHAIN
+
+    // The registers read, in order.
+    std::vector<int> reads() const {
+        switch (kind) {
+            case LOAD: return {};
+            case UNARY: case CAST: return {a};
+            case BINARY: return {a, b};
+            case WHERE: return {a, b, c};
+            default: {
+                std::vector<int> r{a};
+                for (const Step& s : steps)
+                    if (s.reg >= 0) r.push_back(s.reg);
+                return r;
+            }
+        }
+    }
 };
 
 bool simd_binary(int op, DType d) { return (d == F32 || d == F64) && binary_has_vector_kernel(op); }
@@ -84,13 +111,37 @@ bool same_layout(const Array& x, const Array& y) {
 
 class FusedKernel {
 public:
+    // Operands are the `inputs` arrays of each call, then `constants` (kept here), then the
+    // call's scalars (0-d arrays); inputs < 0: every operand is passed as an input.
     FusedKernel(std::vector<Instruction> code, int registers, std::vector<DType> operand_dtypes,
                 std::vector<Shape> operand_shapes, std::vector<int> output_registers,
-                std::vector<DType> output_dtypes, Shape shape)
+                std::vector<DType> output_dtypes, Shape shape, int inputs,
+                std::vector<Array> constants)
         : code_(std::move(code)), registers_(registers), operand_dtypes_(std::move(operand_dtypes)),
           operand_shapes_(std::move(operand_shapes)), output_registers_(std::move(output_registers)),
-          output_dtypes_(std::move(output_dtypes)), shape_(std::move(shape)) {
+          output_dtypes_(std::move(output_dtypes)), shape_(std::move(shape)),
+          inputs_(inputs < 0 ? int(operand_dtypes_.size()) : inputs), constants_(std::move(constants)) {
+        if (inputs_ + constants_.size() > operand_dtypes_.size())
+            throw value_error("invalid fused program: " + std::to_string(inputs_) + " inputs and " +
+                              std::to_string(constants_.size()) + " constants, but " +
+                              std::to_string(operand_dtypes_.size()) + " operands");
         validate();
+        check_operands(constants_, inputs_);
+    }
+
+    // A call's operands (every count and layout checked: a bad direct call is an error, never
+    // an out-of-bounds read), then run().
+    std::vector<Array> call(std::vector<Array> inputs, std::vector<Array> scalars,
+                            std::vector<Array> out) const {
+        const size_t scalar_count = operand_dtypes_.size() - inputs_ - constants_.size();
+        if (inputs.size() != size_t(inputs_) || scalars.size() != scalar_count)
+            throw value_error("this kernel takes " + std::to_string(inputs_) + " inputs and " +
+                              std::to_string(scalar_count) + " scalars, got " +
+                              std::to_string(inputs.size()) + " and " +
+                              std::to_string(scalars.size()));
+        inputs.insert(inputs.end(), constants_.begin(), constants_.end());
+        inputs.insert(inputs.end(), scalars.begin(), scalars.end());
+        return run(std::move(inputs), std::move(out));
     }
 
     // The outputs (fresh, or `out` written in place), from operands laid out as declared.
@@ -244,6 +295,27 @@ private:
                         int64_t count, bool stream) {
         const simd::Kernels& k = simd::kernels();
         const Reg& a = regs[size_t(in.a)];
+        if (in.kind == CHAIN) {   // float32/float64 (validate)
+            simd::ChainStep steps[simd::CHAIN_STEPS];
+            target.uniform = a.uniform;
+            for (size_t s = 0; s < in.steps.size(); ++s)
+                if (in.steps[s].reg >= 0) target.uniform = target.uniform && regs[size_t(in.steps[s].reg)].uniform;
+            for (size_t s = 0; s < in.steps.size(); ++s) {
+                const Step& st = in.steps[s];
+                const Reg* x = st.reg >= 0 ? &regs[size_t(st.reg)] : nullptr;
+                steps[s] = {st.code, x ? x->ptr : nullptr, x && x->uniform && !target.uniform};
+            }
+            const bool su = a.uniform && !target.uniform;
+            const int count_steps = int(in.steps.size());
+            if (a.dtype == F32)
+                k.chain_f32(reinterpret_cast<const float*>(a.ptr), su, steps, count_steps,
+                            reinterpret_cast<float*>(target.ptr), count, stream);
+            else
+                k.chain_f64(reinterpret_cast<const double*>(a.ptr), su, steps, count_steps,
+                            reinterpret_cast<double*>(target.ptr), count, stream);
+            target.dtype = a.dtype;
+            return;
+        }
         const bool two = in.kind == BINARY || in.kind == WHERE;
         const Reg& b = two ? regs[size_t(in.b)] : a;
         const Reg& c = in.kind == WHERE ? regs[size_t(in.c)] : a;
@@ -327,17 +399,19 @@ private:
         });
     }
 
-    void check_operands(const std::vector<Array>& operands) const {
-        if (operands.size() != operand_dtypes_.size())
+    // operands[i] is operand first + i.
+    void check_operands(const std::vector<Array>& operands, size_t first = 0) const {
+        if (first == 0 && operands.size() != operand_dtypes_.size())
             throw value_error("fused kernel takes " + std::to_string(operand_dtypes_.size()) +
                               " operands, got " + std::to_string(operands.size()));
-        for (size_t i = 0; i < operands.size(); ++i) {
-            if (operands[i].dtype != operand_dtypes_[i] || operands[i].shape != operand_shapes_[i])
+        for (size_t j = 0; j < operands.size(); ++j) {
+            const size_t i = first + j;
+            if (operands[j].dtype != operand_dtypes_[i] || operands[j].shape != operand_shapes_[i])
                 throw type_error("fused kernel operand " + std::to_string(i) + " must be " +
                                  DTYPE_NAMES[operand_dtypes_[i]] + " " +
                                  shape_str(operand_shapes_[i]) + ", got " +
-                                 DTYPE_NAMES[operands[i].dtype] + " " +
-                                 shape_str(operands[i].shape));
+                                 DTYPE_NAMES[operands[j].dtype] + " " +
+                                 shape_str(operands[j].shape));
         }
     }
 
@@ -353,6 +427,35 @@ private:
                                  "shape " + shape_str(shape_) + ", got " +
                                  DTYPE_NAMES[out[k].dtype] + " " + shape_str(out[k].shape) +
                                  (out[k].is_contiguous() ? "" : " (not contiguous)"));
+    }
+
+    // A chain's value from its registers' (symbolically, as validate does), checking that it
+    // has 1 to CHAIN_STEPS steps of VECTOR ops on one float dtype.
+    template <class Reg_, class Bad>
+    static Array validate_chain(const Instruction& in, Reg_& reg, Bad bad) {
+        using simd::ChainStep;
+        if (in.steps.empty() || in.steps.size() > size_t(simd::CHAIN_STEPS))
+            bad("a chain has 1 to " + std::to_string(simd::CHAIN_STEPS) + " steps, not " +
+                std::to_string(in.steps.size()));
+        Array r = reg(in.a);
+        if (r.dtype != F32 && r.dtype != F64) bad("a chain on float32/float64 registers only");
+        for (const Step& st : in.steps) {
+            if (st.code == ChainStep::SQUARE || st.code == ChainStep::CUBE) {
+                if (st.reg >= 0) bad("a chain's square or cube reads no register");
+                r = binary(MUL, r, r);
+            } else if (st.code >= ChainStep::UNARY) {
+                const int op = st.code - ChainStep::UNARY;
+                if (st.reg >= 0 || !unary_has_vector_kernel(op)) bad("chain step code " + std::to_string(st.code));
+                r = unary(op, r);
+            } else {
+                const int op = st.code >> 1;
+                if (st.reg < 0 || !binary_has_vector_kernel(op)) bad("chain step code " + std::to_string(st.code));
+                const Array& x = reg(st.reg);
+                if (x.dtype != r.dtype) bad("a chain's operands share its dtype");
+                r = (st.code & 1) ? binary(op, x, r) : binary(op, r, x);
+            }
+        }
+        return r;
     }
 
     // Checks the program once, by running it symbolically on one-element arrays of ones: every
@@ -389,6 +492,10 @@ private:
                 r = unary(in.op, reg(in.a));
             } else if (in.kind == BINARY) {
                 r = binary(in.op, reg(in.a), reg(in.b));
+            } else if (in.kind == CHAIN) {
+                r = validate_chain(in, reg, [&](const std::string& why) {
+                    bad("instruction " + std::to_string(i) + ": " + why);
+                });
             } else {
                 r = where(reg(in.c), reg(in.a), reg(in.b));
             }
@@ -405,9 +512,8 @@ private:
             if (in.kind == LOAD) {
                 u = numel <= 1 || checked_numel(operand_shapes_[size_t(in.op)], 8) == 1;
             } else {
-                u = reg_uniform[size_t(in.a)];
-                if (in.kind == BINARY || in.kind == WHERE) u = u && reg_uniform[size_t(in.b)];
-                if (in.kind == WHERE) u = u && reg_uniform[size_t(in.c)];
+                u = true;
+                for (int r : in.reads()) u = u && reg_uniform[size_t(r)];
             }
             uniform_.push_back(u);
             ++writes[size_t(in.dst)];
@@ -423,8 +529,7 @@ private:
         for (size_t i = 0; i < code_.size(); ++i) {
             const Instruction& in = code_[i];
             if (in.kind != LOAD) {
-                const bool two = in.kind == BINARY || in.kind == WHERE;
-                for (int r : {in.a, two ? in.b : in.a, in.kind == WHERE ? in.c : in.a})
+                for (int r : in.reads())
                     if (holds[size_t(r)] >= 0 && !uniform_[i]) last_read_[size_t(holds[size_t(r)])] = int(i);
             }
             holds[size_t(in.dst)] = in.kind == LOAD ? in.op : -1;
@@ -462,7 +567,31 @@ private:
     std::vector<int> output_registers_;
     std::vector<DType> output_dtypes_;
     Shape shape_;
+    int inputs_;
+    std::vector<Array> constants_;
 };
+
+// A chain's steps from Python: (name, register, swapped) each, name a unary op (register -1),
+// "square" or "cube" (register -1), or a binary op (acc op register; register op acc when
+// swapped).
+std::vector<Step> chain_steps(const py::tuple& w) {
+    using simd::ChainStep;
+    std::vector<Step> steps;
+    for (const py::handle& item : w[7].cast<py::list>()) {
+        const auto t = item.cast<py::tuple>();
+        if (t.size() != 3) throw value_error("a chain step is (name, register, swapped)");
+        const std::string name = t[0].cast<std::string>();
+        const int reg = t[1].cast<int>();
+        const bool swapped = t[2].cast<bool>();
+        int code;
+        if (name == "square") code = ChainStep::SQUARE;
+        else if (name == "cube") code = ChainStep::CUBE;
+        else if (reg < 0) code = ChainStep::UNARY + unary_op_code(name);
+        else code = 2 * binary_op_code(name) + (swapped ? 1 : 0);
+        steps.push_back({code, reg});
+    }
+    return steps;
+}
 
 }  // namespace
 
@@ -473,7 +602,8 @@ void init_fusion(py::module_& m) {
                          const std::vector<int>& operand_dtypes,
                          const std::vector<Shape>& operand_shapes,
                          const std::vector<int>& output_registers,
-                         const std::vector<int>& output_dtypes, const Shape& shape) {
+                         const std::vector<int>& output_dtypes, const Shape& shape, int inputs,
+                         std::vector<Array> constants) {
                  auto dtype = [](int code) {
                      if (code < 0 || code >= NDTYPES)
                          throw value_error("unknown dtype code " + std::to_string(code));
@@ -481,39 +611,52 @@ void init_fusion(py::module_& m) {
                  };
                  std::vector<Instruction> program;
                  for (auto& w : code) {
-                     if (w.size() != 7) throw value_error("a fused instruction has 7 fields");
+                     if (w.size() != 7 && w.size() != 8)
+                         throw value_error("a fused instruction has 7 fields (a chain 8)");
                      int f[7];
                      for (int i = 0; i < 7; ++i)
                          f[i] = i == 1 ? 0 : w[size_t(i)].cast<int>();
+                     if ((f[0] == CHAIN) != (w.size() == 8))
+                         throw value_error("a chain (kind 5), and only a chain, has an 8th field: its steps");
                      // unary and binary ops by name (an unknown one is a value_error)
-                     if (f[0] == UNARY) f[1] = unary_op_code(w[1].cast<std::string>());
-                     else if (f[0] == BINARY) f[1] = binary_op_code(w[1].cast<std::string>());
-                     else f[1] = w[1].cast<int>();
-                     program.push_back({f[0], f[1], f[2], f[3], f[4], f[5], f[6]});
+                     Instruction in{f[0], 0, f[2], f[3], f[4], f[5], f[6]};
+                     if (f[0] == UNARY) {
+                         in.op = unary_op_code(w[1].cast<std::string>());
+                     } else if (f[0] == BINARY) {
+                         in.op = binary_op_code(w[1].cast<std::string>());
+                     } else if (f[0] != CHAIN) {
+                         in.op = w[1].cast<int>();
+                     }
+                     if (f[0] == CHAIN) in.steps = chain_steps(w);
+                     program.push_back(in);
                  }
                  std::vector<DType> ins, outs;
                  for (int c : operand_dtypes) ins.push_back(dtype(c));
                  for (int c : output_dtypes) outs.push_back(dtype(c));
                  return FusedKernel(std::move(program), registers, std::move(ins), operand_shapes,
-                                    output_registers, std::move(outs), shape);
+                                    output_registers, std::move(outs), shape, inputs,
+                                    std::move(constants));
              }),
              py::arg("code"), py::arg("registers"), py::arg("operand_dtypes"),
              py::arg("operand_shapes"), py::arg("output_registers"), py::arg("output_dtypes"),
-             py::arg("shape"),
+             py::arg("shape"), py::arg("inputs") = -1, py::arg("constants") = std::vector<Array>{},
              "code: (kind, op, dst, a, b, c, output) instructions (op: a unary/binary op name, "
-             "a cast's dtype code or a load's operand index); checked here once.")
-        .def("run", [](const FusedKernel& k, std::vector<Array> operands, std::vector<Array> out) {
+             "a pair's 'op1 op2[~]', a cast's dtype code or a load's operand index); operands: "
+             "`inputs` per call, `constants`, then the call's scalars; checked here once.")
+        .def("run", [](const FusedKernel& k, std::vector<Array> inputs, std::vector<Array> scalars,
+                       std::vector<Array> out) {
                  int64_t n = 1;
                  for (auto& o : out) n = std::max<int64_t>(n, o.numel());
-                 for (auto& x : operands) n = std::max<int64_t>(n, x.numel());
+                 for (auto& x : inputs) n = std::max<int64_t>(n, x.numel());
                  if (n >= (1 << 15)) {
                      py::gil_scoped_release release;
-                     return k.run(std::move(operands), std::move(out));
+                     return k.call(std::move(inputs), std::move(scalars), std::move(out));
                  }
-                 return k.run(std::move(operands), std::move(out));
+                 return k.call(std::move(inputs), std::move(scalars), std::move(out));
              },
-             py::arg("operands"), py::arg("out"),
-             "The outputs (written into `out` when it is not empty).");
+             py::arg("inputs"), py::arg("scalars"), py::arg("out"),
+             "The outputs (written into `out` when it is not empty) from the inputs and the "
+             "scalars (0-d arrays of their dtypes).");
 }
 
 }  // namespace mgcpu

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -96,6 +97,13 @@ std::array<Array, 3> batch_norm(const Array& x, const Array* weight, const Array
 // (grad_x, sum(grad_y * xhat), sum(grad_y)) per channel
 std::array<Array, 3> batch_norm_backward(const Array& grad_y, const Array& x, const Array* weight,
                                          const Array& mean, const Array& invstd, bool training);
+// (y, mean, rstd) over the last normalized_ndim dims (mean, rstd: those dims kept as 1)
+std::array<Array, 3> layer_norm(const Array& x, const Array* weight, const Array* bias,
+                                int normalized_ndim, double eps);
+// (grad_x, grad_weight (none without weight), grad_bias)
+std::array<std::optional<Array>, 3> layer_norm_backward(const Array& grad_y, const Array& x,
+                                                        const Array* weight, const Array& mean,
+                                                        const Array& rstd, int normalized_ndim);
 
 // pool.cpp
 std::pair<Array, Array> max_pool2d(const Array& x, std::array<int64_t, 2> kernel,

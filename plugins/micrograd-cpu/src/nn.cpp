@@ -1,9 +1,10 @@
-// Optional fast ops of neural networks: activations, the softmax family, cross-entropy and
-// batch norm (convolution, pooling and optimizer steps have files of their own). Floating
+// Optional fast ops of neural networks: activations, the softmax family, cross-entropy, batch
+// norm and layer norm (convolution, pooling and optimizer steps have files of their own). Floating
 // dtypes only; 16-bit floats compute in float32.
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <vector>
 
 #include "binding.hpp"
 #include "dtype_dispatch.hpp"
@@ -16,48 +17,45 @@ namespace mgcpu {
 
 namespace {
 
-template <class C>
-C activate(int op, C x, C beta, C threshold) {
-    switch (op) {
-        case RELU: return (x > 0 || x != x) ? x : C(0);
-        case SIGMOID: return C(1) / (C(1) + std::exp(-x));
-        case GELU: return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
-        case GELU_TANH: {
-            const C inner = C(0.79788456080286535588) * (x + C(0.044715) * x * x * x);
-            return C(0.5) * x * (C(1) + std::tanh(inner));
-        }
-        case SILU: return x / (C(1) + std::exp(-x));
-        default: {
-            const C z = x * beta;
-            return z > threshold ? x : C(std::log1p(std::exp(z)) / beta);
-        }
-    }
+void activation_dense(int op, const float* x, float* out, int64_t n, double beta, double threshold) {
+    simd::kernels().activation_f32(op, x, out, n, float(beta), float(threshold));
+}
+void activation_dense(int op, const double* x, double* out, int64_t n, double beta,
+                      double threshold) {
+    simd::kernels().activation_f64(op, x, out, n, beta, threshold);
 }
 
 }  // namespace
 
+// Every layout runs the SIMD formula: dense float32/float64 runs in place, anything else
+// (strided runs, 16-bit floats) through a small compute-dtype buffer, so a value never
+// depends on the layout it came in.
 Array activation(int op, const Array& x, double beta, double threshold) {
     require_float(x.dtype, ACTIVATION_NAMES[op]);
     Array out = empty(x.shape, x.dtype);
-    if (op == RELU && x.dtype == F32 && x.is_contiguous()) {
-        const float* px = reinterpret_cast<const float*>(x.ptr());
-        float* po = reinterpret_cast<float*>(out.ptr());
-        parallel_for(x.numel(), 1 << 16, [&](int64_t b, int64_t e) {
-            simd::kernels().relu_f32(px + b, po + b, e - b);
-        });
-        return out;
-    }
     Walk<2> walk(x.shape, {out.byte_strides(), x.byte_strides()}, {out.ptr(), x.ptr()});
     visit_dtype(x.dtype, [&](auto t) {
         using T = decltype(t);
         if constexpr (is_float_v<T>) {
             using C = compute_t<T>;
+            constexpr int64_t size = sizeof(T), CHUNK = 256;
+            // transcendentals cost tens of cycles a vector: threads pay from 16k elements
             walk.run([&](const std::array<char*, 2>& p, const std::array<int64_t, 2>& s, int64_t n) {
-                char* o = p[0];
-                const char* a = p[1];
-                for (int64_t i = 0; i < n; ++i, o += s[0], a += s[1])
-                    store<T>(o, activate<C>(op, load<T>(a), C(beta), C(threshold)));
-            }, 1 << 13);
+                if constexpr (std::is_same_v<T, C>) {
+                    if (s[0] == size && s[1] == size) {
+                        activation_dense(op, reinterpret_cast<const T*>(p[1]),
+                                         reinterpret_cast<T*>(p[0]), n, beta, threshold);
+                        return;
+                    }
+                }
+                C buf[CHUNK];
+                for (int64_t i0 = 0; i0 < n; i0 += CHUNK) {
+                    const int64_t m = std::min(CHUNK, n - i0);
+                    for (int64_t i = 0; i < m; ++i) buf[i] = C(load<T>(p[1] + (i0 + i) * s[1]));
+                    activation_dense(op, buf, buf, m, beta, threshold);
+                    for (int64_t i = 0; i < m; ++i) store<T>(p[0] + (i0 + i) * s[0], buf[i]);
+                }
+            }, 1 << 14);
         }
     });
     return out;
@@ -67,42 +65,42 @@ Array activation(int op, const Array& x, double beta, double threshold) {
 
 namespace {
 
-// Views x as (outer, len, inner) contiguous lanes and calls f(lane_ptr, stride) per lane.
-template <class T, class F>
-void for_each_softmax_lane(const Array& x, int axis, Array& out, F f) {
+// x viewed as (outer, len, inner), softmax along len: rows of the last axis (inner 1) whole
+// rows a kernel call, otherwise vectors across the inner lanes; threads split rows or blocks.
+template <class T>
+void softmax_dense(const Array& x, int axis, Array& out, bool log) {
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < axis; ++d) outer *= x.shape[d];
     for (int d = axis + 1; d < x.ndim(); ++d) inner *= x.shape[d];
     const int64_t len = x.shape[axis];
+    if (outer * inner * len == 0) return;
     const T* px = reinterpret_cast<const T*>(x.ptr());
     T* po = reinterpret_cast<T*>(out.ptr());
-    parallel_for(outer * inner, std::max<int64_t>(1, 4096 / std::max<int64_t>(len, 1)),
-                 [&](int64_t b, int64_t e) {
-        for (int64_t lane = b; lane < e; ++lane) {
-            const int64_t base = (lane / inner) * len * inner + lane % inner;
-            f(px + base, po + base, len, inner);
+    const auto& k = simd::kernels();
+    // about 16k elements of exp per task: below that one thread beats a pool wake-up
+    constexpr int64_t TASK = 1 << 14;
+    if (inner == 1) {
+        parallel_for(outer, std::max<int64_t>(1, TASK / len), [&](int64_t r0, int64_t r1) {
+            if constexpr (std::is_same_v<T, float>)
+                k.softmax_rows_f32(px + r0 * len, po + r0 * len, r1 - r0, len, log);
+            else
+                k.softmax_rows_f64(px + r0 * len, po + r0 * len, r1 - r0, len, log);
+        });
+        return;
+    }
+    // blocks of up to 64 columns of one outer slice
+    const int64_t col_block = 64, blocks = (inner + col_block - 1) / col_block;
+    parallel_for(outer * blocks, std::max<int64_t>(1, TASK / (len * std::min(inner, col_block))),
+                 [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t o = b / blocks, c0 = (b % blocks) * col_block;
+            const int64_t at = o * len * inner + c0, cols = std::min(col_block, inner - c0);
+            if constexpr (std::is_same_v<T, float>)
+                k.softmax_cols_f32(px + at, po + at, len, inner, cols, log);
+            else
+                k.softmax_cols_f64(px + at, po + at, len, inner, cols, log);
         }
     });
-}
-
-template <class T>
-void softmax_lane(const T* x, T* y, int64_t len, int64_t stride, bool log) {
-    T peak = -INFINITY;
-    for (int64_t j = 0; j < len; ++j) {
-        T v = x[j * stride];
-        if (v > peak || v != v) peak = v;
-        if (v != v) break;
-    }
-    if (std::isinf(peak)) peak = 0;   // all -inf or a +inf: shift by 0 (no inf - inf)
-    double total = 0;
-    for (int64_t j = 0; j < len; ++j) total += std::exp(double(x[j * stride] - peak));
-    if (log) {
-        const T shift = T(peak + std::log(total));
-        for (int64_t j = 0; j < len; ++j) y[j * stride] = x[j * stride] - shift;
-    } else {
-        const T scale = T(1.0 / total);
-        for (int64_t j = 0; j < len; ++j) y[j * stride] = T(std::exp(x[j * stride] - peak)) * scale;
-    }
 }
 
 }  // namespace
@@ -115,14 +113,8 @@ Array softmax(const Array& x_in, int axis, bool log) {
     DType cd = float_compute(x_in.dtype);
     Array x = contiguous(astype_if(x_in, cd));
     Array out = empty(x.shape, cd);
-    if (cd == F32)
-        for_each_softmax_lane<float>(x, axis, out, [&](const float* a, float* o, int64_t n, int64_t s) {
-            softmax_lane(a, o, n, s, log);
-        });
-    else
-        for_each_softmax_lane<double>(x, axis, out, [&](const double* a, double* o, int64_t n, int64_t s) {
-            softmax_lane(a, o, n, s, log);
-        });
+    if (cd == F32) softmax_dense<float>(x, axis, out, log);
+    else softmax_dense<double>(x, axis, out, log);
     return astype_if(out, x_in.dtype);
 }
 
@@ -346,6 +338,146 @@ std::array<Array, 3> batch_norm_backward(const Array& gy_in, const Array& x_in,
     return {astype_if(gx, x_in.dtype), astype_if(gw, x_in.dtype), astype_if(gb, x_in.dtype)};
 }
 
+// ------------------------------------------------------------------------- layer norm
+// x is read as rows of len = the last normalized_ndim dims; threads own whole rows (a row's
+// statistics are one thread's, in a fixed order), and for grad_weight/grad_bias whole columns.
+
+namespace {
+
+struct RowLayout {
+    int64_t rows, len;
+    Shape stat_shape;   // x.shape with the normalised dims as 1
+    Shape normalized;   // the normalised dims
+};
+
+RowLayout row_layout(const Array& x, int normalized_ndim, const char* what) {
+    if (normalized_ndim < 0 || normalized_ndim > x.ndim())
+        throw value_error(std::string(what) + ": normalized_ndim " +
+                          std::to_string(normalized_ndim) + " is out of range for x of shape " +
+                          shape_str(x.shape));
+    RowLayout L{1, 1, x.shape, {}};
+    const int lead = x.ndim() - normalized_ndim;
+    for (int d = 0; d < x.ndim(); ++d) {
+        if (d < lead) {
+            L.rows *= x.shape[d];
+        } else {
+            L.len *= x.shape[d];
+            L.stat_shape[d] = 1;
+            L.normalized.push_back(x.shape[d]);
+        }
+    }
+    return L;
+}
+
+// A weight or bias of the normalised dims' shape, dense in the compute dtype (empty: absent).
+Array per_feature(const Array* a, const RowLayout& L, DType cd, const char* what, const char* name) {
+    if (!a) return Array{};
+    if (a->shape != L.normalized)
+        throw value_error(std::string(what) + ": " + name + " must have shape " +
+                          shape_str(L.normalized) + " (x's normalised dims), got " +
+                          shape_str(a->shape));
+    return contiguous(astype_if(*a, cd));
+}
+
+template <class T>
+T* data_of(Array& a) {
+    return reinterpret_cast<T*>(a.ptr());
+}
+
+}  // namespace
+
+std::array<Array, 3> layer_norm(const Array& x_in, const Array* weight, const Array* bias,
+                                int normalized_ndim, double eps) {
+    require_float(x_in.dtype, "layer_norm");
+    const RowLayout L = row_layout(x_in, normalized_ndim, "layer_norm");
+    const DType cd = float_compute(x_in.dtype);
+    Array x = contiguous(astype_if(x_in, cd));
+    Array w = per_feature(weight, L, cd, "layer_norm", "weight");
+    Array b = per_feature(bias, L, cd, "layer_norm", "bias");
+    Array y = empty(x.shape, cd), mean = empty(L.stat_shape, cd), rstd = empty(L.stat_shape, cd);
+    visit_dtype(cd, [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            T *pm = data_of<T>(mean), *pr = data_of<T>(rstd);
+            if (L.len == 0) {   // no features: the decomposition's zero mean and variance
+                std::fill_n(pm, L.rows, T(0));
+                std::fill_n(pr, L.rows, T(1.0 / std::sqrt(eps)));
+                return;
+            }
+            const T* px = data_of<T>(x);
+            const T *pw = data_or_null<T>(w), *pb = data_or_null<T>(b);
+            T* py = data_of<T>(y);
+            const auto& k = simd::kernels();
+            parallel_for(L.rows, std::max<int64_t>(1, (1 << 14) / L.len), [&](int64_t r0, int64_t r1) {
+                const int64_t at = r0 * L.len;
+                if constexpr (std::is_same_v<T, float>)
+                    k.layer_norm_rows_f32(px + at, pw, pb, py + at, pm + r0, pr + r0, r1 - r0, L.len, eps);
+                else
+                    k.layer_norm_rows_f64(px + at, pw, pb, py + at, pm + r0, pr + r0, r1 - r0, L.len, eps);
+            });
+        }
+    });
+    return {astype_if(y, x_in.dtype), astype_if(mean, x_in.dtype), astype_if(rstd, x_in.dtype)};
+}
+
+std::array<std::optional<Array>, 3> layer_norm_backward(const Array& gy_in, const Array& x_in,
+                                                        const Array* weight, const Array& mean_in,
+                                                        const Array& rstd_in, int normalized_ndim) {
+    require_float(x_in.dtype, "layer_norm_backward");
+    const RowLayout L = row_layout(x_in, normalized_ndim, "layer_norm_backward");
+    if (gy_in.shape != x_in.shape || gy_in.dtype != x_in.dtype)
+        throw value_error("layer_norm_backward: grad_y " + shape_str(gy_in.shape) + " " +
+                          DTYPE_NAMES[gy_in.dtype] + " does not match x " +
+                          shape_str(x_in.shape) + " " + DTYPE_NAMES[x_in.dtype]);
+    for (const Array* stat : {&mean_in, &rstd_in})
+        if (stat->numel() != L.rows)
+            throw value_error("layer_norm_backward: mean and rstd need one value per row (" +
+                              std::to_string(L.rows) + "), got shape " + shape_str(stat->shape));
+    const DType cd = float_compute(x_in.dtype);
+    Array x = contiguous(astype_if(x_in, cd)), gy = contiguous(astype_if(gy_in, cd));
+    Array w = per_feature(weight, L, cd, "layer_norm_backward", "weight");
+    Array mean = contiguous(astype_if(mean_in, cd)), rstd = contiguous(astype_if(rstd_in, cd));
+    Array gx = empty(x.shape, cd), gw = empty(L.normalized, cd), gb = empty(L.normalized, cd);
+    visit_dtype(cd, [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            const T *px = data_of<T>(x), *pg = data_of<T>(gy), *pw = data_or_null<T>(w);
+            const T *pm = data_of<T>(mean), *pr = data_of<T>(rstd);
+            T *pgx = data_of<T>(gx), *pgw = data_of<T>(gw), *pgb = data_of<T>(gb);
+            const auto& k = simd::kernels();
+            if (L.len > 0)
+                parallel_for(L.rows, std::max<int64_t>(1, (1 << 14) / L.len), [&](int64_t r0, int64_t r1) {
+                    const int64_t at = r0 * L.len;
+                    if constexpr (std::is_same_v<T, float>)
+                        k.layer_norm_backward_rows_f32(pg + at, px + at, pw, pm + r0, pr + r0, pgx + at, r1 - r0, L.len);
+                    else
+                        k.layer_norm_backward_rows_f64(pg + at, px + at, pw, pm + r0, pr + r0, pgx + at, r1 - r0, L.len);
+                });
+            // per-feature sums over the rows: threads own blocks of columns, rows in order
+            parallel_for(L.len, std::max<int64_t>(64, (1 << 15) / std::max<int64_t>(L.rows, 1)),
+                         [&](int64_t c0, int64_t c1) {
+                const int64_t n = c1 - c0;
+                std::vector<double> sw(size_t(n), 0.0), sb(size_t(n), 0.0);
+                for (int64_t r = 0; r < L.rows; ++r) {
+                    const T *g = pg + r * L.len + c0, *xr = px + r * L.len + c0;
+                    const T m = pm[r], s = pr[r];
+                    for (int64_t j = 0; j < n; ++j) {
+                        sb[j] += double(g[j]);
+                        sw[j] += double(g[j]) * double((xr[j] - m) * s);
+                    }
+                }
+                for (int64_t j = 0; j < n; ++j) {
+                    pgw[c0 + j] = T(sw[j]);
+                    pgb[c0 + j] = T(sb[j]);
+                }
+            });
+        }
+    });
+    std::optional<Array> grad_w;
+    if (weight) grad_w = astype_if(gw, x_in.dtype);
+    return {astype_if(gx, x_in.dtype), grad_w, astype_if(gb, x_in.dtype)};
+}
+
 // --------------------------------------------------------------------------- bindings
 
 void init_nn(py::module_& m) {
@@ -383,6 +515,25 @@ void init_nn(py::module_& m) {
         return py::make_tuple(r[0], r[1], r[2]);
     }, py::arg("grad_y"), py::arg("x"), py::arg("weight"), py::arg("mean"), py::arg("invstd"),
        py::arg("training"), "(grad_x, sum(grad_y * xhat), sum(grad_y)) of batch_norm.");
+    m.def("layer_norm", [](const Array& x, std::optional<Array> weight, std::optional<Array> bias,
+                           int normalized_ndim, double eps) {
+        auto r = without_gil_if_large(x.numel(), [&] {
+            return layer_norm(x, weight ? &*weight : nullptr, bias ? &*bias : nullptr,
+                              normalized_ndim, eps);
+        });
+        return py::make_tuple(r[0], r[1], r[2]);
+    }, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("normalized_ndim"),
+       py::arg("eps"), "(y, mean, rstd) of x normalised over its last normalized_ndim dims.");
+    m.def("layer_norm_backward", [](const Array& grad_y, const Array& x, std::optional<Array> weight,
+                                    const Array& mean, const Array& rstd, int normalized_ndim) {
+        auto r = without_gil_if_large(x.numel(), [&] {
+            return layer_norm_backward(grad_y, x, weight ? &*weight : nullptr, mean, rstd,
+                                       normalized_ndim);
+        });
+        return py::make_tuple(r[0], r[1] ? py::cast(*r[1]) : py::none(), r[2]);
+    }, py::arg("grad_y"), py::arg("x"), py::arg("weight"), py::arg("mean"), py::arg("rstd"),
+       py::arg("normalized_ndim"),
+       "(grad_x, grad_weight (None without weight), grad_bias) of layer_norm.");
 }
 
 }  // namespace mgcpu

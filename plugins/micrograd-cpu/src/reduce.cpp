@@ -5,6 +5,7 @@
 // and products accumulate in float64 (float16/bfloat16 in particular never accumulate in 16 bits).
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "binding.hpp"
 #include "dtype_dispatch.hpp"
@@ -38,6 +39,19 @@ bool leading_reduced(const Array& x, const std::vector<bool>& reduced) {
         if (x.shape[d] == 1) continue;
         if (!reduced[d]) kept_seen = true;
         else if (kept_seen) return false;
+    }
+    return true;
+}
+
+// Whether x is dense and its reduced axes are a suffix of its dims (sizes 1 aside): then it is
+// a (K, R) matrix reduced along its rows (a sum over the last axis, or over all of them).
+bool trailing_reduced(const Array& x, const std::vector<bool>& reduced) {
+    if (!x.is_contiguous()) return false;
+    bool reduced_seen = false;
+    for (int d = 0; d < x.ndim(); ++d) {
+        if (x.shape[d] == 1) continue;
+        if (reduced[d]) reduced_seen = true;
+        else if (reduced_seen) return false;
     }
     return true;
 }
@@ -135,6 +149,10 @@ struct Reducer {
                 column_sum(reinterpret_cast<const T*>(x.ptr()), total / out_n, out_n, acc.get());
                 return finish(out, acc.get());
             }
+            if (total > 0 && trailing_reduced(x, reduced)) {
+                row_sum(reinterpret_cast<const T*>(x.ptr()), out_n, total / out_n, acc.get());
+                return finish(out, acc.get());
+            }
         }
         if (total >= (1 << 17) && out_n >= 64 && leading_reduced(x, reduced)) {
             // Column-style (a dense x whose reduced axes all come first): x is (R, K) with
@@ -181,6 +199,46 @@ struct Reducer {
         const int64_t n = out.numel();
         for (int64_t i = 0; i < n; ++i, o += out.itemsize()) store<T>(o, compute_t<T>(acc[i]));
         return out;
+    }
+
+    // A float sum over the trailing axes of a dense x, as K rows of R elements each summed by
+    // the SIMD kernel (float64 vector accumulators). Threads only past 128k
+    // elements; a single long row is cut into fixed chunks whose partial sums are added in
+    // order, so the result does not depend on the number of threads.
+    static void row_sum(const T* x, int64_t K, int64_t R, double* acc) {
+        const auto& simd_kernels = simd::kernels();
+        auto rows = [&](const T* from, int64_t count, int64_t len, double* into) {
+            if constexpr (std::is_same_v<T, float>)
+                simd_kernels.row_sum_f32(from, count, len, len, into);
+            else
+                simd_kernels.row_sum_f64(from, count, len, len, into);
+        };
+        constexpr int64_t PARALLEL = int64_t(1) << 17, CHUNK = int64_t(1) << 15;
+        const int64_t total = K * R;
+        if (total < PARALLEL || num_threads() == 1) {
+            if (K > 1 || R <= CHUNK) {
+                rows(x, K, R, acc);
+                return;
+            }
+        }
+        if (K >= 2 * num_threads()) {
+            parallel_for(K, std::max<int64_t>(1, CHUNK / R), [&](int64_t r0, int64_t r1) {
+                rows(x + r0 * R, r1 - r0, R, acc + r0);
+            });
+            return;
+        }
+        for (int64_t r = 0; r < K; ++r) {   // few long rows: fixed chunks of each
+            const int64_t chunks = (R + CHUNK - 1) / CHUNK;
+            std::vector<double> part(size_t(chunks), 0.0);
+            const T* row = x + r * R;
+            parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+                for (int64_t c = c0; c < c1; ++c)
+                    rows(row + c * CHUNK, 1, std::min(CHUNK, R - c * CHUNK), &part[size_t(c)]);
+            });
+            double sum = 0;
+            for (double v : part) sum += v;
+            acc[r] = sum;
+        }
     }
 
     // A float sum over the leading axes of a dense x, as an (R, K) matrix summed over its rows

@@ -1,17 +1,17 @@
-"""The native conv2d pair (forward and conv2d_backward) against PyTorch on each of the kernel's
-paths: pointwise (1x1, stride 1, no padding: x's planes used in place, with and without groups,
-one and several samples per block), the shifted-plane "same" path, general strides, padding and
-dilation; blocks of one sample (GEMMs straight into the output, in bands of output rows when
-its im2col matrix exceeds the L2 budget) and of several (one wide GEMM and a copy);
-float32/float64, one and two threads. The transposed convolution's pointwise and banded paths
-are checked here too (test_conv_transpose_kernels.py covers the others)."""
+"""The native conv2d pair (forward and conv2d_backward) against PyTorch float64 on each of the
+kernel's paths: pointwise (1x1, stride 1, no padding: x's planes used in place, with and without
+groups, one and several samples per block), the shifted-plane "same" path, general strides,
+padding and dilation; blocks of one sample (GEMMs straight into the output, in bands of output
+rows when its im2col matrix exceeds the L2 budget) and of several (one wide GEMM and a copy);
+Winograd F(2x2, 3x3) on both sides of its rule (channels, width, padding); non-contiguous inputs; float32/float64, one and two threads. The transposed convolution's
+pointwise and banded paths are checked here too (test_conv_transpose_kernels.py covers the
+others)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from micrograd import dtypes
-from torch_arrays import arr, host
+from conv_reference import check_pair, pool_threads
 
 CASES = [  # (N, C, H, W, O, K, stride, padding, groups, dilation)
     (3, 8, 5, 7, 6, 1, 1, 0, 1, 1),        # pointwise, several samples a block
@@ -27,34 +27,41 @@ CASES = [  # (N, C, H, W, O, K, stride, padding, groups, dilation)
     (1, 64, 24, 24, 8, 3, 1, 1, 1, 1),     # "same" 3x3, equal bands
     (2, 128, 30, 30, 4, 3, 2, 1, 1, 1),    # stride 2, general path
     (1, 64, 23, 21, 8, 3, 1, 2, 2, 2),     # dilation 2 with groups, bands of 12 and 11 rows
+    # Winograd F(2x2, 3x3): 3x3, stride 1, no groups, padding <= 2, at least 8 channels in and
+    # out, input and output at least 16 wide
+    (2, 8, 7, 17, 8, 3, 1, 1, 1, 1),       # the smallest channel counts it takes; odd sizes
+    (2, 7, 6, 16, 8, 3, 1, 1, 1, 1),       # one channel fewer: im2col
+    (2, 16, 8, 16, 7, 3, 1, 1, 1, 1),      # one output channel fewer: im2col
+    (2, 8, 6, 15, 8, 3, 1, 1, 1, 1),       # one column narrower: im2col
+    (2, 16, 9, 18, 12, 3, 1, 0, 1, 1),     # padding 0 (the input gradient pads by 2)
+    (1, 12, 5, 14, 16, 3, 1, 2, 1, 1),     # padding 2 (the input gradient pads by 0)
+    (2, 16, 6, 16, 16, 3, 1, 3, 1, 1),     # padding 3: im2col
+    (3, 64, 30, 30, 64, 3, 1, 1, 1, 1),    # several blocks of tile rows a sample
+    (13, 8, 6, 16, 8, 3, 1, 1, 1, 1),      # blocks of several samples (the last one short)
 ]
+
+
+def conv2d_pair(be, case):
+    n, c, h, w, o, k, s, p, g, d = case
+    geometry = ((s, s), (p, p), (d, d), g)
+    return (lambda x, wt: F.conv2d(x, wt, None, s, p, d, g),
+            lambda x, wt: be.conv2d(x, wt, *geometry),
+            lambda gy, x, wt: be.conv2d_backward(gy, x, wt, *geometry),
+            (n, c, h, w), (o, c // g, k, k))
 
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("nthreads", [1, 2])
 def test_conv2d_pair_matches_torch(be, case, dtype, nthreads):
-    from micrograd_cpu import _core
-    before = _core.num_threads()
-    _core.set_num_threads(nthreads)
-    try:
-        n, c, h, w, o, k, s, p, g, d = case
-        torch.manual_seed(sum(case))
-        x = torch.randn(n, c, h, w, dtype=dtype, requires_grad=True)
-        wt = torch.randn(o, c // g, k, k, dtype=dtype, requires_grad=True)
-        y = F.conv2d(x, wt, None, s, p, d, g)
-        gy = torch.randn_like(y)
-        y.backward(gy)
-        geometry = ((s, s), (p, p), (d, d), g)
-        tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
-        ours = dtypes.float32 if dtype == torch.float32 else dtypes.float64
-        xa, wa, gya = (arr(be, t, ours) for t in (x, wt, gy))
-        torch.testing.assert_close(host(be, be.conv2d(xa, wa, *geometry)), y.detach(), **tol)
-        gx, gw = be.conv2d_backward(gya, xa, wa, *geometry)
-        torch.testing.assert_close(host(be, gx), x.grad, **tol)
-        torch.testing.assert_close(host(be, gw), wt.grad, **tol)
-    finally:
-        _core.set_num_threads(before)
+    with pool_threads(nthreads):
+        check_pair(be, *conv2d_pair(be, case), dtype, seed=sum(case))
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[5], CASES[12]])
+def test_conv2d_pair_of_non_contiguous_input_matches_torch(be, case):
+    # x stored (N, H, W, C) and handed over as a permuted view
+    check_pair(be, *conv2d_pair(be, case), torch.float32, seed=sum(case), x_layout=(0, 2, 3, 1))
 
 
 @pytest.mark.parametrize("case", [  # (N, Cin, H, W, Cout, K, padding, groups)
@@ -63,24 +70,10 @@ def test_conv2d_pair_matches_torch(be, case, dtype, nthreads):
 ])
 @pytest.mark.parametrize("nthreads", [1, 2])
 def test_pointwise_and_banded_conv_transpose2d_pair_matches_torch(be, case, nthreads):
-    from micrograd_cpu import _core
-    before = _core.num_threads()
-    _core.set_num_threads(nthreads)
-    try:
-        n, cin, h, w, cout, k, p, g = case
-        torch.manual_seed(sum(case))
-        x = torch.randn(n, cin, h, w, requires_grad=True)
-        wt = torch.randn(cin, cout // g, k, k, requires_grad=True)
-        y = F.conv_transpose2d(x, wt, None, 1, p, 0, g, 1)
-        gy = torch.randn_like(y)
-        y.backward(gy)
-        geometry = ((1, 1), (p, p), (0, 0), (1, 1), g)
-        xa, wa, gya = (arr(be, t, dtypes.float32) for t in (x, wt, gy))
-        tol = dict(rtol=1e-4, atol=1e-4)
-        torch.testing.assert_close(host(be, be.conv_transpose2d(xa, wa, *geometry)), y.detach(),
-                                   **tol)
-        gx, gw = be.conv_transpose2d_backward(gya, xa, wa, *geometry)
-        torch.testing.assert_close(host(be, gx), x.grad, **tol)
-        torch.testing.assert_close(host(be, gw), wt.grad, **tol)
-    finally:
-        _core.set_num_threads(before)
+    n, cin, h, w, cout, k, p, g = case
+    geometry = ((1, 1), (p, p), (0, 0), (1, 1), g)
+    with pool_threads(nthreads):
+        check_pair(be, lambda x, wt: F.conv_transpose2d(x, wt, None, 1, p, 0, g, 1),
+                   lambda x, wt: be.conv_transpose2d(x, wt, *geometry),
+                   lambda gy, x, wt: be.conv_transpose2d_backward(gy, x, wt, *geometry),
+                   (n, cin, h, w), (cin, cout // g, k, k), torch.float32, seed=sum(case))

@@ -11,10 +11,10 @@ from micrograd import dtypes, fusion
 from micrograd.backends.numpy_backend import NumpyBackend
 from micrograd.backend import BINARY_OPS, UNARY_OPS
 from micrograd.device import device
-from micrograd.fusion import ir
+from micrograd.fusion import formulas, ir
 from micrograd_cpu import _core
 from micrograd_conformance.tolerances import GRADIENT_SLACK, tolerance
-from micrograd_cpu.fusion import CpuFusedKernel
+from micrograd_cpu.fusion import CHAIN, _CHAIN_BINARY, _CHAIN_UNARY, CpuFusedKernel, _Lowering
 
 from conftest import host_values
 
@@ -296,8 +296,27 @@ def test_wrong_operands_and_outputs_are_typed_errors(be):
     with pytest.raises(TypeError, match="not contiguous"):
         kernel([good], (), out=[be.permute(be.from_host(np.zeros((4, 3), np.float32),
                                                         dtypes.float32), (1, 0))])
-    with pytest.raises(ir.ExprError, match="1 inputs and 0 scalars"):
+    # a direct call is checked by the program itself (fusion.run checks before calling)
+    with pytest.raises(ValueError, match="1 inputs and 0 scalars, got 2 and 0"):
         kernel([good, good], ())
+    with pytest.raises(ValueError, match="1 inputs and 0 scalars, got 1 and 1"):
+        kernel([good], (2.0,))
+    with pytest.raises(ValueError, match="writes 1 outputs, got out with 2"):
+        kernel([good], (), out=[good, good])
+
+
+def test_a_direct_call_with_inputs_and_scalars_shifted_is_refused(be):
+    # two inputs and one scalar, called with one input and two scalars: the same operand count
+    x, y = ir.Input(0, dtypes.float32, ()), ir.Input(1, dtypes.float32, ())
+    s = ir.Scalar(0, dtypes.float32)
+    kernel = be.compile_elementwise(ir.Expr((x, y), (s,), (x * y + s,), ()))
+    zero_d = be.from_host(np.array(2, np.float32), dtypes.float32)
+    with pytest.raises(ValueError, match="2 inputs and 1 scalars, got 1 and 2"):
+        kernel([zero_d], (1.0, 2.0))
+    with pytest.raises(ir.ExprError, match="2 inputs and 1 scalars, got 1 and 2"):
+        fusion.run(be, kernel.expr, [zero_d], (1.0, 2.0))
+    (got,) = kernel([zero_d, zero_d], (1.0,))
+    assert be.to_host(got) == 5
 
 
 @pytest.mark.parametrize("code,why", [
@@ -317,3 +336,152 @@ def test_unknown_op_names_are_refused_when_built():
     with pytest.raises(ValueError, match="unknown unary op 'nope'"):
         _core.FusedKernel([(0, 0, 0, -1, -1, -1, -1), (1, "nope", 0, 0, -1, -1, -1)], 1,
                           [11], [[4]], [0], [11], [4])
+
+
+# ------------------------------------------------------------------ chains
+
+def lowered(expr):
+    return [instruction for instruction in _Lowering(expr).code if instruction[0] != 0]
+
+
+def test_gelu_and_adam_lower_to_chains():
+    x = ir.Input(0, dtypes.float32, (4096,))
+    code = lowered(ir.Expr((x,), (), (gelu_tanh(x),), x.shape))
+    # 9 ops in 2 passes: 0.5 * x, and a chain of the other 8 (x ** 3 as two multiplies)
+    assert [c[0] for c in code] == [2, CHAIN] and len(code[1][7]) == 8, code
+    # the core's Adam: 13 ops in 4 passes (m, v * beta2, v, p)
+    code = lowered(formulas.adam_step(dtypes.float32, (4096,), weight_decay=False,
+                                      decoupled=False, amsgrad=False, maximize=False))
+    assert [c[0] for c in code] == [CHAIN, 2, CHAIN, CHAIN], code
+
+
+def unfused(be, expr, hosts, scalars=()):
+    arrays = [be.from_host(h, x.dtype) for h, x in zip(hosts, expr.inputs)]
+    return [be.to_host(r).copy() for r in ir.evaluate(be, expr, arrays, scalars)]
+
+
+def assert_chain_is_exact(be, expr, hosts, scalars=(), chains=1):
+    """A chain's result is bit for bit the unfused instructions' (no fma contraction, each
+    step rounded), and within tolerance of numpy."""
+    if int(np.prod(expr.shape)) > 1:   # one element: every value uniform, computed once
+        assert sum(c[0] == CHAIN for c in lowered(expr)) == chains, lowered(expr)
+    got = run_both(be, expr, hosts, scalars)
+    for g, u in zip(got, unfused(be, expr, hosts, scalars)):
+        np.testing.assert_array_equal(g, u)
+
+
+STEP_SIZES = [1, 15, 17, 4 * 16 + 3, 2 * 2048 + 37]
+
+
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64], ids=lambda d: d.name)
+@pytest.mark.parametrize("op", sorted(_CHAIN_UNARY))
+def test_every_unary_step(be, dtype, op):
+    rng = np.random.default_rng(20)
+    for n in STEP_SIZES:
+        x, y = ir.Input(0, dtype, (n,)), ir.Input(1, dtype, (n,))
+        # x * y, the step, + y: the step in the middle of a chain of three
+        expr = ir.Expr((x, y), (), (ir.Unary(op, x * y) + y,), (n,))
+        hosts = [values(dtype, (n,), rng, op), np.abs(values(dtype, (n,), rng)) + 0.5]
+        if op in ("exp", "expm1"):   # lanes past the vector formula's range are redone
+            hosts[0][::7] = np.array([90, -110, 800, -800], dtype.numpy)[np.arange(len(hosts[0][::7])) % 4]
+        assert_chain_is_exact(be, expr, hosts)
+
+
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64], ids=lambda d: d.name)
+@pytest.mark.parametrize("op", sorted(_CHAIN_BINARY))
+@pytest.mark.parametrize("side", ["acc-left", "acc-right"])
+@pytest.mark.parametrize("operand", ["tile", "uniform", "uniform-start"])
+def test_every_binary_step(be, dtype, op, side, operand):
+    rng = np.random.default_rng(21)
+    for n in STEP_SIZES:
+        x = ir.Input(0, dtype, () if operand == "uniform-start" else (n,))
+        y = ir.Input(1, dtype, () if operand == "uniform" else (n,))
+        z = ir.Input(2, dtype, (n,))
+        acc = x * z               # a chain from x (uniform-start: one value) ...
+        step = ir.Binary(op, acc, y) if side == "acc-left" else ir.Binary(op, y, acc)
+        expr = ir.Expr((x, y, z), (), (ir.sqrt(ir.abs(step)) + z,), (n,))   # ... that goes on
+        hosts = [values(dtype, x.shape, rng, "div"), values(dtype, y.shape, rng, "div"),
+                 values(dtype, (n,), rng) / 4]
+        if op in ("maximum", "minimum") and hosts[1].ndim and n > 4:   # nan and ties
+            hosts[1][:3] = np.array([np.nan, 0, 1], dtype.numpy)
+            hosts[2][1:3] = 0
+        assert_chain_is_exact(be, expr, hosts)
+
+
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64], ids=lambda d: d.name)
+def test_square_and_cube_steps(be, dtype):
+    rng = np.random.default_rng(22)
+    for n in STEP_SIZES:
+        x = ir.Input(0, dtype, (n,))
+        expr = ir.Expr((x,), (), ((x + 1) ** 2 * x, (x - 1) ** 3 * (x + 2)), (n,))
+        if n > 1:
+            assert sum(c[0] == CHAIN for c in lowered(expr)) == 2
+        # within an ulp of pow (x ** 3 is (x * x) * x), as x ** 3 outside chains
+        run_both(be, expr, [values(dtype, (n,), rng)])
+
+
+def test_long_chains_split_at_sixteen_steps(be):
+    rng = np.random.default_rng(23)
+    n = 3000
+    x, y = ir.Input(0, dtypes.float32, (n,)), ir.Input(1, dtypes.float32, (n,))
+    acc = x
+    for k in range(40):
+        acc = acc * y + 0.25 if k % 2 else ir.tanh(acc) - y
+    expr = ir.Expr((x, y), (), (acc,), (n,))
+    code = lowered(expr)
+    assert all(c[0] == CHAIN and len(c[7]) <= 16 for c in code) and len(code) >= 5, code
+    assert_chain_is_exact(be, expr, [values(dtypes.float32, (n,), rng)] * 2, chains=len(code))
+
+
+def test_a_streamed_chain_output_and_thread_counts(be):
+    # a fresh output of 16 MB or more is stored around the cache (aligned stores after a peel)
+    rng = np.random.default_rng(24)
+    n = (1 << 22) + 5
+    x, y = ir.Input(0, dtypes.float32, (n,)), ir.Input(1, dtypes.float32, (n,))
+    expr = ir.Expr((x, y), (), ((x - y) * x + 1,), (n,))
+    hosts = [values(dtypes.float32, (n,), rng) for _ in range(2)]
+    arrays = [be.from_host(h, dtypes.float32) for h in hosts]
+    kernel = be.compile_elementwise(expr)
+    before = _core.num_threads()
+    results = []
+    try:
+        for count in (1, 2):
+            _core.set_num_threads(count)
+            results.append(be.to_host(kernel(arrays, ())[0]).copy())
+    finally:
+        _core.set_num_threads(before)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], (hosts[0] - hosts[1]) * hosts[0] + np.float32(1))
+
+
+def test_chains_writing_outputs_that_alias_inputs(be):
+    # Adam's moments and parameter are chains written straight into m, v and p, also read
+    rng = np.random.default_rng(25)
+    n = 3 * 2048 + 3
+    expr = adam_expr((n,))
+    hosts = [values(dtypes.float32, (n,), rng) for _ in range(4)]
+    hosts[3] = np.abs(hosts[3])
+    want = unfused(be, expr, hosts, ADAM_SCALARS)
+    p, g, m, v = (be.from_host(h, dtypes.float32) for h in hosts)
+    be.compile_elementwise(expr)([p, g, m, v], ADAM_SCALARS, out=[p, m, v])
+    for got, w in zip((p, m, v), want):
+        np.testing.assert_array_equal(be.to_host(got), w)
+
+
+@pytest.mark.parametrize("steps,dtype,why", [
+    ([], 11, "1 to 16 steps, not 0"),
+    ([("tanh", -1, False)] * 17, 11, "1 to 16 steps, not 17"),
+    ([("exp", 0, False)], 11, "unknown binary op 'exp'"),
+    ([("sin", -1, False)], 11, "chain step code"),
+    ([("pow", 0, False)], 11, "chain step code"),
+    ([("square", 0, False)], 11, "square or cube reads no register"),
+    ([("add", 0, False)], 5, "float32/float64 registers only"),
+    ([("add", 3, False)], 11, "register 3 read before it is written"),
+])
+def test_malformed_chains_are_refused_when_built(steps, dtype, why):
+    code = [(0, 0, 0, -1, -1, -1, -1), (5, "", 1, 0, -1, -1, -1, steps)]
+    with pytest.raises(ValueError, match=why):
+        _core.FusedKernel(code, 2, [dtype], [[4]], [1], [dtype], [4])
+    with pytest.raises(ValueError, match="only a chain, has an 8th field"):
+        _core.FusedKernel([(0, 0, 0, -1, -1, -1, -1), (5, "", 1, 0, -1, -1, -1)], 2, [11],
+                          [[4]], [1], [11], [4])

@@ -286,25 +286,20 @@ class CudaFusedKernel:
 
     def __call__(self, inputs: Sequence[Any], scalars: Sequence[Any] = (),
                  out: Sequence[Any] | None = None) -> tuple[Any, ...]:
+        # fusion.run checked the call (fusion.check_call); a direct call with the wrong number
+        # of arrays or scalars stops at a strict zip, and CuPy checks the kernel's arity.
         expr = self.expr
-        if len(inputs) != len(expr.inputs) or len(scalars) != len(expr.scalars):
-            raise ir.ExprError(f"this kernel takes {len(expr.inputs)} inputs and "
-                               f"{len(expr.scalars)} scalars, got {len(inputs)} and "
-                               f"{len(scalars)}")
-        for x, declared in zip(inputs, expr.inputs):
+        for x, declared in zip(inputs, expr.inputs, strict=True):
             if tuple(x.shape) != declared.shape or x.dtype != declared.dtype.numpy:
                 raise ir.ExprError(f"input {declared.index} must be {declared.dtype.name} "
                                    f"{declared.shape}, got {x.dtype} {tuple(x.shape)}")
         values = [make(ir.python_value(v, dtype)) for v, (dtype, make) in
-                  zip(scalars, self._scalar_types)]
+                  zip(scalars, self._scalar_types, strict=True)]
         if out is None:
             outs = tuple(cupy.empty(expr.shape, d) for d in self._output_dtypes)
         else:
             outs = tuple(out)
-            if len(outs) != len(expr.outputs):
-                raise ir.ExprError(f"out has {len(outs)} arrays; the expression has "
-                                   f"{len(expr.outputs)} outputs")
-            for k, (o, d) in enumerate(zip(outs, self._output_dtypes)):
+            for k, (o, d) in enumerate(zip(outs, self._output_dtypes, strict=True)):
                 if tuple(o.shape) != expr.shape or o.dtype != d:
                     raise ir.ExprError(f"out[{k}] must be {d} {expr.shape}, got {o.dtype} "
                                        f"{tuple(o.shape)}")

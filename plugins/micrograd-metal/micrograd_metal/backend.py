@@ -23,6 +23,7 @@ import math
 import mlx.core as mx
 import numpy as np
 
+from micrograd import dtypes
 from micrograd.backend import Backend, Capabilities
 from micrograd.device import device as Device
 
@@ -62,17 +63,54 @@ def _logical(fn):
     return lambda a, b: fn(_truthy(a), _truthy(b))
 
 
+_ERF = np.frompyfunc(math.erf, 1, 1)
+_EXACT_ON_HOST = {
+    # float64 ops whose MLX kernels have float32 accuracy: numpy (or math.erf) instead.
+    "exp": np.exp, "sin": np.sin, "cos": np.cos,
+    "erf": lambda x: np.asarray(_ERF(x), dtype=np.float64),
+}
+
+
+def _exact_in_float64(op):
+    mlx_fn, host_fn = getattr(mx, op), _EXACT_ON_HOST[op]
+
+    def fn(x):
+        if x.itemsize != 8 or x.dtype != mx.float64:    # itemsize first: an int read, cheaper
+            return mlx_fn(x)
+        with np.errstate(all="ignore"):        # inf and nan are the IEEE answers, as on MLX
+            return mx.array(host_fn(np.array(x)), dtype=mx.float64)
+    return fn
+
+
+def _rounding(mlx_fn):
+    # floor/ceil/round/trunc of an integer is the integer itself (a distinct array).
+    return lambda x: mlx_fn(x) if mx.issubdtype(x.dtype, mx.floating) else mx.array(x)
+
+
+def _widened_for_half(mlx_fn):
+    # MLX divides in 16 bits, so a quotient's rounding error reaches the floor and the
+    # remainder; in float32 both come out correctly rounded, as in PyTorch.
+    def fn(a, b):
+        if a.dtype in HALF:
+            return mlx_fn(a.astype(mx.float32), b.astype(mx.float32)).astype(a.dtype)
+        return mlx_fn(a, b)
+    return fn
+
+
+# One callable per op with its dtype special cases inside, so that the common case (float32
+# add) costs one dict lookup and the MLX call: unary and binary are the per-op hot path.
 _UNARY = {
-    "neg": mx.negative, "abs": mx.abs, "sign": _sign, "exp": mx.exp, "log": mx.log,
-    "log1p": mx.log1p, "expm1": mx.expm1, "sqrt": mx.sqrt, "sin": mx.sin, "cos": mx.cos,
-    "tanh": mx.tanh, "erf": mx.erf, "floor": mx.floor, "ceil": mx.ceil, "round": mx.round,
-    "trunc": mx.trunc, "logical_not": lambda x: mx.logical_not(_truthy(x)),
+    "neg": mx.negative, "abs": mx.abs, "sign": _sign, "log": mx.log, "log1p": mx.log1p,
+    "expm1": mx.expm1, "sqrt": mx.sqrt, "tanh": mx.tanh,
+    **{op: _exact_in_float64(op) for op in _EXACT_ON_HOST},
+    "floor": _rounding(mx.floor), "ceil": _rounding(mx.ceil), "round": _rounding(mx.round),
+    "trunc": _rounding(mx.trunc), "logical_not": lambda x: mx.logical_not(_truthy(x)),
     "bitwise_not": mx.bitwise_invert, "isnan": mx.isnan,
 }
 _BINARY = {
     "add": mx.add, "sub": mx.subtract, "mul": mx.multiply, "div": mx.divide,
-    "floordiv": _floordiv, "mod": mx.remainder, "pow": mx.power,
-    "maximum": mx.maximum, "minimum": mx.minimum, "atan2": mx.arctan2,
+    "floordiv": _widened_for_half(_floordiv), "mod": _widened_for_half(mx.remainder),
+    "pow": mx.power, "maximum": mx.maximum, "minimum": mx.minimum, "atan2": mx.arctan2,
     "eq": mx.equal, "ne": mx.not_equal, "lt": mx.less, "le": mx.less_equal,
     "gt": mx.greater, "ge": mx.greater_equal, "logical_and": _logical(mx.logical_and),
     "logical_or": _logical(mx.logical_or), "logical_xor": _logical(mx.not_equal),
@@ -80,15 +118,21 @@ _BINARY = {
 }
 _REDUCE = {"sum": mx.sum, "prod": mx.prod, "max": mx.max, "min": mx.min}
 _EMPTY_REDUCTION = {"sum": 0, "prod": 1}
-_INTEGER_ROUNDING = ("floor", "ceil", "round", "trunc")
-_WIDENED_FOR_HALF = ("floordiv", "mod")
 
-_ERF = np.frompyfunc(math.erf, 1, 1)
-_EXACT_ON_HOST = {
-    # float64 ops whose MLX kernels have float32 accuracy: numpy (or math.erf) instead.
-    "exp": np.exp, "sin": np.sin, "cos": np.cos,
-    "erf": lambda x: np.asarray(_ERF(x), dtype=np.float64),
-}
+
+_INT_RANGE = {dtypes.int32: range(-2**31, 2**31), dtypes.int64: range(-2**63, 2**63)}
+
+
+def _direct_fill(value, dtype) -> bool:
+    """Whether ``mx.full`` converts the Python scalar ``value`` to ``dtype`` exactly by itself
+    (a float64 fill keeps every bit, a float32 one rounds to nearest once), so no host array is
+    needed: the 0-d fills of every backward seed and scalar operand take this path."""
+    kind = type(value)
+    if kind is float:
+        return dtype is dtypes.float32 or dtype is dtypes.float64
+    if kind is int:
+        return dtype in _INT_RANGE and value in _INT_RANGE[dtype]
+    return kind is bool and dtype is dtypes.bool
 
 
 _INTEGER_MATMUL_CHUNK = 1 << 22
@@ -153,8 +197,11 @@ class MLXBackend(ActivationOps, OptimizerOps, SpatialOps, Backend):
         return np.array(x, copy=True)
 
     def full(self, shape, value, dtype):
-        # Through a typed 0-d array: mx.full's Python-int path cannot hold uint64's top half.
         check_shape(shape, "full")
+        if _direct_fill(value, dtype):
+            return mx.full(shape, value, TO_MLX[dtype])
+        # Through a typed 0-d array otherwise: mx.full's Python-int path cannot hold uint64's
+        # top half, and a float16 fill would round twice (through float32).
         return mx.full(shape, array(value, dtype))
 
     def astype(self, x, dtype):
@@ -172,24 +219,15 @@ class MLXBackend(ActivationOps, OptimizerOps, SpatialOps, Backend):
         return x                      # MLX lays out its arrays itself
 
     # ----------------------------------------------------------- elementwise
-    # unary and binary are the per-op hot path: each checks its own output's size (with the
-    # cheap check_array_fits) instead of going through the generic _size_checked wrapper.
+    # unary and binary are the per-op hot path: one table lookup, and for binary a size check
+    # inline (the cheap check_array_fits), since broadcasting can make its output larger than
+    # either input. A unary op's output is never larger than its input, which was checked when
+    # it was made, so unary checks nothing.
     def unary(self, op, x):
-        if x.dtype == mx.float64 and op in _EXACT_ON_HOST:
-            with np.errstate(all="ignore"):    # inf and nan are the IEEE answers, as on MLX
-                return mx.array(_EXACT_ON_HOST[op](np.array(x)), dtype=mx.float64)
-        if op in _INTEGER_ROUNDING and not mx.issubdtype(x.dtype, mx.floating):
-            return mx.array(x)
-        return check_array_fits(_UNARY[op](x), "unary")
+        return _UNARY[op](x)
 
     def binary(self, op, a, b):
-        if op in _WIDENED_FOR_HALF and a.dtype in HALF:
-            # MLX divides in 16 bits, so a quotient's rounding error reaches the floor and the
-            # remainder; in float32 both come out correctly rounded, as in PyTorch.
-            out = _BINARY[op](a.astype(mx.float32), b.astype(mx.float32)).astype(a.dtype)
-        else:
-            out = _BINARY[op](a, b)
-        return check_array_fits(out, "binary")
+        return check_array_fits(_BINARY[op](a, b), "binary")
 
     def where(self, cond, a, b):
         return mx.where(cond, a, b)
@@ -209,10 +247,12 @@ class MLXBackend(ActivationOps, OptimizerOps, SpatialOps, Backend):
                 raise IndexError(f"{op} of an empty axis of shape {tuple(x.shape)} has no "
                                  f"identity")
             return mx.zeros(shape, x.dtype)
-        if x.dtype in HALF and op in ("sum", "prod"):
-            return _REDUCE[op](x.astype(mx.float32), axes, keepdim).astype(x.dtype)
+        dtype = x.dtype
+        if dtype in HALF and op in ("sum", "prod"):
+            return _REDUCE[op](x.astype(mx.float32), axes, keepdim).astype(dtype)
+        out = _REDUCE[op](x, axes, keepdim)
         # MLX widens small integer sums and products (int8 -> int32); the contract keeps dtype.
-        return _REDUCE[op](x, axes, keepdim).astype(x.dtype)
+        return out if out.dtype == dtype else out.astype(dtype)
 
     def argreduce(self, op, x, axis, keepdim):
         if x.size == 0 and x.shape[axis] > 0:
@@ -291,20 +331,23 @@ class MLXBackend(ActivationOps, OptimizerOps, SpatialOps, Backend):
 
 
 _CREATING = (
-    "from_host", "full", "astype", "where", "reduce", "argreduce", "cumsum",
-    "matmul", "cat", "take", "gather", "scatter", "nonzero", "relu", "sigmoid", "silu", "gelu",
-    "gelu_tanh", "softplus", "softmax", "log_softmax", "cross_entropy", "conv2d",
-    "conv2d_backward",
+    "from_host", "full", "astype", "where", "argreduce", "matmul", "cat", "take", "gather", "scatter",
+    "nonzero", "relu", "sigmoid", "silu", "gelu", "gelu_tanh", "softplus", "softmax",
+    "log_softmax", "cross_entropy", "conv2d", "conv2d_backward",
 )
-"""The primitives whose outputs MLX will allocate (views, host transfers and in-place updates
-aside; unary and binary check their own); each output is checked against the memory limit
-before MLX evaluates it (mlx_memory)."""
+"""The primitives whose outputs MLX will allocate and may be larger than their inputs (views,
+host transfers and in-place updates aside; binary checks its own, and unary, reduce and cumsum
+keep the dtype and never outgrow an input that was checked when it was made); each output is checked
+against the memory limit before MLX evaluates it (mlx_memory)."""
 
 
 def _size_checked(name, method):
     @functools.wraps(method)
     def checked(self, *args, **kwargs):
-        return check_fits(method(self, *args, **kwargs), name)
+        out = method(self, *args, **kwargs)
+        if type(out) is mx.array:       # the common case, in a few attribute reads
+            return check_array_fits(out, name)
+        return check_fits(out, name)
     return checked
 
 

@@ -67,22 +67,18 @@ class MetalFusedKernel:
 
     def __call__(self, inputs: Sequence[Any], scalars: Sequence[Any] = (),
                  out: Sequence[Any] | None = None) -> tuple[Any, ...]:
+        # fusion.run checked the call (fusion.check_call); a direct call with the wrong number
+        # of arrays or scalars stops at a strict zip.
         expr = self.expr
-        if len(inputs) != len(expr.inputs) or len(scalars) != len(expr.scalars):
-            raise ir.ExprError(f"this kernel takes {len(expr.inputs)} inputs and "
-                               f"{len(expr.scalars)} scalars, got {len(inputs)} and "
-                               f"{len(scalars)}")
-        values = [self._backend.full((), ir.python_value(v, s.dtype), s.dtype)
-                  for v, s in zip(scalars, expr.scalars)]
-        results = self._compiled(*inputs, *values)
+        arrays = [x for x, _ in zip(inputs, expr.inputs, strict=True)]
+        arrays += [self._backend.full((), ir.python_value(v, s.dtype), s.dtype)
+                   for v, s in zip(scalars, expr.scalars, strict=True)]
+        results = self._compiled(*arrays)
         if out is None:
             return tuple(results)
-        if len(out) != len(results):
-            raise ir.ExprError(f"out has {len(out)} arrays; the expression has "
-                               f"{len(results)} outputs")
         # MLX arrays are values: results were computed from the inputs as they were, so
         # writing them into outputs that are inputs is safe in any order.
-        for target, result in zip(out, results):
+        for target, result in zip(out, results, strict=True):
             self._backend.copy_(target, result)
         return tuple(out)
 

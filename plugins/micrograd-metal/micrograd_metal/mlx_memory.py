@@ -31,7 +31,7 @@ _ALWAYS_FITS = 64 << 20
 
 def check_shape(shape, what: str) -> None:
     """ValueError naming ``shape`` when a dimension is beyond MLX's 32-bit limit."""
-    if any(d > MAX_DIM for d in shape):
+    if shape and max(shape) > MAX_DIM:
         raise ValueError(f"{what}: shape {tuple(shape)} has a dimension beyond MLX's 32-bit "
                          f"limit ({MAX_DIM}); the metal backend cannot hold it, the cpu backend "
                          f"can")

@@ -5,10 +5,8 @@ Parameter names, shapes, gate order and initialisation are PyTorch's (``weight_i
 ``weight_hh_l1_reverse``, ``weight_hr_l0`` for a projected LSTM; gates ``i, f, g, o`` for the
 LSTM and ``r, z, n`` for the GRU; every parameter from U(-1/sqrt(hidden), 1/sqrt(hidden))), so a
 PyTorch state dict loads as is. The input projection of a whole sequence is one matrix product
-per layer and direction. Each time step then adds a product with the recurrent weight and the
-gate arithmetic: recorded op by op for the cells, ``RNN`` and a projected LSTM, and as one graph
-node per layer and direction with a hand-written backward through time for ``LSTM`` and ``GRU``
-(``_LSTMSequence``, ``_GRUSequence``).
+per layer and direction; the time steps are ``_recurrence``'s (one fused node per layer and
+direction, or composed op by op where that cannot run).
 """
 
 from __future__ import annotations
@@ -17,198 +15,19 @@ import math
 import numbers
 import warnings
 
-from ...autograd import grad as autograd_grad
-from ...autograd import grad_mode
-from ...autograd.function import Function
-from ...ops.activation import relu
 from ...ops.creation import zeros
 from ...ops.movement import cat, stack
-from ...ops.unary import tanh
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..module import Module
 from ._factory import new_parameter
+from ._recurrence import (_STEPS, _composed_direction, _GRUSequence, _LSTMSequence,
+                          _RNNSequence)
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
 
 
-# ------------------------------------------------------------------ one time step
-# Each step takes ``xw`` (the input's projection x @ W_ih.T + b_ih, computed for the whole
-# sequence at once) and the previous state; it returns the new state as a tuple whose first
-# element is the hidden state that goes into the output.
-
-
-def _rnn_step(activation):
-    def step(xw, state, w_hh, b_hh, w_hr=None):
-        (h,) = state
-        return (activation(xw + F.linear(h, w_hh, b_hh)),)
-    return step
-
-
-def _lstm_step(xw, state, w_hh, b_hh, w_hr=None):
-    h, c = state
-    i, f, g, o = (xw + F.linear(h, w_hh, b_hh)).chunk(4, -1)
-    c = i.sigmoid() * g.tanh() + f.sigmoid() * c
-    h = o.sigmoid() * c.tanh()
-    if w_hr is not None:
-        h = F.linear(h, w_hr)
-    return h, c
-
-
-def _gru_step(xw, state, w_hh, b_hh, w_hr=None):
-    (h,) = state
-    x_r, x_z, x_n = xw.chunk(3, -1)
-    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, -1)
-    r = (x_r + h_r).sigmoid()
-    z = (x_z + h_z).sigmoid()
-    n = (x_n + r * h_n).tanh()
-    return (n + z * (h - n),)    # (1 - z) * n + z * h
-
-
-class _LSTMSequence(Function):
-    """One LSTM layer and direction over a whole sequence as one graph node.
-
-    Composed step by step, a sequence of T steps records about 15 nodes per step; this runs the
-    same arithmetic outside the graph and back-propagates through time by hand, with the
-    recurrent weight's gradient as one matrix product over all steps. ``xw`` is the input
-    projection plus both biases, (T, N, 4H). The output packs the hidden states (T rows, in
-    time order) and the final cell state (row T) into one (T + 1, N, H) tensor.
-
-    A backward that must itself be differentiable (``create_graph=True``) replays the composed
-    steps on the saved inputs and differentiates those, so higher-order gradients stay exact.
-    """
-
-    @staticmethod
-    def forward(ctx, xw, h0, c0, w_hh, reverse):
-        hidden = h0.shape[-1]
-        order = range(xw.shape[0] - 1, -1, -1) if reverse else range(xw.shape[0])
-        w_t, steps = w_hh.t(), xw.unbind(0)
-        h, c, saved, hs = h0, c0, [None] * xw.shape[0], [None] * xw.shape[0]
-        for t in order:
-            z = steps[t] + h @ w_t
-            i, f, _, o = z.sigmoid().chunk(4, 1)
-            g = z.narrow(1, 2 * hidden, hidden).tanh()
-            c_prev, h_prev = c, h
-            c = f * c + i * g
-            tanh_c = c.tanh()
-            h = o * tanh_c
-            saved[t] = (i, f, g, o, tanh_c, c_prev, h_prev)
-            hs[t] = h
-        # Saved through the ctx (version-checked, freed after backward): the inputs, then the
-        # activations of every step in time order.
-        ctx.save_for_backward(xw, h0, c0, w_hh, *(a for step in saved for a in step))
-        ctx.order, ctx.reverse = order, reverse
-        return cat([stack(hs, 0), c.unsqueeze(0)], 0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        if grad_mode.is_grad_enabled():
-            return _LSTMSequence._differentiable_backward(ctx, grad)
-        xw, h0, c0, w_hh, *flat = ctx.saved_tensors
-        steps = xw.shape[0]
-        saved = [flat[7 * t:7 * t + 7] for t in range(steps)]
-        *d_out, d_c = grad.unbind(0)
-        d_h = None
-        d_z = [None] * steps
-        for t in reversed(ctx.order):
-            i, f, g, o, tanh_c, c_prev, _ = saved[t]
-            d_h = d_out[t] if d_h is None else d_h + d_out[t]
-            d_c = d_c + d_h * o * (1 - tanh_c * tanh_c)
-            d_z[t] = cat([d_c * g * i * (1 - i), d_c * c_prev * f * (1 - f),
-                          d_c * i * (1 - g * g), d_h * tanh_c * o * (1 - o)], -1)
-            d_c = d_c * f
-            d_h = d_z[t] @ w_hh
-        d_xw = stack(d_z, 0)
-        prev_h = stack([saved[t][6] for t in range(steps)], 0)
-        d_w = d_xw.reshape(-1, d_xw.shape[-1]).t() @ prev_h.reshape(-1, prev_h.shape[-1])
-        return d_xw, d_h, d_c, d_w, None
-
-    @staticmethod
-    def _differentiable_backward(ctx, grad):
-        xw, h0, c0, w_hh = ctx.saved_tensors[:4]
-        hs, (_, c) = _composed_direction(_lstm_step, xw, (h0, c0), w_hh, None, None,
-                                         ctx.reverse)
-        replay = cat([hs, c.unsqueeze(0)], 0)
-        wanted = [t for t in (xw, h0, c0, w_hh) if t.requires_grad]
-        grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
-        return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, c0, w_hh)) \
-            + (None,)
-
-
-class _GRUSequence(Function):
-    """One GRU layer and direction over a whole sequence as one graph node (see
-    _LSTMSequence). ``xw`` is the input projection with ``b_ih``, (T, N, 3H); ``b_hh`` stays
-    separate because the reset gate scales ``W_hn h + b_hn``. Returns the hidden states
-    (T, N, H) in time order."""
-
-    @staticmethod
-    def forward(ctx, xw, h0, w_hh, b_hh, reverse):
-        hidden = h0.shape[-1]
-        order = range(xw.shape[0] - 1, -1, -1) if reverse else range(xw.shape[0])
-        w_t, steps = w_hh.t(), xw.unbind(0)
-        h, saved, hs = h0, [None] * xw.shape[0], [None] * xw.shape[0]
-        for t in order:
-            hw = h @ w_t if b_hh is None else h @ w_t + b_hh
-            x_rz, x_n = steps[t].split([2 * hidden, hidden], 1)
-            h_rz, h_n = hw.split([2 * hidden, hidden], 1)
-            r, z = (x_rz + h_rz).sigmoid().chunk(2, 1)
-            n = (x_n + r * h_n).tanh()
-            saved[t] = (r, z, n, h_n, h)
-            h = n + z * (h - n)
-            hs[t] = h
-        ctx.save_for_backward(xw, h0, w_hh, b_hh, *(a for step in saved for a in step))
-        ctx.order, ctx.reverse = order, reverse
-        return stack(hs, 0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        if grad_mode.is_grad_enabled():
-            return _GRUSequence._differentiable_backward(ctx, grad)
-        xw, h0, w_hh, b_hh, *flat = ctx.saved_tensors
-        steps = xw.shape[0]
-        saved = [flat[5 * t:5 * t + 5] for t in range(steps)]
-        d_out = grad.unbind(0)
-        d_h = None
-        d_x, d_hw = [None] * steps, [None] * steps
-        for t in reversed(ctx.order):
-            r, z, n, h_n, h_prev = saved[t]
-            d_h = d_out[t] if d_h is None else d_h + d_out[t]
-            d_n = d_h * (1 - z) * (1 - n * n)
-            d_rz = cat([d_n * h_n * r * (1 - r), d_h * (h_prev - n) * z * (1 - z)], -1)
-            d_x[t] = cat([d_rz, d_n], -1)
-            d_hw[t] = cat([d_rz, d_n * r], -1)
-            d_h = d_h * z + d_hw[t] @ w_hh
-        d_xw, d_hw = stack(d_x, 0), stack(d_hw, 0)
-        prev_h = stack([saved[t][4] for t in range(steps)], 0)
-        flat_hw = d_hw.reshape(-1, d_hw.shape[-1])
-        d_w = flat_hw.t() @ prev_h.reshape(-1, prev_h.shape[-1])
-        d_b = None if b_hh is None else flat_hw.sum(0)
-        return d_xw, d_h, d_w, d_b, None
-
-    @staticmethod
-    def _differentiable_backward(ctx, grad):
-        inputs = ctx.saved_tensors[:4]
-        xw, h0, w_hh, b_hh = inputs
-        replay, _ = _composed_direction(_gru_step, xw, (h0,), w_hh, b_hh, None, ctx.reverse)
-        wanted = [t for t in inputs if t is not None and t.requires_grad]
-        grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
-        return tuple(next(grads) if t is not None and t.requires_grad else None
-                     for t in inputs) + (None,)
-
-
-def _composed_direction(step, xw, state, w_hh, b_hh, w_hr, reverse: bool):
-    """One layer-direction recorded step by step: the hidden states (L, N, H_out) in time
-    order and the final state."""
-    xs, hs = xw.unbind(0), [None] * xw.shape[0]
-    for t in (range(len(xs) - 1, -1, -1) if reverse else range(len(xs))):
-        state = step(xs[t], state, w_hh, b_hh, w_hr)
-        hs[t] = state[0]
-    return stack(hs, 0), state
-
-
-_STEPS = {"RNN_TANH": _rnn_step(tanh), "RNN_RELU": _rnn_step(relu), "LSTM": _lstm_step,
-          "GRU": _gru_step}
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -399,12 +218,25 @@ class RNNBase(Module):
         """One layer in one direction over the projected sequence ``xw`` (L, N, G*H): the
         hidden states (L, N, H_out) in time order and the final state."""
         steps = xw.shape[0]
-        if self.mode == "LSTM" and w_hr is None:
+        # The sequence nodes write each step into views of preallocated buffers: a backend
+        # whose views are copies records the steps op by op instead.
+        fused = xw._backend.capabilities.views_share_memory and steps > 0
+        if self.mode == "LSTM" and w_hr is None and fused:
             packed = _LSTMSequence.apply(xw if b_hh is None else xw + b_hh, *state, w_hh,
                                          reverse)
-            return packed[:steps], (packed[0 if reverse else steps - 1], packed[steps])
-        if self.mode == "GRU":
-            hs = _GRUSequence.apply(xw, *state, w_hh, b_hh, reverse)
+            _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
+            return (packed[h_rows.start:h_rows.stop],
+                    (packed[h_rows[0] if reverse else h_rows[-1]], packed[steps + 1]))
+        if self.mode == "GRU" and fused:
+            packed = _GRUSequence.apply(xw, *state, w_hh, b_hh, reverse)
+            _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
+            hs = packed[h_rows.start:h_rows.stop]
+            return hs, (hs[0 if reverse else steps - 1],)
+        if self.mode in ("RNN_TANH", "RNN_RELU") and fused:
+            packed = _RNNSequence.apply(xw if b_hh is None else xw + b_hh, *state, w_hh,
+                                        self.mode == "RNN_RELU", reverse)
+            _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
+            hs = packed[h_rows.start:h_rows.stop]
             return hs, (hs[0 if reverse else steps - 1],)
         return _composed_direction(_STEPS[self.mode], xw, state, w_hh, b_hh, w_hr, reverse)
 

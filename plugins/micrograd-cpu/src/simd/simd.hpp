@@ -16,6 +16,20 @@ struct SgdConstants {
     bool nesterov, first_step;
 };
 
+// ---------------------------------------------------------------- fusion (src/fusion.cpp)
+// One step of a fused chain: acc = unary(acc) (code UNARY + op, any VECTOR unary op), acc * acc
+// (SQUARE), (acc * acc) * acc (CUBE), or binary(acc, x) (code 2 op) / binary(x, acc)
+// (2 op + 1) for a VECTOR binary op, x a tile or one value (uniform).
+struct ChainStep {
+    enum : int { UNARY = 64, SQUARE = 126, CUBE = 127 };
+    int code;
+    const void* x;
+    bool uniform;
+};
+constexpr int CHAIN_STEPS = 16;   // the most steps one chain has
+static_assert(2 * NBINARY <= ChainStep::UNARY && ChainStep::UNARY + NUNARY <= ChainStep::SQUARE,
+              "chain step codes overlap");
+
 struct Kernels {
     const char* arch;
     // The unchecked kernels behind the entry points below (an op code without a vector kernel
@@ -48,6 +62,49 @@ struct Kernels {
                            double* acc);
     void (*column_sum_f64)(const double* x, int64_t rows, int64_t cols, int64_t row_stride,
                            double* acc);
+
+    // ---------------------------------------------- nn kernels (nn.cpp, reduce.cpp: `nnk`)
+    // out[i] = act(x[i]) for an Activation code of ops.hpp (beta, threshold: softplus's)
+    void (*activation_f32)(int act, const float* x, float* out, int64_t n, float beta,
+                           float threshold);
+    void (*activation_f64)(int act, const double* x, double* out, int64_t n, double beta,
+                           double threshold);
+    // softmax (log: log_softmax) of `rows` dense rows of len elements, each len apart
+    void (*softmax_rows_f32)(const float* x, float* y, int64_t rows, int64_t len, bool log);
+    void (*softmax_rows_f64)(const double* x, double* y, int64_t rows, int64_t len, bool log);
+    // softmax along the rows of a (len, inner) block (row stride inner), for its columns
+    // [0, cols): every column is a lane, a vector of columns at a time
+    void (*softmax_cols_f32)(const float* x, float* y, int64_t len, int64_t inner, int64_t cols,
+                             bool log);
+    void (*softmax_cols_f64)(const double* x, double* y, int64_t len, int64_t inner,
+                             int64_t cols, bool log);
+    // out[r] = sum of the len dense elements of row r (rows row_stride apart), in float64
+    void (*row_sum_f32)(const float* x, int64_t rows, int64_t len, int64_t row_stride,
+                        double* out);
+    void (*row_sum_f64)(const double* x, int64_t rows, int64_t len, int64_t row_stride,
+                        double* out);
+    // layer norm of `rows` dense rows of len elements: y = (x - mean) * rstd * w + b (w, b
+    // may be null), mean and rstd per row stored when not null
+    void (*layer_norm_rows_f32)(const float* x, const float* w, const float* b, float* y,
+                                float* mean, float* rstd, int64_t rows, int64_t len, double eps);
+    void (*layer_norm_rows_f64)(const double* x, const double* w, const double* b, double* y,
+                                double* mean, double* rstd, int64_t rows, int64_t len,
+                                double eps);
+    // grad_x of layer norm for `rows` dense rows, given each row's mean and rstd: with
+    // xhat = (x - mean) * rstd and g = gy * w (w may be null),
+    // gx = rstd * (g - mean(g) - xhat * mean(g * xhat))
+    void (*layer_norm_backward_rows_f32)(const float* gy, const float* x, const float* w,
+                                         const float* mean, const float* rstd, float* gx,
+                                         int64_t rows, int64_t len);
+    void (*layer_norm_backward_rows_f64)(const double* gy, const double* x, const double* w,
+                                         const double* mean, const double* rstd, double* gx,
+                                         int64_t rows, int64_t len);
+    // fusion (src/fusion.cpp): out[i] = the chain of `count` steps applied to start[i] (see
+    // ChainStep); start_uniform: start[0] for every i; stream as for binary
+    void (*chain_f32)(const float* start, bool start_uniform, const ChainStep* steps,
+                      int count, float* out, int64_t n, bool stream);
+    void (*chain_f64)(const double* start, bool start_uniform, const ChainStep* steps,
+                      int count, double* out, int64_t n, bool stream);
 };
 
 template <class Arch> Kernels make_kernels();

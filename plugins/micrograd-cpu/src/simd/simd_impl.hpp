@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include <xsimd/xsimd.hpp>
 #if defined(__x86_64__) || defined(_M_X64)
@@ -263,6 +264,144 @@ struct Impl {
         }
     }
 
+    // ---------------------------------------------------------------- fusion (src/fusion.cpp)
+    // A chain of the fused kernels: acc = start, then each step acc = op(acc) (a unary VECTOR
+    // op, acc * acc, (acc * acc) * acc) or op(acc, x) / op(x, acc) (a binary VECTOR op, x a
+    // tile or one value), in vector registers, so one pass over a tile does the work of
+    // `count` instructions: an expensive op (a division, a tanh) and the cheap ones around it
+    // overlap in the core instead of taking a pass each. Every step rounds as its own
+    // instruction would (steps are separate dispatches: nothing contracts into an fma), so
+    // fused and unfused results agree bit for bit.
+    struct Operand {
+        int code;       // ChainStep::code
+        const T* x;     // the operand (a splat of W copies when uniform)
+        int64_t mask;   // -1, or 0 for a uniform operand: x[(i + k) & mask]
+    };
+
+    template <int OP>
+    static B chain_unary(const B& v) {
+        if constexpr (OP == LOG || OP == EXP || OP == EXPM1) {   // they redo edge lanes from memory
+            alignas(64) T lanes[W];
+            v.store_aligned(lanes);
+            return unary_checked<OP>(v, lanes);
+        } else {
+            return unary_checked<OP>(v, nullptr);
+        }
+    }
+
+    // K vectors from element i: acc[k] holds elements i + k W.
+    template <int K>
+    static void chain_at(const Operand& start, const Operand* steps, int count, int64_t i, B* acc) {
+        for (int k = 0; k < K; ++k) acc[k] = B::load_unaligned(start.x + ((i + k * W) & start.mask));
+        for (int s = 0; s < count; ++s) {
+            const Operand& st = steps[s];
+            const int code = st.code;
+            auto operand = [&](int k) { return B::load_unaligned(st.x + ((i + k * W) & st.mask)); };
+            if (code == ChainStep::SQUARE) {
+                for (int k = 0; k < K; ++k) acc[k] = acc[k] * acc[k];
+            } else if (code == ChainStep::CUBE) {
+                for (int k = 0; k < K; ++k) {
+                    B square = acc[k] * acc[k];
+                    keep_rounded(square);
+                    acc[k] = square * acc[k];
+                }
+            } else if (code >= ChainStep::UNARY) {
+                visit_unary_op(code - ChainStep::UNARY, [&](auto c) {
+                    constexpr int OP = decltype(c)::value;
+                    if constexpr (unary_has_vector_kernel(OP))
+                        for (int k = 0; k < K; ++k) acc[k] = chain_unary<OP>(acc[k]);
+                });
+            } else {
+                visit_binary_op(code >> 1, [&](auto c) {
+                    constexpr int OP = decltype(c)::value;
+                    if constexpr (binary_has_vector_kernel(OP)) {
+                        if (code & 1)
+                            for (int k = 0; k < K; ++k) acc[k] = apply<OP>(operand(k), acc[k]);
+                        else
+                            for (int k = 0; k < K; ++k) acc[k] = apply<OP>(acc[k], operand(k));
+                    }
+                });
+            }
+        }
+    }
+
+    template <class V>
+    static void keep_rounded(V& v) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
+        if constexpr (sizeof(V) == 64) asm("" : "+v"(v.data));
+        else asm("" : "+x"(v.data));
+#else
+        (void)v;
+#endif
+    }
+
+    // flatten: chain_at and the step dispatch inlined, so the K accumulators are registers,
+    // not stack slots reloaded at every step.
+#if defined(__GNUC__)
+    __attribute__((flatten))
+#endif
+    static void chain(const T* start, bool start_uniform, const ChainStep* steps, int count,
+                      T* out, int64_t n, bool stream) {
+        alignas(64) T splat[CHAIN_STEPS + 1][W];
+        Operand ops[CHAIN_STEPS];
+        auto operand = [&](const T* x, bool uniform, int slot) {
+            if (!uniform) return Operand{0, x, -1};
+            std::fill(splat[slot], splat[slot] + W, x[0]);
+            return Operand{0, splat[slot], 0};
+        };
+        const Operand first = operand(start, start_uniform, CHAIN_STEPS);
+        for (int s = 0; s < count; ++s) {
+            ops[s] = operand(static_cast<const T*>(steps[s].x), steps[s].uniform, s);
+            ops[s].code = steps[s].code;
+        }
+        // Elements [i, j), fewer than a vector, through padded copies: the same formula.
+        auto few = [&](int64_t i, int64_t j) {
+            alignas(64) T pad[CHAIN_STEPS + 1][W] = {};
+            Operand local[CHAIN_STEPS];
+            auto copy = [&](const Operand& o, int slot) {
+                if (o.mask == 0 || o.x == nullptr) return o;   // one value, or no operand
+                std::copy(o.x + i, o.x + j, pad[slot]);
+                return Operand{o.code, pad[slot], -1};
+            };
+            const Operand head = copy(first, CHAIN_STEPS);
+            for (int s = 0; s < count; ++s) local[s] = copy(ops[s], s);
+            B acc[1];
+            chain_at<1>(head, local, count, 0, acc);
+            alignas(64) T r[W];
+            acc[0].store_aligned(r);
+            std::copy(r, r + (j - i), out + i);
+        };
+        int64_t i = 0;
+        if (stream) {   // streamed stores need aligned addresses: the first elements apart
+            int64_t peel = 0;
+            while (peel < n && reinterpret_cast<uintptr_t>(out + peel) % sizeof(B) != 0) ++peel;
+            if (peel) few(0, peel);
+            for (i = peel; i + W <= n; i += W) {
+                B acc[1];
+                chain_at<1>(first, ops, count, i, acc);
+                store_stream(out + i, acc[0]);
+            }
+#if defined(__x86_64__) || defined(_M_X64)
+            _mm_sfence();
+#endif
+        } else {
+            // Four vectors per dispatch of a step; every load of a block precedes its stores,
+            // so out may be the start or an operand.
+            for (; i + 4 * W <= n; i += 4 * W) {
+                B acc[4];
+                chain_at<4>(first, ops, count, i, acc);
+                for (int k = 0; k < 4; ++k) acc[k].store_unaligned(out + i + k * W);
+            }
+            for (; i + W <= n; i += W) {
+                B acc[1];
+                chain_at<1>(first, ops, count, i, acc);
+                acc[0].store_unaligned(out + i);
+            }
+        }
+        if (i < n) few(i, n);
+    }
+    // ---------------------------------------------------------------- end of fusion
+
     // acc[k] += x[r * row_stride + k] over rows r, in float64. Eight rows at a time: every
     // accumulator is loaded and stored once per eight rows, the eight rows are eight sequential
     // streams the prefetcher follows, and they are added as a tree (three dependent additions,
@@ -287,6 +426,304 @@ struct Impl {
             for (int64_t k = 0; k < cols; ++k) acc[k] += double(b[k]);
         }
     }
+
+    // ================================================ nn kernels (nn.cpp, reduce.cpp: `nnk`)
+    // Tails shorter than a vector go through a zero-padded vector (the same formula as the
+    // body), so a result never depends on where an element sits in its row.
+
+    // erfc(z) for z >= 0 (float32) as t P(t) exp(-z^2), t = 1 / (1 + z / 2): P of degree 8
+    // fitted by least squares in relative error to erfc(z) exp(z^2) / t on [0, 12]; 3.8e-7
+    // relative error evaluated in float32 (before exp(-z^2)'s own rounding), one exp and no
+    // branches. t is the approximate reciprocal refined by one Newton step (a division costs
+    // more than the rest together), for z clamped to 10: erfc is below float32's normal range
+    // from 9.3, and the clamp keeps the Newton step away from inf * 0.
+    static B erfc_nonnegative(const B& z_in) {
+        const B z = xsimd::min(z_in, B(10.f));
+        const B d = xsimd::fma(B(0.5f), z, B(1.f));
+        B t = xsimd::reciprocal(d);
+        t = t * xsimd::fnma(d, t, B(2.f));
+        B p(-6.163367030e-02f);
+        p = xsimd::fma(p, t, B(2.960676266e-01f));
+        p = xsimd::fma(p, t, B(-5.088996334e-01f));
+        p = xsimd::fma(p, t, B(3.005270458e-01f));
+        p = xsimd::fma(p, t, B(-4.050498270e-02f));
+        p = xsimd::fma(p, t, B(2.079080388e-01f));
+        p = xsimd::fma(p, t, B(2.419408730e-01f));
+        p = xsimd::fma(p, t, B(2.825150454e-01f));
+        p = xsimd::fma(p, t, B(2.820794956e-01f));
+        return t * p * xsimd::exp(-(z * z));
+    }
+
+    // One vector of an activation (codes of ops.hpp's MGCPU_ACTIVATIONS).
+    template <int ACT>
+    static B activate(const B& x, T beta, T threshold) {
+        const B one(T(1)), zero(T(0));
+        if constexpr (ACT == RELU) {
+            return xsimd::select((x > zero) | xsimd::isnan(x), x, zero);   // nan stays nan
+        } else if constexpr (ACT == SIGMOID) {
+            return one / (one + xsimd::exp(-x));
+        } else if constexpr (ACT == SILU) {
+            return x / (one + xsimd::exp(-x));
+        } else if constexpr (ACT == GELU && std::is_same_v<T, float>) {
+            // 0.5 x erfc(-x / sqrt 2), erfc from erfc_nonnegative: for x < 0 directly (the small
+            // left tail keeps float accuracy, no 1 - erf cancellation), for x > 0 as 2 - erfc
+            const B z = xsimd::abs(x) * B(0.70710678118654752440f);
+            const B e = erfc_nonnegative(z);
+            return B(0.5f) * x * xsimd::select(x > zero, B(2.f) - e, e);
+        } else if constexpr (ACT == GELU) {
+            // 0.5 x (1 + erf(x / sqrt 2)) written as 0.5 x erfc(-x / sqrt 2): for negative x
+            // erfc of a positive argument is computed directly, not as 1 minus a number near 1,
+            // so the small left tail keeps float accuracy
+            return B(T(0.5)) * x * xsimd::erfc(x * B(T(-0.70710678118654752440)));
+        } else if constexpr (ACT == GELU_TANH) {
+            // 0.5 (1 + tanh(u)) is sigmoid(2u): one exp and one division instead of a tanh
+            const B u2 = B(T(2 * 0.79788456080286535588)) * xsimd::fma(B(T(0.044715)) * x, x * x, x);
+            return x / (one + xsimd::exp(-u2));
+        } else {
+            static_assert(ACT == SOFTPLUS, "an activation of ops.hpp has no vector formula");
+            // log1p(exp(z)) = max(z, 0) + log1p(exp(-|z|)): never overflows, whatever threshold
+            const B z = x * B(beta);
+            const B soft = (xsimd::max(z, zero) + xsimd::log1p(xsimd::exp(-xsimd::abs(z)))) / B(beta);
+            return xsimd::select(z > B(threshold), x, soft);
+        }
+    }
+
+    template <int ACT>
+    static void run_activation(const T* x, T* out, int64_t n, T beta, T threshold) {
+        int64_t i = 0;
+        for (; i + W <= n; i += W)
+            activate<ACT>(B::load_unaligned(x + i), beta, threshold).store_unaligned(out + i);
+        if (i < n) {
+            alignas(64) T buf[W] = {};
+            std::copy(x + i, x + n, buf);
+            activate<ACT>(B::load_aligned(buf), beta, threshold).store_aligned(buf);
+            std::copy(buf, buf + (n - i), out + i);
+        }
+    }
+
+    static void activation(int act, const T* x, T* out, int64_t n, T beta, T threshold) {
+        switch (act) {
+            case RELU: return run_activation<RELU>(x, out, n, beta, threshold);
+            case SIGMOID: return run_activation<SIGMOID>(x, out, n, beta, threshold);
+            case GELU: return run_activation<GELU>(x, out, n, beta, threshold);
+            case GELU_TANH: return run_activation<GELU_TANH>(x, out, n, beta, threshold);
+            case SILU: return run_activation<SILU>(x, out, n, beta, threshold);
+            default: return run_activation<SOFTPLUS>(x, out, n, beta, threshold);
+        }
+    }
+
+    // max that propagates nan (a nan anywhere in a softmax lane makes the whole lane nan)
+    static B max_nan(const B& a, const B& b) { return xsimd::select((a > b) | xsimd::isnan(a), a, b); }
+
+    // The largest lane (nan if any lane is): halving the lanes, log2(W) dependent steps, not W.
+    static T lanes_max(const B& v) {
+        if (xsimd::any(xsimd::isnan(v))) return std::numeric_limits<T>::quiet_NaN();
+        alignas(64) T lanes[W];
+        v.store_aligned(lanes);
+        for (int64_t half = W / 2; half >= 1; half /= 2)
+            for (int64_t k = 0; k < half; ++k) lanes[k] = std::max(lanes[k], lanes[k + half]);
+        return lanes[0];
+    }
+
+    // The sum of n dense elements in float64, as every floating sum of reduce.cpp: float32
+    // vectors are widened to two float64 halves, four independent float64 accumulators.
+    static double dense_sum(const T* x, int64_t n) {
+        using D = xsimd::batch<double, Arch>;
+        constexpr int64_t DW = int64_t(D::size);
+        D a0(0.0), a1(0.0), a2(0.0), a3(0.0);
+        int64_t i = 0;
+        for (; i + 4 * DW <= n; i += 4 * DW) {   // (a float32 load widens to float64)
+            a0 += D::load_unaligned(x + i);
+            a1 += D::load_unaligned(x + i + DW);
+            a2 += D::load_unaligned(x + i + 2 * DW);
+            a3 += D::load_unaligned(x + i + 3 * DW);
+        }
+        double total = xsimd::hadd((a0 + a1) + (a2 + a3));
+        for (; i < n; ++i) total += double(x[i]);
+        return total;
+    }
+
+    static void row_sum(const T* x, int64_t rows, int64_t len, int64_t row_stride, double* out) {
+        for (int64_t r = 0; r < rows; ++r) out[r] = dense_sum(x + r * row_stride, len);
+    }
+
+    // The peak of a lane as the shift of its exponentials: an infinite peak (all -inf, or a
+    // +inf) shifts by 0, so that no inf - inf appears where the true result is defined.
+    static B finite_shift(const B& peak) {
+        return xsimd::select(xsimd::isinf(peak), B(T(0)), peak);
+    }
+
+    // One softmax row of len dense elements: max, sum of exp(x - max) (written to y on the way
+    // for softmax), then one scaling (softmax) or subtraction (log_softmax) pass.
+    static void softmax_row(const T* x, T* y, int64_t len, bool log) {
+        const int64_t body = len - len % W;
+        B peak_v(-std::numeric_limits<T>::infinity());
+        for (int64_t i = 0; i < body; i += W) peak_v = max_nan(B::load_unaligned(x + i), peak_v);
+        T peak = lanes_max(peak_v);
+        for (int64_t i = body; i < len; ++i) peak = (x[i] > peak || x[i] != x[i]) ? x[i] : peak;
+        if (std::isinf(peak)) peak = T(0);
+        const B shift(peak);
+        alignas(64) T buf[W];
+        auto tail_vector = [&](const T* src) {   // the tail, padded with -inf (exp gives 0)
+            std::fill_n(buf, W, -std::numeric_limits<T>::infinity());
+            std::copy(src + body, src + len, buf);
+            return B::load_aligned(buf);
+        };
+        B s0(T(0)), s1(T(0));
+        int64_t i = 0;
+        for (; i + 2 * W <= body; i += 2 * W) {
+            const B e0 = xsimd::exp(B::load_unaligned(x + i) - shift);
+            const B e1 = xsimd::exp(B::load_unaligned(x + i + W) - shift);
+            if (!log) {
+                e0.store_unaligned(y + i);
+                e1.store_unaligned(y + i + W);
+            }
+            s0 += e0;
+            s1 += e1;
+        }
+        for (; i < body; i += W) {
+            const B e = xsimd::exp(B::load_unaligned(x + i) - shift);
+            if (!log) e.store_unaligned(y + i);
+            s0 += e;
+        }
+        T tail_exp[W];
+        if (body < len) {
+            const B e = xsimd::exp(tail_vector(x) - shift);
+            e.store_unaligned(tail_exp);
+            s0 += e;
+        }
+        const T total = xsimd::hadd(s0 + s1);
+        if (log) {   // (x - peak) - log(total): no cancellation against the peak's magnitude
+            const T off = std::log(total);
+            for (i = 0; i < body; i += W)
+                ((B::load_unaligned(x + i) - shift) - B(off)).store_unaligned(y + i);
+            for (; i < len; ++i) y[i] = (x[i] - peak) - off;
+        } else {
+            const B scale(T(1) / total);
+            for (i = 0; i < body; i += W) (B::load_unaligned(y + i) * scale).store_unaligned(y + i);
+            for (; i < len; ++i) y[i] = tail_exp[i - body] * (T(1) / total);
+        }
+    }
+
+    static void softmax_rows(const T* x, T* y, int64_t rows, int64_t len, bool log) {
+        for (int64_t r = 0; r < rows; ++r) softmax_row(x + r * len, y + r * len, len, log);
+    }
+
+    // softmax over the rows of a (len, inner) block for the columns [k, k + W) as one vector
+    // per row: the lanes are independent, so the vector runs across them.
+    static void softmax_column_vector(const T* x, T* y, int64_t len, int64_t inner, bool log) {
+        B peak(-std::numeric_limits<T>::infinity());
+        for (int64_t j = 0; j < len; ++j) peak = max_nan(B::load_unaligned(x + j * inner), peak);
+        const B shift = finite_shift(peak);
+        B total(T(0));
+        for (int64_t j = 0; j < len; ++j) {
+            const B e = xsimd::exp(B::load_unaligned(x + j * inner) - shift);
+            if (!log) e.store_unaligned(y + j * inner);
+            total += e;
+        }
+        if (log) {
+            const B off = xsimd::log(total);
+            for (int64_t j = 0; j < len; ++j)
+                ((B::load_unaligned(x + j * inner) - shift) - off).store_unaligned(y + j * inner);
+        } else {
+            const B scale = B(T(1)) / total;
+            for (int64_t j = 0; j < len; ++j)
+                (B::load_unaligned(y + j * inner) * scale).store_unaligned(y + j * inner);
+        }
+    }
+
+    static void softmax_cols(const T* x, T* y, int64_t len, int64_t inner, int64_t cols, bool log) {
+        int64_t k = 0;
+        for (; k + W <= cols; k += W) softmax_column_vector(x + k, y + k, len, inner, log);
+        if (k == cols) return;
+        // the last columns one lane at a time, gathered into a dense row
+        std::vector<T> in(static_cast<size_t>(len)), res(static_cast<size_t>(len));
+        for (; k < cols; ++k) {
+            for (int64_t j = 0; j < len; ++j) in[j] = x[k + j * inner];
+            softmax_row(in.data(), res.data(), len, log);
+            for (int64_t j = 0; j < len; ++j) y[k + j * inner] = res[j];
+        }
+    }
+
+    // Layer norm of dense rows: the mean in one pass, the variance from the centred values in a
+    // second (as PyTorch, no E[x^2] - E[x]^2 cancellation), then normalise and apply w, b.
+    static void layer_norm_rows(const T* x, const T* w, const T* b, T* y, T* mean_out,
+                                T* rstd_out, int64_t rows, int64_t len, double eps) {
+        const int64_t body = len - len % W;
+        for (int64_t r = 0; r < rows; ++r) {
+            const T* xr = x + r * len;
+            T* yr = y + r * len;
+            const T mean = T(dense_sum(xr, len) / double(len));
+            const B m(mean);
+            B q0(T(0)), q1(T(0));
+            int64_t i = 0;
+            for (; i + 2 * W <= body; i += 2 * W) {
+                const B d0 = B::load_unaligned(xr + i) - m, d1 = B::load_unaligned(xr + i + W) - m;
+                q0 = xsimd::fma(d0, d0, q0);
+                q1 = xsimd::fma(d1, d1, q1);
+            }
+            for (; i < body; i += W) {
+                const B d = B::load_unaligned(xr + i) - m;
+                q0 = xsimd::fma(d, d, q0);
+            }
+            double squares = double(xsimd::hadd(q0 + q1));
+            for (; i < len; ++i) squares += double(xr[i] - mean) * double(xr[i] - mean);
+            const T rstd = T(1.0 / std::sqrt(squares / double(len) + eps));
+            if (mean_out) mean_out[r] = mean;
+            if (rstd_out) rstd_out[r] = rstd;
+            const B s(rstd);
+            for (i = 0; i < body; i += W) {
+                B v = (B::load_unaligned(xr + i) - m) * s;
+                if (w) v *= B::load_unaligned(w + i);
+                if (b) v += B::load_unaligned(b + i);
+                v.store_unaligned(yr + i);
+            }
+            for (; i < len; ++i) {
+                T v = (xr[i] - mean) * rstd;
+                if (w) v *= w[i];
+                if (b) v += b[i];
+                yr[i] = v;
+            }
+        }
+    }
+
+    static void layer_norm_backward_rows(const T* gy, const T* x, const T* w, const T* mean,
+                                         const T* rstd, T* gx, int64_t rows, int64_t len) {
+        const int64_t body = len - len % W;
+        for (int64_t r = 0; r < rows; ++r) {
+            const T *g = gy + r * len, *xr = x + r * len;
+            T* out = gx + r * len;
+            const B m(mean[r]), s(rstd[r]);
+            auto grad_at = [&](int64_t i) {   // g * w as a vector
+                const B v = B::load_unaligned(g + i);
+                return w ? v * B::load_unaligned(w + i) : v;
+            };
+            B sg(T(0)), sgx(T(0));
+            int64_t i = 0;
+            for (; i < body; i += W) {
+                const B gv = grad_at(i);
+                sg += gv;
+                sgx = xsimd::fma(gv, (B::load_unaligned(xr + i) - m) * s, sgx);
+            }
+            double sum_g = double(xsimd::hadd(sg)), sum_gx = double(xsimd::hadd(sgx));
+            for (; i < len; ++i) {
+                const T gv = w ? g[i] * w[i] : g[i];
+                sum_g += double(gv);
+                sum_gx += double(gv) * double((xr[i] - mean[r]) * rstd[r]);
+            }
+            const T mg = T(sum_g / double(len)), mgx = T(sum_gx / double(len));
+            const B vmg(mg), vmgx(mgx);
+            for (i = 0; i < body; i += W) {
+                const B xhat = (B::load_unaligned(xr + i) - m) * s;
+                ((grad_at(i) - vmg - xhat * vmgx) * s).store_unaligned(out + i);
+            }
+            for (; i < len; ++i) {
+                const T gv = w ? g[i] * w[i] : g[i];
+                const T xhat = (xr[i] - mean[r]) * rstd[r];
+                out[i] = (gv - mg - xhat * mgx) * rstd[r];
+            }
+        }
+    }
 };
 
 template <class Arch>
@@ -295,7 +732,17 @@ Kernels make_kernels() {
                    &Impl<Arch, float>::binary_rows, &Impl<Arch, double>::binary_rows,
                    &Impl<Arch, float>::unary, &Impl<Arch, double>::unary,
                    &Impl<Arch, float>::relu, &Impl<Arch, float>::sgd, &Impl<Arch, float>::adam,
-                   &Impl<Arch, float>::column_sum, &Impl<Arch, double>::column_sum};
+                   &Impl<Arch, float>::column_sum, &Impl<Arch, double>::column_sum,
+                   // nnk
+                   &Impl<Arch, float>::activation, &Impl<Arch, double>::activation,
+                   &Impl<Arch, float>::softmax_rows, &Impl<Arch, double>::softmax_rows,
+                   &Impl<Arch, float>::softmax_cols, &Impl<Arch, double>::softmax_cols,
+                   &Impl<Arch, float>::row_sum, &Impl<Arch, double>::row_sum,
+                   &Impl<Arch, float>::layer_norm_rows, &Impl<Arch, double>::layer_norm_rows,
+                   &Impl<Arch, float>::layer_norm_backward_rows,
+                   &Impl<Arch, double>::layer_norm_backward_rows,
+                   // fuse
+                   &Impl<Arch, float>::chain, &Impl<Arch, double>::chain};
 }
 
 }  // namespace mgcpu::simd

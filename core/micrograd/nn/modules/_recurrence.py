@@ -1,0 +1,456 @@
+"""The time-step math of the recurrent layers (``micrograd.nn.RNN``, ``LSTM``, ``GRU`` and
+their cells), in two forms:
+
+* composed steps (``_rnn_step``, ``_lstm_step``, ``_gru_step``), recorded op by op: the cells, a
+  projected LSTM, a backend whose views are copies, and every double backward;
+* whole sequences as one graph node each (``_RNNSequence``, ``_LSTMSequence``, ``_GRUSequence``)
+  on backend arrays: per step one matrix product with the recurrent weight and one fused kernel
+  of the gate arithmetic (``micrograd.fusion``: one compiled kernel on a backend with
+  ``compile_elementwise``, op by op elsewhere), written into views of buffers preallocated for
+  the sequence; back through time the same, and the recurrent weight's gradient as one product
+  over all steps.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from ... import fusion
+from ...autograd import grad as autograd_grad
+from ...autograd import grad_mode
+from ...autograd.function import Function
+from ...fusion import formulas, ir
+from ...ops.activation import relu
+from ...ops.movement import cat, stack
+from ...ops.unary import tanh
+from ...tensor import Tensor
+from .. import functional as F
+
+
+# ------------------------------------------------------------------ one time step
+# Each step takes ``xw`` (the input's projection x @ W_ih.T + b_ih, computed for the whole
+# sequence at once) and the previous state; it returns the new state as a tuple whose first
+# element is the hidden state that goes into the output.
+
+
+def _rnn_step(activation):
+    def step(xw, state, w_hh, b_hh, w_hr=None):
+        (h,) = state
+        return (activation(xw + F.linear(h, w_hh, b_hh)),)
+    return step
+
+
+def _lstm_step(xw, state, w_hh, b_hh, w_hr=None):
+    h, c = state
+    i, f, g, o = (xw + F.linear(h, w_hh, b_hh)).chunk(4, -1)
+    c = i.sigmoid() * g.tanh() + f.sigmoid() * c
+    h = o.sigmoid() * c.tanh()
+    if w_hr is not None:
+        h = F.linear(h, w_hr)
+    return h, c
+
+
+def _gru_step(xw, state, w_hh, b_hh, w_hr=None):
+    (h,) = state
+    x_r, x_z, x_n = xw.chunk(3, -1)
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, -1)
+    r = (x_r + h_r).sigmoid()
+    z = (x_z + h_z).sigmoid()
+    n = (x_n + r * h_n).tanh()
+    return (n + z * (h - n),)    # (1 - z) * n + z * h
+
+
+# ------------------------------------------------------------------ fused LSTM gate kernels
+# The gate arithmetic of one time step as one fused kernel (``fusion.run``: compiled on a
+# backend with ``compile_elementwise``, op by op elsewhere), over (1, N, H) views: the leading 1
+# lets a view of step t of a (T, N, H) buffer, or of gate k of a (T, N, 4H) one, be one slice.
+
+
+@lru_cache(maxsize=64)
+def _lstm_cell_expr(dtype, shape: tuple[int, ...]) -> ir.Expr:
+    """Inputs: the four gates' input projections (x W_ih^T + biases), the four gates' recurrent
+    products (h W_hh^T), c_prev. Outputs: h, c, then i, f, g, o, tanh(c) (saved for
+    backward)."""
+    sigmoid = formulas.ACTIVATIONS["sigmoid"][0]
+    x_i, x_f, x_g, x_o, r_i, r_f, r_g, r_o, c_prev = (ir.Input(k, dtype, shape)
+                                                      for k in range(9))
+    i, f, o = sigmoid(x_i + r_i), sigmoid(x_f + r_f), sigmoid(x_o + r_o)
+    g = ir.tanh(x_g + r_g)
+    c = f * c_prev + i * g
+    tanh_c = ir.tanh(c)
+    return ir.Expr((x_i, x_f, x_g, x_o, r_i, r_f, r_g, r_o, c_prev), (),
+                   (o * tanh_c, c, i, f, g, o, tanh_c), shape)
+
+
+@lru_cache(maxsize=64)
+def _lstm_cell_backward_expr(dtype, shape: tuple[int, ...], recurrent: bool) -> ir.Expr:
+    """Inputs: the hidden state's gradient from the output, [from the next step's recurrent
+    product,] the cell state's gradient from the next step, i, f, g, o, tanh(c), c_prev.
+    Outputs: the four gates' pre-activation gradients, then c_prev's gradient."""
+    leaves = [ir.Input(k, dtype, shape) for k in range(9 if recurrent else 8)]
+    d_out, *rest = leaves
+    d_rec = rest.pop(0) if recurrent else None
+    d_c, i, f, g, o, tanh_c, c_prev = rest
+    d_h = d_out + d_rec if recurrent else d_out
+    d_c = d_c + d_h * o * (1.0 - tanh_c * tanh_c)
+    return ir.Expr(tuple(leaves), (),
+                   (d_c * g * i * (1.0 - i), d_c * c_prev * f * (1.0 - f),
+                    d_c * i * (1.0 - g * g), d_h * tanh_c * o * (1.0 - o), d_c * f), shape)
+
+
+class _LSTMSequence(Function):
+    """One LSTM layer and direction over a whole sequence as one graph node.
+
+    Composed step by step, a sequence of T steps records about 15 nodes per step; this runs it
+    on backend arrays: per step one matrix product (h W_hh^T) and one fused gate kernel that
+    writes h, c and the saved activations into preallocated (T, N, H) buffers; back through
+    time, per step one fused kernel for the gate gradients, one copy of them into the
+    (T, N, 4H) gradient of ``xw`` and one product with W_hh; W_hh's gradient is one product
+    over all steps. ``xw`` is the input projection plus both biases, (T, N, 4H).
+
+    The output packs T + 2 rows of (N, H): the initial hidden state and the T hidden states in
+    time order (rows 0..T forward; rows 0..T-1 then the initial state at row T in reverse), then
+    the final cell state (row T + 1). ``_rows`` says which row is which.
+
+    A backward that must itself be differentiable (``create_graph=True``) replays the composed
+    steps on the saved inputs and differentiates those, so higher-order gradients stay exact.
+    """
+
+    @staticmethod
+    def _rows(steps: int, reverse: bool):
+        """(row of the initial h, rows of h_0..h_{T-1}, step order)."""
+        if reverse:
+            return steps, range(steps), range(steps - 1, -1, -1)
+        return 0, range(1, steps + 1), range(steps)
+
+    @staticmethod
+    def forward(ctx, xw, h0, c0, w_hh, reverse):
+        be, dt = xw._backend, xw._dtype
+        steps, batch, gates = xw.shape
+        hidden = gates // 4
+        shape = (1, batch, hidden)
+        expr = _lstm_cell_expr(dt, shape)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, reverse)
+        x = xw._data
+        packed = be.full((steps + 2, batch, hidden), 0, dt)
+        cells = be.full((steps, batch, hidden), 0, dt)                # c_prev of each step
+        saved = [be.full((steps, batch, hidden), 0, dt) for _ in range(5)]  # i f g o tanh(c)
+        be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
+        be.copy_(_row(be, cells, order[0]), be.reshape(c0._data, shape))
+        w_t = be.reshape(_transposed(be, w_hh._data), (1, hidden, gates))
+        h_prev_row = h0_row
+        for n, t in enumerate(order):
+            rec = be.matmul(_row(be, packed, h_prev_row), w_t)
+            last = n == steps - 1
+            c_out = _row(be, packed, steps + 1) if last else _row(be, cells, order[n + 1])
+            fusion.run(be, expr, _gates(be, x, t, 4, hidden) + _gates(be, rec, 0, 4, hidden)
+                       + [_row(be, cells, t)],
+                       out=[_row(be, packed, h_rows[t]), c_out,
+                            *(_row(be, a, t) for a in saved)])
+            h_prev_row = h_rows[t]
+        ctx.save_for_backward(xw, h0, c0, w_hh)
+        ctx.arrays = (packed, cells, saved)
+        ctx.reverse = reverse
+        return Tensor._make(packed, dt, be)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if grad_mode.is_grad_enabled():
+            return _LSTMSequence._differentiable_backward(ctx, grad)
+        xw, h0, c0, w_hh = ctx.saved_tensors
+        packed, cells, saved = ctx.arrays
+        be, dt = xw._backend, xw._dtype
+        steps, batch, gates = xw.shape
+        hidden = gates // 4
+        shape = (1, batch, hidden)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, ctx.reverse)
+        g = grad._data
+        d_xw = be.full((steps, batch, gates), 0, dt)
+        scratch = be.full((4, batch, hidden), 0, dt)       # one step's gate gradients
+        scratch_gates = [_row(be, scratch, k) for k in range(4)]
+        scratch_nkh = be.permute(scratch, (1, 0, 2))
+        w = be.reshape(w_hh._data, (1, gates, hidden))
+        # The cell state's gradient, carried back step by step in place (a fused kernel reads
+        # every input before it writes an output).
+        d_c = be.full(shape, 0, dt)
+        be.copy_(d_c, _row(be, g, steps + 1))
+        d_rec = None
+        for t in reversed(order):
+            expr = _lstm_cell_backward_expr(dt, shape, d_rec is not None)
+            inputs = [_row(be, g, h_rows[t])] + ([d_rec] if d_rec is not None else []) \
+                + [d_c] + [_row(be, a, t) for a in saved] + [_row(be, cells, t)]
+            fusion.run(be, expr, inputs, out=scratch_gates + [d_c])
+            d_step = _row(be, d_xw, t)
+            be.copy_(be.reshape(d_step, (batch, 4, hidden)), scratch_nkh)
+            d_rec = be.matmul(d_step, w)
+        d_h0 = be.binary("add", d_rec, _row(be, g, h0_row))
+        # W_hh's gradient over all steps at once: dZ^T (4H, T*N) @ H_prev (T*N, H).
+        prev = be.slice(packed, (slice(0, steps, 1) if not ctx.reverse
+                                 else slice(1, steps + 1, 1), slice(0, batch, 1),
+                                 slice(0, hidden, 1)))
+        d_w = be.matmul(be.permute(be.reshape(d_xw, (steps * batch, gates)), (1, 0)),
+                        be.reshape(prev, (steps * batch, hidden)))
+        make = Tensor._make
+        return (make(d_xw, dt, be), make(be.reshape(d_h0, tuple(h0.shape)), dt, be),
+                make(be.reshape(d_c, tuple(c0.shape)), dt, be), make(d_w, dt, be), None)
+
+    @staticmethod
+    def _differentiable_backward(ctx, grad):
+        xw, h0, c0, w_hh = ctx.saved_tensors
+        hs, (_, c) = _composed_direction(_lstm_step, xw, (h0, c0), w_hh, None, None,
+                                         ctx.reverse)
+        h0_row, _, _ = _LSTMSequence._rows(xw.shape[0], ctx.reverse)
+        rows = [hs, c.unsqueeze(0)]
+        rows.insert(0 if h0_row == 0 else 1, h0.unsqueeze(0))
+        replay = cat(rows, 0)
+        wanted = [t for t in (xw, h0, c0, w_hh) if t.requires_grad]
+        grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
+        return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, c0, w_hh)) \
+            + (None,)
+
+
+def _row(be, x, index: int):
+    """Row ``index`` of a 3-D backend array as a (1, ...) view."""
+    return be.slice(x, (slice(index, index + 1, 1),) + tuple(slice(0, s, 1) for s in x.shape[1:]))
+
+
+@lru_cache(maxsize=64)
+def _gru_cell_expr(dtype, shape: tuple[int, ...], bias: bool) -> ir.Expr:
+    """Inputs: the three gates' input projections (x W_ih^T + b_ih), the three gates' recurrent
+    products (h W_hh^T), [b_hh's three gates, (1, 1, H) each,] h_prev. Outputs: h, then r, z,
+    n and W_hn h + b_hn (saved for backward)."""
+    sigmoid = formulas.ACTIVATIONS["sigmoid"][0]
+    x_r, x_z, x_n, h_r, h_z, h_n = (ir.Input(k, dtype, shape) for k in range(6))
+    leaves = [x_r, x_z, x_n, h_r, h_z, h_n]
+    if bias:
+        b_r, b_z, b_n = (ir.Input(k, dtype, (1, 1, shape[-1])) for k in range(6, 9))
+        leaves += [b_r, b_z, b_n]
+        h_r, h_z, h_n = h_r + b_r, h_z + b_z, h_n + b_n
+    h_prev = ir.Input(len(leaves), dtype, shape)
+    leaves.append(h_prev)
+    r, z = sigmoid(x_r + h_r), sigmoid(x_z + h_z)
+    n = ir.tanh(x_n + r * h_n)
+    return ir.Expr(tuple(leaves), (), (n + z * (h_prev - n), r, z, n, h_n), shape)
+
+
+@lru_cache(maxsize=64)
+def _gru_cell_backward_expr(dtype, shape: tuple[int, ...], recurrent: bool) -> ir.Expr:
+    """Inputs: the hidden state's gradient from the output, [from the next step's recurrent
+    product and from its direct path,] r, z, n, W_hn h + b_hn, h_prev. Outputs: the gradients
+    of the input projection's three gates, of the recurrent product's three gates, and the
+    direct part of h_prev's gradient (d_h z)."""
+    leaves = [ir.Input(k, dtype, shape) for k in range(8 if recurrent else 6)]
+    d_h, *rest = leaves
+    if recurrent:
+        d_h = d_h + rest.pop(0) + rest.pop(0)
+    r, z, n, h_n, h_prev = rest
+    d_n = d_h * (1.0 - z) * (1.0 - n * n)
+    d_r = d_n * h_n * r * (1.0 - r)
+    d_z = d_h * (h_prev - n) * z * (1.0 - z)
+    return ir.Expr(tuple(leaves), (), (d_r, d_z, d_n, d_r, d_z, d_n * r, d_h * z), shape)
+
+
+class _GRUSequence(Function):
+    """One GRU layer and direction over a whole sequence as one graph node (see
+    _LSTMSequence: per step one product with W_hh and one fused kernel each way). ``xw`` is the
+    input projection with ``b_ih``, (T, N, 3H); ``b_hh`` stays separate because the reset gate
+    scales ``W_hn h + b_hn``. The output packs T + 1 rows of (N, H) as _LSTMSequence's does,
+    without the cell state's row."""
+
+    @staticmethod
+    def forward(ctx, xw, h0, w_hh, b_hh, reverse):
+        be, dt = xw._backend, xw._dtype
+        steps, batch, gates = xw.shape
+        hidden = gates // 3
+        shape = (1, batch, hidden)
+        expr = _gru_cell_expr(dt, shape, b_hh is not None)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, reverse)
+        x = xw._data
+        packed = be.full((steps + 1, batch, hidden), 0, dt)
+        saved = [be.full((steps, batch, hidden), 0, dt) for _ in range(4)]   # r z n h_n
+        be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
+        w_t = be.reshape(_transposed(be, w_hh._data), (1, hidden, gates))
+        biases = [] if b_hh is None else \
+            _gates(be, be.reshape(b_hh._data, (1, 1, gates)), 0, 3, hidden)
+        h_prev_row = h0_row
+        for t in order:
+            rec = be.matmul(_row(be, packed, h_prev_row), w_t)
+            fusion.run(be, expr, _gates(be, x, t, 3, hidden) + _gates(be, rec, 0, 3, hidden)
+                       + biases + [_row(be, packed, h_prev_row)],
+                       out=[_row(be, packed, h_rows[t]), *(_row(be, a, t) for a in saved)])
+            h_prev_row = h_rows[t]
+        ctx.save_for_backward(xw, h0, w_hh, b_hh)
+        ctx.arrays = (packed, saved)
+        ctx.reverse = reverse
+        return Tensor._make(packed, dt, be)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if grad_mode.is_grad_enabled():
+            return _GRUSequence._differentiable_backward(ctx, grad)
+        xw, h0, w_hh, b_hh = ctx.saved_tensors
+        packed, saved = ctx.arrays
+        be, dt = xw._backend, xw._dtype
+        steps, batch, gates = xw.shape
+        hidden = gates // 3
+        shape = (1, batch, hidden)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, ctx.reverse)
+        g = grad._data
+        d_xw = be.full((steps, batch, gates), 0, dt)
+        d_hw = be.full((steps, batch, gates), 0, dt)
+        scratch = be.full((2, 3, batch, hidden), 0, dt)    # one step's gate gradients
+        scratch_outs = [be.reshape(be.slice(scratch, (slice(j, j + 1, 1), slice(k, k + 1, 1),
+                                                      slice(0, batch, 1), slice(0, hidden, 1))),
+                                   shape) for j in range(2) for k in range(3)]
+        scratch_nkh = [be.permute(be.reshape(be.slice(scratch, (
+            slice(j, j + 1, 1), slice(0, 3, 1), slice(0, batch, 1), slice(0, hidden, 1))),
+            (3, batch, hidden)), (1, 0, 2)) for j in range(2)]
+        w = be.reshape(w_hh._data, (1, gates, hidden))
+        d_rec, d_direct = None, be.full(shape, 0, dt)      # d_direct: updated in place
+        for t in reversed(order):
+            expr = _gru_cell_backward_expr(dt, shape, d_rec is not None)
+            inputs = [_row(be, g, h_rows[t])] + ([d_rec, d_direct] if d_rec is not None else []) \
+                + [_row(be, a, t) for a in saved] + [_row(be, packed, t + int(ctx.reverse))]
+            fusion.run(be, expr, inputs, out=scratch_outs + [d_direct])
+            for total, part in ((d_xw, scratch_nkh[0]), (d_hw, scratch_nkh[1])):
+                be.copy_(be.reshape(_row(be, total, t), (batch, 3, hidden)), part)
+            d_rec = be.matmul(_row(be, d_hw, t), w)
+        d_h0 = be.binary("add", be.binary("add", d_rec, d_direct), _row(be, g, h0_row))
+        prev = be.slice(packed, (slice(0, steps, 1) if not ctx.reverse
+                                 else slice(1, steps + 1, 1), slice(0, batch, 1),
+                                 slice(0, hidden, 1)))
+        flat_hw = be.reshape(d_hw, (steps * batch, gates))
+        d_w = be.matmul(be.permute(flat_hw, (1, 0)), be.reshape(prev, (steps * batch, hidden)))
+        make = Tensor._make
+        d_b = None if b_hh is None else make(be.reduce("sum", flat_hw, (0,), False), dt, be)
+        return (make(d_xw, dt, be), make(be.reshape(d_h0, tuple(h0.shape)), dt, be),
+                make(d_w, dt, be), d_b, None)
+
+    @staticmethod
+    def _differentiable_backward(ctx, grad):
+        inputs = ctx.saved_tensors
+        xw, h0, w_hh, b_hh = inputs
+        hs, _ = _composed_direction(_gru_step, xw, (h0,), w_hh, b_hh, None, ctx.reverse)
+        h0_row, _, _ = _LSTMSequence._rows(xw.shape[0], ctx.reverse)
+        replay = cat([h0.unsqueeze(0), hs] if h0_row == 0 else [hs, h0.unsqueeze(0)], 0)
+        wanted = [t for t in inputs if t is not None and t.requires_grad]
+        grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
+        return tuple(next(grads) if t is not None and t.requires_grad else None
+                     for t in inputs) + (None,)
+
+
+@lru_cache(maxsize=64)
+def _rnn_cell_expr(dtype, shape: tuple[int, ...], relu: bool) -> ir.Expr:
+    """Inputs: the input projection (x W_ih^T + both biases) and the recurrent product
+    (h W_hh^T). Output: h."""
+    x, rec = ir.Input(0, dtype, shape), ir.Input(1, dtype, shape)
+    pre = x + rec
+    return ir.Expr((x, rec), (), (ir.maximum(pre, 0.0) if relu else ir.tanh(pre),), shape)
+
+
+@lru_cache(maxsize=64)
+def _rnn_cell_backward_expr(dtype, shape: tuple[int, ...], relu: bool,
+                            recurrent: bool) -> ir.Expr:
+    """Inputs: h, the hidden state's gradient from the output [and from the next step's
+    recurrent product]. Output: the pre-activation's gradient (PyTorch's: zero where h is 0
+    for ReLU)."""
+    leaves = [ir.Input(k, dtype, shape) for k in range(3 if recurrent else 2)]
+    h, d_h = leaves[0], leaves[1]
+    if recurrent:
+        d_h = d_h + leaves[2]
+    grad = ir.where(h > 0, d_h, 0.0) if relu else d_h * (1.0 - h * h)
+    return ir.Expr(tuple(leaves), (), (grad,), shape)
+
+
+class _RNNSequence(Function):
+    """One Elman RNN layer and direction over a whole sequence as one graph node (see
+    _LSTMSequence). ``xw`` is the input projection plus both biases, (T, N, H); the output packs
+    T + 1 rows as _GRUSequence's does."""
+
+    @staticmethod
+    def forward(ctx, xw, h0, w_hh, relu, reverse):
+        be, dt = xw._backend, xw._dtype
+        steps, batch, hidden = xw.shape
+        shape = (1, batch, hidden)
+        expr = _rnn_cell_expr(dt, shape, relu)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, reverse)
+        x = xw._data
+        packed = be.full((steps + 1, batch, hidden), 0, dt)
+        be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
+        w_t = be.reshape(_transposed(be, w_hh._data), (1, hidden, hidden))
+        h_prev_row = h0_row
+        for t in order:
+            rec = be.matmul(_row(be, packed, h_prev_row), w_t)
+            fusion.run(be, expr, [_row(be, x, t), rec], out=[_row(be, packed, h_rows[t])])
+            h_prev_row = h_rows[t]
+        ctx.save_for_backward(xw, h0, w_hh)
+        ctx.packed, ctx.relu, ctx.reverse = packed, relu, reverse
+        return Tensor._make(packed, dt, be)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if grad_mode.is_grad_enabled():
+            return _RNNSequence._differentiable_backward(ctx, grad)
+        xw, h0, w_hh = ctx.saved_tensors
+        packed = ctx.packed
+        be, dt = xw._backend, xw._dtype
+        steps, batch, hidden = xw.shape
+        shape = (1, batch, hidden)
+        h0_row, h_rows, order = _LSTMSequence._rows(steps, ctx.reverse)
+        g = grad._data
+        d_xw = be.full((steps, batch, hidden), 0, dt)
+        w = be.reshape(w_hh._data, (1, hidden, hidden))
+        d_rec = None
+        for t in reversed(order):
+            expr = _rnn_cell_backward_expr(dt, shape, ctx.relu, d_rec is not None)
+            inputs = [_row(be, packed, h_rows[t]), _row(be, g, h_rows[t])]
+            d_step = _row(be, d_xw, t)
+            fusion.run(be, expr, inputs + ([d_rec] if d_rec is not None else []), out=[d_step])
+            d_rec = be.matmul(d_step, w)
+        d_h0 = be.binary("add", d_rec, _row(be, g, h0_row))
+        prev = be.slice(packed, (slice(int(ctx.reverse), steps + int(ctx.reverse), 1),
+                                 slice(0, batch, 1), slice(0, hidden, 1)))
+        d_w = be.matmul(be.permute(be.reshape(d_xw, (steps * batch, hidden)), (1, 0)),
+                        be.reshape(prev, (steps * batch, hidden)))
+        make = Tensor._make
+        return (make(d_xw, dt, be), make(be.reshape(d_h0, tuple(h0.shape)), dt, be),
+                make(d_w, dt, be), None, None)
+
+    @staticmethod
+    def _differentiable_backward(ctx, grad):
+        xw, h0, w_hh = ctx.saved_tensors
+        step = _STEPS["RNN_RELU" if ctx.relu else "RNN_TANH"]
+        hs, _ = _composed_direction(step, xw, (h0,), w_hh, None, None, ctx.reverse)
+        h0_row, _, _ = _LSTMSequence._rows(xw.shape[0], ctx.reverse)
+        replay = cat([h0.unsqueeze(0), hs] if h0_row == 0 else [hs, h0.unsqueeze(0)], 0)
+        wanted = [t for t in (xw, h0, w_hh) if t.requires_grad]
+        grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
+        return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, w_hh)) \
+            + (None, None)
+
+
+def _transposed(be, w):
+    """``w.T`` laid out densely: the per-step products (M = batch, small) ran about 25% faster
+    on the cpu backend's BLAS with a plain right operand than with a transposed view; one copy
+    of W_hh per sequence buys that for every step."""
+    return be.contiguous(be.permute(w, (1, 0)))
+
+
+def _gates(be, x, index: int, count: int, hidden: int) -> list:
+    """The ``count`` gates of row ``index`` of a (rows, N, count * H) array, (1, N, H) views."""
+    rows = (slice(index, index + 1, 1), slice(0, x.shape[1], 1))
+    return [be.slice(x, rows + (slice(k * hidden, (k + 1) * hidden, 1),)) for k in range(count)]
+
+
+def _composed_direction(step, xw, state, w_hh, b_hh, w_hr, reverse: bool):
+    """One layer-direction recorded step by step: the hidden states (L, N, H_out) in time
+    order and the final state."""
+    xs, hs = xw.unbind(0), [None] * xw.shape[0]
+    for t in (range(len(xs) - 1, -1, -1) if reverse else range(len(xs))):
+        state = step(xs[t], state, w_hh, b_hh, w_hr)
+        hs[t] = state[0]
+    return stack(hs, 0), state
+
+
+_STEPS = {"RNN_TANH": _rnn_step(tanh), "RNN_RELU": _rnn_step(relu), "LSTM": _lstm_step,
+          "GRU": _gru_step}
