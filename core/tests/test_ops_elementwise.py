@@ -210,3 +210,61 @@ def test_nan_propagation_in_maximum_and_clamp():
     assert mg.isnan(a).tolist() == [True, False]
     assert mg.isinf(mg.tensor([np.inf, 1.0])).tolist() == [True, False]
     assert mg.isfinite(mg.tensor([np.inf, np.nan, 1.0])).tolist() == [False, False, True]
+
+
+def test_extremum_gradients_at_nan_match_torch():
+    # PyTorch's convention: a nan operand (neither wins nor ties) passes the whole gradient to
+    # both inputs; a tie splits it.
+    a, b = np.array([1.0, 2.0, 3.0, np.nan, 1.0]), np.array([2.0, 2.0, 1.0, 1.0, np.nan])
+    for fm, ft in ((mg.maximum, torch.maximum), (mg.minimum, torch.minimum)):
+        x, y = mg.tensor(a, requires_grad=True), mg.tensor(b, requires_grad=True)
+        fm(x, y).sum().backward()
+        tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+        ft(tx, ty).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+        np.testing.assert_array_equal(y.grad.numpy(), ty.grad.numpy())
+
+
+@pytest.mark.parametrize("name", ["mul", "div", "pow", "maximum", "atan2", "remainder"])
+def test_binary_gradient_of_one_operand_only(name):
+    # Only one input requires grad: the other gradient is neither computed nor returned, and
+    # the gradient that is must still match PyTorch (under broadcasting).
+    fm, ft = BINARY[name]
+    check(lambda a: fm(a, mg.tensor(np.linspace(0.5, 2.0, 4))),
+          lambda a: ft(a, torch.tensor(np.linspace(0.5, 2.0, 4))), [(3, 4)], low=0.5, high=2)
+    check(lambda b: fm(mg.tensor(np.linspace(0.5, 2.0, 12).reshape(3, 4)), b),
+          lambda b: ft(torch.tensor(np.linspace(0.5, 2.0, 12).reshape(3, 4)), b), [(4,)],
+          low=0.5, high=2)
+
+
+def test_mul_saves_only_the_operand_the_gradient_reads():
+    # x * y with a constant x needs only x for y's gradient: changing y in place afterwards
+    # is legal (PyTorch agrees); changing x is not.
+    x, w = mg.tensor([1.0, 2.0]), mg.tensor([2.0, 5.0], requires_grad=True)
+    y = w * 1
+    out = x * y
+    y.mul_(2)
+    out.sum().backward()
+    assert w.grad.tolist() == [1.0, 2.0]
+    out = x * y
+    x.mul_(3)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
+@pytest.mark.parametrize("make", [
+    lambda m, f: m - f, lambda m, f: f - m, lambda m, f: m - 1, lambda m, f: 1.5 - m,
+    lambda m, f: m.sub(f, alpha=2), lambda m, f: f.subtract(m)])
+def test_subtraction_with_a_bool_tensor_is_refused_like_torch(make):
+    mask, x = mg.tensor([True, False]), mg.tensor([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"with a bool tensor is not supported \((bool|float32|"
+                                        r"int|float) - (bool|float32|int|float)\).*~"):
+        make(mask, x)
+    with pytest.raises(RuntimeError, match="with a bool tensor is not supported"):
+        make(torch.tensor([True, False]), torch.tensor([1.0, 2.0]))
+    assert (~mask).tolist() == [False, True]       # the fix the message names works
+
+
+def test_subtraction_of_two_bool_tensors_names_xor():
+    with pytest.raises(TypeError, match=r"two bool tensors.*\^"):
+        mg.tensor([True]) - mg.tensor([False])

@@ -48,16 +48,11 @@ class Node:
     def saved_tensors(self) -> tuple:
         if self._released:
             raise RuntimeError(_RELEASED_MESSAGE.format(name=type(self).__name__))
-        out = []
-        for item in self._saved:
-            if item is None:
-                out.append(None)
-                continue
-            tensor, version = item
-            if tensor._version[0] != version:
-                raise RuntimeError(_modified_message(tensor, version, self))
-            out.append(tensor)
-        return tuple(out)
+        saved = self._saved
+        for item in saved:          # check every version first: the common case builds no list
+            if item is not None and item[0]._version[0] != item[1]:
+                raise RuntimeError(_modified_message(item[0], item[1], self))
+        return tuple([None if item is None else item[0] for item in saved])
 
     @property
     def output(self):
@@ -335,19 +330,20 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
     ready = [node for node in dict.fromkeys(n for n, _ in roots) if dependencies.get(node, 0) == 0]
     fresh_storages: set[int] = set()
 
+    take, add = buffers.take, buffers.add      # bound once: this loop runs once per node
     with grad_mode.set_grad_enabled(create_graph):
         while ready:
             node = ready.pop()
-            grad = buffers.take(node)
+            grad = take(node)
             if grad is not None and node._pre_hooks:
                 for hook in tuple(node._pre_hooks):
                     result = hook(grad)
                     if result is not None:
                         _check_hook_result(hook, grad, result)
                         grad = result
-            if node in captures:
+            if captures and node in captures:
                 captured[captures[node]] = grad
-            if isinstance(node, AccumulateGrad):
+            if node.__class__ is AccumulateGrad:
                 if accumulate:
                     node.accumulate(grad, create_graph, fresh_storages)
                 continue
@@ -363,7 +359,7 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
                 if child is None:
                     continue
                 if child_grad is not None:
-                    buffers.add(child, child_grad)
+                    add(child, child_grad)
                 remaining = dependencies[child] - 1
                 dependencies[child] = remaining
                 if remaining == 0:

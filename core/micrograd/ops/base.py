@@ -85,12 +85,18 @@ def operands(a, b, op: str, *, float_only: bool = False):
             else:
                 dtype = result_type_of(((a._dtype, tier(a)), (b._dtype, tier(b))))
         else:
-            dtype = result_type_of(((a._dtype, tier(a)), (scalar_dtype(b), SCALAR)))
+            dtype = a._dtype
+            # A Python number never raises a float tensor's dtype (x * 0.5 stays float16):
+            # the promotion table's answer, without asking it on this common path.
+            if dtype.kind != "f" or b.__class__ not in (float, int):
+                dtype = result_type_of(((dtype, tier(a)), (scalar_dtype(b), SCALAR)))
             if float_only and dtype.kind != "f":
                 dtype = dtypes.get_default_dtype()
             return to_dtype(a, dtype), scalar_tensor(b, a, dtype), dtype
     elif isinstance(b, Tensor):
-        dtype = result_type_of(((scalar_dtype(a), SCALAR), (b._dtype, tier(b))))
+        dtype = b._dtype
+        if dtype.kind != "f" or a.__class__ not in (float, int):
+            dtype = result_type_of(((scalar_dtype(a), SCALAR), (dtype, tier(b))))
         if float_only and dtype.kind != "f":
             dtype = dtypes.get_default_dtype()
         return scalar_tensor(a, b, dtype), to_dtype(b, dtype), dtype

@@ -7,6 +7,8 @@ shape. Backward reduces a broadcast gradient back to each input's shape with ``s
 
 from __future__ import annotations
 
+from typing import Callable
+
 from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.graph import record, sum_to
@@ -27,11 +29,13 @@ class Binary(Op):
     def apply(cls, a, b):
         da, db = a._data, b._data
         sa, sb = da.shape, db.shape        # read once: a backend's shape may be a computed property
-        if sa != sb:
-            da, db = broadcast_pair(a, b)
         be = a._backend
-        data = be.binary(cls.op_name, da, db)
-        expected = sa if sa == sb else broadcast_shapes(sa, sb)
+        if sa == sb:
+            data = be.binary(cls.op_name, da, db)
+            expected = sa
+        else:
+            data = be.binary(cls.op_name, *broadcast_pair(a, b))
+            expected = broadcast_shapes(sa, sb)
         if data.shape != expected:            # a cheap invariant, always checked
             wrong_result_shape(be, f"binary({cls.op_name!r})", data.shape, expected)
         out = Tensor._make(data, cls.out_dtype or a._dtype, be)
@@ -43,116 +47,71 @@ class Binary(Op):
             record(node, (a, b), out)
         return out
 
-    saves_operands = False
-
     def remember(self, a, b):
         """Keep what ``backward`` needs beyond the shapes; called only when the graph is
         recorded."""
-        if self.saves_operands:
-            self.save_for_backward(a, b)
 
 
-class Add(Binary):
-    op_name = "add"
-
-    def backward(self, grad):
-        sa, sb = self.shapes
-        return sum_to(grad, sa), sum_to(grad, sb)
-
-
-class Sub(Binary):
-    op_name = "sub"
-
-    def backward(self, grad):
-        sa, sb = self.shapes
-        ga = sum_to(grad, sa) if self.next_functions[0] is not None else None
-        gb = -sum_to(grad, sb) if self.next_functions[1] is not None else None
-        return ga, gb
+# The differentiable binary ops: name -> (the operands a's gradient reads, the gradient of a,
+# the operands b's gradient reads, the gradient of b). A gradient is ``f(grad, a, b)`` at the
+# broadcast shape (``sum_to`` then reduces it to its input's), computed only for an input that
+# requires grad; an operand is saved only when a needed gradient reads it, so ``y.mul_(2)``
+# after ``x * y`` with a constant ``x`` stays legal. One line (or two) per op.
+def _pow_grad_a(grad, a, b):
+    return where(b == 0, 0.0, grad * b * a ** (b - 1))     # 0 ** 0 stays finite, as PyTorch
 
 
-class Mul(Binary):
-    op_name = "mul"
+def _pow_grad_b(grad, a, b):
+    return where((a == 0) & (b >= 0), 0.0, grad * a ** b * a.log())
+
+
+def _share(grad, loses, tie):
+    """An extremum's gradient: none where the operand lost, half at a tie; all otherwise, nan
+    included (PyTorch's convention)."""
+    return grad * (1 - loses.to(grad.dtype) - tie.to(grad.dtype) * 0.5)
+
+
+DERIVATIVES: dict[str, tuple[str, Callable, str, Callable]] = {
+    "add": ("", lambda grad, a, b: grad, "", lambda grad, a, b: grad),
+    "sub": ("", lambda grad, a, b: grad, "", lambda grad, a, b: -grad),
+    "mul": ("b", lambda grad, a, b: grad * b, "a", lambda grad, a, b: grad * a),
+    "div": ("b", lambda grad, a, b: grad / b, "ab", lambda grad, a, b: -grad * a / (b * b)),
+    "pow": ("ab", _pow_grad_a, "ab", _pow_grad_b),
+    "maximum": ("ab", lambda grad, a, b: _share(grad, a < b, a == b),
+                "ab", lambda grad, a, b: _share(grad, a > b, a == b)),
+    "minimum": ("ab", lambda grad, a, b: _share(grad, a > b, a == b),
+                "ab", lambda grad, a, b: _share(grad, a < b, a == b)),
+    "atan2": ("ab", lambda grad, a, b: grad * b / (a * a + b * b),
+              "ab", lambda grad, a, b: -grad * a / (a * a + b * b)),
+    "mod": ("", lambda grad, a, b: grad, "ab", lambda grad, a, b: -grad * (a / b).floor()),
+}
+
+
+def _differentiable(name: str, class_name: str) -> type:
+    reads_a, grad_a, reads_b, grad_b = DERIVATIVES[name]
+    saves = bool(reads_a or reads_b)
 
     def remember(self, a, b):
-        # Save only what the other side's gradient needs, so `y.mul_(2)` stays legal.
-        self.save_for_backward(b if a.requires_grad else None, a if b.requires_grad else None)
+        reads = (reads_a if a.requires_grad else "") + (reads_b if b.requires_grad else "")
+        self.save_for_backward(a if "a" in reads else None, b if "b" in reads else None)
 
     def backward(self, grad):
-        b, a = self.saved_tensors
+        a, b = self.saved_tensors if saves else (None, None)
         sa, sb = self.shapes
-        return (sum_to(grad * b, sa) if b is not None else None,
-                sum_to(grad * a, sb) if a is not None else None)
+        wants_a, wants_b = self.next_functions
+        return (sum_to(grad_a(grad, a, b), sa) if wants_a is not None else None,
+                sum_to(grad_b(grad, a, b), sb) if wants_b is not None else None)
+
+    body = {"op_name": name, "backward": backward,
+            "__doc__": f"``backend.binary({name!r}, a, b)``, differentiable."}
+    if saves:
+        body["remember"] = remember
+    return type(class_name, (Binary,), body)
 
 
-class Div(Binary):
-    op_name = "div"
-
-    def remember(self, a, b):
-        self.save_for_backward(a if b.requires_grad else None, b)
-
-    def backward(self, grad):
-        a, b = self.saved_tensors
-        sa, sb = self.shapes
-        ga = sum_to(grad / b, sa) if self.next_functions[0] is not None else None
-        gb = sum_to(-grad * a / (b * b), sb) if a is not None else None
-        return ga, gb
-
-
-class Pow(Binary):
-    op_name = "pow"
-
-    saves_operands = True
-
-    def backward(self, grad):
-        a, b = self.saved_tensors
-        sa, sb = self.shapes
-        ga = gb = None
-        if self.next_functions[0] is not None:
-            # where(b == 0) keeps 0 ** 0 finite, as PyTorch does.
-            ga = sum_to(where(b == 0, 0.0, grad * b * a ** (b - 1)), sa)
-        if self.next_functions[1] is not None:
-            gb = sum_to(where((a == 0) & (b >= 0), 0.0, grad * a ** b * a.log()), sb)
-        return ga, gb
-
-
-class Maximum(Binary):
-    op_name = "maximum"
-
-    saves_operands = True
-
-    def backward(self, grad):
-        a, b = self.saved_tensors
-        sa, sb = self.shapes
-        pick_a = (a > b) + (a == b) * 0.5 if self.op_name == "maximum" else (a < b) + (a == b) * 0.5
-        pick_a = pick_a.to(grad.dtype)
-        return sum_to(grad * pick_a, sa), sum_to(grad * (1 - pick_a), sb)
-
-
-class Minimum(Maximum):
-    op_name = "minimum"
-
-
-class Atan2(Binary):
-    op_name = "atan2"
-
-    saves_operands = True
-
-    def backward(self, grad):
-        a, b = self.saved_tensors
-        sa, sb = self.shapes
-        denom = a * a + b * b
-        return sum_to(grad * b / denom, sa), sum_to(-grad * a / denom, sb)
-
-
-class Remainder(Binary):
-    op_name = "mod"
-
-    saves_operands = True
-
-    def backward(self, grad):
-        a, b = self.saved_tensors
-        sa, sb = self.shapes
-        return sum_to(grad, sa), sum_to(-grad * (a / b).floor(), sb)
+Add, Sub, Mul, Div, Pow, Maximum, Minimum, Atan2, Remainder = (
+    _differentiable(name, class_name) for name, class_name in zip(DERIVATIVES, (
+        "Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Atan2", "Remainder")))
 
 
 class NonDifferentiableBinary(Binary):
@@ -189,43 +148,59 @@ def _check_nonzero_divisor(b: Tensor, op: str) -> None:
         raise ZeroDivisionError(f"integer {op} by zero ({b._dtype} divisor contains 0)")
 
 
-def _same_kind(a, b) -> bool:
-    """Two plain tensors of one dtype on one backend: the common case, with no promotion."""
-    return (a.__class__ is b.__class__ is Tensor and a._dtype is b._dtype
-            and a._backend is b._backend)
+# add, sub and mul first test for the common case, two plain tensors of one non-bool dtype on
+# one backend, inline (no helper frame: this is most of their cost on small tensors); anything
+# else goes through ``operands``, which promotes and checks devices once.
+_BOOL = dtypes.bool
 
 
 @surface(method=('__add__', 'add'))
 def add(a, b, *, alpha=1) -> Tensor:
-    if alpha == 1 and _same_kind(a, b) and a._dtype is not dtypes.bool:
+    if a.__class__ is b.__class__ is Tensor and a._dtype is b._dtype is not _BOOL \
+            and a._backend is b._backend and alpha == 1:
         return Add.apply(a, b)
     a, b, dtype = operands(a, b, "add")
     if alpha != 1:
         b = b * alpha
-    if dtype is dtypes.bool:
+    if dtype is _BOOL:
         return LogicalOr.apply(a, b)
     return Add.apply(a, b)
 
 
 @surface(method=('__sub__', 'sub', 'subtract'), function=('sub', 'subtract'))
 def sub(a, b, *, alpha=1) -> Tensor:
-    if alpha == 1 and _same_kind(a, b) and a._dtype is not dtypes.bool:
+    if a.__class__ is b.__class__ is Tensor and a._dtype is b._dtype is not _BOOL \
+            and a._backend is b._backend and alpha == 1:
         return Sub.apply(a, b)
+    _refuse_bool_subtraction(a, b)
     a, b, dtype = operands(a, b, "sub")
-    if dtype is dtypes.bool:
-        raise TypeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
-                        "Use the `^` or `logical_xor()` operator instead.")
     if alpha != 1:
         b = b * alpha
     return Sub.apply(a, b)
 
 
+def _refuse_bool_subtraction(a, b) -> None:
+    """PyTorch refuses ``-`` on a bool tensor (whatever the other operand's dtype): the result
+    of ``mask - x`` is rarely what was meant."""
+    bool_a = isinstance(a, Tensor) and a._dtype is _BOOL
+    bool_b = isinstance(b, Tensor) and b._dtype is _BOOL
+    if bool_a and bool_b:
+        raise TypeError("Subtraction, the `-` operator, with two bool tensors is not supported "
+                        "(bool - bool). Use the `^` or `logical_xor()` operator instead.")
+    if bool_a or bool_b:
+        what = [x._dtype.name if isinstance(x, Tensor) else type(x).__name__ for x in (a, b)]
+        raise TypeError(f"Subtraction, the `-` operator, with a bool tensor is not supported "
+                        f"({what[0]} - {what[1]}). If you are trying to invert a mask, use the "
+                        f"`~` or `logical_not()` operator instead.")
+
+
 @surface(method=('__mul__', 'mul', 'multiply'), function=('mul', 'multiply'))
 def mul(a, b) -> Tensor:
-    if _same_kind(a, b) and a._dtype is not dtypes.bool:
+    if a.__class__ is b.__class__ is Tensor and a._dtype is b._dtype is not _BOOL \
+            and a._backend is b._backend:
         return Mul.apply(a, b)
     a, b, dtype = operands(a, b, "mul")
-    if dtype is dtypes.bool:
+    if dtype is _BOOL:
         return LogicalAnd.apply(a, b)
     return Mul.apply(a, b)
 
@@ -267,7 +242,9 @@ def remainder(a, b) -> Tensor:
 @surface()
 def fmod(a, b) -> Tensor:
     # From the exact floor remainder, not a - trunc(a / b) * b: in low precision the rounded
-    # quotient can land on the wrong integer and the result is off by a whole b.
+    # quotient can land on the wrong integer and the result is off by a whole b. Promoted
+    # first, so a bool divisor is subtracted as the result dtype (x - bool is refused).
+    a, b, _ = operands(a, b, "fmod")
     r = remainder(a, b)
     a_negative = a < 0
     return where((r != 0) & ((r < 0) != a_negative), r - b, r)

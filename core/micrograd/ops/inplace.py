@@ -35,17 +35,17 @@ def _into(x: Tensor, op: str, other) -> bool:
     memory instead of computing a new array and copying it back. False when it does not apply."""
     if x._writeback is not None or x._dtype.kind == "b":
         return False
-    if grad_mode.state.enabled and (x.requires_grad or getattr(other, "requires_grad", False)):
+    if (x.requires_grad or getattr(other, "requires_grad", False)) and grad_mode.state.enabled:
         return False
     be = x._backend
     if isinstance(other, Tensor):
         if other._backend is not be or other._dtype is not x._dtype:
             return False
-        data, shape = other._data, other._data.shape
-        if shape != x._data.shape:
-            if not be.native_broadcasting or broadcast_shapes(x._data.shape, shape) != \
-                    x._data.shape:
-                return False
+        data = other._data
+        shape, x_shape = data.shape, x._data.shape
+        if shape != x_shape and (not be.native_broadcasting
+                                 or broadcast_shapes(x_shape, shape) != x_shape):
+            return False
     elif isinstance(other, (int, float)) and not isinstance(other, bool):
         if isinstance(other, float) and x._dtype.kind != "f":
             return False
