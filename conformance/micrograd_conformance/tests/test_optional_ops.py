@@ -86,6 +86,16 @@ def _axis_cases(backend, dtype, rng):
         yield f"axis={axis}", (lambda: ((_put(backend, x, dtype), axis), {})), {}
 
 
+def _softmax_backward_cases(backend, dtype, rng):
+    x = random_values(rng, dtype, (3, 5, 7)) * 3
+    gy = random_values(rng, dtype, x.shape)
+    for axis in (0, 1, 2):
+        y = host(mg.Tensor._make(OPTIONAL_OPS["softmax"].decompose(
+            backend, dtype, _put(backend, x, dtype), axis), dtype, backend))
+        yield (f"axis={axis}", (lambda y=y, axis=axis: ((_put(backend, gy, dtype),
+                                                        _put(backend, y, dtype), axis), {})), {})
+
+
 def _cross_entropy_cases(backend, dtype, rng):
     logits = random_values(rng, dtype, (6, 5)) * 3
     target = np.array([0, 4, 2, 2, 1, 3])
@@ -298,6 +308,7 @@ CASES = {
     "softplus": _unary_cases("softplus", beta=(1.0, 2.5), threshold=(20.0, 1.0)),
     "softmax": _axis_cases,
     "log_softmax": _axis_cases,
+    "softmax_backward": _softmax_backward_cases,
     "cross_entropy": _cross_entropy_cases,
     "conv2d": _conv_cases(False),
     "conv2d_backward": _conv_cases(True),

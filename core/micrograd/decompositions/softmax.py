@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import dtypes
+from ..ops.arrays import binary_data
 from .operands import scalar
 from .spec import optional_op
 
@@ -25,6 +26,17 @@ def softmax(be, dt, x, axis):
     e = be.unary("exp", _shifted(be, dt, x, axis))
     total = be.reduce("sum", e, (axis,), True)
     return be.binary("div", e, be.expand(total, e.shape) if not be.native_broadcasting else total)
+
+
+@optional_op(added_in=(1, 4))
+def softmax_backward(be, dt, grad_y, y, axis):
+    """grad_x of :func:`softmax` along ``axis`` from its output ``y`` and ``grad_y`` (same
+    shape): `y * (grad_y - sum(grad_y * y))`, the sum along ``axis``.
+
+    Decomposition: mul, sum, sub, mul.
+    """
+    dot = be.reduce("sum", be.binary("mul", grad_y, y), (axis,), True)
+    return be.binary("mul", y, binary_data(be, "sub", grad_y, dot))
 
 
 @optional_op(added_in=(1, 0))

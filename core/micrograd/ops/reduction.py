@@ -116,6 +116,10 @@ class Softmax(Op):
 
     def backward(self, grad):
         y = self.output
+        if not grad_mode.state.enabled:      # one fast op; under create_graph, Tensor ops
+            return Tensor._make(call_optional(y._backend, "softmax_backward", y._dtype,
+                                              grad._data, y._data, self.axis),
+                                y._dtype, y._backend)
         return y * (grad - (grad * y).sum(self.axis, keepdim=True))
 
 

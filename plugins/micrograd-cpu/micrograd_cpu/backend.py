@@ -103,6 +103,8 @@ class CpuBackend(Backend):
     def log_softmax(self, x, axis):
         return _core.softmax(x, axis, True)
 
+    softmax_backward = _core.softmax_backward
+
     cross_entropy = _core.cross_entropy
     batch_norm = _core.batch_norm
     batch_norm_backward = _core.batch_norm_backward

@@ -89,6 +89,7 @@ std::pair<Array, Array> conv_transpose2d_backward(
 // nn.cpp
 Array activation(int op, const Array& x, double beta, double threshold);
 Array softmax(const Array& x, int axis, bool log);
+Array softmax_backward(const Array& grad_y, const Array& y, int axis);
 Array cross_entropy(const Array& logits, const Array& target, int64_t ignore_index);
 // (y, mean, invstd); with training the batch's statistics, updating running ones given in place
 std::array<Array, 3> batch_norm(const Array& x, const Array* weight, const Array* bias,

@@ -118,6 +118,59 @@ Array softmax(const Array& x_in, int axis, bool log) {
     return astype_if(out, x_in.dtype);
 }
 
+// grad_x = y * (gy - sum(gy * y)) along axis, laid out as softmax's forward: whole rows a
+// kernel call for the last axis, vectors across the inner lanes otherwise.
+Array softmax_backward(const Array& gy_in, const Array& y_in, int axis) {
+    require_float(y_in.dtype, "softmax_backward");
+    if (gy_in.shape != y_in.shape || gy_in.dtype != y_in.dtype)
+        throw value_error("softmax_backward: grad_y " + shape_str(gy_in.shape) + " " +
+                          DTYPE_NAMES[gy_in.dtype] + " does not match y " +
+                          shape_str(y_in.shape) + " " + DTYPE_NAMES[y_in.dtype]);
+    if (axis < 0 || axis >= y_in.ndim())
+        throw value_error("softmax_backward: axis " + std::to_string(axis) +
+                          " out of range for shape " + shape_str(y_in.shape));
+    const DType cd = float_compute(y_in.dtype);
+    Array y = contiguous(astype_if(y_in, cd)), gy = contiguous(astype_if(gy_in, cd));
+    Array gx = empty(y.shape, cd);
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; ++d) outer *= y.shape[d];
+    for (int d = axis + 1; d < y.ndim(); ++d) inner *= y.shape[d];
+    const int64_t len = y.shape[axis];
+    if (outer * inner * len == 0) return astype_if(gx, y_in.dtype);
+    visit_dtype(cd, [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            const T *py = reinterpret_cast<const T*>(y.ptr()), *pg = reinterpret_cast<const T*>(gy.ptr());
+            T* po = reinterpret_cast<T*>(gx.ptr());
+            const auto& k = simd::kernels();
+            constexpr int64_t TASK = 1 << 15;   // two loads and a few flops an element
+            if (inner == 1) {
+                parallel_for(outer, std::max<int64_t>(1, TASK / len), [&](int64_t r0, int64_t r1) {
+                    const int64_t at = r0 * len;
+                    if constexpr (std::is_same_v<T, float>)
+                        k.softmax_backward_rows_f32(pg + at, py + at, po + at, r1 - r0, len);
+                    else
+                        k.softmax_backward_rows_f64(pg + at, py + at, po + at, r1 - r0, len);
+                });
+                return;
+            }
+            const int64_t col_block = 64, blocks = (inner + col_block - 1) / col_block;
+            parallel_for(outer * blocks, std::max<int64_t>(1, TASK / (len * std::min(inner, col_block))),
+                         [&](int64_t b0, int64_t b1) {
+                for (int64_t b = b0; b < b1; ++b) {
+                    const int64_t o = b / blocks, c0 = (b % blocks) * col_block;
+                    const int64_t at = o * len * inner + c0, cols = std::min(col_block, inner - c0);
+                    if constexpr (std::is_same_v<T, float>)
+                        k.softmax_backward_cols_f32(pg + at, py + at, po + at, len, inner, cols);
+                    else
+                        k.softmax_backward_cols_f64(pg + at, py + at, po + at, len, inner, cols);
+                }
+            });
+        }
+    });
+    return astype_if(gx, y_in.dtype);
+}
+
 Array cross_entropy(const Array& logits_in, const Array& target_in, int64_t ignore_index) {
     require_float(logits_in.dtype, "cross_entropy");
     if (logits_in.ndim() != 2 || target_in.ndim() != 1 || target_in.shape[0] != logits_in.shape[0] ||
@@ -490,6 +543,10 @@ void init_nn(py::module_& m) {
     m.def("softmax", [](const Array& x, int axis, bool log) {
         return without_gil_if_large(x.numel(), [&] { return softmax(x, axis, log); });
     }, py::arg("x"), py::arg("axis"), py::arg("log"), "softmax (log: log_softmax) along `axis`.");
+    m.def("softmax_backward", [](const Array& grad_y, const Array& y, int axis) {
+        return without_gil_if_large(y.numel(), [&] { return softmax_backward(grad_y, y, axis); });
+    }, py::arg("grad_y"), py::arg("y"), py::arg("axis"),
+       "grad_x of softmax along `axis` from its output y: y * (grad_y - sum(grad_y * y)).");
     m.def("cross_entropy", [](const Array& logits, const Array& target, int64_t ignore_index) {
         return without_gil_if_large(logits.numel(),
                                     [&] { return cross_entropy(logits, target, ignore_index); });

@@ -1,6 +1,6 @@
 """The SIMD kernels of nn.cpp and reduce.cpp against float64 oracles (PyTorch in float64, numpy
 float64): the activations, softmax and log_softmax along the last axis (rows) and along an inner
-one (vectors across lanes), cross-entropy, layer_norm and its backward, and sums over the last
+one (vectors across lanes), softmax's backward, cross-entropy, layer_norm and its backward, and sums over the last
 axis, over all axes and over leading axes (column sums). Each on dense, strided and 16-bit
 inputs where the kernel takes them, with lengths that leave vector tails, special values (nan,
 +-inf, -0, values whose exponentials overflow or underflow), empty arrays, and at one and two
@@ -190,6 +190,44 @@ def test_softmax_strided_input(be):
     view = be.permute(put(be, x, F32), (1, 0))
     np.testing.assert_allclose(back(be, be.softmax(view, 1)), torch_softmax(x.T, 1, False),
                                rtol=2e-6, atol=2e-7)
+
+
+def torch_softmax_backward(x, gy, axis):
+    """(y, grad_x) of softmax by PyTorch's autograd in float64."""
+    t = torch.from_numpy(np.asarray(x, np.float64)).requires_grad_()
+    y = torch.softmax(t, axis)
+    y.backward(torch.from_numpy(np.asarray(gy, np.float64)))
+    return y.detach().numpy(), t.grad.numpy()
+
+
+@pytest.mark.parametrize("shape,axis", SOFTMAX_SHAPES)
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_softmax_backward_matches_torch(be, nthreads, shape, axis, dtype):
+    x, gy = values(shape, seed=9, scale=4.0), values(shape, seed=10)
+    y, want = torch_softmax_backward(x, gy, axis)
+    got = back(be, be.softmax_backward(put(be, gy, dtype), put(be, y, dtype), axis))
+    # the row's dot product rounds to a few ulp of sum |gy * y| <= max |gy| (y sums to 1)
+    tol = dict(rtol=1e-5, atol=2e-6) if dtype is F32 else dict(rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(got, want, **tol)
+
+
+def test_softmax_backward_strided_16_bit_empty_and_errors(be):
+    x, gy = values((40, 23), seed=11), values((40, 23), seed=12)
+    y, want = torch_softmax_backward(x.T, gy.T, 1)
+    views = [be.permute(put(be, a.T.copy(), F32), (1, 0)) for a in (gy.T, y)]   # transposed
+    np.testing.assert_allclose(back(be, be.softmax_backward(*views, 1)), want, rtol=1e-5,
+                               atol=2e-6)
+    for half in (dtypes.float16, dtypes.bfloat16):
+        h_gy, h_y = (be.astype(put(be, a, F32), half) for a in (gy.T, y))
+        got = be.softmax_backward(h_gy, h_y, 1)
+        assert be.to_host(got).dtype == be.to_host(h_y).dtype     # 16-bit in, 16-bit out
+        np.testing.assert_allclose(back(be, got), want, rtol=2e-2, atol=2e-2)
+    assert tuple(be.softmax_backward(put(be, np.zeros((0, 8)), F32),
+                                     put(be, np.zeros((0, 8)), F32), 1).shape) == (0, 8)
+    with pytest.raises(ValueError, match=r"grad_y \(3, 4\).*does not match y \(4, 3\)"):
+        be.softmax_backward(put(be, np.zeros((3, 4)), F32), put(be, np.zeros((4, 3)), F32), 1)
+    with pytest.raises(ValueError, match="axis 2 out of range"):
+        be.softmax_backward(put(be, np.zeros((3, 4)), F32), put(be, np.zeros((3, 4)), F32), 2)
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)

@@ -78,6 +78,16 @@ struct Kernels {
                              bool log);
     void (*softmax_cols_f64)(const double* x, double* y, int64_t len, int64_t inner,
                              int64_t cols, bool log);
+    // softmax's grad_x from its output y: gx = y * (gy - sum(gy * y)) along `rows` dense rows
+    // of len elements, and (cols) along the rows of a (len, inner) block for columns [0, cols)
+    void (*softmax_backward_rows_f32)(const float* gy, const float* y, float* gx, int64_t rows,
+                                      int64_t len);
+    void (*softmax_backward_rows_f64)(const double* gy, const double* y, double* gx,
+                                      int64_t rows, int64_t len);
+    void (*softmax_backward_cols_f32)(const float* gy, const float* y, float* gx, int64_t len,
+                                      int64_t inner, int64_t cols);
+    void (*softmax_backward_cols_f64)(const double* gy, const double* y, double* gx,
+                                      int64_t len, int64_t inner, int64_t cols);
     // out[r] = sum of the len dense elements of row r (rows row_stride apart), in float64
     void (*row_sum_f32)(const float* x, int64_t rows, int64_t len, int64_t row_stride,
                         double* out);

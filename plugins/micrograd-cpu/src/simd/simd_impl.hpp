@@ -645,6 +645,53 @@ struct Impl {
         }
     }
 
+    // softmax's grad_x from its output y: gx = y * (g - sum(g * y)) along each dense row, the
+    // dot product with two accumulators, then one pass for gx.
+    static void softmax_backward_rows(const T* gy, const T* y, T* gx, int64_t rows, int64_t len) {
+        const int64_t body = len - len % W;
+        for (int64_t r = 0; r < rows; ++r) {
+            const T *g = gy + r * len, *yr = y + r * len;
+            T* out = gx + r * len;
+            B s0(T(0)), s1(T(0));
+            int64_t i = 0;
+            for (; i + 2 * W <= body; i += 2 * W) {
+                s0 = xsimd::fma(B::load_unaligned(g + i), B::load_unaligned(yr + i), s0);
+                s1 = xsimd::fma(B::load_unaligned(g + i + W), B::load_unaligned(yr + i + W), s1);
+            }
+            for (; i < body; i += W)
+                s0 = xsimd::fma(B::load_unaligned(g + i), B::load_unaligned(yr + i), s0);
+            T dot = xsimd::hadd(s0 + s1);
+            for (; i < len; ++i) dot += g[i] * yr[i];
+            const B d(dot);
+            for (i = 0; i < body; i += W)
+                (B::load_unaligned(yr + i) * (B::load_unaligned(g + i) - d)).store_unaligned(out + i);
+            for (; i < len; ++i) out[i] = yr[i] * (g[i] - dot);
+        }
+    }
+
+    // The same along the rows of a (len, inner) block (row stride inner) for its columns
+    // [0, cols): a vector of columns at a time, each lane its own dot product.
+    static void softmax_backward_cols(const T* gy, const T* y, T* gx, int64_t len, int64_t inner,
+                                      int64_t cols) {
+        int64_t k = 0;
+        for (; k + W <= cols; k += W) {
+            B dot(T(0));
+            for (int64_t j = 0; j < len; ++j)
+                dot = xsimd::fma(B::load_unaligned(gy + j * inner + k),
+                                 B::load_unaligned(y + j * inner + k), dot);
+            for (int64_t j = 0; j < len; ++j) {
+                const int64_t at = j * inner + k;
+                (B::load_unaligned(y + at) * (B::load_unaligned(gy + at) - dot)).store_unaligned(gx + at);
+            }
+        }
+        for (; k < cols; ++k) {
+            T dot(0);
+            for (int64_t j = 0; j < len; ++j) dot += gy[j * inner + k] * y[j * inner + k];
+            for (int64_t j = 0; j < len; ++j)
+                gx[j * inner + k] = y[j * inner + k] * (gy[j * inner + k] - dot);
+        }
+    }
+
     // Layer norm of dense rows: the mean in one pass, the variance from the centred values in a
     // second (as PyTorch, no E[x^2] - E[x]^2 cancellation), then normalise and apply w, b.
     static void layer_norm_rows(const T* x, const T* w, const T* b, T* y, T* mean_out,
@@ -737,6 +784,10 @@ Kernels make_kernels() {
                    &Impl<Arch, float>::activation, &Impl<Arch, double>::activation,
                    &Impl<Arch, float>::softmax_rows, &Impl<Arch, double>::softmax_rows,
                    &Impl<Arch, float>::softmax_cols, &Impl<Arch, double>::softmax_cols,
+                   &Impl<Arch, float>::softmax_backward_rows,
+                   &Impl<Arch, double>::softmax_backward_rows,
+                   &Impl<Arch, float>::softmax_backward_cols,
+                   &Impl<Arch, double>::softmax_backward_cols,
                    &Impl<Arch, float>::row_sum, &Impl<Arch, double>::row_sum,
                    &Impl<Arch, float>::layer_norm_rows, &Impl<Arch, double>::layer_norm_rows,
                    &Impl<Arch, float>::layer_norm_backward_rows,
