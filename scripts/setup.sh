@@ -10,6 +10,12 @@ if ! [ -e /usr/include/xsimd/xsimd.hpp ] && command -v apt-get >/dev/null && [ "
     (apt-get update -qq && apt-get install -y -qq libxsimd-dev) >/dev/null || \
         echo "setup: could not install libxsimd-dev; the C++ build will try to fetch xsimd" >&2
 fi
+# qemu-user runs the C++ backend's tests of its AVX2 and SSE2 kernels on emulated CPUs without
+# AVX-512 (plugins/micrograd-cpu/tests/test_isa_fallbacks.py; skipped without it).
+if ! command -v qemu-x86_64 >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq qemu-user) >/dev/null || \
+        echo "setup: could not install qemu-user; the instruction-set fallback tests will skip" >&2
+fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=".venv/bin/python -m pip"

@@ -1,4 +1,5 @@
-"""Batch normalisation (the contract's ``batch_norm`` pair) as CuPy array expressions.
+"""Batch and layer normalisation (the contract's ``batch_norm`` and ``layer_norm`` pairs) as CuPy
+array expressions.
 
 Per channel (dim 1) of x (N, C, ...): CuPy's reductions give the statistics in two passes (mean,
 then the mean of squared deviations, as PyTorch computes them) and the rest is elementwise, each
@@ -31,7 +32,7 @@ def _per_channel(a, c: int, compute, op: str, name: str):
 
 
 class NormOps:
-    """Batch norm forward and backward (mixed into the cuda backend)."""
+    """Batch norm and layer norm, forward and backward (mixed into the cuda backend)."""
 
     def batch_norm(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
         if x.ndim < 2:
@@ -83,3 +84,48 @@ class NormOps:
             grad_x = scale * g
         return (grad_x.astype(x.dtype, copy=False), sum_gxhat.astype(x.dtype, copy=False),
                 sum_g.astype(x.dtype, copy=False))
+
+    # Layer norm: the statistics of each row (the last ``normalized_ndim`` dims) in two passes,
+    # as PyTorch computes them; an empty row has count 1, as in the contract's decomposition.
+    def layer_norm(self, x, weight, bias, normalized_ndim, eps):
+        compute = np.dtype(float_compute_dtype(x.dtype.name, "layer_norm"))
+        axes, count = _rows(x, normalized_ndim)
+        xc = x.astype(compute, copy=False)
+        mean = xc.sum(axis=axes, keepdims=True) / count
+        centred = xc - mean
+        rstd = 1 / cupy.sqrt(cupy.square(centred).sum(axis=axes, keepdims=True) / count + eps)
+        y = centred * rstd
+        if weight is not None:
+            y = y * weight.astype(compute, copy=False)
+        if bias is not None:
+            y = y + bias.astype(compute, copy=False)
+        return (y.astype(x.dtype, copy=False), mean.astype(x.dtype, copy=False),
+                rstd.astype(x.dtype, copy=False))
+
+    def layer_norm_backward(self, grad_y, x, weight, mean, rstd, normalized_ndim):
+        if grad_y.shape != x.shape:
+            raise ValueError(f"layer_norm_backward: grad_y {grad_y.shape} does not match x "
+                             f"{x.shape}")
+        compute = np.dtype(float_compute_dtype(x.dtype.name, "layer_norm_backward"))
+        axes, count = _rows(x, normalized_ndim)
+        lead = tuple(range(x.ndim - normalized_ndim))
+        gy = grad_y.astype(compute, copy=False)
+        r = rstd.astype(compute, copy=False)
+        xhat = (x.astype(compute, copy=False) - mean.astype(compute, copy=False)) * r
+        g = gy if weight is None else gy * weight.astype(compute, copy=False)
+        mean_g = g.sum(axis=axes, keepdims=True) / count
+        mean_gxhat = (g * xhat).sum(axis=axes, keepdims=True) / count
+        grad_x = (g - mean_g - xhat * mean_gxhat) * r
+        grad_w = None if weight is None else (gy * xhat).sum(axis=lead).astype(x.dtype,
+                                                                               copy=False)
+        return (grad_x.astype(x.dtype, copy=False), grad_w,
+                gy.sum(axis=lead).astype(x.dtype, copy=False))
+
+
+def _rows(x, normalized_ndim: int):
+    """(the normalised axes, their element count, at least 1) of layer norm over x."""
+    axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
+    count = 1
+    for d in axes:
+        count *= x.shape[d]
+    return axes, max(count, 1)

@@ -22,7 +22,7 @@ def make_cuda_backend(index: int):
 
 @hookimpl
 def micrograd_register_backends(register):
-    register("cuda", make_cuda_backend, device_type="cuda", contract=(1, 3), priority=0,
+    register("cuda", make_cuda_backend, device_type="cuda", contract=(1, 4), priority=0,
              xfail_file=XFAIL_FILE)
 
 

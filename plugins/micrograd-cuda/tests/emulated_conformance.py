@@ -38,5 +38,5 @@ def pytest_configure(config):
 
     registry.load()
     registry.specs["cuda_emulated"] = BackendSpec(      # the contract the cuda plugin declares
-        "cuda_emulated", make, "cuda_emulated", (1, 3), 0,
+        "cuda_emulated", make, "cuda_emulated", (1, 4), 0,
         "emulated_conformance", "micrograd-cuda tests (host emulation)", XFAIL_FILE)

@@ -135,18 +135,19 @@ class _LSTMSequence(Function):
         packed = be.full((steps + 2, batch, hidden), 0, dt)
         cells = be.full((steps, batch, hidden), 0, dt)                # c_prev of each step
         saved = [be.full((steps, batch, hidden), 0, dt) for _ in range(5)]  # i f g o tanh(c)
-        be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
-        be.copy_(_row(be, cells, order[0]), be.reshape(c0._data, shape))
+        # Every row view made once: the step loop is Python-bound at small batch.
+        packed_rows, cell_rows = _all_rows(be, packed), _all_rows(be, cells)
+        saved_rows = [_all_rows(be, a) for a in saved]
+        be.copy_(packed_rows[h0_row], be.reshape(h0._data, shape))
+        be.copy_(cell_rows[order[0]], be.reshape(c0._data, shape))
         w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
         h_prev_row = h0_row
         for n, t in enumerate(order):
-            rec = be.matmul(_row(be, packed, h_prev_row), w_t)
-            last = n == steps - 1
-            c_out = _row(be, packed, steps + 1) if last else _row(be, cells, order[n + 1])
+            rec = be.matmul(packed_rows[h_prev_row], w_t)
+            c_out = packed_rows[steps + 1] if n == steps - 1 else cell_rows[order[n + 1]]
             fusion.run(be, expr, _gates(be, x, t, 4, hidden) + _gates(be, rec, 0, 4, hidden)
-                       + [_row(be, cells, t)],
-                       out=[_row(be, packed, h_rows[t]), c_out,
-                            *(_row(be, a, t) for a in saved)])
+                       + [cell_rows[t]],
+                       out=[packed_rows[h_rows[t]], c_out, *(rows[t] for rows in saved_rows)])
             h_prev_row = h_rows[t]
         ctx.save_for_backward(xw, h0, c0, w_hh)
         ctx.arrays = (packed, cells, saved)
@@ -174,15 +175,18 @@ class _LSTMSequence(Function):
         # every input before it writes an output).
         d_c = be.full(shape, 0, dt)
         be.copy_(d_c, _row(be, g, steps + 1))
+        g_rows, cell_rows = _all_rows(be, g), _all_rows(be, cells)
+        saved_rows = [_all_rows(be, a) for a in saved]
+        d_xw_rows = _all_rows(be, d_xw)
+        d_xw_nkh = [be.reshape(row, (batch, 4, hidden)) for row in d_xw_rows]
         d_rec = None
         for t in reversed(order):
             expr = _lstm_cell_backward_expr(dt, shape, d_rec is not None)
-            inputs = [_row(be, g, h_rows[t])] + ([d_rec] if d_rec is not None else []) \
-                + [d_c] + [_row(be, a, t) for a in saved] + [_row(be, cells, t)]
+            inputs = [g_rows[h_rows[t]]] + ([d_rec] if d_rec is not None else []) \
+                + [d_c] + [rows[t] for rows in saved_rows] + [cell_rows[t]]
             fusion.run(be, expr, inputs, out=scratch_gates + [d_c])
-            d_step = _row(be, d_xw, t)
-            be.copy_(be.reshape(d_step, (batch, 4, hidden)), scratch_nkh)
-            d_rec = be.matmul(d_step, w)
+            be.copy_(d_xw_nkh[t], scratch_nkh)
+            d_rec = be.matmul(d_xw_rows[t], w)
         d_h0 = be.binary("add", d_rec, _row(be, g, h0_row))
         # W_hh's gradient over all steps at once: dZ^T (4H, T*N) @ H_prev (T*N, H).
         prev = be.slice(packed, (slice(0, steps, 1) if not ctx.reverse
@@ -207,6 +211,12 @@ class _LSTMSequence(Function):
         grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
         return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, c0, w_hh)) \
             + (None,)
+
+
+def _all_rows(be, x) -> list:
+    """Every row of a 3-D backend array as (1, ...) views, the trailing slices built once."""
+    tail = tuple(slice(0, s, 1) for s in x.shape[1:])
+    return [be.slice(x, (slice(index, index + 1, 1),) + tail) for index in range(x.shape[0])]
 
 
 def _row(be, x, index: int):
