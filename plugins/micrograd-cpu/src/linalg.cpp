@@ -137,18 +137,28 @@ void matmul_blas(const Array& a_in, const Array& b_in, Array& out, int64_t batch
     const int nd = a_in.ndim();
     const int64_t m = a_in.shape[nd - 2], k = a_in.shape[nd - 1], n = b_in.shape[nd - 1];
     require_blas_size({m, k, n}, "matmul");
-    Array a = a_in, b = b_in;
+    // Operands BLAS can read in place are used by reference (a copy of an Array copies its
+    // shape and strides: four allocations per call); the rest through a contiguous copy.
+    Array a_copy, b_copy;
+    const Array* pa_arr = &a_in;
+    const Array* pb_arr = &b_in;
     bool ta, tb;
     int64_t lda, ldb;
     // (a leading dimension past BLAS's 32 bits, from a strided view, also means a copy)
-    if (!blas_layout(m, k, a.strides[nd - 2], a.strides[nd - 1], ta, lda) || lda > INT32_MAX) {
-        a = contiguous(a);
-        blas_layout(m, k, a.strides[nd - 2], a.strides[nd - 1], ta, lda);
+    if (!blas_layout(m, k, a_in.strides[nd - 2], a_in.strides[nd - 1], ta, lda) ||
+        lda > INT32_MAX) {
+        a_copy = contiguous(a_in);
+        pa_arr = &a_copy;
+        blas_layout(m, k, a_copy.strides[nd - 2], a_copy.strides[nd - 1], ta, lda);
     }
-    if (!blas_layout(k, n, b.strides[nd - 2], b.strides[nd - 1], tb, ldb) || ldb > INT32_MAX) {
-        b = contiguous(b);
-        blas_layout(k, n, b.strides[nd - 2], b.strides[nd - 1], tb, ldb);
+    if (!blas_layout(k, n, b_in.strides[nd - 2], b_in.strides[nd - 1], tb, ldb) ||
+        ldb > INT32_MAX) {
+        b_copy = contiguous(b_in);
+        pb_arr = &b_copy;
+        blas_layout(k, n, b_copy.strides[nd - 2], b_copy.strides[nd - 1], tb, ldb);
     }
+    const Array& a = *pa_arr;
+    const Array& b = *pb_arr;
     T* o = reinterpret_cast<T*>(out.ptr());
     const T* base_a = reinterpret_cast<const T*>(a.ptr());
     const T* base_b = reinterpret_cast<const T*>(b.ptr());
@@ -231,8 +241,27 @@ Array matmul(const Array& a, const Array& b) {
 
 // --------------------------------------------------------------------------- bindings
 
+namespace {
+
+// Products below this many flops (a 64 x 64 x 64 one is 2^19) keep the GIL: releasing it
+// around a few microseconds of work only adds two thread-state switches.
+constexpr double GIL_RELEASE_FLOPS = double(1 << 20);
+
+// 2 m n k times the batch, from the shapes alone (0 for shapes matmul will reject).
+double matmul_flops(const Array& a, const Array& b) {
+    const int nd = a.ndim();
+    if (nd < 2 || b.ndim() != nd) return 0;
+    double flops = 2.0 * double(b.shape[nd - 1]);
+    for (int d = 0; d < nd; ++d) flops *= double(a.shape[d]);
+    return flops;
+}
+
+}  // namespace
+
 void init_linalg(py::module_& m) {
     m.def("matmul", [](const Array& a, const Array& b) {
+        // Releasing and retaking the GIL costs more than a small product saves by it.
+        if (matmul_flops(a, b) < GIL_RELEASE_FLOPS) return matmul(a, b);
         py::gil_scoped_release release;
         return matmul(a, b);
     }, py::arg("a"), py::arg("b"), "(..., m, k) @ (..., k, n) with equal batch dims and one dtype.");
