@@ -77,6 +77,18 @@ class ActivationOps:
     def log_softmax(self, x, axis):
         return self._softmax_rows(x, axis, log_output=True)
 
+    def softmax_backward(self, grad_y, y, axis):
+        # Two CuPy kernels: the reduction of grad_y * y along axis, then one fused elementwise
+        # expression; 16-bit floats computed in float32 like the forward.
+        if grad_y.shape != y.shape:
+            raise ValueError(f"softmax_backward: grad_y {grad_y.shape} does not match y "
+                             f"{y.shape}")
+        compute = np.dtype(float_compute_dtype(y.dtype.name, "softmax_backward"))
+        g = grad_y.astype(compute, copy=False)
+        yc = y.astype(compute, copy=False)
+        dot = (g * yc).sum(axis=axis, keepdims=True)
+        return (yc * (g - dot)).astype(y.dtype, copy=False)
+
     def cross_entropy(self, logits, target, ignore_index):
         if logits.ndim != 2 or target.shape != logits.shape[:1]:
             raise ValueError(f"cross_entropy needs logits (N, C) and target (N,); got logits "
