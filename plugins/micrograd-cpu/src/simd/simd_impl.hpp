@@ -376,7 +376,14 @@ struct Impl {
             int64_t peel = 0;
             while (peel < n && reinterpret_cast<uintptr_t>(out + peel) % sizeof(B) != 0) ++peel;
             if (peel) few(0, peel);
-            for (i = peel; i + W <= n; i += W) {
+            // Four vectors per dispatch of a step here too: one vector per dispatch made the
+            // streamed (large) case pay the step dispatch four times as often.
+            for (i = peel; i + 4 * W <= n; i += 4 * W) {
+                B acc[4];
+                chain_at<4>(first, ops, count, i, acc);
+                for (int k = 0; k < 4; ++k) store_stream(out + i + k * W, acc[k]);
+            }
+            for (; i + W <= n; i += W) {
                 B acc[1];
                 chain_at<1>(first, ops, count, i, acc);
                 store_stream(out + i, acc[0]);
