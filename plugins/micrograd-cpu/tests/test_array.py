@@ -76,7 +76,9 @@ def test_eager_ops_in_a_loop_reuse_the_freed_outputs(n):
     pointers = {_core.binary("add", x, x).data_ptr for _ in range(50)}
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     assert len(pointers) <= 2
-    assert faults < 50 * n * 4 // 4096 // 8, f"{faults} page faults in 50 calls"
+    # Fresh blocks would fault every page of every output: 50 * pages, at least 50. The floor
+    # of 25 leaves room for the interpreter's own faults (and ASan's) at the smallest size.
+    assert faults < max(25, 50 * n * 4 // 4096 // 8), f"{faults} page faults in 50 calls"
     assert _core.memory_stats()["peak_allocated_bytes"] == before
 
 
