@@ -16,12 +16,14 @@ bool small_gemm_wins(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
     const int64_t output = m * n, volume = m * n * k;
     const bool mid = volume <= SMALL_GEMM_MID_MAX_VOLUME;
     // rows kernel: 0.73-0.93x at k 20-48 over a large output (256 x 1024, 512 x 512); at mid
-    // sizes 0.79-0.88x (128..256 cubed, 128 x 64 x 128, 1024 x 256 x 64, 128 x 2048 x 128;
-    // A transposed 0.83-0.95x), but 1.1-1.3x on outputs up to 100 x 100 (OpenBLAS's
-    // small-matrix path) and about even from 384 cubed
+    // sizes 0.76-0.88x (64 x 256 x 64, 64 x 128 x 128, 96 x 128 x 96, 128..256 cubed,
+    // 1024 x 256 x 64, 128 x 2048 x 128; A transposed 0.79-0.95x), but 1.1-1.2x up to 100
+    // cubed (64, 96 and 100 cubed: the crossover was measured; OpenBLAS's direct sgemm, unpacked,
+    // serves row-major A @ B there) and about even from 384 cubed
     if (!tb)
         return (k <= SMALL_GEMM_ROWS_MAX_K && output >= SMALL_GEMM_ROWS_MIN_OUTPUT) ||
-               (output >= SMALL_GEMM_MID_MIN_OUTPUT && mid);
+               (output >= SMALL_GEMM_MID_MIN_OUTPUT && volume > SMALL_GEMM_OPENBLAS_SMALL_VOLUME &&
+                mid);
     if (ta) return false;
     // dots kernel: 0.63-0.89x for k >= 256 with a side up to 64; it loses at short k (few
     // vector steps per reduction) and when both sides are long

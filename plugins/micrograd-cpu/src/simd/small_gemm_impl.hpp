@@ -46,7 +46,7 @@ struct SmallGemm {
     // kernel rereads both operands from L2 (2.4x OpenBLAS on 700 x 256 x 1024, where the
     // gathered rows kernel is 1.0-1.3x).
     static constexpr int64_t DOTS_MIN_K = 256;
-    static constexpr int64_t DOTS_MAX_SIDE = 64;
+    static constexpr int64_t DOTS_MAX_SIDE = 64;   // the bound of gemm.hpp's shape rule
 
     static B fmadd(const B& a, const B& b, const B& c) {
 #if XSIMD_WITH_FMA3_AVX2 || XSIMD_WITH_AVX512F
