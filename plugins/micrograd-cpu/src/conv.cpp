@@ -243,10 +243,17 @@ bool fully_connected(const ConvGeometry& g) {
            g.padding[1] == 0;
 }
 
+// The leading dimension of x (N, C*H*W) as one matrix: the groups' columns side by side.
+int64_t fully_connected_ld(const ConvGeometry& g) {
+    const int64_t ld = g.C * g.H * g.W;
+    require_blas_size({ld, g.O}, "conv2d (a kernel covering the whole input)");
+    return ld;
+}
+
 // y (N, O) = x (N, C*H*W) @ w^T, group by group (their columns are contiguous slices).
 template <class T>
 void fully_connected_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
-    const int64_t K = g.rows(), ldx = g.C * g.H * g.W;
+    const int64_t K = g.rows(), ldx = fully_connected_ld(g);
     for (int64_t grp = 0; grp < g.G; ++grp)
         gemm<T>(false, true, g.N, g.Og, K, T(1), x + grp * K, ldx, w + grp * g.Og * K, K, T(0),
                 y + grp * g.Og, g.O);
@@ -255,7 +262,7 @@ void fully_connected_forward(const ConvGeometry& g, const T* x, const T* w, T* y
 // gx (N, C*H*W) = gy (N, O) @ w, group by group.
 template <class T>
 void fully_connected_input_grad(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
-    const int64_t K = g.rows(), ldx = g.C * g.H * g.W;
+    const int64_t K = g.rows(), ldx = fully_connected_ld(g);
     for (int64_t grp = 0; grp < g.G; ++grp)
         gemm<T>(false, false, g.N, K, g.Og, T(1), gy + grp * g.Og, g.O, w + grp * g.Og * K, K,
                 T(0), gx + grp * K, ldx);
@@ -264,7 +271,7 @@ void fully_connected_input_grad(const ConvGeometry& g, const T* gy, const T* w, 
 // gw (O, C/G*H*W) = gy^T (O, N) @ x (N, C*H*W), group by group.
 template <class T>
 void fully_connected_weight_grad(const ConvGeometry& g, const T* x, const T* gy, T* gw) {
-    const int64_t K = g.rows(), ldx = g.C * g.H * g.W;
+    const int64_t K = g.rows(), ldx = fully_connected_ld(g);
     for (int64_t grp = 0; grp < g.G; ++grp)
         gemm<T>(true, false, g.Og, K, g.N, T(1), gy + grp * g.Og, g.O, x + grp * K, ldx, T(0),
                 gw + grp * g.Og * K, K);
