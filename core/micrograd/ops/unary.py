@@ -117,7 +117,8 @@ def _float_input(x: Tensor, op: str) -> Tensor:
 
 def _unary_math(cls):
     def fn(x: Tensor) -> Tensor:
-        return cls.apply(_float_input(x, cls.op_name))
+        # _float_input inlined: this frame is most of a small tensor's cost
+        return cls.apply(x if x._dtype.kind == "f" else to_dtype(x, dtypes.get_default_dtype()))
     fn.__name__ = cls.op_name
     fn.__doc__ = f"Elementwise ``{cls.op_name}``; integer inputs become the default float."
     return surface(inplace=True)(fn)       # micrograd.exp, Tensor.exp and Tensor.exp_
