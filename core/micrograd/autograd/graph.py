@@ -180,6 +180,12 @@ def _accumulate(existing, grad, owned: set):
     """``existing + grad`` for a node that two edges reach, either side possibly deferred.
     ``owned`` holds the ids of the sums the engine made itself, the only pending tensors it
     may update in place."""
+    if existing.__class__ is Tensor and grad.__class__ is Tensor:     # the common case
+        total = existing + grad
+        if owned:
+            owned.discard(id(existing))
+        owned.add(id(total))
+        return total
     if isinstance(existing, DeferredGrad):
         existing = existing.dense()
         owned.add(id(existing))
@@ -337,7 +343,7 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
             node = ready.pop()
             grad = pending.pop(node, None)
             if grad is not None:
-                if isinstance(grad, DeferredGrad):
+                if grad.__class__ is not Tensor and isinstance(grad, DeferredGrad):
                     grad = grad.dense()
                 elif owned:
                     owned.discard(id(grad))
@@ -357,7 +363,7 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
                 input_grads = (None,) * len(node.next_functions)
             else:
                 input_grads = node.backward(grad)
-                if not isinstance(input_grads, tuple):
+                if input_grads.__class__ is not tuple and not isinstance(input_grads, tuple):
                     input_grads = (input_grads,)
                 if not retain_graph:
                     node.release()
