@@ -13,7 +13,7 @@ from ..autograd import grad_mode
 from ..autograd.graph import Node, record
 from ..dtypes import DIM, SCALAR, ZERO_DIM, result_type_of, scalar_dtype
 from ..tensor import Tensor
-from .arrays import scalar_data
+from .arrays import _SCALAR_CACHE, scalar_data
 
 
 _grad_state = grad_mode.state      # bound once: read by every op
@@ -39,7 +39,12 @@ class Op(Node):
 
 def scalar_tensor(value, like: Tensor, dtype=None) -> Tensor:
     dtype = dtype or like._dtype
-    return Tensor._make(scalar_data(like._backend, value, dtype), dtype, like._backend)
+    backend = like._backend
+    # scalar_data's cache read here first (its key): a hit, the common case, costs no frame
+    data = _SCALAR_CACHE.get((id(backend), dtype, type(value), value))
+    if data is None:
+        data = scalar_data(backend, value, dtype)
+    return Tensor._make(data, dtype, backend)
 
 
 def check_same_backend(a: Tensor, b: Tensor, op: str) -> None:

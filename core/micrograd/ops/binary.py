@@ -50,7 +50,8 @@ class Binary(Op):
                 and out._dtype.kind == "f":
             node = cls()
             node.shapes = None if sa == sb else (sa, sb)
-            node.remember(a, b)
+            if cls.remember is not Binary.remember:     # add and sub save nothing
+                node.remember(a, b)
             record(node, (a, b), out)
         return out
 
@@ -101,9 +102,12 @@ def _differentiable(name: str, class_name: str) -> type:
                                           "a" in reads_b, "b" in reads_b)
 
     def remember(self, a, b):
+        # save_for_backward's (tensor, version) pairs, built here: once per recorded op
         wants_a, wants_b = a.requires_grad, b.requires_grad
-        self.save_for_backward(a if (wants_a and a_for_a) or (wants_b and a_for_b) else None,
-                               b if (wants_a and b_for_a) or (wants_b and b_for_b) else None)
+        self._saved = ((a, a._version[0]) if (wants_a and a_for_a) or (wants_b and a_for_b)
+                       else None,
+                       (b, b._version[0]) if (wants_a and b_for_a) or (wants_b and b_for_b)
+                       else None)
 
     def backward(self, grad):
         a, b = self.saved_tensors if saves else (None, None)

@@ -23,7 +23,7 @@ class Unary(Op):
 
     def forward(self, x):
         if self.saves_input:
-            self.save_for_backward(x)
+            self._saved = ((x, x._version[0]),)      # save_for_backward(x), without its frames
         data = x._backend.unary(self.op_name, x._data)
         if data.shape != x._data.shape:       # a cheap invariant, always checked
             wrong_result_shape(x._backend, f"unary({self.op_name!r})", data.shape,
