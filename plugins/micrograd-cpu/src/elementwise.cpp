@@ -321,9 +321,36 @@ static BinaryLoop binary_loop_for(int op, const Array& a, const Array& b) {
 
 // out = a op b elementwise; out has the broadcast shape and does not overlap a or b except
 // element for element (the same layout), which elementwise loops handle.
+// Below this many elements try_binary's walk runs on the calling thread (it splits from
+// 2 x 2^16); a dense float32/float64 op that small goes straight to the vector kernel.
+constexpr int64_t BINARY_DIRECT_BELOW = int64_t(2) << 16;
+
+// out = a op b through the vector kernel without a Walk when out is dense and each operand is
+// out's shape dense or a single element (x * 0.5): the walk's shape and stride vectors cost
+// about as much as the arithmetic of a 16K-element add. False when that does not apply.
+static bool binary_direct(int op, Array& out, const Array& a, const Array& b) {
+    const int64_t n = out.numel();
+    if (!binary_has_vector_kernel(op) || (a.dtype != F32 && a.dtype != F64) ||
+        n >= BINARY_DIRECT_BELOW || !out.is_contiguous())
+        return false;
+    const bool a_one = a.numel() == 1, b_one = b.numel() == 1;
+    if (!a_one && !(a.shape == out.shape && a.is_contiguous())) return false;
+    if (!b_one && !(b.shape == out.shape && b.is_contiguous())) return false;
+    if (a.dtype == F32)
+        simd::binary_contiguous(op, reinterpret_cast<const float*>(a.ptr()), a_one,
+                                reinterpret_cast<const float*>(b.ptr()), b_one,
+                                reinterpret_cast<float*>(out.ptr()), n);
+    else
+        simd::binary_contiguous(op, reinterpret_cast<const double*>(a.ptr()), a_one,
+                                reinterpret_cast<const double*>(b.ptr()), b_one,
+                                reinterpret_cast<double*>(out.ptr()), n);
+    return true;
+}
+
 static void binary_fill(int op, BinaryLoop loop, Array& out, const Array& a, const Array& b) {
     const Shape& shape = out.shape;
     const int64_t n = out.numel();
+    if (binary_direct(op, out, a, b)) return;
     if (n <= 4096 && a.shape == shape && b.shape == shape && a.is_contiguous() &&
         b.is_contiguous() && out.is_contiguous()) {
         // Small and dense: one loop call, no walk to set up (its vectors cost more than the

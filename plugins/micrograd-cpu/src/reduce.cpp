@@ -30,30 +30,62 @@ bool innermost_reduced(const Array& x, const std::vector<bool>& reduced) {
     return inner < 0 || reduced[inner];
 }
 
-// Whether x is dense and its reduced axes are a prefix of its dims (sizes 1 aside): then it is
-// an (R, K) matrix reduced over its rows.
-bool leading_reduced(const Array& x, const std::vector<bool>& reduced) {
+// A dense x whose reduced axes (sizes 1 aside) are neighbours is a (P, R, K) block: P kept
+// outer elements, R reduced, K kept inner ones. A column sum is P = 1, a row sum K = 1; a
+// reduction over a middle axis is P column reductions of (R, K) matrices.
+struct Blocks {
+    int64_t outer = 1, reduced = 1, inner = 1;
+};
+
+bool as_blocks(const Array& x, const std::vector<bool>& reduced, Blocks& b) {
     if (!x.is_contiguous()) return false;
-    bool kept_seen = false;
+    int phase = 0;   // 0: before the reduced axes, 1: among them, 2: after them
     for (int d = 0; d < x.ndim(); ++d) {
         if (x.shape[d] == 1) continue;
-        if (!reduced[d]) kept_seen = true;
-        else if (kept_seen) return false;
+        if (reduced[d]) {
+            if (phase == 2) return false;
+            phase = 1;
+            b.reduced *= x.shape[d];
+        } else {
+            if (phase == 1) phase = 2;
+            (phase == 0 ? b.outer : b.inner) *= x.shape[d];
+        }
     }
     return true;
 }
 
-// Whether x is dense and its reduced axes are a suffix of its dims (sizes 1 aside): then it is
-// a (K, R) matrix reduced along its rows (a sum over the last axis, or over all of them).
-bool trailing_reduced(const Array& x, const std::vector<bool>& reduced) {
-    if (!x.is_contiguous()) return false;
-    bool reduced_seen = false;
-    for (int d = 0; d < x.ndim(); ++d) {
-        if (x.shape[d] == 1) continue;
-        if (reduced[d]) reduced_seen = true;
-        else if (reduced_seen) return false;
+// Reductions split over threads only from this many input bytes. Measured (interleaved, 1 vs 2
+// threads, on a 2-core machine under load): below about 1 MB a column sum, a row max or an
+// argmax is as fast or faster on the calling thread, whose caches already hold the data, than
+// with a pool wake-up (5-50 us when the worker sleeps) added.
+constexpr int64_t REDUCE_PARALLEL_BYTES = int64_t(1) << 20;
+
+bool reduce_threads_pay(int64_t elements, int64_t itemsize) {
+    return num_threads() > 1 && elements * itemsize >= REDUCE_PARALLEL_BYTES;
+}
+
+// Calls cols(p, k0, k1) for the P blocks of K columns, over threads when the work is large:
+// whole blocks per thread when there are enough of them, else slices of whole cache lines of
+// one block's columns. Each output element is computed by one call, so the split (the thread
+// count) never changes a result.
+template <class F>
+void for_column_slices(const Blocks& b, int64_t itemsize, F cols) {
+    const int64_t P = b.outer, K = b.inner;
+    if (!reduce_threads_pay(P * b.reduced * K, itemsize)) {
+        for (int64_t p = 0; p < P; ++p) cols(p, 0, K);
+        return;
     }
-    return true;
+    if (P >= 2 * num_threads()) {
+        parallel_for(P, 1, [&](int64_t p0, int64_t p1) {
+            for (int64_t p = p0; p < p1; ++p) cols(p, 0, K);
+        });
+        return;
+    }
+    const int64_t line = 64 / itemsize, lines = (K + line - 1) / line;
+    for (int64_t p = 0; p < P; ++p)
+        parallel_for(lines, std::max<int64_t>(1, 256 / line), [&](int64_t l0, int64_t l1) {
+            cols(p, l0 * line, std::min(K, l1 * line));
+        });
 }
 
 template <class T, int OP>
@@ -143,18 +175,19 @@ struct Reducer {
         }
         char* acc_ptr = reinterpret_cast<char*>(acc.get());
         const int64_t total = x.numel();
-        constexpr bool simd_sum = OP == SUM && (std::is_same_v<T, float> || std::is_same_v<T, double>);
-        if constexpr (simd_sum) {
-            if (total > 0 && out_n >= 16 && leading_reduced(x, reduced)) {
-                column_sum(reinterpret_cast<const T*>(x.ptr()), total / out_n, out_n, acc.get());
-                return finish(out, acc.get());
-            }
-            if (total > 0 && trailing_reduced(x, reduced)) {
-                row_sum(reinterpret_cast<const T*>(x.ptr()), out_n, total / out_n, acc.get());
+        Blocks blocks;
+        const bool dense_blocks = total > 0 && as_blocks(x, reduced, blocks);
+        constexpr bool vector_op = (std::is_same_v<T, float> || std::is_same_v<T, double>) &&
+                                   OP != PROD;
+        if constexpr (vector_op) {
+            // the SIMD kernels; a middle axis with a handful of kept inner elements (no whole
+            // vector of them) takes the walk below
+            if (dense_blocks && (blocks.inner == 1 || blocks.inner >= 16)) {
+                reduce_blocks(reinterpret_cast<const T*>(x.ptr()), blocks, acc.get());
                 return finish(out, acc.get());
             }
         }
-        if (total >= (1 << 17) && out_n >= 64 && leading_reduced(x, reduced)) {
+        if (total >= (1 << 17) && out_n >= 64 && dense_blocks && blocks.outer == 1) {
             // Column-style (a dense x whose reduced axes all come first): x is (R, K) with
             // the K kept elements of a row contiguous. Threads own slices of the K
             // accumulators and add the rows into them in memory order.
@@ -201,68 +234,64 @@ struct Reducer {
         return out;
     }
 
-    // A float sum over the trailing axes of a dense x, as K rows of R elements each summed by
-    // the SIMD kernel (float64 vector accumulators). Threads only past 128k
-    // elements; a single long row is cut into fixed chunks whose partial sums are added in
-    // order, so the result does not depend on the number of threads.
-    static void row_sum(const T* x, int64_t K, int64_t R, double* acc) {
-        const auto& simd_kernels = simd::kernels();
-        auto rows = [&](const T* from, int64_t count, int64_t len, double* into) {
-            if constexpr (std::is_same_v<T, float>)
-                simd_kernels.row_sum_f32(from, count, len, len, into);
-            else
-                simd_kernels.row_sum_f64(from, count, len, len, into);
-        };
-        constexpr int64_t PARALLEL = int64_t(1) << 17, CHUNK = int64_t(1) << 15;
-        const int64_t total = K * R;
-        if (total < PARALLEL || num_threads() == 1) {
-            if (K > 1 || R <= CHUNK) {
-                rows(x, K, R, acc);
-                return;
+    // A float32/float64 sum, max or min of a dense (P, R, K) block by the SIMD kernels: rows
+    // (K = 1) or column slices (else) into the accumulators (float64 for sums).
+    static void reduce_blocks(const T* x, const Blocks& b, Acc* acc) {
+        const auto& k = simd::kernels();
+        const int64_t R = b.reduced, K = b.inner;
+        if (K == 1) return reduce_rows(x, b.outer, R, acc);
+        for_column_slices(b, sizeof(T), [&](int64_t p, int64_t k0, int64_t k1) {
+            const T* from = x + p * R * K + k0;
+            Acc* into = acc + p * K + k0;
+            if constexpr (OP == SUM) {
+                if constexpr (std::is_same_v<T, float>) k.column_sum_f32(from, R, k1 - k0, K, into);
+                else k.column_sum_f64(from, R, k1 - k0, K, into);
+            } else {
+                if constexpr (std::is_same_v<T, float>) k.column_extreme_f32(OP == MAX, from, R, k1 - k0, K, into);
+                else k.column_extreme_f64(OP == MAX, from, R, k1 - k0, K, into);
             }
-        }
-        if (K >= 2 * num_threads()) {
-            parallel_for(K, std::max<int64_t>(1, CHUNK / R), [&](int64_t r0, int64_t r1) {
-                rows(x + r0 * R, r1 - r0, R, acc + r0);
-            });
-            return;
-        }
-        for (int64_t r = 0; r < K; ++r) {   // few long rows: fixed chunks of each
-            const int64_t chunks = (R + CHUNK - 1) / CHUNK;
-            std::vector<double> part(size_t(chunks), 0.0);
-            const T* row = x + r * R;
-            parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-                for (int64_t c = c0; c < c1; ++c)
-                    rows(row + c * CHUNK, 1, std::min(CHUNK, R - c * CHUNK), &part[size_t(c)]);
-            });
-            double sum = 0;
-            for (double v : part) sum += v;
-            acc[r] = sum;
+        });
+    }
+
+    // count dense rows of len elements each, reduced into into[0, count)
+    static void rows_kernel(const T* from, int64_t count, int64_t len, Acc* into) {
+        const auto& k = simd::kernels();
+        if constexpr (OP == SUM) {
+            if constexpr (std::is_same_v<T, float>) k.row_sum_f32(from, count, len, len, into);
+            else k.row_sum_f64(from, count, len, len, into);
+        } else {
+            if constexpr (std::is_same_v<T, float>) k.row_extreme_f32(OP == MAX, from, count, len, len, into);
+            else k.row_extreme_f64(OP == MAX, from, count, len, len, into);
         }
     }
 
-    // A float sum over the leading axes of a dense x, as an (R, K) matrix summed over its rows
-    // into K float64 accumulators by the SIMD kernel. Columns are split across threads only
-    // when x is well beyond the caches (below that one core is memory-fast enough that a pool
-    // wake-up costs more than it saves); each thread's slice is a whole number of cache lines.
-    static void column_sum(const T* x, int64_t R, int64_t K, double* acc) {
-        const auto& simd_kernels = simd::kernels();
-        auto slice = [&](int64_t k0, int64_t k1) {
-            if constexpr (std::is_same_v<T, float>)
-                simd_kernels.column_sum_f32(x + k0, R, k1 - k0, K, acc + k0);
-            else
-                simd_kernels.column_sum_f64(x + k0, R, k1 - k0, K, acc + k0);
-        };
-        constexpr int64_t PARALLEL_BYTES = int64_t(4) << 20;
-        if (R * K * int64_t(sizeof(T)) < PARALLEL_BYTES || num_threads() == 1) {
-            slice(0, K);
+    // K rows of R elements each (a reduction over the trailing axes). A single long row is cut
+    // into fixed chunks whose partial results are combined in order, at any thread count, so
+    // a sum does not depend on the number of threads.
+    static void reduce_rows(const T* x, int64_t K, int64_t R, Acc* acc) {
+        constexpr int64_t CHUNK = int64_t(1) << 15;
+        const bool split = reduce_threads_pay(K * R, sizeof(T));
+        if (K > 1 || R <= CHUNK) {
+            if (!split || K < 2) {
+                rows_kernel(x, K, R, acc);
+                return;
+            }
+            parallel_for(K, std::max<int64_t>(1, CHUNK / R), [&](int64_t r0, int64_t r1) {
+                rows_kernel(x + r0 * R, r1 - r0, R, acc + r0);
+            });
             return;
         }
-        const int64_t line = 64 / int64_t(sizeof(T));
-        const int64_t lines = (K + line - 1) / line;
-        parallel_for(lines, std::max<int64_t>(1, 256 / line), [&](int64_t l0, int64_t l1) {
-            slice(l0 * line, std::min(K, l1 * line));
-        });
+        const int64_t chunks = (R + CHUNK - 1) / CHUNK;   // one long row
+        std::vector<Acc> part(size_t(chunks), identity());
+        auto run_chunks = [&](int64_t c0, int64_t c1) {
+            for (int64_t c = c0; c < c1; ++c)
+                rows_kernel(x + c * CHUNK, 1, std::min(CHUNK, R - c * CHUNK), &part[size_t(c)]);
+        };
+        if (split) parallel_for(chunks, 1, run_chunks);
+        else run_chunks(0, chunks);
+        Acc total = identity();
+        for (Acc v : part) total = combine(total, v);
+        acc[0] = total;
     }
 };
 
@@ -324,6 +353,40 @@ Array argreduce(bool is_max, const Array& x, int axis, bool keepdim) {
     visit_dtype(x.dtype, [&](auto t) {
         using T = decltype(t);
         using C = compute_t<T>;
+        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+            // A dense x is a (P, R, K) block (R = len): rows (K = 1) or columns (else) for the
+            // SIMD kernels, whose float32 row positions are exact below 2^24
+            Blocks b;
+            std::vector<bool> reduced(x.ndim(), false);
+            reduced[axis] = true;
+            if (x.numel() > 0 && len > 1 && as_blocks(x, reduced, b) && b.reduced == len &&
+                (b.inner == 1 || b.inner >= 16) && (sizeof(T) == 8 || len < (int64_t(1) << 24))) {
+                const T* px = reinterpret_cast<const T*>(x.ptr());
+                int64_t* po = reinterpret_cast<int64_t*>(out.ptr());
+                const auto& k = simd::kernels();
+                if (b.inner == 1) {
+                    auto rows = [&](int64_t r0, int64_t r1) {
+                        if constexpr (std::is_same_v<T, float>)
+                            k.row_arg_extreme_f32(is_max, px + r0 * len, r1 - r0, len, len, po + r0);
+                        else
+                            k.row_arg_extreme_f64(is_max, px + r0 * len, r1 - r0, len, len, po + r0);
+                    };
+                    if (reduce_threads_pay(x.numel(), sizeof(T)))
+                        parallel_for(b.outer, std::max<int64_t>(1, (1 << 15) / len), rows);
+                    else
+                        rows(0, b.outer);
+                    return;
+                }
+                for_column_slices(b, sizeof(T), [&](int64_t p, int64_t k0, int64_t k1) {
+                    const T* from = px + p * len * b.inner + k0;
+                    if constexpr (std::is_same_v<T, float>)
+                        k.column_arg_extreme_f32(is_max, from, len, k1 - k0, b.inner, po + p * b.inner + k0);
+                    else
+                        k.column_arg_extreme_f64(is_max, from, len, k1 - k0, b.inner, po + p * b.inner + k0);
+                });
+                return;
+            }
+        }
         for_each_lane(x, axis, out.byte_strides(), out.ptr(), [&](const char* lane, char* o) {
             C best = load<T>(lane);
             int64_t best_i = 0;

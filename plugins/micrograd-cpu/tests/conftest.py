@@ -5,6 +5,20 @@ from micrograd import dtypes
 from micrograd.device import device
 
 
+@pytest.fixture
+def threads(request):
+    """The plugin's thread count for one test, restored after it; yields the setter.
+
+    Call ``threads(n)`` inside the test, or parametrize the fixture itself to run the test once
+    per count: ``@pytest.mark.parametrize("threads", [1, 2], indirect=True)``."""
+    from micrograd_cpu import _core
+    before = _core.num_threads()
+    if hasattr(request, "param"):
+        _core.set_num_threads(request.param)
+    yield _core.set_num_threads
+    _core.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def be():
     from micrograd_cpu.backend import CpuBackend

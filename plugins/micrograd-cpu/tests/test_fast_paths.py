@@ -12,14 +12,6 @@ from micrograd import dtypes
 from torch_arrays import arr, host
 
 
-@pytest.fixture
-def threads(be):
-    from micrograd_cpu import _core
-    before = _core.num_threads()
-    yield _core.set_num_threads
-    _core.set_num_threads(before)
-
-
 @pytest.mark.parametrize("m, k, n", [(128, 784, 256), (784, 128, 250), (33, 300, 700), (17, 64, 5),
                                      (300, 200, 250), (40, 500, 1001)])
 @pytest.mark.parametrize("layout", ["nn", "tn", "nt", "tt"])

@@ -24,15 +24,6 @@ SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 88.5, -88.5, 100.0
            700.0, -700.0, 3.0, -3.0, 0.5, -0.5, 20.0, 20.5, -7.0]
 
 
-@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
-def nthreads(request):
-    from micrograd_cpu import _core
-    before = _core.num_threads()
-    _core.set_num_threads(request.param)
-    yield request.param
-    _core.set_num_threads(before)
-
-
 def put(be, values, dtype):
     return be.from_host(np.ascontiguousarray(values).astype(dtype.numpy), dtype)
 
@@ -67,7 +58,8 @@ def call_activation(be, name, x, **attrs):
 
 @pytest.mark.parametrize("name", list(TORCH_ACTIVATIONS))
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-def test_activation_dense_matches_float64(be, nthreads, name, dtype):
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_activation_dense_matches_float64(be, threads, name, dtype):
     # 3 * 7 * 1001 elements: threads split it, every vector width leaves a tail
     x = values((3, 7, 1001), seed=1, specials=True).astype(dtype.numpy)
     got = back(be, call_activation(be, name, put(be, x, dtype)))
@@ -138,7 +130,8 @@ SOFTMAX_SHAPES = [  # (shape, axis)
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
 @pytest.mark.parametrize("shape,axis", SOFTMAX_SHAPES)
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-def test_softmax_matches_float64(be, nthreads, log, shape, axis, dtype):
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_softmax_matches_float64(be, threads, log, shape, axis, dtype):
     x = values(shape, seed=4, scale=5.0).astype(dtype.numpy)
     fn = be.log_softmax if log else be.softmax
     got = back(be, fn(put(be, x, dtype), axis))
@@ -202,7 +195,8 @@ def torch_softmax_backward(x, gy, axis):
 
 @pytest.mark.parametrize("shape,axis", SOFTMAX_SHAPES)
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-def test_softmax_backward_matches_torch(be, nthreads, shape, axis, dtype):
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_softmax_backward_matches_torch(be, threads, shape, axis, dtype):
     x, gy = values(shape, seed=9, scale=4.0), values(shape, seed=10)
     y, want = torch_softmax_backward(x, gy, axis)
     got = back(be, be.softmax_backward(put(be, gy, dtype), put(be, y, dtype), axis))
@@ -231,7 +225,8 @@ def test_softmax_backward_strided_16_bit_empty_and_errors(be):
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-def test_cross_entropy_matches_torch(be, nthreads, dtype):
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_cross_entropy_matches_torch(be, threads, dtype):
     logits = values((300, 37), seed=7, scale=4.0)
     target = np.random.default_rng(8).integers(0, 37, 300)
     target[::7] = -100
@@ -265,7 +260,8 @@ def torch_layer_norm(x, gy, k, weight, bias):
 @pytest.mark.parametrize("shape,k", LAYER_NORM_CASES)
 @pytest.mark.parametrize("affine", [False, True])
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-def test_layer_norm_matches_torch(be, nthreads, shape, k, affine, dtype):
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_layer_norm_matches_torch(be, threads, shape, k, affine, dtype):
     x = (values(shape, seed=9) + 2).astype(dtype.numpy).astype(np.float64)
     gy = values(shape, seed=10).astype(dtype.numpy).astype(np.float64)
     weight = values(shape[len(shape) - k:], seed=11) if affine else None
@@ -308,17 +304,14 @@ def test_layer_norm_16_bit_empty_and_errors(be):
         be.layer_norm(put(be, np.zeros((2, 8)), F32), None, None, 3, 1e-5)
 
 
-def test_layer_norm_rows_are_independent_of_threads(be):
-    from micrograd_cpu import _core
+def test_layer_norm_rows_are_independent_of_threads(be, threads):
     x = put(be, values((300, 300), seed=14), F32)
-    before = _core.num_threads()
     results = []
     for n in (1, 2):
-        _core.set_num_threads(n)
+        threads(n)
         y, mean, rstd = be.layer_norm(x, None, None, 1, 1e-5)
         gx, _, gb = be.layer_norm_backward(x, x, None, mean, rstd, 1)
         results.append([back(be, a) for a in (y, mean, rstd, gx, gb)])
-    _core.set_num_threads(before)
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
 
@@ -336,7 +329,8 @@ SUM_CASES = [  # (shape, axes)
 
 @pytest.mark.parametrize("shape,axes", SUM_CASES)
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-def test_sum_matches_float64(be, nthreads, shape, axes, dtype):
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_sum_matches_float64(be, threads, shape, axes, dtype):
     x = values(shape, seed=15).astype(dtype.numpy).astype(np.float64)
     got = back(be, be.reduce("sum", put(be, x, dtype), list(axes), False))
     want = x.sum(axis=axes)
@@ -346,17 +340,14 @@ def test_sum_matches_float64(be, nthreads, shape, axes, dtype):
     assert np.all(np.abs(got - want) <= bound), np.max(np.abs(got - want) / scale)
 
 
-def test_sum_results_do_not_depend_on_threads(be):
-    from micrograd_cpu import _core
-    before = _core.num_threads()
+def test_sum_results_do_not_depend_on_threads(be, threads):
     for shape, axes in SUM_CASES:
         x = put(be, values(shape, seed=16), F32)
         got = []
         for n in (1, 2):
-            _core.set_num_threads(n)
+            threads(n)
             got.append(back(be, be.reduce("sum", x, list(axes), False)))
         np.testing.assert_array_equal(got[0], got[1], err_msg=f"{shape} over {axes}")
-    _core.set_num_threads(before)
 
 
 def test_sum_special_values_strided_and_empty(be):

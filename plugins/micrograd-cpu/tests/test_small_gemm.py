@@ -28,14 +28,6 @@ def path():
     _core._set_gemm_path(before)
 
 
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    before = _core.num_threads()
-    _core.set_num_threads(request.param)
-    yield request.param
-    _core.set_num_threads(before)
-
-
 def operand(be, host, dtype, transposed):
     """``host`` as a backend array, stored transposed (a permuted view, no copy) if asked."""
     if transposed:
@@ -59,6 +51,7 @@ def check(be, a_host, b_host, dtype, ta=False, tb=False):
 @pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)],
                          ids=["nn", "nt", "tn", "tt"])
 @pytest.mark.parametrize("m,k,n", SHAPES)
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
 def test_matmul_matches_numpy_on_every_path(be, path, threads, which, dtype, ta, tb, m, k, n):
     path(PATHS[which])
     rng = np.random.default_rng(m * 10007 + k * 101 + n)
@@ -71,6 +64,7 @@ def test_matmul_matches_numpy_on_every_path(be, path, threads, which, dtype, ta,
                          ids=["nn", "nt", "tn"])
 @pytest.mark.parametrize("batch,m,k,n", [((64,), 64, 32, 64), ((4, 16), 64, 64, 32),
                                          ((3,), 20, 7, 50), ((2, 3), 1, 5, 1)])
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
 def test_batched_matmul_matches_numpy(be, path, threads, which, dtype, ta, tb, batch, m, k, n):
     path(PATHS[which])
     rng = np.random.default_rng(len(batch) + m + k + n)
@@ -79,6 +73,7 @@ def test_batched_matmul_matches_numpy(be, path, threads, which, dtype, ta, tb, b
 
 
 @pytest.mark.parametrize("which", PATHS)
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
 def test_strided_operands_that_blas_cannot_read_are_copied(be, path, threads, which):
     """Every other column of A and every other row of B, and a column slice of B (rows of B
     stay unit-stride but are rsb apart)."""
@@ -127,6 +122,7 @@ def test_set_gemm_path_rejects_unknown_paths(path):
         path(2)
 
 
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
 def test_linear_and_weight_gradient_through_transposed_views(path, threads):
     """Tensor level: Linear forward (x @ W.T) and its gradients (g @ W, g.T @ x) on the small
     kernels, against numpy float64."""
@@ -142,6 +138,7 @@ def test_linear_and_weight_gradient_through_transposed_views(path, threads):
     np.testing.assert_allclose(w.grad.numpy(), g_h.T @ x_h, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
 def test_broadcast_batch_matmul(path, threads):
     rng = np.random.default_rng(12)
     a_h, b_h = rng.standard_normal((4, 1, 10, 6)), rng.standard_normal((3, 6, 5))

@@ -10,13 +10,6 @@ from micrograd import dtypes
 from micrograd_cpu import _core
 
 
-@pytest.fixture
-def threads():
-    before = _core.num_threads()
-    yield _core.set_num_threads
-    _core.set_num_threads(before)
-
-
 @pytest.mark.parametrize("n", [1, 1000, 3 << 17])
 def test_results_do_not_depend_on_thread_count(be, threads, n):
     rng = np.random.default_rng(0)
@@ -53,3 +46,24 @@ def test_concurrent_callers_share_the_pool(be):
     for w in workers:
         w.join(timeout=60)
     assert not errors and not any(w.is_alive() for w in workers)
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("n", [1, 1000, (1 << 17) - 1, 1 << 17, (1 << 17) + 3])
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64], ids=str)
+def test_dense_and_one_element_operands_around_the_split_size(be, threads, n, dtype):
+    # below 2^17 elements a dense float binary goes straight to the vector kernel on the calling
+    # thread (no walk); at and above it the walk splits it: both must give numpy's results,
+    # in place and with a single-element operand on either side
+    rng = np.random.default_rng(n)
+    a, b = (rng.standard_normal(n).astype(dtype.numpy) for _ in range(2))
+    s = np.asarray(rng.standard_normal(()), dtype.numpy)
+    x, y, one = (be.from_host(v, dtype) for v in (a, b, s))
+    for op, ref in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                    ("div", np.divide), ("maximum", np.maximum), ("minimum", np.minimum)):
+        np.testing.assert_array_equal(be.to_host(be.binary(op, x, y)), ref(a, b), err_msg=op)
+        np.testing.assert_array_equal(be.to_host(be.binary(op, x, one)), ref(a, s), err_msg=op)
+        np.testing.assert_array_equal(be.to_host(be.binary(op, one, y)), ref(s, b), err_msg=op)
+    z = be.from_host(a, dtype)
+    be.binary_("add", z, z, y)
+    np.testing.assert_array_equal(be.to_host(z), a + b)

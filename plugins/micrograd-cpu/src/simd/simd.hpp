@@ -117,6 +117,29 @@ struct Kernels {
                       int count, float* out, int64_t n, bool stream);
     void (*chain_f64)(const double* start, bool start_uniform, const ChainStep* steps,
                       int count, double* out, int64_t n, bool stream);
+
+    // --------------------------------- reductions (reduce.cpp: `red`, the reduce branch)
+    // Max (is_max) or min, nan if any element is one, of each of `rows` dense rows of len
+    // elements (rows row_stride apart) into out[rows]
+    void (*row_extreme_f32)(bool is_max, const float* x, int64_t rows, int64_t len,
+                            int64_t row_stride, float* out);
+    void (*row_extreme_f64)(bool is_max, const double* x, int64_t rows, int64_t len,
+                            int64_t row_stride, double* out);
+    // acc[k] = max (min) of acc[k] and of column k of a (rows, cols) matrix, nan propagating
+    void (*column_extreme_f32)(bool is_max, const float* x, int64_t rows, int64_t cols,
+                               int64_t row_stride, float* acc);
+    void (*column_extreme_f64)(bool is_max, const double* x, int64_t rows, int64_t cols,
+                               int64_t row_stride, double* acc);
+    // argmax (is_max) or argmin: the first position of the extreme (of the first nan, if any)
+    // of each dense row, and down each column of a (rows, cols) matrix (float32: rows < 2^24)
+    void (*row_arg_extreme_f32)(bool is_max, const float* x, int64_t rows, int64_t len,
+                                int64_t row_stride, int64_t* out);
+    void (*row_arg_extreme_f64)(bool is_max, const double* x, int64_t rows, int64_t len,
+                                int64_t row_stride, int64_t* out);
+    void (*column_arg_extreme_f32)(bool is_max, const float* x, int64_t rows, int64_t cols,
+                                   int64_t row_stride, int64_t* out);
+    void (*column_arg_extreme_f64)(bool is_max, const double* x, int64_t rows, int64_t cols,
+                                   int64_t row_stride, int64_t* out);
 };
 
 template <class Arch> Kernels make_kernels();

@@ -785,6 +785,154 @@ struct Impl {
         }
     }
 
+    // ======================================= reductions (reduce.cpp: `red`, reduce branch)
+    // max/min that propagate nan from either side (numpy's and PyTorch's max and min), and the
+    // position of the first extreme (a nan counts as the extreme). Order-free, so a result
+    // never depends on how the work was split; rows and columns are walked in memory order.
+    // (isnan, not a != a: xsimd's vector != is the ordered compare, false for a nan)
+    template <bool MAX>
+    static B extreme(const B& a, const B& b) {
+        return xsimd::select((MAX ? a > b : a < b) | xsimd::isnan(a), a, b);
+    }
+    template <bool MAX>
+    static T extreme_scalar(T a, T b) { return ((MAX ? a > b : a < b) || a != a) ? a : b; }
+
+    template <bool MAX>
+    static T row_extreme_one(const T* row, int64_t len) {
+        const T start = MAX ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+        B a0(start), a1(start), a2(start), a3(start);
+        int64_t i = 0;
+        for (; i + 4 * W <= len; i += 4 * W) {   // four chains: not bound by the select's latency
+            a0 = extreme<MAX>(a0, B::load_unaligned(row + i));
+            a1 = extreme<MAX>(a1, B::load_unaligned(row + i + W));
+            a2 = extreme<MAX>(a2, B::load_unaligned(row + i + 2 * W));
+            a3 = extreme<MAX>(a3, B::load_unaligned(row + i + 3 * W));
+        }
+        for (; i + W <= len; i += W) a0 = extreme<MAX>(a0, B::load_unaligned(row + i));
+        const B all = extreme<MAX>(extreme<MAX>(a0, a1), extreme<MAX>(a2, a3));
+        T best = start;
+        if (xsimd::any(xsimd::isnan(all))) {
+            best = std::numeric_limits<T>::quiet_NaN();
+        } else {
+            // no nan among the lanes: halve them with plain max/min (log2(W) dependent steps,
+            // no branch per lane; short rows are mostly this)
+            alignas(64) T lanes[W];
+            all.store_aligned(lanes);
+            for (int64_t half = W / 2; half >= 1; half /= 2)
+                for (int64_t k = 0; k < half; ++k)
+                    lanes[k] = MAX ? std::max(lanes[k], lanes[k + half]) : std::min(lanes[k], lanes[k + half]);
+            best = lanes[0];
+        }
+        for (; i < len; ++i) best = extreme_scalar<MAX>(best, row[i]);
+        return best;
+    }
+
+    static void row_extreme(bool is_max, const T* x, int64_t rows, int64_t len, int64_t row_stride,
+                            T* out) {
+        for (int64_t r = 0; r < rows; ++r)
+            out[r] = is_max ? row_extreme_one<true>(x + r * row_stride, len)
+                            : row_extreme_one<false>(x + r * row_stride, len);
+    }
+
+    template <bool MAX>
+    static void column_extreme_of(const T* x, int64_t rows, int64_t cols, int64_t s, T* acc) {
+        int64_t r = 0;
+        for (; r + 4 <= rows; r += 4) {   // four rows as a tree per accumulator load and store
+            const T* b = x + r * s;
+            int64_t k = 0;
+            for (; k + W <= cols; k += W) {
+                const B v = extreme<MAX>(
+                    extreme<MAX>(B::load_unaligned(b + k), B::load_unaligned(b + s + k)),
+                    extreme<MAX>(B::load_unaligned(b + 2 * s + k), B::load_unaligned(b + 3 * s + k)));
+                extreme<MAX>(B::load_unaligned(acc + k), v).store_unaligned(acc + k);
+            }
+            for (; k < cols; ++k)
+                acc[k] = extreme_scalar<MAX>(
+                    acc[k], extreme_scalar<MAX>(extreme_scalar<MAX>(b[k], b[s + k]),
+                                                extreme_scalar<MAX>(b[2 * s + k], b[3 * s + k])));
+        }
+        for (; r < rows; ++r) {
+            const T* b = x + r * s;
+            int64_t k = 0;
+            for (; k + W <= cols; k += W)
+                extreme<MAX>(B::load_unaligned(acc + k), B::load_unaligned(b + k)).store_unaligned(acc + k);
+            for (; k < cols; ++k) acc[k] = extreme_scalar<MAX>(acc[k], b[k]);
+        }
+    }
+
+    static void column_extreme(bool is_max, const T* x, int64_t rows, int64_t cols,
+                               int64_t row_stride, T* acc) {
+        if (is_max) column_extreme_of<true>(x, rows, cols, row_stride, acc);
+        else column_extreme_of<false>(x, rows, cols, row_stride, acc);
+    }
+
+    // The extreme first (vectorised), then its first position: two passes over a row that is
+    // in cache by the second, instead of a compare-and-branch per element.
+    template <bool MAX>
+    static int64_t row_arg_extreme_one(const T* row, int64_t len) {
+        const T best = row_extreme_one<MAX>(row, len);
+        if (best != best) {
+            for (int64_t i = 0; i < len; ++i)
+                if (row[i] != row[i]) return i;
+        }
+        const B target(best);
+        int64_t i = 0;
+        for (; i + W <= len; i += W)
+            if (xsimd::any(B::load_unaligned(row + i) == target)) break;
+        for (; i < len; ++i)
+            if (row[i] == best) return i;
+        return 0;   // not reached: best is one of the elements
+    }
+
+    static void row_arg_extreme(bool is_max, const T* x, int64_t rows, int64_t len,
+                                int64_t row_stride, int64_t* out) {
+        for (int64_t r = 0; r < rows; ++r)
+            out[r] = is_max ? row_arg_extreme_one<true>(x + r * row_stride, len)
+                            : row_arg_extreme_one<false>(x + r * row_stride, len);
+    }
+
+    // Down the columns in row order, each column's best value and its row (held as a T: exact
+    // for rows < 2^24 in float32, which the caller ensures) in vectors; a row replaces the best
+    // only if strictly better, or a nan where the best is not one, so the first extreme wins.
+    template <bool MAX>
+    static void column_arg_extreme_of(const T* x, int64_t rows, int64_t cols, int64_t s,
+                                      int64_t* out) {
+        std::vector<T> best(x, x + cols), where(size_t(cols), T(0));
+        T* bp = best.data();
+        T* wp = where.data();
+        for (int64_t r0 = 1; r0 < rows; r0 += 4) {
+            const int64_t r1 = std::min(rows, r0 + 4);
+            int64_t k = 0;
+            for (; k + W <= cols; k += W) {
+                B bv = B::load_unaligned(bp + k), wv = B::load_unaligned(wp + k);
+                for (int64_t r = r0; r < r1; ++r) {
+                    const B v = B::load_unaligned(x + r * s + k);
+                    const auto better = (MAX ? v > bv : v < bv) | (xsimd::isnan(v) & (bv == bv));
+                    bv = xsimd::select(better, v, bv);
+                    wv = xsimd::select(better, B(T(r)), wv);
+                }
+                bv.store_unaligned(bp + k);
+                wv.store_unaligned(wp + k);
+            }
+            for (; k < cols; ++k)
+                for (int64_t r = r0; r < r1; ++r) {
+                    const T v = x[r * s + k];
+                    if ((MAX ? v > bp[k] : v < bp[k]) || (v != v && bp[k] == bp[k])) {
+                        bp[k] = v;
+                        wp[k] = T(r);
+                    }
+                }
+        }
+        for (int64_t k = 0; k < cols; ++k) out[k] = int64_t(wp[k]);
+    }
+
+    static void column_arg_extreme(bool is_max, const T* x, int64_t rows, int64_t cols,
+                                   int64_t row_stride, int64_t* out) {
+        if (is_max) column_arg_extreme_of<true>(x, rows, cols, row_stride, out);
+        else column_arg_extreme_of<false>(x, rows, cols, row_stride, out);
+    }
+    // ============================================================== end of reductions
+
     // ===================================== activation derivatives (fusion chain steps: `actd`)
     // GELU's derivative Phi(x) + x phi(x) (Phi the normal CDF, phi its density), the chain
     // step ChainStep::GELU_DERIVATIVE: one pass instead of erf and exp taking a chain each.
@@ -832,7 +980,13 @@ Kernels make_kernels() {
                    &Impl<Arch, float>::layer_norm_backward_rows,
                    &Impl<Arch, double>::layer_norm_backward_rows,
                    // fuse
-                   &Impl<Arch, float>::chain, &Impl<Arch, double>::chain};
+                   &Impl<Arch, float>::chain, &Impl<Arch, double>::chain,
+                   // red
+                   &Impl<Arch, float>::row_extreme, &Impl<Arch, double>::row_extreme,
+                   &Impl<Arch, float>::column_extreme, &Impl<Arch, double>::column_extreme,
+                   &Impl<Arch, float>::row_arg_extreme, &Impl<Arch, double>::row_arg_extreme,
+                   &Impl<Arch, float>::column_arg_extreme,
+                   &Impl<Arch, double>::column_arg_extreme};
 }
 
 }  // namespace mgcpu::simd

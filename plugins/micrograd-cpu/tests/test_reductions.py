@@ -1,0 +1,118 @@
+"""The SIMD reductions of reduce.cpp against numpy float64: sum, max and min over the last axis
+(rows), the leading axes (columns) and a middle axis (blocks of columns), argmax and argmin along
+each, with vector tails, ties, nan and +-inf, below and above the size where threads split the
+work, at one and two threads (results identical: each output is computed by one thread)."""
+
+import numpy as np
+import pytest
+
+from micrograd import dtypes
+
+F32, F64 = dtypes.float32, dtypes.float64
+
+# (shape, axis): rows, columns and middle axes; odd lengths leave vector tails; the last two
+# of each kind are past reduce.cpp's REDUCE_PARALLEL_BYTES (1 MB), where threads split them
+CASES = [
+    ((1, 1), 1), ((3, 5), 1), ((7, 1000), 1), ((64, 64), 1), ((2, 3, 333), 2),
+    ((1, 300001), 1), ((700, 400), 1),
+    ((5, 3), 0), ((37, 19), 0), ((64, 64), 0), ((1000, 17), 0), ((2, 1001), 0),
+    ((1203, 301), 0), ((3, 100003), 0),
+    ((4, 9, 16), 1), ((16, 64, 64), 1), ((3, 5, 37), 1), ((2, 7, 3, 33), 1),
+    ((8, 300, 129), 1), ((2, 1000, 160), 1),
+    ((4, 9, 5), 1),          # fewer kept inner elements than a vector: the generic walk
+]
+
+
+def values(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    x = np.round(x * 4) / 4   # many ties, so argmax must pick the first of them
+    return x.astype(dtype.numpy)
+
+
+def with_specials(x, seed):
+    """nan in a few lanes (not all), +-inf in others."""
+    x = x.copy()
+    flat = x.reshape(-1)
+    rng = np.random.default_rng(seed)
+    for value in (np.nan, np.inf, -np.inf):
+        flat[rng.integers(0, flat.size, max(1, flat.size // 500))] = value
+    return x
+
+
+def reduce_host(be, op, x, dtype, axis):
+    out = be.reduce(op, be.from_host(x, dtype), [axis], False)
+    return np.asarray(be.to_host(out), dtype=np.float64)
+
+
+def arg_host(be, op, x, dtype, axis):
+    return np.asarray(be.to_host(be.argreduce(op, be.from_host(x, dtype), axis, False)))
+
+
+@pytest.mark.parametrize("shape,axis", CASES)
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("specials", [False, True], ids=["finite", "nan-inf"])
+def test_max_min_argmax_argmin_match_numpy(be, threads, shape, axis, dtype, specials):
+    x = values(shape, 1, dtype)
+    if specials:
+        x = with_specials(x, 2)
+    exact = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(reduce_host(be, "max", x, dtype, axis), exact.max(axis=axis))
+        np.testing.assert_array_equal(reduce_host(be, "min", x, dtype, axis), exact.min(axis=axis))
+    np.testing.assert_array_equal(arg_host(be, "argmax", x, dtype, axis), exact.argmax(axis=axis))
+    np.testing.assert_array_equal(arg_host(be, "argmin", x, dtype, axis), exact.argmin(axis=axis))
+
+
+@pytest.mark.parametrize("shape,axis", CASES)
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_sum_over_one_axis_is_the_float64_sum(be, threads, shape, axis, dtype):
+    # float32 sums accumulate in float64: the result is numpy's float64 sum rounded once
+    # (equal to the last bit); float64 sums are within float64 summation's bound of it
+    x = np.random.default_rng(3).standard_normal(shape).astype(dtype.numpy) * 1000
+    got = reduce_host(be, "sum", x, dtype, axis)
+    want = x.astype(np.float64).sum(axis=axis)
+    if dtype is F32:
+        np.testing.assert_array_equal(got, want.astype(np.float32))
+    else:
+        bound = 1e-14 * np.abs(x).sum(axis=axis)
+        assert np.all(np.abs(got - want) <= bound)
+
+
+def test_special_values_of_sums_and_extremes(be):
+    x = np.array([[1.0, np.inf, -np.inf, 2.0] * 9, [np.nan] + [0.0] * 35,
+                  [-0.0] * 36, [np.inf] * 36], np.float32)
+    with np.errstate(invalid="ignore"):
+        for op, ref in (("sum", np.sum), ("max", np.max), ("min", np.min)):
+            for axis in (0, 1):
+                got = reduce_host(be, op, x, F32, axis)
+                np.testing.assert_array_equal(got, ref(x.astype(np.float64), axis=axis), err_msg=op)
+    assert np.signbit(reduce_host(be, "max", x[2:3], F32, 1)[0])   # max of -0.0s is -0.0
+    np.testing.assert_array_equal(arg_host(be, "argmax", x, F32, 1), [1, 0, 0, 0])
+    np.testing.assert_array_equal(arg_host(be, "argmin", x, F32, 0), np.argmin(x, axis=0))
+
+
+@pytest.mark.parametrize("shape,axis", [((700, 400), 1), ((1203, 301), 0), ((8, 300, 129), 1),
+                                        ((1, 300001), 1), ((3, 100003), 0)])
+def test_results_do_not_depend_on_the_thread_count(be, threads, shape, axis):
+    x = with_specials(np.random.default_rng(4).standard_normal(shape).astype(np.float32), 5)
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        results.append([reduce_host(be, op, x, F32, axis) for op in ("sum", "max", "min")] +
+                       [arg_host(be, op, x, F32, axis) for op in ("argmax", "argmin")])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_strided_and_keepdim_inputs_take_the_general_path(be):
+    x = values((40, 70), 6, F32)
+    view = be.permute(be.from_host(np.ascontiguousarray(x.T), F32), (1, 0))   # x, transposed in memory
+    for axis in (0, 1):
+        np.testing.assert_array_equal(be.to_host(be.reduce("max", view, [axis], True)),
+                                      x.max(axis=axis, keepdims=True))
+        np.testing.assert_array_equal(be.to_host(be.argreduce("argmax", view, axis, True)),
+                                      x.argmax(axis=axis)[..., None] if axis else x.argmax(0)[None])
