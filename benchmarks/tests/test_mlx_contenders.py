@@ -29,6 +29,25 @@ def test_lazy_micrograd_waits_by_mx_eval_alone_like_raw_mlx(contenders, monkeypa
     assert metal.to_numpy(x + x).tolist() == [3.0, 4.0]
 
 
+def test_lazy_micrograd_sync_evaluates_every_result(contenders):
+    import io
+
+    import mlx.core as mx
+
+    def pending_edges(tensor):
+        dot = io.StringIO()
+        mx.export_to_dot(dot, tensor._data)
+        return dot.getvalue().count("->")
+
+    metal = contenders["micrograd:metal"]
+    x = metal.tensor(np.array([1.5, 2.0], np.float32))
+    a, b = x + x, x * 3
+    assert pending_edges(a) > 0 and pending_edges(b) > 0
+    metal.sync((a, None, b))            # through the mx.eval looked up at discovery
+    assert (pending_edges(a), pending_edges(b)) == (0, 0)
+    assert metal.to_numpy(b).tolist() == [4.5, 6.0]
+
+
 def test_raw_mlx_mlp_step_matches_pytorch_and_micrograd(contenders):
     mlp = next(w for w in all_workloads() if w.name == "mlp_train_step")
     fws = [contenders[n] for n in ("torch", "micrograd:metal", "mlx")]

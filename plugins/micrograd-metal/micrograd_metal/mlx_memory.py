@@ -25,7 +25,7 @@ import mlx.core as mx
 MAX_DIM = 2**31 - 1
 """MLX's largest dimension (shapes are int32)."""
 
-_ALWAYS_FITS = 64 << 20
+ALWAYS_FITS = 64 << 20
 """Arrays up to this many bytes skip the memory query (it is never the one that fails)."""
 
 
@@ -40,7 +40,7 @@ def check_shape(shape, what: str) -> None:
 def check_bytes(nbytes: int, what: str, description: str) -> None:
     """MemoryError when ``nbytes`` more would exceed MLX's memory limit (``description``
     says what they are for)."""
-    if nbytes <= _ALWAYS_FITS:
+    if nbytes <= ALWAYS_FITS:
         return
     limit, in_use = mx.get_memory_limit(), mx.get_active_memory()
     if nbytes > limit - in_use:
@@ -54,7 +54,7 @@ def check_array_fits(a, what: str):
     """``a`` (one MLX array), or MemoryError when it cannot fit: :func:`check_fits` for the
     per-op hot path (elementwise ops), in a few attribute reads where ``a`` is small."""
     # Up to two int32 dimensions MLX's element count cannot wrap around, so it can be trusted.
-    if a.ndim <= 2 and a.size * a.itemsize <= _ALWAYS_FITS:
+    if a.ndim <= 2 and a.size * a.itemsize <= ALWAYS_FITS:
         return a
     return check_fits(a, what)
 
@@ -66,7 +66,7 @@ def check_fits(out, what: str):
     for a in out if isinstance(out, tuple) else (out,):
         if a is not None:
             nbytes = math.prod(a.shape) * a.itemsize
-            if nbytes > _ALWAYS_FITS:
+            if nbytes > ALWAYS_FITS:
                 dtype = str(a.dtype).rsplit(".", 1)[-1]
                 check_bytes(nbytes, what, f"a {dtype} array of shape {tuple(a.shape)}")
     return out
