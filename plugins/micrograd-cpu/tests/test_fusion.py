@@ -505,7 +505,7 @@ def test_sixteen_step_chains_in_registers_and_by_blocks(be, dtype, kind):
             if k == 8:   # after maximum(acc, y): positive
                 acc = ir.sqrt(acc) if kind == "registers" else ir.tanh(acc)
             elif k % 4 == 3:
-                acc = s / acc if k % 8 == 3 else ir.maximum(acc, y)
+                acc = acc / s if k % 8 == 3 else ir.maximum(acc, y)
             else:
                 acc = acc * y if k % 2 else acc - s
         expr = ir.Expr((x, y), (s,), (acc,), (n,))
