@@ -42,17 +42,22 @@ class Node:
 
     # -- saved state -------------------------------------------------------------
     def save_for_backward(self, *tensors) -> None:
-        self._saved = tuple(None if t is None else (t, t._version[0]) for t in tensors)
+        # A list comprehension, not a generator: this runs once per recorded op.
+        self._saved = tuple([None if t is None else (t, t._version[0]) for t in tensors])
 
     @property
     def saved_tensors(self) -> tuple:
         if self._released:
             raise RuntimeError(_RELEASED_MESSAGE.format(name=type(self).__name__))
-        saved = self._saved
-        for item in saved:          # check every version first: the common case builds no list
-            if item is not None and item[0]._version[0] != item[1]:
+        tensors = []
+        for item in self._saved:
+            if item is None:
+                tensors.append(None)
+            elif item[0]._version[0] != item[1]:
                 raise RuntimeError(_modified_message(item[0], item[1], self))
-        return tuple([None if item is None else item[0] for item in saved])
+            else:
+                tensors.append(item[0])
+        return tuple(tensors)
 
     @property
     def output(self):
@@ -108,13 +113,16 @@ class AccumulateGrad(Node):
         if grad._data.shape != leaf._data.shape:
             raise RuntimeError(f"gradient of shape {tuple(grad.shape)} does not match the leaf's "
                                f"shape {tuple(leaf.shape)}")
-        if leaf.grad is None:
+        if leaf._grad is None:
             if not create_graph:
                 # Store a detached tensor, copying only when this storage was already handed to
                 # another leaf in this pass (so an in-place update of one grad cannot leak).
                 grad = grad.detach() if id(grad._data) not in fresh_storages else grad.clone().detach()
                 fresh_storages.add(id(grad._data))
-            leaf.grad = grad
+            if grad._dtype is leaf._dtype and grad._backend is leaf._backend:
+                leaf._grad = grad       # the setter's checks, shape done above
+            else:
+                leaf.grad = grad        # the setter raises, naming what differs
         elif create_graph:
             leaf.grad = leaf.grad + grad
         else:
@@ -168,38 +176,26 @@ def _ones_like(out) -> Tensor:
                         out._backend)
 
 
-class _GradBuffers(dict):
-    """Pending gradients per node; knows which buffered tensors the engine made itself, the
-    only ones it may update in place."""
-
-    def __init__(self):
-        super().__init__()
-        self.owned: set[int] = set()
-
-    def add(self, node, grad) -> None:
-        existing = self.get(node)
-        if existing is None:
-            self[node] = grad
-            return
-        if isinstance(existing, DeferredGrad):
-            existing = existing.dense()
-            self.owned.add(id(existing))
-        if isinstance(grad, DeferredGrad) and id(existing) in self.owned:
-            grad.add_into(existing)
-            self[node] = existing
-            return
-        total = existing + (grad.dense() if isinstance(grad, DeferredGrad) else grad)
-        self.owned.discard(id(existing))
-        self.owned.add(id(total))
-        self[node] = total
-
-    def take(self, node):
-        grad = self.pop(node, None)
-        if isinstance(grad, DeferredGrad):
-            return grad.dense()
-        if grad is not None:
-            self.owned.discard(id(grad))
-        return grad
+def _accumulate(existing, grad, owned: set):
+    """``existing + grad`` for a node that two edges reach, either side possibly deferred.
+    ``owned`` holds the ids of the sums the engine made itself, the only pending tensors it
+    may update in place."""
+    if existing.__class__ is Tensor and grad.__class__ is Tensor:     # the common case
+        total = existing + grad
+        if owned:
+            owned.discard(id(existing))
+        owned.add(id(total))
+        return total
+    if isinstance(existing, DeferredGrad):
+        existing = existing.dense()
+        owned.add(id(existing))
+    if isinstance(grad, DeferredGrad) and id(existing) in owned:
+        grad.add_into(existing)
+        return existing
+    total = existing + (grad.dense() if isinstance(grad, DeferredGrad) else grad)
+    owned.discard(id(existing))
+    owned.add(id(total))
+    return total
 
 
 class RemovableHandle:
@@ -303,18 +299,22 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
         roots.append((_edge(out), grad))
 
     # Count, for every reachable node, how many edges lead into it.
+    # A node is walked once: when it is first counted, or from the start if it is a root.
     dependencies: dict[Node, int] = {}
     stack = [node for node, _ in roots]
-    seen = set(stack)
+    root_nodes = set(stack)
     while stack:
         node = stack.pop()
         for child in node.next_functions:
             if child is None:
                 continue
-            dependencies[child] = dependencies.get(child, 0) + 1
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
+            count = dependencies.get(child)
+            if count is None:
+                dependencies[child] = 1
+                if child not in root_nodes:
+                    stack.append(child)
+            else:
+                dependencies[child] = count + 1
 
     captures: dict[Node, int] = {}
     if inputs is not None:
@@ -324,23 +324,35 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
             captures[_edge(t)] = i
     captured: list = [None] * (len(inputs) if inputs is not None else 0)
 
-    buffers = _GradBuffers()
+    # Pending gradients per node (a Tensor, or a DeferredGrad until a node takes it). The
+    # loop below runs once per node, so the buffer is a plain dict handled inline and the
+    # rare cases (a second gradient for a node, a deferred one) are function calls.
+    pending: dict = {}
+    owned: set[int] = set()
     for node, grad in roots:
-        buffers.add(node, grad)
+        existing = pending.get(node)
+        pending[node] = grad if existing is None else _accumulate(existing, grad, owned)
     ready = [node for node in dict.fromkeys(n for n, _ in roots) if dependencies.get(node, 0) == 0]
     fresh_storages: set[int] = set()
 
-    take, add = buffers.take, buffers.add      # bound once: this loop runs once per node
-    with grad_mode.set_grad_enabled(create_graph):
+    state = grad_mode.state
+    previous_mode = state.enabled
+    state.enabled = create_graph
+    try:
         while ready:
             node = ready.pop()
-            grad = take(node)
-            if grad is not None and node._pre_hooks:
-                for hook in tuple(node._pre_hooks):
-                    result = hook(grad)
-                    if result is not None:
-                        _check_hook_result(hook, grad, result)
-                        grad = result
+            grad = pending.pop(node, None)
+            if grad is not None:
+                if grad.__class__ is not Tensor and isinstance(grad, DeferredGrad):
+                    grad = grad.dense()
+                elif owned:
+                    owned.discard(id(grad))
+                if node._pre_hooks:
+                    for hook in tuple(node._pre_hooks):
+                        result = hook(grad)
+                        if result is not None:
+                            _check_hook_result(hook, grad, result)
+                            grad = result
             if captures and node in captures:
                 captured[captures[node]] = grad
             if node.__class__ is AccumulateGrad:
@@ -351,7 +363,7 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
                 input_grads = (None,) * len(node.next_functions)
             else:
                 input_grads = node.backward(grad)
-                if not isinstance(input_grads, tuple):
+                if input_grads.__class__ is not tuple and not isinstance(input_grads, tuple):
                     input_grads = (input_grads,)
                 if not retain_graph:
                     node.release()
@@ -359,11 +371,15 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
                 if child is None:
                     continue
                 if child_grad is not None:
-                    add(child, child_grad)
+                    existing = pending.get(child)
+                    pending[child] = (child_grad if existing is None
+                                      else _accumulate(existing, child_grad, owned))
                 remaining = dependencies[child] - 1
                 dependencies[child] = remaining
                 if remaining == 0:
                     ready.append(child)
+    finally:
+        state.enabled = previous_mode
 
     if inputs is None:
         return None

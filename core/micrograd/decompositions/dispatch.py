@@ -45,7 +45,10 @@ def call_optional(backend, name: str, dtype: DType | None, *args, **kwargs):
     if method is not None:
         result = method(*args, **kwargs)
         if result is not NotImplemented:
-            _count(backend, name, _NATIVE)
+            entry = counts.get((backend.name, name))    # _count inlined: once per op call
+            if entry is None:
+                entry = counts[backend.name, name] = [0, 0]
+            entry[_NATIVE] += 1
             return result
         if strict:
             raise FastOpFellBack(

@@ -364,8 +364,10 @@ def _binary_cross_entropy_with_logits(x, t, pos_weight=None):
 def _kl_div(x, t, log_target):
     if log_target:
         return ir.exp(t) * (t - x)
-    positive = t > 0
-    return ir.where(positive, t * ir.log(ir.where(positive, t, 1.0)), 0.0) - t * x
+    # PyTorch's xlogy(t, t) - t * x: 0 at t == 0, nan for a negative target. The unselected
+    # branch is left unguarded on purpose: its vjp at t == 0 is 0 * log(0) = nan, which is
+    # PyTorch's target gradient there (xlogy's t / t).
+    return ir.where(ir.eq(t, 0.0), 0.0, t * ir.log(t)) - t * x
 
 
 POINTWISE_LOSSES = {

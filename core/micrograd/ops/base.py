@@ -13,7 +13,10 @@ from ..autograd import grad_mode
 from ..autograd.graph import Node, record
 from ..dtypes import DIM, SCALAR, ZERO_DIM, result_type_of, scalar_dtype
 from ..tensor import Tensor
-from .arrays import broadcast_shapes, expand_data, scalar_data
+from .arrays import _SCALAR_CACHE, scalar_data
+
+
+_grad_state = grad_mode.state      # bound once: read by every op
 
 
 class Op(Node):
@@ -26,7 +29,7 @@ class Op(Node):
         data = node.forward(*inputs, **attrs)
         first = inputs[0]
         out = Tensor._make(data, node.out_dtype or first._dtype, first._backend)
-        if grad_mode.state.enabled and out._dtype.kind == "f":
+        if _grad_state.enabled and out._dtype.kind == "f":
             for t in inputs:
                 if t is not None and t.requires_grad:
                     record(node, inputs, out)
@@ -36,7 +39,12 @@ class Op(Node):
 
 def scalar_tensor(value, like: Tensor, dtype=None) -> Tensor:
     dtype = dtype or like._dtype
-    return Tensor._make(scalar_data(like._backend, value, dtype), dtype, like._backend)
+    backend = like._backend
+    # scalar_data's cache read here first (its key): a hit, the common case, costs no frame
+    data = _SCALAR_CACHE.get((id(backend), dtype, type(value), value))
+    if data is None:
+        data = scalar_data(backend, value, dtype)
+    return Tensor._make(data, dtype, backend)
 
 
 def check_same_backend(a: Tensor, b: Tensor, op: str) -> None:
@@ -88,15 +96,17 @@ def operands(a, b, op: str, *, float_only: bool = False):
             dtype = a._dtype
             # A Python number never raises a float tensor's dtype (x * 0.5 stays float16):
             # the promotion table's answer, without asking it on this common path.
-            if dtype.kind != "f" or b.__class__ not in (float, int):
-                dtype = result_type_of(((dtype, tier(a)), (scalar_dtype(b), SCALAR)))
+            if dtype.kind == "f" and b.__class__ in (float, int):
+                return a, scalar_tensor(b, a, dtype), dtype
+            dtype = result_type_of(((dtype, tier(a)), (scalar_dtype(b), SCALAR)))
             if float_only and dtype.kind != "f":
                 dtype = dtypes.get_default_dtype()
             return to_dtype(a, dtype), scalar_tensor(b, a, dtype), dtype
     elif isinstance(b, Tensor):
         dtype = b._dtype
-        if dtype.kind != "f" or a.__class__ not in (float, int):
-            dtype = result_type_of(((scalar_dtype(a), SCALAR), (dtype, tier(b))))
+        if dtype.kind == "f" and a.__class__ in (float, int):
+            return scalar_tensor(a, b, dtype), b, dtype
+        dtype = result_type_of(((scalar_dtype(a), SCALAR), (dtype, tier(b))))
         if float_only and dtype.kind != "f":
             dtype = dtypes.get_default_dtype()
         return scalar_tensor(a, b, dtype), to_dtype(b, dtype), dtype
@@ -107,16 +117,3 @@ def operands(a, b, op: str, *, float_only: bool = False):
         dtype = dtypes.get_default_dtype()
     return to_dtype(a, dtype), to_dtype(b, dtype), dtype
 
-
-def broadcast_pair(a: Tensor, b: Tensor):
-    """The arrays of ``a`` and ``b``, expanded to their broadcast shape where the backend needs
-    equal shapes."""
-    da, db = a._data, b._data
-    sa, sb = da.shape, db.shape
-    if sa != sb:
-        shape = broadcast_shapes(sa, sb)
-        be = a._backend
-        if not be.native_broadcasting:
-            da = expand_data(be, da, shape)
-            db = expand_data(be, db, shape)
-    return da, db

@@ -13,10 +13,13 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.graph import record, sum_to
 from ..tensor import Tensor, declare_method, surface
-from .arrays import broadcast_shapes, scalar_operand, wrong_result_shape
-from .base import Op, broadcast_pair, operands, scalar_tensor, to_dtype
+from .arrays import broadcast_shapes, expand_data, scalar_operand, wrong_result_shape
+from .base import Op, operands, scalar_tensor, to_dtype
 from .unary import trunc
 from .where import where
+
+
+_grad_state = grad_mode.state      # bound once: read by every op
 
 
 class Binary(Op):
@@ -34,16 +37,21 @@ class Binary(Op):
             data = be.binary(cls.op_name, da, db)
             expected = sa
         else:
-            data = be.binary(cls.op_name, *broadcast_pair(a, b))
             expected = broadcast_shapes(sa, sb)
+            if be.native_broadcasting:
+                data = be.binary(cls.op_name, da, db)
+            else:
+                data = be.binary(cls.op_name, expand_data(be, da, expected),
+                                 expand_data(be, db, expected))
         if data.shape != expected:            # a cheap invariant, always checked
             wrong_result_shape(be, f"binary({cls.op_name!r})", data.shape, expected)
         out = Tensor._make(data, cls.out_dtype or a._dtype, be)
-        if (a.requires_grad or b.requires_grad) and grad_mode.state.enabled \
+        if (a.requires_grad or b.requires_grad) and _grad_state.enabled \
                 and out._dtype.kind == "f":
             node = cls()
-            node.shapes = (sa, sb)
-            node.remember(a, b)
+            node.shapes = None if sa == sb else (sa, sb)
+            if cls.remember is not Binary.remember:     # add and sub save nothing
+                node.remember(a, b)
             record(node, (a, b), out)
         return out
 
@@ -90,17 +98,27 @@ DERIVATIVES: dict[str, tuple[str, Callable, str, Callable]] = {
 def _differentiable(name: str, class_name: str) -> type:
     reads_a, grad_a, reads_b, grad_b = DERIVATIVES[name]
     saves = bool(reads_a or reads_b)
+    a_for_a, b_for_a, a_for_b, b_for_b = ("a" in reads_a, "b" in reads_a,
+                                          "a" in reads_b, "b" in reads_b)
 
     def remember(self, a, b):
-        reads = (reads_a if a.requires_grad else "") + (reads_b if b.requires_grad else "")
-        self.save_for_backward(a if "a" in reads else None, b if "b" in reads else None)
+        # save_for_backward's (tensor, version) pairs, built here: once per recorded op
+        wants_a, wants_b = a.requires_grad, b.requires_grad
+        self._saved = ((a, a._version[0]) if (wants_a and a_for_a) or (wants_b and a_for_b)
+                       else None,
+                       (b, b._version[0]) if (wants_a and b_for_a) or (wants_b and b_for_b)
+                       else None)
 
     def backward(self, grad):
         a, b = self.saved_tensors if saves else (None, None)
-        sa, sb = self.shapes
         wants_a, wants_b = self.next_functions
-        return (sum_to(grad_a(grad, a, b), sa) if wants_a is not None else None,
-                sum_to(grad_b(grad, a, b), sb) if wants_b is not None else None)
+        ga = grad_a(grad, a, b) if wants_a is not None else None
+        gb = grad_b(grad, a, b) if wants_b is not None else None
+        shapes = self.shapes
+        if shapes is None:          # no broadcast: the gradients have their inputs' shapes
+            return ga, gb
+        return (None if ga is None else sum_to(ga, shapes[0]),
+                None if gb is None else sum_to(gb, shapes[1]))
 
     body = {"op_name": name, "backward": backward,
             "__doc__": f"``backend.binary({name!r}, a, b)``, differentiable."}

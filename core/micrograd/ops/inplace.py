@@ -17,14 +17,17 @@ from .binary import add, div, mul, pow, sub
 from .clamp import clamp, lerp
 from .indexing import masked_fill
 from .matrix import tril, triu
-from .views import assign, bump_version
+from .views import assign
+
+
+_grad_state = grad_mode.state      # bound once: read by every in-place op
 
 
 def _original(x: Tensor) -> Tensor:
     """What an in-place op computes from. When recording, a copy: the out-of-place op may save
     its input for backward, and the write into ``x`` would otherwise destroy that saved value
     (PyTorch saves the original ``self`` of ``mul_``, ``sin_``... in the same way)."""
-    if grad_mode.state.enabled and x.requires_grad:
+    if _grad_state.enabled and x.requires_grad:
         return x.clone()
     return x
 
@@ -35,10 +38,10 @@ def _into(x: Tensor, op: str, other) -> bool:
     memory instead of computing a new array and copying it back. False when it does not apply."""
     if x._writeback is not None or x._dtype.kind == "b":
         return False
-    if (x.requires_grad or getattr(other, "requires_grad", False)) and grad_mode.state.enabled:
-        return False
     be = x._backend
     if isinstance(other, Tensor):
+        if (x.requires_grad or other.requires_grad) and _grad_state.enabled:
+            return False
         if other._backend is not be or other._dtype is not x._dtype:
             return False
         data = other._data
@@ -46,6 +49,8 @@ def _into(x: Tensor, op: str, other) -> bool:
         if shape != x_shape and (not be.native_broadcasting
                                  or broadcast_shapes(x_shape, shape) != x_shape):
             return False
+    elif x.requires_grad and _grad_state.enabled:
+        return False
     elif isinstance(other, (int, float)) and not isinstance(other, bool):
         if isinstance(other, float) and x._dtype.kind != "f":
             return False
@@ -55,7 +60,7 @@ def _into(x: Tensor, op: str, other) -> bool:
     if op == "div" and x._dtype.kind != "f":
         return False
     call_optional(be, "binary_", x._dtype, op, x._data, x._data, data)
-    bump_version(x)
+    x._version[0] += 1          # bump_version, inlined: this path is one op's whole cost
     return True
 
 

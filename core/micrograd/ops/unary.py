@@ -23,7 +23,7 @@ class Unary(Op):
 
     def forward(self, x):
         if self.saves_input:
-            self.save_for_backward(x)
+            self._saved = ((x, x._version[0]),)      # save_for_backward(x), without its frames
         data = x._backend.unary(self.op_name, x._data)
         if data.shape != x._data.shape:       # a cheap invariant, always checked
             wrong_result_shape(x._backend, f"unary({self.op_name!r})", data.shape,
@@ -117,7 +117,8 @@ def _float_input(x: Tensor, op: str) -> Tensor:
 
 def _unary_math(cls):
     def fn(x: Tensor) -> Tensor:
-        return cls.apply(_float_input(x, cls.op_name))
+        # _float_input inlined: this frame is most of a small tensor's cost
+        return cls.apply(x if x._dtype.kind == "f" else to_dtype(x, dtypes.get_default_dtype()))
     fn.__name__ = cls.op_name
     fn.__doc__ = f"Elementwise ``{cls.op_name}``; integer inputs become the default float."
     return surface(inplace=True)(fn)       # micrograd.exp, Tensor.exp and Tensor.exp_

@@ -244,7 +244,32 @@ def test_kl_div(reduction, log_target):
     if not log_target:     # a zero target contributes nothing (0 * log 0 = 0)
         q[0, 2] = 0.0
         check(lambda x, t: F.kl_div(x, t, reduction=reduction),
-              lambda x, t: TF.kl_div(x, t, reduction=reduction), log_p, q, grad=False)
+              lambda x, t: TF.kl_div(x, t, reduction=reduction), log_p, q)
+
+
+@pytest.mark.parametrize("device", ["numpy", "cpu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kl_div_gradients_at_zero_negative_and_nan_targets_match_torch(device, dtype):
+    # PyTorch computes kl_div as xlogy(t, t) - t * x: the loss is 0 at t == 0 but the target's
+    # gradient there is nan (xlogy's t / t), and a negative target gives nan (log of it). A
+    # zero target against a -inf log-probability is nan too (0 * -inf). One fused kernel on
+    # the cpu backend, op by op on numpy.
+    x = np.array([-1.0, -2.0, -0.5, -1.5, -np.inf, -0.25], dtype)
+    t = np.array([0.0, 0.5, -0.5, np.nan, 0.0, 1.0], dtype)
+    cot = np.array([1.0, -2.0, 0.5, 1.0, 3.0, 0.0], dtype)
+    ours = [mg.tensor(a, requires_grad=True, device=device) for a in (x, t)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, t)]
+    out = F.kl_div(*ours, reduction="none")
+    expected = TF.kl_div(*theirs, reduction="none")
+    out.backward(mg.tensor(cot, device=device))
+    expected.backward(torch.tensor(cot))
+    tol = {"rtol": 1e-6, "atol": 1e-7} if dtype is np.float32 else {"rtol": 1e-12, "atol": 0}
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), **tol)
+    for got, want in zip(ours, theirs):
+        np.testing.assert_allclose(got.grad.numpy(), want.grad.numpy(), **tol)
+    # and by hand: d/dt (t log t - t x) = log t + 1 - x, times the cotangent
+    assert np.isnan(ours[1].grad.numpy()[0]) and ours[1].grad.numpy()[1] == \
+        pytest.approx(float(cot[1] * (np.log(0.5) + 1 - x[1])), rel=1e-6)
 
 
 def test_loss_errors_and_kl_mean_warning():

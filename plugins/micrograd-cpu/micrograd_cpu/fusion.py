@@ -24,7 +24,7 @@ import math
 from typing import Any, Sequence
 
 from micrograd import dtypes
-from micrograd.fusion import ir
+from micrograd.fusion import formulas, ir
 
 from . import _core
 
@@ -121,10 +121,14 @@ class _Lowering:
                 uniform[node] = one_element or math.prod(node.shape) == 1
             else:
                 uniform[node] = all(uniform[child] for child in node.children)
-        chains = _chains(expr, uniform)   # head -> (start, [(name, node, swapped)], members)
-        absorbed = {n for _, _, members in chains.values() for n in members[:-1]}
+        # GELU's derivative (its backward's formula) as one chain step on its x: the nodes
+        # inside it are never computed
+        derivatives, inside = _gelu_derivatives(expr, uniform)
+        chains = _chains(expr, uniform, derivatives, inside)
+        absorbed = inside | {n for _, _, members in chains.values() for n in members[:-1]}
         # what each instruction reads
-        reads = {node: list(node.children) for node in nodes}
+        reads = {node: [derivatives[node]] if node in derivatives else list(node.children)
+                 for node in nodes}
         for head, (start, steps, _) in chains.items():
             reads[head] = [start] + [x for _, x, _ in steps if x is not None]
         last_use = {node: i for i, node in enumerate(nodes)}
@@ -212,8 +216,49 @@ def _power(node) -> str | None:
     return None
 
 
-def _link(node, uniform) -> bool:
+def _gelu_derivatives(expr: ir.Expr, uniform: dict) -> tuple[dict, set]:
+    """``{node: x}`` for the nodes that are GELU's derivative of x exactly as
+    ``formulas.ACTIVATIONS["gelu"]`` writes it (float32/float64, x a tile value) and whose inner
+    nodes nothing else reads, and the set of those inner nodes. The step's result is within a
+    few ulp of the op-by-op formula, not bit for bit as the other steps are."""
+    derivative = formulas.ACTIVATIONS["gelu"][1]
+    found: dict[ir.Node, ir.Node] = {}
+    for node in expr.nodes:
+        if not (isinstance(node, ir.Binary) and node.op == "add" and node.dtype in _CHAIN_DTYPES
+                and isinstance(node.b, ir.Binary) and node.b.op == "mul"
+                and not uniform[node.b.a]):
+            continue
+        x = node.b.a
+        marker = ir.Input(len(expr.inputs), x.dtype, expr.shape)   # the formula's g
+        reference = derivative(x, marker)
+        if (isinstance(reference, ir.Binary) and reference.op == "mul"
+                and reference.a is marker and reference.b == node):
+            found[node] = x
+    inside: set = set()
+    for node, x in found.items():
+        stack = list(node.children)
+        while stack:
+            n = stack.pop()
+            if n != x and n not in inside:
+                inside.add(n)
+                stack.extend(n.children)
+    # keep only those whose inner nodes are read by their own derivative alone
+    readers = {n: [] for n in inside}
+    for node in expr.nodes:
+        for child in node.children:
+            if child in readers:
+                readers[child].append(node)
+    leaks = {n for n in inside if n in expr.outputs
+             or any(r not in inside and r not in found for r in readers[n])}
+    if leaks:
+        return {}, set()   # (rare: evaluate every node as written)
+    return found, inside
+
+
+def _link(node, uniform, derivatives=()) -> bool:
     """Whether ``node`` can be a step of a chain: a float32/float64 vector op on a tile value."""
+    if node in derivatives:
+        return True
     if uniform[node] or node.dtype not in _CHAIN_DTYPES:
         return False
     if isinstance(node, ir.Unary):
@@ -221,14 +266,22 @@ def _link(node, uniform) -> bool:
     return isinstance(node, ir.Binary) and (node.op in _CHAIN_BINARY or _power(node) is not None)
 
 
-def _chains(expr: ir.Expr, uniform: dict) -> dict:
+def _chains(expr: ir.Expr, uniform: dict, derivatives=None, inside=frozenset()) -> dict:
     """Chains of two or more steps, by head node (the last step): ``head -> (start, steps,
     members)``, a step ``(name, operand node or None, swapped)``, members the nodes computed
     (the head last). Children first: a link extends the longest chain among its operands that
-    ends in a value used by it alone (and no output); its other operand becomes the step's."""
+    ends in a value used by it alone (and no output); its other operand becomes the step's.
+    ``derivatives`` (node -> x) are one step on x each; ``inside`` their inner nodes."""
+    derivatives = derivatives or {}
+
+    def children(node):
+        return (derivatives[node],) if node in derivatives else node.children
+
     uses: dict[ir.Node, int] = {}
     for node in expr.nodes:
-        for child in node.children:
+        if node in inside:
+            continue
+        for child in children(node):
             uses[child] = uses.get(child, 0) + 1
     for node in expr.outputs:
         uses[node] = uses.get(node, 0) + 1
@@ -240,10 +293,13 @@ def _chains(expr: ir.Expr, uniform: dict) -> dict:
         return child in chain and uses[child] == 1 and len(chain[child][1]) < _CHAIN_STEPS
 
     for node in expr.nodes:
-        if not _link(node, uniform):
+        if node in inside or not _link(node, uniform, derivatives):
             continue
         power = _power(node)
-        if isinstance(node, ir.Unary) or power:
+        if node in derivatives:
+            main, step = derivatives[node], ("gelu_derivative", None, False)
+            grows = extendable(main)
+        elif isinstance(node, ir.Unary) or power:
             main, step = node.children[0], (node.op if power is None else power, None, False)
             grows = extendable(main)
         else:
@@ -260,5 +316,6 @@ def _chains(expr: ir.Expr, uniform: dict) -> dict:
             extended.add(main)
         else:   # a chain of its own: from its (left) operand
             chain[node] = (main, [step], [node])
-    return {node: c for node, c in chain.items() if node not in extended and len(c[1]) >= 2}
+    return {node: c for node, c in chain.items() if node not in extended
+            and (len(c[1]) >= 2 or node in derivatives)}
 

@@ -1,5 +1,6 @@
 // conv2d and the transposed convolution as im2col + one GEMM per group over blocks of the
-// batch, with their backward passes; ungrouped 3x3 stride-1 ones by Winograd (winograd.hpp).
+// batch, with their backward passes; ungrouped 3x3 stride-1 ones by Winograd (winograd.hpp),
+// kernels covering the whole input as a fully connected layer.
 #include <algorithm>
 #include <vector>
 
@@ -233,6 +234,49 @@ bool pointwise(const ConvGeometry& g) {
            g.padding[0] == 0 && g.padding[1] == 0;
 }
 
+// A kernel that covers the whole unpadded input has one output position: the convolution is a
+// fully connected layer, y (N, Og) = x (N, Cg*H*W) @ w_g^T per group, and its transpose (a
+// DCGAN generator's first layer, 1x1 -> KxK) the adjoint product. Three plain GEMMs on the
+// arrays in place; im2col and col2im of one-column matrices cost 5x PyTorch's time there.
+bool fully_connected(const ConvGeometry& g) {
+    return g.OH == 1 && g.OW == 1 && g.KH == g.H && g.KW == g.W && g.padding[0] == 0 &&
+           g.padding[1] == 0;
+}
+
+// The leading dimension of x (N, C*H*W) as one matrix: the groups' columns side by side.
+int64_t fully_connected_ld(const ConvGeometry& g) {
+    const int64_t ld = g.C * g.H * g.W;
+    require_blas_size({ld, g.O}, "conv2d (a kernel covering the whole input)");
+    return ld;
+}
+
+// y (N, O) = x (N, C*H*W) @ w^T, group by group (their columns are contiguous slices).
+template <class T>
+void fully_connected_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
+    const int64_t K = g.rows(), ldx = fully_connected_ld(g);
+    for (int64_t grp = 0; grp < g.G; ++grp)
+        gemm<T>(false, true, g.N, g.Og, K, T(1), x + grp * K, ldx, w + grp * g.Og * K, K, T(0),
+                y + grp * g.Og, g.O);
+}
+
+// gx (N, C*H*W) = gy (N, O) @ w, group by group.
+template <class T>
+void fully_connected_input_grad(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
+    const int64_t K = g.rows(), ldx = fully_connected_ld(g);
+    for (int64_t grp = 0; grp < g.G; ++grp)
+        gemm<T>(false, false, g.N, K, g.Og, T(1), gy + grp * g.Og, g.O, w + grp * g.Og * K, K,
+                T(0), gx + grp * K, ldx);
+}
+
+// gw (O, C/G*H*W) = gy^T (O, N) @ x (N, C*H*W), group by group.
+template <class T>
+void fully_connected_weight_grad(const ConvGeometry& g, const T* x, const T* gy, T* gw) {
+    const int64_t K = g.rows(), ldx = fully_connected_ld(g);
+    for (int64_t grp = 0; grp < g.G; ++grp)
+        gemm<T>(true, false, g.Og, K, g.N, T(1), gy + grp * g.Og, g.O, x + grp * K, ldx, T(0),
+                gw + grp * g.Og * K, K);
+}
+
 // Ungrouped 3x3 convolutions with stride and dilation 1 go through Winograd F(2x2, 3x3)
 // (winograd.hpp): 16 multiplications per 2x2 output tile and channel pair instead of 36. Its
 // per-point GEMMs have the channel counts as their inner and outer dimensions, so with only a
@@ -418,6 +462,10 @@ Array conv2d_impl(const Array& x, const Array& w, const ConvGeometry& g) {
     const T* px = reinterpret_cast<const T*>(x.ptr());
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     T* po = reinterpret_cast<T*>(out.ptr());
+    if (fully_connected(g)) {
+        fully_connected_forward(g, px, pw, po);
+        return out;
+    }
     if (winograd(g)) {
         winograd_conv3x3(winograd_shape(g), px, pw, false, po);
         return out;
@@ -441,6 +489,15 @@ std::pair<Array, Array> conv2d_backward_impl(const Array& gy, const Array* x, co
     const T* px = x ? reinterpret_cast<const T*>(x->ptr()) : nullptr;
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     const T* pgy = reinterpret_cast<const T*>(gy.ptr());
+    if (fully_connected(g)) {
+        Array gx = empty({g.N, g.C, g.H, g.W}, w.dtype), gw;
+        fully_connected_input_grad(g, pgy, pw, reinterpret_cast<T*>(gx.ptr()));
+        if (px) {
+            gw = empty(w.shape, w.dtype);
+            fully_connected_weight_grad(g, px, pgy, reinterpret_cast<T*>(gw.ptr()));
+        }
+        return {gx, gw};
+    }
     if (winograd(g)) {
         Array gx = empty({g.N, g.C, g.H, g.W}, w.dtype), gw;
         winograd_conv3x3(winograd_adjoint_shape(g), pgy, pw, true,
@@ -479,6 +536,12 @@ std::pair<Array, Array> conv_transpose2d_backward_impl(const Array& gy, const Ar
     const T* pw = reinterpret_cast<const T*>(w.ptr());
     const T* pgy = reinterpret_cast<const T*>(gy.ptr());
     T* pgx = reinterpret_cast<T*>(gx.ptr());
+    if (fully_connected(g)) {   // as below: the convolution g of gy, its weight gradient
+        Array gw = empty(w.shape, w.dtype);
+        fully_connected_forward(g, pgy, pw, pgx);
+        fully_connected_weight_grad(g, pgy, px, reinterpret_cast<T*>(gw.ptr()));
+        return {gx, gw};
+    }
     if (winograd(g)) {   // the convolution g of gy, and its weight gradient with x as output's
         Array gw = empty(w.shape, w.dtype);
         winograd_conv3x3(winograd_shape(g), pgy, pw, false, pgx);

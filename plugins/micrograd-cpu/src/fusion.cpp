@@ -442,6 +442,8 @@ private:
             if (st.code == ChainStep::SQUARE || st.code == ChainStep::CUBE) {
                 if (st.reg >= 0) bad("a chain's square or cube reads no register");
                 r = binary(MUL, r, r);
+            } else if (st.code == ChainStep::GELU_DERIVATIVE) {   // same dtype and shape
+                if (st.reg >= 0) bad("a chain's gelu_derivative reads no register");
             } else if (st.code >= ChainStep::UNARY) {
                 const int op = st.code - ChainStep::UNARY;
                 if (st.reg >= 0 || !unary_has_vector_kernel(op)) bad("chain step code " + std::to_string(st.code));
@@ -571,7 +573,7 @@ private:
 };
 
 // A chain's steps from Python: (name, register, swapped) each, name a unary op (register -1),
-// "square" or "cube" (register -1), or a binary op (acc op register; register op acc when
+// "square", "cube" or "gelu_derivative" (register -1), or a binary op (acc op register; register op acc when
 // swapped).
 std::vector<Step> chain_steps(const py::tuple& w) {
     using simd::ChainStep;
@@ -584,6 +586,7 @@ std::vector<Step> chain_steps(const py::tuple& w) {
         const bool swapped = t[2].cast<bool>();
         int code;
         if (name == "square") code = ChainStep::SQUARE;
+        else if (name == "gelu_derivative") code = ChainStep::GELU_DERIVATIVE;
         else if (name == "cube") code = ChainStep::CUBE;
         else if (reg < 0) code = ChainStep::UNARY + unary_op_code(name);
         else code = 2 * binary_op_code(name) + (swapped ? 1 : 0);

@@ -62,44 +62,81 @@ Array activation(int op, const Array& x, double beta, double threshold) {
 }
 
 // ----------------------------------------------------------------------- softmax family
+// x viewed as (outer, len, inner), softmax along len: rows of the last axis (inner 1) whole
+// rows a kernel call, otherwise blocks of up to 64 columns of one outer slice, every column a
+// vector lane; threads split rows or blocks. Forward and backward share the walk.
 
 namespace {
 
-// x viewed as (outer, len, inner), softmax along len: rows of the last axis (inner 1) whole
-// rows a kernel call, otherwise vectors across the inner lanes; threads split rows or blocks.
+struct SoftmaxLayout {
+    int64_t outer = 1, len, inner = 1;
+
+    SoftmaxLayout(const Shape& shape, int axis) : len(shape[axis]) {
+        for (int d = 0; d < axis; ++d) outer *= shape[d];
+        for (int d = axis + 1; d < int(shape.size()); ++d) inner *= shape[d];
+    }
+    bool empty() const { return outer * len * inner == 0; }
+
+    // rows(first row, row count) for inner == 1, else columns(first element, column count)
+    // per block; a task is about `task` elements (below that one thread beats a pool wake-up).
+    template <class Rows, class Columns>
+    void for_each_block(int64_t task, Rows rows, Columns columns) const {
+        if (inner == 1) {
+            parallel_for(outer, std::max<int64_t>(1, task / len),
+                         [&](int64_t r0, int64_t r1) { rows(r0, r1 - r0); });
+            return;
+        }
+        constexpr int64_t COLUMN_BLOCK = 64;
+        const int64_t blocks = (inner + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+        parallel_for(outer * blocks, std::max<int64_t>(1, task / (len * std::min(inner, COLUMN_BLOCK))),
+                     [&](int64_t b0, int64_t b1) {
+            for (int64_t b = b0; b < b1; ++b) {
+                const int64_t o = b / blocks, c0 = (b % blocks) * COLUMN_BLOCK;
+                columns(o * len * inner + c0, std::min(COLUMN_BLOCK, inner - c0));
+            }
+        });
+    }
+};
+
 template <class T>
 void softmax_dense(const Array& x, int axis, Array& out, bool log) {
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < axis; ++d) outer *= x.shape[d];
-    for (int d = axis + 1; d < x.ndim(); ++d) inner *= x.shape[d];
-    const int64_t len = x.shape[axis];
-    if (outer * inner * len == 0) return;
+    const SoftmaxLayout L(x.shape, axis);
+    if (L.empty()) return;
     const T* px = reinterpret_cast<const T*>(x.ptr());
     T* po = reinterpret_cast<T*>(out.ptr());
     const auto& k = simd::kernels();
-    // about 16k elements of exp per task: below that one thread beats a pool wake-up
-    constexpr int64_t TASK = 1 << 14;
-    if (inner == 1) {
-        parallel_for(outer, std::max<int64_t>(1, TASK / len), [&](int64_t r0, int64_t r1) {
-            if constexpr (std::is_same_v<T, float>)
-                k.softmax_rows_f32(px + r0 * len, po + r0 * len, r1 - r0, len, log);
-            else
-                k.softmax_rows_f64(px + r0 * len, po + r0 * len, r1 - r0, len, log);
-        });
-        return;
-    }
-    // blocks of up to 64 columns of one outer slice
-    const int64_t col_block = 64, blocks = (inner + col_block - 1) / col_block;
-    parallel_for(outer * blocks, std::max<int64_t>(1, TASK / (len * std::min(inner, col_block))),
-                 [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-            const int64_t o = b / blocks, c0 = (b % blocks) * col_block;
-            const int64_t at = o * len * inner + c0, cols = std::min(col_block, inner - c0);
-            if constexpr (std::is_same_v<T, float>)
-                k.softmax_cols_f32(px + at, po + at, len, inner, cols, log);
-            else
-                k.softmax_cols_f64(px + at, po + at, len, inner, cols, log);
-        }
+    constexpr int64_t TASK = 1 << 14;   // about 16k elements of exp
+    L.for_each_block(TASK, [&](int64_t r0, int64_t rows) {
+        const int64_t at = r0 * L.len;
+        if constexpr (std::is_same_v<T, float>) k.softmax_rows_f32(px + at, po + at, rows, L.len, log);
+        else k.softmax_rows_f64(px + at, po + at, rows, L.len, log);
+    }, [&](int64_t at, int64_t cols) {
+        if constexpr (std::is_same_v<T, float>)
+            k.softmax_cols_f32(px + at, po + at, L.len, L.inner, cols, log);
+        else
+            k.softmax_cols_f64(px + at, po + at, L.len, L.inner, cols, log);
+    });
+}
+
+template <class T>
+void softmax_backward_dense(const Array& gy, const Array& y, int axis, Array& gx) {
+    const SoftmaxLayout L(y.shape, axis);
+    if (L.empty()) return;
+    const T *py = reinterpret_cast<const T*>(y.ptr()), *pg = reinterpret_cast<const T*>(gy.ptr());
+    T* po = reinterpret_cast<T*>(gx.ptr());
+    const auto& k = simd::kernels();
+    constexpr int64_t TASK = 1 << 15;   // two loads and a few flops an element
+    L.for_each_block(TASK, [&](int64_t r0, int64_t rows) {
+        const int64_t at = r0 * L.len;
+        if constexpr (std::is_same_v<T, float>)
+            k.softmax_backward_rows_f32(pg + at, py + at, po + at, rows, L.len);
+        else
+            k.softmax_backward_rows_f64(pg + at, py + at, po + at, rows, L.len);
+    }, [&](int64_t at, int64_t cols) {
+        if constexpr (std::is_same_v<T, float>)
+            k.softmax_backward_cols_f32(pg + at, py + at, po + at, L.len, L.inner, cols);
+        else
+            k.softmax_backward_cols_f64(pg + at, py + at, po + at, L.len, L.inner, cols);
     });
 }
 
@@ -118,8 +155,7 @@ Array softmax(const Array& x_in, int axis, bool log) {
     return astype_if(out, x_in.dtype);
 }
 
-// grad_x = y * (gy - sum(gy * y)) along axis, laid out as softmax's forward: whole rows a
-// kernel call for the last axis, vectors across the inner lanes otherwise.
+// grad_x = y * (gy - sum(gy * y)) along axis, laid out as softmax's forward.
 Array softmax_backward(const Array& gy_in, const Array& y_in, int axis) {
     require_float(y_in.dtype, "softmax_backward");
     if (gy_in.shape != y_in.shape || gy_in.dtype != y_in.dtype)
@@ -132,42 +168,8 @@ Array softmax_backward(const Array& gy_in, const Array& y_in, int axis) {
     const DType cd = float_compute(y_in.dtype);
     Array y = contiguous(astype_if(y_in, cd)), gy = contiguous(astype_if(gy_in, cd));
     Array gx = empty(y.shape, cd);
-    int64_t outer = 1, inner = 1;
-    for (int d = 0; d < axis; ++d) outer *= y.shape[d];
-    for (int d = axis + 1; d < y.ndim(); ++d) inner *= y.shape[d];
-    const int64_t len = y.shape[axis];
-    if (outer * inner * len == 0) return astype_if(gx, y_in.dtype);
-    visit_dtype(cd, [&](auto tag) {
-        using T = decltype(tag);
-        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-            const T *py = reinterpret_cast<const T*>(y.ptr()), *pg = reinterpret_cast<const T*>(gy.ptr());
-            T* po = reinterpret_cast<T*>(gx.ptr());
-            const auto& k = simd::kernels();
-            constexpr int64_t TASK = 1 << 15;   // two loads and a few flops an element
-            if (inner == 1) {
-                parallel_for(outer, std::max<int64_t>(1, TASK / len), [&](int64_t r0, int64_t r1) {
-                    const int64_t at = r0 * len;
-                    if constexpr (std::is_same_v<T, float>)
-                        k.softmax_backward_rows_f32(pg + at, py + at, po + at, r1 - r0, len);
-                    else
-                        k.softmax_backward_rows_f64(pg + at, py + at, po + at, r1 - r0, len);
-                });
-                return;
-            }
-            const int64_t col_block = 64, blocks = (inner + col_block - 1) / col_block;
-            parallel_for(outer * blocks, std::max<int64_t>(1, TASK / (len * std::min(inner, col_block))),
-                         [&](int64_t b0, int64_t b1) {
-                for (int64_t b = b0; b < b1; ++b) {
-                    const int64_t o = b / blocks, c0 = (b % blocks) * col_block;
-                    const int64_t at = o * len * inner + c0, cols = std::min(col_block, inner - c0);
-                    if constexpr (std::is_same_v<T, float>)
-                        k.softmax_backward_cols_f32(pg + at, py + at, po + at, len, inner, cols);
-                    else
-                        k.softmax_backward_cols_f64(pg + at, py + at, po + at, len, inner, cols);
-                }
-            });
-        }
-    });
+    if (cd == F32) softmax_backward_dense<float>(gy, y, axis, gx);
+    else softmax_backward_dense<double>(gy, y, axis, gx);
     return astype_if(gx, y_in.dtype);
 }
 

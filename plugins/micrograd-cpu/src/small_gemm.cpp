@@ -1,6 +1,7 @@
 // When a product runs on the small-GEMM kernels (simd/small_gemm_impl.hpp) instead of
 // OpenBLAS, and the strided call into them from gemm()'s BLAS-style arguments.
 #include <algorithm>
+#include <type_traits>
 
 #include "gemm.hpp"
 #include "simd/simd.hpp"
@@ -8,31 +9,46 @@
 namespace mgcpu {
 
 bool small_gemm_wins(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
-    // Measured against one-thread OpenBLAS (float32, AVX-512, 64..1024 on each side): OpenBLAS
-    // packs both operands on every call, a cost of O(mk + kn) that a short k never earns back,
-    // and its NT kernels are slow when m or n is short. Elsewhere its blocking wins.
-    // rows kernel: 0.73-0.93x OpenBLAS at k 20-48 over a large output (256 x 1024, 512 x 512),
-    // but 1.4x over a 64 x 64 one, where OpenBLAS's packing is cheap
-    if (!tb) return k <= SMALL_GEMM_ROWS_MAX_K && m * n >= SMALL_GEMM_ROWS_MIN_OUTPUT;
-    // dots kernel (x @ W.T): 0.63-0.89x OpenBLAS for k >= 256 with a side up to 64; it loses
-    // at short k (few vector steps per reduction) and when both sides are long
-    return !ta && k >= SMALL_GEMM_DOTS_MIN_K && std::min(m, n) <= SMALL_GEMM_DOTS_MAX_SIDE;
+    // Measured against one-thread OpenBLAS (float32, AVX-512; the small/OpenBLAS time ratios
+    // below are best-of-31 on a loaded 2-core machine). OpenBLAS packs both operands on every
+    // call, a cost of O(mk + kn) that a short k never earns back, and its NT kernels are slow
+    // when m or n is short or the product is small. Past a few MB of operands its blocking wins.
+    const int64_t output = m * n, volume = m * n * k;
+    const bool mid = volume <= SMALL_GEMM_MID_MAX_VOLUME;
+    // rows kernel: 0.73-0.93x at k 20-48 over a large output (256 x 1024, 512 x 512); at mid
+    // sizes 0.76-0.88x (64 x 256 x 64, 64 x 128 x 128, 96 x 128 x 96, 128..256 cubed,
+    // 1024 x 256 x 64, 128 x 2048 x 128; A transposed 0.79-0.95x), but 1.1-1.2x up to 100
+    // cubed (64, 96 and 100 cubed: the crossover was measured; OpenBLAS's direct sgemm, unpacked,
+    // serves row-major A @ B there) and about even from 384 cubed
+    if (!tb)
+        return (k <= SMALL_GEMM_ROWS_MAX_K && output >= SMALL_GEMM_ROWS_MIN_OUTPUT) ||
+               (output >= SMALL_GEMM_MID_MIN_OUTPUT && volume > SMALL_GEMM_OPENBLAS_SMALL_VOLUME &&
+                mid);
+    if (ta) return false;
+    // dots kernel: 0.63-0.89x for k >= 256 with a side up to 64; it loses at short k (few
+    // vector steps per reduction) and when both sides are long
+    if (k >= SMALL_GEMM_DOTS_MIN_K) return std::min(m, n) <= SMALL_GEMM_DOTS_MAX_SIDE;
+    // B^T gathered into rows panels: 0.84-0.90x from 64 x 32 x 64 to 512 x 128 x 128
+    return output >= SMALL_GEMM_NT_MIN_OUTPUT && mid;
 }
 
-template <>
-void small_gemm<float>(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
-                       const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
-                       float* c, int64_t ldc) {
-    simd::gemm_kernels().gemm_f32(m, n, k, a, ta ? 1 : lda, ta ? lda : 1, b, tb ? 1 : ldb,
-                                  tb ? ldb : 1, c, ldc, 1, alpha, beta);
+// gemm()'s BLAS-style arguments (a transposed operand is read with its strides swapped) as
+// the kernels' row and column strides; C is row-major.
+template <class T>
+void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+    const simd::GemmKernels& kernels = simd::gemm_kernels();
+    const auto kernel = [&] {
+        if constexpr (std::is_same_v<T, float>) return kernels.gemm_f32;
+        else return kernels.gemm_f64;
+    }();
+    kernel(m, n, k, a, ta ? 1 : lda, ta ? lda : 1, b, tb ? 1 : ldb, tb ? ldb : 1, c, ldc, 1,
+           alpha, beta);
 }
 
-template <>
-void small_gemm<double>(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
-                        const double* a, int64_t lda, const double* b, int64_t ldb, double beta,
-                        double* c, int64_t ldc) {
-    simd::gemm_kernels().gemm_f64(m, n, k, a, ta ? 1 : lda, ta ? lda : 1, b, tb ? 1 : ldb,
-                                  tb ? ldb : 1, c, ldc, 1, alpha, beta);
-}
+template void small_gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,
+                                int64_t, const float*, int64_t, float, float*, int64_t);
+template void small_gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*,
+                                 int64_t, const double*, int64_t, double, double*, int64_t);
 
 }  // namespace mgcpu

@@ -1,10 +1,12 @@
-// The tile transforms of winograd.cpp, written as plain loops over a row of tiles that the
-// compiler vectorises (restrict pointers, no branches inside). Included once per instruction
-// set (winograd.cpp for the baseline, winograd_avx2.cpp and winograd_avx512.cpp with their
-// flags), each time inside its own namespace WINOGRAD_ARCH, and picked at run time: the
-// transforms are a third of the work at 16 channels, and scalar code made them the larger part.
-// Only plain loops in here: an inline library function instantiated with wider instructions
-// could be the copy the linker keeps for the baseline too.
+// The tile transforms of winograd.cpp. Each of Winograd's three matrices (B^T on input tiles,
+// A^T on output tiles, A on output-gradient tiles) is one 1-D transform of a few values, applied
+// along the rows of a row of tiles and then along its columns by the same loop, which the
+// compiler vectorises over the tiles (restrict pointers, no branches inside). Included once per
+// instruction set (winograd.cpp for the baseline, winograd_avx2.cpp and winograd_avx512.cpp
+// with their flags), each time inside its own namespace WINOGRAD_ARCH, and picked at run time:
+// the transforms are a third of the work at 16 channels, and scalar code made them the larger
+// part. Only plain loops in here: an inline library function instantiated with wider
+// instructions could be the copy the linker keeps for the baseline too.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +20,7 @@ struct WinogradTransforms {
     // a row; scratch 18 (TW + 1).
     void (*input)(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
                   int64_t TW, int64_t th0, int64_t th1, T* V, int64_t ld, T* scratch);
-    // Rows 2 th0 .. 2 th1 of the O planes (OH, OW) at y = A^T M A; scratch 4 TW.
+    // Rows 2 th0 .. 2 th1 of the O planes (OH, OW) at y = A^T M A; scratch 8 TW.
     void (*output)(const T* M, int64_t ld, int64_t O, int64_t OH, int64_t OW, int64_t TW,
                    int64_t th0, int64_t th1, T* y, T* scratch);
     // dM[p][o][t] (rows ld apart) = (A dy A^T)_p of the 2x2 output tiles of gy (outputs past
@@ -43,21 +45,70 @@ struct WinogradTransforms {
 
 namespace mgcpu::WINOGRAD_ARCH {
 
+// The 1-D transforms: IN values of one line of a tile to OUT values.
+struct InputBT {   // B^T, 4 -> 4
+    static constexpr int IN = 4, OUT = 4;
+    template <class T>
+    static void line(const T (&d)[4], T (&v)[4]) {
+        v[0] = d[0] - d[2];
+        v[1] = d[1] + d[2];
+        v[2] = d[2] - d[1];
+        v[3] = d[1] - d[3];
+    }
+};
+struct OutputAT {   // A^T, 4 -> 2
+    static constexpr int IN = 4, OUT = 2;
+    template <class T>
+    static void line(const T (&m)[4], T (&y)[2]) {
+        y[0] = m[0] + m[1] + m[2];
+        y[1] = m[1] - m[2] - m[3];
+    }
+};
+struct GradA {   // A, 2 -> 4: the adjoint of A^T
+    static constexpr int IN = 2, OUT = 4;
+    template <class T>
+    static void line(const T (&e)[2], T (&d)[4]) {
+        d[0] = e[0];
+        d[1] = e[0] + e[1];
+        d[2] = e[0] - e[1];
+        d[3] = -e[1];
+    }
+};
+
+// out[k][t * OUT_STEP] = F(in[0][t * IN_STEP], ..., in[IN-1][t * IN_STEP])[k] for t < n: one
+// transform across n tiles, the lines' values IN (OUT) rows of a buffer or strided columns of
+// a plane. Pointers are copied into locals so the compiler sees that the stores cannot move
+// them.
+template <class F, int IN_STEP, int OUT_STEP, class T>
+inline void transform_lines(const T* const (&in)[F::IN], T* const (&out)[F::OUT], int64_t n) {
+    const T* __restrict src[F::IN];
+    T* __restrict dst[F::OUT];
+    for (int k = 0; k < F::IN; ++k) src[k] = in[k];
+    for (int k = 0; k < F::OUT; ++k) dst[k] = out[k];
+    MGCPU_IVDEP
+    for (int64_t t = 0; t < n; ++t) {
+        T a[F::IN], b[F::OUT];
+        for (int k = 0; k < F::IN; ++k) a[k] = src[k][t * IN_STEP];
+        F::line(a, b);
+        for (int k = 0; k < F::OUT; ++k) dst[k][t * OUT_STEP] = b[k];
+    }
+}
+
 template <class T>
 void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
                      int64_t TW, int64_t th0, int64_t th1, T* V, int64_t TB, T* scratch) {
     T* __restrict even = scratch;          // padded columns 2k and 2k + 1 of one input row
     T* __restrict odd = even + (TW + 1);
-    T* __restrict rowt = odd + (TW + 1);   // rowt[r][j][tw]: B^T's combination j of row r
+    T* __restrict rowt = odd + (TW + 1);   // rowt[r][j][tw]: point j of row r of tile tw
     // padded columns k with both 2k - pw and 2k + 1 - pw inside the row: [k0, k1)
     const int64_t k1 = (W + pw) / 2 < TW + 1 ? (W + pw) / 2 : TW + 1;
     const int64_t k0 = (pw + 1) / 2 < k1 ? (pw + 1) / 2 : k1;
     for (int64_t c = 0; c < C; ++c) {
         const T* plane = x + c * H * W;
         for (int64_t th = th0; th < th1; ++th) {
-            for (int r = 0; r < 4; ++r) {
+            for (int r = 0; r < 4; ++r) {   // along each of the tiles' four rows
                 const int64_t h = 2 * th - ph + r;
-                T* __restrict rt = rowt + r * 4 * TW;
+                T* rt = rowt + r * 4 * TW;
                 if (h < 0 || h >= H) {
                     MGCPU_IVDEP
                     for (int64_t i = 0; i < 4 * TW; ++i) rt[i] = T(0);
@@ -77,72 +128,44 @@ void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, in
                 }
                 for (int64_t k = k1; k <= TW; ++k) edge(k);
                 // the tile's columns d0..d3 = even[tw], odd[tw], even[tw + 1], odd[tw + 1]
-                MGCPU_IVDEP
-                for (int64_t tw = 0; tw < TW; ++tw) {
-                    rt[tw] = even[tw] - even[tw + 1];
-                    rt[TW + tw] = odd[tw] + even[tw + 1];
-                    rt[2 * TW + tw] = even[tw + 1] - odd[tw];
-                    rt[3 * TW + tw] = odd[tw] - odd[tw + 1];
-                }
+                transform_lines<InputBT, 1, 1, T>({even, odd, even + 1, odd + 1},
+                                                  {rt, rt + TW, rt + 2 * TW, rt + 3 * TW}, TW);
             }
             const int64_t t0 = (th - th0) * TW;
-            for (int j = 0; j < 4; ++j) {
-                const T* __restrict r0 = rowt + j * TW;
-                const T* __restrict r1 = r0 + 4 * TW;
-                const T* __restrict r2 = r1 + 4 * TW;
-                const T* __restrict r3 = r2 + 4 * TW;
-                T* __restrict v0 = V + ((0 * 4 + j) * C + c) * TB + t0;
-                T* __restrict v1 = V + ((1 * 4 + j) * C + c) * TB + t0;
-                T* __restrict v2 = V + ((2 * 4 + j) * C + c) * TB + t0;
-                T* __restrict v3 = V + ((3 * 4 + j) * C + c) * TB + t0;
-                MGCPU_IVDEP
-                for (int64_t tw = 0; tw < TW; ++tw) {
-                    v0[tw] = r0[tw] - r2[tw];
-                    v1[tw] = r1[tw] + r2[tw];
-                    v2[tw] = r2[tw] - r1[tw];
-                    v3[tw] = r1[tw] - r3[tw];
-                }
+            for (int j = 0; j < 4; ++j) {   // then down each of its four columns
+                const T* r0 = rowt + j * TW;
+                auto v = [&](int i) { return V + ((i * 4 + j) * C + c) * TB + t0; };
+                transform_lines<InputBT, 1, 1, T>({r0, r0 + 4 * TW, r0 + 8 * TW, r0 + 12 * TW},
+                                                  {v(0), v(1), v(2), v(3)}, TW);
             }
         }
     }
-}
-
-// s_j = (row combination of A^T) over the four points of column j, for one row of tiles
-template <class T>
-inline void combine_rows(const T* __restrict p0, const T* __restrict p1, const T* __restrict p2,
-                         const T* __restrict p3, bool second, int64_t n, T* __restrict out) {
-    if (!second)   // (1, 1, 1, 0)
-        MGCPU_IVDEP
-        for (int64_t i = 0; i < n; ++i) out[i] = p0[i] + p1[i] + p2[i];
-    else           // (0, 1, -1, -1)
-        MGCPU_IVDEP
-        for (int64_t i = 0; i < n; ++i) out[i] = p1[i] - p2[i] - p3[i];
 }
 
 template <class T>
 void transform_output(const T* M, int64_t TB, int64_t O, int64_t OH, int64_t OW, int64_t TW,
                       int64_t th0, int64_t th1, T* y, T* scratch) {
     const int64_t full = OW / 2;
-    T* __restrict s = scratch;   // s[j][tw]: row combination a of column j
+    T* s = scratch;   // s[a][j][tw]: output row a of column j of tile tw
     for (int64_t o = 0; o < O; ++o) {
         T* plane = y + o * OH * OW;
         for (int64_t th = th0; th < th1; ++th) {
             const int64_t t0 = (th - th0) * TW;
             auto m = [&](int i, int j) { return M + ((i * 4 + j) * O + o) * TB + t0; };
-            for (int a = 0; a < 2 && 2 * th + a < OH; ++a) {
-                for (int j = 0; j < 4; ++j)
-                    combine_rows(m(0, j), m(1, j), m(2, j), m(3, j), a == 1, TW, s + j * TW);
-                const T* __restrict s0 = s;
-                const T* __restrict s1 = s + TW;
-                const T* __restrict s2 = s + 2 * TW;
-                const T* __restrict s3 = s + 3 * TW;
-                T* __restrict out = plane + (2 * th + a) * OW;
-                MGCPU_IVDEP
-                for (int64_t tw = 0; tw < full; ++tw) {
-                    out[2 * tw] = s0[tw] + s1[tw] + s2[tw];
-                    out[2 * tw + 1] = s1[tw] - s2[tw] - s3[tw];
+            for (int j = 0; j < 4; ++j)   // down each of the four columns
+                transform_lines<OutputAT, 1, 1, T>({m(0, j), m(1, j), m(2, j), m(3, j)},
+                                                   {s + j * TW, s + (4 + j) * TW}, TW);
+            for (int a = 0; a < 2 && 2 * th + a < OH; ++a) {   // then along the two rows
+                const T* sa = s + a * 4 * TW;
+                T* out = plane + (2 * th + a) * OW;
+                transform_lines<OutputAT, 1, 2, T>({sa, sa + TW, sa + 2 * TW, sa + 3 * TW},
+                                                   {out, out + 1}, full);
+                if (OW % 2) {   // a last tile half outside: only its first column is kept
+                    T last[2];
+                    OutputAT::line<T>({sa[full], sa[TW + full], sa[2 * TW + full],
+                                       sa[3 * TW + full]}, last);
+                    out[OW - 1] = last[0];
                 }
-                if (OW % 2) out[OW - 1] = s0[full] + s1[full] + s2[full];
             }
         }
     }
@@ -152,50 +175,32 @@ template <class T>
 void transform_output_grad(const T* gy, int64_t O, int64_t OH, int64_t OW, int64_t TW,
                            int64_t th0, int64_t th1, T* dM, int64_t TB, T* scratch) {
     const int64_t full = OW / 2;
-    T* __restrict cols = scratch;   // cols[a][j][tw]: row a of the tile times A^T's columns
+    T* cols = scratch;   // cols[a][j][tw]: point j of row a of tile tw
     for (int64_t o = 0; o < O; ++o) {
         const T* plane = gy + o * OH * OW;
         for (int64_t th = th0; th < th1; ++th) {
-            for (int a = 0; a < 2; ++a) {
+            for (int a = 0; a < 2; ++a) {   // along each of the tiles' two rows
                 const int64_t h = 2 * th + a;
-                T* __restrict c = cols + a * 4 * TW;
+                T* c = cols + a * 4 * TW;
                 if (h >= OH) {
                     MGCPU_IVDEP
                     for (int64_t i = 0; i < 4 * TW; ++i) c[i] = T(0);
                     continue;
                 }
-                const T* __restrict row = plane + h * OW;
-                MGCPU_IVDEP
-                for (int64_t tw = 0; tw < full; ++tw) {
-                    const T e0 = row[2 * tw], e1 = row[2 * tw + 1];
-                    c[tw] = e0;
-                    c[TW + tw] = e0 + e1;
-                    c[2 * TW + tw] = e0 - e1;
-                    c[3 * TW + tw] = -e1;
-                }
+                const T* row = plane + h * OW;
+                transform_lines<GradA, 2, 1, T>({row, row + 1},
+                                                {c, c + TW, c + 2 * TW, c + 3 * TW}, full);
                 if (full < TW) {   // a last tile half outside: its second column is zero
-                    const T e0 = row[2 * full];
-                    c[full] = e0;
-                    c[TW + full] = e0;
-                    c[2 * TW + full] = e0;
-                    c[3 * TW + full] = T(0);
+                    T d[4];
+                    GradA::line<T>({row[2 * full], T(0)}, d);
+                    for (int j = 0; j < 4; ++j) c[j * TW + full] = d[j];
                 }
             }
             const int64_t t0 = (th - th0) * TW;
-            for (int j = 0; j < 4; ++j) {
-                const T* __restrict r0 = cols + j * TW;
-                const T* __restrict r1 = r0 + 4 * TW;
-                T* __restrict d0 = dM + ((0 * 4 + j) * O + o) * TB + t0;
-                T* __restrict d1 = dM + ((1 * 4 + j) * O + o) * TB + t0;
-                T* __restrict d2 = dM + ((2 * 4 + j) * O + o) * TB + t0;
-                T* __restrict d3 = dM + ((3 * 4 + j) * O + o) * TB + t0;
-                MGCPU_IVDEP
-                for (int64_t tw = 0; tw < TW; ++tw) {
-                    d0[tw] = r0[tw];
-                    d1[tw] = r0[tw] + r1[tw];
-                    d2[tw] = r0[tw] - r1[tw];
-                    d3[tw] = -r1[tw];
-                }
+            for (int j = 0; j < 4; ++j) {   // then down each of its four columns
+                auto d = [&](int i) { return dM + ((i * 4 + j) * O + o) * TB + t0; };
+                transform_lines<GradA, 1, 1, T>({cols + j * TW, cols + (4 + j) * TW},
+                                                {d(0), d(1), d(2), d(3)}, TW);
             }
         }
     }

@@ -46,7 +46,9 @@ def main(path):
         keep(f"layer_norm_{tag}", F.layer_norm(x, (67,)))
         keep(f"sum0_{tag}", x.sum(0))
         keep(f"sum1_{tag}", x.sum(1))
-        for m, k, n, transposed in ((20, 256, 80, True), (64, 20, 300, False), (5, 7, 3, False)):
+        # the dots kernel, the rows kernel on a short k, B^T gathered into rows panels, mid size
+        for m, k, n, transposed in ((20, 256, 80, True), (64, 20, 300, False), (5, 7, 3, False),
+                                    (70, 64, 90, True), (130, 140, 129, False)):
             a = t(rng.standard_normal((m, k)))
             b = t(rng.standard_normal((n, k) if transposed else (k, n)))
             keep(f"matmul_{m}x{k}x{n}_{tag}", a @ (b.T if transposed else b))

@@ -3,7 +3,9 @@ kernel's paths: pointwise (1x1, stride 1, no padding: x's planes used in place, 
 groups, one and several samples per block), the shifted-plane "same" path, general strides,
 padding and dilation; blocks of one sample (GEMMs straight into the output, in bands of output
 rows when its im2col matrix exceeds the L2 budget) and of several (one wide GEMM and a copy);
-Winograd F(2x2, 3x3) on both sides of its rule (channels, width, padding); non-contiguous inputs; float32/float64, one and two threads. The transposed convolution's
+Winograd F(2x2, 3x3) on both sides of its rule (channels, width, padding); kernels covering
+the whole input (fully connected GEMMs) and near misses; non-contiguous inputs;
+float32/float64, one and two threads. The transposed convolution's
 pointwise and banded paths are checked here too (test_conv_transpose_kernels.py covers the
 others)."""
 
@@ -38,6 +40,13 @@ CASES = [  # (N, C, H, W, O, K, stride, padding, groups, dilation)
     (2, 16, 6, 16, 16, 3, 1, 3, 1, 1),     # padding 3: im2col
     (3, 64, 30, 30, 64, 3, 1, 1, 1, 1),    # several blocks of tile rows a sample
     (13, 8, 6, 16, 8, 3, 1, 1, 1, 1),      # blocks of several samples (the last one short)
+    # a kernel covering the whole unpadded input (one output position): a fully connected
+    # layer, three GEMMs in place
+    (5, 3, 4, 4, 7, 4, 1, 0, 1, 1),
+    (4, 6, 3, 3, 9, 3, 2, 0, 3, 1),        # with groups and a (moot) stride
+    (3, 4, 1, 1, 5, 1, 1, 0, 1, 1),        # a 1x1 input and kernel (pointwise too)
+    (2, 3, 4, 4, 5, 4, 1, 1, 1, 1),        # padding 1: nine positions, im2col
+    (2, 3, 5, 5, 5, 4, 2, 0, 1, 1),        # one position, but row and column 5 unread: im2col
 ]
 
 

@@ -14,7 +14,9 @@ CASES = [  # (N, Cin, H, W, Cout, K, stride, padding, output_padding, groups, di
     (4, 8, 5, 5, 6, 4, 2, 1, 0, 1, 1),
     (1, 4, 3, 4, 6, 3, 2, 1, 1, 2, 1),
     (2, 2, 4, 3, 2, 3, 1, 0, 0, 1, 2),
-    (3, 6, 1, 1, 4, 4, 1, 0, 0, 1, 1),
+    (3, 6, 1, 1, 4, 4, 1, 0, 0, 1, 1),     # 1x1 -> 4x4: the fully connected path
+    (5, 16, 1, 1, 12, 4, 2, 0, 0, 2, 1),   # the same with groups and a (moot) stride
+    (2, 4, 1, 1, 6, 3, 2, 0, 1, 1, 1),     # 1x1 -> 4x4 by output_padding: not fully covered
     (2, 3, 6, 6, 3, 3, 1, 1, 0, 1, 1),     # stride 1, "same": conv2d's shifted-plane path
     (2, 16, 7, 16, 8, 3, 1, 1, 0, 1, 1),   # stride 1, 3x3, 8+ channels, 16 wide: Winograd
     (1, 8, 5, 16, 12, 3, 1, 0, 0, 1, 1),   # the same, padding 0 (conv2d's padding 2)

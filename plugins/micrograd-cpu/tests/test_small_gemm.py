@@ -13,10 +13,12 @@ PATHS = {"by_shape": -1, "openblas": 0, "small": 1}
 TOL = {dtypes.float32: 2e-5, dtypes.float64: 1e-12}
 
 # (m, k, n): tile edges of both kernels (rows 1..9, columns around one and two vectors), long
-# and short k (the K blocking at 256, the dot kernel's vector tails), the shapes of real models
+# and short k (the K blocking at 256, the dot kernel's vector tails), the shapes of real models;
+# (70, 300, 90) and (130, 260, 129) are A @ B.T past the dots kernel's side bound, gathered
+# into rows panels over two K passes; (129, 127, 131) and (200, 150, 90) are the mid-size rule
 SHAPES = [(1, 1, 1), (3, 5, 7), (9, 17, 33), (8, 16, 32), (20, 256, 1024), (256, 20, 1024),
           (13, 300, 31), (64, 64, 64), (65, 63, 129), (33, 520, 17), (128, 128, 128),
-          (40, 3, 70), (200, 150, 90)]
+          (40, 3, 70), (200, 150, 90), (70, 300, 90), (130, 260, 129), (129, 127, 131)]
 
 
 @pytest.fixture
@@ -87,6 +89,19 @@ def test_strided_operands_that_blas_cannot_read_are_copied(be, path, threads, wh
     b = be.slice(be.from_host(b_full, dtypes.float32), (slice(None, None, 2), slice(5, 75)))
     got = be.to_host(be.matmul(a, b))
     np.testing.assert_allclose(got, a_full[:, ::2] @ b_full[::2, 5:75], rtol=2e-5, atol=2e-4)
+
+
+@pytest.mark.parametrize("which", PATHS)
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64], ids=lambda d: d.name)
+def test_transposed_view_of_a_column_slice(be, path, threads, which, dtype):
+    """x @ W[:, 3:53].T: op(B)'s columns are rows of W, 80 elements apart (not k), which the
+    rows kernel gathers into its panels and BLAS reads with ldb = 80."""
+    path(PATHS[which])
+    rng = np.random.default_rng(4)
+    x_h, w_h = rng.standard_normal((70, 50)), rng.standard_normal((90, 80))
+    w = be.slice(be.from_host(w_h, dtype), (slice(None), slice(3, 53)))
+    got = be.to_host(be.matmul(be.from_host(x_h, dtype), be.permute(w, (1, 0))))
+    np.testing.assert_allclose(got, x_h @ w_h[:, 3:53].T, rtol=TOL[dtype], atol=TOL[dtype] * 30)
 
 
 @pytest.mark.parametrize("which", PATHS)

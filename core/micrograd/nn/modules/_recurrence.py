@@ -141,14 +141,13 @@ class _LSTMSequence(Function):
         be.copy_(packed_rows[h0_row], be.reshape(h0._data, shape))
         be.copy_(cell_rows[order[0]], be.reshape(c0._data, shape))
         w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
-        h_prev_row = h0_row
-        for n, t in enumerate(order):
-            rec = be.matmul(packed_rows[h_prev_row], w_t)
+
+        def step(n, t, prev, rec):
             c_out = packed_rows[steps + 1] if n == steps - 1 else cell_rows[order[n + 1]]
             fusion.run(be, expr, _gates(be, x, t, 4, hidden) + _gates(be, rec, 0, 4, hidden)
                        + [cell_rows[t]],
                        out=[packed_rows[h_rows[t]], c_out, *(rows[t] for rows in saved_rows)])
-            h_prev_row = h_rows[t]
+        _forward_steps(be, packed_rows, h0_row, h_rows, order, w_t, step)
         ctx.save_for_backward(xw, h0, c0, w_hh)
         ctx.arrays = (packed, cells, saved)
         ctx.reverse = reverse
@@ -179,14 +178,15 @@ class _LSTMSequence(Function):
         saved_rows = [_all_rows(be, a) for a in saved]
         d_xw_rows = _all_rows(be, d_xw)
         d_xw_nkh = [be.reshape(row, (batch, 4, hidden)) for row in d_xw_rows]
-        d_rec = None
-        for t in reversed(order):
+
+        def step(t, d_rec):
             expr = _lstm_cell_backward_expr(dt, shape, d_rec is not None)
             inputs = [g_rows[h_rows[t]]] + ([d_rec] if d_rec is not None else []) \
                 + [d_c] + [rows[t] for rows in saved_rows] + [cell_rows[t]]
             fusion.run(be, expr, inputs, out=scratch_gates + [d_c])
             be.copy_(d_xw_nkh[t], scratch_nkh)
-            d_rec = be.matmul(d_xw_rows[t], w)
+            return d_xw_rows[t]
+        d_rec = _backward_steps(be, order, w, step)
         d_h0 = be.binary("add", d_rec, _row(be, g, h0_row))
         # W_hh's gradient over all steps at once: dZ^T (4H, T*N) @ H_prev (T*N, H).
         prev = be.slice(packed, (slice(0, steps, 1) if not ctx.reverse
@@ -222,6 +222,27 @@ def _all_rows(be, x) -> list:
 def _row(be, x, index: int):
     """Row ``index`` of a 3-D backend array as a (1, ...) view."""
     return be.slice(x, (slice(index, index + 1, 1),) + tuple(slice(0, s, 1) for s in x.shape[1:]))
+
+
+def _forward_steps(be, packed_rows, h0_row, h_rows, order, w_t, step) -> None:
+    """The time loop of every sequence's forward: per step the previous hidden state's product
+    with W_hh^T, then ``step(n, t, h_prev, product)`` (the n-th step, at time t) writes the
+    step's fused gate kernel into the packed rows."""
+    prev = packed_rows[h0_row]
+    for n, t in enumerate(order):
+        step(n, t, prev, be.matmul(prev, w_t))
+        prev = packed_rows[h_rows[t]]
+
+
+def _backward_steps(be, order, w, step):
+    """The time loop of every sequence's backward, last step first: ``step(t, d_rec)`` runs the
+    step's fused gradient kernel (d_rec: the later step's recurrent gradient, None at the last)
+    and returns the gradient of its recurrent product, multiplied by ``w`` for the step before.
+    Returns the initial hidden state's recurrent gradient."""
+    d_rec = None
+    for t in reversed(order):
+        d_rec = be.matmul(step(t, d_rec), w)
+    return d_rec
 
 
 @lru_cache(maxsize=64)
@@ -278,17 +299,17 @@ class _GRUSequence(Function):
         x = xw._data
         packed = be.full((steps + 1, batch, hidden), 0, dt)
         saved = [be.full((steps, batch, hidden), 0, dt) for _ in range(4)]   # r z n h_n
-        be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
+        packed_rows, saved_rows = _all_rows(be, packed), [_all_rows(be, a) for a in saved]
+        be.copy_(packed_rows[h0_row], be.reshape(h0._data, shape))
         w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
         biases = [] if b_hh is None else \
             _gates(be, be.reshape(b_hh._data, (1, 1, gates)), 0, 3, hidden)
-        h_prev_row = h0_row
-        for t in order:
-            rec = be.matmul(_row(be, packed, h_prev_row), w_t)
+
+        def step(n, t, prev, rec):
             fusion.run(be, expr, _gates(be, x, t, 3, hidden) + _gates(be, rec, 0, 3, hidden)
-                       + biases + [_row(be, packed, h_prev_row)],
-                       out=[_row(be, packed, h_rows[t]), *(_row(be, a, t) for a in saved)])
-            h_prev_row = h_rows[t]
+                       + biases + [prev],
+                       out=[packed_rows[h_rows[t]], *(rows[t] for rows in saved_rows)])
+        _forward_steps(be, packed_rows, h0_row, h_rows, order, w_t, step)
         ctx.save_for_backward(xw, h0, w_hh, b_hh)
         ctx.arrays = (packed, saved)
         ctx.reverse = reverse
@@ -316,15 +337,20 @@ class _GRUSequence(Function):
             slice(j, j + 1, 1), slice(0, 3, 1), slice(0, batch, 1), slice(0, hidden, 1))),
             (3, batch, hidden)), (1, 0, 2)) for j in range(2)]
         w = be.reshape(_transposed_of_dense_transpose(be, w_hh._data), (1, gates, hidden))
-        d_rec, d_direct = None, be.full(shape, 0, dt)      # d_direct: updated in place
-        for t in reversed(order):
+        d_direct = be.full(shape, 0, dt)      # updated in place
+        g_rows, packed_rows = _all_rows(be, g), _all_rows(be, packed)
+        saved_rows = [_all_rows(be, a) for a in saved]
+        d_xw_rows, d_hw_rows = _all_rows(be, d_xw), _all_rows(be, d_hw)
+
+        def step(t, d_rec):
             expr = _gru_cell_backward_expr(dt, shape, d_rec is not None)
-            inputs = [_row(be, g, h_rows[t])] + ([d_rec, d_direct] if d_rec is not None else []) \
-                + [_row(be, a, t) for a in saved] + [_row(be, packed, t + int(ctx.reverse))]
+            inputs = [g_rows[h_rows[t]]] + ([d_rec, d_direct] if d_rec is not None else []) \
+                + [rows[t] for rows in saved_rows] + [packed_rows[t + int(ctx.reverse)]]
             fusion.run(be, expr, inputs, out=scratch_outs + [d_direct])
-            for total, part in ((d_xw, scratch_nkh[0]), (d_hw, scratch_nkh[1])):
-                be.copy_(be.reshape(_row(be, total, t), (batch, 3, hidden)), part)
-            d_rec = be.matmul(_row(be, d_hw, t), w)
+            for total, part in ((d_xw_rows, scratch_nkh[0]), (d_hw_rows, scratch_nkh[1])):
+                be.copy_(be.reshape(total[t], (batch, 3, hidden)), part)
+            return d_hw_rows[t]
+        d_rec = _backward_steps(be, order, w, step)
         d_h0 = be.binary("add", be.binary("add", d_rec, d_direct), _row(be, g, h0_row))
         prev = be.slice(packed, (slice(0, steps, 1) if not ctx.reverse
                                  else slice(1, steps + 1, 1), slice(0, batch, 1),
@@ -386,13 +412,13 @@ class _RNNSequence(Function):
         h0_row, h_rows, order = _LSTMSequence._rows(steps, reverse)
         x = xw._data
         packed = be.full((steps + 1, batch, hidden), 0, dt)
-        be.copy_(_row(be, packed, h0_row), be.reshape(h0._data, shape))
+        packed_rows, x_rows = _all_rows(be, packed), _all_rows(be, x)
+        be.copy_(packed_rows[h0_row], be.reshape(h0._data, shape))
         w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, hidden))
-        h_prev_row = h0_row
-        for t in order:
-            rec = be.matmul(_row(be, packed, h_prev_row), w_t)
-            fusion.run(be, expr, [_row(be, x, t), rec], out=[_row(be, packed, h_rows[t])])
-            h_prev_row = h_rows[t]
+
+        def step(n, t, prev, rec):
+            fusion.run(be, expr, [x_rows[t], rec], out=[packed_rows[h_rows[t]]])
+        _forward_steps(be, packed_rows, h0_row, h_rows, order, w_t, step)
         ctx.save_for_backward(xw, h0, w_hh)
         ctx.packed, ctx.relu, ctx.reverse = packed, relu, reverse
         return Tensor._make(packed, dt, be)
@@ -410,13 +436,15 @@ class _RNNSequence(Function):
         g = grad._data
         d_xw = be.full((steps, batch, hidden), 0, dt)
         w = be.reshape(_transposed_of_dense_transpose(be, w_hh._data), (1, hidden, hidden))
-        d_rec = None
-        for t in reversed(order):
+        packed_rows, g_rows, d_xw_rows = (_all_rows(be, a) for a in (packed, g, d_xw))
+
+        def step(t, d_rec):
             expr = _rnn_cell_backward_expr(dt, shape, ctx.relu, d_rec is not None)
-            inputs = [_row(be, packed, h_rows[t]), _row(be, g, h_rows[t])]
-            d_step = _row(be, d_xw, t)
-            fusion.run(be, expr, inputs + ([d_rec] if d_rec is not None else []), out=[d_step])
-            d_rec = be.matmul(d_step, w)
+            inputs = [packed_rows[h_rows[t]], g_rows[h_rows[t]]]
+            fusion.run(be, expr, inputs + ([d_rec] if d_rec is not None else []),
+                       out=[d_xw_rows[t]])
+            return d_xw_rows[t]
+        d_rec = _backward_steps(be, order, w, step)
         d_h0 = be.binary("add", d_rec, _row(be, g, h0_row))
         prev = be.slice(packed, (slice(int(ctx.reverse), steps + int(ctx.reverse), 1),
                                  slice(0, batch, 1), slice(0, hidden, 1)))

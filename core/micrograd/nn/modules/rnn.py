@@ -198,8 +198,8 @@ class RNNBase(Module):
             for direction in range(directions):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
                 state = tuple(s[layer * directions + direction] for s in state0)
-                out, state = self._run_direction(F.linear(x, w_ih, b_ih), state, w_hh, b_hh,
-                                                 w_hr, reverse=bool(direction))
+                out, state = self._run_direction(x, w_ih, b_ih, state, w_hh, b_hh, w_hr,
+                                                 reverse=bool(direction))
                 outputs.append(out)
                 finals.append(state)
             x = outputs[0] if directions == 1 else cat(outputs, -1)
@@ -214,16 +214,21 @@ class RNNBase(Module):
             hidden = [h.squeeze(1) for h in hidden]
         return out, (tuple(hidden) if self.mode == "LSTM" else hidden[0])
 
-    def _run_direction(self, xw: Tensor, state: tuple, w_hh, b_hh, w_hr, reverse: bool):
-        """One layer in one direction over the projected sequence ``xw`` (L, N, G*H): the
-        hidden states (L, N, H_out) in time order and the final state."""
-        steps = xw.shape[0]
+    def _run_direction(self, x: Tensor, w_ih, b_ih, state: tuple, w_hh, b_hh, w_hr,
+                       reverse: bool):
+        """One layer in one direction over the sequence ``x`` (L, N, H_in): the hidden states
+        (L, N, H_out) in time order and the final state."""
+        steps = x.shape[0]
         # The sequence nodes write each step into views of preallocated buffers: a backend
         # whose views are copies records the steps op by op instead.
-        fused = xw._backend.capabilities.views_share_memory and steps > 0
+        fused = x._backend.capabilities.views_share_memory and steps > 0
+        # LSTM and RNN sequences take both biases in the projection: summed once (G*H values)
+        # rather than added to the whole (L, N, G*H) projection a second time
+        both = b_ih is not None and b_hh is not None and fused and self.mode != "GRU" \
+            and w_hr is None
+        xw = F.linear(x, w_ih, b_ih + b_hh if both else b_ih)   # (GRU: b_hh is gated apart)
         if self.mode == "LSTM" and w_hr is None and fused:
-            packed = _LSTMSequence.apply(xw if b_hh is None else xw + b_hh, *state, w_hh,
-                                         reverse)
+            packed = _LSTMSequence.apply(xw, *state, w_hh, reverse)
             _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
             return (packed[h_rows.start:h_rows.stop],
                     (packed[h_rows[0] if reverse else h_rows[-1]], packed[steps + 1]))
@@ -233,8 +238,7 @@ class RNNBase(Module):
             hs = packed[h_rows.start:h_rows.stop]
             return hs, (hs[0 if reverse else steps - 1],)
         if self.mode in ("RNN_TANH", "RNN_RELU") and fused:
-            packed = _RNNSequence.apply(xw if b_hh is None else xw + b_hh, *state, w_hh,
-                                        self.mode == "RNN_RELU", reverse)
+            packed = _RNNSequence.apply(xw, *state, w_hh, self.mode == "RNN_RELU", reverse)
             _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
             hs = packed[h_rows.start:h_rows.stop]
             return hs, (hs[0 if reverse else steps - 1],)

@@ -19,15 +19,17 @@ struct SgdConstants {
 // ---------------------------------------------------------------- fusion (src/fusion.cpp)
 // One step of a fused chain: acc = unary(acc) (code UNARY + op, any VECTOR unary op), acc * acc
 // (SQUARE), (acc * acc) * acc (CUBE), or binary(acc, x) (code 2 op) / binary(x, acc)
-// (2 op + 1) for a VECTOR binary op, x a tile or one value (uniform).
+// (2 op + 1) for a VECTOR binary op, x a tile or one value (uniform); GELU_DERIVATIVE:
+// acc = gelu'(acc) (the "activation derivatives" block of simd_impl.hpp).
 struct ChainStep {
-    enum : int { UNARY = 64, SQUARE = 126, CUBE = 127 };
+    enum : int { UNARY = 64, GELU_DERIVATIVE = 125, SQUARE = 126, CUBE = 127 };
     int code;
     const void* x;
     bool uniform;
 };
 constexpr int CHAIN_STEPS = 16;   // the most steps one chain has
-static_assert(2 * NBINARY <= ChainStep::UNARY && ChainStep::UNARY + NUNARY <= ChainStep::SQUARE,
+static_assert(2 * NBINARY <= ChainStep::UNARY &&
+                  ChainStep::UNARY + NUNARY <= ChainStep::GELU_DERIVATIVE,
               "chain step codes overlap");
 
 struct Kernels {

@@ -6,6 +6,8 @@
 // k = batch) or the whole product is small. These kernels read the operands where they lie:
 //   rows kernel: C[i, j:j+NR] += sum_p A(i, p) * B(p, j:j+NR), A broadcast one element at a
 //                time (any strides), B read as vectors along a row (needs unit column stride);
+//                (B is copied into L1-sized panels: rows by memcpy, or gathered from the
+//                columns of a B stored transposed, so any layout of B can use it);
 //   dots kernel: C[i, j] = dot(A(i, :), B(:, j)) with both read as vectors along k (A rows and
 //                B columns contiguous: x @ W.T), partial sums reduced W at a time by haddp.
 // Single-threaded; the caller (small_gemm.cpp) splits work over threads.
@@ -38,6 +40,13 @@ struct SmallGemm {
     static constexpr int DS = 4;
     // depth of one pass: a KC x NR panel of B stays in L1 while the rows of A stream by
     static constexpr int64_t KC = 256;
+    // An A @ B.T reduces along k (dots) from this depth when one side is at most
+    // DOTS_MAX_SIDE; otherwise it gathers B^T into panels for the rows kernel: a dot of a few
+    // vectors spends more on its reduction than on FMAs, and with both sides long the dots
+    // kernel rereads both operands from L2 (2.4x OpenBLAS on 700 x 256 x 1024, where the
+    // gathered rows kernel is 1.0-1.3x).
+    static constexpr int64_t DOTS_MIN_K = 256;
+    static constexpr int64_t DOTS_MAX_SIDE = 64;   // the bound of gemm.hpp's shape rule
 
     static B fmadd(const B& a, const B& b, const B& c) {
 #if XSIMD_WITH_FMA3_AVX2 || XSIMD_WITH_AVX512F
@@ -104,26 +113,44 @@ struct SmallGemm {
         rows_tile<R, V>(k, a, rsa, csa, b, rsb, c, rsc, csc, cols, alpha, beta);
     }
 
-    // C = alpha A B + beta C with B's columns at unit stride.
+    // Copies a kc x nc block of op(B) into panel (rows NR apart, zero-padded past nc): rows
+    // by memcpy when op(B)'s columns are at unit stride, else gathered column by column (each
+    // a contiguous run of the stored B^T).
+    static void pack_panel(T* panel, const T* bp, int64_t rsb, int64_t csb, int64_t kc,
+                           int64_t nc) {
+        if (csb == 1) {
+            for (int64_t p = 0; p < kc; ++p) {
+                std::memcpy(panel + p * NR, bp + p * rsb, size_t(nc) * sizeof(T));
+                std::fill(panel + p * NR + nc, panel + (p + 1) * NR, T(0));
+            }
+            return;
+        }
+        if (nc < NR)
+            for (int64_t p = 0; p < kc; ++p) std::fill(panel + p * NR + nc, panel + (p + 1) * NR, T(0));
+        for (int64_t j = 0; j < nc; ++j) {
+            const T* col = bp + j * csb;
+            for (int64_t p = 0; p < kc; ++p) panel[p * NR + j] = col[p * rsb];
+        }
+    }
+
+    // C = alpha A B + beta C, A read in place with any strides, B through L1-sized panels.
     static void rows(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
-                     const T* b, int64_t rsb, T* c, int64_t rsc, int64_t csc, T alpha, T beta) {
-        // A panel of B is copied (zero-padded past n) when it is partial, or when several row
-        // tiles reuse it: packed rows sit one NR apart, not rsb (often a power of two, which
-        // maps every row of the panel onto the same L1 sets).
-        const bool pack_full = m > MR;
+                     const T* b, int64_t rsb, int64_t csb, T* c, int64_t rsc, int64_t csc,
+                     T alpha, T beta) {
+        // A panel of B is copied (zero-padded past n) when it is partial, when several row
+        // tiles reuse it (packed rows sit one NR apart, not rsb, which is often a power of two
+        // that maps every row of the panel onto the same L1 sets), or when B is read by columns.
+        const bool pack_full = m > MR || csb != 1;
         alignas(64) T panel[KC * NR];
         for (int64_t pc = 0; pc < k; pc += KC) {
             const int64_t kc = std::min(KC, k - pc);
             const T beta_pass = pc == 0 ? beta : T(1);
             for (int64_t jc = 0; jc < n; jc += NR) {
                 const int64_t nc = std::min(NR, n - jc);
-                const T* bp = b + pc * rsb + jc;
+                const T* bp = b + pc * rsb + jc * csb;
                 int64_t bs = rsb;
                 if (nc < NR || pack_full) {
-                    for (int64_t p = 0; p < kc; ++p) {
-                        std::memcpy(panel + p * NR, bp + p * rsb, size_t(nc) * sizeof(T));
-                        std::fill(panel + p * NR + nc, panel + (p + 1) * NR, T(0));
-                    }
+                    pack_panel(panel, bp, rsb, csb, kc, nc);
                     bp = panel;
                     bs = NR;
                 }
@@ -243,11 +270,12 @@ struct SmallGemm {
                 }
             return;
         }
-        if (csb == 1) return rows(m, n, k, a, rsa, csa, b, rsb, c, rsc, csc, alpha, beta);
-        if (csa == 1 && rsb == 1) return dots(m, n, k, a, rsa, b, csb, c, rsc, csc, alpha, beta);
-        // op(A) has unit row stride and op(B) unit row stride: C^T = op(B)^T op(A)^T, whose
-        // right operand op(A)^T has unit column stride.
-        rows(n, m, k, b, csb, rsb, a, csa, c, csc, rsc, alpha, beta);
+        if (csb == 1) return rows(m, n, k, a, rsa, csa, b, rsb, 1, c, rsc, csc, alpha, beta);
+        if (csa == 1 && rsb == 1 && k >= DOTS_MIN_K && std::min(m, n) <= DOTS_MAX_SIDE)
+            return dots(m, n, k, a, rsa, b, csb, c, rsc, csc, alpha, beta);
+        if (rsa == 1 && rsb == 1)   // C^T = op(B)^T op(A)^T, whose right operand reads by rows
+            return rows(n, m, k, b, csb, rsb, a, csa, 1, c, csc, rsc, alpha, beta);
+        rows(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc, alpha, beta);   // B gathered
     }
 };
 
