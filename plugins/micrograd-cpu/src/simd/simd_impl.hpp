@@ -323,6 +323,9 @@ struct Impl {
                 keep_rounded(square);
                 (square * a).store_unaligned(dst + i);
             }
+        } else if (code == ChainStep::GELU_DERIVATIVE) {   // (actd block below)
+            for (int64_t i = 0; i < n; i += W)
+                gelu_derivative(B::load_unaligned(src + i)).store_unaligned(dst + i);
         } else if (code >= ChainStep::UNARY) {
             visit_unary_op(code - ChainStep::UNARY, [&](auto c) {
                 constexpr int OP = decltype(c)::value;
@@ -434,8 +437,6 @@ struct Impl {
             auto operand = [&](int k) { return B::load_unaligned(st.x + ((i + k * W) & st.mask)); };
             if (code == ChainStep::SQUARE) {
                 for (int k = 0; k < K; ++k) acc[k] = acc[k] * acc[k];
-            } else if (code == ChainStep::GELU_DERIVATIVE) {   // (actd block below)
-                for (int k = 0; k < K; ++k) acc[k] = gelu_derivative(acc[k]);
             } else if (code == ChainStep::CUBE) {
                 for (int k = 0; k < K; ++k) {
                     B square = acc[k] * acc[k];
