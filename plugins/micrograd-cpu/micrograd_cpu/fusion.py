@@ -5,8 +5,8 @@ time.
 The program is a list of instructions ``(kind, op, dst, a, b, c, output)`` over numbered
 registers: ``LOAD`` an operand (an input, a constant or a runtime scalar), ``UNARY``/``BINARY``
 by op name, ``WHERE`` (``c ? a : b``), ``CAST`` (to a dtype code) and ``CHAIN``, whose eighth
-field lists steps ``(op name, register, swapped)`` applied to register ``a`` in vector
-registers (see ``_chains``): one pass over a tile for a run of float ops. Uniform values
+field lists steps ``(op name, register, swapped)`` applied to register ``a`` block by block
+in L1 (see ``_chains``): one pass over a tile for a run of float ops. Uniform values
 (constants, scalars, one-element inputs and what is computed from them alone) are computed once
 per call and keep their registers; tile values share the others, reused once dead, so a GELU
 needs three tiles of scratch. The instruction producing an output may write straight into the
@@ -100,7 +100,7 @@ class _Lowering:
 
     Float32/float64 vector ops (``_CHAIN_UNARY``, ``_CHAIN_BINARY``, x ** 2 and x ** 3) whose
     operand is another such op's value, used nowhere else, join that op's CHAIN: one
-    instruction starting from a register, each step applied in vector registers (GELU's 9 ops
+    instruction starting from a register, each step applied to an L1 block (GELU's 9 ops
     are 2 instructions, Adam's 13 are 4). A chain of one op is a plain instruction."""
 
     def __init__(self, expr: ir.Expr):

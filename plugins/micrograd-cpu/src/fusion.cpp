@@ -4,10 +4,9 @@
 // tiles of TILE elements, so every input element is read once and every output element written
 // once, whatever the number of ops: a tile's intermediates stay in L1-sized scratch registers.
 // float32/float64 arithmetic and the vectorised transcendentals call the SIMD kernels on the
-// tile buffers directly, a run of them as one CHAIN instruction whose intermediates stay in
-// vector registers (one pass over the tile for the run: GELU's 9 ops are 2 passes, Adam's 13
-// are 4, and a division's latency overlaps the cheap ops around it, as in a hand-written
-// loop); every other op and dtype goes through the backend's own primitives
+// tile buffers directly, a run of them as one CHAIN instruction whose intermediates stay in a
+// 2 KB block that never leaves L1 (one pass over the tile's memory for the run: GELU's 9 ops
+// are 2 passes, Adam's 13 are 4); every other op and dtype goes through the backend's own primitives
 // (unary, binary, where, astype) on views of the tiles, so each op is still defined once.
 // Tiles are fixed by position, not by thread, so results never depend on the thread count.
 #include <pybind11/pybind11.h>
@@ -43,7 +42,7 @@ char* tile_of(const Array& scratch, int r) { return scratch.ptr() + 128 + int64_
 
 // Instruction kinds; the numbering is shared with micrograd_cpu/fusion.py.
 // CHAIN: register a, then up to simd::CHAIN_STEPS steps (simd::ChainStep), float32/float64
-// only: several instructions in one pass over the tile, intermediates in vector registers.
+// only: several instructions in one pass over the tile, intermediates in an L1 block.
 enum Kind : int { LOAD = 0, UNARY = 1, BINARY = 2, WHERE = 3, CAST = 4, CHAIN = 5, NKINDS };
 
 struct Step {

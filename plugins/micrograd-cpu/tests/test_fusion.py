@@ -485,3 +485,55 @@ def test_malformed_chains_are_refused_when_built(steps, dtype, why):
     with pytest.raises(ValueError, match="only a chain, has an 8th field"):
         _core.FusedKernel([(0, 0, 0, -1, -1, -1, -1), (5, "", 1, 0, -1, -1, -1)], 2, [11],
                           [[4]], [1], [11], [4])
+
+
+# A chain whose steps are all single instructions (arithmetic, sqrt, abs, neg) runs four
+# vectors at a time in vector registers; one with a transcendental runs by 2 KB blocks (512
+# float32, 256 float64 elements). Sizes around the block and vector boundaries, both kinds.
+BLOCK_SIZES = [255, 256, 257, 511, 512, 513, 1023, 2048 + 511, 3 * 2048 + 1]
+
+
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64], ids=lambda d: d.name)
+@pytest.mark.parametrize("kind", ["registers", "blocks"])
+def test_sixteen_step_chains_in_registers_and_by_blocks(be, dtype, kind):
+    rng = np.random.default_rng(26)
+    for n in BLOCK_SIZES:
+        x, y = ir.Input(0, dtype, (n,)), ir.Input(1, dtype, (n,))
+        s = ir.Scalar(0, dtype)
+        acc = x
+        for k in range(16):   # 16 steps from x: one chain
+            if k == 8:   # after maximum(acc, y): positive
+                acc = ir.sqrt(acc) if kind == "registers" else ir.tanh(acc)
+            elif k % 4 == 3:
+                acc = acc / s if k % 8 == 3 else ir.maximum(acc, y)
+            else:
+                acc = acc * y if k % 2 else acc - s
+        expr = ir.Expr((x, y), (s,), (acc,), (n,))
+        code = lowered(expr)
+        assert [c[0] for c in code] == [CHAIN] and len(code[0][7]) == 16, code
+        hosts = [values(dtype, (n,), rng), np.abs(values(dtype, (n,), rng)) + 0.5]
+        assert_chain_is_exact(be, expr, hosts, (1.25,))
+
+
+def test_a_streamed_chain_by_blocks(be):
+    # a transcendental chain (by blocks) into a fresh output of 16 MB: aligned streamed stores
+    # of each block after a peel, a sub-vector tail, 1 and 2 threads alike
+    rng = np.random.default_rng(27)
+    n = (1 << 22) + 7
+    x, y = ir.Input(0, dtypes.float32, (n,)), ir.Input(1, dtypes.float32, (n,))
+    expr = ir.Expr((x, y), (), (ir.tanh(x * y) * x + 1,), (n,))
+    hosts = [values(dtypes.float32, (n,), rng) for _ in range(2)]
+    arrays = [be.from_host(h, dtypes.float32) for h in hosts]
+    kernel = be.compile_elementwise(expr)
+    before = _core.num_threads()
+    results = []
+    try:
+        for count in (1, 2):
+            _core.set_num_threads(count)
+            results.append(be.to_host(kernel(arrays, ())[0]).copy())
+    finally:
+        _core.set_num_threads(before)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], unfused(be, expr, hosts)[0])
+    want = np.tanh(hosts[0].astype(np.float64) * hosts[1]) * hosts[0] + 1
+    np.testing.assert_allclose(results[0], want, rtol=1e-5, atol=1e-6)
