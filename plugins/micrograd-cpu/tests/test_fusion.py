@@ -249,7 +249,17 @@ def test_an_output_overlapping_an_input_differently_reads_the_input_first(be):
     np.testing.assert_array_equal(be.to_host(out), host[::-1] * 2)
 
 
-def test_results_do_not_depend_on_the_thread_count(be):
+def outputs_per_thread_count(be, expr, arrays, threads, counts=(1, 2)):
+    """Each thread count's host copies of the outputs of expr's kernel on arrays."""
+    kernel = be.compile_elementwise(expr)
+    results = []
+    for count in counts:
+        threads(count)
+        results.append([be.to_host(r).copy() for r in kernel(arrays, ())])
+    return results
+
+
+def test_results_do_not_depend_on_the_thread_count(be, threads):
     rng = np.random.default_rng(10)
     n = 300_001
     x = ir.Input(0, dtypes.float32, (n,))
@@ -257,15 +267,7 @@ def test_results_do_not_depend_on_the_thread_count(be):
     expr = ir.Expr((x, y), (), (gelu_tanh(x) * y, ir.floor(x) > y), x.shape)
     hosts = [values(dtypes.float32, (n,), rng), values(dtypes.float32, (1,), rng)]
     arrays = [be.from_host(h, dtypes.float32) for h in hosts]
-    kernel = be.compile_elementwise(expr)
-    before = _core.num_threads()
-    results = []
-    try:
-        for count in (1, 2, 3):
-            _core.set_num_threads(count)
-            results.append([be.to_host(r).copy() for r in kernel(arrays, ())])
-    finally:
-        _core.set_num_threads(before)
+    results = outputs_per_thread_count(be, expr, arrays, threads, (1, 2, 3))
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
@@ -433,7 +435,7 @@ def test_long_chains_split_at_sixteen_steps(be):
     assert_chain_is_exact(be, expr, [values(dtypes.float32, (n,), rng)] * 2, chains=len(code))
 
 
-def test_a_streamed_chain_output_and_thread_counts(be):
+def test_a_streamed_chain_output_and_thread_counts(be, threads):
     # a fresh output of 16 MB or more is stored around the cache (aligned stores after a peel)
     rng = np.random.default_rng(24)
     n = (1 << 22) + 5
@@ -441,15 +443,7 @@ def test_a_streamed_chain_output_and_thread_counts(be):
     expr = ir.Expr((x, y), (), ((x - y) * x + 1,), (n,))
     hosts = [values(dtypes.float32, (n,), rng) for _ in range(2)]
     arrays = [be.from_host(h, dtypes.float32) for h in hosts]
-    kernel = be.compile_elementwise(expr)
-    before = _core.num_threads()
-    results = []
-    try:
-        for count in (1, 2):
-            _core.set_num_threads(count)
-            results.append(be.to_host(kernel(arrays, ())[0]).copy())
-    finally:
-        _core.set_num_threads(before)
+    results = [outputs[0] for outputs in outputs_per_thread_count(be, expr, arrays, threads)]
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_array_equal(results[0], (hosts[0] - hosts[1]) * hosts[0] + np.float32(1))
 
@@ -515,7 +509,7 @@ def test_sixteen_step_chains_in_registers_and_by_blocks(be, dtype, kind):
         assert_chain_is_exact(be, expr, hosts, (1.25,))
 
 
-def test_a_streamed_chain_by_blocks(be):
+def test_a_streamed_chain_by_blocks(be, threads):
     # a transcendental chain (by blocks) into a fresh output of 16 MB: aligned streamed stores
     # of each block after a peel, a sub-vector tail, 1 and 2 threads alike
     rng = np.random.default_rng(27)
@@ -524,15 +518,7 @@ def test_a_streamed_chain_by_blocks(be):
     expr = ir.Expr((x, y), (), (ir.tanh(x * y) * x + 1,), (n,))
     hosts = [values(dtypes.float32, (n,), rng) for _ in range(2)]
     arrays = [be.from_host(h, dtypes.float32) for h in hosts]
-    kernel = be.compile_elementwise(expr)
-    before = _core.num_threads()
-    results = []
-    try:
-        for count in (1, 2):
-            _core.set_num_threads(count)
-            results.append(be.to_host(kernel(arrays, ())[0]).copy())
-    finally:
-        _core.set_num_threads(before)
+    results = [outputs[0] for outputs in outputs_per_thread_count(be, expr, arrays, threads)]
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_array_equal(results[0], unfused(be, expr, hosts)[0])
     want = np.tanh(hosts[0].astype(np.float64) * hosts[1]) * hosts[0] + 1

@@ -49,6 +49,14 @@ struct Impl {
         }
     }
 
+    // How many of out's first n elements lie before a vector-aligned address (streamed stores
+    // need one; those elements are written the ordinary way).
+    static int64_t to_vector_alignment(const T* out, int64_t n) {
+        int64_t peel = 0;
+        while (peel < n && reinterpret_cast<uintptr_t>(out + peel) % sizeof(B) != 0) ++peel;
+        return peel;
+    }
+
     // A store that bypasses the cache: a huge output is not read again soon, and skipping the
     // read-for-ownership of its lines saves a third of the memory traffic of an out-of-place add.
     static void store_stream(T* p, const B& v) {
@@ -99,7 +107,7 @@ struct Impl {
             out[k] = apply_scalar<OP>(a[a_scalar ? 0 : k], b[b_scalar ? 0 : k]);
         };
         if (stream)   // streamed stores need aligned addresses: peel up to the first
-            for (; i < n && reinterpret_cast<uintptr_t>(out + i) % sizeof(B) != 0; ++i) scalar_at(i);
+            for (const int64_t peel = to_vector_alignment(out, n); i < peel; ++i) scalar_at(i);
         if (a_scalar && b_scalar) i = run_layout<OP, true, true>(a, b, out, i, n, stream);
         else if (a_scalar) i = run_layout<OP, true, false>(a, b, out, i, n, stream);
         else if (b_scalar) i = run_layout<OP, false, true>(a, b, out, i, n, stream);
@@ -396,8 +404,7 @@ struct Impl {
         };
         int64_t i = 0;
         if (stream) {   // streamed stores need aligned addresses: the first elements apart
-            int64_t peel = 0;
-            while (peel < n && reinterpret_cast<uintptr_t>(out + peel) % sizeof(B) != 0) ++peel;
+            const int64_t peel = to_vector_alignment(out, n);
             if (peel) few(0, peel);
             for (i = peel; i + W <= n;) {
                 const int64_t m = std::min(BLOCK, (n - i) / W * W);
@@ -503,8 +510,7 @@ struct Impl {
         };
         int64_t i = 0;
         if (stream) {   // streamed stores need aligned addresses: the first elements apart
-            int64_t peel = 0;
-            while (peel < n && reinterpret_cast<uintptr_t>(out + peel) % sizeof(B) != 0) ++peel;
+            const int64_t peel = to_vector_alignment(out, n);
             if (peel) few(0, peel);
             // Four vectors per dispatch of a step here too: one vector per dispatch made the
             // streamed (large) case pay the step dispatch four times as often.
