@@ -11,7 +11,7 @@ from __future__ import annotations
 import cupy
 import numpy as np
 
-from .launch import elementwise_launch, float_compute_dtype, row_launch
+from .launch import elementwise_launch, float_compute_dtype, require_grad_shape, row_launch
 
 
 def compute_copy(x, op: str):
@@ -80,9 +80,7 @@ class ActivationOps:
     def softmax_backward(self, grad_y, y, axis):
         # Two CuPy kernels: the reduction of grad_y * y along axis, then one fused elementwise
         # expression; 16-bit floats computed in float32 like the forward.
-        if grad_y.shape != y.shape:
-            raise ValueError(f"softmax_backward: grad_y {grad_y.shape} does not match y "
-                             f"{y.shape}")
+        require_grad_shape("softmax_backward", grad_y, y, "y")
         compute = np.dtype(float_compute_dtype(y.dtype.name, "softmax_backward"))
         g = grad_y.astype(compute, copy=False)
         yc = y.astype(compute, copy=False)

@@ -54,6 +54,12 @@ def float_compute_dtype(dtype_name: str, op: str) -> str:
                         f"float64), got {dtype_name}") from None
 
 
+def require_grad_shape(op: str, grad_y, like, name: str) -> None:
+    """ValueError unless a backward's ``grad_y`` has the shape of its forward's ``name``."""
+    if grad_y.shape != like.shape:
+        raise ValueError(f"{op}: grad_y {grad_y.shape} does not match {name} {like.shape}")
+
+
 def ctype_for(dtype_name: str) -> str:
     """The C element type of a kernel instantiation for numpy dtype ``dtype_name``."""
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cupy
 import numpy as np
 
-from .launch import float_compute_dtype
+from .launch import float_compute_dtype, require_grad_shape
 
 
 def _layout(x, op: str):
@@ -66,9 +66,7 @@ class NormOps:
                 invstd.astype(x.dtype, copy=False))
 
     def batch_norm_backward(self, grad_y, x, weight, mean, invstd, training):
-        if grad_y.shape != x.shape:
-            raise ValueError(f"batch_norm_backward: grad_y {grad_y.shape} does not match x "
-                             f"{x.shape}")
+        require_grad_shape("batch_norm_backward", grad_y, x, "x")
         compute, c, axes, stat, count = _layout(x, "batch_norm_backward")
         g = grad_y.astype(compute, copy=False)
         inv = _per_channel(invstd, c, compute, "batch_norm_backward", "invstd").reshape(stat)
@@ -103,9 +101,7 @@ class NormOps:
                 rstd.astype(x.dtype, copy=False))
 
     def layer_norm_backward(self, grad_y, x, weight, mean, rstd, normalized_ndim):
-        if grad_y.shape != x.shape:
-            raise ValueError(f"layer_norm_backward: grad_y {grad_y.shape} does not match x "
-                             f"{x.shape}")
+        require_grad_shape("layer_norm_backward", grad_y, x, "x")
         compute = np.dtype(float_compute_dtype(x.dtype.name, "layer_norm_backward"))
         axes, count = _rows(x, normalized_ndim)
         lead = tuple(range(x.ndim - normalized_ndim))
