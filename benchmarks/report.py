@@ -43,8 +43,6 @@ def cell(result: Result) -> str:
     text = f"{format_seconds(result.stats.median)} ±{result.stats.iqr_fraction:.0%}"
     if result.ratio is not None and result.framework != "torch":
         text += f" ({ratio_text(result.ratio)})"
-    elif result.ratio_vs_torch is not None and result.framework != "torch":
-        text += f" ({result.ratio_vs_torch:.2f}x)"
     return text
 
 
