@@ -317,7 +317,19 @@ static inline float mg_tanhf(float x) {
     p = fmaf(p, w, 1.33314422036e-1f);
     p = fmaf(p, w, -3.33332819422e-1f);
     float small = fmaf(p * w, z, z);
-    float big = 1.0f - 2.0f / (mg_expf(2.0f * (z < 20.0f ? z : 20.0f)) + 1.0f);
+    /* exp(2 min(|x|, 20)) in [1, e^40]: mg_expf's steps without its range selects */
+    float c = 2.0f * (z < 20.0f ? z : 20.0f);
+    float n = rintf(c * 1.44269504088896341f);
+    float r = fmaf(n, -0.693359375f, c);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float q = 1.9875691500e-4f;
+    q = fmaf(q, r, 1.3981999507e-3f);
+    q = fmaf(q, r, 8.3334519073e-3f);
+    q = fmaf(q, r, 4.1665795894e-2f);
+    q = fmaf(q, r, 1.6666665459e-1f);
+    q = fmaf(q, r, 5.0000001201e-1f);
+    float e = (fmaf(q, r * r, r) + 1.0f) * mg_pow2i((int)n);
+    float big = 1.0f - 2.0f / (e + 1.0f);
     float t = z < 0.625f ? small : big;
     return copysignf(z != z ? z : t, x);
 }
@@ -474,7 +486,8 @@ def generate(expr: ir.Expr) -> str:
     offsets = "\n        ".join(
         f"char* r{k} = p[{k}]; for (int64_t d = 0; d < nd; ++d) r{k} += idx[d] * st[{k} * nd + d];"
         f" const int64_t s{k} = st[{k} * nd + nd - 1];" for k in range(operands))
-    return f"""/* micrograd-cpu JIT v{VERSION}: {expr.key} */
+    # (nothing shape-dependent in the source: one compile serves every shape)
+    return f"""/* micrograd-cpu JIT v{VERSION}: {len(expr.nodes)} nodes, {len(expr.outputs)} outputs */
 {_PRELUDE}
 void mg_flat(int64_t begin, int64_t end, char* const* p, const double* sc) {{
     (void)sc;

@@ -390,3 +390,17 @@ def test_a_second_process_loads_the_library_from_disk(cache):
     first, second = (run.stdout.split() for run in runs)
     assert first[:2] == ["1", "0"] and second[:2] == ["0", "1"], (first, second)
     assert abs(float(second[2]) - np.tanh(1.0) * 6.5) < 1e-5
+
+
+@needs_cc
+def test_one_compile_serves_every_shape(be):
+    before = dict(jit.stats)
+    for shape in ((100,), (7, 9), (2, 3, 4)):
+        x = ir.Input(0, F32, shape)
+        kernel = compiled(ir.Expr((x,), (), (ir.tanh(x) * 7.75,), shape))
+        h = np.ones(shape, np.float32)
+        (y,) = kernel([be.from_host(h, F32)])
+        np.testing.assert_allclose(host(be, y), np.tanh(h) * 7.75, rtol=1e-6)
+        assert kernel.compiled
+    assert jit.stats["compiles"] + jit.stats["disk_hits"] == \
+        before["compiles"] + before["disk_hits"] + 1
