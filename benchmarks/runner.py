@@ -1,8 +1,11 @@
-"""Running workloads on frameworks: build, check against PyTorch, then time.
+"""Running workloads on frameworks: build, check against PyTorch, then time side by side.
 
-For each workload and size the frameworks run back to back (PyTorch first), so every ratio is
-taken under the same machine conditions. A result that disagrees with the reference is reported
-as a mismatch and not timed: a fast wrong answer is not a result.
+For each workload and size every framework is built and its result checked against the first
+one's (PyTorch's, when it runs); a result that disagrees is reported as a mismatch and not timed:
+a fast wrong answer is not a result. Each remaining framework is warmed up and calibrated on its
+own, then all are timed together in interleaved rounds (one sample each per round, see
+:mod:`.timing`), and each ratio to PyTorch is taken within a round and summarised over rounds, so
+a burst of load on the machine lands on both sides of a ratio instead of on one contender.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .frameworks import Framework
-from .timing import Stats, measure
+from .timing import Ratio, Sampler, Stats, interleave, paired_ratio, rounds_within_budget
 from .workloads import Unsupported, Workload
 
 
@@ -24,15 +27,17 @@ class Profile:
     """How hard to measure: the sizes of each workload and the sampling effort."""
 
     name: str
-    warmup: int
-    repeats: int
-    min_sample_s: float
+    warmup: int               # calls per contender before calibrating it
+    repeats: int              # rounds: samples per contender, interleaved
+    min_sample_s: float       # shortest sample of one contender
     budget_s: float           # most seconds spent sampling one (workload, size, framework)
 
 
 PROFILES = {
     "smoke": Profile("smoke", warmup=1, repeats=3, min_sample_s=0.002, budget_s=1.0),
-    "full": Profile("full", warmup=3, repeats=15, min_sample_s=0.05, budget_s=10.0),
+    # 30 rounds of 25 ms cost what 15 samples of 50 ms did; shorter samples let a round's
+    # contenders meet nearly the same machine, more rounds steady the median of the ratios.
+    "full": Profile("full", warmup=3, repeats=30, min_sample_s=0.025, budget_s=10.0),
 }
 
 
@@ -44,8 +49,10 @@ class Result:
     status: str                        # "ok", "n/a", "skipped", "mismatch", "error"
     message: str = ""
     stats: Stats | None = None
-    ratio_vs_torch: float | None = None
+    ratio_vs_torch: float | None = None        # ratio.median, kept for readers of results.json
     checked_against: str | None = None
+    samples: list[float] | None = None         # seconds per call, one per round
+    ratio: Ratio | None = None                 # to PyTorch, round by round
 
     def as_dict(self) -> dict[str, Any]:
         out = {"workload": self.workload, "size": self.size, "framework": self.framework,
@@ -53,6 +60,9 @@ class Result:
                "checked_against": self.checked_against, "ratio_vs_torch": self.ratio_vs_torch}
         if self.stats is not None:
             out["seconds"] = self.stats.as_dict()
+            out["round_seconds"] = self.samples
+        if self.ratio is not None:
+            out["ratio"] = self.ratio.as_dict()
         return out
 
 
@@ -87,26 +97,16 @@ def _kind(value) -> str:
 
 def run_one(workload: Workload, size: int, frameworks: list[Framework], profile: Profile,
             log: Callable[[str], None]) -> list[Result]:
-    """Every framework on one (workload, size); ratios against PyTorch's median."""
+    """Every framework on one (workload, size): build and check each, warm each up and calibrate
+    it, then time them all in interleaved rounds; ratios against PyTorch round by round."""
     results: list[Result] = []
+    ready: dict[str, tuple[Result, Sampler]] = {}
     reference: tuple[str, Any] | None = None
     for fw in frameworks:
-        builder = workload.builder(fw.kind)
         result = Result(workload.name, size, fw.name, "n/a")
         results.append(result)
-        if builder is None:
-            result.message = f"{fw.kind} has no implementation of this workload"
-            continue
-        try:
-            fn = builder(fw, size)
-            output = fw.to_numpy(fn())
-        except Unsupported as exc:
-            result.status, result.message = "skipped", str(exc)
-            log(f"  {fw.name:<18} skipped: {exc}")
-            continue
-        except Exception as exc:  # noqa: BLE001 - one framework's failure must not stop the run
-            result.status, result.message = "error", f"{type(exc).__name__}: {exc}"
-            log(f"  {fw.name:<18} ERROR {result.message}\n" + _last_frame(exc))
+        fn, output = _build(workload, size, fw, result, log)
+        if result.status != "n/a" or fn is None:
             continue
         if reference is None:
             reference = (fw.name, output)
@@ -117,24 +117,61 @@ def run_one(workload: Workload, size: int, frameworks: list[Framework], profile:
                 result.status, result.message = "mismatch", f"vs {reference[0]}: {problem}"
                 log(f"  {fw.name:<18} MISMATCH {result.message}")
                 continue
+        ready[fw.name] = (result, Sampler(fn, fw.sync, sync_each_call=fw.lazy))
+    for name, (result, sampler) in list(ready.items()):
         try:
-            result.stats = measure(fn, fw.sync, warmup=profile.warmup, repeats=profile.repeats,
-                                   min_sample_s=profile.min_sample_s, sync_each_call=fw.lazy,
-                                   budget_s=profile.budget_s)
+            sampler.warm_up(profile.warmup, profile.budget_s)
+            sampler.calibrate(profile.min_sample_s)
         except Exception as exc:  # noqa: BLE001
-            result.status, result.message = "error", f"while timing: {type(exc).__name__}: {exc}"
-            log(f"  {fw.name:<18} ERROR {result.message}")
-            continue
-        result.status = "ok"
-        del fn
-        gc.collect()
-        log(f"  {fw.name:<18} {format_seconds(result.stats.median):>10} "
-            f"±{result.stats.iqr_fraction:.0%}  ({result.stats.repeats}x{result.stats.number})")
+            _timing_failed(result, exc, log)
+            del ready[name]
+    gc.collect()                 # the builds' garbage is collected now, not in someone's sample
+    rounds = rounds_within_budget([s for _, s in ready.values()], profile.repeats,
+                                  profile.budget_s)
+    samples, failed = interleave({name: sampler for name, (_, sampler) in ready.items()}, rounds)
+    for name, (result, sampler) in ready.items():
+        if name in failed:
+            _timing_failed(result, failed[name], log)
+        else:
+            result.status, result.samples = "ok", samples[name]
+            result.stats = Stats.of(samples[name], sampler.number)
     torch = next((r for r in results if r.framework == "torch" and r.status == "ok"), None)
     for r in results:
-        if torch is not None and r.status == "ok":
-            r.ratio_vs_torch = r.stats.median / torch.stats.median
+        if r.status == "ok":
+            if torch is not None:
+                r.ratio = paired_ratio(r.samples, torch.samples)
+                r.ratio_vs_torch = r.ratio.median
+            vs = (f"  {r.ratio.median:.2f}x ±{r.ratio.iqr_fraction:.0%} of torch"
+                  if r.ratio is not None and r is not torch else "")
+            log(f"  {r.framework:<18} {format_seconds(r.stats.median):>10} "
+                f"±{r.stats.iqr_fraction:.0%}  ({r.stats.repeats}x{r.stats.number}){vs}")
+    ready.clear()
+    gc.collect()
     return results
+
+
+def _build(workload: Workload, size: int, fw: Framework, result: Result,
+           log: Callable[[str], None]) -> tuple[Callable[[], Any] | None, Any]:
+    """(callable, its first result as numpy), or (None, None) with ``result`` saying why not."""
+    builder = workload.builder(fw.kind)
+    if builder is None:
+        result.message = f"{fw.kind} has no implementation of this workload"
+        return None, None
+    try:
+        fn = builder(fw, size)
+        return fn, fw.to_numpy(fn())
+    except Unsupported as exc:
+        result.status, result.message = "skipped", str(exc)
+        log(f"  {fw.name:<18} skipped: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one framework's failure must not stop the run
+        result.status, result.message = "error", f"{type(exc).__name__}: {exc}"
+        log(f"  {fw.name:<18} ERROR {result.message}\n" + _last_frame(exc))
+    return None, None
+
+
+def _timing_failed(result: Result, exc: Exception, log: Callable[[str], None]) -> None:
+    result.status, result.message = "error", f"while timing: {type(exc).__name__}: {exc}"
+    log(f"  {result.framework:<18} ERROR {result.message}")
 
 
 def run_all(workloads: list[Workload], frameworks: list[Framework], profile: Profile,

@@ -54,3 +54,19 @@ def test_raw_mlx_mlp_step_matches_pytorch_and_micrograd(contenders):
     results = run_one(mlp, 8, fws, PROFILES["smoke"], log=lambda _: None)
     assert [r.status for r in results] == ["ok", "ok", "ok"], [r.message for r in results]
     assert [r.checked_against for r in results] == [None, "torch", "torch"]
+
+
+def test_the_metal_plugins_overhead_benchmark_is_the_harness_on_chosen_sizes(contenders, capsys):
+    import importlib.util
+    from pathlib import Path
+    path = (Path(__file__).resolve().parents[2] / "plugins" / "micrograd-metal" / "benchmarks"
+            / "overhead_ab.py")
+    spec = importlib.util.spec_from_file_location("overhead_ab", path)
+    overhead_ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(overhead_ab)
+    assert overhead_ab.main(["--threads", "1", "--profile", "smoke",
+                             "--only", "add_1,add:1024"]) == 0
+    table = capsys.readouterr().out.split("## micrograd:metal over mlx")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| add")]
+    assert [row.split(" | ")[:2] for row in rows] == [["| add_1", "1"], ["| add", "1,024"]]
+    assert all(row.endswith(f"| {PROFILES['smoke'].repeats} |") for row in rows)
