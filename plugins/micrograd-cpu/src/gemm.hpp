@@ -22,16 +22,21 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, cons
 // Where the small kernels beat OpenBLAS (small_gemm.cpp says how this was measured):
 // - op(B) read by rows (tb false): k up to ROWS_MAX_K over an output from ROWS_MIN_OUTPUT, or a
 //   mid-sized product: output from MID_MIN_OUTPUT, m * n * k past OPENBLAS_SMALL_VOLUME (below
-//   it OpenBLAS's unpacked "direct" row-major kernel is faster) and up to MID_MAX_VOLUME;
+//   it OpenBLAS's unpacked "direct" row-major kernel is faster) and up to MID_MAX_VOLUME, or
+//   up to LARGE_MAX_VOLUME where k is at most SHORT_K or m at most SHORT_M (one pass over C,
+//   or an A block that stays in cache while every column panel of B streams past it);
 // - A @ B.T (x @ W.T): k from DOTS_MIN_K with min(m, n) up to DOTS_MAX_SIDE (the dots kernel),
 //   or k below DOTS_MIN_K over a mid-sized product from NT_MIN_OUTPUT (B^T gathered into the
-//   rows kernel's panels).
+//   rows kernel's panels), up to LARGE_MAX_VOLUME where k is at most SHORT_K.
 constexpr int64_t SMALL_GEMM_ROWS_MAX_K = 48;
 constexpr int64_t SMALL_GEMM_ROWS_MIN_OUTPUT = 256 * 256;
 constexpr int64_t SMALL_GEMM_MID_MIN_OUTPUT = 64 * 64;
 constexpr int64_t SMALL_GEMM_OPENBLAS_SMALL_VOLUME = 100 * 100 * 100;
 constexpr int64_t SMALL_GEMM_NT_MIN_OUTPUT = 64 * 64;
 constexpr int64_t SMALL_GEMM_MID_MAX_VOLUME = int64_t(1) << 25;
+constexpr int64_t SMALL_GEMM_SHORT_K = 128;
+constexpr int64_t SMALL_GEMM_SHORT_M = 256;
+constexpr int64_t SMALL_GEMM_LARGE_MAX_VOLUME = int64_t(1) << 28;
 constexpr int64_t SMALL_GEMM_DOTS_MIN_K = 256;
 constexpr int64_t SMALL_GEMM_DOTS_MAX_SIDE = 64;
 

@@ -20,16 +20,25 @@ bool small_gemm_wins(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
     // 1024 x 256 x 64, 128 x 2048 x 128; A transposed 0.79-0.95x), but 1.1-1.2x up to 100
     // cubed (64, 96 and 100 cubed: the crossover was measured; OpenBLAS's direct sgemm, unpacked,
     // serves row-major A @ B there) and about even from 384 cubed
+    // Past the mid sizes (thread_time, small/OpenBLAS, best of 15 interleaved): with k up to
+    // 128 0.91-0.93x (1024 x 384..1024 x 128, 2048 x 512 x 128, A @ B.T 2048 x 2048 x 64 0.92x)
+    // and with m up to 256 0.84-0.95x (64..256 rows by 512..2048 columns, k 512-1024: weight
+    // gradients dY.T @ X), but 1.06x at 2048 x 2048 x 128 (a C of 16 MB) and 1.03-1.32x for
+    // long k over long m and n (768 cubed, 1024 x 1024 x 256 A transposed, 512 x 128 x 1024
+    // A transposed 1.06x)
+    const bool large = volume <= SMALL_GEMM_LARGE_MAX_VOLUME && output >= SMALL_GEMM_MID_MIN_OUTPUT;
     if (!tb)
         return (k <= SMALL_GEMM_ROWS_MAX_K && output >= SMALL_GEMM_ROWS_MIN_OUTPUT) ||
                (output >= SMALL_GEMM_MID_MIN_OUTPUT && volume > SMALL_GEMM_OPENBLAS_SMALL_VOLUME &&
-                mid);
+                mid) ||
+               (large && volume > SMALL_GEMM_OPENBLAS_SMALL_VOLUME &&
+                (k <= SMALL_GEMM_SHORT_K || m <= SMALL_GEMM_SHORT_M));
     if (ta) return false;
     // dots kernel: 0.63-0.89x for k >= 256 with a side up to 64; it loses at short k (few
     // vector steps per reduction) and when both sides are long
     if (k >= SMALL_GEMM_DOTS_MIN_K) return std::min(m, n) <= SMALL_GEMM_DOTS_MAX_SIDE;
     // B^T gathered into rows panels: 0.84-0.90x from 64 x 32 x 64 to 512 x 128 x 128
-    return output >= SMALL_GEMM_NT_MIN_OUTPUT && mid;
+    return output >= SMALL_GEMM_NT_MIN_OUTPUT && (mid || (large && k <= SMALL_GEMM_SHORT_K));
 }
 
 // gemm()'s BLAS-style arguments (a transposed operand is read with its strides swapped) as
