@@ -523,3 +523,23 @@ def test_a_streamed_chain_by_blocks(be, threads):
     np.testing.assert_array_equal(results[0], unfused(be, expr, hosts)[0])
     want = np.tanh(hosts[0].astype(np.float64) * hosts[1]) * hosts[0] + 1
     np.testing.assert_allclose(results[0], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64], ids=lambda d: d.name)
+def test_register_runs_between_transcendentals_in_a_block_chain(be, dtype):
+    # A block chain runs each run of register steps as one pass over its L1 block: here runs
+    # before, between and after two transcendentals, from a uniform start (s - x), with tile,
+    # uniform and no operands, in-register unary ops; every size around vector, group and
+    # block boundaries, bit for bit the unfused instructions.
+    rng = np.random.default_rng(28)
+    for n in [3, 17, 8 * 16 + 5, *BLOCK_SIZES]:
+        x, y = ir.Input(0, dtype, (n,)), ir.Input(1, dtype, (n,))
+        s = ir.Scalar(0, dtype)
+        acc = (s - x) * y + 0.5                    # uniform start, tile and constant operands
+        acc = ir.tanh(acc)
+        acc = -ir.abs(acc * y) / s                 # a register run between the two
+        acc = ir.exp(acc)
+        acc = (acc - x) * y * 0.25 + y             # ends with a tile operand
+        expr = ir.Expr((x, y), (s,), (acc,), (n,))
+        hosts = [values(dtype, (n,), rng), values(dtype, (n,), rng)]
+        assert_chain_is_exact(be, expr, hosts, (1.25,))

@@ -280,10 +280,60 @@ struct Impl {
     // (chain_blocks) when a step is a transcendental, whose edge-lane fix-ups call the C
     // library and clobber every vector register (a register loop around them kept its
     // accumulators in stack slots, stored and reloaded at each step): BLOCK elements at a
-    // time, step by step, each step one tight loop over the block's accumulators in a 2 KB
-    // buffer that never leaves L1. Either way one pass over the tile's memory does the work of
+    // time, each transcendental one tight loop over the block's accumulators in a 2 KB buffer
+    // that never leaves L1, each run of register steps between them one register pass over
+    // the block (chain_segment: GELU's 8 steps are 3 passes over the block, not 8). Either way one pass over the tile's memory does the work of
     // `count` instructions, and every step rounds as its own instruction would (nothing
     // contracts into an fma), so fused and unfused results agree bit for bit.
+    // The unary ops that are one vector instruction each (a chain of them and the binary ops
+    // stays in registers, see chain).
+    static constexpr bool in_registers(int op) { return op == NEG || op == ABS || op == SQRT; }
+
+    struct Operand {
+        int code;       // ChainStep::code
+        const T* x;     // the operand (a splat of W copies when uniform)
+        int64_t mask;   // -1, or 0 for a uniform operand: x[(i + k) & mask]
+    };
+
+    // K vectors from element i: acc[k] holds elements i + k W.
+    template <int K>
+    static void chain_at(const Operand& start, const Operand* steps, int count, int64_t i, B* acc) {
+        for (int k = 0; k < K; ++k) acc[k] = B::load_unaligned(start.x + ((i + k * W) & start.mask));
+        for (int s = 0; s < count; ++s) {
+            const Operand& st = steps[s];
+            const int code = st.code;
+            auto operand = [&](int k) { return B::load_unaligned(st.x + ((i + k * W) & st.mask)); };
+            if (code == ChainStep::SQUARE) {
+                for (int k = 0; k < K; ++k) acc[k] = acc[k] * acc[k];
+            } else if (code == ChainStep::CUBE) {
+                for (int k = 0; k < K; ++k) {
+                    B square = acc[k] * acc[k];
+                    keep_rounded(square);
+                    acc[k] = square * acc[k];
+                }
+            } else if (code >= ChainStep::UNARY) {   // a register op: no call, no table
+                visit_unary_op(code - ChainStep::UNARY, [&](auto c) {
+                    constexpr int OP = decltype(c)::value;
+                    if constexpr (in_registers(OP))
+                        for (int k = 0; k < K; ++k) acc[k] = apply_unary<OP>(acc[k]);
+                });
+            } else {
+                visit_binary_op(code >> 1, [&](auto c) {
+                    constexpr int OP = decltype(c)::value;
+                    if constexpr (binary_has_vector_kernel(OP)) {
+                        if (code & 1)
+                            for (int k = 0; k < K; ++k) acc[k] = apply<OP>(operand(k), acc[k]);
+                        else
+                            for (int k = 0; k < K; ++k) acc[k] = apply<OP>(acc[k], operand(k));
+                    }
+                });
+            }
+        }
+    }
+
+    // Vectors per dispatch of a register step: 8 with AVX-512's 32 vector registers (the
+    // dispatch and a division's latency spread over twice the work), 4 with 16 registers.
+    static constexpr int GROUP = sizeof(B) >= 64 ? 8 : 4;
     static constexpr int64_t BLOCK = 2048 / int64_t(sizeof(T));   // a multiple of W
 
     // dst[i] = op(src[i]) for i < n (a multiple of W); dst may be src.
@@ -354,33 +404,93 @@ struct Impl {
         }
     }
 
-    // Elements [0, n) of the chain (n a multiple of W, at most BLOCK) into dst, through acc;
-    // `steps` hold tile operands already offset to the block. The last step writes dst
-    // directly: it reads each element of the block before it stores that element's result.
-    static void chain_block(const T* start, bool start_uniform, const ChainStep* steps, int count,
-                            T* acc, T* dst, int64_t n) {
-        const T* src = start;
-        if (start_uniform) {
-            std::fill(acc, acc + n, start[0]);
-            src = acc;
+    // Whether a step is one vector instruction or a few (no call, no table: chain_at runs it).
+    static constexpr bool register_step(int code) {
+        return code < ChainStep::UNARY || code >= ChainStep::SQUARE ||
+               in_registers(code - ChainStep::UNARY);
+    }
+
+    // A run of register steps over [0, n) (n a multiple of W) from `first` into dst, four
+    // vectors at a time: one pass over the L1 block for the run instead of one per step (GELU's
+    // 5 steps before its tanh and 2 after). Every load of a group precedes its stores, so dst
+    // may be first's block or an operand's.
+#if defined(__GNUC__)
+    __attribute__((flatten))
+#endif
+    static void chain_segment(const Operand& first, const Operand* ops, int count, T* dst,
+                              int64_t n) {
+        int64_t i = 0;
+        for (; i + GROUP * W <= n; i += GROUP * W) {
+            B acc[GROUP];
+            chain_at<GROUP>(first, ops, count, i, acc);
+            for (int k = 0; k < GROUP; ++k) acc[k].store_unaligned(dst + i + k * W);
         }
-        for (int s = 0; s < count; ++s) {
-            chain_step(steps[s], src, s + 1 == count ? dst : acc, n);
+        for (; i < n; i += W) {
+            B acc[1];
+            chain_at<1>(first, ops, count, i, acc);
+            acc[0].store_unaligned(dst + i);
+        }
+    }
+
+    // Elements [0, n) of the chain (n a multiple of W, at most BLOCK) into dst, through acc;
+    // `steps` hold tile operands already offset to the block, `ops` the same as chain_at
+    // operands (uniform ones as splats), `first` the start's. A run of register steps is one
+    // chain_segment, any other step (a transcendental) one chain_step loop. The last step
+    // writes dst directly: it reads each element of the block before it stores that element's.
+    static void chain_block(const T* start, bool start_uniform, const Operand& first,
+                            const ChainStep* steps, const Operand* ops, int count, T* acc,
+                            T* dst, int64_t n) {
+        const T* src = start;
+        bool at_start = true;
+        for (int s = 0; s < count;) {
+            int e = s;
+            while (e < count && register_step(steps[e].code)) ++e;
+            if (e > s) {
+                const Operand from = at_start ? first : Operand{0, acc, -1};
+                chain_segment(from, ops + s, e - s, e == count ? dst : acc, n);
+                s = e;
+            } else {
+                if (at_start && start_uniform) {
+                    std::fill(acc, acc + n, start[0]);
+                    src = acc;
+                }
+                chain_step(steps[s], src, s + 1 == count ? dst : acc, n);
+                ++s;
+            }
             src = acc;
+            at_start = false;
         }
     }
 
     static void chain_blocks(const T* start, bool start_uniform, const ChainStep* steps,
                              int count, T* out, int64_t n, bool stream) {
         alignas(64) T acc[BLOCK];
+        alignas(64) T splat[CHAIN_STEPS + 1][W];
         ChainStep at[CHAIN_STEPS];
+        Operand ops[CHAIN_STEPS];
         std::copy(steps, steps + count, at);
+        auto operand = [&](int code, const T* x, bool uniform, int slot) {
+            if (!uniform || x == nullptr) return Operand{code, x, -1};
+            std::fill(splat[slot], splat[slot] + W, x[0]);
+            return Operand{code, splat[slot], 0};
+        };
+        for (int s = 0; s < count; ++s)
+            ops[s] = operand(steps[s].code, static_cast<const T*>(steps[s].x), steps[s].uniform, s);
+        const Operand first = operand(0, start, start_uniform, CHAIN_STEPS);
         // The block [i, i + m) (m a multiple of W) into dst: out may be the start or an operand
         // (the same elements; run() copies any other overlap away).
         auto block = [&](int64_t i, int64_t m, T* dst) {
-            for (int s = 0; s < count; ++s)
-                if (steps[s].x && !steps[s].uniform) at[s].x = static_cast<const T*>(steps[s].x) + i;
-            chain_block(start_uniform ? start : start + i, start_uniform, at, count, acc, dst, m);
+            Operand moved[CHAIN_STEPS];
+            for (int s = 0; s < count; ++s) {
+                moved[s] = ops[s];
+                if (steps[s].x && !steps[s].uniform) {
+                    at[s].x = static_cast<const T*>(steps[s].x) + i;
+                    moved[s].x += i;
+                }
+            }
+            const Operand head = start_uniform ? first : Operand{0, start + i, -1};
+            chain_block(start_uniform ? start : start + i, start_uniform, head, at, moved, count,
+                        acc, dst, m);
         };
         // Elements [i, j), fewer than a vector, through padded copies: the same formula.
         auto few = [&](int64_t i, int64_t j) {
@@ -399,7 +509,13 @@ struct Impl {
                 std::copy(start + i, start + j, pad[CHAIN_STEPS]);
                 head = pad[CHAIN_STEPS];
             }
-            chain_block(head, start_uniform, local, count, acc, acc, W);
+            Operand padded[CHAIN_STEPS];
+            for (int s = 0; s < count; ++s)
+                padded[s] = local[s].x && !local[s].uniform
+                                ? Operand{local[s].code, static_cast<const T*>(local[s].x), -1}
+                                : ops[s];
+            const Operand from = start_uniform ? first : Operand{0, head, -1};
+            chain_block(head, start_uniform, from, local, padded, count, acc, acc, W);
             std::copy(acc, acc + (j - i), out + i);
         };
         int64_t i = 0;
@@ -424,52 +540,6 @@ struct Impl {
         }
         if (i < n) few(i, n);
     }
-    // The unary ops that are one vector instruction each (a chain of them and the binary ops
-    // stays in registers, see chain).
-    static constexpr bool in_registers(int op) { return op == NEG || op == ABS || op == SQRT; }
-
-    struct Operand {
-        int code;       // ChainStep::code
-        const T* x;     // the operand (a splat of W copies when uniform)
-        int64_t mask;   // -1, or 0 for a uniform operand: x[(i + k) & mask]
-    };
-
-    // K vectors from element i: acc[k] holds elements i + k W.
-    template <int K>
-    static void chain_at(const Operand& start, const Operand* steps, int count, int64_t i, B* acc) {
-        for (int k = 0; k < K; ++k) acc[k] = B::load_unaligned(start.x + ((i + k * W) & start.mask));
-        for (int s = 0; s < count; ++s) {
-            const Operand& st = steps[s];
-            const int code = st.code;
-            auto operand = [&](int k) { return B::load_unaligned(st.x + ((i + k * W) & st.mask)); };
-            if (code == ChainStep::SQUARE) {
-                for (int k = 0; k < K; ++k) acc[k] = acc[k] * acc[k];
-            } else if (code == ChainStep::CUBE) {
-                for (int k = 0; k < K; ++k) {
-                    B square = acc[k] * acc[k];
-                    keep_rounded(square);
-                    acc[k] = square * acc[k];
-                }
-            } else if (code >= ChainStep::UNARY) {   // a register op: no call, no table
-                visit_unary_op(code - ChainStep::UNARY, [&](auto c) {
-                    constexpr int OP = decltype(c)::value;
-                    if constexpr (in_registers(OP))
-                        for (int k = 0; k < K; ++k) acc[k] = apply_unary<OP>(acc[k]);
-                });
-            } else {
-                visit_binary_op(code >> 1, [&](auto c) {
-                    constexpr int OP = decltype(c)::value;
-                    if constexpr (binary_has_vector_kernel(OP)) {
-                        if (code & 1)
-                            for (int k = 0; k < K; ++k) acc[k] = apply<OP>(operand(k), acc[k]);
-                        else
-                            for (int k = 0; k < K; ++k) acc[k] = apply<OP>(acc[k], operand(k));
-                    }
-                });
-            }
-        }
-    }
-
     // flatten: chain_at and the step dispatch inlined, so the K accumulators are registers
     // (the transcendentals, whose edge-lane fix-ups call the C library and clobber every
     // vector register, are not among its steps: with them the accumulators lived in stack
@@ -512,12 +582,12 @@ struct Impl {
         if (stream) {   // streamed stores need aligned addresses: the first elements apart
             const int64_t peel = to_vector_alignment(out, n);
             if (peel) few(0, peel);
-            // Four vectors per dispatch of a step here too: one vector per dispatch made the
+            // GROUP vectors per dispatch of a step here too: one vector per dispatch made the
             // streamed (large) case pay the step dispatch four times as often.
-            for (i = peel; i + 4 * W <= n; i += 4 * W) {
-                B acc[4];
-                chain_at<4>(first, ops, count, i, acc);
-                for (int k = 0; k < 4; ++k) store_stream(out + i + k * W, acc[k]);
+            for (i = peel; i + GROUP * W <= n; i += GROUP * W) {
+                B acc[GROUP];
+                chain_at<GROUP>(first, ops, count, i, acc);
+                for (int k = 0; k < GROUP; ++k) store_stream(out + i + k * W, acc[k]);
             }
             for (; i + W <= n; i += W) {
                 B acc[1];
@@ -528,12 +598,12 @@ struct Impl {
             _mm_sfence();
 #endif
         } else {
-            // Four vectors per dispatch of a step; every load of a block precedes its stores,
+            // GROUP vectors per dispatch of a step; every load of a block precedes its stores,
             // so out may be the start or an operand.
-            for (; i + 4 * W <= n; i += 4 * W) {
-                B acc[4];
-                chain_at<4>(first, ops, count, i, acc);
-                for (int k = 0; k < 4; ++k) acc[k].store_unaligned(out + i + k * W);
+            for (; i + GROUP * W <= n; i += GROUP * W) {
+                B acc[GROUP];
+                chain_at<GROUP>(first, ops, count, i, acc);
+                for (int k = 0; k < GROUP; ++k) acc[k].store_unaligned(out + i + k * W);
             }
             for (; i + W <= n; i += W) {
                 B acc[1];
