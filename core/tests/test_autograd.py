@@ -685,3 +685,24 @@ def test_mark_non_differentiable_matches_torch(which):
         assert ours[:2] == [True, False] and ours[3] == [8.0, 6.0, 8.0]   # 7 + sign(x)
     else:                   # not differentiable: only the product's own path gives x a gradient
         assert ours[:3] == [False, True, False]
+
+
+def test_leaf_grads_are_detached_and_unaliased_when_stored_without_a_copy():
+    # AccumulateGrad keeps a gradient made in the pass as it is (no second Tensor): it must
+    # still be outside the graph, and two leaves fed one storage (add's backward hands both
+    # inputs the same tensor) must not share it.
+    import numpy as np
+    import micrograd as mg
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    b = mg.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()
+    for g in (a.grad, b.grad):
+        assert g.grad_fn is None and not g.requires_grad and g._base is None
+    a.grad.mul_(10)                       # an in-place update of one leaf's grad ...
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])   # ... leaves the other's alone
+    # a gradient the user passes in that requires grad is detached before it is stored
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    seed = mg.tensor([0.5, 0.25], requires_grad=True)
+    x.backward(seed)
+    assert x.grad.grad_fn is None and not x.grad.requires_grad
+    np.testing.assert_array_equal(x.grad.numpy(), [0.5, 0.25])

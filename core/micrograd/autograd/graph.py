@@ -116,8 +116,13 @@ class AccumulateGrad(Node):
         if leaf._grad is None:
             if not create_graph:
                 # Store a detached tensor, copying only when this storage was already handed to
-                # another leaf in this pass (so an in-place update of one grad cannot leak).
-                grad = grad.detach() if id(grad._data) not in fresh_storages else grad.clone().detach()
+                # another leaf in this pass (so an in-place update of one grad cannot leak). A
+                # gradient computed in this pass (under no_grad, not a view) is detached
+                # already: it is stored as it is, with no second Tensor for the same array.
+                if id(grad._data) in fresh_storages:
+                    grad = grad.clone().detach()
+                elif grad.requires_grad or grad._base is not None or grad._writeback is not None:
+                    grad = grad.detach()
                 fresh_storages.add(id(grad._data))
             if grad._dtype is leaf._dtype and grad._backend is leaf._backend:
                 leaf._grad = grad       # the setter's checks, shape done above
@@ -244,7 +249,9 @@ def _check_hook_result(hook, grad, result) -> None:
                            f"None or a tensor of the same shape and dtype")
 
 
-def _edge(tensor) -> Node | None:
+def edge(tensor) -> Node | None:
+    """The node that receives ``tensor``'s gradient: its ``grad_fn``, else (a leaf) its
+    :class:`AccumulateGrad`, made on first use; ``None`` when it does not require grad."""
     if not tensor.requires_grad:
         return None
     if tensor.grad_fn is not None:
@@ -257,15 +264,10 @@ def _edge(tensor) -> Node | None:
 
 def record(node: Node, inputs: tuple, out) -> None:
     """Attach ``node`` as ``out``'s ``grad_fn`` with edges to ``inputs``."""
-    edges = []
-    for t in inputs:       # _edge inlined: this runs once per recorded op
-        if t is None or not t.requires_grad:
-            edges.append(None)
-        elif t.grad_fn is not None:
-            edges.append(t.grad_fn)
-        else:
-            edges.append(t._accumulator or _edge(t))
-    node.next_functions = tuple(edges)
+    # edge() inlined (a node is never falsy): this runs once per recorded op
+    node.next_functions = tuple([
+        (t.grad_fn or t._accumulator or edge(t)) if t is not None and t.requires_grad else None
+        for t in inputs])
     out.requires_grad = True
     out.grad_fn = node
     if node.saves_output:
@@ -296,7 +298,7 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
                                f"{tuple(out.shape)}.")
         elif grad._dtype is not out._dtype:
             grad = grad.to(out._dtype)      # as PyTorch: gradients take their tensor's dtype
-        roots.append((_edge(out), grad))
+        roots.append((edge(out), grad))
 
     # Count, for every reachable node, how many edges lead into it.
     # A node is walked once: when it is first counted, or from the start if it is a root.
@@ -321,7 +323,7 @@ def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: boo
         for i, t in enumerate(inputs):
             if not t.requires_grad:
                 raise RuntimeError(f"input {i} of autograd.grad does not require grad")
-            captures[_edge(t)] = i
+            captures[edge(t)] = i
     captured: list = [None] * (len(inputs) if inputs is not None else 0)
 
     # Pending gradients per node (a Tensor, or a DeferredGrad until a node takes it). The
@@ -418,7 +420,7 @@ def register_hook(self, hook) -> RemovableHandle:
     replaces the gradient."""
     if not self.requires_grad:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-    return _edge(self).register_prehook(hook)
+    return edge(self).register_prehook(hook)
 
 
 @surface(function=False)
@@ -433,7 +435,7 @@ def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
     if not self.is_leaf:
         raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
                            "tensors; use register_hook for gradients of non-leaf tensors")
-    node = _edge(self)
+    node = edge(self)
     if node._post_hooks is None:
         node._post_hooks = []
     return RemovableHandle(node._post_hooks, hook)

@@ -30,10 +30,13 @@ class Op(Node):
         first = inputs[0]
         out = Tensor._make(data, node.out_dtype or first._dtype, first._backend)
         if _grad_state.enabled and out._dtype.kind == "f":
-            for t in inputs:
-                if t is not None and t.requires_grad:
-                    record(node, inputs, out)
-                    break
+            if first.requires_grad:     # the common case: no loop over the inputs
+                record(node, inputs, out)
+            else:
+                for t in inputs:
+                    if t is not None and t.requires_grad:
+                        record(node, inputs, out)
+                        break
         return out
 
 

@@ -11,26 +11,37 @@ import math
 from typing import Callable
 
 from .. import dtypes
+from ..autograd import grad_mode
+from ..autograd.graph import record
 from ..tensor import Tensor, surface
 from .arrays import wrong_result_shape
 from .base import Op, to_dtype
 
 
+_grad_state = grad_mode.state      # bound once: read by every op
+
+
 class Unary(Op):
-    """An elementwise op the contract provides as ``backend.unary(op_name, x)``."""
+    """An elementwise op the contract provides as ``backend.unary(op_name, x)``. Like
+    ``Binary``, ``apply`` is specialised: no node is built unless the graph is recorded (the
+    backward pass's own negations and cosines build none)."""
 
     op_name = ""
-
-    def forward(self, x):
-        if self.saves_input:
-            self._saved = ((x, x._version[0]),)      # save_for_backward(x), without its frames
-        data = x._backend.unary(self.op_name, x._data)
-        if data.shape != x._data.shape:       # a cheap invariant, always checked
-            wrong_result_shape(x._backend, f"unary({self.op_name!r})", data.shape,
-                               x._data.shape)
-        return data
-
     saves_input = False
+
+    @classmethod
+    def apply(cls, x) -> Tensor:
+        be, xd = x._backend, x._data
+        data = be.unary(cls.op_name, xd)
+        if data.shape != xd.shape:            # a cheap invariant, always checked
+            wrong_result_shape(be, f"unary({cls.op_name!r})", data.shape, xd.shape)
+        out = Tensor._make(data, cls.out_dtype or x._dtype, be)
+        if x.requires_grad and _grad_state.enabled and out._dtype.kind == "f":
+            node = cls()
+            if cls.saves_input:
+                node._saved = ((x, x._version[0]),)   # save_for_backward(x), without its frames
+            record(node, (x,), out)
+        return out
 
 
 # The differentiable unary ops: name -> (what backward reads, the gradient of the input given

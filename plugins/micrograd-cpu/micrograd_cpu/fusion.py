@@ -26,7 +26,7 @@ from typing import Any, Sequence
 from micrograd import dtypes
 from micrograd.fusion import formulas, ir
 
-from . import _core
+from . import _core, jit
 
 # Instruction kinds, numbered as in src/fusion.cpp.
 LOAD, UNARY, BINARY, WHERE, CAST, CHAIN = range(6)
@@ -87,7 +87,8 @@ def compile_elementwise(expr: ir.Expr) -> CpuFusedKernel | Any:
         lowering.code, lowering.registers, operand_dtypes, operand_shapes,
         lowering.output_registers, [_CODE[o.dtype] for o in expr.outputs], list(expr.shape),
         inputs=len(expr.inputs), constants=constants)
-    return CpuFusedKernel(expr, program)
+    # large expressions compiled by the system compiler where one runs (jit.py), else this
+    return jit.wrap(expr, CpuFusedKernel(expr, program))
 
 
 class _Unsupported(Exception):

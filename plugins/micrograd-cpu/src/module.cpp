@@ -38,4 +38,5 @@ PYBIND11_MODULE(_core, m) {
     init_optim(m);
     init_fusion(m);
     init_runtime(m);
+    init_jit(m);
 }

@@ -40,3 +40,11 @@ def host_values(dtype, shape, rng, *, positive=False):
         from micrograd.backends.numpy_backend import bf16_to_f32, f32_to_bf16
         return bf16_to_f32(f32_to_bf16(x.astype(np.float32)))
     return x.astype(dtype.numpy)
+
+
+@pytest.fixture(autouse=True)
+def _interpreter_unless_testing_the_jit(request, monkeypatch):
+    """The fused-kernel tests test the interpreter (src/fusion.cpp), and must not pay compiles:
+    the runtime-compiled tier is off outside test_jit.py (which turns it on for itself)."""
+    if request.module.__name__ != "test_jit":
+        monkeypatch.setenv("MICROGRAD_CPU_JIT", "0")

@@ -20,6 +20,14 @@ CASES = [  # (N, Cin, H, W, Cout, K, stride, padding, output_padding, groups, di
     (2, 3, 6, 6, 3, 3, 1, 1, 0, 1, 1),     # stride 1, "same": conv2d's shifted-plane path
     (2, 16, 7, 16, 8, 3, 1, 1, 0, 1, 1),   # stride 1, 3x3, 8+ channels, 16 wide: Winograd
     (1, 8, 5, 16, 12, 3, 1, 0, 0, 1, 1),   # the same, padding 0 (conv2d's padding 2)
+    # stride > 1, dilation 1, kernel >= stride, 8+ output channels a group: sub-pixel phases
+    # (one stride-1 GEMM each); the first case above has 6, the col2im route
+    (9, 12, 4, 6, 10, 4, 2, 1, 0, 1, 1),   # the DCGAN layer's 4x4 s2 p1, blocks of samples
+    (3, 8, 5, 3, 16, 4, 2, 2, 1, 2, 1),    # groups, output_padding, padding 2
+    (2, 6, 4, 5, 8, 5, 3, 1, 2, 1, 1),     # stride 3: phases with 2 and 1 sub-kernel taps
+    (2, 4, 3, 3, 9, 2, 2, 0, 0, 1, 1),     # kernel == stride: one tap a phase
+    (1, 3, 4, 4, 8, 3, 2, 3, 0, 1, 1),     # padding > kernel / 2: phases start inside
+    (2, 4, 3, 3, 8, 1, 2, 0, 1, 1, 1),     # 1x1 stride 2: kernel < stride, col2im route
 ]
 
 
