@@ -19,6 +19,7 @@ from ... import fusion
 from ...autograd import grad as autograd_grad
 from ...autograd import grad_mode
 from ...autograd.function import Function
+from ...decompositions.dispatch import call_optional
 from ...fusion import formulas, ir
 from ...ops.activation import relu
 from ...ops.movement import cat, stack
@@ -68,18 +69,14 @@ def _gru_step(xw, state, w_hh, b_hh, w_hr=None):
 
 @lru_cache(maxsize=64)
 def _lstm_cell_expr(dtype, shape: tuple[int, ...]) -> ir.Expr:
-    """Inputs: the four gates' input projections (x W_ih^T + biases), the four gates' recurrent
-    products (h W_hh^T), c_prev. Outputs: h, c, then i, f, g, o, tanh(c) (saved for
-    backward)."""
+    """Inputs: the four gates' pre-activations (x W_ih^T + biases + h W_hh^T), c_prev.
+    Outputs: h, c, then i, f, g, o, tanh(c) (saved for backward)."""
     sigmoid = formulas.ACTIVATIONS["sigmoid"][0]
-    x_i, x_f, x_g, x_o, r_i, r_f, r_g, r_o, c_prev = (ir.Input(k, dtype, shape)
-                                                      for k in range(9))
-    i, f, o = sigmoid(x_i + r_i), sigmoid(x_f + r_f), sigmoid(x_o + r_o)
-    g = ir.tanh(x_g + r_g)
+    z_i, z_f, z_g, z_o, c_prev = (ir.Input(k, dtype, shape) for k in range(5))
+    i, f, o, g = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o), ir.tanh(z_g)
     c = f * c_prev + i * g
     tanh_c = ir.tanh(c)
-    return ir.Expr((x_i, x_f, x_g, x_o, r_i, r_f, r_g, r_o, c_prev), (),
-                   (o * tanh_c, c, i, f, g, o, tanh_c), shape)
+    return ir.Expr((z_i, z_f, z_g, z_o, c_prev), (), (o * tanh_c, c, i, f, g, o, tanh_c), shape)
 
 
 @lru_cache(maxsize=64)
@@ -102,8 +99,9 @@ class _LSTMSequence(Function):
     """One LSTM layer and direction over a whole sequence as one graph node.
 
     Composed step by step, a sequence of T steps records about 15 nodes per step; this runs it
-    on backend arrays: per step one matrix product (h W_hh^T) and one fused gate kernel that
-    writes h, c and the saved activations into preallocated (T, N, H) buffers; back through
+    on backend arrays: per step one matrix product (h W_hh^T), the step's ``xw`` added into it
+    in place, and one fused gate kernel that writes h, c and the saved activations into
+    preallocated (T, N, H) buffers (their row views built once, for backward too); back through
     time, per step one fused kernel for the gate gradients, one copy of them into the
     (T, N, 4H) gradient of ``xw`` and one product with W_hh; W_hh's gradient is one product
     over all steps. ``xw`` is the input projection plus both biases, (T, N, 4H).
@@ -141,15 +139,24 @@ class _LSTMSequence(Function):
         be.copy_(packed_rows[h0_row], be.reshape(h0._data, shape))
         be.copy_(cell_rows[order[0]], be.reshape(c0._data, shape))
         w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
+        # Each step's outputs listed once: h, the next step's c_prev (the final c last), then
+        # the saved activations.
+        outs = {t: [packed_rows[h_rows[t]],
+                    packed_rows[steps + 1] if n == steps - 1 else cell_rows[order[n + 1]],
+                    *(rows[t] for rows in saved_rows)] for n, t in enumerate(order)}
+        gate_slices = [slice(k * hidden, (k + 1) * hidden, 1) for k in range(4)]
+        x_rows = _all_rows(be, x)
 
         def step(n, t, prev, rec):
-            c_out = packed_rows[steps + 1] if n == steps - 1 else cell_rows[order[n + 1]]
-            fusion.run(be, expr, _gates(be, x, t, 4, hidden) + _gates(be, rec, 0, 4, hidden)
-                       + [cell_rows[t]],
-                       out=[packed_rows[h_rows[t]], c_out, *(rows[t] for rows in saved_rows)])
+            # The step's projection added into its fresh recurrent product in place: the gate
+            # kernel then takes four gate views of one array, not eight of two.
+            call_optional(be, "binary_", dt, "add", rec, rec, x_rows[t])
+            fusion.run(be, expr, _gates(be, rec, 0, gate_slices) + [cell_rows[t]],
+                       out=outs[t])
         _forward_steps(be, packed_rows, h0_row, h_rows, order, w_t, step)
         ctx.save_for_backward(xw, h0, c0, w_hh)
-        ctx.arrays = (packed, cells, saved)
+        # The row views go to backward too: it reads the same rows, views built once.
+        ctx.arrays = (packed, cell_rows, saved_rows)
         ctx.reverse = reverse
         return Tensor._make(packed, dt, be)
 
@@ -158,7 +165,7 @@ class _LSTMSequence(Function):
         if grad_mode.is_grad_enabled():
             return _LSTMSequence._differentiable_backward(ctx, grad)
         xw, h0, c0, w_hh = ctx.saved_tensors
-        packed, cells, saved = ctx.arrays
+        packed, cell_rows, saved_rows = ctx.arrays
         be, dt = xw._backend, xw._dtype
         steps, batch, gates = xw.shape
         hidden = gates // 4
@@ -172,22 +179,24 @@ class _LSTMSequence(Function):
         w = be.reshape(_transposed_of_dense_transpose(be, w_hh._data), (1, gates, hidden))
         # The cell state's gradient, carried back step by step in place (a fused kernel reads
         # every input before it writes an output).
+        g_rows = _all_rows(be, g)
         d_c = be.full(shape, 0, dt)
-        be.copy_(d_c, _row(be, g, steps + 1))
-        g_rows, cell_rows = _all_rows(be, g), _all_rows(be, cells)
-        saved_rows = [_all_rows(be, a) for a in saved]
+        be.copy_(d_c, g_rows[steps + 1])
         d_xw_rows = _all_rows(be, d_xw)
-        d_xw_nkh = [be.reshape(row, (batch, 4, hidden)) for row in d_xw_rows]
+        exprs = {recurrent: _lstm_cell_backward_expr(dt, shape, recurrent)
+                 for recurrent in (False, True)}
+        outs = scratch_gates + [d_c]
 
         def step(t, d_rec):
-            expr = _lstm_cell_backward_expr(dt, shape, d_rec is not None)
-            inputs = [g_rows[h_rows[t]]] + ([d_rec] if d_rec is not None else []) \
-                + [d_c] + [rows[t] for rows in saved_rows] + [cell_rows[t]]
-            fusion.run(be, expr, inputs, out=scratch_gates + [d_c])
-            be.copy_(d_xw_nkh[t], scratch_nkh)
+            saved_t = [d_c, *(rows[t] for rows in saved_rows), cell_rows[t]]
+            if d_rec is None:
+                fusion.run(be, exprs[False], [g_rows[h_rows[t]], *saved_t], out=outs)
+            else:
+                fusion.run(be, exprs[True], [g_rows[h_rows[t]], d_rec, *saved_t], out=outs)
+            be.copy_(be.reshape(d_xw_rows[t], (batch, 4, hidden)), scratch_nkh)
             return d_xw_rows[t]
         d_rec = _backward_steps(be, order, w, step)
-        d_h0 = be.binary("add", d_rec, _row(be, g, h0_row))
+        d_h0 = be.binary("add", d_rec, g_rows[h0_row])
         # W_hh's gradient over all steps at once: dZ^T (4H, T*N) @ H_prev (T*N, H).
         prev = be.slice(packed, (slice(0, steps, 1) if not ctx.reverse
                                  else slice(1, steps + 1, 1), slice(0, batch, 1),
@@ -302,16 +311,17 @@ class _GRUSequence(Function):
         packed_rows, saved_rows = _all_rows(be, packed), [_all_rows(be, a) for a in saved]
         be.copy_(packed_rows[h0_row], be.reshape(h0._data, shape))
         w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
+        gate_slices = [slice(k * hidden, (k + 1) * hidden, 1) for k in range(3)]
         biases = [] if b_hh is None else \
-            _gates(be, be.reshape(b_hh._data, (1, 1, gates)), 0, 3, hidden)
+            _gates(be, be.reshape(b_hh._data, (1, 1, gates)), 0, gate_slices)
+        outs = {t: [packed_rows[h_rows[t]], *(rows[t] for rows in saved_rows)] for t in order}
 
         def step(n, t, prev, rec):
-            fusion.run(be, expr, _gates(be, x, t, 3, hidden) + _gates(be, rec, 0, 3, hidden)
-                       + biases + [prev],
-                       out=[packed_rows[h_rows[t]], *(rows[t] for rows in saved_rows)])
+            fusion.run(be, expr, _gates(be, x, t, gate_slices) + _gates(be, rec, 0, gate_slices)
+                       + biases + [prev], out=outs[t])
         _forward_steps(be, packed_rows, h0_row, h_rows, order, w_t, step)
         ctx.save_for_backward(xw, h0, w_hh, b_hh)
-        ctx.arrays = (packed, saved)
+        ctx.arrays = (packed, packed_rows, saved_rows)     # the row views, for backward too
         ctx.reverse = reverse
         return Tensor._make(packed, dt, be)
 
@@ -320,7 +330,7 @@ class _GRUSequence(Function):
         if grad_mode.is_grad_enabled():
             return _GRUSequence._differentiable_backward(ctx, grad)
         xw, h0, w_hh, b_hh = ctx.saved_tensors
-        packed, saved = ctx.arrays
+        packed, packed_rows, saved_rows = ctx.arrays
         be, dt = xw._backend, xw._dtype
         steps, batch, gates = xw.shape
         hidden = gates // 3
@@ -338,12 +348,13 @@ class _GRUSequence(Function):
             (3, batch, hidden)), (1, 0, 2)) for j in range(2)]
         w = be.reshape(_transposed_of_dense_transpose(be, w_hh._data), (1, gates, hidden))
         d_direct = be.full(shape, 0, dt)      # updated in place
-        g_rows, packed_rows = _all_rows(be, g), _all_rows(be, packed)
-        saved_rows = [_all_rows(be, a) for a in saved]
+        g_rows = _all_rows(be, g)
         d_xw_rows, d_hw_rows = _all_rows(be, d_xw), _all_rows(be, d_hw)
+        exprs = {recurrent: _gru_cell_backward_expr(dt, shape, recurrent)
+                 for recurrent in (False, True)}
 
         def step(t, d_rec):
-            expr = _gru_cell_backward_expr(dt, shape, d_rec is not None)
+            expr = exprs[d_rec is not None]
             inputs = [g_rows[h_rows[t]]] + ([d_rec, d_direct] if d_rec is not None else []) \
                 + [rows[t] for rows in saved_rows] + [packed_rows[t + int(ctx.reverse)]]
             fusion.run(be, expr, inputs, out=scratch_outs + [d_direct])
@@ -351,7 +362,7 @@ class _GRUSequence(Function):
                 be.copy_(be.reshape(total[t], (batch, 3, hidden)), part)
             return d_hw_rows[t]
         d_rec = _backward_steps(be, order, w, step)
-        d_h0 = be.binary("add", be.binary("add", d_rec, d_direct), _row(be, g, h0_row))
+        d_h0 = be.binary("add", be.binary("add", d_rec, d_direct), g_rows[h0_row])
         prev = be.slice(packed, (slice(0, steps, 1) if not ctx.reverse
                                  else slice(1, steps + 1, 1), slice(0, batch, 1),
                                  slice(0, hidden, 1)))
@@ -420,7 +431,8 @@ class _RNNSequence(Function):
             fusion.run(be, expr, [x_rows[t], rec], out=[packed_rows[h_rows[t]]])
         _forward_steps(be, packed_rows, h0_row, h_rows, order, w_t, step)
         ctx.save_for_backward(xw, h0, w_hh)
-        ctx.packed, ctx.relu, ctx.reverse = packed, relu, reverse
+        ctx.packed, ctx.packed_rows = packed, packed_rows     # the row views, for backward too
+        ctx.relu, ctx.reverse = relu, reverse
         return Tensor._make(packed, dt, be)
 
     @staticmethod
@@ -436,16 +448,18 @@ class _RNNSequence(Function):
         g = grad._data
         d_xw = be.full((steps, batch, hidden), 0, dt)
         w = be.reshape(_transposed_of_dense_transpose(be, w_hh._data), (1, hidden, hidden))
-        packed_rows, g_rows, d_xw_rows = (_all_rows(be, a) for a in (packed, g, d_xw))
+        packed_rows, g_rows, d_xw_rows = ctx.packed_rows, _all_rows(be, g), _all_rows(be, d_xw)
+        exprs = {recurrent: _rnn_cell_backward_expr(dt, shape, ctx.relu, recurrent)
+                 for recurrent in (False, True)}
 
         def step(t, d_rec):
-            expr = _rnn_cell_backward_expr(dt, shape, ctx.relu, d_rec is not None)
+            expr = exprs[d_rec is not None]
             inputs = [packed_rows[h_rows[t]], g_rows[h_rows[t]]]
             fusion.run(be, expr, inputs + ([d_rec] if d_rec is not None else []),
                        out=[d_xw_rows[t]])
             return d_xw_rows[t]
         d_rec = _backward_steps(be, order, w, step)
-        d_h0 = be.binary("add", d_rec, _row(be, g, h0_row))
+        d_h0 = be.binary("add", d_rec, g_rows[h0_row])
         prev = be.slice(packed, (slice(int(ctx.reverse), steps + int(ctx.reverse), 1),
                                  slice(0, batch, 1), slice(0, hidden, 1)))
         d_w = be.matmul(be.permute(be.reshape(d_xw, (steps * batch, hidden)), (1, 0)),
@@ -477,10 +491,11 @@ def _transposed_of_dense_transpose(be, w):
     return be.permute(be.contiguous(be.permute(w, (1, 0))), (1, 0))
 
 
-def _gates(be, x, index: int, count: int, hidden: int) -> list:
-    """The ``count`` gates of row ``index`` of a (rows, N, count * H) array, (1, N, H) views."""
+def _gates(be, x, index: int, gate_slices: list) -> list:
+    """The gates of row ``index`` of a (rows, N, count * H) array, (1, N, H) views;
+    ``gate_slices`` holds each gate's slice of the last dimension (built once per sequence)."""
     rows = (slice(index, index + 1, 1), slice(0, x.shape[1], 1))
-    return [be.slice(x, rows + (slice(k * hidden, (k + 1) * hidden, 1),)) for k in range(count)]
+    return [be.slice(x, rows + (gate,)) for gate in gate_slices]
 
 
 def _composed_direction(step, xw, state, w_hh, b_hh, w_hr, reverse: bool):
