@@ -288,9 +288,8 @@ static inline float mg_pow2i(int n) {
     v.u = (uint32_t)(n + 127) << 23;
     return v.f;
 }
-static inline float mg_expf(float x) {
-    float c = x > -104.0f ? x : -104.0f;
-    c = c < 89.0f ? c : 89.0f;
+/* e^c for c in [-104, 89], no range checks */
+static inline float mg_exp_in_range(float c) {
     float n = rintf(c * 1.44269504088896341f);
     float r = fmaf(n, -0.693359375f, c);
     r = fmaf(n, 2.12194440e-4f, r);
@@ -303,7 +302,11 @@ static inline float mg_expf(float x) {
     float y = fmaf(p, r * r, r) + 1.0f;
     int k = (int)n;
     int h = k >> 1;
-    y = y * mg_pow2i(h) * mg_pow2i(k - h);
+    return y * mg_pow2i(h) * mg_pow2i(k - h);
+}
+static inline float mg_expf(float x) {
+    float c = x > -104.0f ? x : -104.0f;
+    float y = mg_exp_in_range(c < 89.0f ? c : 89.0f);
     y = x > 88.72283935546875f ? INFINITY : y;
     y = x < -103.972084045410f ? 0.0f : y;
     return x != x ? x + x : y;
@@ -318,18 +321,7 @@ static inline float mg_tanhf(float x) {
     p = fmaf(p, w, 1.33314422036e-1f);
     p = fmaf(p, w, -3.33332819422e-1f);
     float small = fmaf(p * w, z, z);
-    /* exp(2 min(|x|, 20)) in [1, e^40]: mg_expf's steps without its range selects */
-    float c = 2.0f * (z < 20.0f ? z : 20.0f);
-    float n = rintf(c * 1.44269504088896341f);
-    float r = fmaf(n, -0.693359375f, c);
-    r = fmaf(n, 2.12194440e-4f, r);
-    float q = 1.9875691500e-4f;
-    q = fmaf(q, r, 1.3981999507e-3f);
-    q = fmaf(q, r, 8.3334519073e-3f);
-    q = fmaf(q, r, 4.1665795894e-2f);
-    q = fmaf(q, r, 1.6666665459e-1f);
-    q = fmaf(q, r, 5.0000001201e-1f);
-    float e = (fmaf(q, r * r, r) + 1.0f) * mg_pow2i((int)n);
+    float e = mg_exp_in_range(2.0f * (z < 20.0f ? z : 20.0f));   /* in [1, e^40] */
     float big = 1.0f - 2.0f / (e + 1.0f);
     float t = z < 0.625f ? small : big;
     return copysignf(z != z ? z : t, x);
