@@ -1,4 +1,6 @@
-"""conv2d forward + backward on a small CNN layer shape (NCHW, 3 x 3, padding 1)."""
+"""conv2d forward + backward on CNN layer shapes (NCHW, 3 x 3, padding 1): the digits CNN's two
+layers (8 x 8 images, 1 -> 16 and 16 -> 32 channels), a small CNN layer (32 x 32, 16 channels)
+and a ResNet-style stage (56 x 56, 64 channels)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ from . import Workload, randn
 from .nnlib import submodule
 
 # batch, in channels, height = width, out channels
-SHAPES = {"smoke": ((4, 4, 8, 8),), "full": ((32, 16, 32, 32),)}
+SHAPES = {"smoke": ((4, 4, 8, 8),),
+          "full": ((64, 1, 8, 16), (64, 16, 8, 32), (32, 16, 32, 16), (4, 64, 56, 64))}
 
 
 def _conv_torchlike(fw, size):

@@ -12,8 +12,10 @@ others)."""
 import pytest
 import torch
 import torch.nn.functional as F
+from micrograd import dtypes
 
 from conv_reference import check_pair, pool_threads
+from torch_arrays import arr, host
 
 CASES = [  # (N, C, H, W, O, K, stride, padding, groups, dilation)
     (3, 8, 5, 7, 6, 1, 1, 0, 1, 1),        # pointwise, several samples a block
@@ -86,3 +88,33 @@ def test_pointwise_and_banded_conv_transpose2d_pair_matches_torch(be, case, nthr
                    lambda x, wt: be.conv_transpose2d(x, wt, *geometry),
                    lambda gy, x, wt: be.conv_transpose2d_backward(gy, x, wt, *geometry),
                    (n, cin, h, w), (cin, cout // g, k, k), torch.float32, seed=sum(case))
+
+
+@pytest.mark.parametrize("case", [
+    (13, 8, 6, 16, 8, 3, 1, 1, 1, 1),      # Winograd, blocks of several samples
+    (3, 64, 30, 30, 64, 3, 1, 1, 1, 1),    # Winograd, blocks of tile rows
+    (12, 6, 9, 8, 5, 3, 2, 1, 1, 1),       # im2col, stride 2
+    (16, 4, 6, 6, 4, 3, 1, 1, 2, 1),       # im2col "same" with groups
+])
+@pytest.mark.parametrize("nthreads", [2, 4])
+def test_conv2d_weight_gradient_is_the_same_on_every_run(be, case, nthreads):
+    # The chunks' partial weight gradients are added in chunk order, not the order they
+    # finish in: repeated runs must agree bit for bit (and with torch). Two partials add the
+    # same either way round; from three on (four threads) the order shows.
+    n, c, h, w, o, k, s, p, g, d = case
+    geometry = ((s, s), (p, p), (d, d), g)
+    torch.manual_seed(sum(case))
+    x, wt = torch.randn(n, c, h, w), torch.randn(o, c // g, k, k)
+    y = F.conv2d(x, wt, None, s, p, d, g)
+    gy = torch.randn(y.shape)
+    xa, wa, gya = arr(be, x, dtypes.float32), arr(be, wt, dtypes.float32), \
+        arr(be, gy, dtypes.float32)
+    with pool_threads(nthreads):
+        first = host(be, be.conv2d_backward(gya, xa, wa, *geometry)[1])
+        for _ in range(20):
+            again = host(be, be.conv2d_backward(gya, xa, wa, *geometry)[1])
+            assert torch.equal(again, first), \
+                f"grad_w differs between runs at {nthreads} threads"
+    xd, wd = x.double().requires_grad_(), wt.double().requires_grad_()
+    F.conv2d(xd, wd, None, s, p, d, g).backward(gy.double())
+    torch.testing.assert_close(first.double(), wd.grad, rtol=1e-4, atol=1e-4)
