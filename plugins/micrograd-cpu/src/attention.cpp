@@ -14,6 +14,7 @@
 // Operands are read in place through their strides (the heads of a fused QKV projection are
 // strided views): any leading-dim and row strides, the last dim dense (else copied first).
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -31,14 +32,14 @@ namespace {
 constexpr int64_t QUERY_BLOCK = 64;
 
 // One operand (..., rows, cols) as matrices: the element offset of each leading index, the
-// row stride; columns are dense.
+// row stride; columns are dense. T is const for the inputs.
 template <class T>
 struct Matrices {
-    const T* base;
+    T* base;
     int64_t row_stride;
     std::vector<int64_t> offsets;
 
-    explicit Matrices(const Array& x) : base(reinterpret_cast<const T*>(x.ptr())) {
+    explicit Matrices(const Array& x) : base(reinterpret_cast<T*>(x.ptr())) {
         const int nd = x.ndim();
         row_stride = x.strides[nd - 2];
         int64_t count = 1;
@@ -56,8 +57,27 @@ struct Matrices {
             }
         }
     }
-    const T* operator[](int64_t b) const { return base + offsets[size_t(b)]; }
+    T* operator[](int64_t b) const { return base + offsets[size_t(b)]; }
 };
+
+// A fresh array of `shape` whose dims lie in memory in the order of `like`'s strides (largest
+// first, ties in dim order), PyTorch's preserve_format: heads that are strided views of a
+// (B, T, H, D) projection give an output and gradients laid out (B, T, H, D) too, so the
+// transpose back and the reshape to (B, T, C) that follow are views, not copies.
+Array empty_like_layout(const Shape& shape, const Array& like) {
+    const int nd = int(shape.size());
+    std::vector<int> order(static_cast<size_t>(nd));
+    for (int d = 0; d < nd; ++d) order[size_t(d)] = d;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+        return std::abs(like.strides[size_t(a)]) > std::abs(like.strides[size_t(b)]);
+    });
+    if (order.back() != nd - 1) return empty(shape, like.dtype);   // rows stay dense
+    Shape stored(static_cast<size_t>(nd)), strides(static_cast<size_t>(nd));
+    for (int d = 0; d < nd; ++d) stored[size_t(d)] = shape[size_t(order[size_t(d)])];
+    Array base = empty(stored, like.dtype);
+    for (int d = 0; d < nd; ++d) strides[size_t(order[size_t(d)])] = base.strides[size_t(d)];
+    return make_view(base, shape, strides, 0);
+}
 
 // x with a dense last dim (a copy only when it is strided) in the compute dtype.
 Array dense_columns(const Array& x) {
@@ -114,8 +134,8 @@ int64_t probabilities(const Sizes& z, const T* q, int64_t rq, const T* k, int64_
 template <class T>
 void forward(const Sizes& z, const Array& q_in, const Array& k_in, const Array& v_in, T scale,
              Array& out) {
-    const Matrices<T> q(q_in), k(k_in), v(v_in);
-    T* o = reinterpret_cast<T*>(out.ptr());
+    const Matrices<const T> q(q_in), k(k_in), v(v_in);
+    const Matrices<T> o(out);
     const int64_t blocks = (z.L + QUERY_BLOCK - 1) / QUERY_BLOCK;
     const int64_t work_per_task = std::min(z.L, QUERY_BLOCK) * z.S * (z.E + z.Ev);
     const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(work_per_task, 1));
@@ -127,7 +147,7 @@ void forward(const Sizes& z, const Array& q_in, const Array& k_in, const Array& 
             const int64_t width =
                 probabilities<T>(z, q[b], q.row_stride, k[b], k.row_stride, scale, i0, i1, p.data());
             product<T>(i1 - i0, z.Ev, width, p.data(), width, 1, v[b], v.row_stride, 1,
-                    o + (b * z.L + i0) * z.Ev, z.Ev, T(1), T(0));
+                       o[b] + i0 * o.row_stride, o.row_stride, T(1), T(0));
         }
     });
 }
@@ -135,10 +155,8 @@ void forward(const Sizes& z, const Array& q_in, const Array& k_in, const Array& 
 template <class T>
 void backward(const Sizes& z, const Array& go_in, const Array& q_in, const Array& k_in,
               const Array& v_in, T scale, Array& gq_out, Array& gk_out, Array& gv_out) {
-    const Matrices<T> go(go_in), q(q_in), k(k_in), v(v_in);
-    T* gq = reinterpret_cast<T*>(gq_out.ptr());
-    T* gk = reinterpret_cast<T*>(gk_out.ptr());
-    T* gv = reinterpret_cast<T*>(gv_out.ptr());
+    const Matrices<const T> go(go_in), q(q_in), k(k_in), v(v_in);
+    const Matrices<T> gq(gq_out), gk(gk_out), gv(gv_out);
     const int64_t work_per_task = z.L * z.S * (z.E + z.Ev);
     const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(work_per_task, 1));
     parallel_for(z.batches, grain, [&](int64_t b0, int64_t b1) {
@@ -148,17 +166,18 @@ void backward(const Sizes& z, const Array& go_in, const Array& q_in, const Array
             const T *qb = q[b], *kb = k[b], *vb = v[b], *gob = go[b];
             const int64_t rq = q.row_stride, rk = k.row_stride, rv = v.row_stride,
                           rgo = go.row_stride;
-            T* gqb = gq + b * z.L * z.E;
-            T* gkb = gk + b * z.S * z.E;
-            T* gvb = gv + b * z.S * z.Ev;
-            std::fill(gkb, gkb + z.S * z.E, T(0));
-            std::fill(gvb, gvb + z.S * z.Ev, T(0));
+            T *gqb = gq[b], *gkb = gk[b], *gvb = gv[b];
+            const int64_t rgq = gq.row_stride, rgk = gk.row_stride, rgv = gv.row_stride;
+            for (int64_t j = 0; j < z.S; ++j) {
+                std::fill(gkb + j * rgk, gkb + j * rgk + z.E, T(0));
+                std::fill(gvb + j * rgv, gvb + j * rgv + z.Ev, T(0));
+            }
             for (int64_t i0 = 0; i0 < z.L; i0 += QUERY_BLOCK) {
                 const int64_t i1 = std::min(z.L, i0 + QUERY_BLOCK), m = i1 - i0;
                 const int64_t width = probabilities<T>(z, qb, rq, kb, rk, scale, i0, i1, p.data());
                 const T* go_rows = gob + i0 * rgo;
                 // dV[:width] += P^T dO
-                product<T>(width, z.Ev, m, p.data(), 1, width, go_rows, rgo, 1, gvb, z.Ev, T(1), T(1));
+                product<T>(width, z.Ev, m, p.data(), 1, width, go_rows, rgo, 1, gvb, rgv, T(1), T(1));
                 // dP = dO V^T, then dS = P * (dP - rowsum(dP * P)) row by row, in place
                 product<T>(m, width, z.Ev, go_rows, rgo, 1, vb, 1, rv, ds.data(), width, T(1), T(0));
                 for (int64_t i = i0; i < i1; ++i) {
@@ -168,8 +187,10 @@ void backward(const Sizes& z, const Array& go_in, const Array& q_in, const Array
                     std::fill(row + len, row + width, T(0));
                 }
                 // dQ = scale dS K, dK[:width] += scale dS^T Q
-                product<T>(m, z.E, width, ds.data(), width, 1, kb, rk, 1, gqb + i0 * z.E, z.E, scale, T(0));
-                product<T>(width, z.E, m, ds.data(), 1, width, qb + i0 * rq, rq, 1, gkb, z.E, scale, T(1));
+                product<T>(m, z.E, width, ds.data(), width, 1, kb, rk, 1, gqb + i0 * rgq, rgq, scale,
+                           T(0));
+                product<T>(width, z.E, m, ds.data(), 1, width, qb + i0 * rq, rq, 1, gkb, rgk, scale,
+                           T(1));
             }
         }
     });
@@ -212,7 +233,7 @@ Array scaled_dot_product_attention(const Array& q_in, const Array& k_in, const A
     Sizes z = check("scaled_dot_product_attention", q_in, k_in, v_in);
     z.causal = causal;
     const Array q = dense_columns(q_in), k = dense_columns(k_in), v = dense_columns(v_in);
-    Array out = empty(with_last(q.shape, z.Ev), q.dtype);
+    Array out = empty_like_layout(with_last(q.shape, z.Ev), q);
     if (z.batches * z.L == 0) return out;
     if (q.dtype == F32) forward<float>(z, q, k, v, float(scale), out);
     else forward<double>(z, q, k, v, scale, out);
@@ -231,10 +252,14 @@ std::array<Array, 3> scaled_dot_product_attention_backward(
                           " " + DTYPE_NAMES[q_in.dtype]);
     const Array go = dense_columns(go_in), q = dense_columns(q_in), k = dense_columns(k_in),
                 v = dense_columns(v_in);
-    Array gq = empty(q.shape, q.dtype), gk = empty(k.shape, k.dtype), gv = empty(v.shape, v.dtype);
+    Array gq = empty_like_layout(q.shape, q), gk = empty_like_layout(k.shape, k),
+          gv = empty_like_layout(v.shape, v);
     if (z.batches * z.L == 0) {     // no queries: nothing reaches the keys and values
-        std::memset(gk.ptr(), 0, size_t(gk.numel() * gk.itemsize()));
-        std::memset(gv.ptr(), 0, size_t(gv.numel() * gv.itemsize()));
+        for (Array* g : {&gk, &gv}) {
+            Array dense = empty(g->shape, g->dtype);
+            std::memset(dense.ptr(), 0, size_t(dense.numel() * dense.itemsize()));
+            *g = dense;
+        }
         return {gq, gk, gv};
     }
     if (q.dtype == F32) backward<float>(z, go, q, k, v, float(scale), gq, gk, gv);
