@@ -299,6 +299,31 @@ def _arange_cases(backend, dtype, rng):
         yield f"{(start, stop, step)}", (lambda s=(start, stop, step): ((*s, dtype), {})), {}
 
 
+def _attention_cases(backward):
+    # Causal and not, odd lengths, more and fewer queries than keys, heads as strided views of
+    # one projection (as nanoGPT splits them).
+    def cases(backend, dtype, rng):
+        for (lead, L, S, E, Ev), causal, strided in itertools.product(
+                (((), 5, 5, 4, 4), ((2, 3), 7, 4, 5, 3), ((3,), 4, 9, 8, 6)), (False, True),
+                (False, True)):
+            q, k, v = (random_values(rng, dtype, lead + s)
+                       for s in ((L, E), (S, E), (S, Ev)))
+            grad = random_values(rng, dtype, lead + (L, Ev))
+
+            def make(q=q, k=k, v=v, grad=grad, causal=causal, strided=strided):
+                arrays = [_put(backend, a, dtype) for a in (q, k, v)]
+                if strided:
+                    # each operand the middle third of a wider buffer along its last axis
+                    arrays = [backend.slice(_put(backend, np.concatenate([a, a, a], -1), dtype),
+                                            tuple(slice(0, n, 1) for n in a.shape[:-1]) +
+                                            (slice(a.shape[-1], 2 * a.shape[-1], 1),))
+                              for a in (q, k, v)]
+                first = [_put(backend, grad, dtype)] if backward else []
+                return (*first, *arrays, 0.4, causal), {}
+            yield f"{lead + (L, S, E, Ev)} causal={causal} strided={strided}", make, {}
+    return cases
+
+
 CASES = {
     "relu": _unary_cases("relu"),
     "sigmoid": _unary_cases("sigmoid"),
@@ -328,6 +353,8 @@ CASES = {
     "arange": _arange_cases,
     "argsort": _argsort_cases,
     "searchsorted": _searchsorted_cases,
+    "scaled_dot_product_attention": _attention_cases(False),
+    "scaled_dot_product_attention_backward": _attention_cases(True),
 }
 """op -> cases(backend, dtype, rng) yielding (label, make, options), for each dtype of the op's
 declaration (``OPTIONAL_OPS[op].dtypes``). ``make()`` returns fresh ``(args, kwargs)`` on the

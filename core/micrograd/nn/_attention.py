@@ -4,7 +4,9 @@ conventions:
 
 * ``scaled_dot_product_attention``: a bool ``attn_mask`` is True where a query MAY attend; a
   floating mask is added to the scores. A query row that may attend to nothing yields zeros
-  (PyTorch's "safe softmax"), not NaN.
+  (PyTorch's "safe softmax"), not NaN. Without a mask or dropout (causal or not) it is one
+  node, the contract's optional ``scaled_dot_product_attention`` (a fused kernel where the
+  backend has one) with its fused backward.
 * ``multi_head_attention_forward``: bool ``attn_mask`` and ``key_padding_mask`` are True where
   attending is NOT allowed; floating masks are added. With ``need_weights=True`` PyTorch runs a
   plain softmax (a fully masked row is NaN), otherwise scaled_dot_product_attention (zeros);
@@ -16,6 +18,10 @@ from __future__ import annotations
 import math
 
 from .. import dtypes
+from ..autograd import grad_mode
+from ..decompositions import call_optional
+from ..ops import autocast
+from ..ops.base import Op
 from ..ops.creation import arange, zeros
 from ..ops.linalg import linear
 from ..ops.movement import cat, pad
@@ -115,6 +121,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     if enable_gqa:
         key, value = _share_kv_heads(query, key, value)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if attn_mask is None and dropout_p == 0.0 and _fuses(query, key, value):
+        return Attention.apply(query, key, value, scale=float(scale), is_causal=bool(is_causal))
     additive = allowed = None
     if is_causal:
         # Every query sees key 0 at least, so no row is fully masked: the plain softmax is safe.
@@ -129,6 +137,43 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
             raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or "
                             f"floating, got {attn_mask._dtype}")
     return _attend(query, key, value, additive, allowed, dropout_p, scale, safe=True)[0]
+
+
+def _fuses(query: Tensor, key: Tensor, value: Tensor) -> bool:
+    """Whether one :class:`Attention` node computes the call: one floating dtype on one
+    backend, equal leading (batch, head) dims, some keys, no autocast to apply."""
+    dtype, be, lead = query._dtype, query._backend, query._data.shape[:-2]
+    return (dtype.is_floating_point and key._dtype is dtype and value._dtype is dtype
+            and key._backend is be and value._backend is be and key._data.shape[-2] > 0
+            and key._data.shape[:-2] == lead and value._data.shape[:-2] == lead
+            and not autocast.state.regions)
+
+
+class Attention(Op):
+    """``softmax(q k^T * scale) v`` (causal or not) as one node: forward and plain backward
+    are the contract's ``scaled_dot_product_attention`` and its ``_backward`` (which recomputes
+    the probabilities, so none are saved); under ``create_graph`` the backward is the same
+    formulas in Tensor ops, differentiable again."""
+
+    def forward(self, query, key, value, scale, is_causal):
+        self.scale, self.is_causal = scale, is_causal
+        self.save_for_backward(query, key, value)
+        return call_optional(query._backend, "scaled_dot_product_attention", query._dtype,
+                             query._data, key._data, value._data, scale, is_causal)
+
+    def backward(self, grad):
+        q, k, v = self.saved_tensors
+        if not grad_mode.state.enabled:
+            grads = call_optional(q._backend, "scaled_dot_product_attention_backward", q._dtype,
+                                  grad._data, q._data, k._data, v._data, self.scale,
+                                  self.is_causal)
+            return tuple(None if edge is None else Tensor._make(g, q._dtype, q._backend)
+                         for g, edge in zip(grads, self.next_functions))
+        mask = _causal_mask(q.shape[-2], k.shape[-2], q) if self.is_causal else None
+        p = _attend(q, k, v, mask, None, 0.0, self.scale, safe=False)[1]
+        grad_p = grad @ v.mT
+        grad_s = p * (grad_p - (grad_p * p).sum(-1, keepdim=True)) * self.scale
+        return grad_s @ k, grad_s.mT @ q, p.mT @ grad
 
 
 def _share_kv_heads(query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:

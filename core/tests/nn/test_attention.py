@@ -9,6 +9,7 @@ import pytest
 import micrograd as mg
 import micrograd.nn as nn
 import micrograd.nn.functional as F
+from micrograd.ops.creation import default_backend
 from torch_twin import compare, torch
 
 tnn, tF = torch.nn, torch.nn.functional
@@ -89,16 +90,61 @@ def test_sdpa_causal_with_fewer_queries_than_keys_in_float32():
 
 
 def test_sdpa_causal_mask_is_built_once_per_shape_and_dtype():
+    # The composed path builds it: a float mask added to the scores, and create_graph's
+    # backward of the fused node.
     from micrograd.nn import _attention
     _attention._CAUSAL_MASKS.clear()
     for dtype in (mg.float32, mg.float64, mg.float32):
-        q = mg.randn(1, 2, 4, 3, dtype=dtype)
-        F.scaled_dot_product_attention(q, q, q, is_causal=True)
+        q = mg.randn(1, 2, 4, 3, dtype=dtype, requires_grad=True)
+        out = F.scaled_dot_product_attention(q, q, q, is_causal=True)
+        mg.autograd.grad(out.sum(), q, create_graph=True)
     masks = list(_attention._CAUSAL_MASKS.values())
     assert [m.dtype for m in masks] == [mg.float32, mg.float64]
     expected = np.where(np.tril(np.ones((4, 4), bool)), 0.0, -np.inf)
     np.testing.assert_array_equal(masks[1].cpu().numpy(), expected)
     assert not masks[0].requires_grad
+
+
+@pytest.mark.parametrize("device", ["numpy", None])      # the decomposition; the default device
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_sdpa_without_mask_is_one_fused_node(device, dtype, causal):
+    from micrograd.decompositions import counts
+    be = mg.ones(1, device=device)._backend
+    before = [list(counts.get((be.name, op), (0, 0))) for op in
+              ("scaled_dot_product_attention", "scaled_dot_product_attention_backward")]
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == "float32" else {}
+    previous = default_backend()
+    mg.set_default_device(be.name)
+    try:
+        compare(_Sdpa(torch, is_causal=causal), _Sdpa(mg, is_causal=causal),
+                lambda m, q, k, v: m(q, k, v), [_x(2, 3, 7, 5), _x(2, 3, 9, 5), _x(2, 3, 9, 3)],
+                dtype=dtype, **tol)
+    finally:
+        mg.set_default_device(previous.name)
+    after = [counts[(be.name, op)] for op in
+             ("scaled_dot_product_attention", "scaled_dot_product_attention_backward")]
+    assert [sum(a) - sum(b) for a, b in zip(after, before)] == [1, 1]
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_sdpa_fused_node_has_exact_second_derivatives(causal):
+    q, k, v = (_x(2, 4, 3) for _ in range(3))
+    upstream = _x(2, 4, 3)
+
+    def second(lib, tensor):
+        ts = [tensor(a) for a in (q, k, v)]
+        sdpa = tF.scaled_dot_product_attention if lib is torch else F.scaled_dot_product_attention
+        out = sdpa(*ts, is_causal=causal, scale=0.7)
+        grads = lib.autograd.grad((out * tensor(upstream)).sum(), ts, create_graph=True)
+        total = sum((g * g).sum() for g in grads)
+        return [g.detach().numpy() if lib is torch else g.detach().cpu().numpy()
+                for g in lib.autograd.grad(total, ts)]
+
+    ours = second(mg, lambda a: mg.tensor(a, requires_grad=True))
+    theirs = second(torch, lambda a: torch.tensor(a, requires_grad=True))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
 
 
 def test_sdpa_grouped_query_attention():

@@ -22,6 +22,8 @@ os.register_at_fork(after_in_child=lambda: _core.set_num_threads(1))
 
 # Dtype codes of the extension: positions in micrograd.dtypes.ALL_DTYPES.
 _CODE = {dtype: code for code, dtype in enumerate(dtypes.ALL_DTYPES)}
+# The dtypes (an extension array's dtype name) the fused attention kernels compute in.
+_FUSED_ATTENTION = ("float32", "float64")
 
 
 class CpuBackend(Backend):
@@ -118,6 +120,16 @@ class CpuBackend(Backend):
     max_pool2d_backward = _core.max_pool2d_backward
     avg_pool2d = _core.avg_pool2d
     avg_pool2d_backward = _core.avg_pool2d_backward
+    def scaled_dot_product_attention(self, q, k, v, scale, is_causal):
+        if q.dtype not in _FUSED_ATTENTION:    # 16-bit floats: the decomposition, in float32
+            return NotImplemented
+        return _core.scaled_dot_product_attention(q, k, v, scale, is_causal)
+
+    def scaled_dot_product_attention_backward(self, grad_out, q, k, v, scale, is_causal):
+        if q.dtype not in _FUSED_ATTENTION:
+            return NotImplemented
+        return _core.scaled_dot_product_attention_backward(grad_out, q, k, v, scale, is_causal)
+
     sgd_step_ = _core.sgd_step_
     adam_step_ = _core.adam_step_
 
