@@ -118,6 +118,8 @@ class CpuBackend(Backend):
     max_pool2d_backward = _core.max_pool2d_backward
     avg_pool2d = _core.avg_pool2d
     avg_pool2d_backward = _core.avg_pool2d_backward
+    lstm_sequence = _core.lstm_sequence
+    lstm_sequence_backward = _core.lstm_sequence_backward
     sgd_step_ = _core.sgd_step_
     adam_step_ = _core.adam_step_
 

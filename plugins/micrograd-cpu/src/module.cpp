@@ -39,4 +39,5 @@ PYBIND11_MODULE(_core, m) {
     init_fusion(m);
     init_runtime(m);
     init_jit(m);
+    init_recurrence(m);
 }
