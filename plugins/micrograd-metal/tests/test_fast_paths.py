@@ -1,6 +1,6 @@
 """The per-op hot paths that skip a check (reduce for 32- and 64-bit dtypes, binary arithmetic
-through the array operators with its size check inline) against numpy float64, and the check
-binary still makes."""
+through the array operators with its size check inline, fills straight from the Python scalar)
+against numpy float64, and the check binary still makes."""
 
 from __future__ import annotations
 
@@ -91,3 +91,39 @@ def test_binary_still_refuses_a_broadcast_too_large_for_memory(metal):
             metal.binary("add", a, b)
     finally:
         mx.set_memory_limit(previous)
+
+
+FILL_VALUES = [
+    # (value, dtype): ints at and just past the edge of what float32 / float64 hold exactly
+    # (past it, the host path rounds once, to nearest even), floats that float32 rounds,
+    # signed zero, inf and nan, the int64 extremes.
+    (1, dtypes.float32), (-(2**24), dtypes.float32), (2**24, dtypes.float32),
+    (2**24 + 1, dtypes.float32), (2**25 + 3, dtypes.float32), (2**53, dtypes.float64),
+    (2**53 + 1, dtypes.float64), (0.1, dtypes.float32), (0.1, dtypes.float64),
+    (-0.0, dtypes.float32), (float("inf"), dtypes.float64), (float("nan"), dtypes.float32),
+    (5e-324, dtypes.float64), (2**63 - 1, dtypes.int64), (-(2**63), dtypes.int64),
+    (-(2**31), dtypes.int32), (True, dtypes.bool), (3, dtypes.float16), (0.1, dtypes.bfloat16),
+]
+
+
+@pytest.mark.parametrize("shape", [(), (3,)], ids=("0d", "1d"))
+@pytest.mark.parametrize("value,dtype", FILL_VALUES, ids=lambda v: repr(v))
+def test_full_holds_the_value_as_numpy_converts_it(metal, value, dtype, shape):
+    got = metal.to_host(metal.full(shape, value, dtype))
+    if dtype is dtypes.bfloat16:      # numpy has no bfloat16: its nearest, read as float32
+        want = np.full(shape, np.float32(mx.array(value, dtype=mx.bfloat16).item()))
+    else:
+        want = np.full(shape, value, dtype.numpy)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes(), f"full({shape}, {value!r}, {dtype.name}): {got}"
+
+
+def test_a_0d_fill_is_a_constant_not_a_node_for_eval_to_run(metal, tmp_path):
+    # The autograd seed and every scalar operand are 0-d fills: made as constants they add no
+    # node to the graph mx.eval schedules (one task, one hand-off fewer per backward).
+    seed = metal.full((), 1, dtypes.float32)
+    x = metal.from_host(np.float32(2.0), dtypes.float32)
+    path = tmp_path / "graph.dot"
+    mx.export_to_dot(str(path), metal.binary("mul", seed, x))
+    graph = path.read_text()
+    assert "Full" not in graph and graph.count("Multiply") == 1, graph
