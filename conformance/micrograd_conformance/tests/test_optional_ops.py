@@ -268,6 +268,35 @@ def _layer_norm_backward_cases(backend, dtype, rng):
         yield f"normalized_ndim={k} affine={affine}", make, {}
 
 
+def _lstm_inputs(rng, dtype, steps):
+    """xw (T, N, 4H), h0, c0 (N, H), w_hh (4H, H) at N = 2, H = 5."""
+    return (random_values(rng, dtype, (steps, 2, 20)), random_values(rng, dtype, (2, 5)),
+            random_values(rng, dtype, (2, 5)), random_values(rng, dtype, (20, 5)) * 0.5)
+
+
+def _lstm_sequence_cases(backend, dtype, rng):
+    for steps, reverse in itertools.product((1, 4), (False, True)):
+        values = _lstm_inputs(rng, dtype, steps)
+
+        def make(values=values, reverse=reverse):
+            return tuple(_put(backend, v, dtype) for v in values) + (reverse,), {}
+        yield f"T={steps} reverse={reverse}", make, {}
+
+
+def _lstm_sequence_backward_cases(backend, dtype, rng):
+    # packed, gates and cells as the core's decomposition of lstm_sequence makes them
+    forward = OPTIONAL_OPS["lstm_sequence"].decompose
+    for steps, reverse in itertools.product((1, 4), (False, True)):
+        values = _lstm_inputs(rng, dtype, steps)
+        grad = random_values(rng, dtype, (steps + 2, 2, 5))
+
+        def make(values=values, grad=grad, reverse=reverse):
+            xw, h0, c0, w_hh = (_put(backend, v, dtype) for v in values)
+            saved = forward(backend, dtype, xw, h0, c0, w_hh, reverse)
+            return (_put(backend, grad, dtype), c0, w_hh, *saved, reverse), {}
+        yield f"T={steps} reverse={reverse}", make, {}
+
+
 def _binary_inplace_cases(backend, dtype, rng):
     for op in ARITHMETIC:
         if op.startswith("bitwise") != (dtype.kind in "iub") or \
@@ -347,6 +376,8 @@ CASES = {
     "batch_norm_backward": _batch_norm_backward_cases,
     "layer_norm": _layer_norm_cases,
     "layer_norm_backward": _layer_norm_backward_cases,
+    "lstm_sequence": _lstm_sequence_cases,
+    "lstm_sequence_backward": _lstm_sequence_backward_cases,
     "sgd_step_": _sgd_cases,
     "adam_step_": _adam_cases,
     "binary_": _binary_inplace_cases,

@@ -23,7 +23,7 @@ from .spec import OPTIONAL_OPS, OptionalOp, contract_history, optional_op
 # (a new family module is added here).
 from . import activation, softmax, conv, normalization  # noqa: E402,F401,I001
 from . import order, optimizer, inplace, creation, elementwise  # noqa: E402,F401,I001
-from . import attention  # noqa: E402,F401,I001
+from . import attention, recurrence  # noqa: E402,F401,I001
 
 CONTRACT_HISTORY: dict[tuple[int, int], str] = contract_history(CONTRACT_CHANGES)
 """What each minor version of the contract added: its optional ops (each op's ``added_in``)

@@ -268,8 +268,24 @@ def test_fused_sequence_runs_one_gate_kernel_per_step_each_way(device, name):
     out.sum().backward()
     total = fusion.stats()
     runs = lambda s: s["compiles"] + s["hits"] + s["evaluations"]     # noqa: E731
+    if name == "LSTM" and x._backend.offers("lstm_sequence"):
+        # the backend runs each layer-direction's time loop in one call: no per-step kernels
+        assert runs(total) == 0
+        return
     assert runs(forward) == SEQ * layers * directions
     assert runs(total) == 2 * SEQ * layers * directions
+
+
+def test_lstm_sequence_is_one_backend_call_per_layer_and_direction_each_way(device):
+    from micrograd.decompositions import counts, reset_counts
+    module = nn.LSTM(IN, HIDDEN, num_layers=2, bidirectional=True)
+    x = mg.randn(SEQ, BATCH, IN, requires_grad=True)
+    reset_counts()
+    out, (h, c) = module(x)
+    (out.sum() + c.sum()).backward()
+    backend = x._backend.name
+    assert sum(counts[(backend, "lstm_sequence")]) == 4
+    assert sum(counts[(backend, "lstm_sequence_backward")]) == 4
 
 
 @pytest.mark.parametrize("kwargs", [dict(nonlinearity="relu", bidirectional=True),

@@ -120,6 +120,7 @@ class CpuBackend(Backend):
     max_pool2d_backward = _core.max_pool2d_backward
     avg_pool2d = _core.avg_pool2d
     avg_pool2d_backward = _core.avg_pool2d_backward
+
     def scaled_dot_product_attention(self, q, k, v, scale, is_causal):
         if q.dtype not in _FUSED_ATTENTION:    # 16-bit floats: the decomposition, in float32
             return NotImplemented
@@ -130,6 +131,8 @@ class CpuBackend(Backend):
             return NotImplemented
         return _core.scaled_dot_product_attention_backward(grad_out, q, k, v, scale, is_causal)
 
+    lstm_sequence = _core.lstm_sequence
+    lstm_sequence_backward = _core.lstm_sequence_backward
     sgd_step_ = _core.sgd_step_
     adam_step_ = _core.adam_step_
 

@@ -31,6 +31,7 @@ void init_fusion(py::module_& m);        // fusion.cpp: compile_elementwise's ti
 void init_runtime(py::module_& m);       // parallel.cpp: threads, instruction set
 void init_jit(py::module_& m);           // jit.cpp: runs the runtime-compiled kernels
 void init_attention(py::module_& m);     // attention.cpp: fused scaled-dot-product attention
+void init_recurrence(py::module_& m);    // recurrence.cpp: whole LSTM sequences
 
 // Elements above which a kernel drops the GIL (below it, the release costs more than it buys).
 constexpr int64_t RELEASE_GIL = 1 << 15;

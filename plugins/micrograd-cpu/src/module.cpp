@@ -40,4 +40,5 @@ PYBIND11_MODULE(_core, m) {
     init_runtime(m);
     init_jit(m);
     init_attention(m);
+    init_recurrence(m);
 }

@@ -4,13 +4,14 @@ their cells), in two forms:
 * composed steps (``_rnn_step``, ``_lstm_step``, ``_gru_step``), recorded op by op: the cells, a
   projected LSTM, a backend whose views are copies, and every double backward;
 * whole sequences as one graph node each (``_RNNSequence``, ``_LSTMSequence``, ``_GRUSequence``)
-  on backend arrays: per step one matrix product with the recurrent weight and one fused kernel
+  on backend arrays. The LSTM's is the optional op ``lstm_sequence`` (and its backward): the
+  whole time loop in one call on a backend that offers it. The others, and that op's
+  decomposition, run per step one matrix product with the recurrent weight and one fused kernel
   of the gate arithmetic (``micrograd.fusion``: one compiled kernel on a backend with
   ``compile_elementwise``, op by op elsewhere), written into views of buffers preallocated for
   the sequence; back through time the same, and the recurrent weight's gradient as one product
   over all steps.
 """
-
 from __future__ import annotations
 
 from functools import lru_cache
@@ -20,6 +21,7 @@ from ...autograd import grad as autograd_grad
 from ...autograd import grad_mode
 from ...autograd.function import Function
 from ...decompositions.dispatch import call_optional
+from ...decompositions.recurrence import all_rows, sequence_rows
 from ...fusion import formulas, ir
 from ...ops.activation import relu
 from ...ops.movement import cat, stack
@@ -61,102 +63,28 @@ def _gru_step(xw, state, w_hh, b_hh, w_hr=None):
     return (n + z * (h - n),)    # (1 - z) * n + z * h
 
 
-# ------------------------------------------------------------------ fused LSTM gate kernels
-# The gate arithmetic of one time step as one fused kernel (``fusion.run``: compiled on a
-# backend with ``compile_elementwise``, op by op elsewhere), over (1, N, H) views: the leading 1
-# lets a view of step t of a (T, N, H) buffer, or of gate k of a (T, N, 4H) one, be one slice.
-
-
-@lru_cache(maxsize=64)
-def _lstm_cell_expr(dtype, shape: tuple[int, ...]) -> ir.Expr:
-    """Inputs: the four gates' pre-activations (x W_ih^T + biases + h W_hh^T), c_prev.
-    Outputs: h, c, then i, f, g, o, tanh(c) (saved for backward)."""
-    sigmoid = formulas.ACTIVATIONS["sigmoid"][0]
-    z_i, z_f, z_g, z_o, c_prev = (ir.Input(k, dtype, shape) for k in range(5))
-    i, f, o, g = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o), ir.tanh(z_g)
-    c = f * c_prev + i * g
-    tanh_c = ir.tanh(c)
-    return ir.Expr((z_i, z_f, z_g, z_o, c_prev), (), (o * tanh_c, c, i, f, g, o, tanh_c), shape)
-
-
-@lru_cache(maxsize=64)
-def _lstm_cell_backward_expr(dtype, shape: tuple[int, ...], recurrent: bool) -> ir.Expr:
-    """Inputs: the hidden state's gradient from the output, [from the next step's recurrent
-    product,] the cell state's gradient from the next step, i, f, g, o, tanh(c), c_prev.
-    Outputs: the four gates' pre-activation gradients, then c_prev's gradient."""
-    leaves = [ir.Input(k, dtype, shape) for k in range(9 if recurrent else 8)]
-    d_out, *rest = leaves
-    d_rec = rest.pop(0) if recurrent else None
-    d_c, i, f, g, o, tanh_c, c_prev = rest
-    d_h = d_out + d_rec if recurrent else d_out
-    d_c = d_c + d_h * o * (1.0 - tanh_c * tanh_c)
-    return ir.Expr(tuple(leaves), (),
-                   (d_c * g * i * (1.0 - i), d_c * c_prev * f * (1.0 - f),
-                    d_c * i * (1.0 - g * g), d_h * tanh_c * o * (1.0 - o), d_c * f), shape)
-
-
+# ------------------------------------------------------------------ whole sequences
 class _LSTMSequence(Function):
-    """One LSTM layer and direction over a whole sequence as one graph node.
-
-    Composed step by step, a sequence of T steps records about 15 nodes per step; this runs it
-    on backend arrays: per step one matrix product (h W_hh^T), the step's ``xw`` added into it
-    in place, and one fused gate kernel that writes h, c and the saved activations into
-    preallocated (T, N, H) buffers (their row views built once, for backward too); back through
-    time, per step one fused kernel for the gate gradients, one copy of them into the
-    (T, N, 4H) gradient of ``xw`` and one product with W_hh; W_hh's gradient is one product
-    over all steps. ``xw`` is the input projection plus both biases, (T, N, 4H).
+    """One LSTM layer and direction over a whole sequence as one graph node: the optional op
+    ``lstm_sequence`` (the time loop in one backend call, or its decomposition: per step one
+    matrix product with W_hh and one fused gate kernel, into buffers made for the sequence)
+    and ``lstm_sequence_backward`` back through time. ``xw`` is the input projection plus both
+    biases, (T, N, 4H).
 
     The output packs T + 2 rows of (N, H): the initial hidden state and the T hidden states in
-    time order (rows 0..T forward; rows 0..T-1 then the initial state at row T in reverse), then
-    the final cell state (row T + 1). ``_rows`` says which row is which.
+    time order, then the final cell state (``sequence_rows`` says which row is which).
 
     A backward that must itself be differentiable (``create_graph=True``) replays the composed
     steps on the saved inputs and differentiates those, so higher-order gradients stay exact.
     """
 
     @staticmethod
-    def _rows(steps: int, reverse: bool):
-        """(row of the initial h, rows of h_0..h_{T-1}, step order)."""
-        if reverse:
-            return steps, range(steps), range(steps - 1, -1, -1)
-        return 0, range(1, steps + 1), range(steps)
-
-    @staticmethod
     def forward(ctx, xw, h0, c0, w_hh, reverse):
         be, dt = xw._backend, xw._dtype
-        steps, batch, gates = xw.shape
-        hidden = gates // 4
-        shape = (1, batch, hidden)
-        expr = _lstm_cell_expr(dt, shape)
-        h0_row, h_rows, order = _LSTMSequence._rows(steps, reverse)
-        x = xw._data
-        packed = be.full((steps + 2, batch, hidden), 0, dt)
-        cells = be.full((steps, batch, hidden), 0, dt)                # c_prev of each step
-        saved = [be.full((steps, batch, hidden), 0, dt) for _ in range(5)]  # i f g o tanh(c)
-        # Every row view made once: the step loop is Python-bound at small batch.
-        packed_rows, cell_rows = _all_rows(be, packed), _all_rows(be, cells)
-        saved_rows = [_all_rows(be, a) for a in saved]
-        be.copy_(packed_rows[h0_row], be.reshape(h0._data, shape))
-        be.copy_(cell_rows[order[0]], be.reshape(c0._data, shape))
-        w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
-        # Each step's outputs listed once: h, the next step's c_prev (the final c last), then
-        # the saved activations.
-        outs = {t: [packed_rows[h_rows[t]],
-                    packed_rows[steps + 1] if n == steps - 1 else cell_rows[order[n + 1]],
-                    *(rows[t] for rows in saved_rows)] for n, t in enumerate(order)}
-        gate_slices = [slice(k * hidden, (k + 1) * hidden, 1) for k in range(4)]
-        x_rows = _all_rows(be, x)
-
-        def step(n, t, prev, rec):
-            # The step's projection added into its fresh recurrent product in place: the gate
-            # kernel then takes four gate views of one array, not eight of two.
-            call_optional(be, "binary_", dt, "add", rec, rec, x_rows[t])
-            fusion.run(be, expr, _gates(be, rec, 0, gate_slices) + [cell_rows[t]],
-                       out=outs[t])
-        _forward_steps(be, packed_rows, h0_row, h_rows, order, w_t, step)
+        packed, gates, cells = call_optional(be, "lstm_sequence", dt, xw._data, h0._data,
+                                             c0._data, w_hh._data, reverse)
         ctx.save_for_backward(xw, h0, c0, w_hh)
-        # The row views go to backward too: it reads the same rows, views built once.
-        ctx.arrays = (packed, cell_rows, saved_rows)
+        ctx.arrays = (packed, gates, cells)
         ctx.reverse = reverse
         return Tensor._make(packed, dt, be)
 
@@ -165,54 +93,17 @@ class _LSTMSequence(Function):
         if grad_mode.is_grad_enabled():
             return _LSTMSequence._differentiable_backward(ctx, grad)
         xw, h0, c0, w_hh = ctx.saved_tensors
-        packed, cell_rows, saved_rows = ctx.arrays
         be, dt = xw._backend, xw._dtype
-        steps, batch, gates = xw.shape
-        hidden = gates // 4
-        shape = (1, batch, hidden)
-        h0_row, h_rows, order = _LSTMSequence._rows(steps, ctx.reverse)
-        g = grad._data
-        d_xw = be.full((steps, batch, gates), 0, dt)
-        scratch = be.full((4, batch, hidden), 0, dt)       # one step's gate gradients
-        scratch_gates = [_row(be, scratch, k) for k in range(4)]
-        scratch_nkh = be.permute(scratch, (1, 0, 2))
-        w = be.reshape(_transposed_of_dense_transpose(be, w_hh._data), (1, gates, hidden))
-        # The cell state's gradient, carried back step by step in place (a fused kernel reads
-        # every input before it writes an output).
-        g_rows = _all_rows(be, g)
-        d_c = be.full(shape, 0, dt)
-        be.copy_(d_c, g_rows[steps + 1])
-        d_xw_rows = _all_rows(be, d_xw)
-        exprs = {recurrent: _lstm_cell_backward_expr(dt, shape, recurrent)
-                 for recurrent in (False, True)}
-        outs = scratch_gates + [d_c]
-
-        def step(t, d_rec):
-            saved_t = [d_c, *(rows[t] for rows in saved_rows), cell_rows[t]]
-            if d_rec is None:
-                fusion.run(be, exprs[False], [g_rows[h_rows[t]], *saved_t], out=outs)
-            else:
-                fusion.run(be, exprs[True], [g_rows[h_rows[t]], d_rec, *saved_t], out=outs)
-            be.copy_(be.reshape(d_xw_rows[t], (batch, 4, hidden)), scratch_nkh)
-            return d_xw_rows[t]
-        d_rec = _backward_steps(be, order, w, step)
-        d_h0 = be.binary("add", d_rec, g_rows[h0_row])
-        # W_hh's gradient over all steps at once: dZ^T (4H, T*N) @ H_prev (T*N, H).
-        prev = be.slice(packed, (slice(0, steps, 1) if not ctx.reverse
-                                 else slice(1, steps + 1, 1), slice(0, batch, 1),
-                                 slice(0, hidden, 1)))
-        d_w = be.matmul(be.permute(be.reshape(d_xw, (steps * batch, gates)), (1, 0)),
-                        be.reshape(prev, (steps * batch, hidden)))
-        make = Tensor._make
-        return (make(d_xw, dt, be), make(be.reshape(d_h0, tuple(h0.shape)), dt, be),
-                make(be.reshape(d_c, tuple(c0.shape)), dt, be), make(d_w, dt, be), None)
+        grads = call_optional(be, "lstm_sequence_backward", dt, grad._data, c0._data,
+                              w_hh._data, *ctx.arrays, ctx.reverse)
+        return tuple(Tensor._make(g, dt, be) for g in grads) + (None,)
 
     @staticmethod
     def _differentiable_backward(ctx, grad):
         xw, h0, c0, w_hh = ctx.saved_tensors
         hs, (_, c) = _composed_direction(_lstm_step, xw, (h0, c0), w_hh, None, None,
                                          ctx.reverse)
-        h0_row, _, _ = _LSTMSequence._rows(xw.shape[0], ctx.reverse)
+        h0_row, _, _ = sequence_rows(xw.shape[0], ctx.reverse)
         rows = [hs, c.unsqueeze(0)]
         rows.insert(0 if h0_row == 0 else 1, h0.unsqueeze(0))
         replay = cat(rows, 0)
@@ -220,17 +111,6 @@ class _LSTMSequence(Function):
         grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
         return tuple(next(grads) if t.requires_grad else None for t in (xw, h0, c0, w_hh)) \
             + (None,)
-
-
-def _all_rows(be, x) -> list:
-    """Every row of a 3-D backend array as (1, ...) views, the trailing slices built once."""
-    tail = tuple(slice(0, s, 1) for s in x.shape[1:])
-    return [be.slice(x, (slice(index, index + 1, 1),) + tail) for index in range(x.shape[0])]
-
-
-def _row(be, x, index: int):
-    """Row ``index`` of a 3-D backend array as a (1, ...) view."""
-    return be.slice(x, (slice(index, index + 1, 1),) + tuple(slice(0, s, 1) for s in x.shape[1:]))
 
 
 def _forward_steps(be, packed_rows, h0_row, h_rows, order, w_t, step) -> None:
@@ -304,11 +184,11 @@ class _GRUSequence(Function):
         hidden = gates // 3
         shape = (1, batch, hidden)
         expr = _gru_cell_expr(dt, shape, b_hh is not None)
-        h0_row, h_rows, order = _LSTMSequence._rows(steps, reverse)
+        h0_row, h_rows, order = sequence_rows(steps, reverse)
         x = xw._data
         packed = be.full((steps + 1, batch, hidden), 0, dt)
         saved = [be.full((steps, batch, hidden), 0, dt) for _ in range(4)]   # r z n h_n
-        packed_rows, saved_rows = _all_rows(be, packed), [_all_rows(be, a) for a in saved]
+        packed_rows, saved_rows = all_rows(be, packed), [all_rows(be, a) for a in saved]
         be.copy_(packed_rows[h0_row], be.reshape(h0._data, shape))
         w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, gates))
         gate_slices = [slice(k * hidden, (k + 1) * hidden, 1) for k in range(3)]
@@ -335,7 +215,7 @@ class _GRUSequence(Function):
         steps, batch, gates = xw.shape
         hidden = gates // 3
         shape = (1, batch, hidden)
-        h0_row, h_rows, order = _LSTMSequence._rows(steps, ctx.reverse)
+        h0_row, h_rows, order = sequence_rows(steps, ctx.reverse)
         g = grad._data
         d_xw = be.full((steps, batch, gates), 0, dt)
         d_hw = be.full((steps, batch, gates), 0, dt)
@@ -348,8 +228,8 @@ class _GRUSequence(Function):
             (3, batch, hidden)), (1, 0, 2)) for j in range(2)]
         w = be.reshape(_transposed_of_dense_transpose(be, w_hh._data), (1, gates, hidden))
         d_direct = be.full(shape, 0, dt)      # updated in place
-        g_rows = _all_rows(be, g)
-        d_xw_rows, d_hw_rows = _all_rows(be, d_xw), _all_rows(be, d_hw)
+        g_rows = all_rows(be, g)
+        d_xw_rows, d_hw_rows = all_rows(be, d_xw), all_rows(be, d_hw)
         exprs = {recurrent: _gru_cell_backward_expr(dt, shape, recurrent)
                  for recurrent in (False, True)}
 
@@ -378,7 +258,7 @@ class _GRUSequence(Function):
         inputs = ctx.saved_tensors
         xw, h0, w_hh, b_hh = inputs
         hs, _ = _composed_direction(_gru_step, xw, (h0,), w_hh, b_hh, None, ctx.reverse)
-        h0_row, _, _ = _LSTMSequence._rows(xw.shape[0], ctx.reverse)
+        h0_row, _, _ = sequence_rows(xw.shape[0], ctx.reverse)
         replay = cat([h0.unsqueeze(0), hs] if h0_row == 0 else [hs, h0.unsqueeze(0)], 0)
         wanted = [t for t in inputs if t is not None and t.requires_grad]
         grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))
@@ -420,10 +300,10 @@ class _RNNSequence(Function):
         steps, batch, hidden = xw.shape
         shape = (1, batch, hidden)
         expr = _rnn_cell_expr(dt, shape, relu)
-        h0_row, h_rows, order = _LSTMSequence._rows(steps, reverse)
+        h0_row, h_rows, order = sequence_rows(steps, reverse)
         x = xw._data
         packed = be.full((steps + 1, batch, hidden), 0, dt)
-        packed_rows, x_rows = _all_rows(be, packed), _all_rows(be, x)
+        packed_rows, x_rows = all_rows(be, packed), all_rows(be, x)
         be.copy_(packed_rows[h0_row], be.reshape(h0._data, shape))
         w_t = be.reshape(be.permute(w_hh._data, (1, 0)), (1, hidden, hidden))
 
@@ -444,11 +324,11 @@ class _RNNSequence(Function):
         be, dt = xw._backend, xw._dtype
         steps, batch, hidden = xw.shape
         shape = (1, batch, hidden)
-        h0_row, h_rows, order = _LSTMSequence._rows(steps, ctx.reverse)
+        h0_row, h_rows, order = sequence_rows(steps, ctx.reverse)
         g = grad._data
         d_xw = be.full((steps, batch, hidden), 0, dt)
         w = be.reshape(_transposed_of_dense_transpose(be, w_hh._data), (1, hidden, hidden))
-        packed_rows, g_rows, d_xw_rows = ctx.packed_rows, _all_rows(be, g), _all_rows(be, d_xw)
+        packed_rows, g_rows, d_xw_rows = ctx.packed_rows, all_rows(be, g), all_rows(be, d_xw)
         exprs = {recurrent: _rnn_cell_backward_expr(dt, shape, ctx.relu, recurrent)
                  for recurrent in (False, True)}
 
@@ -473,7 +353,7 @@ class _RNNSequence(Function):
         xw, h0, w_hh = ctx.saved_tensors
         step = _STEPS["RNN_RELU" if ctx.relu else "RNN_TANH"]
         hs, _ = _composed_direction(step, xw, (h0,), w_hh, None, None, ctx.reverse)
-        h0_row, _, _ = _LSTMSequence._rows(xw.shape[0], ctx.reverse)
+        h0_row, _, _ = sequence_rows(xw.shape[0], ctx.reverse)
         replay = cat([h0.unsqueeze(0), hs] if h0_row == 0 else [hs, h0.unsqueeze(0)], 0)
         wanted = [t for t in (xw, h0, w_hh) if t.requires_grad]
         grads = iter(autograd_grad(replay, wanted, grad, create_graph=True, allow_unused=True))

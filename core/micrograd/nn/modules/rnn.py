@@ -15,6 +15,7 @@ import math
 import numbers
 import warnings
 
+from ...decompositions.recurrence import sequence_rows
 from ...ops.creation import zeros
 from ...ops.movement import cat, stack
 from ...tensor import Tensor
@@ -229,17 +230,17 @@ class RNNBase(Module):
         xw = F.linear(x, w_ih, b_ih + b_hh if both else b_ih)   # (GRU: b_hh is gated apart)
         if self.mode == "LSTM" and w_hr is None and fused:
             packed = _LSTMSequence.apply(xw, *state, w_hh, reverse)
-            _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
+            _, h_rows, _ = sequence_rows(steps, reverse)
             return (packed[h_rows.start:h_rows.stop],
                     (packed[h_rows[0] if reverse else h_rows[-1]], packed[steps + 1]))
         if self.mode == "GRU" and fused:
             packed = _GRUSequence.apply(xw, *state, w_hh, b_hh, reverse)
-            _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
+            _, h_rows, _ = sequence_rows(steps, reverse)
             hs = packed[h_rows.start:h_rows.stop]
             return hs, (hs[0 if reverse else steps - 1],)
         if self.mode in ("RNN_TANH", "RNN_RELU") and fused:
             packed = _RNNSequence.apply(xw, *state, w_hh, self.mode == "RNN_RELU", reverse)
-            _, h_rows, _ = _LSTMSequence._rows(steps, reverse)
+            _, h_rows, _ = sequence_rows(steps, reverse)
             hs = packed[h_rows.start:h_rows.stop]
             return hs, (hs[0 if reverse else steps - 1],)
         return _composed_direction(_STEPS[self.mode], xw, state, w_hh, b_hh, w_hr, reverse)

@@ -1,0 +1,247 @@
+// The optional ops lstm_sequence and lstm_sequence_backward: one LSTM layer and direction over
+// a whole sequence in one call, the time loop in C++. Per step the recurrent product goes
+// through the threaded GEMM (split over the pool when large) and the gate arithmetic runs row by
+// row through the SIMD sigmoid and tanh (over the pool by rows when a step is large); Python
+// would otherwise pay a few calls per step.
+// float32 and float64; 16-bit floats are declined (the core's decomposition runs them).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "binding.hpp"
+#include "gemm.hpp"
+#include "kernels.hpp"
+#include "ops.hpp"
+#include "parallel.hpp"
+#include "simd/simd.hpp"
+
+namespace mgcpu {
+
+namespace {
+
+void sigmoid_(float* x, int64_t n) { simd::kernels().activation_f32(SIGMOID, x, x, n, 1.f, 20.f); }
+void sigmoid_(double* x, int64_t n) { simd::kernels().activation_f64(SIGMOID, x, x, n, 1., 20.); }
+template <class T>
+void tanh_into(const T* x, T* out, int64_t n) { simd::unary_contiguous(TANH, x, out, n); }
+
+// A step's gate arithmetic goes over the pool by rows of the batch from this many elements of
+// gates (several us of transcendentals: more than a hand-off); the recurrent products split on
+// their own.
+constexpr int64_t PARALLEL_STEP_GATES = 1 << 13;
+
+// fn(r0, r1) over the batch rows [0, rows) of a step with row_gates gate elements per row.
+template <class F>
+void over_rows(int64_t rows, int64_t row_gates, const F& fn) {
+    parallel_for(rows, std::max<int64_t>(1, PARALLEL_STEP_GATES / std::max<int64_t>(1, row_gates)),
+                 fn);
+}
+
+struct LstmSizes {
+    int64_t steps, batch, hidden;
+    int64_t gates() const { return 4 * hidden; }
+    int64_t plane() const { return batch * hidden; }   // one (N, H) row of a sequence buffer
+};
+
+void require_shape(const Array& a, const Shape& want, const char* what, const char* name) {
+    if (a.shape != want)
+        throw value_error(std::string(what) + ": " + name + " has shape " + shape_str(a.shape) +
+                          ", expected " + shape_str(want));
+}
+
+// The sizes of an LSTM sequence from xw (T, N, 4H), checking every other operand against them
+// and that all share xw's dtype.
+LstmSizes lstm_sizes(const Array& xw, const std::vector<std::pair<const Array*, const char*>>& rest,
+                     const char* what) {
+    if (xw.ndim() != 3 || xw.shape[0] < 1 || xw.shape[2] % 4 != 0)
+        throw value_error(std::string(what) + ": xw must be (T, N, 4H) with T >= 1, got " +
+                          shape_str(xw.shape));
+    for (auto [a, name] : rest)
+        if (a->dtype != xw.dtype)
+            throw type_error(std::string(what) + ": " + name + " is " + DTYPE_NAMES[a->dtype] +
+                             " but xw is " + DTYPE_NAMES[xw.dtype]);
+    LstmSizes s{xw.shape[0], xw.shape[1], xw.shape[2] / 4};
+    require_blas_size({s.steps * s.batch, s.gates()}, what);
+    return s;
+}
+
+// The step order and packed rows of sequence_rows (micrograd.decompositions.recurrence): time t
+// has its h in packed row t + 1 forward, t in reverse; the initial h is in row 0 or row T.
+struct Rows {
+    int64_t steps;
+    bool reverse;
+    int64_t time(int64_t n) const { return reverse ? steps - 1 - n : n; }   // n-th step's time
+    int64_t h_row(int64_t t) const { return reverse ? t : t + 1; }
+    int64_t h0_row() const { return reverse ? steps : 0; }
+};
+
+template <class T>
+std::array<Array, 3> lstm_forward(const Array& xw_in, const Array& h0_in, const Array& c0_in,
+                                  const Array& w_in, bool reverse, const LstmSizes& s) {
+    const Array xw = contiguous(xw_in), h0 = contiguous(h0_in), c0 = contiguous(c0_in),
+                w = contiguous(w_in);
+    const int64_t H = s.hidden, G = s.gates(), N = s.batch, plane = s.plane();
+    Array packed = empty({s.steps + 2, N, H}, xw.dtype);
+    Array gates = empty({s.steps, N, G}, xw.dtype);
+    Array cells = empty({s.steps, N, H}, xw.dtype);
+    const T* px = reinterpret_cast<const T*>(xw.ptr());
+    const T* pw = reinterpret_cast<const T*>(w.ptr());
+    T* pp = reinterpret_cast<T*>(packed.ptr());
+    T* pg = reinterpret_cast<T*>(gates.ptr());
+    T* pc = reinterpret_cast<T*>(cells.ptr());
+    const Rows rows{s.steps, reverse};
+    std::memcpy(pp + rows.h0_row() * plane, h0.ptr(), sizeof(T) * plane);
+    const T* h_prev = pp + rows.h0_row() * plane;
+    const T* c_prev = reinterpret_cast<const T*>(c0.ptr());
+    for (int64_t n = 0; n < s.steps; ++n) {
+        const int64_t t = rows.time(n);
+        T* z = pg + t * N * G;            // the step's gates: pre-activations, then activated
+        T* c = pc + t * plane;
+        T* h = pp + rows.h_row(t) * plane;
+        std::memcpy(z, px + t * N * G, sizeof(T) * N * G);
+        if (plane)   // z += h W^T
+            gemm<T>(false, true, N, G, H, T(1), h_prev, H, pw, H, T(1), z, G);
+        over_rows(N, G, [&](int64_t r0, int64_t r1) {
+            std::vector<T> tanh_c(H);
+            for (int64_t r = r0; r < r1; ++r) {
+                T* zr = z + r * G;
+                sigmoid_(zr, 2 * H);                   // i, f
+                tanh_into(zr + 2 * H, zr + 2 * H, H);  // g
+                sigmoid_(zr + 3 * H, H);               // o
+                const T *i = zr, *f = zr + H, *g = zr + 2 * H, *o = zr + 3 * H;
+                const T* cp = c_prev + r * H;
+                T* cr = c + r * H;
+                for (int64_t j = 0; j < H; ++j) cr[j] = f[j] * cp[j] + i[j] * g[j];
+                tanh_into(cr, tanh_c.data(), H);
+                T* hr = h + r * H;
+                for (int64_t j = 0; j < H; ++j) hr[j] = o[j] * tanh_c[j];
+            }
+        });
+        h_prev = h;
+        c_prev = c;
+    }
+    std::memcpy(pp + (s.steps + 1) * plane, c_prev, sizeof(T) * plane);
+    return {packed, gates, cells};
+}
+
+template <class T>
+std::array<Array, 4> lstm_backward(const Array& grad_in, const Array& c0_in, const Array& w_in,
+                                   const Array& packed_in, const Array& gates_in,
+                                   const Array& cells_in, bool reverse, const LstmSizes& s) {
+    const Array grad = contiguous(grad_in), c0 = contiguous(c0_in), w = contiguous(w_in),
+                packed = contiguous(packed_in), gates = contiguous(gates_in),
+                cells = contiguous(cells_in);
+    const int64_t H = s.hidden, G = s.gates(), N = s.batch, plane = s.plane();
+    const DType dt = gates.dtype;
+    Array d_xw = empty({s.steps, N, G}, dt), d_h0 = empty({N, H}, dt), d_c0 = empty({N, H}, dt),
+          d_w = empty({G, H}, dt);
+    const T* pgrad = reinterpret_cast<const T*>(grad.ptr());
+    const T* pw = reinterpret_cast<const T*>(w.ptr());
+    const T* pgates = reinterpret_cast<const T*>(gates.ptr());
+    const T* pcells = reinterpret_cast<const T*>(cells.ptr());
+    const T* pc0 = reinterpret_cast<const T*>(c0.ptr());
+    T* pd = reinterpret_cast<T*>(d_xw.ptr());
+    T* d_c = reinterpret_cast<T*>(d_c0.ptr());    // c's gradient, carried back in place
+    T* d_rec = reinterpret_cast<T*>(d_h0.ptr());  // h's gradient through the later step
+    // W^T dense (H, 4H): the product d_z W reads both operands along the long dimension 4H
+    // (the small-GEMM dots kernel), about 1.6x faster than W read by rows at small batch.
+    std::vector<T> w_t(G * H);
+    for (int64_t k = 0; k < G; ++k)
+        for (int64_t j = 0; j < H; ++j) w_t[j * G + k] = pw[k * H + j];
+    const Rows rows{s.steps, reverse};
+    std::memcpy(d_c, pgrad + (s.steps + 1) * plane, sizeof(T) * plane);
+    for (int64_t n = s.steps - 1; n >= 0; --n) {
+        const int64_t t = rows.time(n);
+        const T* c_prev = n ? pcells + rows.time(n - 1) * plane : pc0;
+        const T* g_out = pgrad + rows.h_row(t) * plane;
+        const bool later = n < s.steps - 1;       // a later step feeds d_rec
+        T* dz = pd + t * N * G;
+        over_rows(N, G, [&](int64_t r0, int64_t r1) {
+            std::vector<T> tanh_c(H);
+            for (int64_t r = r0; r < r1; ++r) {
+                const T* a = pgates + (t * N + r) * G;
+                const T *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
+                const T* c = pcells + t * plane + r * H;
+                const T* cp = c_prev + r * H;
+                const T* go = g_out + r * H;
+                const T* dr = d_rec + r * H;
+                T* dcr = d_c + r * H;
+                T* dzr = dz + r * G;
+                tanh_into(c, tanh_c.data(), H);
+                for (int64_t j = 0; j < H; ++j) {
+                    const T tc = tanh_c[j];
+                    const T dh = later ? go[j] + dr[j] : go[j];
+                    const T dc = dcr[j] + dh * o[j] * (T(1) - tc * tc);
+                    dzr[j] = dc * g[j] * i[j] * (T(1) - i[j]);
+                    dzr[H + j] = dc * cp[j] * f[j] * (T(1) - f[j]);
+                    dzr[2 * H + j] = dc * i[j] * (T(1) - g[j] * g[j]);
+                    dzr[3 * H + j] = dh * tc * o[j] * (T(1) - o[j]);
+                    dcr[j] = dc * f[j];
+                }
+            }
+        });
+        if (plane)   // d_rec = d_z W
+            gemm<T>(false, true, N, H, G, T(1), dz, G, w_t.data(), G, T(0), d_rec, H);
+    }
+    const T* g_h0 = pgrad + rows.h0_row() * plane;
+    for (int64_t k = 0; k < plane; ++k) d_rec[k] += g_h0[k];   // d_h0 = d_rec + grad's h0 row
+    // W's gradient over all steps: d_xw^T (4H, T N) @ the previous hidden states (T N, H),
+    // rows 0..T-1 of packed forward, 1..T in reverse.
+    const T* prev = reinterpret_cast<const T*>(packed.ptr()) + (reverse ? plane : 0);
+    if (plane)
+        gemm<T>(true, false, G, H, s.steps * N, T(1), pd, G, prev, H, T(0),
+                reinterpret_cast<T*>(d_w.ptr()), H);
+    else    // no hidden units or no batch: nothing flows into W
+        std::fill_n(reinterpret_cast<T*>(d_w.ptr()), G * H, T(0));
+    return {d_xw, d_h0, d_c0, d_w};
+}
+
+py::object not_implemented() { return py::reinterpret_borrow<py::object>(Py_NotImplemented); }
+
+}  // namespace
+
+void init_recurrence(py::module_& m) {
+    m.def("lstm_sequence", [](const Array& xw, const Array& h0, const Array& c0,
+                              const Array& w_hh, bool reverse) -> py::object {
+        const char* what = "lstm_sequence";
+        if (xw.dtype != F32 && xw.dtype != F64) return not_implemented();
+        const LstmSizes s = lstm_sizes(xw, {{&h0, "h0"}, {&c0, "c0"}, {&w_hh, "w_hh"}}, what);
+        require_shape(h0, {s.batch, s.hidden}, what, "h0");
+        require_shape(c0, {s.batch, s.hidden}, what, "c0");
+        require_shape(w_hh, {s.gates(), s.hidden}, what, "w_hh");
+        std::array<Array, 3> r;
+        {
+            py::gil_scoped_release release;
+            r = xw.dtype == F32 ? lstm_forward<float>(xw, h0, c0, w_hh, reverse, s)
+                                : lstm_forward<double>(xw, h0, c0, w_hh, reverse, s);
+        }
+        return py::make_tuple(r[0], r[1], r[2]);
+    }, py::arg("xw"), py::arg("h0"), py::arg("c0"), py::arg("w_hh"), py::arg("reverse"),
+       "(packed, gates, cells) of one LSTM layer-direction over xw (T, N, 4H); NotImplemented "
+       "for 16-bit floats.");
+    m.def("lstm_sequence_backward", [](const Array& grad, const Array& c0, const Array& w_hh,
+                                       const Array& packed, const Array& gates,
+                                       const Array& cells, bool reverse) -> py::object {
+        const char* what = "lstm_sequence_backward";
+        if (gates.dtype != F32 && gates.dtype != F64) return not_implemented();
+        const LstmSizes s = lstm_sizes(gates, {{&grad, "grad"}, {&c0, "c0"}, {&w_hh, "w_hh"},
+                                               {&packed, "packed"}, {&cells, "cells"}}, what);
+        require_shape(grad, {s.steps + 2, s.batch, s.hidden}, what, "grad");
+        require_shape(packed, {s.steps + 2, s.batch, s.hidden}, what, "packed");
+        require_shape(cells, {s.steps, s.batch, s.hidden}, what, "cells");
+        require_shape(c0, {s.batch, s.hidden}, what, "c0");
+        require_shape(w_hh, {s.gates(), s.hidden}, what, "w_hh");
+        std::array<Array, 4> r;
+        {
+            py::gil_scoped_release release;
+            r = gates.dtype == F32
+                    ? lstm_backward<float>(grad, c0, w_hh, packed, gates, cells, reverse, s)
+                    : lstm_backward<double>(grad, c0, w_hh, packed, gates, cells, reverse, s);
+        }
+        return py::make_tuple(r[0], r[1], r[2], r[3]);
+    }, py::arg("grad"), py::arg("c0"), py::arg("w_hh"), py::arg("packed"), py::arg("gates"),
+       py::arg("cells"), py::arg("reverse"),
+       "(d_xw, d_h0, d_c0, d_w_hh) of lstm_sequence from the gradient of its packed result; "
+       "NotImplemented for 16-bit floats.");
+}
+
+}  // namespace mgcpu
