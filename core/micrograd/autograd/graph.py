@@ -274,6 +274,18 @@ def record(node: Node, inputs: tuple, out) -> None:
         node._output = (out._data, out._dtype, out._backend, out._version, out._version[0])
 
 
+def record2(node: Node, a, b, out) -> None:
+    """``record(node, (a, b), out)`` for two tensors, without the tuple and the loop: the
+    commonest node of every graph (a binary op) is recorded here."""
+    node.next_functions = (
+        (a.grad_fn or a._accumulator or edge(a)) if a.requires_grad else None,
+        (b.grad_fn or b._accumulator or edge(b)) if b.requires_grad else None)
+    out.requires_grad = True
+    out.grad_fn = node
+    if node.saves_output:
+        node._output = (out._data, out._dtype, out._backend, out._version, out._version[0])
+
+
 def run_backward(outputs, grad_outputs, *, retain_graph: bool, create_graph: bool,
                  inputs=None, allow_unused: bool = False, accumulate: bool = True):
     """Propagate ``grad_outputs`` from ``outputs`` through the graph.

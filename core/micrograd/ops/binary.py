@@ -11,7 +11,7 @@ from typing import Callable
 
 from .. import dtypes
 from ..autograd import grad_mode
-from ..autograd.graph import edge, sum_to
+from ..autograd.graph import record2, sum_to
 from ..tensor import Tensor, declare_method, surface
 from .arrays import broadcast_shapes, expand_data, scalar_operand, wrong_result_shape
 from .base import Op, operands, scalar_tensor, to_dtype
@@ -52,13 +52,7 @@ class Binary(Op):
             node.shapes = None if sa == sb else (sa, sb)
             if cls.remember is not Binary.remember:     # add and sub save nothing
                 node.remember(a, b)
-            # record(node, (a, b), out) for two inputs, without its frame and loop: this
-            # runs once per recorded op, the commonest node of every graph
-            node.next_functions = (
-                (a.grad_fn or a._accumulator or edge(a)) if a.requires_grad else None,
-                (b.grad_fn or b._accumulator or edge(b)) if b.requires_grad else None)
-            out.requires_grad = True
-            out.grad_fn = node
+            record2(node, a, b, out)
         return out
 
     def remember(self, a, b):

@@ -185,7 +185,7 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     x = _accumulating_dtype(x, dtype)
     axes = normalize_dims(dim, x.ndim) if not _all_dims(dim) else tuple(range(x.ndim))
     if not axes:
-        return x.clone() if not x.requires_grad else x * 1
+        return x.clone()     # clone records its node when x requires grad
     return Sum.apply(x, axes=axes, keepdim=keepdim)
 
 
@@ -199,7 +199,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     axes = normalize_dims(dim, x.ndim) if not _all_dims(dim) else tuple(range(x.ndim))
     count = numel(x._data.shape[a] for a in axes)
     if not axes:
-        return x.clone() if not x.requires_grad else x * 1
+        return x.clone()     # clone records its node when x requires grad
     return Mean.apply(x, axes, keepdim, count)
 
 
@@ -209,7 +209,7 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     # Several dims are accepted too (torch takes one): Prod's own backward reduces over its axes.
     axes = normalize_dims(dim, x.ndim)
     if not axes:
-        return x.clone() if not x.requires_grad else x * 1
+        return x.clone()     # clone records its node when x requires grad
     return Prod.apply(x, axes=axes, keepdim=keepdim)
 
 
@@ -228,7 +228,7 @@ def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     axes = normalize_dims(None if _all_dims(dim) else dim, x.ndim)
     _check_nonempty(x, axes, "amax")
     if not axes:
-        return x.clone() if not x.requires_grad else x * 1
+        return x.clone()     # clone records its node when x requires grad
     return Extreme.apply(x, axes=axes, keepdim=keepdim)
 
 
@@ -237,7 +237,7 @@ def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     axes = normalize_dims(None if _all_dims(dim) else dim, x.ndim)
     _check_nonempty(x, axes, "amin")
     if not axes:
-        return x.clone() if not x.requires_grad else x * 1
+        return x.clone()     # clone records its node when x requires grad
     return Amin.apply(x, axes=axes, keepdim=keepdim)
 
 

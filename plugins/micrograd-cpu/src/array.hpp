@@ -108,6 +108,25 @@ struct Array {
     }
 };
 
+// Whether x and y are one view: the same storage, dtype, shape, offset and strides (a size-1
+// dim's stride does not matter). An elementwise kernel may write such an output over its operand,
+// since each position is read before it is written.
+inline bool same_view(const Array& x, const Array& y) {
+    if (x.storage != y.storage || x.dtype != y.dtype || x.offset != y.offset || x.shape != y.shape)
+        return false;
+    for (int d = 0; d < x.ndim(); ++d)
+        if (x.shape[d] > 1 && x.strides[d] != y.strides[d]) return false;
+    return true;
+}
+
+// Whether writing `out` elementwise may change elements of `x` before they are read: x shares
+// out's storage as any other view (shifted, transposed, another dtype). Such a write goes
+// through a copy. Two views of one storage are treated as overlapping even when their elements
+// are disjoint: a cheap, safe answer for a rare case.
+inline bool overlaps_differently(const Array& out, const Array& x) {
+    return x.storage == out.storage && !same_view(out, x);
+}
+
 Shape contiguous_strides(const Shape& shape);
 Array empty(const Shape& shape, DType dtype);
 Array make_view(const Array& base, Shape shape, Shape strides, int64_t offset);

@@ -374,11 +374,6 @@ Array binary(int op, const Array& a, const Array& b) {
     return out;
 }
 
-static bool overlaps_differently(const Array& out, const Array& x) {
-    return x.storage == out.storage && !(x.offset == out.offset && x.strides == out.strides &&
-                                         x.shape == out.shape);
-}
-
 void binary_into(int op, Array out, const Array& a, const Array& b) {
     BinaryLoop loop = binary_loop_for(op, a, b);
     if (binary_returns_bool(op) || out.dtype != a.dtype)

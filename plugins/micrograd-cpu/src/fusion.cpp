@@ -99,15 +99,6 @@ Array view(const Reg& r, int64_t count) {
     return v;
 }
 
-// Whether x and y (one shape) address the same elements the same way; size-1 dims' strides do
-// not matter.
-bool same_layout(const Array& x, const Array& y) {
-    if (x.offset != y.offset) return false;
-    for (int d = 0; d < x.ndim(); ++d)
-        if (x.shape[d] > 1 && x.strides[d] != y.strides[d]) return false;
-    return true;
-}
-
 class FusedKernel {
 public:
     // Operands are the `inputs` arrays of each call, then `constants` (kept here), then the
@@ -166,7 +157,7 @@ public:
             Array& x = operands[i];
             for (size_t k = 0; k < nout; ++k) {
                 if (x.storage != out[k].storage) continue;
-                if (same_layout(broadcast_to(x, shape_), out[k])) {
+                if (same_view(broadcast_to(x, shape_), out[k])) {
                     direct_from[k] = std::max(direct_from[k], last_read_[i]);
                     is_output[i] = 1;
                     streamed[k] = 0;   // its lines were just read: keep them cached

@@ -21,21 +21,6 @@ using StridedFn = void (*)(int64_t, int64_t, char* const*, const double*, int64_
 
 constexpr int64_t GRAIN = 1 << 14;   // elements per thread range at least
 
-// Byte footprint [lo, hi) of x's elements (empty arrays have none).
-std::pair<uintptr_t, uintptr_t> footprint(const Array& x) {
-    uintptr_t lo = reinterpret_cast<uintptr_t>(x.ptr()), hi = lo;
-    for (size_t d = 0; d < x.shape.size(); ++d) {
-        const int64_t span = (x.shape[d] - 1) * x.strides[d] * int64_t(x.itemsize());
-        if (span < 0) lo += span; else hi += span;
-    }
-    return {lo, hi + x.itemsize()};
-}
-
-bool same_layout(const Array& a, const Array& b) {
-    return a.ptr() == b.ptr() && a.shape == b.shape && a.strides == b.strides &&
-           a.dtype == b.dtype;
-}
-
 }  // namespace
 
 void init_jit(py::module_& m) {
@@ -64,23 +49,15 @@ void init_jit(py::module_& m) {
             if (out.size() != output_dtypes.size()) return py::none();
             for (size_t k = 0; k < out.size(); ++k) {
                 const Array& o = out[k];
-                // an output written by the threads must be one element per position, not
-                // overlapping another output, and either apart from every input or laid out
-                // exactly as the one it is (each position is read before it is written)
+                // an output written by the threads must be one element per position, in a
+                // storage of its own among the outputs, and either apart from every input or
+                // exactly the view it is (each position is read before it is written)
                 if (int(o.dtype) != output_dtypes[k] || o.shape != shape || !o.is_contiguous())
                     return py::none();
-                if (n == 0) continue;
-                const auto fo = footprint(o);
-                for (size_t j = 0; j < k; ++j) {
-                    const auto fj = footprint(out[j]);
-                    if (fo.first < fj.second && fj.first < fo.second) return py::none();
-                }
-                for (const Array& x : inputs) {
-                    if (x.numel() == 0) continue;
-                    const auto fx = footprint(x);
-                    if (fo.first < fx.second && fx.first < fo.second && !same_layout(o, x))
-                        return py::none();
-                }
+                for (size_t j = 0; j < k; ++j)
+                    if (out[j].storage == o.storage) return py::none();
+                for (const Array& x : inputs)
+                    if (overlaps_differently(o, x)) return py::none();
             }
         }
         py::list result;
