@@ -97,6 +97,15 @@ class Extreme(Op):
     op_name = "max"
     saves_output = True
 
+    @classmethod
+    def apply(cls, x, axes, keepdim):
+        # as Sum.apply: no node (and no saved input) when there is no graph to record; a
+        # softmax's or a metric's max outside autograd is a hot path on small tensors
+        if x.requires_grad and grad_mode.state.enabled:
+            return super().apply(x, axes=axes, keepdim=keepdim)
+        be = x._backend
+        return Tensor._make(be.reduce(cls.op_name, x._data, axes, keepdim), x._dtype, be)
+
     def forward(self, x, axes, keepdim):
         self.save_for_backward(x)
         self.axes, self.keepdim = axes, keepdim

@@ -5,7 +5,8 @@
 // and products accumulate in float64 (float16/bfloat16 in particular never accumulate in 16 bits),
 // except float32 column sums, whose SIMD kernel adds blocks of 128 rows in float32 and the blocks
 // in float64 (simd_impl.hpp: within 19 u sum|x|, u = 2^-24, at any row count; numpy's axis-0
-// float32 sum is within n u, torch's cascade within O(log n) u).
+// float32 sum is within n u, torch's cascade within O(log n) u), and float32 row sums, likewise
+// blocks of 32 vectors in float32 and the blocks in float64 (within 11 u sum|x|).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -183,9 +184,10 @@ struct Reducer {
         constexpr bool vector_op = (std::is_same_v<T, float> || std::is_same_v<T, double>) &&
                                    OP != PROD;
         if constexpr (vector_op) {
-            // the SIMD kernels; a middle axis with a handful of kept inner elements (no whole
-            // vector of them) takes the walk below
-            if (dense_blocks && (blocks.inner == 1 || blocks.inner >= 16)) {
+            // the SIMD kernels (a middle axis with fewer kept inner elements than a vector runs
+            // their scalar column tails: still one call per block, where the walk below makes
+            // one per handful of elements)
+            if (dense_blocks) {
                 reduce_blocks(reinterpret_cast<const T*>(x.ptr()), blocks, acc.get());
                 return finish(out, acc.get());
             }
@@ -363,7 +365,7 @@ Array argreduce(bool is_max, const Array& x, int axis, bool keepdim) {
             std::vector<bool> reduced(x.ndim(), false);
             reduced[axis] = true;
             if (x.numel() > 0 && len > 1 && as_blocks(x, reduced, b) && b.reduced == len &&
-                (b.inner == 1 || b.inner >= 16) && (sizeof(T) == 8 || len < (int64_t(1) << 24))) {
+                (sizeof(T) == 8 || len < (int64_t(1) << 24))) {
                 const T* px = reinterpret_cast<const T*>(x.ptr());
                 int64_t* po = reinterpret_cast<int64_t*>(out.ptr());
                 const auto& k = simd::kernels();

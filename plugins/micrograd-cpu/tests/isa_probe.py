@@ -46,6 +46,15 @@ def main(path):
         keep(f"layer_norm_{tag}", F.layer_norm(x, (67,)))
         keep(f"sum0_{tag}", x.sum(0))
         keep(f"sum1_{tag}", x.sum(1))
+        # row reductions across vector lanes (short rows) and one row at a time (tails)
+        for width in (3, 10, 33):
+            rows = rng.standard_normal((37, width))
+            rows[5, 1] = np.nan
+            r = t(rows)
+            keep(f"amax_rows{width}_{tag}", r.amax(1))
+            keep(f"argmax_rows{width}_{tag}", r.argmax(1))
+            keep(f"argmin_rows{width}_{tag}", r.argmin(1))
+            keep(f"sum_rows{width}_{tag}", r.sum(1))
         # the dots kernel, the rows kernel on a short k, B^T gathered into rows panels, mid size
         for m, k, n, transposed in ((20, 256, 80, True), (64, 20, 300, False), (5, 7, 3, False),
                                     (70, 64, 90, True), (130, 140, 129, False)):

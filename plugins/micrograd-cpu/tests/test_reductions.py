@@ -19,7 +19,13 @@ CASES = [
     ((1203, 301), 0), ((3, 100003), 0),
     ((4, 9, 16), 1), ((16, 64, 64), 1), ((3, 5, 37), 1), ((2, 7, 3, 33), 1),
     ((8, 300, 129), 1), ((2, 1000, 160), 1),
-    ((4, 9, 5), 1),          # fewer kept inner elements than a vector: the generic walk
+    ((4, 9, 5), 1),          # fewer kept inner elements than a vector: scalar column tails
+    ((8, 512, 3), 1), ((3, 70, 2), 1),
+    # short rows, reduced W rows at a time across vector lanes (simd_impl.hpp's
+    # across_rows: rows shorter than 3 vectors, at least W of them), with rows left over
+    ((4096, 10), 1), ((517, 3), 1), ((100, 31), 1), ((64, 47), 1), ((33, 2), 1),
+    ((4099, 16), 1), ((2, 40, 7), 2),
+    ((40000, 10), 1), ((30011, 13), 1),    # past 1 MB: threads split at rows not a multiple of W
 ]
 
 
@@ -101,7 +107,8 @@ def test_special_values_of_sums_and_extremes(be):
 
 
 @pytest.mark.parametrize("shape,axis", [((700, 400), 1), ((1203, 301), 0), ((8, 300, 129), 1),
-                                        ((1, 300001), 1), ((3, 100003), 0)])
+                                        ((1, 300001), 1), ((3, 100003), 0), ((30011, 13), 1),
+                                        ((40000, 31), 1)])
 def test_results_do_not_depend_on_the_thread_count(be, threads, shape, axis):
     x = with_specials(np.random.default_rng(4).standard_normal(shape).astype(np.float32), 5)
     results = []
@@ -122,3 +129,69 @@ def test_strided_and_keepdim_inputs_take_the_general_path(be):
                                       x.max(axis=axis, keepdims=True))
         np.testing.assert_array_equal(be.to_host(be.argreduce("argmax", view, axis, True)),
                                       x.argmax(axis=axis)[..., None] if axis else x.argmax(0)[None])
+
+
+# ------------------------------------------------------------------ through Tensors, vs PyTorch
+# The Tensor surface on the cpu device against torch: values, dtypes, first-index ties and nan
+# (max and argmax propagate nan like torch; argmax of a lane with a nan is its first nan).
+TORCH_SHAPES = [((4096, 10), -1), ((64, 64), -1), ((513, 3), -1), ((300, 33), -1),
+                ((8, 100, 64), 1), ((8, 100, 3), 1), ((37, 19), 0)]
+
+
+@pytest.mark.parametrize("shape,dim", TORCH_SHAPES)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64"])
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_tensor_reductions_match_torch(threads, shape, dim, dtype):
+    import torch
+    import micrograd as mg
+    x = values(shape, 7, F64)                        # quarter steps: ties everywhere
+    if dtype.startswith("float"):
+        x = with_specials(x, 8)
+    else:
+        x = x * 4
+    x = x.astype(dtype)
+    m, t = mg.tensor(x), torch.from_numpy(x)
+    def same(got, want):
+        want = want.numpy()
+        got = got.numpy()
+        assert got.dtype == want.dtype and got.shape == want.shape
+        if want.dtype.kind == "f":
+            finite = np.abs(want[np.isfinite(want)])
+            scale = max(1.0, float(finite.max(initial=0)))
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * scale, equal_nan=True)
+        else:
+            np.testing.assert_array_equal(got, want)
+    same(m.amax(dim), t.amax(dim))
+    same(m.amin(dim, keepdim=True), t.amin(dim, keepdim=True))
+    same(m.argmax(dim), t.argmax(dim))
+    same(m.argmin(dim), t.argmin(dim))
+    values_m, indices_m = m.max(dim)
+    values_t, indices_t = t.max(dim)
+    same(values_m, values_t)
+    same(indices_m, indices_t)
+    same(m.sum(dim), t.sum(dim))
+    if dtype.startswith("float"):
+        same(m.mean(dim), t.mean(dim))
+
+
+def test_empty_and_zero_dim_reductions_match_torch():
+    import torch
+    import micrograd as mg
+    empty = np.zeros((0, 5), np.float32)
+    m, t = mg.tensor(empty), torch.from_numpy(empty)
+    np.testing.assert_array_equal(m.sum(0).numpy(), t.sum(0).numpy())
+    np.testing.assert_array_equal(m.sum(1).numpy(), t.sum(1).numpy())      # shape (0,)
+    np.testing.assert_array_equal(m.amax(1).numpy(), t.amax(1).numpy())    # nothing to reduce
+    assert m.sum(1).shape == tuple(t.sum(1).shape) == (0,)
+    for fn in (lambda a: a.amax(0), lambda a: a.argmax(0), lambda a: a.max(0)):
+        with pytest.raises(IndexError):
+            fn(t)
+        with pytest.raises(IndexError):
+            fn(m)
+    scalar = np.array(3.5, np.float32)
+    m, t = mg.tensor(scalar), torch.from_numpy(scalar)
+    for fn in (lambda a: a.sum(), lambda a: a.amax(), lambda a: a.argmax(), lambda a: a.max(),
+               lambda a: a.mean(), lambda a: a.argmax(0)):
+        got, want = fn(m).numpy(), fn(t).numpy()
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
