@@ -7,6 +7,9 @@ from pathlib import Path
 from micrograd import BackendUnavailable, hookimpl
 
 XFAIL_FILE = Path(__file__).with_name("conformance_xfail.txt")
+# The contract this backend implements in full; the optional ops of later minors (1.5's fused
+# attention and LSTM sequence) run as the core's decompositions on it.
+CONTRACT = (1, 4)
 
 
 def make_cuda_backend(index: int):
@@ -22,7 +25,7 @@ def make_cuda_backend(index: int):
 
 @hookimpl
 def micrograd_register_backends(register):
-    register("cuda", make_cuda_backend, device_type="cuda", contract=(1, 4), priority=0,
+    register("cuda", make_cuda_backend, device_type="cuda", contract=CONTRACT, priority=0,
              xfail_file=XFAIL_FILE)
 
 
