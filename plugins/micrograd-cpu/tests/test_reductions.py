@@ -21,10 +21,11 @@ CASES = [
     ((8, 300, 129), 1), ((2, 1000, 160), 1),
     ((4, 9, 5), 1),          # fewer kept inner elements than a vector: scalar column tails
     ((8, 512, 3), 1), ((3, 70, 2), 1),
-    # short rows, reduced W rows at a time across vector lanes (simd_impl.hpp's
-    # across_rows: rows shorter than 3 vectors, at least W of them), with rows left over
+    # short rows: on AVX-512 four rows at a time (simd_impl.hpp's four_rows: a masked load for
+    # a row end, a last group short of four rows), else W rows at a time across vector lanes
+    # (across_rows), with rows left over
     ((4096, 10), 1), ((517, 3), 1), ((100, 31), 1), ((64, 47), 1), ((33, 2), 1),
-    ((4099, 16), 1), ((2, 40, 7), 2),
+    ((4099, 16), 1), ((2, 40, 7), 2), ((5, 17), 1), ((6, 33), 1), ((7, 1), 1), ((3, 8), 1),
     ((40000, 10), 1), ((30011, 13), 1),    # past 1 MB: threads split at rows not a multiple of W
 ]
 
@@ -119,6 +120,20 @@ def test_results_do_not_depend_on_the_thread_count(be, threads, shape, axis):
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("length", [1, 3, 8, 10, 15, 16, 17, 31, 32, 33, 64, 100])
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_a_rows_result_does_not_depend_on_the_rows_beside_it(be, length, dtype):
+    # rows go down in groups (four_rows, across_rows): a row alone, or in another group
+    # position, gives the same bits as in the whole block
+    x = with_specials(np.random.default_rng(7).standard_normal((13, length)), 8).astype(dtype.numpy)
+    for op in ("sum", "max", "min"):
+        whole = reduce_host(be, op, x, dtype, 1)
+        for start in range(13):
+            for stop in (start + 1, min(13, start + 6)):
+                np.testing.assert_array_equal(reduce_host(be, op, x[start:stop], dtype, 1),
+                                              whole[start:stop], err_msg=f"{op} {start}:{stop}")
 
 
 def test_strided_and_keepdim_inputs_take_the_general_path(be):
