@@ -36,8 +36,9 @@ def native(tmp_path_factory):
 
 # SandyBridge has AVX but neither AVX2 nor FMA, so it runs the SSE2 build. (Nehalem, which
 # lacks AVX too, no longer runs NumPy 2.4 under qemu, and the probe needs NumPy; so an AVX-only
-# instruction leaking into the SSE2 build would go unseen here.) OpenBLAS is told its kernels:
-# under qemu-user its own detection picked Haswell's (AVX2) on the emulated SandyBridge.
+# instruction leaking into the SSE2 build would go unseen here.) OpenBLAS is told the kernels
+# of the emulated CPU: an OPENBLAS_CORETYPE inherited from the environment (this machine sets
+# Haswell) would run AVX2 kernels on the emulated SandyBridge.
 @pytest.mark.parametrize("cpu, isa, openblas_core", [("Haswell", "fma3+avx2", "Haswell"),
                                                      ("SandyBridge", "sse2", "Sandybridge")])
 def test_fallback_kernels_run_and_agree_on_a_cpu_without_avx512(tmp_path, native, cpu, isa,
