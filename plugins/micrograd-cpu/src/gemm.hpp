@@ -43,6 +43,11 @@ constexpr int64_t SMALL_GEMM_DOTS_MAX_SIDE = 64;
 // Whether an m x n x k product (one thread's block) runs faster on small_gemm than OpenBLAS.
 bool small_gemm_wins(bool ta, bool tb, int64_t m, int64_t n, int64_t k);
 
+// Whether the BLAS's GEMM kernels use narrower vectors than the small-GEMM kernels (OpenBLAS
+// running its AVX2 kernels on an AVX-512 CPU, as OPENBLAS_CORETYPE=Haswell makes it); decided
+// once, in linalg.cpp.
+bool blas_narrower_than_small_gemm();
+
 // value_error naming `what` when a size exceeds the 32-bit BLAS interface.
 void require_blas_size(std::initializer_list<int64_t> sizes, const char* what);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include <cblas.h>
@@ -12,6 +13,7 @@
 #include "gemm.hpp"
 #include "kernels.hpp"
 #include "parallel.hpp"
+#include "simd/simd.hpp"
 
 // scipy-openblas32 prefixes its symbols; another BLAS can be chosen at build time.
 #ifndef MGCPU_CBLAS
@@ -48,6 +50,21 @@ void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const
                            int(ldb), beta, c, int(ldc));
 }
 
+// The width in bits of the vectors in OpenBLAS's GEMM kernels, from the name of the kernel set
+// it chose when it loaded (by CPU model, or as OPENBLAS_CORETYPE told it); 0 when unknown.
+int blas_vector_bits() {
+#ifdef MGCPU_OPENBLAS
+    const std::string core = MGCPU_OPENBLAS(get_corename)();
+    for (const char* name : {"SkylakeX", "Cooperlake", "SapphireRapids"})
+        if (core == name) return 512;
+    for (const char* name : {"SandyBridge", "Haswell", "Zen"})
+        if (core == name) return 256;
+    return 128;
+#else
+    return 0;
+#endif
+}
+
 // Which kernel runs a block: -1 by small_gemm_wins, 0 always OpenBLAS, 1 always the small
 // kernels (tests and A/B timing force each path through _set_gemm_path).
 std::atomic<int> gemm_path{-1};
@@ -71,6 +88,14 @@ constexpr double PARALLEL_GEMM_FLOPS = double(1 << 21);
 constexpr int64_t GEMM_BLOCK_ALIGN = 16;
 
 }  // namespace
+
+bool blas_narrower_than_small_gemm() {
+    static const bool narrower = [] {
+        const int bits = blas_vector_bits();
+        return bits != 0 && bits < simd::gemm_kernels().vector_bits;
+    }();
+    return narrower;
+}
 
 // C (m x n, row-major) = alpha op(A) op(B) + beta C, split over the pool along the longer of m
 // and n: each thread multiplies its block of rows of op(A), or columns of op(B), with all of
@@ -272,6 +297,9 @@ void init_linalg(py::module_& m) {
         return gemm_path.exchange(path);
     }, py::arg("path"), "Force float GEMMs onto OpenBLAS (0) or the small kernels (1), or choose "
        "by shape (-1, the default); returns the previous setting. For tests and timing.");
+    m.def("_blas_narrower_than_small_gemm", &blas_narrower_than_small_gemm,
+          "Whether OpenBLAS's GEMM kernels use narrower vectors than the small-GEMM kernels "
+          "(then the shape rule sends nearly every product to the small kernels).");
 }
 
 }  // namespace mgcpu

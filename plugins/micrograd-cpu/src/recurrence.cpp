@@ -36,6 +36,40 @@ void over_rows(int64_t rows, int64_t row_gates, const F& fn) {
                  fn);
 }
 
+// One batch row of a step's cell state c = f c_prev + i g from the activated gates a (i, f, g,
+// o), and its hidden state h = o tanh(c); unaliased pointers, so the loops vectorize.
+template <class T>
+void cell_row(int64_t H, const T* __restrict a, const T* __restrict c_prev, T* __restrict c) {
+    const T *i = a, *f = a + H, *g = a + 2 * H;
+    for (int64_t j = 0; j < H; ++j) c[j] = f[j] * c_prev[j] + i[j] * g[j];
+}
+
+template <class T>
+void hidden_row(int64_t H, const T* __restrict o, const T* __restrict tanh_c, T* __restrict h) {
+    for (int64_t j = 0; j < H; ++j) h[j] = o[j] * tanh_c[j];
+}
+
+// One batch row of a step's gradient: from the activated gates a (i, f, g, o), tanh(c), the
+// previous cell state and h's gradient d_h, the gates' pre-activation gradients d_z, and c's
+// gradient d_c carried back in place. Its own function so the unaliased pointers let the
+// compiler vectorize the loop (inline in the step lambda it stayed scalar: about 3 ms of a
+// 7 ms backward at 35 x 20 x 256).
+template <class T>
+void gates_backward_row(int64_t H, const T* __restrict a, const T* __restrict tanh_c,
+                        const T* __restrict c_prev, const T* __restrict d_h, T* __restrict d_c,
+                        T* __restrict d_z) {
+    const T *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
+    for (int64_t j = 0; j < H; ++j) {
+        const T tc = tanh_c[j], dh = d_h[j];
+        const T dc = d_c[j] + dh * o[j] * (T(1) - tc * tc);
+        d_z[j] = dc * g[j] * i[j] * (T(1) - i[j]);
+        d_z[H + j] = dc * c_prev[j] * f[j] * (T(1) - f[j]);
+        d_z[2 * H + j] = dc * i[j] * (T(1) - g[j] * g[j]);
+        d_z[3 * H + j] = dh * tc * o[j] * (T(1) - o[j]);
+        d_c[j] = dc * f[j];
+    }
+}
+
 struct LstmSizes {
     int64_t steps, batch, hidden;
     int64_t gates() const { return 4 * hidden; }
@@ -107,13 +141,10 @@ std::array<Array, 3> lstm_forward(const Array& xw_in, const Array& h0_in, const 
                 sigmoid_(zr, 2 * H);                   // i, f
                 tanh_into(zr + 2 * H, zr + 2 * H, H);  // g
                 sigmoid_(zr + 3 * H, H);               // o
-                const T *i = zr, *f = zr + H, *g = zr + 2 * H, *o = zr + 3 * H;
-                const T* cp = c_prev + r * H;
                 T* cr = c + r * H;
-                for (int64_t j = 0; j < H; ++j) cr[j] = f[j] * cp[j] + i[j] * g[j];
+                cell_row(H, zr, c_prev + r * H, cr);
                 tanh_into(cr, tanh_c.data(), H);
-                T* hr = h + r * H;
-                for (int64_t j = 0; j < H; ++j) hr[j] = o[j] * tanh_c[j];
+                hidden_row(H, zr + 3 * H, tanh_c.data(), h + r * H);
             }
         });
         h_prev = h;
@@ -156,27 +187,18 @@ std::array<Array, 4> lstm_backward(const Array& grad_in, const Array& c0_in, con
         const bool later = n < s.steps - 1;       // a later step feeds d_rec
         T* dz = pd + t * N * G;
         over_rows(N, G, [&](int64_t r0, int64_t r1) {
-            std::vector<T> tanh_c(H);
+            std::vector<T> tanh_c(H), d_h(H);
             for (int64_t r = r0; r < r1; ++r) {
-                const T* a = pgates + (t * N + r) * G;
-                const T *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
-                const T* c = pcells + t * plane + r * H;
-                const T* cp = c_prev + r * H;
                 const T* go = g_out + r * H;
-                const T* dr = d_rec + r * H;
-                T* dcr = d_c + r * H;
-                T* dzr = dz + r * G;
-                tanh_into(c, tanh_c.data(), H);
-                for (int64_t j = 0; j < H; ++j) {
-                    const T tc = tanh_c[j];
-                    const T dh = later ? go[j] + dr[j] : go[j];
-                    const T dc = dcr[j] + dh * o[j] * (T(1) - tc * tc);
-                    dzr[j] = dc * g[j] * i[j] * (T(1) - i[j]);
-                    dzr[H + j] = dc * cp[j] * f[j] * (T(1) - f[j]);
-                    dzr[2 * H + j] = dc * i[j] * (T(1) - g[j] * g[j]);
-                    dzr[3 * H + j] = dh * tc * o[j] * (T(1) - o[j]);
-                    dcr[j] = dc * f[j];
+                tanh_into(pcells + t * plane + r * H, tanh_c.data(), H);
+                if (later) {
+                    const T* dr = d_rec + r * H;
+                    for (int64_t j = 0; j < H; ++j) d_h[j] = go[j] + dr[j];
+                } else {
+                    std::copy_n(go, H, d_h.data());
                 }
+                gates_backward_row(H, pgates + (t * N + r) * G, tanh_c.data(), c_prev + r * H,
+                                   d_h.data(), d_c + r * H, dz + r * G);
             }
         });
         if (plane)   // d_rec = d_z W

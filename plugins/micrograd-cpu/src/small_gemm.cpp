@@ -9,7 +9,13 @@
 namespace mgcpu {
 
 bool small_gemm_wins(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
-    // Measured against one-thread OpenBLAS (float32, AVX-512; the small/OpenBLAS time ratios
+    // Against OpenBLAS's AVX2 kernels on an AVX-512 CPU (OPENBLAS_CORETYPE=Haswell on Zen 5,
+    // float32 and float64, best of 7 by thread CPU time) the small kernels take 0.46-0.71x the
+    // time from 32 cubed to 1024 cubed, at k = 20, with m = 20, and with either operand
+    // transposed; only A^T @ B^T over long sides loses (1.47x at 700 x 256 x 1024: B is
+    // gathered), which the rule below sends to OpenBLAS.
+    if (blas_narrower_than_small_gemm() && !(ta && tb)) return true;
+    // Measured against one-thread OpenBLAS on its AVX-512 kernels (float32; the small/OpenBLAS time ratios
     // below are best-of-31 on a loaded 2-core machine). OpenBLAS packs both operands on every
     // call, a cost of O(mk + kn) that a short k never earns back, and its NT kernels are slow
     // when m or n is short or the product is small. Past a few MB of operands its blocking wins.

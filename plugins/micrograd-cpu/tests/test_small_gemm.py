@@ -2,6 +2,10 @@
 with transposed and strided operands, batches, empty dims, float32/float64 and 1 or 2 threads,
 against numpy float64."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -146,3 +150,16 @@ def test_broadcast_batch_matmul(path, threads):
     a_h, b_h = rng.standard_normal((4, 1, 10, 6)), rng.standard_normal((3, 6, 5))
     got = (mg.tensor(a_h) @ mg.tensor(b_h)).numpy()
     np.testing.assert_allclose(got, a_h @ b_h, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(_core.simd_arch() != "avx512bw", reason="needs an AVX-512 CPU")
+@pytest.mark.parametrize("coretype,narrower", [("Haswell", True), ("SkylakeX", False)])
+def test_shape_rule_knows_openblas_kernels_narrower_than_ours(coretype, narrower):
+    """OpenBLAS on its AVX2 kernels (OPENBLAS_CORETYPE=Haswell) runs at about half the small
+    kernels' AVX-512 rate, so the shape rule then prefers them; on its AVX-512 kernels the
+    measured thresholds apply. OpenBLAS reads the variable when it loads: a fresh process."""
+    code = "from micrograd_cpu import _core; print(_core._blas_narrower_than_small_gemm())"
+    env = {**os.environ, "OPENBLAS_CORETYPE": coretype}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == str(narrower)

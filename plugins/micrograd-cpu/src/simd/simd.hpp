@@ -183,6 +183,7 @@ struct GemmKernels {
     void (*gemm_f64)(int64_t m, int64_t n, int64_t k, const double* a, int64_t rsa,
                      int64_t csa, const double* b, int64_t rsb, int64_t csb, double* c,
                      int64_t rsc, int64_t csc, double alpha, double beta);
+    int vector_bits;   // the width of the kernels' vectors (512 for AVX-512)
 };
 template <class Arch> GemmKernels make_gemm_kernels();
 // The small-GEMM kernels for this CPU (chosen once, by the same rule as kernels()).

@@ -281,7 +281,8 @@ struct SmallGemm {
 
 template <class Arch>
 GemmKernels make_gemm_kernels() {
-    return GemmKernels{&SmallGemm<Arch, float>::gemm, &SmallGemm<Arch, double>::gemm};
+    return GemmKernels{&SmallGemm<Arch, float>::gemm, &SmallGemm<Arch, double>::gemm,
+                       int(8 * sizeof(xsimd::batch<float, Arch>))};
 }
 
 }  // namespace mgcpu::simd
