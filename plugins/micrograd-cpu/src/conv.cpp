@@ -389,10 +389,10 @@ std::vector<MaskBits<T>> column_masks(const ConvGeometry& g) {
 }
 
 // cols[r, (n - n0) * P + q] for samples [n0, n1) of group grp, whole planes; `padded` holds
-// (n1 - n0) * Cg padded planes.
+// (n1 - n0) * Cg padded planes and `masks` is column_masks(g).
 template <class T>
 void im2col_padded(const ConvGeometry& g, const T* x, int64_t grp, int64_t n0, int64_t n1,
-                   T* padded, T* cols) {
+                   const MaskBits<T>* masks, T* padded, T* cols) {
     const int64_t P = g.P(), NB = (n1 - n0) * P, KK = g.KH * g.KW;
     const PaddedPlanes pp = padded_planes(g);
     for (int64_t n = n0; n < n1; ++n)
@@ -403,11 +403,10 @@ void im2col_padded(const ConvGeometry& g, const T* x, int64_t grp, int64_t n0, i
             std::copy_n(plane, P, dst + pp.origin);
             std::fill_n(dst + pp.origin + P, pp.origin, T(0));
         }
-    const std::vector<MaskBits<T>> masks = column_masks<T>(g);
     parallel_for(g.rows(), 1, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t c = r / KK, i = (r / g.KW) % g.KH, j = r % g.KW;
-            const MaskBits<T>* keep = masks.data() + j * P;
+            const MaskBits<T>* keep = masks + j * P;
             for (int64_t n = n0; n < n1; ++n)
                 masked_copy(padded + ((n - n0) * g.Cg + c) * pp.stride + pp.origin +
                                 plane_shift(g, i, j),
@@ -420,10 +419,9 @@ void im2col_padded(const ConvGeometry& g, const T* x, int64_t grp, int64_t n0, i
 // block covers these planes alone.
 template <class T>
 void col2im_padded(const ConvGeometry& g, const T* cols, int64_t grp, int64_t n0, int64_t n1,
-                   T* padded, T* gx) {
+                   const MaskBits<T>* masks, T* padded, T* gx) {
     const int64_t P = g.P(), NB = (n1 - n0) * P, KK = g.KH * g.KW;
     const PaddedPlanes pp = padded_planes(g);
-    const std::vector<MaskBits<T>> masks = column_masks<T>(g);
     parallel_for(g.Cg, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c)
             for (int64_t n = n0; n < n1; ++n) {
@@ -431,7 +429,7 @@ void col2im_padded(const ConvGeometry& g, const T* cols, int64_t grp, int64_t n0
                 std::fill_n(acc, pp.stride, T(0));
                 for (int64_t ij = 0; ij < KK; ++ij) {
                     const int64_t i = ij / g.KW, j = ij % g.KW;
-                    masked_add(cols + (c * KK + ij) * NB + (n - n0) * P, masks.data() + j * P,
+                    masked_add(cols + (c * KK + ij) * NB + (n - n0) * P, masks + j * P,
                                P, acc + pp.origin + plane_shift(g, i, j));
                 }
                 std::copy_n(acc + pp.origin, P, input_planes(g, gx, grp, n) + c * P);
@@ -446,20 +444,43 @@ bool padded_path(const ConvGeometry& g, const ConvBlocks& blocks) {
 
 // Per-thread scratch of a chunk of blocks, from the caching allocator (no page faults or
 // zero-filling on every call): cols for a block's im2col matrix (none for pointwise
-// convolutions) and `wide` for an (Og, L) matrix of a block of several samples.
+// convolutions), `wide` for an (Og, L) matrix of a block of several samples, and on the
+// padded path the padded planes of a block and the column masks.
 template <class T>
 struct Scratch {
     Array cols_buf, wide_buf, padded_buf;
+    std::vector<MaskBits<T>> masks;
     Scratch(const ConvGeometry& g, const ConvBlocks& blocks, DType dtype)
         : cols_buf(empty({pointwise(g) ? 0 : g.rows(), blocks.samples * blocks.band_rows * g.OW},
                          dtype)),
           wide_buf(empty({blocks.samples > 1 ? g.Og : 0, blocks.samples * g.P()}, dtype)),
           padded_buf(empty({padded_path(g, blocks) ? blocks.samples * g.Cg : 0,
-                            padded_planes(g).stride}, dtype)) {}
+                            padded_planes(g).stride}, dtype)),
+          masks(padded_path(g, blocks) ? column_masks<T>(g) : std::vector<MaskBits<T>>{}) {}
     T* cols() { return reinterpret_cast<T*>(cols_buf.ptr()); }
     T* wide() { return reinterpret_cast<T*>(wide_buf.ptr()); }
     T* padded() { return reinterpret_cast<T*>(padded_buf.ptr()); }
 };
+
+// unfold_block: scratch.cols() = the im2col matrix of samples [n0, n1) of group grp of x over
+// `band` (whole planes on the padded path). fold_block: grad_x of those planes += col2im of
+// scratch.cols() (written, not added, on the padded path, whose blocks cover whole planes).
+template <class T>
+void unfold_block(const ConvGeometry& g, const ConvBlocks& blocks, const T* x, int64_t grp,
+                  int64_t n0, int64_t n1, RowBand band, Scratch<T>& scratch) {
+    if (padded_path(g, blocks))
+        im2col_padded(g, x, grp, n0, n1, scratch.masks.data(), scratch.padded(), scratch.cols());
+    else
+        im2col(g, x, grp, n0, n1, band, scratch.cols());
+}
+template <class T>
+void fold_block(const ConvGeometry& g, const ConvBlocks& blocks, int64_t grp, int64_t n0,
+                int64_t n1, RowBand band, Scratch<T>& scratch, T* gx) {
+    if (padded_path(g, blocks))
+        col2im_padded(g, scratch.cols(), grp, n0, n1, scratch.masks.data(), scratch.padded(), gx);
+    else
+        col2im(g, scratch.cols(), grp, n0, n1, band, gx);
+}
 
 // Gathers the (Og, P) planes of group grp of samples [n0, n1) of `a` (N, O, OH, OW) side by
 // side into one (Og, L) matrix, or scatters them back.
@@ -507,8 +528,7 @@ void conv_block(const ConvGeometry& g, const ConvBlocks& blocks, const T* px, co
         for (int64_t oh0 = 0; oh0 < g.OH; oh0 += blocks.band_rows) {
             const RowBand band{oh0, std::min(g.OH, oh0 + blocks.band_rows)};
             const int64_t B = (band.oh1 - band.oh0) * g.OW, at = oh0 * g.OW;
-            if (padded_path(g, blocks)) im2col_padded(g, px, grp, n0, n1, scratch.padded(), cols);
-            else im2col(g, px, grp, n0, n1, band, cols);
+            unfold_block(g, blocks, px, grp, n0, n1, band, scratch);
             gemm<T>(false, false, g.Og, B, K, T(1), wg, K, cols, B, T(0),
                     group_planes(g, out, grp, n0) + at, P);
             if (gwg) gemm<T>(false, true, g.Og, K, B, T(1), group_planes(g, src, grp, n0) + at,
@@ -517,8 +537,7 @@ void conv_block(const ConvGeometry& g, const ConvBlocks& blocks, const T* px, co
         return;
     }
     T* wide = scratch.wide();
-    if (padded_path(g, blocks)) im2col_padded(g, px, grp, n0, n1, scratch.padded(), cols);
-    else im2col(g, px, grp, n0, n1, RowBand{0, g.OH}, cols);
+    unfold_block(g, blocks, px, grp, n0, n1, RowBand{0, g.OH}, scratch);
     gemm<T>(false, false, g.Og, L, K, T(1), wg, K, cols, L, T(0), wide, L);
     scatter_planes(g, wide, grp, n0, n1, out);
     if (!gwg) return;
@@ -562,14 +581,12 @@ void conv_backward_block(const ConvGeometry& g, const ConvBlocks& blocks, const 
         const int64_t B = (n1 - n0) * (band.oh1 - band.oh0) * g.OW;   // a band or whole planes
         const T* gyb = gyg + oh0 * g.OW;
         if (px) {   // grad_w += gy_g @ cols^T
-            if (padded_path(g, blocks)) im2col_padded(g, px, grp, n0, n1, scratch.padded(), cols);
-            else im2col(g, px, grp, n0, n1, band, cols);
+            unfold_block(g, blocks, px, grp, n0, n1, band, scratch);
             gemm<T>(false, true, g.Og, K, B, T(1), gyb, ld, cols, B, T(1), gwg, K);
         }
         // grad_cols = w_g^T @ gy_g, folded back onto this block's input planes
         gemm<T>(true, false, K, B, g.Og, T(1), wg, K, gyb, ld, T(0), cols, B);
-        if (padded_path(g, blocks)) col2im_padded(g, cols, grp, n0, n1, scratch.padded(), gx);
-        else col2im(g, cols, grp, n0, n1, band, gx);
+        fold_block(g, blocks, grp, n0, n1, band, scratch, gx);
     }
 }
 

@@ -57,7 +57,7 @@ int blas_vector_bits() {
     const std::string core = MGCPU_OPENBLAS(get_corename)();
     for (const char* name : {"SkylakeX", "Cooperlake", "SapphireRapids"})
         if (core == name) return 512;
-    for (const char* name : {"SandyBridge", "Haswell", "Zen"})
+    for (const char* name : {"Sandybridge", "Haswell", "Zen"})
         if (core == name) return 256;
     return 128;
 #else

@@ -190,15 +190,15 @@ std::array<Array, 4> lstm_backward(const Array& grad_in, const Array& c0_in, con
             std::vector<T> tanh_c(H), d_h(H);
             for (int64_t r = r0; r < r1; ++r) {
                 const T* go = g_out + r * H;
+                const T* dh = go;   // the last step's h feeds only the output
                 tanh_into(pcells + t * plane + r * H, tanh_c.data(), H);
                 if (later) {
                     const T* dr = d_rec + r * H;
                     for (int64_t j = 0; j < H; ++j) d_h[j] = go[j] + dr[j];
-                } else {
-                    std::copy_n(go, H, d_h.data());
+                    dh = d_h.data();
                 }
                 gates_backward_row(H, pgates + (t * N + r) * G, tanh_c.data(), c_prev + r * H,
-                                   d_h.data(), d_c + r * H, dz + r * G);
+                                   dh, d_c + r * H, dz + r * G);
             }
         });
         if (plane)   // d_rec = d_z W

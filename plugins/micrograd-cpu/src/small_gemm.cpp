@@ -15,10 +15,11 @@ bool small_gemm_wins(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
     // transposed; only A^T @ B^T over long sides loses (1.47x at 700 x 256 x 1024: B is
     // gathered), which the rule below sends to OpenBLAS.
     if (blas_narrower_than_small_gemm() && !(ta && tb)) return true;
-    // Measured against one-thread OpenBLAS on its AVX-512 kernels (float32; the small/OpenBLAS time ratios
-    // below are best-of-31 on a loaded 2-core machine). OpenBLAS packs both operands on every
-    // call, a cost of O(mk + kn) that a short k never earns back, and its NT kernels are slow
-    // when m or n is short or the product is small. Past a few MB of operands its blocking wins.
+    // Measured against one-thread OpenBLAS on its AVX-512 kernels (float32; the small/OpenBLAS
+    // time ratios below are best-of-31 on a loaded 2-core machine). OpenBLAS packs both
+    // operands on every call, a cost of O(mk + kn) that a short k never earns back, and its NT
+    // kernels are slow when m or n is short or the product is small. Past a few MB of operands
+    // its blocking wins.
     const int64_t output = m * n, volume = m * n * k;
     const bool mid = volume <= SMALL_GEMM_MID_MAX_VOLUME;
     // rows kernel: 0.73-0.93x at k 20-48 over a large output (256 x 1024, 512 x 512); at mid

@@ -153,7 +153,8 @@ def test_broadcast_batch_matmul(path, threads):
 
 
 @pytest.mark.skipif(_core.simd_arch() != "avx512bw", reason="needs an AVX-512 CPU")
-@pytest.mark.parametrize("coretype,narrower", [("Haswell", True), ("SkylakeX", False)])
+@pytest.mark.parametrize("coretype,narrower",
+                         [("Sandybridge", True), ("Haswell", True), ("SkylakeX", False)])
 def test_shape_rule_knows_openblas_kernels_narrower_than_ours(coretype, narrower):
     """OpenBLAS on its AVX2 kernels (OPENBLAS_CORETYPE=Haswell) runs at about half the small
     kernels' AVX-512 rate, so the shape rule then prefers them; on its AVX-512 kernels the

@@ -1175,19 +1175,22 @@ struct Impl {
     }
 
     // out[r] = fold of row r for r in [0, rows): row_vector(row) folds a row into a vector V,
-    // op combines two (lane-wise).
+    // op combines two (lane-wise). A last group of fewer than four rows fills its free slots
+    // with the last row again (folded, not stored: at most three rows a call).
     template <class V, class Out, class RowVector, class Op>
     static void four_rows(const T* x, int64_t rows, int64_t row_stride, Out* out,
                           RowVector row_vector, Op op) {
         for (int64_t r = 0; r < rows; r += 4) {
             V v[4];
-            for (int64_t k = 0; k < 4; ++k) v[k] = row_vector(x + std::min(r + k, rows - 1) * row_stride);
+            for (int64_t k = 0; k < 4; ++k)
+                v[k] = row_vector(x + std::min(r + k, rows - 1) * row_stride);
             store_four(fold_four(v, op), out + r, std::min<int64_t>(4, rows - r));
         }
     }
 
     template <bool MAX>
-    static void four_rows_extreme(const T* x, int64_t rows, int64_t len, int64_t row_stride, T* out) {
+    static void four_rows_extreme(const T* x, int64_t rows, int64_t len, int64_t row_stride,
+                                  T* out) {
         auto row_vector = [len](const T* row) {
             return len < W ? load_head<B>(row, len, extreme_identity<MAX>())
                            : row_extreme_vector<MAX>(row, len);
@@ -1328,8 +1331,10 @@ struct Impl {
     // element j of W rows len apart is one gather, and each lane sees its row in element order.
     // The last rows % W rows go one by one through the per-row kernels (for a sum: the same
     // element order, see dense_row_sum).
-    // Measured (AVX-512, 4096 rows): a gather costs about 1.5 cycles an element here, so rows
-    // of a vector or more go faster one by one (max of 4096 x 32: 62 us gathered, torch 32 us)
+    // Rows of a vector or more go faster one by one: a gather costs about 1.5 cycles an element
+    // (AVX-512, max of 4096 x 32: 62 us gathered, torch 32 us). On AVX-512 max/min and short
+    // sums take four_rows instead (in-register shuffles, no gathers); argmax and the narrower
+    // ISAs take these.
     static constexpr int64_t SHORT_ROW_VECTORS = 1;
     using Index = xsimd::batch<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, Arch>;
     static_assert(int64_t(Index::size) == W, "one gather index per lane");
