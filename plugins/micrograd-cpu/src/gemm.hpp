@@ -13,8 +13,8 @@ template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
 
-// The same product on the calling thread through the small-GEMM kernels (no packing of A, no
-// fixed blocking): faster than OpenBLAS where small_gemm_wins.
+// The same product on the calling thread through the small-GEMM kernels (A packed only when
+// stored transposed, no fixed blocking over n): faster than OpenBLAS where small_gemm_wins.
 template <class T>
 void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                 int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
@@ -26,15 +26,16 @@ void small_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, cons
 //   up to LARGE_MAX_VOLUME where k is at most SHORT_K or m at most SHORT_M (one pass over C,
 //   or an A block that stays in cache while every column panel of B streams past it);
 // - A @ B.T (x @ W.T): k from DOTS_MIN_K with min(m, n) up to DOTS_MAX_SIDE (the dots kernel),
-//   or k below DOTS_MIN_K over a mid-sized product from NT_MIN_OUTPUT (B^T gathered into the
-//   rows kernel's panels), up to LARGE_MAX_VOLUME where k is at most SHORT_K.
+//   or, below NT_MAX_K, a mid-sized product from NT_MIN_OUTPUT (B^T gathered into the rows
+//   kernel's panels), up to LARGE_MAX_VOLUME where k is at most SHORT_K.
 constexpr int64_t SMALL_GEMM_ROWS_MAX_K = 48;
 constexpr int64_t SMALL_GEMM_ROWS_MIN_OUTPUT = 256 * 256;
 constexpr int64_t SMALL_GEMM_MID_MIN_OUTPUT = 64 * 64;
 constexpr int64_t SMALL_GEMM_OPENBLAS_SMALL_VOLUME = 100 * 100 * 100;
 constexpr int64_t SMALL_GEMM_NT_MIN_OUTPUT = 64 * 64;
-constexpr int64_t SMALL_GEMM_MID_MAX_VOLUME = int64_t(1) << 25;
-constexpr int64_t SMALL_GEMM_SHORT_K = 128;
+constexpr int64_t SMALL_GEMM_NT_MAX_K = 1024;
+constexpr int64_t SMALL_GEMM_MID_MAX_VOLUME = int64_t(1) << 27;
+constexpr int64_t SMALL_GEMM_SHORT_K = 256;
 constexpr int64_t SMALL_GEMM_SHORT_M = 256;
 constexpr int64_t SMALL_GEMM_LARGE_MAX_VOLUME = int64_t(1) << 28;
 constexpr int64_t SMALL_GEMM_DOTS_MIN_K = 256;

@@ -32,7 +32,14 @@ bool small_gemm_wins(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
     // and with m up to 256 0.84-0.95x (64..256 rows by 512..2048 columns, k 512-1024: weight
     // gradients dY.T @ X), but 1.06x at 2048 x 2048 x 128 (a C of 16 MB) and 1.03-1.32x for
     // long k over long m and n (768 cubed, 1024 x 1024 x 256 A transposed, 512 x 128 x 1024
-    // A transposed 1.06x)
+    // A transposed 1.06x).
+    // Re-measured with A^T packed (a Sapphire Rapids-class Xeon, OpenBLAS on its SkylakeX
+    // kernels, one thread, best of 60 rounds interleaved with MKL through PyTorch as a common
+    // yardstick; small/OpenBLAS): 0.83-0.94x from 2^25 to 2^27 (1024 x 384 x 128, 1024 x 512
+    // x 128, 512 cubed, A^T 512 x 128 x 1024 0.90x), and up to 2^28 with k at most 256 or m
+    // at most 256 0.87-0.99x (1024 x 700 x 256 and 2048 x 128 x 2048, 256 x 256 x 4096, A^T
+    // 256 x 2048 x 512 0.91x); even at 1024 x 1024 x 256 (1.02x) and losing past 2^28 (1024
+    // cubed 1.25x: no blocking over n) or with m and k both long (640 cubed 1.06x)
     const bool large = volume <= SMALL_GEMM_LARGE_MAX_VOLUME && output >= SMALL_GEMM_MID_MIN_OUTPUT;
     if (!tb)
         return (k <= SMALL_GEMM_ROWS_MAX_K && output >= SMALL_GEMM_ROWS_MIN_OUTPUT) ||
@@ -43,9 +50,12 @@ bool small_gemm_wins(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
     if (ta) return false;
     // dots kernel: 0.63-0.89x for k >= 256 with a side up to 64; it loses at short k (few
     // vector steps per reduction) and when both sides are long
-    if (k >= SMALL_GEMM_DOTS_MIN_K) return std::min(m, n) <= SMALL_GEMM_DOTS_MAX_SIDE;
-    // B^T gathered into rows panels: 0.84-0.90x from 64 x 32 x 64 to 512 x 128 x 128
-    return output >= SMALL_GEMM_NT_MIN_OUTPUT && (mid || (large && k <= SMALL_GEMM_SHORT_K));
+    if (k >= SMALL_GEMM_DOTS_MIN_K && std::min(m, n) <= SMALL_GEMM_DOTS_MAX_SIDE) return true;
+    // B^T gathered into rows panels: 0.84-0.90x from 64 x 32 x 64 to 512 x 128 x 128; and
+    // 0.87-0.95x at k 256-784 with both sides past 64 (128 x 784 x 256, 512 x 256 x 512,
+    // 1024 x 128 x 384), but 1.10x at k = 1024 (128 x 1024 x 1024)
+    return k < SMALL_GEMM_NT_MAX_K && output >= SMALL_GEMM_NT_MIN_OUTPUT &&
+           (mid || (large && k <= SMALL_GEMM_SHORT_K));
 }
 
 // gemm()'s BLAS-style arguments (a transposed operand is read with its strides swapped) as

@@ -20,11 +20,13 @@ TOL = {dtypes.float32: 2e-5, dtypes.float64: 1e-12}
 # and short k (the K blocking at 256, the dot kernel's vector tails), the shapes of real models;
 # (70, 300, 90) and (130, 260, 129) are A @ B.T past the dots kernel's side bound, gathered
 # into rows panels over two K passes; (129, 127, 131) and (200, 150, 90) are the mid-size rule;
-# (300, 100, 1200) and (200, 600, 300) are past the mid volume, with a short k or a short m
+# (300, 100, 1200) and (200, 600, 300) are past the mid volume, with a short k or a short m;
+# (530, 300, 70) packs a transposed A in blocks of 512 rows (a partial last block and tile)
+# over two K passes
 SHAPES = [(1, 1, 1), (3, 5, 7), (9, 17, 33), (8, 16, 32), (20, 256, 1024), (256, 20, 1024),
           (13, 300, 31), (64, 64, 64), (65, 63, 129), (33, 520, 17), (128, 128, 128),
           (40, 3, 70), (200, 150, 90), (70, 300, 90), (130, 260, 129), (129, 127, 131),
-          (300, 100, 1200), (200, 600, 300)]
+          (300, 100, 1200), (200, 600, 300), (530, 300, 70)]
 
 
 @pytest.fixture
