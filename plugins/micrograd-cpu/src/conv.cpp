@@ -99,6 +99,28 @@ void zero_wrapped_columns(const ConvGeometry& g, int64_t j, int64_t rows, T* ban
     }
 }
 
+// One output row of an im2col row of tap column j: out[ow] = in[ow * s + shift] for ow in
+// [lo, hi), zero up to ow_end; S is the stride when known at compile time (1, 2), else 0 and
+// s says. Loops only, kept as loops: as calls to memset and memmove (which GCC makes of such
+// loops) the rows of 4-16 elements of a small image cost several times the copy (the
+// stride-2 4x4 convolutions of a DCGAN generator's gradients).
+#if defined(__GNUC__) && !defined(__clang__)
+#define MGCPU_NO_CALLS_FOR_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define MGCPU_NO_CALLS_FOR_LOOPS
+#endif
+template <int S, class T>
+MGCPU_NO_CALLS_FOR_LOOPS inline void unfold_row(const T* __restrict in, int64_t shift,
+                                                int64_t lo, int64_t hi, int64_t ow_end,
+                                                T* __restrict out, int64_t s = S) {
+    for (int64_t ow = 0; ow < lo; ++ow) out[ow] = T(0);
+    if constexpr (S > 0)
+        for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * S + shift];
+    else
+        for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * s + shift];
+    for (int64_t ow = hi; ow < ow_end; ++ow) out[ow] = T(0);
+}
+
 // cols[r, (n - n0)*B + b] for samples [n0, n1), output rows `band` (B = its rows * OW
 // positions, b counted from its first row) and the channels of group `grp` (x contiguous NCHW).
 template <class T>
@@ -139,10 +161,9 @@ void im2col(const ConvGeometry& g, const T* x, int64_t grp, int64_t n0, int64_t 
                     T* out = row + (n - n0) * B + (oh - band.oh0) * g.OW;
                     if (h < 0 || h >= g.H) { std::fill_n(out, g.OW, T(0)); continue; }
                     const T* in = plane + h * g.W;   // input column of ow: ow * s + shift
-                    std::fill_n(out, lo, T(0));
-                    if (s == 1) std::copy(in + lo + shift, in + hi + shift, out + lo);
-                    else for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * s + shift];
-                    std::fill(out + hi, out + g.OW, T(0));
+                    if (s == 1) unfold_row<1>(in, shift, lo, hi, g.OW, out);
+                    else if (s == 2) unfold_row<2>(in, shift, lo, hi, g.OW, out);
+                    else unfold_row<0>(in, shift, lo, hi, g.OW, out, s);
                 }
             }
         }
@@ -822,31 +843,65 @@ void subpixel_weight(const ConvGeometry& g, const SubpixelPhase& f, const T* w, 
         }
 }
 
-// cols (Og * th * tw, (n1 - n0) * nqh * nqw): cols[(o, t, u), (n, a, b)] =
-// x[n, grp * Og + o, qh0 + a - t, qw0 + b - u], zero outside the input. One contiguous copy
-// per input row.
+// The input planes with the zeros around them that any phase reads: phase f reads rows
+// [qh0 - th + 1, qh0 + nqh) and columns [qw0 - tw + 1, qw0 + nqw), past the input by up to
+// th - 1 and tw - 1.
+struct SubpixelPadding {
+    int64_t top = 0, left = 0, rows = 0, cols = 0;
+    SubpixelPadding(const ConvGeometry& g, const std::vector<SubpixelPhase>& phases) {
+        int64_t bottom = 0, right = 0;
+        for (const SubpixelPhase& f : phases) {
+            if (f.positions() == 0) continue;
+            top = std::max(top, f.th - 1 - f.qh0);
+            left = std::max(left, f.tw - 1 - f.qw0);
+            bottom = std::max(bottom, f.qh0 + f.nqh - g.OH);
+            right = std::max(right, f.qw0 + f.nqw - g.OW);
+        }
+        rows = top + g.OH + bottom;
+        cols = left + g.OW + right;
+    }
+    int64_t plane() const { return rows * cols; }
+};
+
+// xp (N, O, rows, cols) = x (N, O, OH, OW) with the zeros of `pad` around each plane.
 template <class T>
-void subpixel_cols(const ConvGeometry& g, const SubpixelPhase& f, const T* x, int64_t grp,
-                   int64_t n0, int64_t n1, T* cols) {
+void pad_planes(const ConvGeometry& g, const SubpixelPadding& pad, const T* x, T* xp) {
+    parallel_for(g.N * g.O, 16, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+            const T* plane = x + p * g.OH * g.OW;
+            T* dst = xp + p * pad.plane();
+            std::fill_n(dst, pad.top * pad.cols, T(0));
+            for (int64_t h = 0; h < g.OH; ++h) {
+                T* row = dst + (pad.top + h) * pad.cols;
+                std::fill_n(row, pad.left, T(0));
+                std::copy_n(plane + h * g.OW, g.OW, row + pad.left);
+                std::fill(row + pad.left + g.OW, row + pad.cols, T(0));
+            }
+            std::fill(dst + (pad.top + g.OH) * pad.cols, dst + pad.plane(), T(0));
+        }
+    });
+}
+
+// cols (Og * th * tw, (n1 - n0) * nqh * nqw): cols[(o, t, u), (n, a, b)] =
+// x[n, grp * Og + o, qh0 + a - t, qw0 + b - u], zero outside the input: plain shifted copies
+// out of the padded planes xp. Copies row by row with the bounds clamped (a call to fill and
+// copy for every nqw elements) took most of the DCGAN generator's 4x4 -> 8x8 layer, whose
+// rows are 4 elements long.
+template <class T>
+void subpixel_cols(const ConvGeometry& g, const SubpixelPhase& f, const SubpixelPadding& pad,
+                   const T* xp, int64_t grp, int64_t n0, int64_t n1, T* cols) {
     const int64_t Q = f.positions(), L = (n1 - n0) * Q;
     for (int64_t o = 0; o < g.Og; ++o)
         for (int64_t t = 0; t < f.th; ++t)
             for (int64_t u = 0; u < f.tw; ++u) {
                 T* row = cols + ((o * f.th + t) * f.tw + u) * L;
-                // b with 0 <= qw0 + b - u < OW
-                const int64_t b0 = std::clamp<int64_t>(u - f.qw0, 0, f.nqw);
-                const int64_t b1 = std::clamp<int64_t>(g.OW + u - f.qw0, b0, f.nqw);
                 for (int64_t n = n0; n < n1; ++n) {
-                    const T* plane = x + (n * g.O + grp * g.Og + o) * g.OH * g.OW;
-                    for (int64_t a = 0; a < f.nqh; ++a) {
-                        T* out = row + (n - n0) * Q + a * f.nqw;
-                        const int64_t ih = f.qh0 + a - t;
-                        if (ih < 0 || ih >= g.OH) { std::fill_n(out, f.nqw, T(0)); continue; }
-                        const T* in = plane + ih * g.OW + f.qw0 - u;   // in[b]: column qw0+b-u
-                        std::fill(out, out + b0, T(0));
-                        std::copy(in + b0, in + b1, out + b0);
-                        std::fill(out + b1, out + f.nqw, T(0));
-                    }
+                    const T* in = xp + (n * g.O + grp * g.Og + o) * pad.plane() +
+                                  (pad.top + f.qh0 - t) * pad.cols + pad.left + f.qw0 - u;
+                    T* out = row + (n - n0) * Q;
+                    for (int64_t a = 0; a < f.nqh; ++a)
+                        for (int64_t b = 0; b < f.nqw; ++b)
+                            out[a * f.nqw + b] = in[a * pad.cols + b];
                 }
             }
 }
@@ -870,6 +925,10 @@ Array subpixel_transpose_impl(const Array& x, const Array& w, const ConvGeometry
             max_rows = std::max(max_rows, g.Og * phases.back().taps());
             max_positions = std::max(max_positions, phases.back().positions());
         }
+    const SubpixelPadding pad(g, phases);
+    Array xp_buf = empty({g.N * g.O * pad.plane()}, w.dtype);
+    T* xp = reinterpret_cast<T*>(xp_buf.ptr());
+    pad_planes(g, pad, px, xp);
     // Every phase's weight matrix of every group, packed once (as large as w).
     std::vector<int64_t> wp_at(S * g.G + 1, 0);
     for (int64_t i = 0; i < S * g.G; ++i)
@@ -896,7 +955,7 @@ Array subpixel_transpose_impl(const Array& x, const Array& w, const ConvGeometry
             const SubpixelPhase& f = phases[k % S];
             const int64_t R = g.Og * f.taps(), Q = f.positions(), L = (n1 - n0) * Q;
             if (L == 0) continue;
-            subpixel_cols(g, f, px, grp, n0, n1, cols);
+            subpixel_cols(g, f, pad, xp, grp, n0, n1, cols);
             gemm<T>(false, false, g.Cg, L, R, T(1), wp + wp_at[k], R, cols, L, T(0), out, L);
             for (int64_t n = n0; n < n1; ++n)
                 for (int64_t c = 0; c < g.Cg; ++c) {

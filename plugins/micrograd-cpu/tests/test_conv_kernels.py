@@ -24,6 +24,8 @@ CASES = [  # (N, C, H, W, O, K, stride, padding, groups, dilation)
     (5, 3, 6, 6, 4, 3, 1, 1, 1, 1),        # "same" 3x3, several samples a block
     (2, 32, 20, 20, 8, 3, 1, 1, 2, 1),     # "same" 3x3 with groups, one sample a block
     (3, 4, 9, 8, 5, 3, 2, 1, 1, 1),        # stride 2
+    (2, 5, 11, 10, 4, 3, 3, 1, 1, 1),      # stride 3 (a stride the unfolding reads at run time)
+    (2, 8, 9, 9, 6, 5, 1, 2, 1, 1),        # "same" 5x5: padded planes two rows and columns out
     (2, 4, 9, 9, 4, 3, 1, 2, 1, 2),        # dilation 2
     (2, 4, 7, 7, 6, 1, 2, 0, 2, 1),        # 1x1 with stride: not pointwise
     (2, 4, 5, 5, 6, 1, 1, 1, 1, 1),        # 1x1 with padding: not pointwise
