@@ -17,8 +17,8 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <utility>
-#include <vector>
 
 #include <xsimd/xsimd.hpp>
 
@@ -171,14 +171,17 @@ struct SmallGemm {
         // them in one L1 set, and the kernel ran at 0.7x its rate on A read by rows (1024 x 700
         // x 256, A^T @ B). Blocks of MC rows bound the copy.
         const bool pack_a = rsa == 1 && csa != 1 && n > NR;
-        std::vector<T> a_packed(pack_a ? size_t((std::min(MC, m) + MR - 1) / MR * MR * KC) : 0);
+        const int64_t block_rows = pack_a ? MC : m;
+        // (left uninitialised: a vector's zeroing would write the whole block once more)
+        const size_t a_block = size_t((std::min(MC, m) + MR - 1) / MR * MR * KC);
+        std::unique_ptr<T[]> a_packed(pack_a ? new T[a_block] : nullptr);
         alignas(64) T panel[KC * NR];
         for (int64_t pc = 0; pc < k; pc += KC) {
             const int64_t kc = std::min(KC, k - pc);
             const T beta_pass = pc == 0 ? beta : T(1);
-            for (int64_t i0 = 0; i0 < m; i0 += MC) {
-                const int64_t mc = std::min(MC, m - i0);
-                if (pack_a) pack_columns(a_packed.data(), a + i0 + pc * csa, csa, mc, kc);
+            for (int64_t i0 = 0; i0 < m; i0 += block_rows) {
+                const int64_t mc = std::min(block_rows, m - i0);
+                if (pack_a) pack_columns(a_packed.get(), a + i0 + pc * csa, csa, mc, kc);
                 for (int64_t jc = 0; jc < n; jc += NR) {
                     const int64_t nc = std::min(NR, n - jc);
                     const T* bp = b + pc * rsb + jc * csb;
@@ -190,7 +193,7 @@ struct SmallGemm {
                     }
                     for (int64_t ic = i0; ic < i0 + mc; ic += MR) {
                         const int rows_here = int(std::min<int64_t>(MR, i0 + mc - ic));
-                        const T* ap = pack_a ? a_packed.data() + (ic - i0) * kc
+                        const T* ap = pack_a ? a_packed.get() + (ic - i0) * kc
                                              : a + ic * rsa + pc * csa;
                         const int64_t ra = pack_a ? 1 : rsa, ca = pack_a ? MR : csa;
                         T* cp = c + ic * rsc + jc * csc;
