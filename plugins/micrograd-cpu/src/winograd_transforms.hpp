@@ -96,7 +96,7 @@ inline void transform_lines(const T* const (&in)[F::IN], T* const (&out)[F::OUT]
 
 template <class T>
 void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
-                     int64_t TW, int64_t th0, int64_t th1, T* V, int64_t TB, T* scratch) {
+                     int64_t TW, int64_t th0, int64_t th1, T* V, int64_t ld, T* scratch) {
     T* __restrict even = scratch;          // padded columns 2k and 2k + 1 of one input row
     T* __restrict odd = even + (TW + 1);
     T* __restrict rowt = odd + (TW + 1);   // rowt[r][j][tw]: point j of row r of tile tw
@@ -134,7 +134,7 @@ void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, in
             const int64_t t0 = (th - th0) * TW;
             for (int j = 0; j < 4; ++j) {   // then down each of its four columns
                 const T* r0 = rowt + j * TW;
-                auto v = [&](int i) { return V + ((i * 4 + j) * C + c) * TB + t0; };
+                auto v = [&](int i) { return V + ((i * 4 + j) * C + c) * ld + t0; };
                 transform_lines<InputBT, 1, 1, T>({r0, r0 + 4 * TW, r0 + 8 * TW, r0 + 12 * TW},
                                                   {v(0), v(1), v(2), v(3)}, TW);
             }
@@ -143,7 +143,7 @@ void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, in
 }
 
 template <class T>
-void transform_output(const T* M, int64_t TB, int64_t O, int64_t OH, int64_t OW, int64_t TW,
+void transform_output(const T* M, int64_t ld, int64_t O, int64_t OH, int64_t OW, int64_t TW,
                       int64_t th0, int64_t th1, T* y, T* scratch) {
     const int64_t full = OW / 2;
     T* s = scratch;   // s[a][j][tw]: output row a of column j of tile tw
@@ -151,7 +151,7 @@ void transform_output(const T* M, int64_t TB, int64_t O, int64_t OH, int64_t OW,
         T* plane = y + o * OH * OW;
         for (int64_t th = th0; th < th1; ++th) {
             const int64_t t0 = (th - th0) * TW;
-            auto m = [&](int i, int j) { return M + ((i * 4 + j) * O + o) * TB + t0; };
+            auto m = [&](int i, int j) { return M + ((i * 4 + j) * O + o) * ld + t0; };
             for (int j = 0; j < 4; ++j)   // down each of the four columns
                 transform_lines<OutputAT, 1, 1, T>({m(0, j), m(1, j), m(2, j), m(3, j)},
                                                    {s + j * TW, s + (4 + j) * TW}, TW);
@@ -173,7 +173,7 @@ void transform_output(const T* M, int64_t TB, int64_t O, int64_t OH, int64_t OW,
 
 template <class T>
 void transform_output_grad(const T* gy, int64_t O, int64_t OH, int64_t OW, int64_t TW,
-                           int64_t th0, int64_t th1, T* dM, int64_t TB, T* scratch) {
+                           int64_t th0, int64_t th1, T* dM, int64_t ld, T* scratch) {
     const int64_t full = OW / 2;
     T* cols = scratch;   // cols[a][j][tw]: point j of row a of tile tw
     for (int64_t o = 0; o < O; ++o) {
@@ -198,7 +198,7 @@ void transform_output_grad(const T* gy, int64_t O, int64_t OH, int64_t OW, int64
             }
             const int64_t t0 = (th - th0) * TW;
             for (int j = 0; j < 4; ++j) {   // then down each of its four columns
-                auto d = [&](int i) { return dM + ((i * 4 + j) * O + o) * TB + t0; };
+                auto d = [&](int i) { return dM + ((i * 4 + j) * O + o) * ld + t0; };
                 transform_lines<GradA, 1, 1, T>({cols + j * TW, cols + (4 + j) * TW},
                                                 {d(0), d(1), d(2), d(3)}, TW);
             }
