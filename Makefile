@@ -65,7 +65,8 @@ test-bench:
 # in a fresh environment.
 ASAN_BUILD := build/asan
 ASAN_TESTS := test_probes.py test_array.py test_threads.py test_binary_inplace.py test_reductions.py \
-	test_attention_kernels.py test_recurrence.py test_small_gemm.py
+	test_attention_kernels.py test_recurrence.py test_small_gemm.py test_conv_kernels.py \
+	test_conv_transpose_kernels.py
 test-asan:
 	$(BIN)/cmake -S plugins/micrograd-cpu -B $(ASAN_BUILD) -G Ninja -DMGCPU_SANITIZE=ON \
 		-DCMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF \
