@@ -148,9 +148,8 @@ void transform_weight_grad(const T* dU, int64_t O, int64_t C, T* gw) {
 
 // The row stride of V and M (element (p, c, t) at (p * C + c) * LD + t): TB tiles and one
 // cache line more. At TB = 256 (a 32x32 plane) unpadded rows lie 1 KiB apart and the 16
-// points' rows that the input transform writes at once 16 KiB apart, all in one L1 set: the
-// transform spent most of its time on those stores, 39% of a 16-channel layer's forward +
-// backward.
+// points' rows that the input transform writes at once 16 KiB apart, all in one L1 set; with
+// the line added a 16-channel 32x32 layer's forward + backward took 0.89x the time.
 template <class T>
 int64_t row_stride(int64_t TB) { return TB + 64 / int64_t(sizeof(T)); }
 
@@ -166,7 +165,7 @@ void winograd_conv3x3(const WinogradShape& s, const T* x, const T* w, bool adjoi
     const T* pu = U.get();
     parallel_for(b.count(s.N), 1, [&](int64_t i0, int64_t i1) {
         const int64_t LDmax = row_stride<T>(TBmax);
-        Buffer<T> V(POINTS * C * LDmax), M(POINTS * O * LDmax), scratch(18 * (b.TW + 1));
+        Buffer<T> V(POINTS * C * LDmax), M(POINTS * O * LDmax), scratch(16 * b.TW);
         for (int64_t item = i0; item < i1; ++item) {
             const TileBlock k = tile_block(b, s.N, item);
             const int64_t TB = k.tiles(b), LD = row_stride<T>(TB), per = (k.th1 - k.th0) * b.TW;
@@ -193,7 +192,7 @@ void winograd_conv3x3_weight_grad(const WinogradShape& s, const T* x, const T* g
     Array dU = parallel_partial_sums<T>(b.count(s.N), {POINTS * O * C}, true,
                                         [&](int64_t i0, int64_t i1, T* pdu) {
         const int64_t LDmax = row_stride<T>(TBmax);
-        Buffer<T> V(POINTS * C * LDmax), dM(POINTS * O * LDmax), scratch(18 * (b.TW + 1));
+        Buffer<T> V(POINTS * C * LDmax), dM(POINTS * O * LDmax), scratch(16 * b.TW);
         for (int64_t item = i0; item < i1; ++item) {
             const TileBlock k = tile_block(b, s.N, item);
             const int64_t TB = k.tiles(b), LD = row_stride<T>(TB), per = (k.th1 - k.th0) * b.TW;

@@ -17,7 +17,7 @@ template <class T>
 struct WinogradTransforms {
     // V[p][c][t] (rows ld apart) = (B^T d B)_p of the 4x4 input tiles t of tile rows
     // [th0, th1) of each of the C planes (H, W) at x, padding (ph, pw) read as zeros; TW tiles
-    // a row; scratch 18 (TW + 1).
+    // a row; scratch 16 TW.
     void (*input)(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
                   int64_t TW, int64_t th0, int64_t th1, T* V, int64_t ld, T* scratch);
     // Rows 2 th0 .. 2 th1 of the O planes (OH, OW) at y = A^T M A; scratch 8 TW.
