@@ -172,6 +172,7 @@ struct SmallGemm {
         // x 256, A^T @ B). Blocks of MC rows bound the copy.
         const bool pack_a = rsa == 1 && csa != 1 && n > NR;
         const int64_t block_rows = pack_a ? MC : m;
+        const int64_t ra = pack_a ? 1 : rsa, ca = pack_a ? MR : csa;   // A's strides as read
         // (left uninitialised: a vector's zeroing would write the whole block once more)
         const size_t a_block = size_t((std::min(MC, m) + MR - 1) / MR * MR * KC);
         std::unique_ptr<T[]> a_packed(pack_a ? new T[a_block] : nullptr);
@@ -195,7 +196,6 @@ struct SmallGemm {
                         const int rows_here = int(std::min<int64_t>(MR, i0 + mc - ic));
                         const T* ap = pack_a ? a_packed.get() + (ic - i0) * kc
                                              : a + ic * rsa + pc * csa;
-                        const int64_t ra = pack_a ? 1 : rsa, ca = pack_a ? MR : csa;
                         T* cp = c + ic * rsc + jc * csc;
                         if (nc > W)
                             rows_tile_any<2>(rows_here, kc, ap, ra, ca, bp, bs, cp, rsc, csc, nc,
