@@ -18,7 +18,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .frameworks import Framework
-from .timing import Ratio, Sampler, Stats, interleave, paired_ratio, rounds_within_budget
+from .timing import (Ratio, Sampler, Stats, interleave, paired_ratio, rounds_within_budget,
+                     wait_until_quiet)
 from .workloads import Unsupported, Workload
 
 
@@ -31,13 +32,15 @@ class Profile:
     repeats: int              # rounds: samples per contender, interleaved
     min_sample_s: float       # shortest sample of one contender
     budget_s: float           # most seconds spent sampling one (workload, size, framework)
+    settle: bool = False      # wait before each sample for the last contender's threads to idle
 
 
 PROFILES = {
     "smoke": Profile("smoke", warmup=1, repeats=3, min_sample_s=0.002, budget_s=1.0),
     # 30 rounds of 25 ms cost what 15 samples of 50 ms did; shorter samples let a round's
     # contenders meet nearly the same machine, more rounds steady the median of the ratios.
-    "full": Profile("full", warmup=3, repeats=30, min_sample_s=0.025, budget_s=10.0),
+    "full": Profile("full", warmup=3, repeats=30, min_sample_s=0.025, budget_s=10.0,
+                    settle=True),
 }
 
 
@@ -128,7 +131,8 @@ def run_one(workload: Workload, size: int, frameworks: list[Framework], profile:
     gc.collect()                 # the builds' garbage is collected now, not in someone's sample
     rounds = rounds_within_budget([s for _, s in ready.values()], profile.repeats,
                                   profile.budget_s)
-    samples, failed = interleave({name: sampler for name, (_, sampler) in ready.items()}, rounds)
+    samples, failed = interleave({name: sampler for name, (_, sampler) in ready.items()}, rounds,
+                                 settle=wait_until_quiet if profile.settle else None)
     for name, (result, sampler) in ready.items():
         if name in failed:
             _timing_failed(result, failed[name], log)

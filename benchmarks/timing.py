@@ -14,18 +14,76 @@ next. Contenders timed one after the other would each meet a different machine, 
 the starting contender rotating from round to round. A ratio between two contenders is then
 taken within each round (:func:`paired_ratio`), where both met the same machine, and summarised
 by its median and quartiles over the rounds.
+
+Several contenders share one process, and a thread pool may spin for a while after its work is
+done, waiting for more: PyTorch's OpenMP (libgomp) workers spin for about 10 ms, on a core the
+next contender's own threads need. So before each sample :func:`wait_until_quiet` waits until
+the process's other threads have stopped running (measured through Linux's per-thread
+scheduler statistics): each contender then meets the machine the previous one left idle, as it
+would in a program of its own.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import statistics
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 # A sample lasts at least this many clock ticks, so the clock's rounding is under 0.1% of it.
 TICKS_PER_SAMPLE = 1000
+
+# wait_until_quiet: the process is quiet when its other threads ran under QUIET_SHARE of a
+# QUIET_WINDOW_S window (a pool thread spinning on another core runs nearly all of it). Where
+# Linux's per-thread statistics are missing, a fixed FALLBACK_SETTLE_S wait: twice libgomp's
+# spin as seen on an x86 server.
+QUIET_WINDOW_S = 0.002
+QUIET_SHARE = 0.1
+FALLBACK_SETTLE_S = 0.02
+
+
+def _other_threads_run_ns() -> int | None:
+    """Nanoseconds the process's threads other than the calling one have run, or None where
+    /proc/self/task/*/schedstat is missing (not Linux, or a kernel without schedstats)."""
+    me = str(threading.get_native_id())
+    total = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        if tid == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:        # the thread ended since the listing
+            continue
+        except (OSError, ValueError, IndexError):
+            return None
+    return total
+
+
+def wait_until_quiet(max_s: float = 0.2) -> float:
+    """Sleep until no other thread of this process is running (none ran more than
+    ``QUIET_SHARE`` of the last ``QUIET_WINDOW_S``), at most ``max_s``; returns the seconds
+    waited. Threads that never stop (a busy background thread) cost ``max_s``, not a hang."""
+    start = time.perf_counter()
+    before = _other_threads_run_ns()
+    if before is None:
+        time.sleep(FALLBACK_SETTLE_S)
+        return time.perf_counter() - start
+    while True:
+        time.sleep(QUIET_WINDOW_S)
+        after = _other_threads_run_ns()
+        if after is None or after - before < QUIET_SHARE * QUIET_WINDOW_S * 1e9:
+            return time.perf_counter() - start
+        if time.perf_counter() - start >= max_s:
+            return time.perf_counter() - start
+        before = after
 
 
 @dataclass(frozen=True)
@@ -162,10 +220,12 @@ def rounds_within_budget(samplers: list[Sampler], rounds: int, budget_s: float) 
     return rounds
 
 
-def interleave(samplers: dict[str, Sampler], rounds: int
+def interleave(samplers: dict[str, Sampler], rounds: int,
+               settle: Callable[[], Any] | None = None
                ) -> tuple[dict[str, list[float]], dict[str, Exception]]:
     """``rounds`` rounds of one sample per contender; round ``r`` starts with the ``r``-th
-    contender (in rotation), so none is always first or always after the same one.
+    contender (in rotation), so none is always first or always after the same one. ``settle``
+    (e.g. :func:`wait_until_quiet`) runs before every sample, outside it.
 
     Returns each contender's per-call seconds, one entry per round, and the exception of each
     contender whose sampling raised (it is left out of the rounds after that)."""
@@ -178,6 +238,8 @@ def interleave(samplers: dict[str, Sampler], rounds: int
             break
         start = r % len(live)
         for name in live[start:] + live[:start]:
+            if settle is not None:
+                settle()
             try:
                 samples[name].append(samplers[name].sample())
             except Exception as exc:  # noqa: BLE001 - one contender's failure ends only its rounds

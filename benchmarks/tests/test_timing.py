@@ -3,12 +3,13 @@ and ratios taken within a round. Fake clocks make the scheduling exact; two test
 one."""
 
 import statistics
+import threading
 import time
 
 import pytest
 
-from benchmarks.timing import (Sampler, interleave, measure, paired_ratio, quartiles,
-                               rounds_within_budget)
+from benchmarks.timing import (_other_threads_run_ns, Sampler, interleave, measure,
+                               paired_ratio, quartiles, rounds_within_budget, wait_until_quiet)
 
 
 class FakeMachine:
@@ -66,6 +67,57 @@ def test_a_contender_that_fails_leaves_the_rounds_and_the_others_go_on():
     assert list(failed) == ["B"] and "B broke" in str(failed["B"])
     assert "".join(m.calls) == "ABC" "CA" "AC" "CA"
     assert len(samples["A"]) == len(samples["C"]) == 4 and len(samples["B"]) == 1
+
+
+def test_settle_runs_before_every_sample_outside_it():
+    m = FakeMachine()
+    order = []
+    samplers = {name: m.sampler(name, 1e-6) for name in "AB"}
+    for name, sampler in samplers.items():
+        fn = sampler.fn
+        sampler.fn = lambda fn=fn, name=name: (order.append(name), fn())
+    samples, _ = interleave(samplers, rounds=2, settle=lambda: (order.append("settle"),
+                                                                 setattr(m, "now", m.now + 1)))
+    assert order == ["settle", "A", "settle", "B", "settle", "B", "settle", "A"]
+    # the settling (a second of fake time each) is in no sample
+    assert all(s == pytest.approx([1e-6] * 2, rel=1e-2) for s in samples.values())
+
+
+def _spin(stop: threading.Event, seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end and not stop.is_set():
+        pass
+
+
+needs_schedstat = pytest.mark.skipif(_other_threads_run_ns() is None,
+                                     reason="no /proc/self/task/*/schedstat here")
+
+
+@needs_schedstat
+def test_waiting_until_quiet_outlasts_a_thread_still_spinning():
+    stop = threading.Event()
+    spinner = threading.Thread(target=_spin, args=(stop, 0.08))
+    spinner.start()
+    try:
+        waited = wait_until_quiet(max_s=1.0)
+    finally:
+        stop.set()
+        spinner.join()
+    assert 0.05 < waited < 0.5
+
+
+@needs_schedstat
+def test_a_quiet_process_waits_a_window_or_two_and_a_busy_one_at_most_max_s():
+    assert wait_until_quiet(max_s=1.0) < 0.05
+    stop = threading.Event()
+    spinner = threading.Thread(target=_spin, args=(stop, 10.0))
+    spinner.start()
+    try:
+        waited = wait_until_quiet(max_s=0.05)
+    finally:
+        stop.set()
+        spinner.join()
+    assert 0.05 <= waited < 0.2
 
 
 def test_calibration_reaches_the_target_sample_length():
