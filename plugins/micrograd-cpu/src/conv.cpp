@@ -360,31 +360,50 @@ using MaskBits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
 #define MGCPU_STORE_CLONES
 #endif
 
-// out[q] = keep[q] ? in[q] : 0, and acc[q] += keep[q] ? in[q] : 0, for q < n.
+// masked_copy: for each of `count` rows k, out[k * n + q] = keep[q] ? in[k * ld + q] : 0 (q < n).
+// masked_add_taps: for each tap t, acc[shift[t] + q] += keep[t][q] ? in[t * ld + q] : 0. A call
+// does a whole im2col row of a block's samples, or all the taps of one plane: called per
+// 64-element plane instead, the calls themselves were a third of the unfolding on 8x8 images.
 template <class T>
-inline void masked_copy_loop(const T* __restrict in, const MaskBits<T>* __restrict keep,
-                             int64_t n, T* __restrict out) {
-    for (int64_t q = 0; q < n; ++q) {
-        const T v = in[q];
-        out[q] = keep[q] ? v : T(0);
-    }
+inline void masked_copy_loop(const T* __restrict in, int64_t ld, const MaskBits<T>* __restrict keep,
+                             int64_t n, int64_t count, T* __restrict out) {
+    for (int64_t k = 0; k < count; ++k, in += ld, out += n)
+        for (int64_t q = 0; q < n; ++q) {
+            const T v = in[q];
+            out[q] = keep[q] ? v : T(0);
+        }
 }
 template <class T>
-inline void masked_add_loop(const T* __restrict in, const MaskBits<T>* __restrict keep,
-                            int64_t n, T* __restrict acc) {
-    for (int64_t q = 0; q < n; ++q) {
-        const T v = in[q];
-        acc[q] += keep[q] ? v : T(0);
+inline void masked_add_taps_loop(const T* __restrict in, int64_t ld,
+                                 const MaskBits<T>* const* keep, const int64_t* shift,
+                                 int64_t taps, int64_t n, T* __restrict acc) {
+    for (int64_t t = 0; t < taps; ++t, in += ld) {
+        const MaskBits<T>* __restrict kt = keep[t];
+        T* __restrict at = acc + shift[t];
+        for (int64_t q = 0; q < n; ++q) {
+            const T v = in[q];
+            at[q] += kt[q] ? v : T(0);
+        }
     }
 }
-MGCPU_STORE_CLONES void masked_copy(const float* in, const uint32_t* keep, int64_t n,
-                                    float* out) { masked_copy_loop(in, keep, n, out); }
-MGCPU_STORE_CLONES void masked_copy(const double* in, const uint64_t* keep, int64_t n,
-                                    double* out) { masked_copy_loop(in, keep, n, out); }
-MGCPU_STORE_CLONES void masked_add(const float* in, const uint32_t* keep, int64_t n,
-                                   float* acc) { masked_add_loop(in, keep, n, acc); }
-MGCPU_STORE_CLONES void masked_add(const double* in, const uint64_t* keep, int64_t n,
-                                   double* acc) { masked_add_loop(in, keep, n, acc); }
+MGCPU_STORE_CLONES void masked_copy(const float* in, int64_t ld, const uint32_t* keep, int64_t n,
+                                    int64_t count, float* out) {
+    masked_copy_loop(in, ld, keep, n, count, out);
+}
+MGCPU_STORE_CLONES void masked_copy(const double* in, int64_t ld, const uint64_t* keep, int64_t n,
+                                    int64_t count, double* out) {
+    masked_copy_loop(in, ld, keep, n, count, out);
+}
+MGCPU_STORE_CLONES void masked_add_taps(const float* in, int64_t ld, const uint32_t* const* keep,
+                                        const int64_t* shift, int64_t taps, int64_t n,
+                                        float* acc) {
+    masked_add_taps_loop(in, ld, keep, shift, taps, n, acc);
+}
+MGCPU_STORE_CLONES void masked_add_taps(const double* in, int64_t ld, const uint64_t* const* keep,
+                                        const int64_t* shift, int64_t taps, int64_t n,
+                                        double* acc) {
+    masked_add_taps_loop(in, ld, keep, shift, taps, n, acc);
+}
 
 struct PaddedPlanes {
     int64_t origin, stride;   // the offset of position 0 in a padded plane, and its length
@@ -393,6 +412,20 @@ struct PaddedPlanes {
 PaddedPlanes padded_planes(const ConvGeometry& g) {
     const int64_t origin = g.padding[0] * g.W + g.padding[1];
     return {origin, g.P() + 2 * origin};
+}
+
+// planes (count of them, P elements each) copied into padded planes (pp), zeros around each.
+// Loops kept as loops: as memset/memmove calls on an 8x8 image's 9 + 64 + 9 elements, the calls
+// cost more than the copy.
+template <class T>
+MGCPU_NO_CALLS_FOR_LOOPS void pad_planes_between_zeros(const T* __restrict planes, int64_t count,
+                                                       int64_t P, PaddedPlanes pp,
+                                                       T* __restrict padded) {
+    for (int64_t c = 0; c < count; ++c, planes += P, padded += pp.stride) {
+        for (int64_t q = 0; q < pp.origin; ++q) padded[q] = T(0);
+        for (int64_t q = 0; q < P; ++q) padded[pp.origin + q] = planes[q];
+        for (int64_t q = pp.origin + P; q < pp.stride; ++q) padded[q] = T(0);
+    }
 }
 
 // keep[j * P + q] all ones where tap column j reads inside the row at output position q.
@@ -417,21 +450,13 @@ void im2col_padded(const ConvGeometry& g, const T* x, int64_t grp, int64_t n0, i
     const int64_t P = g.P(), NB = (n1 - n0) * P, KK = g.KH * g.KW;
     const PaddedPlanes pp = padded_planes(g);
     for (int64_t n = n0; n < n1; ++n)
-        for (int64_t c = 0; c < g.Cg; ++c) {
-            T* dst = padded + ((n - n0) * g.Cg + c) * pp.stride;
-            const T* plane = input_planes(g, x, grp, n) + c * P;
-            std::fill_n(dst, pp.origin, T(0));
-            std::copy_n(plane, P, dst + pp.origin);
-            std::fill_n(dst + pp.origin + P, pp.origin, T(0));
-        }
+        pad_planes_between_zeros(input_planes(g, x, grp, n), g.Cg, P, pp,
+                                 padded + (n - n0) * g.Cg * pp.stride);
     parallel_for(g.rows(), 1, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t c = r / KK, i = (r / g.KW) % g.KH, j = r % g.KW;
-            const MaskBits<T>* keep = masks + j * P;
-            for (int64_t n = n0; n < n1; ++n)
-                masked_copy(padded + ((n - n0) * g.Cg + c) * pp.stride + pp.origin +
-                                plane_shift(g, i, j),
-                            keep, P, cols + r * NB + (n - n0) * P);
+            masked_copy(padded + c * pp.stride + pp.origin + plane_shift(g, i, j),
+                        g.Cg * pp.stride, masks + j * P, P, n1 - n0, cols + r * NB);
         }
     });
 }
@@ -443,16 +468,20 @@ void col2im_padded(const ConvGeometry& g, const T* cols, int64_t grp, int64_t n0
                    const MaskBits<T>* masks, T* padded, T* gx) {
     const int64_t P = g.P(), NB = (n1 - n0) * P, KK = g.KH * g.KW;
     const PaddedPlanes pp = padded_planes(g);
+    // tap ij's mask and the offset of its reads in a padded plane
+    std::vector<const MaskBits<T>*> keep(KK);
+    std::vector<int64_t> shift(KK);
+    for (int64_t ij = 0; ij < KK; ++ij) {
+        keep[ij] = masks + ij % g.KW * P;
+        shift[ij] = pp.origin + plane_shift(g, ij / g.KW, ij % g.KW);
+    }
     parallel_for(g.Cg, 1, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c)
             for (int64_t n = n0; n < n1; ++n) {
                 T* acc = padded + ((n - n0) * g.Cg + c) * pp.stride;
                 std::fill_n(acc, pp.stride, T(0));
-                for (int64_t ij = 0; ij < KK; ++ij) {
-                    const int64_t i = ij / g.KW, j = ij % g.KW;
-                    masked_add(cols + (c * KK + ij) * NB + (n - n0) * P, masks + j * P,
-                               P, acc + pp.origin + plane_shift(g, i, j));
-                }
+                masked_add_taps(cols + c * KK * NB + (n - n0) * P, NB, keep.data(),
+                                shift.data(), KK, P, acc);
                 std::copy_n(acc + pp.origin, P, input_planes(g, gx, grp, n) + c * P);
             }
     });
