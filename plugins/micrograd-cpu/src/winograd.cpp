@@ -146,6 +146,50 @@ void transform_weight_grad(const T* dU, int64_t O, int64_t C, T* gw) {
         }
 }
 
+// The input rows that tile rows [th0, th1) read (2 (th1 - th0) + 2 of them, from row
+// 2 th0 - ph) of each of the C planes (H, W) at x, copied 2 TW + 2 wide from column -pw with
+// zeros outside the planes: the input transform then reads every tile, edge ones included, on
+// its vectorised path. Reading the planes in place, a 32-wide image's 16 tiles a row went 2 at
+// the edges and the 14 between as 8 in vectors and 6 as scalars.
+struct PaddedRows {
+    int64_t rows, width;
+    int64_t plane() const { return rows * width; }
+};
+
+PaddedRows padded_rows(const TileBlocks& b, int64_t th0, int64_t th1) {
+    return {2 * (th1 - th0) + 2, 2 * b.TW + 2};
+}
+
+template <class T>
+void pad_tile_rows(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
+                   const TileBlocks& b, int64_t th0, int64_t th1, T* out) {
+    const PaddedRows pr = padded_rows(b, th0, th1);
+    const int64_t w0 = std::max<int64_t>(pw, 0), w1 = std::min(pr.width, W + pw);
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t r = 0; r < pr.rows; ++r) {
+            T* dst = out + c * pr.plane() + r * pr.width;
+            const int64_t h = 2 * th0 - ph + r;
+            if (h < 0 || h >= H || w1 <= w0) {
+                std::fill_n(dst, pr.width, T(0));
+                continue;
+            }
+            std::fill_n(dst, w0, T(0));
+            std::copy_n(x + (c * H + h) * W + (w0 - pw), w1 - w0, dst + w0);
+            std::fill_n(dst + w1, pr.width - w1, T(0));
+        }
+}
+
+// V of block k's tiles of sample n of x (C planes (H, W), padding (ph, pw)), through a padded
+// copy of the rows they read (pad_tile_rows into `padded`).
+template <class T>
+void transform_input_block(const WinogradTransforms<T>& tf, const T* x, int64_t C, int64_t H,
+                           int64_t W, int64_t ph, int64_t pw, const TileBlocks& b,
+                           const TileBlock& k, T* padded, T* V, int64_t ld, T* scratch) {
+    pad_tile_rows(x, C, H, W, ph, pw, b, k.th0, k.th1, padded);
+    const PaddedRows pr = padded_rows(b, k.th0, k.th1);
+    tf.input(padded, C, pr.rows, pr.width, 0, 0, b.TW, 0, k.th1 - k.th0, V, ld, scratch);
+}
+
 // The row stride of V and M (element (p, c, t) at (p * C + c) * LD + t): TB tiles and one
 // cache line more. At TB = 256 (a 32x32 plane) unpadded rows lie 1 KiB apart and the 16
 // points' rows that the input transform writes at once 16 KiB apart, all in one L1 set; with
@@ -165,14 +209,16 @@ void winograd_conv3x3(const WinogradShape& s, const T* x, const T* w, bool adjoi
     const T* pu = U.get();
     parallel_for(b.count(s.N), 1, [&](int64_t i0, int64_t i1) {
         const int64_t LDmax = row_stride<T>(TBmax);
-        Buffer<T> V(POINTS * C * LDmax), M(POINTS * O * LDmax), scratch(16 * b.TW);
+        Buffer<T> V(POINTS * C * LDmax), M(POINTS * O * LDmax), scratch(16 * b.TW),
+            padded(C * padded_rows(b, 0, b.rows_per_block).plane());
         for (int64_t item = i0; item < i1; ++item) {
             const TileBlock k = tile_block(b, s.N, item);
             const int64_t TB = k.tiles(b), LD = row_stride<T>(TB), per = (k.th1 - k.th0) * b.TW;
             if (TB == 0) continue;
             for (int64_t n = k.n0; n < k.n1; ++n)
-                tf.input(x + n * C * s.H * s.W, C, s.H, s.W, s.ph, s.pw, b.TW, k.th0, k.th1,
-                         V.get() + (n - k.n0) * per, LD, scratch.get());
+                transform_input_block(tf, x + n * C * s.H * s.W, C, s.H, s.W, s.ph, s.pw, b, k,
+                                      padded.get(), V.get() + (n - k.n0) * per, LD,
+                                      scratch.get());
             for (int p = 0; p < POINTS; ++p)
                 gemm<T>(false, false, O, TB, C, T(1), pu + p * O * C, C, V.get() + p * C * LD,
                         LD, T(0), M.get() + p * O * LD, LD);
@@ -192,14 +238,16 @@ void winograd_conv3x3_weight_grad(const WinogradShape& s, const T* x, const T* g
     Array dU = parallel_partial_sums<T>(b.count(s.N), {POINTS * O * C}, true,
                                         [&](int64_t i0, int64_t i1, T* pdu) {
         const int64_t LDmax = row_stride<T>(TBmax);
-        Buffer<T> V(POINTS * C * LDmax), dM(POINTS * O * LDmax), scratch(16 * b.TW);
+        Buffer<T> V(POINTS * C * LDmax), dM(POINTS * O * LDmax), scratch(16 * b.TW),
+            padded(C * padded_rows(b, 0, b.rows_per_block).plane());
         for (int64_t item = i0; item < i1; ++item) {
             const TileBlock k = tile_block(b, s.N, item);
             const int64_t TB = k.tiles(b), LD = row_stride<T>(TB), per = (k.th1 - k.th0) * b.TW;
             if (TB == 0) continue;
             for (int64_t n = k.n0; n < k.n1; ++n) {
-                tf.input(x + n * C * s.H * s.W, C, s.H, s.W, s.ph, s.pw, b.TW, k.th0, k.th1,
-                         V.get() + (n - k.n0) * per, LD, scratch.get());
+                transform_input_block(tf, x + n * C * s.H * s.W, C, s.H, s.W, s.ph, s.pw, b, k,
+                                      padded.get(), V.get() + (n - k.n0) * per, LD,
+                                      scratch.get());
                 tf.output_grad(gy + n * O * s.OH() * s.OW(), O, s.OH(), s.OW(), b.TW, k.th0,
                                k.th1, dM.get() + (n - k.n0) * per, LD, scratch.get());
             }
