@@ -18,8 +18,8 @@ by its median and quartiles over the rounds.
 Several contenders share one process, and a thread pool may spin for a while after its work is
 done, waiting for more: PyTorch's OpenMP (libgomp) workers spin for about 10 ms, on a core the
 next contender's own threads need. So before each sample :func:`wait_until_quiet` waits until
-the process's other threads have stopped running (measured through Linux's per-thread
-scheduler statistics): each contender then meets the machine the previous one left idle, as it
+the process's other threads have stopped running (measured by Linux's per-thread CPU
+clocks): each contender then meets the machine the previous one left idle, as it
 would in a program of its own.
 """
 
@@ -38,32 +38,37 @@ TICKS_PER_SAMPLE = 1000
 
 # wait_until_quiet: the process is quiet when its other threads ran under QUIET_SHARE of a
 # QUIET_WINDOW_S window (a pool thread spinning on another core runs nearly all of it). Where
-# Linux's per-thread statistics are missing, a fixed FALLBACK_SETTLE_S wait: twice libgomp's
-# spin as seen on an x86 server.
+# the threads' CPU clocks cannot be read, a fixed FALLBACK_SETTLE_S wait: twice libgomp's spin
+# as seen on an x86 server.
 QUIET_WINDOW_S = 0.002
 QUIET_SHARE = 0.1
 FALLBACK_SETTLE_S = 0.02
 
 
+def _thread_cpu_clock(tid: int) -> int:
+    """Linux's CPU-time clock of thread ``tid`` (what pthread_getcpuclockid gives for a thread
+    of ours, for any thread of the process): it reads a running thread's time up to now, where
+    /proc's schedstat lags by up to a scheduler tick (4 ms), so a thread spinning on another
+    core would read as idle."""
+    return ((~tid) << 3) | 6      # CPUCLOCK_PERTHREAD_MASK | CPUCLOCK_SCHED
+
+
 def _other_threads_run_ns() -> int | None:
     """Nanoseconds the process's threads other than the calling one have run, or None where
-    /proc/self/task/*/schedstat is missing (not Linux, or a kernel without schedstats)."""
-    me = str(threading.get_native_id())
-    total = 0
+    that cannot be read (not Linux)."""
+    me = threading.get_native_id()
     try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
+        tasks = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except (OSError, ValueError):
         return None
+    total = 0
     for tid in tasks:
         if tid == me:
             continue
         try:
-            with open(f"/proc/self/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except FileNotFoundError:        # the thread ended since the listing
+            total += time.clock_gettime_ns(_thread_cpu_clock(tid))
+        except OSError:                  # the thread ended since the listing
             continue
-        except (OSError, ValueError, IndexError):
-            return None
     return total
 
 

@@ -89,11 +89,11 @@ def _spin(stop: threading.Event, seconds: float) -> None:
         pass
 
 
-needs_schedstat = pytest.mark.skipif(_other_threads_run_ns() is None,
-                                     reason="no /proc/self/task/*/schedstat here")
+needs_thread_clocks = pytest.mark.skipif(_other_threads_run_ns() is None,
+                                     reason="no per-thread CPU clocks here")
 
 
-@needs_schedstat
+@needs_thread_clocks
 def test_waiting_until_quiet_outlasts_a_thread_still_spinning():
     stop = threading.Event()
     spinner = threading.Thread(target=_spin, args=(stop, 0.08))
@@ -106,7 +106,7 @@ def test_waiting_until_quiet_outlasts_a_thread_still_spinning():
     assert 0.05 < waited < 0.5
 
 
-@needs_schedstat
+@needs_thread_clocks
 def test_a_quiet_process_waits_a_window_or_two_and_a_busy_one_at_most_max_s():
     assert wait_until_quiet(max_s=1.0) < 0.05
     stop = threading.Event()
