@@ -149,8 +149,9 @@ void transform_weight_grad(const T* dU, int64_t O, int64_t C, T* gw) {
 // The input rows that tile rows [th0, th1) read (2 (th1 - th0) + 2 of them, from row
 // 2 th0 - ph) of each of the C planes (H, W) at x, copied 2 TW + 2 wide from column -pw with
 // zeros outside the planes: the input transform then reads every tile, edge ones included, on
-// its vectorised path. Reading the planes in place, a 32-wide image's 16 tiles a row went 2 at
-// the edges and the 14 between as 8 in vectors and 6 as scalars.
+// one vectorised path. Reading the planes in place, with the padding tested, a 32-wide image's
+// 16 tiles a row went 2 at the edges and the 14 between as 8 in vectors and 6 as scalars: the
+// copy made a 16-channel 32x32 layer's forward + backward 0.85x as long.
 struct PaddedRows {
     int64_t rows, width;
     int64_t plane() const { return rows * width; }
@@ -186,8 +187,7 @@ void transform_input_block(const WinogradTransforms<T>& tf, const T* x, int64_t 
                            int64_t W, int64_t ph, int64_t pw, const TileBlocks& b,
                            const TileBlock& k, T* padded, T* V, int64_t ld, T* scratch) {
     pad_tile_rows(x, C, H, W, ph, pw, b, k.th0, k.th1, padded);
-    const PaddedRows pr = padded_rows(b, k.th0, k.th1);
-    tf.input(padded, C, pr.rows, pr.width, 0, 0, b.TW, 0, k.th1 - k.th0, V, ld, scratch);
+    tf.input(padded, C, k.th1 - k.th0, b.TW, V, ld, scratch);
 }
 
 // The row stride of V and M (element (p, c, t) at (p * C + c) * LD + t): TB tiles and one

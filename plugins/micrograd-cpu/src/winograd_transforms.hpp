@@ -15,11 +15,10 @@ namespace mgcpu {
 
 template <class T>
 struct WinogradTransforms {
-    // V[p][c][t] (rows ld apart) = (B^T d B)_p of the 4x4 input tiles t of tile rows
-    // [th0, th1) of each of the C planes (H, W) at x, padding (ph, pw) read as zeros; TW tiles
-    // a row; scratch 16 TW.
-    void (*input)(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
-                  int64_t TW, int64_t th0, int64_t th1, T* V, int64_t ld, T* scratch);
+    // V[p][c][t] (rows ld apart) = (B^T d B)_p of the 4x4 input tiles t of TH rows of TW
+    // tiles of each of the C already padded planes (2 TH + 2 rows of 2 TW + 2) at x: tile
+    // (th, tw) reads rows 2 th .. 2 th + 3 and columns 2 tw .. 2 tw + 3. Scratch 16 TW.
+    void (*input)(const T* x, int64_t C, int64_t TH, int64_t TW, T* V, int64_t ld, T* scratch);
     // Rows 2 th0 .. 2 th1 of the O planes (OH, OW) at y = A^T M A; scratch 8 TW.
     void (*output)(const T* M, int64_t ld, int64_t O, int64_t OH, int64_t OW, int64_t TW,
                    int64_t th0, int64_t th1, T* y, T* scratch);
@@ -95,53 +94,28 @@ inline void transform_lines(const T* const (&in)[F::IN], T* const (&out)[F::OUT]
 }
 
 template <class T>
-void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
-                     int64_t TW, int64_t th0, int64_t th1, T* V, int64_t ld, T* scratch) {
+void transform_input(const T* x, int64_t C, int64_t TH, int64_t TW, T* V, int64_t ld,
+                     T* scratch) {
     T* __restrict rowt = scratch;   // rowt[r][j][tw]: point j of row r of tile tw
-    // Tiles [ta, tb) read columns 2 tw - pw .. 2 tw + 3 - pw inside the row: transformed
-    // straight from it (stride-2 loads). The few at the edges read the padding. (Through
-    // deinterleaved copies of the row instead, each vector load of the copies waited on the
-    // stores that had just written them: a third of a 16-channel layer's time.)
-    const int64_t ta = (pw + 1) / 2 < TW ? (pw + 1) / 2 : TW;
-    const int64_t last = W - 4 + pw >= 0 ? (W - 4 + pw) / 2 + 1 : 0;   // past the last one
-    const int64_t tb = last < ta ? ta : last > TW ? TW : last;
-    for (int64_t c = 0; c < C; ++c) {
-        const T* plane = x + c * H * W;
-        for (int64_t th = th0; th < th1; ++th) {
+    const int64_t W = 2 * TW + 2, plane = (2 * TH + 2) * W;
+    // Along the rows with stride-2 loads straight from the padded row. (Through deinterleaved
+    // copies of the row instead, each vector load of the copies waited on the stores that had
+    // just written them: a third of a 16-channel layer's time.)
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t th = 0; th < TH; ++th) {
             for (int r = 0; r < 4; ++r) {   // along each of the tiles' four rows
-                const int64_t h = 2 * th - ph + r;
+                const T* row = x + c * plane + (2 * th + r) * W;
                 T* rt = rowt + r * 4 * TW;
-                if (h < 0 || h >= H) {
-                    MGCPU_IVDEP
-                    for (int64_t i = 0; i < 4 * TW; ++i) rt[i] = T(0);
-                    continue;
-                }
-                const T* row = plane + h * W;
-                auto edge = [&](int64_t tw) {   // a tile with columns in the padding
-                    T d[4], v[4];
-                    for (int k = 0; k < 4; ++k) {
-                        const int64_t w = 2 * tw - pw + k;
-                        d[k] = w >= 0 && w < W ? row[w] : T(0);
-                    }
-                    InputBT::line(d, v);
-                    for (int k = 0; k < 4; ++k) rt[k * TW + tw] = v[k];
-                };
-                for (int64_t tw = 0; tw < ta; ++tw) edge(tw);
-                const T* first = row + 2 * ta - pw;
-                transform_lines<InputBT, 2, 1, T>({first, first + 1, first + 2, first + 3},
-                                                  {rt + ta, rt + TW + ta, rt + 2 * TW + ta,
-                                                   rt + 3 * TW + ta}, tb - ta);
-                for (int64_t tw = tb; tw < TW; ++tw) edge(tw);
+                transform_lines<InputBT, 2, 1, T>({row, row + 1, row + 2, row + 3},
+                                                  {rt, rt + TW, rt + 2 * TW, rt + 3 * TW}, TW);
             }
-            const int64_t t0 = (th - th0) * TW;
             for (int j = 0; j < 4; ++j) {   // then down each of its four columns
                 const T* r0 = rowt + j * TW;
-                auto v = [&](int i) { return V + ((i * 4 + j) * C + c) * ld + t0; };
+                auto v = [&](int i) { return V + ((i * 4 + j) * C + c) * ld + th * TW; };
                 transform_lines<InputBT, 1, 1, T>({r0, r0 + 4 * TW, r0 + 8 * TW, r0 + 12 * TW},
                                                   {v(0), v(1), v(2), v(3)}, TW);
             }
         }
-    }
 }
 
 template <class T>
