@@ -2,6 +2,7 @@
 and ratios taken within a round. Fake clocks make the scheduling exact; two tests use the real
 one."""
 
+import contextlib
 import statistics
 import threading
 import time
@@ -83,40 +84,40 @@ def test_settle_runs_before_every_sample_outside_it():
     assert all(s == pytest.approx([1e-6] * 2, rel=1e-2) for s in samples.values())
 
 
-def _spin(stop: threading.Event, seconds: float) -> None:
+@contextlib.contextmanager
+def spinning_thread(seconds: float):
+    """A thread busy on another core for ``seconds`` (or until the block ends)."""
+    stop = threading.Event()
     end = time.perf_counter() + seconds
-    while time.perf_counter() < end and not stop.is_set():
-        pass
+
+    def spin():
+        while time.perf_counter() < end and not stop.is_set():
+            pass
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        spinner.join()
 
 
 needs_thread_clocks = pytest.mark.skipif(_other_threads_run_ns() is None,
-                                     reason="no per-thread CPU clocks here")
+                                         reason="no per-thread CPU clocks here")
 
 
 @needs_thread_clocks
 def test_waiting_until_quiet_outlasts_a_thread_still_spinning():
-    stop = threading.Event()
-    spinner = threading.Thread(target=_spin, args=(stop, 0.08))
-    spinner.start()
-    try:
+    with spinning_thread(0.08):
         waited = wait_until_quiet(max_s=1.0)
-    finally:
-        stop.set()
-        spinner.join()
     assert 0.05 < waited < 0.5
 
 
 @needs_thread_clocks
 def test_a_quiet_process_waits_a_window_or_two_and_a_busy_one_at_most_max_s():
     assert wait_until_quiet(max_s=1.0) < 0.05
-    stop = threading.Event()
-    spinner = threading.Thread(target=_spin, args=(stop, 10.0))
-    spinner.start()
-    try:
+    with spinning_thread(10.0):
         waited = wait_until_quiet(max_s=0.05)
-    finally:
-        stop.set()
-        spinner.join()
     assert 0.05 <= waited < 0.2
 
 
