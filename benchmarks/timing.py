@@ -18,9 +18,9 @@ by its median and quartiles over the rounds.
 Several contenders share one process, and a thread pool may spin for a while after its work is
 done, waiting for more: PyTorch's OpenMP (libgomp) workers spin for about 10 ms, on a core the
 next contender's own threads need. So before each sample :func:`wait_until_quiet` waits until
-the process's other threads have stopped running (measured by Linux's per-thread CPU
-clocks): each contender then meets the machine the previous one left idle, as it
-would in a program of its own.
+the process's other threads have stopped running (measured by Linux's per-thread CPU clocks):
+each contender then meets the machine the previous one left idle, as it would in a program of
+its own.
 """
 
 from __future__ import annotations

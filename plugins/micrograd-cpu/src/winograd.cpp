@@ -164,19 +164,19 @@ PaddedRows padded_rows(const TileBlocks& b, int64_t th0, int64_t th1) {
 template <class T>
 void pad_tile_rows(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
                    const TileBlocks& b, int64_t th0, int64_t th1, T* out) {
+    // A row is pw zeros, the input row, then zeros: 2 TW + 2 >= OW + 2 = W + 2 pw.
     const PaddedRows pr = padded_rows(b, th0, th1);
-    const int64_t w0 = std::max<int64_t>(pw, 0), w1 = std::min(pr.width, W + pw);
     for (int64_t c = 0; c < C; ++c)
         for (int64_t r = 0; r < pr.rows; ++r) {
             T* dst = out + c * pr.plane() + r * pr.width;
             const int64_t h = 2 * th0 - ph + r;
-            if (h < 0 || h >= H || w1 <= w0) {
+            if (h < 0 || h >= H) {
                 std::fill_n(dst, pr.width, T(0));
                 continue;
             }
-            std::fill_n(dst, w0, T(0));
-            std::copy_n(x + (c * H + h) * W + (w0 - pw), w1 - w0, dst + w0);
-            std::fill_n(dst + w1, pr.width - w1, T(0));
+            std::fill_n(dst, pw, T(0));
+            std::copy_n(x + (c * H + h) * W, W, dst + pw);
+            std::fill_n(dst + pw + W, pr.width - pw - W, T(0));
         }
 }
 
