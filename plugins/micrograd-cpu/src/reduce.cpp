@@ -34,27 +34,50 @@ bool innermost_reduced(const Array& x, const std::vector<bool>& reduced) {
     return inner < 0 || reduced[inner];
 }
 
-// A dense x whose reduced axes (sizes 1 aside) are neighbours is a (P, R, K) block: P kept
-// outer elements, R reduced, K kept inner ones. A column sum is P = 1, a row sum K = 1; a
-// reduction over a middle axis is P column reductions of (R, K) matrices.
+// A dense x is a list of runs: neighbouring axes (sizes 1 aside) that are all reduced or all
+// kept, merged, outermost first. A sum over (0, 2, 3) of an NCHW array (batch norm's
+// statistics, a convolution's bias gradient) is (N reduced, C kept, HW reduced).
+struct Run {
+    int64_t size;
+    bool reduced;
+};
+
+std::vector<Run> axis_runs(const Array& x, const std::vector<bool>& reduced) {
+    std::vector<Run> runs;
+    for (int d = 0; d < x.ndim(); ++d) {
+        if (x.shape[d] == 1) continue;
+        if (!runs.empty() && runs.back().reduced == reduced[d]) runs.back().size *= x.shape[d];
+        else runs.push_back({x.shape[d], bool(reduced[d])});
+    }
+    return runs;
+}
+
+// One reduced run of a dense x is a (P, R, K) block: P kept outer elements, R reduced, K kept
+// inner ones. A column sum is P = 1, a row sum K = 1; a reduction over a middle axis is P
+// column reductions of (R, K) matrices.
 struct Blocks {
     int64_t outer = 1, reduced = 1, inner = 1;
 };
 
+// The block of run j of runs: everything outside it is outer or inner, reduced or not.
+Blocks block_of_run(const std::vector<Run>& runs, size_t j) {
+    Blocks b;
+    for (size_t i = 0; i < runs.size(); ++i)
+        (i < j ? b.outer : i == j ? b.reduced : b.inner) *= runs[i].size;
+    return b;
+}
+
+// Whether x is dense with at most one reduced run, and its block if so.
 bool as_blocks(const Array& x, const std::vector<bool>& reduced, Blocks& b) {
     if (!x.is_contiguous()) return false;
-    int phase = 0;   // 0: before the reduced axes, 1: among them, 2: after them
-    for (int d = 0; d < x.ndim(); ++d) {
-        if (x.shape[d] == 1) continue;
-        if (reduced[d]) {
-            if (phase == 2) return false;
-            phase = 1;
-            b.reduced *= x.shape[d];
-        } else {
-            if (phase == 1) phase = 2;
-            (phase == 0 ? b.outer : b.inner) *= x.shape[d];
-        }
+    const std::vector<Run> runs = axis_runs(x, reduced);
+    size_t j = runs.size();
+    for (size_t i = 0; i < runs.size(); ++i) {
+        if (!runs[i].reduced) continue;
+        if (j < runs.size()) return false;
+        j = i;
     }
+    b = j < runs.size() ? block_of_run(runs, j) : block_of_run(runs, runs.size());
     return true;
 }
 
@@ -194,6 +217,10 @@ struct Reducer {
                 reduce_blocks(reinterpret_cast<const T*>(x.ptr()), blocks, acc.get());
                 return finish(out, acc.get());
             }
+            if (total > 0 && x.is_contiguous()) {
+                reduce_runs(reinterpret_cast<const T*>(x.ptr()), axis_runs(x, reduced), acc.get());
+                return finish(out, acc.get());
+            }
         }
         if (total >= (1 << 17) && out_n >= 64 && dense_blocks && blocks.outer == 1) {
             // Column-style (a dense x whose reduced axes all come first): x is (R, K) with
@@ -259,6 +286,31 @@ struct Reducer {
                 else k.column_extreme_f64(OP == MAX, from, R, k1 - k0, K, into);
             }
         });
+    }
+
+    // A dense x with several reduced runs, reduced one run at a time, the innermost first: each
+    // stage is a block reduction into accumulators that the next stage reads (in float64 for
+    // float32 sums, so staging never loses accuracy against one pass), the last into acc.
+    static void reduce_runs(const T* x, std::vector<Run> runs, Acc* acc) {
+        std::vector<Acc> from, into;
+        for (bool first = true;; first = false) {
+            size_t j = runs.size() - 1;
+            while (!runs[j].reduced) --j;
+            const Blocks b = block_of_run(runs, j);
+            runs.erase(runs.begin() + j);
+            if (j > 0 && j < runs.size() && !runs[j - 1].reduced) {   // kept runs now neighbours
+                runs[j - 1].size *= runs[j].size;
+                runs.erase(runs.begin() + j);
+            }
+            const bool last = std::none_of(runs.begin(), runs.end(),
+                                           [](const Run& r) { return r.reduced; });
+            if (!last) into.assign(size_t(b.outer * b.inner), identity());
+            Acc* dst = last ? acc : into.data();
+            if (first) reduce_blocks(x, b, dst);
+            else Reducer<Acc, OP>::reduce_blocks(from.data(), b, dst);
+            if (last) return;
+            from.swap(into);
+        }
     }
 
     // count dense rows of len elements each, reduced into into[0, count)

@@ -1,6 +1,6 @@
 """The SIMD reductions of reduce.cpp against numpy float64: sum, max and min over the last axis
-(rows), the leading axes (columns) and a middle axis (blocks of columns), argmax and argmin along
-each, with vector tails, ties, nan and +-inf, below and above the size where threads split the
+(rows), the leading axes (columns), a middle axis (blocks of columns) and several axes apart
+(a sum over (0, 2, 3) of NCHW, reduced a run of axes at a time), argmax and argmin along each, with vector tails, ties, nan and +-inf, below and above the size where threads split the
 work, at one and two threads (results identical: each output is computed by one thread)."""
 
 import numpy as np
@@ -11,7 +11,7 @@ from micrograd import dtypes
 F32, F64 = dtypes.float32, dtypes.float64
 
 # (shape, axis): rows, columns and middle axes; odd lengths leave vector tails; the last two
-# of each kind are past reduce.cpp's REDUCE_PARALLEL_BYTES (1 MB), where threads split them
+# of each kind are past reduce.cpp's REDUCE_PARALLEL_BYTES (512 KB), where threads split them
 CASES = [
     ((1, 1), 1), ((3, 5), 1), ((7, 1000), 1), ((64, 64), 1), ((2, 3, 333), 2),
     ((1, 300001), 1), ((700, 400), 1),
@@ -26,7 +26,7 @@ CASES = [
     # (across_rows), with rows left over
     ((4096, 10), 1), ((517, 3), 1), ((100, 31), 1), ((64, 47), 1), ((33, 2), 1),
     ((4099, 16), 1), ((2, 40, 7), 2), ((5, 17), 1), ((6, 33), 1), ((7, 1), 1), ((3, 8), 1),
-    ((40000, 10), 1), ((30011, 13), 1),    # past 1 MB: threads split at rows not a multiple of W
+    ((40000, 10), 1), ((30011, 13), 1),    # past 512 KB: threads split at rows not a multiple of W
 ]
 
 
@@ -48,7 +48,7 @@ def with_specials(x, seed):
 
 
 def reduce_host(be, op, x, dtype, axis):
-    out = be.reduce(op, be.from_host(x, dtype), [axis], False)
+    out = be.reduce(op, be.from_host(x, dtype), list(np.atleast_1d(axis)), False)
     return np.asarray(be.to_host(out), dtype=np.float64)
 
 
@@ -92,6 +92,46 @@ def test_sum_over_one_axis_is_within_the_accuracy_policy(be, threads, shape, axi
     else:
         bound = 1e-14 * magnitude
     assert np.all(np.abs(got - want) <= bound), float(np.max(np.abs(got - want) / bound))
+
+
+# Reduced axes with kept ones between them: runs of reduced axes, each a stage of its own,
+# innermost first, whose accumulators the next stage reads. Size-1 axes merge runs across them;
+# the last two are past 512 KB, where the first stage splits over threads.
+SEVERAL_RUNS = [
+    ((64, 32, 8, 8), (0, 2, 3)), ((3, 5, 7, 11), (0, 2)), ((3, 5, 7, 11), (1, 3)),
+    ((2, 3, 4, 5, 6), (0, 2, 4)), ((5, 1, 7, 1, 9), (0, 4)), ((5, 1, 9), (0, 2)),
+    ((7, 3, 1), (0, 2)), ((2, 9, 3, 40), (0, 1, 3)), ((2, 9, 3, 40), (0, 2)),
+    ((4, 64, 56, 56), (0, 2, 3)), ((300, 17, 33), (0, 2)),
+]
+
+
+@pytest.mark.parametrize("shape,axes", SEVERAL_RUNS)
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_reductions_over_axes_apart_match_numpy(be, threads, shape, axes, dtype):
+    x = np.random.default_rng(9).standard_normal(shape).astype(dtype.numpy) * 1000
+    spiked = with_specials(x, 10)
+    exact = x.astype(np.float64)
+    by_threads = []
+    for nthreads in (1, 2):
+        threads(nthreads)
+        by_threads.append([reduce_host(be, "sum", x, dtype, axes)] +
+                          [reduce_host(be, op, v, dtype, axes) for op in ("max", "min")
+                           for v in (x, spiked)])
+    for a, b in zip(*by_threads):
+        np.testing.assert_array_equal(a, b)
+    got, want = by_threads[0][0], exact.sum(axis=axes)
+    # float32: the first stage is the one-run reduction (within 19 u sum|x|), the later ones
+    # add its float64 accumulators in float64
+    magnitude = np.abs(exact).sum(axis=axes)
+    bound = (19 * 2.0 ** -24 * magnitude + np.spacing(np.abs(want).astype(np.float32))
+             if dtype is F32 else 1e-14 * magnitude)
+    assert got.shape == want.shape
+    assert np.all(np.abs(got - want) <= bound), float(np.max(np.abs(got - want) / bound))
+    with np.errstate(invalid="ignore"):
+        for got, (op, v) in zip(by_threads[0][1:], [(op, v) for op in ("max", "min")
+                                                    for v in (x, spiked)]):
+            want = getattr(v.astype(np.float64), op)(axis=axes)
+            np.testing.assert_array_equal(got, want, err_msg=op)
 
 
 def test_special_values_of_sums_and_extremes(be):
