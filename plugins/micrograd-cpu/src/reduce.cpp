@@ -42,14 +42,32 @@ struct Run {
     bool reduced;
 };
 
-std::vector<Run> axis_runs(const Array& x, const std::vector<bool>& reduced) {
+std::vector<Run> axis_runs(const Array& x, const std::vector<bool>& reduced,
+                           const std::vector<int>& order) {
     std::vector<Run> runs;
-    for (int d = 0; d < x.ndim(); ++d) {
+    for (int d : order) {
         if (x.shape[d] == 1) continue;
         if (!runs.empty() && runs.back().reduced == reduced[d]) runs.back().size *= x.shape[d];
         else runs.push_back({x.shape[d], bool(reduced[d])});
     }
     return runs;
+}
+
+// The axes of x (sizes 1 left out) from the outermost in memory to the innermost, when x is a
+// dense array in that order: contiguous, or a transpose or permutation of a contiguous array.
+// Reducing such an x in its memory order reads it once, in order, whatever axes are asked for.
+bool memory_order(const Array& x, std::vector<int>& order) {
+    order.clear();
+    for (int d = 0; d < x.ndim(); ++d)
+        if (x.shape[d] > 1) order.push_back(d);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return x.strides[a] > x.strides[b]; });
+    int64_t dense = 1;
+    for (auto d = order.rbegin(); d != order.rend(); ++d) {
+        if (x.strides[*d] != dense) return false;
+        dense *= x.shape[*d];
+    }
+    return true;
 }
 
 // One reduced run of a dense x is a (P, R, K) block: P kept outer elements, R reduced, K kept
@@ -67,17 +85,31 @@ Blocks block_of_run(const std::vector<Run>& runs, size_t j) {
     return b;
 }
 
-// Whether x is dense with at most one reduced run, and its block if so.
+// Whether the kept axes come in memory order as they do in x's shape: then the results of a
+// reduction in memory order are in the output's order.
+bool kept_in_order(const std::vector<int>& order, const std::vector<bool>& reduced) {
+    int previous = -1;
+    for (int d : order) {
+        if (reduced[d]) continue;
+        if (d < previous) return false;
+        previous = d;
+    }
+    return true;
+}
+
+// Whether x is dense in memory order with at most one reduced run and its kept axes in order,
+// and its block if so.
 bool as_blocks(const Array& x, const std::vector<bool>& reduced, Blocks& b) {
-    if (!x.is_contiguous()) return false;
-    const std::vector<Run> runs = axis_runs(x, reduced);
+    std::vector<int> order;
+    if (!memory_order(x, order) || !kept_in_order(order, reduced)) return false;
+    const std::vector<Run> runs = axis_runs(x, reduced, order);
     size_t j = runs.size();
     for (size_t i = 0; i < runs.size(); ++i) {
         if (!runs[i].reduced) continue;
         if (j < runs.size()) return false;
         j = i;
     }
-    b = j < runs.size() ? block_of_run(runs, j) : block_of_run(runs, runs.size());
+    b = block_of_run(runs, j);
     return true;
 }
 
@@ -205,23 +237,22 @@ struct Reducer {
         }
         char* acc_ptr = reinterpret_cast<char*>(acc.get());
         const int64_t total = x.numel();
-        Blocks blocks;
-        const bool dense_blocks = total > 0 && as_blocks(x, reduced, blocks);
         constexpr bool vector_op = (std::is_same_v<T, float> || std::is_same_v<T, double>) &&
                                    OP != PROD;
         if constexpr (vector_op) {
-            // the SIMD kernels (a middle axis with fewer kept inner elements than a vector runs
-            // their scalar column tails: still one call per block, where the walk below makes
-            // one per handful of elements)
-            if (dense_blocks) {
-                reduce_blocks(reinterpret_cast<const T*>(x.ptr()), blocks, acc.get());
-                return finish(out, acc.get());
-            }
-            if (total > 0 && x.is_contiguous()) {
-                reduce_runs(reinterpret_cast<const T*>(x.ptr()), axis_runs(x, reduced), acc.get());
-                return finish(out, acc.get());
+            // the SIMD kernels, over x in its memory order (a middle axis with fewer kept inner
+            // elements than a vector runs their scalar column tails: still one call per block,
+            // where the walk below makes one per handful of elements)
+            std::vector<int> order;
+            if (total > 0 && memory_order(x, order)) {
+                reduce_runs(reinterpret_cast<const T*>(x.ptr()), axis_runs(x, reduced, order),
+                            acc.get());
+                if (kept_in_order(order, reduced)) return finish(out, acc.get());
+                return finish_in_memory_order(out, x, reduced, order, acc.get());
             }
         }
+        Blocks blocks;
+        const bool dense_blocks = total > 0 && as_blocks(x, reduced, blocks);
         if (total >= (1 << 17) && out_n >= 64 && dense_blocks && blocks.outer == 1) {
             // Column-style (a dense x whose reduced axes all come first): x is (R, K) with
             // the K kept elements of a row contiguous. Threads own slices of the K
@@ -269,6 +300,30 @@ struct Reducer {
         return out;
     }
 
+    // finish, for accumulators in the memory order of x's kept axes (given by order) where
+    // that differs from their order in x's shape (a sum over the rows of a transpose).
+    static Array finish_in_memory_order(Array& out, const Array& x, const std::vector<bool>& reduced,
+                                        const std::vector<int>& order, const Acc* acc) {
+        Shape kept_shape(x.ndim(), 1), acc_strides(x.ndim(), 0);
+        int64_t stride = sizeof(Acc);
+        for (auto d = order.rbegin(); d != order.rend(); ++d)
+            if (!reduced[*d]) {
+                kept_shape[*d] = x.shape[*d];
+                acc_strides[*d] = stride;
+                stride *= x.shape[*d];
+            }
+        Shape out_strides = contiguous_strides(kept_shape);   // out's layout, keepdim or not
+        for (auto& st : out_strides) st *= int64_t(sizeof(T));
+        Walk<2> walk(kept_shape, {out_strides, acc_strides},
+                     {out.ptr(), reinterpret_cast<char*>(const_cast<Acc*>(acc))});
+        walk.range(0, walk.numel(), [](const std::array<char*, 2>& p,
+                                      const std::array<int64_t, 2>& s, int64_t n) {
+            for (int64_t i = 0; i < n; ++i)
+                store<T>(p[0] + i * s[0], compute_t<T>(*reinterpret_cast<const Acc*>(p[1] + i * s[1])));
+        });
+        return out;
+    }
+
     // A float32/float64 sum, max or min of a dense (P, R, K) block by the SIMD kernels: rows
     // (K = 1) or column slices (else) into the accumulators (float64 for sums).
     static void reduce_blocks(const T* x, const Blocks& b, Acc* acc) {
@@ -288,16 +343,17 @@ struct Reducer {
         });
     }
 
-    // A dense x with several reduced runs, reduced one run at a time, the innermost first: each
+    // A dense x's runs (in memory order), reduced one run at a time, the innermost first: each
     // stage is a block reduction into accumulators that the next stage reads (in float64 for
     // float32 sums, so staging never loses accuracy against one pass), the last into acc.
     static void reduce_runs(const T* x, std::vector<Run> runs, Acc* acc) {
         std::vector<Acc> from, into;
         for (bool first = true;; first = false) {
-            size_t j = runs.size() - 1;
-            while (!runs[j].reduced) --j;
+            size_t j = runs.size();   // the innermost reduced run (none: a copy, one pass)
+            for (size_t i = 0; i < runs.size(); ++i)
+                if (runs[i].reduced) j = i;
             const Blocks b = block_of_run(runs, j);
-            runs.erase(runs.begin() + j);
+            if (j < runs.size()) runs.erase(runs.begin() + j);
             if (j > 0 && j < runs.size() && !runs[j - 1].reduced) {   // kept runs now neighbours
                 runs[j - 1].size *= runs[j].size;
                 runs.erase(runs.begin() + j);

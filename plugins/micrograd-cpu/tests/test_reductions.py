@@ -176,14 +176,57 @@ def test_a_rows_result_does_not_depend_on_the_rows_beside_it(be, length, dtype):
                                               whole[start:stop], err_msg=f"{op} {start}:{stop}")
 
 
-def test_strided_and_keepdim_inputs_take_the_general_path(be):
+# Views reduced in their memory order: transposes and permutations of a contiguous array
+# (results in memory order, then written out in the output's order where the kept axes come in
+# memory order otherwise), and views that are not dense in any order (a flip, a strided slice,
+# a broadcast), which take the general walk.
+VIEW_CASES = [
+    ((40, 70), (1, 0), (0,)), ((40, 70), (1, 0), (1,)), ((300, 301), (1, 0), (0,)),
+    ((16, 64, 8, 32), (0, 2, 1, 3), (3,)), ((16, 64, 8, 32), (0, 2, 1, 3), (1,)),
+    ((16, 64, 8, 32), (0, 2, 1, 3), (0, 2)), ((5, 6, 7), (2, 0, 1), (1,)),
+    ((5, 6, 7), (2, 1, 0), (0, 2)), ((4, 1, 9, 3), (3, 1, 0, 2), (2,)),
+    ((64, 130, 80), (2, 1, 0), (1,)),     # past 512 KB: the first stage splits over threads
+]
+
+
+@pytest.mark.parametrize("shape,perm,axes", VIEW_CASES)
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_permuted_views_reduce_in_memory_order(be, threads, shape, perm, axes, keepdim):
+    base = np.random.default_rng(11).standard_normal(shape).astype(np.float32)
+    x, view = base.transpose(perm), be.permute(be.from_host(base, F32), perm)
+    spiked = with_specials(base, 12)
+    spiked_view = be.permute(be.from_host(spiked, F32), perm)
+    for nthreads in (1, 2):
+        threads(nthreads)
+        with np.errstate(invalid="ignore"):
+            for op in ("max", "min"):
+                for v, ref in ((view, x), (spiked_view, spiked.transpose(perm))):
+                    got = be.to_host(be.reduce(op, v, list(axes), keepdim))
+                    np.testing.assert_array_equal(got, getattr(ref, op)(axis=axes, keepdims=keepdim))
+        got = be.to_host(be.reduce("sum", view, list(axes), keepdim))
+        want = x.astype(np.float64).sum(axis=axes, keepdims=keepdim)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+def test_views_dense_in_no_order_take_the_general_walk(be):
     x = values((40, 70), 6, F32)
-    view = be.permute(be.from_host(np.ascontiguousarray(x.T), F32), (1, 0))   # x, transposed in memory
-    for axis in (0, 1):
-        np.testing.assert_array_equal(be.to_host(be.reduce("max", view, [axis], True)),
-                                      x.max(axis=axis, keepdims=True))
-        np.testing.assert_array_equal(be.to_host(be.argreduce("argmax", view, axis, True)),
-                                      x.argmax(axis=axis)[..., None] if axis else x.argmax(0)[None])
+    xb = be.from_host(x, F32)
+    views = [(be.flip(xb, [1]), x[:, ::-1]), (be.slice(xb, (slice(None), slice(1, None, 3))),
+                                             x[:, 1::3]),
+             (be.expand(be.from_host(x[:1], F32), (40, 70)), np.broadcast_to(x[:1], (40, 70)))]
+    for view, ref in views:
+        for axis in (0, 1):
+            np.testing.assert_array_equal(be.to_host(be.reduce("max", view, [axis], True)),
+                                          ref.max(axis=axis, keepdims=True))
+            np.testing.assert_allclose(be.to_host(be.reduce("sum", view, [axis], False)),
+                                       ref.astype(np.float64).sum(axis=axis), rtol=1e-5, atol=1e-4)
+            np.testing.assert_array_equal(be.to_host(be.argreduce("argmax", view, axis, True)),
+                                          np.expand_dims(ref.argmax(axis=axis), axis))
+    transposed = be.permute(be.from_host(np.ascontiguousarray(x.T), F32), (1, 0))
+    for axis in (0, 1):    # argmax of a transpose: its kept axis is in order, any layout
+        np.testing.assert_array_equal(be.to_host(be.argreduce("argmax", transposed, axis, True)),
+                                      np.expand_dims(x.argmax(axis=axis), axis))
 
 
 # ------------------------------------------------------------------ through Tensors, vs PyTorch
