@@ -1,4 +1,5 @@
-"""Reductions over one axis of float32 tensors: the first axis, the last, and a middle one.
+"""Reductions of float32 tensors: over the first axis, the last, a middle one, several apart, and
+over the rows of a transpose.
 
 - ``sum_axis0``: column sums of an n x n matrix (the reduction a bias gradient is). Reducing
   axis 0 walks memory with a stride, so a naive kernel is slower than for axis 1.
@@ -7,6 +8,10 @@
 - ``*_short_rows``: the same over 4096 rows of a few elements each (class scores, box
   coordinates), where a per-row kernel is mostly overhead.
 - ``*_middle_axis``: mean and max over T of a (B, T, C) = (8, n, 64) tensor (pooling over time).
+- ``sum_channels``: sum over (0, 2, 3) of an (N, C, n, n) = (16, 32, n, n) batch: a
+  convolution's bias gradient, batch norm's statistics; the reduced axes are not neighbours.
+- ``sum_transposed_rows``: sum over the last axis of the transpose of an n x n matrix
+  (``x.t().sum(1)``), a view whose reduced axis is the outer one in memory.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ SHORT_ROWS = 4096
 SHORT_SIZES = {"smoke": (10,), "full": (3, 10, 32)}
 MIDDLE_BATCH, MIDDLE_CHANNELS = 8, 64
 MIDDLE_SIZES = {"smoke": (64,), "full": (64, 256, 1024)}
+CHANNEL_BATCH, CHANNELS = 16, 32
+CHANNEL_SIZES = {"smoke": (8,), "full": (8, 32, 56)}
+TRANSPOSED_SIZES = {"smoke": (64,), "full": (256, 1024)}
 
 # What each workload computes, per kind of framework: (torch-like, numpy, mlx) calls on an
 # input x; None where that kind has no such call with PyTorch's result dtype.
@@ -45,7 +53,11 @@ def _middle(n):
     return randn(MIDDLE_BATCH, n, MIDDLE_CHANNELS, seed=6)
 
 
-def _builders(op: str, make_input, dim: int) -> dict:
+def _channels(n):
+    return randn(CHANNEL_BATCH, CHANNELS, n, n, seed=7)
+
+
+def _builders(op: str, make_input, dim) -> dict:
     torchlike, numpy_fn, mlx_fn = OPS[op]
 
     def on_torchlike(fw, size):
@@ -64,6 +76,21 @@ def _builders(op: str, make_input, dim: int) -> dict:
     if mlx_fn is not None:
         builders["mlx"] = on_mlx
     return builders
+
+
+def _transposed_builders() -> dict:
+    def on_torchlike(fw, size):
+        x = fw.tensor(_square(size)).t()
+        return lambda: x.sum(dim=1)
+
+    def on_numpy(fw, size):
+        x = _square(size).T
+        return lambda: x.sum(axis=1)
+
+    def on_mlx(fw, size):
+        x = fw.lib.transpose(fw.tensor(_square(size)))
+        return lambda: fw.lib.sum(x, axis=1)
+    return {"torchlike": on_torchlike, "numpy": on_numpy, "mlx": on_mlx}
 
 
 def _sum_tinygrad(fw, n):
@@ -86,4 +113,10 @@ WORKLOADS = [
                f"{op} over T of a (B, T, C) = ({MIDDLE_BATCH}, n, {MIDDLE_CHANNELS}) tensor",
                "n (T)", MIDDLE_SIZES, _builders(op, _middle, 1), rtol=1e-4, atol=1e-5)
       for op in ("mean", "amax")),
+    Workload("sum_channels", f"sum over (0, 2, 3) of an ({CHANNEL_BATCH}, {CHANNELS}, n, n) batch",
+             f"n (image side; {CHANNEL_BATCH} x {CHANNELS} channels)", CHANNEL_SIZES,
+             _builders("sum", _channels, (0, 2, 3)), rtol=1e-4, atol=1e-4),
+    Workload("sum_transposed_rows", "sum over the last axis of an n x n matrix's transpose",
+             "n (matrix is n x n)", TRANSPOSED_SIZES, _transposed_builders(),
+             rtol=1e-4, atol=1e-5),
 ]
