@@ -259,3 +259,18 @@ def test_reductions_over_leading_axes_match_numpy(be, threads, op, ref, dtype, s
     want = ref(exact, axis=axes)
     bf16 = dtype is dtypes.bfloat16   # the result is rounded to 8 bits of mantissa
     np.testing.assert_allclose(got, want, rtol=1e-2 if bf16 else 1e-5, atol=1e-3, equal_nan=True)
+
+
+@pytest.mark.parametrize("shape, axis", [((256, 512), 0), ((3, 40, 16), 1), ((5, 7, 32), 0),
+                                         ((4, 9, 15), 1), ((600, 300), 0), ((6, 5), 1)])
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64, dtypes.int8], ids=str)
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_take_copies_whole_slices_like_numpy(be, threads, shape, axis, dtype, nthreads):
+    # slices of at least 64 bytes after the axis (an embedding's rows) are copied whole, over
+    # threads when large; shorter ones ((4, 9, 15) of int8, (6, 5)) go element by element
+    threads(nthreads)
+    rng = np.random.default_rng(len(shape) * shape[0])
+    x = (rng.standard_normal(shape) * 50).astype(dtype.numpy)
+    picks = rng.integers(0, shape[axis], 2 * shape[axis] + 3)     # repeats, any order
+    got = be.take(be.from_host(x, dtype), be.from_host(picks, dtypes.int64), axis)
+    np.testing.assert_array_equal(host(be, got), np.take(x, picks, axis=axis))
