@@ -647,6 +647,12 @@ ORDER = [
     OpSpec("argsort", lambda x: type_of(x).argsort(x, dim=-1, descending=True, stable=True),
            lambda x: _argsort64(x, -1, True), NUMERIC, out=_int64, variant="descending"),
     OpSpec("sort", lambda x: x.sort(0).values, lambda x: np.sort(x, 0), NUMERIC),
+    # topk (contract 1.6): the first k of the stable argsort, so ties keep their order
+    OpSpec("topk", lambda x: type_of(x).topk(x, 3, dim=1).indices,
+           lambda x: _argsort64(x, 1, True)[:, :3], NUMERIC, out=_int64),
+    OpSpec("topk", lambda x: type_of(x).topk(x, 2, dim=-1, largest=False).values,
+           lambda x: np.take_along_axis(x, _argsort64(x, -1, False)[..., :2], -1), NUMERIC,
+           variant="smallest values"),
     OpSpec("searchsorted", lambda x, v: type_of(x).searchsorted(x.sort(-1).values, v),
            lambda x, v: _searchsorted64(x, v, "left"), NUMERIC, ("real", "real"), out=_int64),
     OpSpec("searchsorted", lambda x, v: type_of(x).searchsorted(x.sort(-1).values, v,

@@ -25,7 +25,7 @@ import numpy as np
 
 from .dtypes import DType
 
-CONTRACT_VERSION = (1, 5)
+CONTRACT_VERSION = (1, 6)
 """(major, minor). A plugin built for another major version is refused; minor additions are
 backwards compatible (new optional ops and Capabilities fields with defaults), so a plugin of
 an older minor keeps loading. See ``micrograd.decompositions.CONTRACT_HISTORY``."""

@@ -269,16 +269,17 @@ def test_hookspecs_are_documented():
     ((1, 2), True, None),
     ((1, 3), True, None),
     ((1, 4), True, None),
-    ((1, 5), True, None),                          # this core's own version
-    ((1, 6), False, "backend 'hs' from micrograd-hs 0.4 implements backend contract 1.6, but "
-                    "micrograd {version} speaks contract 1.5; "),
+    ((1, 5), True, None),
+    ((1, 6), True, None),                          # this core's own version
+    ((1, 7), False, "backend 'hs' from micrograd-hs 0.4 implements backend contract 1.7, but "
+                    "micrograd {version} speaks contract 1.6; "),
     ((2, 0), False, "backend 'hs' from micrograd-hs 0.4 implements backend contract 2.0, but "
-                    "micrograd {version} speaks contract 1.5; "),
+                    "micrograd {version} speaks contract 1.6; "),
     ((0, 9), False, "backend 'hs' from micrograd-hs 0.4 implements backend contract 0.9, but "
-                    "micrograd {version} speaks contract 1.5; "),
+                    "micrograd {version} speaks contract 1.6; "),
     ("1.0", False, "backend 'hs' from micrograd-hs 0.4 passes contract='1.0'; it must be the "
                    "(major, minor) tuple of ints the plugin was written for, e.g. "
-                   "contract=(1, 5)"),
+                   "contract=(1, 6)"),
     ((1,), False, "passes contract=(1,); it must be the (major, minor) tuple of ints"),
     ((1, "1"), False, "passes contract=(1, '1'); it must be the (major, minor) tuple of ints"),
     (None, False, "passes contract=None; it must be the (major, minor) tuple of ints"),
@@ -286,7 +287,7 @@ def test_hookspecs_are_documented():
 def test_contract_handshake_matrix(contract, accepted, message):
     from micrograd.backend import CONTRACT_VERSION
     from micrograd.registry import _checked_spec, _PluginLoad
-    assert CONTRACT_VERSION == (1, 5)      # the expected messages below are written for it
+    assert CONTRACT_VERSION == (1, 6)      # the expected messages below are written for it
     problems = []
     spec = _checked_spec(_PluginLoad("hs", "micrograd-hs 0.4"), ("hs", lambda index: None),
                          dict(device_type="hs", contract=contract), problems)

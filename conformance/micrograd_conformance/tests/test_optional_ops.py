@@ -167,6 +167,19 @@ def _argsort_cases(backend, dtype, rng):
                lambda axis=axis, d=descending: ((_put(backend, x, dtype), axis, d), {}), {})
 
 
+def _topk_cases(backend, dtype, rng):
+    x = random_values(rng, dtype, (4, 40))
+    x[:, ::3] = x[:, :1]                     # ties: they keep their order
+    if dtype.is_floating_point:
+        x[1, [5, 17, 30]] = np.nan           # nan counts as the largest value
+    for axis, k, largest in itertools.product((0, 1), (0, 1, 3, 20), (False, True)):
+        if k > x.shape[axis]:
+            continue
+        yield (f"axis={axis} k={k} largest={largest}",
+               lambda axis=axis, k=k, largest=largest: ((_put(backend, x, dtype), k, axis,
+                                                         largest), {}), {})
+
+
 def _searchsorted_cases(backend, dtype, rng):
     seq = np.sort(random_values(rng, dtype, (3, 8)), axis=1)
     values = np.concatenate([random_values(rng, dtype, (3, 5)), seq[:, 2:4]], axis=1)
@@ -383,6 +396,7 @@ CASES = {
     "binary_": _binary_inplace_cases,
     "arange": _arange_cases,
     "argsort": _argsort_cases,
+    "topk": _topk_cases,
     "searchsorted": _searchsorted_cases,
     "scaled_dot_product_attention": _attention_cases(False),
     "scaled_dot_product_attention_backward": _attention_cases(True),

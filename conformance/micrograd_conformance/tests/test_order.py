@@ -1,5 +1,5 @@
-"""Order ops of contract 1.2: argsort (and sort built on it) and searchsorted, on contiguous
-inputs and on views. Random integers repeat, so stability is checked too."""
+"""Order ops: argsort (and sort built on it) and searchsorted of contract 1.2, topk of 1.6, on
+contiguous inputs and on views. Random integers repeat, so stability is checked too."""
 
 import pytest
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from .dispatch import call_optional
 from .spec import NUMERIC, optional_op
 
 
@@ -29,6 +30,20 @@ def argsort(be, dt, x, axis, descending):
     else:            # stable, nan last
         order = np.argsort(host, axis=axis, kind="stable")
     return be.from_host(np.ascontiguousarray(order, dtype=np.int64), dtypes.int64)
+
+
+@optional_op(added_in=(1, 6), dtypes=NUMERIC)
+def topk(be, dt, x, k, axis, largest):
+    """int64 indices of the ``k`` largest elements along ``axis`` (``largest=False``: the
+    smallest), best first, in an array of x's shape with ``k`` along ``axis``
+    (0 <= k <= x.shape[axis]). Ties keep their order along the axis and nan counts as the
+    largest value: the result is the first ``k`` of ``argsort(x, axis, descending=largest)``.
+
+    Decomposition: the first `k` of the optional argsort, a slice.
+    """
+    order = call_optional(be, "argsort", dt, x, axis, largest)
+    key = tuple(slice(0, k if d == axis else n, 1) for d, n in enumerate(order.shape))
+    return be.contiguous(be.slice(order, key))
 
 
 @optional_op(added_in=(1, 2), dtypes=NUMERIC)

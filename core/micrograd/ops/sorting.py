@@ -1,7 +1,8 @@
 """Order and counting: sort, argsort, msort, topk, unique, searchsorted, bucketize, bincount
 and multinomial.
 
-Two optional ops carry them (``argsort`` and ``searchsorted``, host-staged by default); values
+Three optional ops carry them (``argsort``, ``topk`` and ``searchsorted``; argsort and
+searchsorted are host-staged by default, topk is argsort's first k); values
 are always gathered from the input with the indices, so gradients flow through ``gather`` (and
 gradients of gradients with it). ``unique`` is built from a sort plus comparisons, a cumulative
 sum and ``nonzero``; ``multinomial`` from uniform draws, a cumulative sum and a binary search
@@ -31,6 +32,13 @@ class _Argsort(Op):
 
     def forward(self, x, axis, descending):
         return call_optional(x._backend, "argsort", x._dtype, x._data, axis, descending)
+
+
+class _TopkIndices(Op):
+    out_dtype = dtypes.int64
+
+    def forward(self, x, k, axis, largest):
+        return call_optional(x._backend, "topk", x._dtype, x._data, k, axis, largest)
 
 
 def check_tensor(x, name: str) -> None:
@@ -86,7 +94,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     if x.ndim == 0:
         return TopKResult(*sort(x))
     axis = normalize_dim(dim, x.ndim)
-    indices = argsort(x, axis, descending=largest).narrow(axis, 0, k)
+    indices = _TopkIndices.apply(x, k=int(k), axis=axis, largest=bool(largest))
     return TopKResult(Gather.apply(x, indices, axis=axis), indices)
 
 

@@ -61,6 +61,7 @@ class CpuBackend(Backend):
     reduce = _core.reduce
     argreduce = _core.argreduce
     cumsum = _core.cumsum
+    topk = _core.topk
 
     # --------------------------------------------------------- linear algebra
     matmul = _core.matmul

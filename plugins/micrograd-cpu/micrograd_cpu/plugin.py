@@ -4,7 +4,7 @@ from pathlib import Path
 
 from micrograd import hookimpl, single_device
 
-CONTRACT = (1, 5)
+CONTRACT = (1, 6)
 
 
 @single_device("cpu", "the host CPU is one device")

@@ -54,6 +54,7 @@ Array arange(double start, double stop, double step, DType dtype);
 Array reduce(int op, const Array& x, const std::vector<int>& axes, bool keepdim);
 Array argreduce(bool is_max, const Array& x, int axis, bool keepdim);
 Array cumsum(const Array& x, int axis);
+Array topk(const Array& x, int64_t k, int axis, bool largest);
 
 // movement.cpp
 Shape broadcast_shapes(const Shape& a, const Shape& b);

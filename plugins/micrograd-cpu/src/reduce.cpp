@@ -1,4 +1,4 @@
-// Reductions (sum, prod, max, min), argmax/argmin and cumsum.
+// Reductions (sum, prod, max, min), argmax/argmin, topk and cumsum.
 //
 // A reduction walks the input in its own memory order with an accumulator array whose strides
 // are 0 along the reduced axes, so row and column reductions are the same loop. Floating sums
@@ -9,6 +9,7 @@
 // blocks of 32 vectors in float32 and the blocks in float64 (within 11 u sum|x|).
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <vector>
 
 #include "binding.hpp"
@@ -526,6 +527,80 @@ Array argreduce(bool is_max, const Array& x, int axis, bool keepdim) {
     return out;
 }
 
+// The positions of the k best elements of each lane along axis, best first: the greatest
+// (largest) or the least, nan counting as the greatest, ties by position. That is the first k
+// of a stable argsort, which the core would otherwise stage through numpy (O(n log n), off the
+// plugin). A few (k <= 16: a model's top-5, a sampler's top-k) are kept sorted while the lane
+// goes by, most elements costing one comparison with the worst kept; more are selected
+// (nth_element) and then sorted.
+Array topk(const Array& x, int64_t k, int axis, bool largest) {
+    check_axis(axis, x.ndim(), "topk");
+    const int64_t len = x.shape[axis];
+    if (k < 0 || k > len)
+        throw value_error("topk: k = " + std::to_string(k) + " is out of range for axis " +
+                          std::to_string(axis) + " of shape " + shape_str(x.shape));
+    Shape out_shape = x.shape, lanes = x.shape;
+    out_shape[axis] = k;
+    lanes[axis] = 1;
+    Array out = empty(out_shape, I64);
+    if (out.numel() == 0) return out;
+    const int64_t step = x.strides[axis] * x.itemsize(), out_step = out.strides[axis];
+    constexpr int64_t FEW = 16;
+    Walk<2> walk(lanes, {x.byte_strides(), out.byte_strides()}, {x.ptr(), out.ptr()});
+    visit_dtype(x.dtype, [&](auto t) {
+        using T = decltype(t);
+        using C = compute_t<T>;
+        // whether value a (at position i) comes before b (at j) in the result
+        auto before = [largest](C a, int64_t i, C b, int64_t j) {
+            if constexpr (std::is_floating_point_v<C>) {
+                const bool a_nan = a != a, b_nan = b != b;
+                if (a_nan != b_nan) return largest ? a_nan : b_nan;
+                if (a_nan) return i < j;
+            }
+            if (a != b) return largest ? a > b : a < b;
+            return i < j;
+        };
+        walk.run([&](const std::array<char*, 2>& p, const std::array<int64_t, 2>& s, int64_t n) {
+            std::vector<std::pair<C, int64_t>> lane_values(static_cast<size_t>(k <= FEW ? 0 : len));
+            C kept[FEW];
+            int64_t at[FEW];
+            for (int64_t lane = 0; lane < n; ++lane) {
+                const char* from = p[0] + lane * s[0];
+                int64_t* into = reinterpret_cast<int64_t*>(p[1] + lane * s[1]);
+                if (k <= FEW) {
+                    int64_t count = 0;
+                    for (int64_t j = 0; j < len; ++j) {
+                        const C v = C(load<T>(from + j * step));
+                        if (count == k && !before(v, j, kept[k - 1], at[k - 1])) continue;
+                        // j comes after every kept position, so it goes after its equals
+                        int64_t q = count < k ? count++ : k - 1;
+                        for (; q > 0 && before(v, j, kept[q - 1], at[q - 1]); --q) {
+                            kept[q] = kept[q - 1];
+                            at[q] = at[q - 1];
+                        }
+                        kept[q] = v;
+                        at[q] = j;
+                    }
+                    for (int64_t j = 0; j < k; ++j) into[j * out_step] = at[j];
+                    continue;
+                }
+                for (int64_t j = 0; j < len; ++j)
+                    lane_values[size_t(j)] = {C(load<T>(from + j * step)), j};
+                auto first = [&](const std::pair<C, int64_t>& a, const std::pair<C, int64_t>& b) {
+                    return before(a.first, a.second, b.first, b.second);
+                };
+                // the k best in any order (a selection, linear), then those k sorted
+                if (k < len)
+                    std::nth_element(lane_values.begin(), lane_values.begin() + k,
+                                     lane_values.end(), first);
+                std::sort(lane_values.begin(), lane_values.begin() + k, first);
+                for (int64_t j = 0; j < k; ++j) into[j * out_step] = lane_values[size_t(j)].second;
+            }
+        }, std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(len, 1)));
+    });
+    return out;
+}
+
 Array cumsum(const Array& x, int axis) {
     check_axis(axis, x.ndim(), "cumsum");
     Array out = empty(x.shape, x.dtype);
@@ -560,6 +635,11 @@ void init_reduce(py::module_& m) {
         return without_gil_if_large(x.numel(), [&] { return argreduce(op == "argmax", x, axis, keepdim); });
     }, py::arg("op"), py::arg("x"), py::arg("axis"), py::arg("keepdim"),
        "The int64 position of the first max ('argmax') or min ('argmin') along `axis`.");
+    m.def("topk", [](const Array& x, int64_t k, int axis, bool largest) {
+        return without_gil_if_large(x.numel(), [&] { return topk(x, k, axis, largest); });
+    }, py::arg("x"), py::arg("k"), py::arg("axis"), py::arg("largest"),
+       "int64 positions of the k largest (largest=False: smallest) along `axis`, best first; "
+       "ties by position, nan the largest.");
     m.def("cumsum", [](const Array& x, int axis) {
         return without_gil_if_large(x.numel(), [&] { return cumsum(x, axis); });
     }, py::arg("x"), py::arg("axis"), "Running sums along `axis`.");

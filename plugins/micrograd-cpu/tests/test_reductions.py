@@ -293,3 +293,24 @@ def test_empty_and_zero_dim_reductions_match_torch():
         got, want = fn(m).numpy(), fn(t).numpy()
         assert got.shape == want.shape and got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape, axis", [((2000, 40), 1), ((40, 2000), 0), ((3, 700, 5), 1)])
+@pytest.mark.parametrize("k", [1, 5, 16, 17, 40])
+@pytest.mark.parametrize("dtype", [F32, F64, dtypes.int32], ids=str)
+def test_topk_is_the_first_k_of_a_stable_argsort(be, threads, shape, axis, k, dtype):
+    # few kept while the lane goes by (k <= 16) or selected then sorted (more); lanes split
+    # over threads; ties (rounded values) keep their order, nan counts as the largest
+    x = values(shape, 13, dtype if dtype.is_floating_point else F64)
+    x = with_specials(x, 14) if dtype.is_floating_point else (x * 4).astype(dtype.numpy)
+    for largest in (True, False):
+        key = -x.astype(np.float64) if largest else x.astype(np.float64)
+        by_value = np.argsort(key, axis=axis, kind="stable")
+        # then (stably) nan first when largest, last when smallest
+        nan_rank = np.take_along_axis(np.isnan(key) != largest, by_value, axis)
+        ref = np.take_along_axis(by_value, np.argsort(nan_rank, axis=axis, kind="stable"), axis)
+        want = np.take(ref, range(k), axis=axis)
+        for nthreads in (1, 2):
+            threads(nthreads)
+            got = be.to_host(be.topk(be.from_host(x, dtype), k, axis, largest))
+            np.testing.assert_array_equal(got, want, err_msg=f"largest={largest}")
