@@ -341,6 +341,17 @@ def _arange_cases(backend, dtype, rng):
         yield f"{(start, stop, step)}", (lambda s=(start, stop, step): ((*s, dtype), {})), {}
 
 
+def _clone_cases(backend, dtype, rng):
+    x = random_values(rng, dtype, (5, 7))
+    views = {"contiguous": lambda a: a, "transposed": lambda a: backend.permute(a, (1, 0)),
+             "flipped": lambda a: backend.flip(a, (1,)),
+             "strided": lambda a: backend.slice(a, (slice(0, 5, 2), slice(1, 7, 3))),
+             "broadcast": lambda a: backend.expand(backend.slice(a, (slice(0, 1, 1),
+                                                                    slice(0, 7, 1))), (4, 7))}
+    for name, view in views.items():
+        yield name, (lambda view=view: ((view(_put(backend, x, dtype)),), {})), {}
+
+
 def _attention_cases(backward):
     # Causal and not, odd lengths, more and fewer queries than keys, heads as strided views of
     # one projection (as nanoGPT splits them).
@@ -395,6 +406,7 @@ CASES = {
     "adam_step_": _adam_cases,
     "binary_": _binary_inplace_cases,
     "arange": _arange_cases,
+    "clone": _clone_cases,
     "argsort": _argsort_cases,
     "topk": _topk_cases,
     "searchsorted": _searchsorted_cases,

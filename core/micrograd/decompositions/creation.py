@@ -1,4 +1,4 @@
-"""Creation and exchange."""
+"""Creation, copies and exchange."""
 
 from __future__ import annotations
 
@@ -18,6 +18,19 @@ def arange(be, dt, start, stop, step, dtype):
     if dtype is dtypes.bfloat16:
         return be.from_host(host.astype(np.float32), dtype)
     return be.from_host(host.astype(dtype.numpy), dtype)
+
+
+@optional_op(added_in=(1, 6), dtypes=ALL)
+def clone(be, dt, x):
+    """A new dense (row-major) array of ``x``'s values and dtype, sharing no memory with ``x``,
+    which may be any view (strided, flipped, broadcast): ``Tensor.clone``, a flip that must
+    not alias its input.
+
+    Decomposition: `full` of zeros, then `copy_` (two passes over the output).
+    """
+    out = be.full(tuple(x.shape), 0, dt)
+    be.copy_(out, x)
+    return out
 
 
 @optional_op(added_in=(1, 0), dtypes=ALL)

@@ -6,6 +6,7 @@ import builtins
 
 from ..autograd import grad_mode
 from ..autograd.graph import DeferredGrad, sum_to
+from ..decompositions import call_optional
 from ..dtypes import result_type
 from ..dtypes import to_dtype as as_dtype
 from ..shape import as_dims, check_shape
@@ -122,9 +123,7 @@ class Flip(Op):
             return flipped
         # A backend's flip may be a view (negative strides); PyTorch's flip copies, so a write
         # into the flipped tensor must not reach x.
-        out = be.full(flipped.shape, 0, x._dtype)
-        be.copy_(out, flipped)
-        return out
+        return call_optional(be, "clone", x._dtype, flipped)
 
     def backward(self, grad):
         return Flip.apply(grad, axes=self.axes)
@@ -410,10 +409,7 @@ def clone(x: Tensor) -> Tensor:
 
 
 def _copy_data(x: Tensor):
-    be = x._backend
-    data = be.full(x._data.shape, 0, x._dtype)
-    be.copy_(data, x._data)
-    return data
+    return call_optional(x._backend, "clone", x._dtype, x._data)
 
 
 def _copy(x: Tensor) -> Tensor:

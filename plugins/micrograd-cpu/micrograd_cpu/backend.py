@@ -50,6 +50,7 @@ class CpuBackend(Backend):
 
     copy_ = _core.copy_
     contiguous = _core.contiguous
+    clone = _core.clone
 
     # ----------------------------------------------------------- elementwise
     unary = _core.unary

@@ -186,18 +186,20 @@ struct Reducer {
     // inner run: x advances by sx bytes, the accumulator by sa bytes (0: all into one slot)
     static void run(const std::array<char*, 2>& p, const std::array<int64_t, 2>& s, int64_t n) {
         const char* x = p[0];
-        if (s[1] == 0 && s[0] == int64_t(sizeof(T)) && n >= 64) {
-            // a dense run into one slot: eight independent partial results break the
-            // loop-carried dependency so the loop pipelines and vectorises
+        if (s[1] == 0 && n >= 64) {
+            // a run into one slot (dense, or a strided slice's or a flip's row): eight
+            // independent partial results break the loop-carried dependency so the loop
+            // pipelines (and, dense, vectorises)
+            const int64_t step = s[0];
             Acc part[8];
             std::fill_n(part, 8, identity());
             int64_t i = 0;
             for (; i + 8 <= n; i += 8)
                 for (int k = 0; k < 8; ++k)
-                    part[k] = combine(part[k], Acc(load<T>(x + (i + k) * int64_t(sizeof(T)))));
+                    part[k] = combine(part[k], Acc(load<T>(x + (i + k) * step)));
             Acc acc = *reinterpret_cast<Acc*>(p[1]);
             for (int k = 0; k < 8; ++k) acc = combine(acc, part[k]);
-            for (; i < n; ++i) acc = combine(acc, Acc(load<T>(x + i * int64_t(sizeof(T)))));
+            for (; i < n; ++i) acc = combine(acc, Acc(load<T>(x + i * step)));
             *reinterpret_cast<Acc*>(p[1]) = acc;
             return;
         }
