@@ -227,6 +227,23 @@ Array cat(const std::vector<Array>& xs, int axis) {
         shape[axis] = checked_add(shape[axis], x.shape[axis], "cat: the joined axis");
     }
     Array out = empty(shape, first.dtype);
+    if (std::all_of(xs.begin(), xs.end(), [](const Array& x) { return x.is_contiguous(); })) {
+        // dense pieces: each is `outer` runs of its axis's bytes, copied straight into their
+        // place (an RNN's 35 steps were 35 strided walks, each with its set-up)
+        int64_t outer = 1, inner = first.itemsize();
+        for (int d = 0; d < axis; ++d) outer *= shape[d];
+        for (int d = axis + 1; d < first.ndim(); ++d) inner *= shape[d];
+        const int64_t out_run = shape[axis] * inner;
+        char* to = out.ptr();
+        for (const Array& x : xs) {
+            const int64_t run = x.shape[axis] * inner;
+            const char* from = x.ptr();
+            for (int64_t o = 0; o < outer; ++o)
+                std::memcpy(to + o * out_run, from + o * run, size_t(run));
+            to += run;
+        }
+        return out;
+    }
     int64_t at = 0;
     for (const Array& x : xs) {
         std::vector<std::array<int64_t, 3>> key(out.ndim());

@@ -274,3 +274,21 @@ def test_take_copies_whole_slices_like_numpy(be, threads, shape, axis, dtype, nt
     picks = rng.integers(0, shape[axis], 2 * shape[axis] + 3)     # repeats, any order
     got = be.take(be.from_host(x, dtype), be.from_host(picks, dtypes.int64), axis)
     np.testing.assert_array_equal(host(be, got), np.take(x, picks, axis=axis))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_cat_of_dense_pieces_copies_runs_like_numpy(be, axis):
+    # dense pieces are copied as runs straight into place; a strided piece among them sends
+    # the whole join through the walk; pieces empty along the axis are joined too
+    rng = np.random.default_rng(axis)
+    sizes = [3, 0, 1, 5]
+    pieces = []
+    for size in sizes:
+        shape = [2, 4, 6]
+        shape[axis] = size
+        pieces.append(rng.standard_normal(shape).astype(np.float32))
+    arrays = [be.from_host(p, dtypes.float32) for p in pieces]
+    np.testing.assert_array_equal(host(be, be.cat(arrays, axis)), np.concatenate(pieces, axis))
+    flipped = be.flip(arrays[0], [2])
+    want = np.concatenate([pieces[0][:, :, ::-1]] + pieces[1:], axis)
+    np.testing.assert_array_equal(host(be, be.cat([flipped] + arrays[1:], axis)), want)
