@@ -212,6 +212,23 @@ def test_nan_propagation_in_maximum_and_clamp():
     assert mg.isfinite(mg.tensor([np.inf, np.nan, 1.0])).tolist() == [False, False, True]
 
 
+@pytest.mark.parametrize("bounds", [(0.0, None), (None, -0.0), (-0.0, 0.0), (np.nan, None),
+                                    (None, np.nan), (np.nan, 1.0), (-1.0, 0.5)])
+def test_clamp_ties_signed_zeros_and_nan_bounds_match_torch(bounds):
+    # a tie keeps x (clamp(-0.0, min=0.0) is -0.0), a nan x stays nan, a nan bound makes every
+    # element nan; the gradient passes where x is within the bounds
+    low, high = bounds
+    data = np.array([-0.0, 0.0, np.nan, 1.0, -2.0, 0.25, -1.0, 0.5])
+    x = mg.tensor(data, requires_grad=True)
+    t = torch.tensor(data, requires_grad=True)
+    got, want = x.clamp(low, high), t.clamp(low, high)
+    np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
+    np.testing.assert_array_equal(np.signbit(got.detach().numpy()), np.signbit(want.detach().numpy()))
+    got.sum().backward()
+    want.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
 def test_extremum_gradients_at_nan_match_torch():
     # PyTorch's convention: a nan operand (neither wins nor ties) passes the whole gradient to
     # both inputs; a tie splits it.

@@ -296,13 +296,15 @@ def batch_norm_input_grad(dtype, shape: tuple[int, ...], stat_shape: tuple[int, 
 
 @lru_cache(maxsize=256)
 def clamp(dtype, shape: tuple[int, ...], *, low: bool, high: bool) -> Expr:
-    """``min(max(x, low), high)`` with either bound optional."""
+    """``min(max(x, low), high)`` with either bound optional, as PyTorch's: x where it ties a
+    bound and a nan x stays nan (a nan bound, which makes every element nan, the op takes before
+    this). One compare and select per bound, a max and a min instruction compiled."""
     x, s = Input(0, dtype, shape), _scalars(dtype, "low", "high")
     y = x
     if low:
-        y = ir.maximum(y, s["low"])
+        y = ir.where(y < s["low"], s["low"], y)
     if high:
-        y = ir.minimum(y, s["high"])
+        y = ir.where(y > s["high"], s["high"], y)
     return Expr((x,), tuple(s.values()), (y,), shape)
 
 

@@ -24,6 +24,8 @@ class Clamp(Op):
     def forward(self, x, low=None, high=None):
         self.save_for_backward(x)
         self.bounds = (low, high)
+        if _is_nan(low) or _is_nan(high):   # as PyTorch: every element nan, no gradient through
+            return x._backend.full(tuple(x.shape), float("nan"), x._dtype)
         expr = formulas.clamp(x._dtype, tuple(x.shape), low=low is not None,
                               high=high is not None)
         return fusion.run(x._backend, expr, (x._data,), self._scalars())[0]
@@ -58,6 +60,10 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
 
 
 clip = clamp
+
+
+def _is_nan(bound) -> bool:
+    return isinstance(bound, float) and bound != bound
 
 
 @surface()

@@ -361,11 +361,7 @@ _FLOAT_BINARY = {
     "add": "({a} + {b})", "sub": "({a} - {b})", "mul": "({a} * {b})", "div": "({a} / {b})",
     "floordiv": "mg_floordiv{f}({a}, {b})", "mod": "mg_mod{f}({a}, {b})",
     "pow": "pow{f}({a}, {b})", "atan2": "atan2{f}({a}, {b})",
-    # nan from either side as a + b, never by testing a value against itself: GCC threads a
-    # self-test through a chain (clamp's maximum then minimum) into a select of masks it
-    # cannot vectorise, and the loop stayed scalar, branching per element (25x slower)
-    "maximum": "({a} > {b} ? {a} : {b} >= {a} ? {b} : {a} + {b})",
-    "minimum": "({a} < {b} ? {a} : {b} <= {a} ? {b} : {a} + {b})",
+    # maximum and minimum: _extreme
     "eq": "({a} == {b})", "ne": "({a} != {b})", "lt": "({a} < {b})", "le": "({a} <= {b})",
     "gt": "({a} > {b})", "ge": "({a} >= {b})",
     "logical_and": "({a} != 0 && {b} != 0)", "logical_or": "({a} != 0 || {b} != 0)",
@@ -383,6 +379,27 @@ _BOOL_BINARY = {
     "logical_xor": "({a} != {b})", "bitwise_and": "({a} && {b})",
     "bitwise_or": "({a} || {b})", "bitwise_xor": "({a} != {b})",
 }
+
+
+# maximum/minimum propagate a nan from either side and give b on ties, as the interpreter. With
+# one operand the same for every element (a constant, a scalar, a per-call value), its nan test
+# is made once per call and the other's nan falls out of the compare. A value tested against
+# itself per element GCC may thread through the select that computed it into a select of masks
+# it cannot vectorise (clamp's maximum-then-minimum loop stayed scalar and branched, 25x
+# slower), so otherwise nan comes out as a + b.
+_EXTREME = {
+    ("maximum", "b"): "({b} != {b} ? {b} : {b} >= {a} ? {b} : {a})",
+    ("maximum", "a"): "({a} != {a} ? {a} : {a} > {b} ? {a} : {b})",
+    ("maximum", None): "({a} > {b} ? {a} : {b} >= {a} ? {b} : {a} + {b})",
+    ("minimum", "b"): "({b} != {b} ? {b} : {b} <= {a} ? {b} : {a})",
+    ("minimum", "a"): "({a} != {a} ? {a} : {a} < {b} ? {a} : {b})",
+    ("minimum", None): "({a} < {b} ? {a} : {b} <= {a} ? {b} : {a} + {b})",
+}
+
+
+def _extreme(node, a: str, b: str, uniform: dict) -> str:
+    tested = "b" if uniform[node.b] else "a" if uniform[node.a] else None
+    return _EXTREME[node.op, tested].format(a=a, b=b)
 
 
 def _literal(value, dtype) -> str:
@@ -481,6 +498,8 @@ def generate(expr: ir.Expr) -> str:
                      and node.dtype.is_floating_point and node.b.value in (2.0, 3.0))
             if power:   # as the interpreter: multiplications, (x * x) * x for the cube
                 value = f"({a} * {a})" if node.b.value == 2.0 else f"(({a} * {a}) * {a})"
+            elif node.op in ("maximum", "minimum") and node.a.dtype.is_floating_point:
+                value = _extreme(node, a, b, uniform)
             else:
                 value = _op(node, a, b)
         elif isinstance(node, ir.Where):

@@ -197,7 +197,8 @@ def test_exact_ops_equal_the_interpreter_bit_for_bit(be, threads, dtype):
             ir.sqrt(abs(x)), x ** 2, y ** 3, ir.cast(ir.cast(x, other) * 3.0, dtype),
             (x < y) & b, ir.logical_xor(ir.isnan(x), b), ir.sign(y), ir.floordiv(x, y),
             ir.cast(b, dtype) * x, ir.round(x * 3.0), ir.mod(x, y),
-            ir.minimum(ir.maximum(x, s), y), ir.maximum(ir.minimum(y, x), ir.maximum(x, -y)))
+            ir.minimum(ir.maximum(x, s), y), ir.maximum(ir.minimum(y, x), ir.maximum(x, -y)),
+            ir.maximum(x, y * 2.0), ir.minimum(y, x - 1.0), ir.maximum(ir.minimum(x, 0.0), s))
     expr = ir.Expr((x, y, b), (s,), outs, (n,))
     kernel = compiled(expr)
     hx, hy = rng.standard_normal(n).astype(dtype.numpy), rng.standard_normal(n).astype(dtype.numpy)
@@ -386,6 +387,9 @@ def test_every_formula_and_select_chain_compiles_to_a_vector_loop(tmp_path):
     x, y = ir.Input(0, F32, shape), ir.Input(1, F32, shape)
     for name, out in {"max of max": ir.maximum(ir.maximum(x, y), x * 2.0),
                       "min of max": ir.minimum(ir.maximum(x, y), y),
+                      "max into b": ir.maximum(x, ir.maximum(y, x)),
+                      "max of min and max": ir.maximum(ir.minimum(x, y), ir.maximum(y, x)),
+                      "max of arithmetic": ir.maximum(x * y, y - 1.0),
                       "where of min": ir.where(x > 0, ir.minimum(x, y), ir.maximum(y, -x)),
                       "sign of sign": ir.sign(ir.sign(x) + y)}.items():
         exprs[name] = ir.Expr((x, y), (), (out,), shape)
