@@ -17,6 +17,7 @@ from ..fusion import formulas
 from ..ops.base import check_same_backend, to_dtype
 from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d
 from ..ops.creation import arange
+from ..ops.indexing import Take, _bounds
 from ..ops.fused import fused
 from ..ops.linalg import linear
 from ..ops.movement import pad
@@ -60,14 +61,11 @@ def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tens
     if weight.ndim != 2:
         raise RuntimeError(f"embedding: 'weight' must be 2-D (rows, features), got shape "
                            f"{tuple(weight.shape)}")
+    check_same_backend(weight, x, "embedding")
     flat = x.reshape(-1)
-    n = weight.shape[0]
-    if flat.numel():
-        lo, hi = int(flat.min().item()), int(flat.max().item())
-        if lo < 0 or hi >= n:
-            raise IndexError(f"embedding: index {hi if hi >= n else lo} is out of range for a "
-                             f"table of {n} rows")
-    out = weight.index_select(0, flat.to(dtypes.int64))
+    # one bounds check (no negative rows, as PyTorch), then the rows taken
+    out = Take.apply(weight, _bounds(flat, weight._data.shape[0], 0, "embedding", wrap=False),
+                     axis=0)
     if padding_idx is not None:
         keep = (flat != padding_idx).unsqueeze(1)
         out = where(keep, out, out.detach())

@@ -91,14 +91,15 @@ def _check_index(x: Tensor, index: Tensor, name: str) -> None:
     check_same_backend(x, index, name)
 
 
-def _bounds(index: Tensor, size: int, axis: int, name: str) -> Tensor:
-    """Wrap negative indices and refuse out-of-range ones, naming the first offender."""
+def _bounds(index: Tensor, size: int, axis: int, name: str, wrap: bool = True) -> Tensor:
+    """Wrap negative indices (refuse them, ``wrap=False``) and refuse out-of-range ones, naming
+    the first offender."""
     index = to_dtype(index, dtypes.int64)
     if index.numel() == 0:
         return index
     host = index._host()
     low, high = host.min(), host.max()
-    if low < -size or high >= size:
+    if low < (-size if wrap else 0) or high >= size:
         bad = int(high if high >= size else low)
         raise IndexError(f"{name}: index {bad} is out of bounds for dimension {axis} with "
                          f"size {size}")
@@ -110,20 +111,23 @@ def _bounds(index: Tensor, size: int, axis: int, name: str) -> Tensor:
 @surface()
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     _check_index(x, index, "gather")
-    axis = normalize_dim(dim, x.ndim)
-    if index.ndim != x.ndim:
+    shape, index_shape = x._data.shape, index._data.shape
+    axis = normalize_dim(dim, len(shape))
+    if len(index_shape) != len(shape):
         raise RuntimeError(f"Index tensor must have the same number of dimensions as input "
-                           f"tensor: index {tuple(index.shape)}, input {tuple(x.shape)}")
-    for d, (i, s) in enumerate(zip(index.shape, x.shape)):
-        if d != axis and i > s:
-            raise RuntimeError(f"Size does not match at dimension {d} expected index "
-                               f"{tuple(index.shape)} to be smaller than self {tuple(x.shape)} "
-                               f"apart from dimension {axis}")
-    index = _bounds(index, x._data.shape[axis], axis, "gather")
-    key = tuple(slice(0, s, 1) if d != axis else slice(0, x._data.shape[d], 1)
-                for d, s in enumerate(index.shape))
-    if builtins.any(k.stop != s for k, s in zip(key, x._data.shape)):
-        x = Slice.apply(x, key=key)
+                           f"tensor: index {index_shape}, input {shape}")
+    smaller = False
+    for d, (i, s) in enumerate(zip(index_shape, shape)):
+        if d != axis and i != s:
+            if i > s:
+                raise RuntimeError(f"Size does not match at dimension {d} expected index "
+                                   f"{index_shape} to be smaller than self {shape} apart from "
+                                   f"dimension {axis}")
+            smaller = True
+    index = _bounds(index, shape[axis], axis, "gather")
+    if smaller:   # the backend's gather takes x cut to the index's extent off the axis
+        x = Slice.apply(x, key=tuple(slice(0, s if d == axis else i, 1)
+                                     for d, (i, s) in enumerate(zip(index_shape, shape))))
     return Gather.apply(x, index, axis=axis)
 
 
