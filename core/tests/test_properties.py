@@ -67,3 +67,49 @@ def test_permute_then_reshape_round_trips(shape, data):
     host = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
     got = mg.tensor(host).permute(*perm).reshape(-1)
     np.testing.assert_array_equal(got.numpy(), host.transpose(perm).reshape(-1))
+
+
+@st.composite
+def _basic_keys(draw):
+    """A shape and a key of ints, slices, None and at most one Ellipsis that fits it: items for
+    some leading dims, then (with an Ellipsis between) items for some trailing dims."""
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=5))
+
+    def items_for(sizes):
+        items = []
+        for size in sizes:
+            items.append(draw(st.one_of(
+                st.integers(-size, size - 1),
+                st.builds(slice, st.none() | st.integers(-size - 1, size + 1),
+                          st.none() | st.integers(-size - 1, size + 1),
+                          st.none() | st.integers(1, 3)))))
+            if draw(st.integers(0, 4)) == 0:
+                items.append(None)
+        return items
+
+    lead = draw(st.integers(0, len(shape)))
+    items = items_for(shape[:lead])
+    if draw(st.booleans()):
+        trail = draw(st.integers(0, len(shape) - lead))
+        items += [Ellipsis] + items_for(shape[len(shape) - trail:])
+    return shape, items[0] if len(items) == 1 and draw(st.booleans()) else tuple(items)
+
+
+@settings(max_examples=80, deadline=None)
+@given(case=_basic_keys(), seed=st.integers(0, 2 ** 16))
+def test_basic_keys_match_numpy_values_and_gradients(case, seed):
+    # getitem's lean path for ints, slices, None and Ellipsis against numpy, with the gradient
+    # scattered back into the indexed positions
+    shape, key = case
+    rng = np.random.default_rng(seed)
+    host = rng.normal(size=shape)
+    x = mg.tensor(host, requires_grad=True)
+    y = x[key]
+    want = host[key]
+    assert tuple(y.shape) == want.shape
+    np.testing.assert_array_equal(y.detach().numpy(), want)
+    w = rng.normal(size=want.shape)
+    (y * mg.tensor(w)).sum().backward()
+    grad = np.zeros(shape)
+    np.add.at(grad, key, w) if want.ndim else grad.__setitem__(key, w)
+    np.testing.assert_array_equal(x.grad.numpy(), grad)

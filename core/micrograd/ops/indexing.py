@@ -20,7 +20,7 @@ from .arrays import broadcast_shapes, normalize_dim, numel
 from .base import Op, check_same_backend, scalar_tensor, to_dtype
 from .creation import arange
 from .creation import tensor as make_tensor
-from .movement import Slice, SliceScatter, reshape
+from .movement import Reshape, Slice, SliceScatter, reshape
 from .views import (
     block_is_dense, bump_version, check_inplace_allowed, is_dense, link_view, needs_writeback,
     snapshot, write_through_view,
@@ -337,8 +337,65 @@ def _slice_shape(slices) -> tuple:
 # ------------------------------------------------------------------ getitem
 
 
+def _basic_key(x: Tensor, key):
+    """A key of Python ints, slices, None and at most one Ellipsis (the common case, on the
+    per-op path) as ``(slices over x's dims, the result's shape)``; None for any other key or
+    one with too many indices, which :func:`_parse` takes (and refuses with its message)."""
+    items = key if type(key) is tuple else (key,)
+    shape = x._data.shape
+    n = len(shape)
+    slices, out = [], []
+    dim, seen_ellipsis = 0, False
+    for pos, k in enumerate(items):
+        kind = type(k)
+        if kind is int or kind is slice:
+            if dim >= n:
+                return None
+            if kind is int:
+                i = _check_int(k, shape[dim], dim)
+                slices.append(slice(i, i + 1, 1))
+            else:
+                s = _normalize_slice(k, shape[dim])
+                slices.append(s)
+                out.append(len(range(s.start, s.stop, s.step)))
+            dim += 1
+        elif k is None:
+            out.append(1)
+        elif k is Ellipsis and not seen_ellipsis:
+            seen_ellipsis = True
+            fill = n - dim - builtins.sum(1 for j in items[pos + 1:]
+                                          if j is not None and j is not Ellipsis)
+            if fill < 0:
+                return None
+            for d in range(dim, dim + fill):
+                slices.append(slice(0, shape[d], 1))
+                out.append(shape[d])
+            dim += fill
+        else:
+            return None
+    for d in range(dim, n):
+        slices.append(slice(0, shape[d], 1))
+        out.append(shape[d])
+    return tuple(slices), tuple(out)
+
+
 @surface(method='__getitem__', function=False)
 def getitem(x: Tensor, key) -> Tensor:
+    basic = _basic_key(x, key)
+    if basic is not None:
+        # one slice (unless whole) and one reshape dropping the int dims and adding the None
+        # ones: the same view _parse's general path makes in more steps
+        slices, shape = basic
+        full = builtins.all(s.start == 0 and s.step == 1 and s.stop == n
+                            for s, n in zip(slices, x._data.shape))
+        y = x if full and shape != x._data.shape else Slice.apply(x, key=slices)
+        if y._data.shape != shape:
+            y = Reshape.apply(y, shape=shape)
+        if y.grad_fn is None and not needs_writeback(y):
+            return y
+        dense = is_dense(x) and block_is_dense(slices, x._data.shape)
+        return link_view(y, lambda value: setitem(x, key, value), lambda: getitem(x, key),
+                         dense=dense)
     p = _parse(x, key)
     y = p.x
     full = builtins.all(s.start == 0 and s.step == 1 and s.stop == n
