@@ -31,9 +31,12 @@ def normalized(shape, strides) -> tuple[int, ...] | None:
         return None
     strides = tuple(strides)
     expected = contiguous_strides(tuple(shape))
-    if strides == expected or all(size == 1 or s == e for size, s, e in zip(shape, strides, expected)):
+    if strides == expected:
         return None
-    return strides
+    for size, s, e in zip(shape, strides, expected):   # (a loop: this is on the per-op path)
+        if s != e and size != 1:
+            return strides
+    return None
 
 
 def reshaped_strides(old_shape, old_strides, new_shape) -> tuple[int, ...] | None:

@@ -71,7 +71,7 @@ class Expand(ViewOp):
 class Slice(ViewOp):
     @staticmethod
     def layout(x, key):
-        return tuple(st * k.step for st, k in zip(view_strides(x), key))
+        return tuple([st * k.step for st, k in zip(view_strides(x), key)])
 
     def forward(self, x, key):
         self.in_shape, self.key = x._data.shape, key
@@ -259,10 +259,16 @@ def permute(x: Tensor, *dims) -> Tensor:
         raise RuntimeError(f"permute(): number of dims don't match: the tensor has {x.ndim} "
                            f"dimensions (shape {tuple(x.shape)}) but dims {list(dims)} has "
                            f"{len(dims)}; give one entry per dimension")
-    axes = tuple(normalize_dim(d, x.ndim) for d in dims)
-    if len(set(axes)) != len(axes):
+    ndim = len(dims)
+    axes = tuple([normalize_dim(d, ndim) for d in dims])
+    if len(set(axes)) != ndim:
         raise RuntimeError(f"permute(): duplicate dims are not allowed in {list(dims)}")
-    if axes == tuple(range(x.ndim)) and not x.requires_grad:
+    return _permuted(x, axes)
+
+
+def _permuted(x: Tensor, axes: tuple) -> Tensor:
+    """``x.permute(axes)`` for axes already checked to be a permutation of x's dims."""
+    if not x.requires_grad and axes == tuple(range(len(axes))):
         return x
     out = Permute.apply(x, axes=axes)
     if out.grad_fn is None and not needs_writeback(out):
@@ -274,12 +280,13 @@ def permute(x: Tensor, *dims) -> Tensor:
 
 @surface(method=('transpose', 'swapaxes'), function=('swapaxes', 'swapdims', 'transpose'))
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
-    if x.ndim == 0:
+    ndim = len(x._data.shape)
+    if ndim == 0:
         return x
-    axes = list(range(x.ndim))
-    a, b = normalize_dim(dim0, x.ndim), normalize_dim(dim1, x.ndim)
+    axes = list(range(ndim))
+    a, b = normalize_dim(dim0, ndim), normalize_dim(dim1, ndim)
     axes[a], axes[b] = axes[b], axes[a]
-    return permute(x, tuple(axes))
+    return _permuted(x, tuple(axes))
 
 
 swapaxes = swapdims = transpose
@@ -426,8 +433,8 @@ def flip(x: Tensor, dims) -> Tensor:
 
 
 def slice_dim(x: Tensor, dim: int, start: int, stop: int, step: int = 1) -> Tensor:
-    key = tuple(slice(start, stop, step) if i == dim else slice(0, s, 1)
-                for i, s in enumerate(x._data.shape))
+    key = tuple([slice(start, stop, step) if i == dim else slice(0, s, 1)
+                 for i, s in enumerate(x._data.shape)])
     out = Slice.apply(x, key=key)
     if out.grad_fn is None and not needs_writeback(out):
         return out
@@ -540,8 +547,8 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
                                f"(input tensor's size at dimension {d}), but got split_sizes="
                                f"{sizes}")
     out, start = [], 0
-    for s in sizes:
-        out.append(narrow(x, d, start, s))
+    for s in sizes:            # (bounds known good: no narrow() checks per piece)
+        out.append(slice_dim(x, d, start, start + s))
         start += s
     return tuple(out)
 
