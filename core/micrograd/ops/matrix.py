@@ -28,8 +28,10 @@ def _triangle(x: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
                            f"{tuple(x.shape)}")
     m, n = x.shape[-2:]
     be = x._backend
-    offset = arange(n, device=be).reshape(1, n) - arange(m, device=be).reshape(m, 1)
-    keep = offset <= diagonal if lower else offset >= diagonal
+    # col - row <= diagonal as one broadcast compare of a row of columns against a column of
+    # rows shifted by the diagonal (no (m, n) int64 offsets first)
+    cols, rows = arange(n, device=be).reshape(1, n), arange(m, device=be).reshape(m, 1) + diagonal
+    keep = cols <= rows if lower else cols >= rows
     return where(keep, x, x.new_zeros(()))
 
 

@@ -142,6 +142,15 @@ void binary_loop(const Ptrs3& p, const Steps3& s, int64_t n) {
     using R = std::conditional_t<binary_returns_bool(OP), bool, T>;
     char* o = p[0];
     const char *a = p[1], *b = p[2];
+    if constexpr (OP >= EQ && OP <= GE && (std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                                           std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>)) {
+        // a dense run, either side possibly one value (x > 0, a causal mask's broadcast
+        // columns <= rows): the vectorised comparison kernels
+        if (s[0] == 1 && (s[1] == sizeof(T) || s[1] == 0) && (s[2] == sizeof(T) || s[2] == 0) &&
+            simd::kernels().compare(OP, dtype_of<T>(), a, s[1] == 0, b, s[2] == 0,
+                                    reinterpret_cast<bool*>(o), n))
+            return;
+    }
     if constexpr (!std::is_same_v<T, half_t> && !std::is_same_v<T, bf16_t>) {
         if (s[0] == sizeof(R) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
             // load, not x[i]: the same code for numbers, and any byte read safely as a bool
@@ -260,6 +269,18 @@ const UnaryTable& unary_table() {
 
 
 
+// A dense run of where: selects through masks, which vectorise (a branch on the condition
+// mispredicts on real data). Which branch is one repeated value (a broadcast scalar: relu's
+// backward where(x > 0, grad, 0), masked_fill, tril) is known at compile time: with a runtime
+// step of 0 or 1 the loop stayed scalar (4x slower).
+template <class U, bool DENSE_A, bool DENSE_B>
+void where_dense(U* out, const uint8_t* cond, const U* x, const U* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const U mask = U(0) - U(cond[i] != 0);
+        out[i] = U((x[DENSE_A ? i : 0] & mask) | (y[DENSE_B ? i : 0] & ~mask));
+    }
+}
+
 template <int SIZE>
 void where_loop(const std::array<char*, 4>& p, const std::array<int64_t, 4>& s, int64_t n) {
     char* o = p[0];
@@ -267,16 +288,13 @@ void where_loop(const std::array<char*, 4>& p, const std::array<int64_t, 4>& s, 
     using U = std::conditional_t<SIZE == 1, uint8_t, std::conditional_t<SIZE == 2, uint16_t,
               std::conditional_t<SIZE == 4, uint32_t, uint64_t>>>;
     if (s[0] == SIZE && s[1] == 1 && (s[2] == SIZE || s[2] == 0) && (s[3] == SIZE || s[3] == 0)) {
-        // Dense runs (relu's backward: where(x > 0, grad, 0)): selects through masks, which
-        // vectorise; a branch on the condition mispredicts on real data.
         U* out = reinterpret_cast<U*>(o);
         const uint8_t* cond = reinterpret_cast<const uint8_t*>(c);
         const U *x = reinterpret_cast<const U*>(a), *y = reinterpret_cast<const U*>(b);
-        const int64_t ia = s[2] ? 1 : 0, ib = s[3] ? 1 : 0;
-        for (int64_t i = 0; i < n; ++i) {
-            const U mask = U(0) - U(cond[i] != 0);
-            out[i] = U((x[i * ia] & mask) | (y[i * ib] & ~mask));
-        }
+        if (s[2] && s[3]) where_dense<U, true, true>(out, cond, x, y, n);
+        else if (s[2]) where_dense<U, true, false>(out, cond, x, y, n);
+        else if (s[3]) where_dense<U, false, true>(out, cond, x, y, n);
+        else where_dense<U, false, false>(out, cond, x, y, n);
         return;
     }
     for (int64_t i = 0; i < n; ++i, o += s[0], c += s[1], a += s[2], b += s[3])

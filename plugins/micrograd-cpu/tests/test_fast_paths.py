@@ -294,3 +294,25 @@ def test_cat_of_dense_pieces_copies_runs_like_numpy(be, axis):
     flipped = be.flip(arrays[0], [2])
     want = np.concatenate([pieces[0][:, :, ::-1]] + pieces[1:], axis)
     np.testing.assert_array_equal(host(be, be.cat([flipped] + arrays[1:], axis)), want)
+
+
+@pytest.mark.parametrize("op, ref", [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less),
+                                     ("le", np.less_equal), ("gt", np.greater),
+                                     ("ge", np.greater_equal)])
+@pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.float64, dtypes.int32, dtypes.int64,
+                                   dtypes.int16])
+@pytest.mark.parametrize("sa, sb", [((3000,), (3000,)), ((3000,), ()), ((), (3000,)),
+                                    ((1, 300), (200, 1)), ((200, 300), (300,)), ((7,), (7,))])
+def test_comparisons_match_numpy_dense_scalar_and_broadcast(be, threads, op, ref, dtype, sa, sb):
+    # the vectorised comparison kernels (float32/64, int32/64: dense runs, either side one
+    # value) and the plain loop (int16), with nan, infinities and signed zeros among floats
+    threads(2)
+    rng = np.random.default_rng(11)
+    a = (rng.standard_normal(sa) * 4).round().astype(dtype.numpy)
+    b = (rng.standard_normal(sb) * 4).round().astype(dtype.numpy)
+    if dtype.is_floating_point and a.ndim:
+        a.reshape(-1)[:4] = [np.nan, np.inf, -0.0, 0.0]
+    if dtype.is_floating_point and b.ndim:
+        b.reshape(-1)[:4] = [1.0, np.inf, 0.0, np.nan]
+    got = be.binary(op, be.from_host(a, dtype), be.from_host(b, dtype))
+    np.testing.assert_array_equal(np.asarray(be.to_host(got)), ref(a, b))

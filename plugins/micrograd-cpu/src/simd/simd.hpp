@@ -140,6 +140,14 @@ struct Kernels {
                                    int64_t row_stride, int64_t* out);
     void (*column_arg_extreme_f64)(bool is_max, const double* x, int64_t rows, int64_t cols,
                                    int64_t row_stride, int64_t* out);
+
+    // ------------------------------------------- comparisons (elementwise.cpp's binary loop)
+    // out[i] = a[i] op b[i] as 0/1 bytes for a comparison code (EQ, NE, LT, LE, GT, GE) on
+    // float32, float64, int32 or int64 (`dtype`), a_scalar/b_scalar as for binary. Plain loops
+    // the compiler vectorises with this file's instruction set (the baseline build has no
+    // 64-bit integer compare and stores the bytes one by one); false for any other op or dtype.
+    bool (*compare)(int op, DType dtype, const void* a, bool a_scalar, const void* b,
+                    bool b_scalar, bool* out, int64_t n);
 };
 
 template <class Arch> Kernels make_kernels();

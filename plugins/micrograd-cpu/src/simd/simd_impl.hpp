@@ -1519,6 +1519,57 @@ struct Impl {
     }
 };
 
+// Comparisons producing bytes (Kernels::compare). A template of Arch, as everything here, so
+// each instruction set's file has its own copy.
+template <class Arch>
+struct Compare {
+    template <class T, int OP, bool A_SCALAR, bool B_SCALAR>
+    static void run(const T* a, const T* b, bool* out, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) {
+            const T x = a[A_SCALAR ? 0 : i], y = b[B_SCALAR ? 0 : i];
+            if constexpr (OP == EQ) out[i] = x == y;
+            else if constexpr (OP == NE) out[i] = x != y;
+            else if constexpr (OP == LT) out[i] = x < y;
+            else if constexpr (OP == LE) out[i] = x <= y;
+            else if constexpr (OP == GT) out[i] = x > y;
+            else out[i] = x >= y;
+        }
+    }
+
+    template <class T, int OP>
+    static void typed(const void* a, bool as, const void* b, bool bs, bool* out, int64_t n) {
+        const T *x = static_cast<const T*>(a), *y = static_cast<const T*>(b);
+        if (as) run<T, OP, true, false>(x, y, out, n);
+        else if (bs) run<T, OP, false, true>(x, y, out, n);
+        else run<T, OP, false, false>(x, y, out, n);
+    }
+
+    template <int OP>
+    static bool of_dtype(DType dtype, const void* a, bool as, const void* b, bool bs, bool* out,
+                         int64_t n) {
+        switch (dtype) {
+            case F32: typed<float, OP>(a, as, b, bs, out, n); return true;
+            case F64: typed<double, OP>(a, as, b, bs, out, n); return true;
+            case I32: typed<int32_t, OP>(a, as, b, bs, out, n); return true;
+            case I64: typed<int64_t, OP>(a, as, b, bs, out, n); return true;
+            default: return false;
+        }
+    }
+
+    static bool kernel(int op, DType dtype, const void* a, bool as, const void* b, bool bs,
+                       bool* out, int64_t n) {
+        switch (op) {
+            case EQ: return of_dtype<EQ>(dtype, a, as, b, bs, out, n);
+            case NE: return of_dtype<NE>(dtype, a, as, b, bs, out, n);
+            case LT: return of_dtype<LT>(dtype, a, as, b, bs, out, n);
+            case LE: return of_dtype<LE>(dtype, a, as, b, bs, out, n);
+            case GT: return of_dtype<GT>(dtype, a, as, b, bs, out, n);
+            case GE: return of_dtype<GE>(dtype, a, as, b, bs, out, n);
+            default: return false;
+        }
+    }
+};
+
 template <class Arch>
 Kernels make_kernels() {
     return Kernels{Arch::name(), &Impl<Arch, float>::binary, &Impl<Arch, double>::binary,
@@ -1545,7 +1596,9 @@ Kernels make_kernels() {
                    &Impl<Arch, float>::column_extreme, &Impl<Arch, double>::column_extreme,
                    &Impl<Arch, float>::row_arg_extreme, &Impl<Arch, double>::row_arg_extreme,
                    &Impl<Arch, float>::column_arg_extreme,
-                   &Impl<Arch, double>::column_arg_extreme};
+                   &Impl<Arch, double>::column_arg_extreme,
+                   // comparisons
+                   &Compare<Arch>::kernel};
 }
 
 }  // namespace mgcpu::simd
