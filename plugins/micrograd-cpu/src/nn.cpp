@@ -188,17 +188,21 @@ Array cross_entropy(const Array& logits_in, const Array& target_in, int64_t igno
             throw index_error("cross_entropy: target " + std::to_string(t[i]) + " at row " +
                               std::to_string(i) + " is out of range for " + std::to_string(C) +
                               " classes");
-    Array logp = softmax(logits_in, 1, true);
-    DType cd = float_compute(logp.dtype);
-    Array lp = astype_if(logp, cd);
+    // log_softmax's value at each target, the rows never written out; threads own rows
+    const DType cd = float_compute(logits_in.dtype);
+    Array x = contiguous(astype_if(logits_in, cd));
     Array out = empty({N}, cd);
-    visit_dtype(cd, [&](auto v) {
-        using T = decltype(v);
-        if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-            const T* p = reinterpret_cast<const T*>(lp.ptr());
-            T* o = reinterpret_cast<T*>(out.ptr());
-            for (int64_t i = 0; i < N; ++i) o[i] = t[i] == ignore_index ? T(0) : -p[i * C + t[i]];
-        }
+    const auto& k = simd::kernels();
+    constexpr int64_t TASK = 1 << 15;   // elements per task: an exp and two reads each
+    parallel_for(N, std::max<int64_t>(1, TASK / std::max<int64_t>(C, 1)), [&](int64_t r0, int64_t r1) {
+        if (cd == F32)
+            k.cross_entropy_rows_f32(reinterpret_cast<const float*>(x.ptr()) + r0 * C, t + r0,
+                                     ignore_index, r1 - r0, C,
+                                     reinterpret_cast<float*>(out.ptr()) + r0);
+        else
+            k.cross_entropy_rows_f64(reinterpret_cast<const double*>(x.ptr()) + r0 * C, t + r0,
+                                     ignore_index, r1 - r0, C,
+                                     reinterpret_cast<double*>(out.ptr()) + r0);
     });
     return astype_if(out, logits_in.dtype);
 }

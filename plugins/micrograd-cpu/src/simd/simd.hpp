@@ -74,6 +74,12 @@ struct Kernels {
     // softmax (log: log_softmax) of `rows` dense rows of len elements, each len apart
     void (*softmax_rows_f32)(const float* x, float* y, int64_t rows, int64_t len, bool log);
     void (*softmax_rows_f64)(const double* x, double* y, int64_t rows, int64_t len, bool log);
+    // out[r] = -log_softmax(row r)[target[r]] (0 where target[r] == ignore) for `rows` dense
+    // rows of len elements, targets in range: log_softmax's value without writing it out
+    void (*cross_entropy_rows_f32)(const float* x, const int64_t* target, int64_t ignore,
+                                   int64_t rows, int64_t len, float* out);
+    void (*cross_entropy_rows_f64)(const double* x, const int64_t* target, int64_t ignore,
+                                   int64_t rows, int64_t len, double* out);
     // softmax along the rows of a (len, inner) block (row stride inner), for its columns
     // [0, cols): every column is a lane, a vector of columns at a time
     void (*softmax_cols_f32)(const float* x, float* y, int64_t len, int64_t inner, int64_t cols,

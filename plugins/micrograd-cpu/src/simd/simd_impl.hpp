@@ -840,7 +840,10 @@ struct Impl {
 
     // One softmax row of len dense elements: max, sum of exp(x - max) (written to y on the way
     // for softmax), then one scaling (softmax) or subtraction (log_softmax) pass.
-    static void softmax_row(const T* x, T* y, int64_t len, bool log) {
+    // The first two passes of softmax along a dense row: the peak (0 when infinite) and the
+    // sum of exp(x - peak), the exps stored into y when STORE (the tail's into tail_exp).
+    template <bool STORE>
+    static T exp_total(const T* x, T* y, int64_t len, T& peak_out, T* tail_exp) {
         const int64_t body = len - len % W;
         B peak_v(-std::numeric_limits<T>::infinity());
         for (int64_t i = 0; i < body; i += W) peak_v = max_nan(B::load_unaligned(x + i), peak_v);
@@ -848,18 +851,12 @@ struct Impl {
         for (int64_t i = body; i < len; ++i) peak = (x[i] > peak || x[i] != x[i]) ? x[i] : peak;
         if (std::isinf(peak)) peak = T(0);
         const B shift(peak);
-        alignas(64) T buf[W];
-        auto tail_vector = [&](const T* src) {   // the tail, padded with -inf (exp gives 0)
-            std::fill_n(buf, W, -std::numeric_limits<T>::infinity());
-            std::copy(src + body, src + len, buf);
-            return B::load_aligned(buf);
-        };
         B s0(T(0)), s1(T(0));
         int64_t i = 0;
         for (; i + 2 * W <= body; i += 2 * W) {
             const B e0 = xsimd::exp(B::load_unaligned(x + i) - shift);
             const B e1 = xsimd::exp(B::load_unaligned(x + i + W) - shift);
-            if (!log) {
+            if constexpr (STORE) {
                 e0.store_unaligned(y + i);
                 e1.store_unaligned(y + i + W);
             }
@@ -868,25 +865,53 @@ struct Impl {
         }
         for (; i < body; i += W) {
             const B e = xsimd::exp(B::load_unaligned(x + i) - shift);
-            if (!log) e.store_unaligned(y + i);
+            if constexpr (STORE) e.store_unaligned(y + i);
             s0 += e;
         }
-        T tail_exp[W];
-        if (body < len) {
-            const B e = xsimd::exp(tail_vector(x) - shift);
+        if (body < len) {   // the tail, padded with -inf (exp gives 0)
+            alignas(64) T buf[W];
+            std::fill_n(buf, W, -std::numeric_limits<T>::infinity());
+            std::copy(x + body, x + len, buf);
+            const B e = xsimd::exp(B::load_aligned(buf) - shift);
             e.store_unaligned(tail_exp);
             s0 += e;
         }
-        const T total = xsimd::hadd(s0 + s1);
+        peak_out = peak;
+        return xsimd::hadd(s0 + s1);
+    }
+
+    static void softmax_row(const T* x, T* y, int64_t len, bool log) {
+        const int64_t body = len - len % W;
+        T peak, tail_exp[W];
+        int64_t i;
         if (log) {   // (x - peak) - log(total): no cancellation against the peak's magnitude
-            const T off = std::log(total);
+            const T off = std::log(exp_total<false>(x, y, len, peak, tail_exp));
+            const B shift(peak);
             for (i = 0; i < body; i += W)
                 ((B::load_unaligned(x + i) - shift) - B(off)).store_unaligned(y + i);
             for (; i < len; ++i) y[i] = (x[i] - peak) - off;
         } else {
+            const T total = exp_total<true>(x, y, len, peak, tail_exp);
             const B scale(T(1) / total);
             for (i = 0; i < body; i += W) (B::load_unaligned(y + i) * scale).store_unaligned(y + i);
             for (; i < len; ++i) y[i] = tail_exp[i - body] * (T(1) / total);
+        }
+    }
+
+    // Cross-entropy's per-row losses: -log_softmax(row)[target], computed as log_softmax's
+    // element (the same operations, so the same value) without writing the row out.
+    static void cross_entropy_rows(const T* x, const int64_t* target, int64_t ignore,
+                                   int64_t rows, int64_t len, T* out) {
+        T tail_exp[W];
+        for (int64_t r = 0; r < rows; ++r) {
+            if (target[r] == ignore) {
+                out[r] = T(0);
+                continue;
+            }
+            const T* row = x + r * len;
+            T peak;
+            const T off = std::log(exp_total<false>(row, nullptr, len, peak, tail_exp));
+            out[r] = -((row[target[r]] - peak) - off);
         }
     }
 
@@ -1580,6 +1605,7 @@ Kernels make_kernels() {
                    // nnk
                    &Impl<Arch, float>::activation, &Impl<Arch, double>::activation,
                    &Impl<Arch, float>::softmax_rows, &Impl<Arch, double>::softmax_rows,
+                   &Impl<Arch, float>::cross_entropy_rows, &Impl<Arch, double>::cross_entropy_rows,
                    &Impl<Arch, float>::softmax_cols, &Impl<Arch, double>::softmax_cols,
                    &Impl<Arch, float>::softmax_backward_rows,
                    &Impl<Arch, double>::softmax_backward_rows,
