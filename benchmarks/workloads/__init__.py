@@ -52,7 +52,8 @@ def randn(*shape: int, seed: int = 0) -> np.ndarray:
 
 
 def all_workloads() -> list[Workload]:
-    from . import conv, elementwise, fusion, matmul, overhead, reduction, sequence, training
+    from . import (conv, elementwise, fusion, matmul, movement, overhead, reduction, sequence,
+                   training)
     return [*overhead.WORKLOADS, *elementwise.WORKLOADS, *reduction.WORKLOADS,
-            *matmul.WORKLOADS, *conv.WORKLOADS, *training.WORKLOADS, *sequence.WORKLOADS,
+            *movement.WORKLOADS, *matmul.WORKLOADS, *conv.WORKLOADS, *training.WORKLOADS, *sequence.WORKLOADS,
             *fusion.WORKLOADS]

@@ -6,6 +6,8 @@ A ``device=`` argument becomes a backend through ``micrograd._devices`` (the def
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import dtypes
@@ -222,7 +224,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise TypeError(f"arange(): argument '{name}' must be a number, got "
                             f"{type(v).__name__} {v!r}")
-    if not all(np.isfinite(float(v)) for v in values):
+    if not all(math.isfinite(v) for v in values):
         raise RuntimeError(f"unsupported range: {start} -> {end} with step {step}; start, end "
                            f"and step must be finite")
     if dtype is None:
