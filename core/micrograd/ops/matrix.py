@@ -30,7 +30,8 @@ def _triangle(x: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
     be = x._backend
     # col - row <= diagonal as one broadcast compare of a row of columns against a column of
     # rows shifted by the diagonal (no (m, n) int64 offsets first)
-    cols, rows = arange(n, device=be).reshape(1, n), arange(m, device=be).reshape(m, 1) + diagonal
+    cols = arange(n, device=be).reshape(1, n)
+    rows = arange(diagonal, diagonal + m, device=be).reshape(m, 1)
     keep = cols <= rows if lower else cols >= rows
     return where(keep, x, x.new_zeros(()))
 
