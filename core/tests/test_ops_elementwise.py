@@ -213,7 +213,8 @@ def test_nan_propagation_in_maximum_and_clamp():
 
 
 @pytest.mark.parametrize("bounds", [(0.0, None), (None, -0.0), (-0.0, 0.0), (np.nan, None),
-                                    (None, np.nan), (np.nan, 1.0), (-1.0, 0.5)])
+                                    (None, np.nan), (np.nan, 1.0), (-1.0, 0.5),
+                                    (None, np.float32("nan"))])
 def test_clamp_ties_signed_zeros_and_nan_bounds_match_torch(bounds):
     # a tie keeps x (clamp(-0.0, min=0.0) is -0.0), a nan x stays nan, a nan bound makes every
     # element nan; the gradient passes where x is within the bounds

@@ -63,7 +63,7 @@ clip = clamp
 
 
 def _is_nan(bound) -> bool:
-    return isinstance(bound, float) and bound != bound
+    return isinstance(bound, (float, np.floating)) and bound != bound
 
 
 @surface()
