@@ -330,6 +330,12 @@ def _normalize_slice(s: slice, size: int) -> slice:
     return slice(start, stop, step)
 
 
+def _whole(slices, shape) -> bool:
+    """Whether the normalized ``slices`` select every element of ``shape``."""
+    return builtins.all(s.start == 0 and s.step == 1 and s.stop == n
+                        for s, n in zip(slices, shape))
+
+
 def _slice_shape(slices) -> tuple:
     return tuple(len(range(s.start, s.stop, s.step)) for s in slices)
 
@@ -386,9 +392,8 @@ def getitem(x: Tensor, key) -> Tensor:
         # one slice (unless whole) and one reshape dropping the int dims and adding the None
         # ones: the same view _parse's general path makes in more steps
         slices, shape = basic
-        full = builtins.all(s.start == 0 and s.step == 1 and s.stop == n
-                            for s, n in zip(slices, x._data.shape))
-        y = x if full and shape != x._data.shape else Slice.apply(x, key=slices)
+        y = (x if _whole(slices, x._data.shape) and shape != x._data.shape
+             else Slice.apply(x, key=slices))
         if y._data.shape != shape:
             y = Reshape.apply(y, shape=shape)
         if y.grad_fn is None and not needs_writeback(y):
@@ -398,9 +403,7 @@ def getitem(x: Tensor, key) -> Tensor:
                          dense=dense)
     p = _parse(x, key)
     y = p.x
-    full = builtins.all(s.start == 0 and s.step == 1 and s.stop == n
-                        for s, n in zip(p.slices, y._data.shape))
-    if not full:
+    if not _whole(p.slices, y._data.shape):
         y = Slice.apply(y, key=tuple(p.slices))
     if p.drop:
         y = reshape(y, tuple(n for d, n in enumerate(y._data.shape) if d not in p.drop))

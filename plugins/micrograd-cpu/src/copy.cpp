@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 
 #include "binding.hpp"
 #include "dtype_dispatch.hpp"
@@ -53,8 +52,7 @@ void copy_loop(const Ptrs2& p, const Steps2& s, int64_t n) {
 template <int SIZE>
 void transpose_tiles(char* dst, int64_t dst_row, const char* src, int64_t src_col, int64_t cols,
                      int64_t r0, int64_t r1) {
-    using E = std::conditional_t<SIZE == 1, uint8_t, std::conditional_t<SIZE == 2, uint16_t,
-              std::conditional_t<SIZE == 4, uint32_t, uint64_t>>>;
+    using E = uint_of_size<SIZE>;
     constexpr int B = 64 / SIZE;
     auto one = [&](int64_t r, int64_t c) {
         std::memcpy(dst + r * dst_row + c * SIZE, src + c * src_col + r * SIZE, SIZE);

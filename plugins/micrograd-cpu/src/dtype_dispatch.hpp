@@ -15,6 +15,12 @@ template <> struct compute<half_t> { using type = float; };
 template <> struct compute<bf16_t> { using type = float; };
 template <class T> using compute_t = typename compute<T>::type;
 
+// The unsigned integer of SIZE bytes: element copies and bitwise selects that move any dtype's
+// bits without reading them as numbers.
+template <int SIZE>
+using uint_of_size = std::conditional_t<SIZE == 1, uint8_t, std::conditional_t<SIZE == 2, uint16_t,
+                     std::conditional_t<SIZE == 4, uint32_t, uint64_t>>>;
+
 // Bools are read as bytes, any nonzero byte being true: a bool array's memory is shared with
 // numpy and DLPack consumers, which can write bytes other than 0 and 1 into it, and reading
 // such a byte as a C++ bool is undefined (nonzero() counted 385 of 4 elements).

@@ -285,8 +285,7 @@ template <int SIZE>
 void where_loop(const std::array<char*, 4>& p, const std::array<int64_t, 4>& s, int64_t n) {
     char* o = p[0];
     const char *c = p[1], *a = p[2], *b = p[3];
-    using U = std::conditional_t<SIZE == 1, uint8_t, std::conditional_t<SIZE == 2, uint16_t,
-              std::conditional_t<SIZE == 4, uint32_t, uint64_t>>>;
+    using U = uint_of_size<SIZE>;
     if (s[0] == SIZE && s[1] == 1 && (s[2] == SIZE || s[2] == 0) && (s[3] == SIZE || s[3] == 0)) {
         U* out = reinterpret_cast<U*>(o);
         const uint8_t* cond = reinterpret_cast<const uint8_t*>(c);
