@@ -55,6 +55,11 @@ class PluginConflictWarning(UserWarning):
     """Two installed distributions register the same backend name."""
 
 
+class BackendFallbackWarning(UserWarning):
+    """A device was served by a lower-priority backend because the preferred one failed (the
+    C++ ``cpu`` backend unloadable, say, so ``cpu`` tensors run on numpy, many times slower)."""
+
+
 @dataclass
 class BackendSpec:
     name: str
@@ -252,9 +257,15 @@ class Registry:
         reasons = []
         for spec in candidates:
             try:
-                return self.backend(spec.name, index)
+                backend = self.backend(spec.name, index)
             except BackendError as exc:
                 reasons.append(str(exc))
+                continue
+            if reasons:     # same text each time: Python's warning filter shows it once
+                warnings.warn(f"device {str(dev)!r} is served by backend {spec.name!r} because "
+                              f"a preferred one failed: {'; '.join(reasons)}",
+                              BackendFallbackWarning, stacklevel=3)
+            return backend
         if not candidates:
             if any(dev.type in (p.plugin, p.backend) for p in self.problems):
                 # A plugin that failed to load claimed this name: its reason is the answer.

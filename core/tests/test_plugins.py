@@ -69,8 +69,21 @@ PLUGINS = {
         def micrograd_register_backends(register):
             register("fake", make, device_type="fake", contract=(1, 0))
     """,
+    # A preferred cpu backend whose factory fails on this machine (an extension that will not
+    # load): device "cpu" falls back to numpy, and says so.
+    "mgt_broken_cpu": """
+        import micrograd
+
+        def make(index):
+            raise ImportError("libopenblas.so.0: cannot open shared object file")
+
+        @micrograd.hookimpl
+        def micrograd_register_backends(register):
+            register("fastcpu", make, device_type="cpu", contract=(1, 0), priority=100)
+    """,
 }
-OURS = ",".join(m.removeprefix("mgt_") for m in PLUGINS)    # entry-point names
+# entry-point names of the main scenario (the broken cpu backend has its own test)
+OURS = ",".join(m.removeprefix("mgt_") for m in PLUGINS if m != "mgt_broken_cpu")
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +182,29 @@ def test_unfiltered_discovery_survives_every_broken_plugin(site):
     proc = run(site, code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("6.0") and "libfancy.so" in proc.stdout
+
+
+FALLBACK = r"""
+import warnings, micrograd as mg
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    x = mg.ones(2, device="cpu")
+    y = mg.zeros(2)
+print(x.backend, y.backend)
+for w in caught:
+    print(w.category.__name__, w.message)
+"""
+
+
+def test_a_failing_preferred_backend_falls_back_with_a_warning(site):
+    proc = run(site, FALLBACK, env={"MICROGRAD_PLUGINS": "broken_cpu"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "numpy numpy"
+    warned = [line for line in lines[1:] if line.startswith("BackendFallbackWarning")]
+    assert warned, proc.stdout
+    assert all("'fastcpu'" in line and "libopenblas.so.0" in line and "'numpy'" in line
+               for line in warned), warned
 
 
 MIXED = r"""
