@@ -230,15 +230,85 @@ def multinomial(weights: Tensor, num_samples: int, replacement: bool = False, *,
 # ----------------------------------------------------------------- in-place fills (nn.init)
 
 @surface(function=False)
-@surface(function=False)
 def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
     return fill_uniform_(x, a, b, generator)
 
 
 @surface(function=False)
-@surface(function=False)
 def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
     return fill_normal_(x, mean, std, generator)
+
+
+@surface(function=False)
+def bernoulli_(x: Tensor, p=0.5, *, generator=None) -> Tensor:
+    """1 with probability ``p`` (a number, or a tensor broadcast to ``x``), else 0."""
+    if isinstance(p, Tensor):
+        probabilities = np.broadcast_to(p.detach()._host().astype(np.float64), tuple(x.shape))
+    else:
+        probabilities = float(p)
+    values = np.asarray(probabilities)
+    if values.size and not (values.min() >= 0 and values.max() <= 1):    # nan fails too
+        raise RuntimeError(f"bernoulli_: expected 0 <= p <= 1, but p holds values from "
+                           f"{values.min()} to {values.max()}")
+    return _fill(x, _rng(generator).random(tuple(x.shape)) < probabilities)
+
+
+# The largest integer random_() draws by default: every integer up to it is exact in the dtype
+# (2 ** mantissa bits for floats), else the dtype's maximum.
+_RANDOM_TOP = {"float16": 2 ** 11, "bfloat16": 2 ** 8, "float32": 2 ** 24, "float64": 2 ** 53,
+               "bool": 1}
+
+
+@surface(function=False)
+def random_(x: Tensor, *bounds, generator=None, **named) -> Tensor:
+    """Integers drawn uniformly: ``random_(to)`` from [0, to), ``random_(from, to)`` from
+    [from, to), ``random_()`` from [0, the dtype's largest exactly representable integer]."""
+    if "from" in named:
+        bounds = (named.pop("from"),) + bounds
+    if "to" in named:
+        bounds = bounds + (named.pop("to"),)
+    if named:
+        raise TypeError(f"random_() got unexpected keyword arguments {sorted(named)}")
+    if len(bounds) > 2:
+        raise TypeError(f"random_() takes at most 2 bounds (from, to), got {len(bounds)}")
+    low, high = (0, None) if not bounds else (0, bounds[0]) if len(bounds) == 1 else bounds
+    if high is None:
+        top = _RANDOM_TOP.get(x._dtype.name)
+        high = (top if top is not None else int(np.iinfo(x._dtype.numpy).max)) + 1
+    if not low < high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
+                           f">= to={high}")
+    return _fill(x, _rng(generator).integers(int(low), int(high), tuple(x.shape)))
+
+
+@surface(function=False)
+def exponential_(x: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
+    if not lambd > 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+    return _fill(x, _rng(generator).exponential(1.0 / lambd, tuple(x.shape)))
+
+
+@surface(function=False)
+def geometric_(x: Tensor, p: float, *, generator=None) -> Tensor:
+    """The number of Bernoulli(p) trials up to the first success (1, 2, ...)."""
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    return _fill(x, _rng(generator).geometric(p, tuple(x.shape)))
+
+
+@surface(function=False)
+def log_normal_(x: Tensor, mean: float = 1.0, std: float = 2.0, *, generator=None) -> Tensor:
+    """exp of normal draws with ``mean`` and ``std`` (those of the logarithm)."""
+    if not std > 0:
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+    return _fill(x, _rng(generator).lognormal(mean, std, tuple(x.shape)))
+
+
+@surface(function=False)
+def cauchy_(x: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor:
+    if not sigma > 0:
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+    return _fill(x, median + sigma * _rng(generator).standard_cauchy(tuple(x.shape)))
 
 
 def fill_uniform_(x: Tensor, low: float, high: float, generator=None) -> Tensor:

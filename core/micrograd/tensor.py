@@ -105,9 +105,17 @@ class Tensor:
         return n
 
     nelement = numel
+    ndimension = dim
 
     def element_size(self) -> int:
         return self._dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel() * self._dtype.itemsize
+
+    def is_signed(self) -> bool:
+        return self._dtype.kind in "fi"      # floats and signed integers (not uint8, bool)
 
     @property
     def itemsize(self) -> int:

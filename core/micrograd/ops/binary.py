@@ -297,6 +297,21 @@ def minimum(a, b) -> Tensor:
 
 
 @surface()
+def fmax(a, b) -> Tensor:
+    """``maximum`` that ignores nan: the other operand where one is nan (nan only where both
+    are). The gradient goes wholly to ``a`` at a tie, as PyTorch's."""
+    a, b, _ = operands(a, b, "fmax")
+    return where((a >= b) | b.isnan(), a, b)
+
+
+@surface()
+def fmin(a, b) -> Tensor:
+    """``minimum`` that ignores nan (see :func:`fmax`)."""
+    a, b, _ = operands(a, b, "fmin")
+    return where((a <= b) | b.isnan(), a, b)
+
+
+@surface()
 def atan2(a, b) -> Tensor:
     a, b, _ = operands(a, b, "atan2", float_only=True)
     return Atan2.apply(a, b)
@@ -312,11 +327,11 @@ def _compare(cls):
 
 eq, ne, lt, le, gt, ge = (_compare(c) for c in (Eq, Ne, Lt, Le, Gt, Ge))
 surface(method=('__eq__', 'eq'))(eq)
-surface(method=('__ge__', 'ge', 'greater_equal'))(ge)
-surface(method=('__gt__', 'gt', 'greater'))(gt)
-surface(method=('__le__', 'le', 'less_equal'))(le)
-surface(method=('__lt__', 'lt', 'less'))(lt)
-surface(method=('__ne__', 'ne'))(ne)
+surface(method=('__ge__', 'ge', 'greater_equal'), function=('ge', 'greater_equal'))(ge)
+surface(method=('__gt__', 'gt', 'greater'), function=('gt', 'greater'))(gt)
+surface(method=('__le__', 'le', 'less_equal'), function=('le', 'less_equal'))(le)
+surface(method=('__lt__', 'lt', 'less'), function=('lt', 'less'))(lt)
+surface(method=('__ne__', 'ne', 'not_equal'), function=('ne', 'not_equal'))(ne)
 
 
 def _logical(cls):

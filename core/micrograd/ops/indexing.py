@@ -177,6 +177,16 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 @surface()
+def take(x: Tensor, index: Tensor) -> Tensor:
+    """The elements of ``x`` flattened, at ``index`` (negative counts from the end); the result
+    has ``index``'s shape."""
+    _check_index(x, index, "take")
+    flat = reshape(x, (-1,))
+    positions = _bounds(reshape(index, (-1,)), flat._data.shape[0], 0, "take")
+    return reshape(Take.apply(flat, positions, axis=0), tuple(index._data.shape))
+
+
+@surface()
 def take_along_dim(x: Tensor, indices: Tensor, dim: int) -> Tensor:
     return gather(x, dim, indices)
 
@@ -194,6 +204,36 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
                            f"{mask._dtype.name}")
     return where(mask, value, x)
+
+
+@surface(inplace=True)
+def masked_scatter(x: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    """``x`` with the positions where ``mask`` (broadcast to ``x``) is true taken, in row-major
+    order, from the first elements of ``source``."""
+    if mask._dtype is not dtypes.bool:
+        raise RuntimeError(f"masked_scatter_ only supports boolean masks, but got mask with "
+                           f"dtype {mask._dtype.name}")
+    check_same_backend(x, source, "masked_scatter")
+    if source._dtype is not x._dtype:
+        raise RuntimeError(f"masked_scatter: expected self and source to have the same dtype, "
+                           f"but got {x._dtype.name} and {source._dtype.name}; convert source "
+                           f"with .to({x._dtype.name})")
+    shape = tuple(x._data.shape)
+    if broadcast_shapes(tuple(mask._data.shape), shape) != shape:
+        raise RuntimeError(f"masked_scatter: the mask of shape {tuple(mask.shape)} does not "
+                           f"broadcast to the input's shape {shape}")
+    mask = mask.expand(shape)
+    flat_mask = reshape(mask, (-1,))
+    wanted = int(flat_mask.sum().item())
+    if wanted > source.numel():
+        raise RuntimeError(f"masked_scatter: Number of elements of source < number of ones in "
+                           f"mask ({source.numel()} < {wanted})")
+    # the k-th true position of the mask takes source's k-th element
+    order = (flat_mask.long().cumsum(0) - 1).clamp(min=0)
+    if wanted == 0:
+        return x.clone()
+    taken = Take.apply(reshape(source, (-1,)), order, axis=0)
+    return where(mask, reshape(taken, shape), x)
 
 
 @surface()

@@ -8,6 +8,8 @@ recording, the tensor takes the result's ``grad_fn``, whose edges point at the o
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import grad_mode
 from ..tensor import Tensor, declare_method, set_in_place_builder, surface
 from ..decompositions import call_optional
@@ -15,7 +17,9 @@ from .arrays import broadcast_shapes, scalar_operand
 from .base import scalar_tensor, to_dtype
 from .binary import add, div, mul, pow, sub
 from .clamp import clamp, lerp
+from .creation import tensor as make_tensor
 from .indexing import masked_fill
+from .layout import contiguous_strides
 from .matrix import tril, triu
 from .views import assign
 
@@ -148,6 +152,29 @@ def fill_(x: Tensor, value) -> Tensor:
 @surface(function=False)
 def zero_(x: Tensor) -> Tensor:
     return fill_(x, 0)
+
+
+@surface(function=False)
+def fill_diagonal_(x: Tensor, fill_value, wrap: bool = False) -> Tensor:
+    """Set the main diagonal (all indices equal) to ``fill_value``. A tall matrix's diagonal
+    stops at the square or, with ``wrap``, goes on every ``columns + 1`` elements (a row
+    left out between blocks), as PyTorch's."""
+    shape = tuple(x._data.shape)
+    if len(shape) < 2:
+        raise RuntimeError(f"fill_diagonal_: dimensions must larger than 1, got shape {shape}")
+    if len(shape) > 2 and len(set(shape)) != 1:
+        raise RuntimeError(f"fill_diagonal_: all dimensions of input must be of equal length, "
+                           f"got shape {shape}")
+    total = 1
+    for s in shape:
+        total *= s
+    # Row-major positions of the diagonal: one step of sum of the strides apart.
+    step = sum(contiguous_strides(shape))
+    end = total if wrap and len(shape) == 2 else min(shape) * step - step + 1
+    mask = np.zeros(total, dtype=bool)
+    mask[0:max(end, 0):step] = True
+    flags = make_tensor(mask.reshape(shape), device=x._backend)
+    return masked_fill_(x, flags, fill_value)
 
 
 def _unary_inplace(fn, name):

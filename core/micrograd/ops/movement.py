@@ -13,6 +13,7 @@ from ..shape import as_dims, check_shape
 from ..tensor import Size, Tensor, surface
 from .arrays import binary_data, broadcast_shapes, expand_data, normalize_dim, normalize_dims, numel
 from .base import Op, check_same_backend, to_dtype
+from .creation import arange
 from .layout import reshaped_strides
 from .resample import pad_by_index
 from .views import (
@@ -405,9 +406,80 @@ def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
     return reshape(x, shape[:d] + sizes + shape[d + 1:])
 
 
+class memory_format:
+    """A layout for ``contiguous`` and ``is_contiguous`` to produce or test
+    (``micrograd.channels_last``...), as ``torch.memory_format``. Backends hold their data as
+    they like; the layout lives in the strides the core tracks (ops/layout.py), which is what
+    PyTorch code inspects (``stride()``, ``is_contiguous``) and what decides ``view()``."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"micrograd.{self.name}"
+
+
+contiguous_format = memory_format("contiguous_format")
+channels_last = memory_format("channels_last")          # NHWC order of a 4-d NCHW tensor
+channels_last_3d = memory_format("channels_last_3d")    # NDHWC order of a 5-d NCDHW tensor
+preserve_format = memory_format("preserve_format")
+__all__ += ["memory_format", "contiguous_format", "channels_last", "channels_last_3d",  # noqa: F821
+            "preserve_format"]
+
+# The order in which each layout steps through the dims, innermost first.
+_CHANNELS_LAST_ORDER = {channels_last: (4, (1, 3, 2, 0)), channels_last_3d: (5, (1, 4, 3, 2, 0))}
+
+
+def _channels_last_order(x: Tensor, fmt, what: str) -> tuple:
+    rank, order = _CHANNELS_LAST_ORDER[fmt]
+    if x.ndim != rank:
+        raise RuntimeError(f"{what}: required rank {rank} tensor to use {fmt.name} format, got "
+                           f"shape {tuple(x.shape)}")
+    return order
+
+
 @surface(function=False)
-def contiguous(x: Tensor) -> Tensor:
-    return Contiguous.apply(x)
+def contiguous(x: Tensor, memory_format: memory_format = contiguous_format) -> Tensor:
+    if memory_format is contiguous_format:
+        return Contiguous.apply(x)
+    if memory_format not in _CHANNELS_LAST_ORDER:
+        raise RuntimeError(f"contiguous: memory format {memory_format!r} is not supported; use "
+                           f"micrograd.contiguous_format, channels_last or channels_last_3d")
+    order = _channels_last_order(x, memory_format, "contiguous")
+    if is_contiguous(x, memory_format):
+        return x
+    # channels last to the storage order, then back to NCHW's dims: the values are x's and the
+    # strides those of PyTorch's channels-last tensor
+    storage_order = order[::-1]                  # (0, 2, 3, 1): outermost dim first
+    packed = Contiguous.apply(permute(x, *storage_order))
+    return permute(packed, *sorted(range(x.ndim), key=storage_order.__getitem__))
+
+
+@surface(function=False)
+def is_contiguous(x: Tensor, memory_format: memory_format = contiguous_format) -> bool:
+    """Whether ``x`` is laid out as ``memory_format`` (size-1 dims may have any stride)."""
+    if memory_format is contiguous_format:
+        return x._strides is None
+    if memory_format not in _CHANNELS_LAST_ORDER:
+        raise RuntimeError(f"is_contiguous: memory format {memory_format!r} is not supported")
+    rank, order = _CHANNELS_LAST_ORDER[memory_format]
+    if x.ndim != rank:
+        return False
+    shape, strides = tuple(x._data.shape), view_strides(x)
+    expected = 1
+    for d in order:
+        if shape[d] != 1:
+            if strides[d] != expected:
+                return False
+            expected *= shape[d]
+    return True
+
+
+@surface(function=False)
+def stride(x: Tensor, dim: int | None = None):
+    """The element strides PyTorch would give ``x`` (a tuple), or one dim's."""
+    strides = view_strides(x)
+    return strides if dim is None else strides[normalize_dim(dim, x.ndim)]
 
 
 @surface()
@@ -430,6 +502,25 @@ def flip(x: Tensor, dims) -> Tensor:
     if not axes or x.ndim == 0:
         return x.clone()
     return Flip.apply(x, axes=axes)
+
+
+@surface()
+def fliplr(x: Tensor) -> Tensor:
+    if x.ndim < 2:
+        raise RuntimeError(f"fliplr: input must be >= 2-d, got shape {tuple(x.shape)}")
+    return flip(x, 1)
+
+
+@surface()
+def flipud(x: Tensor) -> Tensor:
+    if x.ndim < 1:
+        raise RuntimeError("flipud: input must be >= 1-d, got a 0-d tensor")
+    return flip(x, 0)
+
+
+@surface()
+def ravel(x: Tensor) -> Tensor:
+    return reshape(x, (-1,))
 
 
 def slice_dim(x: Tensor, dim: int, start: int, stop: int, step: int = 1) -> Tensor:
@@ -551,6 +642,48 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
         out.append(slice_dim(x, d, start, start + s))
         start += s
     return tuple(out)
+
+
+@surface()
+def split_with_sizes(x: Tensor, split_sizes, dim: int = 0) -> tuple:
+    if isinstance(split_sizes, int):
+        raise TypeError(f"split_with_sizes: split_sizes must be a sequence of ints, got "
+                        f"{split_sizes}; use split() for pieces of one size")
+    return split(x, split_sizes, dim)
+
+
+@surface(function=False)
+def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """Every window of ``size`` elements along ``dimension``, ``step`` apart, as a new last
+    dim (``Tensor.unfold``). A copy here, gathered by one index_select, where PyTorch returns
+    a strided view: writing into the result does not reach ``x``."""
+    d = normalize_dim(dimension, builtins.max(x.ndim, 1))
+    length = x._data.shape[d] if x.ndim else 1
+    if size < 0 or size > length:
+        raise RuntimeError(f"unfold: maximum size for tensor at dimension {d} is {length} but "
+                           f"size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"unfold: step is {step} but must be > 0")
+    if x.ndim == 0:
+        return reshape(x, (size,))
+    windows = (length - size) // step + 1
+    starts = arange(0, windows * step, step, device=x._backend).reshape(windows, 1)
+    index = (starts + arange(size, device=x._backend)).reshape(-1)
+    taken = x.index_select(d, index)                 # dim d now holds windows * size
+    shape = tuple(x._data.shape)
+    split_shape = shape[:d] + (windows, size) + shape[d + 1:]
+    return movedim(reshape(taken, split_shape), d + 1, -1)
+
+
+@surface(function=False)
+def sum_to_size(x: Tensor, *size) -> Tensor:
+    """``x`` summed down to ``size``, which must broadcast to ``x``'s shape."""
+    size = as_dims(size, "sum_to_size")
+    if broadcast_shapes(tuple(x._data.shape), size) != tuple(x._data.shape) \
+            or len(size) > x.ndim:
+        raise RuntimeError(f"sum_to_size: size {list(size)} is not expandable to size "
+                           f"{list(x.shape)}")
+    return sum_to(x, size)
 
 
 @surface()

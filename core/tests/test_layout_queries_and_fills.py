@@ -1,0 +1,259 @@
+"""Strides and memory formats, small movement and indexing ops, fmax/fmin and the in-place
+random fills, against PyTorch 2.13: values, gradients, strides and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import micrograd as mg
+
+torch = pytest.importorskip("torch")
+
+
+def both(array, requires_grad=False):
+    return (mg.tensor(array, requires_grad=requires_grad),
+            torch.tensor(array, requires_grad=requires_grad))
+
+
+def arr(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+# ------------------------------------------------------------------ strides and layouts
+
+@pytest.mark.parametrize("view", [
+    lambda t: t, lambda t: t.transpose(0, 2), lambda t: t.permute(1, 2, 0),
+    lambda t: t[:, 1:, ::2], lambda t: t[0], lambda t: t[:, :1], lambda t: t.unsqueeze(1),
+    lambda t: t.reshape(6, 5)[::2],
+], ids=["plain", "transpose", "permute", "slices", "index", "size1", "unsqueeze", "reshape"])
+def test_stride_and_is_contiguous_match_pytorch(view):
+    ours, theirs = both(arr(2, 3, 5))
+    a, b = view(ours), view(theirs)
+    assert a.stride() == b.stride()
+    assert [a.stride(d) for d in range(-a.ndim, a.ndim)] == \
+        [b.stride(d) for d in range(-b.ndim, b.ndim)]
+    assert a.is_contiguous() == b.is_contiguous()
+
+
+def test_channels_last_has_pytorch_strides_values_and_gradient():
+    ours, theirs = both(arr(2, 3, 4, 5), requires_grad=True)
+    a = ours.contiguous(memory_format=mg.channels_last)
+    b = theirs.contiguous(memory_format=torch.channels_last)
+    assert a.stride() == b.stride() == (60, 1, 15, 3)
+    for fmt_a, fmt_b in [(mg.channels_last, torch.channels_last),
+                         (mg.contiguous_format, torch.contiguous_format)]:
+        assert a.is_contiguous(memory_format=fmt_a) == b.is_contiguous(memory_format=fmt_b)
+        assert ours.is_contiguous(memory_format=fmt_a) == \
+            theirs.is_contiguous(memory_format=fmt_b)
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    assert a.contiguous(memory_format=mg.channels_last) is a      # already laid out so
+    back = a.contiguous()
+    assert back.stride() == (60, 20, 5, 1)
+    weights = arr(2, 3, 4, 5, seed=1)
+    (a * mg.tensor(weights)).sum().backward()
+    (b * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy())
+    with pytest.raises(RuntimeError, match="rank 4"):
+        mg.zeros(2, 3, 4).contiguous(memory_format=mg.channels_last)
+    assert not mg.zeros(2, 3, 4).is_contiguous(memory_format=mg.channels_last)
+    c = mg.zeros(2, 3, 4, 5, 6).contiguous(memory_format=mg.channels_last_3d)
+    assert c.stride() == torch.zeros(2, 3, 4, 5, 6).contiguous(
+        memory_format=torch.channels_last_3d).stride()
+
+
+def test_view_of_a_channels_last_tensor_refuses_as_pytorch():
+    a = mg.zeros(2, 3, 4, 5).contiguous(memory_format=mg.channels_last)
+    b = torch.zeros(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    with pytest.raises(RuntimeError):
+        b.view(2, -1)
+    with pytest.raises(RuntimeError):
+        a.view(2, -1)
+    assert tuple(a.reshape(2, -1).shape) == (2, 60)
+
+
+def test_metadata_queries():
+    for dtype, torch_dtype in [(mg.float32, torch.float32), (mg.int8, torch.int8),
+                               (mg.uint8, torch.uint8), (mg.bool, torch.bool),
+                               (mg.int64, torch.int64), (mg.bfloat16, torch.bfloat16)]:
+        a, b = mg.zeros(2, 3, dtype=dtype), torch.zeros(2, 3, dtype=torch_dtype)
+        assert a.is_signed() == b.is_signed()
+        assert a.nbytes == b.nbytes
+        assert a.ndimension() == b.ndimension() == 2
+
+
+# ------------------------------------------------------------------ movement
+
+@pytest.mark.parametrize("call", [
+    lambda m, t: m.fliplr(t), lambda m, t: m.flipud(t), lambda m, t: m.ravel(t),
+    lambda m, t: t.ravel(), lambda m, t: t.sum_to_size(1, 3, 1), lambda m, t: t.sum_to_size(3, 4),
+    lambda m, t: t.split_with_sizes([1, 2], 1)[1], lambda m, t: t.unfold(2, 2, 1),
+    lambda m, t: t.unfold(1, 2, 2), lambda m, t: t.unfold(0, 2, 1), lambda m, t: t.unfold(2, 4, 3),
+    lambda m, t: t.transpose(0, 1).unfold(2, 3, 1),
+], ids=["fliplr", "flipud", "ravel", "ravel_method", "sum_to_size", "sum_to_size_lead",
+        "split_with_sizes", "unfold", "unfold_step", "unfold_whole", "unfold_one", "unfold_view"])
+def test_movement_values_and_gradients(call):
+    ours, theirs = both(arr(2, 3, 4), requires_grad=True)
+    a, b = call(mg, ours), call(torch, theirs)
+    assert tuple(a.shape) == tuple(b.shape)
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy())
+    weights = arr(*b.shape, seed=3)
+    (a * mg.tensor(weights)).sum().backward()
+    (b * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda m, t: t.unfold(2, 5, 1), RuntimeError), (lambda m, t: t.unfold(2, 2, 0), RuntimeError),
+    (lambda m, t: m.fliplr(t[0, 0]), RuntimeError), (lambda m, t: t.sum_to_size(2, 4), RuntimeError),
+    (lambda m, t: t.sum_to_size(1, 2, 3, 4), RuntimeError),
+], ids=["unfold_size", "unfold_step", "fliplr_1d", "sum_to_size_shape", "sum_to_size_rank"])
+def test_movement_errors_as_pytorch(call, error):
+    ours, theirs = both(arr(2, 3, 4))
+    with pytest.raises(error):
+        call(torch, theirs)
+    with pytest.raises(error):
+        call(mg, ours)
+
+
+def test_unfold_of_a_0d_tensor():
+    assert mg.tensor(3.0).unfold(0, 1, 1).tolist() == torch.tensor(3.0).unfold(0, 1, 1).tolist()
+
+
+# ------------------------------------------------------------------ indexing
+
+def test_take_values_gradients_and_bounds():
+    ours, theirs = both(arr(3, 4), requires_grad=True)
+    index = [[0, -1, 5], [11, 2, 2]]
+    a, b = mg.take(ours, mg.tensor(index)), torch.take(theirs, torch.tensor(index))
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    a.sum().backward()
+    b.sum().backward()
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+    with pytest.raises(IndexError):
+        torch.take(theirs, torch.tensor([12]))
+    with pytest.raises(IndexError, match="12"):
+        mg.take(ours, mg.tensor([12]))
+
+
+@pytest.mark.parametrize("mask_shape", [(2, 3), (3,), (1, 3)])
+def test_masked_scatter_matches_pytorch(mask_shape):
+    rng = np.random.default_rng(5)
+    mask = rng.random(mask_shape) > 0.4
+    x_ours, x_theirs = both(arr(2, 3), requires_grad=True)
+    s_ours, s_theirs = both(arr(7, seed=2), requires_grad=True)
+    a = x_ours.masked_scatter(mg.tensor(mask), s_ours)
+    b = x_theirs.masked_scatter(torch.tensor(mask), s_theirs)
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    weights = arr(2, 3, seed=4)
+    (a * mg.tensor(weights)).sum().backward()
+    (b * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(x_ours.grad.numpy(), x_theirs.grad.numpy())
+    np.testing.assert_allclose(s_ours.grad.numpy(), s_theirs.grad.numpy())
+    inplace = mg.zeros(2, 3, dtype=mg.float64)
+    inplace.masked_scatter_(mg.tensor(mask), s_ours.detach())
+    expected = torch.zeros(2, 3, dtype=torch.float64).masked_scatter_(torch.tensor(mask),
+                                                                      s_theirs.detach())
+    np.testing.assert_array_equal(inplace.numpy(), expected.numpy())
+
+
+def test_masked_scatter_refuses_a_short_source_another_dtype_and_a_non_bool_mask():
+    with pytest.raises(RuntimeError, match="source"):
+        mg.zeros(2, 3).masked_scatter(mg.ones(2, 3, dtype=mg.bool), mg.zeros(5))
+    with pytest.raises(RuntimeError, match="float32 and float64"):
+        mg.zeros(2, 3).masked_scatter(mg.ones(2, 3, dtype=mg.bool), mg.zeros(6, dtype=mg.float64))
+    with pytest.raises(RuntimeError, match="boolean"):
+        mg.zeros(2, 3).masked_scatter(mg.ones(2, 3), mg.zeros(6))
+
+
+@pytest.mark.parametrize("shape, wrap", [
+    ((3, 3), False), ((5, 3), False), ((7, 3), True), ((8, 3), True), ((4, 3), True),
+    ((3, 5), True), ((3, 3, 3), False), ((2, 2, 2, 2), False), ((1, 1), False), ((0, 0), True),
+])
+def test_fill_diagonal_matches_pytorch(shape, wrap):
+    a, b = mg.zeros(*shape), torch.zeros(*shape)
+    assert a.fill_diagonal_(2.5, wrap=wrap) is a
+    b.fill_diagonal_(2.5, wrap=wrap)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_fill_diagonal_errors():
+    with pytest.raises(RuntimeError, match="larger than 1"):
+        mg.zeros(3).fill_diagonal_(1.0)
+    with pytest.raises(RuntimeError, match="equal length"):
+        mg.zeros(2, 3, 3).fill_diagonal_(1.0)
+
+
+# ------------------------------------------------------------------ fmax, fmin, aliases
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("name", ["fmax", "fmin"])
+def test_fmax_fmin_ignore_nan_and_send_ties_to_the_first_operand(name):
+    left = [1.0, NAN, 2.0, NAN, 3.0, -0.0]
+    right = [NAN, 3.0, 1.0, NAN, 3.0, 0.0]
+    a_ours, a_theirs = both(left, requires_grad=True)
+    b_ours, b_theirs = both(right, requires_grad=True)
+    a, b = getattr(mg, name)(a_ours, b_ours), getattr(torch, name)(a_theirs, b_theirs)
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    a.sum().backward()
+    b.sum().backward()
+    np.testing.assert_array_equal(a_ours.grad.numpy(), a_theirs.grad.numpy())
+    np.testing.assert_array_equal(b_ours.grad.numpy(), b_theirs.grad.numpy())
+    ints = getattr(mg, name)(mg.tensor([1, 5]), mg.tensor([3, 2]))
+    assert ints.tolist() == getattr(torch, name)(torch.tensor([1, 5]), torch.tensor([3, 2])).tolist()
+    assert ints.dtype is mg.int64
+
+
+def test_comparison_function_aliases():
+    a, b = mg.tensor([1.0, 2.0, 3.0]), mg.tensor([2.0, 2.0, 2.0])
+    for name in ["greater", "greater_equal", "less", "less_equal", "not_equal"]:
+        expected = getattr(torch, name)(torch.tensor(a.numpy()), torch.tensor(b.numpy()))
+        assert getattr(mg, name)(a, b).tolist() == expected.tolist()
+    assert a.not_equal(b).tolist() == [True, False, True]
+
+
+# ------------------------------------------------------------------ in-place random fills
+
+def test_random_fills_follow_their_distributions():
+    mg.manual_seed(0)
+    x = mg.empty(200_000, dtype=mg.float64)
+    assert abs(x.bernoulli_(0.3).mean().item() - 0.3) < 0.01
+    assert abs(x.exponential_(2.0).mean().item() - 0.5) < 0.01
+    assert abs(x.geometric_(0.25).mean().item() - 4.0) < 0.05 and x.min().item() == 1.0
+    logs = x.log_normal_(0.5, 0.25).log()
+    assert abs(logs.mean().item() - 0.5) < 0.01 and abs(logs.std().item() - 0.25) < 0.01
+    assert abs(x.cauchy_(1.0, 2.0).median().item() - 1.0) < 0.05
+    assert mg.zeros(4).bernoulli_(mg.tensor([0.0, 1.0, 1.0, 0.0])).tolist() == [0, 1, 1, 0]
+
+
+def test_random_fills_draw_integers_in_range():
+    mg.manual_seed(1)
+    draws = mg.empty(5000, dtype=mg.int64).random_(3, 7)
+    assert sorted(set(draws.tolist())) == [3, 4, 5, 6]
+    assert set(mg.empty(5000).random_(4).tolist()) == {0.0, 1.0, 2.0, 3.0}
+    assert set(mg.empty(5000).random_(to=2).tolist()) == {0.0, 1.0}
+    assert mg.empty(5000).random_().max().item() <= 2 ** 24
+    assert mg.empty(5000, dtype=mg.uint8).random_().max().item() > 200
+    assert set(mg.empty(100, dtype=mg.bool).random_().tolist()) == {False, True}
+
+
+def test_random_fills_are_seeded():
+    first = mg.Generator().manual_seed(7)
+    second = mg.Generator().manual_seed(7)
+    assert mg.empty(8).exponential_(generator=first).tolist() == \
+        mg.empty(8).exponential_(generator=second).tolist()
+
+
+@pytest.mark.parametrize("call", [
+    lambda t: t.bernoulli_(1.5), lambda t: t.bernoulli_(NAN), lambda t: t.exponential_(0.0),
+    lambda t: t.geometric_(1.0), lambda t: t.log_normal_(0.0, 0.0), lambda t: t.cauchy_(0.0, -1.0),
+    lambda t: t.random_(5, 5),
+], ids=["bernoulli", "bernoulli_nan", "exponential", "geometric", "log_normal", "cauchy",
+        "random"])
+def test_random_fills_refuse_bad_parameters_as_pytorch(call):
+    with pytest.raises(RuntimeError):
+        call(torch.empty(3))
+    with pytest.raises(RuntimeError):
+        call(mg.empty(3))
