@@ -257,3 +257,46 @@ def test_random_fills_refuse_bad_parameters_as_pytorch(call):
         call(torch.empty(3))
     with pytest.raises(RuntimeError):
         call(mg.empty(3))
+
+
+# ------------------------------------------------------------------ in-place forms
+
+@pytest.mark.parametrize("name, args, values, dtype", [
+    ("eq_", (2.0,), [1.0, 2.0, 3.0], "float32"), ("ne_", (2.0,), [1.0, 2.0, 3.0], "float32"),
+    ("lt_", (2.0,), [1.0, 2.0, 3.0], "float64"), ("le_", (2.0,), [1.0, 2.0, 3.0], "float32"),
+    ("gt_", (2.0,), [1.0, 2.0, 3.0], "float32"), ("ge_", (2,), [1, 2, 3], "int64"),
+    ("logical_not_", (), [0.0, 2.0, -1.0], "float32"), ("logical_and_", ([1, 0, 1],), [1, 1, 0], "int64"),
+    ("logical_or_", ([True, False, False],), [False, False, True], "bool"),
+    ("logical_xor_", ([True, True, False],), [False, True, True], "bool"),
+    ("bitwise_and_", (3,), [5, 6, -1], "int64"), ("bitwise_or_", (8,), [5, 6, -1], "int32"),
+    ("bitwise_xor_", (7,), [5, 6, 0], "int64"), ("bitwise_not_", (), [5, 0, -3], "int64"),
+    ("fmod_", (3.0,), [5.0, -7.0, 0.5], "float32"), ("remainder_", (3.0,), [5.0, -7.0, 0.5], "float32"),
+    ("atan2_", ([2.0, 2.0, -1.0],), [1.0, -1.0, 0.0], "float64"), ("nan_to_num_", (), [1.0, NAN, -np.inf], "float32"),
+    ("cumsum_", (0,), [1.0, 2.0, 3.0], "float64"), ("cumprod_", (0,), [1.0, 2.0, 3.0], "float32"),
+])
+def test_in_place_forms_match_pytorch(name, args, values, dtype):
+    ours = mg.tensor(values, dtype=getattr(mg, dtype))
+    theirs = torch.tensor(values, dtype=getattr(torch, dtype))
+    wrap = (lambda v, lib: lib.tensor(v, dtype=getattr(lib, dtype))
+            if isinstance(v, list) else v)
+    assert getattr(ours, name)(*[wrap(a, mg) for a in args]) is ours
+    getattr(theirs, name)(*[wrap(a, torch) for a in args])
+    assert ours.dtype.name == str(theirs.dtype).removeprefix("torch.")
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_in_place_cumsum_records_the_graph():
+    a, b = both([1.0, 2.0, 3.0], requires_grad=True)
+    ours, theirs = a * 2, b * 2
+    ours.cumsum_(0)
+    theirs.cumsum_(0)
+    ours.sum().backward()
+    theirs.sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+
+
+def test_arctan2_and_swapdims_aliases():
+    a, b = mg.tensor([1.0, -1.0]), mg.tensor([2.0, 2.0])
+    np.testing.assert_array_equal(mg.arctan2(a, b).numpy(), a.arctan2(b).numpy())
+    np.testing.assert_array_equal(a.arctan2(b).numpy(), mg.atan2(a, b).numpy())
+    assert tuple(mg.zeros(2, 3, 4).swapdims(0, 2).shape) == (4, 3, 2)

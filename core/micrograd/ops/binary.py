@@ -249,7 +249,7 @@ def floor_divide(a, b) -> Tensor:
     return FloorDiv.apply(a, b)
 
 
-@surface(method=('__mod__', 'remainder'))
+@surface(method=('__mod__', 'remainder'), inplace=True)
 def remainder(a, b) -> Tensor:
     a, b, dtype = operands(a, b, "remainder")
     if dtype.kind != "f":
@@ -257,7 +257,7 @@ def remainder(a, b) -> Tensor:
     return Remainder.apply(a, b)
 
 
-@surface()
+@surface(inplace=True)
 def fmod(a, b) -> Tensor:
     # From the exact floor remainder, not a - trunc(a / b) * b: in low precision the rounded
     # quotient can land on the wrong integer and the result is off by a whole b. Promoted
@@ -311,7 +311,7 @@ def fmin(a, b) -> Tensor:
     return where((a <= b) | b.isnan(), a, b)
 
 
-@surface()
+@surface(method=('atan2', 'arctan2'), function=('atan2', 'arctan2'), inplace=True)
 def atan2(a, b) -> Tensor:
     a, b, _ = operands(a, b, "atan2", float_only=True)
     return Atan2.apply(a, b)
@@ -326,12 +326,12 @@ def _compare(cls):
 
 
 eq, ne, lt, le, gt, ge = (_compare(c) for c in (Eq, Ne, Lt, Le, Gt, Ge))
-surface(method=('__eq__', 'eq'))(eq)
-surface(method=('__ge__', 'ge', 'greater_equal'), function=('ge', 'greater_equal'))(ge)
-surface(method=('__gt__', 'gt', 'greater'), function=('gt', 'greater'))(gt)
-surface(method=('__le__', 'le', 'less_equal'), function=('le', 'less_equal'))(le)
-surface(method=('__lt__', 'lt', 'less'), function=('lt', 'less'))(lt)
-surface(method=('__ne__', 'ne', 'not_equal'), function=('ne', 'not_equal'))(ne)
+surface(method=('__eq__', 'eq'), inplace=True)(eq)
+surface(method=('__ge__', 'ge', 'greater_equal'), function=('ge', 'greater_equal'), inplace=True)(ge)
+surface(method=('__gt__', 'gt', 'greater'), function=('gt', 'greater'), inplace=True)(gt)
+surface(method=('__le__', 'le', 'less_equal'), function=('le', 'less_equal'), inplace=True)(le)
+surface(method=('__lt__', 'lt', 'less'), function=('lt', 'less'), inplace=True)(lt)
+surface(method=('__ne__', 'ne', 'not_equal'), function=('ne', 'not_equal'), inplace=True)(ne)
 
 
 def _logical(cls):
@@ -346,9 +346,9 @@ def _logical(cls):
 
 
 logical_and, logical_or, logical_xor = (_logical(c) for c in (LogicalAnd, LogicalOr, LogicalXor))
-surface()(logical_and)
-surface()(logical_or)
-surface()(logical_xor)
+surface(inplace=True)(logical_and)
+surface(inplace=True)(logical_or)
+surface(inplace=True)(logical_xor)
 
 
 def _bitwise(cls, logical_cls):
@@ -363,11 +363,11 @@ def _bitwise(cls, logical_cls):
 
 
 bitwise_and = _bitwise(BitwiseAnd, LogicalAnd)
-surface(method=('__and__', 'bitwise_and'))(bitwise_and)
+surface(method=('__and__', 'bitwise_and'), inplace=True)(bitwise_and)
 bitwise_or = _bitwise(BitwiseOr, LogicalOr)
-surface(method=('__or__', 'bitwise_or'))(bitwise_or)
+surface(method=('__or__', 'bitwise_or'), inplace=True)(bitwise_or)
 bitwise_xor = _bitwise(BitwiseXor, LogicalXor)
-surface(method=('__xor__', 'bitwise_xor'))(bitwise_xor)
+surface(method=('__xor__', 'bitwise_xor'), inplace=True)(bitwise_xor)
 
 
 def _reflected(fn):

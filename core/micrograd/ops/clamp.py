@@ -74,7 +74,7 @@ def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
 # ------------------------------------------------------------------ finite values and closeness
 
 
-@surface()
+@surface(inplace=True)
 def nan_to_num(x: Tensor, nan: float = 0.0, posinf: float | None = None,
                neginf: float | None = None) -> Tensor:
     """``x`` with nan, +inf and -inf replaced (by default with 0 and the dtype's largest and

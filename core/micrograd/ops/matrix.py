@@ -266,7 +266,7 @@ def _prod(values) -> int:
 # ------------------------------------------------------------------ cumulative product
 
 
-@surface()
+@surface(inplace=True)
 def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     """Inclusive cumulative product along ``dim``. Computed as the product of a lower-
     triangular broadcast (n x n per line, fine for the lengths programs use), so its gradient

@@ -279,7 +279,7 @@ def _permuted(x: Tensor, axes: tuple) -> Tensor:
                      lambda: permute(x, axes))
 
 
-@surface(method=('transpose', 'swapaxes'), function=('swapaxes', 'swapdims', 'transpose'))
+@surface(method=('transpose', 'swapaxes', 'swapdims'), function=('swapaxes', 'swapdims', 'transpose'))
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     ndim = len(x._data.shape)
     if ndim == 0:

@@ -356,7 +356,7 @@ surface()(log_softmax)
 surface()(softmax)
 
 
-@surface()
+@surface(inplace=True)
 def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     x = _accumulating_dtype(x, dtype)
     if x.ndim == 0:

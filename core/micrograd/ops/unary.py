@@ -194,7 +194,7 @@ def square(x: Tensor) -> Tensor:
     return x * x
 
 
-@surface()
+@surface(inplace=True)
 def logical_not(x: Tensor) -> Tensor:
     return LogicalNot.apply(x)
 
@@ -216,7 +216,7 @@ def isfinite(x: Tensor) -> Tensor:
     return ~(isnan(x) | isinf(x))
 
 
-@surface(method=("bitwise_not", "__invert__"))
+@surface(method=("bitwise_not", "__invert__"), inplace=True)
 def bitwise_not(x: Tensor) -> Tensor:
     if x._dtype is dtypes.bool:
         return LogicalNot.apply(x)
