@@ -300,3 +300,69 @@ def test_arctan2_and_swapdims_aliases():
     np.testing.assert_array_equal(mg.arctan2(a, b).numpy(), a.arctan2(b).numpy())
     np.testing.assert_array_equal(a.arctan2(b).numpy(), mg.atan2(a, b).numpy())
     assert tuple(mg.zeros(2, 3, 4).swapdims(0, 2).shape) == (4, 3, 2)
+
+
+# ------------------------------------------------------------------ real-tensor conjugates
+
+def test_conjugates_of_real_tensors_are_the_tensor():
+    x = mg.tensor(arr(2, 3))
+    t = torch.tensor(x.numpy())
+    for name in ["conj", "conj_physical", "resolve_conj", "resolve_neg"]:
+        assert getattr(x, name)() is x and getattr(mg, name)(x) is x
+    assert x.real is x and mg.real(x) is x and not x.is_conj() and not mg.is_neg(x)
+    for name in ["H", "mH"]:
+        np.testing.assert_array_equal(getattr(x, name).numpy(), getattr(t, name).numpy())
+    np.testing.assert_array_equal(x.adjoint().numpy(), t.adjoint().numpy())
+    batch = mg.zeros(4, 2, 3)
+    assert tuple(batch.mH.shape) == tuple(torch.zeros(4, 2, 3).mH.shape)
+    with pytest.raises(RuntimeError, match="2-D"):
+        batch.H
+    with pytest.raises(RuntimeError):
+        mg.zeros(3).adjoint()
+
+
+# ------------------------------------------------------------------ statistics
+
+@pytest.mark.parametrize("options", [
+    {}, {"correction": 0}, {"fweights": [1, 2, 0, 3, 1, 1, 2]},
+    {"aweights": [0.5, 0.1, 0.9, 0.3, 0.7, 0.2, 0.4]},
+    {"fweights": [1, 2, 0, 3, 1, 1, 2], "aweights": [0.5, 0.1, 0.9, 0.3, 0.7, 0.2, 0.4],
+     "correction": 2},
+], ids=["plain", "population", "fweights", "aweights", "both"])
+def test_cov_values_and_gradients_match_pytorch(options):
+    ours, theirs = both(arr(3, 7), requires_grad=True)
+    # float64 weights: with float32 ones PyTorch sums them in float32
+    a = mg.cov(ours, **{k: mg.tensor(np.array(v)) if isinstance(v, list) else v
+                        for k, v in options.items()})
+    b = torch.cov(theirs, **{k: torch.tensor(np.array(v)) if isinstance(v, list) else v
+                             for k, v in options.items()})
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-14)
+    weights = arr(3, 3, seed=9)
+    (a * mg.tensor(weights)).sum().backward()
+    (b * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_cov_of_one_variable_and_corrcoef():
+    ours, theirs = both(arr(7))
+    assert mg.cov(ours).ndim == 0
+    np.testing.assert_allclose(mg.cov(ours).item(), torch.cov(theirs).item(), rtol=1e-12)
+    ours, theirs = both(arr(4, 9))
+    np.testing.assert_allclose(mg.corrcoef(ours).numpy(), torch.corrcoef(theirs).numpy(),
+                               rtol=1e-12, atol=1e-15)
+    assert abs(mg.corrcoef(mg.tensor(arr(5))).item() - 1.0) < 1e-15
+    with pytest.raises(RuntimeError, match="fweights"):
+        mg.cov(mg.tensor(arr(3, 4)), fweights=mg.tensor([1.0, 1.0, 1.0, 1.0]))
+    with pytest.raises(RuntimeError, match="negative"):
+        mg.cov(mg.tensor(arr(3, 4)), aweights=mg.tensor([1.0, -1.0, 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("args", [(), (10,), (7, -1.0, 1.0), (5, 0.5, 0.5), (4, 0.0, 3.0)])
+def test_histc_matches_pytorch(args):
+    data = np.concatenate([arr(999), [0.0, 1.0, 2.0, 3.0]]).astype(np.float32)
+    np.testing.assert_array_equal(mg.histc(mg.tensor(data), *args).numpy(),
+                                  torch.histc(torch.tensor(data), *args).numpy())
+    same = mg.histc(mg.tensor([3.0, 3.0]), bins=4)
+    assert same.tolist() == torch.histc(torch.tensor([3.0, 3.0]), bins=4).tolist()
+    with pytest.raises(RuntimeError):
+        mg.histc(mg.tensor([1, 2]))

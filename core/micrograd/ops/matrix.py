@@ -288,3 +288,61 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     terms = where(upto, lines.unsqueeze(-2), x.new_ones((), dtype=x._dtype))
     return terms.prod(-1).movedim(-1, axis)
 
+
+
+# ------------------------------------------------------------------ covariance
+
+@surface()
+def cov(x: Tensor, *, correction: int = 1, fweights: Tensor | None = None,
+        aweights: Tensor | None = None) -> Tensor:
+    """The covariance matrix of the variables in ``x``'s rows (a 1-D ``x``: one variable, a 0-d
+    result), observations in its columns, optionally weighted by integer frequencies
+    ``fweights`` and observation weights ``aweights``; ``correction=1`` is Bessel's."""
+    if x.ndim > 2:
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an "
+                           f"input with {x.ndim} dimensions (shape {tuple(x.shape)})")
+    rows = x.reshape(1, -1) if x.ndim < 2 else x
+    if rows._dtype.kind != "f":
+        rows = rows.float()
+    observations = rows.shape[1]
+    weights = None
+    for name, w in (("fweights", fweights), ("aweights", aweights)):
+        if w is None:
+            continue
+        if w.ndim > 1 or w.numel() != observations:
+            raise RuntimeError(f"cov(): expected {name} to be a 1-D tensor with {observations} "
+                               f"elements (one per observation), got shape {tuple(w.shape)}")
+        if name == "fweights" and w._dtype.kind not in "iu":
+            raise RuntimeError(f"cov(): expected fweights to have integral dtype, got {w.dtype}")
+        if name == "aweights" and w._dtype.kind != "f":
+            raise RuntimeError(f"cov(): expected aweights to have floating point dtype, got "
+                               f"{w.dtype}")
+        if bool((w < 0).any().item()):
+            raise RuntimeError(f"cov(): {name} cannot be negative")
+        w = w.to(rows.dtype)
+        weights = w if weights is None else weights * w
+    if weights is None:
+        total = float(observations)
+        mean = rows.mean(1, keepdim=True)
+        norm = total - correction
+    else:
+        total = weights.sum()
+        mean = (rows * weights).sum(1, keepdim=True) / total
+        norm = total - (correction if aweights is None
+                        else correction * (weights * aweights.to(rows.dtype)).sum() / total)
+    centered = rows - mean
+    scaled = centered if weights is None else centered * weights
+    # a non-positive normaliser gives inf / nan as in PyTorch (which also warns)
+    norm = norm.clamp(min=0) if isinstance(norm, Tensor) else builtins.max(norm, 0)
+    out = matmul(scaled, centered.t()) / norm
+    return out.squeeze() if x.ndim < 2 else out
+
+
+@surface()
+def corrcoef(x: Tensor) -> Tensor:
+    """Pearson correlation coefficients of the variables in ``x``'s rows, clipped to [-1, 1]."""
+    c = cov(x)
+    if c.ndim == 0:
+        return c / c
+    stddev = c.diagonal().sqrt()
+    return (c / stddev.reshape(-1, 1) / stddev.reshape(1, -1)).clamp(-1, 1)

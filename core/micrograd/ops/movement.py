@@ -10,7 +10,7 @@ from ..decompositions import call_optional
 from ..dtypes import result_type
 from ..dtypes import to_dtype as as_dtype
 from ..shape import as_dims, check_shape
-from ..tensor import Size, Tensor, surface
+from ..tensor import Size, Tensor, declare_method, surface
 from .arrays import binary_data, broadcast_shapes, expand_data, normalize_dim, normalize_dims, numel
 from .base import Op, check_same_backend, to_dtype
 from .creation import arange
@@ -502,6 +502,53 @@ def flip(x: Tensor, dims) -> Tensor:
     if not axes or x.ndim == 0:
         return x.clone()
     return Flip.apply(x, axes=axes)
+
+
+# ------------------------------------------------------------------ conjugates of real tensors
+# micrograd's dtypes are all real, so PyTorch's conjugation views are the tensor itself; code
+# written for complex and real tensors alike (x.conj().T, x.mH) runs unchanged.
+
+@surface(method=("conj", "conj_physical", "resolve_conj", "resolve_neg"),
+         function=("conj", "conj_physical", "resolve_conj", "resolve_neg"))
+def conj(x: Tensor) -> Tensor:
+    return x
+
+
+@surface(method=("is_conj", "is_neg"), function=("is_conj", "is_neg"))
+def is_conj(x: Tensor) -> bool:
+    return False
+
+
+@surface(method=False)
+def real(x: Tensor) -> Tensor:
+    return x
+
+
+declare_method("real", property(real), __name__)     # torch.real(x) and the x.real property
+
+
+@surface()
+def adjoint(x: Tensor) -> Tensor:
+    """The conjugate transpose of the last two dims: their transpose, for real tensors."""
+    if x.ndim < 2:
+        raise RuntimeError(f"adjoint: tensor must have at least 2 dimensions, got shape "
+                           f"{tuple(x.shape)}")
+    return transpose(x, -2, -1)
+
+
+@surface(method="mH", function=False)
+@property
+def matrix_adjoint(x: Tensor) -> Tensor:
+    return adjoint(x)
+
+
+@surface(method="H", function=False)
+@property
+def adjoint_2d(x: Tensor) -> Tensor:
+    if x.ndim not in (0, 2):
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got "
+                           f"{x.ndim}-D tensor.")
+    return x if x.ndim == 0 else transpose(x, 0, 1)
 
 
 @surface()

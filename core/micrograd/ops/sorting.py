@@ -206,6 +206,30 @@ def bucketize(x, boundaries: Tensor, *, out_int32: bool = False, right: bool = F
 
 
 @surface()
+def histc(x: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
+    """Counts of ``x``'s elements in ``bins`` equal-width bins over [min, max] (the data's own
+    range when both are 0; the top edge belongs to the last bin; elements outside are left
+    out), in ``x``'s floating dtype. Not differentiable, as in PyTorch."""
+    check_tensor(x, "histc")
+    if x._dtype.kind != "f":
+        raise RuntimeError(f"histc: expected a floating point input, got {x._dtype}")
+    if bins <= 0:
+        raise RuntimeError(f"histc: bins must be > 0, but got {bins}")
+    values = x.detach().reshape(-1)
+    low, high = float(min), float(max)
+    if low == high and values.numel():
+        low, high = float(values.min().item()), float(values.max().item())
+    if low == high:
+        low, high = low - 1, high + 1
+    if not low < high or low != low or high != high:
+        raise RuntimeError(f"histc: max must be larger than min, got min={min}, max={max}")
+    inside = values[(values >= low) & (values <= high)].to(dtypes.float64)
+    position = ((inside - low) * (bins / (high - low))).floor().to(dtypes.int64)
+    counts = bincount(position.clamp(max=bins - 1), minlength=bins)
+    return counts.to(x._dtype)
+
+
+@surface()
 def bincount(x: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
     """How often each value ``0..max(x)`` occurs in the non-negative 1-D integer ``x`` (summed
     ``weights`` instead of counts when given), at least ``minlength`` bins.
