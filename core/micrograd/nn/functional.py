@@ -29,6 +29,7 @@ from ..ops.where import where
 from ..tensor import Tensor
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention
 from ._dropout import alpha_dropout, dropout, dropout1d, dropout2d
+from ._spatial import affine_grid, fold, grid_sample, unfold
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
@@ -43,6 +44,7 @@ __all__ = [
     "normalize", "cosine_similarity", "pairwise_distance",
 ]
 __all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
+__all__ += ["affine_grid", "fold", "grid_sample", "gumbel_softmax", "unfold"]
 
 
 
@@ -51,6 +53,20 @@ __all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return where(x > 0, x, x * negative_slope)
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
+    """A differentiable sample of the categorical distribution ``softmax(logits)``: softmax of
+    the logits plus Gumbel noise at temperature ``tau``; with ``hard``, one-hot in the forward
+    pass with the soft sample's gradient (straight-through)."""
+    noise = -logits.detach().new_empty(tuple(logits.shape)).exponential_().log()
+    soft = softmax((logits + noise) / tau, dim)
+    if not hard:
+        return soft
+    index = soft.detach().argmax(dim, keepdim=True)
+    one_hot_sample = soft.detach().new_zeros(tuple(soft.shape)).scatter(dim, index, 1.0)
+    return one_hot_sample - soft.detach() + soft
 
 
 def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
