@@ -15,7 +15,9 @@ from ..ops import loss as fused_loss
 from ..ops.activation import gelu, relu, sigmoid, silu, softplus
 from ..fusion import formulas
 from ..ops.base import check_same_backend, to_dtype
-from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d
+from ..ops.conv import (
+    adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose1d, conv_transpose2d, max_pool2d,
+)
 from ..ops.creation import arange
 from ..ops.indexing import Take, _bounds
 from ..ops.fused import fused
@@ -44,7 +46,7 @@ __all__ = [
     "normalize", "cosine_similarity", "pairwise_distance",
 ]
 __all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
-__all__ += ["affine_grid", "fold", "grid_sample", "gumbel_softmax", "unfold"]
+__all__ += ["affine_grid", "conv_transpose1d", "fold", "grid_sample", "gumbel_softmax", "unfold"]
 
 
 

@@ -260,6 +260,22 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     return y.squeeze(-2)
 
 
+def conv_transpose1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """1-D transposed convolution of ``x`` (N, Cin, L) or (Cin, L) with ``weight``
+    (Cin, Cout/groups, K): a 2-D one over a height of one."""
+    if weight.ndim != 3:
+        raise RuntimeError(f"conv_transpose1d: expected a 3-D weight (Cin, Cout/groups, K), got "
+                           f"shape {tuple(weight.shape)}")
+    if x.ndim not in (2, 3):
+        raise RuntimeError(f"conv_transpose1d: expected a 2-D or 3-D input, got shape "
+                           f"{tuple(x.shape)}")
+    y = conv_transpose2d(x.unsqueeze(-2), weight.unsqueeze(2), bias, (1, _single(stride)),
+                         (0, _single(padding)), (0, _single(output_padding)), groups,
+                         (1, _single(dilation)))
+    return y.squeeze(-2)
+
+
 # ------------------------------------------------------------------ pooling
 
 

@@ -7,7 +7,7 @@ from .activation import (
     Softmax2d, Softmin, Softplus, Softsign,
 )
 from .container import ModuleDict, ModuleList, Sequential
-from .conv import Conv1d, Conv2d, ConvTranspose2d
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from .fold import Fold, Unfold
 from .linear import Embedding, Flatten, Identity, Linear

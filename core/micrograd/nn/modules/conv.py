@@ -1,4 +1,4 @@
-"""Conv1d, Conv2d and ConvTranspose2d."""
+"""Conv1d, Conv2d, ConvTranspose1d and ConvTranspose2d."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ def _tuple(value, n: int) -> tuple:
     return (int(value),) * n
 
 
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 class _ConvNd(Module):
     _dims = 2
     _transposed = False   # weight (in, out/groups, ...) instead of (out, in/groups, ...)
@@ -30,9 +33,12 @@ class _ConvNd(Module):
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must be divisible by groups ({groups})")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"padding_mode {padding_mode!r}: only 'zeros' is "
-                                      f"supported")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {list(PADDING_MODES)}, but got "
+                             f"padding_mode={padding_mode!r}")
+        if padding_mode != "zeros" and self._transposed:
+            raise ValueError(f"Only 'zeros' padding mode is supported for "
+                             f"{type(self).__name__}, got {padding_mode!r}")
         n = self._dims
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = _tuple(kernel_size, n)
@@ -58,19 +64,39 @@ class _ConvNd(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
+    def _pad_input(self, x: Tensor):
+        """``x`` padded by ``padding_mode`` and the padding left for the convolution: the
+        convolution's own (zeros), or none once a reflect/replicate/circular pad is done."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        widths = []
+        for i in reversed(range(self._dims)):     # F.pad lists the last dim first
+            if self.padding == "valid":
+                left = right = 0
+            elif self.padding == "same":   # the odd unit on the right, as PyTorch
+                total = self.dilation[i] * (self.kernel_size[i] - 1)
+                left, right = total // 2, total - total // 2
+            else:
+                left = right = self.padding[i]
+            widths += [left, right]
+        return F.pad(x, widths, mode=self.padding_mode), (0,) * self._dims
+
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        if self.padding not in ((0,) * self._dims, "valid"):
+        # PyTorch's order and rules (a string padding is always shown)
+        if self.padding != (0,) * self._dims:
             s += f", padding={self.padding}"
-        if self.output_padding != (0,) * self._dims:
-            s += f", output_padding={self.output_padding}"
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._dims:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -84,7 +110,8 @@ class Conv2d(_ConvNd):
     _dims = 2
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+        x, padding = self._pad_input(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                         self.groups)
 
 
@@ -94,7 +121,8 @@ class Conv1d(_ConvNd):
     _dims = 1
 
     def forward(self, x: Tensor) -> Tensor:
-        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        x, padding = self._pad_input(x)
+        padding = padding if isinstance(padding, str) else padding[0]
         return F.conv1d(x, self.weight, self.bias, self.stride[0], padding, self.dilation[0],
                         self.groups)
 
@@ -114,8 +142,8 @@ class ConvTranspose2d(_ConvNd):
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
                  padding_mode: str = "zeros", device=None, dtype=None):
         if isinstance(padding, str):
-            raise ValueError(f"ConvTranspose2d: padding must be an int or a pair, got "
-                             f"{padding!r}")
+            raise ValueError(f"{type(self).__name__}: padding must be an int or a tuple, "
+                             f"got {padding!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype, output_padding)
 
@@ -126,10 +154,12 @@ class ConvTranspose2d(_ConvNd):
                                   output_padding, self.groups, self.dilation)
 
     def _output_padding_for(self, x: Tensor, output_size) -> tuple:
-        """The output_padding that makes the output ``output_size`` (its last two entries)."""
-        wanted = tuple(output_size)[-2:]
-        smallest = [(x.shape[-2 + i] - 1) * self.stride[i] - 2 * self.padding[i]
-                    + self.dilation[i] * (self.kernel_size[i] - 1) + 1 for i in range(2)]
+        """The output_padding that makes the output ``output_size`` (its last spatial
+        entries)."""
+        n = self._dims
+        wanted = tuple(output_size)[-n:]
+        smallest = [(x.shape[-n + i] - 1) * self.stride[i] - 2 * self.padding[i]
+                    + self.dilation[i] * (self.kernel_size[i] - 1) + 1 for i in range(n)]
         extra = tuple(int(w) - s for w, s in zip(wanted, smallest))
         largest = tuple(s + max(st, d) - 1
                         for s, st, d in zip(smallest, self.stride, self.dilation))
@@ -137,5 +167,17 @@ class ConvTranspose2d(_ConvNd):
             raise ValueError(f"requested an output size of {wanted}, but valid sizes range from "
                              f"{tuple(smallest)} to "
                              f"{largest} "
-                             f"(for an input of {tuple(x.shape[-2:])})")
+                             f"(for an input of {tuple(x.shape[-n:])})")
         return extra
+
+
+class ConvTranspose1d(ConvTranspose2d):
+    """1-D transposed convolution over (N, C, L) input: weight (in, out/groups, K)."""
+
+    _dims = 1
+
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        output_padding = self.output_padding if output_size is None \
+            else self._output_padding_for(x, output_size)
+        return F.conv_transpose1d(x, self.weight, self.bias, self.stride[0], self.padding[0],
+                                  output_padding[0], self.groups, self.dilation[0])
