@@ -1,6 +1,7 @@
 """The nn surface PyTorch programs reach for next, against torch 2.13: RMSNorm, instance norm,
 parameter containers, Unflatten, padding layers, pixel shuffle, 1-d and adaptive max pooling,
-distances, shrinkage activations, Bilinear and margin / embedding / likelihood losses. Values and gradients from the same float64 inputs; module state dicts;
+distances, shrinkage activations, Bilinear, margin / embedding / likelihood losses and the
+structured initialisers. Values and gradients from the same float64 inputs; module state dicts;
 the edge cases and the errors (same exception types as PyTorch) for bad input."""
 
 from __future__ import annotations
@@ -551,3 +552,88 @@ def test_loss_reductions_are_checked():
                lambda: TF.soft_margin_loss(torch.randn(3), torch.randn(3), reduction="avg"))
     same_error(lambda: F.margin_ranking_loss(mg.randn(3), mg.randn(3, 1), mg.randn(3)),
                lambda: TF.margin_ranking_loss(torch.randn(3), torch.randn(3, 1), torch.randn(3)))
+
+
+# ------------------------------------------------------------------ init
+
+
+def test_trunc_normal_stays_in_bounds_and_follows_the_truncated_distribution():
+    w = nn.init.trunc_normal_(mg.empty(400, 500), mean=0.5, std=2.0, a=-1.0, b=3.0,
+                              generator=mg.Generator().manual_seed(3))
+    values = w.numpy()
+    assert values.min() >= -1.0 and values.max() <= 3.0
+    reference = torch.nn.init.trunc_normal_(torch.empty(400, 500, dtype=torch.float64), 0.5, 2.0,
+                                            -1.0, 3.0).numpy()
+    assert abs(values.mean() - reference.mean()) < 0.02
+    assert abs(values.std() - reference.std()) < 0.02
+    # seeded: the same generator state gives the same values
+    again = nn.init.trunc_normal_(mg.empty(400, 500), mean=0.5, std=2.0, a=-1.0, b=3.0,
+                                  generator=mg.Generator().manual_seed(3))
+    np.testing.assert_array_equal(again.numpy(), values)
+    mg.manual_seed(5)
+    first = nn.init.trunc_normal_(mg.empty(10)).numpy()
+    mg.manual_seed(5)
+    np.testing.assert_array_equal(nn.init.trunc_normal_(mg.empty(10)).numpy(), first)
+
+
+def test_trunc_normal_warns_like_pytorch_and_refuses_an_empty_interval():
+    with pytest.warns(UserWarning, match="more than 2 std"):
+        nn.init.trunc_normal_(mg.empty(20), mean=5.0, std=1.0, a=-2.0, b=2.5)
+    with pytest.raises(ValueError, match="too little"), pytest.warns(UserWarning):
+        nn.init.trunc_normal_(mg.empty(3), mean=0.0, std=1.0, a=40.0, b=41.0)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (6, 2), (4, 2, 3, 3), (5, 5)])
+def test_orthogonal(shape):
+    w = nn.init.orthogonal_(mg.empty(*shape, dtype=mg.float64), gain=2.0)
+    flat = w.numpy().reshape(shape[0], -1)
+    small = min(flat.shape)
+    gram = flat @ flat.T if flat.shape[0] == small else flat.T @ flat
+    np.testing.assert_allclose(gram, 4.0 * np.eye(small), atol=1e-12)
+    assert not w.requires_grad and tuple(w.shape) == shape
+    same_error(lambda: nn.init.orthogonal_(mg.empty(3)),
+               lambda: torch.nn.init.orthogonal_(torch.empty(3)))
+
+
+def test_orthogonal_of_a_parameter_keeps_it_a_leaf():
+    layer = nn.Linear(4, 6)
+    nn.init.orthogonal_(layer.weight)
+    assert layer.weight.requires_grad and layer.weight.grad_fn is None
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (4, 4), (5, 2)])
+def test_eye(shape):
+    ours = nn.init.eye_(mg.empty(*shape)).numpy()
+    np.testing.assert_array_equal(ours, torch.nn.init.eye_(torch.empty(*shape)).numpy())
+
+
+@pytest.mark.parametrize("shape,groups", [((4, 2, 3), 1), ((6, 3, 3, 3), 2), ((4, 6, 3, 2), 1),
+                                          ((2, 5, 1, 3, 3), 1), ((6, 2, 5), 3)])
+def test_dirac(shape, groups):
+    ours = nn.init.dirac_(mg.empty(*shape), groups).numpy()
+    theirs = torch.nn.init.dirac_(torch.empty(*shape), groups).numpy()
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_structured_init_errors():
+    for ours, theirs in ((lambda: nn.init.eye_(mg.empty(3)),
+                          lambda: torch.nn.init.eye_(torch.empty(3))),
+                         (lambda: nn.init.dirac_(mg.empty(3, 3)),
+                          lambda: torch.nn.init.dirac_(torch.empty(3, 3))),
+                         (lambda: nn.init.dirac_(mg.empty(3, 3, 3), groups=2),
+                          lambda: torch.nn.init.dirac_(torch.empty(3, 3, 3), groups=2)),
+                         (lambda: nn.init.sparse_(mg.empty(3, 3, 3), 0.1),
+                          lambda: torch.nn.init.sparse_(torch.empty(3, 3, 3), 0.1))):
+        same_error(ours, theirs)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.3, 0.5, 1.0])
+def test_sparse(sparsity):
+    rows, cols = 10, 6
+    w = nn.init.sparse_(mg.empty(rows, cols, dtype=mg.float64), sparsity, std=0.5,
+                        generator=mg.Generator().manual_seed(1)).numpy()
+    theirs = torch.nn.init.sparse_(torch.empty(rows, cols), sparsity, std=0.5).numpy()
+    np.testing.assert_array_equal((w == 0).sum(0), (theirs == 0).sum(0))
+    assert ((w == 0).sum(0) == math.ceil(sparsity * rows)).all()
+    if sparsity < 1:
+        assert 0.2 < w[w != 0].std() < 0.9
