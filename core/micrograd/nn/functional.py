@@ -24,13 +24,23 @@ from ..ops.fused import fused
 from ..ops.linalg import linear
 from ..ops.movement import pad
 from ..ops.normalization import batch_norm, layer_norm
-from ..ops.reduction import log_softmax, softmax, vector_norm
+from ..ops.reduction import log_softmax, softmax
 from ..ops.resample import interpolate
 from ..ops.unary import tanh
 from ..ops.where import where
 from ..tensor import Tensor
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention
+from ._distance import cosine_similarity, normalize, pairwise_distance
 from ._dropout import alpha_dropout, dropout, dropout1d, dropout2d
+from ._losses import (
+    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, margin_ranking_loss,
+    poisson_nll_loss, reduce_loss, soft_margin_loss, triplet_margin_loss,
+)
+from ._norms import instance_norm, rms_norm
+from ._pixel_shuffle import pixel_shuffle, pixel_unshuffle
+from ._pooling import (
+    adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, max_pool1d,
+)
 from ._spatial import affine_grid, fold, grid_sample, unfold
 
 __all__ = [
@@ -44,6 +54,14 @@ __all__ = [
     "group_norm", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "interpolate", "kl_div",
     "logsigmoid", "mish", "prelu", "relu6", "selu", "smooth_l1_loss", "softsign", "upsample",
     "normalize", "cosine_similarity", "pairwise_distance",
+    # shrinkage, thresholds, bilinear forms, normalisation, pooling and losses added for the
+    # PyTorch surface
+    "bilinear", "hardshrink", "softmin", "softshrink", "tanhshrink", "threshold",
+    "instance_norm", "rms_norm", "pixel_shuffle", "pixel_unshuffle",
+    "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d",
+    "max_pool1d",
+    "cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss", "margin_ranking_loss",
+    "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss",
 ]
 __all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
 __all__ += ["affine_grid", "conv_transpose1d", "fold", "grid_sample", "gumbel_softmax", "unfold"]
@@ -119,17 +137,6 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
 # ------------------------------------------------------------------ losses
 
 
-def _reduce(loss: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{reduction} is not a valid value for reduction; use 'mean', 'sum' or "
-                     f"'none'")
-
-
 def _same_shape(x: Tensor, target: Tensor, name: str) -> None:
     if tuple(x.shape) != tuple(target.shape):
         raise ValueError(f"{name}: target shape {tuple(target.shape)} differs from input shape "
@@ -157,13 +164,13 @@ def _pointwise_loss(name: str, x: Tensor, target: Tensor, operands: tuple = (),
 @autocast.runs_in_float32
 def mse_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _same_shape(x, target, "mse_loss")
-    return _reduce(_pointwise_loss("mse_loss", x, target), reduction)
+    return reduce_loss(_pointwise_loss("mse_loss", x, target), reduction)
 
 
 @autocast.runs_in_float32
 def l1_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     _same_shape(x, target, "l1_loss")
-    return _reduce(_pointwise_loss("l1_loss", x, target), reduction)
+    return reduce_loss(_pointwise_loss("l1_loss", x, target), reduction)
 
 
 def _class_last(x: Tensor) -> Tensor:
@@ -222,7 +229,7 @@ def nll_loss(x: Tensor, target: Tensor, weight: Tensor | None = None,
         return loss.reshape(tuple(target.shape))
     if reduction == "mean":   # a weighted mean: divided by the total weight of kept targets
         return loss.sum() / w.sum()
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 @autocast.runs_in_float32
@@ -276,7 +283,7 @@ def _cross_entropy_probs(x, target, weight, reduction, label_smoothing, classes)
     loss = -terms.sum(dim)
     if reduction == "mean":
         return loss.sum() / max(x.numel() // classes, 1) if x.numel() else loss.sum()
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 @autocast.runs_in_float32
@@ -290,8 +297,8 @@ def binary_cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None = None
         raise RuntimeError(f"binary_cross_entropy: all elements of input should be between 0 "
                            f"and 1, got values in [{lo}, {hi}]; for logits use "
                            f"binary_cross_entropy_with_logits")
-    return _reduce(_pointwise_loss("binary_cross_entropy", x, target, weight=weight),
-                   reduction)
+    return reduce_loss(_pointwise_loss("binary_cross_entropy", x, target, weight=weight),
+                       reduction)
 
 
 @autocast.runs_in_float32
@@ -301,8 +308,8 @@ def binary_cross_entropy_with_logits(x: Tensor, target: Tensor, weight: Tensor |
     """Sigmoid + BCE in one numerically stable formula (PyTorch's)."""
     _same_shape(x, target, "binary_cross_entropy_with_logits")
     operands = () if pos_weight is None else (pos_weight,)
-    return _reduce(_pointwise_loss("binary_cross_entropy_with_logits", x, target, operands,
-                                   weight), reduction)
+    return reduce_loss(_pointwise_loss("binary_cross_entropy_with_logits", x, target, operands,
+                                       weight), reduction)
 
 
 # ------------------------------------------------------------------ more activations
@@ -382,6 +389,55 @@ def glu(x: Tensor, dim: int = -1) -> Tensor:
     return a * b.sigmoid()
 
 
+def softmin(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """``softmax(-x)`` along ``dim``."""
+    return softmax(-x, dim, dtype=dtype)
+
+
+def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where ``x > threshold``, ``value`` elsewhere (nan stays nan, as in PyTorch)."""
+    return where(x <= threshold, value, x)
+
+
+def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where ``|x| > lambd``, 0 elsewhere (nan stays nan)."""
+    return where(x.abs() <= lambd, 0.0, x)
+
+
+def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x moved ``lambd`` towards 0, and 0 within ``[-lambd, lambd]``."""
+    if lambd < 0:
+        raise RuntimeError(f"softshrink: lambda must be in range [0, inf) but found {lambd}; "
+                           f"pass a non-negative lambd")
+    # x * 0 in the dead zone rather than 0: a nan input stays nan, as in PyTorch
+    return where(x > lambd, x - lambd, where(x < -lambd, x + lambd, x * 0))
+
+
+def tanhshrink(x: Tensor) -> Tensor:
+    return x - x.tanh()
+
+
+def bilinear(x1: Tensor, x2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y_k = x1 . weight[k] . x2 + bias_k`` for ``weight`` (out, in1, in2); the inputs share
+    their leading (batch) dims. One matmul: x1 (..., in1) by weight laid out (in1, out*in2),
+    then the product with x2 summed over in2."""
+    if weight.ndim != 3:
+        raise RuntimeError(f"bilinear(): weight must be 3-D (out, in1, in2), got shape "
+                           f"{tuple(weight.shape)}")
+    out_features, in1, in2 = weight.shape
+    for which, x, size in (("input1", x1, in1), ("input2", x2, in2)):
+        if x.ndim == 0 or x.shape[-1] != size:
+            raise RuntimeError(f"bilinear(): {which} size does not match weight size: got "
+                               f"{x.shape[-1] if x.ndim else 'a 0-d tensor'} but expected "
+                               f"{size} (weight shape {tuple(weight.shape)})")
+    if tuple(x1.shape[:-1]) != tuple(x2.shape[:-1]):
+        raise RuntimeError(f"bilinear(): input batch dimensions do not match: got "
+                           f"{tuple(x1.shape)} and {tuple(x2.shape)}")
+    mixed = x1 @ weight.permute(1, 0, 2).reshape(in1, out_features * in2)
+    y = (mixed.reshape(tuple(x1.shape[:-1]) + (out_features, in2)) * x2.unsqueeze(-2)).sum(-1)
+    return y if bias is None else y + bias
+
+
 # ------------------------------------------------------------------ channel dropout
 
 
@@ -427,8 +483,8 @@ def smooth_l1_loss(x: Tensor, target: Tensor, size_average=None, reduce=None,
     if beta < 0:
         raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, got "
                            f"{beta}")
-    return _reduce(_pointwise_loss("smooth_l1_loss", x, target, params=(float(beta),)),
-                   reduction)
+    return reduce_loss(_pointwise_loss("smooth_l1_loss", x, target, params=(float(beta),)),
+                       reduction)
 
 
 def huber_loss(x: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
@@ -438,8 +494,8 @@ def huber_loss(x: Tensor, target: Tensor, reduction: str = "mean", delta: float 
     if delta <= 0:
         raise RuntimeError(f"huber_loss does not support non-positive values for delta, got "
                            f"{delta}")
-    return _reduce(_pointwise_loss("huber_loss", x, target, weight=weight,
-                                   params=(float(delta),)), reduction)
+    return reduce_loss(_pointwise_loss("huber_loss", x, target, weight=weight,
+                                       params=(float(delta),)), reduction)
 
 
 def kl_div(x: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
@@ -457,24 +513,4 @@ def kl_div(x: Tensor, target: Tensor, size_average=None, reduce=None, reduction:
                       "with the KL div math definition.'mean' will be changed to behave the "
                       "same as 'batchmean' in the next major release.", UserWarning,
                       stacklevel=2)
-    return _reduce(loss, reduction)
-
-
-# ------------------------------------------------------------------ normalised vectors, distances
-
-
-def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
-    """``x / max(||x||_p, eps)`` along ``dim``."""
-    return x / vector_norm(x, p, dim, keepdim=True).clamp(min=eps).expand_as(x)
-
-
-def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """``x1 . x2 / max(||x1|| ||x2||, eps)`` along ``dim`` (the inputs broadcast)."""
-    dot = (x1 * x2).sum(dim)
-    return dot / (vector_norm(x1, 2, dim) * vector_norm(x2, 2, dim)).clamp(min=eps)
-
-
-def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
-                      keepdim: bool = False) -> Tensor:
-    """``||x1 - x2 + eps||_p`` along the last dim."""
-    return vector_norm(x1 - x2 + eps, p, -1, keepdim)
+    return reduce_loss(loss, reduction)

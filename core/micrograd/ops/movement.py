@@ -808,26 +808,33 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
                 f"Supported combinations for non-constant padding: 2D or 3D input with padding "
                 f"size 2 (the last dim), 3D or 4D with 4 (the last 2), 4D or 5D with 6 (the last "
                 f"3)")
-        if builtins.any(lo < 0 or hi < 0 for lo, hi in widths):
-            raise RuntimeError(f"pad: negative padding {tuple(pad)} is only supported in "
-                               f"constant mode")
-        return pad_by_index(x, widths, mode)
-    # Crop first (negative pads), then pad (non-negative).
-    crop = tuple(slice(builtins.max(-lo, 0), s - builtins.max(-hi, 0), 1)
-                 for (lo, hi), s in zip(widths, x._data.shape))
-    if builtins.any(lo < 0 or hi < 0 for lo, hi in widths):
-        for (lo, hi), s, k in zip(widths, x._data.shape, crop):
-            if k.stop < k.start:
-                raise RuntimeError(f"pad: cropping {-builtins.min(lo, 0)} and "
-                                   f"{-builtins.min(hi, 0)} from a dimension of size {s} "
-                                   f"leaves a negative size; pad {tuple(pad)} is too negative "
-                                   f"for shape {tuple(x.shape)}")
-        x = Slice.apply(x, key=crop)
+        growth = [(builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths]
+        # Negative amounts crop, as in PyTorch: a circular pad wraps what is left after the
+        # crop; reflect and replicate mirror or repeat the uncropped edges, then crop.
+        if mode == "circular":
+            return pad_by_index(_crop(x, widths, pad), growth, mode)
+        return _crop(pad_by_index(x, growth, mode), widths, pad)
+    x = _crop(x, widths, pad)   # negative pads first, then the non-negative ones
     widths = [(builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths]
     if not builtins.any(lo or hi for lo, hi in widths):
         return x
     check_shape(tuple(s + lo + hi for s, (lo, hi) in zip(x._data.shape, widths)), x._dtype, "pad")
     return Pad.apply(x, widths=tuple(widths), value=value)
+
+
+def _crop(x: Tensor, widths, pad) -> Tensor:
+    """``x`` less the negative amounts of ``widths`` ((left, right) per dim) at each end."""
+    if not builtins.any(lo < 0 or hi < 0 for lo, hi in widths):
+        return x
+    key = tuple(slice(builtins.max(-lo, 0), s - builtins.max(-hi, 0), 1)
+                for (lo, hi), s in zip(widths, x._data.shape))
+    for (lo, hi), s, k in zip(widths, x._data.shape, key):
+        if k.stop < k.start:
+            raise RuntimeError(f"pad: cropping {-builtins.min(lo, 0)} and "
+                               f"{-builtins.min(hi, 0)} from a dimension of size {s} leaves a "
+                               f"negative size; pad {tuple(pad)} is too negative for shape "
+                               f"{tuple(x.shape)}")
+    return Slice.apply(x, key=key)
 
 
 class Pad(Op):

@@ -6,15 +6,30 @@ from .activation import (
     CELU, ELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU, ReLU6,
     Softmax2d, Softmin, Softplus, Softsign,
 )
-from .container import ModuleDict, ModuleList, Sequential
+from .activation import Hardshrink, Softshrink, Tanhshrink, Threshold
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
+from .distance import CosineSimilarity, PairwiseDistance
 from .fold import Fold, Unfold
-from .linear import Embedding, Flatten, Identity, Linear
+from .instancenorm import InstanceNorm1d, InstanceNorm2d
+from .linear import Bilinear, Embedding, Flatten, Identity, Linear, Unflatten
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .loss import HuberLoss, KLDivLoss, SmoothL1Loss
-from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from .loss import (
+    CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss, PoissonNLLLoss,
+    SoftMarginLoss, TripletMarginLoss,
+)
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
+from .padding import (
+    CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionPad2d,
+    ReplicationPad1d, ReplicationPad2d, ZeroPad1d, ZeroPad2d,
+)
+from .pixelshuffle import PixelShuffle, PixelUnshuffle
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import (
+    AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d, MaxPool1d,
+)
 from .rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, RNNCellBase
 from .transformer import (
     Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,

@@ -1,6 +1,6 @@
 """Activation layers: ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Softmax, LogSoftmax, and ELU,
 CELU, SELU, Hardtanh, ReLU6, Hardsigmoid, Hardswish, LogSigmoid, Softsign, Mish, Softplus,
-PReLU, GLU, Softmax2d, Softmin."""
+PReLU, GLU, Softmax2d, Softmin, and Threshold, Hardshrink, Softshrink, Tanhshrink."""
 
 from __future__ import annotations
 
@@ -244,4 +244,46 @@ class Softmin(Softmax):
     """``softmax(-x)`` along ``dim``."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.softmax(-x, self.dim)
+        return F.softmin(x, self.dim)
+
+
+class Threshold(Module):
+    """x where ``x > threshold``, ``value`` elsewhere."""
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.threshold(x, self.threshold, self.value)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, value={self.value}"
+
+
+class Hardshrink(Module):
+    """x where ``|x| > lambd``, 0 elsewhere."""
+
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardshrink(x, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """x moved ``lambd`` towards 0, and 0 within ``[-lambd, lambd]``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softshrink(x, self.lambd)
+
+
+class Tanhshrink(Module):
+    """``x - tanh(x)``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanhshrink(x)

@@ -1,6 +1,6 @@
-"""PyTorch's module path ``torch.nn.modules.flatten``; the class lives in
+"""PyTorch's module path ``torch.nn.modules.flatten``; the classes live in
 :mod:`micrograd.nn.modules.linear`."""
 
-from .linear import Flatten
+from .linear import Flatten, Unflatten
 
-__all__ = ["Flatten"]
+__all__ = ["Flatten", "Unflatten"]
