@@ -366,3 +366,19 @@ def test_histc_matches_pytorch(args):
     assert same.tolist() == torch.histc(torch.tensor([3.0, 3.0]), bins=4).tolist()
     with pytest.raises(RuntimeError):
         mg.histc(mg.tensor([1, 2]))
+
+
+def test_to_memory_format_for_tensors_and_modules():
+    x = mg.tensor(arr(2, 3, 5, 5))
+    t = torch.tensor(x.numpy())
+    assert x.to(memory_format=mg.channels_last).stride() == \
+        t.to(memory_format=torch.channels_last).stride()
+    assert x.to(mg.float64, memory_format=mg.preserve_format).stride() == x.stride()
+    ours = mg.nn.Sequential(mg.nn.Conv2d(3, 4, 3), mg.nn.Linear(2, 2))
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(2, 2))
+    ours.to(memory_format=mg.channels_last)
+    theirs.to(memory_format=torch.channels_last)
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        assert a.stride() == b.stride() and isinstance(a, mg.nn.Parameter)
+    out = ours[0](x.to(memory_format=mg.channels_last))
+    assert tuple(out.shape) == (2, 4, 3, 3)

@@ -290,9 +290,11 @@ class Module:
 
     def to(self, *args, **kwargs) -> "Module":
         """Move and/or cast parameters and buffers: ``to(device)``, ``to(dtype)``,
-        ``to(device, dtype)``. Only floating tensors change dtype, as in PyTorch."""
+        ``to(device, dtype)``, ``to(memory_format=...)``. Only floating tensors change dtype,
+        and only 4-D and 5-D ones take a memory format, as in PyTorch."""
         probe = empty(0)
-        backend, dtype, _ = parse_to_args(probe, args, kwargs)
+        backend, dtype, _, memory_format = parse_to_args(probe, args, kwargs)
+        rank = {"channels_last": 4, "channels_last_3d": 5}.get(getattr(memory_format, "name", ""))
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got "
                             f"desired dtype={dtype}")
@@ -301,6 +303,8 @@ class Module:
             out = t if backend is None else t.to(backend)
             if dtype is not None and t._dtype.is_floating_point:
                 out = out.to(dtype)
+            if rank is not None and out.ndim == rank:
+                out = out.contiguous(memory_format=memory_format)
             return out.detach()
         return self._apply(convert)
 

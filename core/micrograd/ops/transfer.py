@@ -45,7 +45,8 @@ def move(x: Tensor, backend) -> Tensor:
 
 
 def parse_to_args(t: Tensor, args, kwargs):
-    """Split ``Tensor.to``'s flexible arguments into (backend, dtype, copy)."""
+    """Split ``Tensor.to``'s flexible arguments into (backend, dtype, copy, memory_format);
+    the memory format is None unless asked for."""
     backend = dtype = None
     for arg in args:
         if isinstance(arg, Tensor):
@@ -58,14 +59,14 @@ def parse_to_args(t: Tensor, args, kwargs):
         backend = resolve(kwargs["device"])
     if kwargs.get("dtype") is not None:
         dtype = dtypes.to_dtype(kwargs["dtype"])
-    unknown = set(kwargs) - {"device", "dtype", "copy", "non_blocking"}
+    unknown = set(kwargs) - {"device", "dtype", "copy", "non_blocking", "memory_format"}
     if unknown:
         raise TypeError(f"to() got unexpected keyword arguments {sorted(unknown)}")
     if backend is not None and dtype is not None:
         check_dtype(backend, dtype)
     elif backend is not None:
         check_dtype(backend, t._dtype)
-    return backend, dtype, bool(kwargs.get("copy", False))
+    return backend, dtype, bool(kwargs.get("copy", False)), kwargs.get("memory_format")
 
 
 def _is_dtype_like(obj) -> bool:
@@ -80,13 +81,16 @@ def _is_dtype_like(obj) -> bool:
 
 @surface(function=False)
 def to(self, *args, **kwargs) -> "Tensor":
-    """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``; differentiable."""
-    backend, dtype, copy = parse_to_args(self, args, kwargs)
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``, each optionally with
+    ``memory_format=`` (``micrograd.channels_last``...); differentiable."""
+    backend, dtype, copy, memory_format = parse_to_args(self, args, kwargs)
     out = self
     if backend is not None and backend is not self._backend:
         out = move(out, backend)
     if dtype is not None and dtype is not out._dtype:
         out = to_dtype(out, dtype)
+    if memory_format is not None and memory_format.name != "preserve_format":
+        out = out.contiguous(memory_format=memory_format)     # (the movement floor's method)
     if copy and out is self:
         out = self.clone()
     return out
