@@ -369,7 +369,7 @@ def test_histc_matches_pytorch(args):
 
 
 def test_to_memory_format_for_tensors_and_modules():
-    x = mg.tensor(arr(2, 3, 5, 5))
+    x = mg.tensor(arr(2, 3, 5, 5), dtype=mg.float32)
     t = torch.tensor(x.numpy())
     assert x.to(memory_format=mg.channels_last).stride() == \
         t.to(memory_format=torch.channels_last).stride()
