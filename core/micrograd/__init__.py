@@ -34,6 +34,8 @@ from .ops.unary import *  # noqa: F401,F403
 from .ops.binary import *  # noqa: F401,F403
 from .ops.where import *  # noqa: F401,F403
 from .ops.clamp import *  # noqa: F401,F403
+from .ops.elementwise import *  # noqa: F401,F403
+from .ops.special_functions import *  # noqa: F401,F403
 from .ops.activation import *  # noqa: F401,F403
 from .ops.creation import *  # noqa: F401,F403
 from .ops.transfer import *  # noqa: F401,F403
@@ -102,7 +104,7 @@ from .legacy import (  # noqa: E402  (torch.FloatTensor(...) and friends)
     BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
     IntTensor, LongTensor, ShortTensor,
 )
-from . import linalg, sparse  # noqa: E402
+from . import linalg, sparse, special  # noqa: E402
 from .sparse import sparse_coo_tensor, spmm  # noqa: E402
 
 __all__ = [name for name in dir() if not name.startswith("_")]

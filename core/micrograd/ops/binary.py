@@ -223,7 +223,8 @@ def mul(a, b) -> Tensor:
     return Mul.apply(a, b)
 
 
-@surface(method=('__truediv__', 'div', 'divide', 'true_divide'), function=('div', 'divide'))
+@surface(method=('__truediv__', 'div', 'divide', 'true_divide'),
+         function=('div', 'divide', 'true_divide'))
 def div(a, b, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode == "floor":
         return floor_divide(a, b)
@@ -296,7 +297,7 @@ def minimum(a, b) -> Tensor:
     return Minimum.apply(a, b)
 
 
-@surface()
+@surface(method=('atan2', 'arctan2'), function=('atan2', 'arctan2'))
 def atan2(a, b) -> Tensor:
     a, b, _ = operands(a, b, "atan2", float_only=True)
     return Atan2.apply(a, b)

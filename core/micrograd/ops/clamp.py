@@ -62,6 +62,16 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
 clip = clamp
 
 
+@surface(inplace=True)
+def clamp_min(x: Tensor, min) -> Tensor:
+    return clamp(x, min=min)
+
+
+@surface(inplace=True)
+def clamp_max(x: Tensor, max) -> Tensor:
+    return clamp(x, max=max)
+
+
 def _is_nan(bound) -> bool:
     return isinstance(bound, (float, np.floating)) and bound != bound
 

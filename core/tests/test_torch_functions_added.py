@@ -1,0 +1,285 @@
+"""The top-level functions and Tensor methods added for PyTorch programs: elementwise math and
+special functions, addcmul / addcdiv, and ``micrograd.special``. Values and gradients against
+PyTorch from the same seeded inputs (float64 and float32), plus the edge cases (nan, inf, -0.0)
+each one has."""
+
+import math
+
+import numpy as np
+import pytest
+
+import micrograd as mg
+import micrograd.special
+from oracle import assert_close, check, gradcheck
+
+torch = pytest.importorskip("torch")
+DTYPES = pytest.mark.parametrize("dtype", [mg.float64, mg.float32], ids=str)
+
+# Edge values every elementwise op is run on: signed zeros, infinities, nan, tiny and huge.
+EDGES = [0.0, -0.0, math.inf, -math.inf, math.nan, 1e-300, -1e-300, 1e300, -1e300, 0.5, -0.5,
+         1.0, -1.0, 2.0, -3.0]
+
+
+def both(values, dtype=mg.float64, grad=False):
+    t_dtype = getattr(torch, dtype.name)
+    return (mg.tensor(values, dtype=dtype, requires_grad=grad),
+            torch.tensor(values, dtype=t_dtype, requires_grad=grad))
+
+
+def same(actual, expected, what="", rtol=0.0, atol=0.0):
+    """Exact by default (nan where torch has nan, infinities and zeros' signs included)."""
+    a = actual.detach().numpy() if isinstance(actual, mg.Tensor) else np.asarray(actual)
+    b = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
+    assert a.shape == b.shape, f"{what}: shape {a.shape} vs torch {b.shape}"
+    assert a.dtype == b.dtype, f"{what}: dtype {a.dtype} vs torch {b.dtype}"
+    if a.dtype.kind == "f":
+        assert np.array_equal(np.isnan(a), np.isnan(b)), f"{what}: nan in {a} vs torch {b}"
+        infinite = np.isinf(b)
+        assert np.array_equal(a[infinite], b[infinite]), f"{what}: inf in {a} vs torch {b}"
+        finite = np.isfinite(b)
+        assert_close(a[finite], b[finite], what, rtol=rtol, atol=atol)
+        if rtol == 0 and atol == 0:
+            assert np.array_equal(np.signbit(a[finite]), np.signbit(b[finite])), what
+    else:
+        assert np.array_equal(a, b), f"{what}: {a} vs torch {b}"
+
+
+# ------------------------------------------------------------------ elementwise
+
+
+SMOOTH = [  # name, low, high of the seeded inputs
+    ("asinh", -30, 30), ("arcsinh", -3, 3), ("acosh", 1.01, 40), ("arccosh", 1.5, 3),
+    ("atanh", -0.95, 0.95), ("arctanh", -0.5, 0.5), ("erfc", -3, 6), ("erfinv", -0.99, 0.99),
+    ("lgamma", 0.05, 30), ("digamma", 0.05, 30), ("deg2rad", -400, 400),
+    ("rad2deg", -7, 7), ("frac", -5, 5), ("sinc", -3, 3), ("absolute", -2, 2),
+    ("arccos", -0.9, 0.9), ("arcsin", -0.9, 0.9), ("arctan", -5, 5),
+]
+
+
+@DTYPES
+@pytest.mark.parametrize("name,low,high", SMOOTH, ids=[s[0] for s in SMOOTH])
+def test_elementwise_values_and_gradients(name, low, high, dtype):
+    check(lambda x: getattr(mg, name)(x), lambda x: getattr(torch, name)(x), [(4, 5)],
+          low=low, high=high, dtype=dtype)
+    check(lambda x: getattr(x, name)(), lambda x: getattr(x, name)(), [(6,)], low=low,
+          high=high, dtype=dtype, seed=3)
+
+
+ROUNDING_LEVEL = [("asinh", -50, 50), ("acosh", 1.0001, 1e4), ("atanh", -0.9, 0.9),
+                  ("erfc", -6, 25), ("erfinv", -0.999, 0.999)]
+
+
+@pytest.mark.parametrize("name,low,high", ROUNDING_LEVEL, ids=[s[0] for s in ROUNDING_LEVEL])
+def test_float64_accuracy_is_near_rounding_level(name, low, high):
+    x = np.linspace(low, high, 4001)
+    ours = getattr(mg, name)(mg.tensor(x)).numpy()
+    theirs = getattr(torch, name)(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-13, atol=0)
+
+
+def test_gamma_functions_are_accurate_to_1e_12_in_float64():
+    # away from the roots of lgamma (1, 2) and digamma (1.46...), where only an absolute
+    # error means anything, and away from the poles
+    x = np.concatenate([np.linspace(0.01, 0.9, 500), np.linspace(2.2, 150, 2000),
+                        np.linspace(-4.9, -0.1, 500) + 0.013])
+    for name in ("lgamma", "digamma"):
+        ours = getattr(mg, name)(mg.tensor(x)).numpy()
+        theirs = getattr(torch, name)(torch.tensor(x)).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-13, err_msg=name)
+    near_roots = np.linspace(0.9, 2.2, 400)
+    for name in ("lgamma", "digamma"):
+        ours = getattr(mg, name)(mg.tensor(near_roots)).numpy()
+        theirs = getattr(torch, name)(torch.tensor(near_roots)).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-14, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["asinh", "acosh", "atanh", "erfc", "erfinv", "lgamma",
+                                  "digamma", "sinc", "frac", "fix", "signbit",
+                                  "deg2rad", "rad2deg", "isposinf", "isneginf", "isreal",
+                                  "positive"])
+def test_elementwise_edge_values_match_pytorch(name):
+    ours, theirs = both(EDGES)
+    same(getattr(mg, name)(ours), getattr(torch, name)(theirs), name, rtol=1e-13, atol=1e-300)
+
+
+def test_sgn_is_sign():
+    # (sign(nan) is nan here, 0 in PyTorch: sign is the backend's, sgn inherits it)
+    finite = [value for value in EDGES if value == value]
+    ours, theirs = both(finite)
+    same(mg.sgn(ours), torch.sgn(theirs))
+    same(mg.tensor([-2, 0, 3]).sgn(), torch.tensor([-2, 0, 3]).sgn())
+
+
+def test_signbit_sees_negative_zero_and_integer_signs():
+    same(mg.signbit(mg.tensor([-0.0, 0.0, -2.0])), torch.signbit(torch.tensor([-0.0, 0.0, -2.0])))
+    same(mg.signbit(mg.tensor([-2, 0, 3])), torch.signbit(torch.tensor([-2, 0, 3])))
+
+
+@pytest.mark.parametrize("name,x", [("asinh", 0.0), ("asinh", -0.0), ("atanh", 0.0),
+                                    ("sinc", 0.0), ("erfinv", 0.0), ("atanh", 1.0),
+                                    ("erfinv", 1.0), ("acosh", 1.0), ("erfc", 30.0),
+                                    ("asinh", 1e100), ("asinh", -math.inf)])
+def test_gradient_at_special_points(name, x):
+    # asinh'(0) = 1 (a sign(x) * f(|x|) form gives 0); sinc'(0) = 0 without a nan from 0/0;
+    # atanh'(1), erfinv'(1), acosh'(1) are inf; no branch's 0 * inf turns a gradient nan
+    ours, theirs = both([x], grad=True)
+    getattr(mg, name)(ours).sum().backward()
+    getattr(torch, name)(theirs).sum().backward()
+    same(ours.grad, theirs.grad, f"{name}'({x})", rtol=1e-13)
+
+
+def test_erfinv_inverts_erf_and_its_limits():
+    x = np.linspace(-0.9999, 0.9999, 2001)
+    back = mg.erf(mg.erfinv(mg.tensor(x))).numpy()
+    np.testing.assert_allclose(back, x, rtol=0, atol=4e-16)
+    ours, theirs = both([1.0, -1.0, 1.5, -2.0, math.nan, 0.0, -0.0])
+    same(mg.erfinv(ours), torch.erfinv(theirs))
+
+
+@pytest.mark.parametrize("name", ["erfc", "erfinv", "lgamma", "digamma", "asinh", "sinc"])
+def test_second_derivatives_match_pytorch(name):
+    low, high = (-0.9, 0.9) if name == "erfinv" else (0.3, 3.0)
+    x = np.linspace(low, high, 9)
+    ours, theirs = both(x, grad=True)
+    (g,) = mg.autograd.grad(getattr(mg, name)(ours).sum(), ours, create_graph=True)
+    g.sum().backward()
+    (h,) = torch.autograd.grad(getattr(torch, name)(theirs).sum(), theirs, create_graph=True)
+    h.sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_compositions_pass_finite_differences_second_order():
+    def grad_of(fn):
+        def first(x):
+            (g,) = mg.autograd.grad(fn(x).sum(), x, create_graph=True)
+            return g
+        return first
+    gradcheck(grad_of(mg.asinh), [(5,)], low=-2, high=2)
+    gradcheck(grad_of(mg.lgamma), [(5,)], low=0.5, high=4)
+
+
+@pytest.mark.parametrize("name", ["copysign", "float_power", "ldexp", "true_divide",
+                                  "arctan2"])
+@DTYPES
+def test_binary_elementwise(name, dtype):
+    if name == "ldexp":
+        exponents = mg.tensor([[-3, 0, 2, 5]])
+        a, t = both(np.linspace(-2, 2, 12).reshape(3, 4), dtype, grad=True)
+        same(mg.ldexp(a, exponents), torch.ldexp(t, torch.tensor([[-3, 0, 2, 5]])), rtol=1e-6)
+        return
+    # copysign's sign operand gets no gradient here (PyTorch gives it zeros)
+    low = -2 if name == "copysign" else 0.2
+    second = (lambda b: b.detach()) if name == "copysign" else (lambda b: b)
+    check(lambda a, b: getattr(mg, name)(a, second(b)),
+          lambda a, b: getattr(torch, name)(a, second(b)), [(3, 4), (3, 4)], low=low, high=2,
+          dtype=dtype)
+    check(lambda a, b: getattr(a, name)(second(b)), lambda a, b: getattr(a, name)(second(b)),
+          [(3, 4), (4,)], low=low, high=2, dtype=dtype, seed=5)
+
+
+def test_copysign_zero_signs_gradients_and_integers():
+    a, t = both([0.0, -0.0, 2.0, -2.0, math.inf, math.nan], grad=True)
+    signs = [-1.0, 1.0, -0.0, 0.0, -1.0, -1.0]
+    ours, theirs = mg.copysign(a, mg.tensor(signs)), torch.copysign(t, torch.tensor(signs,
+                                                                     dtype=torch.float64))
+    same(ours, theirs)
+    ours.sum().backward()
+    theirs.sum().backward()
+    # at inf PyTorch's result / input is inf / inf = nan; -1 here (the sign flip it is)
+    same(a.grad[:4], t.grad[:4], rtol=1e-15)
+    assert a.grad[4].item() == -1.0
+    same(mg.copysign(mg.tensor([1, -2]), -1.0), torch.copysign(torch.tensor([1, -2]), -1.0))
+
+
+def test_float_power_ldexp_and_heaviside_dtypes():
+    same(mg.float_power(mg.tensor([2, 3]), 2), torch.float_power(torch.tensor([2, 3]), 2))
+    same(mg.ldexp(mg.tensor([1]), mg.tensor([3])), torch.ldexp(torch.tensor([1]),
+                                                              torch.tensor([3])))
+    for x in ([0, 1, -1], [0.0, 1.5, -1.0, -0.0, math.nan]):
+        value = 5 if isinstance(x[0], int) else 5.0
+        same(mg.heaviside(mg.tensor(x), mg.tensor(value)),
+             torch.heaviside(torch.tensor(x), torch.tensor(value)))
+    with pytest.raises(RuntimeError, match="different dtypes"):
+        mg.heaviside(mg.tensor([1.0]), mg.tensor(1))
+    with pytest.raises(RuntimeError, match="derivative for heaviside"):
+        mg.heaviside(mg.tensor([1.0], requires_grad=True), mg.tensor(1.0))
+    with pytest.raises(RuntimeError, match="bool"):
+        mg.positive(mg.tensor([True]))
+    with pytest.raises(RuntimeError, match="floating point"):
+        mg.frac(mg.tensor([1]))
+
+
+def test_clamp_min_max_and_in_place_forms():
+    check(lambda x: mg.clamp_min(x, -0.5), lambda x: torch.clamp_min(x, -0.5), [(7,)])
+    check(lambda x: x.clamp_max(0.25), lambda x: x.clamp_max(0.25), [(7,)])
+    ours, theirs = both([-1.0, 0.0, 2.0])
+    same(ours.clone().clamp_min_(0.5), theirs.clone().clamp_min_(0.5))
+    same(ours.clone().asinh_(), theirs.clone().asinh_())
+    same(ours.clone().copysign_(-1.0), theirs.clone().copysign_(-1.0))
+    same(mg.tensor([0.5]).erfinv_(), torch.tensor([0.5]).erfinv_(), rtol=1e-6)
+
+
+# ------------------------------------------------------------------ fused arithmetic
+
+
+@DTYPES
+def test_addcmul_addcdiv_functions_and_methods(dtype):
+    check(lambda x, a, b: mg.addcmul(x, a, b, value=0.3),
+          lambda x, a, b: torch.addcmul(x, a, b, value=0.3), [(3, 4), (3, 4), (4,)], dtype=dtype)
+    check(lambda x, a, b: x.addcdiv(a, b, value=-2),
+          lambda x, a, b: x.addcdiv(a, b, value=-2), [(3, 4), (3, 1), (3, 4)], low=0.5,
+          dtype=dtype)
+    with pytest.raises(RuntimeError, match="Integer division"):
+        mg.addcdiv(mg.ones(2), mg.tensor([1, 2]), mg.tensor([1, 2]))
+
+
+def test_in_place_addcmul_rounds_like_pytorch():
+    # Adam's exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2): (value * t1) * t2,
+    # PyTorch's order; its kernel fuses the last multiply-add, so one element in a thousand
+    # differs by an ulp
+    rng = np.random.default_rng(0)
+    s, g = rng.uniform(0, 1, 1000), rng.uniform(-1, 1, 1000)
+    ours = mg.tensor(s, dtype=mg.float32).addcmul_(mg.tensor(g, dtype=mg.float32),
+                                                 mg.tensor(g, dtype=mg.float32), value=0.001)
+    theirs = torch.tensor(s, dtype=torch.float32).addcmul_(torch.tensor(g, dtype=torch.float32),
+                                                         torch.tensor(g, dtype=torch.float32),
+                                                         value=0.001)
+    same(ours, theirs, rtol=1.2e-7)
+    assert np.sum(ours.numpy() != theirs.numpy()) <= 2
+
+
+# ------------------------------------------------------------------ micrograd.special
+
+
+SPECIAL = [("erf", -2, 2), ("erfc", -2, 5), ("erfinv", -0.9, 0.9), ("expit", -4, 4),
+           ("logit", 0.05, 0.95), ("log1p", -0.5, 2), ("expm1", -2, 2), ("exp2", -3, 3),
+           ("sinc", -3, 3), ("gammaln", 0.1, 8), ("digamma", 0.1, 8), ("psi", 0.1, 8),
+           ("ndtr", -5, 5), ("ndtri", 0.01, 0.99), ("entr", 0.01, 3), ("round", -3, 3)]
+
+
+@DTYPES
+@pytest.mark.parametrize("name,low,high", SPECIAL, ids=[s[0] for s in SPECIAL])
+def test_special_namespace(name, low, high, dtype):
+    check(getattr(mg.special, name), getattr(torch.special, name), [(3, 4)], low=low,
+          high=high, dtype=dtype, grad=name != "round")
+
+
+def test_special_reductions_binary_functions_and_edges():
+    check(lambda x: mg.special.logsumexp(x, 1), lambda x: torch.special.logsumexp(x, 1),
+          [(3, 4)])
+    check(lambda x: mg.special.softmax(x, 0), lambda x: torch.special.softmax(x, 0), [(3, 4)])
+    check(lambda x: mg.special.log_softmax(x, 1), lambda x: torch.special.log_softmax(x, 1),
+          [(3, 4)])
+    check(mg.special.xlogy, torch.special.xlogy, [(3, 4), (3, 4)], low=0.1)
+    check(mg.special.xlog1py, torch.special.xlog1py, [(3, 4), (3, 4)], low=0.1)
+    edges = [-1.0, 0.0, -0.0, 0.5, 1.0, math.inf, math.nan]
+    for name in ("entr", "ndtr", "ndtri", "erfc"):
+        ours, theirs = both(edges)
+        same(getattr(mg.special, name)(ours), getattr(torch.special, name)(theirs), name,
+             rtol=1e-13)
+    x, y = both([0.0, 0.0, 2.0]), both([-1.0, math.nan, 3.0])
+    same(mg.special.xlog1py(x[0], y[0]), torch.special.xlog1py(x[1], y[1]))
+    ours, theirs = both([0.01, 0.3, 2.0], grad=True)
+    mg.special.entr(ours).sum().backward()
+    torch.special.entr(theirs).sum().backward()
+    same(ours.grad, theirs.grad, rtol=1e-15)
