@@ -48,6 +48,7 @@ from .ops.inplace import *  # noqa: F401,F403
 from .ops.matrix import *  # noqa: F401,F403
 from .ops.sorting import *  # noqa: F401,F403
 from .ops.composite import *  # noqa: F401,F403
+from .ops.scans import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
 from .random import Generator, default_generator
 from ._format import set_printoptions

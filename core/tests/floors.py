@@ -92,6 +92,7 @@ FLOORS: dict[str, int] = {
     "micrograd.ops.matrix": 7,
     "micrograd.ops.sorting": 7,
     "micrograd.ops.composite": 7,
+    "micrograd.ops.scans": 7,
     # 8. the library built on the ops
     "micrograd.random": 8,
     "micrograd.legacy": 8,

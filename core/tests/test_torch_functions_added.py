@@ -1,7 +1,7 @@
 """The top-level functions and Tensor methods added for PyTorch programs: elementwise math and
-special functions, addcmul / addcdiv, and ``micrograd.special``. Values and gradients against
-PyTorch from the same seeded inputs (float64 and float32), plus the edge cases (nan, inf, -0.0)
-each one has."""
+special functions, fused products, reductions and scans, and ``micrograd.special``. Values and
+gradients against PyTorch from the same seeded inputs (float64 and float32), plus the edge cases
+(nan, inf, -0.0, empty dims) each one has."""
 
 import math
 
@@ -246,6 +246,153 @@ def test_in_place_addcmul_rounds_like_pytorch():
                                                          value=0.001)
     same(ours, theirs, rtol=1.2e-7)
     assert np.sum(ours.numpy() != theirs.numpy()) <= 2
+
+
+@DTYPES
+def test_matrix_vector_products(dtype):
+    check(mg.mv, torch.mv, [(3, 4), (4,)], dtype=dtype)
+    check(lambda x, m, v: mg.addmv(x, m, v, beta=0.5, alpha=2),
+          lambda x, m, v: torch.addmv(x, m, v, beta=0.5, alpha=2), [(3,), (3, 4), (4,)],
+          dtype=dtype)
+    check(lambda x, a, b: x.addr(a, b, alpha=-1), lambda x, a, b: x.addr(a, b, alpha=-1),
+          [(3, 4), (3,), (4,)], dtype=dtype)
+    check(mg.inner, torch.inner, [(2, 3, 4), (5, 4)], dtype=dtype)
+    check(mg.inner, torch.inner, [(4,), (4,)], dtype=dtype)
+    check(mg.inner, torch.inner, [(), (2, 3)], dtype=dtype)
+    check(mg.ger, torch.ger, [(3,), (2,)], dtype=dtype)
+    check(mg.vdot, torch.vdot, [(5,), (5,)], dtype=dtype)
+    check(lambda a, b, c: mg.chain_matmul(a, b, c), lambda a, b, c: torch.chain_matmul(a, b, c),
+          [(2, 3), (3, 4), (4, 2)], dtype=dtype)
+    check(lambda a, b: mg.dist(a, b, 3), lambda a, b: torch.dist(a, b, 3), [(3, 4), (4,)],
+          dtype=dtype)
+    check(lambda a, b: a.dist(b), lambda a, b: a.dist(b), [(6,), (6,)], dtype=dtype)
+
+
+def test_matrix_vector_products_refuse_bad_shapes_and_keep_beta_zero_rules():
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        mg.mv(mg.ones(3, 4), mg.ones(3))
+    with pytest.raises(RuntimeError, match="vector"):
+        mg.mv(mg.ones(3), mg.ones(3))
+    with pytest.raises(RuntimeError, match="last dimension must match"):
+        mg.inner(mg.ones(2, 3), mg.ones(4))
+    with pytest.raises(RuntimeError, match="must be 2D"):
+        mg.chain_matmul(mg.ones(2, 2), mg.ones(2))
+    same(mg.addmv(mg.tensor([math.nan, math.inf]), mg.ones(2, 2), mg.ones(2), beta=0),
+         torch.addmv(torch.tensor([math.nan, math.inf]), torch.ones(2, 2), torch.ones(2),
+                     beta=0))
+    same(mg.ones(3).addmv_(mg.ones(3, 2), mg.ones(2)), torch.ones(3).addmv_(torch.ones(3, 2),
+                                                                          torch.ones(2)))
+
+
+# ------------------------------------------------------------------ reductions and scans
+
+
+@DTYPES
+def test_nansum_nanmean(dtype):
+    values = [[1.0, math.nan, 3.0], [math.nan, 7.0, math.nan], [0.5, -2.0, 4.0]]
+    for dim, keepdim in ((None, False), (1, False), (0, True), ((0, 1), False)):
+        ours, theirs = both(values, dtype, grad=True)
+        a = mg.nanmean(ours, dim, keepdim) if dim is not None else mg.nanmean(ours)
+        b = torch.nanmean(theirs, dim, keepdim) if dim is not None else torch.nanmean(theirs)
+        same(a, b, "nanmean", rtol=1e-6)
+        a.nansum().backward()
+        b.nansum().backward()
+        same(ours.grad, theirs.grad, "nanmean grad", rtol=1e-6)
+        same(ours.nansum(dim) if dim is not None else ours.nansum(),
+             theirs.nansum(dim) if dim is not None else theirs.nansum(), "nansum", rtol=1e-6)
+    all_nan = [[math.nan, math.nan], [1.0, math.nan]]
+    same(mg.nanmean(mg.tensor(all_nan), 1), torch.nanmean(torch.tensor(all_nan), 1))
+    same(mg.nansum(mg.tensor(all_nan), 1), torch.nansum(torch.tensor(all_nan), 1))
+    same(mg.nansum(mg.tensor([1, 2])), torch.nansum(torch.tensor([1, 2])))
+    with pytest.raises(RuntimeError, match="floating point"):
+        mg.nanmean(mg.tensor([1, 2]))
+
+
+def test_aminmax():
+    ours, theirs = both([[1.0, math.nan], [3.0, 4.0]])
+    a, b = mg.aminmax(ours), torch.aminmax(theirs)
+    same(a.min, b.min)
+    same(a.max, b.max)
+    ints = [[1, 2], [0, 5]]
+    a = mg.tensor(ints).aminmax(dim=0, keepdim=True)
+    b = torch.tensor(ints).aminmax(dim=0, keepdim=True)
+    same(a.min, b.min)
+    same(a[1], b[1])
+    check(lambda x: mg.aminmax(x, dim=1).max, lambda x: torch.aminmax(x, dim=1).max, [(3, 4)])
+    with pytest.raises(RuntimeError, match="empty"):
+        mg.aminmax(mg.zeros(0))
+
+
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+@DTYPES
+def test_cummax_cummin(name, dtype):
+    for dim in (0, 1, -1):
+        check(lambda x: getattr(mg, name)(x, dim).values,
+                       lambda x: getattr(torch, name)(x, dim).values, [(5, 7)], dtype=dtype)
+    rng = np.random.default_rng(1)
+    ties = rng.integers(0, 3, size=(4, 9)).astype(np.float64)
+    ties[1, 3] = ties[2, 0] = ties[2, 5] = math.nan
+    for dim in (0, 1):
+        a = getattr(mg, name)(mg.tensor(ties, dtype=dtype), dim)
+        b = getattr(torch, name)(torch.tensor(ties, dtype=getattr(torch, dtype.name)), dim)
+        same(a.values, b.values, f"{name} values")
+        same(a.indices, b.indices, f"{name} indices")
+    for values in ([True, False, True], [3, 1, 4, 1, 5]):
+        a, b = getattr(mg, name)(mg.tensor(values), 0), getattr(torch, name)(
+            torch.tensor(values), 0)
+        same(a.values, b.values)
+        same(a.indices, b.indices)
+    for x in (mg.tensor(2.0), mg.zeros(0, 3)):
+        a = getattr(mg, name)(x, 0)
+        b = getattr(torch, name)(torch.tensor(x.numpy()), 0)
+        same(a.values, b.values)
+        same(a.indices, b.indices)
+
+
+@DTYPES
+def test_logcumsumexp(dtype):
+    for dim in (0, 1):
+        check(lambda x: mg.logcumsumexp(x, dim), lambda x: torch.logcumsumexp(x, dim),
+              [(6, 5)], low=-5, high=5, dtype=dtype)
+    spread = [-1000.0, 0.0, -math.inf, 1000.0, math.nan, 3.0]
+    ours, theirs = both(spread, dtype)
+    same(mg.logcumsumexp(ours, 0), torch.logcumsumexp(theirs, 0), rtol=1e-6)
+    with pytest.raises(NotImplementedError):
+        mg.logcumsumexp(mg.tensor([1, 2]), 0)
+
+
+@DTYPES
+def test_diff(dtype):
+    check(lambda x: mg.diff(x), lambda x: torch.diff(x), [(3, 6)], dtype=dtype)
+    check(lambda x: x.diff(n=2, dim=0), lambda x: x.diff(n=2, dim=0), [(5, 3)], dtype=dtype)
+    check(lambda x, p, a: mg.diff(x, 1, 1, prepend=p, append=a),
+          lambda x, p, a: torch.diff(x, 1, 1, prepend=p, append=a), [(2, 4), (2, 1), (2, 3)],
+          dtype=dtype)
+    same(mg.diff(mg.tensor([True, False, False])), torch.diff(torch.tensor([True, False, False])))
+    same(mg.diff(mg.tensor([1, 3]), n=3), torch.diff(torch.tensor([1, 3]), n=3))
+    same(mg.diff(mg.tensor([1.0, 2.0]), n=0), torch.diff(torch.tensor([1.0, 2.0]), n=0))
+    with pytest.raises(RuntimeError, match="at least one-dimensional"):
+        mg.diff(mg.tensor(1.0))
+    with pytest.raises(RuntimeError, match="non-negative"):
+        mg.diff(mg.tensor([1.0]), n=-1)
+
+
+@DTYPES
+def test_trapezoid(dtype):
+    check(lambda y: mg.trapezoid(y), lambda y: torch.trapezoid(y), [(3, 5)], dtype=dtype)
+    check(lambda y: mg.trapezoid(y, dx=0.5, dim=0), lambda y: torch.trapezoid(y, dx=0.5, dim=0),
+          [(4, 2)], dtype=dtype)
+    check(lambda y, x: mg.trapezoid(y, x), lambda y, x: torch.trapezoid(y, x), [(3, 5), (5,)],
+          dtype=dtype)
+    check(lambda y, x: mg.trapz(y, x, dim=0), lambda y, x: torch.trapz(y, x, dim=0),
+          [(4, 2), (4, 2)], dtype=dtype)
+    check(lambda y, x: mg.cumulative_trapezoid(y, x), lambda y, x: torch.cumulative_trapezoid(
+        y, x), [(2, 5), (5,)], dtype=dtype)
+    same(mg.trapezoid(mg.tensor([1, 2, 3])), torch.trapezoid(torch.tensor([1, 2, 3])))
+    same(mg.trapezoid(mg.zeros(2, 0)), torch.trapezoid(torch.zeros(2, 0)))
+    same(mg.trapezoid(mg.zeros(2, 1)), torch.trapezoid(torch.zeros(2, 1)))
+    with pytest.raises(RuntimeError, match="one `x` value"):
+        mg.trapezoid(mg.ones(3), mg.ones(4))
 
 
 # ------------------------------------------------------------------ micrograd.special
