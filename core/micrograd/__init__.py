@@ -40,6 +40,7 @@ from .ops.activation import *  # noqa: F401,F403
 from .ops.creation import *  # noqa: F401,F403
 from .ops.transfer import *  # noqa: F401,F403
 from .ops.movement import *  # noqa: F401,F403
+from .ops.stacking import *  # noqa: F401,F403
 from .ops.reduction import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
 from .ops.views import *  # noqa: F401,F403

@@ -1,7 +1,8 @@
 """The top-level functions and Tensor methods added for PyTorch programs: elementwise math and
-special functions, fused products, reductions and scans, and ``micrograd.special``. Values and
-gradients against PyTorch from the same seeded inputs (float64 and float32), plus the edge cases
-(nan, inf, -0.0, empty dims) each one has."""
+special functions, fused products, reductions and scans, shape builders, predicates, index_add
+and friends, and ``micrograd.special``. Values and gradients against PyTorch from the same
+seeded inputs (float64 and float32), plus the edge cases (nan, inf, -0.0, empty dims, indices
+out of range) each one has."""
 
 import math
 
@@ -393,6 +394,253 @@ def test_trapezoid(dtype):
     same(mg.trapezoid(mg.zeros(2, 1)), torch.trapezoid(torch.zeros(2, 1)))
     with pytest.raises(RuntimeError, match="one `x` value"):
         mg.trapezoid(mg.ones(3), mg.ones(4))
+
+
+# ------------------------------------------------------------------ shapes
+
+
+def test_atleast_nd():
+    for value in (3.0, [1.0, 2.0], [[1.0, 2.0]], [[[1.0]]]):
+        for name in ("atleast_1d", "atleast_2d", "atleast_3d"):
+            ours, theirs = both(value)
+            same(getattr(mg, name)(ours), getattr(torch, name)(theirs), name)
+    pair = mg.atleast_2d(mg.tensor(1.0), mg.tensor([1.0, 2.0]))
+    assert [tuple(t.shape) for t in pair] == [(1, 1), (1, 2)]
+    assert [tuple(t.shape) for t in mg.atleast_3d([mg.ones(2), mg.ones(2, 3)])] == [
+        (1, 2, 1), (2, 3, 1)]
+
+
+@DTYPES
+def test_stacks(dtype):
+    check(lambda a, b, c: mg.column_stack([a, b, c]),
+          lambda a, b, c: torch.column_stack([a, b, c]), [(3,), (3, 2), (3,)], dtype=dtype)
+    check(lambda a, b: mg.row_stack([a, b]), lambda a, b: torch.row_stack([a, b]),
+          [(4,), (2, 4)], dtype=dtype)
+    check(lambda a, b: mg.dstack([a, b]), lambda a, b: torch.dstack([a, b]), [(2, 3), (2, 3)],
+          dtype=dtype)
+    check(lambda a, b: mg.dstack((a, b)), lambda a, b: torch.dstack((a, b)), [(3,), (3,)],
+          dtype=dtype)
+
+
+@pytest.mark.parametrize("split", [3, 1, 5, 8, [1, 5], (2, 9), [-2], [4, 1], []])
+def test_tensor_split(split):
+    for dim in (0, 1):
+        x = np.arange(35.0).reshape(7, 5) if dim == 0 else np.arange(35.0).reshape(5, 7)
+        ours = mg.tensor_split(mg.tensor(x, requires_grad=True), split, dim)
+        theirs = torch.tensor_split(torch.tensor(x), split, dim)
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            same(a, b)
+    indices = mg.tensor([1, 5])
+    same(mg.tensor(np.arange(7)).tensor_split(indices)[1],
+         torch.tensor(np.arange(7)).tensor_split(torch.tensor([1, 5]))[1])
+    with pytest.raises(RuntimeError, match="larger than 0"):
+        mg.tensor_split(mg.ones(3), 0)
+
+
+def test_hsplit_vsplit_dsplit_and_their_errors():
+    x = np.arange(48.0).reshape(4, 6, 2)
+    for name, arg in (("hsplit", 3), ("hsplit", [1, 4]), ("vsplit", 2), ("vsplit", [3]),
+                      ("dsplit", 2), ("dsplit", [1])):
+        ours = getattr(mg, name)(mg.tensor(x), arg)
+        theirs = getattr(torch, name)(torch.tensor(x), arg)
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            same(a, b, name)
+    same(mg.hsplit(mg.arange(6), 2)[1], torch.hsplit(torch.arange(6), 2)[1])
+    with pytest.raises(RuntimeError, match="not divisible"):
+        mg.hsplit(mg.zeros(3, 4), 3)
+    with pytest.raises(RuntimeError, match="at least 2 dimension"):
+        mg.vsplit(mg.zeros(3), 3)
+    with pytest.raises(RuntimeError, match="at least 3 dimension"):
+        mg.zeros(3, 2).dsplit(2)
+    grads = mg.ones(4, 6, requires_grad=True)
+    sum(p.sum() * (i + 1) for i, p in enumerate(grads.hsplit(3))).backward()
+    assert grads.grad[0].tolist() == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
+
+
+@pytest.mark.parametrize("k", [-5, -1, 0, 1, 2, 3, 4, 6])
+@pytest.mark.parametrize("dims", [(0, 1), (1, 0), (-1, 0), (0, 2)])
+def test_rot90(k, dims):
+    check(lambda x: mg.rot90(x, k, dims), lambda x: torch.rot90(x, k, dims), [(2, 3, 4)])
+    with pytest.raises(RuntimeError, match="rotation dims"):
+        mg.rot90(mg.ones(2, 2), 1, (1, 1))
+    with pytest.raises(RuntimeError, match="total dims"):
+        mg.ones(2).rot90()
+
+
+def test_moveaxis_and_swapdims_are_movedim_and_transpose():
+    check(lambda x: mg.moveaxis(x, 0, -1), lambda x: torch.moveaxis(x, 0, -1), [(2, 3, 4)])
+    check(lambda x: x.moveaxis((0, 1), (2, 0)), lambda x: x.moveaxis((0, 1), (2, 0)),
+          [(2, 3, 4)])
+    check(lambda x: x.swapdims(0, 2), lambda x: x.swapdims(0, 2), [(2, 3, 4)])
+
+
+@DTYPES
+def test_block_diag_cartesian_prod_diagflat(dtype):
+    check(lambda a, b, c: mg.block_diag(a, b, c), lambda a, b, c: torch.block_diag(a, b, c),
+          [(), (3,), (2, 2)], dtype=dtype)
+    same(mg.block_diag(mg.tensor(1), mg.tensor([2.0, 3.0]), mg.tensor([[4], [5]])),
+         torch.block_diag(torch.tensor(1), torch.tensor([2.0, 3.0]), torch.tensor([[4], [5]])))
+    same(mg.block_diag(), torch.block_diag())
+    same(mg.block_diag(mg.zeros(0, 2), mg.ones(1, 1)), torch.block_diag(torch.zeros(0, 2),
+                                                                        torch.ones(1, 1)))
+    with pytest.raises(RuntimeError, match="2 or fewer"):
+        mg.block_diag(mg.ones(1, 1, 1))
+    check(lambda a, b, c: mg.cartesian_prod(a, b, c), lambda a, b, c: torch.cartesian_prod(
+        a, b, c), [(2,), (3,), (1,)], dtype=dtype)
+    same(mg.cartesian_prod(mg.tensor([1, 2])), torch.cartesian_prod(torch.tensor([1, 2])))
+    with pytest.raises(RuntimeError, match="1D vector"):
+        mg.cartesian_prod(mg.ones(2, 2), mg.ones(2))
+    for offset in (-1, 0, 2):
+        check(lambda x: mg.diagflat(x, offset), lambda x: torch.diagflat(x, offset), [(2, 2)],
+              dtype=dtype)
+        check(lambda x: x.diagflat(offset), lambda x: x.diagflat(offset), [(3,)], dtype=dtype)
+
+
+@pytest.mark.parametrize("row,col,offset", [(3, 3, 0), (3, 4, 1), (4, 3, -1), (3, 3, -5),
+                                            (3, 3, 7), (0, 0, 0), (1, 5, 0), (5, 0, 0)])
+def test_triangle_indices(row, col, offset):
+    for name in ("tril_indices", "triu_indices"):
+        same(getattr(mg, name)(row, col, offset), getattr(torch, name)(row, col, offset), name)
+    assert mg.tril_indices(3, 3, dtype=mg.int32).dtype is mg.int32
+
+
+@pytest.mark.parametrize("r", [0, 1, 2, 3, 5])
+@pytest.mark.parametrize("with_replacement", [False, True])
+def test_combinations(r, with_replacement):
+    check(lambda x: mg.combinations(x, r, with_replacement),
+          lambda x: torch.combinations(x, r, with_replacement), [(4,)], grad=r > 0)
+    same(mg.combinations(mg.tensor([1.0]), 2), torch.combinations(torch.tensor([1.0]), 2))
+
+
+# ------------------------------------------------------------------ predicates and queries
+
+
+def test_isin():
+    cases = [([1, 2, 3, 4], [2, 4, 9]), ([[1.0, math.nan], [3.0, -0.0]], [0.0, math.nan, 3.0]),
+             ([1, 2], []), ([5, 6], [6.0, 5.5])]
+    for elements, tests in cases:
+        for invert in (False, True):
+            same(mg.isin(mg.tensor(elements), mg.tensor(tests), invert=invert),
+                 torch.isin(torch.tensor(elements), torch.tensor(tests), invert=invert))
+    same(mg.isin(mg.tensor([1, 2, 3]), 2), torch.isin(torch.tensor([1, 2, 3]), 2))
+    same(mg.isin(3, mg.tensor([1, 3])), torch.isin(3, torch.tensor([1, 3])))
+
+
+def test_queries():
+    assert mg.equal(mg.tensor([1, 2]), mg.tensor([1, 2])) is True
+    assert mg.equal(mg.tensor([1]), mg.tensor([1.0])) == torch.equal(torch.tensor([1]),
+                                                                      torch.tensor([1.0]))
+    assert mg.tensor([math.nan]).equal(mg.tensor([math.nan])) is False
+    assert mg.equal(mg.ones(2), mg.ones(3)) is False
+    assert mg.is_same_size(mg.ones(2, 3), mg.zeros(2, 3)) and not mg.ones(2).is_same_size(
+        mg.ones(3))
+    assert mg.is_nonzero(mg.tensor([2])) is True and mg.tensor(0.0).is_nonzero() is False
+    for shape, message in (((0,), "no values"), ((2,), "more than one value")):
+        with pytest.raises(RuntimeError, match=message):
+            mg.is_nonzero(mg.zeros(shape))
+        with pytest.raises(RuntimeError, match=message):
+            torch.is_nonzero(torch.zeros(shape))
+    assert mg.is_floating_point(mg.ones(1)) and not mg.is_floating_point(mg.tensor([1]))
+    assert mg.is_complex(mg.ones(1)) is False and mg.ones(1).is_complex() is False
+    assert mg.numel(mg.ones(2, 3)) == 6 == torch.numel(torch.ones(2, 3))
+    same(mg.isreal(mg.tensor([math.nan, 1.0])), torch.isreal(torch.tensor([math.nan, 1.0])))
+    same(mg.tensor([1, -2]).isposinf(), torch.tensor([1, -2]).isposinf())
+
+
+# ------------------------------------------------------------------ index_add and friends
+
+
+@DTYPES
+def test_index_add_copy_fill_values_and_gradients(dtype):
+    index = [2, 0, 2]
+    check(lambda x, s: mg.index_add(x, 0, mg.tensor(index), s, alpha=2),
+          lambda x, s: torch.index_add(x, 0, torch.tensor(index), s, alpha=2), [(4, 3), (3, 3)],
+          dtype=dtype)
+    check(lambda x, s: x.index_add(1, mg.tensor([1, 0]), s),
+          lambda x, s: x.index_add(1, torch.tensor([1, 0]), s), [(2, 3), (2, 2)], dtype=dtype)
+    check(lambda x, s: x.index_copy(0, mg.tensor([3, 1]), s),
+          lambda x, s: x.index_copy(0, torch.tensor([3, 1]), s), [(4, 2), (2, 2)], dtype=dtype)
+    check(lambda x: x.index_fill(1, mg.tensor([-1, 0]), -7.5),
+          lambda x: x.index_fill(1, torch.tensor([-1, 0]), -7.5), [(3, 4)], dtype=dtype)
+    check(lambda x, v: x.index_fill(0, mg.tensor([1]), v),
+          lambda x, v: x.index_fill(0, torch.tensor([1]), v), [(3, 2), ()], dtype=dtype)
+    same(mg.index_add(mg.zeros(()), 0, mg.tensor([0]), mg.tensor(3.0)),
+         torch.index_add(torch.zeros(()), 0, torch.tensor([0]), torch.tensor(3.0)))
+    same(mg.zeros(3).index_fill(0, mg.tensor(1), 2.0),
+         torch.zeros(3).index_fill(0, torch.tensor(1), 2.0))
+
+
+def test_index_ops_in_place_and_with_empty_index():
+    for name, args in (("index_add_", (0, [0, 0], np.ones((2, 2)))),
+                       ("index_copy_", (1, [1], np.full((3, 1), 4.0))),
+                       ("index_fill_", (0, [2, 1], 9.0))):
+        dim, index, extra = args
+        ours, theirs = mg.zeros(3, 2), torch.zeros(3, 2)
+        o_extra = mg.tensor(extra, dtype=mg.float32) if isinstance(extra, np.ndarray) else extra
+        t_extra = (torch.tensor(extra, dtype=torch.float32) if isinstance(extra, np.ndarray)
+                   else extra)
+        assert getattr(ours, name)(dim, mg.tensor(index), o_extra) is ours
+        getattr(theirs, name)(dim, torch.tensor(index), t_extra)
+        same(ours, theirs, name)
+    empty = mg.tensor([], dtype=mg.int64)
+    same(mg.ones(2, 2).index_add(0, empty, mg.ones(0, 2)),
+         torch.ones(2, 2).index_add(0, torch.tensor([], dtype=torch.int64), torch.ones(0, 2)))
+
+
+def test_index_ops_refuse_bad_indices_with_pytorchs_exception_types():
+    x, tx = mg.zeros(3, 2), torch.zeros(3, 2)
+    cases = [
+        (lambda m, t, i: m.index_add(0, i([3]), m.new_ones((1, 2)))),
+        (lambda m, t, i: m.index_copy(0, i([5]), m.new_ones((1, 2)))),
+        (lambda m, t, i: m.index_fill(0, i([-4]), 1.0)),
+        (lambda m, t, i: m.index_add(0, i([[0]]), m.new_ones((1, 2)))),
+        (lambda m, t, i: m.index_add(0, i([0, 1]), m.new_ones((1, 2)))),
+        (lambda m, t, i: m.index_put((i([7]),), m.new_ones(()))),
+    ]
+    for case in cases:
+        with pytest.raises(Exception) as theirs:
+            case(tx, torch, lambda v: torch.tensor(v))
+        with pytest.raises(type(theirs.value)):
+            case(x, mg, lambda v: mg.tensor(v))
+
+
+def test_scatter_in_place_makes_one_hot_like_pytorch():
+    labels = [0, 2, 1, 2]
+    ours = mg.zeros(4, 3).scatter_(1, mg.tensor(labels).unsqueeze(1), 1.0)
+    theirs = torch.zeros(4, 3).scatter_(1, torch.tensor(labels).unsqueeze(1), 1.0)
+    same(ours, theirs)
+    src = np.arange(6.0).reshape(2, 3)
+    ours, theirs = mg.ones(3, 3), torch.ones(3, 3)
+    ours.scatter_add_(0, mg.tensor([[0, 1, 2], [0, 0, 0]]), mg.tensor(src, dtype=mg.float32))
+    theirs.scatter_add_(0, torch.tensor([[0, 1, 2], [0, 0, 0]]), torch.tensor(
+        src, dtype=torch.float32))
+    same(ours, theirs)
+    leaf = mg.ones(2, 3, requires_grad=True)
+    y = leaf * 2
+    y.scatter_(1, mg.tensor([[1], [2]]), 0.0)
+    y.sum().backward()
+    assert leaf.grad.tolist() == [[2.0, 0.0, 2.0], [2.0, 2.0, 0.0]]
+
+
+@DTYPES
+def test_index_put(dtype):
+    rows, cols = [0, 1, 0], [2, 0, 2]
+    check(lambda x, v: x.index_put((mg.tensor(rows), mg.tensor(cols)), v, accumulate=True),
+          lambda x, v: x.index_put((torch.tensor(rows), torch.tensor(cols)), v,
+                                   accumulate=True), [(2, 3), (3,)], dtype=dtype)
+    check(lambda x, v: mg.index_put(x, (mg.tensor([1, 0]),), v),
+          lambda x, v: torch.index_put(x, (torch.tensor([1, 0]),), v), [(2, 3), (3,)],
+          dtype=dtype)
+    mask = [[True, False, True], [False, False, True]]
+    check(lambda x: x.index_put((mg.tensor(mask),), mg.tensor(5.0, dtype=dtype)),
+          lambda x: x.index_put((torch.tensor(mask),), torch.tensor(5.0, dtype=x.dtype)),
+          [(2, 3)], dtype=dtype)
+    ours, theirs = mg.zeros(3), torch.zeros(3)
+    ours.index_put_((mg.tensor([0, 0]),), mg.tensor([1.0, 2.0]), accumulate=True)
+    theirs.index_put_((torch.tensor([0, 0]),), torch.tensor([1.0, 2.0]), accumulate=True)
+    same(ours, theirs)
 
 
 # ------------------------------------------------------------------ micrograd.special
