@@ -34,10 +34,13 @@ from .ops.unary import *  # noqa: F401,F403
 from .ops.binary import *  # noqa: F401,F403
 from .ops.where import *  # noqa: F401,F403
 from .ops.clamp import *  # noqa: F401,F403
+from .ops.elementwise import *  # noqa: F401,F403
+from .ops.special_functions import *  # noqa: F401,F403
 from .ops.activation import *  # noqa: F401,F403
 from .ops.creation import *  # noqa: F401,F403
 from .ops.transfer import *  # noqa: F401,F403
 from .ops.movement import *  # noqa: F401,F403
+from .ops.stacking import *  # noqa: F401,F403
 from .ops.reduction import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
 from .ops.views import *  # noqa: F401,F403
@@ -46,6 +49,7 @@ from .ops.inplace import *  # noqa: F401,F403
 from .ops.matrix import *  # noqa: F401,F403
 from .ops.sorting import *  # noqa: F401,F403
 from .ops.composite import *  # noqa: F401,F403
+from .ops.scans import *  # noqa: F401,F403
 from .random import *  # noqa: F401,F403
 from .random import Generator, default_generator
 from ._format import set_printoptions
@@ -102,7 +106,7 @@ from .legacy import (  # noqa: E402  (torch.FloatTensor(...) and friends)
     BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
     IntTensor, LongTensor, ShortTensor,
 )
-from . import linalg, sparse  # noqa: E402
+from . import linalg, sparse, special  # noqa: E402
 from .sparse import sparse_coo_tensor, spmm  # noqa: E402
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -223,7 +223,8 @@ def mul(a, b) -> Tensor:
     return Mul.apply(a, b)
 
 
-@surface(method=('__truediv__', 'div', 'divide', 'true_divide'), function=('div', 'divide'))
+@surface(method=('__truediv__', 'div', 'divide', 'true_divide'),
+         function=('div', 'divide', 'true_divide'))
 def div(a, b, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode == "floor":
         return floor_divide(a, b)

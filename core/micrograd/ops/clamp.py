@@ -62,6 +62,16 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
 clip = clamp
 
 
+@surface(inplace=True)
+def clamp_min(x: Tensor, min) -> Tensor:
+    return clamp(x, min=min)
+
+
+@surface(inplace=True)
+def clamp_max(x: Tensor, max) -> Tensor:
+    return clamp(x, max=max)
+
+
 def _is_nan(bound) -> bool:
     return isinstance(bound, (float, np.floating)) and bound != bound
 
@@ -113,6 +123,45 @@ def isclose(a: Tensor, b, rtol: float = 1e-05, atol: float = 1e-08,
     if equal_nan:
         close = close | (isnan(a) & isnan(b))
     return close
+
+
+@surface()
+def equal(a: Tensor, b: Tensor) -> bool:
+    """True when ``a`` and ``b`` have the same shape and equal elements (nan is never equal)."""
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    return bool((a == b).all().item())
+
+
+@surface()
+def is_same_size(a: Tensor, b: Tensor) -> bool:
+    return tuple(a.shape) == tuple(b.shape)
+
+
+@surface()
+def is_nonzero(x: Tensor) -> bool:
+    """``bool(x)`` of a one-element tensor; more or fewer elements are ambiguous."""
+    if x.numel() != 1:
+        amount = "no values" if x.numel() == 0 else "more than one value"
+        raise RuntimeError(f"Boolean value of Tensor with {amount} is ambiguous (shape "
+                           f"{tuple(x.shape)})")
+    return bool(x.item())
+
+
+@surface()
+def is_complex(x: Tensor) -> bool:
+    """False: micrograd has no complex dtypes."""
+    return False
+
+
+@surface(method=False)
+def is_floating_point(x: Tensor) -> bool:
+    return x.is_floating_point()
+
+
+@surface(method=False)
+def numel(x: Tensor) -> int:
+    return x.numel()
 
 
 @surface()

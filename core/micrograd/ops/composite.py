@@ -40,20 +40,62 @@ def cosh(x: Tensor) -> Tensor:
     return (exp(x) + exp(-x)) / 2
 
 
-@surface(method=('atan', 'arctan'))
+# Past 2**28, x * x + 1 rounds to x * x in float64, so asinh and acosh are log(2x) exactly;
+# below it the squares stay finite. Each branch gets an input kept in its own range, so the
+# other branch's gradient is never 0 * inf.
+_LARGE = 2.0 ** 28
+
+
+def _log_of_twice(x: Tensor, large: Tensor) -> Tensor:
+    return log(where(large, x, 1.0)) + math.log(2.0)
+
+
+@surface(method=('asinh', 'arcsinh'), function=('asinh', 'arcsinh'), inplace=True)
+def asinh(x: Tensor) -> Tensor:
+    """``log1p(a + a^2 / (1 + sqrt(1 + a^2)))`` of ``a = |x|``, with the sign put back; ``a``
+    is taken as ``where(x < 0, -x, x)`` so that the gradient at 0 is 1, not ``sign(0) = 0``."""
+    x = _float_input(x, "asinh")
+    negative = x < 0
+    a = where(negative, -x, x)
+    large = a > _LARGE
+    small = where(large, 0.0, a)
+    magnitude = where(large, _log_of_twice(a, large),
+                      (small + small * small / (1 + sqrt(1 + small * small))).log1p())
+    return where(negative, -magnitude, magnitude)
+
+
+@surface(method=('acosh', 'arccosh'), function=('acosh', 'arccosh'), inplace=True)
+def acosh(x: Tensor) -> Tensor:
+    """``log1p(t + sqrt(t) * sqrt(t + 2))`` of ``t = x - 1`` (exact near 1; ``sqrt(t)`` makes
+    every value below 1 nan)."""
+    x = _float_input(x, "acosh")
+    large = x > _LARGE
+    t = where(large, 1.0, x) - 1
+    return where(large, _log_of_twice(x, large), (t + sqrt(t) * sqrt(t + 2)).log1p())
+
+
+@surface(method=('atanh', 'arctanh'), function=('atanh', 'arctanh'), inplace=True)
+def atanh(x: Tensor) -> Tensor:
+    """``(log1p(x) - log1p(-x)) / 2``: +-inf at +-1 with an infinite gradient there (a single
+    quotient inside one log1p would give 0 * inf), nan beyond."""
+    x = _float_input(x, "atanh")
+    return (x.log1p() - (-x).log1p()) / 2
+
+
+@surface(method=('atan', 'arctan'), function=('atan', 'arctan'))
 def atan(x: Tensor) -> Tensor:
     x = _float_input(x, "atan")
     return atan2(x, x.new_ones(()))
 
 
-@surface(method=('asin', 'arcsin'))
+@surface(method=('asin', 'arcsin'), function=('asin', 'arcsin'))
 def asin(x: Tensor) -> Tensor:
     """``atan2(x, sqrt(1 - x^2))``: nan outside [-1, 1], as in PyTorch."""
     x = _float_input(x, "asin")
     return atan2(x, sqrt(1 - x * x))
 
 
-@surface(method=('acos', 'arccos'))
+@surface(method=('acos', 'arccos'), function=('acos', 'arccos'))
 def acos(x: Tensor) -> Tensor:
     x = _float_input(x, "acos")
     return atan2(sqrt(1 - x * x), x)

@@ -147,13 +147,13 @@ def _scatter_args(x, dim, index, src, name):
     return axis, index, src
 
 
-@surface()
+@surface(inplace=True)
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     axis, index, src = _scatter_args(x, dim, index, src, "scatter_add")
     return ScatterAdd.apply(x, index, src, axis=axis)
 
 
-@surface()
+@surface(inplace=True)
 def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
     if reduce is not None:
         if reduce != "add":
@@ -174,6 +174,99 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     if x.ndim == 0:
         return reshape(Take.apply(reshape(x, (1,)), index, axis=0), tuple(index.shape[:0]))
     return Take.apply(x, index, axis=axis)
+
+
+# ------------------------------------------------------------------ index_add, _copy, _fill, _put
+# Each is a scatter along ``dim`` of a 1-D ``index`` spread over the other dims, so the scatter
+# ops give the gradients.
+
+
+def _spread_index(x: Tensor, dim: int, index: Tensor, shape, name: str,
+                  out_of_range=IndexError) -> tuple[int, Tensor]:
+    """``(axis, index)`` with the vector ``index`` checked and expanded to ``shape``; an index
+    out of range raises ``out_of_range`` (PyTorch's type differs between these ops)."""
+    _check_index(x, index, name)
+    if index.ndim > 1:
+        raise IndexError(f"{name}(): Index is supposed to be a vector, but got dim: "
+                         f"{index.ndim} with size: {list(index.shape)}")
+    axis = normalize_dim(dim, x.ndim) if x.ndim else 0
+    try:
+        index = _bounds(index.reshape(-1), x.shape[axis] if x.ndim else 1, axis, name)
+    except IndexError as error:
+        raise out_of_range(str(error)) from None
+    view = [1] * builtins.max(len(shape), 1)
+    view[axis] = index.numel()
+    return axis, index.reshape(view).expand(tuple(shape) or (index.numel(),))
+
+
+def _check_source(x: Tensor, axis: int, index: Tensor, source: Tensor, name: str) -> None:
+    count = index.numel()
+    expected = list(x.shape) if x.ndim else [1]
+    expected[axis] = count
+    got = list(source.shape) if source.ndim else [1]
+    if got != expected:
+        raise RuntimeError(f"{name}(): source of shape {list(source.shape)} does not fit: "
+                           f"expected {expected} (the input's shape {list(x.shape)} with "
+                           f"dim {axis} the number of indices, {count})")
+
+
+def _scatter_along(x: Tensor, dim: int, index: Tensor, source: Tensor, name: str,
+                   accumulate: bool, out_of_range=IndexError) -> Tensor:
+    check_same_backend(x, source, name)
+    flat_x = x.reshape(1) if x.ndim == 0 else x
+    source = to_dtype(source, x._dtype)
+    _check_source(x, normalize_dim(dim, x.ndim) if x.ndim else 0, index.reshape(-1),
+                  source, name)
+    source = source.reshape(1) if source.ndim == 0 else source
+    axis, spread = _spread_index(x, dim, index, tuple(source.shape), name, out_of_range)
+    op = ScatterAdd if accumulate else Scatter
+    return op.apply(flat_x, spread, source, axis=axis).reshape(tuple(x.shape))
+
+
+@surface(inplace=True)
+def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
+    """``x`` with ``alpha * source[..., i, ...]`` added at ``x[..., index[i], ...]`` along
+    ``dim`` (repeated indices accumulate). An index out of range is a RuntimeError here, as
+    in PyTorch (index_copy and index_fill raise IndexError)."""
+    return _scatter_along(x, dim, index, source if alpha == 1 else source * alpha,
+                          "index_add", accumulate=True, out_of_range=RuntimeError)
+
+
+@surface(inplace=True)
+def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """``x`` with ``source[..., i, ...]`` written at ``x[..., index[i], ...]`` along ``dim``."""
+    return _scatter_along(x, dim, index, source, "index_copy", accumulate=False)
+
+
+@surface(inplace=True)
+def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
+    """``x`` with ``value`` (a number or a 0-d tensor) in every slot ``index`` picks along
+    ``dim``."""
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError(f"index_fill_ only supports a 0-dimensional value tensor, but got "
+                           f"tensor with {value.ndim} dimension(s)")
+    shape = list(x.shape) if x.ndim else [1]
+    axis = normalize_dim(dim, x.ndim) if x.ndim else 0
+    shape[axis] = index.numel()
+    if not isinstance(value, Tensor):
+        value = scalar_tensor(value, x)
+    return _scatter_along(x, dim, index, to_dtype(value, x._dtype).expand(tuple(shape)),
+                          "index_fill", accumulate=False)
+
+
+@surface(inplace=True)
+def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
+    """``x`` with ``values`` written at ``x[indices]`` (a tuple of index tensors, as in
+    ``x[i, j] = values``), or added there with ``accumulate=True`` (repeats add up)."""
+    if not isinstance(values, Tensor):
+        values = scalar_tensor(values, x)
+    check_same_backend(x, values, "index_put")
+    key = tuple(indices)
+    positions = getitem(arange(x.numel(), device=x._backend).reshape(tuple(x.shape)), key)
+    values = _broadcast_value(to_dtype(values, x._dtype), tuple(positions.shape), [])
+    op = ScatterAdd if accumulate else Scatter
+    flat = op.apply(x.reshape(-1), positions.reshape(-1), values.reshape(-1), axis=0)
+    return flat.reshape(tuple(x.shape))
 
 
 @surface()

@@ -112,16 +112,6 @@ def masked_fill_(x, mask, value):
 
 
 @surface(function=False)
-def addcmul_(x, t1, t2, *, value=1):
-    return assign(x, x + value * t1 * t2 if value != 1 else x + t1 * t2, "addcmul_")
-
-
-@surface(function=False)
-def addcdiv_(x, t1, t2, *, value=1):
-    return assign(x, x + value * (t1 / t2), "addcdiv_")
-
-
-@surface(function=False)
 def lerp_(x, end, weight):
     return assign(x, lerp(_original(x), end, weight), "lerp_")
 

@@ -205,7 +205,7 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
-@surface()
+@surface(method=('outer', 'ger'), function=('outer', 'ger'))
 def outer(a: Tensor, b: Tensor) -> Tensor:
     """The outer product of two vectors: ``out[i, j] = a[i] * b[j]``."""
     for name, v in (("self", a), ("vec2", b)):
@@ -223,6 +223,66 @@ def addmm(bias: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
         raise RuntimeError(f"addmm: mat1 and mat2 must be matrices, got shapes "
                            f"{tuple(a.shape)} and {tuple(b.shape)}")
     return scaled_sum(bias, matmul(a, b), beta, alpha)
+
+
+@surface()
+def mv(input: Tensor, vec: Tensor) -> Tensor:
+    """A matrix times a vector: ``(n, m) @ (m,) -> (n,)``."""
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got a {input.ndim}-D matrix "
+                           f"{tuple(input.shape)} and a {vec.ndim}-D vector {tuple(vec.shape)}")
+    if input.shape[1] != vec.shape[0]:
+        raise RuntimeError(f"size mismatch, got input ({input.shape[0]}), mat "
+                           f"({input.shape[0]}x{input.shape[1]}), vec ({vec.shape[0]})")
+    return matmul(input, vec)
+
+
+@surface(inplace=True)
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * (mat @ vec)``; ``beta=0`` ignores the input's values."""
+    return scaled_sum(input, mv(mat, vec), beta, alpha)
+
+
+@surface(inplace=True)
+def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * outer(vec1, vec2)``; ``beta=0`` ignores the input's values."""
+    return scaled_sum(input, outer(vec1, vec2), beta, alpha)
+
+
+@surface()
+def inner(input: Tensor, other: Tensor) -> Tensor:
+    """The sum of products over the last dim of both (a plain product when either is 0-d):
+    ``(..., k)`` and ``(..., k)`` give ``input.shape[:-1] + other.shape[:-1]``."""
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    if input.shape[-1] != other.shape[-1]:
+        raise RuntimeError(f"inner() the last dimension must match on both input tensors but "
+                           f"got shapes {list(input.shape)} and {list(other.shape)}")
+    left = input.reshape(-1, input.shape[-1])
+    right = other.reshape(-1, other.shape[-1])
+    return matmul(left, right.t()).reshape(tuple(input.shape[:-1]) + tuple(other.shape[:-1]))
+
+
+@surface()
+def vdot(input: Tensor, other: Tensor) -> Tensor:
+    """``dot`` of two vectors (real tensors: nothing to conjugate)."""
+    return dot(input, other)
+
+
+@surface(method=False)
+def chain_matmul(*matrices: Tensor) -> Tensor:
+    """The product of two or more matrices, left to right (PyTorch deprecates it for
+    ``linalg.multi_dot``; programs still call it)."""
+    if not matrices:
+        raise RuntimeError("chain_matmul(): Expected one or more matrices")
+    for i, m in enumerate(matrices):
+        if m.ndim != 2:
+            raise RuntimeError(f"chain_matmul(): Tensor {i} must be 2D, got {m.ndim}D "
+                               f"(shape {tuple(m.shape)})")
+    product = matrices[0] if len(matrices) > 1 else matrices[0].clone()
+    for m in matrices[1:]:
+        product = mm(product, m)
+    return product
 
 
 def _addmm_method(self, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:

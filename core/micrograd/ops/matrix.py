@@ -9,13 +9,19 @@ contractions, so gradients (and gradients of gradients) come from the ops they a
 from __future__ import annotations
 
 import builtins
+import itertools
 import string
 
+import numpy as np
+
+from .. import dtypes
+from ..dtypes import promote_types
 from ..tensor import Tensor, surface
 from .arrays import normalize_dim
-from .creation import arange, eye
+from .base import to_dtype
+from .creation import arange, eye, tensor
 from .linalg import check_batched, matmul, scaled_sum
-from .movement import pad
+from .movement import cat, pad
 from .reduction import _accumulating_dtype, vector_norm
 from .where import where
 
@@ -105,6 +111,75 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
     if x.ndim == 2:
         return _plane_diagonal(x, diagonal)
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D")
+
+
+@surface()
+def diagflat(x: Tensor, offset: int = 0) -> Tensor:
+    """Every element of ``x``, flattened, on the ``offset``-th diagonal of a square matrix."""
+    return diag_embed(x.reshape(-1), offset)
+
+
+@surface(method=False)
+def block_diag(*tensors: Tensor) -> Tensor:
+    """The tensors (scalars and vectors count as one row) as blocks down the diagonal of one
+    matrix, zeros elsewhere, in their promoted dtype."""
+    blocks = []
+    for i, t in enumerate(tensors):
+        if t.ndim > 2:
+            raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer "
+                               f"dimensions. Input {i} has {t.ndim} dimensions")
+        blocks.append(t.reshape(1, -1) if t.ndim < 2 else t)
+    if not blocks:
+        return eye(1, 0)
+    dtype = blocks[0]._dtype
+    for b in blocks[1:]:
+        dtype = promote_types(dtype, b._dtype)
+    width = builtins.sum(b.shape[1] for b in blocks)
+    rows, left = [], 0
+    for b in blocks:
+        right = width - left - b.shape[1]
+        rows.append(pad(to_dtype(b, dtype), (left, right)))
+        left += b.shape[1]
+    return cat(rows, 0)
+
+
+def _triangle_indices(row: int, col: int, offset: int, dtype, device, lower: bool) -> Tensor:
+    # Host work on two small ints: the positions are known before any tensor exists.
+    pick = np.tril_indices if lower else np.triu_indices
+    rows, cols = pick(row, offset, col) if row and col else (np.zeros(0), np.zeros(0))
+    return tensor(np.stack([rows, cols]).astype(np.int64),
+                  dtype=dtypes.int64 if dtype is None else dtype, device=device)
+
+
+@surface(method=False)
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None,
+                 layout=None) -> Tensor:
+    """The ``(2, N)`` row and column indices of a ``row x col`` matrix's lower triangle
+    (through the ``offset``-th diagonal), row by row."""
+    return _triangle_indices(row, col, offset, dtype, device, lower=True)
+
+
+@surface(method=False)
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None,
+                 layout=None) -> Tensor:
+    """The ``(2, N)`` indices of the upper triangle from the ``offset``-th diagonal."""
+    return _triangle_indices(row, col, offset, dtype, device, lower=False)
+
+
+@surface(method=False)
+def combinations(x: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:
+    """The length-``r`` combinations of a vector's elements, as rows (``itertools`` order)."""
+    if x.ndim != 1:
+        raise RuntimeError(f"Expect a 1D vector, but got shape {list(x.shape)}")
+    if r < 0:
+        raise RuntimeError(f"Expect a non-negative number, but got {r}")
+    if r == 0:
+        return x.new_zeros((0,))
+    choose = (itertools.combinations_with_replacement if with_replacement
+              else itertools.combinations)
+    picks = list(choose(range(x.shape[0]), r))
+    index = tensor(np.array(picks, dtype=np.int64).reshape(-1), device=x._backend)
+    return x.index_select(0, index).reshape(len(picks), r)
 
 
 # ------------------------------------------------------------------ products

@@ -279,7 +279,8 @@ def _permuted(x: Tensor, axes: tuple) -> Tensor:
                      lambda: permute(x, axes))
 
 
-@surface(method=('transpose', 'swapaxes', 'swapdims'), function=('swapaxes', 'swapdims', 'transpose'))
+@surface(method=('transpose', 'swapaxes', 'swapdims'),
+         function=('swapaxes', 'swapdims', 'transpose'))
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     ndim = len(x._data.shape)
     if ndim == 0:
@@ -300,7 +301,7 @@ def t(x: Tensor) -> Tensor:
     return transpose(x, 0, 1) if x.ndim == 2 else x
 
 
-@surface()
+@surface(method=('movedim', 'moveaxis'), function=('movedim', 'moveaxis'))
 def movedim(x: Tensor, source, destination) -> Tensor:
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
@@ -661,7 +662,7 @@ def hstack(tensors) -> Tensor:
     return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
 
 
-@surface(method=False)
+@surface(method=False, function=("vstack", "row_stack"))
 def vstack(tensors) -> Tensor:
     return cat([t.reshape(1, -1) if t.ndim == 1 else t for t in tensors], 0)
 

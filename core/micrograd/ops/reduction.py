@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 from .. import dtypes
@@ -15,6 +16,7 @@ from .unary import NormSqrt
 from .where import where
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+MinMax = namedtuple("MinMax", ["min", "max"])
 
 
 def _kept_shape(shape, axes):
@@ -267,6 +269,16 @@ def min(x: Tensor, dim=None, keepdim: bool = False):
     return _max_min(x, dim, keepdim, "min", amin, argmin)
 
 
+@surface()
+def aminmax(x: Tensor, *, dim: int | None = None, keepdim: bool = False) -> MinMax:
+    """``(min, max)`` over ``dim`` (every element when None), as a named tuple."""
+    axes = (normalize_dim(dim, x.ndim),) if dim is not None and x.ndim else tuple(range(x.ndim))
+    if x.numel() == 0 or builtins.any(x.shape[a] == 0 for a in axes):
+        raise RuntimeError(f"aminmax(): cannot compute aminmax over an empty dimension as the "
+                           f"operation has no identity (input shape {tuple(x.shape)}, dim {dim})")
+    return MinMax(amin(x, dim, keepdim), amax(x, dim, keepdim))
+
+
 def _arg(op):
     def fn(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
         if dim is None:
@@ -365,6 +377,26 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
 
 
 @surface()
+def nansum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """``sum`` with nan counted as zero (its gradient there is zero too)."""
+    if x._dtype.kind == "f":
+        x = where(x.isnan(), 0.0, x)
+    return sum(x, dim, keepdim, dtype=dtype)
+
+
+@surface()
+def nanmean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The mean of the non-nan elements (nan where a slice has none)."""
+    if dtype is not None:
+        x = to_dtype(x, dtypes.to_dtype(dtype))
+    if x._dtype.kind != "f":
+        raise RuntimeError(f"nanmean(): expected input to have floating point dtype but got "
+                           f"{x._dtype}; convert it with .float()")
+    present = ~x.isnan()
+    return nansum(x, dim, keepdim) / sum(present, dim, keepdim)
+
+
+@surface()
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return ~any(~to_dtype(x, dtypes.bool), dim, keepdim)
 
@@ -404,6 +436,12 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
         raise NotImplementedError("norm(p='nuc') needs singular values, which micrograd does "
                                   "not compute; use p='fro' or a vector norm")
     return vector_norm(x, 2 if p in ("fro", None) else p, dim, keepdim, dtype=dtype)
+
+
+@surface()
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
+    """The ``p``-norm of ``input - other`` (broadcast), over every element."""
+    return vector_norm(input - other, p)
 
 
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:

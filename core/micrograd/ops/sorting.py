@@ -205,6 +205,29 @@ def bucketize(x, boundaries: Tensor, *, out_int32: bool = False, right: bool = F
     return searchsorted(boundaries, x, out_int32=out_int32, right=right)
 
 
+@surface(method=False)
+def isin(elements, test_elements, *, assume_unique: bool = False,
+         invert: bool = False) -> Tensor:
+    """True where an element of ``elements`` occurs in ``test_elements`` (either may be a
+    number): each element is looked up in the sorted test elements, so memory stays linear."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin(): expected elements or test_elements to be a Tensor")
+    if not isinstance(elements, Tensor):
+        elements = tensor(elements, device=test_elements._backend)
+    if not isinstance(test_elements, Tensor):
+        test_elements = tensor(test_elements, device=elements._backend)
+    check_same_backend(elements, test_elements, "isin")
+    dtype = dtypes.promote_types(elements._dtype, test_elements._dtype)
+    values = to_dtype(elements.detach(), dtype)
+    candidates = sort(to_dtype(test_elements.detach(), dtype).reshape(-1)).values
+    if candidates.numel() == 0:
+        found = values.new_zeros(tuple(values.shape), dtype=dtypes.bool)
+    else:
+        position = searchsorted(candidates, values).clamp(max=candidates.numel() - 1)
+        found = candidates[position] == values
+    return ~found if invert else found
+
+
 @surface()
 def histc(x: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     """Counts of ``x``'s elements in ``bins`` equal-width bins over [min, max] (the data's own

@@ -147,7 +147,7 @@ def neg(x: Tensor) -> Tensor:
     return Neg.apply(x)
 
 
-@surface(method=('__abs__', 'abs', 'absolute'), inplace=True)
+@surface(method=('__abs__', 'abs', 'absolute'), function=('abs', 'absolute'), inplace=True)
 def abs(x: Tensor) -> Tensor:
     return Abs.apply(x)
 
