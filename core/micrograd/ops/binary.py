@@ -328,7 +328,8 @@ def _compare(cls):
 
 eq, ne, lt, le, gt, ge = (_compare(c) for c in (Eq, Ne, Lt, Le, Gt, Ge))
 surface(method=('__eq__', 'eq'), inplace=True)(eq)
-surface(method=('__ge__', 'ge', 'greater_equal'), function=('ge', 'greater_equal'), inplace=True)(ge)
+surface(method=('__ge__', 'ge', 'greater_equal'), function=('ge', 'greater_equal'),
+        inplace=True)(ge)
 surface(method=('__gt__', 'gt', 'greater'), function=('gt', 'greater'), inplace=True)(gt)
 surface(method=('__le__', 'le', 'less_equal'), function=('le', 'less_equal'), inplace=True)(le)
 surface(method=('__lt__', 'lt', 'less'), function=('lt', 'less'), inplace=True)(lt)
