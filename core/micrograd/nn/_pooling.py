@@ -9,7 +9,7 @@ maximum's position as in PyTorch.
 
 from __future__ import annotations
 
-from ..ops.conv import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from ..ops.conv import adaptive_avg_pool2d, adaptive_output_size, avg_pool2d, max_pool2d
 from ..ops.movement import cat
 from ..tensor import Tensor
 
@@ -97,15 +97,10 @@ def adaptive_max_pool2d(x: Tensor, output_size, return_indices: bool = False):
     if unbatched:
         x = x.unsqueeze(0)
     h, w = x.shape[2:]
-    sizes = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
-        else tuple(output_size)
-    if len(sizes) != 2:
-        raise RuntimeError(f"adaptive_max_pool2d(): output_size must be an int or a pair, got "
-                           f"{output_size!r}")
-    oh, ow = (full if s is None else s for s, full in zip(sizes, (h, w)))
-    if oh < 1 or ow < 1 or h < 1 or w < 1:
-        raise RuntimeError(f"adaptive_max_pool2d(): output_size {output_size!r} and the input's "
-                           f"plane {(h, w)} must be positive (None keeps the input's size)")
+    oh, ow = adaptive_output_size((h, w), output_size, "adaptive_max_pool2d()")
+    if h < 1 or w < 1:
+        raise RuntimeError(f"adaptive_max_pool2d(): the input's plane {(h, w)} must not be "
+                           f"empty")
     if h % oh == 0 and w % ow == 0:
         window = (h // oh, w // ow)
         y, indices = max_pool2d(x, window, window, return_indices=True)

@@ -392,6 +392,21 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool =
     return y.squeeze(0) if unbatched else y
 
 
+def adaptive_output_size(plane, output_size, op: str) -> tuple[int, int]:
+    """An adaptive pooling's (OH, OW): ``output_size`` an int or a pair, None keeping the
+    input plane's size there."""
+    sizes = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
+        else tuple(output_size)
+    if len(sizes) != 2:
+        raise RuntimeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+    oh, ow = (full if s is None else as_dims((s,), op, "output_size")[0]
+              for s, full in zip(sizes, plane))
+    if oh < 1 or ow < 1:
+        raise RuntimeError(f"{op}: elements of output_size must be positive (None keeps the "
+                           f"input's size), got {output_size!r}")
+    return oh, ow
+
+
 def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
     """Average into an ``output_size`` grid. Sizes that divide the input are one avg_pool2d;
     others average PyTorch's overlapping bins (start floor(i*H/OH), end ceil((i+1)*H/OH))."""
@@ -400,16 +415,7 @@ def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
         x = x.unsqueeze(0)
     _check_float_4d(x, "input", "adaptive_avg_pool2d")
     h, w = x.shape[2:]
-    sizes = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
-        else tuple(output_size)
-    if len(sizes) != 2:
-        raise RuntimeError(f"adaptive_avg_pool2d: output_size must be 2 (an int or a pair), "
-                           f"got {output_size!r}")
-    oh, ow = (h if s is None else as_dims((s,), "adaptive_avg_pool2d", "output_size")[0]
-              for s, h in zip(sizes, (h, w)))
-    if oh < 1 or ow < 1:
-        raise RuntimeError(f"adaptive_avg_pool2d: elements of output_size must be positive "
-                           f"(None keeps the input's size), got {output_size!r}")
+    oh, ow = adaptive_output_size((h, w), output_size, "adaptive_avg_pool2d")
     if oh == 1 and ow == 1:
         # global average pooling (a ResNet's head): a mean over the plane, one reduction, where
         # a window as large as the plane costs the pooling kernel 10x as much
