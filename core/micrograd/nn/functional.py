@@ -19,7 +19,6 @@ from ..ops.conv import (
     adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, conv_transpose1d, conv_transpose2d, max_pool2d,
 )
 from ..ops.creation import arange
-from ..ops.indexing import Take, _bounds
 from ..ops.fused import fused
 from ..ops.linalg import linear
 from ..ops.movement import pad
@@ -32,6 +31,7 @@ from ..tensor import Tensor
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention
 from ._distance import cosine_similarity, normalize, pairwise_distance
 from ._dropout import alpha_dropout, dropout, dropout1d, dropout2d
+from ._embedding import embedding, embedding_bag
 from ._losses import (
     cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, margin_ranking_loss,
     poisson_nll_loss, reduce_loss, soft_margin_loss, triplet_margin_loss,
@@ -64,7 +64,8 @@ __all__ = [
     "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss",
 ]
 __all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
-__all__ += ["affine_grid", "conv_transpose1d", "fold", "grid_sample", "gumbel_softmax", "unfold"]
+__all__ += ["affine_grid", "conv_transpose1d", "embedding_bag", "fold", "grid_sample",
+            "gumbel_softmax", "unfold"]
 
 
 
@@ -87,25 +88,6 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     index = soft.detach().argmax(dim, keepdim=True)
     one_hot_sample = soft.detach().new_zeros(tuple(soft.shape)).scatter(dim, index, 1.0)
     return one_hot_sample - soft.detach() + soft
-
-
-def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
-    """Rows of ``weight`` picked by the integer tensor ``x``; no gradient reaches
-    ``padding_idx``'s row."""
-    if x._dtype.kind not in "iu":
-        raise RuntimeError(f"embedding: expected an integer index tensor, got {x._dtype}")
-    if weight.ndim != 2:
-        raise RuntimeError(f"embedding: 'weight' must be 2-D (rows, features), got shape "
-                           f"{tuple(weight.shape)}")
-    check_same_backend(weight, x, "embedding")
-    flat = x.reshape(-1)
-    # one bounds check (no negative rows, as PyTorch), then the rows taken
-    out = Take.apply(weight, _bounds(flat, weight._data.shape[0], 0, "embedding", wrap=False),
-                     axis=0)
-    if padding_idx is not None:
-        keep = (flat != padding_idx).unsqueeze(1)
-        out = where(keep, out, out.detach())
-    return out.reshape(tuple(x.shape) + (weight.shape[1],))
 
 
 def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 
+import numpy as np
+
 from ..autograd import grad_mode
 from ..autograd.graph import DeferredGrad, sum_to
 from ..decompositions import call_optional
@@ -14,6 +16,7 @@ from ..tensor import Size, Tensor, declare_method, surface
 from .arrays import binary_data, broadcast_shapes, expand_data, normalize_dim, normalize_dims, numel
 from .base import Op, check_same_backend, to_dtype
 from .creation import arange
+from .creation import tensor as make_tensor
 from .layout import reshaped_strides
 from .resample import pad_by_index
 from .views import (
@@ -773,14 +776,26 @@ def tile(x: Tensor, dims) -> Tensor:
 
 
 @surface()
-def repeat_interleave(x: Tensor, repeats: int, dim: int | None = None) -> Tensor:
+def repeat_interleave(x: Tensor, repeats=None, dim: int | None = None, *,
+                      output_size: int | None = None) -> Tensor:
+    """Each element (or slice along ``dim``) repeated ``repeats`` times: one count, or one per
+    element; ``repeat_interleave(counts)`` alone repeats each index i counts[i] times."""
+    if repeats is None:
+        return repeat_interleave(arange(x.numel(), device=x._backend), x, 0)
     if dim is None:
         x, dim = x.reshape(-1), 0
     d = normalize_dim(dim, x.ndim)
     shape = tuple(x._data.shape)
     if isinstance(repeats, Tensor) and repeats.numel() != 1:
-        raise NotImplementedError("repeat_interleave with a tensor of per-element repeats is not "
-                                  "supported; pass one int (or a one-element tensor)")
+        if repeats._dtype.kind not in "iu" or repeats.ndim != 1 or repeats.numel() != shape[d]:
+            raise RuntimeError(f"repeat_interleave(): repeats must be a 1-D integer tensor with "
+                               f"one count per element of dim {d} (size {shape[d]}), got "
+                               f"{repeats.dtype} of shape {tuple(repeats.shape)}")
+        counts = repeats._host().astype(np.int64)
+        if counts.size and counts.min() < 0:
+            raise RuntimeError("repeat_interleave(): repeats can not be negative")
+        index = np.repeat(np.arange(shape[d]), counts)
+        return x.index_select(d, make_tensor(index, device=x._backend))
     (repeats,) = as_dims((repeats,), "repeat_interleave", "repeats")
     if repeats < 0:
         raise RuntimeError(f"repeat_interleave(): repeats must be non-negative, got {repeats}")

@@ -1,6 +1,6 @@
-"""PyTorch's module path ``torch.nn.modules.sparse``; the class lives in
+"""PyTorch's module path ``torch.nn.modules.sparse``; the classes live in
 :mod:`micrograd.nn.modules.linear`."""
 
-from .linear import Embedding
+from .linear import Embedding, EmbeddingBag
 
-__all__ = ["Embedding"]
+__all__ = ["Embedding", "EmbeddingBag"]
