@@ -6,9 +6,9 @@ tensor(5.)
 
 from __future__ import annotations
 
-from .ops.arrays import normalize_dim
-from .ops.reduction import amax, amin, vector_norm
-from .tensor import Tensor
+from ..ops.arrays import normalize_dim
+from ..ops.reduction import amax, amin, vector_norm
+from ..tensor import Tensor
 
 __all__ = ["matrix_norm", "norm", "vector_norm"]
 
