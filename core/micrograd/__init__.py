@@ -107,6 +107,7 @@ from .legacy import (  # noqa: E402  (torch.FloatTensor(...) and friends)
     IntTensor, LongTensor, ShortTensor,
 )
 from . import linalg, sparse, special  # noqa: E402
+from .linalg.toplevel import *  # noqa: E402,F401,F403  (micrograd.det, x.inverse()...)
 from .sparse import sparse_coo_tensor, spmm  # noqa: E402
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -433,8 +433,8 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
     tensor(5.)
     """
     if p == "nuc":
-        raise NotImplementedError("norm(p='nuc') needs singular values, which micrograd does "
-                                  "not compute; use p='fro' or a vector norm")
+        raise NotImplementedError("norm(p='nuc') needs the singular values, which norm does not "
+                                  "compute; use micrograd.linalg.matrix_norm(x, 'nuc')")
     return vector_norm(x, 2 if p in ("fro", None) else p, dim, keepdim, dtype=dtype)
 
 
