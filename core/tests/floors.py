@@ -114,6 +114,8 @@ FLOORS: dict[str, int] = {
     "micrograd.cpu": 8,
     "micrograd.cuda": 8,
     "micrograd.onnx": 8,
+    "micrograd.jit": 8,
+    "micrograd.testing": 8,
     # 9. the package entry, then the tools
     "micrograd": 9,
     "micrograd.__main__": 9,
