@@ -45,7 +45,7 @@ class PackedSequence(_PackedFields):
         data = self.data.to(*args, **kwargs)
         if data is self.data:
             return self
-        indices = [None if i is None else i.to(data.device)
+        indices = [None if i is None else i.to(data._backend)
                    for i in (self.sorted_indices, self.unsorted_indices)]
         return type(self)(data, self.batch_sizes, *indices)
 
@@ -74,7 +74,7 @@ def _inverse(permutation: Tensor) -> Tensor:
     inverse = [0] * len(order)
     for position, index in enumerate(order):
         inverse[index] = position
-    return tensor(inverse, dtype=dtypes.int64, device=permutation.device)
+    return tensor(inverse, dtype=dtypes.int64, device=permutation._backend)
 
 
 def _as_lengths(lengths) -> list[int]:
@@ -110,7 +110,7 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
     else:
         # a stable sort: tied lengths keep their order, as torch.sort leaves them
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        sorted_indices = tensor(order, dtype=dtypes.int64, device=input.device)
+        sorted_indices = tensor(order, dtype=dtypes.int64, device=input._backend)
         input = input.index_select(batch_dim, sorted_indices)
         lengths = [lengths[i] for i in order]
     if lengths and lengths[-1] <= 0:
@@ -149,11 +149,11 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
         missing = batch - step.shape[0]
         rows.append(step if not missing else
                     cat([step, full((missing,) + features, padding_value, dtype=data.dtype,
-                                    device=data.device)], 0))
+                                    device=data._backend)], 0))
     padded = stack(rows, 0)
     if total_length is not None and total_length > steps:
         padded = cat([padded, full((total_length - steps, batch) + features, padding_value,
-                                   dtype=data.dtype, device=data.device)], 0)
+                                   dtype=data.dtype, device=data._backend)], 0)
     lengths = [sum(1 for size in sizes if size > b) for b in range(batch)]
     if unsorted_indices is not None:
         padded = padded.index_select(1, unsorted_indices)
@@ -191,7 +191,7 @@ def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.
             padded.append(s)
             continue
         pad = full((longest - s.shape[0],) + trailing, padding_value, dtype=s.dtype,
-                   device=s.device)
+                   device=s._backend)
         padded.append(cat([s, pad] if padding_side == "right" else [pad, s], 0))
     return stack(padded, 0 if batch_first else 1)
 

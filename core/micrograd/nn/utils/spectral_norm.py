@@ -74,9 +74,9 @@ class SpectralNorm:
         weight = module._parameters[name]
         with grad_mode.no_grad():
             rows, cols = fn.reshape_weight_to_matrix(weight).shape
-            u = F.normalize(randn(rows, dtype=weight.dtype, device=weight.device), dim=0,
+            u = F.normalize(randn(rows, dtype=weight.dtype, device=weight._backend), dim=0,
                             eps=eps)
-            v = F.normalize(randn(cols, dtype=weight.dtype, device=weight.device), dim=0,
+            v = F.normalize(randn(cols, dtype=weight.dtype, device=weight._backend), dim=0,
                             eps=eps)
         delattr(module, name)
         module.register_parameter(name + "_orig", weight)
