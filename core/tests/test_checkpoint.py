@@ -171,6 +171,8 @@ def test_argument_rules_as_torch():
         checkpoint(lin, x)
     with pytest.raises(ValueError, match="Unexpected keyword arguments: extra"):
         checkpoint_sequential(mg.nn.Sequential(lin), 1, x, use_reentrant=False, extra=1)
+    with pytest.raises(TypeError, match="returned dict; return a tensor"):
+        checkpoint(lambda x: {"out": lin(x)}, x, use_reentrant=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with mg.no_grad():

@@ -132,6 +132,10 @@ def checkpoint(function, *args, use_reentrant: bool | None = None,
         warnings.warn("None of the inputs have requires_grad=True. Gradients will be None",
                       stacklevel=2)
         return outputs
+    if not isinstance(outputs, (Tensor, tuple, list)):
+        # tensors inside anything else would come back without a graph: no gradients, silently
+        raise TypeError(f"checkpoint: {getattr(function, '__name__', function)!r} returned "
+                        f"{type(outputs).__name__}; return a tensor, or a tuple or list of them")
     differentiable = _tensors_of(outputs)
     segment = _Segment(function, args, kwargs, rng_state, len(differentiable))
     recorded = {}
