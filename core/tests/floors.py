@@ -114,6 +114,8 @@ FLOORS: dict[str, int] = {
     "micrograd.cpu": 8,
     "micrograd.cuda": 8,
     "micrograd.onnx": 8,
+    "micrograd.jit": 8,
+    "micrograd.testing": 8,
     # 9. the package entry, then the tools
     "micrograd": 9,
     "micrograd.__main__": 9,
@@ -139,7 +141,7 @@ LINE_BUDGETS: dict[int, int] = {
     5: 500,
     6: 4200,     # + strides, memory formats, fills, elementwise surface (3,760 then)
     7: 3200,     # + scans, index_add/_copy/_fill/_put, isin, block_diag, cov, histc... (2,810 then)
-    8: 14500,    # grew with the nn surface PyTorch programs call (12,523 when set)
+    8: 17500,    # + the nn, linalg, utils and distributions surface (14,823 before distributions)
     9: 1000,
 }
 

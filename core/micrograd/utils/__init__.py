@@ -1,5 +1,5 @@
-"""Utilities with PyTorch's layout: ``micrograd.utils.data``."""
+"""Utilities with PyTorch's layout: ``micrograd.utils.data``, ``micrograd.utils.checkpoint``."""
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]

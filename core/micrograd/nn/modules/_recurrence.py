@@ -388,5 +388,34 @@ def _composed_direction(step, xw, state, w_hh, b_hh, w_hr, reverse: bool):
     return stack(hs, 0), state
 
 
+def _packed_direction(step, xw, batch_sizes: list[int], state, w_hh, b_hh, w_hr, reverse: bool):
+    """One layer-direction over a packed sequence, recorded step by step: at step t only the
+    first ``batch_sizes[t]`` sequences (sorted longest first) advance. Returns the hidden
+    states as packed rows and every sequence's final state, taken at its own last step (the
+    reverse direction starts each sequence from the initial state at that step)."""
+    rows, hs = xw.split(batch_sizes, 0), []
+    if not reverse:
+        ended = []           # the final states of sequences that stopped, shortest last
+        for t, size in enumerate(batch_sizes):
+            if size < state[0].shape[0]:
+                ended.append(tuple(s[size:] for s in state))
+                state = tuple(s[:size] for s in state)
+            state = step(rows[t], state, w_hh, b_hh, w_hr)
+            hs.append(state[0])
+        ended.append(state)
+        return cat(hs, 0), tuple(cat([e[k] for e in reversed(ended)], 0)
+                                 for k in range(len(state)))
+    initial, state = state, None
+    for t in range(len(batch_sizes) - 1, -1, -1):
+        size, running = batch_sizes[t], 0 if state is None else state[0].shape[0]
+        if size > running:   # sequences whose last step is t join from the initial state
+            joining = tuple(s[running:size] for s in initial)
+            state = joining if state is None else \
+                tuple(cat([a, b], 0) for a, b in zip(state, joining))
+        state = step(rows[t], state, w_hh, b_hh, w_hr)
+        hs.append(state[0])
+    return cat(hs[::-1], 0), state
+
+
 _STEPS = {"RNN_TANH": _rnn_step(tanh), "RNN_RELU": _rnn_step(relu), "LSTM": _lstm_step,
           "GRU": _gru_step}

@@ -6,7 +6,8 @@ Parameter names, shapes, gate order and initialisation are PyTorch's (``weight_i
 LSTM and ``r, z, n`` for the GRU; every parameter from U(-1/sqrt(hidden), 1/sqrt(hidden))), so a
 PyTorch state dict loads as is. The input projection of a whole sequence is one matrix product
 per layer and direction; the time steps are ``_recurrence``'s (one fused node per layer and
-direction, or composed op by op where that cannot run).
+direction, or composed op by op where that cannot run). A ``PackedSequence`` input runs op by
+op with each step's own batch size and comes back packed.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from .. import functional as F
 from .. import init
 from ..module import Module
 from ._factory import new_parameter
+from ..utils.rnn import PackedSequence
 from ._recurrence import (_STEPS, _composed_direction, _GRUSequence, _LSTMSequence,
-                          _RNNSequence)
+                          _packed_direction, _RNNSequence)
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
 
@@ -141,8 +143,8 @@ class RNNBase(Module):
     def _check_input(self, x: Tensor) -> None:
         name = type(self).__name__
         if not isinstance(x, Tensor):
-            raise TypeError(f"{name}: expected a Tensor input, got {type(x).__name__} (packed "
-                            f"sequences are not supported; pad the batch instead)")
+            raise TypeError(f"{name}: expected a Tensor or a PackedSequence input, got "
+                            f"{type(x).__name__}")
         if x.ndim not in (2, 3):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {x.ndim}D tensor "
                              f"of shape {tuple(x.shape)} instead")
@@ -185,7 +187,9 @@ class RNNBase(Module):
         return out
 
     # -- the computation -----------------------------------------------------------
-    def forward(self, input: Tensor, hx=None):
+    def forward(self, input: Tensor | PackedSequence, hx=None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         self._check_input(input)
         batched = input.ndim == 3
         x = input if batched else input.unsqueeze(1)
@@ -213,6 +217,35 @@ class RNNBase(Module):
         if not batched:
             out = out.squeeze(1)
             hidden = [h.squeeze(1) for h in hidden]
+        return out, (tuple(hidden) if self.mode == "LSTM" else hidden[0])
+
+    def _forward_packed(self, input: PackedSequence, hx):
+        """The layers over a packed batch: the output packed as the input, the final states
+        (each sequence's at its own length) in the caller's batch order."""
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        self._check_input(data)
+        sizes = [int(s) for s in batch_sizes.tolist()]
+        state0 = self._initial_state(data, hx, sizes[0])
+        if hx is not None and sorted_indices is not None:      # hx is in the caller's order
+            state0 = [s.index_select(1, sorted_indices) for s in state0]
+        directions = 2 if self.bidirectional else 1
+        x, finals = data, []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
+                state = tuple(s[layer * directions + direction] for s in state0)
+                out, state = _packed_direction(_STEPS[self.mode], F.linear(x, w_ih, b_ih),
+                                               sizes, state, w_hh, b_hh, w_hr, bool(direction))
+                outputs.append(out)
+                finals.append(state)
+            x = outputs[0] if directions == 1 else cat(outputs, -1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        hidden = [stack([s[k] for s in finals], 0) for k in range(len(state0))]
+        if unsorted_indices is not None:
+            hidden = [h.index_select(1, unsorted_indices) for h in hidden]
+        out = PackedSequence(x, batch_sizes, sorted_indices, unsorted_indices)
         return out, (tuple(hidden) if self.mode == "LSTM" else hidden[0])
 
     def _run_direction(self, x: Tensor, w_ih, b_ih, state: tuple, w_hh, b_hh, w_hr,
