@@ -106,7 +106,7 @@ from .legacy import (  # noqa: E402  (torch.FloatTensor(...) and friends)
     BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
     IntTensor, LongTensor, ShortTensor,
 )
-from . import linalg, sparse, special  # noqa: E402
+from . import distributions, linalg, sparse, special  # noqa: E402
 from .sparse import sparse_coo_tensor, spmm  # noqa: E402
 
 __all__ = [name for name in dir() if not name.startswith("_")]
