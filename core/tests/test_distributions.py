@@ -81,7 +81,7 @@ CASES = {
     "Dirichlet": (lambda D, c: D.Dirichlet(c), [positive(3, 4)], simplex(2, 3, 4),
                   MOMENTS + ("mode", "entropy")),
     "LogNormal": (lambda D, a, b: D.LogNormal(a, b), [real(3, 2), positive(3, 2)],
-                  positive(3, 2), MOMENTS + ("mode", "entropy")),
+                  positive(3, 2), MOMENTS + ("mode", "entropy", "cdf", "icdf")),
     "Categorical/probs": (lambda D, p: D.Categorical(probs=p), [simplex(3, 4) * 2],
                           np.array([[0.0], [3.0], [1.0]]), ("entropy",)),
     "Categorical/logits": (lambda D, l: D.Categorical(logits=l), [real(3, 4)],
@@ -112,11 +112,14 @@ CASES = {
                     real(3, 2), MOMENTS + ("mode", "entropy")),
     "Tanh(Normal)": (lambda D, a, b: D.TransformedDistribution(
         D.Normal(a, b), [D.transforms.TanhTransform()]), [real(3, 2), positive(3, 2)],
-        RNG.uniform(-0.9, 0.9, (3, 2)), ()),
+        RNG.uniform(-0.9, 0.9, (3, 2)), ("cdf", "icdf")),
     "Affine(Sigmoid(Normal))": (lambda D, a, b: D.TransformedDistribution(
         D.Normal(a, b), [D.transforms.SigmoidTransform(),
                          D.transforms.AffineTransform(1.0, a.detach() * 0 + 3.0)]),
-        [real(3, 2), positive(3, 2)], RNG.uniform(1.1, 3.9, (3, 2)), ()),
+        [real(3, 2), positive(3, 2)], RNG.uniform(1.1, 3.9, (3, 2)), ("cdf", "icdf")),
+    "Affine(-2)(Exp(Laplace))": (lambda D, a, b: D.TransformedDistribution(
+        D.Laplace(a, b), [D.transforms.ExpTransform(), D.transforms.AffineTransform(0.5, -2.0)]),
+        [real(3, 2), positive(3, 2)], RNG.uniform(-9.0, 0.4, (3, 2)), ("cdf", "icdf")),
 }
 
 
@@ -217,6 +220,27 @@ def test_sample_statistics(name):
         centred = draws - draws.mean(0)
         covariance = np.einsum("sbi,sbj->bij", centred, centred) / len(draws)
         assert_close(covariance, host(theirs.covariance_matrix), name, rtol=0.05, atol=0.08)
+
+
+def test_torch_module_paths():
+    from micrograd.distributions.categorical import Categorical
+    from micrograd.distributions.normal import Normal
+    from micrograd.distributions.transformed_distribution import TransformedDistribution
+    assert (Categorical, Normal, TransformedDistribution) == (
+        md.Categorical, md.Normal, md.TransformedDistribution)
+    assert mg.distributions.kl.kl_divergence is md.kl_divergence
+    assert md.independent.Independent is md.Independent
+
+
+def test_default_float32_policy():
+    """A float32 policy, as programs build them: draws are int64, log-probabilities float32."""
+    logits = mg.randn(2, 3, requires_grad=True)
+    m = md.Categorical(logits=logits)
+    action = m.sample()
+    assert action.dtype == mg.int64 and tuple(action.shape) == (2,)
+    assert m.log_prob(action).dtype == mg.float32
+    gauss = md.Normal(mg.zeros(2), 1.0)
+    assert gauss.sample().dtype == mg.float32 and gauss.entropy().dtype == mg.float32
 
 
 def test_seeded_draws_repeat():

@@ -8,6 +8,11 @@ composed of differentiable micrograd ops, so the same code runs on every backend
 """
 
 from . import constraints, transforms
+# torch's per-class module paths (torch.distributions.normal.Normal ...), importable and as
+# attributes
+from . import (bernoulli, beta, binomial, categorical, dirichlet, exponential, gamma,  # noqa: F401
+               independent, laplace, log_normal, normal, one_hot_categorical, poisson,
+               transformed_distribution, uniform)
 from .continuous import Beta, Dirichlet, Exponential, Gamma, Laplace, Normal, Uniform
 from .discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
 from .distribution import Distribution

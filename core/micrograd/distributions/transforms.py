@@ -241,6 +241,29 @@ class TransformedDistribution(Distribution):
             x = transform(x)
         return x
 
+    def _monotonise(self, probability):
+        """A probability of the base turned into one of the pushed-forward distribution: kept
+        where the transforms increase, mirrored (1 - p) where together they decrease."""
+        sign = 1
+        for transform in self.transforms:
+            sign = sign * transform.sign
+        if isinstance(sign, int) and sign == 1:
+            return probability
+        return sign * (probability - 0.5) + 0.5
+
+    def cdf(self, value):
+        for transform in reversed(self.transforms):
+            value = transform.inv(value)
+        if self._validate_args:
+            self.base_dist._validate_sample(value)
+        return self._monotonise(self.base_dist.cdf(value))
+
+    def icdf(self, value):
+        value = self.base_dist.icdf(self._monotonise(value))
+        for transform in self.transforms:
+            value = transform(value)
+        return value
+
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)

@@ -1,0 +1,5 @@
+"""``torch.distributions.uniform``'s import path for ``Uniform`` (programs import it from here)."""
+
+from .continuous import Uniform
+
+__all__ = ["Uniform"]
