@@ -1,4 +1,4 @@
-"""``torch.distributions.bernoulli``'s import path for ``Bernoulli`` (programs import it from here)."""
+"""The import path ``torch.distributions.bernoulli``."""
 
 from .discrete import Bernoulli
 

@@ -1,4 +1,4 @@
-"""``torch.distributions.beta``'s import path for ``Beta`` (programs import it from here)."""
+"""The import path ``torch.distributions.beta``."""
 
 from .continuous import Beta
 

@@ -1,4 +1,4 @@
-"""``torch.distributions.binomial``'s import path for ``Binomial`` (programs import it from here)."""
+"""The import path ``torch.distributions.binomial``."""
 
 from .discrete import Binomial
 

@@ -1,4 +1,4 @@
-"""``torch.distributions.categorical``'s import path for ``Categorical`` (programs import it from here)."""
+"""The import path ``torch.distributions.categorical``."""
 
 from .discrete import Categorical
 

@@ -1,11 +1,12 @@
 """The continuous distributions of one parameterised family each: ``Normal``, ``Uniform``,
 ``Laplace``, ``Exponential``, ``Gamma``, ``Beta`` and ``Dirichlet``.
 
-Normal, Uniform, Laplace and Exponential sample by reparameterisation (a standard draw moved
-and scaled by the parameters), so ``rsample`` carries gradients. Gamma, Beta and Dirichlet draw
-their standard gammas on the host from micrograd's generator (numpy's PCG64, the stream
-``micrograd.manual_seed`` seeds); their ``rsample`` would need the implicit-reparameterisation
-gradient of the gamma draw, which micrograd does not have, so it raises.
+All of them have ``rsample``. Normal, Uniform, Laplace and Exponential move and scale a
+standard draw by the parameters. Gamma, Beta and Dirichlet draw standard gammas on the host from
+micrograd's generator (numpy's PCG64, the stream ``micrograd.manual_seed`` seeds) and carry the
+implicit-reparameterisation gradient to the concentrations (``implicit_gamma``); Beta and
+Dirichlet normalise independent gammas, so their per-draw gradients are those of the gammas
+(unbiased, like torch's, but not its numbers: torch differentiates the Dirichlet directly).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from ..ops.stacking import stack
 from ..ops.where import where
 from ..random import _rng, rand, randn
 from ..tensor import Tensor
-from . import constraints
+from ..autograd.grad_mode import is_grad_enabled
+from . import constraints, implicit_gamma
 from .distribution import Distribution, broadcast_all, finfo
 
 __all__ = ["Beta", "Dirichlet", "Exponential", "Gamma", "Laplace", "Normal", "Uniform"]
@@ -37,23 +39,12 @@ def _nan_like(reference: Tensor) -> Tensor:
 
 def _standard_gamma(concentration: Tensor, shape) -> Tensor:
     """Gamma(concentration, 1) draws of ``shape`` (the concentration broadcast to it), made on
-    the host and kept at least the dtype's smallest normal number, so their logarithms stay
-    finite."""
+    the host, kept at least the dtype's smallest normal number (so their logarithms stay
+    finite), and differentiable in the concentration."""
     alpha = np.broadcast_to(concentration.detach().numpy().astype(np.float64), tuple(shape))
-    draws = _rng(None).standard_gamma(alpha)
-    return _like(concentration, np.maximum(draws, finfo(concentration.dtype).tiny))
-
-
-class _NoImplicitRsample:
-    """Gamma-based families: torch reparameterises them implicitly; micrograd cannot yet."""
-
-    has_rsample = True
-
-    def rsample(self, sample_shape=()):
-        raise NotImplementedError(
-            f"{type(self).__name__}.rsample needs the implicit-reparameterisation gradient of "
-            f"a gamma draw, which micrograd does not implement; use sample() (no gradient), or "
-            f"a score-function estimator with log_prob")
+    draws = _like(concentration, np.maximum(_rng(None).standard_gamma(alpha),
+                                            finfo(concentration.dtype).tiny))
+    return implicit_gamma.reparameterised(concentration, draws) if is_grad_enabled() else draws
 
 
 class Normal(Distribution):
@@ -225,11 +216,12 @@ class Exponential(Distribution):
         return 1.0 - self.rate.log()
 
 
-class Gamma(_NoImplicitRsample, Distribution):
+class Gamma(Distribution):
     """The gamma distribution with shape ``concentration`` and rate ``rate``."""
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
+    has_rsample = True
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -239,10 +231,9 @@ class Gamma(_NoImplicitRsample, Distribution):
     mode = property(lambda self: ((self.concentration - 1) / self.rate).clamp(min=0))
     variance = property(lambda self: self.concentration / self.rate.square())
 
-    def sample(self, sample_shape=()):
-        shape = self._extended_shape(sample_shape)
-        draws = _standard_gamma(self.concentration, shape) / self.rate.detach()
-        return draws.clamp(min=float(finfo(draws.dtype).tiny))
+    def rsample(self, sample_shape=()):
+        draws = _standard_gamma(self.concentration, self._extended_shape(sample_shape))
+        return (draws / self.rate).clamp(min=float(finfo(draws.dtype).tiny))
 
     def log_prob(self, value):
         if self._validate_args:
@@ -255,11 +246,12 @@ class Gamma(_NoImplicitRsample, Distribution):
         return c - self.rate.log() + c.lgamma() + (1 - c) * c.digamma()
 
 
-class Dirichlet(_NoImplicitRsample, Distribution):
+class Dirichlet(Distribution):
     """The Dirichlet distribution on the simplex, with concentrations on the last dim."""
 
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
     support = constraints.simplex
+    has_rsample = True
 
     def __init__(self, concentration, validate_args=None):
         if concentration.ndim < 1:
@@ -286,7 +278,7 @@ class Dirichlet(_NoImplicitRsample, Distribution):
         total = self.concentration.sum(-1, keepdim=True)
         return self.concentration * (total - self.concentration) / (total.square() * (total + 1))
 
-    def sample(self, sample_shape=()):
+    def rsample(self, sample_shape=()):
         gammas = _standard_gamma(self.concentration, self._extended_shape(sample_shape))
         draws = gammas / gammas.sum(-1, keepdim=True)
         info = finfo(draws.dtype)
@@ -306,13 +298,14 @@ class Dirichlet(_NoImplicitRsample, Distribution):
             - ((c - 1) * c.digamma()).sum(-1)
 
 
-class Beta(_NoImplicitRsample, Distribution):
+class Beta(Distribution):
     """The beta distribution on [0, 1] with ``concentration1`` (alpha) and
     ``concentration0`` (beta)."""
 
     arg_constraints = {"concentration1": constraints.positive,
                        "concentration0": constraints.positive}
     support = constraints.unit_interval
+    has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         # A two-category Dirichlet underneath, as in torch (so the repr shows no parameters).
@@ -336,8 +329,8 @@ class Beta(_NoImplicitRsample, Distribution):
         total = self.concentration1 + self.concentration0
         return self.concentration1 * self.concentration0 / (total.square() * (total + 1))
 
-    def sample(self, sample_shape=()):
-        return self._dirichlet.sample(sample_shape)[..., 0]
+    def rsample(self, sample_shape=()):
+        return self._dirichlet.rsample(sample_shape)[..., 0]
 
     def log_prob(self, value):
         if self._validate_args:

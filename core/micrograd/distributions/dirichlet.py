@@ -1,4 +1,4 @@
-"""``torch.distributions.dirichlet``'s import path for ``Dirichlet`` (programs import it from here)."""
+"""The import path ``torch.distributions.dirichlet``."""
 
 from .continuous import Dirichlet
 

@@ -1,4 +1,4 @@
-"""``torch.distributions.exponential``'s import path for ``Exponential`` (programs import it from here)."""
+"""The import path ``torch.distributions.exponential``."""
 
 from .continuous import Exponential
 

@@ -1,4 +1,4 @@
-"""``torch.distributions.gamma``'s import path for ``Gamma`` (programs import it from here)."""
+"""The import path ``torch.distributions.gamma``."""
 
 from .continuous import Gamma
 

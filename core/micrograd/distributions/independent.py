@@ -1,4 +1,4 @@
-"""``torch.distributions.independent``'s import path for ``Independent`` (programs import it from here)."""
+"""The import path ``torch.distributions.independent``."""
 
 from .transforms import Independent
 

@@ -1,4 +1,4 @@
-"""``torch.distributions.laplace``'s import path for ``Laplace`` (programs import it from here)."""
+"""The import path ``torch.distributions.laplace``."""
 
 from .continuous import Laplace
 

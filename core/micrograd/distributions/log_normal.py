@@ -1,4 +1,4 @@
-"""``torch.distributions.log_normal``'s import path for ``LogNormal`` (programs import it from here)."""
+"""The import path ``torch.distributions.log_normal``."""
 
 from .transforms import LogNormal
 

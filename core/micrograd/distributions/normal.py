@@ -1,4 +1,4 @@
-"""``torch.distributions.normal``'s import path for ``Normal`` (programs import it from here)."""
+"""The import path ``torch.distributions.normal``."""
 
 from .continuous import Normal
 

@@ -1,4 +1,4 @@
-"""``torch.distributions.one_hot_categorical``'s import path for ``OneHotCategorical`` (programs import it from here)."""
+"""The import path ``torch.distributions.one_hot_categorical``."""
 
 from .discrete import OneHotCategorical
 

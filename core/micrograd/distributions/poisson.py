@@ -1,4 +1,4 @@
-"""``torch.distributions.poisson``'s import path for ``Poisson`` (programs import it from here)."""
+"""The import path ``torch.distributions.poisson``."""
 
 from .discrete import Poisson
 

@@ -1,4 +1,4 @@
-"""``torch.distributions.transformed_distribution``'s import path for ``TransformedDistribution`` (programs import it from here)."""
+"""The import path ``torch.distributions.transformed_distribution``."""
 
 from .transforms import TransformedDistribution
 

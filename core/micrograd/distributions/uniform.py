@@ -1,4 +1,4 @@
-"""``torch.distributions.uniform``'s import path for ``Uniform`` (programs import it from here)."""
+"""The import path ``torch.distributions.uniform``."""
 
 from .continuous import Uniform
 
