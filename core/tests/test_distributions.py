@@ -120,6 +120,12 @@ CASES = {
     "Affine(-2)(Exp(Laplace))": (lambda D, a, b: D.TransformedDistribution(
         D.Laplace(a, b), [D.transforms.ExpTransform(), D.transforms.AffineTransform(0.5, -2.0)]),
         [real(3, 2), positive(3, 2)], RNG.uniform(-9.0, 0.4, (3, 2)), ("cdf", "icdf")),
+    "MixtureSameFamily/Normal": (lambda D, w, a, b: D.MixtureSameFamily(
+        D.Categorical(probs=w), D.Normal(a, b)), [simplex(3, 2), real(3, 2), positive(3, 2)],
+        real(4, 3), MOMENTS + ("cdf",)),
+    "MixtureSameFamily/Independent": (lambda D, w, a, b: D.MixtureSameFamily(
+        D.Categorical(logits=w), D.Independent(D.Normal(a, b), 1)),
+        [real(2), real(2, 3), positive(2, 3)], real(5, 3), MOMENTS),
 }
 
 
@@ -201,7 +207,8 @@ def test_moments_entropy_cdf(name):
 
 STATISTICS = ["Normal", "Uniform", "Laplace", "Exponential", "Gamma", "Beta", "Dirichlet",
               "Categorical/probs", "OneHotCategorical", "Bernoulli/logits", "Binomial",
-              "Poisson", "MultivariateNormal/covariance", "Independent"]
+              "Poisson", "MultivariateNormal/covariance", "Independent",
+              "MixtureSameFamily/Normal", "MixtureSameFamily/Independent"]
 
 
 @pytest.mark.parametrize("name", STATISTICS)
@@ -447,6 +454,9 @@ def message(fn):
     lambda D, T: D.Normal(0.0, 1.0).log_prob(1.0),
     lambda D, T: D.Bernoulli(probs=T([0.3]), logits=T([0.0])),
     lambda D, T: D.MultivariateNormal(T([0.0, 0.0]), T([[1.0, 2.0], [2.0, 1.0]])),
+    lambda D, T: D.MixtureSameFamily(D.Categorical(T([0.5, 0.5])), D.Normal(T([0.0]), 1.0)),
+    lambda D, T: D.MixtureSameFamily(D.Categorical(T([1.0])), D.Exponential(T([1.0]))).log_prob(
+        T([-1.0])),
 ])
 def test_validation_errors_match_torch(case):
     ours = message(lambda: case(md, mg.tensor))

@@ -17,12 +17,13 @@ from .continuous import Beta, Dirichlet, Exponential, Gamma, Laplace, Normal, Un
 from .discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
 from .distribution import Distribution
 from .kl import kl_divergence, register_kl
+from .mixture_same_family import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
 from .transforms import (AffineTransform, ExpTransform, Independent, LogNormal, SigmoidTransform,
                          TanhTransform, Transform, TransformedDistribution)
 
 __all__ = ["AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Dirichlet",
            "Distribution", "ExpTransform", "Exponential", "Gamma", "Independent", "Laplace",
-           "LogNormal", "MultivariateNormal", "Normal", "OneHotCategorical", "Poisson",
-           "SigmoidTransform", "TanhTransform", "Transform", "TransformedDistribution",
+           "LogNormal", "MixtureSameFamily", "MultivariateNormal", "Normal", "OneHotCategorical",
+           "Poisson", "SigmoidTransform", "TanhTransform", "Transform", "TransformedDistribution",
            "Uniform", "constraints", "kl_divergence", "register_kl", "transforms"]

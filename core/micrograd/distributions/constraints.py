@@ -159,6 +159,26 @@ class _IndependentConstraint(Constraint):
         return f"IndependentConstraint({self.base_constraint!r}, {self.reinterpreted_batch_ndims})"
 
 
+class _MixtureSameFamilyConstraint(Constraint):
+    """A value is in a mixture's support when it is in every component's (checked once per
+    component along a new dim in front of the event)."""
+
+    def __init__(self, base: Constraint):
+        self.base_constraint = base
+        self.is_discrete = base.is_discrete
+        self.event_dim = base.event_dim
+
+    def check(self, value):
+        result = self.base_constraint.check(value.unsqueeze(-1 - self.event_dim))
+        if value.ndim < self.event_dim:
+            return result
+        kept = value.ndim - self.event_dim
+        return result.reshape(tuple(result.shape[:kept]) + (-1,)).all(-1)
+
+    def __repr__(self) -> str:
+        return f"MixtureSameFamilyConstraint({self.base_constraint!r})"
+
+
 independent = _IndependentConstraint
 greater_than = _GreaterThan
 greater_than_eq = _GreaterThanEq
