@@ -16,7 +16,6 @@ from ..autograd.grad_mode import no_grad
 from ..ops.creation import tensor
 from ..ops.movement import broadcast_tensors
 from ..tensor import Size, Tensor
-from . import constraints
 
 __all__ = ["Distribution"]
 
