@@ -106,7 +106,7 @@ from .legacy import (  # noqa: E402  (torch.FloatTensor(...) and friends)
     BFloat16Tensor, BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,
     IntTensor, LongTensor, ShortTensor,
 )
-from . import jit, linalg, sparse, special, testing  # noqa: E402
+from . import distributions, jit, linalg, sparse, special, testing  # noqa: E402
 from .linalg.toplevel import *  # noqa: E402,F401,F403  (micrograd.det, x.inverse()...)
 from .sparse import sparse_coo_tensor, spmm  # noqa: E402
 

@@ -1,0 +1,29 @@
+"""``micrograd.distributions``: PyTorch's ``torch.distributions`` names, semantics and numbers,
+composed of differentiable micrograd ops, so the same code runs on every backend.
+
+>>> from micrograd.distributions import Categorical
+>>> m = Categorical(probs=micrograd.tensor([0.2, 0.8]))
+>>> action = m.sample()
+>>> loss = -m.log_prob(action) * reward
+"""
+
+from . import constraints, transforms
+# torch's per-class module paths (torch.distributions.normal.Normal ...), importable and as
+# attributes
+from . import (bernoulli, beta, binomial, categorical, dirichlet, exponential, gamma,  # noqa: F401
+               independent, laplace, log_normal, normal, one_hot_categorical, poisson,
+               transformed_distribution, uniform)
+from .continuous import Beta, Dirichlet, Exponential, Gamma, Laplace, Normal, Uniform
+from .discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
+from .distribution import Distribution
+from .kl import kl_divergence, register_kl
+from .mixture_same_family import MixtureSameFamily
+from .multivariate_normal import MultivariateNormal
+from .transforms import (AffineTransform, ExpTransform, Independent, LogNormal, SigmoidTransform,
+                         TanhTransform, Transform, TransformedDistribution)
+
+__all__ = ["AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Dirichlet",
+           "Distribution", "ExpTransform", "Exponential", "Gamma", "Independent", "Laplace",
+           "LogNormal", "MixtureSameFamily", "MultivariateNormal", "Normal", "OneHotCategorical",
+           "Poisson", "SigmoidTransform", "TanhTransform", "Transform", "TransformedDistribution",
+           "Uniform", "constraints", "kl_divergence", "register_kl", "transforms"]

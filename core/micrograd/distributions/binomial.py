@@ -1,0 +1,5 @@
+"""The import path ``torch.distributions.binomial``."""
+
+from .discrete import Binomial
+
+__all__ = ["Binomial"]

@@ -1,0 +1,5 @@
+"""The import path ``torch.distributions.categorical``."""
+
+from .discrete import Categorical
+
+__all__ = ["Categorical"]

@@ -1,0 +1,5 @@
+"""The import path ``torch.distributions.exponential``."""
+
+from .continuous import Exponential
+
+__all__ = ["Exponential"]
