@@ -477,7 +477,8 @@ case("kernels", "F.avg_pool2d(img, 2, padding=3)", RuntimeError, r"half")
 case("kernels", "F.avg_pool2d(img, 5)", RuntimeError, r"too small")
 case("kernels", "F.avg_pool2d(img, (2, 1.5))", TypeError, r"float")
 case("kernels", "F.adaptive_avg_pool2d(img, -1)", RuntimeError, r"output_size")
-case("kernels", "F.adaptive_avg_pool2d(img, (2, 2, 2))", RuntimeError, r"output_size must be 2")
+case("kernels", "F.adaptive_avg_pool2d(img, (2, 2, 2))", RuntimeError,
+     r"output_size must be an int or a pair")
 case("kernels", "nn.MaxPool2d(2, dilation=0)(img)", RuntimeError, r"dilation")
 case("kernels", "nn.AvgPool2d(2, padding=-1)(img)", RuntimeError, r"pad")
 case("kernels", "F.batch_norm(img, mg.zeros(2), mg.ones(2))", RuntimeError,
@@ -527,8 +528,8 @@ case("movement", "F.pad(x, (-5, 0))", RuntimeError, r"negative")
 case("movement", "x.flip((0, 0))", RuntimeError, r"appears multiple times")
 case("movement", "x.split([-1, 4], 1)", RuntimeError, r"only non-negative entries")
 case("movement", "x.split([1.5, 1.5], 1)", TypeError, r"float", torch=True)
-case("movement", "x.repeat_interleave(mg.tensor([1, 2]))", NotImplementedError,
-     r"per-element repeats", torch=False)   # torch supports it; we refuse clearly
+case("movement", "x.repeat_interleave(mg.tensor([1, 2]))", RuntimeError,
+     r"one count per element", torch=True)   # 2 counts for the 6 elements of flattened x
 case("nn", "F.embedding(mg.tensor([[0]]), mg.zeros(2))", RuntimeError, r"'weight' must be 2-D")
 
 
