@@ -16,6 +16,7 @@ from ...random import randn
 from .. import functional as F
 from ..modules.conv import ConvTranspose2d
 from ..parameter import Parameter
+from .weight_norm import remove_reparametrization
 
 __all__ = ["SpectralNorm", "remove_spectral_norm", "spectral_norm"]
 
@@ -104,9 +105,4 @@ def spectral_norm(module, name: str = "weight", n_power_iterations: int = 1, eps
 
 def remove_spectral_norm(module, name: str = "weight"):
     """Undo ``spectral_norm``: ``name`` is one parameter again, holding the normalised weight."""
-    for hook in module._forward_pre_hooks:
-        if isinstance(hook, SpectralNorm) and hook.name == name:
-            hook.remove(module)
-            module._forward_pre_hooks.remove(hook)
-            return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    return remove_reparametrization(module, SpectralNorm, name, "spectral_norm")

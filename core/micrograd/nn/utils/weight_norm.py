@@ -87,9 +87,15 @@ def weight_norm(module, name: str = "weight", dim: int | None = 0):
 
 def remove_weight_norm(module, name: str = "weight"):
     """Undo ``weight_norm``: ``name`` is one parameter again, holding the current weight."""
+    return remove_reparametrization(module, WeightNorm, name, "weight_norm")
+
+
+def remove_reparametrization(module, kind: type, name: str, what: str):
+    """Take the ``kind`` hook of parameter ``name`` off ``module`` (its ``remove`` restores the
+    plain parameter); ValueError naming ``what`` when there is none."""
     for hook in module._forward_pre_hooks:
-        if isinstance(hook, WeightNorm) and hook.name == name:
+        if isinstance(hook, kind) and hook.name == name:
             hook.remove(module)
             module._forward_pre_hooks.remove(hook)
             return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    raise ValueError(f"{what} of '{name}' not found in {module}")
