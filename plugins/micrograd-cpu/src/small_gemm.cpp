@@ -15,12 +15,21 @@ bool small_gemm_wins(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
     // transposed; only A^T @ B^T over long sides loses (1.47x at 700 x 256 x 1024: B is
     // gathered), which the rule below sends to OpenBLAS.
     if (blas_narrower_than_small_gemm() && !(ta && tb)) return true;
+    const int64_t output = m * n, volume = m * n * k;
+    // With 256-bit kernels on both sides (an AVX2-only CPU: OpenBLAS's Haswell/Zen kernels
+    // against the small ones' 6 x 16 tiles) the small kernels win only on short inner
+    // products over a large output, 0.73-0.87x (bench_gemm_paths.py on a Zen 3 EPYC: 256 x
+    // 1024 x 20, 16 x 4096 x 9, A^T 144 x 4096 x 32); elsewhere they are even or behind (up to
+    // 1.2x on 32 x 4096 x 144 and 64 x 768 x 3072), and with every product on OpenBLAS the MLP,
+    // digits CNN, GPT block, LSTM and DCGAN steps took 0.94-0.98x the time of the rule below,
+    // which was measured against OpenBLAS's AVX-512 kernels.
+    if (simd::gemm_kernels().vector_bits == 256)
+        return !tb && k <= SMALL_GEMM_ROWS_MAX_K && output >= SMALL_GEMM_ROWS_MIN_OUTPUT;
     // Measured against one-thread OpenBLAS on its AVX-512 kernels (float32; the small/OpenBLAS
     // time ratios below are best-of-31 on a loaded 2-core machine). OpenBLAS packs both
     // operands on every call, a cost of O(mk + kn) that a short k never earns back, and its NT
     // kernels are slow when m or n is short or the product is small. Past a few MB of operands
     // its blocking wins.
-    const int64_t output = m * n, volume = m * n * k;
     const bool mid = volume <= SMALL_GEMM_MID_MAX_VOLUME;
     // rows kernel: 0.73-0.93x at k 20-48 over a large output (256 x 1024, 512 x 512); at mid
     // sizes 0.76-0.88x (64 x 256 x 64, 64 x 128 x 128, 96 x 128 x 96, 128..256 cubed,
