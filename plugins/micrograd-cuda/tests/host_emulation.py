@@ -6,9 +6,14 @@ real launch configuration the backend computed:
 
 - kernels without shared memory (grid-stride loops; their threads never wait on one another) run
   every (block, thread) one after the other, which is exact;
-- block reductions (the ``rowwise`` family) run each block as ``blockDim`` concurrent OS threads
-  (ctypes releases the GIL), ``__syncthreads`` being a real barrier across them and shared memory
-  one buffer per block, so the tree reductions and their barriers are exercised as on a GPU.
+- block reductions (the ``rowwise`` family) run each block's ``blockDim`` threads as coroutines
+  (``ucontext``) on one OS thread: ``__syncthreads`` switches to the next thread of the block,
+  and the block moves on once every thread has reached the barrier, so the tree reductions and
+  their barriers are exercised as on a GPU (one shared-memory buffer per block). A barrier that
+  not every thread reaches is reported as the deadlock it would be on the GPU.
+
+The loops over blocks and threads are C++ (one wrapper per kernel entry, compiled with it), so a
+launch costs one ctypes call, not one per simulated thread.
 
 :class:`EmulatedLoader` has the interface of :class:`micrograd_cuda.loader.KernelLoader`, and
 numpy stands in for CuPy (whose API it shares), so the backend's own host code runs unchanged.
@@ -20,7 +25,6 @@ from __future__ import annotations
 import ctypes
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 from micrograd_cuda.kernels import FAMILIES
@@ -29,18 +33,72 @@ from micrograd_cuda.launch import ctype_for, pack_args
 SHIM = r"""
 #include <cmath>
 #include <cstring>
-#include <pthread.h>
+#include <functional>
+#include <memory>
+#include <vector>
+#include <ucontext.h>
 #define __global__
 #define __device__
 #define __forceinline__ inline
 #define __shared__
 struct emulated_dim3 { unsigned x, y, z; };
-static thread_local emulated_dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
+static emulated_dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
 static emulated_dim3 blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
-static pthread_barrier_t block_barrier;
-static bool block_barrier_ready = false;
 unsigned char shared_bytes[1 << 16];     // one block runs at a time, so one buffer suffices
-static inline void __syncthreads() { pthread_barrier_wait(&block_barrier); }
+namespace emulation {
+// The simulated threads of one block: a coroutine each, switched at __syncthreads.
+const size_t stack_bytes = 256 * 1024;
+static std::vector<ucontext_t> threads;
+static std::vector<std::unique_ptr<char[]>> stacks;
+static std::vector<unsigned char> finished;
+static ucontext_t scheduler;
+static const std::function<void()>* body = nullptr;
+static bool cooperative = false, barrier_outside_block = false;
+static void thread_main() { (*body)(); finished[threadIdx.x] = 1; }   // then back to scheduler
+// 0: done; 1: a kernel launched without shared memory reached __syncthreads; 2: a barrier
+// that not every thread of a block reached (a deadlock on the GPU).
+static int run(unsigned grid, unsigned block, bool shared, const std::function<void()>& kernel) {
+    gridDim.x = grid; blockDim.x = block; body = &kernel;
+    barrier_outside_block = false;
+    if (!shared) {
+        cooperative = false;
+        for (unsigned b = 0; b < grid; ++b)
+            for (unsigned t = 0; t < block; ++t) { blockIdx.x = b; threadIdx.x = t; kernel(); }
+        return barrier_outside_block ? 1 : 0;
+    }
+    cooperative = true;
+    if (threads.size() < block) {
+        threads.resize(block); finished.resize(block);
+        while (stacks.size() < block) stacks.emplace_back(new char[stack_bytes]);
+    }
+    for (unsigned b = 0; b < grid; ++b) {
+        blockIdx.x = b;
+        for (unsigned t = 0; t < block; ++t) {
+            getcontext(&threads[t]);
+            threads[t].uc_stack.ss_sp = stacks[t].get();
+            threads[t].uc_stack.ss_size = stack_bytes;
+            threads[t].uc_link = &scheduler;
+            makecontext(&threads[t], thread_main, 0);
+            finished[t] = 0;
+        }
+        for (;;) {     // one round: every unfinished thread runs to its next barrier or its end
+            unsigned waiting = 0, done = 0;
+            for (unsigned t = 0; t < block; ++t) {
+                if (!finished[t]) { threadIdx.x = t; swapcontext(&scheduler, &threads[t]); }
+                if (finished[t]) ++done; else ++waiting;
+            }
+            if (waiting == 0) break;
+            if (done) { cooperative = false; return 2; }
+        }
+    }
+    cooperative = false;
+    return 0;
+}
+}  // namespace emulation
+static inline void __syncthreads() {
+    if (!emulation::cooperative) { emulation::barrier_outside_block = true; return; }
+    swapcontext(&emulation::threads[threadIdx.x], &emulation::scheduler);
+}
 static inline float __int_as_float(unsigned i) { float f; std::memcpy(&f, &i, 4); return f; }
 static inline double __longlong_as_double(unsigned long long i) {
     double d; std::memcpy(&d, &i, 8); return d;
@@ -48,16 +106,22 @@ static inline double __longlong_as_double(unsigned long long i) {
 template <typename U> static inline U atomicAdd(U* p, U v) { U old = *p; *p = old + v; return old; }
 using std::exp; using std::log; using std::log1p; using std::erf; using std::tanh;
 using std::sqrt;
-extern "C" void emulate_launch(unsigned grid, unsigned threads) {
-    gridDim.x = grid; blockDim.x = threads;
-    if (block_barrier_ready) pthread_barrier_destroy(&block_barrier);
-    pthread_barrier_init(&block_barrier, nullptr, threads);
-    block_barrier_ready = true;
-}
-extern "C" void emulate_thread(unsigned block, unsigned thread) {
-    blockIdx.x = block; threadIdx.x = thread;
-}
 """
+
+
+def launch_wrappers(family) -> str:
+    """``emulated_<entry>(grid, block, shared, args...)`` for every entry of ``family``: the
+    whole launch in C++ (see ``emulation::run``)."""
+    lines = []
+    for entry in family.entries:
+        params = ", ".join(f"{kind} p{i}" for i, kind in enumerate(entry.params))
+        names = ", ".join(f"p{i}" for i in range(len(entry.params)))
+        lines += [f'extern "C" int emulated_{entry.name}(unsigned grid, unsigned block, '
+                  f'int shared, {params}) {{',
+                  f"    std::function<void()> kernel = [=] {{ {entry.name}({names}); }};",
+                  "    return emulation::run(grid, block, shared != 0, kernel);", "}"]
+    return "\n".join(lines)
+
 
 _CTYPES_OF_PARAM = {"index_t": ctypes.c_longlong, "long long": ctypes.c_longlong,
                     "int": ctypes.c_int, "double": ctypes.c_double}
@@ -81,11 +145,12 @@ class EmulatedLoader:
             stem = f"{family_name}_{ctype.replace(' ', '_')}"
             source = self.build_dir / f"{stem}.cpp"
             library = self.build_dir / f"lib{stem}.so"
-            text = SHIM + FAMILIES[family_name].source(ctype)
+            family = FAMILIES[family_name]
+            text = "\n".join([SHIM, family.source(ctype), launch_wrappers(family)])
             if not (library.exists() and source.read_text() == text):   # built by another test
                 source.write_text(text)
                 subprocess.run([host_compiler(), "-std=c++14", "-O1", "-shared", "-fPIC",
-                                "-pthread", "-w", str(source), "-o", str(library)],
+                                "-w", str(source), "-o", str(library)],
                                check=True, capture_output=True, text=True)
             self._libraries[key] = ctypes.CDLL(str(library))
         return self._libraries[key]
@@ -95,41 +160,22 @@ class EmulatedLoader:
         entry = FAMILIES[family_name].entry(entry_name)
         packed = pack_args(entry, ctype, args)        # the same checks as on the GPU
         library = self._library(family_name, ctype)
-        kernel = getattr(library, entry_name)
-        kernel.restype = None
-        call_args = []
+        kernel = getattr(library, "emulated_" + entry_name)
+        kernel.restype = ctypes.c_int
+        call_args = [ctypes.c_uint(grid), ctypes.c_uint(block), ctypes.c_int(bool(shared_bytes))]
         for param, value in zip(entry.params, packed):
             if param.endswith("*"):
                 call_args.append(ctypes.c_void_p(value.ctypes.data))
             else:
                 call_args.append(_CTYPES_OF_PARAM[ctype if param == "T" else param](value))
         self.launches.append((entry_name, grid, block))
-        library.emulate_launch(grid, block)
-        if not shared_bytes:
-            for b in range(grid):
-                for t in range(block):
-                    library.emulate_thread(b, t)
-                    kernel(*call_args)
-            return
-        for b in range(grid):
-            _run_block(library, kernel, call_args, b, block)
-
-
-def _run_block(library, kernel, call_args, block_index: int, threads: int) -> None:
-    """One block as ``threads`` concurrent OS threads meeting at ``__syncthreads``."""
-    def simulated_thread(t):
-        library.emulate_thread(block_index, t)
-        kernel(*call_args)
-
-    workers = [threading.Thread(target=simulated_thread, args=(t,), daemon=True)
-               for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=60)
-        if w.is_alive():
-            raise RuntimeError(f"block {block_index} of {threads} threads did not finish: a "
-                               f"__syncthreads that not every thread reaches deadlocks")
+        status = kernel(*call_args)
+        if status == 1:
+            raise RuntimeError(f"{entry_name} reached __syncthreads but was launched without "
+                               f"shared memory, which this emulation runs thread by thread")
+        if status == 2:
+            raise RuntimeError(f"{entry_name}: a __syncthreads that not every thread of a "
+                               f"{block}-thread block reaches; it deadlocks on the GPU")
 
 
 class NumpyAsCupy:
