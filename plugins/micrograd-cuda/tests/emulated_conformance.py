@@ -10,6 +10,7 @@ It does not stand in for the run on a GPU: CuPy's semantics and the hardware are
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def pytest_configure(config):
     emulate_on_cpu(patch)
     config.add_cleanup(patch.undo)
     build_dir = Path(tempfile.mkdtemp(prefix="micrograd-cuda-emulated-"))
+    config.add_cleanup(lambda: shutil.rmtree(build_dir, ignore_errors=True))
     backend_class = emulated_backend_class()
 
     @single_device("cuda_emulated", "the host emulation stands for a machine with one GPU")
