@@ -1,0 +1,120 @@
+"""Pooling with ceil_mode and divisor_override, max_unpool, and the 3-d convolutions and pools
+against PyTorch 2.13: values, indices and gradients (of the input, and of the weight and bias
+for convolutions) in float64 over several shapes, strides, paddings and dilations; and the
+errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import micrograd as mg
+import micrograd.nn as nn
+import micrograd.nn.functional as F
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+def pair(array):
+    return mg.tensor(array, requires_grad=True), torch.tensor(array, requires_grad=True)
+
+
+def close(ours, theirs, what="", tol=1e-10):
+    theirs = theirs.detach().numpy()
+    ours = ours.detach().numpy()
+    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} vs PyTorch {theirs.shape}"
+    np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol, err_msg=what)
+
+
+def check(ours_fn, theirs_fn, *arrays, seed=0, grads=True):
+    """Run both on the same float64 inputs; compare outputs (and integer indices exactly),
+    then the gradients of every input for one random upstream gradient."""
+    ours_in, theirs_in = zip(*(pair(a) for a in arrays))
+    ours, theirs = ours_fn(*ours_in), theirs_fn(*theirs_in)
+    if isinstance(theirs, tuple):
+        ours, ours_idx = ours
+        theirs, theirs_idx = theirs
+        assert ours_idx.dtype == mg.int64
+        np.testing.assert_array_equal(ours_idx.numpy(), theirs_idx.numpy(), err_msg="indices")
+    close(ours, theirs, "output")
+    if not grads:
+        return
+    upstream = np.random.default_rng(seed).standard_normal(tuple(theirs.shape))
+    (ours * mg.tensor(upstream)).sum().backward()
+    (theirs * torch.tensor(upstream)).sum().backward()
+    for i, (o, t) in enumerate(zip(ours_in, theirs_in)):
+        close(o.grad, t.grad, f"gradient of input {i}")
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+# ------------------------------------------------------------------ ceil_mode, divisor_override
+
+WINDOWS_2D = [(3, 2, 1, 1), (2, 2, 0, 1), (3, 3, 1, 1), (2, 3, 1, 2), ((3, 2), (2, 1), (1, 0), 1),
+              (3, 2, 0, (2, 1))]
+
+
+@pytest.mark.parametrize("plane", [(5, 5), (6, 7), (7, 4)])
+@pytest.mark.parametrize("kernel,stride,padding,dilation", WINDOWS_2D)
+def test_max_pool2d_ceil_mode_matches_pytorch(plane, kernel, stride, padding, dilation):
+    x = rand(2, 3, *plane)
+    check(lambda t: F.max_pool2d(t, kernel, stride, padding, dilation, True, True),
+          lambda t: TF.max_pool2d(t, kernel, stride, padding, dilation, True, True), x)
+
+
+@pytest.mark.parametrize("plane", [(5, 5), (6, 7), (7, 4)])
+@pytest.mark.parametrize("kernel,stride,padding,_", WINDOWS_2D)
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("ceil_mode,divisor", [(True, None), (True, 3), (False, 5)])
+def test_avg_pool2d_ceil_mode_and_divisor_match_pytorch(plane, kernel, stride, padding, _,
+                                                        count_include_pad, ceil_mode, divisor):
+    x = rand(2, 3, *plane)
+    check(lambda t: F.avg_pool2d(t, kernel, stride, padding, ceil_mode, count_include_pad,
+                                 divisor),
+          lambda t: TF.avg_pool2d(t, kernel, stride, padding, ceil_mode, count_include_pad,
+                                  divisor), x)
+
+
+@pytest.mark.parametrize("length,kernel,stride,padding", [(8, 3, 2, 1), (7, 2, 2, 0),
+                                                          (9, 4, 3, 2)])
+def test_1d_pools_ceil_mode_match_pytorch(length, kernel, stride, padding):
+    x = rand(2, 3, length)
+    check(lambda t: F.max_pool1d(t, kernel, stride, padding, 1, True, True),
+          lambda t: TF.max_pool1d(t, kernel, stride, padding, 1, True, True), x)
+    for include in (True, False):
+        check(lambda t: F.avg_pool1d(t, kernel, stride, padding, True, include),
+              lambda t: TF.avg_pool1d(t, kernel, stride, padding, True, include), x)
+    check(lambda t: nn.AvgPool1d(kernel, stride, padding, ceil_mode=True)(t),
+          lambda t: torch.nn.AvgPool1d(kernel, stride, padding, ceil_mode=True)(t), x[0])
+
+
+def test_pool_modules_pass_ceil_mode_and_divisor_override():
+    x = rand(1, 2, 7, 7)
+    check(lambda t: nn.MaxPool2d(3, 2, ceil_mode=True)(t),
+          lambda t: torch.nn.MaxPool2d(3, 2, ceil_mode=True)(t), x)
+    check(lambda t: nn.AvgPool2d(3, 2, 1, ceil_mode=True, divisor_override=4)(t),
+          lambda t: torch.nn.AvgPool2d(3, 2, 1, ceil_mode=True, divisor_override=4)(t), x)
+
+
+def test_ceil_mode_gradients_of_gradients_match_pytorch():
+    ours_x, theirs_x = pair(rand(1, 2, 6, 6))
+    outs = []
+    for lib, fn, x in ((mg, F, ours_x), (torch, TF, theirs_x)):
+        y = fn.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+        (g,) = lib.autograd.grad((y * y).sum(), x, create_graph=True)
+        (gg,) = lib.autograd.grad((g * g).sum(), x)
+        outs.append(gg)
+    close(*outs, "gradient of gradient")
+
+
+def test_pooling_refuses_bad_ceil_mode_and_divisor():
+    x = mg.ones(1, 1, 4, 4)
+    with pytest.raises(RuntimeError, match="divisor must be not zero"):
+        F.avg_pool2d(x, 2, divisor_override=0)
+    with pytest.raises(TypeError, match="ceil_mode"):
+        F.max_pool2d(x, 2, ceil_mode=1.5)
+    with pytest.raises(RuntimeError, match="too small"):
+        F.max_pool2d(mg.ones(1, 1, 1, 1), 3, 1, 1, 2, ceil_mode=True)
