@@ -39,7 +39,9 @@ from ._losses import (
 from ._norms import instance_norm, rms_norm
 from ._pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from ._pooling import (
-    adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, max_pool1d,
+    adaptive_avg_pool1d, adaptive_avg_pool3d, adaptive_max_pool1d, adaptive_max_pool2d,
+    adaptive_max_pool3d, avg_pool1d, avg_pool3d, max_pool1d, max_pool3d, max_unpool1d,
+    max_unpool2d, max_unpool3d,
 )
 from ._spatial import affine_grid, fold, grid_sample, unfold
 
@@ -66,6 +68,8 @@ __all__ = [
 __all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
 __all__ += ["affine_grid", "conv_transpose1d", "embedding_bag", "fold", "grid_sample",
             "gumbel_softmax", "unfold"]
+__all__ += ["adaptive_avg_pool3d", "adaptive_max_pool3d", "avg_pool3d", "max_pool3d",
+            "max_unpool1d", "max_unpool2d", "max_unpool3d"]
 
 
 

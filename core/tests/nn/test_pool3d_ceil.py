@@ -11,6 +11,7 @@ import pytest
 import micrograd as mg
 import micrograd.nn as nn
 import micrograd.nn.functional as F
+from torch_twin import compare
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -118,3 +119,122 @@ def test_pooling_refuses_bad_ceil_mode_and_divisor():
         F.max_pool2d(x, 2, ceil_mode=1.5)
     with pytest.raises(RuntimeError, match="too small"):
         F.max_pool2d(mg.ones(1, 1, 1, 1), 3, 1, 1, 2, ceil_mode=True)
+
+
+# ------------------------------------------------------------------ 3-d pools
+
+WINDOWS_3D = [(2, None, 0, 1), (3, 2, 1, 1), ((3, 2, 2), (1, 2, 3), (1, 0, 1), (1, 2, 1)),
+              (2, 1, 1, 2)]
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 6, 7), (3, 4, 5, 5)], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("kernel,stride,padding,dilation", WINDOWS_3D)
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_max_pool3d_matches_pytorch(shape, kernel, stride, padding, dilation, ceil_mode):
+    check(lambda t: F.max_pool3d(t, kernel, stride, padding, dilation, ceil_mode, True),
+          lambda t: TF.max_pool3d(t, kernel, stride, padding, dilation, ceil_mode, True),
+          rand(*shape))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 6, 7), (3, 4, 5, 5)], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("kernel,stride,padding,_", WINDOWS_3D[:3])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("count_include_pad,divisor", [(True, None), (False, None), (True, 4)])
+def test_avg_pool3d_matches_pytorch(shape, kernel, stride, padding, _, ceil_mode,
+                                    count_include_pad, divisor):
+    check(lambda t: F.avg_pool3d(t, kernel, stride, padding, ceil_mode, count_include_pad,
+                                 divisor),
+          lambda t: TF.avg_pool3d(t, kernel, stride, padding, ceil_mode, count_include_pad,
+                                  divisor), rand(*shape))
+
+
+@pytest.mark.parametrize("output_size", [(2, 3, 4), 2, (None, 3, 2), (5, 1, 7)])
+def test_adaptive_pool3d_match_pytorch(output_size):
+    x = rand(2, 3, 5, 6, 7)
+    check(lambda t: F.adaptive_avg_pool3d(t, output_size),
+          lambda t: TF.adaptive_avg_pool3d(t, output_size), x)
+    check(lambda t: F.adaptive_max_pool3d(t, output_size, True),
+          lambda t: TF.adaptive_max_pool3d(t, output_size, True), x)
+    check(lambda t: nn.AdaptiveAvgPool3d(output_size)(t),
+          lambda t: torch.nn.AdaptiveAvgPool3d(output_size)(t), x[0])
+
+
+def test_pool3d_modules_match_pytorch():
+    x = rand(2, 2, 6, 5, 7)
+    for build in (lambda m: m.MaxPool3d(3, 2, 1, ceil_mode=True),
+                  lambda m: m.MaxPool3d(2, return_indices=True),
+                  lambda m: m.AvgPool3d((2, 3, 2), 2, 1, ceil_mode=True, count_include_pad=False),
+                  lambda m: m.AdaptiveMaxPool3d((3, 2, 4), return_indices=True)):
+        ours, theirs = build(nn), build(torch.nn)
+        assert repr(ours) == repr(theirs)
+        check(ours, theirs, x)
+
+
+def test_max_pool3d_ties_send_the_gradient_to_the_first_maximum_as_pytorch():
+    x = np.zeros((1, 1, 4, 4, 4))
+    x[0, 0, 1, 0, 1] = x[0, 0, 0, 1, 1] = x[0, 0, 1, 1, 0] = 1.0
+    check(lambda t: F.max_pool3d(t, 2, return_indices=True),
+          lambda t: TF.max_pool3d(t, 2, return_indices=True), x)
+
+
+def test_pool3d_refuses_bad_arguments():
+    with pytest.raises(RuntimeError, match="4D or 5D"):
+        F.max_pool3d(mg.ones(2, 3, 4), 2)
+    with pytest.raises(RuntimeError, match="half of effective kernel"):
+        F.avg_pool3d(mg.ones(1, 1, 4, 4, 4), 2, padding=2)
+    with pytest.raises(RuntimeError, match="too small"):
+        F.max_pool3d(mg.ones(1, 1, 1, 4, 4), 3)
+    with pytest.raises(RuntimeError, match="three|3 ints"):
+        F.max_pool3d(mg.ones(1, 1, 4, 4, 4), (2, 2))
+    with pytest.raises(RuntimeError, match="output_size"):
+        F.adaptive_avg_pool3d(mg.ones(1, 1, 4, 4, 4), (2, 2))
+
+
+# ------------------------------------------------------------------ max unpooling
+
+@pytest.mark.parametrize("dims,shape", [(1, (2, 3, 9)), (2, (2, 3, 7, 6)), (3, (2, 2, 5, 6, 4)),
+                                        (2, (3, 6, 6))])
+@pytest.mark.parametrize("kernel,stride,padding", [(2, None, 0), (3, 2, 1)])
+def test_max_unpool_inverts_max_pool_as_pytorch(dims, shape, kernel, stride, padding):
+    x = torch.tensor(rand(*shape))
+    pooled, indices = getattr(TF, f"max_pool{dims}d")(x, kernel, stride, padding,
+                                                      return_indices=True)
+    ours_idx = mg.tensor(indices.numpy())
+    ours, theirs = getattr(F, f"max_unpool{dims}d"), getattr(TF, f"max_unpool{dims}d")
+    size = tuple(shape[-dims:])
+    check(lambda t: ours(t, ours_idx, kernel, stride, padding, size),
+          lambda t: theirs(t, indices, kernel, stride, padding, size), pooled.numpy())
+    module = getattr(nn, f"MaxUnpool{dims}d")(kernel, stride, padding)
+    assert repr(module) == repr(getattr(torch.nn, f"MaxUnpool{dims}d")(kernel, stride, padding))
+    close(module(mg.tensor(pooled.numpy()), ours_idx, size),
+          theirs(pooled, indices, kernel, stride, padding, size))
+
+
+def test_max_unpool_refuses_bad_indices_and_sizes():
+    pooled, indices = F.max_pool2d(mg.tensor(rand(1, 2, 7, 6)), 3, 2, 1, return_indices=True)
+    with pytest.raises(RuntimeError, match="invalid max index"):
+        F.max_unpool2d(pooled, indices, 3, 2, 1)             # the default size is 7x5
+    with pytest.raises(ValueError, match="invalid output_size"):
+        F.max_unpool2d(pooled, indices, 3, 2, 1, (10, 6))
+    with pytest.raises(ValueError, match="2 or 4 elements"):
+        F.max_unpool2d(pooled, indices, 3, 2, 1, (7,))
+    with pytest.raises(RuntimeError, match="indices"):
+        F.max_unpool2d(pooled, indices.float(), 3, 2, 1, (7, 6))
+
+
+# ------------------------------------------------------------------ 3-d normalisation
+
+@pytest.mark.parametrize("build", [lambda m: m.BatchNorm3d(3), lambda m: m.InstanceNorm3d(3),
+                                   lambda m: m.InstanceNorm3d(3, affine=True)],
+                         ids=["batch", "instance", "instance_affine"])
+def test_3d_norms_match_pytorch_in_training_and_eval(build):
+    ours, theirs = build(nn), build(torch.nn)
+    x = rand(2, 3, 4, 3, 5)
+    compare(theirs, ours, lambda m, t: m(t), [x])
+    for name, buffer in theirs.named_buffers():
+        close(dict(ours.named_buffers())[name], buffer, name)
+    ours.eval()
+    theirs.eval()
+    compare(theirs, ours, lambda m, t: m(t), [x + 1])
+    with pytest.raises(ValueError, match="5D"):
+        nn.BatchNorm3d(3)(mg.ones(2, 3, 4, 4))
