@@ -238,3 +238,80 @@ def test_3d_norms_match_pytorch_in_training_and_eval(build):
     compare(theirs, ours, lambda m, t: m(t), [x + 1])
     with pytest.raises(ValueError, match="5D"):
         nn.BatchNorm3d(3)(mg.ones(2, 3, 4, 4))
+
+
+# ------------------------------------------------------------------ 3-d convolutions
+
+CONV3D = [(3, 1, 1, 1), (2, 2, 0, 1), ((3, 2, 1), (2, 1, 3), (1, 0, 1), (1, 2, 1)),
+          (3, 1, "same", 2), (2, 1, "same", 1), (3, 2, "valid", 1)]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("channels,out_channels,groups", [(2, 3, 1), (4, 6, 2)])
+@pytest.mark.parametrize("kernel,stride,padding,dilation", CONV3D)
+def test_conv3d_matches_pytorch(channels, out_channels, groups, kernel, stride, padding,
+                                dilation):
+    kernel3 = (kernel,) * 3 if isinstance(kernel, int) else kernel
+    x, b = rand(2, channels, 5, 6, 7), rand(out_channels, seed=2)
+    w = rand(out_channels, channels // groups, *kernel3, seed=1)
+    check(lambda x, w, b: F.conv3d(x, w, b, stride, padding, dilation, groups),
+          lambda x, w, b: TF.conv3d(x, w, b, stride, padding, dilation, groups), x, w, b)
+
+
+@pytest.mark.parametrize("channels,out_channels,groups", [(2, 3, 1), (4, 6, 2)])
+@pytest.mark.parametrize("kernel,stride,padding,output_padding,dilation", [
+    (3, 1, 0, 0, 1), (2, 2, 0, 1, 1), ((3, 2, 4), (2, 1, 3), (1, 0, 2), (1, 0, 2), (1, 2, 1)),
+    (3, 3, 2, 0, 2), (5, 1, 3, 0, 1)])
+def test_conv_transpose3d_matches_pytorch(channels, out_channels, groups, kernel, stride,
+                                          padding, output_padding, dilation):
+    kernel3 = (kernel,) * 3 if isinstance(kernel, int) else kernel
+    x, b = rand(2, channels, 3, 4, 5), rand(out_channels, seed=2)
+    w = rand(channels, out_channels // groups, *kernel3, seed=1)
+    check(lambda x, w, b: F.conv_transpose3d(x, w, b, stride, padding, output_padding, groups,
+                                             dilation),
+          lambda x, w, b: TF.conv_transpose3d(x, w, b, stride, padding, output_padding, groups,
+                                              dilation), x, w, b)
+
+
+@pytest.mark.parametrize("build,call", [
+    (lambda m: m.Conv3d(2, 4, 3, padding=1, padding_mode="reflect"), lambda m, x: m(x)),
+    (lambda m: m.Conv3d(4, 4, (1, 3, 2), stride=2, groups=2, bias=False), lambda m, x: m(x)),
+    (lambda m: m.ConvTranspose3d(4, 2, 3, stride=2, padding=1),
+     lambda m, x: m(x, output_size=(8, 10, 12))),
+], ids=["conv_reflect", "conv_groups", "transpose_output_size"])
+def test_conv3d_modules_match_pytorch(build, call):
+    ours, theirs = build(nn), build(torch.nn)
+    assert repr(ours) == repr(theirs)
+    channels = ours.in_channels
+    compare(theirs, ours, call, [rand(2, channels, 4, 5, 6)])
+    compare(theirs, ours, call, [rand(channels, 4, 5, 6)])      # unbatched
+
+
+def test_conv3d_gradients_of_gradients_match_pytorch():
+    results = []
+    for lib, fn in ((mg, F), (torch, TF)):
+        x = lib.tensor(rand(1, 2, 4, 4, 4), requires_grad=True)
+        w = lib.tensor(rand(3, 2, 2, 2, 2, seed=1), requires_grad=True)
+        y = fn.conv3d(x, w, padding=1) ** 2
+        gx, gw = lib.autograd.grad(y.sum(), (x, w), create_graph=True)
+        results.append(lib.autograd.grad((gx * gx).sum() + (gw * gw).sum(), (x, w)))
+    for ours, theirs in zip(*results):
+        close(ours, theirs, "gradient of gradient")
+
+
+def test_conv3d_refuses_bad_arguments():
+    x, w = mg.ones(1, 4, 5, 5, 5), mg.ones(2, 4, 3, 3, 3)
+    with pytest.raises(RuntimeError, match="5-D weight"):
+        F.conv3d(x, mg.ones(2, 4, 3, 3))
+    with pytest.raises(RuntimeError, match="groups=2 expects 8"):
+        F.conv3d(x, w, groups=2)
+    with pytest.raises(RuntimeError, match="strided"):
+        F.conv3d(x, w, stride=2, padding="same")
+    with pytest.raises(RuntimeError, match="smaller than the dilated kernel"):
+        F.conv3d(mg.ones(1, 4, 2, 5, 5), w)
+    with pytest.raises(RuntimeError, match=r"bias must have shape \(2,\)"):
+        F.conv3d(x, w, mg.ones(3))
+    with pytest.raises(RuntimeError, match="output padding must be smaller"):
+        F.conv_transpose3d(x, mg.ones(4, 2, 3, 3, 3), stride=2, output_padding=2)
+    with pytest.raises(RuntimeError, match="same dtype"):
+        F.conv3d(x, w.double())

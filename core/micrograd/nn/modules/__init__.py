@@ -8,7 +8,7 @@ from .activation import (
 )
 from .activation import Hardshrink, Softshrink, Tanhshrink, Threshold
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
-from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from .distance import CosineSimilarity, PairwiseDistance
 from .fold import Fold, Unfold
