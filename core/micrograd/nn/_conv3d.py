@@ -12,6 +12,7 @@ ops' own.
 
 from __future__ import annotations
 
+from ..ops import autocast
 from ..ops.conv import conv2d, conv_transpose2d
 from ..ops.movement import cat, pad, stack
 from ..shape import as_dims
@@ -77,6 +78,7 @@ def conv3d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     micrograd.Size([1, 3, 4, 5, 5])
     """
     op = "conv3d"
+    x, weight, bias = autocast.lower_precision(x, weight, bias)   # the bias too, as conv2d's
     x, unbatched = _check_operands(x, weight, op, "(O, C/groups, KD, KH, KW)")
     stride, dilation = _triple(stride, "stride", op), _triple(dilation, "dilation", op)
     out_channels, group_channels, kd, kh, kw = weight.shape

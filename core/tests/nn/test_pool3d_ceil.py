@@ -315,3 +315,12 @@ def test_conv3d_refuses_bad_arguments():
         F.conv_transpose3d(x, mg.ones(4, 2, 3, 3, 3), stride=2, output_padding=2)
     with pytest.raises(RuntimeError, match="same dtype"):
         F.conv3d(x, w.double())
+
+
+def test_conv3d_runs_in_the_autocast_dtype_as_pytorch():
+    dtypes = []
+    for lib in (mg, torch):
+        conv = lib.nn.Conv3d(2, 3, 3)
+        with lib.autocast("cpu", dtype=lib.bfloat16):
+            dtypes.append(str(conv(lib.ones(1, 2, 4, 4, 4)).dtype).split(".")[-1])
+    assert dtypes[0] == dtypes[1] == "bfloat16"
