@@ -45,6 +45,7 @@ from .ops.reduction import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403
 from .ops.views import *  # noqa: F401,F403
 from .ops.indexing import *  # noqa: F401,F403
+from .ops.scatter_reduce import *  # noqa: F401,F403
 from .ops.inplace import *  # noqa: F401,F403
 from .ops.matrix import *  # noqa: F401,F403
 from .ops.sorting import *  # noqa: F401,F403

@@ -86,6 +86,7 @@ FLOORS: dict[str, int] = {
     "micrograd.ops.resample": 6,
     # 7. ops composed of the families
     "micrograd.ops.indexing": 7,
+    "micrograd.ops.scatter_reduce": 7,
     "micrograd.ops.inplace": 7,
     "micrograd.ops.conv": 7,
     "micrograd.ops.normalization": 7,

@@ -29,6 +29,7 @@ from ..ops.unary import tanh
 from ..ops.where import where
 from ..tensor import Tensor
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention
+from ._conv3d import conv3d, conv_transpose3d
 from ._distance import cosine_similarity, normalize, pairwise_distance
 from ._dropout import alpha_dropout, dropout, dropout1d, dropout2d
 from ._embedding import embedding, embedding_bag
@@ -39,7 +40,9 @@ from ._losses import (
 from ._norms import instance_norm, rms_norm
 from ._pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from ._pooling import (
-    adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, max_pool1d,
+    adaptive_avg_pool1d, adaptive_avg_pool3d, adaptive_max_pool1d, adaptive_max_pool2d,
+    adaptive_max_pool3d, avg_pool1d, avg_pool3d, max_pool1d, max_pool3d, max_unpool1d,
+    max_unpool2d, max_unpool3d,
 )
 from ._spatial import affine_grid, fold, grid_sample, unfold
 
@@ -66,6 +69,9 @@ __all__ = [
 __all__ += ["multi_head_attention_forward", "scaled_dot_product_attention"]
 __all__ += ["affine_grid", "conv_transpose1d", "embedding_bag", "fold", "grid_sample",
             "gumbel_softmax", "unfold"]
+__all__ += ["conv3d", "conv_transpose3d"]
+__all__ += ["adaptive_avg_pool3d", "adaptive_max_pool3d", "avg_pool3d", "max_pool3d",
+            "max_unpool1d", "max_unpool2d", "max_unpool3d"]
 
 
 

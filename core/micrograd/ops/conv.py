@@ -8,6 +8,8 @@ gradients of gradients work on every backend.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import dtypes
 from ..autograd import grad_mode
 from ..shape import as_dims
@@ -16,6 +18,7 @@ from ..decompositions import call_optional
 from ..decompositions.conv import conv_output_size
 from . import autocast
 from .base import Op, check_same_backend
+from .creation import tensor as make_tensor
 from .movement import cat, pad
 
 
@@ -346,29 +349,58 @@ def _pool_args(x, kernel_size, stride, padding, op, dilation=1):
     return x, kernel, stride, padding, dilation, unbatched
 
 
-def _check_out(x, kernel, stride, padding, dilation, op):
-    out = [conv_output_size(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i])
-           for i in range(2)]
+def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                     ceil_mode: bool) -> int:
+    """A pooling's output length along one dim: the convolution's (rounded down), or with
+    ``ceil_mode`` rounded up, less a last window that would start past the input and its left
+    padding (PyTorch's rule: every window starts inside the input or the left padding)."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _check_out(x, kernel, stride, padding, dilation, ceil_mode, op):
+    """The output plane (OH, OW), and how far ceil_mode's last windows reach past the padded
+    input on the bottom and the right (what the pool must be padded with there)."""
+    out = [pool_output_size(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i],
+                            ceil_mode) for i in range(2)]
     if min(out) < 1:
         raise RuntimeError(f"{op}: input of spatial size {tuple(x.shape[2:])} is too small for "
                            f"kernel {kernel} with padding {padding} and dilation {dilation} "
                            f"(output size would be {tuple(out)})")
+    beyond = [max(0, (out[i] - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1
+                  - x.shape[2 + i] - 2 * padding[i]) for i in range(2)]
+    return out, beyond
+
+
+def _check_mode(ceil_mode, op: str) -> bool:
+    if not isinstance(ceil_mode, (bool, int)):
+        raise TypeError(f"{op}(): argument 'ceil_mode' must be bool, not "
+                        f"{type(ceil_mode).__name__}")
+    return bool(ceil_mode)
 
 
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False):
-    """Max over (KH, KW) windows; padding counts as -inf. ``return_indices`` also gives the
-    flat position (h * W + w) of each maximum in its input plane."""
-    if ceil_mode:
-        raise NotImplementedError("max_pool2d: ceil_mode=True is not supported")
+    """Max over (KH, KW) windows; padding counts as -inf. ``ceil_mode`` rounds the output size
+    up (the last windows may hang over the bottom and right edges). ``return_indices`` also
+    gives the flat position (h * W + w) of each maximum in its input plane."""
+    ceil_mode = _check_mode(ceil_mode, "max_pool2d")
     x, kernel, stride, padding, dilation, unbatched = _pool_args(
         x, kernel_size, stride, padding, "max_pool2d", dilation)
-    _check_out(x, kernel, stride, padding, dilation, "max_pool2d")
-    node_out = MaxPool2d.apply(x, args=(kernel, stride, padding, dilation))
+    _, (below, right) = _check_out(x, kernel, stride, padding, dilation, ceil_mode, "max_pool2d")
+    # ceil_mode's overhanging windows read -inf there, as they read the padding
+    source = pad(x, (0, right, 0, below), value=float("-inf")) if below or right else x
+    node_out = MaxPool2d.apply(source, args=(kernel, stride, padding, dilation))
     y = node_out.squeeze(0) if unbatched else node_out
     if not return_indices:
         return y
-    indices = _last_indices(x, kernel, stride, padding, dilation)
+    indices = _last_indices(source, kernel, stride, padding, dilation)
+    if right:   # positions in the widened plane, as positions in x's
+        width = x.shape[3]
+        indices = indices // (width + right) * width + indices % (width + right)
     return y, (indices.squeeze(0) if unbatched else indices)
 
 
@@ -382,14 +414,46 @@ def _last_indices(x, kernel, stride, padding, dilation):
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override=None) -> Tensor:
-    """Mean over (KH, KW) windows, like ``torch.nn.functional.avg_pool2d``."""
-    if ceil_mode or divisor_override is not None:
-        raise NotImplementedError("avg_pool2d: ceil_mode and divisor_override are not supported")
+    """Mean over (KH, KW) windows, like ``torch.nn.functional.avg_pool2d``: padding counts as
+    zeros, in the divisor too with ``count_include_pad``; ``ceil_mode``'s windows hanging over
+    the padded edge are divided by the part inside it; ``divisor_override`` divides every
+    window's sum by that number instead."""
+    ceil_mode = _check_mode(ceil_mode, "avg_pool2d")
     x, kernel, stride, padding, _, unbatched = _pool_args(x, kernel_size, stride, padding,
                                                           "avg_pool2d")
-    _check_out(x, kernel, stride, padding, (1, 1), "avg_pool2d")
-    y = AvgPool2d.apply(x, args=(kernel, stride, padding, bool(count_include_pad)))
+    out, (below, right) = _check_out(x, kernel, stride, padding, (1, 1), ceil_mode,
+                                     "avg_pool2d")
+    if divisor_override is not None:
+        (divisor_override,) = as_dims((divisor_override,), "avg_pool2d", "divisor_override")
+        if divisor_override == 0:
+            raise RuntimeError("avg_pool2d: divisor must be not zero (divisor_override=0)")
+    if not below and not right and divisor_override is None:
+        y = AvgPool2d.apply(x, args=(kernel, stride, padding, bool(count_include_pad)))
+    else:
+        # The window sums (a mean over the whole window, times its size), divided by the
+        # divisor PyTorch gives each window.
+        source = pad(x, (0, right, 0, below)) if below or right else x
+        means = AvgPool2d.apply(source, args=(kernel, stride, padding, True))
+        if divisor_override is not None:
+            y = means * (kernel[0] * kernel[1] / divisor_override)
+        else:
+            scale = (kernel[0] * kernel[1]) / _window_sizes(
+                x.shape[2:], kernel, stride, padding, out, bool(count_include_pad))
+            y = means * make_tensor(scale, dtype=x._dtype, device=x._backend)
     return y.squeeze(0) if unbatched else y
+
+
+def _window_sizes(plane, kernel, stride, padding, out, count_include_pad):
+    """(OH, OW) host array: each window's size cut at the padded edge, or (without
+    ``count_include_pad``) the number of input positions it covers."""
+    sizes = []
+    for i in range(2):
+        starts = np.arange(out[i]) * stride[i] - padding[i]
+        ends = np.minimum(starts + kernel[i], plane[i] + padding[i])
+        if not count_include_pad:
+            starts, ends = np.maximum(starts, 0), np.minimum(ends, plane[i])
+        sizes.append(ends - starts)
+    return np.outer(sizes[0], sizes[1]).astype(np.float64)
 
 
 def adaptive_output_size(plane, output_size, op: str) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Conv1d, Conv2d, ConvTranspose1d and ConvTranspose2d."""
+"""Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d and ConvTranspose3d."""
 
 from __future__ import annotations
 
@@ -127,6 +127,21 @@ class Conv1d(_ConvNd):
                         self.groups)
 
 
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C, D, H, W) input.
+
+    >>> micrograd.nn.Conv3d(1, 4, 3, padding=1)(micrograd.ones(2, 1, 4, 6, 6)).shape
+    micrograd.Size([2, 4, 4, 6, 6])
+    """
+
+    _dims = 3
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, padding = self._pad_input(x)
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)
+
+
 class ConvTranspose2d(_ConvNd):
     """2-D transposed convolution over (N, C, H, W) input (the upsampling layer of DCGAN-style
     generators), with PyTorch's parameter shapes: weight (in, out/groups, KH, KW).
@@ -181,3 +196,16 @@ class ConvTranspose1d(ConvTranspose2d):
             else self._output_padding_for(x, output_size)
         return F.conv_transpose1d(x, self.weight, self.bias, self.stride[0], self.padding[0],
                                   output_padding[0], self.groups, self.dilation[0])
+
+
+class ConvTranspose3d(ConvTranspose2d):
+    """3-D transposed convolution over (N, C, D, H, W) input: weight
+    (in, out/groups, KD, KH, KW)."""
+
+    _dims = 3
+
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        output_padding = self.output_padding if output_size is None \
+            else self._output_padding_for(x, output_size)
+        return F.conv_transpose3d(x, self.weight, self.bias, self.stride, self.padding,
+                                  output_padding, self.groups, self.dilation)

@@ -1,4 +1,4 @@
-"""InstanceNorm1d and InstanceNorm2d: each channel of each sample normalised over its own
+"""InstanceNorm1d, InstanceNorm2d and InstanceNorm3d: each channel of each sample normalised over its own
 spatial positions (Ulyanov et al., 2016)."""
 
 from __future__ import annotations
@@ -67,3 +67,9 @@ class InstanceNorm2d(_InstanceNorm):
     """Instance normalisation of (N, C, H, W) or (C, H, W) input."""
 
     _unbatched_dims = 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) input."""
+
+    _unbatched_dims = 4

@@ -1,4 +1,4 @@
-"""BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm and GroupNorm."""
+"""BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, RMSNorm and GroupNorm."""
 
 from __future__ import annotations
 
@@ -82,6 +82,12 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation over (N, C, H, W) input, per channel."""
 
     _input_dims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation over (N, C, D, H, W) input, per channel."""
+
+    _input_dims = (5,)
 
 
 class LayerNorm(Module):

@@ -1,4 +1,4 @@
-"""Max and average pooling, 1-d and 2-d, fixed-window and adaptive."""
+"""Max and average pooling, 1-d, 2-d and 3-d, fixed-window and adaptive; max unpooling."""
 
 from __future__ import annotations
 
@@ -105,3 +105,77 @@ class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
 
     def forward(self, x: Tensor):
         return F.adaptive_max_pool1d(x, self.output_size, self.return_indices)
+
+
+class MaxPool3d(MaxPool2d):
+    """Max over (KD, KH, KW) windows of (N, C, D, H, W) or (C, D, H, W)."""
+
+    def forward(self, x: Tensor):
+        return F.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
+
+
+class AvgPool3d(AvgPool2d):
+    """Mean over (KD, KH, KW) windows of (N, C, D, H, W) or (C, D, H, W)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """Average into a fixed ``output_size`` (D, H, W) grid whatever the input size."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool3d(x, self.output_size)
+
+
+class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
+    """Max over a fixed ``output_size`` (D, H, W) grid of bins whatever the input size."""
+
+    def forward(self, x: Tensor):
+        return F.adaptive_max_pool3d(x, self.output_size, self.return_indices)
+
+
+class _MaxUnpoolNd(Module):
+    _dims = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        n = self._dims
+
+        def spread(value):
+            return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+        self.kernel_size = spread(kernel_size)
+        self.stride = spread(stride if stride is not None else kernel_size)
+        self.padding = spread(padding)
+
+    def forward(self, x: Tensor, indices: Tensor, output_size=None) -> Tensor:
+        unpool = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[self._dims - 1]
+        return unpool(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The inverse of ``MaxPool1d(return_indices=True)``: zeros but at the maxima."""
+
+    _dims = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The inverse of ``MaxPool2d(return_indices=True)``: zeros but at the maxima.
+
+    >>> pool, unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
+    >>> unpool(*pool(micrograd.randn(1, 1, 4, 4))).shape
+    micrograd.Size([1, 1, 4, 4])
+    """
+
+    _dims = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The inverse of ``MaxPool3d(return_indices=True)``: zeros but at the maxima."""
+
+    _dims = 3
