@@ -14,6 +14,7 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.graph import RemovableHandle
 from ..ops.creation import empty
+from ..ops.layout import CHANNELS_LAST_ORDER
 from ..ops.transfer import parse_to_args
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -294,7 +295,7 @@ class Module:
         and only 4-D and 5-D ones take a memory format, as in PyTorch."""
         probe = empty(0)
         backend, dtype, _, memory_format = parse_to_args(probe, args, kwargs)
-        rank = {"channels_last": 4, "channels_last_3d": 5}.get(getattr(memory_format, "name", ""))
+        rank, _ = CHANNELS_LAST_ORDER.get(memory_format, (None, None))
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got "
                             f"desired dtype={dtype}")
