@@ -1,7 +1,8 @@
 """The older spellings of ``micrograd.linalg``: ``micrograd.det``, ``logdet``, ``slogdet``,
 ``inverse``, ``cholesky``, ``cholesky_solve``, ``cholesky_inverse``, ``triangular_solve``,
-``qr`` (``some=True``), ``geqrf`` (LAPACK's compact QR), ``svd`` (``some=True``, returning V, not Vh), ``pinverse``,
-``matrix_power`` and ``matrix_exp``, and the Tensor methods of the same names, as in PyTorch.
+``qr`` (``some=True``), ``geqrf`` (LAPACK's compact QR), ``svd`` (``some=True``, returning V,
+not Vh), ``pinverse``, ``matrix_power`` and ``matrix_exp``, and the Tensor methods of the same
+names, as in PyTorch.
 
 >>> U, S, V = micrograd.svd(micrograd.eye(2))
 """
