@@ -40,6 +40,9 @@ from .ops.activation import *  # noqa: F401,F403
 from .ops.creation import *  # noqa: F401,F403
 from .ops.transfer import *  # noqa: F401,F403
 from .ops.movement import *  # noqa: F401,F403
+from .ops.layout import (
+    channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format,
+)
 from .ops.stacking import *  # noqa: F401,F403
 from .ops.reduction import *  # noqa: F401,F403
 from .ops.linalg import *  # noqa: F401,F403

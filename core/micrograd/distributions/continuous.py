@@ -47,12 +47,9 @@ def _standard_gamma(concentration: Tensor, shape) -> Tensor:
     return implicit_gamma.reparameterised(concentration, draws) if is_grad_enabled() else draws
 
 
-class Normal(Distribution):
-    """The normal distribution with mean ``loc`` and standard deviation ``scale``.
-
-    >>> Normal(micrograd.zeros(2), 1.0).rsample((3,)).shape
-    micrograd.Size([3, 2])
-    """
+class _LocationScale(Distribution):
+    """A symmetric family on the real line moved by ``loc`` and stretched by ``scale > 0``:
+    its mean and mode are ``loc``. Subclasses give the spread and the densities."""
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
@@ -64,6 +61,15 @@ class Normal(Distribution):
 
     mean = property(lambda self: self.loc)
     mode = property(lambda self: self.loc)
+
+
+class Normal(_LocationScale):
+    """The normal distribution with mean ``loc`` and standard deviation ``scale``.
+
+    >>> Normal(micrograd.zeros(2), 1.0).rsample((3,)).shape
+    micrograd.Size([3, 2])
+    """
+
     stddev = property(lambda self: self.scale)
     variance = property(lambda self: self.scale.square())
 
@@ -136,19 +142,9 @@ class Uniform(Distribution):
         return (self.high - self.low).log()
 
 
-class Laplace(Distribution):
+class Laplace(_LocationScale):
     """The Laplace (double exponential) distribution around ``loc`` with scale ``scale``."""
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
-
-    mean = property(lambda self: self.loc)
-    mode = property(lambda self: self.loc)
     stddev = property(lambda self: math.sqrt(2) * self.scale)
     variance = property(lambda self: 2 * self.scale.square())
 

@@ -54,20 +54,20 @@ class Transform:
         return _InverseTransform(self)
 
     def __call__(self, x):
-        if self._cached is not None and self._cached[0] is x:
-            return self._cached[1]
-        y = self._call(x)
-        if self._cache_size:
-            self._cached = (x, y)
-        return y
+        return self._through_cache(x, 0, self._call)
 
     def _inv_call(self, y):
-        if self._cached is not None and self._cached[1] is y:
-            return self._cached[0]
-        x = self._inverse(y)
+        return self._through_cache(y, 1, self._inverse)
+
+    def _through_cache(self, value, side: int, compute):
+        """``compute(value)``, or the other half of the cached ``(x, y)`` pair when ``value`` is
+        that pair's ``side`` (0 for an x, 1 for a y); the new pair is kept with ``cache_size=1``."""
+        if self._cached is not None and self._cached[side] is value:
+            return self._cached[1 - side]
+        result = compute(value)
         if self._cache_size:
-            self._cached = (x, y)
-        return x
+            self._cached = (value, result) if side == 0 else (result, value)
+        return result
 
     def _call(self, x):
         raise NotImplementedError

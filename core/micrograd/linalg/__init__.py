@@ -17,8 +17,8 @@ from ..ops.matrix import diagonal as _diagonal
 from .orthogonal import EighResult, QRResult, SVDResult, eigh, eigvalsh, qr, svd, svdvals
 from .solvers import (CholeskyExResult, InvExResult, SlogdetResult, cholesky, cholesky_ex, det,
                       inv, inv_ex, slogdet, solve)
-from .functions import (LstsqResult, cond, cross, lstsq, matrix_exp, matrix_power, matrix_rank,
-                        multi_dot, pinv, solve_triangular, vecdot)
+from .functions import (LstsqResult, cond, cross, householder_product, lstsq, matrix_exp,
+                        matrix_power, matrix_rank, multi_dot, pinv, solve_triangular, vecdot)
 from .host import LinAlgError
 from .norms import matrix_norm, norm, vector_norm
 
@@ -29,6 +29,6 @@ def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1):
 
 
 __all__ = ["LinAlgError", "cholesky", "cholesky_ex", "cond", "cross", "det", "diagonal", "eigh",
-           "eigvalsh", "inv", "inv_ex", "lstsq", "matmul", "matrix_exp", "matrix_norm",
+           "eigvalsh", "householder_product", "inv", "inv_ex", "lstsq", "matmul", "matrix_exp", "matrix_norm",
            "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet", "solve",
            "solve_triangular", "svd", "svdvals", "vecdot", "vector_norm"]

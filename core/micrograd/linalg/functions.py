@@ -1,6 +1,6 @@
 """The functions of ``torch.linalg`` composed of its factorizations and ordinary ops: pinv,
-lstsq, matrix_rank, cond, matrix_power, matrix_exp, solve_triangular, multi_dot, vecdot and
-cross. Their gradients (and gradients of gradients) come from what they are made of.
+lstsq, matrix_rank, cond, matrix_power, matrix_exp, householder_product, solve_triangular,
+multi_dot, vecdot and cross. Their gradients (and gradients of gradients) come from what they are made of.
 
 >>> micrograd.linalg.matrix_power(micrograd.tensor([[1., 1.], [0., 1.]]), 3)
 tensor([[1., 3.],
@@ -183,6 +183,37 @@ def matrix_exp(A: Tensor) -> Tensor:
     for _ in range(squarings):
         E = E @ E
     return E
+
+
+def householder_product(A: Tensor, tau: Tensor) -> Tensor:
+    """The first n columns of ``H_1 ... H_k``, ``H_i = I - tau_i v_i v_i^T``, with ``v_i``
+    column i of ``A`` below the diagonal and a 1 on it (what ``geqrf`` returns; LAPACK's
+    orgqr). ``A`` is (..., m, n) with m >= n >= k, ``tau`` (..., k). Made of matmuls, so it is
+    differentiable in both.
+
+    >>> a, tau = micrograd.geqrf(micrograd.randn(4, 3))
+    >>> Q = micrograd.linalg.householder_product(a, tau)      # Q of the reduced QR
+    """
+    name = "torch.linalg.householder_product"
+    check_matrices(A, "linalg.householder_product", square=False)
+    m, n = A.shape[-2:]
+    if m < n:
+        raise RuntimeError(f"{name}: input.shape[-2] must be greater than or equal to "
+                           f"input.shape[-1]")
+    if tau.ndim != A.ndim - 1 or tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+        raise RuntimeError(f"{name}: Expected tau to have one dimension less than input and "
+                           f"the same batch dimensions, got input {tuple(A.shape)} and tau "
+                           f"{tuple(tau.shape)}")
+    if tau.shape[-1] > n:
+        raise RuntimeError(f"{name}: input.shape[-1] must be greater than or equal to "
+                           f"tau.shape[-1]")
+    identity = eye(m, n, dtype=A._dtype, device=A._backend)
+    V = tril(A, -1) + identity                       # unit lower trapezoidal reflectors
+    Q = identity.expand(tuple(A.shape))
+    for i in range(tau.shape[-1] - 1, -1, -1):       # H_i (H_{i+1} (... H_k I))
+        v = V[..., i:i + 1]
+        Q = Q - tau[..., i:i + 1].unsqueeze(-1) * (v @ (v.mT @ Q))
+    return Q
 
 
 # ------------------------------------------------------------------ small compositions

@@ -1,7 +1,8 @@
 """The older spellings of ``micrograd.linalg``: ``micrograd.det``, ``logdet``, ``slogdet``,
 ``inverse``, ``cholesky``, ``cholesky_solve``, ``cholesky_inverse``, ``triangular_solve``,
-``qr`` (``some=True``), ``svd`` (``some=True``, returning V, not Vh), ``pinverse``,
-``matrix_power`` and ``matrix_exp``, and the Tensor methods of the same names, as in PyTorch.
+``qr`` (``some=True``), ``geqrf`` (LAPACK's compact QR), ``svd`` (``some=True``, returning V,
+not Vh), ``pinverse``, ``matrix_power`` and ``matrix_exp``, and the Tensor methods of the same
+names, as in PyTorch.
 
 >>> U, S, V = micrograd.svd(micrograd.eye(2))
 """
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import numpy as np
+
 from ..ops.creation import eye
 from ..tensor import Tensor, surface
 from . import functions, orthogonal, solvers
-from .host import check_matrices
+from .host import check_matrices, on_host
 
 QRTuple = namedtuple("qr", ["Q", "R"])
+GeqrfTuple = namedtuple("geqrf", ["a", "tau"])
 SVDTuple = namedtuple("svd", ["U", "S", "V"])
 SlogdetTuple = namedtuple("slogdet", ["sign", "logabsdet"])
 TriangularSolveTuple = namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
@@ -88,6 +92,21 @@ def triangular_solve(input: Tensor, A: Tensor, upper: bool = True, transpose: bo
 def qr(input: Tensor, some: bool = True) -> QRTuple:
     """``(Q, R)``, reduced with ``some`` (the default), complete without."""
     return QRTuple(*orthogonal.qr(input, "reduced" if some else "complete"))
+
+
+@surface()
+def geqrf(input: Tensor) -> GeqrfTuple:
+    """LAPACK's geqrf: ``a`` holds R on and above its diagonal and the Householder vectors
+    below it, ``tau`` their scales (``linalg.householder_product(a, tau)`` is Q). Not
+    differentiable, as in PyTorch."""
+    check_matrices(input, "geqrf", square=False)
+
+    def compact(x):
+        h, tau = np.linalg.qr(x, mode="raw")       # h is a transposed (Fortran order)
+        return np.swapaxes(h, -1, -2), tau
+    a, tau = on_host(compact, input.detach())
+    return GeqrfTuple(Tensor._make(a, input._dtype, input._backend),
+                      Tensor._make(tau, input._dtype, input._backend))
 
 
 @surface()

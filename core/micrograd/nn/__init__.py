@@ -12,6 +12,7 @@ from . import parallel
 from .module import Module
 from .modules import *  # noqa: F401,F403  (the layer classes, listed in modules.__all__)
 from .modules import __all__ as _layer_names
-from .parameter import Parameter
+from .parameter import Parameter, UninitializedBuffer, UninitializedParameter
 
-__all__ = ["Module", "Parameter", "functional", "init", "parallel", "utils", *_layer_names]
+__all__ = ["Module", "Parameter", "UninitializedBuffer", "UninitializedParameter", "functional",
+           "init", "parallel", "utils", *_layer_names]

@@ -14,9 +14,10 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.graph import RemovableHandle
 from ..ops.creation import empty
+from ..ops.layout import CHANNELS_LAST_ORDER
 from ..ops.transfer import parse_to_args
 from ..tensor import Tensor
-from .parameter import Parameter
+from .parameter import Parameter, is_lazy
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -294,7 +295,7 @@ class Module:
         and only 4-D and 5-D ones take a memory format, as in PyTorch."""
         probe = empty(0)
         backend, dtype, _, memory_format = parse_to_args(probe, args, kwargs)
-        rank = {"channels_last": 4, "channels_last_3d": 5}.get(getattr(memory_format, "name", ""))
+        rank, _ = CHANNELS_LAST_ORDER.get(memory_format, (None, None))
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got "
                             f"desired dtype={dtype}")
@@ -341,11 +342,17 @@ class Module:
         return out
 
     def load_state_dict(self, state_dict: dict, strict: bool = True) -> IncompatibleKeys:
-        """Copy ``state_dict``'s tensors into this module's parameters and buffers.
+        """Copy ``state_dict``'s tensors into this module's parameters and buffers
+        (materializing a lazy module's placeholders to the shapes loaded).
 
         A key whose shape or dtype differs raises, naming the key; with ``strict`` missing and
         unexpected keys raise too (otherwise they are returned)."""
         own = self.state_dict(keep_vars=True)
+        with grad_mode.no_grad():    # a lazy module's placeholders take the loaded shapes
+            for key, target in own.items():
+                value = state_dict.get(key)
+                if is_lazy(target) and isinstance(value, Tensor) and not is_lazy(value):
+                    target.materialize(value.shape)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         errors = []

@@ -8,11 +8,38 @@ new shape can be expressed over the old strides without a copy (:func:`reshaped_
 
 >>> reshaped_strides((3, 2), (1, 3), (6,)) is None      # a transposed (2, 3): not viewable
 True
+
+The memory formats (``micrograd.channels_last``...) live here too: they name stride patterns,
+and every layer that asks for one (``contiguous``, ``Tensor.to``, ``Module.to``) compares them by
+identity and reads their rank from :data:`CHANNELS_LAST_ORDER`.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+
+
+class memory_format:
+    """A layout for ``contiguous`` and ``is_contiguous`` to produce or test
+    (``micrograd.channels_last``...), as ``torch.memory_format``. Backends hold their data as
+    they like; the layout lives in the strides the core tracks, which is what PyTorch code
+    inspects (``stride()``, ``is_contiguous``) and what decides ``view()``."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"micrograd.{self.name}"
+
+
+contiguous_format = memory_format("contiguous_format")
+channels_last = memory_format("channels_last")          # NHWC order of a 4-d NCHW tensor
+channels_last_3d = memory_format("channels_last_3d")    # NDHWC order of a 5-d NCDHW tensor
+preserve_format = memory_format("preserve_format")
+
+# Each channels-last layout's rank, and the order in which it steps through the dims,
+# innermost first.
+CHANNELS_LAST_ORDER = {channels_last: (4, (1, 3, 2, 0)), channels_last_3d: (5, (1, 4, 3, 2, 0))}
 
 
 @lru_cache(maxsize=4096)        # views are on the per-op path: shapes repeat, strides are cached

@@ -17,7 +17,7 @@ from .arrays import binary_data, broadcast_shapes, expand_data, normalize_dim, n
 from .base import Op, check_same_backend, to_dtype
 from .creation import arange
 from .creation import tensor as make_tensor
-from .layout import reshaped_strides
+from .layout import CHANNELS_LAST_ORDER, contiguous_format, memory_format, reshaped_strides
 from .resample import pad_by_index
 from .views import (
     ViewOp, block_is_dense, copy_into, is_dense, link_view, needs_writeback, refuse_writes,
@@ -410,32 +410,8 @@ def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
     return reshape(x, shape[:d] + sizes + shape[d + 1:])
 
 
-class memory_format:
-    """A layout for ``contiguous`` and ``is_contiguous`` to produce or test
-    (``micrograd.channels_last``...), as ``torch.memory_format``. Backends hold their data as
-    they like; the layout lives in the strides the core tracks (ops/layout.py), which is what
-    PyTorch code inspects (``stride()``, ``is_contiguous``) and what decides ``view()``."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"micrograd.{self.name}"
-
-
-contiguous_format = memory_format("contiguous_format")
-channels_last = memory_format("channels_last")          # NHWC order of a 4-d NCHW tensor
-channels_last_3d = memory_format("channels_last_3d")    # NDHWC order of a 5-d NCDHW tensor
-preserve_format = memory_format("preserve_format")
-__all__ += ["memory_format", "contiguous_format", "channels_last", "channels_last_3d",  # noqa: F821
-            "preserve_format"]
-
-# The order in which each layout steps through the dims, innermost first.
-_CHANNELS_LAST_ORDER = {channels_last: (4, (1, 3, 2, 0)), channels_last_3d: (5, (1, 4, 3, 2, 0))}
-
-
 def _channels_last_order(x: Tensor, fmt, what: str) -> tuple:
-    rank, order = _CHANNELS_LAST_ORDER[fmt]
+    rank, order = CHANNELS_LAST_ORDER[fmt]
     if x.ndim != rank:
         raise RuntimeError(f"{what}: required rank {rank} tensor to use {fmt.name} format, got "
                            f"shape {tuple(x.shape)}")
@@ -446,7 +422,7 @@ def _channels_last_order(x: Tensor, fmt, what: str) -> tuple:
 def contiguous(x: Tensor, memory_format: memory_format = contiguous_format) -> Tensor:
     if memory_format is contiguous_format:
         return Contiguous.apply(x)
-    if memory_format not in _CHANNELS_LAST_ORDER:
+    if memory_format not in CHANNELS_LAST_ORDER:
         raise RuntimeError(f"contiguous: memory format {memory_format!r} is not supported; use "
                            f"micrograd.contiguous_format, channels_last or channels_last_3d")
     order = _channels_last_order(x, memory_format, "contiguous")
@@ -464,9 +440,9 @@ def is_contiguous(x: Tensor, memory_format: memory_format = contiguous_format) -
     """Whether ``x`` is laid out as ``memory_format`` (size-1 dims may have any stride)."""
     if memory_format is contiguous_format:
         return x._strides is None
-    if memory_format not in _CHANNELS_LAST_ORDER:
+    if memory_format not in CHANNELS_LAST_ORDER:
         raise RuntimeError(f"is_contiguous: memory format {memory_format!r} is not supported")
-    rank, order = _CHANNELS_LAST_ORDER[memory_format]
+    rank, order = CHANNELS_LAST_ORDER[memory_format]
     if x.ndim != rank:
         return False
     shape, strides = tuple(x._data.shape), view_strides(x)

@@ -11,6 +11,7 @@ from ..autograd.graph import record
 from ..tensor import Tensor, declare_method, surface
 from .base import Op, to_dtype
 from .creation import check_dtype, resolve
+from .layout import preserve_format
 
 
 def copy_between(data, dtype, src, dst):
@@ -89,7 +90,7 @@ def to(self, *args, **kwargs) -> "Tensor":
         out = move(out, backend)
     if dtype is not None and dtype is not out._dtype:
         out = to_dtype(out, dtype)
-    if memory_format is not None and memory_format.name != "preserve_format":
+    if memory_format is not None and memory_format is not preserve_format:
         out = out.contiguous(memory_format=memory_format)     # (the movement floor's method)
     if copy and out is self:
         out = self.clone()

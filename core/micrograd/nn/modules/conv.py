@@ -1,4 +1,5 @@
-"""Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d and ConvTranspose3d."""
+"""Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d and ConvTranspose3d, and the lazy
+forms (LazyConv1d...)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..module import Module
+from ..parameter import UninitializedParameter
 from ._factory import new_parameter
+from .lazy import LazyModuleMixin
 
 
 def _tuple(value, n: int) -> tuple:
@@ -209,3 +212,93 @@ class ConvTranspose3d(ConvTranspose2d):
             else self._output_padding_for(x, output_size)
         return F.conv_transpose3d(x, self.weight, self.bias, self.stride, self.padding,
                                   output_padding, self.groups, self.dilation)
+
+
+# ------------------------------------------------------------------ lazy forms
+
+class _LazyConvMixin(LazyModuleMixin):
+    """``in_channels`` from the first input: its dim 1 (dim 0 for an unbatched input)."""
+
+    def _make_lazy(self, out_channels: int, bias: bool, device, dtype) -> None:
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Tensor, *args, **kwargs) -> None:
+        if not self.has_uninitialized_params():
+            return
+        unbatched = self._dims + 1
+        if input.ndim not in (unbatched, unbatched + 1):
+            raise RuntimeError(f"Expected {unbatched}D (unbatched) or {unbatched + 1}D (batched) "
+                               f"input to {type(self).__name__}, but got input of size: "
+                               f"{tuple(input.shape)}")
+        self.in_channels = input.shape[1] if input.ndim == unbatched + 1 else input.shape[0]
+        if self.in_channels % self.groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        per_group = ((self.in_channels, self.out_channels // self.groups) if self._transposed
+                     else (self.out_channels, self.in_channels // self.groups))
+        self.weight.materialize((*per_group, *self.kernel_size))
+        if self.bias is not None:
+            self.bias.materialize((self.out_channels,))
+        self.reset_parameters()
+
+
+class LazyConv1d(_LazyConvMixin, Conv1d):
+    """A :class:`Conv1d` whose ``in_channels`` is read from its first input."""
+
+    cls_to_become = Conv1d
+
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None,
+                 dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False,
+                         padding_mode, device, dtype)
+        self._make_lazy(out_channels, bias, device, dtype)
+
+
+class LazyConv2d(_LazyConvMixin, Conv2d):
+    """A :class:`Conv2d` whose ``in_channels`` is read from its first input.
+
+    >>> micrograd.nn.LazyConv2d(8, 3)(micrograd.ones(1, 3, 5, 5)).shape
+    micrograd.Size([1, 8, 3, 3])
+    """
+
+    cls_to_become = Conv2d
+
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None,
+                 dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False,
+                         padding_mode, device, dtype)
+        self._make_lazy(out_channels, bias, device, dtype)
+
+
+class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
+    """A :class:`ConvTranspose1d` whose ``in_channels`` is read from its first input."""
+
+    cls_to_become = ConvTranspose1d
+
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros",
+                 device=None, dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False,
+                         dilation, padding_mode, device, dtype)
+        self._make_lazy(out_channels, bias, device, dtype)
+
+
+class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
+    """A :class:`ConvTranspose2d` whose ``in_channels`` is read from its first input."""
+
+    cls_to_become = ConvTranspose2d
+
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros",
+                 device=None, dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False,
+                         dilation, padding_mode, device, dtype)
+        self._make_lazy(out_channels, bias, device, dtype)

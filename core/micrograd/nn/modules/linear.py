@@ -1,4 +1,4 @@
-"""Linear, Bilinear, Identity, Flatten, Unflatten and Embedding."""
+"""Linear, LazyLinear, Bilinear, Identity, Flatten, Unflatten and Embedding."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..module import Module
-from ..parameter import Parameter
+from ..parameter import Parameter, UninitializedParameter
 from ._factory import new_parameter
+from .lazy import LazyModuleMixin
 
 
 class Identity(Module):
@@ -57,6 +58,36 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+class LazyLinear(LazyModuleMixin, Linear):
+    """A :class:`Linear` whose ``in_features`` is the last dim of its first input; it becomes a
+    ``Linear`` then.
+
+    >>> micrograd.nn.LazyLinear(2)(micrograd.ones(3, 4)).shape
+    micrograd.Size([3, 2])
+    """
+
+    cls_to_become = Linear
+
+    def __init__(self, out_features: int, bias: bool = True, device=None, dtype=None):
+        super().__init__(0, 0, False)     # no bias yet: it would be replaced at once
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_features = out_features
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Tensor) -> None:
+        if self.has_uninitialized_params():
+            self.in_features = input.shape[-1]
+            self.weight.materialize((self.out_features, self.in_features))
+            if self.bias is not None:
+                self.bias.materialize((self.out_features,))
+            self.reset_parameters()
 
 
 class Flatten(Module):

@@ -1,4 +1,5 @@
-"""BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, RMSNorm and GroupNorm."""
+"""BatchNorm1d, BatchNorm2d, BatchNorm3d (and the lazy 1-d and 2-d forms), LayerNorm, RMSNorm and
+GroupNorm."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..module import Module
+from ..parameter import UninitializedBuffer, UninitializedParameter
 from ._factory import new_parameter
+from .lazy import LazyModuleMixin
 
 
 class _BatchNorm(Module):
@@ -88,6 +91,49 @@ class BatchNorm3d(_BatchNorm):
     """Batch normalisation over (N, C, D, H, W) input, per channel."""
 
     _input_dims = (5,)
+
+
+class _LazyBatchNorm(LazyModuleMixin, _BatchNorm):
+    """``num_features`` from the first input's dim 1."""
+
+    def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None):
+        # nothing affine or tracked yet: the placeholders below replace it
+        super().__init__(0, eps, momentum, False, False, device, dtype)
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = UninitializedParameter(device=device, dtype=dtype)
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        if track_running_stats:
+            self.running_mean = UninitializedBuffer(device=device, dtype=dtype)
+            self.running_var = UninitializedBuffer(device=device, dtype=dtype)
+            self.num_batches_tracked = tensor(0, dtype=dtypes.int64, device=device)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.num_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Tensor) -> None:
+        if not self.has_uninitialized_params():
+            return
+        self.num_features = input.shape[1]
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            placeholder = getattr(self, name)
+            if placeholder is not None:
+                placeholder.materialize((self.num_features,))
+        self.reset_parameters()
+
+
+class LazyBatchNorm1d(_LazyBatchNorm, BatchNorm1d):
+    """A :class:`BatchNorm1d` whose ``num_features`` is read from its first input."""
+
+    cls_to_become = BatchNorm1d
+
+
+class LazyBatchNorm2d(_LazyBatchNorm, BatchNorm2d):
+    """A :class:`BatchNorm2d` whose ``num_features`` is read from its first input."""
+
+    cls_to_become = BatchNorm2d
 
 
 class LayerNorm(Module):

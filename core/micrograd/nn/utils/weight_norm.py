@@ -1,8 +1,8 @@
 """``weight_norm`` and ``remove_weight_norm``: a weight re-expressed as a magnitude ``g`` times a
 direction ``v / ||v||``, each a parameter (``weight_g``, ``weight_v``); a forward pre-hook
 rebuilds ``weight`` from them before every call. PyTorch's classic hook-based API, with its
-state_dict keys; PyTorch deprecates it for ``parametrizations.weight_norm`` (not in micrograd
-yet), and so it warns as PyTorch does.
+state_dict keys; PyTorch deprecates it for ``parametrizations.weight_norm``, and so it warns
+as PyTorch does.
 
 >>> layer = micrograd.nn.utils.weight_norm(micrograd.nn.Linear(20, 40))
 >>> layer.weight_g.shape, layer.weight_v.shape
@@ -78,8 +78,8 @@ def weight_norm(module, name: str = "weight", dim: int | None = 0):
     >>> conv = micrograd.nn.utils.weight_norm(micrograd.nn.Conv1d(4, 8, 3), dim=0)
     """
     warnings.warn("`micrograd.nn.utils.weight_norm` is deprecated in favor of "
-                  "`parametrizations.weight_norm`, as `torch.nn.utils.weight_norm` is; micrograd "
-                  "has no parametrizations yet, so this one keeps working.",
+                  "`micrograd.nn.utils.parametrizations.weight_norm`, as "
+                  "`torch.nn.utils.weight_norm` is.",
                   FutureWarning, stacklevel=2)
     WeightNorm.apply(module, name, dim)
     return module
