@@ -33,8 +33,11 @@ clean:
 test: setup
 	$(MAKE) test-core test-conformance test-plugins test-packaging test-bench test-asan test-cuda-emulated
 
+# Two workers, then the ported programs alone: they report their step times, which a second
+# worker beside them would distort.
 test-core:
-	$(BIN)/python -m pytest -q core/tests
+	$(BIN)/python -m pytest -q -n 2 core/tests --ignore=core/tests/programs
+	$(BIN)/python -m pytest -q core/tests/programs
 
 # The suite against every backend that runs here (with reports), then the suite's own tests.
 # cuda is installed but has no GPU here: its own tests compile-check the kernels instead.
@@ -45,7 +48,7 @@ test-conformance:
 	$(BIN)/python -m pytest -q conformance/tests
 
 test-plugins:
-	@for p in plugins/*/tests; do echo "== $$p"; $(BIN)/python -m pytest -q $$p || exit 1; done
+	@for p in plugins/*/tests; do echo "== $$p"; $(BIN)/python -m pytest -q -n 2 $$p || exit 1; done
 
 # Builds every wheel and sdist, installs them into fresh venvs (deps from the package index),
 # scaffolds a plugin, installs the pure-Python example plugin and runs the conformance suite on it.
