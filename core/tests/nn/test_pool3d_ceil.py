@@ -225,10 +225,13 @@ def test_max_unpool_refuses_bad_indices_and_sizes():
 # ------------------------------------------------------------------ 3-d normalisation
 
 @pytest.mark.parametrize("build", [lambda m: m.BatchNorm3d(3), lambda m: m.InstanceNorm3d(3),
-                                   lambda m: m.InstanceNorm3d(3, affine=True)],
-                         ids=["batch", "instance", "instance_affine"])
+                                   lambda m: m.InstanceNorm3d(3, affine=True),
+                                   lambda m: m.BatchNorm3d(3, bias=False)],
+                         ids=["batch", "instance", "instance_affine", "batch_without_bias"])
 def test_3d_norms_match_pytorch_in_training_and_eval(build):
     ours, theirs = build(nn), build(torch.nn)
+    assert repr(ours) == repr(theirs)
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
     x = rand(2, 3, 4, 3, 5)
     compare(theirs, ours, lambda m, t: m(t), [x])
     for name, buffer in theirs.named_buffers():
