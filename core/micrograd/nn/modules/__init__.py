@@ -9,7 +9,9 @@ from .activation import (
 from .activation import Hardshrink, Softshrink, Tanhshrink, Threshold
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
-from .conv import LazyConv1d, LazyConv2d, LazyConvTranspose1d, LazyConvTranspose2d
+from .conv import (
+    LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d,
+)
 from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from .distance import CosineSimilarity, PairwiseDistance
 from .fold import Fold, Unfold
@@ -23,7 +25,7 @@ from .loss import (
     SoftMarginLoss, TripletMarginLoss,
 )
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm, RMSNorm
-from .normalization import LazyBatchNorm1d, LazyBatchNorm2d
+from .normalization import LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d
 from .padding import (
     CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionPad2d,
     ReplicationPad1d, ReplicationPad2d, ZeroPad1d, ZeroPad2d,

@@ -1,4 +1,4 @@
-"""BatchNorm1d, BatchNorm2d, BatchNorm3d (and the lazy 1-d and 2-d forms), LayerNorm, RMSNorm and
+"""BatchNorm1d, BatchNorm2d, BatchNorm3d (and their lazy forms), LayerNorm, RMSNorm and
 GroupNorm."""
 
 from __future__ import annotations
@@ -136,6 +136,12 @@ class LazyBatchNorm2d(_LazyBatchNorm, BatchNorm2d):
     """A :class:`BatchNorm2d` whose ``num_features`` is read from its first input."""
 
     cls_to_become = BatchNorm2d
+
+
+class LazyBatchNorm3d(_LazyBatchNorm, BatchNorm3d):
+    """A :class:`BatchNorm3d` whose ``num_features`` is read from its first input."""
+
+    cls_to_become = BatchNorm3d
 
 
 class LayerNorm(Module):
