@@ -493,6 +493,9 @@ def _basic_key(x: Tensor, key):
             if kind is int:
                 i = _check_int(k, shape[dim], dim)
                 slices.append(slice(i, i + 1, 1))
+            elif k.start is None and k.stop is None and k.step is None:    # ``:``, the commonest
+                slices.append(slice(0, shape[dim], 1))
+                out.append(shape[dim])
             else:
                 s = _normalize_slice(k, shape[dim])
                 slices.append(s)
@@ -528,7 +531,7 @@ def getitem(x: Tensor, key) -> Tensor:
         y = (x if _whole(slices, x._data.shape) and shape != x._data.shape
              else Slice.apply(x, key=slices))
         if y._data.shape != shape:
-            y = Reshape.apply(y, shape=shape)
+            y = Reshape.apply(y, shape)
         if y.grad_fn is None and not needs_writeback(y):
             return y
         dense = is_dense(x) and block_is_dense(slices, x._data.shape)

@@ -7,7 +7,7 @@ import builtins
 import numpy as np
 
 from ..autograd import grad_mode
-from ..autograd.graph import DeferredGrad, sum_to
+from ..autograd.graph import DeferredGrad, record, sum_to
 from ..decompositions import call_optional
 from ..dtypes import result_type
 from ..dtypes import to_dtype as as_dtype
@@ -17,7 +17,9 @@ from .arrays import binary_data, broadcast_shapes, expand_data, normalize_dim, n
 from .base import Op, check_same_backend, to_dtype
 from .creation import arange
 from .creation import tensor as make_tensor
-from .layout import CHANNELS_LAST_ORDER, contiguous_format, memory_format, reshaped_strides
+from .layout import (
+    CHANNELS_LAST_ORDER, contiguous_format, memory_format, normalized, reshaped_strides,
+)
 from .resample import pad_by_index
 from .views import (
     ViewOp, block_is_dense, copy_into, is_dense, link_view, needs_writeback, refuse_writes,
@@ -25,15 +27,28 @@ from .views import (
 )
 
 
-class Reshape(ViewOp):
-    @staticmethod
-    def layout(x, shape):
-        # Where no strides fit, the backend copied: the result is fresh contiguous data.
-        return None if x._strides is None else reshaped_strides(x._data.shape, x._strides, shape)
+_grad_state = grad_mode.state      # bound once: read by every reshape
 
-    def forward(self, x, shape):
-        self.in_shape = x._data.shape
-        return x._backend.reshape(x._data, shape)
+
+class Reshape(ViewOp):
+    @classmethod
+    def apply(cls, x, shape):
+        # ViewOp.apply, specialised: reshape is under every unsqueeze, flatten, view and
+        # ``x[:, None]``, and the generic path's keyword plumbing cost more than the op (an
+        # unsqueeze took 10.7 us, 4x PyTorch's; see ops/views.py for the fields set here).
+        be, data = x._backend, x._data
+        in_shape = data.shape
+        out = Tensor._make(be.reshape(data, shape), x._dtype, be)
+        out._version = x._version
+        out._base = x._base if x._base is not None else x
+        if x._strides is not None:
+            # Where no strides fit, the backend copied: the result is fresh contiguous data.
+            out._strides = normalized(shape, reshaped_strides(in_shape, x._strides, shape))
+        if x.requires_grad and _grad_state.enabled and out._dtype.kind == "f":
+            node = cls()
+            node.in_shape = in_shape
+            record(node, (x,), out)
+        return out
 
     def backward(self, grad):
         return grad.reshape(self.in_shape)
@@ -197,10 +212,14 @@ def infer_shape(shape: tuple, total: int, have: tuple) -> tuple:
 
 @surface()
 def reshape(x: Tensor, *shape) -> Tensor:
-    shape = infer_shape(_shape_arg(shape, "reshape"), x.numel(), x._data.shape)
+    return _reshaped(x, infer_shape(_shape_arg(shape, "reshape"), x.numel(), x._data.shape))
+
+
+def _reshaped(x: Tensor, shape: tuple) -> Tensor:
+    """``reshape`` to a ``shape`` already resolved and checked against ``x``'s size."""
     if shape == x._data.shape:
-        return x if not x.requires_grad else Reshape.apply(x, shape=shape)
-    out = Reshape.apply(x, shape=shape)
+        return x if not x.requires_grad else Reshape.apply(x, shape)
+    out = Reshape.apply(x, shape)
     if out.grad_fn is None and needs_writeback(out) and is_dense(x):
         # PyTorch's reshape (and flatten, unflatten, view_as) of a contiguous tensor is a view:
         # where views are copies, writes into it must still reach x.
@@ -217,7 +236,7 @@ def _link_reshape(x: Tensor, out: Tensor, shape: tuple, *, dense: bool) -> Tenso
 def _linked_reshape(x: Tensor, shape: tuple) -> Tensor:
     # Only for ops that are views in PyTorch whatever the strides (view, squeeze, unsqueeze):
     # reshape may copy there, and an in-place op on a copy must not reach the source.
-    out = reshape(x, shape)
+    out = _reshaped(x, shape)
     if out.grad_fn is None and not needs_writeback(out):   # hot path: nothing to link
         return out
     return _link_reshape(x, out, shape, dense=is_dense(x))
