@@ -219,6 +219,14 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
     """
     if end is None:
         start, end = 0, start
+    if type(start) is int and type(end) is int and type(step) is int and dtype is None:
+        # The commonest call, arange(n) of Python ints (index ranges, masks): nothing to
+        # convert or check for finiteness, which took most of a short range's time.
+        start, end, step = _arange_bounds((start, end, step), dtypes.int64)
+        backend = resolve(device)
+        check_dtype(backend, dtypes.int64)
+        data = call_optional(backend, "arange", dtypes.int64, start, end, step, dtypes.int64)
+        return _finish(data, dtypes.int64, backend, requires_grad)
     values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     for name, v in zip(("start", "end", "step"), values):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):

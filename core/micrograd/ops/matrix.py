@@ -18,7 +18,7 @@ from .. import dtypes
 from ..dtypes import promote_types
 from ..tensor import Tensor, surface
 from .arrays import normalize_dim
-from .base import to_dtype
+from .base import scalar_tensor, to_dtype
 from .creation import arange, eye, tensor
 from .linalg import check_batched, matmul, scaled_sum
 from .movement import cat, pad
@@ -39,7 +39,7 @@ def _triangle(x: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
     cols = arange(n, device=be).reshape(1, n)
     rows = arange(diagonal, diagonal + m, device=be).reshape(m, 1)
     keep = cols <= rows if lower else cols >= rows
-    return where(keep, x, x.new_zeros(()))
+    return where(keep, x, scalar_tensor(0, x))
 
 
 @surface()
