@@ -13,7 +13,7 @@ ops' own.
 from __future__ import annotations
 
 from ..ops import autocast
-from ..ops.conv import conv2d, conv_transpose2d
+from ..ops.conv import conv2d, conv_transpose2d, transposed_output_size
 from ..ops.movement import cat, pad, stack
 from ..shape import as_dims
 from ..tensor import Tensor
@@ -133,23 +133,7 @@ def conv_transpose3d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     dilation = _triple(dilation, "dilation", op)
     in_channels, group_out, kd, kh, kw = weight.shape
     (groups,) = as_dims((groups,), op, "groups")
-    if groups < 1 or in_channels % groups or x.shape[1] != in_channels:
-        raise RuntimeError(
-            f"{op}: input of shape {tuple(x.shape)} has {x.shape[1]} channels but weight of "
-            f"shape {tuple(weight.shape)} expects {in_channels} (divisible by groups={groups})")
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
-        raise RuntimeError(f"{op}: stride {stride} and dilation {dilation} must be positive, "
-                           f"padding {padding} and output_padding {output_padding} non-negative")
-    if any(o >= max(s, d) for o, s, d in zip(output_padding, stride, dilation)):
-        raise RuntimeError(f"{op}: output padding must be smaller than either stride or "
-                           f"dilation, but got output_padding={output_padding}, "
-                           f"stride={stride}, dilation={dilation}")
-    out = [(x.shape[2 + i] - 1) * stride[i] - 2 * padding[i]
-           + dilation[i] * ((kd, kh, kw)[i] - 1) + output_padding[i] + 1 for i in range(3)]
-    if min(out) < 1:
-        raise RuntimeError(f"{op}: input of spatial size {tuple(x.shape[2:])} with kernel "
-                           f"{(kd, kh, kw)}, stride {stride} and padding {padding} gives a "
-                           f"non-positive output size {tuple(out)}; reduce the padding")
+    out = transposed_output_size(op, x, weight, stride, padding, output_padding, dilation, groups)
     n, _, d, h, w = x.shape
     out_channels = group_out * groups
     slices = x.permute(0, 2, 1, 3, 4).reshape(n * d, in_channels, h, w)

@@ -199,24 +199,8 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
                            f"the same dtype; convert one with .to(other.dtype)")
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
     output_padding, dilation = _pair(output_padding, "output_padding"), _pair(dilation, "dilation")
-    cin, cog, kh, kw = weight.shape
-    if groups < 1 or cin % groups or x.shape[1] != cin:
-        raise RuntimeError(
-            f"{op}: input of shape {tuple(x.shape)} has {x.shape[1]} channels but weight of "
-            f"shape {tuple(weight.shape)} expects {cin} (divisible by groups={groups})")
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
-        raise RuntimeError(f"{op}: stride {stride} and dilation {dilation} must be positive, "
-                           f"padding {padding} and output_padding {output_padding} non-negative")
-    if any(op_ >= max(s, d) for op_, s, d in zip(output_padding, stride, dilation)):
-        raise RuntimeError(f"{op}: output padding must be smaller than either stride or "
-                           f"dilation, but got output_padding={output_padding}, "
-                           f"stride={stride}, dilation={dilation}")
-    out_hw = [(x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * ((kh, kw)[i] - 1)
-              + output_padding[i] + 1 for i in range(2)]
-    if min(out_hw) < 1:
-        raise RuntimeError(f"{op}: input of spatial size {tuple(x.shape[2:])} with kernel "
-                           f"{(kh, kw)}, stride {stride} and padding {padding} gives a "
-                           f"non-positive output size {tuple(out_hw)}; reduce the padding")
+    cog = weight.shape[1]
+    transposed_output_size(op, x, weight, stride, padding, output_padding, dilation, groups)
     y = ConvTranspose2d.apply(x, weight,
                               geometry=(stride, padding, output_padding, dilation, groups))
     if bias is not None:
@@ -225,6 +209,33 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
             raise RuntimeError(f"{op}: bias must have shape ({co},), got {tuple(bias.shape)}")
         y = y + bias.reshape(1, co, 1, 1)
     return y.squeeze(0) if unbatched else y
+
+
+def transposed_output_size(op: str, x: Tensor, weight: Tensor, stride: tuple, padding: tuple,
+                           output_padding: tuple, dilation: tuple, groups: int) -> list[int]:
+    """The spatial output size of a transposed convolution of ``x`` (N, Cin, *spatial) by
+    ``weight`` (Cin, Cout/groups, *kernel), ``(in - 1) * stride - 2 * padding + dilation *
+    (kernel - 1) + output_padding + 1`` per dim, after checking the geometry (one check for
+    the 2-d and 3-d ops)."""
+    cin, kernel = weight.shape[0], tuple(weight.shape[2:])
+    if groups < 1 or cin % groups or x.shape[1] != cin:
+        raise RuntimeError(
+            f"{op}: input of shape {tuple(x.shape)} has {x.shape[1]} channels but weight of "
+            f"shape {tuple(weight.shape)} expects {cin} (divisible by groups={groups})")
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
+        raise RuntimeError(f"{op}: stride {stride} and dilation {dilation} must be positive, "
+                           f"padding {padding} and output_padding {output_padding} non-negative")
+    if any(o >= max(s, d) for o, s, d in zip(output_padding, stride, dilation)):
+        raise RuntimeError(f"{op}: output padding must be smaller than either stride or "
+                           f"dilation, but got output_padding={output_padding}, "
+                           f"stride={stride}, dilation={dilation}")
+    out = [(x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (k - 1)
+           + output_padding[i] + 1 for i, k in enumerate(kernel)]
+    if min(out) < 1:
+        raise RuntimeError(f"{op}: input of spatial size {tuple(x.shape[2:])} with kernel "
+                           f"{kernel}, stride {stride} and padding {padding} gives a "
+                           f"non-positive output size {tuple(out)}; reduce the padding")
+    return out
 
 
 def _string_padding(x, mode, kernel, stride, dilation):
