@@ -478,13 +478,14 @@ def _slice_shape(slices) -> tuple:
 
 def _basic_key(x: Tensor, key):
     """A key of Python ints, slices, None and at most one Ellipsis (the common case, on the
-    per-op path) as ``(slices over x's dims, the result's shape)``; None for any other key or
-    one with too many indices, which :func:`_parse` takes (and refuses with its message)."""
+    per-op path) as ``(slices over x's dims, the result's shape, whether the slices select
+    every element)``; None for any other key or one with too many indices, which
+    :func:`_parse` takes (and refuses with its message)."""
     items = key if type(key) is tuple else (key,)
     shape = x._data.shape
     n = len(shape)
     slices, out = [], []
-    dim, seen_ellipsis = 0, False
+    dim, seen_ellipsis, whole = 0, False, True
     for pos, k in enumerate(items):
         kind = type(k)
         if kind is int or kind is slice:
@@ -493,6 +494,7 @@ def _basic_key(x: Tensor, key):
             if kind is int:
                 i = _check_int(k, shape[dim], dim)
                 slices.append(slice(i, i + 1, 1))
+                whole = whole and shape[dim] == 1
             elif k.start is None and k.stop is None and k.step is None:    # ``:``, the commonest
                 slices.append(slice(0, shape[dim], 1))
                 out.append(shape[dim])
@@ -500,6 +502,7 @@ def _basic_key(x: Tensor, key):
                 s = _normalize_slice(k, shape[dim])
                 slices.append(s)
                 out.append(len(range(s.start, s.stop, s.step)))
+                whole = whole and s.start == 0 and s.step == 1 and s.stop == shape[dim]
             dim += 1
         elif k is None:
             out.append(1)
@@ -518,7 +521,7 @@ def _basic_key(x: Tensor, key):
     for d in range(dim, n):
         slices.append(slice(0, shape[d], 1))
         out.append(shape[d])
-    return tuple(slices), tuple(out)
+    return tuple(slices), tuple(out), whole
 
 
 @surface(method='__getitem__', function=False)
@@ -527,8 +530,8 @@ def getitem(x: Tensor, key) -> Tensor:
     if basic is not None:
         # one slice (unless whole) and one reshape dropping the int dims and adding the None
         # ones: the same view _parse's general path makes in more steps
-        slices, shape = basic
-        y = (x if _whole(slices, x._data.shape) and shape != x._data.shape
+        slices, shape, whole = basic
+        y = (x if whole and shape != x._data.shape
              else Slice.apply(x, key=slices))
         if y._data.shape != shape:
             y = Reshape.apply(y, shape)

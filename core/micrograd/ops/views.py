@@ -38,6 +38,17 @@ class ViewOp(Op):
         return None
 
 
+def view_tensor(x: Tensor, data, strides) -> Tensor:
+    """``data``, a backend view of ``x``'s array, as a Tensor sharing ``x``'s version counter and
+    base, with logical ``strides`` (normalized: None for row-major). ViewOp.apply's fields, for
+    the views whose ``apply`` is specialised (reshape, permute, slice: the per-op path)."""
+    out = Tensor._make(data, x._dtype, x._backend)
+    out._version = x._version
+    out._base = x._base if x._base is not None else x
+    out._strides = strides
+    return out
+
+
 def view_strides(x: Tensor) -> tuple:
     return x._strides if x._strides is not None else contiguous_strides(tuple(x._data.shape))
 
