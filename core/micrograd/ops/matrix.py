@@ -1,8 +1,8 @@
 """Matrix structure and contractions built from differentiable ops: tril/triu, diagonal, diag,
 diag_embed, einsum, baddbmm/addbmm, cdist, and cumprod.
 
-Nothing here needs a primitive of its own: triangles are a ``where`` against an index mask,
-diagonals a strided slice of the flattened matrix, ``einsum`` a chain of pairwise ``matmul``
+Nothing here needs a primitive of its own: triangles are a ``where`` against an index mask
+made of array primitives (one op, ``Triangle``), diagonals a strided slice of the flattened matrix, ``einsum`` a chain of pairwise ``matmul``
 contractions, so gradients (and gradients of gradients) come from the ops they are made of.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
+import operator
 import string
 
 import numpy as np
@@ -17,8 +18,9 @@ import numpy as np
 from .. import dtypes
 from ..dtypes import promote_types
 from ..tensor import Tensor, surface
-from .arrays import normalize_dim
-from .base import scalar_tensor, to_dtype
+from ..decompositions import call_optional
+from .arrays import binary_data, expand_data, normalize_dim, scalar_data
+from .base import Op, to_dtype
 from .creation import arange, eye, tensor
 from .linalg import check_batched, matmul, scaled_sum
 from .movement import cat, pad
@@ -28,18 +30,37 @@ from .where import where
 # ------------------------------------------------------------------ triangles and diagonals
 
 
+class Triangle(Op):
+    """``x`` where ``col - row <= diagonal`` (``lower``: tril) or ``>= diagonal`` (triu) in the
+    last two dims, zeros elsewhere. One op rather than a ``where`` against a mask of Tensor
+    ops: the mask is two aranges and one broadcast compare of arrays, so a 64 x 64 tril pays
+    the dispatch of one op, not six. The gradient is the same triangle of the gradient."""
+
+    def forward(self, x, diagonal, lower):
+        self.diagonal, self.lower = diagonal, lower
+        be, data = x._backend, x._data
+        shape = data.shape
+        m, n = shape[-2:]
+        # col - row <= diagonal as one compare of a row of columns against a column of rows
+        # shifted by the diagonal (no (m, n) int64 offsets first)
+        cols = call_optional(be, "arange", dtypes.int64, 0, n, 1, dtypes.int64)
+        rows = call_optional(be, "arange", dtypes.int64, diagonal, diagonal + m, 1, dtypes.int64)
+        keep = binary_data(be, "le" if lower else "ge", be.reshape(cols, (1, n)),
+                           be.reshape(rows, (m, 1)))
+        zero = scalar_data(be, 0, x._dtype)
+        if be.native_broadcasting:
+            return be.where(keep, data, zero)
+        return be.where(expand_data(be, keep, shape), data, expand_data(be, zero, shape))
+
+    def backward(self, grad):
+        return Triangle.apply(grad, diagonal=self.diagonal, lower=self.lower)
+
+
 def _triangle(x: Tensor, diagonal: int, lower: bool, name: str) -> Tensor:
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got shape "
                            f"{tuple(x.shape)}")
-    m, n = x.shape[-2:]
-    be = x._backend
-    # col - row <= diagonal as one broadcast compare of a row of columns against a column of
-    # rows shifted by the diagonal (no (m, n) int64 offsets first)
-    cols = arange(n, device=be).reshape(1, n)
-    rows = arange(diagonal, diagonal + m, device=be).reshape(m, 1)
-    keep = cols <= rows if lower else cols >= rows
-    return where(keep, x, scalar_tensor(0, x))
+    return Triangle.apply(x, diagonal=operator.index(diagonal), lower=lower)
 
 
 @surface()
