@@ -94,6 +94,29 @@ def test_broadcast_binaries_match_numpy(be, op, ref, dtype, sa, sb):
     np.testing.assert_array_equal(np.asarray(be.to_host(got)), ref(a, b))
 
 
+@pytest.mark.parametrize("nthreads", [1, 2])
+@pytest.mark.parametrize("sa, sb", [((1100, 1), (1, 1500)), ((37, 4096), (4096,)),
+                                    ((3, 1, 2500), (1, 5, 1))])
+def test_long_broadcast_rows_match_numpy(be, threads, nthreads, sa, sb):
+    # Rows of 1024 elements and more go in blocks of rows per kernel call (the split between
+    # threads falling inside a block), unless the output is large enough to stream.
+    threads(nthreads)
+    rng = np.random.default_rng(13)
+    a, b = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)
+    got = be.binary("mul", be.from_host(a, dtypes.float32), be.from_host(b, dtypes.float32))
+    np.testing.assert_array_equal(np.asarray(be.to_host(got)), a * b)
+
+
+def test_long_rows_of_a_strided_operand_match_numpy(be, threads):
+    # The rows of a column slice lie apart in memory: each row starts a row stride further on.
+    threads(2)
+    rng = np.random.default_rng(14)
+    wide, b = rng.standard_normal((300, 3000)), rng.standard_normal(1200)
+    rows = be.slice(be.from_host(wide, dtypes.float64), (slice(0, 300, 1), slice(7, 1207, 1)))
+    got = be.binary("sub", rows, be.from_host(b, dtypes.float64))
+    np.testing.assert_array_equal(np.asarray(be.to_host(got)), wide[:, 7:1207] - b)
+
+
 def test_flipped_broadcast_binary_matches_numpy(be):
     a = np.random.default_rng(11).standard_normal((4, 6, 9))
     b = np.arange(6.0).reshape(6, 1)

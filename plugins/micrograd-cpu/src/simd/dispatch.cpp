@@ -88,9 +88,11 @@ bool try_binary(int op, DType dtype, const Walk<3>& walk) {
     const bool stream = fresh && n * size >= (int64_t(16) << 20);
     const Kernels& k = kernels();
     const int nd = int(walk.shape.size());
-    if (nd >= 2 && walk.shape[nd - 1] < 1024) {
-        // Short runs (small planes under a per-channel operand): whole blocks of rows per
-        // kernel call, so the per-run cost is a pointer bump, not a trip through the walk.
+    if (nd >= 2 && (walk.shape[nd - 1] < 1024 || !stream)) {
+        // Rows (small planes under a per-channel operand, an outer product's rows): whole
+        // blocks of rows per kernel call, so the per-run cost is a pointer bump, not a trip
+        // through the walk (which cost a 1024 x 1024 outer product a fifth of its time).
+        // Outputs large enough to stream past the cache take the walk's streaming stores.
         const int64_t len = walk.shape[nd - 1], rows = walk.shape[nd - 2];
         int64_t outer = 1;
         for (int d = 0; d < nd - 2; ++d) outer *= walk.shape[d];
