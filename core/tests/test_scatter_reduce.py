@@ -1,5 +1,5 @@
-"""scatter_reduce / scatter_reduce_ / torch.scatter_reduce and index_reduce against PyTorch
-2.13: values and dtypes for every reduction, with and without include_self, on float64 and
+"""scatter_reduce / scatter_reduce_ / torch.scatter_reduce, scatter(reduce=) and index_reduce
+against PyTorch 2.13: values and dtypes for every reduction, with and without include_self, on float64 and
 int64; gradients of the input and of src (amax/amin ties split evenly, prod through zeros); and
 the errors."""
 
@@ -87,6 +87,27 @@ def test_function_and_in_place_forms_match_pytorch():
         results.append([t.numpy() for t in (out, inplace, scalar)])
     for ours, theirs in zip(*results):
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("reduce", ["add", "multiply"])
+@pytest.mark.parametrize("operand", ["tensor", "number"])
+def test_scatter_with_reduce_matches_pytorch(reduce, operand):
+    # PyTorch's older spelling (scatter_reduce's "sum" and "prod" with the slot included):
+    # duplicate indices combine, slots no index reaches keep their value.
+    x, index, src = draw((3, 5, 4), 1, (2, 7, 3), (3, 8, 4), True, seed=6)
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # PyTorch deprecates the form for a Tensor src
+        for lib in (mg, torch):
+            value = lib.tensor(src) if operand == "tensor" else 1.5
+            out = lib.tensor(x).scatter(1, lib.tensor(index), value, reduce=reduce)
+            inplace = lib.tensor(x)
+            assert inplace.scatter_(1, lib.tensor(index), value, reduce=reduce) is inplace
+            results.append((out.numpy(), inplace.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)
+    with pytest.raises(RuntimeError, match="add or multiply, got 'max'"):
+        mg.tensor(x).scatter(1, mg.tensor(index), 1.0, reduce="max")
 
 
 def test_sum_and_mean_have_gradients_of_gradients_as_pytorch():

@@ -153,13 +153,10 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return ScatterAdd.apply(x, index, src, axis=axis)
 
 
-@surface(inplace=True)
-def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
-    if reduce is not None:
-        if reduce != "add":
-            raise NotImplementedError(f"scatter reduce={reduce!r}; only 'add' is supported")
-        return scatter_add(x, dim, index, src if src is not None else value)
-    axis, index, src = _scatter_args(x, dim, index, src if src is not None else value, "scatter")
+def scatter_values(x: Tensor, dim: int, index: Tensor, src) -> Tensor:
+    """``x`` with ``src`` (a Tensor or a number) written at ``index`` along ``dim``: ``scatter``
+    without ``reduce`` (whose surface, with the reductions, is in ``ops/scatter_reduce.py``)."""
+    axis, index, src = _scatter_args(x, dim, index, src, "scatter")
     return Scatter.apply(x, index, src, axis=axis)
 
 

@@ -1,4 +1,4 @@
-"""``scatter_reduce`` and ``index_reduce``: src values sent to slots of ``x`` along a dim and
+"""``scatter_reduce``, ``index_reduce`` and ``scatter``'s ``reduce=``: src values sent to slots of ``x`` along a dim and
 reduced there by sum, prod, mean, amax or amin.
 
 The contract's ``scatter`` only writes or adds. Sum and mean are therefore scatter-adds (mean
@@ -20,7 +20,9 @@ from .arrays import normalize_dim
 from .base import Op
 from .binary import maximum, minimum
 from .creation import ones, zeros
-from .indexing import _bounds, _check_index, _check_source, _spread_index
+from .indexing import (
+    _bounds, _check_index, _check_source, _spread_index, scatter_add, scatter_values,
+)
 from .movement import cat
 from .sorting import argsort
 from .where import where
@@ -133,6 +135,25 @@ def _reduce_into(x: Tensor, axis: int, index: Tensor, src: Tensor, reduce: str,
         return total / counts if x._dtype.kind == "f" else (total // counts).to(x._dtype)
     return ScatterReduce.apply(x, index, src, axis=axis, reduce=reduce,
                                include_self=bool(include_self))
+
+
+@surface(inplace=True)
+def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
+    """``x`` with ``src`` (a Tensor, or the number ``value``) written at ``index`` along
+    ``dim``; ``reduce`` "add" or "multiply" combines with the slot's value instead (PyTorch's
+    older spelling of ``scatter_reduce``'s "sum" and "prod", the slot's own value included)."""
+    operand = src if src is not None else value
+    if reduce is None:
+        return scatter_values(x, dim, index, operand)
+    if reduce not in ("add", "multiply"):
+        raise RuntimeError(f"scatter(): reduce argument must be either add or multiply, got "
+                           f"{reduce!r} (scatter_reduce also takes 'mean', 'amax' and 'amin')")
+    if not isinstance(operand, Tensor):
+        _check_index(x, index, "scatter")
+        operand = x.new_full(tuple(index.shape), operand)
+    if reduce == "add":
+        return scatter_add(x, dim, index, operand)
+    return scatter_reduce(x, dim, index, operand, "prod")
 
 
 @surface(inplace=True)
