@@ -19,7 +19,16 @@ from ..ops.transfer import parse_to_args
 from ..tensor import Tensor
 from .parameter import Parameter, is_lazy
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: the keys the model had and the checkpoint lacked, and
+    the reverse (printed as PyTorch prints a clean load)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
 
 
 class Module:
@@ -77,6 +86,10 @@ class Module:
                 del table[name]
         if isinstance(value, Parameter):
             d.pop(name, None)
+            if name not in d["_parameters"] and hasattr(type(self), name):
+                # a property (a parametrized tensor), method or class attribute: PyTorch's
+                # register_parameter refuses the name rather than hide the Parameter under it
+                _check_name(self, name, "parameter", d["_parameters"])
             d["_parameters"][name] = value
         elif isinstance(value, Module):
             d.pop(name, None)
@@ -271,6 +284,22 @@ class Module:
         the output."""
         return RemovableHandle(self._forward_hooks, hook)
 
+    def register_load_state_dict_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` runs when ``load_state_dict`` reaches this module,
+        before any key is matched; it may rename or convert this module's entries (those
+        starting with ``prefix``) in ``state_dict``, a copy of the caller's. A message it adds
+        to ``error_msgs`` fails the load."""
+        if "_load_state_dict_pre_hooks" not in self.__dict__:
+            self.__dict__["_load_state_dict_pre_hooks"] = []
+        return RemovableHandle(self.__dict__["_load_state_dict_pre_hooks"], hook)
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module: bool = False):
+        """PyTorch's older spelling: without ``with_module`` the hook is not given the module."""
+        if with_module:
+            return self.register_load_state_dict_pre_hook(hook)
+        return self.register_load_state_dict_pre_hook(lambda module, *args: hook(*args))
+
     # ------------------------------------------------------------------ device and dtype
     def _apply(self, fn: Callable[[Tensor], Tensor]) -> "Module":
         """Replace every parameter's and buffer's storage with ``fn(tensor)``, keeping the
@@ -346,7 +375,9 @@ class Module:
         (materializing a lazy module's placeholders to the shapes loaded).
 
         A key whose shape or dtype differs raises, naming the key; with ``strict`` missing and
-        unexpected keys raise too (otherwise they are returned)."""
+        unexpected keys raise too (otherwise they are returned). Each module's load pre-hooks
+        (:meth:`register_load_state_dict_pre_hook`) first see a copy of ``state_dict``."""
+        state_dict, errors = self._run_load_pre_hooks(state_dict, strict)
         own = self.state_dict(keep_vars=True)
         with grad_mode.no_grad():    # a lazy module's placeholders take the loaded shapes
             for key, target in own.items():
@@ -355,7 +386,6 @@ class Module:
                     target.materialize(value.shape)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        errors = []
         for key, target in own.items():
             if key not in state_dict:
                 continue
@@ -383,6 +413,21 @@ class Module:
                 if key in state_dict:
                     target.copy_(state_dict[key])
         return IncompatibleKeys(missing, unexpected)
+
+    def _run_load_pre_hooks(self, state_dict: dict, strict: bool) -> tuple[dict, list]:
+        """``state_dict`` as the modules' load pre-hooks leave it (a copy, when any module has
+        one), and the error messages they added."""
+        hooked = [(prefix, module) for prefix, module in self.named_modules()
+                  if module.__dict__.get("_load_state_dict_pre_hooks")]
+        errors: list[str] = []
+        if not hooked:
+            return state_dict, errors
+        state_dict = OrderedDict(state_dict)
+        for prefix, module in hooked:
+            for hook in tuple(module._load_state_dict_pre_hooks):
+                hook(module, state_dict, f"{prefix}." if prefix else "", {}, strict, [], [],
+                     errors)
+        return state_dict, errors
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self) -> str:

@@ -105,6 +105,28 @@ def test_state_dict_round_trip_and_strictness():
     assert missing == ["head.bias"] and unexpected == ["extra"]
 
 
+def test_load_state_dict_pre_hooks_see_a_copy_with_their_module_prefix():
+    source, net = nn.Sequential(nn.Linear(3, 2)), nn.Sequential(nn.Linear(3, 2))
+    checkpoint = {k.replace("weight", "w"): v for k, v in source.state_dict().items()}
+    seen = []
+
+    def rename(module, state_dict, prefix, local_metadata, strict, missing, unexpected, errors):
+        seen.append((type(module).__name__, prefix, strict))
+        state_dict[prefix + "weight"] = state_dict.pop(prefix + "w")
+    handle = net[0].register_load_state_dict_pre_hook(rename)
+    net.load_state_dict(checkpoint)
+    assert seen == [("Linear", "0.", True)] and "0.w" in checkpoint
+    np.testing.assert_array_equal(net[0].weight.detach().numpy(), source[0].weight.detach().numpy())
+    handle.remove()
+    with pytest.raises(RuntimeError, match="Unexpected key.*'0.w'"):
+        net.load_state_dict(checkpoint)
+    # PyTorch's older form: no module argument; a message in error_msgs fails the load
+    net[0]._register_load_state_dict_pre_hook(
+        lambda state_dict, prefix, *rest: rest[-1].append(f"refused {prefix}"))
+    with pytest.raises(RuntimeError, match="refused 0."):
+        net.load_state_dict(source.state_dict())
+
+
 def test_load_state_dict_names_the_key_on_shape_or_dtype_mismatch():
     lin = nn.Linear(3, 2)
     with pytest.raises(RuntimeError, match="size mismatch for weight.*\\(2, 4\\).*\\(2, 3\\)"):

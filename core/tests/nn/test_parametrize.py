@@ -302,6 +302,29 @@ def test_weight_norm_matches_torch(layer, dim):
     _same(removed.weight, theirs.weight, "weight after removal")
 
 
+def test_an_old_weight_norm_checkpoint_loads_into_the_parametrization():
+    # weight_g / weight_v (nn.utils.weight_norm) become original0 / original1, also under a
+    # prefix and in a deep copy of the parametrized model
+    with pytest.warns(FutureWarning):
+        old = mg.nn.utils.weight_norm(mg.nn.Conv1d(3, 4, 3))
+    checkpoint = {"0." + k: v for k, v in old.state_dict().items()}
+    model = copy.deepcopy(mg.nn.Sequential(PZ.weight_norm(mg.nn.Conv1d(3, 4, 3))))
+    assert model.load_state_dict(checkpoint) == ([], [])
+    assert "0.weight_g" in checkpoint                       # the caller's dict is left alone
+    np.testing.assert_array_equal(model[0].weight.detach().numpy(), old.weight.detach().numpy())
+    theirs = torch.nn.Sequential(TPZ.weight_norm(torch.nn.Conv1d(3, 4, 3)))
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in checkpoint.items()})
+    assert list(model.state_dict()) == list(theirs.state_dict())
+
+
+def test_a_parameter_cannot_be_assigned_over_a_parametrized_name():
+    for lib in (mg, torch):
+        layer = lib.nn.utils.parametrizations.weight_norm(lib.nn.Linear(3, 2))
+        with pytest.raises(KeyError, match="attribute 'weight' already exists"):
+            layer.weight = lib.nn.Parameter(lib.ones(2, 3))
+    assert "weight" not in layer._parameters
+
+
 @pytest.mark.parametrize("layer", list(LAYERS))
 @pytest.mark.parametrize("iterations", [1, 3])
 def test_spectral_norm_matches_torch_in_training_and_eval(layer, iterations):

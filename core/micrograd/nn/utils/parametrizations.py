@@ -9,6 +9,8 @@ dict keys and numbers.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ...autograd import grad_mode
@@ -61,7 +63,17 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     """
     _weight_of(module, name)
     parametrize.register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+    module.register_load_state_dict_pre_hook(functools.partial(_load_old_weight_norm, name))
     return module
+
+
+def _load_old_weight_norm(name: str, module, state_dict, prefix, *_) -> None:
+    """Checkpoints of the older ``nn.utils.weight_norm`` keep ``<name>_g`` and ``<name>_v``;
+    they load into this parametrization's ``original0`` and ``original1``, as in PyTorch."""
+    g, v = f"{prefix}{name}_g", f"{prefix}{name}_v"
+    if g in state_dict and v in state_dict:
+        state_dict[f"{prefix}parametrizations.{name}.original0"] = state_dict.pop(g)
+        state_dict[f"{prefix}parametrizations.{name}.original1"] = state_dict.pop(v)
 
 
 # ------------------------------------------------------------------ spectral norm
