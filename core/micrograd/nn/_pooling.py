@@ -12,7 +12,7 @@ slice's (H, W) plane, then over depth (the planes flattened to one row of H'*W' 
 one column wide). Each window's divisor (its clipped size, or its count of input positions) is a
 product over the dims too, and so are adaptive bins; the first maximum in (d, h, w) order is the
 first in the last plane's maxima, as in PyTorch. Unpooling scatters each value to its index in
-a zero output plane.
+a zero output plane. Power-average (LP) pooling is PyTorch's formula over an average pool.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 from ..ops.conv import (
     adaptive_avg_pool2d, adaptive_output_size, avg_pool2d, max_pool2d, pool_output_size,
 )
+from ..ops.activation import relu
 from ..ops.movement import cat
 from ..shape import as_dims
 from ..tensor import Tensor
@@ -245,6 +246,40 @@ def avg_pool3d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool =
                       count_include_pad, divisor_override)
     y = rows.reshape((n, c, rows.shape[2]) + tuple(planes.shape[2:]))
     return y.squeeze(0) if unbatched else y
+
+
+# ------------------------------------------------------------------ power-average (LP) pooling
+
+def _lp_pool(x: Tensor, norm_type, kernel: tuple, stride, ceil_mode: bool, pool) -> Tensor:
+    # PyTorch's formula: the window's sum of x ** p (a mean times the window's size), its p-th
+    # root; sign * relu(|.|) as PyTorch has it, so a negative sum of odd powers gives 0, not
+    # a nan root.
+    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float)) or not norm_type:
+        raise ValueError(f"lp_pool: norm_type must be a nonzero number, got {norm_type!r}")
+    mean = pool(x.pow(norm_type), kernel, kernel if stride is None else stride, 0, ceil_mode)
+    size = 1
+    for k in kernel:
+        size *= k
+    return (mean.sign() * relu(mean.abs())).mul(size).pow(1.0 / norm_type)
+
+
+def lp_pool1d(x: Tensor, norm_type, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    """``(sum over each window of x ** norm_type) ** (1 / norm_type)`` along the last dim of
+    (N, C, L) or (C, L): max pooling as ``norm_type`` grows, sum pooling at 1."""
+    kernel = _one_int(kernel_size, "kernel_size", "lp_pool1d")
+    return _lp_pool(x, norm_type, (kernel,), stride, ceil_mode, avg_pool1d)
+
+
+def lp_pool2d(x: Tensor, norm_type, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    """:func:`lp_pool1d` over (KH, KW) windows of (N, C, H, W) or (C, H, W)."""
+    kernel = _ints(kernel_size, 2, "kernel_size", "lp_pool2d")
+    return _lp_pool(x, norm_type, kernel, stride, ceil_mode, avg_pool2d)
+
+
+def lp_pool3d(x: Tensor, norm_type, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    """:func:`lp_pool1d` over (KD, KH, KW) windows of (N, C, D, H, W) or (C, D, H, W)."""
+    kernel = _ints(kernel_size, 3, "kernel_size", "lp_pool3d")
+    return _lp_pool(x, norm_type, kernel, stride, ceil_mode, avg_pool3d)
 
 
 def _adaptive_size_3d(x: Tensor, output_size, op: str) -> tuple[int, int, int]:

@@ -41,8 +41,8 @@ from ._norms import instance_norm, rms_norm
 from ._pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from ._pooling import (
     adaptive_avg_pool1d, adaptive_avg_pool3d, adaptive_max_pool1d, adaptive_max_pool2d,
-    adaptive_max_pool3d, avg_pool1d, avg_pool3d, max_pool1d, max_pool3d, max_unpool1d,
-    max_unpool2d, max_unpool3d,
+    adaptive_max_pool3d, avg_pool1d, avg_pool3d, lp_pool1d, lp_pool2d, lp_pool3d, max_pool1d,
+    max_pool3d, max_unpool1d, max_unpool2d, max_unpool3d,
 )
 from ._spatial import affine_grid, fold, grid_sample, unfold
 
@@ -72,6 +72,7 @@ __all__ += ["affine_grid", "conv_transpose1d", "embedding_bag", "fold", "grid_sa
 __all__ += ["conv3d", "conv_transpose3d"]
 __all__ += ["adaptive_avg_pool3d", "adaptive_max_pool3d", "avg_pool3d", "max_pool3d",
             "max_unpool1d", "max_unpool2d", "max_unpool3d"]
+__all__ += ["lp_pool1d", "lp_pool2d", "lp_pool3d"]
 
 
 

@@ -1,4 +1,5 @@
-"""Max and average pooling, 1-d, 2-d and 3-d, fixed-window and adaptive; max unpooling."""
+"""Max, average and power-average pooling, 1-d, 2-d and 3-d, fixed-window and adaptive; max
+unpooling."""
 
 from __future__ import annotations
 
@@ -179,3 +180,34 @@ class MaxUnpool3d(_MaxUnpoolNd):
     """The inverse of ``MaxPool3d(return_indices=True)``: zeros but at the maxima."""
 
     _dims = 3
+
+
+class LPPool2d(Module):
+    """``(sum over each window of x ** norm_type) ** (1 / norm_type)``; stride defaults to the
+    kernel size."""
+
+    _pool = staticmethod(F.lp_pool2d)
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode: bool = False):
+        super().__init__()
+        self.norm_type, self.kernel_size = norm_type, kernel_size
+        self.stride, self.ceil_mode = stride, ceil_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._pool(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(LPPool2d):
+    """Power-average pooling along the last dim of (N, C, L) or (C, L)."""
+
+    _pool = staticmethod(F.lp_pool1d)
+
+
+class LPPool3d(LPPool2d):
+    """Power-average pooling over (KD, KH, KW) windows of (N, C, D, H, W) or (C, D, H, W)."""
+
+    _pool = staticmethod(F.lp_pool3d)
