@@ -72,6 +72,13 @@ CASES = {
                 MOMENTS + ("entropy", "cdf", "icdf")),
     "Laplace": (lambda D, a, b: D.Laplace(a, b), [real(3, 2), positive(3, 1)], real(3, 2),
                 MOMENTS + ("mode", "entropy", "cdf", "icdf")),
+    "Cauchy": (lambda D, a, b: D.Cauchy(a, b), [real(3, 2), positive(3, 1)], real(3, 2),
+               ("mean", "variance", "mode", "entropy", "cdf", "icdf")),
+    "StudentT": (lambda D, df, a, b: D.StudentT(df, a, b), [positive(3, 2) * 3, real(3, 2),
+                                                            positive(2)], real(4, 3, 2),
+                 MOMENTS + ("mode", "entropy")),
+    "StudentT/low df": (lambda D, df: D.StudentT(df), [np.array([0.5, 1.5, 2.5, 8.0])],
+                        real(4), MOMENTS + ("mode", "entropy")),
     "Exponential": (lambda D, r: D.Exponential(r), [positive(3, 2)], positive(5, 3, 2),
                     MOMENTS + ("mode", "entropy", "cdf", "icdf")),
     "Gamma": (lambda D, c, r: D.Gamma(c, r), [positive(3, 2) + 1, positive(2)], positive(3, 2),
@@ -229,6 +236,25 @@ def test_sample_statistics(name):
         assert_close(covariance, host(theirs.covariance_matrix), name, rtol=0.05, atol=0.08)
 
 
+def test_student_t_draws_have_its_moments_and_reparameterised_gradients():
+    # df well above 4, so the sample variance settles; the gradient of a draw in loc is 1 and
+    # in scale the standardised draw itself
+    mg.manual_seed(8)
+    df, loc = mg.tensor([6.0, 9.0], requires_grad=True), mg.tensor([1.0, -2.0], requires_grad=True)
+    scale = mg.tensor([0.5, 2.0], requires_grad=True)
+    ours = mg.distributions.StudentT(df, loc, scale)
+    theirs = torch.distributions.StudentT(torch.tensor([6.0, 9.0]), torch.tensor([1.0, -2.0]),
+                                          torch.tensor([0.5, 2.0]))
+    draws = ours.rsample((60000,))
+    assert_close(host(draws).mean(0), host(theirs.mean), "mean", rtol=0.02, atol=0.02)
+    assert_close(host(draws).var(0), host(theirs.variance), "variance", rtol=0.06, atol=0.02)
+    draws.sum().backward()
+    assert_close(host(loc.grad), np.full(2, 60000.0), "d/dloc", **TOL)
+    standard = (host(draws.detach()) - host(loc.detach())) / host(scale.detach())
+    assert_close(host(scale.grad), standard.sum(0), "d/dscale", rtol=1e-6, atol=1e-3)
+    assert np.all(np.isfinite(host(df.grad)))
+
+
 def test_torch_module_paths():
     from micrograd.distributions.categorical import Categorical
     from micrograd.distributions.normal import Normal
@@ -237,6 +263,9 @@ def test_torch_module_paths():
         md.Categorical, md.Normal, md.TransformedDistribution)
     assert mg.distributions.kl.kl_divergence is md.kl_divergence
     assert md.independent.Independent is md.Independent
+    from micrograd.distributions.studentT import StudentT
+    assert (StudentT, md.cauchy.Cauchy) == (md.StudentT, md.Cauchy)
+    assert {"Cauchy", "StudentT"} <= set(md.__all__)
 
 
 def test_default_float32_policy():

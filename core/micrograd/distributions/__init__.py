@@ -10,10 +10,11 @@ composed of differentiable micrograd ops, so the same code runs on every backend
 from . import constraints, transforms
 # torch's per-class module paths (torch.distributions.normal.Normal ...), importable and as
 # attributes
-from . import (bernoulli, beta, binomial, categorical, dirichlet, exponential, gamma,  # noqa: F401
-               independent, laplace, log_normal, normal, one_hot_categorical, poisson,
-               transformed_distribution, uniform)
-from .continuous import Beta, Dirichlet, Exponential, Gamma, Laplace, Normal, Uniform
+from . import (bernoulli, beta, binomial, categorical, cauchy, dirichlet, exponential,  # noqa: F401
+               gamma, independent, laplace, log_normal, normal, one_hot_categorical, poisson,
+               studentT, transformed_distribution, uniform)
+from .continuous import (Beta, Cauchy, Dirichlet, Exponential, Gamma, Laplace, Normal, StudentT,
+                         Uniform)
 from .discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
 from .distribution import Distribution
 from .kl import kl_divergence, register_kl
@@ -22,8 +23,9 @@ from .multivariate_normal import MultivariateNormal
 from .transforms import (AffineTransform, ExpTransform, Independent, LogNormal, SigmoidTransform,
                          TanhTransform, Transform, TransformedDistribution)
 
-__all__ = ["AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Dirichlet",
+__all__ = ["AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Dirichlet",
            "Distribution", "ExpTransform", "Exponential", "Gamma", "Independent", "Laplace",
            "LogNormal", "MixtureSameFamily", "MultivariateNormal", "Normal", "OneHotCategorical",
-           "Poisson", "SigmoidTransform", "TanhTransform", "Transform", "TransformedDistribution",
-           "Uniform", "constraints", "kl_divergence", "register_kl", "transforms"]
+           "Poisson", "SigmoidTransform", "StudentT", "TanhTransform", "Transform",
+           "TransformedDistribution", "Uniform", "constraints", "kl_divergence", "register_kl",
+           "transforms"]

@@ -1,8 +1,9 @@
 """The continuous distributions of one parameterised family each: ``Normal``, ``Uniform``,
-``Laplace``, ``Exponential``, ``Gamma``, ``Beta`` and ``Dirichlet``.
+``Laplace``, ``Cauchy``, ``StudentT``, ``Exponential``, ``Gamma``, ``Beta`` and ``Dirichlet``.
 
-All of them have ``rsample``. Normal, Uniform, Laplace and Exponential move and scale a
-standard draw by the parameters. Gamma, Beta and Dirichlet draw standard gammas on the host from
+All of them have ``rsample``. Normal, Uniform, Laplace, Cauchy and Exponential move and scale a
+standard draw by the parameters; StudentT divides a normal draw by a chi-squared one's root.
+Gamma, Beta and Dirichlet draw standard gammas on the host from
 micrograd's generator (numpy's PCG64, the stream ``micrograd.manual_seed`` seeds) and carry the
 implicit-reparameterisation gradient to the concentrations (``implicit_gamma``); Beta and
 Dirichlet normalise independent gammas, so their per-draw gradients are those of the gammas
@@ -24,7 +25,8 @@ from ..autograd.grad_mode import is_grad_enabled
 from . import constraints, implicit_gamma
 from .distribution import Distribution, broadcast_all, finfo
 
-__all__ = ["Beta", "Dirichlet", "Exponential", "Gamma", "Laplace", "Normal", "Uniform"]
+__all__ = ["Beta", "Cauchy", "Dirichlet", "Exponential", "Gamma", "Laplace", "Normal", "StudentT",
+           "Uniform"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -172,6 +174,87 @@ class Laplace(_LocationScale):
 
     def entropy(self):
         return 1 + (2 * self.scale).log()
+
+
+class Cauchy(_LocationScale):
+    """The Cauchy (Lorentz) distribution around ``loc`` with half-width ``scale``: no mean (nan)
+    and infinite variance."""
+
+    mean = property(lambda self: _nan_like(self.loc))
+    variance = property(lambda self: _like(self.loc, np.full(tuple(self.loc.shape), np.inf)))
+
+    def rsample(self, sample_shape=()):
+        # Inverse CDF of u in (0, 1): tan(pi (u - 1/2)), the open ends keeping it finite.
+        shape = tuple(self._extended_shape(sample_shape))
+        eps = float(finfo(self.loc.dtype).eps)
+        u = rand(shape, dtype=self.loc.dtype, device=self.loc._backend) * (1 - eps) + eps / 2
+        return self.loc + self.scale * (math.pi * (u - 0.5)).tan()
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return (-math.log(math.pi) - self.scale.log()
+                - ((value - self.loc) / self.scale).square().log1p())
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return ((value - self.loc) / self.scale).atan() / math.pi + 0.5
+
+    def icdf(self, value):
+        return (math.pi * (value - 0.5)).tan() * self.scale + self.loc
+
+    def entropy(self):
+        return math.log(4 * math.pi) + self.scale.log()
+
+
+class StudentT(Distribution):
+    """Student's t with ``df`` degrees of freedom, moved by ``loc`` and stretched by
+    ``scale``: a normal over the square root of an independent chi-squared over ``df``."""
+
+    arg_constraints = {"df": constraints.positive, "loc": constraints.real,
+                       "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, df, loc=0.0, scale=1.0, validate_args=None):
+        self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
+        super().__init__(self.df.shape, validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return where(self.df > 1, self.loc, _nan_like(self.loc))
+
+    mode = property(lambda self: self.loc)
+
+    @property
+    def variance(self):
+        # scale^2 df / (df - 2) beyond 2 degrees of freedom, infinite from 1 to 2, none below
+        df = self.df
+        finite = self.scale.square() * df / where(df > 2, df - 2, df.new_ones(()))
+        return where(df > 2, finite, where(df > 1, _like(df, np.inf), _nan_like(df)))
+
+    def rsample(self, sample_shape=()):
+        shape = tuple(self._extended_shape(sample_shape))
+        normal = randn(shape, dtype=self.loc.dtype, device=self.loc._backend)
+        chi2 = 2 * _standard_gamma(0.5 * self.df, shape)      # chi-squared with df degrees
+        return self.loc + self.scale * normal * (chi2 / self.df).rsqrt()
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        df = self.df
+        y = (value - self.loc) / self.scale
+        normaliser = (self.scale.log() + 0.5 * df.log() + 0.5 * math.log(math.pi)
+                      + (0.5 * df).lgamma() - (0.5 * (df + 1)).lgamma())
+        return -0.5 * (df + 1) * (y.square() / df).log1p() - normaliser
+
+    def entropy(self):
+        df = self.df
+        log_beta = (0.5 * df).lgamma() + math.lgamma(0.5) - (0.5 * (df + 1)).lgamma()
+        return (self.scale.log() + 0.5 * (df + 1) * ((0.5 * (df + 1)).digamma()
+                                                      - (0.5 * df).digamma())
+                + 0.5 * df.log() + log_beta)
 
 
 class Exponential(Distribution):
