@@ -32,6 +32,7 @@ from ._attention import multi_head_attention_forward, scaled_dot_product_attenti
 from ._conv3d import conv3d, conv_transpose3d
 from ._distance import cosine_similarity, normalize, pairwise_distance
 from ._dropout import alpha_dropout, dropout, dropout1d, dropout2d
+from ._ctc import ctc_loss
 from ._embedding import embedding, embedding_bag
 from ._losses import (
     cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, margin_ranking_loss,
@@ -72,7 +73,7 @@ __all__ += ["affine_grid", "conv_transpose1d", "embedding_bag", "fold", "grid_sa
 __all__ += ["conv3d", "conv_transpose3d"]
 __all__ += ["adaptive_avg_pool3d", "adaptive_max_pool3d", "avg_pool3d", "max_pool3d",
             "max_unpool1d", "max_unpool2d", "max_unpool3d"]
-__all__ += ["lp_pool1d", "lp_pool2d", "lp_pool3d"]
+__all__ += ["lp_pool1d", "lp_pool2d", "lp_pool3d", "ctc_loss"]
 
 
 

@@ -19,7 +19,7 @@ from .instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .linear import Bilinear, Embedding, EmbeddingBag, Flatten, Identity, Linear, Unflatten
 from .linear import LazyLinear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
-from .loss import HuberLoss, KLDivLoss, SmoothL1Loss
+from .loss import CTCLoss, HuberLoss, KLDivLoss, SmoothL1Loss
 from .loss import (
     CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss, MarginRankingLoss, PoissonNLLLoss,
     SoftMarginLoss, TripletMarginLoss,
