@@ -95,6 +95,11 @@ CASES = {
                            np.array([2.0, 0.0, 3.0]), ("entropy",)),
     "OneHotCategorical": (lambda D, p: D.OneHotCategorical(probs=p), [simplex(3, 4)],
                           np.eye(4)[[1, 0, 3]], ("mean", "variance", "mode", "entropy")),
+    "Multinomial": (lambda D, p: D.Multinomial(4, probs=p), [simplex(3, 4) * 2],
+                    np.array([[1.0, 1.0, 2.0, 0.0], [0.0, 0.0, 0.0, 4.0], [2.0, 1.0, 0.0, 1.0]]),
+                    ("mean", "variance", "entropy")),
+    "Multinomial/logits": (lambda D, l: D.Multinomial(3, logits=l), [real(2, 3)],
+                           np.array([[3.0, 0.0, 0.0], [1.0, 1.0, 1.0]]), ("mean", "entropy")),
     "Bernoulli/probs": (lambda D, p: D.Bernoulli(probs=p), [RNG.uniform(0.1, 0.9, (3, 2))],
                         np.array([[0.0, 1.0]]), MOMENTS + ("entropy",)),
     "Bernoulli/logits": (lambda D, l: D.Bernoulli(logits=l), [real(3, 2)],
@@ -213,7 +218,8 @@ def test_moments_entropy_cdf(name):
 # ------------------------------------------------------------------ sample statistics
 
 STATISTICS = ["Normal", "Uniform", "Laplace", "Exponential", "Gamma", "Beta", "Dirichlet",
-              "Categorical/probs", "OneHotCategorical", "Bernoulli/logits", "Binomial",
+              "Categorical/probs", "OneHotCategorical", "Multinomial", "Bernoulli/logits",
+              "Binomial",
               "Poisson", "MultivariateNormal/covariance", "Independent",
               "MixtureSameFamily/Normal", "MixtureSameFamily/Independent"]
 
@@ -265,7 +271,8 @@ def test_torch_module_paths():
     assert md.independent.Independent is md.Independent
     from micrograd.distributions.studentT import StudentT
     assert (StudentT, md.cauchy.Cauchy) == (md.StudentT, md.Cauchy)
-    assert {"Cauchy", "StudentT"} <= set(md.__all__)
+    assert {"Cauchy", "StudentT", "Multinomial"} <= set(md.__all__)
+    assert md.multinomial.Multinomial is md.Multinomial
 
 
 def test_default_float32_policy():

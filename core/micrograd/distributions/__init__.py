@@ -11,11 +11,11 @@ from . import constraints, transforms
 # torch's per-class module paths (torch.distributions.normal.Normal ...), importable and as
 # attributes
 from . import (bernoulli, beta, binomial, categorical, cauchy, dirichlet, exponential,  # noqa: F401
-               gamma, independent, laplace, log_normal, normal, one_hot_categorical, poisson,
-               studentT, transformed_distribution, uniform)
+               gamma, independent, laplace, log_normal, multinomial, normal, one_hot_categorical,
+               poisson, studentT, transformed_distribution, uniform)
 from .continuous import (Beta, Cauchy, Dirichlet, Exponential, Gamma, Laplace, Normal, StudentT,
                          Uniform)
-from .discrete import Bernoulli, Binomial, Categorical, OneHotCategorical, Poisson
+from .discrete import Bernoulli, Binomial, Categorical, Multinomial, OneHotCategorical, Poisson
 from .distribution import Distribution
 from .kl import kl_divergence, register_kl
 from .mixture_same_family import MixtureSameFamily
@@ -25,7 +25,7 @@ from .transforms import (AffineTransform, ExpTransform, Independent, LogNormal, 
 
 __all__ = ["AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Dirichlet",
            "Distribution", "ExpTransform", "Exponential", "Gamma", "Independent", "Laplace",
-           "LogNormal", "MixtureSameFamily", "MultivariateNormal", "Normal", "OneHotCategorical",
-           "Poisson", "SigmoidTransform", "StudentT", "TanhTransform", "Transform",
-           "TransformedDistribution", "Uniform", "constraints", "kl_divergence", "register_kl",
-           "transforms"]
+           "LogNormal", "MixtureSameFamily", "Multinomial", "MultivariateNormal", "Normal",
+           "OneHotCategorical", "Poisson", "SigmoidTransform", "StudentT", "TanhTransform",
+           "Transform", "TransformedDistribution", "Uniform", "constraints", "kl_divergence",
+           "register_kl", "transforms"]

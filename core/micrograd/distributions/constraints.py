@@ -13,8 +13,9 @@ from ..ops.creation import tensor
 
 __all__ = ["Constraint", "boolean", "greater_than", "greater_than_eq", "half_open_interval",
            "independent", "integer_interval", "interval", "less_than", "lower_cholesky",
-           "nonnegative", "nonnegative_integer", "one_hot", "positive", "positive_definite",
-           "positive_integer", "real", "real_vector", "simplex", "unit_interval"]
+           "multinomial", "nonnegative", "nonnegative_integer", "one_hot", "positive",
+           "positive_definite", "positive_integer", "real", "real_vector", "simplex",
+           "unit_interval"]
 
 
 class Constraint:
@@ -179,7 +180,22 @@ class _MixtureSameFamilyConstraint(Constraint):
         return f"MixtureSameFamilyConstraint({self.base_constraint!r})"
 
 
+class _Multinomial(Constraint):
+    """Nonnegative counts summing to at most ``upper_bound`` (torch's check, weaker than
+    equality)."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound):
+        self.upper_bound = upper_bound
+
+    def check(self, value):
+        return (value >= 0).all(-1) & (value.sum(-1) <= self.upper_bound)
+
+
 independent = _IndependentConstraint
+multinomial = _Multinomial
 greater_than = _GreaterThan
 greater_than_eq = _GreaterThanEq
 less_than = _LessThan

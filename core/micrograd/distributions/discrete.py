@@ -17,13 +17,15 @@ from ..nn.functional import binary_cross_entropy_with_logits
 from ..ops.activation import softplus
 from ..ops.creation import arange, eye, tensor
 from ..ops.movement import broadcast_tensors
+from ..ops.where import where
 from ..random import _rng, bernoulli, multinomial
 from ..tensor import Tensor
 from . import constraints
 from .distribution import (Distribution, broadcast_all, finfo, lazy_property, logits_to_probs,
                            probs_to_logits)
 
-__all__ = ["Bernoulli", "Binomial", "Categorical", "OneHotCategorical", "Poisson"]
+__all__ = ["Bernoulli", "Binomial", "Categorical", "Multinomial", "OneHotCategorical",
+           "Poisson"]
 
 
 def _one_of(probs, logits) -> None:
@@ -121,12 +123,11 @@ class Categorical(Distribution):
         return _enumerated(values, self._batch_shape, expand)
 
 
-class OneHotCategorical(Distribution):
-    """A Categorical whose values are one-hot vectors of length K."""
+class _OverCategories(Distribution):
+    """What OneHotCategorical and Multinomial share: a Categorical over the last dim of
+    ``probs`` or ``logits`` underneath, whose K categories are the event dimension."""
 
     arg_constraints = Categorical.arg_constraints
-    support = constraints.one_hot
-    has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         self._categorical = Categorical(probs, logits, validate_args=validate_args)
@@ -136,6 +137,26 @@ class OneHotCategorical(Distribution):
     probs = property(lambda self: self._categorical.probs)
     logits = property(lambda self: self._categorical.logits)
     param_shape = property(lambda self: self._categorical.param_shape)
+
+    def _one_hot(self, index: Tensor) -> Tensor:
+        events = arange(self._event_shape[0], device=index._backend)
+        return (index.unsqueeze(-1) == events).to(self.probs.dtype)
+
+    def expand(self, batch_shape, _instance=None):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._categorical = self._categorical.expand(batch_shape)
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+
+class OneHotCategorical(_OverCategories):
+    """A Categorical whose values are one-hot vectors of length K."""
+
+    support = constraints.one_hot
+    has_enumerate_support = True
+
     mean = property(lambda self: self.probs)
     variance = property(lambda self: self.probs * (1 - self.probs))
 
@@ -146,17 +167,6 @@ class OneHotCategorical(Distribution):
     @property
     def mode(self):
         return self._one_hot(self.probs.argmax(-1))
-
-    def _one_hot(self, index: Tensor) -> Tensor:
-        events = arange(self._event_shape[0], device=index._backend)
-        return (index.unsqueeze(-1) == events).to(self.probs.dtype)
-
-    def expand(self, batch_shape, _instance=None):
-        new = object.__new__(type(self))
-        new._categorical = self._categorical.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def sample(self, sample_shape=()):
         return self._one_hot(self._categorical.sample(sample_shape))
@@ -174,6 +184,44 @@ class OneHotCategorical(Distribution):
         values = eye(n, dtype=self.probs.dtype, device=self.probs._backend)
         values = values.reshape((n,) + (1,) * len(self._batch_shape) + (n,))
         return values.expand((n,) + tuple(self._batch_shape) + (n,)) if expand else values
+
+
+class Multinomial(_OverCategories):
+    """Counts of each of the K categories in ``total_count`` independent Categorical draws."""
+
+    has_enumerate_support = False
+
+    def __init__(self, total_count: int = 1, probs=None, logits=None, validate_args=None):
+        if not isinstance(total_count, int) or isinstance(total_count, bool):
+            raise NotImplementedError(f"inhomogeneous total_count is not supported: give one "
+                                      f"int, got {type(total_count).__name__}")
+        self.total_count = total_count
+        super().__init__(probs, logits, validate_args=validate_args)
+
+    mean = property(lambda self: self.probs * self.total_count)
+    variance = property(lambda self: self.total_count * self.probs * (1 - self.probs))
+    support = property(lambda self: constraints.multinomial(self.total_count))
+
+    def sample(self, sample_shape=()):
+        draws = self._categorical.sample((self.total_count,) + tuple(sample_shape))
+        return self._one_hot(draws).sum(0)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        # a category of probability 0 (logit -inf) drawn 0 times contributes 0, not nan
+        logits = where((value == 0) & (self.logits == -math.inf), 0.0, self.logits)
+        return ((value.sum(-1) + 1).lgamma() - (value + 1).lgamma().sum(-1)
+                + (logits * value).sum(-1))
+
+    def entropy(self):
+        # H = n H(categorical) - log n! + sum_k E[log x_k!], each count x_k ~ Binomial(n, p_k)
+        n = self.total_count
+        counts = arange(1, n + 1, dtype=self.probs.dtype, device=self.probs._backend)
+        counts = counts.reshape((n,) + (1,) * (len(self._batch_shape) + 1))
+        binomial = Binomial(n, probs=self.probs)
+        expected = (binomial.log_prob(counts).exp() * (counts + 1).lgamma()).sum((0, -1))
+        return n * self._categorical.entropy() - math.lgamma(n + 1) + expected
 
 
 class Bernoulli(Distribution):
