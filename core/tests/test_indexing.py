@@ -213,3 +213,26 @@ def test_take_along_dim():
     idx = np.array([[1, 0], [0, 0], [2, 1]])
     check(lambda x: mg.take_along_dim(x, mg.tensor(idx), 1),
           lambda x: torch.take_along_dim(x, torch.tensor(idx), 1), [(3, 3)])
+
+
+def test_as_strided_gathers_pytorchs_elements_and_gradients():
+    # overlapping sliding windows, a storage offset, a zero stride; the gradient sums every
+    # window an element appears in
+    x = np.random.default_rng(5).standard_normal((4, 6))
+    weights = np.arange(54.0).reshape(3, 3, 2, 3)
+    results = []
+    for lib in (mg, torch):
+        t = lib.tensor(x, requires_grad=True)
+        windows = t.as_strided((3, 3, 2, 3), (6, 1, 6, 1), 1)
+        repeated = lib.as_strided(t, (2, 5), (0, 4), 2)
+        ((windows * lib.tensor(weights)).sum() + repeated.sum()).backward()
+        results.append([a.detach().numpy() for a in (windows, repeated, t.grad)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    t = mg.tensor(x)
+    with pytest.raises(RuntimeError, match="reach element 28, out of bounds for a storage of 24"):
+        t.as_strided((5, 5), (6, 1))
+    with pytest.raises(RuntimeError, match="non-contiguous tensor is not supported"):
+        t.t().as_strided((2, 2), (1, 1))
+    with pytest.raises(RuntimeError, match="mismatch in length of strides and shape"):
+        t.as_strided((2, 2), (1,))

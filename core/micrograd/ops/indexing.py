@@ -277,6 +277,34 @@ def take(x: Tensor, index: Tensor) -> Tensor:
 
 
 @surface()
+def as_strided(x: Tensor, size, stride, storage_offset: int = 0) -> Tensor:
+    """The elements of ``x``'s row-major storage at ``storage_offset + sum(i_d * stride[d])``
+    for every index ``i`` of ``size``: sliding windows, overlapping patches. A copy gathered
+    from ``x`` (differentiable), not a view sharing its memory as PyTorch's is, so writes into
+    the result do not reach ``x``; ``x`` must be contiguous, whose storage order micrograd
+    knows on every backend."""
+    size, stride = tuple(size), tuple(stride)
+    if len(size) != len(stride):
+        raise RuntimeError(f"mismatch in length of strides and shape: size {list(size)}, "
+                           f"stride {list(stride)}")
+    if any(n < 0 for n in size) or any(s < 0 for s in stride) or storage_offset < 0:
+        raise RuntimeError(f"as_strided: negative size, stride or storage offset (size "
+                           f"{list(size)}, stride {list(stride)}, offset {storage_offset})")
+    if not x.is_contiguous():
+        raise RuntimeError("as_strided of a non-contiguous tensor is not supported (micrograd "
+                           "backends keep their own layout); call .contiguous() first")
+    positions = np.full(size, storage_offset, np.int64)
+    for d, (n, s) in enumerate(zip(size, stride)):
+        positions += (np.arange(n, dtype=np.int64) * s).reshape((n,) + (1,) * (len(size) - d - 1))
+    elements = x.numel()
+    if positions.size and positions.max() >= elements:
+        raise RuntimeError(f"as_strided: size {list(size)}, stride {list(stride)} and storage "
+                           f"offset {storage_offset} reach element {int(positions.max())}, out "
+                           f"of bounds for a storage of {elements} elements")
+    return take(x, make_tensor(positions, device=x._backend))
+
+
+@surface()
 def take_along_dim(x: Tensor, indices: Tensor, dim: int) -> Tensor:
     return gather(x, dim, indices)
 
