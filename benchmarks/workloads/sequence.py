@@ -179,5 +179,11 @@ WORKLOADS = [
              rtol=1e-4, atol=1e-5, program=True),
     Workload("convtranspose_generator_step",
              "DCGAN-style ConvTranspose2d generator step (16 -> 32x32x3, BatchNorm, Adam)",
-             "batch", GEN_BATCH, {"torchlike": build_generator}, rtol=1e-4, atol=1e-5, program=True),
+             "batch", GEN_BATCH, {"torchlike": build_generator}, rtol=1e-4,
+             # Adam's first step moves each weight by lr * g / (|g| + eps): about lr = 2e-4
+             # wherever |g| >> eps, but continuously in g where the gradient is near eps, so
+             # float32 rounding of a near-zero gradient moves the weight by up to 1.2e-5 (seen
+             # on a Zen 4: micrograd:numpy at the smoke batch). A quarter of lr still fails a
+             # wrong gradient sign (2 lr) or a wrong step size.
+             atol=5e-5, program=True),
 ]
