@@ -1,7 +1,7 @@
 """scatter_reduce / scatter_reduce_ / torch.scatter_reduce, scatter(reduce=) and index_reduce
-against PyTorch 2.13: values and dtypes for every reduction, with and without include_self, on float64 and
-int64; gradients of the input and of src (amax/amin ties split evenly, prod through zeros); and
-the errors."""
+against PyTorch 2.13: values and dtypes for every reduction, with and without include_self, on
+float64 and int64; gradients of the input and of src (amax/amin ties split evenly, prod through
+zeros); and the errors."""
 
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ a zero output plane. Power-average (LP) pooling is PyTorch's formula over an ave
 
 from __future__ import annotations
 
+import math
+
 from ..ops.conv import (
     adaptive_avg_pool2d, adaptive_output_size, avg_pool2d, max_pool2d, pool_output_size,
 )
@@ -257,10 +259,7 @@ def _lp_pool(x: Tensor, norm_type, kernel: tuple, stride, ceil_mode: bool, pool)
     if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float)) or not norm_type:
         raise ValueError(f"lp_pool: norm_type must be a nonzero number, got {norm_type!r}")
     mean = pool(x.pow(norm_type), kernel, kernel if stride is None else stride, 0, ceil_mode)
-    size = 1
-    for k in kernel:
-        size *= k
-    return (mean.sign() * relu(mean.abs())).mul(size).pow(1.0 / norm_type)
+    return (mean.sign() * relu(mean.abs())).mul(math.prod(kernel)).pow(1.0 / norm_type)
 
 
 def lp_pool1d(x: Tensor, norm_type, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:

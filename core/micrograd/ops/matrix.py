@@ -2,8 +2,9 @@
 diag_embed, einsum, baddbmm/addbmm, cdist, and cumprod.
 
 Nothing here needs a primitive of its own: triangles are a ``where`` against an index mask
-made of array primitives (one op, ``Triangle``), diagonals a strided slice of the flattened matrix, ``einsum`` a chain of pairwise ``matmul``
-contractions, so gradients (and gradients of gradients) come from the ops they are made of.
+made of array primitives (one op, ``Triangle``), diagonals a strided slice of the flattened
+matrix, ``einsum`` a chain of pairwise ``matmul`` contractions, so gradients (and gradients of
+gradients) come from the ops they are made of.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""``scatter_reduce``, ``index_reduce`` and ``scatter``'s ``reduce=``: src values sent to slots of ``x`` along a dim and
-reduced there by sum, prod, mean, amax or amin.
+"""``scatter_reduce``, ``index_reduce`` and ``scatter``'s ``reduce=``: src values sent to slots
+of ``x`` along a dim and reduced there by sum, prod, mean, amax or amin.
 
 The contract's ``scatter`` only writes or adds. Sum and mean are therefore scatter-adds (mean
 divided by each slot's count), composed of differentiable ops. Prod, amax and amin sort each
